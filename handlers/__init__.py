@@ -1,0 +1,1 @@
+"""Everything before the queue: the aiohttp receiver and one module per webhook source."""

@@ -1,0 +1,61 @@
+"""Inbound errors: each carries its HTTP status and becomes an RFC 9457 problem body.
+
+    InboundError(status)
+    ├── MalformedBody          400  the body is not the JSON it claims to be
+    ├── InvalidSignature       401  missing or wrong signature, stale timestamp
+    ├── UnknownTenant          404  no such tenant for this source
+    ├── BodyTooLarge           413
+    ├── UnsupportedMediaType   415
+    └── InvalidPayload         422  JSON that does not describe a valid order
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class InboundError(Exception):
+    """A delivery we refuse; nothing is recorded or queued."""
+
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def problem(self) -> dict[str, object]:
+        """The JSON problem body for this error (never contains secrets or payload data)."""
+        slug = self.title.lower().replace(" ", "-")
+        return {"type": f"urn:invoicebridge:problem:{slug}", "title": self.title,
+                "status": self.status, "detail": self.detail}
+
+
+class MalformedBody(InboundError):
+    status = 400
+    title = "Malformed body"
+
+
+class InvalidSignature(InboundError):
+    status = 401
+    title = "Invalid signature"
+
+
+class UnknownTenant(InboundError):
+    status = 404
+    title = "Unknown tenant"
+
+
+class BodyTooLarge(InboundError):
+    status = 413
+    title = "Body too large"
+
+
+class UnsupportedMediaType(InboundError):
+    status = 415
+    title = "Unsupported media type"
+
+
+class InvalidPayload(InboundError):
+    status = 422
+    title = "Invalid payload"

@@ -1,0 +1,1 @@
+"""Everything behind the queue: settings, ledger, planner, jobs, actors, providers."""

@@ -1,0 +1,4 @@
+"""The pure domain shared by receiver and workers: canonical events, money, idempotency keys.
+
+Imports only the standard library and pydantic (tests/unit/test_layers.py keeps it so).
+"""

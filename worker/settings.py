@@ -1,0 +1,183 @@
+"""Settings: one TOML file, validated once per entrypoint into frozen pydantic models.
+
+This is the only module that reads `os.environ` (for `INVOICEBRIDGE_CONFIG` and
+`env:NAME` secret references). Secret values may be written literally, as
+`env:NAME`, or as `file:PATH`; they are held as `SecretStr` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+CONFIG_ENV = "INVOICEBRIDGE_CONFIG"
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used; the message names the file and the bad key."""
+
+
+def resolve_secret(value: object) -> object:
+    """Turn `env:NAME` / `file:PATH` references into their value; leave literals alone."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if not isinstance(value, str):
+        return value
+    if value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set")
+        return os.environ[name]
+    if value.startswith("file:"):
+        path = Path(value[5:])
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    return value
+
+
+Secret = Annotated[SecretStr, BeforeValidator(resolve_secret)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RedisSettings(_Strict):
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+class QueueSettings(_Strict):
+    """Dramatiq knobs; defaults are dramatiq's own except where noted."""
+
+    namespace: str = "invoicebridge"
+    max_retries: int = Field(default=12, ge=0)
+    min_backoff_ms: int = Field(default=1_000, ge=1)
+    max_backoff_ms: int = Field(default=300_000, ge=1)
+    time_limit_ms: int = Field(default=120_000, ge=1_000)
+    #: a worker that missed heartbeats this long is dead and its messages are requeued
+    heartbeat_timeout_ms: int = Field(default=60_000, ge=1_000)
+    #: per million broker calls, how often to look for dead workers' messages
+    maintenance_chance: int = Field(default=1_000, ge=1, le=1_000_000)
+
+
+class ReceiverSettings(_Strict):
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    #: events recorded but not queued (receiver crash) are queued again after this long
+    requeue_after_s: float = Field(default=30.0, gt=0)
+
+
+class LoggingSettings(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class DocumentSettings(_Strict):
+    """How a tenant's orders become documents."""
+
+    #: document for an order that is paid when we hear of it
+    paid_doctype: Literal["invrec"] = "invrec"
+    #: document for an order created unpaid; "none" waits for the payment
+    unpaid_doctype: Literal["invoice", "none"] = "invoice"
+    language: Literal["he", "en"] = "he"
+    email: bool = True
+    #: how the payment of a paid order is recorded on the invoice-receipt
+    payment_method: Literal["cc", "banktransfer", "cash"] = "cc"
+    #: VAT percent for VAT-exclusive orders whose lines carry no rate
+    default_vat_percent: Decimal = Field(default=Decimal(18), ge=0, le=100)
+    income_type_name: str | None = None
+    #: largest difference (in the currency) carried as `roundup` rather than refused
+    max_rounding: Decimal = Field(default=Decimal("0.05"), ge=0)
+
+
+class ICountSettings(_Strict):
+    base_url: str = "https://api.icount.co.il/api/v3.php"
+    cid: str | None = None
+    user: str | None = None
+    pass_: Secret | None = Field(default=None, alias="pass")
+    api_token: Secret | None = None
+    timeout_s: float = Field(default=20.0, gt=0)
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _has_credentials(self) -> ICountSettings:
+        if self.api_token is None and not (self.cid and self.user and self.pass_):
+            raise ValueError("set either api_token, or cid + user + pass")
+        return self
+
+
+class TenantSettings(_Strict):
+    source: Literal["shopify"]
+    secret: Secret | None = None
+    #: several secrets may be valid at once while one is being rotated
+    secrets: tuple[Secret, ...] = ()
+    provider: Literal["icount"]
+    icount: ICountSettings | None = None
+    documents: DocumentSettings = DocumentSettings()
+
+    @model_validator(mode="after")
+    def _complete(self) -> TenantSettings:
+        if self.secret is None and not self.secrets:
+            raise ValueError("set secret (or secrets) to verify webhook signatures")
+        if self.provider == "icount" and self.icount is None:
+            raise ValueError("provider is icount but there is no [tenants.<id>.icount] table")
+        return self
+
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """Every secret a delivery may be signed with, as plain strings."""
+        both = ((self.secret,) if self.secret else ()) + self.secrets
+        return tuple(s.get_secret_value() for s in both)
+
+
+class Settings(_Strict):
+    redis: RedisSettings = RedisSettings()
+    queue: QueueSettings = QueueSettings()
+    receiver: ReceiverSettings = ReceiverSettings()
+    logging: LoggingSettings = LoggingSettings()
+    tenants: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")], TenantSettings]
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{key}: {message}")
+    return "; ".join(lines)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate the TOML file at `path`, or at `$INVOICEBRIDGE_CONFIG`.
+
+    Raises:
+        SettingsError: no file named, unreadable file, bad TOML, or a bad key.
+    """
+    if path is None:
+        path = os.environ.get(CONFIG_ENV)
+        if not path:
+            raise SettingsError(f"no configuration: pass --config or set {CONFIG_ENV}")
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(f"{path}: {_describe(exc)}") from None
