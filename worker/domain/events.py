@@ -104,3 +104,14 @@ class OrderEvent(_Frozen):
     delivery_id: str  #: the source's idempotency id for this delivery
     occurred_at: datetime | None = None
     order: Order
+
+
+class IgnoredDelivery(_Frozen):
+    """A verified delivery of a topic we do not act on; recorded so ops can see it arrived."""
+
+    event_id: str
+    tenant: str
+    source: str
+    topic: str
+    delivery_id: str
+    occurred_at: datetime | None = None

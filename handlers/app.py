@@ -1,0 +1,77 @@
+"""The receiver's aiohttp application: routes, middlewares and the requeue sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from handlers.deps import ReceiverDeps
+from handlers.problems import problem_middleware
+from handlers.webhooks import DEPS, receive_webhook
+
+log = structlog.get_logger("handlers.app")
+SWEEP_INTERVAL_S = 5.0
+
+
+@web.middleware
+async def context_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Give every log line of a request its source and tenant, and nothing of the last one."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(
+        source=request.match_info.get("source"), tenant=request.match_info.get("tenant"))
+    return await handler(request)
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready = await request.app[DEPS].store.ping()
+    return web.json_response({"status": "ok" if ready else "redis unreachable"},
+                             status=200 if ready else 503)
+
+
+async def sweep_once(deps: ReceiverDeps) -> int:
+    """Queue events that were recorded but never queued (a receiver died in between)."""
+    ids = await deps.store.due_unqueued(deps.requeue_after_s)
+    for event_id in ids:
+        await deps.enqueue(event_id)
+        await deps.store.mark_queued(event_id)
+    if ids:
+        log.warning("unqueued_events_requeued", count=len(ids))
+    return len(ids)
+
+
+async def _sweeper(app: web.Application) -> AsyncIterator[None]:
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            try:
+                await sweep_once(app[DEPS])
+            except Exception as exc:  # the sweeper must outlive a Redis blip
+                log.warning("sweep_failed", error=type(exc).__name__)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(deps: ReceiverDeps) -> web.Application:
+    """Build the receiver. `deps` carries the tenants, the event store and the enqueue function."""
+    app = web.Application(client_max_size=deps.max_body_bytes,
+                          middlewares=[context_middleware, problem_middleware])
+    app[DEPS] = deps
+    app.router.add_post("/webhooks/{source}/{tenant}", receive_webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.cleanup_ctx.append(_sweeper)
+    return app

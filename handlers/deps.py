@@ -1,0 +1,51 @@
+"""What the receiver is handed when it is created: tenants, the event store, the enqueue function.
+
+`handlers` never imports the ledger or the broker; the composition root passes
+objects that satisfy these protocols (tests pass real ones against a real Redis).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+from worker.domain.events import IgnoredDelivery, OrderEvent
+
+
+@dataclass(frozen=True)
+class TenantAuth:
+    """What the receiver needs to know of a tenant: its source and webhook secrets."""
+
+    source: str
+    secrets: tuple[str, ...]
+
+
+class EventStore(Protocol):
+    async def record(
+        self, item: OrderEvent | IgnoredDelivery
+    ) -> Literal["new", "duplicate", "unqueued"]: ...
+
+    async def mark_queued(self, event_id: str) -> None: ...
+
+    async def due_unqueued(self, older_than_s: float, limit: int = 500) -> list[str]: ...
+
+    async def ping(self) -> bool: ...
+
+
+Enqueue = Callable[[str], Awaitable[None]]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ReceiverDeps:
+    tenants: Mapping[str, TenantAuth]
+    store: EventStore
+    enqueue: Enqueue
+    max_body_bytes: int = 1_048_576
+    requeue_after_s: float = 30.0
+    clock: Callable[[], datetime] = field(default=_utcnow)

@@ -1,0 +1,36 @@
+"""Every error answer is a JSON problem body (RFC 9457), including aiohttp's own 404/405/413."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from handlers.errors import InboundError
+
+PROBLEM_TYPE = "application/problem+json"
+log = structlog.get_logger("handlers")
+
+
+def problem_response(status: int, title: str, detail: str) -> web.Response:
+    slug = title.lower().replace(" ", "-")
+    body = {"type": f"urn:invoicebridge:problem:{slug}", "title": title,
+            "status": status, "detail": detail}
+    return web.json_response(body, status=status, content_type=PROBLEM_TYPE)
+
+
+@web.middleware
+async def problem_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Turn refusals into problem bodies; nothing was recorded when one is raised."""
+    try:
+        return await handler(request)
+    except InboundError as exc:
+        log.info("webhook_refused", status=exc.status, reason=exc.title, detail=exc.detail)
+        return problem_response(exc.status, exc.title, exc.detail)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem_response(exc.status, exc.reason, exc.text or exc.reason)

@@ -1,0 +1,72 @@
+"""POST /webhooks/{source}/{tenant}: verify, parse, record, enqueue, and only then answer 2xx."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from handlers.deps import ReceiverDeps, TenantAuth
+from handlers.errors import BodyTooLarge, UnknownTenant, UnsupportedMediaType
+from handlers.problems import problem_response
+from handlers.sources import Parsed, Source, get_source
+from worker.domain.events import IgnoredDelivery, OrderEvent
+from worker.domain.idempotency import event_id as make_event_id
+
+DEPS = web.AppKey("deps", ReceiverDeps)
+log = structlog.get_logger("handlers.webhooks")
+
+
+def _lookup(deps: ReceiverDeps, source_name: str, tenant_id: str) -> tuple[Source, TenantAuth]:
+    source = get_source(source_name)
+    tenant = deps.tenants.get(tenant_id)
+    if source is None or tenant is None or tenant.source != source_name:
+        raise UnknownTenant(f"no tenant {tenant_id!r} for source {source_name!r}")
+    return source, tenant
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"body is larger than {limit} bytes")
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(f"expected application/json, got {request.content_type!r}")
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BodyTooLarge(f"body is larger than {limit} bytes") from None
+
+
+def _to_item(
+    parsed: Parsed, tenant_id: str, source_name: str
+) -> OrderEvent | IgnoredDelivery:
+    event_id = make_event_id(tenant_id, source_name, parsed.dedupe_key)
+    common = {"event_id": event_id, "tenant": tenant_id, "source": source_name,
+              "topic": parsed.topic, "delivery_id": parsed.dedupe_key,
+              "occurred_at": parsed.occurred_at}
+    if parsed.kind is None or parsed.order is None:
+        return IgnoredDelivery.model_validate(common)
+    return OrderEvent.model_validate({**common, "kind": parsed.kind, "order": parsed.order})
+
+
+async def receive_webhook(request: web.Request) -> web.StreamResponse:
+    deps = request.app[DEPS]
+    source_name, tenant_id = request.match_info["source"], request.match_info["tenant"]
+    source, tenant = _lookup(deps, source_name, tenant_id)
+    body = await _read_body(request, deps.max_body_bytes)
+    source.verify(body, request.headers, tenant.secrets, deps.clock())
+    item = _to_item(source.parse(body, request.headers), tenant_id, source_name)
+    structlog.contextvars.bind_contextvars(event_id=item.event_id, tenant=tenant_id)
+    if isinstance(item, OrderEvent):
+        structlog.contextvars.bind_contextvars(order_id=item.order.order_id)
+    try:
+        outcome = await deps.store.record(item)
+        if isinstance(item, OrderEvent) and outcome in ("new", "unqueued"):
+            await deps.enqueue(item.event_id)
+            await deps.store.mark_queued(item.event_id)
+    except (RedisError, OSError) as exc:
+        log.error("webhook_not_recorded", error=type(exc).__name__)
+        return problem_response(503, "Service unavailable", "the ledger is unreachable; retry")
+    status = "ignored" if isinstance(item, IgnoredDelivery) else (
+        "duplicate" if outcome == "duplicate" else "accepted")
+    log.info("webhook_" + status, topic=item.topic, outcome=outcome)
+    return web.json_response({"event_id": item.event_id, "status": status})

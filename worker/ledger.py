@@ -1,0 +1,239 @@
+"""The ledger: the durable record of every inbound event and every step of every job, in Redis.
+
+Events are recorded atomically and deduplicated by their id (derived from tenant,
+source and the source's delivery id). Jobs are keyed `tenant:order:step`; a step
+that is `done` is never run again. Nothing here expires: a failed job stays until
+an operator resolves it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import redis.asyncio as aioredis
+from redis.asyncio.lock import Lock
+
+from worker.domain.events import IgnoredDelivery, OrderEvent
+from worker.domain.redaction import redact_text
+
+# Redis keys, all in one place.
+EVENT = "ib:event:{}"  #: hash per event
+EVENTS = "ib:events"  #: zset event id -> received at (unix s)
+UNQUEUED = "ib:unqueued"  #: zset of events recorded but not yet handed to the queue
+JOB = "ib:job:{}"  #: hash per job step, key tenant:order:step
+JOBS = "ib:jobs"  #: zset job key -> first started at
+ORDER = "ib:order:{}:{}"  #: hash step -> state, per tenant and order
+LOCK = "ib:lock:{}:{}"  #: one worker at a time per order
+
+EventState = Literal["received", "queued", "running", "retrying", "done", "failed", "ignored"]
+RecordOutcome = Literal["new", "duplicate", "unqueued"]
+
+_RECORD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
+  return redis.call('HGET', KEYS[1], 'state')
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], 'state', ARGV[3], 'deliveries', 1)
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+if ARGV[3] == 'received' then redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) end
+return false
+"""
+
+_MARK_QUEUED = """
+if redis.call('HGET', KEYS[1], 'state') == 'received' then
+  redis.call('HSET', KEYS[1], 'state', 'queued', 'queued_at', ARGV[2], 'updated_at', ARGV[2])
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """What the ledger knows of one step."""
+
+    key: str
+    state: str
+    attempts: int
+    doctype: str | None = None
+    docnum: str | None = None
+    doc_url: str | None = None
+    emailed: bool = False
+    last_error: str | None = None
+
+
+def _now() -> str:
+    return f"{time.time():.6f}"
+
+
+class Ledger:
+    """Async access to the ledger; one instance per process and event loop."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.redis = client
+        self._record = client.register_script(_RECORD)
+        self._mark_queued = client.register_script(_MARK_QUEUED)
+
+    @classmethod
+    def from_url(cls, url: str) -> Ledger:
+        return cls(aioredis.Redis.from_url(url, decode_responses=True))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
+            return False
+
+    # -- events ---------------------------------------------------------------------
+
+    async def record(self, item: OrderEvent | IgnoredDelivery) -> RecordOutcome:
+        """Record an inbound event once. Returns "new", "duplicate", or "unqueued" for a
+        duplicate whose first delivery was recorded but never handed to the queue."""
+        now = _now()
+        fields: dict[str, str] = {
+            "id": item.event_id, "tenant": item.tenant, "source": item.source,
+            "topic": item.topic, "delivery_id": item.delivery_id,
+            "received_at": now, "updated_at": now, "failures": "0",
+        }
+        if isinstance(item, OrderEvent):
+            state = "received"
+            fields |= {"kind": item.kind.value, "order_id": item.order.order_id,
+                       "order_number": item.order.number, "payload": item.model_dump_json()}
+        else:
+            state = "ignored"
+        flat = [part for pair in fields.items() for part in pair]
+        keys = [EVENT.format(item.event_id), EVENTS, UNQUEUED]
+        previous = await self._record(keys=keys, args=[item.event_id, now, state, *flat])
+        if previous is None:
+            return "new"
+        return "unqueued" if previous == "received" else "duplicate"
+
+    async def mark_queued(self, event_id: str) -> None:
+        """Note that the event is in the queue (unless a worker already moved it on)."""
+        await self._mark_queued(keys=[EVENT.format(event_id), UNQUEUED], args=[event_id, _now()])
+
+    async def due_unqueued(self, older_than_s: float, limit: int = 500) -> list[str]:
+        """Events recorded at least `older_than_s` ago that never reached the queue."""
+        cutoff = time.time() - older_than_s
+        ids: list[str] = await self.redis.zrangebyscore(UNQUEUED, 0, cutoff, start=0, num=limit)
+        return ids
+
+    async def load_event(self, event_id: str) -> OrderEvent | None:
+        payload = await self.redis.hget(EVENT.format(event_id), "payload")
+        return None if payload is None else OrderEvent.model_validate_json(payload)
+
+    async def event(self, event_id: str) -> dict[str, str]:
+        """The event's ledger fields (empty if unknown), payload included."""
+        fields: dict[str, str] = await self.redis.hgetall(EVENT.format(event_id))
+        return fields
+
+    async def set_event_state(
+        self, event_id: str, state: EventState, *, error: str | None = None
+    ) -> None:
+        mapping = {"state": state, "updated_at": _now()}
+        if error is not None:
+            mapping["last_error"] = redact_text(error)[:2000]
+        await self.redis.hset(EVENT.format(event_id), mapping=mapping)
+
+    async def count_failure(self, event_id: str) -> int:
+        """Add one to the event's count of retryable failures and return it."""
+        return int(await self.redis.hincrby(EVENT.format(event_id), "failures", 1))
+
+    async def event_ids(self, limit: int = 1000) -> list[str]:
+        ids: list[str] = await self.redis.zrange(EVENTS, 0, limit - 1)
+        return ids
+
+    async def events_by_state(self) -> dict[str, int]:
+        """How many events are in each state (for the demo, health and tests)."""
+        counts: dict[str, int] = {}
+        for event_id in await self.event_ids(limit=100_000):
+            state = await self.redis.hget(EVENT.format(event_id), "state") or "unknown"
+            counts[state] = counts.get(state, 0) + 1
+        return counts
+
+    # -- jobs -----------------------------------------------------------------------
+
+    def order_lock(self, tenant: str, order_id: str, ttl_s: float) -> Lock:
+        """A lock that lets one worker at a time act on an order; it expires if its holder dies."""
+        return self.redis.lock(LOCK.format(tenant, order_id), timeout=ttl_s, blocking=False)
+
+    async def order_steps(self, tenant: str, order_id: str) -> dict[str, JobRecord]:
+        """Every step ever started for an order, by step name."""
+        states: dict[str, str] = await self.redis.hgetall(ORDER.format(tenant, order_id))
+        jobs = {}
+        for step in states:
+            record = await self.job(f"{tenant}:{order_id}:{step}")
+            if record is not None:
+                jobs[step] = record
+        return jobs
+
+    async def job(self, key: str) -> JobRecord | None:
+        raw: dict[str, str] = await self.redis.hgetall(JOB.format(key))
+        if not raw:
+            return None
+        return JobRecord(
+            key=key, state=raw.get("state", "unknown"), attempts=int(raw.get("attempts", 0)),
+            doctype=raw.get("doctype"), docnum=raw.get("docnum"), doc_url=raw.get("doc_url"),
+            emailed=raw.get("emailed") == "1", last_error=raw.get("last_error"),
+        )
+
+    async def start_job(
+        self, key: str, *, event_id: str, tenant: str, order_id: str, step: str
+    ) -> JobRecord:
+        """Count an attempt at a step and mark it running; a done step is returned untouched."""
+        existing = await self.job(key)
+        if existing is not None and existing.state == "done":
+            return existing
+        now = _now()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(JOB.format(key), mapping={
+                "key": key, "event_id": event_id, "tenant": tenant, "order_id": order_id,
+                "step": step, "state": "running", "started_at": now, "updated_at": now})
+            pipe.hincrby(JOB.format(key), "attempts", 1)
+            pipe.hsetnx(JOB.format(key), "first_started_at", now)
+            pipe.zadd(JOBS, {key: float(now)}, nx=True)
+            pipe.hset(ORDER.format(tenant, order_id), step, "running")
+            await pipe.execute()
+        record = await self.job(key)
+        assert record is not None
+        return record
+
+    async def finish_job(
+        self, key: str, *, tenant: str, order_id: str, step: str,
+        doctype: str, docnum: str, doc_url: str | None, emailed: bool,
+    ) -> None:
+        """Record a step's outcome: it is done and will never run again."""
+        now = _now()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(JOB.format(key), mapping={
+                "state": "done", "doctype": doctype, "docnum": docnum, "doc_url": doc_url or "",
+                "emailed": "1" if emailed else "0", "finished_at": now, "updated_at": now})
+            pipe.hdel(JOB.format(key), "last_error")
+            pipe.hset(ORDER.format(tenant, order_id), step, "done")
+            await pipe.execute()
+
+    async def fail_job(
+        self, key: str, *, tenant: str, order_id: str, step: str,
+        state: Literal["failed", "retrying"], error: str,
+    ) -> None:
+        """Record a failed attempt: `retrying` (it will run again) or `failed` (an operator must act)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(JOB.format(key), mapping={
+                "state": state, "last_error": redact_text(error)[:2000], "updated_at": _now()})
+            pipe.hset(ORDER.format(tenant, order_id), step, state)
+            await pipe.execute()
+
+    async def jobs_for_event(self, event_id: str, steps: Sequence[str]) -> list[JobRecord]:
+        fields = await self.event(event_id)
+        tenant, order_id = fields.get("tenant"), fields.get("order_id")
+        if not tenant or not order_id:
+            return []
+        found = [await self.job(f"{tenant}:{order_id}:{step}") for step in steps]
+        return [job for job in found if job is not None]
