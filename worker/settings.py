@@ -73,6 +73,8 @@ class QueueSettings(_Strict):
     heartbeat_timeout_ms: int = Field(default=60_000, ge=1_000)
     #: per million broker calls, how often to look for dead workers' messages
     maintenance_chance: int = Field(default=1_000, ge=1, le=1_000_000)
+    #: how long one worker may hold an order; it expires if the worker dies
+    order_lock_ttl_ms: int = Field(default=60_000, ge=1_000)
 
 
 class ReceiverSettings(_Strict):
@@ -158,6 +160,11 @@ def _describe(error: ValidationError) -> str:
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{key}: {message}")
     return "; ".join(lines)
+
+
+def export_config_path(path: str | Path) -> None:
+    """Name the configuration file for child processes (dramatiq forks its workers)."""
+    os.environ[CONFIG_ENV] = str(Path(path).resolve())
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

@@ -1,0 +1,88 @@
+"""`invoicebridge`: serve | worker | sandbox | demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from worker.logs import configure_logging
+from worker.settings import Settings, SettingsError, export_config_path, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    configure_logging(settings.logging.level)
+    return settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from invoicebridge.serve import run_receiver
+
+    run_receiver(_settings(args), args.host, args.port)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import dramatiq.cli
+
+    settings = load_settings(args.config)  # fail here, in the parent, on a bad file
+    if args.config:
+        export_config_path(args.config)
+    del settings
+    argv = ["worker.entry", "--processes", str(args.processes), "--threads", str(args.threads),
+            "--worker-shutdown-timeout", str(int(args.shutdown_timeout * 1000)), "--skip-logging"]
+    result: int = dramatiq.cli.main(dramatiq.cli.make_argument_parser().parse_args(argv))
+    return result
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from worker.providers.icount import sandbox
+
+    configure_logging("info")
+    return sandbox.main(["--host", args.host, "--port", str(args.port)])
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from invoicebridge.demo import run_demo
+
+    return run_demo(keep_running=args.keep_running)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="invoicebridge", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the webhook receiver")
+    serve.add_argument("--config", help="TOML settings (default: $INVOICEBRIDGE_CONFIG)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(func=_serve)
+    worker = sub.add_parser("worker", help="run queue workers")
+    worker.add_argument("--config", help="TOML settings (default: $INVOICEBRIDGE_CONFIG)")
+    worker.add_argument("--processes", type=int, default=2)
+    worker.add_argument("--threads", type=int, default=8)
+    worker.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds")
+    worker.set_defaults(func=_worker)
+    sandbox = sub.add_parser("sandbox", help="run a provider sandbox")
+    sandbox.add_argument("provider", choices=["icount"])
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8081)
+    sandbox.set_defaults(func=_sandbox)
+    demo = sub.add_parser("demo", help="run everything on sample orders and show the documents")
+    demo.add_argument("--keep-running", action="store_true")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except SettingsError as exc:
+        print(f"invoicebridge: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Wiring of the receiver process: settings -> ledger + broker -> the aiohttp app."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from handlers.app import create_app
+from handlers.deps import ReceiverDeps, TenantAuth
+from worker.actors import declare_actors
+from worker.broker import setup_broker
+from worker.ledger import Ledger
+from worker.settings import Settings
+
+
+def _no_resources() -> object:
+    raise RuntimeError("the receiver only sends messages; it never runs the actor")
+
+
+def tenants_of(settings: Settings) -> dict[str, TenantAuth]:
+    return {tid: TenantAuth(source=t.source, secrets=t.webhook_secrets())
+            for tid, t in settings.tenants.items()}
+
+
+async def build_receiver(settings: Settings) -> web.Application:
+    """The receiver app with a real ledger and a real dramatiq broker behind it."""
+    broker = setup_broker(settings)
+    actor = declare_actors(broker, settings, _no_resources)  # type: ignore[arg-type]
+    ledger = Ledger.from_url(settings.redis.url)
+
+    async def enqueue(event_id: str) -> None:
+        await asyncio.to_thread(actor.send, event_id)
+
+    deps = ReceiverDeps(
+        tenants=tenants_of(settings), store=ledger, enqueue=enqueue,
+        max_body_bytes=settings.receiver.max_body_bytes,
+        requeue_after_s=settings.receiver.requeue_after_s,
+    )
+    app = create_app(deps)
+
+    async def close(_app: web.Application) -> None:
+        await ledger.close()
+        broker.close()
+
+    app.on_cleanup.append(close)
+    return app
+
+
+def run_receiver(settings: Settings, host: str, port: int) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight requests are finished before exit."""
+    web.run_app(build_receiver(settings), host=host, port=port, access_log=None,
+                print=None, shutdown_timeout=30)

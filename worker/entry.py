@@ -1,0 +1,20 @@
+"""The module dramatiq's worker processes import: settings, logging, broker, actors.
+
+Started by `invoicebridge worker`, which names the configuration file through
+`INVOICEBRIDGE_CONFIG` before dramatiq forks its processes.
+"""
+
+from __future__ import annotations
+
+from worker.actors import declare_actors
+from worker.broker import setup_broker
+from worker.logs import configure_logging
+from worker.resources import Resources, ResourcesMiddleware
+from worker.settings import load_settings
+
+settings = load_settings()
+configure_logging(settings.logging.level)
+broker = setup_broker(settings)
+resources = Resources(settings)
+broker.add_middleware(ResourcesMiddleware(resources))
+process_event = declare_actors(broker, settings, resources.deps)

@@ -1,0 +1,144 @@
+"""Jobs: what a worker does with one queued event. Actors are thin shims around these.
+
+`process_event` loads the event from the ledger, takes the order's lock, plans
+the steps and runs each through the tenant's provider. A done step is skipped;
+the provider call itself is idempotent (iCount `sanity_string`), so a worker that
+dies mid-call and is replaced still yields one document.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from worker.domain.events import OrderEvent
+from worker.domain.idempotency import job_key
+from worker.errors import BridgeError, OutcomeUnknown, Permanent, RateLimited, Retryable
+from worker.ledger import JobRecord, Ledger
+from worker.planner import Step, plan
+from worker.providers.icount.wire import DocumentRef
+from worker.settings import Settings
+
+log = structlog.get_logger("worker.jobs")
+
+
+class DocumentProvider(Protocol):
+    """The part of a provider the job needs: make (or find) the document for a step."""
+
+    async def create_document(
+        self, event: OrderEvent, step: Step, based_on: JobRecord | None
+    ) -> DocumentRef: ...
+
+
+class RetryLater(Exception):
+    """Run the event again after `delay_ms`; raised to the actor, which hands it to dramatiq."""
+
+    def __init__(self, reason: str, delay_ms: int) -> None:
+        super().__init__(reason)
+        self.delay_ms = delay_ms
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    ledger: Ledger
+    provider_for: Callable[[str], DocumentProvider]
+
+
+def backoff_ms(failures: int, settings: Settings) -> int:
+    """Exponential backoff with full jitter between the configured bounds."""
+    queue = settings.queue
+    ceiling = min(queue.max_backoff_ms, queue.min_backoff_ms * 2 ** min(failures, 20))
+    return max(queue.min_backoff_ms, int(random.uniform(0, ceiling)))  # noqa: S311 (jitter)
+
+
+async def process_event(deps: Deps, event_id: str) -> None:
+    """Bring one event to `done`, `failed`, or raise `RetryLater`."""
+    event = await deps.ledger.load_event(event_id)
+    if event is None:
+        log.warning("event_missing", event_id=event_id)
+        return
+    structlog.contextvars.bind_contextvars(
+        event_id=event_id, tenant=event.tenant, order_id=event.order.order_id)
+    state = (await deps.ledger.event(event_id)).get("state")
+    if state in ("done", "failed"):
+        log.info("event_already_settled", state=state)
+        return
+    lock = deps.ledger.order_lock(
+        event.tenant, event.order.order_id, deps.settings.queue.order_lock_ttl_ms / 1000)
+    if not await lock.acquire():
+        raise RetryLater("order busy", delay_ms=500 + random.randint(0, 500))  # noqa: S311
+    try:
+        await _run_event(deps, event)
+    finally:
+        await lock.release()
+
+
+async def _run_event(deps: Deps, event: OrderEvent) -> None:
+    ledger = deps.ledger
+    await ledger.set_event_state(event.event_id, "running")
+    try:
+        await _run_steps(deps, event)
+    except Permanent as exc:
+        await ledger.set_event_state(event.event_id, "failed", error=f"{exc.reason}: {exc}")
+        log.error("event_failed", reason=exc.reason, error=str(exc))
+        return
+    except RateLimited as exc:
+        await ledger.set_event_state(event.event_id, "retrying", error=str(exc))
+        raise RetryLater("rate limited", delay_ms=exc.delay_ms or 60_000) from exc
+    except (Retryable, OutcomeUnknown) as exc:
+        failures = await ledger.count_failure(event.event_id)
+        if failures > deps.settings.queue.max_retries:
+            await ledger.set_event_state(
+                event.event_id, "failed", error=f"retries exhausted: {exc}")
+            log.error("event_failed", reason="retries_exhausted", error=str(exc))
+            return
+        await ledger.set_event_state(event.event_id, "retrying", error=str(exc))
+        log.warning("event_retrying", failures=failures, error=str(exc))
+        raise RetryLater(type(exc).__name__, delay_ms=backoff_ms(failures, deps.settings)) from exc
+    await ledger.set_event_state(event.event_id, "done")
+    log.info("event_done")
+
+
+async def _run_steps(deps: Deps, event: OrderEvent) -> None:
+    tenant = deps.settings.tenants.get(event.tenant)
+    if tenant is None:
+        raise Permanent(f"tenant {event.tenant!r} is no longer configured", reason="no_tenant")
+    known = await deps.ledger.order_steps(event.tenant, event.order.order_id)
+    steps = plan(event, tenant.documents, {name: job.state for name, job in known.items()})
+    if not steps:
+        log.info("nothing_to_do", kind=event.kind.value)
+    provider = deps.provider_for(event.tenant)
+    for step in steps:
+        based_on = known.get(step.based_on) if step.based_on else None
+        known[step.name] = await _run_step(deps, provider, event, step, based_on)
+
+
+async def _run_step(
+    deps: Deps, provider: DocumentProvider, event: OrderEvent, step: Step,
+    based_on: JobRecord | None,
+) -> JobRecord:
+    ledger, order_id = deps.ledger, event.order.order_id
+    key = job_key(event.tenant, order_id, step.name)
+    where = {"tenant": event.tenant, "order_id": order_id, "step": step.name}
+    job = await ledger.start_job(key, event_id=event.event_id, **where)
+    if job.state == "done":
+        log.info("step_skipped_done", step=step.name, docnum=job.docnum)
+        return job
+    try:
+        ref = await provider.create_document(event, step, based_on)
+    except BridgeError as exc:
+        state = "failed" if isinstance(exc, Permanent) else "retrying"
+        await ledger.fail_job(key, state=state, error=f"{type(exc).__name__}: {exc}", **where)
+        raise
+    await ledger.finish_job(key, doctype=ref.doctype, docnum=ref.docnum, doc_url=ref.doc_url,
+                            emailed=ref.emailed, **where)
+    log.info("document_created", step=step.name, doctype=ref.doctype, docnum=ref.docnum,
+             emailed=ref.emailed)
+    done = await ledger.job(key)
+    assert done is not None
+    return done

@@ -1,0 +1,65 @@
+"""Per-worker-process resources (HTTP session, ledger, provider clients) on dramatiq's event loop."""
+
+from __future__ import annotations
+
+import aiohttp
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+
+from worker.jobs import Deps, DocumentProvider
+from worker.ledger import Ledger
+from worker.providers.icount.client import ICountClient
+from worker.providers.icount.provider import ICountProvider
+from worker.settings import Settings
+
+
+class Resources:
+    """Opens and closes what jobs need; one per worker process (or per test)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._session: aiohttp.ClientSession | None = None
+        self._deps: Deps | None = None
+        self._providers: dict[str, DocumentProvider] = {}
+
+    async def open(self) -> Deps:
+        self._session = aiohttp.ClientSession()
+        ledger = Ledger.from_url(self.settings.redis.url)
+        self._deps = Deps(settings=self.settings, ledger=ledger, provider_for=self._provider)
+        return self._deps
+
+    async def close(self) -> None:
+        if self._deps is not None:
+            await self._deps.ledger.close()
+        if self._session is not None:
+            await self._session.close()
+
+    def deps(self) -> Deps:
+        if self._deps is None:
+            raise RuntimeError("resources are not open (worker not booted)")
+        return self._deps
+
+    def _provider(self, tenant_id: str) -> DocumentProvider:
+        if tenant_id not in self._providers:
+            tenant = self.settings.tenants[tenant_id]
+            assert tenant.icount is not None and self._session is not None
+            client = ICountClient(self._session, tenant.icount)
+            self._providers[tenant_id] = ICountProvider(client, tenant_id, tenant.documents)
+        return self._providers[tenant_id]
+
+
+class ResourcesMiddleware(dramatiq.Middleware):  # type: ignore[misc]
+    """Opens `Resources` on dramatiq's event-loop thread after boot, closes them at shutdown."""
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        loop_thread = get_event_loop_thread()
+        assert loop_thread is not None, "the AsyncIO middleware must come first"
+        loop_thread.run_coroutine(self.resources.open())
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:
+            loop_thread.run_coroutine(self.resources.close())
