@@ -21,20 +21,46 @@ SECRET_KEYS = frozenset({
     "x-shopify-hmac-sha256", "x-wc-webhook-signature", "stripe-signature", "webhook-signature",
 })  # fmt: skip
 
+#: keys that hold our own identifiers (shop order ids can be long digit runs); never scrubbed
+IDENTIFIER_KEYS = frozenset({"order_id", "event_id", "delivery_id", "key", "docnum"})
+
+#: 13-19 digits, optionally grouped by spaces or dashes: a card number if it passes Luhn
+_PAN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+
 _PATTERNS = (
-    # 13-19 digits, optionally grouped by spaces or dashes: a card number (PAN)
-    (re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)"), "[card]"),
     (re.compile(r"(?i)bearer\s+[\w.~+/=-]+"), "Bearer " + REDACTED),
     (re.compile(r"whsec_[A-Za-z0-9+/=]+"), "whsec_" + REDACTED),
     (re.compile(r"(?i)\b(pass|password|sid|cvv|token)=[^&\s]+"), r"\1=" + REDACTED),
 )
 
 
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _mask_pan(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group())
+    return "[card]" if _luhn_ok(digits) else match.group()
+
+
 def redact_text(text: str) -> str:
-    """Scrub card numbers, bearer tokens and secrets out of free text."""
+    """Scrub card numbers (Luhn-valid digit runs), bearer tokens and secrets out of free text."""
+    text = _PAN.sub(_mask_pan, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def _redact_item(key: str, item: Any) -> Any:
+    if key in SECRET_KEYS:
+        return REDACTED
+    if key in IDENTIFIER_KEYS and isinstance(item, str):
+        return item
+    return redact(item)
 
 
 def redact(value: Any) -> Any:
@@ -42,10 +68,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, Mapping):
-        return {
-            key: REDACTED if str(key).lower() in SECRET_KEYS else redact(item)
-            for key, item in value.items()
-        }
+        return {key: _redact_item(str(key).lower(), item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
     return value

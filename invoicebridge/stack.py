@@ -1,0 +1,235 @@
+"""A whole invoicebridge on one machine, as real processes: private Redis, iCount sandbox,
+receiver and workers. The demo runs on it and the end-to-end tests drive it."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from invoicebridge import samples
+
+SANDBOX_CID, SANDBOX_USER, SANDBOX_PASS = "demo", "api", "sandbox-pass"
+BUSY_STATES = ("received", "queued", "running", "retrying")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_json(method: str, url: str, body: bytes | None = None,
+              headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, Any]:
+    """One loopback HTTP call; returns (status, parsed JSON or None)."""
+    request = urllib.request.Request(  # noqa: S310 (loopback http only)
+        url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback)
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, None
+
+
+@dataclass
+class StackOptions:
+    workers: int = 2
+    threads: int = 4
+    icount_timeout_s: float = 2.0
+    heartbeat_timeout_ms: int = 3_000
+    order_lock_ttl_ms: int = 4_000
+    min_backoff_ms: int = 200
+    max_backoff_ms: int = 2_000
+    log_level: str = "info"
+
+
+@dataclass
+class LocalStack:
+    """Start with `up()`, stop with `down()`; every process logs to `workdir`."""
+
+    workdir: Path
+    options: StackOptions = field(default_factory=StackOptions)
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    tenant: str = "acme"
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.redis_port, self.sandbox_port, self.receiver_port = (
+            free_port(), free_port(), free_port())
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
+        self.config = self.workdir / "config.toml"
+
+    # -- processes ------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = (self.workdir / f"{name}.log").open("ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.procs[name] = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def _cli(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "invoicebridge.cli", *args]
+
+    def start_redis(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (run: make install)")
+        self._spawn("redis", [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                              "--dir", str(self.workdir), "--appendonly", "yes", "--save", ""])
+        self._wait(lambda: redis.Redis(port=self.redis_port).ping(), "redis")
+
+    def start_sandbox(self) -> None:
+        self._spawn("sandbox", self._cli("sandbox", "icount", "--port", str(self.sandbox_port)))
+        self._wait(lambda: http_json("GET", self.sandbox_url + "/_sandbox/documents")[0] == 200,
+                   "sandbox")
+
+    def start_receiver(self) -> None:
+        self._spawn("receiver", self._cli("serve", "--config", str(self.config),
+                                          "--port", str(self.receiver_port)))
+        self._wait(lambda: http_json("GET", self.receiver_url + "/readyz")[0] == 200, "receiver")
+
+    def start_workers(self) -> None:
+        self._spawn("workers", self._cli(
+            "worker", "--config", str(self.config), "--processes", str(self.options.workers),
+            "--threads", str(self.options.threads), "--shutdown-timeout", "5"))
+
+    def kill_workers(self) -> None:
+        """SIGKILL every worker process at once, as a crashed host would."""
+        proc = self.procs.pop("workers")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def up(self) -> LocalStack:
+        self.start_redis()
+        self.start_sandbox()
+        self.write_config()
+        self.start_receiver()
+        self.start_workers()
+        return self
+
+    def down(self) -> None:
+        for name in ("receiver", "workers", "sandbox", "redis"):
+            proc = self.procs.pop(name, None)
+            if proc is None:
+                continue
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def _wait(self, ready: Any, name: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if ready():
+                    return
+            except Exception:  # noqa: S110 (not up yet)
+                pass
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} did not start; see {self.workdir / (name + '.log')}")
+
+    def write_config(self) -> None:
+        o = self.options
+        self.config.write_text(f"""# written by invoicebridge.stack for a local run
+[redis]
+url = "{self.redis_url}"
+[queue]
+heartbeat_timeout_ms = {o.heartbeat_timeout_ms}
+maintenance_chance = 1000000
+order_lock_ttl_ms = {o.order_lock_ttl_ms}
+min_backoff_ms = {o.min_backoff_ms}
+max_backoff_ms = {o.max_backoff_ms}
+[receiver]
+requeue_after_s = 2
+[logging]
+level = "{o.log_level}"
+[tenants.{self.tenant}]
+source = "shopify"
+secret = "{self.secret}"
+provider = "icount"
+[tenants.{self.tenant}.icount]
+base_url = "{self.sandbox_url}/api/v3.php"
+cid = "{SANDBOX_CID}"
+user = "{SANDBOX_USER}"
+pass = "{SANDBOX_PASS}"
+timeout_s = {o.icount_timeout_s}
+""")
+
+    # -- driving it -----------------------------------------------------------------
+
+    def post_order(self, payload: dict[str, Any], *, topic: str = "orders/create",
+                   event_id: str | None = None, secret: str | None = None) -> tuple[int, Any]:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = samples.headers_for(body, topic=topic, secret=secret or self.secret,
+                                      event_id=event_id or f"{payload['id']}-{topic}")
+        url = f"{self.receiver_url}/webhooks/shopify/{self.tenant}"
+        return http_json("POST", url, body, headers)
+
+    def sandbox(self, what: str) -> Any:
+        return http_json("GET", f"{self.sandbox_url}/_sandbox/{what}")[1]
+
+    def set_faults(self, fault: dict[str, Any]) -> None:
+        status, _ = http_json("POST", self.sandbox_url + "/_sandbox/faults",
+                              json.dumps(fault).encode(), {"Content-Type": "application/json"})
+        assert status == 200, f"sandbox refused fault {fault}"
+
+    def ledger_states(self) -> dict[str, int]:
+        client = redis.Redis(port=self.redis_port, decode_responses=True)
+        try:
+            counts: dict[str, int] = {}
+            for event_id in client.zrange("ib:events", 0, -1):
+                state = client.hget(f"ib:event:{event_id}", "state") or "unknown"
+                counts[state] = counts.get(state, 0) + 1
+            return counts
+        finally:
+            client.close()
+
+    def wait_quiet(self, timeout: float = 60, settle: float = 1.0) -> dict[str, int]:
+        """Wait until no event is waiting or running, and stays so for `settle` seconds."""
+        deadline, quiet_since = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            states = self.ledger_states()
+            if any(states.get(s) for s in BUSY_STATES):
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= settle:
+                return states
+            time.sleep(0.2)
+        raise TimeoutError(f"still busy after {timeout}s: {self.ledger_states()}")
+
+
+@contextmanager
+def running_stack(workdir: Path, options: StackOptions | None = None) -> Iterator[LocalStack]:
+    stack = LocalStack(workdir, options or StackOptions())
+    try:
+        yield stack.up()
+    finally:
+        stack.down()

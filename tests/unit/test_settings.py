@@ -1,0 +1,77 @@
+"""Settings: the documented TOML shape loads; mistakes name the bad key; secrets never print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from worker.settings import SettingsError, load_settings
+
+GOOD = """
+[redis]
+url = "redis://127.0.0.1:6399/0"
+[tenants.acme]
+source = "shopify"
+secret = "env:ACME_SHOPIFY_SECRET"
+provider = "icount"
+[tenants.acme.icount]
+base_url = "http://127.0.0.1:9/api/v3.php"
+cid = "demo"
+user = "api"
+pass = "file:{pass_file}"
+[tenants.acme.documents]
+unpaid_doctype = "none"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_loads_with_env_and_file_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """env:NAME and file:PATH references resolve; the values do not show in repr."""
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "shh-webhook")
+    (tmp_path / "pass").write_text("shh-icount\n")
+    settings = load_settings(write(tmp_path, GOOD.format(pass_file=tmp_path / "pass")))
+    tenant = settings.tenants["acme"]
+    assert tenant.webhook_secrets() == ("shh-webhook",)
+    assert tenant.icount is not None and tenant.icount.pass_ is not None
+    assert tenant.icount.pass_.get_secret_value() == "shh-icount"
+    assert tenant.documents.unpaid_doctype == "none"
+    assert "shh" not in repr(settings)
+
+
+def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --config, INVOICEBRIDGE_CONFIG names the file."""
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    (tmp_path / "pass").write_text("p")
+    monkeypatch.setenv("INVOICEBRIDGE_CONFIG", str(write(tmp_path, GOOD.format(
+        pass_file=tmp_path / "pass"))))
+    assert "acme" in load_settings().tenants
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda t: t.replace('source = "shopify"', 'source = "shopfy"'), "tenants.acme.source"),
+    (lambda t: t.replace('unpaid_doctype = "none"', 'unpaid_doctyp = "none"'),
+     "tenants.acme.documents.unpaid_doctyp"),
+    (lambda t: t.replace("ACME_SHOPIFY_SECRET", "MISSING_VAR"), "MISSING_VAR is not set"),
+    (lambda t: t + "\n[[broken", "not valid TOML"),
+])
+def test_mistakes_name_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               edit: object, message: str) -> None:
+    """A typo, an unknown key, a missing env var or bad TOML is a clear SettingsError."""
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    (tmp_path / "pass").write_text("p")
+    text = edit(GOOD.format(pass_file=tmp_path / "pass"))  # type: ignore[operator]
+    with pytest.raises(SettingsError, match=message.replace(".", r"\.")):
+        load_settings(write(tmp_path, text))
+
+
+def test_no_config_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --config and no INVOICEBRIDGE_CONFIG says how to fix it."""
+    monkeypatch.delenv("INVOICEBRIDGE_CONFIG", raising=False)
+    with pytest.raises(SettingsError, match="INVOICEBRIDGE_CONFIG"):
+        load_settings()

@@ -1,0 +1,1 @@
+"""Invoicing providers: one package each, wire + client + sandbox."""
