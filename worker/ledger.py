@@ -25,18 +25,30 @@ EVENTS = "ib:events"  #: zset event id -> received at (unix s)
 UNQUEUED = "ib:unqueued"  #: zset of events recorded but not yet handed to the queue
 JOB = "ib:job:{}"  #: hash per job step, key tenant:order:step
 JOBS = "ib:jobs"  #: zset job key -> first started at
+CLAIM = "ib:enqueue-claim:{}"  #: who queues a recorded event (expires)
 ORDER = "ib:order:{}:{}"  #: hash step -> state, per tenant and order
 LOCK = "ib:lock:{}:{}"  #: one worker at a time per order
+
+#: how long the delivery that recorded an event has to queue it before another may
+ENQUEUE_CLAIM_MS = 10_000
 
 EventState = Literal["received", "queued", "running", "retrying", "done", "failed", "ignored"]
 RecordOutcome = Literal["new", "duplicate", "unqueued"]
 
+# A delivery that finds its event recorded but not queued may queue it only if it wins
+# the enqueue claim (KEYS[4]): concurrent duplicates then leave it to the first delivery,
+# while a retry after a receiver crash (claim expired) queues it again.
 _RECORD = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
-  return redis.call('HGET', KEYS[1], 'state')
+  local state = redis.call('HGET', KEYS[1], 'state')
+  if state == 'received' and not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4]) then
+    return 'claimed'
+  end
+  return state
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'deliveries', 1)
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 if ARGV[3] == 'received' then redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) end
@@ -109,8 +121,9 @@ class Ledger:
         else:
             state = "ignored"
         flat = [part for pair in fields.items() for part in pair]
-        keys = [EVENT.format(item.event_id), EVENTS, UNQUEUED]
-        previous = await self._record(keys=keys, args=[item.event_id, now, state, *flat])
+        keys = [EVENT.format(item.event_id), EVENTS, UNQUEUED, CLAIM.format(item.event_id)]
+        args = [item.event_id, now, state, ENQUEUE_CLAIM_MS, *flat]
+        previous = await self._record(keys=keys, args=args)
         if previous is None:
             return "new"
         return "unqueued" if previous == "received" else "duplicate"

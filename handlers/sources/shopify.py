@@ -6,14 +6,13 @@ Pure. Fields follow the REST Order resource (shared/webhooks.md 1.5); money is r
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -24,16 +23,11 @@ from worker.domain.money import parse_amount
 
 NAME = "shopify"
 
-#: Topics we act on; every other topic is recorded as `Parsed(kind=None, order=None)`.
-_KINDS: dict[str, EventKind] = {
-    "orders/create": EventKind.ORDER_CREATED,
-    "orders/paid": EventKind.ORDER_PAID,
-}
+#: Topics we act on; any other topic is recorded as `Parsed(kind=None, order=None)`.
+_KINDS = {"orders/create": EventKind.ORDER_CREATED, "orders/paid": EventKind.ORDER_PAID}
 #: `financial_status` values meaning the money was captured at some point.
 _PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded"})
-#: At most this many validation problems are listed in one 422 detail.
-_MAX_PROBLEMS = 3
-
+_ZERO = Decimal(0)
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -43,82 +37,67 @@ def sign(body: bytes, secret: str) -> str:
 
 
 def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: datetime) -> None:
-    """Check the body's HMAC against every configured secret (old and new during a rotation).
+    """Check the body's HMAC against every secret (old and new during a rotation).
 
-    `now` is unused: Shopify signs no timestamp (replays are caught by the dedupe key).
-
-    Raises:
-        InvalidSignature: the header is missing or not base64, no secret is configured,
-            or no secret matches. The detail never contains a secret or a digest.
+    `now` is unused: Shopify signs no timestamp. Raises `InvalidSignature` (whose detail
+    never holds a secret or digest) if the header is missing or no secret matches.
     """
-    del now
-    received = _header(_lowered(headers), "hmac-sha256")
+    received = _header(headers, "hmac-sha256")
     if received is None:
         raise InvalidSignature("missing X-Shopify-Hmac-Sha256 header")
-    keys = [secret.encode() for secret in secrets if secret]
+    keys = [secret.encode() for secret in secrets if secret]  # an empty key signs for anyone
     if not keys:
         raise InvalidSignature("no Shopify signing secret is configured")
     try:
         digest = base64.b64decode(received, validate=True)
-    except (binascii.Error, ValueError):
+    except ValueError:  # binascii.Error, or a non-ASCII header
         raise InvalidSignature("X-Shopify-Hmac-Sha256 is not base64") from None
     matched = False
-    for key in keys:  # no early exit: the time taken does not say which secret matched
+    for key in keys:  # no early exit: the time taken does not tell which secret matched
         expected = hmac.new(key, body, hashlib.sha256).digest()
         matched = hmac.compare_digest(expected, digest) or matched
     if not matched:
         raise InvalidSignature("X-Shopify-Hmac-Sha256 does not match the body")
 
 
-
-def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
-    return {key.lower(): value for key, value in headers.items()}
-
-
-def _header(lowered: Mapping[str, str], name: str) -> str | None:
-    """`X-Shopify-<name>`, or the unprefixed `Shopify-<name>` of event subscriptions."""
-    for key in (f"x-shopify-{name}", f"shopify-{name}"):
-        value = lowered.get(key, "").strip()
-        if value:
-            return value
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """`X-Shopify-<name>` (or the unprefixed `Shopify-<name>`), any casing; blank is missing."""
+    wanted = {f"x-shopify-{name}", f"shopify-{name}"}
+    for key, value in headers.items():
+        if key.lower() in wanted and value.strip():
+            return value.strip()
     return None
 
 
-def _dedupe_key(lowered: Mapping[str, str], topic: str) -> str:
+def _dedupe_key(headers: Mapping[str, str], topic: str) -> str:
     """`<shop>:<topic>:<event id>`, so equal ids from two shops or topics never collide."""
-    event_id = _header(lowered, "event-id") or _header(lowered, "webhook-id")
+    event_id = _header(headers, "event-id") or _header(headers, "webhook-id")
     if event_id is None:
         raise InvalidPayload("missing X-Shopify-Event-Id and X-Shopify-Webhook-Id headers")
-    shop = (_header(lowered, "shop-domain") or "").lower()
+    shop = (_header(headers, "shop-domain") or "").lower()
     return f"{shop}:{topic}:{event_id}"
 
 
-def _triggered_at(lowered: Mapping[str, str]) -> datetime | None:
+def _triggered_at(headers: Mapping[str, str]) -> datetime | None:
     """`X-Shopify-Triggered-At` as an aware datetime; None when absent or unreadable."""
-    raw = _header(lowered, "triggered-at")
-    if raw is None:
-        return None
     try:
-        moment = datetime.fromisoformat(raw)
+        moment = datetime.fromisoformat(_header(headers, "triggered-at") or "")
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _load_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object, numbers with a fraction read as Decimal (never float)."""
+    """The body as a JSON object; every non-integer number is read as a Decimal, never a float."""
     try:
         document = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=Decimal)
-    except UnicodeDecodeError:
-        raise MalformedBody("body is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise MalformedBody(f"body is not JSON ({exc.msg} at {exc.lineno}:{exc.colno})") from None
-    except (ValueError, RecursionError):  # an int too long to convert; nesting too deep
-        raise MalformedBody("body is not JSON") from None
+    except (ValueError, RecursionError):  # not UTF-8, a too long integer, nesting too deep
+        raise MalformedBody("body is not UTF-8 JSON") from None
     if not isinstance(document, dict):
         raise MalformedBody("body is not a JSON object")
     return document
-
 
 
 def _amount(value: object) -> Decimal:
@@ -128,24 +107,14 @@ def _amount(value: object) -> Decimal:
         raise ValueError("not an amount") from None  # parse_amount's message echoes the value
 
 
-def _identifier(value: object) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise ValueError("not an id")
-
-
-def _blank_to_none(value: object) -> object:
-    return None if isinstance(value, str) and not value.strip() else value
-
-
 _Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0)]
-_Rate = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, le=1)]  #: a fraction, 0.17
-_Text = Annotated[str | None, BeforeValidator(_blank_to_none)]
+_Rate = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, le=1)]  #: a fraction: 0.17
+_Text = Annotated[
+    str | None, BeforeValidator(lambda v: v.strip() or None if isinstance(v, str) else v)
+]
 
 
-class _Wire(BaseModel):
+class _Wire(BaseModel):  # only the fields we read; the rest is ignored
     model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
 
 
@@ -164,6 +133,11 @@ class _Priced(_Wire):
     tax_lines: tuple[_TaxLine, ...] = ()
     discount_allocations: tuple[_Allocation, ...] = ()
 
+    def discount(self, fallback: Decimal) -> Decimal:
+        """Σ discount_allocations; `fallback` for payloads from before allocations existed."""
+        amounts = [allocation.amount for allocation in self.discount_allocations]
+        return sum(amounts, _ZERO) if amounts else fallback
+
 
 class _LineItem(_Priced):
     name: _Text = None
@@ -171,7 +145,7 @@ class _LineItem(_Priced):
     sku: _Text = None
     quantity: int = Field(gt=0)
     taxable: bool = True
-    total_discount: _Amount = Decimal(0)
+    total_discount: _Amount = _ZERO
 
 
 class _ShippingLine(_Priced):
@@ -179,9 +153,7 @@ class _ShippingLine(_Priced):
     discounted_price: _Amount | None = None
 
 
-class _Person(_Wire):
-    """A billing address or the customer record: both carry a name and contact fields."""
-
+class _Person(_Wire):  # a billing address or the customer record
     name: _Text = None
     first_name: _Text = None
     last_name: _Text = None
@@ -194,17 +166,20 @@ class _Person(_Wire):
     zip: _Text = None
     country_code: _Text = None
 
+    def full_name(self) -> str | None:
+        return self.name or " ".join(filter(None, (self.first_name, self.last_name))) or None
+
 
 class _ShopifyOrder(_Wire):
-    id: Annotated[str, BeforeValidator(_identifier)]
+    id: str = Field(min_length=1)  #: an int64 on the wire
     name: _Text = None
     order_number: int | None = None
     currency: str = Field(pattern=r"^[A-Za-z]{3}$")
     taxes_included: bool
     total_price: _Amount
-    total_tax: _Amount = Decimal(0)
-    total_discounts: _Amount = Decimal(0)
-    financial_status: _Text = None
+    total_tax: _Amount = _ZERO
+    total_discounts: _Amount = _ZERO
+    financial_status: str | None = None
     created_at: datetime
     payment_gateway_names: tuple[str, ...] = ()
     gateway: _Text = None
@@ -218,24 +193,20 @@ class _ShopifyOrder(_Wire):
     shipping_lines: tuple[_ShippingLine, ...] = ()
 
 
-
 def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     """Read one delivery; `orders/create` and `orders/paid` become an `Order`.
 
-    Raises:
-        MalformedBody: the body is not UTF-8 JSON, or not a JSON object.
-        InvalidPayload: a required header is missing, or an order topic's body is not
-            a valid order (the detail names the field path, never its value).
+    Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload` (a header is
+    missing, or the order is invalid: the detail names the field path, never its value).
     """
     document = _load_object(body)
-    lowered = _lowered(headers)
-    topic = _header(lowered, "topic")
+    topic = _header(headers, "topic")
     if topic is None:
         raise InvalidPayload("missing X-Shopify-Topic header")
-    dedupe_key = _dedupe_key(lowered, topic)
+    dedupe_key = _dedupe_key(headers, topic)
     kind = _KINDS.get(topic)
     order = None if kind is None else _order(document, paid=kind is EventKind.ORDER_PAID)
-    return Parsed(dedupe_key, topic, kind, order, _triggered_at(lowered))
+    return Parsed(dedupe_key, topic, kind, order, _triggered_at(headers))
 
 
 def _order(document: dict[str, Any], *, paid: bool) -> Order:
@@ -243,87 +214,59 @@ def _order(document: dict[str, Any], *, paid: bool) -> Order:
         wire = _ShopifyOrder.model_validate(document)
     except ValidationError as exc:
         raise _invalid(exc) from None
-    number = wire.name or (str(wire.order_number) if wire.order_number is not None else None)
-    if number is None:
-        raise InvalidPayload("name: missing (and no order_number)")
     taxed = wire.total_tax > 0
     lines = [_item_line(n, item, taxed) for n, item in enumerate(wire.line_items)]
     lines += [_shipping_line(shipping, taxed) for shipping in wire.shipping_lines]
-    allocated = sum((line.discount for line in lines), Decimal(0))
+    unallocated = wire.total_discounts - sum((line.discount for line in lines), _ZERO)
     try:
         return Order(
-            order_id=wire.id,
-            number=number,
-            currency=wire.currency,
-            prices_include_tax=wire.taxes_included,
-            lines=_absorb_discount(lines, wire.total_discounts - allocated),
-            total=wire.total_price,
-            total_tax=wire.total_tax,
-            paid=paid or wire.financial_status in _PAID_STATUSES,
-            customer=_customer(wire),
-            created_at=wire.created_at,
+            order_id=wire.id, number=wire.name or str(wire.order_number or wire.id),
+            currency=wire.currency, prices_include_tax=wire.taxes_included,
+            lines=_absorb_discount(lines, unallocated),
+            total=wire.total_price, total_tax=wire.total_tax, customer=_customer(wire),
+            paid=paid or wire.financial_status in _PAID_STATUSES, created_at=wire.created_at,
             payment_gateway=next(iter(wire.payment_gateway_names), None) or wire.gateway,
             note=wire.note,
-        )
+        )  # fmt: skip
     except ValidationError as exc:
         raise _invalid(exc, prefix="order") from None
 
 
-def _sum(amounts: Iterable[Decimal]) -> Decimal:
-    return sum(amounts, Decimal(0))
-
-
-def _taxes(
-    tax_lines: Sequence[_TaxLine], taxable: bool, order_taxed: bool
-) -> tuple[Decimal, Decimal | None, bool]:
-    """A line's tax, its rate in percent (summed over e.g. state + city tax), and taxable.
-
-    A line without any tax lines (minimal payloads) is taxable if the order has tax.
-    """
-    tax = _sum(tax_line.price for tax_line in tax_lines)
-    rate = _sum(tax_line.rate or Decimal(0) for tax_line in tax_lines) * 100 if tax else None
-    has_tax = tax > 0 if tax_lines else order_taxed
-    return tax, rate, taxable and has_tax
-
-
-def _item_line(index: int, item: _LineItem, order_taxed: bool) -> Line:
+def _item_line(index: int, item: _LineItem, taxed: bool) -> Line:
     description = item.name or " - ".join(filter(None, (item.title, item.variant_title)))
     if not description:
         raise InvalidPayload(f"line_items.{index}.name: missing (and no title)")
-    if item.discount_allocations:
-        discount = _sum(allocation.amount for allocation in item.discount_allocations)
-    else:  # payloads from before discount allocations existed
-        discount = item.total_discount
-    tax, rate, taxable = _taxes(item.tax_lines, item.taxable, order_taxed)
-    return Line(kind="item", description=description, sku=item.sku,
-                quantity=Decimal(item.quantity), unit_price=item.price, discount=discount,
-                tax=tax, tax_rate=rate, taxable=taxable)
+    return _line("item", description, item, item.quantity, item.discount(item.total_discount),
+                 item.sku, item.taxable, taxed)  # fmt: skip
 
 
-def _shipping_line(shipping: _ShippingLine, order_taxed: bool) -> Line:
-    if shipping.discount_allocations:
-        discount = _sum(allocation.amount for allocation in shipping.discount_allocations)
-    elif shipping.discounted_price is not None:
-        discount = max(Decimal(0), shipping.price - shipping.discounted_price)
-    else:
-        discount = Decimal(0)
-    tax, rate, taxable = _taxes(shipping.tax_lines, True, order_taxed)
-    return Line(kind="shipping", description=shipping.title or shipping.code or "Shipping",
-                quantity=Decimal(1), unit_price=shipping.price, discount=discount,
-                tax=tax, tax_rate=rate, taxable=taxable)
+def _shipping_line(shipping: _ShippingLine, taxed: bool) -> Line:
+    discounted = shipping.price if shipping.discounted_price is None else shipping.discounted_price
+    discount = shipping.discount(max(_ZERO, shipping.price - discounted))
+    description = shipping.title or shipping.code or "Shipping"
+    return _line("shipping", description, shipping, 1, discount, None, True, taxed)
+
+
+def _line(kind: Literal["item", "shipping"], description: str, priced: _Priced, quantity: int,
+          discount: Decimal, sku: str | None, taxable: bool, taxed: bool) -> Line:  # fmt: skip
+    """A canonical line: rates of several tax lines add up (state + city); a line without
+    tax lines (minimal payloads) is taxable if the order has tax."""
+    tax = sum((tax_line.price for tax_line in priced.tax_lines), _ZERO)
+    rate = sum((tax_line.rate or _ZERO for tax_line in priced.tax_lines), _ZERO) * 100
+    has_tax = tax > 0 if priced.tax_lines else taxed
+    return Line(kind=kind, description=description, sku=sku, quantity=Decimal(quantity),
+                unit_price=priced.price, discount=discount, tax=tax,
+                tax_rate=rate if tax else None, taxable=taxable and has_tax)  # fmt: skip
 
 
 def _absorb_discount(lines: list[Line], remainder: Decimal) -> tuple[Line, ...]:
-    """Put an order discount that no line carries on the item lines, first line first.
+    """Put an order discount that no line carries on the first item line that can absorb it.
 
-    Current API versions allocate every discount to lines, so the remainder is zero.
-    Old payloads only have `total_discounts`; where it goes is ambiguous, and the
-    first item line that can absorb it (then the next, if it cannot) takes it.
-    """
+    Current API versions allocate every discount; in old payloads the place is ambiguous."""
     result: list[Line] = []
     for line in lines:
         room = line.unit_price * line.quantity - line.discount
-        take = min(room, remainder) if line.kind == "item" else Decimal(0)
+        take = min(room, remainder) if line.kind == "item" else _ZERO
         if take > 0:
             line = line.model_copy(update={"discount": line.discount + take})
             remainder -= take
@@ -333,25 +276,21 @@ def _absorb_discount(lines: list[Line], remainder: Decimal) -> tuple[Line, ...]:
     return tuple(result)
 
 
-def _full_name(person: _Person) -> str | None:
-    return person.name or " ".join(filter(None, (person.first_name, person.last_name))) or None
-
-
 def _customer(wire: _ShopifyOrder) -> Customer:
     billing = wire.billing_address or _Person()
     buyer = wire.customer or _Person()
     email = wire.email or wire.contact_email or buyer.email
-    name = _full_name(billing) or _full_name(buyer) or email or "Customer"
     street = ", ".join(filter(None, (billing.address1, billing.address2))) or None
-    return Customer(name=name, email=email, phone=wire.phone or billing.phone or buyer.phone,
+    return Customer(name=billing.full_name() or buyer.full_name() or email or "Customer",
+                    email=email, phone=wire.phone or billing.phone or buyer.phone,
                     company=billing.company, address=street, city=billing.city,
-                    postcode=billing.zip, country=billing.country_code)
+                    postcode=billing.zip, country=billing.country_code)  # fmt: skip
 
 
 def _invalid(exc: ValidationError, prefix: str = "") -> InvalidPayload:
-    """A 422 naming each bad field's path; pydantic's own input echo is left out."""
+    """A 422 naming each bad field's path; pydantic's input echo is left out."""
     problems = []
-    for error in exc.errors(include_url=False, include_input=False)[:_MAX_PROBLEMS]:
+    for error in exc.errors(include_url=False, include_input=False)[:3]:  # enough to fix a payload
         path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
         message = "missing" if error["type"] == "missing" else error["msg"]
         problems.append(f"{path or 'body'}: {message.removeprefix('Value error, ')}")

@@ -71,11 +71,13 @@ class ICountClient:
     async def _request(self, method_path: str, payload: dict[str, Any]) -> dict[str, Any]:
         if method_path == LOGIN:
             credentials = {"cid": self._settings.cid, "user": self._settings.user}
-            return await self._post(method_path, {**payload, **credentials,
-                                                  "pass": self._password}, {})
+            return await self._post(
+                method_path, {**payload, **credentials, "pass": self._password}, {}
+            )
         if self._token:
-            return await self._post(method_path, payload,
-                                    {"Authorization": f"Bearer {self._token}"})
+            return await self._post(
+                method_path, payload, {"Authorization": f"Bearer {self._token}"}
+            )
         sid = await self._session_id(stale=None)
         try:
             return await self._post(method_path, {**payload, "sid": sid}, {})

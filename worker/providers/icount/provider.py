@@ -34,8 +34,10 @@ class ICountProvider:
         base: tuple[str, str] | None = None
         if step.based_on is not None:
             if based_on is None or based_on.doctype is None or based_on.docnum is None:
-                raise Permanent(f"{step.name} needs the {step.based_on} document first",
-                                reason="missing_base_document")
+                raise Permanent(
+                    f"{step.name} needs the {step.based_on} document first",
+                    reason="missing_base_document",
+                )
             base = (based_on.doctype, based_on.docnum)
         documents = self.documents.model_copy(update={"email": step.email})
         body = build_document_request(

@@ -1,9 +1,9 @@
 """iCount wire format, pure: canonical order → `doc/create` body, totals rule, response → result.
 
-No I/O here. `expected_total` is *the* totals rule: the builder uses it to set
-`roundup`, and the sandbox imports it to compute the document total, so both
-sides always agree. Money goes out as decimal strings with the currency's
-exponent ("117.00"), never as floats.
+No I/O here. `expected_total` (implemented in `totals`, re-exported here) is *the*
+totals rule: the builder uses it to set `roundup`, and the sandbox imports it to
+compute the document total, so both sides always agree. Money goes out as
+decimal strings with the currency's exponent ("117.00"), never as floats.
 
 Discounts: the sum of the lines' discounts goes to one document-level field,
 `discount_incvat` for VAT-inclusive orders or `discount` for VAT-exclusive ones.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -24,10 +23,36 @@ from typing import Any, NoReturn
 from pydantic import BaseModel, ConfigDict
 
 from worker.domain.events import Customer, Line, Order
-from worker.domain.money import parse_amount, quantize
+from worker.domain.money import parse_amount
 from worker.domain.redaction import redact_text
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable, TotalMismatch
+from worker.providers.icount.totals import (
+    DEFAULT_VAT_PERCENT,
+    DocumentTotals,
+    document_totals,
+    expected_total,
+    format_amount,
+    is_truthy,
+)
 from worker.settings import DocumentSettings
+
+__all__ = [
+    "DEFAULT_VAT_PERCENT",
+    "RATE_LIMIT_DELAY_MS",
+    "RECEIPT_DOCTYPES",
+    "REDACTED_FIELDS",
+    "DocumentRef",
+    "DocumentTotals",
+    "SessionExpired",
+    "build_document_request",
+    "decipher",
+    "document_totals",
+    "expected_total",
+    "format_amount",
+    "is_truthy",
+    "parse_document",
+    "redact_fields",
+]
 
 #: body keys whose values are secrets or card data; never logged, stored or echoed
 REDACTED_FIELDS = frozenset({
@@ -35,8 +60,6 @@ REDACTED_FIELDS = frozenset({
     "holder_id", "cc_holder_id", "api_token",
 })  # fmt: skip
 
-#: VAT percent iCount applies when a body names none (Israel's standard rate)
-DEFAULT_VAT_PERCENT = Decimal(18)
 #: how long to wait after a throttle answer without `Retry-After`, in ms (seed S4: 90 s)
 RATE_LIMIT_DELAY_MS = 90_000
 #: document types that record a payment and so need a payment block
@@ -44,7 +67,6 @@ RECEIPT_DOCTYPES = frozenset({"invrec", "receipt"})
 
 _SESSION_MARKERS = ("invalid_sid", "invalid sid", "session expired", "session_expired")
 _THROTTLE_TEXT = "too many requests"
-_TRUE_TEXT = frozenset({"1", "true", "yes", "on"})
 
 
 class SessionExpired(Retryable):
@@ -64,24 +86,7 @@ class DocumentRef(BaseModel):
     emailed: bool = False
 
 
-@dataclass(frozen=True)
-class DocumentTotals:
-    """A document's totals under the one rule shared by the builder and the sandbox."""
-
-    gross: Decimal  #: Σ VAT-inclusive item amounts
-    net: Decimal  #: Σ VAT-exclusive item amounts (taxable and exempt)
-    vat: Decimal  #: VAT added on the taxable net after `discount`
-    vat_included: Decimal  #: VAT contained in the taxable gross after `discount_incvat`
-    total: Decimal  #: what the customer pays: the document's `totalwithvat`
-
-
-# --- formatting -----------------------------------------------------------------------
-
-
-def format_amount(amount: Decimal, currency: str) -> str:
-    """A money string with the currency's exponent ("117.00"), keeping any extra precision."""
-    rounded = quantize(amount, currency)
-    return f"{rounded:f}" if rounded == amount else f"{amount.normalize():f}"
+# --- the request body -----------------------------------------------------------------
 
 
 def _plain(value: Decimal) -> str:
@@ -90,100 +95,6 @@ def _plain(value: Decimal) -> str:
 
 def _quantity(value: Decimal) -> int | str:
     return int(value) if value == value.to_integral_value() else _plain(value)
-
-
-def is_truthy(value: object) -> bool:
-    """iCount flags arrive as bools, 0/1 or (form bodies) strings."""
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE_TEXT
-    return bool(value)
-
-
-# --- the totals rule ------------------------------------------------------------------
-
-
-def _amount(source: Mapping[str, object], key: str) -> Decimal:
-    value = source.get(key)
-    return Decimal(0) if value in (None, "") else parse_amount(value)
-
-
-def _items(body: Mapping[str, object]) -> list[Mapping[str, object]]:
-    items = body.get("items")
-    if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
-        raise ValueError("items must be a list of objects")
-    return items
-
-
-@dataclass
-class _Sums:
-    gross_taxable: Decimal = Decimal(0)
-    gross_exempt: Decimal = Decimal(0)
-    net_taxable: Decimal = Decimal(0)
-    net_exempt: Decimal = Decimal(0)
-
-
-def _add_item(sums: _Sums, item: Mapping[str, object], exempt_doc: bool, currency: str) -> None:
-    quantity = _amount(item, "quantity")
-    exempt = exempt_doc or is_truthy(item.get("tax_exempt"))
-    if item.get("unitprice_incvat") not in (None, ""):
-        part = quantize(quantity * _amount(item, "unitprice_incvat"), currency)
-        if exempt:
-            sums.gross_exempt += part
-        else:
-            sums.gross_taxable += part
-    elif item.get("unitprice") not in (None, ""):
-        part = quantize(quantity * _amount(item, "unitprice"), currency)
-        if exempt:
-            sums.net_exempt += part
-        else:
-            sums.net_taxable += part
-    elif item.get("unitprice_exempt") not in (None, ""):
-        sums.net_exempt += quantize(quantity * _amount(item, "unitprice_exempt"), currency)
-    else:
-        raise ValueError("an item has no unitprice, unitprice_incvat or unitprice_exempt")
-
-
-def document_totals(body: Mapping[str, object], currency: str) -> DocumentTotals:
-    """Apply the totals rule to a `doc/create` body; see `expected_total`.
-
-    Raises:
-        ValueError: an amount is missing or not a decimal number.
-    """
-    exempt_doc = is_truthy(body.get("tax_exempt"))
-    sums = _Sums()
-    for item in _items(body):
-        _add_item(sums, item, exempt_doc, currency)
-    discount = _amount(body, "discount")
-    discount_incvat = _amount(body, "discount_incvat")
-    rate = DEFAULT_VAT_PERCENT if body.get("vat_percent") in (None, "") else (
-        _amount(body, "vat_percent"))
-    rate = Decimal(0) if exempt_doc else rate
-    vat = quantize((sums.net_taxable - discount) * rate / 100, currency)
-    taxable_gross = sums.gross_taxable - discount_incvat
-    vat_included = quantize(taxable_gross * rate / (100 + rate), currency)
-    gross = sums.gross_taxable + sums.gross_exempt
-    net = sums.net_taxable + sums.net_exempt
-    total = gross + net - discount + vat - discount_incvat + _amount(body, "roundup")
-    return DocumentTotals(gross=gross, net=net, vat=vat, vat_included=vat_included,
-                          total=quantize(total, currency))
-
-
-def expected_total(body: Mapping[str, object], currency: str) -> Decimal:
-    """The total iCount arrives at for `body`, quantised to the currency's unit.
-
-    Each item is q×unitprice_incvat (gross) or q×unitprice (net; taxable unless the
-    item or the document is `tax_exempt`), rounded. VAT = round((Σ taxable net −
-    `discount`) × `vat_percent` / 100), with `vat_percent` 18 when absent and 0 for
-    a `tax_exempt` document. Total = Σ gross + Σ net − `discount` + VAT −
-    `discount_incvat` + `roundup`.
-
-    Raises:
-        ValueError: an amount is missing or not a decimal number.
-    """
-    return document_totals(body, currency).total
-
-
-# --- the request body -----------------------------------------------------------------
 
 
 def _item(line: Line, order: Order) -> dict[str, object]:
@@ -225,8 +136,9 @@ def _vat_percent(order: Order, documents: DocumentSettings) -> Decimal | None:
         if order.prices_include_tax:
             return None  # the total is right either way; iCount extracts at its own rate
         shown = ", ".join(sorted(_plain(rate) for rate in rates))
-        raise Permanent(f"taxable lines carry different VAT rates ({shown})",
-                        reason="unsupported_tax")
+        raise Permanent(
+            f"taxable lines carry different VAT rates ({shown})", reason="unsupported_tax"
+        )
     if rates:
         return rates.pop()
     return None if order.prices_include_tax else documents.default_vat_percent
@@ -241,8 +153,15 @@ def _payment_fields(order: Order, doctype: str, method: str, day: date) -> dict[
         return {}
     total = format_amount(order.total, order.currency)
     if method == "cc":
-        return {"cc": {"sum": total, "date": day.isoformat(), "num_of_payments": 1,
-                       "first_payment": total, "confirmation_code": _reference(order)}}
+        return {
+            "cc": {
+                "sum": total,
+                "date": day.isoformat(),
+                "num_of_payments": 1,
+                "first_payment": total,
+                "confirmation_code": _reference(order),
+            }
+        }
     if method == "banktransfer":
         return {"banktransfer": {"sum": total, "date": day.isoformat(), "account": "shop"}}
     return {"cash": {"sum": total}}
@@ -259,7 +178,8 @@ def _reconcile(body: dict[str, object], order: Order, documents: DocumentSetting
     if abs(difference) > documents.max_rounding:
         raise TotalMismatch(
             f"document total {expected} {order.currency} differs from the shop total "
-            f"{order.total} {order.currency} by more than {documents.max_rounding}")
+            f"{order.total} {order.currency} by more than {documents.max_rounding}"
+        )
     if difference:
         body["roundup"] = format_amount(difference, order.currency)
 
@@ -280,8 +200,9 @@ def build_document_request(
         TotalMismatch: the document cannot reach the shop's total within `max_rounding`.
     """
     body: dict[str, object] = {"doctype": doctype, **_client_fields(order.customer)}
-    body.update(currency_code=order.currency, lang=documents.language,
-                doc_date=issue_date.isoformat())
+    body.update(
+        currency_code=order.currency, lang=documents.language, doc_date=issue_date.isoformat()
+    )
     body["items"] = [_item(line, order) for line in order.lines]
     discount = sum((line.discount for line in order.lines), Decimal(0))
     if discount:
@@ -401,8 +322,10 @@ def parse_document(data: Mapping[str, Any], *, emailed: bool, doctype: str = "")
     if docnum is None:
         raise OutcomeUnknown("iCount reported success without a document number")
     url, client_id, total = (
-        _pick(data, "doc_url", "pdf_link", "doclink"), _pick(data, "client_id"),
-        _pick(data, "totalwithvat", "total"))
+        _pick(data, "doc_url", "pdf_link", "doclink"),
+        _pick(data, "client_id"),
+        _pick(data, "totalwithvat", "total"),
+    )
     return DocumentRef(
         doctype=str(_pick(data, "doctype") or doctype),
         docnum=str(docnum),
@@ -416,8 +339,10 @@ def parse_document(data: Mapping[str, Any], *, emailed: bool, doctype: str = "")
 def redact_fields(value: Any) -> Any:
     """A copy of a body with every `REDACTED_FIELDS` value blanked, at any depth."""
     if isinstance(value, Mapping):
-        return {key: "[redacted]" if key in REDACTED_FIELDS else redact_fields(item)
-                for key, item in value.items()}
+        return {
+            key: "[redacted]" if key in REDACTED_FIELDS else redact_fields(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
         return [redact_fields(item) for item in value]
     return value

@@ -1,0 +1,123 @@
+"""End to end through the CLI processes: redis-server, `invoicebridge sandbox`, `serve`, `worker`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import redis
+
+from invoicebridge import samples
+from invoicebridge.stack import LocalStack, StackOptions, http_json
+from worker.domain.idempotency import sanity_string
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    local = LocalStack(tmp_path_factory.mktemp("stack"), StackOptions(workers=2, threads=4))
+    try:
+        yield local.up()
+    finally:
+        local.down()
+
+
+def documents_for(stack: LocalStack, order_id: int) -> list[dict]:  # type: ignore[type-arg]
+    guards = {sanity_string(stack.tenant, str(order_id), k) for k in ("invoice", "invrec")}
+    return [d for d in stack.sandbox("documents") if d["sanity_string"] in guards]
+
+
+def emails_for(stack: LocalStack, docs: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+    numbers = {(d["doctype"], d["docnum"]) for d in docs}
+    return [e for e in stack.sandbox("emails") if (e["doctype"], e["docnum"]) in numbers]
+
+
+def test_five_concurrent_deliveries_make_one_document_and_one_email(stack: LocalStack) -> None:
+    """The same signed delivery posted 5 times at once: one document, one email, exact total."""
+    order = samples.shopify_order(
+        5001, lines=[("Olive oil 750ml", "59.90", 2), ("Za'atar", "24.50", 3)],
+        discount="15.00", shipping="25.00")
+    with ThreadPoolExecutor(5) as pool:
+        answers = list(pool.map(lambda _: stack.post_order(order), range(5)))
+    assert [status for status, _ in answers] == [200] * 5
+    stack.wait_quiet(timeout=60)
+    docs = documents_for(stack, 5001)
+    assert len(docs) == 1
+    assert Decimal(docs[0]["totalwithvat"]) == Decimal(order["total_price"])
+    assert len(emails_for(stack, docs)) == 1
+
+
+def test_every_sample_order_total_matches_to_the_agora(stack: LocalStack) -> None:
+    """Each demo order (discounts, shipping, VAT in and out, non-ASCII names) is issued exactly."""
+    orders = samples.demo_orders()
+    for offset, order in enumerate(orders):
+        order = {**order, "id": 6000 + offset}
+        assert stack.post_order(order)[0] == 200
+        orders[offset] = order
+    stack.wait_quiet(timeout=60)
+    for order in orders:
+        docs = documents_for(stack, order["id"])
+        assert len(docs) == 1, order["name"]
+        assert Decimal(docs[0]["totalwithvat"]) == Decimal(order["total_price"]), order["name"]
+
+
+def test_invalid_signature_leaves_ledger_and_queue_empty(stack: LocalStack) -> None:
+    """A wrong signature is a 401 problem; the ledger and the queue do not change."""
+    client = redis.Redis(port=stack.redis_port, decode_responses=True)
+    before_events = client.zcard("ib:events")
+    before_queue = client.hlen("invoicebridge:events.msgs")
+    status, problem = stack.post_order(samples.shopify_order(7001), secret="not-the-secret")
+    assert status == 401 and problem["title"] == "Invalid signature"
+    assert client.zcard("ib:events") == before_events
+    assert client.hlen("invoicebridge:events.msgs") == before_queue
+    assert not documents_for(stack, 7001)
+    client.close()
+
+
+def wait_for_job_state(stack: LocalStack, key: str, state: str, timeout: float = 20) -> None:
+    client = redis.Redis(port=stack.redis_port, decode_responses=True)
+    deadline = time.monotonic() + timeout
+    while client.hget(f"ib:job:{key}", "state") != state:
+        assert time.monotonic() < deadline, f"job {key} never reached {state}"
+        time.sleep(0.02)
+    client.close()
+
+
+def test_worker_killed_mid_call_still_yields_one_document(stack: LocalStack) -> None:
+    """SIGKILL every worker while iCount is working on the document; a new worker finishes it."""
+    order = samples.shopify_order(8001, lines=[("Ceramic bowl", "89.00", 1)])
+    stack.set_faults({"path": "doc/create", "match": order["name"],
+                      "plan": [{"latency_ms": 1500}]})
+    assert stack.post_order(order)[0] == 200
+    wait_for_job_state(stack, "acme:8001:invrec", "running")
+    time.sleep(0.3)  # the request is on the wire, the sandbox is "working"
+    stack.kill_workers()
+    time.sleep(2.0)  # the sandbox finishes and commits the document nobody waits for
+    assert len(documents_for(stack, 8001)) == 1
+    stack.start_workers()
+    stack.wait_quiet(timeout=60)
+    docs = documents_for(stack, 8001)
+    assert len(docs) == 1
+    assert len(emails_for(stack, docs)) == 1
+    client = redis.Redis(port=stack.redis_port, decode_responses=True)
+    job = client.hgetall("ib:job:acme:8001:invrec")
+    client.close()
+    assert job["state"] == "done" and job["docnum"] == docs[0]["docnum"]
+    assert int(job["attempts"]) >= 2
+
+
+def test_logs_carry_no_secret(stack: LocalStack) -> None:
+    """No line any process wrote contains the webhook secret or the iCount password."""
+    for log in Path(stack.workdir).glob("*.log"):
+        text = log.read_text(errors="replace")
+        assert stack.secret not in text, log.name
+        assert "sandbox-pass" not in text, log.name
+    status, _ = http_json("GET", stack.receiver_url + "/healthz")
+    assert status == 200
+    json.dumps(stack.ledger_states())

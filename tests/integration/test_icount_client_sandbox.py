@@ -1,0 +1,390 @@
+"""The real ICountClient against the iCount sandbox over real HTTP on port 0 (no mocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+
+from worker.domain.events import Customer, Line, Order
+from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
+from worker.providers.icount.client import ICountClient
+from worker.providers.icount.sandbox import RunningSandbox, serve_sandbox
+from worker.providers.icount.wire import build_document_request
+from worker.settings import DocumentSettings, ICountSettings
+
+TOKEN = "API3E8-sandbox-token"
+PASSWORD = "sandbox-pass"
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[RunningSandbox]:
+    async with serve_sandbox() as running:
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def make_client(
+    http: aiohttp.ClientSession,
+    base_url: str,
+    *,
+    token: str | None = TOKEN,
+    password: str = PASSWORD,
+    timeout_s: float = 5.0,
+) -> ICountClient:
+    if token is not None:
+        settings = ICountSettings(base_url=base_url, api_token=token, timeout_s=timeout_s)
+    else:
+        settings = ICountSettings(
+            base_url=base_url, cid="demo", user="api", pass_=password, timeout_s=timeout_s
+        )
+    return ICountClient(http, settings)
+
+
+def order_body(
+    sanity: str = "ib-order-1001", doctype: str = "invrec", **docs: Any
+) -> dict[str, Any]:
+    order = Order(
+        order_id="1001",
+        number="#1001",
+        currency="ILS",
+        prices_include_tax=True,
+        lines=(
+            Line(
+                description="Mug",
+                quantity=Decimal(2),
+                unit_price=Decimal("48.50"),
+                discount=Decimal(5),
+                tax_rate=Decimal(18),
+            ),
+            Line(
+                kind="shipping", description="Shipping", quantity=Decimal(1), unit_price=Decimal(25)
+            ),
+        ),
+        total=Decimal("117.00"),
+        paid=True,
+        customer=Customer(name="Dana Levi", email="dana@example.com"),
+        created_at=datetime(2024, 5, 1, tzinfo=UTC),
+    )
+    return build_document_request(
+        order,
+        doctype=doctype,
+        documents=DocumentSettings(**docs),
+        sanity=sanity,
+        issue_date=date(2024, 5, 1),
+    )
+
+
+async def inspect(http: aiohttp.ClientSession, sandbox: RunningSandbox, what: str) -> Any:
+    async with http.get(f"{sandbox.url}/_sandbox/{what}") as response:
+        assert response.status == 200
+        return await response.json()
+
+
+async def script(http: aiohttp.ClientSession, sandbox: RunningSandbox, **fault: Any) -> None:
+    async with http.post(f"{sandbox.url}/_sandbox/faults", json=fault) as response:
+        assert response.status == 200, await response.text()
+
+
+async def call(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, path: str, **body: Any
+) -> dict[str, Any]:
+    async with http.post(f"{sandbox.api_url}/{path}", json=body) as response:
+        data: dict[str, Any] = await response.json()
+        return data
+
+
+# --- documents --------------------------------------------------------------------------
+
+
+async def test_create_invrec_stores_the_order_total(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """An invoice-receipt is stored with the shop's total, paid by card, and emailed once."""
+    ref = await make_client(http, sandbox.api_url).create_document(order_body())
+    assert (ref.doctype, ref.docnum, ref.total, ref.emailed) == (
+        "invrec",
+        "30001",
+        Decimal("117.00"),
+        True,
+    )
+    [document] = await inspect(http, sandbox, "documents")
+    assert document["totalwithvat"] == "117.00"
+    assert document["payments"]["cc"]["sum"] == "117.00"
+    assert document["sanity_string"] == "ib-order-1001"
+    assert ref.doc_url is not None and ref.doc_url == document["doc_url"]
+    async with http.get(ref.doc_url) as page:
+        assert "117.00" in await page.text()
+    assert len(await inspect(http, sandbox, "emails")) == 1
+
+
+async def test_same_sanity_string_makes_one_document(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """A repeat with the same sanity string, even with another body, returns the same document."""
+    client = make_client(http, sandbox.api_url)
+    first = await client.create_document(order_body())
+    second = await client.create_document({**order_body(), "hwc": "changed"})
+    assert first.docnum == second.docnum
+    assert len(await inspect(http, sandbox, "documents")) == 1
+    assert len(await inspect(http, sandbox, "emails")) == 1
+
+
+async def test_concurrent_repeats_make_one_document(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """Five overlapping calls with one sanity string yield one document and one email."""
+    await script(http, sandbox, latency_ms=50)
+    client = make_client(http, sandbox.api_url)
+    refs = await asyncio.gather(*(client.create_document(order_body()) for _ in range(5)))
+    assert {ref.docnum for ref in refs} == {"30001"}
+    assert len(await inspect(http, sandbox, "documents")) == 1
+    assert len(await inspect(http, sandbox, "emails")) == 1
+
+
+async def test_reset_forgets_everything(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """POST /_sandbox/reset empties documents, emails, the request log and the fault plans."""
+    await make_client(http, sandbox.api_url).create_document(order_body())
+    await script(http, sandbox, path="doc/create", plan=[503])
+    async with http.post(f"{sandbox.url}/_sandbox/reset") as response:
+        assert response.status == 200
+    assert await inspect(http, sandbox, "documents") == []
+    assert await inspect(http, sandbox, "emails") == []
+    assert (await inspect(http, sandbox, "faults"))["plans"] == []
+    assert (
+        await make_client(http, sandbox.api_url).create_document(order_body())
+    ).docnum == "30001"
+
+
+async def test_duplicate_mode_reject(http: aiohttp.ClientSession, sandbox: RunningSandbox) -> None:
+    """In reject mode a repeated sanity string is refused with duplicate_sanity_string."""
+    async with http.post(f"{sandbox.url}/_sandbox/config", json={"duplicate_mode": "reject"}):
+        pass
+    client = make_client(http, sandbox.api_url)
+    await client.create_document(order_body())
+    with pytest.raises(Permanent) as caught:
+        await client.create_document(order_body())
+    assert caught.value.reason == "duplicate_sanity_string"
+
+
+async def test_document_info_search_url_and_cancel(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """doc/info, doc/search, doc/get_doc_url and doc/cancel describe the stored document."""
+    client = make_client(http, sandbox.api_url)
+    ref = await client.create_document(order_body(doctype="invoice"))
+    info = await client.document_info("invoice", ref.docnum)
+    assert (info["docnum"], info["totalwithvat"], len(info["items"])) == ("10001", "117.00", 2)
+    auth = {"cid": "demo", "user": "api", "pass": PASSWORD}
+    found = await call(http, sandbox, "doc/search", client_name="dana", **auth)
+    assert found["matched"] == 1 and found["docs"][0]["docnum"] == ref.docnum
+    url = await call(http, sandbox, "doc/get_doc_url", doctype="invoice", docnum="10001", **auth)
+    assert url["doc_url"] == ref.doc_url
+    assert (await call(http, sandbox, "doc/cancel", doctype="invoice", docnum="10001", **auth))[
+        "status"
+    ]
+    assert (await inspect(http, sandbox, "documents"))[0]["cancelled"] is True
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"items": []}, "missing_items"),
+        ({"cc": None}, "missing_payment"),
+        ({"cash": {"sum": "100.00"}, "cc": None}, "payment_mismatch"),
+        ({"sanity_string": "x" * 31}, "sanity_string_too_long"),
+        ({"doctype": "bill"}, "bad_doctype"),
+    ],
+)
+async def test_validation_errors_are_permanent(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, change: dict[str, Any], reason: str
+) -> None:
+    """A body the sandbox refuses is Permanent with its reason, and nothing is stored."""
+    body = {key: value for key, value in {**order_body(), **change}.items() if value is not None}
+    with pytest.raises(Permanent) as caught:
+        await make_client(http, sandbox.api_url).create_document(body)
+    assert caught.value.reason == reason
+    assert await inspect(http, sandbox, "documents") == []
+
+
+# --- auth -------------------------------------------------------------------------------
+
+
+async def test_session_login_is_lazy_and_reused(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """Without a token the client logs in once and sends the sid on every call."""
+    client = make_client(http, sandbox.api_url, token=None)
+    await client.create_document(order_body())
+    await client.create_document(order_body("ib-order-1002"))
+    requests = await inspect(http, sandbox, "requests")
+    assert requests["counts"] == {"auth/login": 1, "doc/create": 2}
+    assert [entry["auth"] for entry in requests["log"]] == ["password", "sid", "sid"]
+
+
+async def test_expired_session_logs_in_again_once(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """After the sandbox forgets sessions, the client logs in again and the call succeeds."""
+    client = make_client(http, sandbox.api_url, token=None)
+    await client.login()
+    async with http.post(f"{sandbox.url}/_sandbox/expire-sessions") as response:
+        assert (await response.json())["expired"] == 1
+    ref = await client.create_document(order_body())
+    assert ref.docnum == "30001"
+    counts = (await inspect(http, sandbox, "requests"))["counts"]
+    assert counts == {"auth/login": 2, "doc/create": 2}
+
+
+async def test_credentials_in_the_body_and_forms(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """cid/user/pass in a JSON or a form body authenticate without a session."""
+    info = await call(http, sandbox, "app/info", cid="demo", user="api", **{"pass": PASSWORD})
+    assert info["status"] is True and info["cid"] == "demo"
+    form = {
+        "cid": "demo",
+        "user": "api",
+        "pass": PASSWORD,
+        "doctype": "invoice",
+        "client_name": "Form Buyer",
+        "items[0][description]": "Thing",
+        "items[0][quantity]": "2",
+        "items[0][unitprice_incvat]": "10.50",
+    }
+    async with http.post(f"{sandbox.api_url}/doc/create", data=form) as response:
+        created = await response.json()
+    assert (created["status"], created["totalwithvat"]) == (True, "21.00")
+
+
+@pytest.mark.parametrize(("token", "password"), [(None, "wrong"), ("API3E8-wrong", PASSWORD)])
+async def test_wrong_credentials_are_permanent(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, token: str | None, password: str
+) -> None:
+    """A wrong password or token is Permanent auth_failed, and the secret is not in the error."""
+    client = make_client(http, sandbox.api_url, token=token, password=password)
+    with pytest.raises(Permanent) as caught:
+        await client.create_document(order_body())
+    assert caught.value.reason == "auth_failed"
+    assert "wrong" not in str(caught.value)
+
+
+async def test_request_log_never_holds_secrets(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """Passwords, tokens and sids never appear in the sandbox's request log."""
+    session_client = make_client(http, sandbox.api_url, token=None)
+    await session_client.create_document(order_body())
+    await make_client(http, sandbox.api_url).create_document(order_body("ib-2"))
+    async with http.get(f"{sandbox.url}/_sandbox/requests") as response:
+        text = await response.text()
+    sids = list(sandbox.state.sessions)
+    assert sids and all(secret not in text for secret in [PASSWORD, TOKEN, *sids])
+
+
+# --- faults -----------------------------------------------------------------------------
+
+
+async def test_503_is_retryable_with_no_document(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """An injected 503 is Retryable and creates nothing; the next call goes through."""
+    await script(http, sandbox, path="doc/create", plan=[503])
+    client = make_client(http, sandbox.api_url)
+    with pytest.raises(Retryable) as caught:
+        await client.create_document(order_body())
+    assert not isinstance(caught.value, RateLimited)
+    assert await inspect(http, sandbox, "documents") == []
+    assert (await client.create_document(order_body())).docnum == "30001"
+
+
+@pytest.mark.parametrize("fault", ["timeout-after-commit", "disconnect-after-commit"])
+async def test_lost_answer_is_outcome_unknown_then_reconciles(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, fault: str
+) -> None:
+    """The work is done but the answer lost: OutcomeUnknown; a retry returns the same document."""
+    await script(http, sandbox, path="doc/create", plan=[fault])
+    client = make_client(http, sandbox.api_url, timeout_s=0.5)
+    with pytest.raises(OutcomeUnknown):
+        await client.create_document(order_body())
+    ref = await client.create_document(order_body())
+    assert ref.docnum == "30001"
+    assert len(await inspect(http, sandbox, "documents")) == 1
+    assert len(await inspect(http, sandbox, "emails")) == 1
+
+
+async def test_latency_commits_after_the_client_gave_up(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """A client that times out during latency still gets its document made (no cancellation)."""
+    await script(http, sandbox, path="doc/create", plan=[{"latency_ms": 400}])
+    with pytest.raises(OutcomeUnknown):
+        await make_client(http, sandbox.api_url, timeout_s=0.15).create_document(order_body())
+    for _ in range(50):
+        if sandbox.state.documents:
+            break
+        await asyncio.sleep(0.02)
+    assert [d.docnum for d in sandbox.state.documents] == ["30001"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "delay_ms"),
+    [({"plan": ["too-many-requests"]}, 90_000), ({"plan": [429], "retry_after": 7}, 7_000)],
+)
+async def test_throttling_is_rate_limited(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, fault: dict[str, Any], delay_ms: int
+) -> None:
+    """A plain "Too many requests" or a 429 is RateLimited with its delay, and nothing is made."""
+    await script(http, sandbox, path="doc/create", **fault)
+    with pytest.raises(RateLimited) as caught:
+        await make_client(http, sandbox.api_url).create_document(order_body())
+    assert caught.value.delay_ms == delay_ms
+    assert await inspect(http, sandbox, "documents") == []
+
+
+async def test_plans_match_bodies_and_global_error_rate(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """A plan with `match` hits only matching bodies; error_rate 1 fails every call with 503."""
+    await script(http, sandbox, path="doc/create", plan=[503], match="ib-other")
+    client = make_client(http, sandbox.api_url)
+    assert (await client.create_document(order_body())).docnum == "30001"
+    with pytest.raises(Retryable):
+        await client.create_document(order_body("ib-other"))
+    await script(http, sandbox, error_rate=1.0, seed=1)
+    with pytest.raises(Retryable):
+        await client.document_info("invrec", "30001")
+    async with http.delete(f"{sandbox.url}/_sandbox/faults"):
+        pass
+    assert (await client.document_info("invrec", "30001"))["docnum"] == "30001"
+
+
+async def test_bad_fault_spec_is_422(http: aiohttp.ClientSession, sandbox: RunningSandbox) -> None:
+    """An unknown plan entry is refused with a problem body."""
+    async with http.post(
+        f"{sandbox.url}/_sandbox/faults", json={"path": "x", "plan": ["boom"]}
+    ) as r:
+        assert r.status == 422
+
+
+async def test_connection_refused_is_retryable(http: aiohttp.ClientSession) -> None:
+    """Nothing listening: the call was never sent, so it is Retryable, not OutcomeUnknown."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client(http, f"http://127.0.0.1:{port}/api/v3.php")
+    with pytest.raises(Retryable):
+        await client.create_document(order_body())

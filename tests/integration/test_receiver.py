@@ -1,0 +1,190 @@
+"""The receiver against a real Redis: verify, record once, queue once, answer; refuse bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
+
+from handlers.app import sweep_once
+from handlers.webhooks import DEPS
+from invoicebridge import samples
+from invoicebridge.serve import build_receiver
+from worker.settings import Settings
+
+SECRET = "shpss_test_secret"
+URL = "/webhooks/shopify/acme"
+
+
+def settings_for(redis_url: str) -> Settings:
+    return Settings.model_validate({
+        "redis": {"url": redis_url},
+        "receiver": {"max_body_bytes": 64 * 1024, "requeue_after_s": 0.01},
+        "tenants": {"acme": {
+            "source": "shopify", "secrets": ["old-secret", SECRET], "provider": "icount",
+            "icount": {"cid": "c", "user": "u", "pass": "p", "base_url": "http://127.0.0.1:9"}}},
+    })
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    app = await build_receiver(settings_for(redis_url))
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def raw_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+def signed(order_id: int = 1001, *, topic: str = "orders/create", secret: str = SECRET,
+           event_id: str | None = None, payload: dict[str, Any] | None = None,
+           ) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload or samples.shopify_order(order_id), ensure_ascii=False).encode()
+    headers = samples.headers_for(body, topic=topic, secret=secret,
+                                  event_id=event_id or f"evt-{order_id}-{topic}")
+    return body, headers
+
+
+async def queued_messages(raw: aioredis.Redis) -> int:
+    return int(await raw.hlen("invoicebridge:events.msgs"))
+
+
+async def event_count(raw: aioredis.Redis) -> int:
+    return int(await raw.zcard("ib:events"))
+
+
+async def test_signed_order_is_recorded_queued_and_acknowledged(
+        client: TestClient, raw_redis: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    """A valid orders/create gets 200 only with the event in the ledger and one message queued."""
+    body, headers = signed()
+    response = await client.post(URL, data=body, headers=headers)
+    assert response.status == 200
+    answer = await response.json()
+    assert answer["status"] == "accepted"
+    event = await raw_redis.hgetall(f"ib:event:{answer['event_id']}")
+    assert event["state"] == "queued" and event["order_id"] == "1001"
+    assert await queued_messages(raw_redis) == 1
+
+
+async def test_five_concurrent_duplicates_record_and_queue_once(
+        client: TestClient, raw_redis: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    """The same delivery posted 5 times at once: one event, one message, 5 deliveries counted."""
+    body, headers = signed()
+    responses = await asyncio.gather(*(client.post(URL, data=body, headers=headers)
+                                       for _ in range(5)))
+    assert [r.status for r in responses] == [200] * 5
+    statuses = sorted([(await r.json())["status"] for r in responses])
+    assert statuses == ["accepted"] + ["duplicate"] * 4
+    [event_id] = await raw_redis.zrange("ib:events", 0, -1)
+    assert await raw_redis.hget(f"ib:event:{event_id}", "deliveries") == "5"
+    assert await queued_messages(raw_redis) == 1
+
+
+async def test_rotated_secret_is_accepted(client: TestClient) -> None:  # type: ignore[type-arg]
+    """Either of a tenant's secrets verifies a delivery."""
+    body, headers = signed(secret="old-secret")
+    assert (await client.post(URL, data=body, headers=headers)).status == 200
+
+
+@pytest.mark.parametrize(("mutate", "status"), [
+    (lambda b, h: (b, {**h, "X-Shopify-Hmac-Sha256": "bm9wZQ=="}), 401),
+    (lambda b, h: (b.replace(b"1001", b"1002", 1), h), 401),
+    (lambda b, h: (b, {k: v for k, v in h.items() if k != "X-Shopify-Hmac-Sha256"}), 401),
+    (lambda b, h: (b, {**h, "Content-Type": "text/plain"}), 415),
+    (lambda b, h: samples_signed(b"{not json"), 400),
+    (lambda b, h: samples_signed(b'{"id": 1, "line_items": "x"}'), 422),
+    (lambda b, h: samples_signed(b'{"pad": "' + b"x" * 70_000 + b'"}'), 413),
+])
+async def test_bad_input_gets_a_problem_and_changes_nothing(
+        client: TestClient, raw_redis: aioredis.Redis,  # type: ignore[type-arg]
+        mutate: Any, status: int) -> None:
+    """Wrong signature, content type, JSON, order or size: the status, a problem body, no trace."""
+    body, headers = mutate(*signed())
+    response = await client.post(URL, data=body, headers=headers)
+    assert response.status == status
+    assert response.content_type == "application/problem+json"
+    problem = await response.json()
+    assert problem["status"] == status and problem["title"] and problem["detail"]
+    assert SECRET not in json.dumps(problem)
+    assert await event_count(raw_redis) == 0
+    assert await queued_messages(raw_redis) == 0
+
+
+def samples_signed(body: bytes) -> tuple[bytes, dict[str, str]]:
+    return body, samples.headers_for(body, topic="orders/create", secret=SECRET, event_id="e-1")
+
+
+async def test_unknown_tenant_or_source_is_404(
+        client: TestClient, raw_redis: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    """A tenant or source that is not configured is a 404 problem and nothing is recorded."""
+    body, headers = signed()
+    for url in ("/webhooks/shopify/nobody", "/webhooks/woocommerce/acme"):
+        response = await client.post(url, data=body, headers=headers)
+        assert response.status == 404
+        assert (await response.json())["title"] == "Unknown tenant"
+    assert await event_count(raw_redis) == 0
+
+
+async def test_other_topics_are_recorded_as_ignored(
+        client: TestClient, raw_redis: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    """A verified topic we do not act on is answered 200, recorded as ignored, never queued."""
+    body, headers = signed(topic="customers/update", payload={"id": 5, "email": "a@b.c"})
+    response = await client.post(URL, data=body, headers=headers)
+    assert (response.status, (await response.json())["status"]) == (200, "ignored")
+    [event_id] = await raw_redis.zrange("ib:events", 0, -1)
+    assert await raw_redis.hget(f"ib:event:{event_id}", "state") == "ignored"
+    assert await queued_messages(raw_redis) == 0
+
+
+async def test_recorded_but_unqueued_events_are_queued_again(
+        client: TestClient, raw_redis: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    """A receiver that died between record and enqueue: a re-delivery or the sweeper queues it."""
+    deps = client.app[DEPS]
+    body, headers = signed()
+    from handlers.sources import shopify
+    from handlers.webhooks import _to_item
+
+    item = _to_item(shopify.parse(body, headers), "acme", "shopify")
+    assert await deps.store.record(item) == "new"  # recorded, then "crash": never queued
+    assert await queued_messages(raw_redis) == 0
+    await asyncio.sleep(0.05)
+    assert await sweep_once(deps) == 1
+    assert await raw_redis.hget(f"ib:event:{item.event_id}", "state") == "queued"
+    assert await queued_messages(raw_redis) == 1
+    assert await sweep_once(deps) == 0
+
+
+async def test_redelivery_queues_an_event_that_never_reached_the_queue(
+        client: TestClient, raw_redis: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    """The shop's retry of an unqueued event queues it, and says so as accepted."""
+    deps = client.app[DEPS]
+    body, headers = signed()
+    from handlers.sources import shopify
+    from handlers.webhooks import _to_item
+
+    item = _to_item(shopify.parse(body, headers), "acme", "shopify")
+    await deps.store.record(item)  # recorded, then the receiver died before queueing
+    response = await client.post(URL, data=body, headers=headers)
+    assert (await response.json())["status"] == "duplicate"  # within the first one's claim
+    assert await queued_messages(raw_redis) == 0
+    await raw_redis.delete(f"ib:enqueue-claim:{item.event_id}")  # the claim expires
+    response = await client.post(URL, data=body, headers=headers)
+    assert (await response.json())["status"] == "accepted"
+    assert await queued_messages(raw_redis) == 1
+
+
+async def test_health_and_readiness(client: TestClient) -> None:  # type: ignore[type-arg]
+    """/healthz says the process is up; /readyz that Redis answers."""
+    assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/readyz")).status == 200
+    missing = await client.get("/nope")
+    assert missing.status == 404 and missing.content_type == "application/problem+json"

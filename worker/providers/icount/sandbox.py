@@ -1,0 +1,289 @@
+"""A faithful local iCount (API v3) for the demo, merchants trying settings, and the tests.
+
+Run it: `python -m worker.providers.icount.sandbox --host 127.0.0.1 --port 8081`, or
+in code `async with serve_sandbox(port=0) as sandbox: ... sandbox.api_url ...`.
+
+API: `POST /api/v3.php/{module}/{method}` with a JSON or form body (nested form keys
+as `items[0][description]`); methods `auth/login`, `auth/logout`, `app/info`,
+`doc/create`, `doc/info`, `doc/search`, `doc/get_doc_url`, `doc/cancel`. Auth, in
+this order: `Authorization: Bearer <token>`, a `sid` from `auth/login`, or
+`cid` + `user` + `pass` in the body (default account: demo / api / sandbox-pass,
+token API3E8-sandbox-token).
+
+Behaviour chosen where providers.md says *unknown* or *inferred*:
+
+- Application errors are HTTP 200 `{"status": false, "reason", "error_description"}`
+  with short English reason codes (auth_failed, invalid_sid, unknown_method,
+  bad_request, missing_items, bad_doctype, missing_payment, payment_mismatch,
+  sanity_string_too_long, duplicate_sanity_string, doc_not_found, ...); the real
+  descriptions are often Hebrew, the sandbox's are English.
+- Sessions never expire on their own; `POST /_sandbox/expire-sessions` forgets them
+  all, after which a call with an old `sid` gets reason `invalid_sid`
+  ("Invalid sid: ...").
+- `doc/create` success puts `doctype`, `docnum` (a string), `doc_url`, `client_id` and
+  `totalwithvat` (a decimal string) at the top level. Numbers run per document type
+  across the sandbox: invoice 10001, deal 20001, invrec 30001, offer 40001,
+  receipt 50001, delivery 60001, refund 70001, order 80001.
+- A repeated `sanity_string` (per company) answers the EXISTING document with
+  `status: true` and the same docnum, sends no second email, and does so even when
+  the repeat's body differs or would not validate. With duplicate mode "reject"
+  (`--duplicate-mode reject`, or `POST /_sandbox/config {"duplicate_mode": "reject"}`)
+  it answers `status: false`, reason `duplicate_sanity_string` instead.
+- `invrec` and `receipt` need a payment block (cash, cc, cheques, banktransfer,
+  paypal) whose sums equal the document total; other types do not. A `cc` block
+  with more than 4 card digits is refused (`card_number_not_allowed`): documents
+  carry only the last 4.
+- Totals follow `wire.expected_total` (VAT 18% unless `vat_percent` is sent).
+- `send_email` truthy with an `email` (or `client_email`) records one email
+  (`GET /_sandbox/emails`); nothing is ever sent.
+- Clients are matched or created by name + email; ids are strings from "1".
+- `doc/info` puts the document's fields at the top level; `doc/search` answers
+  `{"status": true, "docs": [...], "matched": n}` (no match: an empty list);
+  `doc/get_doc_url` answers `doc_url`; `doc/cancel` marks, never deletes.
+- `app/info` answers `cid`, `company_name`, `api_version`; no rate limit applies
+  unless one is scripted (see `sandbox_faults`).
+
+Control and inspection (not part of iCount): `GET|POST|DELETE /_sandbox/faults`,
+`GET|POST /_sandbox/config`, `GET /_sandbox/documents`, `GET /_sandbox/emails`,
+`GET /_sandbox/requests` (counts per path and a log with secrets blanked),
+`POST /_sandbox/reset`, `POST /_sandbox/expire-sessions`, `GET /_sandbox/health`,
+`GET /_sandbox/docs/{doctype}/{docnum}` (the document as a small HTML page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from worker.domain.redaction import redact
+from worker.providers.icount.sandbox_control import FAULTS, STATE, add_control_routes
+from worker.providers.icount.sandbox_faults import Faults, FaultStep
+from worker.providers.icount.sandbox_methods import METHODS, Call
+from worker.providers.icount.sandbox_rules import Refusal
+from worker.providers.icount.sandbox_state import DuplicateMode, SandboxAccount, SandboxState
+
+COMMIT_LOCK = web.AppKey("icount_sandbox_commit_lock", asyncio.Lock)
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _listify(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    items = {key: _listify(item) for key, item in value.items()}
+    if items and all(key.isdigit() for key in items):
+        return [items[key] for key in sorted(items, key=int)]
+    return items
+
+
+def unflatten_form(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """`items[0][description]=x` form fields as nested JSON (digit keys become lists)."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        head, _, tail = key.partition("[")
+        parts = [head, *re.findall(r"\[([^\]]*)\]", "[" + tail)] if tail else [head]
+        node = root
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[parts[-1] or str(len(node))] = value
+    return {key: _listify(item) for key, item in root.items()}
+
+
+def parse_body(content_type: str, raw: bytes) -> dict[str, Any] | None:
+    """A request body as a dict (JSON, or a form); None when it is neither."""
+    if not raw.strip():
+        return {}
+    if content_type == _FORM or (
+        content_type != "application/json" and not raw.lstrip().startswith(b"{")
+    ):
+        try:
+            return unflatten_form(parse_qsl(raw.decode(), keep_blank_values=True))
+        except (UnicodeDecodeError, ValueError):
+            return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _auth_mode(bearer: str | None, body: dict[str, Any] | None) -> str | None:
+    if bearer is not None:
+        return "token"
+    if body and body.get("sid"):
+        return "sid"
+    return "password" if body and body.get("pass") else None
+
+
+def _fault_answer(status: int, retry_after: str | None = None) -> web.Response:
+    headers = {"Retry-After": retry_after} if status == 429 and retry_after else None
+    body = {
+        "status": False,
+        "reason": f"http_{status}",
+        "error_description": f"Injected HTTP {status} (sandbox fault)",
+    }
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _before_work(step: FaultStep | None) -> web.Response | None:
+    if step is None:
+        return None
+    if step.kind == "status":
+        return _fault_answer(step.status, step.retry_after)
+    if step.kind == "throttle":
+        return web.Response(text="Too many requests", content_type="text/plain")
+    return None
+
+
+async def _answer(request: web.Request, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    state = request.app[STATE]
+    method = METHODS.get(path)
+    try:
+        if body is None:
+            raise Refusal("bad_request", "the body is neither JSON nor form data")
+        if method is None:
+            raise Refusal("unknown_method", f"{path} is not an API method")
+        bearer = _bearer(request)
+        account = None if path == "auth/login" else state.authenticate(bearer, body)
+        origin = f"{request.scheme}://{request.host}"
+        async with request.app[COMMIT_LOCK]:
+            return method(Call(state, account, body, origin))
+    except Refusal as refusal:
+        return refusal.answer()
+
+
+async def _api(request: web.Request) -> web.StreamResponse:
+    state, faults = request.app[STATE], request.app[FAULTS]
+    path = f"{request.match_info['module']}/{request.match_info['method']}"
+    raw = await request.read()
+    body = parse_body(request.content_type, raw)
+    state.log_request(path, redact(body), _auth_mode(_bearer(request), body))
+    step = faults.take(path, raw)
+    early = _before_work(step)
+    if early is not None:
+        return early
+    latency_ms = faults.latency_ms + (step.latency_ms if step else 0)
+    await faults.hold(latency_ms / 1000)  # the work is committed after the wait
+    if faults.roll_error():
+        return _fault_answer(503)
+    answer = await _answer(request, path, body)
+    if step is not None and step.kind == "timeout":
+        await faults.hold(step.hang_s)
+    if step is not None and step.kind == "disconnect" and request.transport is not None:
+        request.transport.close()  # the document exists; the caller never hears of it
+    return web.json_response(answer)
+
+
+async def _release_held(app: web.Application) -> None:
+    app[FAULTS].closing.set()
+
+
+def create_sandbox_app(
+    *,
+    accounts: Sequence[SandboxAccount] | None = None,
+    duplicate_mode: DuplicateMode = "return_existing",
+    seed: int | None = None,
+) -> web.Application:
+    """The sandbox as an aiohttp application (one default account unless `accounts`)."""
+    app = web.Application()
+    app[STATE] = SandboxState(accounts or [SandboxAccount()], duplicate_mode)
+    app[FAULTS] = Faults(rng=random.Random(seed))  # noqa: S311 (fault injection, not crypto)
+    app[COMMIT_LOCK] = asyncio.Lock()
+    app.on_shutdown.append(_release_held)
+    app.router.add_post("/api/v3.php/{module}/{method}", _api)
+    add_control_routes(app)
+    return app
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox listening on a real socket."""
+
+    runner: web.AppRunner
+    url: str  #: e.g. "http://127.0.0.1:40123"
+
+    @property
+    def app(self) -> web.Application:
+        return self.runner.app
+
+    @property
+    def api_url(self) -> str:
+        """The base URL a client uses (`ICountSettings.base_url`)."""
+        return f"{self.url}/api/v3.php"
+
+    @property
+    def state(self) -> SandboxState:
+        return self.app[STATE]
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_sandbox(host: str = "127.0.0.1", port: int = 0, **options: Any) -> RunningSandbox:
+    """Start the sandbox on `host:port` (0 = a free port); `options` go to `create_sandbox_app`."""
+    runner = web.AppRunner(create_sandbox_app(**options), access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    return RunningSandbox(runner, f"http://{bound_host}:{bound_port}")
+
+
+@asynccontextmanager
+async def serve_sandbox(
+    host: str = "127.0.0.1", port: int = 0, **options: Any
+) -> AsyncIterator[RunningSandbox]:
+    """`start_sandbox` as an async context manager that stops it on exit."""
+    sandbox = await start_sandbox(host, port, **options)
+    try:
+        yield sandbox
+    finally:
+        await sandbox.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m worker.providers.icount.sandbox [--host H] [--port P] [account options]`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m worker.providers.icount.sandbox",
+        description="A local iCount API v3 sandbox.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--cid", default="demo", help="company id of the account")
+    parser.add_argument("--user", default="api")
+    parser.add_argument("--password", default="sandbox-pass")
+    parser.add_argument("--token", default="API3E8-sandbox-token", help="Bearer API token")
+    parser.add_argument(
+        "--duplicate-mode",
+        choices=["return_existing", "reject"],
+        default="return_existing",
+        help="answer to a repeated sanity_string",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for random faults")
+    args = parser.parse_args(argv)
+    account = SandboxAccount(cid=args.cid, user=args.user, password=args.password, token=args.token)
+    app = create_sandbox_app(accounts=[account], duplicate_mode=args.duplicate_mode, seed=args.seed)
+    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

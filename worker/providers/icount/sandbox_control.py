@@ -1,0 +1,156 @@
+"""The sandbox's own endpoints under `/_sandbox`: faults, config, inspection, reset, document pages.
+
+Not part of iCount. Control bodies are JSON; a body that is not JSON is a 400 and
+one that parses but makes no sense a 422, each with a problem+json body.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from aiohttp import web
+
+from worker.providers.icount.sandbox_faults import Faults
+from worker.providers.icount.sandbox_state import Document, SandboxState
+
+STATE = web.AppKey("icount_sandbox_state", SandboxState)
+FAULTS = web.AppKey("icount_sandbox_faults", Faults)
+DUPLICATE_MODES = ("return_existing", "reject")
+
+
+def _problem(status: int, detail: str) -> web.HTTPException:
+    body = {"title": "bad sandbox control request", "status": status, "detail": detail}
+    exc = web.HTTPBadRequest if status == 400 else web.HTTPUnprocessableEntity
+    return exc(text=web.json_response(body).text, content_type="application/problem+json")
+
+
+async def _control_body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        raise _problem(400, "the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise _problem(422, "the body must be a JSON object")
+    return data
+
+
+def _origin(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    return web.json_response(request.app[FAULTS].describe())
+
+
+async def post_faults(request: web.Request) -> web.Response:
+    faults = request.app[FAULTS]
+    try:
+        faults.configure(await _control_body(request))
+    except ValueError as exc:
+        raise _problem(422, str(exc)) from None
+    return web.json_response(faults.describe())
+
+
+async def delete_faults(request: web.Request) -> web.Response:
+    request.app[FAULTS].clear()
+    return web.json_response(request.app[FAULTS].describe())
+
+
+async def get_config(request: web.Request) -> web.Response:
+    return web.json_response({"duplicate_mode": request.app[STATE].duplicate_mode})
+
+
+async def post_config(request: web.Request) -> web.Response:
+    mode = (await _control_body(request)).get("duplicate_mode")
+    if mode not in DUPLICATE_MODES:
+        raise _problem(422, f"duplicate_mode must be one of {', '.join(DUPLICATE_MODES)}")
+    request.app[STATE].duplicate_mode = mode
+    return await get_config(request)
+
+
+def _view(request: web.Request, document: Document) -> dict[str, Any]:
+    url = f"{_origin(request)}/_sandbox/docs/{document.doctype}/{document.docnum}"
+    return {**document.to_json(), "doc_url": url}
+
+
+async def get_documents(request: web.Request) -> web.Response:
+    return web.json_response([_view(request, d) for d in request.app[STATE].documents])
+
+
+async def get_emails(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].emails)
+
+
+async def get_requests(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response({"counts": dict(state.request_counts), "log": list(state.request_log)})
+
+
+async def post_reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    request.app[FAULTS].clear()
+    return web.json_response({"status": "reset"})
+
+
+async def post_expire_sessions(request: web.Request) -> web.Response:
+    return web.json_response({"expired": request.app[STATE].expire_sessions()})
+
+
+async def get_health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "documents": len(request.app[STATE].documents)})
+
+
+def _price(item: dict[str, Any]) -> str:
+    for key in ("unitprice_incvat", "unitprice", "unitprice_exempt"):
+        if item.get(key) not in (None, ""):
+            return f"{item[key]}" + (" incl. VAT" if key == "unitprice_incvat" else "")
+    return ""
+
+
+def render_document(view: dict[str, Any]) -> str:
+    """A document as a small, self-contained HTML page."""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(str(i.get('description', '')))}</td><td>{e(str(i.get('quantity', '')))}"
+        f"</td><td>{e(_price(i))}</td></tr>"
+        for i in view["items"]
+        if isinstance(i, dict)
+    )
+    title = f"{e(view['doctype'])} {e(view['docnum'])}"
+    status = " (cancelled)" if view["cancelled"] else ""
+    about = " · ".join(
+        e(str(view[key])) for key in ("client_name", "doc_date", "hwc") if view.get(key)
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body><h1>{title}{status}</h1><p>Sandbox document: {about}</p><table border='1'>"
+        f"<tr><th>Item</th><th>Quantity</th><th>Unit price</th></tr>{rows}</table>"
+        f"<p>VAT {e(view['vat'])} {e(view['currency'])}. Total <b>{e(view['totalwithvat'])} "
+        f"{e(view['currency'])}</b></p></body></html>"
+    )
+
+
+async def get_document_page(request: web.Request) -> web.Response:
+    doctype, docnum = request.match_info["doctype"], request.match_info["docnum"]
+    document = request.app[STATE].find(doctype, docnum, request.query.get("cid"))
+    if document is None:
+        raise web.HTTPNotFound(text=f"no {doctype} {docnum} in this sandbox")
+    return web.Response(text=render_document(document.to_json()), content_type="text/html")
+
+
+def add_control_routes(app: web.Application) -> None:
+    """Register every `/_sandbox` endpoint on `app`."""
+    router = app.router
+    router.add_get("/_sandbox/faults", get_faults)
+    router.add_post("/_sandbox/faults", post_faults)
+    router.add_delete("/_sandbox/faults", delete_faults)
+    router.add_get("/_sandbox/config", get_config)
+    router.add_post("/_sandbox/config", post_config)
+    router.add_get("/_sandbox/documents", get_documents)
+    router.add_get("/_sandbox/emails", get_emails)
+    router.add_get("/_sandbox/requests", get_requests)
+    router.add_post("/_sandbox/reset", post_reset)
+    router.add_post("/_sandbox/expire-sessions", post_expire_sessions)
+    router.add_get("/_sandbox/health", get_health)
+    router.add_get("/_sandbox/docs/{doctype}/{docnum}", get_document_page)

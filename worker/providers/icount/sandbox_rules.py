@@ -1,0 +1,170 @@
+"""What the iCount sandbox accepts in `doc/create`: field checks, payments, and the totals rule.
+
+Every refusal is a `Refusal(reason, description)`, answered as HTTP 200
+`{"status": false, "reason": ..., "error_description": ...}` like iCount does.
+Totals come from `wire.document_totals`, the same rule the client builds with.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from worker.domain.idempotency import SANITY_STRING_MAX
+from worker.domain.money import parse_amount, quantize
+from worker.providers.icount.wire import RECEIPT_DOCTYPES, DocumentTotals, document_totals
+
+#: document types the sandbox issues (providers.md D.1.5)
+DOCTYPES = ("invoice", "invrec", "receipt", "refund", "order", "offer", "delivery", "deal")
+#: the fields each payment block needs; `cheques` is a list of such blocks
+PAYMENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "cash": ("sum",),
+    "cc": ("sum", "num_of_payments", "confirmation_code"),
+    "cheques": ("sum", "date", "bank", "branch", "account", "number"),
+    "banktransfer": ("sum", "date", "account"),
+    "paypal": ("sum", "date", "txn_id", "payer_name"),
+}
+_PRICE_KEYS = ("unitprice", "unitprice_incvat", "unitprice_exempt")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class Refusal(Exception):
+    """iCount's `status: false`: a short `reason` code plus an English description."""
+
+    def __init__(self, reason: str, description: str) -> None:
+        super().__init__(description)
+        self.reason = reason
+        self.description = description
+
+    def answer(self) -> dict[str, object]:
+        return {"status": False, "reason": self.reason, "error_description": self.description}
+
+
+def _decimal(value: object, what: str) -> Decimal:
+    try:
+        return parse_amount(value)
+    except ValueError:
+        raise Refusal("bad_amount", f"{what} is not a number") from None
+
+
+def currency_of(body: Mapping[str, Any]) -> str:
+    """The document currency (`currency_code`, or `currency`; ILS when absent)."""
+    code = body.get("currency_code") or body.get("currency") or "ILS"
+    if not isinstance(code, str) or not _CURRENCY.match(code.upper()):
+        raise Refusal("bad_currency", "currency_code must be an ISO-4217 code such as ILS")
+    return code.upper()
+
+
+def check_sanity_string(body: Mapping[str, Any]) -> None:
+    """Refuse a `sanity_string` longer than iCount's 30 characters."""
+    sanity = body.get("sanity_string")
+    if sanity is not None and len(str(sanity)) > SANITY_STRING_MAX:
+        raise Refusal(
+            "sanity_string_too_long",
+            f"sanity_string may have at most {SANITY_STRING_MAX} characters",
+        )
+
+
+def _check_header(body: Mapping[str, Any]) -> None:
+    doctype = body.get("doctype")
+    if not doctype:
+        raise Refusal("missing_doctype", "doctype is required")
+    if doctype not in DOCTYPES:
+        raise Refusal("bad_doctype", f"doctype must be one of {', '.join(DOCTYPES)}")
+    if not any(body.get(key) for key in ("client_name", "client_id", "custom_client_id")):
+        raise Refusal("missing_client", "client_name, client_id or custom_client_id is required")
+    check_sanity_string(body)
+
+
+def _check_item(index: int, item: object) -> None:
+    if not isinstance(item, Mapping):
+        raise Refusal("bad_item", f"items[{index}] must be an object")
+    if not str(item.get("description") or "").strip():
+        raise Refusal("missing_description", f"items[{index}] needs a description")
+    if _decimal(item.get("quantity"), f"items[{index}].quantity") <= 0:
+        raise Refusal("bad_quantity", f"items[{index}].quantity must be greater than 0")
+    prices = [key for key in _PRICE_KEYS if item.get(key) not in (None, "")]
+    if not prices:
+        raise Refusal("missing_price", f"items[{index}] needs unitprice or unitprice_incvat")
+    for key in prices:
+        _decimal(item[key], f"items[{index}].{key}")
+
+
+def _check_items(body: Mapping[str, Any]) -> None:
+    items = body.get("items")
+    if not isinstance(items, list) or not items:
+        raise Refusal("missing_items", "items must list at least one item")
+    for index, item in enumerate(items):
+        _check_item(index, item)
+
+
+def _check_amounts(body: Mapping[str, Any]) -> None:
+    for key in ("discount", "discount_incvat", "roundup"):
+        if body.get(key) not in (None, ""):
+            _decimal(body[key], key)
+    if body.get("vat_percent") not in (None, ""):
+        rate = _decimal(body["vat_percent"], "vat_percent")
+        if not 0 <= rate <= 100:
+            raise Refusal("bad_vat_percent", "vat_percent must be between 0 and 100")
+
+
+def _blocks(name: str, value: object) -> list[Mapping[str, Any]]:
+    blocks = value if isinstance(value, list) else [value]
+    checked = [block for block in blocks if isinstance(block, Mapping)]
+    if len(checked) != len(blocks):
+        raise Refusal("bad_payment", f"{name} must be an object (or a list of objects)")
+    return checked
+
+
+def _card_number_ok(block: Mapping[str, Any]) -> bool:
+    digits = "".join(ch for ch in str(block.get("card_number") or "") if ch.isdigit())
+    return len(digits) <= 4
+
+
+def payments_sum(body: Mapping[str, Any]) -> Decimal | None:
+    """The sum of every payment block, or None when the body has none.
+
+    Raises:
+        Refusal: a block misses a required field, or carries a full card number.
+    """
+    total: Decimal | None = None
+    for name, required in PAYMENT_FIELDS.items():
+        if body.get(name) in (None, "", []):
+            continue
+        for block in _blocks(name, body[name]):
+            missing = [key for key in required if block.get(key) in (None, "")]
+            if missing:
+                raise Refusal("bad_payment", f"{name} payment needs {', '.join(missing)}")
+            if not _card_number_ok(block):
+                raise Refusal("card_number_not_allowed", "send only the last 4 card digits")
+            total = (total or Decimal(0)) + _decimal(block["sum"], f"{name}.sum")
+    return total
+
+
+def check_document(body: Mapping[str, Any]) -> tuple[str, DocumentTotals]:
+    """Validate a `doc/create` body; its currency and totals.
+
+    Raises:
+        Refusal: the first rule the body breaks.
+    """
+    _check_header(body)
+    currency = currency_of(body)
+    _check_items(body)
+    _check_amounts(body)
+    try:
+        totals = document_totals(body, currency)
+    except ValueError as exc:
+        raise Refusal("bad_amount", str(exc)) from None
+    paid = payments_sum(body)
+    if body["doctype"] in RECEIPT_DOCTYPES:
+        if paid is None:
+            raise Refusal("missing_payment", f"a {body['doctype']} needs a payment block")
+        if quantize(paid, currency) != totals.total:
+            raise Refusal(
+                "payment_mismatch",
+                f"payments add up to {quantize(paid, currency)} "
+                f"but the document total is {totals.total}",
+            )
+    return currency, totals
