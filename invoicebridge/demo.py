@@ -24,7 +24,7 @@ def _post_samples(stack: LocalStack, orders: list[dict[str, Any]]) -> None:
     repeated, slow = orders[0], orders[1]
     # The sandbox commits the second order's first document, then never answers in time.
     stack.set_faults({"path": "doc/create", "match": slow["name"],
-                      "plan": [{"fault": "timeout-after-commit", "hang_s": 4}]})
+                      "plan": ["timeout-after-commit"], "hang_s": 4})
     for order in orders:
         status, body = stack.post_order(order)
         console.print(f"  POST order {order['name']:>6} -> {status} {body['status']}")

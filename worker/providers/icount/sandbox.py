@@ -48,6 +48,9 @@ Control and inspection (not part of iCount): `GET|POST|DELETE /_sandbox/faults`,
 `GET /_sandbox/requests` (counts per path and a log with secrets blanked),
 `POST /_sandbox/reset`, `POST /_sandbox/expire-sessions`, `GET /_sandbox/health`,
 `GET /_sandbox/docs/{doctype}/{docnum}` (the document as a small HTML page).
+Faults are scripted per path, e.g. `POST /_sandbox/faults {"path": "doc/create",
+"plan": [503, "timeout-after-commit", "disconnect-after-commit", "too-many-requests",
+{"latency_ms": 2000}, 200]}`; the full format is in `sandbox_faults`.
 """
 
 from __future__ import annotations
