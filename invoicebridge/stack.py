@@ -84,10 +84,10 @@ class LocalStack:
     # -- processes ------------------------------------------------------------------
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        log = (self.workdir / f"{name}.log").open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.procs[name] = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        with (self.workdir / f"{name}.log").open("ab") as log:  # the child keeps its own copy
+            self.procs[name] = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def _cli(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "invoicebridge.cli", *args]
