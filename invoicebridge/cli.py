@@ -32,7 +32,8 @@ def _worker(args: argparse.Namespace) -> int:
     del settings
     argv = ["worker.entry", "--processes", str(args.processes), "--threads", str(args.threads),
             "--worker-shutdown-timeout", str(int(args.shutdown_timeout * 1000)), "--skip-logging"]
-    result: int = dramatiq.cli.main(dramatiq.cli.make_argument_parser().parse_args(argv))
+    parser = dramatiq.cli.make_argument_parser()  # type: ignore[no-untyped-call]
+    result: int = dramatiq.cli.main(parser.parse_args(argv))  # type: ignore[no-untyped-call]
     return result
 
 

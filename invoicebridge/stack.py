@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -204,8 +204,8 @@ timeout_s = {o.icount_timeout_s}
         client = redis.Redis(port=self.redis_port, decode_responses=True)
         try:
             counts: dict[str, int] = {}
-            for event_id in client.zrange("ib:events", 0, -1):
-                state = client.hget(f"ib:event:{event_id}", "state") or "unknown"
+            for event_id in cast(list[str], client.zrange("ib:events", 0, -1)):
+                state = cast(str | None, client.hget(f"ib:event:{event_id}", "state")) or "unknown"
                 counts[state] = counts.get(state, 0) + 1
             return counts
         finally:

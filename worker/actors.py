@@ -16,8 +16,8 @@ ACTOR = "process_event"
 
 def declare_actors(
     broker: dramatiq.Broker, settings: Settings, deps: Callable[[], jobs.Deps]
-) -> dramatiq.Actor:  # type: ignore[type-arg]
-    """Register the event actor on `broker`; `deps` is called inside the worker for its resources."""
+) -> dramatiq.Actor[[str], None]:
+    """Register the event actor on `broker`; `deps` gives the worker process its resources."""
 
     async def process_event(event_id: str) -> None:
         structlog.contextvars.clear_contextvars()
@@ -32,8 +32,7 @@ def declare_actors(
         # an unexpected exception from looping forever.
         return isinstance(exc, dramatiq.Retry) or retries < settings.queue.max_retries
 
-    return dramatiq.actor(
-        process_event,
+    decorate = dramatiq.actor(
         actor_name=ACTOR,
         queue_name=QUEUE,
         broker=broker,
@@ -42,3 +41,4 @@ def declare_actors(
         max_backoff=settings.queue.max_backoff_ms,
         time_limit=settings.queue.time_limit_ms,
     )
+    return decorate(process_event)

@@ -12,7 +12,7 @@ from worker.settings import Settings
 def setup_broker(settings: Settings) -> RedisBroker:
     """Create the Redis broker from settings and make it dramatiq's global broker."""
     queue = settings.queue
-    broker = RedisBroker(
+    broker = RedisBroker(  # type: ignore[no-untyped-call]  # dramatiq leaves __init__ untyped
         url=settings.redis.url,
         namespace=queue.namespace,
         heartbeat_timeout=queue.heartbeat_timeout_ms,

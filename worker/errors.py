@@ -25,7 +25,7 @@ class Retryable(BridgeError):
 
 
 class RateLimited(Retryable):
-    """The provider asked us to slow down; retried after `delay_ms` without counting as a failure."""
+    """The provider asked us to slow down; retried after `delay_ms`, not counted as a failure."""
 
 
 class OutcomeUnknown(BridgeError):

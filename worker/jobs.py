@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import structlog
 
@@ -132,7 +132,8 @@ async def _run_step(
     try:
         ref = await provider.create_document(event, step, based_on)
     except BridgeError as exc:
-        state = "failed" if isinstance(exc, Permanent) else "retrying"
+        state: Literal["failed", "retrying"] = (
+            "failed" if isinstance(exc, Permanent) else "retrying")
         await ledger.fail_job(key, state=state, error=f"{type(exc).__name__}: {exc}", **where)
         raise
     await ledger.finish_job(key, doctype=ref.doctype, docnum=ref.docnum, doc_url=ref.doc_url,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
@@ -122,7 +122,7 @@ class Ledger:
             state = "ignored"
         flat = [part for pair in fields.items() for part in pair]
         keys = [EVENT.format(item.event_id), EVENTS, UNQUEUED, CLAIM.format(item.event_id)]
-        args = [item.event_id, now, state, ENQUEUE_CLAIM_MS, *flat]
+        args: list[str | int] = [item.event_id, now, state, ENQUEUE_CLAIM_MS, *flat]
         previous = await self._record(keys=keys, args=args)
         if previous is None:
             return "new"
@@ -135,8 +135,8 @@ class Ledger:
     async def due_unqueued(self, older_than_s: float, limit: int = 500) -> list[str]:
         """Events recorded at least `older_than_s` ago that never reached the queue."""
         cutoff = time.time() - older_than_s
-        ids: list[str] = await self.redis.zrangebyscore(UNQUEUED, 0, cutoff, start=0, num=limit)
-        return ids
+        ids = await self.redis.zrangebyscore(UNQUEUED, 0, cutoff, start=0, num=limit)
+        return cast(list[str], ids)
 
     async def load_event(self, event_id: str) -> OrderEvent | None:
         payload = await self.redis.hget(EVENT.format(event_id), "payload")
@@ -144,8 +144,7 @@ class Ledger:
 
     async def event(self, event_id: str) -> dict[str, str]:
         """The event's ledger fields (empty if unknown), payload included."""
-        fields: dict[str, str] = await self.redis.hgetall(EVENT.format(event_id))
-        return fields
+        return cast(dict[str, str], await self.redis.hgetall(EVENT.format(event_id)))
 
     async def set_event_state(
         self, event_id: str, state: EventState, *, error: str | None = None
@@ -153,21 +152,21 @@ class Ledger:
         mapping = {"state": state, "updated_at": _now()}
         if error is not None:
             mapping["last_error"] = redact_text(error)[:2000]
-        await self.redis.hset(EVENT.format(event_id), mapping=mapping)
+        await self.redis.hset(EVENT.format(event_id), mapping=cast(Any, mapping))
 
     async def count_failure(self, event_id: str) -> int:
         """Add one to the event's count of retryable failures and return it."""
         return int(await self.redis.hincrby(EVENT.format(event_id), "failures", 1))
 
     async def event_ids(self, limit: int = 1000) -> list[str]:
-        ids: list[str] = await self.redis.zrange(EVENTS, 0, limit - 1)
-        return ids
+        return cast(list[str], await self.redis.zrange(EVENTS, 0, limit - 1))
 
     async def events_by_state(self) -> dict[str, int]:
         """How many events are in each state (for the demo, health and tests)."""
         counts: dict[str, int] = {}
         for event_id in await self.event_ids(limit=100_000):
-            state = await self.redis.hget(EVENT.format(event_id), "state") or "unknown"
+            state = cast(str | None, await self.redis.hget(EVENT.format(event_id), "state"))
+            state = state or "unknown"
             counts[state] = counts.get(state, 0) + 1
         return counts
 
@@ -179,7 +178,7 @@ class Ledger:
 
     async def order_steps(self, tenant: str, order_id: str) -> dict[str, JobRecord]:
         """Every step ever started for an order, by step name."""
-        states: dict[str, str] = await self.redis.hgetall(ORDER.format(tenant, order_id))
+        states = cast(dict[str, str], await self.redis.hgetall(ORDER.format(tenant, order_id)))
         jobs = {}
         for step in states:
             record = await self.job(f"{tenant}:{order_id}:{step}")
@@ -188,7 +187,7 @@ class Ledger:
         return jobs
 
     async def job(self, key: str) -> JobRecord | None:
-        raw: dict[str, str] = await self.redis.hgetall(JOB.format(key))
+        raw = cast(dict[str, str], await self.redis.hgetall(JOB.format(key)))
         if not raw:
             return None
         return JobRecord(
@@ -236,7 +235,7 @@ class Ledger:
         self, key: str, *, tenant: str, order_id: str, step: str,
         state: Literal["failed", "retrying"], error: str,
     ) -> None:
-        """Record a failed attempt: `retrying` (it will run again) or `failed` (an operator must act)."""
+        """Record a failed attempt: `retrying` (runs again) or `failed` (an operator must act)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(JOB.format(key), mapping={
                 "state": state, "last_error": redact_text(error)[:2000], "updated_at": _now()})

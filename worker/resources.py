@@ -1,4 +1,4 @@
-"""Per-worker-process resources (HTTP session, ledger, provider clients) on dramatiq's event loop."""
+"""Per-worker-process resources (HTTP session, ledger, providers) on dramatiq's event loop."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class Resources:
         return self._providers[tenant_id]
 
 
-class ResourcesMiddleware(dramatiq.Middleware):  # type: ignore[misc]
+class ResourcesMiddleware(dramatiq.Middleware):
     """Opens `Resources` on dramatiq's event-loop thread after boot, closes them at shutdown."""
 
     def __init__(self, resources: Resources) -> None:

@@ -47,4 +47,4 @@ def get_source(name: str) -> Source | None:
 
     modules: dict[str, ModuleType] = {shopify.NAME: shopify}
     module = modules.get(name)
-    return module  # type: ignore[return-value]
+    return module

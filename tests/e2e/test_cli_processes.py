@@ -1,4 +1,4 @@
-"""End to end through the CLI processes: redis-server, `invoicebridge sandbox`, `serve`, `worker`."""
+"""End to end through the CLI processes: redis-server, sandbox, `serve` and `worker`."""
 
 from __future__ import annotations
 

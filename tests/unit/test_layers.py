@@ -23,7 +23,8 @@ def imports_of(package: str) -> dict[str, set[str]]:
 
 def test_handlers_import_only_the_worker_domain() -> None:
     """handlers/ may use worker.domain, never the ledger, actors, providers or settings."""
-    bad = {f: sorted(n for n in names if n.startswith("worker") and not n.startswith("worker.domain"))
+    bad = {f: sorted(n for n in names
+                     if n.startswith("worker") and not n.startswith("worker.domain"))
            for f, names in imports_of("handlers").items()}
     assert {f: n for f, n in bad.items() if n} == {}
 

@@ -7,7 +7,6 @@ reconciling after an unknown outcome is simply asking again.
 
 from __future__ import annotations
 
-
 from worker.domain.events import OrderEvent
 from worker.domain.idempotency import sanity_string
 from worker.errors import Permanent
