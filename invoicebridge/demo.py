@@ -17,7 +17,10 @@ from invoicebridge.stack import LocalStack, StackOptions
 from worker.domain.idempotency import sanity_string
 from worker.planner import STEP_ORDER
 
-console = Console()
+console = Console(width=130)
+
+#: what each sample order goes through, by its position in the list posted
+SCENARIOS = {0: "delivered 3 times", 1: "1st call timed out after iCount made it"}
 
 
 def _post_samples(stack: LocalStack, orders: list[dict[str, Any]]) -> None:
@@ -38,10 +41,12 @@ def _table(stack: LocalStack, orders: list[dict[str, Any]]) -> tuple[Table, bool
     documents = stack.sandbox("documents")
     emails = stack.sandbox("emails")
     table = Table(title="Shopify orders → iCount documents")
-    for column in ("order", "customer", "shop total", "document", "doc total", "emailed", "ok"):
+    columns = ("order", "customer", "shop total", "document", "doc total", "emailed",
+               "attempts", "what happened", "ok")
+    for column in columns:
         table.add_column(column)
     all_ok = True
-    for order in orders:
+    for position, order in enumerate(orders):
         guards = {sanity_string(stack.tenant, str(order["id"]), kind) for kind in STEP_ORDER}
         docs = [d for d in documents if d.get("sanity_string") in guards]
         sent = [e for e in emails for d in docs if e["docnum"] == d["docnum"]]
@@ -52,8 +57,13 @@ def _table(stack: LocalStack, orders: list[dict[str, Any]]) -> tuple[Table, bool
         all_ok &= ok
         name = order.get("billing_address", {}).get("name", "")
         label = ", ".join(f"{d['doctype']} {d['docnum']}" for d in docs) or "none"
+        attempts = [stack.job(f"{stack.tenant}:{order['id']}:{d['doctype']}").get("attempts", "?")
+                    for d in docs]
+        scenario = SCENARIOS.get(position, "paid" if order["financial_status"] == "paid"
+                                 else "unpaid: invoice")
         table.add_row(order["name"], name, f"{order['total_price']} {order['currency']}",
-                      label, str(doc_total), str(len(sent)), "✓" if ok else "✗")
+                      label, str(doc_total), str(len(sent)), ",".join(attempts) or "-",
+                      scenario, "✓" if ok else "✗")
     return table, all_ok
 
 

@@ -211,6 +211,14 @@ timeout_s = {o.icount_timeout_s}
         finally:
             client.close()
 
+    def job(self, key: str) -> dict[str, str]:
+        """The ledger's record of one job step (empty if never started)."""
+        client = redis.Redis(port=self.redis_port, decode_responses=True)
+        try:
+            return cast(dict[str, str], client.hgetall(f"ib:job:{key}"))
+        finally:
+            client.close()
+
     def wait_quiet(self, timeout: float = 60, settle: float = 1.0) -> dict[str, int]:
         """Wait until no event is waiting or running, and stays so for `settle` seconds."""
         deadline, quiet_since = time.monotonic() + timeout, None
