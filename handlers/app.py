@@ -24,7 +24,8 @@ async def context_middleware(
     """Give every log line of a request its source and tenant, and nothing of the last one."""
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(
-        source=request.match_info.get("source"), tenant=request.match_info.get("tenant"))
+        source=request.match_info.get("source"), tenant=request.match_info.get("tenant")
+    )
     return await handler(request)
 
 
@@ -34,8 +35,9 @@ async def healthz(_request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     ready = await request.app[DEPS].store.ping()
-    return web.json_response({"status": "ok" if ready else "redis unreachable"},
-                             status=200 if ready else 503)
+    return web.json_response(
+        {"status": "ok" if ready else "redis unreachable"}, status=200 if ready else 503
+    )
 
 
 async def sweep_once(deps: ReceiverDeps) -> int:
@@ -67,8 +69,9 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(deps: ReceiverDeps) -> web.Application:
     """Build the receiver. `deps` carries the tenants, the event store and the enqueue function."""
-    app = web.Application(client_max_size=deps.max_body_bytes,
-                          middlewares=[context_middleware, problem_middleware])
+    app = web.Application(
+        client_max_size=deps.max_body_bytes, middlewares=[context_middleware, problem_middleware]
+    )
     app[DEPS] = deps
     app.router.add_post("/webhooks/{source}/{tenant}", receive_webhook)
     app.router.add_get("/healthz", healthz)

@@ -1,12 +1,12 @@
 """Inbound errors: each carries its HTTP status and becomes an RFC 9457 problem body.
 
-    InboundError(status)
-    ├── MalformedBody          400  the body is not the JSON it claims to be
-    ├── InvalidSignature       401  missing or wrong signature, stale timestamp
-    ├── UnknownTenant          404  no such tenant for this source
-    ├── BodyTooLarge           413
-    ├── UnsupportedMediaType   415
-    └── InvalidPayload         422  JSON that does not describe a valid order
+InboundError(status)
+├── MalformedBody          400  the body is not the JSON it claims to be
+├── InvalidSignature       401  missing or wrong signature, stale timestamp
+├── UnknownTenant          404  no such tenant for this source
+├── BodyTooLarge           413
+├── UnsupportedMediaType   415
+└── InvalidPayload         422  JSON that does not describe a valid order
 """
 
 from __future__ import annotations
@@ -27,8 +27,12 @@ class InboundError(Exception):
     def problem(self) -> dict[str, object]:
         """The JSON problem body for this error (never contains secrets or payload data)."""
         slug = self.title.lower().replace(" ", "-")
-        return {"type": f"urn:invoicebridge:problem:{slug}", "title": self.title,
-                "status": self.status, "detail": self.detail}
+        return {
+            "type": f"urn:invoicebridge:problem:{slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
 
 
 class MalformedBody(InboundError):

@@ -15,8 +15,12 @@ log = structlog.get_logger("handlers")
 
 def problem_response(status: int, title: str, detail: str) -> web.Response:
     slug = title.lower().replace(" ", "-")
-    body = {"type": f"urn:invoicebridge:problem:{slug}", "title": title,
-            "status": status, "detail": detail}
+    body = {
+        "type": f"urn:invoicebridge:problem:{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     return web.json_response(body, status=status, content_type=PROBLEM_TYPE)
 
 

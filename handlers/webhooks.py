@@ -36,13 +36,16 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
         raise BodyTooLarge(f"body is larger than {limit} bytes") from None
 
 
-def _to_item(
-    parsed: Parsed, tenant_id: str, source_name: str
-) -> OrderEvent | IgnoredDelivery:
+def _to_item(parsed: Parsed, tenant_id: str, source_name: str) -> OrderEvent | IgnoredDelivery:
     event_id = make_event_id(tenant_id, source_name, parsed.dedupe_key)
-    common = {"event_id": event_id, "tenant": tenant_id, "source": source_name,
-              "topic": parsed.topic, "delivery_id": parsed.dedupe_key,
-              "occurred_at": parsed.occurred_at}
+    common = {
+        "event_id": event_id,
+        "tenant": tenant_id,
+        "source": source_name,
+        "topic": parsed.topic,
+        "delivery_id": parsed.dedupe_key,
+        "occurred_at": parsed.occurred_at,
+    }
     if parsed.kind is None or parsed.order is None:
         return IgnoredDelivery.model_validate(common)
     return OrderEvent.model_validate({**common, "kind": parsed.kind, "order": parsed.order})
@@ -66,7 +69,10 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     except (RedisError, OSError) as exc:
         log.error("webhook_not_recorded", error=type(exc).__name__)
         return problem_response(503, "Service unavailable", "the ledger is unreachable; retry")
-    status = "ignored" if isinstance(item, IgnoredDelivery) else (
-        "duplicate" if outcome == "duplicate" else "accepted")
+    status = (
+        "ignored"
+        if isinstance(item, IgnoredDelivery)
+        else ("duplicate" if outcome == "duplicate" else "accepted")
+    )
     log.info("webhook_" + status, topic=item.topic, outcome=outcome)
     return web.json_response({"event_id": item.event_id, "status": status})

@@ -30,8 +30,16 @@ def _worker(args: argparse.Namespace) -> int:
     if args.config:
         export_config_path(args.config)
     del settings
-    argv = ["worker.entry", "--processes", str(args.processes), "--threads", str(args.threads),
-            "--worker-shutdown-timeout", str(int(args.shutdown_timeout * 1000)), "--skip-logging"]
+    argv = [
+        "worker.entry",
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(args.threads),
+        "--worker-shutdown-timeout",
+        str(int(args.shutdown_timeout * 1000)),
+        "--skip-logging",
+    ]
     parser = dramatiq.cli.make_argument_parser()  # type: ignore[no-untyped-call]
     result: int = dramatiq.cli.main(parser.parse_args(argv))  # type: ignore[no-untyped-call]
     return result

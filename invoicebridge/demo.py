@@ -26,23 +26,35 @@ SCENARIOS = {0: "delivered 3 times", 1: "1st call timed out after iCount made it
 def _post_samples(stack: LocalStack, orders: list[dict[str, Any]]) -> None:
     repeated, slow = orders[0], orders[1]
     # The sandbox commits the second order's first document, then never answers in time.
-    stack.set_faults({"path": "doc/create", "match": slow["name"],
-                      "plan": ["timeout-after-commit"], "hang_s": 4})
+    stack.set_faults(
+        {"path": "doc/create", "match": slow["name"], "plan": ["timeout-after-commit"], "hang_s": 4}
+    )
     for order in orders:
         status, body = stack.post_order(order)
         console.print(f"  POST order {order['name']:>6} -> {status} {body['status']}")
     for attempt in range(2, 4):
         status, body = stack.post_order(repeated)
-        console.print(f"  POST order {repeated['name']:>6} -> {status} {body['status']}"
-                      f"  (re-delivery {attempt} of 3)")
+        console.print(
+            f"  POST order {repeated['name']:>6} -> {status} {body['status']}"
+            f"  (re-delivery {attempt} of 3)"
+        )
 
 
 def _table(stack: LocalStack, orders: list[dict[str, Any]]) -> tuple[Table, bool]:
     documents = stack.sandbox("documents")
     emails = stack.sandbox("emails")
     table = Table(title="Shopify orders → iCount documents")
-    columns = ("order", "customer", "shop total", "document", "doc total", "emailed",
-               "attempts", "what happened", "ok")
+    columns = (
+        "order",
+        "customer",
+        "shop total",
+        "document",
+        "doc total",
+        "emailed",
+        "attempts",
+        "what happened",
+        "ok",
+    )
     for column in columns:
         table.add_column(column)
     all_ok = True
@@ -57,13 +69,24 @@ def _table(stack: LocalStack, orders: list[dict[str, Any]]) -> tuple[Table, bool
         all_ok &= ok
         name = order.get("billing_address", {}).get("name", "")
         label = ", ".join(f"{d['doctype']} {d['docnum']}" for d in docs) or "none"
-        attempts = [stack.job(f"{stack.tenant}:{order['id']}:{d['doctype']}").get("attempts", "?")
-                    for d in docs]
-        scenario = SCENARIOS.get(position, "paid" if order["financial_status"] == "paid"
-                                 else "unpaid: invoice")
-        table.add_row(order["name"], name, f"{order['total_price']} {order['currency']}",
-                      label, str(doc_total), str(len(sent)), ",".join(attempts) or "-",
-                      scenario, "✓" if ok else "✗")
+        attempts = [
+            stack.job(f"{stack.tenant}:{order['id']}:{d['doctype']}").get("attempts", "?")
+            for d in docs
+        ]
+        scenario = SCENARIOS.get(
+            position, "paid" if order["financial_status"] == "paid" else "unpaid: invoice"
+        )
+        table.add_row(
+            order["name"],
+            name,
+            f"{order['total_price']} {order['currency']}",
+            label,
+            str(doc_total),
+            str(len(sent)),
+            ",".join(attempts) or "-",
+            scenario,
+            "✓" if ok else "✗",
+        )
     return table, all_ok
 
 
@@ -73,8 +96,10 @@ def run_demo(*, keep_running: bool = False) -> int:
     console.print(f"[bold]invoicebridge demo[/] (logs in {workdir})")
     try:
         stack.up()
-        console.print(f"  redis {stack.redis_url}  sandbox {stack.sandbox_url}  "
-                      f"receiver {stack.receiver_url}  workers 2")
+        console.print(
+            f"  redis {stack.redis_url}  sandbox {stack.sandbox_url}  "
+            f"receiver {stack.receiver_url}  workers 2"
+        )
         orders = [o for o in samples.demo_orders() if o.get("financial_status") == "paid"]
         orders += [o for o in samples.demo_orders() if o.get("financial_status") != "paid"]
         started = time.monotonic()
@@ -83,11 +108,16 @@ def run_demo(*, keep_running: bool = False) -> int:
         console.print(f"  ledger quiet after {time.monotonic() - started:.1f}s: {states}")
         table, ok = _table(stack, orders)
         console.print(table)
-        console.print("[green]every order has exactly one document, emailed once[/]" if ok
-                      else "[red]some orders do not match; see the table and the logs[/]")
+        console.print(
+            "[green]every order has exactly one document, emailed once[/]"
+            if ok
+            else "[red]some orders do not match; see the table and the logs[/]"
+        )
         if keep_running:
-            console.print(f"running; post to {stack.receiver_url}/webhooks/shopify/acme "
-                          f"(secret in {stack.config}); Ctrl-C to stop")
+            console.print(
+                f"running; post to {stack.receiver_url}/webhooks/shopify/acme "
+                f"(secret in {stack.config}); Ctrl-C to stop"
+            )
             while True:
                 time.sleep(3600)
         return 0 if ok else 1

@@ -19,8 +19,10 @@ def _no_resources() -> object:
 
 
 def tenants_of(settings: Settings) -> dict[str, TenantAuth]:
-    return {tid: TenantAuth(source=t.source, secrets=t.webhook_secrets())
-            for tid, t in settings.tenants.items()}
+    return {
+        tid: TenantAuth(source=t.source, secrets=t.webhook_secrets())
+        for tid, t in settings.tenants.items()
+    }
 
 
 async def build_receiver(settings: Settings) -> web.Application:
@@ -33,7 +35,9 @@ async def build_receiver(settings: Settings) -> web.Application:
         await asyncio.to_thread(actor.send, event_id)
 
     deps = ReceiverDeps(
-        tenants=tenants_of(settings), store=ledger, enqueue=enqueue,
+        tenants=tenants_of(settings),
+        store=ledger,
+        enqueue=enqueue,
         max_body_bytes=settings.receiver.max_body_bytes,
         requeue_after_s=settings.receiver.requeue_after_s,
     )
@@ -49,5 +53,11 @@ async def build_receiver(settings: Settings) -> web.Application:
 
 def run_receiver(settings: Settings, host: str, port: int) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests are finished before exit."""
-    web.run_app(build_receiver(settings), host=host, port=port, access_log=None,
-                print=None, shutdown_timeout=30)
+    web.run_app(
+        build_receiver(settings),
+        host=host,
+        port=port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=30,
+    )

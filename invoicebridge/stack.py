@@ -34,11 +34,17 @@ def free_port() -> int:
         return port
 
 
-def http_json(method: str, url: str, body: bytes | None = None,
-              headers: dict[str, str] | None = None, timeout: float = 10) -> tuple[int, Any]:
+def http_json(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
+) -> tuple[int, Any]:
     """One loopback HTTP call; returns (status, parsed JSON or None)."""
     request = urllib.request.Request(  # noqa: S310 (loopback http only)
-        url, data=body, method=method, headers=headers or {})
+        url, data=body, method=method, headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback)
             status, raw = response.status, response.read()
@@ -75,7 +81,10 @@ class LocalStack:
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.redis_port, self.sandbox_port, self.receiver_port = (
-            free_port(), free_port(), free_port())
+            free_port(),
+            free_port(),
+            free_port(),
+        )
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
@@ -87,7 +96,8 @@ class LocalStack:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with (self.workdir / f"{name}.log").open("ab") as log:  # the child keeps its own copy
             self.procs[name] = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
 
     def _cli(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "invoicebridge.cli", *args]
@@ -96,24 +106,52 @@ class LocalStack:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (run: make install)")
-        self._spawn("redis", [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1",
-                              "--dir", str(self.workdir), "--appendonly", "yes", "--save", ""])
+        self._spawn(
+            "redis",
+            [
+                binary,
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.workdir),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ],
+        )
         self._wait(lambda: redis.Redis(port=self.redis_port).ping(), "redis")
 
     def start_sandbox(self) -> None:
         self._spawn("sandbox", self._cli("sandbox", "icount", "--port", str(self.sandbox_port)))
-        self._wait(lambda: http_json("GET", self.sandbox_url + "/_sandbox/documents")[0] == 200,
-                   "sandbox")
+        self._wait(
+            lambda: http_json("GET", self.sandbox_url + "/_sandbox/documents")[0] == 200, "sandbox"
+        )
 
     def start_receiver(self) -> None:
-        self._spawn("receiver", self._cli("serve", "--config", str(self.config),
-                                          "--port", str(self.receiver_port)))
+        self._spawn(
+            "receiver",
+            self._cli("serve", "--config", str(self.config), "--port", str(self.receiver_port)),
+        )
         self._wait(lambda: http_json("GET", self.receiver_url + "/readyz")[0] == 200, "receiver")
 
     def start_workers(self) -> None:
-        self._spawn("workers", self._cli(
-            "worker", "--config", str(self.config), "--processes", str(self.options.workers),
-            "--threads", str(self.options.threads), "--shutdown-timeout", "5"))
+        self._spawn(
+            "workers",
+            self._cli(
+                "worker",
+                "--config",
+                str(self.config),
+                "--processes",
+                str(self.options.workers),
+                "--threads",
+                str(self.options.threads),
+                "--shutdown-timeout",
+                "5",
+            ),
+        )
 
     def kill_workers(self) -> None:
         """SIGKILL every worker process at once, as a crashed host would."""
@@ -184,11 +222,21 @@ timeout_s = {o.icount_timeout_s}
 
     # -- driving it -----------------------------------------------------------------
 
-    def post_order(self, payload: dict[str, Any], *, topic: str = "orders/create",
-                   event_id: str | None = None, secret: str | None = None) -> tuple[int, Any]:
+    def post_order(
+        self,
+        payload: dict[str, Any],
+        *,
+        topic: str = "orders/create",
+        event_id: str | None = None,
+        secret: str | None = None,
+    ) -> tuple[int, Any]:
         body = json.dumps(payload, ensure_ascii=False).encode()
-        headers = samples.headers_for(body, topic=topic, secret=secret or self.secret,
-                                      event_id=event_id or f"{payload['id']}-{topic}")
+        headers = samples.headers_for(
+            body,
+            topic=topic,
+            secret=secret or self.secret,
+            event_id=event_id or f"{payload['id']}-{topic}",
+        )
         url = f"{self.receiver_url}/webhooks/shopify/{self.tenant}"
         return http_json("POST", url, body, headers)
 
@@ -196,8 +244,12 @@ timeout_s = {o.icount_timeout_s}
         return http_json("GET", f"{self.sandbox_url}/_sandbox/{what}")[1]
 
     def set_faults(self, fault: dict[str, Any]) -> None:
-        status, _ = http_json("POST", self.sandbox_url + "/_sandbox/faults",
-                              json.dumps(fault).encode(), {"Content-Type": "application/json"})
+        status, _ = http_json(
+            "POST",
+            self.sandbox_url + "/_sandbox/faults",
+            json.dumps(fault).encode(),
+            {"Content-Type": "application/json"},
+        )
         assert status == 200, f"sandbox refused fault {fault}"
 
     def ledger_states(self) -> dict[str, int]:

@@ -1,12 +1,12 @@
 """Errors behind the queue, shaped so the caller can act on them.
 
-    BridgeError
-    ├── Retryable(delay_ms)        connect errors, 5xx, timeouts before sending: retry with backoff
-    │   └── RateLimited            429 / "Too many requests": retry after `delay_ms`
-    ├── OutcomeUnknown             the request was sent, the answer was lost (read timeout,
-    │                              dropped connection): reconcile before anything else
-    └── Permanent(reason)          4xx validation, bad credentials, a total that cannot be
-        └── TotalMismatch          reconciled: the job fails and waits for an operator
+BridgeError
+├── Retryable(delay_ms)        connect errors, 5xx, timeouts before sending: retry with backoff
+│   └── RateLimited            429 / "Too many requests": retry after `delay_ms`
+├── OutcomeUnknown             the request was sent, the answer was lost (read timeout,
+│                              dropped connection): reconcile before anything else
+└── Permanent(reason)          4xx validation, bad credentials, a total that cannot be
+    └── TotalMismatch          reconciled: the job fails and waits for an operator
 """
 
 from __future__ import annotations

@@ -63,13 +63,15 @@ async def process_event(deps: Deps, event_id: str) -> None:
         log.warning("event_missing", event_id=event_id)
         return
     structlog.contextvars.bind_contextvars(
-        event_id=event_id, tenant=event.tenant, order_id=event.order.order_id)
+        event_id=event_id, tenant=event.tenant, order_id=event.order.order_id
+    )
     state = (await deps.ledger.event(event_id)).get("state")
     if state in ("done", "failed"):
         log.info("event_already_settled", state=state)
         return
     lock = deps.ledger.order_lock(
-        event.tenant, event.order.order_id, deps.settings.queue.order_lock_ttl_ms / 1000)
+        event.tenant, event.order.order_id, deps.settings.queue.order_lock_ttl_ms / 1000
+    )
     if not await lock.acquire():
         raise RetryLater("order busy", delay_ms=500 + random.randint(0, 500))  # noqa: S311
     try:
@@ -94,7 +96,8 @@ async def _run_event(deps: Deps, event: OrderEvent) -> None:
         failures = await ledger.count_failure(event.event_id)
         if failures > deps.settings.queue.max_retries:
             await ledger.set_event_state(
-                event.event_id, "failed", error=f"retries exhausted: {exc}")
+                event.event_id, "failed", error=f"retries exhausted: {exc}"
+            )
             log.error("event_failed", reason="retries_exhausted", error=str(exc))
             return
         await ledger.set_event_state(event.event_id, "retrying", error=str(exc))
@@ -119,7 +122,10 @@ async def _run_steps(deps: Deps, event: OrderEvent) -> None:
 
 
 async def _run_step(
-    deps: Deps, provider: DocumentProvider, event: OrderEvent, step: Step,
+    deps: Deps,
+    provider: DocumentProvider,
+    event: OrderEvent,
+    step: Step,
     based_on: JobRecord | None,
 ) -> JobRecord:
     ledger, order_id = deps.ledger, event.order.order_id
@@ -133,13 +139,25 @@ async def _run_step(
         ref = await provider.create_document(event, step, based_on)
     except BridgeError as exc:
         state: Literal["failed", "retrying"] = (
-            "failed" if isinstance(exc, Permanent) else "retrying")
+            "failed" if isinstance(exc, Permanent) else "retrying"
+        )
         await ledger.fail_job(key, state=state, error=f"{type(exc).__name__}: {exc}", **where)
         raise
-    await ledger.finish_job(key, doctype=ref.doctype, docnum=ref.docnum, doc_url=ref.doc_url,
-                            emailed=ref.emailed, **where)
-    log.info("document_created", step=step.name, doctype=ref.doctype, docnum=ref.docnum,
-             emailed=ref.emailed)
+    await ledger.finish_job(
+        key,
+        doctype=ref.doctype,
+        docnum=ref.docnum,
+        doc_url=ref.doc_url,
+        emailed=ref.emailed,
+        **where,
+    )
+    log.info(
+        "document_created",
+        step=step.name,
+        doctype=ref.doctype,
+        docnum=ref.docnum,
+        emailed=ref.emailed,
+    )
     done = await ledger.job(key)
     assert done is not None
     return done

@@ -110,14 +110,23 @@ class Ledger:
         duplicate whose first delivery was recorded but never handed to the queue."""
         now = _now()
         fields: dict[str, str] = {
-            "id": item.event_id, "tenant": item.tenant, "source": item.source,
-            "topic": item.topic, "delivery_id": item.delivery_id,
-            "received_at": now, "updated_at": now, "failures": "0",
+            "id": item.event_id,
+            "tenant": item.tenant,
+            "source": item.source,
+            "topic": item.topic,
+            "delivery_id": item.delivery_id,
+            "received_at": now,
+            "updated_at": now,
+            "failures": "0",
         }
         if isinstance(item, OrderEvent):
             state = "received"
-            fields |= {"kind": item.kind.value, "order_id": item.order.order_id,
-                       "order_number": item.order.number, "payload": item.model_dump_json()}
+            fields |= {
+                "kind": item.kind.value,
+                "order_id": item.order.order_id,
+                "order_number": item.order.number,
+                "payload": item.model_dump_json(),
+            }
         else:
             state = "ignored"
         flat = [part for pair in fields.items() for part in pair]
@@ -191,9 +200,14 @@ class Ledger:
         if not raw:
             return None
         return JobRecord(
-            key=key, state=raw.get("state", "unknown"), attempts=int(raw.get("attempts", 0)),
-            doctype=raw.get("doctype"), docnum=raw.get("docnum"), doc_url=raw.get("doc_url"),
-            emailed=raw.get("emailed") == "1", last_error=raw.get("last_error"),
+            key=key,
+            state=raw.get("state", "unknown"),
+            attempts=int(raw.get("attempts", 0)),
+            doctype=raw.get("doctype"),
+            docnum=raw.get("docnum"),
+            doc_url=raw.get("doc_url"),
+            emailed=raw.get("emailed") == "1",
+            last_error=raw.get("last_error"),
         )
 
     async def start_job(
@@ -205,9 +219,19 @@ class Ledger:
             return existing
         now = _now()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(JOB.format(key), mapping={
-                "key": key, "event_id": event_id, "tenant": tenant, "order_id": order_id,
-                "step": step, "state": "running", "started_at": now, "updated_at": now})
+            pipe.hset(
+                JOB.format(key),
+                mapping={
+                    "key": key,
+                    "event_id": event_id,
+                    "tenant": tenant,
+                    "order_id": order_id,
+                    "step": step,
+                    "state": "running",
+                    "started_at": now,
+                    "updated_at": now,
+                },
+            )
             pipe.hincrby(JOB.format(key), "attempts", 1)
             pipe.hsetnx(JOB.format(key), "first_started_at", now)
             pipe.zadd(JOBS, {key: float(now)}, nx=True)
@@ -218,27 +242,56 @@ class Ledger:
         return record
 
     async def finish_job(
-        self, key: str, *, tenant: str, order_id: str, step: str,
-        doctype: str, docnum: str, doc_url: str | None, emailed: bool,
+        self,
+        key: str,
+        *,
+        tenant: str,
+        order_id: str,
+        step: str,
+        doctype: str,
+        docnum: str,
+        doc_url: str | None,
+        emailed: bool,
     ) -> None:
         """Record a step's outcome: it is done and will never run again."""
         now = _now()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(JOB.format(key), mapping={
-                "state": "done", "doctype": doctype, "docnum": docnum, "doc_url": doc_url or "",
-                "emailed": "1" if emailed else "0", "finished_at": now, "updated_at": now})
+            pipe.hset(
+                JOB.format(key),
+                mapping={
+                    "state": "done",
+                    "doctype": doctype,
+                    "docnum": docnum,
+                    "doc_url": doc_url or "",
+                    "emailed": "1" if emailed else "0",
+                    "finished_at": now,
+                    "updated_at": now,
+                },
+            )
             pipe.hdel(JOB.format(key), "last_error")
             pipe.hset(ORDER.format(tenant, order_id), step, "done")
             await pipe.execute()
 
     async def fail_job(
-        self, key: str, *, tenant: str, order_id: str, step: str,
-        state: Literal["failed", "retrying"], error: str,
+        self,
+        key: str,
+        *,
+        tenant: str,
+        order_id: str,
+        step: str,
+        state: Literal["failed", "retrying"],
+        error: str,
     ) -> None:
         """Record a failed attempt: `retrying` (runs again) or `failed` (an operator must act)."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(JOB.format(key), mapping={
-                "state": state, "last_error": redact_text(error)[:2000], "updated_at": _now()})
+            pipe.hset(
+                JOB.format(key),
+                mapping={
+                    "state": state,
+                    "last_error": redact_text(error)[:2000],
+                    "updated_at": _now(),
+                },
+            )
             pipe.hset(ORDER.format(tenant, order_id), step, state)
             await pipe.execute()
 

@@ -27,15 +27,27 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
 
 
 def settings_for(redis_url: str, sandbox: RunningSandbox, **documents: Any) -> Settings:
-    return Settings.model_validate({
-        "redis": {"url": redis_url},
-        "queue": {"max_retries": 2, "order_lock_ttl_ms": 5000},
-        "tenants": {"acme": {
-            "source": "shopify", "secret": "s", "provider": "icount",
-            "icount": {"base_url": sandbox.api_url, "cid": "demo", "user": "api",
-                       "pass": "sandbox-pass", "timeout_s": 0.5},
-            "documents": documents}},
-    })
+    return Settings.model_validate(
+        {
+            "redis": {"url": redis_url},
+            "queue": {"max_retries": 2, "order_lock_ttl_ms": 5000},
+            "tenants": {
+                "acme": {
+                    "source": "shopify",
+                    "secret": "s",
+                    "provider": "icount",
+                    "icount": {
+                        "base_url": sandbox.api_url,
+                        "cid": "demo",
+                        "user": "api",
+                        "pass": "sandbox-pass",
+                        "timeout_s": 0.5,
+                    },
+                    "documents": documents,
+                }
+            },
+        }
+    )
 
 
 @pytest.fixture
@@ -45,11 +57,16 @@ async def deps(redis_url: str, sandbox: RunningSandbox) -> AsyncIterator[jobs.De
     await resources.close()
 
 
-async def record(deps: jobs.Deps, payload: dict[str, Any], topic: str = "orders/create",
-                 event_id: str | None = None) -> OrderEvent:
+async def record(
+    deps: jobs.Deps,
+    payload: dict[str, Any],
+    topic: str = "orders/create",
+    event_id: str | None = None,
+) -> OrderEvent:
     body = json.dumps(payload).encode()
-    headers = samples.headers_for(body, topic=topic, secret="s",
-                                  event_id=event_id or f"{payload['id']}-{topic}")
+    headers = samples.headers_for(
+        body, topic=topic, secret="s", event_id=event_id or f"{payload['id']}-{topic}"
+    )
     item = _to_item(shopify.parse(body, headers), "acme", "shopify")
     assert isinstance(item, OrderEvent)
     await deps.ledger.record(item)
@@ -59,21 +76,26 @@ async def record(deps: jobs.Deps, payload: dict[str, Any], topic: str = "orders/
 async def sandbox_get(sandbox: RunningSandbox, what: str) -> Any:
     import aiohttp
 
-    async with aiohttp.ClientSession() as session, session.get(
-            f"{sandbox.url}/_sandbox/{what}") as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{sandbox.url}/_sandbox/{what}") as response,
+    ):
         return await response.json()
 
 
 async def set_faults(sandbox: RunningSandbox, fault: dict[str, Any]) -> None:
     import aiohttp
 
-    async with aiohttp.ClientSession() as session, session.post(
-            f"{sandbox.url}/_sandbox/faults", json=fault) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{sandbox.url}/_sandbox/faults", json=fault) as response,
+    ):
         assert response.status == 200
 
 
 async def test_paid_order_becomes_one_emailed_invoice_receipt(
-        deps: jobs.Deps, sandbox: RunningSandbox) -> None:
+    deps: jobs.Deps, sandbox: RunningSandbox
+) -> None:
     """A paid order: one invrec whose total is the shop's, emailed once; the ledger says done."""
     order = samples.shopify_order(1, discount="10.00")
     event = await record(deps, order)
@@ -84,12 +106,12 @@ async def test_paid_order_becomes_one_emailed_invoice_receipt(
     assert len(await sandbox_get(sandbox, "emails")) == 1
     assert (await deps.ledger.event(event.event_id))["state"] == "done"
     job = await deps.ledger.job("acme:1:invrec")
-    assert job is not None and (job.state, job.docnum, job.emailed) == (
-        "done", doc["docnum"], True)
+    assert job is not None and (job.state, job.docnum, job.emailed) == ("done", doc["docnum"], True)
 
 
 async def test_running_an_event_again_changes_nothing(
-        deps: jobs.Deps, sandbox: RunningSandbox) -> None:
+    deps: jobs.Deps, sandbox: RunningSandbox
+) -> None:
     """A second run (redelivery) and a second event for the same order skip the done step."""
     order = samples.shopify_order(2)
     first = await record(deps, order)
@@ -103,7 +125,8 @@ async def test_running_an_event_again_changes_nothing(
 
 
 async def test_unpaid_then_paid_makes_invoice_then_receipt(
-        deps: jobs.Deps, sandbox: RunningSandbox) -> None:
+    deps: jobs.Deps, sandbox: RunningSandbox
+) -> None:
     """orders/create unpaid -> invoice; orders/paid -> receipt based on that invoice."""
     order = samples.shopify_order(3, financial_status="pending")
     created = await record(deps, order)
@@ -116,10 +139,10 @@ async def test_unpaid_then_paid_makes_invoice_then_receipt(
 
 
 async def test_timeout_after_commit_is_retried_into_the_same_document(
-        deps: jobs.Deps, sandbox: RunningSandbox) -> None:
+    deps: jobs.Deps, sandbox: RunningSandbox
+) -> None:
     """iCount made the document but the answer was lost: the retry gets that document back."""
-    await set_faults(sandbox, {"path": "doc/create", "plan": ["timeout-after-commit"],
-                               "hang_s": 2})
+    await set_faults(sandbox, {"path": "doc/create", "plan": ["timeout-after-commit"], "hang_s": 2})
     event = await record(deps, samples.shopify_order(4))
     with pytest.raises(jobs.RetryLater):
         await jobs.process_event(deps, event.event_id)
@@ -135,7 +158,8 @@ async def test_timeout_after_commit_is_retried_into_the_same_document(
 
 
 async def test_validation_error_fails_the_job_with_the_reason(
-        deps: jobs.Deps, sandbox: RunningSandbox) -> None:
+    deps: jobs.Deps, sandbox: RunningSandbox
+) -> None:
     """A permanent refusal marks the event and the job failed; it is not retried."""
     await set_faults(sandbox, {"path": "doc/create", "plan": [400]})
     event = await record(deps, samples.shopify_order(5))
@@ -148,7 +172,8 @@ async def test_validation_error_fails_the_job_with_the_reason(
 
 
 async def test_retryable_errors_back_off_then_fail_when_exhausted(
-        deps: jobs.Deps, sandbox: RunningSandbox) -> None:
+    deps: jobs.Deps, sandbox: RunningSandbox
+) -> None:
     """5xx answers retry (max_retries = 2 here); the third failure marks the event failed."""
     await set_faults(sandbox, {"path": "doc/create", "plan": [503, 503, 503]})
     event = await record(deps, samples.shopify_order(6))
@@ -168,8 +193,10 @@ async def test_one_worker_at_a_time_per_order(deps: jobs.Deps, sandbox: RunningS
     order = samples.shopify_order(7)
     created = await record(deps, order)
     paid = await record(deps, order, topic="orders/paid")
-    results = await asyncio.gather(jobs.process_event(deps, created.event_id),
-                                   jobs.process_event(deps, paid.event_id),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        jobs.process_event(deps, created.event_id),
+        jobs.process_event(deps, paid.event_id),
+        return_exceptions=True,
+    )
     assert sum(isinstance(r, jobs.RetryLater) for r in results) == 1
     assert len(await sandbox_get(sandbox, "documents")) == 1

@@ -22,13 +22,25 @@ URL = "/webhooks/shopify/acme"
 
 
 def settings_for(redis_url: str) -> Settings:
-    return Settings.model_validate({
-        "redis": {"url": redis_url},
-        "receiver": {"max_body_bytes": 64 * 1024, "requeue_after_s": 0.01},
-        "tenants": {"acme": {
-            "source": "shopify", "secrets": ["old-secret", SECRET], "provider": "icount",
-            "icount": {"cid": "c", "user": "u", "pass": "p", "base_url": "http://127.0.0.1:9"}}},
-    })
+    return Settings.model_validate(
+        {
+            "redis": {"url": redis_url},
+            "receiver": {"max_body_bytes": 64 * 1024, "requeue_after_s": 0.01},
+            "tenants": {
+                "acme": {
+                    "source": "shopify",
+                    "secrets": ["old-secret", SECRET],
+                    "provider": "icount",
+                    "icount": {
+                        "cid": "c",
+                        "user": "u",
+                        "pass": "p",
+                        "base_url": "http://127.0.0.1:9",
+                    },
+                }
+            },
+        }
+    )
 
 
 @pytest.fixture
@@ -45,12 +57,18 @@ async def raw_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
-def signed(order_id: int = 1001, *, topic: str = "orders/create", secret: str = SECRET,
-           event_id: str | None = None, payload: dict[str, Any] | None = None,
-           ) -> tuple[bytes, dict[str, str]]:
+def signed(
+    order_id: int = 1001,
+    *,
+    topic: str = "orders/create",
+    secret: str = SECRET,
+    event_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(payload or samples.shopify_order(order_id), ensure_ascii=False).encode()
-    headers = samples.headers_for(body, topic=topic, secret=secret,
-                                  event_id=event_id or f"evt-{order_id}-{topic}")
+    headers = samples.headers_for(
+        body, topic=topic, secret=secret, event_id=event_id or f"evt-{order_id}-{topic}"
+    )
     return body, headers
 
 
@@ -63,7 +81,8 @@ async def event_count(raw: aioredis.Redis) -> int:
 
 
 async def test_signed_order_is_recorded_queued_and_acknowledged(
-        client: TestClient, raw_redis: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    client: TestClient, raw_redis: aioredis.Redis
+) -> None:  # type: ignore[type-arg]
     """A valid orders/create gets 200 only with the event in the ledger and one message queued."""
     body, headers = signed()
     response = await client.post(URL, data=body, headers=headers)
@@ -76,11 +95,13 @@ async def test_signed_order_is_recorded_queued_and_acknowledged(
 
 
 async def test_five_concurrent_duplicates_record_and_queue_once(
-        client: TestClient, raw_redis: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    client: TestClient, raw_redis: aioredis.Redis
+) -> None:  # type: ignore[type-arg]
     """The same delivery posted 5 times at once: one event, one message, 5 deliveries counted."""
     body, headers = signed()
-    responses = await asyncio.gather(*(client.post(URL, data=body, headers=headers)
-                                       for _ in range(5)))
+    responses = await asyncio.gather(
+        *(client.post(URL, data=body, headers=headers) for _ in range(5))
+    )
     assert [r.status for r in responses] == [200] * 5
     statuses = sorted([(await r.json())["status"] for r in responses])
     assert statuses == ["accepted"] + ["duplicate"] * 4
@@ -95,18 +116,24 @@ async def test_rotated_secret_is_accepted(client: TestClient) -> None:  # type: 
     assert (await client.post(URL, data=body, headers=headers)).status == 200
 
 
-@pytest.mark.parametrize(("mutate", "status"), [
-    (lambda b, h: (b, {**h, "X-Shopify-Hmac-Sha256": "bm9wZQ=="}), 401),
-    (lambda b, h: (b.replace(b"1001", b"1002", 1), h), 401),
-    (lambda b, h: (b, {k: v for k, v in h.items() if k != "X-Shopify-Hmac-Sha256"}), 401),
-    (lambda b, h: (b, {**h, "Content-Type": "text/plain"}), 415),
-    (lambda b, h: samples_signed(b"{not json"), 400),
-    (lambda b, h: samples_signed(b'{"id": 1, "line_items": "x"}'), 422),
-    (lambda b, h: samples_signed(b'{"pad": "' + b"x" * 70_000 + b'"}'), 413),
-])
+@pytest.mark.parametrize(
+    ("mutate", "status"),
+    [
+        (lambda b, h: (b, {**h, "X-Shopify-Hmac-Sha256": "bm9wZQ=="}), 401),
+        (lambda b, h: (b.replace(b"1001", b"1002", 1), h), 401),
+        (lambda b, h: (b, {k: v for k, v in h.items() if k != "X-Shopify-Hmac-Sha256"}), 401),
+        (lambda b, h: (b, {**h, "Content-Type": "text/plain"}), 415),
+        (lambda b, h: samples_signed(b"{not json"), 400),
+        (lambda b, h: samples_signed(b'{"id": 1, "line_items": "x"}'), 422),
+        (lambda b, h: samples_signed(b'{"pad": "' + b"x" * 70_000 + b'"}'), 413),
+    ],
+)
 async def test_bad_input_gets_a_problem_and_changes_nothing(
-        client: TestClient, raw_redis: aioredis.Redis,  # type: ignore[type-arg]
-        mutate: Any, status: int) -> None:
+    client: TestClient,
+    raw_redis: aioredis.Redis,  # type: ignore[type-arg]
+    mutate: Any,
+    status: int,
+) -> None:
     """Wrong signature, content type, JSON, order or size: the status, a problem body, no trace."""
     body, headers = mutate(*signed())
     response = await client.post(URL, data=body, headers=headers)
@@ -124,7 +151,8 @@ def samples_signed(body: bytes) -> tuple[bytes, dict[str, str]]:
 
 
 async def test_unknown_tenant_or_source_is_404(
-        client: TestClient, raw_redis: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    client: TestClient, raw_redis: aioredis.Redis
+) -> None:  # type: ignore[type-arg]
     """A tenant or source that is not configured is a 404 problem and nothing is recorded."""
     body, headers = signed()
     for url in ("/webhooks/shopify/nobody", "/webhooks/woocommerce/acme"):
@@ -135,7 +163,8 @@ async def test_unknown_tenant_or_source_is_404(
 
 
 async def test_other_topics_are_recorded_as_ignored(
-        client: TestClient, raw_redis: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    client: TestClient, raw_redis: aioredis.Redis
+) -> None:  # type: ignore[type-arg]
     """A verified topic we do not act on is answered 200, recorded as ignored, never queued."""
     body, headers = signed(topic="customers/update", payload={"id": 5, "email": "a@b.c"})
     response = await client.post(URL, data=body, headers=headers)
@@ -146,7 +175,8 @@ async def test_other_topics_are_recorded_as_ignored(
 
 
 async def test_recorded_but_unqueued_events_are_queued_again(
-        client: TestClient, raw_redis: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    client: TestClient, raw_redis: aioredis.Redis
+) -> None:  # type: ignore[type-arg]
     """A receiver that died between record and enqueue: a re-delivery or the sweeper queues it."""
     deps = client.app[DEPS]
     body, headers = signed()
@@ -164,7 +194,8 @@ async def test_recorded_but_unqueued_events_are_queued_again(
 
 
 async def test_redelivery_queues_an_event_that_never_reached_the_queue(
-        client: TestClient, raw_redis: aioredis.Redis) -> None:  # type: ignore[type-arg]
+    client: TestClient, raw_redis: aioredis.Redis
+) -> None:  # type: ignore[type-arg]
     """The shop's retry of an unqueued event queues it, and says so as accepted."""
     deps = client.app[DEPS]
     body, headers = signed()

@@ -24,8 +24,12 @@ def test_sanity_string_fits_icount_and_is_deterministic(tenant: str, order: str,
 
 def test_sanity_string_differs_per_tenant_order_and_kind() -> None:
     """Changing any one part gives another document's guard."""
-    values = {sanity_string("acme", "1", "invrec"), sanity_string("acme2", "1", "invrec"),
-              sanity_string("acme", "2", "invrec"), sanity_string("acme", "1", "invoice")}
+    values = {
+        sanity_string("acme", "1", "invrec"),
+        sanity_string("acme2", "1", "invrec"),
+        sanity_string("acme", "2", "invrec"),
+        sanity_string("acme", "1", "invoice"),
+    }
     assert len(values) == 4
 
 
@@ -45,7 +49,8 @@ def test_exponent_per_currency(currency: str, places: int) -> None:
     """ISO-4217 exponents: JPY 0, BHD 3, the rest 2."""
     assert money.exponent(currency) == places
     assert money.quantize(Decimal("1.23456"), currency) == Decimal("1.23456").quantize(
-        Decimal(1).scaleb(-places), rounding="ROUND_HALF_UP")
+        Decimal(1).scaleb(-places), rounding="ROUND_HALF_UP"
+    )
 
 
 def test_parse_amount_is_exact_and_strict() -> None:

@@ -14,12 +14,25 @@ from worker.settings import DocumentSettings
 
 def event(kind: EventKind, *, paid: bool, email: str | None = "dana@example.com") -> OrderEvent:
     order = Order(
-        order_id="1001", number="#1001", currency="ILS", prices_include_tax=True,
+        order_id="1001",
+        number="#1001",
+        currency="ILS",
+        prices_include_tax=True,
         lines=(Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("50.00")),),
-        total=Decimal("50.00"), paid=paid, customer=Customer(name="Dana", email=email),
-        created_at=datetime(2026, 11, 1, tzinfo=UTC))
-    return OrderEvent(event_id="evt_x", tenant="acme", source="shopify", topic="t", kind=kind,
-                      delivery_id="d", order=order)
+        total=Decimal("50.00"),
+        paid=paid,
+        customer=Customer(name="Dana", email=email),
+        created_at=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    return OrderEvent(
+        event_id="evt_x",
+        tenant="acme",
+        source="shopify",
+        topic="t",
+        kind=kind,
+        delivery_id="d",
+        order=order,
+    )
 
 
 DOCS = DocumentSettings()
@@ -29,18 +42,21 @@ def names(steps: list) -> list[str]:  # type: ignore[type-arg]
     return [step.name for step in steps]
 
 
-@pytest.mark.parametrize(("kind", "paid", "known", "expected"), [
-    (EventKind.ORDER_CREATED, True, {}, ["invrec"]),
-    (EventKind.ORDER_CREATED, False, {}, ["invoice"]),
-    (EventKind.ORDER_PAID, True, {}, ["invrec"]),
-    (EventKind.ORDER_PAID, True, {"invoice": "done"}, ["receipt"]),
-    (EventKind.ORDER_PAID, True, {"invrec": "done"}, []),
-    (EventKind.ORDER_CREATED, True, {"invrec": "done"}, []),
-    (EventKind.ORDER_CREATED, False, {"invrec": "done"}, []),  # stale create after paid
-    (EventKind.ORDER_PAID, True, {"invoice": "done", "receipt": "done"}, []),
-    (EventKind.ORDER_PAID, True, {"invoice": "running"}, ["invoice", "receipt"]),
-    (EventKind.ORDER_CREATED, True, {"invrec": "retrying"}, ["invrec"]),
-])
+@pytest.mark.parametrize(
+    ("kind", "paid", "known", "expected"),
+    [
+        (EventKind.ORDER_CREATED, True, {}, ["invrec"]),
+        (EventKind.ORDER_CREATED, False, {}, ["invoice"]),
+        (EventKind.ORDER_PAID, True, {}, ["invrec"]),
+        (EventKind.ORDER_PAID, True, {"invoice": "done"}, ["receipt"]),
+        (EventKind.ORDER_PAID, True, {"invrec": "done"}, []),
+        (EventKind.ORDER_CREATED, True, {"invrec": "done"}, []),
+        (EventKind.ORDER_CREATED, False, {"invrec": "done"}, []),  # stale create after paid
+        (EventKind.ORDER_PAID, True, {"invoice": "done", "receipt": "done"}, []),
+        (EventKind.ORDER_PAID, True, {"invoice": "running"}, ["invoice", "receipt"]),
+        (EventKind.ORDER_CREATED, True, {"invrec": "retrying"}, ["invrec"]),
+    ],
+)
 def test_plan(kind: EventKind, paid: bool, known: dict[str, str], expected: list[str]) -> None:
     """Each lifecycle situation yields exactly the documents still missing, in order."""
     assert names(plan(event(kind, paid=paid), DOCS, known)) == expected

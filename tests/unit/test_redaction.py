@@ -18,8 +18,10 @@ def test_secret_keys_are_blanked_at_any_depth() -> None:
 
 def test_card_numbers_bearer_tokens_and_webhook_secrets_leave_text() -> None:
     """Free text is scrubbed of PAN-like digit runs, bearer tokens, whsec_ secrets and pass=."""
-    text = ("card 4580 4580 4580 4580 and 4111111111111111; Authorization: Bearer API3E8-abc.def; "
-            "secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw; url?pass=hunter2&x=1")
+    text = (
+        "card 4580 4580 4580 4580 and 4111111111111111; Authorization: Bearer API3E8-abc.def; "
+        "secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw; url?pass=hunter2&x=1"
+    )
     out = redact_text(text)
     for leaked in ("4580 4580", "4111111111111111", "API3E8-abc", "MfKQ9r8", "hunter2"):
         assert leaked not in out

@@ -48,20 +48,27 @@ def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     """Without --config, INVOICEBRIDGE_CONFIG names the file."""
     monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
     (tmp_path / "pass").write_text("p")
-    monkeypatch.setenv("INVOICEBRIDGE_CONFIG", str(write(tmp_path, GOOD.format(
-        pass_file=tmp_path / "pass"))))
+    monkeypatch.setenv(
+        "INVOICEBRIDGE_CONFIG", str(write(tmp_path, GOOD.format(pass_file=tmp_path / "pass")))
+    )
     assert "acme" in load_settings().tenants
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda t: t.replace('source = "shopify"', 'source = "shopfy"'), "tenants.acme.source"),
-    (lambda t: t.replace('unpaid_doctype = "none"', 'unpaid_doctyp = "none"'),
-     "tenants.acme.documents.unpaid_doctyp"),
-    (lambda t: t.replace("ACME_SHOPIFY_SECRET", "MISSING_VAR"), "MISSING_VAR is not set"),
-    (lambda t: t + "\n[[broken", "not valid TOML"),
-])
-def test_mistakes_name_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                               edit: object, message: str) -> None:
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace('source = "shopify"', 'source = "shopfy"'), "tenants.acme.source"),
+        (
+            lambda t: t.replace('unpaid_doctype = "none"', 'unpaid_doctyp = "none"'),
+            "tenants.acme.documents.unpaid_doctyp",
+        ),
+        (lambda t: t.replace("ACME_SHOPIFY_SECRET", "MISSING_VAR"), "MISSING_VAR is not set"),
+        (lambda t: t + "\n[[broken", "not valid TOML"),
+    ],
+)
+def test_mistakes_name_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: object, message: str
+) -> None:
     """A typo, an unknown key, a missing env var or bad TOML is a clear SettingsError."""
     monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
     (tmp_path / "pass").write_text("p")

@@ -162,13 +162,26 @@ def test_ils_order_with_discount_shipping_and_hebrew_name() -> None:
     assert order.created_at == datetime(2025, 5, 14, 15, 22, 7, tzinfo=UTC)
     assert (order.payment_gateway, order.note) == ("shopify_payments", "נא להשאיר ליד הדלת")
     board, mug, shipping = order.lines
-    assert board == Line(kind="item", description="Olive wood cutting board - Large", sku="OWB-L",
-                         quantity=Decimal(1), unit_price=Decimal("149.90"),
-                         discount=Decimal("8.34"), tax=Decimal("21.59"), tax_rate=Decimal(18))
+    assert board == Line(
+        kind="item",
+        description="Olive wood cutting board - Large",
+        sku="OWB-L",
+        quantity=Decimal(1),
+        unit_price=Decimal("149.90"),
+        discount=Decimal("8.34"),
+        tax=Decimal("21.59"),
+        tax_rate=Decimal(18),
+    )
     assert (mug.description, mug.quantity) == ("ספל קרמיקה - כחול", Decimal(2))
     assert mug.discount == Decimal("6.66")
-    assert shipping == Line(kind="shipping", description="דואר ישראל - רשום", quantity=Decimal(1),
-                            unit_price=Decimal("25.00"), tax=Decimal("3.81"), tax_rate=Decimal(18))
+    assert shipping == Line(
+        kind="shipping",
+        description="דואר ישראל - רשום",
+        quantity=Decimal(1),
+        unit_price=Decimal("25.00"),
+        tax=Decimal("3.81"),
+        tax_rate=Decimal(18),
+    )
     customer = order.customer
     assert (customer.name, customer.email) == ("דנה לוי", "dana.levi@example.co.il")
     assert (customer.phone, customer.company) == ("+972501234567", "לוי עיצובים")
@@ -384,8 +397,9 @@ def test_sample_discount_is_split_exactly() -> None:
     assert all(share == share.quantize(Decimal("0.01")) for share in shares)
 
 
-@pytest.mark.parametrize(("included", "price", "total"), [(True, "118.00", "118.00"),
-                                                          (False, "100.00", "118.00")])
+@pytest.mark.parametrize(
+    ("included", "price", "total"), [(True, "118.00", "118.00"), (False, "100.00", "118.00")]
+)
 def test_sample_vat_is_extracted_or_added(included: bool, price: str, total: str) -> None:
     """18% VAT is taken out of a VAT-inclusive price and added on top of a VAT-exclusive one."""
     payload = samples.shopify_order(1, lines=[("A", price, 1)], shipping=None,
