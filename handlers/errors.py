@@ -24,16 +24,6 @@ class InboundError(Exception):
         super().__init__(detail)
         self.detail = detail
 
-    def problem(self) -> dict[str, object]:
-        """The JSON problem body for this error (never contains secrets or payload data)."""
-        slug = self.title.lower().replace(" ", "-")
-        return {
-            "type": f"urn:invoicebridge:problem:{slug}",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-        }
-
 
 class MalformedBody(InboundError):
     status = 400

@@ -3,6 +3,7 @@ sample Shopify orders flowing through; ends with a table of the documents issued
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from decimal import Decimal
@@ -120,6 +121,10 @@ def run_demo(*, keep_running: bool = False) -> int:
             )
             while True:
                 time.sleep(3600)
+        if ok:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            console.print(f"logs kept in {workdir}")
         return 0 if ok else 1
     except KeyboardInterrupt:
         return 0

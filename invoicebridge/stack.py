@@ -77,6 +77,7 @@ class LocalStack:
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     tenant: str = "acme"
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    signatures_sent: list[str] = field(default_factory=list)  #: so tests can grep logs for them
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -237,6 +238,7 @@ timeout_s = {o.icount_timeout_s}
             secret=secret or self.secret,
             event_id=event_id or f"{payload['id']}-{topic}",
         )
+        self.signatures_sent.append(headers["X-Shopify-Hmac-Sha256"])
         url = f"{self.receiver_url}/webhooks/shopify/{self.tenant}"
         return http_json("POST", url, body, headers)
 

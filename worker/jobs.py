@@ -143,6 +143,11 @@ async def _run_step(
         )
         await ledger.fail_job(key, state=state, error=f"{type(exc).__name__}: {exc}", **where)
         raise
+    except Exception as exc:  # a bug or an unforeseen library error: keep it visible, retry
+        log.exception("step_crashed", step=step.name)
+        error = f"unexpected {type(exc).__name__}: {exc}"
+        await ledger.fail_job(key, state="retrying", error=error, **where)
+        raise Retryable(error) from exc
     await ledger.finish_job(
         key,
         doctype=ref.doctype,

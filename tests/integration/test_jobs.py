@@ -200,3 +200,22 @@ async def test_one_worker_at_a_time_per_order(deps: jobs.Deps, sandbox: RunningS
     )
     assert sum(isinstance(r, jobs.RetryLater) for r in results) == 1
     assert len(await sandbox_get(sandbox, "documents")) == 1
+
+
+class ExplodingProvider:
+    """Stands in for a provider with a bug: raises something that is not a BridgeError."""
+
+    async def create_document(self, *_: object) -> None:
+        raise KeyError("docnum")
+
+
+async def test_an_unexpected_error_is_recorded_and_retried(deps: jobs.Deps) -> None:
+    """A bug in a step does not vanish: the job shows it and the event is retried."""
+    deps.provider_for = lambda _tenant: ExplodingProvider()  # type: ignore[assignment,return-value]
+    event = await record(deps, samples.shopify_order(8))
+    with pytest.raises(jobs.RetryLater):
+        await jobs.process_event(deps, event.event_id)
+    job = await deps.ledger.job("acme:8:invrec")
+    assert job is not None and job.state == "retrying"
+    assert "unexpected KeyError" in (job.last_error or "")
+    assert (await deps.ledger.event(event.event_id))["state"] == "retrying"

@@ -9,14 +9,18 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from handlers.app import sweep_once
-from handlers.webhooks import DEPS
+from handlers.sources import shopify
+from handlers.webhooks import DEPS, _to_item
 from invoicebridge import samples
 from invoicebridge.serve import build_receiver
+from worker.domain.events import OrderEvent
 from worker.settings import Settings
 
+Client = TestClient[web.Request, web.Application]
 SECRET = "shpss_test_secret"
 URL = "/webhooks/shopify/acme"
 
@@ -44,7 +48,7 @@ def settings_for(redis_url: str) -> Settings:
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+async def client(redis_url: str) -> AsyncIterator[Client]:
     app = await build_receiver(settings_for(redis_url))
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
@@ -76,13 +80,17 @@ async def queued_messages(raw: aioredis.Redis) -> int:
     return int(await raw.hlen("invoicebridge:events.msgs"))
 
 
+async def event_ids(raw: aioredis.Redis) -> list[str]:
+    return [str(member) for member in await raw.zrange("ib:events", 0, -1)]
+
+
 async def event_count(raw: aioredis.Redis) -> int:
     return int(await raw.zcard("ib:events"))
 
 
 async def test_signed_order_is_recorded_queued_and_acknowledged(
-    client: TestClient, raw_redis: aioredis.Redis
-) -> None:  # type: ignore[type-arg]
+    client: Client, raw_redis: aioredis.Redis
+) -> None:
     """A valid orders/create gets 200 only with the event in the ledger and one message queued."""
     body, headers = signed()
     response = await client.post(URL, data=body, headers=headers)
@@ -95,8 +103,8 @@ async def test_signed_order_is_recorded_queued_and_acknowledged(
 
 
 async def test_five_concurrent_duplicates_record_and_queue_once(
-    client: TestClient, raw_redis: aioredis.Redis
-) -> None:  # type: ignore[type-arg]
+    client: Client, raw_redis: aioredis.Redis
+) -> None:
     """The same delivery posted 5 times at once: one event, one message, 5 deliveries counted."""
     body, headers = signed()
     responses = await asyncio.gather(
@@ -105,12 +113,12 @@ async def test_five_concurrent_duplicates_record_and_queue_once(
     assert [r.status for r in responses] == [200] * 5
     statuses = sorted([(await r.json())["status"] for r in responses])
     assert statuses == ["accepted"] + ["duplicate"] * 4
-    [event_id] = await raw_redis.zrange("ib:events", 0, -1)
+    [event_id] = await event_ids(raw_redis)
     assert await raw_redis.hget(f"ib:event:{event_id}", "deliveries") == "5"
     assert await queued_messages(raw_redis) == 1
 
 
-async def test_rotated_secret_is_accepted(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_rotated_secret_is_accepted(client: Client) -> None:
     """Either of a tenant's secrets verifies a delivery."""
     body, headers = signed(secret="old-secret")
     assert (await client.post(URL, data=body, headers=headers)).status == 200
@@ -129,8 +137,8 @@ async def test_rotated_secret_is_accepted(client: TestClient) -> None:  # type: 
     ],
 )
 async def test_bad_input_gets_a_problem_and_changes_nothing(
-    client: TestClient,
-    raw_redis: aioredis.Redis,  # type: ignore[type-arg]
+    client: Client,
+    raw_redis: aioredis.Redis,
     mutate: Any,
     status: int,
 ) -> None:
@@ -150,9 +158,7 @@ def samples_signed(body: bytes) -> tuple[bytes, dict[str, str]]:
     return body, samples.headers_for(body, topic="orders/create", secret=SECRET, event_id="e-1")
 
 
-async def test_unknown_tenant_or_source_is_404(
-    client: TestClient, raw_redis: aioredis.Redis
-) -> None:  # type: ignore[type-arg]
+async def test_unknown_tenant_or_source_is_404(client: Client, raw_redis: aioredis.Redis) -> None:
     """A tenant or source that is not configured is a 404 problem and nothing is recorded."""
     body, headers = signed()
     for url in ("/webhooks/shopify/nobody", "/webhooks/woocommerce/acme"):
@@ -163,28 +169,34 @@ async def test_unknown_tenant_or_source_is_404(
 
 
 async def test_other_topics_are_recorded_as_ignored(
-    client: TestClient, raw_redis: aioredis.Redis
-) -> None:  # type: ignore[type-arg]
+    client: Client, raw_redis: aioredis.Redis
+) -> None:
     """A verified topic we do not act on is answered 200, recorded as ignored, never queued."""
     body, headers = signed(topic="customers/update", payload={"id": 5, "email": "a@b.c"})
     response = await client.post(URL, data=body, headers=headers)
     assert (response.status, (await response.json())["status"]) == (200, "ignored")
-    [event_id] = await raw_redis.zrange("ib:events", 0, -1)
+    [event_id] = await event_ids(raw_redis)
     assert await raw_redis.hget(f"ib:event:{event_id}", "state") == "ignored"
     assert await queued_messages(raw_redis) == 0
 
 
+async def record_without_queueing(
+    client: Client, body: bytes, headers: dict[str, str]
+) -> OrderEvent:
+    """What a receiver that crashed between recording and queueing leaves behind."""
+    item = _to_item(shopify.parse(body, headers), "acme", "shopify")
+    assert isinstance(item, OrderEvent)
+    assert await client.app[DEPS].store.record(item) == "new"
+    return item
+
+
 async def test_recorded_but_unqueued_events_are_queued_again(
-    client: TestClient, raw_redis: aioredis.Redis
-) -> None:  # type: ignore[type-arg]
+    client: Client, raw_redis: aioredis.Redis
+) -> None:
     """A receiver that died between record and enqueue: a re-delivery or the sweeper queues it."""
     deps = client.app[DEPS]
     body, headers = signed()
-    from handlers.sources import shopify
-    from handlers.webhooks import _to_item
-
-    item = _to_item(shopify.parse(body, headers), "acme", "shopify")
-    assert await deps.store.record(item) == "new"  # recorded, then "crash": never queued
+    item = await record_without_queueing(client, body, headers)
     assert await queued_messages(raw_redis) == 0
     await asyncio.sleep(0.05)
     assert await sweep_once(deps) == 1
@@ -194,16 +206,11 @@ async def test_recorded_but_unqueued_events_are_queued_again(
 
 
 async def test_redelivery_queues_an_event_that_never_reached_the_queue(
-    client: TestClient, raw_redis: aioredis.Redis
-) -> None:  # type: ignore[type-arg]
+    client: Client, raw_redis: aioredis.Redis
+) -> None:
     """The shop's retry of an unqueued event queues it, and says so as accepted."""
-    deps = client.app[DEPS]
     body, headers = signed()
-    from handlers.sources import shopify
-    from handlers.webhooks import _to_item
-
-    item = _to_item(shopify.parse(body, headers), "acme", "shopify")
-    await deps.store.record(item)  # recorded, then the receiver died before queueing
+    item = await record_without_queueing(client, body, headers)
     response = await client.post(URL, data=body, headers=headers)
     assert (await response.json())["status"] == "duplicate"  # within the first one's claim
     assert await queued_messages(raw_redis) == 0
@@ -213,7 +220,7 @@ async def test_redelivery_queues_an_event_that_never_reached_the_queue(
     assert await queued_messages(raw_redis) == 1
 
 
-async def test_health_and_readiness(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_health_and_readiness(client: Client) -> None:
     """/healthz says the process is up; /readyz that Redis answers."""
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200

@@ -38,7 +38,7 @@ def event(kind: EventKind, *, paid: bool, email: str | None = "dana@example.com"
 DOCS = DocumentSettings()
 
 
-def names(steps: list) -> list[str]:  # type: ignore[type-arg]
+def names(steps: list) -> list[str]:
     return [step.name for step in steps]
 
 
