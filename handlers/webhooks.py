@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import structlog
 from aiohttp import web
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from handlers.deps import ReceiverDeps, TenantAuth
-from handlers.errors import BodyTooLarge, UnknownTenant, UnsupportedMediaType
+from handlers.errors import BodyTooLarge, InvalidPayload, UnknownTenant, UnsupportedMediaType
 from handlers.problems import problem_response
 from handlers.sources import Parsed, Source, get_source
 from worker.domain.events import IgnoredDelivery, OrderEvent
@@ -46,9 +47,14 @@ def _to_item(parsed: Parsed, tenant_id: str, source_name: str) -> OrderEvent | I
         "delivery_id": parsed.dedupe_key,
         "occurred_at": parsed.occurred_at,
     }
-    if parsed.kind is None or parsed.order is None:
+    order_id = parsed.order_id or (parsed.order.order_id if parsed.order else None)
+    if parsed.kind is None or order_id is None:
         return IgnoredDelivery.model_validate(common)
-    return OrderEvent.model_validate({**common, "kind": parsed.kind, "order": parsed.order})
+    try:
+        return OrderEvent.model_validate({**common, "kind": parsed.kind, "order_id": order_id,
+                                          "order": parsed.order, "refund": parsed.refund})
+    except ValidationError as exc:
+        raise InvalidPayload(f"not a valid {parsed.kind.value} event: {exc.errors()[0]['msg']}")
 
 
 async def receive_webhook(request: web.Request) -> web.StreamResponse:
@@ -60,7 +66,7 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     item = _to_item(source.parse(body, request.headers), tenant_id, source_name)
     structlog.contextvars.bind_contextvars(event_id=item.event_id, tenant=tenant_id)
     if isinstance(item, OrderEvent):
-        structlog.contextvars.bind_contextvars(order_id=item.order.order_id)
+        structlog.contextvars.bind_contextvars(order_id=item.order_id)
     try:
         outcome = await deps.store.record(item)
         if isinstance(item, OrderEvent) and outcome in ("new", "unqueued"):

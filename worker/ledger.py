@@ -123,8 +123,8 @@ class Ledger:
             state = "received"
             fields |= {
                 "kind": item.kind.value,
-                "order_id": item.order.order_id,
-                "order_number": item.order.number,
+                "order_id": item.order_id,
+                "order_number": item.order.number if item.order else "",
                 "payload": item.model_dump_json(),
             }
         else:

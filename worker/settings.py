@@ -123,7 +123,7 @@ class ICountSettings(_Strict):
 
 
 class TenantSettings(_Strict):
-    source: Literal["shopify"]
+    source: Literal["shopify", "woocommerce", "stripe", "standard"]
     secret: Secret | None = None
     #: several secrets may be valid at once while one is being rotated
     secrets: tuple[Secret, ...] = ()

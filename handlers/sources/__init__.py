@@ -1,7 +1,7 @@
 """Webhook sources: one module each, pure functions over raw bytes and headers.
 
-A source module exposes `NAME`, `verify(body, headers, secrets, now)` and
-`parse(body, headers) -> Parsed`. `verify` runs on the raw bytes before any
+A source module exposes `NAME`, `verify(body, headers, secrets, now)`,
+`parse(body, headers) -> Parsed` and `detect_ping(body, headers)`. `verify` runs on the raw bytes before any
 parsing and raises `InvalidSignature`; `parse` raises `MalformedBody` (not
 JSON) or `InvalidPayload` (JSON that is not a valid order).
 """
@@ -14,21 +14,26 @@ from datetime import datetime
 from types import ModuleType
 from typing import Protocol
 
-from worker.domain.events import EventKind, Order
+from worker.domain.events import EventKind, Order, Refund
 
 
 @dataclass(frozen=True)
 class Parsed:
     """What a source made of one delivery.
 
-    `kind` and `order` are None for a topic we record but do not act on.
+    `kind` is None for a topic we record but do not act on. `order_id` may be
+    left out when `order` is given. A refund event sets `refund`; an order
+    event sets `order`.
     """
 
     dedupe_key: str  #: the source's id for the event, the same on every re-delivery
     topic: str
     kind: EventKind | None
-    order: Order | None
+    order: Order | None = None
     occurred_at: datetime | None = None
+    order_id: str | None = None
+    refund: Refund | None = None
+    ping: bool = False  #: a set-up ping (WooCommerce): answered 200, recorded, never queued
 
 
 class Source(Protocol):
@@ -40,11 +45,17 @@ class Source(Protocol):
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed: ...
 
+    def detect_ping(self, body: bytes, headers: Mapping[str, str]) -> Parsed | None:
+        """An unsigned set-up ping to answer 200 before verification, or None (most sources)."""
+        ...
+
 
 def get_source(name: str) -> Source | None:
     """The source module for a URL's `{source}` segment, or None if there is none."""
-    from handlers.sources import shopify
+    from handlers.sources import shopify, standard, stripe, woocommerce
 
-    modules: dict[str, ModuleType] = {shopify.NAME: shopify}
+    modules: dict[str, ModuleType] = {
+        module.NAME: module for module in (shopify, woocommerce, stripe, standard)
+    }
     module = modules.get(name)
     return module

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from worker.domain.money import quantize
 
@@ -24,7 +24,16 @@ class EventKind(StrEnum):
     """What happened to an order, independent of the source that told us."""
 
     ORDER_CREATED = "order.created"
+    ORDER_UPDATED = "order.updated"  #: a snapshot with no single meaning; the planner reads it
     ORDER_PAID = "order.paid"
+    ORDER_CANCELLED = "order.cancelled"
+    REFUND_ISSUED = "refund.issued"
+    PAYMENT_CAPTURED = "payment.captured"  #: a payment processor took the money (Stripe)
+
+
+#: kinds whose event must carry an order snapshot
+SNAPSHOT_KINDS = frozenset({EventKind.ORDER_CREATED, EventKind.ORDER_UPDATED, EventKind.ORDER_PAID,
+                            EventKind.ORDER_CANCELLED, EventKind.PAYMENT_CAPTURED})  # fmt: skip
 
 
 class Customer(_Frozen):
@@ -66,6 +75,27 @@ class Line(_Frozen):
         return net_or_gross if prices_include_tax else net_or_gross + self.tax
 
 
+class Refund(_Frozen):
+    """Money given back to the customer: one credit note each, keyed by `refund_id`.
+
+    `amount` is what was returned, VAT included, in the order's currency. `lines`
+    say what was refunded when the source tells us; their gross amounts then sum
+    to `amount`. Without lines the credit note has one line for the amount.
+    """
+
+    refund_id: str = Field(min_length=1)
+    amount: Decimal = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    reason: str | None = None
+    lines: tuple[Line, ...] = ()
+    created_at: datetime | None = None
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
 class Order(_Frozen):
     """A shop order snapshot at the moment the event was sent."""
 
@@ -81,6 +111,11 @@ class Order(_Frozen):
     created_at: datetime
     payment_gateway: str | None = None
     note: str | None = None
+    cancelled: bool = False
+    #: when the source last changed the order; orders snapshots so a stale one is spotted
+    updated_at: datetime | None = None
+    #: refunds the snapshot already shows (WooCommerce and Shopify list them on the order)
+    refunds: tuple[Refund, ...] = ()
 
     @field_validator("currency", mode="before")
     @classmethod
@@ -94,7 +129,12 @@ class Order(_Frozen):
 
 
 class OrderEvent(_Frozen):
-    """A verified, parsed event about one order of one tenant; what workers act on."""
+    """A verified, parsed event about one order of one tenant; what workers act on.
+
+    Order events carry the order snapshot; a refund event may carry only the
+    refund (Shopify `refunds/create`), and the worker finds the order it belongs
+    to by `order_id` in the ledger.
+    """
 
     event_id: str
     tenant: str
@@ -103,7 +143,19 @@ class OrderEvent(_Frozen):
     kind: EventKind
     delivery_id: str  #: the source's idempotency id for this delivery
     occurred_at: datetime | None = None
-    order: Order
+    order_id: str = Field(min_length=1)
+    order: Order | None = None
+    refund: Refund | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OrderEvent:
+        if self.order is not None and self.order.order_id != self.order_id:
+            raise ValueError("order_id differs from the order snapshot's id")
+        if self.kind in SNAPSHOT_KINDS and self.order is None:
+            raise ValueError(f"a {self.kind.value} event needs the order")
+        if self.kind is EventKind.REFUND_ISSUED and self.refund is None:
+            raise ValueError("a refund.issued event needs the refund")
+        return self
 
 
 class IgnoredDelivery(_Frozen):

@@ -1,0 +1,3 @@
+"""standard webhooks (being written)."""
+
+NAME = "standard"

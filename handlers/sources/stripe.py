@@ -1,0 +1,3 @@
+"""stripe webhooks (being written)."""
+
+NAME = "stripe"

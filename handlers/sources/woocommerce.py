@@ -1,0 +1,3 @@
+"""woocommerce webhooks (being written)."""
+
+NAME = "woocommerce"
