@@ -14,24 +14,33 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import structlog
+from redis.exceptions import LockError
 
-from worker.domain.events import OrderEvent
+from worker.domain.events import Order, OrderEvent, Refund
 from worker.domain.idempotency import job_key
 from worker.errors import BridgeError, OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.ledger import JobRecord, Ledger
-from worker.planner import Step, plan
+from worker.planner import Step, newest, plan
 from worker.providers.icount.wire import DocumentRef
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.jobs")
 
 
-class DocumentProvider(Protocol):
-    """The part of a provider the job needs: make (or find) the document for a step."""
+@dataclass(frozen=True)
+class StepContext:
+    """What a provider needs to carry out one step."""
 
-    async def create_document(
-        self, event: OrderEvent, step: Step, based_on: JobRecord | None
-    ) -> DocumentRef: ...
+    tenant: str
+    order: Order  #: the order's newest snapshot
+    refund: Refund | None = None  #: for a credit note
+    based_on: JobRecord | None = None  #: the document a receipt, credit note or cancel refers to
+
+
+class DocumentProvider(Protocol):
+    """The part of a provider the job needs: carry out a step, idempotently."""
+
+    async def run(self, step: Step, context: StepContext) -> DocumentRef: ...
 
 
 class RetryLater(Exception):
@@ -63,21 +72,23 @@ async def process_event(deps: Deps, event_id: str) -> None:
         log.warning("event_missing", event_id=event_id)
         return
     structlog.contextvars.bind_contextvars(
-        event_id=event_id, tenant=event.tenant, order_id=event.order.order_id
+        event_id=event_id, tenant=event.tenant, order_id=event.order_id
     )
     state = (await deps.ledger.event(event_id)).get("state")
     if state in ("done", "failed"):
         log.info("event_already_settled", state=state)
         return
-    lock = deps.ledger.order_lock(
-        event.tenant, event.order.order_id, deps.settings.queue.order_lock_ttl_ms / 1000
-    )
+    ttl_s = deps.settings.queue.order_lock_ttl_ms / 1000
+    lock = deps.ledger.order_lock(event.tenant, event.order_id, ttl_s)
     if not await lock.acquire():
         raise RetryLater("order busy", delay_ms=500 + random.randint(0, 500))  # noqa: S311
     try:
         await _run_event(deps, event)
     finally:
-        await lock.release()
+        try:
+            await lock.release()
+        except LockError:  # held past its TTL; another worker may own the order now
+            log.warning("order_lock_expired_while_held", ttl_s=ttl_s)
 
 
 async def _run_event(deps: Deps, event: OrderEvent) -> None:
@@ -93,42 +104,66 @@ async def _run_event(deps: Deps, event: OrderEvent) -> None:
         await ledger.set_event_state(event.event_id, "retrying", error=str(exc))
         raise RetryLater("rate limited", delay_ms=exc.delay_ms or 60_000) from exc
     except (Retryable, OutcomeUnknown) as exc:
-        failures = await ledger.count_failure(event.event_id)
-        if failures > deps.settings.queue.max_retries:
-            await ledger.set_event_state(
-                event.event_id, "failed", error=f"retries exhausted: {exc}"
-            )
-            log.error("event_failed", reason="retries_exhausted", error=str(exc))
-            return
-        await ledger.set_event_state(event.event_id, "retrying", error=str(exc))
-        log.warning("event_retrying", failures=failures, error=str(exc))
-        raise RetryLater(type(exc).__name__, delay_ms=backoff_ms(failures, deps.settings)) from exc
+        await _retry_or_fail(deps, event, exc)
+        return
     await ledger.set_event_state(event.event_id, "done")
     log.info("event_done")
+
+
+async def _retry_or_fail(deps: Deps, event: OrderEvent, exc: BridgeError) -> None:
+    failures = await deps.ledger.count_failure(event.event_id)
+    if failures > deps.settings.queue.max_retries:
+        await deps.ledger.set_event_state(
+            event.event_id, "failed", error=f"retries exhausted: {exc}"
+        )
+        log.error("event_failed", reason="retries_exhausted", error=str(exc))
+        return
+    await deps.ledger.set_event_state(event.event_id, "retrying", error=str(exc))
+    log.warning("event_retrying", failures=failures, error=str(exc))
+    raise RetryLater(type(exc).__name__, delay_ms=backoff_ms(failures, deps.settings)) from exc
+
+
+async def _current_order(deps: Deps, event: OrderEvent) -> tuple[Order, dict[str, Refund]]:
+    """The newest snapshot of the event's order and every refund seen, saved for later events."""
+    ledger = deps.ledger
+    # Remember the refund first: if its order is not known yet, the order's own event
+    # will issue the credit note when it comes.
+    await ledger.save_refunds(event.tenant, event.order_id, [event.refund] if event.refund else [])
+    stored = await ledger.order_snapshot(event.tenant, event.order_id)
+    order = newest(stored, event.order)
+    if order is None:
+        # A refund (Stripe, Shopify refunds/create) before any event that showed the order.
+        raise Retryable("the order of this refund has not been seen yet")
+    if order is not stored:
+        await ledger.save_order_snapshot(event.tenant, order)
+    await ledger.save_refunds(event.tenant, event.order_id, list(order.refunds))
+    return order, await ledger.refunds(event.tenant, event.order_id)
 
 
 async def _run_steps(deps: Deps, event: OrderEvent) -> None:
     tenant = deps.settings.tenants.get(event.tenant)
     if tenant is None:
         raise Permanent(f"tenant {event.tenant!r} is no longer configured", reason="no_tenant")
-    known = await deps.ledger.order_steps(event.tenant, event.order.order_id)
-    steps = plan(event, tenant.documents, {name: job.state for name, job in known.items()})
+    order, refunds = await _current_order(deps, event)
+    known = await deps.ledger.order_steps(event.tenant, event.order_id)
+    steps = plan(order, refunds, {name: job.state for name, job in known.items()}, tenant.documents)
     if not steps:
         log.info("nothing_to_do", kind=event.kind.value)
     provider = deps.provider_for(event.tenant)
     for step in steps:
-        based_on = known.get(step.based_on) if step.based_on else None
-        known[step.name] = await _run_step(deps, provider, event, step, based_on)
+        context = StepContext(
+            tenant=event.tenant,
+            order=order,
+            refund=refunds.get(step.refund_id) if step.refund_id else None,
+            based_on=known.get(step.based_on) if step.based_on else None,
+        )
+        known[step.name] = await _run_step(deps, provider, event, step, context)
 
 
 async def _run_step(
-    deps: Deps,
-    provider: DocumentProvider,
-    event: OrderEvent,
-    step: Step,
-    based_on: JobRecord | None,
+    deps: Deps, provider: DocumentProvider, event: OrderEvent, step: Step, context: StepContext
 ) -> JobRecord:
-    ledger, order_id = deps.ledger, event.order.order_id
+    ledger, order_id = deps.ledger, event.order_id
     key = job_key(event.tenant, order_id, step.name)
     where = {"tenant": event.tenant, "order_id": order_id, "step": step.name}
     job = await ledger.start_job(key, event_id=event.event_id, **where)
@@ -136,7 +171,7 @@ async def _run_step(
         log.info("step_skipped_done", step=step.name, docnum=job.docnum)
         return job
     try:
-        ref = await provider.create_document(event, step, based_on)
+        ref = await provider.run(step, context)
     except BridgeError as exc:
         state: Literal["failed", "retrying"] = (
             "failed" if isinstance(exc, Permanent) else "retrying"
@@ -157,8 +192,9 @@ async def _run_step(
         **where,
     )
     log.info(
-        "document_created",
+        "step_done",
         step=step.name,
+        action=step.action,
         doctype=ref.doctype,
         docnum=ref.docnum,
         emailed=ref.emailed,

@@ -16,7 +16,7 @@ from typing import Any, Literal, cast
 import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
 
-from worker.domain.events import IgnoredDelivery, OrderEvent
+from worker.domain.events import IgnoredDelivery, Order, OrderEvent, Refund
 from worker.domain.redaction import redact_text
 
 # Redis keys, all in one place.
@@ -28,6 +28,8 @@ JOBS = "ib:jobs"  #: zset job key -> first started at
 CLAIM = "ib:enqueue-claim:{}"  #: who queues a recorded event (expires)
 ORDER = "ib:order:{}:{}"  #: hash step -> state, per tenant and order
 LOCK = "ib:lock:{}:{}"  #: one worker at a time per order
+SNAPSHOT = "ib:snapshot:{}:{}"  #: the newest order snapshot seen (JSON), per tenant and order
+REFUNDS = "ib:refunds:{}:{}"  #: hash refund id -> Refund JSON, every refund seen for an order
 
 #: how long the delivery that recorded an event has to queue it before another may
 ENQUEUE_CLAIM_MS = 10_000
@@ -178,6 +180,24 @@ class Ledger:
             state = state or "unknown"
             counts[state] = counts.get(state, 0) + 1
         return counts
+
+    # -- what we know of an order -----------------------------------------------------
+
+    async def order_snapshot(self, tenant: str, order_id: str) -> Order | None:
+        raw = cast(str | None, await self.redis.get(SNAPSHOT.format(tenant, order_id)))
+        return None if raw is None else Order.model_validate_json(raw)
+
+    async def save_order_snapshot(self, tenant: str, order: Order) -> None:
+        await self.redis.set(SNAPSHOT.format(tenant, order.order_id), order.model_dump_json())
+
+    async def refunds(self, tenant: str, order_id: str) -> dict[str, Refund]:
+        raw = cast(dict[str, str], await self.redis.hgetall(REFUNDS.format(tenant, order_id)))
+        return {rid: Refund.model_validate_json(value) for rid, value in raw.items()}
+
+    async def save_refunds(self, tenant: str, order_id: str, refunds: list[Refund]) -> None:
+        if refunds:
+            mapping = {refund.refund_id: refund.model_dump_json() for refund in refunds}
+            await self.redis.hset(REFUNDS.format(tenant, order_id), mapping=cast(Any, mapping))
 
     # -- jobs -----------------------------------------------------------------------
 

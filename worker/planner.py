@@ -1,64 +1,102 @@
-"""The step planner: event + tenant settings + what the ledger already holds -> ordered steps.
+"""The step planner: the order's newest snapshot + its refunds + the ledger -> missing steps.
 
-Pure. A step is one document for one order; its name is also its idempotency
-key's last part (`tenant:order:step`), so planning the same step twice is safe:
-a done step is skipped and a started one is resumed, never duplicated.
+Pure. The planner does not replay events; it reconciles. From the newest
+snapshot of the order (a stale event never replaces a newer one) it decides
+which documents should exist, and returns those the ledger does not show done:
 
-    order.created  paid    -> invrec (invoice-receipt)
-                   unpaid  -> invoice, or nothing when unpaid_doctype = "none"
-    order.paid     invoice exists -> receipt based on it
-                   otherwise      -> invrec
+    paid                 -> invrec (invoice-receipt), or a receipt for an invoice
+                            already issued while the order was unpaid
+    unpaid, open         -> invoice (unless unpaid_doctype = "none")
+    unpaid, cancelled    -> cancel the invoice, if one was issued
+    every refund seen    -> one credit note ("refund" document) based on the sale document
+
+A step's name is the last part of its idempotency key (`tenant:order:step`), so
+planning a step twice is safe: a done step is skipped and a started one resumed.
+Events can arrive in any order: a `paid` before `created` yields one invrec, a
+stale `updated` or `created` after a cancellation yields nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
-from worker.domain.events import EventKind, OrderEvent
+from worker.domain.events import Order, Refund
 from worker.settings import DocumentSettings
 
-#: the order in which an order's documents are made
-STEP_ORDER = ("invoice", "invrec", "receipt")
-_SALE = frozenset({"invoice", "invrec"})
-_PAYMENT = frozenset({"invrec", "receipt"})
+REFUND_PREFIX = "refund:"
+CANCEL_INVOICE = "cancel:invoice"
+_SALE_ORDER = ("invoice", "invrec", "receipt")
+
+Action = Literal["issue", "credit", "cancel"]
 
 
 @dataclass(frozen=True)
 class Step:
-    """Make one document. `based_on` names the step whose document this one refers to."""
+    """One thing to do for an order: issue a document, a credit note, or cancel a document.
+
+    `based_on` names the step whose document this one refers to (or cancels).
+    """
 
     name: str
+    action: Action
     doctype: str
     email: bool
     based_on: str | None = None
+    refund_id: str | None = None
 
 
-def _wanted(event: OrderEvent, documents: DocumentSettings, existing: set[str]) -> list[str]:
-    if event.kind is EventKind.ORDER_CREATED:
-        if existing & _SALE:
+def newest(stored: Order | None, incoming: Order | None) -> Order | None:
+    """The fresher of two snapshots of one order; the incoming one wins ties and unknowns."""
+    if stored is None or incoming is None:
+        return incoming or stored
+    if stored.updated_at and incoming.updated_at and stored.updated_at > incoming.updated_at:
+        return stored
+    return incoming
+
+
+def _sale_steps(order: Order, documents: DocumentSettings, known: Mapping[str, str]) -> list[str]:
+    if order.paid:
+        if known.keys() & {"invrec", "receipt"}:
             return []
-        if event.order.paid:
-            return [documents.paid_doctype]
-        return ["invoice"] if documents.unpaid_doctype == "invoice" else []
-    if event.kind is EventKind.ORDER_PAID:
-        if existing & _PAYMENT:
-            return []
-        return ["receipt"] if "invoice" in existing else [documents.paid_doctype]
-    return []
+        return ["receipt"] if "invoice" in known else [documents.paid_doctype]
+    if known.keys() & {"invoice", "invrec"}:
+        cancel = order.cancelled and "invoice" in known and CANCEL_INVOICE not in known
+        return [CANCEL_INVOICE] if cancel else []
+    if order.cancelled or documents.unpaid_doctype == "none":
+        return []
+    return ["invoice"]
 
 
-def plan(event: OrderEvent, documents: DocumentSettings, known: Mapping[str, str]) -> list[Step]:
-    """Steps to run for `event`, given `known` (step name -> ledger state) for its order.
+def _step(name: str, email: bool, has_invrec: bool) -> Step:
+    if name.startswith(REFUND_PREFIX):
+        base = "invrec" if has_invrec else "invoice"
+        return Step(name, "credit", "refund", email, base, name.removeprefix(REFUND_PREFIX))
+    if name == CANCEL_INVOICE:
+        return Step(name, "cancel", "invoice", False, "invoice")
+    return Step(name, "issue", name, email, "invoice" if name == "receipt" else None)
 
-    Steps started before but not done (a crash, a retry, a failure) come back
-    first, so nothing waits behind a half-made document.
-    """
-    unfinished = [name for name, state in known.items() if state != "done"]
-    names = set(unfinished) | set(_wanted(event, documents, set(known)))
-    email = documents.email and bool(event.order.customer.email)
-    steps = []
-    for name in sorted(names, key=STEP_ORDER.index):
-        based_on = "invoice" if name == "receipt" else None
-        steps.append(Step(name=name, doctype=name, email=email, based_on=based_on))
-    return steps
+
+def _rank(name: str) -> tuple[int, str]:
+    if name in _SALE_ORDER:
+        return _SALE_ORDER.index(name), name
+    return (len(_SALE_ORDER), name) if name.startswith(REFUND_PREFIX) else (99, name)
+
+
+def plan(
+    order: Order,
+    refunds: Mapping[str, Refund],
+    known: Mapping[str, str],
+    documents: DocumentSettings,
+) -> list[Step]:
+    """Steps still to run for `order` (its newest snapshot), given every refund seen and
+    `known` (step name -> ledger state). Unfinished steps come back first, in order."""
+    names = {name for name, state in known.items() if state != "done"}
+    names |= set(_sale_steps(order, documents, known))
+    sale_doc = names | known.keys()
+    if refunds and sale_doc & {"invoice", "invrec", "receipt"}:
+        names |= {REFUND_PREFIX + rid for rid in refunds if REFUND_PREFIX + rid not in known}
+    email = documents.email and bool(order.customer.email)
+    has_invrec = "invrec" in sale_doc
+    return [_step(name, email, has_invrec) for name in sorted(names, key=_rank)]

@@ -205,7 +205,7 @@ async def test_one_worker_at_a_time_per_order(deps: jobs.Deps, sandbox: RunningS
 class ExplodingProvider:
     """Stands in for a provider with a bug: raises something that is not a BridgeError."""
 
-    async def create_document(self, *_: object) -> None:
+    async def run(self, *_: object) -> None:
         raise KeyError("docnum")
 
 

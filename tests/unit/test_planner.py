@@ -1,4 +1,4 @@
-"""The planner: one sale document per order, a receipt for a paid invoice, resume before new."""
+"""The planner reconciles: the newest snapshot and every refund -> the documents still missing."""
 
 from __future__ import annotations
 
@@ -7,72 +7,106 @@ from decimal import Decimal
 
 import pytest
 
-from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
-from worker.planner import plan
+from worker.domain.events import Customer, Line, Order, Refund
+from worker.planner import Step, newest, plan
 from worker.settings import DocumentSettings
-
-
-def event(kind: EventKind, *, paid: bool, email: str | None = "dana@example.com") -> OrderEvent:
-    order = Order(
-        order_id="1001",
-        number="#1001",
-        currency="ILS",
-        prices_include_tax=True,
-        lines=(Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("50.00")),),
-        total=Decimal("50.00"),
-        paid=paid,
-        customer=Customer(name="Dana", email=email),
-        created_at=datetime(2026, 11, 1, tzinfo=UTC),
-    )
-    return OrderEvent(
-        event_id="evt_x",
-        tenant="acme",
-        source="shopify",
-        topic="t",
-        kind=kind,
-        delivery_id="d",
-        order=order,
-    )
-
 
 DOCS = DocumentSettings()
 
 
-def names(steps: list) -> list[str]:
+def order(
+    *, paid: bool, cancelled: bool = False, email: str | None = "dana@example.com", updated: int = 0
+) -> Order:
+    return Order(
+        order_id="1001", number="#1001", currency="ILS", prices_include_tax=True,
+        lines=(Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("50.00")),),
+        total=Decimal("50.00"), paid=paid, cancelled=cancelled,
+        customer=Customer(name="Dana", email=email),
+        created_at=datetime(2026, 11, 1, tzinfo=UTC),
+        updated_at=datetime(2026, 11, 1, 10, updated, tzinfo=UTC),
+    )  # fmt: skip
+
+
+def refund(rid: str, amount: str = "20.00") -> Refund:
+    return Refund(refund_id=rid, amount=Decimal(amount), currency="ILS")
+
+
+def names(steps: list[Step]) -> list[str]:
     return [step.name for step in steps]
 
 
-@pytest.mark.parametrize(
-    ("kind", "paid", "known", "expected"),
-    [
-        (EventKind.ORDER_CREATED, True, {}, ["invrec"]),
-        (EventKind.ORDER_CREATED, False, {}, ["invoice"]),
-        (EventKind.ORDER_PAID, True, {}, ["invrec"]),
-        (EventKind.ORDER_PAID, True, {"invoice": "done"}, ["receipt"]),
-        (EventKind.ORDER_PAID, True, {"invrec": "done"}, []),
-        (EventKind.ORDER_CREATED, True, {"invrec": "done"}, []),
-        (EventKind.ORDER_CREATED, False, {"invrec": "done"}, []),  # stale create after paid
-        (EventKind.ORDER_PAID, True, {"invoice": "done", "receipt": "done"}, []),
-        (EventKind.ORDER_PAID, True, {"invoice": "running"}, ["invoice", "receipt"]),
-        (EventKind.ORDER_CREATED, True, {"invrec": "retrying"}, ["invrec"]),
-    ],
-)
-def test_plan(kind: EventKind, paid: bool, known: dict[str, str], expected: list[str]) -> None:
-    """Each lifecycle situation yields exactly the documents still missing, in order."""
-    assert names(plan(event(kind, paid=paid), DOCS, known)) == expected
+@pytest.mark.parametrize(("paid", "cancelled", "known", "expected"), [
+    (True, False, {}, ["invrec"]),
+    (False, False, {}, ["invoice"]),
+    (True, False, {"invoice": "done"}, ["receipt"]),
+    (True, False, {"invrec": "done"}, []),
+    (False, False, {"invrec": "done"}, []),  # a stale unpaid snapshot never undoes a payment
+    (True, False, {"invoice": "done", "receipt": "done"}, []),
+    (True, False, {"invoice": "running"}, ["invoice", "receipt"]),
+    (True, False, {"invrec": "retrying"}, ["invrec"]),
+    (False, True, {}, []),  # cancelled before anything was issued: nothing to issue
+    (False, True, {"invoice": "done"}, ["cancel:invoice"]),
+    (False, True, {"invoice": "done", "cancel:invoice": "done"}, []),
+    (True, True, {"invrec": "done"}, []),  # a paid order's cancellation is a refund's business
+])  # fmt: skip
+def test_sale_documents(
+    paid: bool, cancelled: bool, known: dict[str, str], expected: list[str]
+) -> None:
+    """Each situation yields exactly the sale documents still missing, in order."""
+    assert names(plan(order(paid=paid, cancelled=cancelled), {}, known, DOCS)) == expected
+
+
+def test_every_refund_gets_one_credit_note_based_on_the_sale_document() -> None:
+    """Two refunds -> two credit notes after the invrec; a done one is not planned again."""
+    steps = plan(order(paid=True), {"r1": refund("r1"), "r2": refund("r2")}, {}, DOCS)
+    assert names(steps) == ["invrec", "refund:r1", "refund:r2"]
+    assert {(s.action, s.doctype, s.based_on, s.refund_id) for s in steps[1:]} == {
+        ("credit", "refund", "invrec", "r1"),
+        ("credit", "refund", "invrec", "r2"),
+    }
+    steps = plan(
+        order(paid=True),
+        {"r1": refund("r1"), "r2": refund("r2")},
+        {"invrec": "done", "refund:r1": "done"},
+        DOCS,
+    )
+    assert names(steps) == ["refund:r2"]
+
+
+def test_refund_of_an_invoiced_order_is_based_on_the_invoice() -> None:
+    """Invoice then receipt: the credit note refers to the invoice."""
+    known = {"invoice": "done", "receipt": "done"}
+    [step] = plan(order(paid=True), {"r1": refund("r1")}, known, DOCS)
+    assert (step.name, step.based_on) == ("refund:r1", "invoice")
+
+
+def test_no_credit_note_without_a_sale_document() -> None:
+    """An unpaid order that waits for payment has nothing a refund could credit."""
+    docs = DocumentSettings(unpaid_doctype="none")
+    assert plan(order(paid=False), {"r1": refund("r1")}, {}, docs) == []
 
 
 def test_unpaid_orders_can_wait_for_payment() -> None:
     """With unpaid_doctype = "none" an unpaid order makes no document yet."""
-    docs = DocumentSettings(unpaid_doctype="none")
-    assert plan(event(EventKind.ORDER_CREATED, paid=False), docs, {}) == []
+    assert plan(order(paid=False), {}, {}, DocumentSettings(unpaid_doctype="none")) == []
 
 
-def test_receipt_is_based_on_the_invoice_and_email_follows_settings() -> None:
-    """A receipt names its invoice; no email without an address or when emailing is off."""
-    [step] = plan(event(EventKind.ORDER_PAID, paid=True), DOCS, {"invoice": "done"})
-    assert (step.based_on, step.email) == ("invoice", True)
-    [step] = plan(event(EventKind.ORDER_PAID, paid=True, email=None), DOCS, {})
+def test_email_follows_settings_and_address() -> None:
+    """No email without an address or when emailing is off; cancels never email."""
+    [step] = plan(order(paid=True), {}, {}, DOCS)
+    assert step.email is True
+    [step] = plan(order(paid=True, email=None), {}, {}, DOCS)
     assert step.email is False
-    [step] = plan(event(EventKind.ORDER_PAID, paid=True), DocumentSettings(email=False), {})
+    [step] = plan(order(paid=True), {}, {}, DocumentSettings(email=False))
     assert step.email is False
+
+
+def test_newest_snapshot_wins_and_stale_ones_are_ignored() -> None:
+    """A snapshot older than the stored one never replaces it; unknown times favour the new."""
+    old, new = order(paid=False, updated=1), order(paid=True, updated=2)
+    assert newest(new, old) is new
+    assert newest(old, new) is new
+    assert newest(None, old) is old
+    assert newest(old, None) is old
+    undated = old.model_copy(update={"updated_at": None})
+    assert newest(new, undated) is undated

@@ -60,6 +60,15 @@ class ICountClient:
         """A document with its items and totals, as iCount describes it."""
         return await self._request("doc/info", {"doctype": doctype, "docnum": docnum})
 
+    async def cancel_document(self, doctype: str, docnum: str, reason: str) -> None:
+        """Cancel a document (fiscal documents are never deleted); cancelled already is fine."""
+        payload = {"doctype": doctype, "docnum": docnum, "reason": reason, "refund_cc": 0}
+        try:
+            await self._request("doc/cancel", payload)
+        except Permanent as exc:
+            if exc.reason != "already_cancelled":
+                raise
+
     async def login(self) -> None:
         """Open a session with cid/user/pass; later calls send its `sid`."""
         data = await self._request(LOGIN, {})
