@@ -11,7 +11,8 @@ from aiohttp import web
 
 from handlers.deps import ReceiverDeps
 from handlers.problems import problem_middleware
-from handlers.webhooks import DEPS, receive_webhook
+from handlers.ratelimit import TenantLimiter
+from handlers.webhooks import DEPS, LIMITER, receive_webhook
 
 log = structlog.get_logger("handlers.app")
 SWEEP_INTERVAL_S = 5.0
@@ -73,6 +74,7 @@ def create_app(deps: ReceiverDeps) -> web.Application:
         client_max_size=deps.max_body_bytes, middlewares=[context_middleware, problem_middleware]
     )
     app[DEPS] = deps
+    app[LIMITER] = TenantLimiter({tid: (t.rate_per_s, t.burst) for tid, t in deps.tenants.items()})
     app.router.add_post("/webhooks/{source}/{tenant}", receive_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -20,6 +20,8 @@ class TenantAuth:
 
     source: str
     secrets: tuple[str, ...]
+    rate_per_s: float = 50.0  #: sustained webhooks per second for this tenant (per receiver)
+    burst: float = 200.0
 
 
 class EventStore(Protocol):

@@ -5,6 +5,7 @@ InboundError(status)
 ├── InvalidSignature       401  missing or wrong signature, stale timestamp
 ├── UnknownTenant          404  no such tenant for this source
 ├── BodyTooLarge           413
+├── TooManyRequests        429  over the tenant's rate limit; carries `retry_after` seconds
 ├── UnsupportedMediaType   415
 └── InvalidPayload         422  JSON that does not describe a valid order
 """
@@ -43,6 +44,15 @@ class UnknownTenant(InboundError):
 class BodyTooLarge(InboundError):
     status = 413
     title = "Body too large"
+
+
+class TooManyRequests(InboundError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class UnsupportedMediaType(InboundError):

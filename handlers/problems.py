@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from handlers.errors import InboundError
+from handlers.errors import InboundError, TooManyRequests
 
 PROBLEM_TYPE = "application/problem+json"
 log = structlog.get_logger("handlers")
@@ -33,7 +33,10 @@ async def problem_middleware(
         return await handler(request)
     except InboundError as exc:
         log.info("webhook_refused", status=exc.status, reason=exc.title, detail=exc.detail)
-        return problem_response(exc.status, exc.title, exc.detail)
+        response = problem_response(exc.status, exc.title, exc.detail)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

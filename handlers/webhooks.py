@@ -8,13 +8,21 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from handlers.deps import ReceiverDeps, TenantAuth
-from handlers.errors import BodyTooLarge, InvalidPayload, UnknownTenant, UnsupportedMediaType
+from handlers.errors import (
+    BodyTooLarge,
+    InvalidPayload,
+    TooManyRequests,
+    UnknownTenant,
+    UnsupportedMediaType,
+)
 from handlers.problems import problem_response
+from handlers.ratelimit import TenantLimiter
 from handlers.sources import Parsed, Source, get_source
 from worker.domain.events import IgnoredDelivery, OrderEvent
 from worker.domain.idempotency import event_id as make_event_id
 
 DEPS = web.AppKey("deps", ReceiverDeps)
+LIMITER = web.AppKey("limiter", TenantLimiter)
 log = structlog.get_logger("handlers.webhooks")
 
 
@@ -26,11 +34,14 @@ def _lookup(deps: ReceiverDeps, source_name: str, tenant_id: str) -> tuple[Sourc
     return source, tenant
 
 
+def _check_content_type(request: web.Request) -> None:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(f"expected application/json, got {request.content_type!r}")
+
+
 async def _read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(f"body is larger than {limit} bytes")
-    if request.content_type != "application/json":
-        raise UnsupportedMediaType(f"expected application/json, got {request.content_type!r}")
     try:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -51,19 +62,34 @@ def _to_item(parsed: Parsed, tenant_id: str, source_name: str) -> OrderEvent | I
     if parsed.kind is None or order_id is None:
         return IgnoredDelivery.model_validate(common)
     try:
-        return OrderEvent.model_validate({**common, "kind": parsed.kind, "order_id": order_id,
-                                          "order": parsed.order, "refund": parsed.refund})
+        return OrderEvent.model_validate(
+            {
+                **common,
+                "kind": parsed.kind,
+                "order_id": order_id,
+                "order": parsed.order,
+                "refund": parsed.refund,
+            }
+        )
     except ValidationError as exc:
-        raise InvalidPayload(f"not a valid {parsed.kind.value} event: {exc.errors()[0]['msg']}")
+        detail = f"not a valid {parsed.kind.value} event: {exc.errors()[0]['msg']}"
+        raise InvalidPayload(detail) from None
 
 
 async def receive_webhook(request: web.Request) -> web.StreamResponse:
     deps = request.app[DEPS]
     source_name, tenant_id = request.match_info["source"], request.match_info["tenant"]
     source, tenant = _lookup(deps, source_name, tenant_id)
+    wait = request.app[LIMITER].retry_after(tenant_id)
+    if wait:
+        raise TooManyRequests(f"tenant {tenant_id!r} is over its rate limit", retry_after=wait)
     body = await _read_body(request, deps.max_body_bytes)
-    source.verify(body, request.headers, tenant.secrets, deps.clock())
-    item = _to_item(source.parse(body, request.headers), tenant_id, source_name)
+    parsed = source.detect_ping(body, request.headers)
+    if parsed is None:
+        _check_content_type(request)
+        source.verify(body, request.headers, tenant.secrets, deps.clock())
+        parsed = source.parse(body, request.headers)
+    item = _to_item(parsed, tenant_id, source_name)
     structlog.contextvars.bind_contextvars(event_id=item.event_id, tenant=tenant_id)
     if isinstance(item, OrderEvent):
         structlog.contextvars.bind_contextvars(order_id=item.order_id)
@@ -75,10 +101,8 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     except (RedisError, OSError) as exc:
         log.error("webhook_not_recorded", error=type(exc).__name__)
         return problem_response(503, "Service unavailable", "the ledger is unreachable; retry")
-    status = (
-        "ignored"
-        if isinstance(item, IgnoredDelivery)
-        else ("duplicate" if outcome == "duplicate" else "accepted")
-    )
+    status = "duplicate" if outcome == "duplicate" else "accepted"
+    if isinstance(item, IgnoredDelivery):
+        status = "ping" if parsed.ping else "ignored"
     log.info("webhook_" + status, topic=item.topic, outcome=outcome)
     return web.json_response({"event_id": item.event_id, "status": status})

@@ -16,7 +16,7 @@ from rich.table import Table
 from invoicebridge import samples
 from invoicebridge.stack import LocalStack, StackOptions
 from worker.domain.idempotency import sanity_string
-from worker.planner import STEP_ORDER
+from worker.planner import SALE_STEPS
 
 console = Console(width=130)
 
@@ -60,7 +60,7 @@ def _table(stack: LocalStack, orders: list[dict[str, Any]]) -> tuple[Table, bool
         table.add_column(column)
     all_ok = True
     for position, order in enumerate(orders):
-        guards = {sanity_string(stack.tenant, str(order["id"]), kind) for kind in STEP_ORDER}
+        guards = {sanity_string(stack.tenant, str(order["id"]), kind) for kind in SALE_STEPS}
         docs = [d for d in documents if d.get("sanity_string") in guards]
         sent = [e for e in emails for d in docs if e["docnum"] == d["docnum"]]
         doc_total = docs[0]["totalwithvat"] if docs else "-"

@@ -20,7 +20,12 @@ def _no_resources() -> object:
 
 def tenants_of(settings: Settings) -> dict[str, TenantAuth]:
     return {
-        tid: TenantAuth(source=t.source, secrets=t.webhook_secrets())
+        tid: TenantAuth(
+            source=t.source,
+            secrets=t.webhook_secrets(),
+            rate_per_s=t.rate_limit_per_s,
+            burst=t.rate_limit_burst,
+        )
         for tid, t in settings.tenants.items()
     }
 

@@ -27,7 +27,7 @@ from worker.settings import DocumentSettings
 
 REFUND_PREFIX = "refund:"
 CANCEL_INVOICE = "cancel:invoice"
-_SALE_ORDER = ("invoice", "invrec", "receipt")
+SALE_STEPS = ("invoice", "invrec", "receipt")
 
 Action = Literal["issue", "credit", "cancel"]
 
@@ -79,9 +79,9 @@ def _step(name: str, email: bool, has_invrec: bool) -> Step:
 
 
 def _rank(name: str) -> tuple[int, str]:
-    if name in _SALE_ORDER:
-        return _SALE_ORDER.index(name), name
-    return (len(_SALE_ORDER), name) if name.startswith(REFUND_PREFIX) else (99, name)
+    if name in SALE_STEPS:
+        return SALE_STEPS.index(name), name
+    return (len(SALE_STEPS), name) if name.startswith(REFUND_PREFIX) else (99, name)
 
 
 def plan(

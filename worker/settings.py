@@ -130,6 +130,9 @@ class TenantSettings(_Strict):
     provider: Literal["icount"]
     icount: ICountSettings | None = None
     documents: DocumentSettings = DocumentSettings()
+    #: webhooks per second this tenant may send to one receiver process, after a burst
+    rate_limit_per_s: float = Field(default=50.0, gt=0)
+    rate_limit_burst: float = Field(default=200.0, ge=1)
 
     @model_validator(mode="after")
     def _complete(self) -> TenantSettings:

@@ -1,9 +1,11 @@
 """Webhook sources: one module each, pure functions over raw bytes and headers.
 
 A source module exposes `NAME`, `verify(body, headers, secrets, now)`,
-`parse(body, headers) -> Parsed` and `detect_ping(body, headers)`. `verify` runs on the raw bytes before any
-parsing and raises `InvalidSignature`; `parse` raises `MalformedBody` (not
-JSON) or `InvalidPayload` (JSON that is not a valid order).
+`parse(body, headers) -> Parsed` and `detect_ping(body, headers)`. `verify`
+runs on the raw bytes before any parsing and raises `InvalidSignature`;
+`parse` raises `MalformedBody` (not JSON) or `InvalidPayload` (JSON that is
+not a valid order). `detect_ping` recognises an unsigned set-up ping, which is
+answered 200 and recorded without verification (WooCommerce only).
 """
 
 from __future__ import annotations

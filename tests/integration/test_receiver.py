@@ -25,7 +25,7 @@ SECRET = "shpss_test_secret"
 URL = "/webhooks/shopify/acme"
 
 
-def settings_for(redis_url: str) -> Settings:
+def settings_for(redis_url: str, **tenant: Any) -> Settings:
     return Settings.model_validate(
         {
             "redis": {"url": redis_url},
@@ -41,6 +41,7 @@ def settings_for(redis_url: str) -> Settings:
                         "pass": "p",
                         "base_url": "http://127.0.0.1:9",
                     },
+                    **tenant,
                 }
             },
         }
@@ -226,3 +227,19 @@ async def test_health_and_readiness(client: Client) -> None:
     assert (await client.get("/readyz")).status == 200
     missing = await client.get("/nope")
     assert missing.status == 404 and missing.content_type == "application/problem+json"
+
+
+async def test_a_tenant_over_its_rate_limit_gets_429_with_retry_after(redis_url: str) -> None:
+    """Past its burst a tenant is told to come back later; nothing of those is recorded."""
+    app = await build_receiver(settings_for(redis_url, rate_limit_per_s=0.5, rate_limit_burst=2))
+    async with TestClient(TestServer(app)) as limited:
+        answers = []
+        for order_id in range(4):
+            body, headers = signed(order_id + 1)
+            answers.append(await limited.post(URL, data=body, headers=headers))
+        assert [r.status for r in answers] == [200, 200, 429, 429]
+        assert answers[2].headers["Retry-After"] == "2"
+        assert (await answers[2].json())["title"] == "Too many requests"
+        raw = aioredis.Redis.from_url(redis_url)
+        assert await raw.zcard("ib:events") == 2
+        await raw.aclose()
