@@ -68,7 +68,7 @@ def shopify_order(
         ValueError: no lines, a negative price, a quantity below 1, or a discount larger
             than the lines' total.
     """
-    money = _Money(currency)
+    money = Money(currency)
     rate = parse_amount(vat_rate)
     rows = _rows(lines, discount, rate, taxes_included, currency)
     ship = None if shipping is None else quantize(parse_amount(shipping), currency)
@@ -87,7 +87,7 @@ def shopify_order(
     return order
 
 
-class _Money:
+class Money:
     """Formats amounts of one currency as Shopify does: a string with fixed minor units."""
 
     def __init__(self, currency: str) -> None:
@@ -140,7 +140,7 @@ def _vat(amount: Decimal, rate: Decimal, taxes_included: bool, currency: str) ->
 
 
 def _totals(rows: Sequence[_Row], ship: Decimal, ship_tax: Decimal, taxes_included: bool,
-            paid: bool, money: _Money) -> dict[str, Any]:  # fmt: skip
+            paid: bool, money: Money) -> dict[str, Any]:  # fmt: skip
     """The order's totals, each with its `_set` and `current_` twins."""
     gross = sum((row.price * row.quantity for row in rows), _ZERO)
     discounts = sum((row.discount for row in rows), _ZERO)
@@ -193,7 +193,7 @@ def _buyer(customer_name: str, email: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _tax_lines(tax: Decimal, rate: Decimal, money: _Money) -> list[dict[str, Any]]:
+def _tax_lines(tax: Decimal, rate: Decimal, money: Money) -> list[dict[str, Any]]:
     """Shopify sends `rate` as a JSON number (0.18); the parser reads it back as a Decimal."""
     if rate == 0:
         return []
@@ -202,7 +202,7 @@ def _tax_lines(tax: Decimal, rate: Decimal, money: _Money) -> list[dict[str, Any
 
 
 def _line_item(order_id: int, index: int, row: _Row, rate: Decimal,
-               money: _Money) -> dict[str, Any]:  # fmt: skip
+               money: Money) -> dict[str, Any]:  # fmt: skip
     line_id = order_id * 100 + index + 1
     allocations = [{"amount": money(row.discount), "amount_set": money.twin(row.discount),
                     "discount_application_index": 0}] if row.discount else []  # fmt: skip
@@ -220,7 +220,7 @@ def _line_item(order_id: int, index: int, row: _Row, rate: Decimal,
 
 
 def _shipping_line(order_id: int, price: Decimal, tax: Decimal, rate: Decimal,
-                   money: _Money) -> dict[str, Any]:  # fmt: skip
+                   money: Money) -> dict[str, Any]:  # fmt: skip
     return {
         "id": order_id * 100 + 99, "title": "Standard shipping", "code": "Standard",
         "source": "shopify", "price": money(price), "price_set": money.twin(price),
@@ -229,7 +229,7 @@ def _shipping_line(order_id: int, price: Decimal, tax: Decimal, rate: Decimal,
     }  # fmt: skip
 
 
-def _discount_fields(amount: Decimal, money: _Money) -> dict[str, Any]:
+def _discount_fields(amount: Decimal, money: Money) -> dict[str, Any]:
     code = f"SAVE{money(amount).split('.')[0]}"
     return {
         "discount_codes": [{"code": code, "amount": money(amount), "type": "fixed_amount"}],

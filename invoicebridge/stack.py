@@ -196,7 +196,8 @@ class LocalStack:
 
     def write_config(self) -> None:
         o = self.options
-        self.config.write_text(f"""# written by invoicebridge.stack for a local run
+        self.config.write_text(
+            f"""# written by invoicebridge.stack for a local run
 [redis]
 url = "{self.redis_url}"
 [queue]
@@ -209,17 +210,29 @@ max_backoff_ms = {o.max_backoff_ms}
 requeue_after_s = 2
 [logging]
 level = "{o.log_level}"
-[tenants.{self.tenant}]
-source = "shopify"
-secret = "{self.secret}"
+"""
+            + "".join(
+                self._tenant_config(t, s, secret) for t, (s, secret) in self.tenants().items()
+            )
+        )
+
+    def tenants(self) -> dict[str, tuple[str, str]]:
+        """Tenant id -> (source, webhook secret): one shop per source we accept."""
+        return {self.tenant: ("shopify", self.secret), "woo": ("woocommerce", self.secret),
+                "pay": ("stripe", self.secret)}  # fmt: skip
+
+    def _tenant_config(self, tenant: str, source: str, secret: str) -> str:
+        return f"""[tenants.{tenant}]
+source = "{source}"
+secret = "{secret}"
 provider = "icount"
-[tenants.{self.tenant}.icount]
+[tenants.{tenant}.icount]
 base_url = "{self.sandbox_url}/api/v3.php"
 cid = "{SANDBOX_CID}"
 user = "{SANDBOX_USER}"
 pass = "{SANDBOX_PASS}"
-timeout_s = {o.icount_timeout_s}
-""")
+timeout_s = {self.options.icount_timeout_s}
+"""
 
     # -- driving it -----------------------------------------------------------------
 
@@ -238,9 +251,16 @@ timeout_s = {o.icount_timeout_s}
             secret=secret or self.secret,
             event_id=event_id or f"{payload['id']}-{topic}",
         )
-        self.signatures_sent.append(headers["X-Shopify-Hmac-Sha256"])
-        url = f"{self.receiver_url}/webhooks/shopify/{self.tenant}"
-        return http_json("POST", url, body, headers)
+        return self.post("shopify", self.tenant, body, headers)
+
+    def post(
+        self, source: str, tenant: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, Any]:
+        """POST a webhook as `source` would; the signature is remembered for log checks."""
+        for name in ("X-Shopify-Hmac-Sha256", "X-WC-Webhook-Signature", "Stripe-Signature"):
+            if name in headers:
+                self.signatures_sent.append(headers[name].rpartition("v1=")[2])
+        return http_json("POST", f"{self.receiver_url}/webhooks/{source}/{tenant}", body, headers)
 
     def sandbox(self, what: str) -> Any:
         return http_json("GET", f"{self.sandbox_url}/_sandbox/{what}")[1]

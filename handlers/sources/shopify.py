@@ -1,6 +1,12 @@
-"""Shopify: verify `X-Shopify-Hmac-Sha256`; parse `orders/create` and `orders/paid` into Orders.
+"""Shopify: verify `X-Shopify-Hmac-Sha256`; parse order topics into Orders, refunds into Refunds.
 
-Pure. Fields follow the REST Order resource (shared/webhooks.md 1.5); money is read as Decimal.
+Pure; fields follow the REST Order and Refund resources (shared/webhooks.md 1.5, 1.6), read
+through `shopify_wire`. A refund's amount is the sum of its successful `refund` transactions;
+one that moved no money (restock only, a pending or failed transaction) is no refund to us:
+`refunds/create` is then recorded as kind None, and a snapshot leaves it out (once a pending
+transaction succeeds, the next `orders/updated` lists it). Its lines (items at `subtotal` +
+`total_tax`, plus order adjustments) are kept only when they sum exactly to the amount;
+otherwise it has none, and the credit note has one line for the amount.
 """
 
 from __future__ import annotations
@@ -8,26 +14,49 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from handlers.errors import InvalidPayload, InvalidSignature, MalformedBody
+from handlers.errors import InvalidPayload, InvalidSignature
 from handlers.sources import Parsed
-from worker.domain.events import Customer, EventKind, Line, Order
-from worker.domain.money import parse_amount
+from handlers.sources.shopify_wire import (
+    ZERO,
+    LineItem,
+    OrderAdjustment,
+    Person,
+    Priced,
+    RefundedItem,
+    RefundLineItem,
+    ShippingLine,
+    ShopifyOrder,
+    ShopifyRefund,
+    invalid,
+    load_object,
+    validate,
+)
+from worker.domain.events import Customer, EventKind, Line, Order, Refund
+from worker.domain.money import exponent
 
 NAME = "shopify"
 
-#: Topics we act on; any other topic is recorded as `Parsed(kind=None, order=None)`.
-_KINDS = {"orders/create": EventKind.ORDER_CREATED, "orders/paid": EventKind.ORDER_PAID}
+#: Topics whose body is an order snapshot; any other topic but `refunds/create` is recorded
+#: as `Parsed(kind=None, order=None)`. A snapshot with `cancelled_at` set under
+#: `orders/updated` stays ORDER_UPDATED: the planner reads the flag, and Shopify sends
+#: `orders/cancelled` as well.
+_ORDER_KINDS = {
+    "orders/create": EventKind.ORDER_CREATED,
+    "orders/paid": EventKind.ORDER_PAID,
+    "orders/updated": EventKind.ORDER_UPDATED,
+    "orders/cancelled": EventKind.ORDER_CANCELLED,
+}
+#: The topic whose body is a Refund resource, not an order.
+_REFUND_TOPIC = "refunds/create"
 #: `financial_status` values meaning the money was captured at some point.
 _PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded"})
-_ZERO = Decimal(0)
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -87,152 +116,129 @@ def _triggered_at(headers: Mapping[str, str]) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _load_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; every non-integer number is read as a Decimal, never a float."""
-    try:
-        document = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=Decimal)
-    except json.JSONDecodeError as exc:
-        raise MalformedBody(f"body is not JSON ({exc.msg} at {exc.lineno}:{exc.colno})") from None
-    except (ValueError, RecursionError):  # not UTF-8, a too long integer, nesting too deep
-        raise MalformedBody("body is not UTF-8 JSON") from None
-    if not isinstance(document, dict):
-        raise MalformedBody("body is not a JSON object")
-    return document
-
-
-def _amount(value: object) -> Decimal:
-    try:
-        return parse_amount(value)
-    except ValueError:
-        raise ValueError("not an amount") from None  # parse_amount's message echoes the value
-
-
-_Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0)]
-_Rate = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, le=1)]  #: a fraction: 0.17
-_Text = Annotated[
-    str | None, BeforeValidator(lambda v: v.strip() or None if isinstance(v, str) else v)
-]
-
-
-class _Wire(BaseModel):  # only the fields we read; the rest is ignored
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
-
-
-class _TaxLine(_Wire):
-    price: _Amount
-    rate: _Rate | None = None
-
-
-class _Allocation(_Wire):
-    amount: _Amount
-
-
-class _Priced(_Wire):
-    title: _Text = None
-    price: _Amount
-    tax_lines: tuple[_TaxLine, ...] = ()
-    discount_allocations: tuple[_Allocation, ...] = ()
-
-    def discount(self, fallback: Decimal) -> Decimal:
-        """Σ discount_allocations; `fallback` for payloads from before allocations existed."""
-        amounts = [allocation.amount for allocation in self.discount_allocations]
-        return sum(amounts, _ZERO) if amounts else fallback
-
-
-class _LineItem(_Priced):
-    name: _Text = None
-    variant_title: _Text = None
-    sku: _Text = None
-    quantity: int = Field(gt=0)
-    taxable: bool = True
-    total_discount: _Amount = _ZERO
-
-
-class _ShippingLine(_Priced):
-    code: _Text = None
-    discounted_price: _Amount | None = None
-
-
-class _Person(_Wire):  # a billing address or the customer record
-    name: _Text = None
-    first_name: _Text = None
-    last_name: _Text = None
-    email: _Text = None
-    phone: _Text = None
-    company: _Text = None
-    address1: _Text = None
-    address2: _Text = None
-    city: _Text = None
-    zip: _Text = None
-    country_code: _Text = None
-
-    def full_name(self) -> str | None:
-        return self.name or " ".join(filter(None, (self.first_name, self.last_name))) or None
-
-
-class _ShopifyOrder(_Wire):
-    id: str = Field(min_length=1)  #: an int64 on the wire
-    name: _Text = None
-    order_number: int | None = None
-    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
-    taxes_included: bool
-    total_price: _Amount
-    total_tax: _Amount = _ZERO
-    total_discounts: _Amount = _ZERO
-    financial_status: str | None = None
-    created_at: datetime
-    payment_gateway_names: tuple[str, ...] = ()
-    gateway: _Text = None
-    note: _Text = None
-    email: _Text = None
-    contact_email: _Text = None
-    phone: _Text = None
-    customer: _Person | None = None
-    billing_address: _Person | None = None
-    line_items: tuple[_LineItem, ...] = Field(min_length=1)
-    shipping_lines: tuple[_ShippingLine, ...] = ()
-
-
 def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
-    """Read one delivery; `orders/create` and `orders/paid` become an `Order`.
+    """Read one delivery: an order topic becomes an `Order`, `refunds/create` a `Refund`.
 
     Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload` (a header is
-    missing, or the order is invalid: the detail names the field path, never its value).
+    missing, or the body is invalid: the detail names the field path, never its value).
     """
-    document = _load_object(body)
+    document = load_object(body)
     topic = _header(headers, "topic")
     if topic is None:
         raise InvalidPayload("missing X-Shopify-Topic header")
-    dedupe_key = _dedupe_key(headers, topic)
-    kind = _KINDS.get(topic)
-    order = None if kind is None else _order(document, paid=kind is EventKind.ORDER_PAID)
-    return Parsed(dedupe_key, topic, kind, order, _triggered_at(headers))
+    dedupe_key, occurred_at = _dedupe_key(headers, topic), _triggered_at(headers)
+    if topic == _REFUND_TOPIC:
+        return _refund_delivery(validate(ShopifyRefund, document), dedupe_key, topic, occurred_at)
+    kind = _ORDER_KINDS.get(topic)
+    order = None if kind is None else _order(validate(ShopifyOrder, document), kind)
+    return Parsed(dedupe_key, topic, kind, order, occurred_at)
 
 
-def _order(document: dict[str, Any], *, paid: bool) -> Order:
-    try:
-        wire = _ShopifyOrder.model_validate(document)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
+def _refund_delivery(wire: ShopifyRefund, dedupe_key: str, topic: str,
+                     occurred_at: datetime | None) -> Parsed:  # fmt: skip
+    """`refunds/create`, whose body is a Refund resource: kind None if it moved no money."""
+    if wire.order_id is None:
+        raise InvalidPayload("order_id: missing")
+    refund = _refund(wire, fallback_currency=None)
+    kind = None if refund is None else EventKind.REFUND_ISSUED
+    return Parsed(dedupe_key, topic, kind, None, occurred_at, order_id=wire.order_id, refund=refund)
+
+
+def _order(wire: ShopifyOrder, kind: EventKind) -> Order:
+    """The snapshot; the `orders/paid` and `orders/cancelled` topics themselves say paid or
+    cancelled, whatever the snapshot's fields show."""
     taxed = wire.total_tax > 0
     lines = [_item_line(n, item, taxed) for n, item in enumerate(wire.line_items)]
     lines += [_shipping_line(shipping, taxed) for shipping in wire.shipping_lines]
-    unallocated = wire.total_discounts - sum((line.discount for line in lines), _ZERO)
+    unallocated = wire.total_discounts - sum((line.discount for line in lines), ZERO)
+    refunds = [_refund(refund, wire.currency, f"refunds.{n}.")
+               for n, refund in enumerate(wire.refunds)]  # fmt: skip
+    paid = kind is EventKind.ORDER_PAID or wire.financial_status in _PAID_STATUSES
     try:
         return Order(
             order_id=wire.id, number=wire.name or str(wire.order_number or wire.id),
             currency=wire.currency, prices_include_tax=wire.taxes_included,
             lines=_absorb_discount(lines, unallocated),
             total=wire.total_price, total_tax=wire.total_tax, customer=_customer(wire),
-            paid=paid or wire.financial_status in _PAID_STATUSES, created_at=wire.created_at,
+            paid=paid, created_at=wire.created_at, updated_at=wire.updated_at,
+            cancelled=kind is EventKind.ORDER_CANCELLED or wire.cancelled_at is not None,
             payment_gateway=next(iter(wire.payment_gateway_names), None) or wire.gateway,
-            note=wire.note,
+            note=wire.note, refunds=tuple(refund for refund in refunds if refund is not None),
         )  # fmt: skip
     except ValidationError as exc:
-        raise _invalid(exc, prefix="order") from None
+        raise invalid(exc, prefix="order") from None
 
 
-def _item_line(index: int, item: _LineItem, taxed: bool) -> Line:
+def _refund(wire: ShopifyRefund, fallback_currency: str | None, path: str = "") -> Refund | None:
+    """The money a refund gave back, or None when it moved none (see the module docstring).
+
+    No header names a refund's currency: it comes from the transactions, else (in an order
+    snapshot) the order's. `path` prefixes error details ("refunds.0." inside an order)."""
+    amount, currencies = wire.refunded()
+    if amount <= 0:
+        return None
+    if len(currencies) > 1:
+        raise InvalidPayload(f"{path}transactions: refunded in more than one currency")
+    currency = next(iter(currencies), fallback_currency)
+    if currency is None:
+        raise InvalidPayload(f"{path}transactions.currency: missing")
+    try:
+        lines = _refund_lines(wire, currency)
+        exact = sum((line.gross(True) for line in lines), ZERO) == amount
+        return Refund(refund_id=wire.id, amount=amount, currency=currency, reason=wire.note,
+                      lines=lines if exact else (), created_at=wire.created_at)  # fmt: skip
+    except ValidationError as exc:
+        raise invalid(exc, prefix=f"{path}refund") from None
+
+
+def _refund_lines(wire: ShopifyRefund, currency: str) -> tuple[Line, ...]:
+    """Refunded items and adjustments as VAT-inclusive lines (read them with `gross(True)`);
+    () when an adjustment lowers the refund, since no line can be negative."""
+    lines = [_refunded_item(item, currency) for item in wire.refund_line_items]
+    for adjustment in wire.order_adjustments:
+        line = _adjustment_line(adjustment)
+        if line is None:
+            return ()
+        lines.append(line)
+    return tuple(line for line in lines if line.unit_price > 0)
+
+
+def _refunded_item(item: RefundLineItem, currency: str) -> Line:
+    """One line per refund line item; a gross that does not divide into whole minor units
+    per unit becomes one line of quantity 1 described as "name × q"."""
+    gross, described = item.subtotal + item.total_tax, item.line_item or RefundedItem()
+    description, quantity = described.description(), max(item.quantity, 1)
+    units = gross.scaleb(exponent(currency))  # the gross in minor units: 1234 for 12.34 ILS
+    if units == units.to_integral_value() and int(units) % quantity == 0:
+        unit_price = gross / quantity
+    else:
+        description, quantity, unit_price = f"{description} × {quantity}", 1, gross
+    rate = sum((tax_line.rate or ZERO for tax_line in described.tax_lines), ZERO) * 100
+    taxed = item.total_tax > 0
+    return Line(kind="item", description=description, sku=described.sku,
+                quantity=Decimal(quantity), unit_price=unit_price, tax=item.total_tax,
+                tax_rate=rate if taxed and rate else None,
+                taxable=described.taxable and taxed)  # fmt: skip
+
+
+def _adjustment_line(adjustment: OrderAdjustment) -> Line | None:
+    """A shipping refund gives back abs(amount + tax_amount). Other adjustments are signed
+    from the shop's side [I]: a negative one adds to the refund (a line), a positive one
+    lowers it (None: it cannot be a line)."""
+    gross, tax = adjustment.amount + adjustment.tax_amount, adjustment.tax_amount
+    if adjustment.kind == "shipping_refund":
+        kind: Literal["shipping", "fee"] = "shipping"
+        description, gross, tax = "Shipping refund", abs(gross), abs(tax)
+    else:
+        kind, description = "fee", adjustment.reason or "Refund adjustment"
+        gross, tax = -gross, -tax
+    if gross < 0 or tax < 0:
+        return None
+    return Line(kind=kind, description=description, quantity=Decimal(1), unit_price=gross,
+                tax=tax, taxable=tax > 0)  # fmt: skip
+
+
+def _item_line(index: int, item: LineItem, taxed: bool) -> Line:
     description = item.name or " - ".join(filter(None, (item.title, item.variant_title)))
     if not description:
         raise InvalidPayload(f"line_items.{index}.name: missing (and no title)")
@@ -240,19 +246,19 @@ def _item_line(index: int, item: _LineItem, taxed: bool) -> Line:
                  item.sku, item.taxable, taxed)  # fmt: skip
 
 
-def _shipping_line(shipping: _ShippingLine, taxed: bool) -> Line:
+def _shipping_line(shipping: ShippingLine, taxed: bool) -> Line:
     discounted = shipping.price if shipping.discounted_price is None else shipping.discounted_price
-    discount = shipping.discount(max(_ZERO, shipping.price - discounted))
+    discount = shipping.discount(max(ZERO, shipping.price - discounted))
     description = shipping.title or shipping.code or "Shipping"
     return _line("shipping", description, shipping, 1, discount, None, True, taxed)
 
 
-def _line(kind: Literal["item", "shipping"], description: str, priced: _Priced, quantity: int,
+def _line(kind: Literal["item", "shipping"], description: str, priced: Priced, quantity: int,
           discount: Decimal, sku: str | None, taxable: bool, taxed: bool) -> Line:  # fmt: skip
     """A canonical line: rates of several tax lines add up (state + city); a line without
     tax lines (minimal payloads) is taxable if the order has tax."""
-    tax = sum((tax_line.price for tax_line in priced.tax_lines), _ZERO)
-    rate = sum((tax_line.rate or _ZERO for tax_line in priced.tax_lines), _ZERO) * 100
+    tax = sum((tax_line.price for tax_line in priced.tax_lines), ZERO)
+    rate = sum((tax_line.rate or ZERO for tax_line in priced.tax_lines), ZERO) * 100
     has_tax = tax > 0 if priced.tax_lines else taxed
     return Line(kind=kind, description=description, sku=sku, quantity=Decimal(quantity),
                 unit_price=priced.price, discount=discount, tax=tax,
@@ -266,7 +272,7 @@ def _absorb_discount(lines: list[Line], remainder: Decimal) -> tuple[Line, ...]:
     result: list[Line] = []
     for line in lines:
         room = line.unit_price * line.quantity - line.discount
-        take = min(room, remainder) if line.kind == "item" else _ZERO
+        take = min(room, remainder) if line.kind == "item" else ZERO
         if take > 0:
             line = line.model_copy(update={"discount": line.discount + take})
             remainder -= take
@@ -276,25 +282,15 @@ def _absorb_discount(lines: list[Line], remainder: Decimal) -> tuple[Line, ...]:
     return tuple(result)
 
 
-def _customer(wire: _ShopifyOrder) -> Customer:
-    billing = wire.billing_address or _Person()
-    buyer = wire.customer or _Person()
+def _customer(wire: ShopifyOrder) -> Customer:
+    billing = wire.billing_address or Person()
+    buyer = wire.customer or Person()
     email = wire.email or wire.contact_email or buyer.email
     street = ", ".join(filter(None, (billing.address1, billing.address2))) or None
     return Customer(name=billing.full_name() or buyer.full_name() or email or "Customer",
                     email=email, phone=wire.phone or billing.phone or buyer.phone,
                     company=billing.company, address=street, city=billing.city,
                     postcode=billing.zip, country=billing.country_code)  # fmt: skip
-
-
-def _invalid(exc: ValidationError, prefix: str = "") -> InvalidPayload:
-    """A 422 naming each bad field's path; pydantic's input echo is left out."""
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False)[:3]:  # enough to fix a payload
-        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
-        message = "missing" if error["type"] == "missing" else error["msg"]
-        problems.append(f"{path or 'body'}: {message.removeprefix('Value error, ')}")
-    return InvalidPayload("; ".join(problems))
 
 
 def detect_ping(body: bytes, headers: Mapping[str, str]) -> Parsed | None:

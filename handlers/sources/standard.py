@@ -1,3 +1,235 @@
-"""standard webhooks (being written)."""
+"""Standard Webhooks (what Svix sends): verify `webhook-signature`; read our canonical envelope.
+
+Pure. The signed content is `{webhook-id}.{webhook-timestamp}.{raw body}`, HMAC-SHA256 keyed
+with the base64-decoded secret (after its `whsec_` prefix); the header holds space-separated
+`v1,<base64>` entries (shared/webhooks.md 4). Svix's `svix-*` header names are accepted too.
+
+The body is invoicebridge's own envelope, `{"type", "timestamp", "data"}`, whose `data` holds
+the canonical `Order` / `Refund` of worker/domain/events.py (money as decimal strings). Its
+JSON Schema, docs/standard-webhook.schema.json, is generated from the models below:
+
+    python -m handlers.sources.standard --schema > docs/standard-webhook.schema.json
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    model_validator,
+)
+
+from handlers.errors import InvalidPayload, InvalidSignature
+from handlers.sources import Parsed
+from handlers.sources.shopify_wire import invalid, load_object  # shared JSON and 422 rules
+from worker.domain.events import EventKind, Order, Refund
 
 NAME = "standard"
+#: Seconds `webhook-timestamp` may lie before or after `now` (the reference libraries' 5 min).
+TOLERANCE_S = 300
+_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+#: Envelope types whose `data` is `{"order": …}`; `refund.issued` carries a refund instead.
+OrderType = Literal[
+    "order.created", "order.updated", "order.paid", "order.cancelled", "payment.captured"
+]
+
+
+def sign(body: bytes, secret: str, msg_id: str, timestamp: int) -> str:
+    """One `webhook-signature` entry: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
+
+    Raises:
+        ValueError: `secret` is not `whsec_` + base64.
+    """
+    return "v1," + _signature(_key(secret), body, msg_id, str(timestamp))
+
+
+def _key(secret: str) -> bytes:
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except ValueError:  # binascii.Error, or a non-ASCII secret
+        raise ValueError("a signing secret is whsec_ followed by base64") from None
+    if not key:
+        raise ValueError("a signing secret is whsec_ followed by base64")
+    return key
+
+
+def _signature(key: bytes, body: bytes, msg_id: str, timestamp: str) -> str:
+    content = f"{msg_id}.{timestamp}.".encode() + body
+    return base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode("ascii")
+
+
+def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: datetime) -> None:
+    """Accept if any `v1` entry matches any secret and the timestamp is within `TOLERANCE_S`.
+
+    Other versions (`v1a` ed25519) are ignored. Raises `InvalidSignature` (a missing header, a
+    stale or future timestamp, no match, or a secret that is not `whsec_` + base64); its detail
+    never holds a secret or a signature.
+    """
+    msg_id, timestamp, signatures = (_header(headers, n) for n in ("id", "timestamp", "signature"))
+    if msg_id is None or timestamp is None or signatures is None:
+        raise InvalidSignature("missing webhook-id, webhook-timestamp or webhook-signature header")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise InvalidSignature("webhook-timestamp is not unix seconds")
+    keys = _keys(secrets)
+    entries = (entry.partition(",") for entry in signatures.split())
+    candidates = [sig for version, _, sig in entries if version == "v1" and sig.isascii()]
+    matched = False
+    for key in keys:  # no early exit: the time taken does not tell which secret matched
+        expected = _signature(key, body, msg_id, timestamp)
+        for candidate in candidates:
+            matched = hmac.compare_digest(expected, candidate) or matched
+    if not matched:
+        raise InvalidSignature("no v1 signature in webhook-signature matches the body")
+    if abs(now.timestamp() - int(timestamp)) > TOLERANCE_S:  # a replay, or a skewed clock
+        raise InvalidSignature("timestamp outside tolerance")
+
+
+def _keys(secrets: Sequence[str]) -> list[bytes]:
+    configured = [secret for secret in secrets if secret]
+    if not configured:
+        raise InvalidSignature("no Standard Webhooks signing secret is configured")
+    try:
+        return [_key(secret) for secret in configured]
+    except ValueError:  # fail loudly on a typo rather than quietly verify with fewer keys
+        raise InvalidSignature("misconfigured secret") from None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """`webhook-<name>`, else Svix's default `svix-<name>`, any casing; blank is missing."""
+    found = {key.lower(): value.strip() for key, value in headers.items()}
+    return found.get(f"webhook-{name}") or found.get(f"svix-{name}") or None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OrderData(_Model):
+    """`data` of an order or payment event: the order as it is now."""
+
+    order: Order = Field(description="The order snapshot at the time of the event.")
+
+
+class RefundData(_Model):
+    """`data` of a `refund.issued` event: the refund, and the order when the sender has it."""
+
+    order_id: str = Field(
+        min_length=1, description="The id of the order refunded (the order's `order_id`)."
+    )
+    refund: Refund = Field(description="The money given back; one credit note per `refund_id`.")
+    order: Order | None = Field(
+        default=None, description="The order after the refund; optional, found by `order_id`."
+    )
+
+    @model_validator(mode="after")
+    def _same_order(self) -> RefundData:
+        if self.order is not None and self.order.order_id != self.order_id:
+            raise ValueError("order.order_id differs from order_id")
+        return self
+
+
+_TYPE = "What happened; the canonical event kind."
+_TIMESTAMP = "When it happened: ISO-8601 with a UTC offset."
+
+
+class OrderMessage(_Model):
+    """An order was created, updated, paid or cancelled, or a payment was captured."""
+
+    type: OrderType = Field(description=_TYPE)
+    timestamp: AwareDatetime = Field(description=_TIMESTAMP)
+    data: OrderData = Field(description="The order.")
+
+
+class RefundMessage(_Model):
+    """A refund was issued."""
+
+    type: Literal["refund.issued"] = Field(description=_TYPE)
+    timestamp: AwareDatetime = Field(description=_TIMESTAMP)
+    data: RefundData = Field(description="The refund and the order it belongs to.")
+
+
+class Envelope(RootModel[OrderMessage | RefundMessage]):
+    """One event about one order, sent to invoicebridge as a Standard Webhooks message.
+
+    The message id (`webhook-id`) is the idempotency key: a re-delivery keeps it.
+    """
+
+    model_config = ConfigDict(
+        title="invoicebridge Standard Webhooks envelope",
+        json_schema_extra={"$schema": _SCHEMA_DIALECT},
+    )
+
+    root: Annotated[OrderMessage | RefundMessage, Field(discriminator="type")]
+
+
+#: The model for each envelope type.
+_MESSAGES: dict[str, type[OrderMessage | RefundMessage]] = {
+    **dict.fromkeys(get_args(OrderType), OrderMessage),
+    "refund.issued": RefundMessage,
+}
+
+
+def envelope_schema() -> dict[str, Any]:
+    """The envelope's JSON Schema (draft 2020-12), as committed in docs/."""
+    return Envelope.model_json_schema()
+
+
+def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
+    """Read one message: the envelope's `type` is the event kind, its data the order or refund.
+
+    Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload` (no message id, or
+    not a valid envelope: the detail names the field path, never its value).
+    """
+    msg_id = _header(headers, "id")
+    if msg_id is None:
+        raise InvalidPayload("missing webhook-id header")
+    message = _message(load_object(body))
+    data = message.data
+    refund = data.refund if isinstance(data, RefundData) else None
+    order_id = data.order_id if isinstance(data, RefundData) else data.order.order_id
+    return Parsed(dedupe_key=msg_id, topic=message.type, kind=EventKind(message.type),
+                  order=data.order, occurred_at=message.timestamp, order_id=order_id,
+                  refund=refund)  # fmt: skip
+
+
+def _message(document: dict[str, Any]) -> OrderMessage | RefundMessage:
+    kind = document.get("type")
+    model = _MESSAGES.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        problem = "missing" if kind is None else f"not one of {', '.join(_MESSAGES)}"
+        raise InvalidPayload(f"type: {problem}")
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise invalid(exc) from None
+
+
+def detect_ping(body: bytes, headers: Mapping[str, str]) -> Parsed | None:
+    """Standard Webhooks has no unsigned set-up ping; every message is verified."""
+    return None
+
+
+def _main(argv: Sequence[str]) -> int:
+    if list(argv) != ["--schema"]:
+        sys.stderr.write("usage: python -m handlers.sources.standard --schema\n")
+        return 2
+    sys.stdout.write(json.dumps(envelope_schema(), indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

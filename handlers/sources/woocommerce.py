@@ -1,3 +1,309 @@
-"""woocommerce webhooks (being written)."""
+"""WooCommerce: verify `X-WC-Webhook-Signature`, spot the set-up ping, parse order topics.
+
+Pure; a body is the REST v3 order (shared/webhooks.md 2.6) built at send time, a snapshot.
+`order.created` -> ORDER_CREATED. `order.updated`/`restored`: cancelled -> ORDER_CANCELLED;
+else a non-zero refund listed -> REFUND_ISSUED with the newest (highest id), as the topic
+fires on refund creation too and a partial refund leaves the order processing/completed;
+else processing/completed with date_paid_gmt -> ORDER_PAID; else ORDER_UPDATED.
+`order.deleted` with a full order -> ORDER_CANCELLED (marked cancelled); a bare `{"id": N}`
+or another topic -> None (recorded, ignored).
+
+Lines are VAT-exclusive whatever the shop's setting (Order.prices_include_tax=False), as the
+REST API's line `subtotal`/`total` are: unit_price = subtotal / quantity if that is a whole
+minor unit, else quantity 1 at the subtotal with "× n" in the description; discount =
+subtotal - total; tax = total_tax. A line's gross is then exactly total + total_tax, so the
+lines add up to `total` whenever the shop's numbers do (else it still parses; the worker
+carries or refuses the gap). Negative fees become discount and less tax on the largest
+items. Coupon lines only inform: the line totals already hold their discounts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from handlers.errors import InvalidPayload, InvalidSignature, MalformedBody
+from handlers.sources import Parsed
+from worker.domain.events import Customer, EventKind, Line, Order, Refund
+from worker.domain.money import exponent, from_minor_units, parse_amount
 
 NAME = "woocommerce"
+
+_PING = re.compile(r"webhook_id=[0-9]{1,20}")  #: the whole set-up ping body, form-encoded
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: Exactly what WordPress's `wp_specialchars_decode(text, ENT_QUOTES)` decodes.
+_WP_ENTITY = re.compile(r"&(?:#0*(39|34|60|62|38)|#[xX]0*(27|22|26)|(quot|lt|gt|amp));")
+_WP_CHARS = {"39": "'", "34": '"', "60": "<", "62": ">", "38": "&", "27": "'", "22": '"',
+             "26": "&", "quot": '"', "lt": "<", "gt": ">", "amp": "&"}  # fmt: skip
+_PAID = ("processing", "completed", "refunded")  #: statuses once the money was taken
+_ZERO = Decimal(0)
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The `X-WC-Webhook-Signature` WooCommerce sends: base64 HMAC-SHA256 of the raw body.
+
+    The key is `wp_specialchars_decode(secret, ENT_QUOTES)`, as WordPress may keep the secret
+    HTML-escaped (`a&amp;b`). Not `html.unescape`: generated secrets contain `&`, and it would
+    decode far more (`&copy1` -> `©1`)."""
+    key = _WP_ENTITY.sub(lambda m: _WP_CHARS[m.group(m.lastindex or 0)], secret).encode()
+    digest = hmac.new(key, body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: datetime) -> None:
+    """Check the HMAC against every secret (rotation), or raise `InvalidSignature` (no secret or
+    digest in its detail); `now` is unused: WooCommerce signs no timestamp."""
+    received = _header(headers, "signature")
+    keys = [secret for secret in secrets if secret]  # an empty key would sign for anyone
+    if received is None or not keys:
+        raise InvalidSignature("missing X-WC-Webhook-Signature header" if received is None
+                               else "no WooCommerce signing secret is configured")  # fmt: skip
+    try:
+        digest = base64.b64decode(received, validate=True)
+    except ValueError:  # binascii.Error, or a non-ASCII header
+        raise InvalidSignature("X-WC-Webhook-Signature is not base64") from None
+    expected = [base64.b64decode(sign(body, key)) for key in keys]
+    if not any([hmac.compare_digest(e, digest) for e in expected]):  # a list: no early exit
+        raise InvalidSignature("X-WC-Webhook-Signature does not match the body")
+
+
+def detect_ping(body: bytes, headers: Mapping[str, str]) -> Parsed | None:
+    """The unsigned `webhook_id=<id>` form POST sent on activation (webhooks.md 2.3), else None."""
+    if len(body) > 100 or _header(headers, "signature") is not None:
+        return None
+    fields = parse_qs(body.decode("ascii", "replace"), keep_blank_values=True)
+    form = "&".join(f"{key}={value}" for key, values in fields.items() for value in values)
+    if not _PING.fullmatch(form):
+        return None
+    return Parsed(f"ping:{int(form.partition('=')[2])}", "ping", None, ping=True)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """`X-WC-Webhook-<name>`, any casing; blank is missing."""
+    wanted = f"x-wc-webhook-{name}"
+    return next((v.strip() for k, v in headers.items() if k.lower() == wanted and v.strip()), None)
+
+
+def _dedupe_key(body: bytes, doc: dict[str, Any], headers: Mapping[str, str], topic: str) -> str:
+    """`<shop host>:<webhook id>:<topic>:<resource>/<id>:<date_modified_gmt or body sha256>`.
+    X-WC-Webhook-Delivery-ID hashes (webhook id, current second): neither stable across
+    re-deliveries nor unique (webhooks.md 0.1). The snapshot's modification time is both."""
+    webhook_id = _header(headers, "id")
+    if webhook_id is None:
+        raise InvalidPayload("missing X-WC-Webhook-ID header")
+    host = _SCHEME.sub("", _header(headers, "source") or "").rstrip("/").lower()
+    resource = _header(headers, "resource") or topic.partition(".")[0]
+    mod = doc.get("date_modified_gmt")
+    version = mod if isinstance(mod, str) and mod else hashlib.sha256(body).hexdigest()
+    return f"{host}:{webhook_id}:{topic}:{resource}/{doc.get('id', '')}:{version}"
+
+
+def _load_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object; every non-integer number is read as a Decimal, never a float."""
+    try:
+        document = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=Decimal)
+    except (ValueError, RecursionError):  # not JSON or UTF-8, a too long integer, too deep
+        document = None
+    if not isinstance(document, dict):
+        raise MalformedBody("body is not a UTF-8 JSON object")
+    return document
+
+
+def _amount(value: object) -> Decimal:
+    try:
+        return parse_amount(value)
+    except ValueError:
+        raise ValueError("not an amount") from None  # parse_amount's message echoes the value
+
+
+#: signed (fees and refunds go below 0); bounded, so no hostile 1e999999 reaches arithmetic
+_Money = Annotated[Decimal, BeforeValidator(_amount), Field(gt=-(10**15), lt=10**15)]
+_Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, lt=10**15)]
+_Text = Annotated[str | None, BeforeValidator(lambda v: v.strip() or None if isinstance(v, str)
+                                              else v)]  # fmt: skip
+_Gmt = Annotated[datetime, AfterValidator(lambda v: v if v.tzinfo else v.replace(tzinfo=UTC))]
+
+
+class _Wire(BaseModel):  # only the fields we read; the rest is ignored
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
+
+
+class _Tax(_Wire):  # a line's `taxes[]` entry (the rate `id`), or a `tax_lines[]` entry
+    id: int = 0
+    rate_id: int = 0
+    rate_percent: _Amount | None = None  #: WooCommerce 5.7+
+
+
+class _Fee(_Wire):  # a fee line, and with the overrides below an item or a shipping line
+    name: _Text = None
+    method_title: _Text = None  #: shipping lines only
+    total: _Money
+    total_tax: _Money = _ZERO
+    taxes: tuple[_Tax, ...] = ()
+
+
+class _Item(_Fee):
+    sku: _Text = None
+    quantity: int = Field(default=1, gt=0, le=10**9)
+    subtotal: _Amount | None = None  #: before coupons; absent on shipping lines
+    total: _Amount
+    total_tax: _Amount = _ZERO
+
+
+class _RefundRef(_Wire):
+    id: int
+    reason: _Text = None
+    total: _Money  #: negative: "-10.00"
+
+
+class _WooOrder(_Wire):
+    id: int
+    number: _Text = None
+    status: str = ""
+    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
+    total: _Amount
+    total_tax: _Amount = _ZERO
+    date_created_gmt: _Gmt  #: not `date_created`: that one is site-local, without an offset
+    date_modified_gmt: _Gmt | None = None
+    date_paid_gmt: _Text = None  #: `date_paid` is its site-local twin, set or null with it
+    payment_method: _Text = None
+    payment_method_title: _Text = None
+    customer_note: _Text = None
+    billing: dict[str, _Text] = {}
+    line_items: tuple[_Item, ...] = ()
+    shipping_lines: tuple[_Item, ...] = ()
+    fee_lines: tuple[_Fee, ...] = ()
+    tax_lines: tuple[_Tax, ...] = ()
+    refunds: tuple[_RefundRef, ...] = ()
+
+
+def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
+    """Read one delivery. Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload`
+    (a header is missing or the order is invalid; the detail names the path, never the value)."""
+    document = _load_object(body)
+    topic = (_header(headers, "topic") or "").lower()
+    if not topic:
+        raise InvalidPayload("missing X-WC-Webhook-Topic header")
+    key = _dedupe_key(body, document, headers, topic)
+    resource, _, event = topic.partition(".")
+    if resource != "order" or event not in ("created", "updated", "restored", "deleted"):
+        return Parsed(key, topic, None)
+    if event == "deleted" and "line_items" not in document:  # trashed: only {"id": N}
+        return Parsed(key, topic, None, order_id=str(document.get("id")))
+    wire, order = _order(document, deleted=event == "deleted")
+    kind, refund = _kind(event, wire, order)
+    return Parsed(key, topic, kind, order, order.updated_at, order.order_id, refund)
+
+
+def _kind(event: str, wire: _WooOrder, order: Order) -> tuple[EventKind, Refund | None]:
+    if event == "created":
+        return EventKind.ORDER_CREATED, None
+    if order.cancelled:
+        return EventKind.ORDER_CANCELLED, None
+    if order.refunds:
+        return EventKind.REFUND_ISSUED, max(order.refunds, key=lambda r: int(r.refund_id))
+    if wire.status in ("processing", "completed") and wire.date_paid_gmt:
+        return EventKind.ORDER_PAID, None
+    return EventKind.ORDER_UPDATED, None
+
+
+def _order(document: dict[str, Any], *, deleted: bool) -> tuple[_WooOrder, Order]:
+    try:
+        wire = _WooOrder.model_validate(document)
+        return wire, Order(
+            order_id=str(wire.id), number=wire.number or str(wire.id), currency=wire.currency,
+            prices_include_tax=False, lines=_lines(wire), total=wire.total,
+            total_tax=wire.total_tax, customer=_customer(wire.billing),
+            paid=bool(wire.date_paid_gmt) or wire.status in _PAID,
+            cancelled=deleted or wire.status == "cancelled", created_at=wire.date_created_gmt,
+            updated_at=wire.date_modified_gmt, note=wire.customer_note,
+            payment_gateway=wire.payment_method_title or wire.payment_method,
+            refunds=tuple(Refund(refund_id=str(ref.id), amount=abs(ref.total), reason=ref.reason,
+                                 currency=wire.currency) for ref in wire.refunds if ref.total),
+        )  # fmt: skip
+    except ValidationError as exc:  # in the wire order, or in the canonical order built from it
+        raise _invalid(exc, prefix="" if exc.title == _WooOrder.__name__ else "order") from None
+
+
+def _lines(wire: _WooOrder) -> tuple[Line, ...]:
+    rates = {tax.rate_id: tax.rate_percent for tax in wire.tax_lines}
+    items = [_item(n, item, wire.currency, rates) for n, item in enumerate(wire.line_items)]
+    shipping = [_line("shipping", ship.method_title or "Shipping", ship.total, ship, rates)
+                for ship in wire.shipping_lines]  # fmt: skip
+    fees = [_line("fee", fee.name or "Fee", fee.total, fee, rates)
+            for fee in wire.fee_lines if fee.total >= 0]  # fmt: skip
+    return (*_absorb(items, [fee for fee in wire.fee_lines if fee.total < 0]), *shipping, *fees)
+
+
+def _item(index: int, item: _Item, currency: str, rates: Mapping[int, Decimal | None]) -> Line:
+    if item.name is None:
+        raise InvalidPayload(f"line_items.{index}.name: missing")
+    base = max(item.subtotal if item.subtotal is not None else item.total, item.total)
+    description, quantity, unit = item.name, item.quantity, base
+    if quantity > 1:
+        units = base.scaleb(exponent(currency))
+        if units == units.to_integral_value() and int(units) % quantity == 0:
+            unit = from_minor_units(int(units) // quantity, currency)
+        else:  # "3 for 100.00": one line for the lot keeps the total exact
+            description, quantity = f"{description} × {quantity}", 1
+    return _line("item", description, unit, item, rates, item.sku, quantity, base - item.total)
+
+
+def _line(kind: Literal["item", "shipping", "fee"], description: str, unit_price: Decimal,
+          taxed: _Fee, rates: Mapping[int, Decimal | None], sku: str | None = None,
+          quantity: int = 1, discount: Decimal = _ZERO) -> Line:  # fmt: skip
+    """A canonical line; its VAT percent adds up its rates' `rate_percent` when all are known."""
+    percents = list({tax.id: rates.get(tax.id) for tax in taxed.taxes}.values())
+    rate = sum(p for p in percents if p is not None)  # an int 0 only if no rate is known
+    known = percents and None not in percents and taxed.total_tax > 0 and rate <= 100
+    return Line(kind=kind, description=html.unescape(description), sku=sku, discount=discount,
+                quantity=Decimal(quantity), unit_price=unit_price, tax=taxed.total_tax,
+                tax_rate=Decimal(rate) if known else None,
+                taxable=taxed.total_tax > 0)  # fmt: skip
+
+
+def _absorb(items: list[Line], negative_fees: list[_Fee]) -> list[Line]:
+    """Spread negative fees over the item lines, largest net first, as discount and less tax;
+    no line's net or tax goes below zero, so no document shows a negative price."""
+    credit = -sum((fee.total for fee in negative_fees), _ZERO)
+    credit_tax = -sum((fee.total_tax for fee in negative_fees), _ZERO)  # < 0: adds tax
+    result, net = list(items), [line.unit_price * line.quantity - line.discount for line in items]
+    for n in sorted(range(len(items)), key=lambda i: -net[i]):
+        line = result[n]
+        take, take_tax = min(net[n], credit), min(line.tax, credit_tax)
+        update = {"discount": line.discount + take, "tax": line.tax - take_tax}
+        result[n] = line.model_copy(update=update)
+        credit, credit_tax = credit - take, credit_tax - take_tax
+    if credit > 0 or credit_tax > 0:
+        raise InvalidPayload("fee_lines: a negative fee is larger than the items it discounts")
+    return result
+
+
+def _customer(billing: Mapping[str, str | None]) -> Customer:
+    get = billing.get
+    name = " ".join(filter(None, (get("first_name"), get("last_name"))))
+    street = ", ".join(filter(None, (get("address_1"), get("address_2")))) or None
+    return Customer(name=name or get("company") or get("email") or "Customer", email=get("email"),
+                    phone=get("phone"), company=get("company"), address=street, city=get("city"),
+                    postcode=get("postcode"), country=get("country"))  # fmt: skip
+
+
+def _invalid(exc: ValidationError, prefix: str = "") -> InvalidPayload:
+    """A 422 naming each bad field's path; pydantic's input echo is left out."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False)[:3]:  # enough to fix a payload
+        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+        message = "missing" if error["type"] == "missing" else error["msg"]
+        problems.append(f"{path or 'body'}: {message.removeprefix('Value error, ')}")
+    return InvalidPayload("; ".join(problems))

@@ -16,7 +16,8 @@ from multidict import CIMultiDict
 from handlers.errors import InvalidPayload, InvalidSignature, MalformedBody
 from handlers.sources import Parsed, shopify
 from invoicebridge import samples
-from worker.domain.events import EventKind, Line, Order
+from invoicebridge.samples_shopify_refunds import cancelled, shopify_refund, updated
+from worker.domain.events import EventKind, Line, Order, OrderEvent, Refund
 from worker.domain.money import quantize
 
 SECRET = "shpss_test_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -28,6 +29,8 @@ ORDER_FIXTURES = {
     "orders_create_ils_discount.json": "orders/create",
     "orders_create_usd_exclusive.json": "orders/create",
     "orders_paid_minimal.json": "orders/paid",
+    "orders_updated_paid.json": "orders/updated",
+    "orders_cancelled.json": "orders/cancelled",
 }
 
 
@@ -240,7 +243,7 @@ def test_other_topic_is_recorded_without_an_order() -> None:
     """customers/create is acknowledged as kind None, its body not validated as an order."""
     parsed = parse(fixture("customers_create.json"), "customers/create")
     assert (parsed.kind, parsed.order, parsed.topic) == (None, None, "customers/create")
-    assert parse(b'{"anything": [1, 2]}', "orders/updated").order is None
+    assert parse(b'{"anything": [1, 2]}', "orders/fulfilled").order is None
 
 
 @pytest.mark.parametrize("name", sorted(ORDER_FIXTURES))
@@ -248,6 +251,215 @@ def test_fixture_lines_add_up_to_the_shop_total(name: str) -> None:
     """Every order fixture's lines reproduce total_price to the cent."""
     order = parse_order(fixture(name), ORDER_FIXTURES[name])
     assert order.lines_total() == order.total
+
+
+# --- later events: updates, cancellations, refunds ----------------------------------------
+
+
+def refund_document(**changes: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(fixture("refunds_create_partial.json"))
+    return payload | changes
+
+
+def parse_refund(body: bytes) -> Refund:
+    parsed = parse(body, "refunds/create")
+    assert parsed.kind is EventKind.REFUND_ISSUED and parsed.refund is not None
+    return parsed.refund
+
+
+def gross_sum(refund: Refund) -> Decimal:
+    """Refund lines are VAT-inclusive, whatever the order's basis."""
+    return sum((line.gross(True) for line in refund.lines), Decimal(0))
+
+
+def test_orders_updated_carries_the_snapshot_and_its_refunds() -> None:
+    """orders/updated after a partial refund: updated_at, the money refund, not the restock."""
+    parsed = parse(fixture("orders_updated_paid.json"), "orders/updated")
+    assert parsed.kind is EventKind.ORDER_UPDATED
+    order = parsed.order
+    assert order is not None
+    assert (order.order_id, order.paid, order.cancelled) == ("6012345678901", True, False)
+    assert order.updated_at == datetime(2025, 5, 21, 13, 40, 5, tzinfo=UTC)
+    (refund,) = order.refunds  # the restock-only refund 951234567902 moved no money
+    assert (refund.refund_id, refund.amount, refund.currency) == (
+        "951234567890", Decimal("81.57"), "ILS")  # fmt: skip
+    assert gross_sum(refund) == refund.amount
+
+
+def test_orders_cancelled_marks_the_order_cancelled() -> None:
+    """orders/cancelled of an unpaid bank-transfer order: cancelled, voided, so not paid."""
+    parsed = parse(fixture("orders_cancelled.json"), "orders/cancelled")
+    assert parsed.kind is EventKind.ORDER_CANCELLED
+    order = parsed.order
+    assert order is not None
+    assert (order.order_id, order.number, order.cancelled, order.paid) == (
+        "6012345678955", "#1043", True, False)  # fmt: skip
+    assert order.updated_at == datetime(2025, 5, 18, 5, 30, 12, tzinfo=UTC)
+    assert order.refunds == ()
+
+
+def test_cancelled_snapshot_under_orders_updated_stays_an_update() -> None:
+    """cancelled_at set in an orders/updated body: still ORDER_UPDATED, with cancelled=True."""
+    parsed = parse(fixture("orders_cancelled.json"), "orders/updated")
+    assert parsed.kind is EventKind.ORDER_UPDATED
+    assert parsed.order is not None and parsed.order.cancelled
+
+
+def test_cancelled_follows_the_topic_or_cancelled_at() -> None:
+    """The orders/cancelled topic says cancelled; other topics read cancelled_at."""
+    body = encode(minimal())
+    assert parse_order(body, "orders/cancelled").cancelled
+    assert not parse_order(body, "orders/updated").cancelled
+    assert parse_order(body, "orders/updated").updated_at is None
+    assert parse_order(encode(minimal(cancelled_at="2020-01-02T00:00:00Z"))).cancelled
+
+
+def test_partial_refund_with_one_line_and_shipping() -> None:
+    """refunds/create: no order, its order_id, the amount, and lines that sum to it exactly."""
+    parsed = parse(fixture("refunds_create_partial.json"), "refunds/create")
+    assert (parsed.kind, parsed.order, parsed.order_id) == (
+        EventKind.REFUND_ISSUED, None, "6012345678901")  # fmt: skip
+    assert parsed.dedupe_key == "acme-store.myshopify.com:refunds/create:98765"
+    refund = parsed.refund
+    assert refund is not None
+    assert (refund.refund_id, refund.amount, refund.currency) == (
+        "951234567890", Decimal("81.57"), "ILS")  # fmt: skip
+    assert (refund.reason, refund.created_at) == (
+        "הספל הגיע שבור", datetime(2025, 5, 20, 8, 4, 31, tzinfo=UTC))  # fmt: skip
+    mug, shipping = refund.lines
+    assert mug == Line(kind="item", description="ספל קרמיקה - כחול", sku="MUG-BLU",
+                       quantity=Decimal(1), unit_price=Decimal("56.57"), tax=Decimal("8.63"),
+                       tax_rate=Decimal(18))  # fmt: skip
+    assert shipping == Line(kind="shipping", description="Shipping refund", quantity=Decimal(1),
+                            unit_price=Decimal("25.00"), tax=Decimal("3.81"))  # fmt: skip
+    assert gross_sum(refund) == refund.amount
+
+
+def test_parsed_refund_makes_a_valid_refund_event() -> None:
+    """A refund.issued event needs no order snapshot, only the order id and the refund."""
+    parsed = parse(fixture("refunds_create_partial.json"), "refunds/create")
+    assert parsed.kind is not None and parsed.order_id is not None
+    event = OrderEvent(event_id="e", tenant="acme", source="shopify", topic=parsed.topic,
+                       kind=parsed.kind, delivery_id=parsed.dedupe_key,
+                       order_id=parsed.order_id, refund=parsed.refund)  # fmt: skip
+    assert event.refund == parsed.refund
+
+
+def test_restock_only_refund_is_recorded_and_ignored() -> None:
+    """A refund that moved no money is kind None (acknowledged, never queued), no Refund."""
+    parsed = parse(fixture("refunds_create_restock_only.json"), "refunds/create")
+    assert (parsed.kind, parsed.refund, parsed.order) == (None, None, None)
+    assert parsed.order_id == "6012345678901"
+
+
+_SUCCESS = {"kind": "refund", "status": "success", "amount": "81.57", "currency": "ILS"}
+
+
+@pytest.mark.parametrize(
+    ("transactions", "amount"),
+    [([_SUCCESS | {"status": "failure"}, _SUCCESS], "81.57"),
+     ([_SUCCESS | {"status": "pending"}], None),
+     ([_SUCCESS | {"status": "failure"}], None),
+     ([_SUCCESS | {"kind": "sale"}, _SUCCESS], "81.57"),
+     ([_SUCCESS | {"amount": "60.00"}, _SUCCESS | {"amount": "21.57"}], "81.57"),
+     ([_SUCCESS | {"amount": "0.00"}], None),
+     ([], None)],
+)  # fmt: skip
+def test_amount_counts_only_successful_refund_transactions(
+    transactions: list[dict[str, Any]], amount: str | None
+) -> None:
+    """Failed, pending and non-refund transactions move no money; none at all: kind None."""
+    parsed = parse(encode(refund_document(transactions=transactions)), "refunds/create")
+    if amount is None:
+        assert (parsed.kind, parsed.refund) == (None, None)
+    else:
+        assert parsed.refund is not None and parsed.refund.amount == Decimal(amount)
+
+
+@pytest.mark.parametrize(
+    ("changes", "kept"),
+    [({}, True),
+     ({"order_adjustments": []}, False),  # lines 56.57, refunded 81.57
+     ({"transactions": [_SUCCESS | {"amount": "91.57"}]}, False)],
+)  # fmt: skip
+def test_lines_are_kept_only_when_they_sum_to_the_amount(
+    changes: dict[str, Any], kept: bool
+) -> None:
+    """Lines that do not add up exactly are dropped: the credit note has one line instead."""
+    refund = parse_refund(encode(refund_document(**changes)))
+    assert bool(refund.lines) is kept
+    if kept:
+        assert gross_sum(refund) == refund.amount
+
+
+def test_refund_discrepancy_lowering_the_refund_drops_the_lines() -> None:
+    """A positive refund_discrepancy (less given back than calculated) cannot be a line."""
+    order = samples.shopify_order(11, lines=[("Mug", "59.90", 2)], shipping=None)
+    less = parse_refund(samples.encode_body(shopify_refund(4, order, amount="50.00")))
+    assert (less.amount, less.lines) == (Decimal("50.00"), ())
+    more = parse_refund(samples.encode_body(shopify_refund(5, order, amount="130.00")))
+    assert [line.description for line in more.lines] == ["Mug", "Refund discrepancy"]
+    assert gross_sum(more) == more.amount == Decimal("130.00")
+
+
+def test_quantity_that_does_not_divide_the_gross_becomes_one_line() -> None:
+    """89.99 for 3 towels has no exact unit price: one line "Tea towel × 3"; 2 mugs at
+    119.80 keep their quantity."""
+    order = samples.shopify_order(12, lines=[("Tea towel", "33.33", 3)], discount="10.00",
+                                  shipping=None)  # fmt: skip
+    refund = parse_refund(samples.encode_body(shopify_refund(6, order)))
+    (towels,) = refund.lines
+    assert (towels.description, towels.quantity) == ("Tea towel × 3", Decimal(1))
+    assert towels.unit_price == refund.amount == Decimal("89.99")
+    mugs = samples.shopify_order(13, lines=[("Mug", "59.90", 4)], shipping=None)
+    (two,) = parse_refund(samples.encode_body(shopify_refund(7, mugs, lines=[(0, 2)]))).lines
+    assert (two.description, two.quantity, two.unit_price) == ("Mug", Decimal(2), Decimal("59.90"))
+
+
+def test_snapshot_refund_without_a_currency_takes_the_orders() -> None:
+    """Inside an order, a refund whose transactions name no currency is in the order's."""
+    order = json.loads(fixture("orders_updated_paid.json"))
+    for transaction in order["refunds"][0]["transactions"]:
+        del transaction["currency"]
+    (refund,) = parse_order(encode(order), "orders/updated").refunds
+    assert (refund.currency, refund.amount) == ("ILS", Decimal("81.57"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [({"order_id": None}, "order_id: missing"),
+     ({"id": None}, "id: missing"),
+     ({"transactions": [_SUCCESS | {"currency": "USD"}, _SUCCESS]}, "transactions: refunded in"),
+     ({"transactions": [{k: v for k, v in _SUCCESS.items() if k != "currency"}]},
+      "transactions.currency: missing"),
+     ({"transactions": [_SUCCESS | {"amount": "eighty"}]}, "transactions.0.amount: not an"),
+     ({"refund_line_items": [{"quantity": 1}]}, "refund_line_items.0.subtotal: missing")],
+)  # fmt: skip
+def test_invalid_refund_names_the_field(changes: dict[str, Any], field: str) -> None:
+    """A refunds/create body that cannot be read is a 422 naming the field, not its value."""
+    payload = refund_document(**changes)
+    for key in [key for key, value in changes.items() if value is None]:
+        del payload[key]
+    with pytest.raises(InvalidPayload) as caught:
+        parse(encode(payload), "refunds/create")
+    assert caught.value.detail.startswith(field)
+    assert "eighty" not in caught.value.detail
+
+
+def test_invalid_refund_inside_an_order_names_its_path() -> None:
+    """A bad refund in an order snapshot is a 422 whose detail starts at refunds.N."""
+    order = json.loads(fixture("orders_updated_paid.json"))
+    order["refunds"][0]["transactions"][0]["amount"] = "lots"
+    with pytest.raises(InvalidPayload, match=r"^refunds\.0\.transactions\.0\.amount"):
+        parse(encode(order), "orders/updated")
+
+
+def test_absurd_amounts_do_not_crash_the_parser() -> None:
+    """Amounts beyond Decimal's precision are still read; nothing raises but a 422."""
+    item = {"quantity": 3, "subtotal": "1E+40", "total_tax": "0", "line_item": {"name": "X"}}
+    payload = refund_document(refund_line_items=[item], order_adjustments=[],
+                              transactions=[_SUCCESS | {"amount": "1E+40"}])  # fmt: skip
+    assert parse_refund(encode(payload)).amount == Decimal("1E+40")
 
 
 # --- refusals ----------------------------------------------------------------------------
@@ -444,3 +656,91 @@ def test_any_sample_order_adds_up_exactly(arguments: dict[str, Any]) -> None:
     assert order.lines_total() == Decimal(payload["total_price"])
     assert sum(line.tax for line in order.lines) == Decimal(payload["total_tax"])
     assert sum(line.discount for line in order.lines) == Decimal(payload["total_discounts"])
+
+
+def test_sample_refund_rejects_impossible_lines_and_amounts() -> None:
+    """An unknown line, more units than the line has, or a negative amount is a ValueError."""
+    order = samples.shopify_order(14, lines=[("Mug", "59.90", 2)])
+    for lines, amount in [([(1, 1)], None), ([(0, 3)], None), ([(0, 0)], None), (None, "-1")]:
+        with pytest.raises(ValueError):
+            shopify_refund(8, order, lines=lines, amount=amount)
+
+
+def test_sample_restock_only_refund_has_no_transaction() -> None:
+    """amount "0" is a restock: line items, no transaction, nothing parsed as a refund."""
+    order = samples.shopify_order(15)
+    payload = shopify_refund(9, order, amount="0")
+    assert (payload["restock"], payload["transactions"]) == (True, [])
+    assert len(payload["refund_line_items"]) == 2
+    assert parse(samples.encode_body(payload), "refunds/create").kind is None
+
+
+def test_sample_full_refund_gives_back_the_order_total() -> None:
+    """Every line in full plus shipping is the order's total_price, VAT-exclusive or not."""
+    for included in (True, False):
+        order = samples.shopify_order(16, discount="7.77", taxes_included=included)
+        refund = parse_refund(samples.encode_body(shopify_refund(10, order, shipping=True)))
+        assert refund.amount == Decimal(order["total_price"]) == gross_sum(refund)
+        assert sum(line.tax for line in refund.lines) == Decimal(order["total_tax"])
+
+
+def test_sample_updated_and_cancelled_snapshots() -> None:
+    """updated() moves updated_at on and applies changes; cancelled() voids an unpaid order."""
+    order = samples.shopify_order(17, financial_status="pending")
+    later = updated(order, note="gift")
+    assert (later["note"], order["note"]) == ("gift", None)
+    assert datetime.fromisoformat(later["updated_at"]) > datetime.fromisoformat(
+        order["updated_at"])  # fmt: skip
+    gone = cancelled(later)
+    assert (gone["financial_status"], gone["cancel_reason"]) == ("voided", "customer")
+    assert gone["cancelled_at"] == gone["updated_at"] > later["updated_at"]
+    parsed = parse_order(samples.encode_body(gone), "orders/cancelled")
+    assert (parsed.cancelled, parsed.paid) == (True, False)
+    assert cancelled(samples.shopify_order(18))["financial_status"] == "paid"
+
+
+def test_sample_refund_in_an_updated_snapshot() -> None:
+    """An orders/updated sample listing refunds parses them into Order.refunds."""
+    order = samples.shopify_order(19)
+    money = shopify_refund(20, order, lines=[(0, 1)], shipping=True)
+    snapshot = updated(order, refunds=[money, shopify_refund(21, order, amount="0")],
+                       financial_status="partially_refunded")  # fmt: skip
+    (refund,) = parse_order(samples.encode_body(snapshot), "orders/updated").refunds
+    assert refund.refund_id == "20" and refund.amount == gross_sum(refund) > 0
+
+
+@st.composite
+def sample_refunds(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A sample order and a random partial refund of it: some units of some lines, maybe the
+    shipping, and sometimes an amount other than the calculated one."""
+    arguments = draw(sample_orders())
+    order = samples.shopify_order(arguments.pop("order_id"), **arguments)
+    count = len(order["line_items"])
+    picked = draw(st.lists(st.integers(0, count - 1), unique=True, max_size=count))
+    lines = [(n, draw(st.integers(1, order["line_items"][n]["quantity"]))) for n in picked]
+    amount = draw(st.none() | st.decimals(min_value=0, max_value=5000, places=2).map(str))
+    refund = shopify_refund(draw(st.integers(1, 2**53)), order, lines=lines, amount=amount,
+                            shipping=draw(st.booleans()))  # fmt: skip
+    return order, refund
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sample_refunds())
+def test_any_sample_refund_parses_to_its_transactions(
+    sample: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    """Property: the amount is the successful transactions' sum; kept lines add up to it."""
+    order, payload = sample
+    moved = sum((Decimal(t["amount"]) for t in payload["transactions"]
+                 if (t["kind"], t["status"]) == ("refund", "success")), Decimal(0))  # fmt: skip
+    parsed = parse(samples.encode_body(payload), "refunds/create")
+    assert parsed.order_id == str(order["id"])
+    if moved == 0:
+        assert (parsed.kind, parsed.refund) == (None, None)
+        return
+    refund = parsed.refund
+    assert refund is not None and parsed.kind is EventKind.REFUND_ISSUED
+    assert (refund.amount, refund.currency) == (moved, order["currency"])
+    kinds = {adjustment["kind"] for adjustment in payload["order_adjustments"]}
+    if refund.lines or "refund_discrepancy" not in kinds:  # the calculated amount keeps them
+        assert gross_sum(refund) == refund.amount

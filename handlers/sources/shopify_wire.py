@@ -1,0 +1,211 @@
+"""Reading Shopify's wire format: the body as JSON, and the REST Order and Refund resources.
+
+Pure. The models hold only the fields we read (shared/webhooks.md 1.5 and 1.6); money is read
+as Decimal, never float. `handlers.sources.shopify` maps them onto the canonical events.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from handlers.errors import InvalidPayload, MalformedBody
+from worker.domain.money import parse_amount
+
+ZERO = Decimal(0)
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def load_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object; every non-integer number is read as a Decimal, never a float.
+
+    Raises `MalformedBody` when it is not UTF-8 JSON or not an object."""
+    try:
+        document = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=Decimal)
+    except json.JSONDecodeError as exc:
+        raise MalformedBody(f"body is not JSON ({exc.msg} at {exc.lineno}:{exc.colno})") from None
+    except (ValueError, RecursionError):  # not UTF-8, a too long integer, nesting too deep
+        raise MalformedBody("body is not UTF-8 JSON") from None
+    if not isinstance(document, dict):
+        raise MalformedBody("body is not a JSON object")
+    return document
+
+
+def validate(model: type[_Model], document: dict[str, Any]) -> _Model:
+    """`document` as `model`; raises `InvalidPayload` naming the bad fields."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise invalid(exc) from None
+
+
+def invalid(exc: ValidationError, prefix: str = "") -> InvalidPayload:
+    """A 422 naming each bad field's path; pydantic's input echo is left out."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False)[:3]:  # enough to fix a payload
+        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+        message = "missing" if error["type"] == "missing" else error["msg"]
+        problems.append(f"{path or 'body'}: {message.removeprefix('Value error, ')}")
+    return InvalidPayload("; ".join(problems))
+
+
+def _amount(value: object) -> Decimal:
+    try:
+        return parse_amount(value)
+    except ValueError:
+        raise ValueError("not an amount") from None  # parse_amount's message echoes the value
+
+
+Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0)]
+#: order adjustments are signed: money going back to the buyer is negative
+SignedAmount = Annotated[Decimal, BeforeValidator(_amount)]
+Rate = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, le=1)]  #: a fraction: 0.17
+Text = Annotated[
+    str | None, BeforeValidator(lambda v: v.strip() or None if isinstance(v, str) else v)
+]
+Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")]
+
+
+class Wire(BaseModel):  # only the fields we read; the rest is ignored
+    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
+
+
+class TaxLine(Wire):
+    price: Amount
+    rate: Rate | None = None
+
+
+class Allocation(Wire):
+    amount: Amount
+
+
+class Priced(Wire):
+    title: Text = None
+    price: Amount
+    tax_lines: tuple[TaxLine, ...] = ()
+    discount_allocations: tuple[Allocation, ...] = ()
+
+    def discount(self, fallback: Decimal) -> Decimal:
+        """Σ discount_allocations; `fallback` for payloads from before allocations existed."""
+        amounts = [allocation.amount for allocation in self.discount_allocations]
+        return sum(amounts, ZERO) if amounts else fallback
+
+
+class LineItem(Priced):
+    name: Text = None
+    variant_title: Text = None
+    sku: Text = None
+    quantity: int = Field(gt=0)
+    taxable: bool = True
+    total_discount: Amount = ZERO
+
+
+class ShippingLine(Priced):
+    code: Text = None
+    discounted_price: Amount | None = None
+
+
+class Person(Wire):  # a billing address or the customer record
+    name: Text = None
+    first_name: Text = None
+    last_name: Text = None
+    email: Text = None
+    phone: Text = None
+    company: Text = None
+    address1: Text = None
+    address2: Text = None
+    city: Text = None
+    zip: Text = None
+    country_code: Text = None
+
+    def full_name(self) -> str | None:
+        return self.name or " ".join(filter(None, (self.first_name, self.last_name))) or None
+
+
+class RefundedItem(Wire):
+    """The order's line item as a refund line item embeds it; only what describes it."""
+
+    name: Text = None
+    title: Text = None
+    variant_title: Text = None
+    sku: Text = None
+    taxable: bool = True
+    tax_lines: tuple[TaxLine, ...] = ()
+
+    def description(self) -> str:
+        return self.name or " - ".join(filter(None, (self.title, self.variant_title))) or "Item"
+
+
+class RefundLineItem(Wire):
+    """What a refund gives back for one order line; `subtotal` + `total_tax` is the gross."""
+
+    quantity: int = Field(ge=0)  #: 0 when only money (no units) is returned for the line
+    subtotal: Amount
+    total_tax: Amount = ZERO
+    line_item: RefundedItem | None = None
+
+
+class Transaction(Wire):
+    kind: str | None = None
+    status: str | None = None
+    amount: Amount
+    currency: Currency | None = None
+
+
+class OrderAdjustment(Wire):
+    """Shipping given back (`shipping_refund`) or the gap between the calculated and the
+    refunded amount (`refund_discrepancy`); `amount` excludes `tax_amount`."""
+
+    kind: str | None = None
+    reason: Text = None
+    amount: SignedAmount
+    tax_amount: SignedAmount = ZERO
+
+
+class ShopifyRefund(Wire):
+    """The `refunds/create` body, and each entry of an order's `refunds`."""
+
+    id: str = Field(min_length=1)  #: an int64 on the wire
+    order_id: str | None = None  #: required for refunds/create, checked by the parser
+    created_at: datetime | None = None
+    note: Text = None
+    refund_line_items: tuple[RefundLineItem, ...] = ()
+    transactions: tuple[Transaction, ...] = ()
+    order_adjustments: tuple[OrderAdjustment, ...] = ()
+
+    def refunded(self) -> tuple[Decimal, set[str]]:
+        """What the successful `refund` transactions gave back, and the currencies they name;
+        failed and pending attempts moved nothing."""
+        moved = [t for t in self.transactions if t.kind == "refund" and t.status == "success"]
+        currencies = {t.currency.upper() for t in moved if t.currency}
+        return sum((t.amount for t in moved), ZERO), currencies
+
+
+class ShopifyOrder(Wire):
+    id: str = Field(min_length=1)  #: an int64 on the wire
+    name: Text = None
+    order_number: int | None = None
+    currency: Currency
+    taxes_included: bool
+    total_price: Amount
+    total_tax: Amount = ZERO
+    total_discounts: Amount = ZERO
+    financial_status: str | None = None
+    created_at: datetime
+    updated_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    payment_gateway_names: tuple[str, ...] = ()
+    gateway: Text = None
+    note: Text = None
+    email: Text = None
+    contact_email: Text = None
+    phone: Text = None
+    customer: Person | None = None
+    billing_address: Person | None = None
+    line_items: tuple[LineItem, ...] = Field(min_length=1)
+    shipping_lines: tuple[ShippingLine, ...] = ()
+    refunds: tuple[ShopifyRefund, ...] = ()
