@@ -12,6 +12,7 @@ from aiohttp import web
 from handlers.deps import ReceiverDeps
 from handlers.problems import problem_middleware
 from handlers.ratelimit import TenantLimiter
+from handlers.sources.standard import envelope_schema
 from handlers.webhooks import DEPS, LIMITER, receive_webhook
 
 log = structlog.get_logger("handlers.app")
@@ -32,6 +33,11 @@ async def context_middleware(
 
 async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+async def standard_schema(_request: web.Request) -> web.Response:
+    """The JSON Schema of the canonical body that Standard Webhooks senders post."""
+    return web.json_response(envelope_schema())
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -78,5 +84,6 @@ def create_app(deps: ReceiverDeps) -> web.Application:
     app.router.add_post("/webhooks/{source}/{tenant}", receive_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/schemas/standard-webhook.json", standard_schema)
     app.cleanup_ctx.append(_sweeper)
     return app

@@ -1,7 +1,6 @@
 """Stripe: verify `Stripe-Signature`; map payment and refund events onto canonical orders.
 
-Pure. Amounts are integers in the currency's minor unit, made exact Decimals by
-`from_minor_units` (JPY 5000 -> 5000, ILS 11700 -> 117.00; shared/webhooks.md 3).
+Pure (shared/webhooks.md 3). Minor-unit integers become exact Decimals: JPY 5000 -> 5000.
 
     payment_intent.succeeded     PAYMENT_CAPTURED   order id: metadata.order_id, else id
     charge.succeeded             PAYMENT_CAPTURED   metadata.order_id, payment_intent, id
@@ -12,10 +11,10 @@ Pure. Amounts are integers in the currency's minor unit, made exact Decimals by
     other types, uncaptured charges, unpaid sessions: kind None (recorded, ignored)
 
 A payment is a paid order of one VAT-inclusive line for the amount taken (an invoice keeps its
-lines when they add up to `amount_paid`). A PaymentIntent and its charge (which gets a copy of
-its metadata) share an order id: their two events make one document. A Checkout Session or an
-Invoice passes no metadata to its PaymentIntent: subscribed to both, set `metadata.order_id`
-on both or one payment makes two orders. A refund's id is the newest `refunds.data` id, else
+lines when they add up to `amount_paid`). A PaymentIntent and its charge (which gets a copy of its
+metadata) share an order id: their two events make one document. A Checkout Session or Invoice
+passes no metadata to its PaymentIntent: subscribed to both, set `metadata.order_id` on both or
+one payment makes two orders. A refund's id is the newest `refunds.data` id, else
 `<charge id>:<amount_refunded>` (cumulative, so each partial refund has its own id).
 """
 
@@ -88,8 +87,7 @@ def _split_header(header: str) -> tuple[str, list[str]]:
     """`t` and the v1 values of `t=…,v1=…,v0=…`: split on ",", then on the first "="."""
     items = [[part.strip() for part in item.partition("=")[::2]] for item in header.split(",")]
     timestamp = next((value for scheme, value in items if scheme == "t"), "")
-    # compare_digest refuses a non-ASCII str; such a value cannot match anyway
-    candidates = [value for scheme, value in items if scheme == "v1" and value.isascii()]
+    candidates = [v for k, v in items if k == "v1" and v.isascii()]  # compare_digest: ASCII only
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise InvalidSignature("Stripe-Signature has no unix timestamp t=")
     if not candidates:
@@ -151,9 +149,11 @@ class _InvoiceLine(_Wire):
     quantity: int | None = Field(default=None, strict=True)
 
     def text(self, number: int) -> str:
-        """The description, the quantity as a suffix (`amount` is the total: quantity 1)."""
+        """The description with the quantity as a suffix (`amount` is the line's total, so the
+        canonical line has quantity 1), unless Stripe's own `3 × …` prefix already says it."""
         text = self.description or f"Invoice line {number}"
-        return f"{text} × {self.quantity}" if self.quantity and self.quantity > 1 else text
+        told = (self.quantity or 1) < 2 or text.startswith(f"{self.quantity} ×")
+        return text if told else f"{text} × {self.quantity}"
 
 
 class _Payment(_Wire):
@@ -207,16 +207,17 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     or an ill-typed field: the detail names the field path, never its value).
     """
     event = _validate(_Event, load_object(body), "")
+    if not isinstance(event.data.get("object"), dict):
+        raise InvalidPayload("data.object: missing, or not an object")
     base = Parsed(dedupe_key=event.id, topic=event.type, kind=None, occurred_at=event.created)
     if event.type != "charge.refunded" and event.type not in _CAPTURES:
         return base
-    payment = _validate(_Payment, event.data.get("object"), "data.object")
+    payment = _validate(_Payment, event.data["object"], "data.object")
     if event.type == "charge.refunded":
         return _refunded(event, payment, base)
-    if event.type.startswith("checkout.") and payment.payment_status != "paid":
-        return base  # delayed methods end in checkout.session.async_payment_succeeded
-    if not payment.captured:  # an authorisation only; its capture sends charge.captured
-        return base
+    unpaid = event.type.startswith("checkout.") and payment.payment_status != "paid"
+    if unpaid or not payment.captured:  # a delayed method, or an authorisation only
+        return base  # they end in checkout.session.async_payment_succeeded, charge.captured
     amounts, references = _CAPTURES[event.type]
     return _captured(base, payment, payment.first(references), payment.first(amounts))
 

@@ -1,20 +1,18 @@
 """WooCommerce: verify `X-WC-Webhook-Signature`, spot the set-up ping, parse order topics.
 
-Pure; a body is the REST v3 order (shared/webhooks.md 2.6) built at send time, a snapshot.
-`order.created` -> ORDER_CREATED. `order.updated`/`restored`: cancelled -> ORDER_CANCELLED;
-else a non-zero refund listed -> REFUND_ISSUED with the newest (highest id), as the topic
-fires on refund creation too and a partial refund leaves the order processing/completed;
-else processing/completed with date_paid_gmt -> ORDER_PAID; else ORDER_UPDATED.
-`order.deleted` with a full order -> ORDER_CANCELLED (marked cancelled); a bare `{"id": N}`
-or another topic -> None (recorded, ignored).
+Pure; a body is the REST v3 order (shared/webhooks.md 2.6), a snapshot built at send time.
+order.created -> ORDER_CREATED. order.updated/restored: cancelled -> ORDER_CANCELLED; else a
+non-zero refund listed -> REFUND_ISSUED with the newest (highest id), as the topic fires on
+refund creation too and a partial refund leaves the order processing/completed; else
+processing/completed with date_paid_gmt -> ORDER_PAID; else ORDER_UPDATED. order.deleted: a
+full order -> ORDER_CANCELLED (marked cancelled); a bare {"id": N}, other topics -> None.
 
-Lines are VAT-exclusive whatever the shop's setting (Order.prices_include_tax=False), as the
-REST API's line `subtotal`/`total` are: unit_price = subtotal / quantity if that is a whole
-minor unit, else quantity 1 at the subtotal with "× n" in the description; discount =
-subtotal - total; tax = total_tax. A line's gross is then exactly total + total_tax, so the
-lines add up to `total` whenever the shop's numbers do (else it still parses; the worker
-carries or refuses the gap). Negative fees become discount and less tax on the largest
-items. Coupon lines only inform: the line totals already hold their discounts.
+Lines are VAT-exclusive whatever the shop's setting (prices_include_tax=False), as the REST
+API's line subtotal/total are: unit_price = subtotal / quantity if that is a whole minor unit,
+else quantity 1 at the subtotal, "× n" in the description; discount = subtotal - total; tax =
+total_tax. A line's gross is then exactly total + total_tax: the lines make `total` whenever
+the shop's numbers do (else it still parses; the worker carries or refuses the gap). Negative
+fees become discount and less tax on the largest items; coupon lines only inform.
 """
 
 from __future__ import annotations
@@ -40,25 +38,21 @@ from worker.domain.money import exponent, from_minor_units, parse_amount
 
 NAME = "woocommerce"
 
-_PING = re.compile(r"webhook_id=[0-9]{1,20}")  #: the whole set-up ping body, form-encoded
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_PING = re.compile(r"webhook_id=([0-9]{1,20})")  #: the whole set-up ping body, form-encoded
 #: Exactly what WordPress's `wp_specialchars_decode(text, ENT_QUOTES)` decodes.
 _WP_ENTITY = re.compile(r"&(?:#0*(39|34|60|62|38)|#[xX]0*(27|22|26)|(quot|lt|gt|amp));")
 _WP_CHARS = {"39": "'", "34": '"', "60": "<", "62": ">", "38": "&", "27": "'", "22": '"',
              "26": "&", "quot": '"', "lt": "<", "gt": ">", "amp": "&"}  # fmt: skip
-_PAID = ("processing", "completed", "refunded")  #: statuses once the money was taken
 _ZERO = Decimal(0)
 
 
 def sign(body: bytes, secret: str) -> str:
-    """The `X-WC-Webhook-Signature` WooCommerce sends: base64 HMAC-SHA256 of the raw body.
-
-    The key is `wp_specialchars_decode(secret, ENT_QUOTES)`, as WordPress may keep the secret
-    HTML-escaped (`a&amp;b`). Not `html.unescape`: generated secrets contain `&`, and it would
-    decode far more (`&copy1` -> `©1`)."""
+    """The `X-WC-Webhook-Signature` WooCommerce sends: base64 HMAC-SHA256 of the raw body, keyed
+    with `wp_specialchars_decode(secret, ENT_QUOTES)` as WordPress may keep the secret escaped
+    (`a&amp;b`). Not `html.unescape`: it decodes far more (`&copy1` -> `©1`), and generated
+    secrets contain `&`."""
     key = _WP_ENTITY.sub(lambda m: _WP_CHARS[m.group(m.lastindex or 0)], secret).encode()
-    digest = hmac.new(key, body, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode("ascii")
 
 
 def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: datetime) -> None:
@@ -83,10 +77,8 @@ def detect_ping(body: bytes, headers: Mapping[str, str]) -> Parsed | None:
     if len(body) > 100 or _header(headers, "signature") is not None:
         return None
     fields = parse_qs(body.decode("ascii", "replace"), keep_blank_values=True)
-    form = "&".join(f"{key}={value}" for key, values in fields.items() for value in values)
-    if not _PING.fullmatch(form):
-        return None
-    return Parsed(f"ping:{int(form.partition('=')[2])}", "ping", None, ping=True)
+    match = _PING.fullmatch("&".join(f"{k}={v}" for k, values in fields.items() for v in values))
+    return Parsed(f"ping:{int(match[1])}", "ping", None, ping=True) if match else None
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -96,13 +88,12 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def _dedupe_key(body: bytes, doc: dict[str, Any], headers: Mapping[str, str], topic: str) -> str:
-    """`<shop host>:<webhook id>:<topic>:<resource>/<id>:<date_modified_gmt or body sha256>`.
-    X-WC-Webhook-Delivery-ID hashes (webhook id, current second): neither stable across
-    re-deliveries nor unique (webhooks.md 0.1). The snapshot's modification time is both."""
+    """`<shop host>:<webhook id>:<topic>:<resource>/<id>:<date_modified_gmt or body sha256>`; the
+    Delivery-ID hashes (webhook id, current second): neither stable nor unique (webhooks.md 0.1)."""
     webhook_id = _header(headers, "id")
     if webhook_id is None:
         raise InvalidPayload("missing X-WC-Webhook-ID header")
-    host = _SCHEME.sub("", _header(headers, "source") or "").rstrip("/").lower()
+    host = (_header(headers, "source") or "").split("://")[-1].rstrip("/").lower()
     resource = _header(headers, "resource") or topic.partition(".")[0]
     mod = doc.get("date_modified_gmt")
     version = mod if isinstance(mod, str) and mod else hashlib.sha256(body).hexdigest()
@@ -130,8 +121,7 @@ def _amount(value: object) -> Decimal:
 #: signed (fees and refunds go below 0); bounded, so no hostile 1e999999 reaches arithmetic
 _Money = Annotated[Decimal, BeforeValidator(_amount), Field(gt=-(10**15), lt=10**15)]
 _Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, lt=10**15)]
-_Text = Annotated[str | None, BeforeValidator(lambda v: v.strip() or None if isinstance(v, str)
-                                              else v)]  # fmt: skip
+_Text = Annotated[str | None, AfterValidator(lambda v: (v or "").strip() or None)]
 _Gmt = Annotated[datetime, AfterValidator(lambda v: v if v.tzinfo else v.replace(tzinfo=UTC))]
 
 
@@ -168,7 +158,7 @@ class _RefundRef(_Wire):
 
 
 class _WooOrder(_Wire):
-    id: int
+    id: int = Field(strict=True, gt=0)  #: strict: `true` is not order 1
     number: _Text = None
     status: str = ""
     currency: str = Field(pattern=r"^[A-Za-z]{3}$")
@@ -200,7 +190,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     if resource != "order" or event not in ("created", "updated", "restored", "deleted"):
         return Parsed(key, topic, None)
     if event == "deleted" and "line_items" not in document:  # trashed: only {"id": N}
-        return Parsed(key, topic, None, order_id=str(document.get("id")))
+        return Parsed(key, topic, None, order_id=str(document.get("id", "")) or None)
     wire, order = _order(document, deleted=event == "deleted")
     kind, refund = _kind(event, wire, order)
     return Parsed(key, topic, kind, order, order.updated_at, order.order_id, refund)
@@ -225,7 +215,7 @@ def _order(document: dict[str, Any], *, deleted: bool) -> tuple[_WooOrder, Order
             order_id=str(wire.id), number=wire.number or str(wire.id), currency=wire.currency,
             prices_include_tax=False, lines=_lines(wire), total=wire.total,
             total_tax=wire.total_tax, customer=_customer(wire.billing),
-            paid=bool(wire.date_paid_gmt) or wire.status in _PAID,
+            paid=bool(wire.date_paid_gmt) or wire.status in ("processing", "completed", "refunded"),
             cancelled=deleted or wire.status == "cancelled", created_at=wire.date_created_gmt,
             updated_at=wire.date_modified_gmt, note=wire.customer_note,
             payment_gateway=wire.payment_method_title or wire.payment_method,
@@ -241,9 +231,10 @@ def _lines(wire: _WooOrder) -> tuple[Line, ...]:
     items = [_item(n, item, wire.currency, rates) for n, item in enumerate(wire.line_items)]
     shipping = [_line("shipping", ship.method_title or "Shipping", ship.total, ship, rates)
                 for ship in wire.shipping_lines]  # fmt: skip
+    credits = [f for f in wire.fee_lines if f.total < 0 or (f.total_tax < 0 and not f.total)]
     fees = [_line("fee", fee.name or "Fee", fee.total, fee, rates)
-            for fee in wire.fee_lines if fee.total >= 0]  # fmt: skip
-    return (*_absorb(items, [fee for fee in wire.fee_lines if fee.total < 0]), *shipping, *fees)
+            for fee in wire.fee_lines if fee not in credits]  # fmt: skip
+    return (*_absorb(items, credits), *shipping, *fees)
 
 
 def _item(index: int, item: _Item, currency: str, rates: Mapping[int, Decimal | None]) -> Line:

@@ -40,8 +40,9 @@ def fuzz_settings(redis_url: str) -> Settings:
               "rate_limit_burst": 1e6}
         for tid, source in TENANTS.items()
     }  # fmt: skip
-    return Settings.model_validate({
-        "redis": {"url": redis_url}, "receiver": {"max_body_bytes": 4096}, "tenants": tenants})
+    return Settings.model_validate(
+        {"redis": {"url": redis_url}, "receiver": {"max_body_bytes": 4096}, "tenants": tenants}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +110,9 @@ content_types = st.sampled_from([
     "application/json", "application/json; charset=utf-8", "text/plain",
     "application/x-www-form-urlencoded", "",
 ])  # fmt: skip
-FUZZ = settings(max_examples=120, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @FUZZ
@@ -118,13 +120,18 @@ FUZZ = settings(max_examples=120, deadline=None,
        headers=st.dictionaries(header_names, header_values, max_size=8),
        content_type=content_types)  # fmt: skip
 def test_unsigned_garbage_is_refused_and_never_recorded(
-    receiver: str, ledger_client: redis.Redis, tenant: str, body: bytes,
-    headers: dict[str, str], content_type: str,
+    receiver: str,
+    ledger_client: redis.Redis,
+    tenant: str,
+    body: bytes,
+    headers: dict[str, str],
+    content_type: str,
 ) -> None:
     """Arbitrary bytes and headers: a 4xx (or a WooCommerce ping's 200), never 5xx, no record."""
     source = TENANTS.get(tenant, "shopify")
-    status = post(f"{receiver}/webhooks/{source}/{tenant}", body,
-                  {**headers, "Content-Type": content_type})
+    status = post(
+        f"{receiver}/webhooks/{source}/{tenant}", body, {**headers, "Content-Type": content_type}
+    )
     assert status in ALLOWED
     assert recorded_topics(ledger_client) <= {"ping"}
     if status == 200:
@@ -134,12 +141,20 @@ def test_unsigned_garbage_is_refused_and_never_recorded(
 def signed_headers(source: str, body: bytes, topic: str) -> dict[str, str]:
     now = int(time.time())
     if source == "shopify":
-        return {"X-Shopify-Hmac-Sha256": shopify.sign(body, SECRET), "X-Shopify-Topic": topic,
-                "X-Shopify-Event-Id": "1", "X-Shopify-Shop-Domain": "f.myshopify.com"}
+        return {
+            "X-Shopify-Hmac-Sha256": shopify.sign(body, SECRET),
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Event-Id": "1",
+            "X-Shopify-Shop-Domain": "f.myshopify.com",
+        }
     if source == "woocommerce":
-        return {"X-WC-Webhook-Signature": woocommerce.sign(body, SECRET),
-                "X-WC-Webhook-Topic": topic, "X-WC-Webhook-ID": "3",
-                "X-WC-Webhook-Source": "https://shop.example/", "X-WC-Webhook-Resource": "order"}
+        return {
+            "X-WC-Webhook-Signature": woocommerce.sign(body, SECRET),
+            "X-WC-Webhook-Topic": topic,
+            "X-WC-Webhook-ID": "3",
+            "X-WC-Webhook-Source": "https://shop.example/",
+            "X-WC-Webhook-Resource": "order",
+        }
     if source == "stripe":
         return {"Stripe-Signature": stripe.sign(body, SECRET, now)}
     return {"webhook-id": "msg_1", "webhook-timestamp": str(now),

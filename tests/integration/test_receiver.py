@@ -243,3 +243,13 @@ async def test_a_tenant_over_its_rate_limit_gets_429_with_retry_after(redis_url:
         raw = aioredis.Redis.from_url(redis_url)
         assert await raw.zcard("ib:events") == 2
         await raw.aclose()
+
+
+async def test_standard_webhook_schema_is_published(client: Client) -> None:
+    """GET /schemas/standard-webhook.json serves the schema committed in docs/."""
+    import pathlib
+
+    response = await client.get("/schemas/standard-webhook.json")
+    assert response.status == 200
+    committed = pathlib.Path(__file__).parents[2] / "docs" / "standard-webhook.schema.json"
+    assert await response.json() == json.loads(committed.read_text())
