@@ -56,7 +56,7 @@ def receiver(redis_server: str) -> Iterator[str]:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        started["url"] = "http://127.0.0.1:%d" % runner.addresses[0][1]
+        started["url"] = f"http://127.0.0.1:{runner.addresses[0][1]}"
         return runner
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
