@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from handlers.errors import InvalidPayload, InvalidSignature
 from handlers.sources import Parsed
+from handlers.sources.jsonbody import invalid, load_object, validate
 from handlers.sources.shopify_wire import (
     ZERO,
     LineItem,
@@ -34,9 +35,6 @@ from handlers.sources.shopify_wire import (
     ShippingLine,
     ShopifyOrder,
     ShopifyRefund,
-    invalid,
-    load_object,
-    validate,
 )
 from worker.domain.events import Customer, EventKind, Line, Order, Refund
 from worker.domain.money import exponent

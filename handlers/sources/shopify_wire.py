@@ -6,58 +6,15 @@ as Decimal, never float. `handlers.sources.shopify` maps them onto the canonical
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from handlers.errors import InvalidPayload, MalformedBody
-from worker.domain.money import parse_amount
+from handlers.sources.jsonbody import read_amount as _amount
 
 ZERO = Decimal(0)
-_Model = TypeVar("_Model", bound=BaseModel)
-
-
-def load_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; every non-integer number is read as a Decimal, never a float.
-
-    Raises `MalformedBody` when it is not UTF-8 JSON or not an object."""
-    try:
-        document = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=Decimal)
-    except json.JSONDecodeError as exc:
-        raise MalformedBody(f"body is not JSON ({exc.msg} at {exc.lineno}:{exc.colno})") from None
-    except (ValueError, RecursionError):  # not UTF-8, a too long integer, nesting too deep
-        raise MalformedBody("body is not UTF-8 JSON") from None
-    if not isinstance(document, dict):
-        raise MalformedBody("body is not a JSON object")
-    return document
-
-
-def validate(model: type[_Model], document: dict[str, Any]) -> _Model:
-    """`document` as `model`; raises `InvalidPayload` naming the bad fields."""
-    try:
-        return model.model_validate(document)
-    except ValidationError as exc:
-        raise invalid(exc) from None
-
-
-def invalid(exc: ValidationError, prefix: str = "") -> InvalidPayload:
-    """A 422 naming each bad field's path; pydantic's input echo is left out."""
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False)[:3]:  # enough to fix a payload
-        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
-        message = "missing" if error["type"] == "missing" else error["msg"]
-        problems.append(f"{path or 'body'}: {message.removeprefix('Value error, ')}")
-    return InvalidPayload("; ".join(problems))
-
-
-def _amount(value: object) -> Decimal:
-    try:
-        return parse_amount(value)
-    except ValueError:
-        raise ValueError("not an amount") from None  # parse_amount's message echoes the value
 
 
 Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0)]

@@ -34,7 +34,7 @@ from pydantic import (
 
 from handlers.errors import InvalidPayload, InvalidSignature
 from handlers.sources import Parsed
-from handlers.sources.shopify_wire import invalid, load_object  # shared JSON and 422 rules
+from handlers.sources.jsonbody import invalid, load_object
 from worker.domain.events import EventKind, Order, Refund
 
 NAME = "standard"

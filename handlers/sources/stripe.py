@@ -32,7 +32,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from handlers.errors import InvalidPayload, InvalidSignature
 from handlers.sources import Parsed
-from handlers.sources.shopify_wire import invalid, load_object  # shared JSON and 422 rules
+from handlers.sources.jsonbody import invalid, load_object
 from worker.domain.events import Customer, EventKind, Line, Order, Refund
 from worker.domain.money import from_minor_units
 

@@ -21,7 +21,6 @@ import base64
 import hashlib
 import hmac
 import html
-import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -31,10 +30,12 @@ from urllib.parse import parse_qs
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from handlers.errors import InvalidPayload, InvalidSignature, MalformedBody
+from handlers.errors import InvalidPayload, InvalidSignature
 from handlers.sources import Parsed
+from handlers.sources.jsonbody import invalid, load_object
+from handlers.sources.jsonbody import read_amount as _amount
 from worker.domain.events import Customer, EventKind, Line, Order, Refund
-from worker.domain.money import exponent, from_minor_units, parse_amount
+from worker.domain.money import exponent, from_minor_units
 
 NAME = "woocommerce"
 
@@ -100,24 +101,6 @@ def _dedupe_key(body: bytes, doc: dict[str, Any], headers: Mapping[str, str], to
     return f"{host}:{webhook_id}:{topic}:{resource}/{doc.get('id', '')}:{version}"
 
 
-def _load_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; every non-integer number is read as a Decimal, never a float."""
-    try:
-        document = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=Decimal)
-    except (ValueError, RecursionError):  # not JSON or UTF-8, a too long integer, too deep
-        document = None
-    if not isinstance(document, dict):
-        raise MalformedBody("body is not a UTF-8 JSON object")
-    return document
-
-
-def _amount(value: object) -> Decimal:
-    try:
-        return parse_amount(value)
-    except ValueError:
-        raise ValueError("not an amount") from None  # parse_amount's message echoes the value
-
-
 #: signed (fees and refunds go below 0); bounded, so no hostile 1e999999 reaches arithmetic
 _Money = Annotated[Decimal, BeforeValidator(_amount), Field(gt=-(10**15), lt=10**15)]
 _Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, lt=10**15)]
@@ -181,7 +164,7 @@ class _WooOrder(_Wire):
 def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     """Read one delivery. Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload`
     (a header is missing or the order is invalid; the detail names the path, never the value)."""
-    document = _load_object(body)
+    document = load_object(body)
     topic = (_header(headers, "topic") or "").lower()
     if not topic:
         raise InvalidPayload("missing X-WC-Webhook-Topic header")
@@ -223,7 +206,7 @@ def _order(document: dict[str, Any], *, deleted: bool) -> tuple[_WooOrder, Order
                                  currency=wire.currency) for ref in wire.refunds if ref.total),
         )  # fmt: skip
     except ValidationError as exc:  # in the wire order, or in the canonical order built from it
-        raise _invalid(exc, prefix="" if exc.title == _WooOrder.__name__ else "order") from None
+        raise invalid(exc, prefix="" if exc.title == _WooOrder.__name__ else "order") from None
 
 
 def _lines(wire: _WooOrder) -> tuple[Line, ...]:
@@ -288,13 +271,3 @@ def _customer(billing: Mapping[str, str | None]) -> Customer:
     return Customer(name=name or get("company") or get("email") or "Customer", email=get("email"),
                     phone=get("phone"), company=get("company"), address=street, city=get("city"),
                     postcode=get("postcode"), country=get("country"))  # fmt: skip
-
-
-def _invalid(exc: ValidationError, prefix: str = "") -> InvalidPayload:
-    """A 422 naming each bad field's path; pydantic's input echo is left out."""
-    problems = []
-    for error in exc.errors(include_url=False, include_input=False)[:3]:  # enough to fix a payload
-        path = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
-        message = "missing" if error["type"] == "missing" else error["msg"]
-        problems.append(f"{path or 'body'}: {message.removeprefix('Value error, ')}")
-    return InvalidPayload("; ".join(problems))

@@ -87,7 +87,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 
 def recorded_topics(client: redis.Redis) -> set[str]:
-    ids = client.zrange("ib:events", 0, -1)
+    ids = [str(member) for member in client.zrange("ib:events", 0, -1)]
     return {str(client.hget(f"ib:event:{event_id}", "topic")) for event_id in ids}
 
 

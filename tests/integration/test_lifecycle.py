@@ -47,6 +47,13 @@ def snapshot(order_id: int, *, minutes: int = 0, **changes: Any) -> Order:
     return parsed.order.model_copy(update={"updated_at": stamp})
 
 
+def later(order: Order, minutes: int, **changes: Any) -> Order:
+    """The same order `minutes` after the given snapshot, with `changes`."""
+    assert order.updated_at is not None
+    stamp = order.updated_at + timedelta(minutes=minutes)
+    return order.model_copy(update={"updated_at": stamp, **changes})
+
+
 async def deliver(
     deps: jobs.Deps,
     kind: EventKind,
@@ -97,17 +104,9 @@ async def test_cancel_of_an_unpaid_order_cancels_its_invoice(
     """Unpaid -> invoice; cancelled -> that invoice cancelled, never deleted, once."""
     created = snapshot(12, financial_status="pending")
     await deliver(deps, EventKind.ORDER_CREATED, order=created)
-    cancelled = created.model_copy(
-        update={"cancelled": True, "updated_at": created.updated_at + timedelta(minutes=3)}
-    )
+    cancelled = later(created, 3, cancelled=True)
     await deliver(deps, EventKind.ORDER_CANCELLED, order=cancelled)
-    await deliver(
-        deps,
-        EventKind.ORDER_CANCELLED,
-        order=cancelled.model_copy(
-            update={"updated_at": cancelled.updated_at + timedelta(minutes=1)}
-        ),
-    )
+    await deliver(deps, EventKind.ORDER_CANCELLED, order=later(cancelled, 1))
     [invoice] = await sandbox_get(sandbox, "documents")
     assert invoice["doctype"] == "invoice" and invoice["cancelled"] is True
     job = await deps.ledger.job("acme:12:cancel:invoice")
@@ -119,9 +118,7 @@ async def test_a_stale_created_after_cancel_issues_nothing(
 ) -> None:
     """Cancelled (newer) arrives before created (older): no invoice is ever issued."""
     created = snapshot(13, financial_status="pending", minutes=0)
-    cancelled = created.model_copy(
-        update={"cancelled": True, "updated_at": created.updated_at + timedelta(minutes=2)}
-    )
+    cancelled = later(created, 2, cancelled=True)
     await deliver(deps, EventKind.ORDER_CANCELLED, order=cancelled)
     await deliver(deps, EventKind.ORDER_CREATED, order=created)
     assert await documents(sandbox) == []
