@@ -120,7 +120,7 @@ def test_logs_are_redacted_json_lines_with_context(stack: LocalStack) -> None:
         lines = (stack.workdir / f"{name}.log").read_text().splitlines()
         records = [json.loads(line) for line in lines]
         assert records, name
-    created = [r for r in records if r["event"] == "document_created"]
+    created = [r for r in records if r["event"] == "step_done"]
     assert created
     assert all(r["tenant"] == "acme" and r["event_id"] and r["order_id"] for r in created)
     assert stack.signatures_sent
