@@ -1,0 +1,95 @@
+"""The provider interface: what the worker needs from an invoicing service.
+
+Each provider package (`icount`, `idoklad`, `icash`) has a pure `wire` module, a
+thin `client`, a `sandbox`, and a `provider` module whose class satisfies
+`Provider`. The generic step runner (`worker.providers.runner`) makes every
+provider exactly-once, whatever its own guarantees:
+
+- `idempotent_create`: the service itself refuses a second document for the same
+  reference (iCount `sanity_string`); otherwise the runner looks the document up
+  by our reference before creating, and again after an ambiguous failure.
+- `emails_on_create`: the create call emails the customer; otherwise the planner
+  adds an email step, which `email_document` carries out (or SMTP, when the
+  provider has `can_email = False`).
+
+Errors are those of `worker.errors`: Retryable / RateLimited / Permanent /
+OutcomeUnknown (a mutating call whose answer was lost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from worker.domain.events import Customer, Order
+from worker.settings import DocumentSettings
+
+DocumentKind = Literal["invoice", "invrec", "receipt", "refund"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    idempotent_create: bool  #: the service refuses duplicates of one reference itself
+    emails_on_create: bool  #: creating with `email=True` emails the customer
+    can_email: bool  #: `email_document` works (else the runner sends the PDF by SMTP)
+    can_cancel: bool = True
+    can_charge: bool = False  #: stored-card charges (iCount cc/bill; the money issue)
+
+
+class DocumentRef(BaseModel):
+    """What the worker keeps about a document a provider made (or already had)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    doctype: str  #: the provider's own document type
+    docnum: str  #: the number people see
+    doc_id: str | None = None  #: the provider's internal id, where it has one
+    doc_url: str | None = None
+    client_id: str | None = None
+    total: Decimal | None = None
+    emailed: bool = False
+
+
+@dataclass(frozen=True)
+class DocumentRequest:
+    """One document to make: an order (or a refund shaped as one) as a given kind."""
+
+    kind: DocumentKind
+    order: Order
+    reference: str  #: ours, stable per tenant+order+step: the lookup key for retries
+    email: bool
+    documents: DocumentSettings
+    issue_date: date
+    based_on: DocumentRef | None = None  #: the invoice a receipt or credit note refers to
+    customer_id: str | None = None  #: from `ensure_customer`, for services that need one
+
+
+class Provider(Protocol):
+    """An invoicing service, reached through its client. Every call may raise the
+    errors of `worker.errors`."""
+
+    capabilities: Capabilities
+
+    async def ensure_customer(self, customer: Customer) -> str | None:
+        """Find or create the customer; its id, or None where documents carry the name."""
+        ...
+
+    async def create_document(self, request: DocumentRequest) -> DocumentRef: ...
+
+    async def find_document(self, kind: DocumentKind, reference: str) -> DocumentRef | None:
+        """The document made earlier for `reference`, if the service has it."""
+        ...
+
+    async def email_document(self, ref: DocumentRef, to: str) -> None: ...
+
+    async def document_pdf(self, ref: DocumentRef) -> bytes:
+        """The document as PDF bytes, for the SMTP fallback."""
+        ...
+
+    async def cancel_document(self, ref: DocumentRef, reason: str) -> None:
+        """Cancel (never delete); cancelling a cancelled document is not an error."""
+        ...
