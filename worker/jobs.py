@@ -21,7 +21,7 @@ from worker.domain.idempotency import job_key
 from worker.errors import BridgeError, OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.ledger import JobRecord, Ledger
 from worker.planner import Step, newest, plan
-from worker.providers.icount.wire import DocumentRef
+from worker.providers.base import DocumentRef
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.jobs")
@@ -39,6 +39,9 @@ class StepContext:
 
 class DocumentProvider(Protocol):
     """The part of a provider the job needs: carry out a step, idempotently."""
+
+    @property
+    def emails_on_create(self) -> bool: ...
 
     async def run(self, step: Step, context: StepContext) -> DocumentRef: ...
 
@@ -146,10 +149,12 @@ async def _run_steps(deps: Deps, event: OrderEvent) -> None:
         raise Permanent(f"tenant {event.tenant!r} is no longer configured", reason="no_tenant")
     order, refunds = await _current_order(deps, event)
     known = await deps.ledger.order_steps(event.tenant, event.order_id)
-    steps = plan(order, refunds, {name: job.state for name, job in known.items()}, tenant.documents)
+    provider = deps.provider_for(event.tenant)
+    states = {name: job.state for name, job in known.items()}
+    steps = plan(order, refunds, states, tenant.documents,
+                 emails_on_create=provider.emails_on_create)  # fmt: skip
     if not steps:
         log.info("nothing_to_do", kind=event.kind.value)
-    provider = deps.provider_for(event.tenant)
     for step in steps:
         context = StepContext(
             tenant=event.tenant,
@@ -183,14 +188,7 @@ async def _run_step(
         error = f"unexpected {type(exc).__name__}: {exc}"
         await ledger.fail_job(key, state="retrying", error=error, **where)
         raise Retryable(error) from exc
-    await ledger.finish_job(
-        key,
-        doctype=ref.doctype,
-        docnum=ref.docnum,
-        doc_url=ref.doc_url,
-        emailed=ref.emailed,
-        **where,
-    )
+    await ledger.finish_job(key, document=ref, **where)
     log.info(
         "step_done",
         step=step.name,

@@ -18,6 +18,7 @@ from redis.asyncio.lock import Lock
 
 from worker.domain.events import IgnoredDelivery, Order, OrderEvent, Refund
 from worker.domain.redaction import redact_text
+from worker.providers.base import DocumentRef
 
 # Redis keys, all in one place.
 EVENT = "ib:event:{}"  #: hash per event
@@ -78,6 +79,14 @@ class JobRecord:
     doc_url: str | None = None
     emailed: bool = False
     last_error: str | None = None
+    doc_id: str | None = None
+
+    def document(self) -> DocumentRef | None:
+        """The provider's document this step made, if it made one."""
+        if not self.doctype or not self.docnum:
+            return None
+        return DocumentRef(doctype=self.doctype, docnum=self.docnum, doc_id=self.doc_id or None,
+                           doc_url=self.doc_url or None, emailed=self.emailed)  # fmt: skip
 
 
 def _now() -> str:
@@ -226,6 +235,7 @@ class Ledger:
             doctype=raw.get("doctype"),
             docnum=raw.get("docnum"),
             doc_url=raw.get("doc_url"),
+            doc_id=raw.get("doc_id"),
             emailed=raw.get("emailed") == "1",
             last_error=raw.get("last_error"),
         )
@@ -268,10 +278,7 @@ class Ledger:
         tenant: str,
         order_id: str,
         step: str,
-        doctype: str,
-        docnum: str,
-        doc_url: str | None,
-        emailed: bool,
+        document: DocumentRef,
     ) -> None:
         """Record a step's outcome: it is done and will never run again."""
         now = _now()
@@ -280,10 +287,11 @@ class Ledger:
                 JOB.format(key),
                 mapping={
                     "state": "done",
-                    "doctype": doctype,
-                    "docnum": docnum,
-                    "doc_url": doc_url or "",
-                    "emailed": "1" if emailed else "0",
+                    "doctype": document.doctype,
+                    "docnum": document.docnum,
+                    "doc_id": document.doc_id or "",
+                    "doc_url": document.doc_url or "",
+                    "emailed": "1" if document.emailed else "0",
                     "finished_at": now,
                     "updated_at": now,
                 },

@@ -26,10 +26,11 @@ from worker.domain.events import Order, Refund
 from worker.settings import DocumentSettings
 
 REFUND_PREFIX = "refund:"
+EMAIL_PREFIX = "email:"
 CANCEL_INVOICE = "cancel:invoice"
 SALE_STEPS = ("invoice", "invrec", "receipt")
 
-Action = Literal["issue", "credit", "cancel"]
+Action = Literal["issue", "credit", "cancel", "email"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ def _sale_steps(order: Order, documents: DocumentSettings, known: Mapping[str, s
 
 
 def _step(name: str, email: bool, has_invrec: bool) -> Step:
+    if name.startswith(EMAIL_PREFIX):
+        document = _step(name.removeprefix(EMAIL_PREFIX), email, has_invrec)
+        return Step(name, "email", document.doctype, True, document.name, document.refund_id)
     if name.startswith(REFUND_PREFIX):
         base = "invrec" if has_invrec else "invoice"
         return Step(name, "credit", "refund", email, base, name.removeprefix(REFUND_PREFIX))
@@ -81,7 +85,9 @@ def _step(name: str, email: bool, has_invrec: bool) -> Step:
 def _rank(name: str) -> tuple[int, str]:
     if name in SALE_STEPS:
         return SALE_STEPS.index(name), name
-    return (len(SALE_STEPS), name) if name.startswith(REFUND_PREFIX) else (99, name)
+    if name.startswith(REFUND_PREFIX):
+        return len(SALE_STEPS), name
+    return (len(SALE_STEPS) + 1, name) if name.startswith(EMAIL_PREFIX) else (99, name)
 
 
 def plan(
@@ -89,14 +95,23 @@ def plan(
     refunds: Mapping[str, Refund],
     known: Mapping[str, str],
     documents: DocumentSettings,
+    *,
+    emails_on_create: bool = True,
 ) -> list[Step]:
     """Steps still to run for `order` (its newest snapshot), given every refund seen and
-    `known` (step name -> ledger state). Unfinished steps come back first, in order."""
+    `known` (step name -> ledger state). Unfinished steps come back first, in order.
+
+    A provider that does not email on create gets an `email:<step>` step after each
+    document that should reach the customer."""
     names = {name for name, state in known.items() if state != "done"}
     names |= set(_sale_steps(order, documents, known))
     sale_doc = names | known.keys()
     if refunds and sale_doc & {"invoice", "invrec", "receipt"}:
         names |= {REFUND_PREFIX + rid for rid in refunds if REFUND_PREFIX + rid not in known}
     email = documents.email and bool(order.customer.email)
+    if email and not emails_on_create:
+        documents_made = {n for n in names | known.keys() if n in SALE_STEPS or
+                          n.startswith(REFUND_PREFIX)}  # fmt: skip
+        names |= {EMAIL_PREFIX + n for n in documents_made if EMAIL_PREFIX + n not in known}
     has_invrec = "invrec" in sale_doc
     return [_step(name, email, has_invrec) for name in sorted(names, key=_rank)]

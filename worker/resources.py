@@ -8,8 +8,9 @@ from dramatiq.asyncio import get_event_loop_thread
 
 from worker.jobs import Deps, DocumentProvider
 from worker.ledger import Ledger
-from worker.providers.icount.client import ICountClient
-from worker.providers.icount.provider import ICountProvider
+from worker.mailer import Mailer
+from worker.providers.registry import build_provider
+from worker.providers.runner import StepRunner
 from worker.settings import Settings
 
 
@@ -42,9 +43,10 @@ class Resources:
     def _provider(self, tenant_id: str) -> DocumentProvider:
         if tenant_id not in self._providers:
             tenant = self.settings.tenants[tenant_id]
-            assert tenant.icount is not None and self._session is not None
-            client = ICountClient(self._session, tenant.icount)
-            self._providers[tenant_id] = ICountProvider(client, tenant_id, tenant.documents)
+            assert self._session is not None
+            mailer = Mailer(tenant.smtp) if tenant.smtp else None
+            provider = build_provider(tenant, self._session)
+            self._providers[tenant_id] = StepRunner(provider, tenant_id, tenant.documents, mailer)
         return self._providers[tenant_id]
 
 

@@ -122,13 +122,45 @@ class ICountSettings(_Strict):
         return self
 
 
+class IDokladSettings(_Strict):
+    base_url: str = "https://api.idoklad.cz/v2"
+    token_url: str = "https://identity.idoklad.cz/server/connect/token"  # noqa: S105 (a URL, not a secret)
+    client_id: str
+    client_secret: Secret
+    timeout_s: float = Field(default=20.0, gt=0)
+
+
+class ICashSettings(_Strict):
+    base_url: str = "https://v5.icash.bg/clientapi/v1"
+    api_key: str
+    secret_key: Secret
+    warehouse_id: int
+    user_id: int
+    timeout_s: float = Field(default=20.0, gt=0)
+
+
+class SmtpSettings(_Strict):
+    """Where documents go out by email when the provider cannot send them itself."""
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    sender: str  #: the From address
+    username: str | None = None
+    password: Secret | None = None
+    starttls: bool = True
+    timeout_s: float = Field(default=20.0, gt=0)
+
+
 class TenantSettings(_Strict):
     source: Literal["shopify", "woocommerce", "stripe", "standard"]
     secret: Secret | None = None
     #: several secrets may be valid at once while one is being rotated
     secrets: tuple[Secret, ...] = ()
-    provider: Literal["icount"]
+    provider: Literal["icount", "idoklad", "icash"]
     icount: ICountSettings | None = None
+    idoklad: IDokladSettings | None = None
+    icash: ICashSettings | None = None
+    smtp: SmtpSettings | None = None
     documents: DocumentSettings = DocumentSettings()
     #: webhooks per second this tenant may send to one receiver process, after a burst
     rate_limit_per_s: float = Field(default=50.0, gt=0)
@@ -138,8 +170,12 @@ class TenantSettings(_Strict):
     def _complete(self) -> TenantSettings:
         if self.secret is None and not self.secrets:
             raise ValueError("set secret (or secrets) to verify webhook signatures")
-        if self.provider == "icount" and self.icount is None:
-            raise ValueError("provider is icount but there is no [tenants.<id>.icount] table")
+        if getattr(self, self.provider) is None:
+            raise ValueError(
+                f"provider is {self.provider} but there is no [tenants.<id>.{self.provider}] table"
+            )
+        if self.provider == "icash" and self.documents.email and self.smtp is None:
+            raise ValueError("iCash cannot email: add [tenants.<id>.smtp] or set email = false")
         return self
 
     def webhook_secrets(self) -> tuple[str, ...]:

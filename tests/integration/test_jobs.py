@@ -205,6 +205,8 @@ async def test_one_worker_at_a_time_per_order(deps: jobs.Deps, sandbox: RunningS
 class ExplodingProvider:
     """Stands in for a provider with a bug: raises something that is not a BridgeError."""
 
+    emails_on_create = True
+
     async def run(self, *_: object) -> None:
         raise KeyError("docnum")
 

@@ -110,3 +110,15 @@ def test_newest_snapshot_wins_and_stale_ones_are_ignored() -> None:
     assert newest(old, None) is old
     undated = old.model_copy(update={"updated_at": None})
     assert newest(new, undated) is undated
+
+
+def test_providers_that_do_not_email_on_create_get_email_steps() -> None:
+    """iDoklad / iCash: each document, credit notes too, is followed by its own email step."""
+    steps = plan(order(paid=True), {"r1": refund("r1")}, {}, DOCS, emails_on_create=False)
+    assert names(steps) == ["invrec", "refund:r1", "email:invrec", "email:refund:r1"]
+    email = steps[2]
+    assert (email.action, email.based_on, email.doctype) == ("email", "invrec", "invrec")
+    done = {"invrec": "done", "email:invrec": "done"}
+    assert names(plan(order(paid=True), {}, done, DOCS, emails_on_create=False)) == []
+    no_address = plan(order(paid=True, email=None), {}, {}, DOCS, emails_on_create=False)
+    assert names(no_address) == ["invrec"]

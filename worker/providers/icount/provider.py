@@ -1,77 +1,58 @@
-"""iCount as a document provider: each step is one idempotent iCount call.
+"""iCount as a `Provider`: documents are guarded by `sanity_string` and emailed on create.
 
-Issuing a document or a credit note sends a `sanity_string` derived from tenant,
-order and step, so a repeat of the step (retry, redelivery, a worker killed
-mid-call) gets the document iCount already made: reconciling after an unknown
-outcome is simply asking again. Cancelling an already-cancelled document counts
-as done, for the same reason.
+A repeat of the same create (retry, redelivery, a worker killed mid-call) sends the
+same `sanity_string`, and iCount answers with the document it already made, so
+reconciling after an unknown outcome is simply asking again (`idempotent_create`).
+iCount has no documented standalone email or look-up-by-reference call
+(providers.md D.1.3), so `find_document` answers None and `email_document` is
+never needed: the document goes out with `send_email` on create.
 """
 
 from __future__ import annotations
 
-from worker.domain.events import Line, Order, Refund
-from worker.domain.idempotency import sanity_string
+from worker.domain.events import Customer
 from worker.errors import Permanent
-from worker.jobs import StepContext
-from worker.ledger import JobRecord
-from worker.planner import Step
+from worker.providers.base import (
+    Capabilities,
+    DocumentKind,
+    DocumentRef,
+    DocumentRequest,
+)
 from worker.providers.icount.client import ICountClient
-from worker.providers.icount.wire import DocumentRef, build_document_request
-from worker.settings import DocumentSettings
-
-
-def _base(step: Step, based_on: JobRecord | None) -> tuple[str, str]:
-    if based_on is None or not based_on.doctype or not based_on.docnum:
-        raise Permanent(
-            f"{step.name} needs the {step.based_on} document first", reason="missing_base_document"
-        )
-    return based_on.doctype, based_on.docnum
-
-
-def credit_note_order(order: Order, refund: Refund) -> Order:
-    """The refund as an order-shaped document: its own lines, or one line for the amount."""
-    lines = refund.lines or (
-        Line(description=f"Refund for order {order.number}", quantity=1, unit_price=refund.amount),
-    )
-    return order.model_copy(update={
-        "lines": lines, "total": refund.amount, "total_tax": sum(line.tax for line in lines),
-        "prices_include_tax": True, "paid": False, "refunds": (),
-        "created_at": refund.created_at or order.created_at,
-    })  # fmt: skip
+from worker.providers.icount.wire import build_document_request
 
 
 class ICountProvider:
-    """Makes a tenant's documents in its iCount account. iCount emails on create."""
+    """A tenant's iCount account."""
 
-    emails_on_create = True
+    capabilities = Capabilities(idempotent_create=True, emails_on_create=True, can_email=False)
 
-    def __init__(self, client: ICountClient, tenant: str, documents: DocumentSettings) -> None:
+    def __init__(self, client: ICountClient) -> None:
         self.client = client
-        self.tenant = tenant
-        self.documents = documents
 
-    async def run(self, step: Step, context: StepContext) -> DocumentRef:
-        if step.action == "cancel":
-            return await self._cancel(step, context)
-        order, based_on = context.order, None
-        if step.action == "credit":
-            if context.refund is None:
-                raise Permanent(f"no refund data for {step.name}", reason="missing_refund")
-            order = credit_note_order(order, context.refund)
-        if step.based_on is not None:
-            based_on = _base(step, context.based_on)
+    async def ensure_customer(self, customer: Customer) -> str | None:
+        return None  # doc/create matches or creates the client by name and email
+
+    async def create_document(self, request: DocumentRequest) -> DocumentRef:
+        based_on = request.based_on
         body = build_document_request(
-            order,
-            doctype=step.doctype,
-            documents=self.documents.model_copy(update={"email": step.email}),
-            sanity=sanity_string(self.tenant, context.order.order_id, step.name),
-            issue_date=order.created_at.date(),
-            based_on=based_on,
+            request.order,
+            doctype=request.kind,
+            documents=request.documents.model_copy(update={"email": request.email}),
+            sanity=request.reference,
+            issue_date=request.issue_date,
+            based_on=(based_on.doctype, based_on.docnum) if based_on else None,
         )
         return await self.client.create_document(body)
 
-    async def _cancel(self, step: Step, context: StepContext) -> DocumentRef:
-        doctype, docnum = _base(step, context.based_on)
-        reason = f"Order {context.order.number} was cancelled"
-        await self.client.cancel_document(doctype, docnum, reason)
-        return DocumentRef(doctype=doctype, docnum=docnum)
+    async def find_document(self, kind: DocumentKind, reference: str) -> DocumentRef | None:
+        return None  # the guarded create is the look-up
+
+    async def email_document(self, ref: DocumentRef, to: str) -> None:
+        raise Permanent("iCount emails documents on create only", reason="email_unsupported")
+
+    async def document_pdf(self, ref: DocumentRef) -> bytes:
+        raise Permanent("iCount documents are emailed by iCount", reason="pdf_unsupported")
+
+    async def cancel_document(self, ref: DocumentRef, reason: str) -> None:
+        await self.client.cancel_document(ref.doctype, ref.docnum, reason)

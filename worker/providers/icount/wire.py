@@ -20,12 +20,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from pydantic import BaseModel, ConfigDict
-
 from worker.domain.events import Customer, Line, Order
 from worker.domain.money import parse_amount
 from worker.domain.redaction import redact_text
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable, TotalMismatch
+from worker.providers.base import DocumentRef
 from worker.providers.icount.totals import (
     DEFAULT_VAT_PERCENT,
     DocumentTotals,
@@ -71,19 +70,6 @@ _THROTTLE_TEXT = "too many requests"
 
 class SessionExpired(Retryable):
     """iCount no longer knows the `sid`; the client logs in again once, else the job retries."""
-
-
-class DocumentRef(BaseModel):
-    """What the worker keeps about a document iCount made (or already had)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    doctype: str
-    docnum: str
-    doc_url: str | None = None
-    client_id: str | None = None
-    total: Decimal | None = None
-    emailed: bool = False
 
 
 # --- the request body -----------------------------------------------------------------
