@@ -46,10 +46,17 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from worker.providers.icount import sandbox
+    import importlib
 
     configure_logging("info")
-    return sandbox.main(["--host", args.host, "--port", str(args.port)])
+    argv = ["--host", args.host, "--port", str(args.port)]
+    if args.provider == "smtp":
+        from invoicebridge import mailcatcher
+
+        return mailcatcher.main([*argv, "--http-port", str(args.http_port)])
+    module = importlib.import_module(f"worker.providers.{args.provider}.sandbox")
+    result: int = module.main(argv)
+    return result
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -73,9 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds")
     worker.set_defaults(func=_worker)
     sandbox = sub.add_parser("sandbox", help="run a provider sandbox")
-    sandbox.add_argument("provider", choices=["icount"])
+    sandbox.add_argument("provider", choices=["icount", "idoklad", "icash", "smtp"])
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8081)
+    sandbox.add_argument("--http-port", type=int, default=8026, help="smtp only: the HTTP port")
     sandbox.set_defaults(func=_sandbox)
     demo = sub.add_parser("demo", help="run everything on sample orders and show the documents")
     demo.add_argument("--keep-running", action="store_true")

@@ -88,6 +88,10 @@ class LocalStack:
         )
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        self.smtp_port = free_port()
+        self.urls = {"icount": self.sandbox_url, "idoklad": f"http://127.0.0.1:{free_port()}",
+                     "icash": f"http://127.0.0.1:{free_port()}",
+                     "smtp": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
         self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
         self.config = self.workdir / "config.toml"
 
@@ -125,11 +129,16 @@ class LocalStack:
         )
         self._wait(lambda: redis.Redis(port=self.redis_port).ping(), "redis")
 
-    def start_sandbox(self) -> None:
-        self._spawn("sandbox", self._cli("sandbox", "icount", "--port", str(self.sandbox_port)))
-        self._wait(
-            lambda: http_json("GET", self.sandbox_url + "/_sandbox/documents")[0] == 200, "sandbox"
-        )
+    def start_sandboxes(self) -> None:
+        """The three provider sandboxes and the mail catcher, each its own process."""
+        for name, url in self.urls.items():
+            port = url.rpartition(":")[2]
+            extra = ["--port", str(self.smtp_port), "--http-port", port] if name == "smtp" else [
+                "--port", port]  # fmt: skip
+            self._spawn(name, self._cli("sandbox", name, *extra))
+        for name, url in self.urls.items():
+            probe = "/_sandbox/emails" if name == "smtp" else "/_sandbox/documents"
+            self._wait(lambda u=url + probe: http_json("GET", u)[0] == 200, name)
 
     def start_receiver(self) -> None:
         self._spawn(
@@ -162,14 +171,14 @@ class LocalStack:
 
     def up(self) -> LocalStack:
         self.start_redis()
-        self.start_sandbox()
+        self.start_sandboxes()
         self.write_config()
         self.start_receiver()
         self.start_workers()
         return self
 
     def down(self) -> None:
-        for name in ("receiver", "workers", "sandbox", "redis"):
+        for name in ("receiver", "workers", *self.urls, "redis"):
             proc = self.procs.pop(name, None)
             if proc is None:
                 continue
@@ -212,27 +221,33 @@ requeue_after_s = 2
 level = "{o.log_level}"
 """
             + "".join(
-                self._tenant_config(t, s, secret) for t, (s, secret) in self.tenants().items()
+                self._tenant_config(t, source, provider)
+                for t, (source, provider) in self.tenants().items()
             )
         )
 
     def tenants(self) -> dict[str, tuple[str, str]]:
-        """Tenant id -> (source, webhook secret): one shop per source we accept."""
-        return {self.tenant: ("shopify", self.secret), "woo": ("woocommerce", self.secret),
-                "pay": ("stripe", self.secret)}  # fmt: skip
+        """Tenant id -> (source, provider): one shop per source, one per provider."""
+        return {self.tenant: ("shopify", "icount"), "woo": ("woocommerce", "icount"),
+                "pay": ("stripe", "icount"), "dok": ("shopify", "idoklad"),
+                "cash": ("shopify", "icash")}  # fmt: skip
 
-    def _tenant_config(self, tenant: str, source: str, secret: str) -> str:
-        return f"""[tenants.{tenant}]
-source = "{source}"
-secret = "{secret}"
-provider = "icount"
-[tenants.{tenant}.icount]
-base_url = "{self.sandbox_url}/api/v3.php"
-cid = "{SANDBOX_CID}"
-user = "{SANDBOX_USER}"
-pass = "{SANDBOX_PASS}"
-timeout_s = {self.options.icount_timeout_s}
-"""
+    def _tenant_config(self, tenant: str, source: str, provider: str) -> str:
+        timeout = self.options.icount_timeout_s
+        tables = {
+            "icount": f'base_url = "{self.urls["icount"]}/api/v3.php"\ncid = "{SANDBOX_CID}"\n'
+                      f'user = "{SANDBOX_USER}"\npass = "{SANDBOX_PASS}"\n',
+            "idoklad": f'base_url = "{self.urls["idoklad"]}/v2"\n'
+                       f'token_url = "{self.urls["idoklad"]}/server/connect/token"\n'
+                       'client_id = "demo-client"\nclient_secret = "sandbox-secret"\n',
+            "icash": f'base_url = "{self.urls["icash"]}/clientapi/v1"\napi_key = "sandbox-key"\n'
+                     'secret_key = "sandbox-secret"\nwarehouse_id = 1\nuser_id = 1\n',
+        }  # fmt: skip
+        smtp = (f'[tenants.{tenant}.smtp]\nhost = "127.0.0.1"\nport = {self.smtp_port}\n'
+                'sender = "invoices@shop.example"\nstarttls = false\n')  # fmt: skip
+        return (f'[tenants.{tenant}]\nsource = "{source}"\nsecret = "{self.secret}"\n'
+                f'provider = "{provider}"\n[tenants.{tenant}.{provider}]\n{tables[provider]}'
+                f"timeout_s = {timeout}\n" + (smtp if provider == "icash" else ""))  # fmt: skip
 
     # -- driving it -----------------------------------------------------------------
 
@@ -262,13 +277,14 @@ timeout_s = {self.options.icount_timeout_s}
                 self.signatures_sent.append(headers[name].rpartition("v1=")[2])
         return http_json("POST", f"{self.receiver_url}/webhooks/{source}/{tenant}", body, headers)
 
-    def sandbox(self, what: str) -> Any:
-        return http_json("GET", f"{self.sandbox_url}/_sandbox/{what}")[1]
+    def sandbox(self, what: str, provider: str = "icount") -> Any:
+        """GET /_sandbox/<what> of a provider sandbox (or "smtp", the mail catcher)."""
+        return http_json("GET", f"{self.urls[provider]}/_sandbox/{what}")[1]
 
-    def set_faults(self, fault: dict[str, Any]) -> None:
+    def set_faults(self, fault: dict[str, Any], provider: str = "icount") -> None:
         status, _ = http_json(
             "POST",
-            self.sandbox_url + "/_sandbox/faults",
+            self.urls[provider] + "/_sandbox/faults",
             json.dumps(fault).encode(),
             {"Content-Type": "application/json"},
         )
