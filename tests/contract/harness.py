@@ -1,0 +1,107 @@
+"""How the provider contract suite reaches each provider: its sandbox, settings and shapes.
+
+Adding a fourth provider means writing one `Harness` here and passing the suite.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from tests.conftest import free_port
+from tests.smtp_server import Inbox, smtp_server
+from worker.mailer import Mailer
+from worker.providers.registry import build_provider
+from worker.providers.runner import StepRunner
+from worker.settings import TenantSettings
+
+
+@dataclass(frozen=True)
+class Harness:
+    name: str
+    settings: Callable[[str], dict[str, Any]]  #: sandbox URL -> the provider's settings table
+    create_path: str  #: the fault-plan path of the create call
+    total: Callable[[dict[str, Any]], Decimal]  #: a sandbox document's total
+    is_credit: Callable[[dict[str, Any]], bool]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass
+class Running:
+    harness: Harness
+    runner: StepRunner
+    url: str  #: the sandbox, for /_sandbox/... control calls
+    inbox: Inbox  #: the SMTP server's messages (the fallback for providers that cannot email)
+    session: aiohttp.ClientSession
+
+    async def control(self, method: str, what: str, body: Any = None) -> Any:
+        async with self.session.request(method, f"{self.url}/_sandbox/{what}",
+                                        json=body) as response:  # fmt: skip
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+    async def documents(self) -> list[dict[str, Any]]:
+        return list(await self.control("GET", "documents"))
+
+    async def emails(self) -> int:
+        """Emails the customer got: from the provider, or through our SMTP fallback."""
+        return len(await self.control("GET", "emails")) + len(self.inbox.messages)
+
+
+HARNESSES = [
+    Harness(
+        "icount",
+        lambda url: {"base_url": f"{url}/api/v3.php", "cid": "demo", "user": "api",
+                     "pass": "sandbox-pass", "timeout_s": 0.5},
+        "doc/create",
+        lambda doc: Decimal(doc["totalwithvat"]),
+        lambda doc: doc["doctype"] == "refund",
+    ),
+    Harness(
+        "idoklad",
+        lambda url: {"base_url": f"{url}/v2", "token_url": f"{url}/server/connect/token",
+                     "client_id": "demo-client", "client_secret": "sandbox-secret",
+                     "timeout_s": 0.5},
+        "IssuedInvoices",
+        lambda doc: Decimal(doc["total"]),
+        lambda doc: doc["doctype"] == "CreditNote",
+    ),
+    Harness(
+        "icash",
+        lambda url: {"base_url": f"{url}/clientapi/v1", "api_key": "sandbox-key",
+                     "secret_key": "sandbox-secret", "warehouse_id": 1, "user_id": 1,
+                     "timeout_s": 0.5},
+        "document-create",
+        lambda doc: Decimal(doc["total"]),
+        lambda doc: doc["doctype"] == "CREDIT",
+    ),
+]  # fmt: skip
+
+
+@asynccontextmanager
+async def running(harness: Harness) -> AsyncIterator[Running]:
+    """The harness's sandbox on port 0, a real client, and an SMTP server for the fallback."""
+    sandbox = importlib.import_module(f"worker.providers.{harness.name}.sandbox")
+    async with sandbox.serve_sandbox() as box, aiohttp.ClientSession() as session:
+        with smtp_server() as (smtp_port, inbox):
+            tenant = TenantSettings.model_validate({
+                "source": "shopify", "secret": "s", "provider": harness.name,
+                harness.name: harness.settings(box.url),
+                "smtp": {"host": "127.0.0.1", "port": smtp_port, "sender": "shop@example.com",
+                         "starttls": False},
+            })  # fmt: skip
+            assert tenant.smtp is not None
+            provider = build_provider(tenant, session)
+            runner = StepRunner(provider, "acme", tenant.documents, Mailer(tenant.smtp))
+            yield Running(harness, runner, box.url, inbox, session)
+
+
+__all__ = ["HARNESSES", "Harness", "Running", "free_port", "running"]

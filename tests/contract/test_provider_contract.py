@@ -1,0 +1,151 @@
+"""The provider contract: every provider (real client + its sandbox over HTTP) must pass it.
+
+Create, find by our reference, a repeated step, a credit note, email, and each fault
+kind: 5xx, the answer lost after the document was made (timeout, disconnect), 429.
+Steps run through the generic `StepRunner`, as the worker runs them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from handlers.sources import shopify
+from invoicebridge import samples
+from tests.contract.harness import HARNESSES, Harness, Running, running
+from worker.domain.events import Order, Refund
+from worker.domain.idempotency import sanity_string
+from worker.errors import BridgeError, OutcomeUnknown, RateLimited, Retryable
+from worker.jobs import StepContext
+from worker.ledger import JobRecord
+from worker.planner import Step
+from worker.providers.base import DocumentRef
+
+INVREC = Step("invrec", "issue", "invrec", email=True)
+REFUND = Step("refund:r1", "credit", "refund", email=True, based_on="invrec", refund_id="r1")
+EMAIL = Step("email:invrec", "email", "invrec", email=True, based_on="invrec")
+
+
+@pytest.fixture(params=HARNESSES, ids=str)
+async def box(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
+    harness: Harness = request.param
+    async with running(harness) as started:
+        yield started
+
+
+def order(order_id: int = 501) -> Order:
+    payload = samples.shopify_order(order_id, discount="7.00", customer_name="Dana Levi")
+    body = json.dumps(payload).encode()
+    parsed = shopify.parse(body, samples.headers_for(body, topic="orders/paid", secret="s",
+                                                     event_id="e"))  # fmt: skip
+    assert parsed.order is not None
+    return parsed.order
+
+
+def context(the_order: Order, based_on: DocumentRef | None = None,
+            refund: Refund | None = None) -> StepContext:  # fmt: skip
+    record = None
+    if based_on is not None:
+        record = JobRecord(key="k", state="done", attempts=1, doctype=based_on.doctype,
+                           docnum=based_on.docnum, doc_id=based_on.doc_id)  # fmt: skip
+    return StepContext(tenant="acme", order=the_order, refund=refund, based_on=record)
+
+
+async def issue_until_done(box: Running, step: Step, ctx: StepContext) -> DocumentRef:
+    """Run a step as the worker would: again after a retryable error, at most 3 times."""
+    for _ in range(3):
+        try:
+            return await box.runner.run(step, ctx)
+        except (Retryable, OutcomeUnknown):
+            continue
+    raise AssertionError("the step never completed")
+
+
+async def test_create_makes_one_document_with_the_exact_total(box: Running) -> None:
+    """An invoice-receipt whose total is the shop's to the smallest unit."""
+    the_order = order()
+    await box.runner.run(INVREC, context(the_order))
+    [doc] = await box.documents()
+    assert box.harness.total(doc) == the_order.total
+
+
+async def test_repeating_a_step_never_makes_a_second_document(box: Running) -> None:
+    """The same step run three times (redelivery, operator retry): one document."""
+    the_order = order()
+    refs = [await box.runner.run(INVREC, context(the_order)) for _ in range(3)]
+    assert len({ref.docnum for ref in refs}) == 1
+    assert len(await box.documents()) == 1
+
+
+async def test_find_by_our_reference(box: Running) -> None:
+    """A provider without its own guard finds the document by our reference, else None."""
+    provider = box.runner.provider
+    if provider.capabilities.idempotent_create:
+        pytest.skip("the service refuses duplicates itself; the guarded create is the look-up")
+    the_order = order()
+    made = await box.runner.run(INVREC, context(the_order))
+    reference = sanity_string("acme", the_order.order_id, "invrec")
+    found = await provider.find_document("invrec", reference)
+    assert found is not None and found.docnum == made.docnum
+    assert await provider.find_document("invrec", sanity_string("acme", "nope", "invrec")) is None
+
+
+async def test_credit_note_refers_to_the_invoice(box: Running) -> None:
+    """A refund becomes one credit note, for the refund's amount, based on the invrec."""
+    the_order = order()
+    invrec = await box.runner.run(INVREC, context(the_order))
+    refund = Refund(refund_id="r1", amount=Decimal("20.00"), currency=the_order.currency,
+                    created_at=datetime(2026, 11, 2, tzinfo=UTC))  # fmt: skip
+    for _ in range(2):
+        await box.runner.run(REFUND, context(the_order, invrec, refund))
+    credits = [d for d in await box.documents() if box.harness.is_credit(d)]
+    assert len(credits) == 1 and box.harness.total(credits[0]) == Decimal("20.00")
+
+
+async def test_the_customer_gets_exactly_one_email(box: Running) -> None:
+    """Emailed on create, by the provider's email call, or as a PDF by SMTP: once."""
+    the_order = order()
+    invrec = await box.runner.run(INVREC, context(the_order))
+    if not box.runner.emails_on_create:
+        await box.runner.run(EMAIL, context(the_order, invrec))
+    assert await box.emails() == 1
+
+
+async def test_server_error_is_retryable_and_makes_nothing(box: Running) -> None:
+    """A 503 before any work: a retryable error and no document."""
+    await box.control("POST", "faults", {"path": box.harness.create_path, "plan": [503]})
+    with pytest.raises(Retryable):
+        await box.runner.run(INVREC, context(order()))
+    assert await box.documents() == []
+
+
+@pytest.mark.parametrize("fault", ["timeout-after-commit", "disconnect-after-commit"])
+async def test_lost_answer_after_commit_still_one_document(box: Running, fault: str) -> None:
+    """The service made the document but the answer was lost: the step ends with that one."""
+    plan = {"path": box.harness.create_path, "plan": [fault], "hang_s": 2}
+    await box.control("POST", "faults", plan)
+    made = await issue_until_done(box, INVREC, context(order()))
+    [doc] = await box.documents()
+    assert str(doc["docnum"]) == made.docnum
+
+
+async def test_rate_limit_is_reported_with_a_delay(box: Running) -> None:
+    """429: RateLimited with the delay the service asked for, and nothing made."""
+    plan = {"path": box.harness.create_path, "plan": [429], "retry_after": 3}
+    await box.control("POST", "faults", plan)
+    with pytest.raises(RateLimited) as raised:
+        await box.runner.run(INVREC, context(order()))
+    assert raised.value.delay_ms == 3000
+    assert await box.documents() == []
+
+
+async def test_errors_are_from_the_one_taxonomy(box: Running) -> None:
+    """A refused document is a BridgeError the worker knows how to act on."""
+    bad = order().model_copy(update={"total": Decimal("1.00")})  # a total that cannot add up
+    with pytest.raises(BridgeError):
+        await box.runner.run(INVREC, context(bad))
+    assert await box.documents() == []
