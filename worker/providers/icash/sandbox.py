@@ -1,0 +1,223 @@
+"""A faithful local iCash (client API v1) for the demo, merchants trying settings, and the tests.
+
+Run it: `python -m worker.providers.icash.sandbox --host 127.0.0.1 --port 8083`, or in
+code `async with serve_sandbox(port=0) as sandbox: ... sandbox.api_url ...`.
+
+API: `POST /clientapi/v1/<method>`, form-encoded (nested as
+`DocumentServices[0][DocumentServiceQty]`) or JSON. Every call carries `api_key`,
+`nonce`, `signature` = HMAC-SHA256(secret, nonce + WareHouseID + api_key) in
+uppercase hex, and `WareHouseID`; every method but `login` also `ses`. Default
+account: api_key "sandbox-key", secret "sandbox-secret", warehouse 1, user 1.
+Answers are HTTP 200 `{"nonce": "<echo, a string>", "status": 1, "data": ...}` or
+`{"nonce": ..., "status": 0, "error_message": "..."}`.
+
+Documented behaviour (providers.md C, D.3): `login` → `{session_id}` (32 hex);
+`documents-list` with every documented filter, `sort`/`order`, `offset`/`count`
+(count 1..100, default 10) → `{TotalRecords, Data}`; `get-document` → the document
+with `DocumentServices`. Messages "Authentication Error", "Missing value for ses",
+"Session expired", "Wrong value for X".
+
+Chosen where providers.md says *unknown* (the client keeps these names in `wire`):
+
+- `document-create` (the docs name no create method): fields DocumentType
+  (INVOICE | PROFORMA, default INVOICE), DocumentSubType (NORMAL | CREDIT | DEBIT |
+  ADVANCE), DocumentDate, DocumentCurrencyCode, DocumentContragentName (required) /
+  Address / MOL / TaxNum / TaxNumVatReg, DocumentPayTypeID (1 cash, 2 bank transfer,
+  3 card), DocumentPayDate, DocumentComment, DocumentToDocumentID (required for CREDIT
+  and DEBIT: a live NORMAL document of the firm; refused otherwise), ImportSource,
+  ImportRefID (any string up to 30 characters; filters compare digit strings as
+  integers), and `DocumentServices[i]` lines: DocumentServiceDescription,
+  DocumentServiceQty (> 0, DECIMAL(10,5)), DocumentServiceSinglePrice (VAT-inclusive,
+  DECIMAL(19,6), may be negative for a rounding line), DocumentServiceVatPercent (0..100),
+  DocumentServiceDiscount (% 0..100, 5 places). More decimals than a column holds are
+  refused, not rounded; every refusal names the field. Line and document totals
+  follow `wire.document_totals`; a negative document total is refused. The answer is
+  the new document, as `get-document` shows it. There is NO duplicate guard: a second
+  create with the same ImportRefID makes a second document, so clients look up first.
+- `document-cancel` (DocumentID) sets DocumentStatus DELETED and never removes the
+  document; a second cancel is refused with "Document is already deleted". Invoices
+  with credit notes may be cancelled (no rule is known).
+- `document-pdf` (DocumentID) → `{DocumentID, FileName, Base64}`: a small valid PDF.
+- Numbers are 10 digits per firm and DocumentType: INVOICE (credit notes included)
+  from 1000000001, PROFORMA from 2000000001; DocumentID counts across the sandbox.
+- The nonce must exceed the last one the api_key sent, else "Invalid nonce"; it is
+  recorded only once the signature checks out. A wrong WareHouseID (correctly
+  signed) is "Wrong value for WareHouseID", a wrong UserID at login "Wrong value for
+  UserID". Sessions end after `session_ttl_s` idle (default 900 s; each use renews
+  them) with "Session expired"; several sessions per key may live at once. No rate
+  limit applies unless one is scripted; an unknown method is "Unknown method <name>".
+
+Control and inspection (not part of iCash): `GET|POST|DELETE /_sandbox/faults`,
+`GET /_sandbox/documents`, `GET /_sandbox/emails` (always `[]`),
+`GET /_sandbox/requests` (counts per method and a log with keys, signatures and
+sessions blanked), `POST /_sandbox/reset`, `POST /_sandbox/expire-sessions`,
+`GET /_sandbox/health`. Faults are scripted per method, as for iCount
+(`worker.providers.icount.sandbox_faults`): `POST /_sandbox/faults {"path":
+"document-create", "plan": [503, "timeout-after-commit", "disconnect-after-commit",
+"too-many-requests", {"latency_ms": 2000}, 200], "hang_s": 30, "retry_after": 5}`.
+An injected status answers `{"status": 0, "error_message": "Injected HTTP <n>"}`
+with that HTTP status; "too-many-requests" is a plain-text HTTP 429.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from worker.providers.icash.sandbox_control import FAULTS, STATE, add_control_routes
+from worker.providers.icash.sandbox_methods import METHODS, Call
+from worker.providers.icash.sandbox_state import Refusal, SandboxAccount, SandboxState
+from worker.providers.icount.sandbox import parse_body
+from worker.providers.icount.sandbox_faults import Faults, FaultStep
+
+API_ROOT = "/clientapi/v1"
+
+
+def _fault_answer(step: FaultStep) -> web.Response:
+    if step.kind == "throttle":
+        return web.Response(status=429, text="Too many requests", content_type="text/plain")
+    headers = {"Retry-After": step.retry_after} if step.status == 429 and step.retry_after else None
+    body = {"status": 0, "error_message": f"Injected HTTP {step.status} (sandbox fault)"}
+    return web.json_response(body, status=step.status, headers=headers)
+
+
+def _answer(state: SandboxState, method: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    nonce = "" if body is None else str(body.get("nonce", ""))
+    try:
+        if body is None:
+            raise Refusal("Malformed request body")
+        if method not in METHODS:
+            raise Refusal(f"Unknown method {method}")
+        handler, needs_session = METHODS[method]
+        account = state.authenticate(body)
+        if needs_session:
+            state.check_session(account, body)
+        data = handler(Call(state, account, body))
+    except Refusal as refusal:
+        return {"nonce": nonce, "status": 0, "error_message": refusal.message}
+    return {"nonce": nonce, "status": 1, "data": data}
+
+
+async def _api(request: web.Request) -> web.StreamResponse:
+    state, faults = request.app[STATE], request.app[FAULTS]
+    method = request.match_info["method"]
+    raw = await request.read()
+    body = parse_body(request.content_type, raw)
+    state.log_request(method, body)
+    step = faults.take(method, raw)
+    if step is not None and step.kind in ("status", "throttle"):
+        return _fault_answer(step)
+    latency_ms = faults.latency_ms + (step.latency_ms if step else 0)
+    await faults.hold(latency_ms / 1000)  # the work is committed after the wait
+    if faults.roll_error():
+        return _fault_answer(FaultStep("status", 503, status=503))
+    answer = _answer(state, method, body)
+    if step is not None and step.kind == "timeout":
+        await faults.hold(step.hang_s)
+    if step is not None and step.kind == "disconnect" and request.transport is not None:
+        request.transport.close()  # the work is done; the caller never hears of it
+    return web.json_response(answer)
+
+
+async def _release_held(app: web.Application) -> None:
+    app[FAULTS].closing.set()
+
+
+def create_sandbox_app(
+    *,
+    accounts: Sequence[SandboxAccount] | None = None,
+    session_ttl_s: float = 900,
+    seed: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> web.Application:
+    """The sandbox as an aiohttp application (one default account unless `accounts`)."""
+    app = web.Application()
+    app[STATE] = SandboxState(accounts or [SandboxAccount()], session_ttl_s, clock)
+    app[FAULTS] = Faults(rng=random.Random(seed))  # noqa: S311 (fault injection, not crypto)
+    app.on_shutdown.append(_release_held)
+    app.router.add_post(API_ROOT + "/{method}", _api)
+    add_control_routes(app)
+    return app
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox listening on a real socket."""
+
+    runner: web.AppRunner
+    url: str  #: e.g. "http://127.0.0.1:40123"
+
+    @property
+    def app(self) -> web.Application:
+        return self.runner.app
+
+    @property
+    def api_url(self) -> str:
+        """The base URL a client uses (`ICashSettings.base_url`)."""
+        return self.url + API_ROOT
+
+    @property
+    def state(self) -> SandboxState:
+        return self.app[STATE]
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_sandbox(host: str = "127.0.0.1", port: int = 0, **options: Any) -> RunningSandbox:
+    """Start the sandbox on `host:port` (0 = a free port); `options` go to `create_sandbox_app`."""
+    runner = web.AppRunner(create_sandbox_app(**options), access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    return RunningSandbox(runner, f"http://{bound_host}:{bound_port}")
+
+
+@asynccontextmanager
+async def serve_sandbox(
+    host: str = "127.0.0.1", port: int = 0, **options: Any
+) -> AsyncIterator[RunningSandbox]:
+    """`start_sandbox` as an async context manager that stops it on exit."""
+    sandbox = await start_sandbox(host, port, **options)
+    try:
+        yield sandbox
+    finally:
+        await sandbox.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m worker.providers.icash.sandbox [--host H] [--port P] [account options]`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m worker.providers.icash.sandbox",
+        description="A local iCash client API v1 sandbox.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8083)
+    parser.add_argument("--api-key", default="sandbox-key")
+    parser.add_argument("--secret", default="sandbox-secret", help="the account's secret_key")
+    parser.add_argument("--warehouse-id", type=int, default=1)
+    parser.add_argument("--user-id", type=int, default=1)
+    parser.add_argument("--session-ttl", type=float, default=900, help="idle seconds")
+    parser.add_argument("--seed", type=int, default=None, help="seed for random faults")
+    args = parser.parse_args(argv)
+    account = SandboxAccount(
+        api_key=args.api_key,
+        secret=args.secret,
+        warehouse_id=args.warehouse_id,
+        user_id=args.user_id,
+    )
+    app = create_sandbox_app(accounts=[account], session_ttl_s=args.session_ttl, seed=args.seed)
+    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

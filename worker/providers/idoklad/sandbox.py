@@ -1,0 +1,252 @@
+"""A faithful local iDoklad (API v2) for the demo, merchants trying settings, and the tests.
+
+Run it: `python -m worker.providers.idoklad.sandbox --host 127.0.0.1 --port 8082`, or in
+code `async with serve_sandbox(port=0) as sandbox: ... sandbox.api_url, sandbox.token_url`.
+The default API client is `demo-client` / `sandbox-secret`.
+
+Token: `POST /server/connect/token` (form: grant_type=client_credentials, client_id,
+client_secret, scope=idoklad_api) → `{access_token, expires_in, token_type}`; errors
+are 400 `{"error": "unsupported_grant_type" | "invalid_client" | "invalid_scope"}`.
+API under `/v2/` with `Authorization: Bearer`: `Contacts` (list, `Default`, `{id}`,
+POST), `IssuedInvoices` (list, `Default`, `{id}`, POST, `{id}/FullyPay`,
+`{id}/SendMailToPurchaser`, `{id}/GetPdf`), `CreditNotes` (list, `{id}`, POST,
+`{id}/FullyPay`, `{id}/GetPdf`), `Mails/IssuedInvoice/Send`, `Mails/CreditNote/Send`,
+`Currencies`, `Countries`, `VatRates`, and `Test/RateLimitExceeded` (429,
+`Retry-After: 60`), `Test/PaymentRequired` (402), `Test/DowngradeNeeded` (403),
+`Test/GetActualApiLimit`. Lists, filters and paging: `sandbox_query`; bodies and
+validation: `sandbox_models`; numbering, payment and PDFs: `sandbox_documents`.
+
+Behaviour chosen where providers.md says *unknown* or *inferred*:
+
+- No duplicate guard: two POSTs make two documents (clients must look up first).
+- A missing, unknown or expired token is 401 `{"Message": "Authorization has been
+  denied for this request."}`; tokens live `token_ttl_s` (3600) seconds, and
+  `POST /_sandbox/expire-tokens` expires them all at once.
+- Rate limit (off unless `rate_limit_per_s` is set, at start or via
+  `POST /_sandbox/config`): one token bucket over all `/v2/` calls of all clients,
+  bursts of max(1, rate); a call over it is 429 with `Retry-After` = whole seconds
+  until a slot (1 at rates ≥ 1/s) and has no side effect. The token endpoint is
+  not limited.
+- Errors are `{"Message": ...}`; a 400 adds `ModelState` {field: [errors]}.
+- Totals follow `wire.item_amounts` exactly (Decimal, half-up per item);
+  money is answered as JSON numbers.
+- `OrderNumber` is filterable (the real service may refuse it, D.2.7);
+  `POST /_sandbox/config {"order_number_filter": false}` makes it a 400 like an
+  unknown property, to exercise the client's `Description~ct~` fallback.
+
+Control and inspection (not part of iDoklad): `GET|POST|DELETE /_sandbox/faults`,
+`GET|POST /_sandbox/config`, `GET /_sandbox/documents`, `GET /_sandbox/contacts`,
+`GET /_sandbox/emails`, `GET /_sandbox/requests`, `POST /_sandbox/reset`,
+`POST /_sandbox/expire-tokens`, `GET /_sandbox/health`. Faults use the iCount
+sandbox's plans: `POST /_sandbox/faults {"path": "IssuedInvoices", "plan": [503,
+"timeout-after-commit", "disconnect-after-commit", {"latency_ms": 200}, 429, 200],
+"retry_after": 5, "hang_s": 30, "match": "..."}` (`path` as in `sandbox_control`;
+"too-many-requests" is a 429 here; a GET's `match` is tested against its query).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from worker.providers.icount.sandbox_faults import FaultStep
+from worker.providers.idoklad.sandbox_api import TOKEN_PATH, add_api_routes, answer
+from worker.providers.idoklad.sandbox_control import add_control_routes
+from worker.providers.idoklad.sandbox_models import ApiError
+from worker.providers.idoklad.sandbox_state import (
+    DEFAULT_CLIENTS,
+    FAULTS,
+    STATE,
+    SandboxState,
+    make_faults,
+)
+from worker.providers.idoklad.wire import loads
+
+API_PREFIX = "/v2/"
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(exc: ApiError) -> web.Response:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return answer(exc.body(), status=exc.status, headers=headers)
+
+
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _loggable(raw: bytes) -> object:
+    try:
+        return loads(raw) if raw.strip() else None
+    except ValueError:
+        return raw[:200].decode(errors="replace")
+
+
+def _before_work(step: FaultStep | None) -> web.Response | None:
+    if step is None or step.kind not in ("status", "throttle"):
+        return None
+    status = 429 if step.kind == "throttle" else step.status
+    retry_after = int(step.retry_after) if step.retry_after and step.retry_after.isdigit() else None
+    return _error(ApiError(status, f"Injected HTTP {status} (sandbox fault).",
+                           retry_after=retry_after if status == 429 else None))  # fmt: skip
+
+
+async def _serve(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return _error(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = "No HTTP resource was found that matches the request URI."
+        return _error(ApiError(exc.status, message if exc.status == 404 else exc.reason))
+
+
+async def _with_faults(request: web.Request, handler: _Handler, path: str) -> web.StreamResponse:
+    faults = request.app[FAULTS]
+    raw = await request.read() or request.query_string.encode()
+    step = faults.take(f"{request.method} {path}", raw) or faults.take(path, raw)
+    early = _before_work(step)
+    if early is not None:
+        return early
+    await faults.hold((faults.latency_ms + (step.latency_ms if step else 0)) / 1000)
+    if faults.roll_error():
+        return _error(ApiError(503, "Injected HTTP 503 (sandbox fault)."))
+    response = await _serve(request, handler)  # committed from here on
+    if step is not None and step.kind == "timeout":
+        await faults.hold(step.hang_s)
+    if step is not None and step.kind == "disconnect" and request.transport is not None:
+        request.transport.close()  # the work is done; the caller never hears of it
+    return response
+
+
+async def _api_call(request: web.Request, handler: _Handler, path: str) -> web.StreamResponse:
+    state = request.app[STATE]
+    state.log_request(request.method, path, request.query, _loggable(await request.read()))
+    company = state.company_for(_bearer(request))
+    if company is None:
+        return _error(ApiError(401, "Authorization has been denied for this request."))
+    request["company"] = company
+    wait_s = state.limiter.take()
+    if wait_s is not None:
+        return _error(ApiError(429, "The API limit was exceeded.", retry_after=wait_s))
+    return await _with_faults(request, handler, path)
+
+
+@web.middleware
+async def _gateway(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Auth, rate limit, request log and faults for the API; faults for the token endpoint."""
+    if request.path.startswith(API_PREFIX):
+        return await _api_call(request, handler, request.path.removeprefix(API_PREFIX))
+    if request.path == TOKEN_PATH:
+        return await _with_faults(request, handler, "connect/token")
+    return await handler(request)
+
+
+async def _release_held(app: web.Application) -> None:
+    app[FAULTS].closing.set()
+
+
+def create_sandbox_app(
+    *,
+    clients: Mapping[str, str] | None = None,
+    rate_limit_per_s: float | None = None,
+    token_ttl_s: int = 3600,
+    seed: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> web.Application:
+    """The sandbox as an aiohttp application; `clients` maps client id → secret."""
+    app = web.Application(middlewares=[_gateway])
+    app[STATE] = SandboxState(clients or DEFAULT_CLIENTS, token_ttl_s=token_ttl_s,
+                              rate_limit_per_s=rate_limit_per_s, clock=clock)  # fmt: skip
+    app[FAULTS] = make_faults(seed)
+    app.on_shutdown.append(_release_held)
+    add_api_routes(app)
+    add_control_routes(app)
+    return app
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox listening on a real socket."""
+
+    runner: web.AppRunner
+    url: str  #: e.g. "http://127.0.0.1:40123"
+
+    @property
+    def app(self) -> web.Application:
+        return self.runner.app
+
+    @property
+    def api_url(self) -> str:
+        """`IDokladSettings.base_url` for this sandbox."""
+        return f"{self.url}/v2"
+
+    @property
+    def token_url(self) -> str:
+        """`IDokladSettings.token_url` for this sandbox."""
+        return f"{self.url}{TOKEN_PATH}"
+
+    @property
+    def state(self) -> SandboxState:
+        return self.app[STATE]
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_sandbox(host: str = "127.0.0.1", port: int = 0, **options: Any) -> RunningSandbox:
+    """Start the sandbox on `host:port` (0 = a free port); `options` go to `create_sandbox_app`."""
+    runner = web.AppRunner(create_sandbox_app(**options), access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    return RunningSandbox(runner, f"http://{bound_host}:{bound_port}")
+
+
+@asynccontextmanager
+async def serve_sandbox(
+    host: str = "127.0.0.1", port: int = 0, **options: Any
+) -> AsyncIterator[RunningSandbox]:
+    """`start_sandbox` as an async context manager that stops it on exit."""
+    sandbox = await start_sandbox(host, port, **options)
+    try:
+        yield sandbox
+    finally:
+        await sandbox.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m worker.providers.idoklad.sandbox [--host H] [--port P] [options]`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m worker.providers.idoklad.sandbox",
+        description="A local iDoklad API v2 sandbox.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8082)
+    parser.add_argument("--client-id", default="demo-client")
+    parser.add_argument("--client-secret", default="sandbox-secret")
+    parser.add_argument("--rate-limit-per-s", type=float, default=None)
+    parser.add_argument("--token-ttl-s", type=int, default=3600)
+    parser.add_argument("--seed", type=int, default=None, help="seed for random faults")
+    args = parser.parse_args(argv)
+    app = create_sandbox_app(
+        clients={args.client_id: args.client_secret},
+        rate_limit_per_s=args.rate_limit_per_s,
+        token_ttl_s=args.token_ttl_s,
+        seed=args.seed,
+    )
+    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

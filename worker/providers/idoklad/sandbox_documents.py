@@ -1,0 +1,169 @@
+"""Issued invoices and credit notes in the iDoklad sandbox: templates, creation, payment, PDF.
+
+Creation checks the body (`sandbox_models`), prices the items with the shared
+totals rule and numbers the document; there is no duplicate guard. `FullyPay`
+sets `PaymentStatus` 1 (Paid), `IsPaid` and `DateOfPayment` (the `dateOfPayment`
+query value, else today) and is a no-op on a paid document. The PDF is a one-page
+PDF 1.4 listing the items and totals (non-Latin-1 characters shown as "?").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from worker.providers.idoklad.sandbox_models import (
+    CURRENCY_CODES,
+    ApiError,
+    check_document,
+    currency_code,
+    priced,
+)
+from worker.providers.idoklad.sandbox_state import Company, now_text
+from worker.providers.idoklad.wire import MATURITY_DAYS
+
+INVOICE_PREFIX, CREDIT_NOTE_PREFIX = "", "D"
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def invoice_default(company: Company) -> dict[str, Any]:
+    """`GET IssuedInvoices/Default`: today's dates, CZK, the next number as a preview."""
+    day = today()
+    serial, number = company.number(INVOICE_PREFIX, day.year, take=False)
+    return {
+        "PurchaserId": 0, "CurrencyId": 1, "ExchangeRate": Decimal(1), "ExchangeRateAmount": 1,
+        "DateOfIssue": day.isoformat(), "DateOfTaxing": day.isoformat(),
+        "DateOfMaturity": (day + timedelta(days=MATURITY_DAYS)).isoformat(),
+        "Maturity": MATURITY_DAYS, "Description": "", "DocumentNumber": number,
+        "DocumentSerialNumber": serial, "OrderNumber": "", "VariableSymbol": number,
+        "Note": "", "PaymentOptionId": 1, "ConstantSymbolId": None, "LanguageId": 1,
+        "ItemsTextPrefix": "We invoice you for:", "ItemsTextSuffix": "",
+        "IssuedInvoiceItems": [],
+    }  # fmt: skip
+
+
+def _finish(company: Company, fields: dict[str, Any], items: list[dict[str, Any]],
+            currency_id: int, prefix: str, entity_id: int) -> dict[str, Any]:  # fmt: skip
+    code = CURRENCY_CODES[currency_id]
+    priced_items, money = priced(items, code)
+    serial, number = company.number(prefix, int(fields["DateOfIssue"][:4]), take=True)
+    return {
+        "Id": entity_id, "DocumentNumber": number, "DocumentSerialNumber": serial,
+        "CurrencyId": currency_id, "ExchangeRate": Decimal(1), **fields,
+        "DateOfPayment": None, "PaymentStatus": 0, "IsPaid": False,
+        "IsSentToPurchaser": False, "Exported": 0, "TotalWithoutVat": money.base,
+        "TotalVat": money.vat, "TotalWithVat": money.total, "DateLastChange": now_text(),
+        "items": priced_items,
+    }  # fmt: skip
+
+
+def new_invoice(company: Company, body: Mapping[str, Any], entity_id: int) -> dict[str, Any]:
+    """An issued invoice from a `POST IssuedInvoices` body. Raises ApiError (400)."""
+    check, fields, items = check_document(body, "IssuedInvoiceItems")
+    purchaser, currency = check.integer("PurchaserId"), check.integer("CurrencyId")
+    if purchaser is not None and purchaser not in company.contacts:
+        check.fail("PurchaserId", f"Contact {purchaser} does not exist.")
+    currency_code(check, currency)
+    check.done()
+    assert currency is not None
+    document = _finish(company, fields, items, currency, INVOICE_PREFIX, entity_id)
+    document["IssuedInvoiceItems"] = document.pop("items")
+    document.update(PurchaserId=purchaser, PaymentOptionId=body.get("PaymentOptionId", 1))
+    company.invoices[entity_id] = document
+    return document
+
+
+def _credited(company: Company, body: Mapping[str, Any]) -> dict[str, Any]:
+    credited = body.get("CreditNoteForDocumentId", body.get("CreditedInvoiceId"))
+    invoice = company.invoices.get(credited) if isinstance(credited, int) else None
+    if invoice is None:
+        raise ApiError(400, "The request is invalid.", {"CreditNoteForDocumentId": [
+            f"Issued invoice {credited} does not exist."]})  # fmt: skip
+    return invoice
+
+
+def _remaining(company: Company, invoice: Mapping[str, Any]) -> Decimal:
+    credited = sum((note["TotalWithVat"] for note in company.credit_notes.values()
+                    if note["CreditNoteForDocumentId"] == invoice["Id"]), Decimal(0))  # fmt: skip
+    return Decimal(invoice["TotalWithVat"]) - credited
+
+
+def new_credit_note(company: Company, body: Mapping[str, Any], entity_id: int) -> dict[str, Any]:
+    """A credit note from a `POST CreditNotes` body. Raises ApiError (400)."""
+    invoice = _credited(company, body)
+    check, fields, items = check_document(body, "CreditNoteItems", issue_default=True)
+    currency = check.integer("CurrencyId", body.get("CurrencyId", invoice["CurrencyId"]))
+    purchaser = check.integer("PurchaserId", body.get("PurchaserId", invoice["PurchaserId"]))
+    if currency is not None and currency != invoice["CurrencyId"]:
+        check.fail("CurrencyId", "A credit note is in the currency of the invoice it credits.")
+    if purchaser is not None and purchaser not in company.contacts:
+        check.fail("PurchaserId", f"Contact {purchaser} does not exist.")
+    check.done()
+    _, money = priced(items, CURRENCY_CODES[invoice["CurrencyId"]])
+    if money.total > _remaining(company, invoice):
+        message = f"The credit note exceeds what remains of invoice {invoice['DocumentNumber']}."
+        raise ApiError(400, "The request is invalid.", {"CreditNoteItems": [message]})
+    document = _finish(company, fields, items, invoice["CurrencyId"], CREDIT_NOTE_PREFIX, entity_id)
+    document["CreditNoteItems"] = document.pop("items")
+    document.update(PurchaserId=purchaser, CreditNoteForDocumentId=invoice["Id"],
+                    CreditNoteReason=str(body.get("CreditNoteReason") or ""))  # fmt: skip
+    company.credit_notes[entity_id] = document
+    return document
+
+
+def fully_pay(document: dict[str, Any], day: str | None) -> None:
+    """Mark paid (once); `day` is `YYYY-MM-DD` or None for today. Raises ApiError (400)."""
+    if document["PaymentStatus"] == 1:
+        return
+    try:
+        paid_on = date.fromisoformat(day[:10]) if day else today()
+    except ValueError:
+        raise ApiError(400, "The request is invalid.",
+                       {"dateOfPayment": ["dateOfPayment must be a date."]}) from None  # fmt: skip
+    document.update(PaymentStatus=1, IsPaid=True, DateOfPayment=paid_on.isoformat(),
+                    DateLastChange=now_text())  # fmt: skip
+
+
+def _pdf_text(text: str) -> str:
+    safe = text.encode("latin-1", "replace").decode("latin-1")
+    return safe.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def render_pdf(lines: list[str]) -> bytes:
+    """A minimal, valid one-page PDF showing `lines`."""
+    shown = " T* ".join(f"({_pdf_text(line)}) Tj" for line in lines)
+    stream = f"BT /F1 11 Tf 50 800 Td 14 TL {shown} ET".encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, xref)  # fmt: skip
+    return bytes(out)
+
+
+def document_pdf(title: str, document: Mapping[str, Any]) -> bytes:
+    """The PDF of an invoice or credit note."""
+    items = document.get("IssuedInvoiceItems") or document.get("CreditNoteItems") or []
+    code = CURRENCY_CODES[document["CurrencyId"]]
+    lines = [f"{title} {document['DocumentNumber']}", f"Issued {document['DateOfIssue']}",
+             str(document.get("Description") or ""), ""]  # fmt: skip
+    lines += [f"{i['Amount']} x {i['Name']}  {i['PriceTotalWithVat']} {code}" for i in items]
+    lines += ["", f"VAT {document['TotalVat']} {code}", f"Total {document['TotalWithVat']} {code}"]
+    return render_pdf(lines)

@@ -1,0 +1,449 @@
+"""iDoklad API v2 wire format, pure: float-free JSON, the totals rule, bodies, filters, errors.
+
+No I/O here. Choices where providers.md says *unknown* or *inferred*:
+
+- Money and quantities travel as JSON numbers written straight from `Decimal`
+  (`dumps`), and answers are read with `parse_float=Decimal` (`loads`): no float
+  ever holds an amount.
+- The totals rule (`item_amounts`, shared with the sandbox): per item, gross =
+  round(Amount × UnitPrice). WithVat (0): VAT = round(gross × r / (100 + r)) is
+  contained in it; WithoutVat (1): VAT = round(gross × r / 100) is added;
+  OnlyBase (2): no VAT. r is the item's `VatRate`, else the `VatRateType`'s rate in
+  `VAT_RATES`; Zero is always 0. Rounding is half-up to the currency's unit.
+- Discounts are one negative-price item per discounted line, at that line's price
+  type and VAT rate; a residual against the shop's total (≤ `max_rounding`) is a
+  "Rounding" item at the zero rate, so the document total equals the order total.
+- Our reference goes in three places: `OrderNumber` = `order_number(reference)`
+  (the reference itself when it is ≤ 20 characters of [A-Za-z0-9._-], else "ib" +
+  18 base32 characters of its SHA-256), `VariableSymbol` = `variable_symbol(reference)`
+  (SHA-256 → integer mod 10^10, ≤ 10 digits) and `Description` ends with
+  `[reference]` for the `Description~ct~` fallback lookup (D.2.7).
+- Maturity is `MATURITY_DAYS` after the issue date; tax date = issue date.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from enum import IntEnum
+from typing import Any, NoReturn
+
+from worker.domain.events import Customer, Line, Order
+from worker.domain.money import parse_amount, quantize
+from worker.domain.redaction import redact_text
+from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable, TotalMismatch
+from worker.providers.base import DocumentRef, DocumentRequest
+from worker.settings import DocumentSettings
+
+#: wait after a 429 without a usable `Retry-After`, in ms (providers.md D.2.3 suggests 60 s)
+RATE_LIMIT_DELAY_MS = 60_000
+ORDER_NUMBER_MAX = 20  #: characters (v2 IssuedInvoice.OrderNumber)
+VARIABLE_SYMBOL_DIGITS = 10  #: Czech variable symbol
+MATURITY_DAYS = 14  #: days from issue to maturity
+FILTER_OPS = frozenset({"lt", "lte", "gt", "gte", "eq", "!eq", "ct", "!ct"})
+#: fields the service assigns; never posted back from a `Default` template
+ASSIGNED_FIELDS = frozenset({"Id", "DocumentNumber", "DocumentSerialNumber"})
+
+
+class PriceType(IntEnum):
+    WITH_VAT = 0
+    WITHOUT_VAT = 1
+    ONLY_BASE = 2
+
+
+class VatRateType(IntEnum):
+    REDUCED1 = 0
+    BASIC = 1
+    ZERO = 2
+    REDUCED2 = 3
+
+
+#: rate (percent) of each type when an item names none: Czech rates from 2024, Reduced2 kept at 10
+VAT_RATES = {VatRateType.REDUCED1: Decimal(12), VatRateType.BASIC: Decimal(21),
+             VatRateType.ZERO: Decimal(0), VatRateType.REDUCED2: Decimal(10)}  # fmt: skip
+_RATE_TYPES = {Decimal(21): VatRateType.BASIC, Decimal(12): VatRateType.REDUCED1,
+               Decimal(15): VatRateType.REDUCED1, Decimal(10): VatRateType.REDUCED2,
+               Decimal(0): VatRateType.ZERO}  # fmt: skip
+_SAFE_REFERENCE = re.compile(r"^[A-Za-z0-9._-]{1,20}$")
+_REASONS = {402: "subscription_required", 403: "downgrade_required", 404: "not_found"}
+_TOKEN_ERRORS = frozenset({"invalid_client", "invalid_scope", "invalid_grant",
+                           "unsupported_grant_type", "invalid_request"})  # fmt: skip
+
+
+class TokenRejected(Permanent):
+    """HTTP 401: the bearer token is expired or unknown; the client refreshes it once."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="auth_failed")
+
+
+class MalformedAnswer(Retryable):
+    """A 2xx answer that is not JSON; after a mutating call the client makes it OutcomeUnknown."""
+
+
+# --- JSON without floats ------------------------------------------------------------------
+
+
+def dumps(value: object) -> str:
+    """JSON text with `Decimal` written as a plain number; floats are refused (TypeError)."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"not a finite amount: {value}")
+        return f"{value:f}"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(dumps(item) for item in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as iDoklad JSON")
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads(raw: bytes | str) -> Any:
+    """Parse JSON with every non-integer number as `Decimal`. Raises ValueError."""
+    return json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
+
+
+# --- the reference ------------------------------------------------------------------------
+
+
+def _sha(reference: str) -> bytes:
+    return hashlib.sha256(reference.encode()).digest()
+
+
+def order_number(reference: str) -> str:
+    """Our reference as an `OrderNumber` (≤ 20 characters, filter-safe, deterministic)."""
+    if _SAFE_REFERENCE.match(reference):
+        return reference
+    return "ib" + base64.b32encode(_sha(reference)).decode().lower()[:18]
+
+
+def variable_symbol(reference: str) -> str:
+    """A variable symbol of at most 10 digits derived from our reference."""
+    return str(int.from_bytes(_sha(reference)[:8], "big") % 10**VARIABLE_SYMBOL_DIGITS)
+
+
+def reference_marker(reference: str) -> str:
+    """The text `Description` carries for the `Description~ct~` fallback lookup."""
+    return f"[{reference}]"
+
+
+def matches_reference(document: Mapping[str, Any], reference: str) -> bool:
+    """Whether a listed document is the one made for `reference` (filters may be loose)."""
+    if document.get("OrderNumber") == order_number(reference):
+        return True
+    return reference_marker(reference) in str(document.get("Description") or "")
+
+
+# --- lists and filters --------------------------------------------------------------------
+
+
+def build_filter(*conditions: tuple[str, str, str]) -> str:
+    """`Prop~op~value|...`. Raises ValueError on an unknown op or a value holding `|`."""
+    parts = []
+    for prop, op, value in conditions:
+        if op not in FILTER_OPS or not prop.isalnum():
+            raise ValueError(f"not a filter: {prop}~{op}")
+        if "|" in value:
+            raise ValueError("a filter value cannot contain '|'")
+        parts.append(f"{prop}~{op}~{value}")
+    return "|".join(parts)
+
+
+def list_params(
+    filter: str | None = None,
+    *,
+    filtertype: str | None = None,
+    sort: str | None = None,
+    page: int = 1,
+    pagesize: int = 20,
+) -> dict[str, str]:
+    """Query parameters of a v2 list call."""
+    params = {"page": str(page), "pagesize": str(pagesize)}
+    named = {"filter": filter, "filtertype": filtertype, "sort": sort}
+    params.update({key: value for key, value in named.items() if value})
+    return params
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a v2 list: `Data`, `TotalItems`, `TotalPages`."""
+
+    items: list[dict[str, Any]]
+    total_items: int
+    total_pages: int
+
+
+def parse_list(data: Any) -> ListPage:
+    """Read a list envelope (also a bare list, or v3's `Data.Items`). Raises Retryable."""
+    items: Any = data.get("Data") if isinstance(data, Mapping) else data
+    if isinstance(items, Mapping):
+        items = items.get("Items")
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise MalformedAnswer("iDoklad answered a list call without a Data list")
+    source = data if isinstance(data, Mapping) else {}
+    total = int(source.get("TotalItems", len(items)))
+    return ListPage(items, total, int(source.get("TotalPages", 1 if items else 0)))
+
+
+# --- the totals rule ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Amounts:
+    """An item's or a document's money: base without VAT, VAT, and the total with VAT."""
+
+    base: Decimal
+    vat: Decimal
+    total: Decimal
+
+
+def item_rate(item: Mapping[str, Any]) -> Decimal:
+    """The VAT percent an item is taxed at: `VatRate`, else its type's rate; Zero is 0."""
+    kind = VatRateType(int(item.get("VatRateType", VatRateType.BASIC)))
+    given = item.get("VatRate")
+    if kind is VatRateType.ZERO:
+        return Decimal(0)
+    return VAT_RATES[kind] if given is None else parse_amount(given)
+
+
+def item_amounts(item: Mapping[str, Any], currency: str) -> Amounts:
+    """One item under the totals rule (module docstring). Raises ValueError on bad values."""
+    gross = quantize(parse_amount(item["Amount"]) * parse_amount(item["UnitPrice"]), currency)
+    price_type = PriceType(int(item.get("PriceType", PriceType.WITH_VAT)))
+    rate = Decimal(0) if price_type is PriceType.ONLY_BASE else item_rate(item)
+    if price_type is PriceType.WITH_VAT:
+        vat = quantize(gross * rate / (100 + rate), currency)
+        return Amounts(gross - vat, vat, gross)
+    vat = quantize(gross * rate / 100, currency)
+    return Amounts(gross, vat, gross + vat)
+
+
+def document_amounts(items: Iterable[Mapping[str, Any]], currency: str) -> Amounts:
+    """The sums of `item_amounts` over a document's items."""
+    parts = [item_amounts(item, currency) for item in items]
+    zero = Decimal(0)
+    return Amounts(sum((p.base for p in parts), zero), sum((p.vat for p in parts), zero),
+                   sum((p.total for p in parts), zero))  # fmt: skip
+
+
+# --- request bodies -----------------------------------------------------------------------
+
+
+def _clip(text: str, limit: int) -> str:
+    return text.strip()[:limit]
+
+
+def _vat(line: Line, documents: DocumentSettings) -> dict[str, object]:
+    if not line.taxable:
+        return {"VatRateType": int(VatRateType.ZERO), "VatRate": Decimal(0)}
+    rate = documents.default_vat_percent if line.tax_rate is None else line.tax_rate
+    return {"VatRateType": int(_RATE_TYPES.get(rate, VatRateType.BASIC)), "VatRate": rate}
+
+
+def _item(name: str, amount: Decimal, price: Decimal, price_type: PriceType,
+          vat: Mapping[str, object], unit: str = "") -> dict[str, object]:  # fmt: skip
+    return {"Name": _clip(name, 200), "Amount": amount, "UnitPrice": price,
+            "PriceType": int(price_type), **vat, "Unit": unit}  # fmt: skip
+
+
+def build_items(order: Order, documents: DocumentSettings) -> list[dict[str, object]]:
+    """The order's lines, discounts and rounding as items whose total is the order's total.
+
+    Raises:
+        TotalMismatch: the residual exceeds `documents.max_rounding`.
+    """
+    price_type = PriceType.WITH_VAT if order.prices_include_tax else PriceType.WITHOUT_VAT
+    items = []
+    for line in order.lines:
+        vat = _vat(line, documents)
+        unit = "pcs" if line.kind == "item" else ""
+        items.append(_item(line.description, line.quantity, line.unit_price, price_type, vat, unit))
+        if line.discount:
+            name = f"Discount: {line.description}"
+            items.append(_item(name, Decimal(1), -line.discount, price_type, vat))
+    residual = quantize(order.total, order.currency) - document_amounts(items, order.currency).total
+    if abs(residual) > documents.max_rounding:
+        raise TotalMismatch(
+            f"the items come to {order.total - residual} {order.currency}, the shop's total "
+            f"is {order.total}: more than {documents.max_rounding} off"
+        )
+    if residual:
+        zero = {"VatRateType": int(VatRateType.ZERO), "VatRate": Decimal(0)}
+        items.append(_item("Rounding", Decimal(1), residual, PriceType.WITH_VAT, zero))
+    return items
+
+
+def _document_fields(request: DocumentRequest, currency_id: int, title: str) -> dict[str, object]:
+    order, reference, day = request.order, request.reference, request.issue_date
+    return {
+        "CurrencyId": currency_id,
+        "DateOfIssue": day.isoformat(),
+        "DateOfTaxing": day.isoformat(),
+        "DateOfMaturity": (day + timedelta(days=MATURITY_DAYS)).isoformat(),
+        "Description": f"{title} {order.number} {reference_marker(reference)}",
+        "OrderNumber": order_number(reference),
+        "VariableSymbol": variable_symbol(reference),
+        "Note": f"Shop order {order.number}",
+    }
+
+
+def build_invoice(template: Mapping[str, Any], request: DocumentRequest, *, purchaser_id: int,
+                  currency_id: int) -> dict[str, object]:  # fmt: skip
+    """`POST IssuedInvoices` body: the `Default` template, our fields, numbers left to iDoklad."""
+    items = build_items(request.order, request.documents)
+    body: dict[str, object] = {k: v for k, v in template.items() if k not in ASSIGNED_FIELDS}
+    body.update(_document_fields(request, currency_id, "Order"))
+    body.update(PurchaserId=purchaser_id, IssuedInvoiceItems=items)
+    return body
+
+
+def build_credit_note(request: DocumentRequest, *, credited_id: int, purchaser_id: int | None,
+                      currency_id: int) -> dict[str, object]:  # fmt: skip
+    """`POST CreditNotes` body (the sandbox's model; v2 SDK names: `CreditNoteForDocumentId`)."""
+    body = _document_fields(request, currency_id, "Refund for order")
+    body.update(CreditNoteForDocumentId=credited_id, CreditNoteReason="Refund",
+                CreditNoteItems=build_items(request.order, request.documents))  # fmt: skip
+    if purchaser_id is not None:
+        body["PurchaserId"] = purchaser_id
+    return body
+
+
+def contact_name(customer: Customer) -> str:
+    """The `CompanyName` a customer's contact carries: the company, else the person's name."""
+    return _clip(customer.company or customer.name, 200)
+
+
+def build_contact(template: Mapping[str, Any], customer: Customer,
+                  country_id: int | None) -> dict[str, object]:  # fmt: skip
+    """`POST Contacts` body from the `Contacts/Default` template."""
+    first, _, last = customer.name.strip().rpartition(" ")
+    body: dict[str, object] = {k: v for k, v in template.items() if k != "Id"}
+    body.update(CompanyName=contact_name(customer), Firstname=_clip(first, 50),
+                Surname=_clip(last, 50))  # fmt: skip
+    optional = {"Email": (customer.email, 254), "Street": (customer.address, 100),
+                "City": (customer.city, 100), "PostalCode": (customer.postcode, 11),
+                "Phone": (customer.phone, 40),
+                "VatIdentificationNumber": (customer.vat_id, 20)}  # fmt: skip
+    body.update({key: _clip(value, limit) for key, (value, limit) in optional.items() if value})
+    if country_id is not None:
+        body["CountryId"] = country_id
+    return body
+
+
+# --- answers ------------------------------------------------------------------------------
+
+
+def parse_document(data: Any, doctype: str) -> DocumentRef:
+    """A created or listed invoice / credit note as a `DocumentRef`.
+
+    Raises:
+        OutcomeUnknown: the answer has no `Id` (look the document up by reference).
+    """
+    if not isinstance(data, Mapping) or data.get("Id") in (None, ""):
+        raise OutcomeUnknown(f"iDoklad answered without the {doctype}'s Id")
+    purchaser, total = data.get("PurchaserId"), data.get("TotalWithVat")
+    return DocumentRef(
+        doctype=doctype,
+        docnum=str(data.get("DocumentNumber") or data["Id"]),
+        doc_id=str(data["Id"]),
+        client_id=None if purchaser in (None, 0) else str(purchaser),
+        total=None if total is None else parse_amount(total),
+        emailed=bool(data.get("IsSentToPurchaser")),
+    )
+
+
+def retry_after_ms(value: str | None) -> int:
+    """`Retry-After` seconds as ms; `RATE_LIMIT_DELAY_MS` when absent or an HTTP date."""
+    text = (value or "").strip()
+    return int(text) * 1000 if text.isdigit() else RATE_LIMIT_DELAY_MS
+
+
+def _scrub(text: str, secrets: Collection[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return redact_text(text)[:500]
+
+
+def _model_errors(body: bytes) -> str:
+    try:
+        data = loads(body)
+    except ValueError:
+        return body[:200].decode(errors="replace")
+    if not isinstance(data, Mapping):
+        return str(data)
+    state = data.get("ModelState")
+    fields = state.items() if isinstance(state, Mapping) else ()
+    details = "; ".join(f"{name}: {' '.join(map(str, errors))}" for name, errors in fields)
+    return " ".join(part for part in (str(data.get("Message") or ""), details) if part)
+
+
+def decipher(status: int, body: bytes, retry_after: str | None = None, *,
+             secrets: Collection[str] = ()) -> Any:  # fmt: skip
+    """The parsed JSON of a 2xx answer (None when empty), or the mapped error.
+
+    Raises:
+        RateLimited: 429 (delay from `Retry-After`). Retryable: 5xx.
+        MalformedAnswer: a 2xx body that is not JSON.
+        TokenRejected: 401. Permanent: 400 `invalid_model` (with the model errors,
+            redacted), 402 `subscription_required`, 403 `downgrade_required`,
+            404 `not_found`, other 4xx `http_<status>`.
+    """
+    if 200 <= status < 300:
+        try:
+            return loads(body) if body.strip() else None
+        except ValueError:
+            raise MalformedAnswer(f"iDoklad answered HTTP {status} with a non-JSON body") from None
+    if status == 429:
+        raise RateLimited("iDoklad's API limit was exceeded", delay_ms=retry_after_ms(retry_after))
+    if status >= 500:
+        raise Retryable(f"iDoklad answered HTTP {status}")
+    if status == 400:
+        detail = _scrub(_model_errors(body), secrets)
+        raise Permanent(f"iDoklad refused the model: {detail}", reason="invalid_model")
+    if status == 401:
+        raise TokenRejected("iDoklad refused the access token (HTTP 401)")
+    reason = _REASONS.get(status, f"http_{status}")
+    raise Permanent(f"iDoklad answered HTTP {status} ({reason})", reason=reason)
+
+
+def decipher_token(status: int, body: bytes, retry_after: str | None = None) -> tuple[str, int]:
+    """`(access_token, expires_in)` from the token endpoint, or the mapped error.
+
+    Raises:
+        Permanent: 400/401 (`auth_failed`, naming only a known OAuth error code).
+        RateLimited: 429. Retryable: 5xx or a malformed success.
+    """
+    data: Any = None
+    try:
+        data = loads(body)
+    except ValueError:
+        pass
+    if status == 200 and isinstance(data, Mapping):
+        token, expires = data.get("access_token"), data.get("expires_in")
+        if isinstance(token, str) and token and isinstance(expires, int) and expires > 0:
+            return token, expires
+        raise Retryable("iDoklad's token answer has no access_token / expires_in")
+    if status == 429:
+        delay_ms = retry_after_ms(retry_after)
+        raise RateLimited("iDoklad's token endpoint is rate limited", delay_ms=delay_ms)
+    if status in (400, 401):
+        code = data.get("error") if isinstance(data, Mapping) else None
+        shown = code if code in _TOKEN_ERRORS else "unknown error"
+        raise Permanent(f"iDoklad refused the client credentials ({shown})", reason="auth_failed")
+    raise Retryable(f"iDoklad's token endpoint answered HTTP {status}")
