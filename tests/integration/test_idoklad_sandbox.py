@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -37,38 +38,66 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def make_client(http: aiohttp.ClientSession, sandbox: RunningSandbox, *, secret: str = SECRET,
-                timeout_s: float = 5.0, clock: Any = None) -> IDokladClient:  # fmt: skip
-    settings = IDokladSettings(base_url=sandbox.api_url, token_url=sandbox.token_url,
-                               client_id="demo-client", client_secret=secret,
-                               timeout_s=timeout_s)  # fmt: skip
+def make_client(
+    http: aiohttp.ClientSession,
+    sandbox: RunningSandbox,
+    *,
+    secret: str = SECRET,
+    timeout_s: float = 5.0,
+    clock: Any = None,
+) -> IDokladClient:
+    settings = IDokladSettings(
+        base_url=sandbox.api_url,
+        token_url=sandbox.token_url,
+        client_id="demo-client",
+        client_secret=secret,
+        timeout_s=timeout_s,
+    )
     return IDokladClient(http, settings) if clock is None else IDokladClient(http, settings, clock)
 
 
-def make_provider(http: aiohttp.ClientSession, sandbox: RunningSandbox, **options: Any
-                  ) -> IDokladProvider:  # fmt: skip
+def make_provider(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, **options: Any
+) -> IDokladProvider:
     return IDokladProvider(make_client(http, sandbox, **options), DOCS)
 
 
 def make_order(total: str = "117.00", **changes: Any) -> Order:
     lines = (
-        Line(description="Mug", quantity=Decimal(2), unit_price=Decimal("48.50"),
-             discount=Decimal(5), tax_rate=Decimal(21)),
+        Line(
+            description="Mug",
+            quantity=Decimal(2),
+            unit_price=Decimal("48.50"),
+            discount=Decimal(5),
+            tax_rate=Decimal(21),
+        ),
         Line(kind="shipping", description="Shipping", quantity=Decimal(1), unit_price=Decimal(25)),
-    )  # fmt: skip
+    )
     fields: dict[str, Any] = {
-        "order_id": "1001", "number": "#1001", "currency": "CZK", "prices_include_tax": True,
-        "lines": lines, "total": Decimal(total), "paid": True,
+        "order_id": "1001",
+        "number": "#1001",
+        "currency": "CZK",
+        "prices_include_tax": True,
+        "lines": lines,
+        "total": Decimal(total),
+        "paid": True,
         "customer": Customer(name="Jana Nováková", email="jana@example.cz", country="CZ"),
         "created_at": datetime(2026, 5, 1, tzinfo=UTC),
-    }  # fmt: skip
+    }
     return Order(**{**fields, **changes})
 
 
-def make_request(kind: DocumentKind = "invoice", reference: str = "ib-order-1001-invoice-xyz",
-                 **changes: Any) -> DocumentRequest:  # fmt: skip
-    request = DocumentRequest(kind=kind, order=make_order(), reference=reference, email=False,
-                              documents=DOCS, issue_date=date(2026, 5, 1))  # fmt: skip
+def make_request(
+    kind: DocumentKind = "invoice", reference: str = "ib-order-1001-invoice-xyz", **changes: Any
+) -> DocumentRequest:
+    request = DocumentRequest(
+        kind=kind,
+        order=make_order(),
+        reference=reference,
+        email=False,
+        documents=DOCS,
+        issue_date=date(2026, 5, 1),
+    )
     return replace(request, **changes)
 
 
@@ -84,8 +113,9 @@ async def inspect(http: aiohttp.ClientSession, sandbox: RunningSandbox, what: st
         return await response.json()
 
 
-async def control(http: aiohttp.ClientSession, sandbox: RunningSandbox, what: str,
-                  **body: Any) -> Any:  # fmt: skip
+async def control(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, what: str, **body: Any
+) -> Any:
     async with http.post(f"{sandbox.url}/_sandbox/{what}", json=body) as response:
         assert response.status == 200, await response.text()
         return await response.json()
@@ -94,8 +124,9 @@ async def control(http: aiohttp.ClientSession, sandbox: RunningSandbox, what: st
 # --- tokens -------------------------------------------------------------------------------
 
 
-async def test_token_is_fetched_once_and_cached(http: aiohttp.ClientSession,
-                                                sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_token_is_fetched_once_and_cached(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """Many API calls share one client-credentials token."""
     client = make_client(http, sandbox)
     for _ in range(3):
@@ -104,8 +135,9 @@ async def test_token_is_fetched_once_and_cached(http: aiohttp.ClientSession,
     assert counts == {"connect/token": 1, "Currencies": 3}
 
 
-async def test_expired_token_is_refreshed_once(http: aiohttp.ClientSession,
-                                               sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_expired_token_is_refreshed_once(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """After the sandbox expires tokens, a 401 makes the client fetch a new one and succeed."""
     client = make_client(http, sandbox)
     await client.code_list("Currencies")
@@ -115,8 +147,9 @@ async def test_expired_token_is_refreshed_once(http: aiohttp.ClientSession,
     assert counts == {"connect/token": 2, "Currencies": 3}
 
 
-async def test_token_is_refreshed_before_it_expires(http: aiohttp.ClientSession,
-                                                    sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_token_is_refreshed_before_it_expires(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """60 s before `expires_in` runs out the client fetches a new token without a 401."""
     now = [1000.0]
     client = make_client(http, sandbox, clock=lambda: now[0])
@@ -129,8 +162,9 @@ async def test_token_is_refreshed_before_it_expires(http: aiohttp.ClientSession,
     assert counts == {"connect/token": 2, "Countries": 3}
 
 
-async def test_wrong_secret_is_permanent_and_not_echoed(http: aiohttp.ClientSession,
-                                                        sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_wrong_secret_is_permanent_and_not_echoed(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """invalid_client is Permanent auth_failed; neither secret appears in the error or log."""
     with pytest.raises(Permanent) as caught:
         await make_client(http, sandbox, secret="wrong-secret-value").code_list("Currencies")
@@ -145,40 +179,80 @@ async def test_wrong_secret_is_permanent_and_not_echoed(http: aiohttp.ClientSess
 
 async def test_token_endpoint_errors(http: aiohttp.ClientSession, sandbox: RunningSandbox) -> None:
     """The token endpoint answers OAuth2 error codes as 400 JSON."""
-    base = {"grant_type": "client_credentials", "client_id": "demo-client",
-            "client_secret": SECRET, "scope": "idoklad_api"}  # fmt: skip
-    for change, error in [({"grant_type": "password"}, "unsupported_grant_type"),
-                          ({"client_id": "nobody"}, "invalid_client"),
-                          ({"scope": "other"}, "invalid_scope")]:  # fmt: skip
+    base = {
+        "grant_type": "client_credentials",
+        "client_id": "demo-client",
+        "client_secret": SECRET,
+        "scope": "idoklad_api",
+    }
+    for change, error in [
+        ({"grant_type": "password"}, "unsupported_grant_type"),
+        ({"client_id": "nobody"}, "invalid_client"),
+        ({"scope": "other"}, "invalid_scope"),
+    ]:
         async with http.post(sandbox.token_url, data={**base, **change}) as response:
             assert (response.status, await response.json()) == (400, {"error": error})
     async with http.get(f"{sandbox.api_url}/Currencies") as response:
         assert response.status == 401
 
 
+async def test_a_second_401_is_permanent(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """A 401 that survives one token refresh is Permanent auth_failed."""
+    await control(http, sandbox, "faults", path="Countries", plan=[401, 401])
+    with pytest.raises(Permanent) as caught:
+        await make_client(http, sandbox).code_list("Countries")
+    assert caught.value.reason == "auth_failed"
+    assert (await inspect(http, sandbox, "requests"))["counts"]["connect/token"] == 2
+
+
+async def test_nothing_listening_is_retryable(http: aiohttp.ClientSession) -> None:
+    """Connection refused: nothing was sent, so even a create is Retryable, not OutcomeUnknown."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = IDokladSettings(
+        base_url=f"http://127.0.0.1:{port}/v2",
+        client_id="c",
+        token_url=f"http://127.0.0.1:{port}/token",
+        client_secret="s",
+    )
+    with pytest.raises(Retryable) as caught:
+        await IDokladClient(http, settings).create("Contacts", {})
+    assert not isinstance(caught.value, RateLimited)
+
+
 # --- documents ----------------------------------------------------------------------------
 
 
-async def test_create_invoice_with_exact_total(http: aiohttp.ClientSession,
-                                               sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_create_invoice_with_exact_total(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """An invoice with a discount totals the order's 117.00 exactly; it is neither paid nor sent."""
     ref = await issue(make_provider(http, sandbox), make_request())
     assert (ref.doctype, ref.docnum, ref.total, ref.emailed) == (
-        "IssuedInvoice", "20260001", Decimal("117.00"), False)  # fmt: skip
+        "IssuedInvoice",
+        "20260001",
+        Decimal("117.00"),
+        False,
+    )
     [document] = await inspect(http, sandbox, "documents")
     assert (document["total"], document["currency"], document["paid"]) == ("117.00", "CZK", False)
     assert document["id"] == int(str(ref.doc_id)) and document["emailed"] is False
     assert [c["Email"] for c in await inspect(http, sandbox, "contacts")] == ["jana@example.cz"]
 
 
-async def test_invrec_is_paid_and_receipt_pays_the_invoice(http: aiohttp.ClientSession,
-                                                           sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_invrec_is_paid_and_receipt_pays_the_invoice(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """invrec is an invoice marked paid; a receipt pays the invoice it is based on, no new one."""
     provider = make_provider(http, sandbox)
     await issue(provider, make_request("invrec", reference="ib-invrec-ref"))
     invoice = await issue(provider, make_request("invoice", reference="ib-invoice-ref"))
-    receipt = await issue(provider, make_request("receipt", reference="ib-receipt-ref",
-                                                 based_on=invoice))  # fmt: skip
+    receipt = await issue(
+        provider, make_request("receipt", reference="ib-receipt-ref", based_on=invoice)
+    )
     assert receipt.doc_id == invoice.doc_id
     assert [d["paid"] for d in await inspect(http, sandbox, "documents")] == [True, True]
 
@@ -193,8 +267,9 @@ async def test_find_by_reference(http: aiohttp.ClientSession, sandbox: RunningSa
     assert await provider.find_document("refund", "ib-order-1001-invoice-xyz") is None
 
 
-async def test_find_falls_back_to_description(http: aiohttp.ClientSession,
-                                              sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_find_falls_back_to_description(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """When OrderNumber cannot be filtered (400), the reference in Description finds it."""
     provider = make_provider(http, sandbox)
     made = await issue(provider, make_request())
@@ -202,12 +277,16 @@ async def test_find_falls_back_to_description(http: aiohttp.ClientSession,
     assert await provider.find_document("invoice", "ib-order-1001-invoice-xyz") == made
     assert await provider.find_document("invoice", "ib-order-1001") is None
     log = (await inspect(http, sandbox, "requests"))["log"]
-    assert [e["query"]["filter"] for e in log if e["path"] == "IssuedInvoices"][-2:] == [
-        "OrderNumber~eq~ib-order-1001", "Description~ct~[ib-order-1001]"]  # fmt: skip
+    lookups = [e for e in log if e["path"] == "IssuedInvoices" and e["method"] == "GET"]
+    assert [e["query"]["filter"] for e in lookups][-2:] == [
+        "OrderNumber~eq~ib-order-1001",
+        "Description~ct~[ib-order-1001]",
+    ]
 
 
-async def test_two_creates_make_two_documents(http: aiohttp.ClientSession,
-                                              sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_two_creates_make_two_documents(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """The sandbox has no hidden duplicate guard: looking up first is the client's job."""
     provider = make_provider(http, sandbox)
     first, second = await issue(provider, make_request()), await issue(provider, make_request())
@@ -215,21 +294,24 @@ async def test_two_creates_make_two_documents(http: aiohttp.ClientSession,
     assert len(await inspect(http, sandbox, "documents")) == 2
 
 
-async def test_credit_note_references_the_invoice(http: aiohttp.ClientSession,
-                                                   sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_credit_note_references_the_invoice(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """A refund is a credit note naming the invoice; it is found by its own reference."""
     provider = make_provider(http, sandbox)
     invoice = await issue(provider, make_request())
-    refund = make_order("30.00", lines=(Line(description="Refund", quantity=Decimal(1),
-                                             unit_price=Decimal(30)),))  # fmt: skip
+    refund = make_order(
+        "30.00", lines=(Line(description="Refund", quantity=Decimal(1), unit_price=Decimal(30)),)
+    )
     request = make_request("refund", reference="ib-refund-1", order=refund, based_on=invoice)
     note = await issue(provider, request)
     assert (note.doctype, note.docnum, note.total) == ("CreditNote", "D20260001", Decimal("30.00"))
     documents = await inspect(http, sandbox, "documents")
     assert documents[1]["credited_invoice_id"] == int(str(invoice.doc_id))
     assert await provider.find_document("refund", "ib-refund-1") == note
-    too_much = replace(request, reference="ib-refund-2",
-                       order=make_order("100.00", lines=make_order().lines[:1]))  # fmt: skip
+    too_much = replace(
+        request, reference="ib-refund-2", order=make_order("100.00", lines=make_order().lines[:1])
+    )
     with pytest.raises(Permanent) as caught:
         await issue(provider, replace(too_much, order=replace_total(too_much.order)))
     assert caught.value.reason == "invalid_model" and "CreditNoteItems" in str(caught.value)
@@ -239,8 +321,9 @@ def replace_total(order: Order) -> Order:
     return order.model_copy(update={"total": order.lines_total()})
 
 
-async def test_email_is_recorded_once_per_call(http: aiohttp.ClientSession,
-                                               sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_email_is_recorded_once_per_call(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """Each email call sends one email to the purchaser and marks the document sent."""
     provider = make_provider(http, sandbox)
     invoice = await issue(provider, make_request())
@@ -279,8 +362,9 @@ async def test_cancel_is_unsupported(http: aiohttp.ClientSession, sandbox: Runni
 # --- faults and errors --------------------------------------------------------------------
 
 
-async def test_503_is_retryable_and_makes_nothing(http: aiohttp.ClientSession,
-                                                  sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_503_is_retryable_and_makes_nothing(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """An injected 503 on the POST is Retryable and no invoice exists."""
     await control(http, sandbox, "faults", path="POST IssuedInvoices", plan=[503])
     with pytest.raises(Retryable) as caught:
@@ -303,8 +387,9 @@ async def test_lost_answer_is_outcome_unknown_then_found(
     assert len(await inspect(http, sandbox, "documents")) == 1
 
 
-async def test_lost_fully_pay_is_completed_by_the_lookup(http: aiohttp.ClientSession,
-                                                         sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_lost_fully_pay_is_completed_by_the_lookup(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """If FullyPay's answer is lost, reconciling an invrec pays the invoice it finds."""
     await control(http, sandbox, "faults", path="IssuedInvoices/2/FullyPay", plan=[503])
     provider = make_provider(http, sandbox)
@@ -315,8 +400,9 @@ async def test_lost_fully_pay_is_completed_by_the_lookup(http: aiohttp.ClientSes
     assert [d["paid"] for d in await inspect(http, sandbox, "documents")] == [True]
 
 
-async def test_rate_limit_is_429_with_retry_after(http: aiohttp.ClientSession,
-                                                  sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_rate_limit_is_429_with_retry_after(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """Over the configured rate a call is 429 with Retry-After 1 → RateLimited(1000), no effect."""
     client = make_client(http, sandbox)
     await control(http, sandbox, "config", rate_limit_per_s=1)
@@ -331,11 +417,19 @@ async def test_rate_limit_is_429_with_retry_after(http: aiohttp.ClientSession,
 
 @pytest.mark.parametrize(
     ("name", "error", "reason"),
-    [("RateLimitExceeded", RateLimited, None), ("PaymentRequired", Permanent, "subscription_required"),
-     ("DowngradeNeeded", Permanent, "downgrade_required")],
-)  # fmt: skip
-async def test_test_endpoints(http: aiohttp.ClientSession, sandbox: RunningSandbox, name: str,
-                              error: type[Exception], reason: str | None) -> None:  # fmt: skip
+    [
+        ("RateLimitExceeded", RateLimited, None),
+        ("PaymentRequired", Permanent, "subscription_required"),
+        ("DowngradeNeeded", Permanent, "downgrade_required"),
+    ],
+)
+async def test_test_endpoints(
+    http: aiohttp.ClientSession,
+    sandbox: RunningSandbox,
+    name: str,
+    error: type[Exception],
+    reason: str | None,
+) -> None:
     with pytest.raises(error) as caught:
         await make_client(http, sandbox).call("GET", f"Test/{name}")
     if reason is None:
@@ -344,13 +438,30 @@ async def test_test_endpoints(http: aiohttp.ClientSession, sandbox: RunningSandb
         assert caught.value.reason == reason  # type: ignore[attr-defined]
 
 
-async def test_validation_error_names_the_field(http: aiohttp.ClientSession,
-                                                sandbox: RunningSandbox) -> None:  # fmt: skip
+async def test_scripted_429_carries_its_retry_after(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """A fault plan's 429 sends `retry_after` as Retry-After; the next call goes through."""
+    await control(http, sandbox, "faults", path="GET Currencies", plan=[429], retry_after=3)
+    client = make_client(http, sandbox)
+    with pytest.raises(RateLimited) as caught:
+        await client.code_list("Currencies")
+    assert caught.value.delay_ms == 3000
+    assert len(await client.code_list("Currencies")) == 10
+
+
+async def test_validation_error_names_the_field(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """A 400 is Permanent invalid_model naming the field; nothing is stored."""
     client = make_client(http, sandbox)
     template = await client.default("IssuedInvoices")
-    body = {**template, "PurchaserId": 999, "Description": "x",
-            "IssuedInvoiceItems": [{"Name": "", "Amount": 1, "UnitPrice": 1}]}  # fmt: skip
+    body = {
+        **template,
+        "PurchaserId": 999,
+        "Description": "x",
+        "IssuedInvoiceItems": [{"Name": "", "Amount": 1, "UnitPrice": 1}],
+    }
     with pytest.raises(Permanent) as caught:
         await client.create("IssuedInvoices", body)
     message = str(caught.value)
@@ -362,7 +473,9 @@ async def test_validation_error_names_the_field(http: aiohttp.ClientSession,
 # --- lists --------------------------------------------------------------------------------
 
 
-async def test_paging_filters_and_sort(http: aiohttp.ClientSession, sandbox: RunningSandbox) -> None:
+async def test_paging_filters_and_sort(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """page/pagesize, eq, ct, gte on dates, or, and sort behave; bad queries are 400."""
     provider, client = make_provider(http, sandbox), make_client(http, sandbox)
     for n, day in enumerate([date(2026, 1, 10), date(2026, 3, 1), date(2026, 5, 1)]):
@@ -376,14 +489,21 @@ async def test_paging_filters_and_sort(http: aiohttp.ClientSession, sandbox: Run
     found = await client.list_page("IssuedInvoices", filter=either, filtertype="or")
     assert [d["OrderNumber"] for d in found.items] == ["ib-ref-0", "ib-ref-2"]
     assert (await client.list_page("IssuedInvoices", filter="TotalWithVat~lt~100")).items == []
-    for query in [{"pagesize": 201}, {"filter": "Nope~eq~1"}, {"filter": "Id~eq~abc"},
-                  {"sort": "Id~sideways"}]:  # fmt: skip
+    queries: list[dict[str, Any]] = [
+        {"pagesize": 201},
+        {"filter": "Nope~eq~1"},
+        {"filter": "Id~eq~abc"},
+        {"sort": "Id~sideways"},
+    ]
+    for query in queries:
         with pytest.raises(Permanent) as caught:
             await client.list_page("IssuedInvoices", **query)
         assert caught.value.reason == "invalid_model"
 
 
-async def test_reset_forgets_everything(http: aiohttp.ClientSession, sandbox: RunningSandbox) -> None:
+async def test_reset_forgets_everything(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
     """POST /_sandbox/reset empties documents, emails, contacts, faults and numbering."""
     provider = make_provider(http, sandbox)
     await issue(provider, make_request())

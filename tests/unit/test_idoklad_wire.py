@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from worker.domain.events import Customer, Line, Order
 from worker.domain.money import quantize
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable, TotalMismatch
-from worker.providers.base import DocumentRequest
+from worker.providers.base import DocumentKind, DocumentRequest
 from worker.providers.idoklad.wire import (
     RATE_LIMIT_DELAY_MS,
     MalformedAnswer,
@@ -48,7 +48,9 @@ DOCS = DocumentSettings(default_vat_percent=Decimal(21))
 REFERENCE = "ib-abcdefghijklmnopqrstuvwx"
 
 
-def make_order(lines: list[Line], total: str | Decimal, *, inclusive: bool = True) -> Order:
+def make_order(
+    lines: list[Line] | tuple[Line, ...], total: str | Decimal, *, inclusive: bool = True
+) -> Order:
     return Order(
         order_id="1001",
         number="#1001",
@@ -64,16 +66,27 @@ def make_order(lines: list[Line], total: str | Decimal, *, inclusive: bool = Tru
 
 def mug_order(**changes: Any) -> Order:
     lines = [
-        Line(description="Mug", quantity=Decimal(2), unit_price=Decimal("48.50"),
-             discount=Decimal(5), tax_rate=Decimal(21)),
+        Line(
+            description="Mug",
+            quantity=Decimal(2),
+            unit_price=Decimal("48.50"),
+            discount=Decimal(5),
+            tax_rate=Decimal(21),
+        ),
         Line(kind="shipping", description="Shipping", quantity=Decimal(1), unit_price=Decimal(25)),
-    ]  # fmt: skip
+    ]
     return make_order(lines, "117.00", **changes)
 
 
-def request_for(order: Order, kind: str = "invoice") -> DocumentRequest:
-    return DocumentRequest(kind=kind, order=order, reference=REFERENCE, email=False,  # type: ignore[arg-type]
-                           documents=DOCS, issue_date=date(2026, 5, 1))  # fmt: skip
+def request_for(order: Order, kind: DocumentKind = "invoice") -> DocumentRequest:
+    return DocumentRequest(
+        kind=kind,
+        order=order,
+        reference=REFERENCE,
+        email=False,
+        documents=DOCS,
+        issue_date=date(2026, 5, 1),
+    )
 
 
 def walk(value: object) -> list[object]:
@@ -104,8 +117,15 @@ def test_inclusive_items_with_discount_total_exactly() -> None:
 def test_exclusive_items_carry_a_rounding_item() -> None:
     """VAT-exclusive lines are PriceType 1; the shop's per-order VAT rounding becomes a
     zero-rate "Rounding" item, so the document total is the order total to the unit."""
-    lines = [Line(description=f"Pin {n}", quantity=Decimal(1), unit_price=Decimal("0.12"),
-                  tax_rate=Decimal(21)) for n in range(3)]  # fmt: skip
+    lines = [
+        Line(
+            description=f"Pin {n}",
+            quantity=Decimal(1),
+            unit_price=Decimal("0.12"),
+            tax_rate=Decimal(21),
+        )
+        for n in range(3)
+    ]
     order = make_order(lines, "0.44", inclusive=False)  # 0.36 + 21 % computed once (0.08)
     items = build_items(order, DOCS)
     assert {i["PriceType"] for i in items[:3]} == {PriceType.WITHOUT_VAT}
@@ -133,8 +153,9 @@ def test_a_residual_beyond_max_rounding_is_refused() -> None:
 )
 def test_vat_rate_mapping(rate: Decimal | None, taxable: bool, kind: int, shown: Decimal) -> None:
     """A line's rate picks the VatRateType; the rate itself is always sent as VatRate."""
-    line = Line(description="X", quantity=Decimal(1), unit_price=Decimal(10), tax_rate=rate,
-                taxable=taxable)  # fmt: skip
+    line = Line(
+        description="X", quantity=Decimal(1), unit_price=Decimal(10), tax_rate=rate, taxable=taxable
+    )
     [item] = build_items(make_order([line], "10"), DOCS)
     assert (item["VatRateType"], item["VatRate"]) == (kind, shown)
 
@@ -150,11 +171,17 @@ def test_vat_rate_mapping(rate: Decimal | None, taxable: bool, kind: int, shown:
         (1, 1, Decimal(18), ("120.00", "21.60", "141.60")),
     ],
 )
-def test_item_amounts_rule(price_type: int, rate_type: int, rate: Decimal | None,
-                           expected: tuple[str, str, str]) -> None:  # fmt: skip
+def test_item_amounts_rule(
+    price_type: int, rate_type: int, rate: Decimal | None, expected: tuple[str, str, str]
+) -> None:
     """The shared totals rule: WithVat contains VAT, WithoutVat adds it, OnlyBase/Zero have none."""
-    item = {"Amount": 3, "UnitPrice": Decimal(40), "PriceType": price_type,
-            "VatRateType": rate_type, "VatRate": rate}  # fmt: skip
+    item = {
+        "Amount": 3,
+        "UnitPrice": Decimal(40),
+        "PriceType": price_type,
+        "VatRateType": rate_type,
+        "VatRate": rate,
+    }
     money = item_amounts(item, "CZK")
     assert (money.base, money.vat, money.total) == tuple(Decimal(v) for v in expected)
 
@@ -169,8 +196,15 @@ def shop_lines(draw: st.DrawFn) -> list[Line]:
     for n in range(draw(st.integers(1, 5))):
         quantity, price = Decimal(draw(st.integers(1, 6))), draw(prices)
         discount = draw(st.decimals(min_value=0, max_value=price * quantity, places=2))
-        lines.append(Line(description=f"L{n}", quantity=quantity, unit_price=price,
-                          discount=discount, tax_rate=draw(rates)))  # fmt: skip
+        lines.append(
+            Line(
+                description=f"L{n}",
+                quantity=quantity,
+                unit_price=price,
+                discount=discount,
+                tax_rate=draw(rates),
+            )
+        )
     return lines
 
 
@@ -181,11 +215,18 @@ def test_document_total_always_equals_the_order_total(lines: list[Line], inclusi
         total = sum((line.unit_price * line.quantity - line.discount for line in lines), Decimal(0))
     else:  # the shop computes VAT per line on the discounted net
         total = sum(
-            (net + quantize(net * rate / 100, "CZK") for line in lines
-             for net, rate in [(line.unit_price * line.quantity - line.discount,
-                                Decimal(21) if line.tax_rate is None else line.tax_rate)]),
+            (
+                net + quantize(net * rate / 100, "CZK")
+                for line in lines
+                for net, rate in [
+                    (
+                        line.unit_price * line.quantity - line.discount,
+                        Decimal(21) if line.tax_rate is None else line.tax_rate,
+                    )
+                ]
+            ),
             Decimal(0),
-        )  # fmt: skip
+        )
     order = make_order(lines, total, inclusive=inclusive)
     items = build_items(order, DOCS)
     assert document_amounts(items, "CZK").total == quantize(total, "CZK")
@@ -215,8 +256,13 @@ def test_order_number_keeps_short_references_and_hashes_long_ones() -> None:
 
 def test_invoice_body_carries_the_reference_everywhere() -> None:
     """The body keeps template fields, drops assigned numbers and holds our reference 3 ways."""
-    template = {"Id": 0, "DocumentNumber": "20260007", "DocumentSerialNumber": 7,
-                "PaymentOptionId": 1, "IssuedInvoiceItems": []}  # fmt: skip
+    template = {
+        "Id": 0,
+        "DocumentNumber": "20260007",
+        "DocumentSerialNumber": 7,
+        "PaymentOptionId": 1,
+        "IssuedInvoiceItems": [],
+    }
     body = build_invoice(template, request_for(mug_order()), purchaser_id=5, currency_id=1)
     assert not {"Id", "DocumentNumber", "DocumentSerialNumber"} & body.keys()
     assert body["PaymentOptionId"] == 1 and body["PurchaserId"] == 5 and body["CurrencyId"] == 1
@@ -225,14 +271,18 @@ def test_invoice_body_carries_the_reference_everywhere() -> None:
     assert reference_marker(REFERENCE) in str(body["Description"])
     assert "#1001" in str(body["Note"])
     assert (body["DateOfIssue"], body["DateOfTaxing"], body["DateOfMaturity"]) == (
-        "2026-05-01", "2026-05-01", "2026-05-15")  # fmt: skip
+        "2026-05-01",
+        "2026-05-01",
+        "2026-05-15",
+    )
     assert matches_reference(body, REFERENCE) and not matches_reference(body, "ib-other")
 
 
 def test_credit_note_body_names_the_invoice() -> None:
     """A credit note references the invoice by id and carries its own items and reference."""
-    body = build_credit_note(request_for(mug_order(), "refund"), credited_id=42, purchaser_id=None,
-                             currency_id=1)  # fmt: skip
+    body = build_credit_note(
+        request_for(mug_order(), "refund"), credited_id=42, purchaser_id=None, currency_id=1
+    )
     assert body["CreditNoteForDocumentId"] == 42 and "PurchaserId" not in body
     assert document_amounts(body["CreditNoteItems"], "CZK").total == Decimal("117.00")  # type: ignore[arg-type]
     assert body["OrderNumber"] == order_number(REFERENCE)
@@ -240,8 +290,13 @@ def test_credit_note_body_names_the_invoice() -> None:
 
 def test_contact_body_fills_and_clips() -> None:
     """Names split into first/surname, long values are clipped to iDoklad's limits."""
-    customer = Customer(name="Jana Nováková", email="jana@example.cz", company="Acme s.r.o.",
-                        postcode="123 456 789 012", city="Brno")  # fmt: skip
+    customer = Customer(
+        name="Jana Nováková",
+        email="jana@example.cz",
+        company="Acme s.r.o.",
+        postcode="123 456 789 012",
+        city="Brno",
+    )
     body = build_contact({"Id": 0, "CountryId": 1, "Phone": ""}, customer, 2)
     assert body["CompanyName"] == "Acme s.r.o." and body["CountryId"] == 2
     assert (body["Firstname"], body["Surname"]) == ("Jana", "Nováková")
@@ -277,14 +332,19 @@ def test_request_json_has_no_float_anywhere() -> None:
 def test_filter_building() -> None:
     """Conditions join with |; bad operators and values holding | are refused."""
     assert build_filter(("OrderNumber", "eq", "ib-x"), ("DateOfIssue", "gte", "2026-01-01")) == (
-        "OrderNumber~eq~ib-x|DateOfIssue~gte~2026-01-01")  # fmt: skip
+        "OrderNumber~eq~ib-x|DateOfIssue~gte~2026-01-01"
+    )
     assert build_filter(("Description", "!ct", "a~b")) == "Description~!ct~a~b"
     with pytest.raises(ValueError):
         build_filter(("Id", "like", "1"))
     with pytest.raises(ValueError):
         build_filter(("Email", "eq", "a|b"))
     assert list_params("Id~eq~1", sort="Id~desc", pagesize=5) == {
-        "page": "1", "pagesize": "5", "filter": "Id~eq~1", "sort": "Id~desc"}  # fmt: skip
+        "page": "1",
+        "pagesize": "5",
+        "filter": "Id~eq~1",
+        "sort": "Id~desc",
+    }
 
 
 def test_list_envelopes() -> None:
@@ -299,11 +359,23 @@ def test_list_envelopes() -> None:
 
 def test_parse_document() -> None:
     """An invoice answer becomes a DocumentRef; one without an Id leaves the outcome unknown."""
-    ref = parse_document({"Id": 7, "DocumentNumber": "20260001", "PurchaserId": 3,
-                          "TotalWithVat": Decimal("117.00"), "IsSentToPurchaser": True},
-                         "IssuedInvoice")  # fmt: skip
+    ref = parse_document(
+        {
+            "Id": 7,
+            "DocumentNumber": "20260001",
+            "PurchaserId": 3,
+            "TotalWithVat": Decimal("117.00"),
+            "IsSentToPurchaser": True,
+        },
+        "IssuedInvoice",
+    )
     assert (ref.doc_id, ref.docnum, ref.client_id, ref.total, ref.emailed) == (
-        "7", "20260001", "3", Decimal("117.00"), True)  # fmt: skip
+        "7",
+        "20260001",
+        "3",
+        Decimal("117.00"),
+        True,
+    )
     with pytest.raises(OutcomeUnknown):
         parse_document({"DocumentNumber": "x"}, "IssuedInvoice")
 
@@ -313,7 +385,10 @@ def test_parse_document() -> None:
 
 def test_success_bodies() -> None:
     """2xx answers are parsed (empty is None); a non-JSON 2xx is MalformedAnswer (Retryable)."""
-    assert decipher(200, b'{"Id": 1, "TotalWithVat": 1.10}') == {"Id": 1, "TotalWithVat": Decimal("1.10")}
+    assert decipher(200, b'{"Id": 1, "TotalWithVat": 1.10}') == {
+        "Id": 1,
+        "TotalWithVat": Decimal("1.10"),
+    }
     assert decipher(201, b"true") is True
     assert decipher(204, b"") is None
     with pytest.raises(MalformedAnswer):
@@ -322,9 +397,13 @@ def test_success_bodies() -> None:
 
 @pytest.mark.parametrize(
     ("status", "reason"),
-    [(402, "subscription_required"), (403, "downgrade_required"), (404, "not_found"),
-     (409, "http_409")],
-)  # fmt: skip
+    [
+        (402, "subscription_required"),
+        (403, "downgrade_required"),
+        (404, "not_found"),
+        (409, "http_409"),
+    ],
+)
 def test_client_errors_are_permanent(status: int, reason: str) -> None:
     with pytest.raises(Permanent) as caught:
         decipher(status, b'{"Message": "no"}')
@@ -333,9 +412,15 @@ def test_client_errors_are_permanent(status: int, reason: str) -> None:
 
 def test_400_names_the_fields_and_redacts() -> None:
     """A 400 is invalid_model naming each field, with secrets and card numbers scrubbed."""
-    body = dumps({"Message": "The request is invalid.", "ModelState": {
-        "PurchaserId": ["The PurchaserId field is required."],
-        "Note": ["bad s3cr3t-token near 4242 4242 4242 4242"]}})  # fmt: skip
+    body = dumps(
+        {
+            "Message": "The request is invalid.",
+            "ModelState": {
+                "PurchaserId": ["The PurchaserId field is required."],
+                "Note": ["bad s3cr3t-token near 4242 4242 4242 4242"],
+            },
+        }
+    )
     with pytest.raises(Permanent) as caught:
         decipher(400, body.encode(), secrets=("s3cr3t-token",))
     message = str(caught.value)
@@ -349,9 +434,14 @@ def test_401_is_token_rejected() -> None:
     assert caught.value.reason == "auth_failed"
 
 
-@pytest.mark.parametrize(("header", "delay"),
-                         [("7", 7000), (None, RATE_LIMIT_DELAY_MS),
-                          ("Wed, 21 Oct 2015 07:28:00 GMT", RATE_LIMIT_DELAY_MS)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("header", "delay"),
+    [
+        ("7", 7000),
+        (None, RATE_LIMIT_DELAY_MS),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", RATE_LIMIT_DELAY_MS),
+    ],
+)
 def test_429_is_rate_limited_with_retry_after(header: str | None, delay: int) -> None:
     with pytest.raises(RateLimited) as caught:
         decipher(429, b"", header)

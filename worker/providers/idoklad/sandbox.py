@@ -60,6 +60,7 @@ from worker.providers.idoklad.sandbox_api import TOKEN_PATH, add_api_routes, ans
 from worker.providers.idoklad.sandbox_control import add_control_routes
 from worker.providers.idoklad.sandbox_models import ApiError
 from worker.providers.idoklad.sandbox_state import (
+    COMPANY,
     DEFAULT_CLIENTS,
     FAULTS,
     STATE,
@@ -134,7 +135,7 @@ async def _api_call(request: web.Request, handler: _Handler, path: str) -> web.S
     company = state.company_for(_bearer(request))
     if company is None:
         return _error(ApiError(401, "Authorization has been denied for this request."))
-    request["company"] = company
+    request[COMPANY] = company
     wait_s = state.limiter.take()
     if wait_s is not None:
         return _error(ApiError(429, "The API limit was exceeded.", retry_after=wait_s))

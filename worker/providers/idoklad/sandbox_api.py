@@ -1,7 +1,7 @@
 """The iDoklad v2 resources the sandbox serves, over `SandboxState`, plus the token endpoint.
 
 Handlers run after `sandbox`'s middleware has checked the bearer token (the
-caller's `Company` is `request["company"]`), the rate limit and the fault plan;
+caller's `Company` is `request[COMPANY]`), the rate limit and the fault plan;
 they answer JSON (numbers from `Decimal`, via `wire.dumps`) or raise `ApiError`.
 Single entities are bare objects, lists the `{Data, TotalItems, TotalPages}`
 envelope. Sandbox-defined answers: `FullyPay` and `SendMailToPurchaser` answer
@@ -29,17 +29,17 @@ from worker.providers.idoklad.sandbox_documents import (
 from worker.providers.idoklad.sandbox_models import (
     COUNTRIES,
     CURRENCIES,
-    VAT_RATES,
+    VAT_RATE_LIST,
     ApiError,
     contact_default,
     new_contact,
 )
 from worker.providers.idoklad.sandbox_query import FIELDS, select
-from worker.providers.idoklad.sandbox_state import STATE, Company
+from worker.providers.idoklad.sandbox_state import COMPANY, STATE, Company
 from worker.providers.idoklad.wire import dumps, loads
 
 TOKEN_PATH = "/server/connect/token"  # noqa: S105 (a URL path, not a secret)
-_CODE_LISTS = {"Currencies": CURRENCIES, "Countries": COUNTRIES, "VatRates": VAT_RATES}
+_CODE_LISTS = {"Currencies": CURRENCIES, "Countries": COUNTRIES, "VatRates": VAT_RATE_LIST}
 _TESTS = {
     "PaymentRequired": (402, "The subscription has expired or is insufficient."),
     "DowngradeNeeded": (403, "A manual downgrade of the plan is needed in iDoklad."),
@@ -54,9 +54,7 @@ def answer(data: object, status: int = 200, headers: Mapping[str, str] | None = 
 
 
 def company_of(request: web.Request) -> Company:
-    company = request.get("company")
-    assert isinstance(company, Company), "the API middleware sets the company"
-    return company
+    return request[COMPANY]
 
 
 async def body_of(request: web.Request) -> dict[str, Any]:

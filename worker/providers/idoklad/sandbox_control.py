@@ -10,14 +10,26 @@ iCount sandbox does). Fault plans use the iCount sandbox's format
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
-from worker.providers.idoklad.sandbox_api import answer
 from worker.providers.idoklad.sandbox_state import FAULTS, STATE
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    raise TypeError(f"cannot write {type(value).__name__}")
+
+
+def answer(data: object) -> web.Response:
+    """Control answers are plain JSON (logged bodies' numbers as decimal strings)."""
+    return web.json_response(data, dumps=lambda value: json.dumps(value, default=_text))
 
 
 def _problem(status: int, detail: str) -> web.HTTPException:

@@ -26,6 +26,7 @@ from typing import Any
 
 from worker.domain.money import parse_amount
 from worker.providers.idoklad.wire import (
+    VAT_RATES,
     Amounts,
     PriceType,
     VatRateType,
@@ -51,11 +52,9 @@ COUNTRIES: list[dict[str, Any]] = [
          ("IL", "Israel"), ("BG", "Bulgaria"), ("AL", "Albania"), ("FR", "France")], 1)
 ]  # fmt: skip
 #: `GET VatRates`: the rates `wire.VAT_RATES` applies when an item names none
-VAT_RATES: list[dict[str, Any]] = [
-    {"Id": 1, "CountryId": 1, "Name": "Basic", "RateType": 1, "Rate": Decimal(21)},
-    {"Id": 2, "CountryId": 1, "Name": "Reduced 1", "RateType": 0, "Rate": Decimal(12)},
-    {"Id": 3, "CountryId": 1, "Name": "Reduced 2", "RateType": 3, "Rate": Decimal(10)},
-    {"Id": 4, "CountryId": 1, "Name": "Zero", "RateType": 2, "Rate": Decimal(0)},
+VAT_RATE_LIST: list[dict[str, Any]] = [
+    {"Id": n, "CountryId": 1, "Name": kind.name.title(), "RateType": int(kind), "Rate": rate}
+    for n, (kind, rate) in enumerate(VAT_RATES.items(), 1)
 ]
 CURRENCY_CODES = {int(c["Id"]): str(c["Code"]) for c in CURRENCIES}
 COUNTRY_IDS = frozenset(int(c["Id"]) for c in COUNTRIES)

@@ -78,7 +78,7 @@ def _coerce(kind: FieldType, value: Any) -> Any:
     return str(value).lower()
 
 
-def _matches(kind: FieldType, op: str, stored: Any, wanted: Any) -> bool:
+def _matches(op: str, stored: Any, wanted: Any) -> bool:
     if stored is None:
         return op in ("!eq", "!ct")
     if op in ("eq", "!eq"):
@@ -113,7 +113,7 @@ def _keep(entity: Mapping[str, Any], conditions: Sequence[Condition], any_of: bo
     if not conditions:
         return True
     results = (
-        _matches(kind, op, _coerce(kind, entity.get(prop)), wanted)
+        _matches(op, _coerce(kind, entity.get(prop)), wanted)
         for prop, kind, op, wanted in conditions
     )
     return any(results) if any_of else all(results)

@@ -114,6 +114,8 @@ class SandboxState:
     # --- auth -----------------------------------------------------------------------------
 
     def issue_token(self, client_id: str) -> str:
+        now = self.clock()
+        self.tokens = {t: entry for t, entry in self.tokens.items() if entry[1] > now}
         token = secrets.token_urlsafe(32)
         self.tokens[token] = (client_id, self.clock() + self.token_ttl_s)
         return token
@@ -183,4 +185,5 @@ def make_faults(seed: int | None) -> Faults:
 
 
 STATE = web.AppKey("idoklad_sandbox_state", SandboxState)
+COMPANY = web.RequestKey("idoklad_sandbox_company", Company)  #: set by the API middleware
 FAULTS = web.AppKey("idoklad_sandbox_faults", Faults)

@@ -70,7 +70,7 @@ VAT_RATES = {VatRateType.REDUCED1: Decimal(12), VatRateType.BASIC: Decimal(21),
 _RATE_TYPES = {Decimal(21): VatRateType.BASIC, Decimal(12): VatRateType.REDUCED1,
                Decimal(15): VatRateType.REDUCED1, Decimal(10): VatRateType.REDUCED2,
                Decimal(0): VatRateType.ZERO}  # fmt: skip
-_SAFE_REFERENCE = re.compile(r"^[A-Za-z0-9._-]{1,20}$")
+_SAFE_REFERENCE = re.compile(rf"^[A-Za-z0-9._-]{{1,{ORDER_NUMBER_MAX}}}$")
 _REASONS = {402: "subscription_required", 403: "downgrade_required", 404: "not_found"}
 _TOKEN_ERRORS = frozenset({"invalid_client", "invalid_scope", "invalid_grant",
                            "unsupported_grant_type", "invalid_request"})  # fmt: skip
@@ -129,7 +129,7 @@ def order_number(reference: str) -> str:
     """Our reference as an `OrderNumber` (≤ 20 characters, filter-safe, deterministic)."""
     if _SAFE_REFERENCE.match(reference):
         return reference
-    return "ib" + base64.b32encode(_sha(reference)).decode().lower()[:18]
+    return "ib" + base64.b32encode(_sha(reference)).decode().lower()[: ORDER_NUMBER_MAX - 2]
 
 
 def variable_symbol(reference: str) -> str:
