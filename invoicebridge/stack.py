@@ -60,7 +60,7 @@ def http_json(
 class StackOptions:
     workers: int = 2
     threads: int = 4
-    icount_timeout_s: float = 2.0
+    icount_timeout_s: float = 2.0  #: every provider client's timeout, despite the name
     heartbeat_timeout_ms: int = 3_000
     order_lock_ttl_ms: int = 4_000
     min_backoff_ms: int = 200
@@ -258,7 +258,9 @@ level = "{o.log_level}"
         topic: str = "orders/create",
         event_id: str | None = None,
         secret: str | None = None,
+        tenant: str | None = None,
     ) -> tuple[int, Any]:
+        """POST a signed Shopify order webhook to a Shopify tenant (default: the iCount one)."""
         body = json.dumps(payload, ensure_ascii=False).encode()
         headers = samples.headers_for(
             body,
@@ -266,7 +268,7 @@ level = "{o.log_level}"
             secret=secret or self.secret,
             event_id=event_id or f"{payload['id']}-{topic}",
         )
-        return self.post("shopify", self.tenant, body, headers)
+        return self.post("shopify", tenant or self.tenant, body, headers)
 
     def post(
         self, source: str, tenant: str, body: bytes, headers: dict[str, str]

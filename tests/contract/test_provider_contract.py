@@ -133,13 +133,21 @@ async def test_lost_answer_after_commit_still_one_document(box: Running, fault: 
     assert str(doc["docnum"]) == made.docnum
 
 
-async def test_rate_limit_is_reported_with_a_delay(box: Running) -> None:
-    """429: RateLimited with the delay the service asked for, and nothing made."""
-    plan = {"path": box.harness.create_path, "plan": [429], "retry_after": 3}
+async def test_short_rate_limit_is_waited_out_in_line(box: Running) -> None:
+    """429 with Retry-After 1: the call waits and goes through; the job sees no error."""
+    await box.control("POST", "faults", {"path": box.harness.create_path, "plan": [429],
+                                         "retry_after": 1})  # fmt: skip
+    await box.runner.run(INVREC, context(order()))
+    assert len(await box.documents()) == 1
+
+
+async def test_long_rate_limit_is_left_to_the_queue(box: Running) -> None:
+    """429 with a long Retry-After: RateLimited with that delay, and nothing made."""
+    plan = {"path": box.harness.create_path, "plan": [429], "retry_after": 30}
     await box.control("POST", "faults", plan)
     with pytest.raises(RateLimited) as raised:
         await box.runner.run(INVREC, context(order()))
-    assert raised.value.delay_ms == 3000
+    assert raised.value.delay_ms == 30_000
     assert await box.documents() == []
 
 

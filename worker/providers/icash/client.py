@@ -26,6 +26,7 @@ import aiohttp
 
 from worker.errors import OutcomeUnknown, Permanent, Retryable
 from worker.providers.icash import wire
+from worker.providers.pacer import pacer_for
 from worker.settings import ICashSettings
 
 #: share of the total timeout allowed for the TCP connect, so a connect timeout is
@@ -58,6 +59,7 @@ class ICashClient:
     ) -> None:
         self._session = session
         self._settings = settings
+        self._pacer = pacer_for(settings.base_url, settings.api_key)
         self._base_url = settings.base_url.rstrip("/")
         self._secret = settings.secret_key.get_secret_value()
         self._nonces = nonces or _PROCESS_NONCES
@@ -152,6 +154,14 @@ class ICashClient:
         return dict(zip(wire.AUTH_FIELDS, values, strict=True))  # `ses` None is left out
 
     async def _post(
+        self, method: str, fields: Mapping[str, object], *, ses: str | None, mutating: bool
+    ) -> Any:
+        """`_post_once`, with 429s waited out in line (a fresh nonce each time)."""
+        return await self._pacer.call(
+            lambda: self._post_once(method, fields, ses=ses, mutating=mutating)
+        )
+
+    async def _post_once(
         self, method: str, fields: Mapping[str, object], *, ses: str | None, mutating: bool
     ) -> Any:
         total = self._settings.timeout_s

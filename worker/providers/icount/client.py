@@ -26,6 +26,7 @@ from worker.providers.icount.wire import (
     is_truthy,
     parse_document,
 )
+from worker.providers.pacer import pacer_for
 from worker.settings import ICountSettings
 
 LOGIN = "auth/login"
@@ -42,6 +43,7 @@ class ICountClient:
     def __init__(self, session: aiohttp.ClientSession, settings: ICountSettings) -> None:
         self._session = session
         self._settings = settings
+        self._pacer = pacer_for(settings.base_url, settings.cid or "token")
         self._base_url = settings.base_url.rstrip("/")
         self._sid: str | None = None
         self._login_lock = asyncio.Lock()
@@ -102,6 +104,12 @@ class ICountClient:
             return self._sid
 
     async def _post(
+        self, method_path: str, payload: dict[str, Any], headers: dict[str, str]
+    ) -> dict[str, Any]:
+        """`_post_once`, with 429s and "Too many requests" waited out in line."""
+        return await self._pacer.call(lambda: self._post_once(method_path, payload, headers))
+
+    async def _post_once(
         self, method_path: str, payload: dict[str, Any], headers: dict[str, str]
     ) -> dict[str, Any]:
         total = self._settings.timeout_s

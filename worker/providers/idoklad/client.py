@@ -36,6 +36,7 @@ from worker.providers.idoklad.wire import (
     list_params,
     parse_list,
 )
+from worker.providers.pacer import pacer_for
 from worker.settings import IDokladSettings
 
 #: refresh the token this many seconds before it expires
@@ -57,6 +58,7 @@ class IDokladClient:
         settings: IDokladSettings,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._pacer = pacer_for(settings.base_url, settings.client_id)
         self._session = session
         self._settings = settings
         self._base_url = settings.base_url.rstrip("/")
@@ -131,12 +133,15 @@ class IDokladClient:
         json: Mapping[str, object] | None = None,
         mutating: bool,
     ) -> Any:
-        token = await self._access_token(stale=None)
-        try:
-            return await self._send(method, path, token, params, json, mutating)
-        except TokenRejected:
-            token = await self._access_token(stale=token)
-            return await self._send(method, path, token, params, json, mutating)
+        async def send() -> Any:
+            token = await self._access_token(stale=None)
+            try:
+                return await self._send(method, path, token, params, json, mutating)
+            except TokenRejected:
+                token = await self._access_token(stale=token)
+                return await self._send(method, path, token, params, json, mutating)
+
+        return await self._pacer.call(send)
 
     async def _send(self, method: str, path: str, token: str, params: _Params | None,
                     body: Mapping[str, object] | None, mutating: bool) -> Any:  # fmt: skip
