@@ -13,10 +13,14 @@ from worker.providers.pacer import Pacer
 
 async def test_short_limits_are_waited_out_then_the_call_succeeds() -> None:
     """Two 429s of 10 ms, then success: the caller gets the answer, no error."""
-    answers = iter([RateLimited("x", delay_ms=10), RateLimited("x", delay_ms=10), "ok"])
+    answers: list[RateLimited | str] = [
+        RateLimited("x", delay_ms=10),
+        RateLimited("x", delay_ms=10),
+        "ok",
+    ]
 
     async def send() -> str:
-        answer = next(answers)
+        answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
