@@ -74,6 +74,7 @@ from worker.providers.icount.sandbox_faults import Faults, FaultStep
 from worker.providers.icount.sandbox_methods import METHODS, Call
 from worker.providers.icount.sandbox_rules import Refusal
 from worker.providers.icount.sandbox_state import DuplicateMode, SandboxAccount, SandboxState
+from worker.providers.sandbox_server import closing, listen
 
 COMMIT_LOCK = web.AppKey("icount_sandbox_commit_lock", asyncio.Lock)
 
@@ -242,12 +243,7 @@ class RunningSandbox:
 
 async def start_sandbox(host: str = "127.0.0.1", port: int = 0, **options: Any) -> RunningSandbox:
     """Start the sandbox on `host:port` (0 = a free port); `options` go to `create_sandbox_app`."""
-    runner = web.AppRunner(create_sandbox_app(**options), access_log=None, shutdown_timeout=5)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound_host, bound_port = runner.addresses[0][:2]
-    return RunningSandbox(runner, f"http://{bound_host}:{bound_port}")
+    return RunningSandbox(*await listen(create_sandbox_app(**options), host, port))
 
 
 @asynccontextmanager
@@ -255,11 +251,8 @@ async def serve_sandbox(
     host: str = "127.0.0.1", port: int = 0, **options: Any
 ) -> AsyncIterator[RunningSandbox]:
     """`start_sandbox` as an async context manager that stops it on exit."""
-    sandbox = await start_sandbox(host, port, **options)
-    try:
+    async with closing(await start_sandbox(host, port, **options)) as sandbox:
         yield sandbox
-    finally:
-        await sandbox.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -68,6 +68,7 @@ from worker.providers.idoklad.sandbox_state import (
     make_faults,
 )
 from worker.providers.idoklad.wire import loads
+from worker.providers.sandbox_server import closing, listen
 
 API_PREFIX = "/v2/"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -206,11 +207,7 @@ class RunningSandbox:
 
 async def start_sandbox(host: str = "127.0.0.1", port: int = 0, **options: Any) -> RunningSandbox:
     """Start the sandbox on `host:port` (0 = a free port); `options` go to `create_sandbox_app`."""
-    runner = web.AppRunner(create_sandbox_app(**options), access_log=None, shutdown_timeout=5)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    bound_host, bound_port = runner.addresses[0][:2]
-    return RunningSandbox(runner, f"http://{bound_host}:{bound_port}")
+    return RunningSandbox(*await listen(create_sandbox_app(**options), host, port))
 
 
 @asynccontextmanager
@@ -218,11 +215,8 @@ async def serve_sandbox(
     host: str = "127.0.0.1", port: int = 0, **options: Any
 ) -> AsyncIterator[RunningSandbox]:
     """`start_sandbox` as an async context manager that stops it on exit."""
-    sandbox = await start_sandbox(host, port, **options)
-    try:
+    async with closing(await start_sandbox(host, port, **options)) as sandbox:
         yield sandbox
-    finally:
-        await sandbox.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
