@@ -101,6 +101,10 @@ class DocumentSettings(_Strict):
     #: VAT percent for VAT-exclusive orders whose lines carry no rate
     default_vat_percent: Decimal = Field(default=Decimal(18), ge=0, le=100)
     income_type_name: str | None = None
+    #: bill the stored card of an unpaid order that asks for it (`charge` in the order)
+    charge_stored_cards: bool = False
+    #: after a charge's answer was lost, how long a transaction may take to show up (s)
+    charge_settle_s: float = Field(default=60.0, ge=0)
     #: largest difference (in the currency) carried as `roundup` rather than refused
     max_rounding: Decimal = Field(default=Decimal("0.05"), ge=0)
 

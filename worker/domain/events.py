@@ -96,6 +96,19 @@ class Refund(_Frozen):
         return value.upper() if isinstance(value, str) else value
 
 
+class ChargeRequest(_Frozen):
+    """Ask for the order's total to be charged to a card the customer stored at the provider.
+
+    No card data travels or is stored: only whose stored card (`customer_ref`, the
+    provider's client id) and how (installments). The worker fetches the stored
+    card's token from the provider at charge time and never keeps it.
+    """
+
+    customer_ref: str = Field(min_length=1)
+    num_of_payments: int = Field(default=1, ge=1, le=36)
+    first_payment: Decimal | None = Field(default=None, gt=0)
+
+
 class Order(_Frozen):
     """A shop order snapshot at the moment the event was sent."""
 
@@ -116,6 +129,8 @@ class Order(_Frozen):
     updated_at: datetime | None = None
     #: refunds the snapshot already shows (WooCommerce and Shopify list them on the order)
     refunds: tuple[Refund, ...] = ()
+    #: charge a stored card for this unpaid order (when the tenant allows it)
+    charge: ChargeRequest | None = None
 
     @field_validator("currency", mode="before")
     @classmethod

@@ -66,6 +66,35 @@ class DocumentRequest:
     issue_date: date
     based_on: DocumentRef | None = None  #: the invoice a receipt or credit note refers to
     customer_id: str | None = None  #: from `ensure_customer`, for services that need one
+    charge: ChargeRef | None = None  #: the card charge an invoice-receipt records
+
+
+@dataclass(frozen=True)
+class ChargeOrder:
+    """Charge `amount` to the stored card of `customer_ref`, once: `reference` goes into
+    the transaction's description so a lost answer can be looked up."""
+
+    reference: str
+    amount: Decimal
+    currency: str
+    customer_ref: str
+    num_of_payments: int = 1
+    first_payment: Decimal | None = None
+    customer_name: str = ""
+
+
+class ChargeRef(BaseModel):
+    """A card transaction the provider made. Only what a receipt needs: no card data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    confirmation_code: str
+    amount: Decimal
+    currency: str
+    num_of_payments: int = 1
+    first_payment: Decimal | None = None
+    card_type: str | None = None  #: e.g. "VISA"; never the number
+    transaction_id: str | None = None
 
 
 class Provider(Protocol):
@@ -92,4 +121,17 @@ class Provider(Protocol):
 
     async def cancel_document(self, ref: DocumentRef, reason: str) -> None:
         """Cancel (never delete); cancelling a cancelled document is not an error."""
+        ...
+
+
+class ChargingProvider(Provider, Protocol):
+    """A provider with `can_charge`: it bills stored cards and finds its transactions."""
+
+    async def charge(self, order: ChargeOrder) -> ChargeRef:
+        """Bill the stored card. A decline is `Permanent` with the reason; a lost answer
+        `OutcomeUnknown` (look the transaction up before anything else)."""
+        ...
+
+    async def find_charge(self, reference: str) -> ChargeRef | None:
+        """The transaction made for `reference`, if the provider shows one."""
         ...
