@@ -3,10 +3,12 @@
 BridgeError
 ├── Retryable(delay_ms)        connect errors, 5xx, timeouts before sending: retry with backoff
 │   └── RateLimited            429 / "Too many requests": retry after `delay_ms`
+│       └── Waiting            an earlier outcome is not visible yet: come back, no retry spent
 ├── OutcomeUnknown             the request was sent, the answer was lost (read timeout,
 │                              dropped connection): reconcile before anything else
-└── Permanent(reason)          4xx validation, bad credentials, a total that cannot be
-    └── TotalMismatch          reconciled: the job fails and waits for an operator
+└── Permanent(reason)          4xx validation, bad credentials, a decline: the job fails
+    └── NeedsAttention         stop for a human: doing more could be wrong
+        └── TotalMismatch      the document would not add up to the shop's total
 """
 
 from __future__ import annotations
@@ -44,8 +46,21 @@ class Permanent(BridgeError):
         self.reason = reason
 
 
-class TotalMismatch(Permanent):
+class NeedsAttention(Permanent):
+    """The job must stop for a human: doing anything more could be wrong (a charge whose
+    outcome stays unknown, a document that would not add up). Never retried."""
+
+    def __init__(self, message: str, *, reason: str = "needs_attention") -> None:
+        super().__init__(message, reason=reason)
+
+
+class TotalMismatch(NeedsAttention):
     """The document would not add up to the shop's total; it is not sent."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="total_mismatch")
+
+
+class Waiting(RateLimited):
+    """An earlier attempt's outcome is not visible yet (a charge settling): come back after
+    `delay_ms`. Not a failure: it spends no retry."""

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import structlog
 from redis.exceptions import LockError
 
 from worker.domain.events import Order, OrderEvent, Refund
 from worker.domain.idempotency import job_key
-from worker.errors import BridgeError, OutcomeUnknown, Permanent, RateLimited, Retryable
-from worker.ledger import JobRecord, Ledger
+from worker.errors import (
+    BridgeError,
+    NeedsAttention,
+    OutcomeUnknown,
+    Permanent,
+    RateLimited,
+    Retryable,
+)
+from worker.ledger import EventState, JobFailure, JobRecord, Ledger
 from worker.planner import Step, newest, plan
 from worker.providers.base import DocumentRef
 from worker.settings import Settings
@@ -35,6 +42,7 @@ class StepContext:
     order: Order  #: the order's newest snapshot
     refund: Refund | None = None  #: for a credit note
     based_on: JobRecord | None = None  #: the document a receipt, credit note or cancel refers to
+    job: JobRecord | None = None  #: this step's own record as this attempt began
 
 
 class DocumentProvider(Protocol):
@@ -100,8 +108,9 @@ async def _run_event(deps: Deps, event: OrderEvent) -> None:
     try:
         await _run_steps(deps, event)
     except Permanent as exc:
-        await ledger.set_event_state(event.event_id, "failed", error=f"{exc.reason}: {exc}")
-        log.error("event_failed", reason=exc.reason, error=str(exc))
+        state: EventState = "needs_attention" if isinstance(exc, NeedsAttention) else "failed"
+        await ledger.set_event_state(event.event_id, state, error=f"{exc.reason}: {exc}")
+        log.error("event_" + state, reason=exc.reason, error=str(exc))
         return
     except RateLimited as exc:
         await ledger.set_event_state(event.event_id, "retrying", error=str(exc))
@@ -165,23 +174,27 @@ async def _run_steps(deps: Deps, event: OrderEvent) -> None:
         known[step.name] = await _run_step(deps, provider, event, step, context)
 
 
+def _job_state(exc: BridgeError) -> JobFailure:
+    if isinstance(exc, NeedsAttention):
+        return "needs_attention"
+    return "failed" if isinstance(exc, Permanent) else "retrying"
+
+
 async def _run_step(
     deps: Deps, provider: DocumentProvider, event: OrderEvent, step: Step, context: StepContext
 ) -> JobRecord:
     ledger, order_id = deps.ledger, event.order_id
     key = job_key(event.tenant, order_id, step.name)
-    where = {"tenant": event.tenant, "order_id": order_id, "step": step.name}
+    where: dict[str, Any] = {"tenant": event.tenant, "order_id": order_id, "step": step.name}
     job = await ledger.start_job(key, event_id=event.event_id, **where)
     if job.state == "done":
         log.info("step_skipped_done", step=step.name, docnum=job.docnum)
         return job
     try:
-        ref = await provider.run(step, context)
+        ref = await provider.run(step, replace(context, job=job))
     except BridgeError as exc:
-        state: Literal["failed", "retrying"] = (
-            "failed" if isinstance(exc, Permanent) else "retrying"
-        )
-        await ledger.fail_job(key, state=state, error=f"{type(exc).__name__}: {exc}", **where)
+        await ledger.fail_job(key, state=_job_state(exc), error=f"{type(exc).__name__}: {exc}",
+                              unknown=isinstance(exc, OutcomeUnknown), **where)  # fmt: skip
         raise
     except Exception as exc:  # a bug or an unforeseen library error: keep it visible, retry
         log.exception("step_crashed", step=step.name)

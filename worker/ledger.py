@@ -35,7 +35,10 @@ REFUNDS = "ib:refunds:{}:{}"  #: hash refund id -> Refund JSON, every refund see
 #: how long the delivery that recorded an event has to queue it before another may
 ENQUEUE_CLAIM_MS = 10_000
 
-EventState = Literal["received", "queued", "running", "retrying", "done", "failed", "ignored"]
+EventState = Literal[
+    "received", "queued", "running", "retrying", "done", "failed", "needs_attention", "ignored"
+]
+JobFailure = Literal["failed", "retrying", "needs_attention"]
 RecordOutcome = Literal["new", "duplicate", "unqueued"]
 
 # A delivery that finds its event recorded but not queued may queue it only if it wins
@@ -80,6 +83,9 @@ class JobRecord:
     emailed: bool = False
     last_error: str | None = None
     doc_id: str | None = None
+    #: when an attempt's outcome first became unknown (lost answer, worker died mid-call)
+    unknown_since: float | None = None
+    unknown_count: int = 0  #: how many attempts ended that way
 
     def document(self) -> DocumentRef | None:
         """The provider's document this step made, if it made one."""
@@ -238,17 +244,25 @@ class Ledger:
             doc_id=raw.get("doc_id"),
             emailed=raw.get("emailed") == "1",
             last_error=raw.get("last_error"),
+            unknown_since=float(raw["unknown_since"]) if raw.get("unknown_since") else None,
+            unknown_count=int(raw.get("unknown_count", 0)),
         )
 
     async def start_job(
         self, key: str, *, event_id: str, tenant: str, order_id: str, step: str
     ) -> JobRecord:
-        """Count an attempt at a step and mark it running; a done step is returned untouched."""
+        """Count an attempt at a step and mark it running; a done step is returned untouched.
+
+        A step found still `running` was cut off mid-call (its worker died): its outcome
+        is unknown, and is counted as such."""
         existing = await self.job(key)
         if existing is not None and existing.state == "done":
             return existing
         now = _now()
         async with self.redis.pipeline(transaction=True) as pipe:
+            if existing is not None and existing.state == "running":
+                pipe.hsetnx(JOB.format(key), "unknown_since", now)
+                pipe.hincrby(JOB.format(key), "unknown_count", 1)
             pipe.hset(
                 JOB.format(key),
                 mapping={
@@ -307,11 +321,16 @@ class Ledger:
         tenant: str,
         order_id: str,
         step: str,
-        state: Literal["failed", "retrying"],
+        state: JobFailure,
         error: str,
+        unknown: bool = False,
     ) -> None:
-        """Record a failed attempt: `retrying` (runs again) or `failed` (an operator must act)."""
+        """Record a failed attempt: `retrying` (runs again), `failed` or `needs_attention`
+        (an operator must act). `unknown`: the provider may have acted (answer lost)."""
         async with self.redis.pipeline(transaction=True) as pipe:
+            if unknown:
+                pipe.hsetnx(JOB.format(key), "unknown_since", _now())
+                pipe.hincrby(JOB.format(key), "unknown_count", 1)
             pipe.hset(
                 JOB.format(key),
                 mapping={

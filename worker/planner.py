@@ -4,6 +4,8 @@ Pure. The planner does not replay events; it reconciles. From the newest
 snapshot of the order (a stale event never replaces a newer one) it decides
 which documents should exist, and returns those the ledger does not show done:
 
+    unpaid, asks to be charged (and the tenant charges stored cards)
+                         -> charge the stored card, then an invrec recording that charge
     paid                 -> invrec (invoice-receipt), or a receipt for an invoice
                             already issued while the order was unpaid
     unpaid, open         -> invoice (unless unpaid_doctype = "none")
@@ -30,7 +32,8 @@ EMAIL_PREFIX = "email:"
 CANCEL_INVOICE = "cancel:invoice"
 SALE_STEPS = ("invoice", "invrec", "receipt")
 
-Action = Literal["issue", "credit", "cancel", "email"]
+Action = Literal["charge", "issue", "credit", "cancel", "email"]
+CHARGE = "charge"
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,16 @@ def newest(stored: Order | None, incoming: Order | None) -> Order | None:
     return incoming
 
 
+def charging(order: Order, documents: DocumentSettings) -> bool:
+    """The order asks us to bill a stored card, the tenant allows it, and it is not paid."""
+    return order.charge is not None and documents.charge_stored_cards and not order.paid
+
+
 def _sale_steps(order: Order, documents: DocumentSettings, known: Mapping[str, str]) -> list[str]:
+    if charging(order, documents):
+        if known.keys() & {"invrec", "receipt"}:
+            return []
+        return ([] if known.get(CHARGE) == "done" else [CHARGE]) + ["invrec"]
     if order.paid:
         if known.keys() & {"invrec", "receipt"}:
             return []
@@ -70,9 +82,13 @@ def _sale_steps(order: Order, documents: DocumentSettings, known: Mapping[str, s
     return ["invoice"]
 
 
-def _step(name: str, email: bool, has_invrec: bool) -> Step:
+def _step(name: str, email: bool, has_invrec: bool, charged: bool = False) -> Step:
+    if name == CHARGE:
+        return Step(name, "charge", CHARGE, False)
+    if name == "invrec" and charged:
+        return Step(name, "issue", name, email, CHARGE)  # records the charge's confirmation
     if name.startswith(EMAIL_PREFIX):
-        document = _step(name.removeprefix(EMAIL_PREFIX), email, has_invrec)
+        document = _step(name.removeprefix(EMAIL_PREFIX), email, has_invrec, charged)
         return Step(name, "email", document.doctype, True, document.name, document.refund_id)
     if name.startswith(REFUND_PREFIX):
         base = "invrec" if has_invrec else "invoice"
@@ -83,6 +99,8 @@ def _step(name: str, email: bool, has_invrec: bool) -> Step:
 
 
 def _rank(name: str) -> tuple[int, str]:
+    if name == CHARGE:
+        return -1, name
     if name in SALE_STEPS:
         return SALE_STEPS.index(name), name
     if name.startswith(REFUND_PREFIX):
@@ -114,4 +132,5 @@ def plan(
                           n.startswith(REFUND_PREFIX)}  # fmt: skip
         names |= {EMAIL_PREFIX + n for n in documents_made if EMAIL_PREFIX + n not in known}
     has_invrec = "invrec" in sale_doc
-    return [_step(name, email, has_invrec) for name in sorted(names, key=_rank)]
+    charged = CHARGE in names or CHARGE in known
+    return [_step(name, email, has_invrec, charged) for name in sorted(names, key=_rank)]

@@ -122,3 +122,22 @@ def test_providers_that_do_not_email_on_create_get_email_steps() -> None:
     assert names(plan(order(paid=True), {}, done, DOCS, emails_on_create=False)) == []
     no_address = plan(order(paid=True, email=None), {}, {}, DOCS, emails_on_create=False)
     assert names(no_address) == ["invrec"]
+
+
+def test_an_order_that_asks_to_be_charged_is_charged_then_receipted() -> None:
+    """Unpaid + a stored-card charge request + a tenant that charges: charge, then an invrec
+    based on the charge; nothing again once both are done; without permission, an invoice."""
+    from worker.domain.events import ChargeRequest
+
+    asking = order(paid=False).model_copy(update={"charge": ChargeRequest(customer_ref="57")})
+    charging = DocumentSettings(charge_stored_cards=True)
+    steps = plan(asking, {}, {}, charging)
+    assert [(s.name, s.action, s.based_on) for s in steps] == [
+        ("charge", "charge", None),
+        ("invrec", "issue", "charge"),
+    ]
+    assert names(plan(asking, {}, {"charge": "done"}, charging)) == ["invrec"]
+    assert names(plan(asking, {}, {"charge": "done", "invrec": "done"}, charging)) == []
+    assert names(plan(asking, {}, {"charge": "retrying"}, charging)) == ["charge", "invrec"]
+    assert names(plan(asking, {}, {}, DOCS)) == ["invoice"]
+    assert names(plan(asking.model_copy(update={"paid": True}), {}, {}, charging)) == ["invrec"]

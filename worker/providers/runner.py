@@ -14,8 +14,10 @@ from worker.domain.idempotency import sanity_string
 from worker.errors import OutcomeUnknown, Permanent
 from worker.jobs import StepContext
 from worker.mailer import Mailer
+from worker.planner import CHARGE as CHARGE_STEP
 from worker.planner import Step
 from worker.providers.base import DocumentKind, DocumentRef, DocumentRequest, Provider
+from worker.providers.charging import recorded_charge, run_charge
 from worker.settings import DocumentSettings
 
 _KINDS: dict[str, DocumentKind] = {
@@ -63,10 +65,13 @@ class StepRunner:
             return document
         if step.action == "email":
             return await self._email(step, context)
+        if step.action == "charge":
+            return await run_charge(self.provider, self.tenant, self.documents, context)
         return await self._issue(step, context)
 
     def _request(self, step: Step, context: StepContext) -> DocumentRequest:
         order = context.order
+        charged = step.based_on == CHARGE_STEP
         if step.action == "credit":
             if context.refund is None:
                 raise Permanent(f"no refund data for {step.name}", reason="missing_refund")
@@ -78,7 +83,8 @@ class StepRunner:
             email=step.email and self.provider.capabilities.emails_on_create,
             documents=self.documents,
             issue_date=order.created_at.date(),
-            based_on=_require(step, context) if step.based_on else None,
+            based_on=_require(step, context) if step.based_on and not charged else None,
+            charge=recorded_charge(context.based_on, order) if charged else None,
         )
 
     async def _issue(self, step: Step, context: StepContext) -> DocumentRef:
