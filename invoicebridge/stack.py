@@ -3,6 +3,7 @@ receiver and workers. The demo runs on it and the end-to-end tests drive it."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -66,6 +67,7 @@ class StackOptions:
     min_backoff_ms: int = 200
     max_backoff_ms: int = 2_000
     log_level: str = "info"
+    charge_settle_s: float = 2.0
 
 
 @dataclass
@@ -75,6 +77,10 @@ class LocalStack:
     workdir: Path
     options: StackOptions = field(default_factory=StackOptions)
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    #: the Standard Webhooks tenant's secret: whsec_ + base64 of random bytes
+    whsec: str = field(
+        default_factory=lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    )
     tenant: str = "acme"
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     signatures_sent: list[str] = field(default_factory=list)  #: so tests can grep logs for them
@@ -230,7 +236,7 @@ level = "{o.log_level}"
         """Tenant id -> (source, provider): one shop per source, one per provider."""
         return {self.tenant: ("shopify", "icount"), "woo": ("woocommerce", "icount"),
                 "pay": ("stripe", "icount"), "dok": ("shopify", "idoklad"),
-                "cash": ("shopify", "icash")}  # fmt: skip
+                "cash": ("shopify", "icash"), "std": ("standard", "icount")}  # fmt: skip
 
     def _tenant_config(self, tenant: str, source: str, provider: str) -> str:
         timeout = self.options.icount_timeout_s
@@ -245,9 +251,14 @@ level = "{o.log_level}"
         }  # fmt: skip
         smtp = (f'[tenants.{tenant}.smtp]\nhost = "127.0.0.1"\nport = {self.smtp_port}\n'
                 'sender = "invoices@shop.example"\nstarttls = false\n')  # fmt: skip
-        return (f'[tenants.{tenant}]\nsource = "{source}"\nsecret = "{self.secret}"\n'
+        secret = self.whsec if source == "standard" else self.secret
+        # the Standard Webhooks tenant is the one whose orders may ask for a card charge
+        charging = (f"[tenants.{tenant}.documents]\ncharge_stored_cards = true\n"
+                    f"charge_settle_s = {self.options.charge_settle_s}\n")  # fmt: skip
+        return (f'[tenants.{tenant}]\nsource = "{source}"\nsecret = "{secret}"\n'
                 f'provider = "{provider}"\n[tenants.{tenant}.{provider}]\n{tables[provider]}'
-                f"timeout_s = {timeout}\n" + (smtp if provider == "icash" else ""))  # fmt: skip
+                f"timeout_s = {timeout}\n" + (smtp if provider == "icash" else "")
+                + (charging if source == "standard" else ""))  # fmt: skip
 
     # -- driving it -----------------------------------------------------------------
 
@@ -277,6 +288,8 @@ level = "{o.log_level}"
         for name in ("X-Shopify-Hmac-Sha256", "X-WC-Webhook-Signature", "Stripe-Signature"):
             if name in headers:
                 self.signatures_sent.append(headers[name].rpartition("v1=")[2])
+        if "webhook-signature" in headers:
+            self.signatures_sent.append(headers["webhook-signature"].partition(",")[2])
         return http_json("POST", f"{self.receiver_url}/webhooks/{source}/{tenant}", body, headers)
 
     def sandbox(self, what: str, provider: str = "icount") -> Any:
