@@ -64,7 +64,7 @@ def documents_for(stack: LocalStack, order_id: str) -> list[dict[str, Any]]:
 def event_of(stack: LocalStack, order_id: str) -> dict[str, str]:
     client = redis.Redis(port=stack.redis_port, decode_responses=True)
     try:
-        for event_id in client.zrange("ib:events", 0, -1):
+        for event_id in [str(m) for m in client.zrange("ib:events", 0, -1)]:
             fields = cast(dict[str, str], client.hgetall(f"ib:event:{event_id}"))
             if fields.get("tenant") == "std" and fields.get("order_id") == order_id:
                 return fields
@@ -122,7 +122,7 @@ def test_no_card_data_in_logs_or_ledger(stack: LocalStack) -> None:
     tokens = {store_card(stack, "599", GOOD_CARD)}
     client = redis.Redis(port=stack.redis_port, decode_responses=True)
     values: list[str] = []
-    for key in client.scan_iter("ib:*"):
+    for key in [str(k) for k in client.scan_iter("ib:*")]:
         kind = client.type(key)
         if kind == "hash":
             values += [f"{k}={v}" for k, v in client.hgetall(key).items()]

@@ -207,32 +207,6 @@ def test_total_mismatch_beyond_max_rounding() -> None:
     assert caught.value.reason == "total_mismatch"
 
 
-def test_mixed_exclusive_rates_are_unsupported() -> None:
-    """VAT-exclusive taxable lines with different rates are refused for now."""
-    lines = [
-        Line(
-            description="a",
-            quantity=Decimal(1),
-            unit_price=Decimal(10),
-            tax=Decimal("1.70"),
-            tax_rate=Decimal(17),
-        ),
-        Line(
-            description="b",
-            quantity=Decimal(1),
-            unit_price=Decimal(10),
-            tax=Decimal("1.80"),
-            tax_rate=Decimal(18),
-        ),
-    ]
-    with pytest.raises(Permanent) as caught:
-        build(make_order(lines, "23.50", inclusive=False))
-    assert caught.value.reason == "unsupported_tax"
-
-
-# --- the body ---------------------------------------------------------------------------
-
-
 def _one_line(total: str = "117.00", **kwargs: Any) -> Order:
     line = Line(description="Order item", quantity=Decimal(1), unit_price=Decimal(total))
     return make_order([line], total, **kwargs)

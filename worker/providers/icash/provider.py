@@ -14,9 +14,10 @@ The mapping (pure, `build_document_fields`):
   INVOICE would bill the sale twice.
 - Lines carry VAT-inclusive unit prices: the shop's price for VAT-inclusive orders;
   for VAT-exclusive ones the price grossed up by the line's own tax (so the shop's
-  VAT rounding is kept). A line discount becomes `DocumentServiceDiscount` percent
-  (5 places). When Σ line totals misses the shop total, a "Rounding" line at 0% VAT
-  makes it up, if within `max_rounding`; otherwise `TotalMismatch`.
+  VAT rounding is kept; `vat.line_gross`). A line discount becomes
+  `DocumentServiceDiscount` percent (5 places). The residual `vat.reconcile` allows
+  against the shop total is a "Rounding" line at 0% VAT; beyond it, `TotalMismatch`.
+  iCash keeps 2 decimal places: a 3-decimal currency (BHD, KWD) is refused.
 - `DocumentContragentName` is the company, else the person (then `…MOL` is the
   person); `…TaxNum` is the VAT id, and `…TaxNumVatReg` too when it has a country prefix.
 """
@@ -28,9 +29,10 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from worker.domain import vat
 from worker.domain.events import Customer, Line, Order
-from worker.domain.money import parse_amount
-from worker.errors import OutcomeUnknown, Permanent, TotalMismatch
+from worker.domain.money import exponent, parse_amount
+from worker.errors import OutcomeUnknown, Permanent
 from worker.providers.base import (
     Capabilities,
     DocumentKind,
@@ -56,20 +58,16 @@ def _quantum(places: int) -> Decimal:
     return Decimal(1).scaleb(-places)
 
 
-def _vat_percent(line: Line, documents: DocumentSettings) -> Decimal:
-    if not line.taxable:
-        return Decimal(0)
-    return documents.default_vat_percent if line.tax_rate is None else line.tax_rate
-
-
 def service_line(line: Line, order: Order, documents: DocumentSettings) -> wire.ServiceLine:
     """One order line as iCash amounts: VAT-inclusive unit price and discount percent."""
     before = line.unit_price * line.quantity
     price = line.unit_price
-    rate = _vat_percent(line, documents)
+    taxed = vat.line_rate(line, documents.default_vat_percent)
+    rate = Decimal(0) if taxed is None else taxed
     if not order.prices_include_tax:
         after = before - line.discount
-        factor = line.gross(False) / after if after > 0 else (100 + rate) / 100
+        gross = vat.line_gross(line, False, taxed, order.currency)
+        factor = gross / after if after > 0 else (100 + rate) / 100
         price = line.unit_price * factor
     discount = min(Decimal(100), line.discount * 100 / before) if before > 0 else Decimal(0)
     return wire.ServiceLine(
@@ -94,22 +92,22 @@ def service_lines(order: Order, documents: DocumentSettings) -> list[dict[str, s
     """The `DocumentServices` of `order`, plus a rounding line when needed.
 
     Raises:
-        Permanent: the shop total has more than 2 decimal places (`unsupported_amount`).
-        TotalMismatch: the lines miss the shop total by more than `max_rounding`.
+        Permanent: the currency or the shop total has more than 2 decimal places
+            (`unsupported_amount`).
+        TotalMismatch: the shop's total is more than `max_rounding` from its lines, or
+            the document is further from them than rounding explains (`vat.reconcile`).
     """
-    if order.total != order.total.quantize(wire.CENT):
+    places = exponent(order.currency)
+    if places > wire.MONEY_PLACES or order.total != order.total.quantize(wire.CENT):
         raise Permanent(
-            f"iCash keeps 2 decimal places; {order.total} {order.currency} has more",
+            f"iCash keeps 2 decimal places, too few for {order.total} {order.currency}",
             reason="unsupported_amount",
         )
     amounts = [service_line(line, order, documents) for line in order.lines]
     fields = [_service_fields(line.description, amounts[i]) for i, line in enumerate(order.lines)]
-    difference = order.total - wire.document_totals(amounts).total
-    if abs(difference) > documents.max_rounding:
-        raise TotalMismatch(
-            f"the document lines add up to {order.total - difference} {order.currency}, "
-            f"not the shop total {order.total}, beyond {documents.max_rounding}"
-        )
+    difference = vat.reconcile(order, wire.document_totals(amounts).total,
+                               max_rounding=documents.max_rounding,
+                               default_rate=documents.default_vat_percent)  # fmt: skip
     if difference:
         rounding = wire.ServiceLine(Decimal(1), difference, Decimal(0))
         fields.append(_service_fields(ROUNDING_LINE, rounding))

@@ -9,6 +9,11 @@ nothing was sent (refused, DNS, connect timeout) → `Retryable`; sent but the
 answer was lost (read timeout, dropped connection) → `OutcomeUnknown` for calls
 that change something, `Retryable` for read-only calls. Credentials never appear
 in an error message; nothing here logs.
+
+Card calls: `stored_card` fetches a stored card's token, `bill` charges (`cc/bill` has
+no duplicate guard: search `transactions` before billing again after a lost answer).
+Their refusals are reworded from the reason code alone (`wire_charge.charge_error`),
+so neither a token nor card data from iCount's own text reaches an error.
 """
 
 from __future__ import annotations
@@ -26,12 +31,18 @@ from worker.providers.icount.wire import (
     is_truthy,
     parse_document,
 )
+from worker.providers.icount.wire_charge import charge_error, stored_token
 from worker.providers.pacer import pacer_for
 from worker.settings import ICountSettings
 
 LOGIN = "auth/login"
+BILL = "cc/bill"
+#: the stored-card look-up; iCount's name for it is unknown (providers.md A lists a
+#: "get stored card token" method), so it is this one constant
+STORED_CARD = "cc_storage/get"
+TRANSACTIONS = "cc/transactions"
 #: calls that change state at iCount; a lost answer leaves their outcome unknown
-MUTATING = frozenset({"doc/create", "doc/cancel", "doc/close", "cc/bill"})
+MUTATING = frozenset({"doc/create", "doc/cancel", "doc/close", BILL, "cc_storage/store"})
 #: share of the total timeout allowed for the TCP connect, so a connect timeout is
 #: told apart from a read timeout (the total timer alone raises a bare TimeoutError)
 _CONNECT_SHARE = 0.5
@@ -70,6 +81,35 @@ class ICountClient:
         except Permanent as exc:
             if exc.reason != "already_cancelled":
                 raise
+
+    async def stored_card(self, client_id: str) -> str:
+        """The token of the client's stored card; keep it in a local variable only.
+
+        Raises:
+            Permanent: no stored card (`no_stored_card`) or another refusal.
+        """
+        try:
+            data = await self._request(STORED_CARD, {"client_id": client_id})
+        except Permanent as exc:
+            raise charge_error(exc.reason) from None
+        return stored_token(data)
+
+    async def bill(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Charge a card (`wire_charge.build_charge_request`); the raw success answer.
+
+        Raises:
+            Permanent: a decline or another refusal, with iCount's reason.
+            Retryable: the card company could not process it (nothing was charged).
+            OutcomeUnknown: the answer was lost; the card may have been charged.
+        """
+        try:
+            return await self._request(BILL, body)
+        except Permanent as exc:
+            raise charge_error(exc.reason) from None
+
+    async def transactions(self, filters: dict[str, Any]) -> dict[str, Any]:
+        """Search the card transactions (read-only: a lost answer is `Retryable`)."""
+        return await self._request(TRANSACTIONS, filters)
 
     async def login(self) -> None:
         """Open a session with cid/user/pass; later calls send its `sid`."""

@@ -6,6 +6,10 @@ reconciling after an unknown outcome is simply asking again (`idempotent_create`
 iCount has no documented standalone email or look-up-by-reference call
 (providers.md D.1.3), so `find_document` answers None and `email_document` is
 never needed: the document goes out with `send_email` on create.
+
+Charges bill the customer's stored card (`cc/bill`) with our reference in the
+transaction's description; `find_charge` searches the transactions for it. The
+card's token is fetched per charge and lives only in `charge`'s local variables.
 """
 
 from __future__ import annotations
@@ -14,18 +18,28 @@ from worker.domain.events import Customer
 from worker.errors import Permanent
 from worker.providers.base import (
     Capabilities,
+    ChargeOrder,
+    ChargeRef,
     DocumentKind,
     DocumentRef,
     DocumentRequest,
 )
 from worker.providers.icount.client import ICountClient
 from worker.providers.icount.wire import build_document_request
+from worker.providers.icount.wire_charge import (
+    build_charge_request,
+    build_search_request,
+    find_in_transactions,
+    parse_charge,
+)
 
 
 class ICountProvider:
     """A tenant's iCount account."""
 
-    capabilities = Capabilities(idempotent_create=True, emails_on_create=True, can_email=False)
+    capabilities = Capabilities(
+        idempotent_create=True, emails_on_create=True, can_email=False, can_charge=True
+    )
 
     def __init__(self, client: ICountClient) -> None:
         self.client = client
@@ -42,6 +56,7 @@ class ICountProvider:
             sanity=request.reference,
             issue_date=request.issue_date,
             based_on=(based_on.doctype, based_on.docnum) if based_on else None,
+            charge=request.charge,
         )
         return await self.client.create_document(body)
 
@@ -56,3 +71,19 @@ class ICountProvider:
 
     async def cancel_document(self, ref: DocumentRef, reason: str) -> None:
         await self.client.cancel_document(ref.doctype, ref.docnum, reason)
+
+    async def charge(self, order: ChargeOrder) -> ChargeRef:
+        """Bill the stored card of `order.customer_ref` once.
+
+        Raises:
+            Permanent: a decline (reason `declined`, `expired_card`, ...) or no stored card.
+            Retryable: the card company could not process it; nothing was charged.
+            OutcomeUnknown: the answer was lost; `find_charge` before anything else.
+        """
+        token = await self.client.stored_card(order.customer_ref)
+        data = await self.client.bill(build_charge_request(order, token))
+        return parse_charge(data, order)
+
+    async def find_charge(self, reference: str) -> ChargeRef | None:
+        data = await self.client.transactions(build_search_request(reference))
+        return find_in_transactions(data, reference)

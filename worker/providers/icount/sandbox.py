@@ -5,7 +5,9 @@ in code `async with serve_sandbox(port=0) as sandbox: ... sandbox.api_url ...`.
 
 API: `POST /api/v3.php/{module}/{method}` with a JSON or form body (nested form keys
 as `items[0][description]`); methods `auth/login`, `auth/logout`, `app/info`,
-`doc/create`, `doc/info`, `doc/search`, `doc/get_doc_url`, `doc/cancel`. Auth, in
+`doc/create`, `doc/info`, `doc/search`, `doc/get_doc_url`, `doc/cancel`, and the card
+methods `cc_storage/store`, `cc_storage/get`, `cc/bill`, `cc/transactions` (their
+choices, pattern cards included, are listed in `sandbox_cards`). Auth, in
 this order: `Authorization: Bearer <token>`, a `sid` from `auth/login`, or
 `cid` + `user` + `pass` in the body (default account: demo / api / sandbox-pass,
 token API3E8-sandbox-token).
@@ -46,6 +48,8 @@ Behaviour chosen where providers.md says *unknown* or *inferred*:
 Control and inspection (not part of iCount): `GET|POST|DELETE /_sandbox/faults`,
 `GET|POST /_sandbox/config`, `GET /_sandbox/documents`, `GET /_sandbox/emails`,
 `GET /_sandbox/requests` (counts per path and a log with secrets blanked),
+`POST /_sandbox/cards` (seed a stored card: `{"client_id", "card_number"}` → its
+`cc_token_id`), `GET /_sandbox/transactions` (card charges, no card data, no tokens),
 `POST /_sandbox/reset`, `POST /_sandbox/expire-sessions`, `GET /_sandbox/health`,
 `GET /_sandbox/docs/{doctype}/{docnum}` (the document as a small HTML page).
 Faults are scripted per path, e.g. `POST /_sandbox/faults {"path": "doc/create",

@@ -7,11 +7,14 @@ one that parses but makes no sense a 422, each with a problem+json body.
 from __future__ import annotations
 
 import html
+from datetime import date
 from typing import Any
 
 from aiohttp import web
 
+from worker.providers.icount.sandbox_cards import card_of
 from worker.providers.icount.sandbox_faults import Faults
+from worker.providers.icount.sandbox_rules import Refusal
 from worker.providers.icount.sandbox_state import Document, SandboxState
 
 STATE = web.AppKey("icount_sandbox_state", SandboxState)
@@ -82,6 +85,34 @@ async def get_emails(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE].emails)
 
 
+async def post_cards(request: web.Request) -> web.Response:
+    """Seed a stored card: `{"client_id", "card_number", "validity"?, "cid"?}` → its token id.
+
+    `validity` defaults to December three years ahead, `cid` to the first account; a CVV
+    sent along is ignored. A malformed card is a 422.
+    """
+    state, body = request.app[STATE], await _control_body(request)
+    cid = str(body.get("cid") or next(iter(state.accounts)))
+    client_id = str(body.get("client_id") or "")
+    if cid not in state.accounts or not client_id:
+        raise _problem(422, "client_id is required (and cid must name an account)")
+    validity = body.get("validity") or f"{date.today().year + 3}-12"
+    try:
+        stored = state.cards.store(cid, client_id, card_of(body.get("card_number"), validity))
+    except Refusal as refusal:
+        raise _problem(422, f"{refusal.reason}: {refusal.description}") from None
+    card = stored.card
+    return web.json_response({"status": True, "cc_token_id": stored.token_id, "cid": cid,
+                              "client_id": client_id, "last4": card.last4,
+                              "cc_card_type": card.card_type})  # fmt: skip
+
+
+async def get_transactions(request: web.Request) -> web.Response:
+    """Every card transaction (no card number, no token id)."""
+    made = request.app[STATE].cards.transactions
+    return web.json_response([{**t.to_json(), "cid": t.cid} for t in made])
+
+
 async def get_requests(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response({"counts": dict(state.request_counts), "log": list(state.request_log)})
@@ -150,6 +181,8 @@ def add_control_routes(app: web.Application) -> None:
     router.add_get("/_sandbox/documents", get_documents)
     router.add_get("/_sandbox/emails", get_emails)
     router.add_get("/_sandbox/requests", get_requests)
+    router.add_post("/_sandbox/cards", post_cards)
+    router.add_get("/_sandbox/transactions", get_transactions)
     router.add_post("/_sandbox/reset", post_reset)
     router.add_post("/_sandbox/expire-sessions", post_expire_sessions)
     router.add_get("/_sandbox/health", get_health)

@@ -1,4 +1,5 @@
-"""The iCount API methods the sandbox serves: `auth/*`, `app/info` and `doc/*`, over `SandboxState`.
+"""The iCount API methods the sandbox serves: `auth/*`, `app/info`, `doc/*` (and, from
+`sandbox_card_methods`, `cc_storage/*` and `cc/*`), over `SandboxState`.
 
 Each method takes a `Call` and returns the JSON answer (`status: true` plus the
 method's fields at the top level) or raises `Refusal` (`status: false`).
@@ -10,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from worker.providers.icount.sandbox_card_methods import CARD_METHODS
 from worker.providers.icount.sandbox_rules import Refusal, check_document, check_sanity_string
 from worker.providers.icount.sandbox_state import Document, SandboxAccount, SandboxState
 from worker.providers.icount.wire import format_amount, is_truthy
@@ -175,4 +177,5 @@ METHODS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "doc/search": doc_search,
     "doc/get_doc_url": doc_get_doc_url,
     "doc/cancel": doc_cancel,
+    **CARD_METHODS,
 }

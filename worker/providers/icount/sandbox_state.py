@@ -1,6 +1,7 @@
 """The iCount sandbox's memory: accounts, sessions, clients, documents, emails and a request log.
 
-Everything lives in one process; `reset()` forgets it all but the accounts.
+Everything lives in one process; `reset()` forgets it all but the accounts (stored
+cards and card transactions included: `sandbox_cards.CardStore`).
 Document numbers run per document type across the whole sandbox (so a doc URL
 names one document even with several accounts); secrets and card data never
 reach the stored documents or the request log (`wire.redact_fields`).
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from worker.providers.icount.sandbox_cards import CardStore
 from worker.providers.icount.sandbox_rules import PAYMENT_FIELDS, Refusal
 from worker.providers.icount.wire import DocumentTotals, format_amount, redact_fields
 
@@ -104,7 +106,7 @@ class SandboxState:
         self.reset()
 
     def reset(self) -> None:
-        """Forget sessions, documents, clients, emails and the request log."""
+        """Forget sessions, documents, clients, emails, cards, transactions and the request log."""
         self.sessions: dict[str, str] = {}
         self.documents: list[Document] = []
         self.by_sanity: dict[tuple[str, str], Document] = {}
@@ -113,6 +115,7 @@ class SandboxState:
         self.emails: list[dict[str, Any]] = []
         self.request_counts: Counter[str] = Counter()
         self.request_log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
+        self.cards = CardStore()
         self.duplicate_mode = self._default_mode
 
     # --- auth -----------------------------------------------------------------------

@@ -5,11 +5,10 @@ totals rule: the builder uses it to set `roundup`, and the sandbox imports it to
 compute the document total, so both sides always agree. Money goes out as
 decimal strings with the currency's exponent ("117.00"), never as floats.
 
-Discounts: the sum of the lines' discounts goes to one document-level field,
-`discount_incvat` for VAT-inclusive orders or `discount` for VAT-exclusive ones.
-The VAT-exclusive form assumes the discounts are on taxable lines (iCount takes
-the document discount off the VAT base); a discount on a tax-exempt line shows
-up as a rounding residual and, beyond `max_rounding`, as `TotalMismatch`.
+Items, discounts and VAT rates (one document rate, or each item its own when the
+lines carry several) come from `totals.money_fields`; `roundup` carries the
+residual `worker.domain.vat.reconcile` allows. An order's exchange rate, when it
+has one, goes out as `rate`.
 """
 
 from __future__ import annotations
@@ -20,19 +19,22 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from worker.domain.events import Customer, Line, Order
+from worker.domain.events import Customer, Order
 from worker.domain.money import parse_amount
 from worker.domain.redaction import redact_text
-from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable, TotalMismatch
-from worker.providers.base import DocumentRef
+from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
+from worker.providers.base import ChargeRef, DocumentRef
 from worker.providers.icount.totals import (
     DEFAULT_VAT_PERCENT,
     DocumentTotals,
+    carry_residual,
     document_totals,
     expected_total,
     format_amount,
     is_truthy,
+    money_fields,
 )
+from worker.providers.icount.wire_charge import charge_payment
 from worker.settings import DocumentSettings
 
 __all__ = [
@@ -75,26 +77,6 @@ class SessionExpired(Retryable):
 # --- the request body -----------------------------------------------------------------
 
 
-def _plain(value: Decimal) -> str:
-    return f"{value.normalize():f}"
-
-
-def _quantity(value: Decimal) -> int | str:
-    return int(value) if value == value.to_integral_value() else _plain(value)
-
-
-def _item(line: Line, order: Order) -> dict[str, object]:
-    item: dict[str, object] = {"description": line.description}
-    if line.sku:
-        item["sku"] = line.sku
-    item["quantity"] = _quantity(line.quantity)
-    key = "unitprice_incvat" if order.prices_include_tax else "unitprice"
-    item[key] = format_amount(line.unit_price, order.currency)
-    if not line.taxable:
-        item["tax_exempt"] = True
-    return item
-
-
 def _client_fields(customer: Customer) -> dict[str, object]:
     fields: dict[str, object] = {"client_name": customer.name}
     if customer.email:
@@ -116,27 +98,17 @@ def _email_fields(customer: Customer, documents: DocumentSettings) -> dict[str, 
     return {"send_email": 1, "email_to_client": 1}
 
 
-def _vat_percent(order: Order, documents: DocumentSettings) -> Decimal | None:
-    rates = {line.tax_rate for line in order.lines if line.taxable and line.tax_rate is not None}
-    if len(rates) > 1:
-        if order.prices_include_tax:
-            return None  # the total is right either way; iCount extracts at its own rate
-        shown = ", ".join(sorted(_plain(rate) for rate in rates))
-        raise Permanent(
-            f"taxable lines carry different VAT rates ({shown})", reason="unsupported_tax"
-        )
-    if rates:
-        return rates.pop()
-    return None if order.prices_include_tax else documents.default_vat_percent
-
-
 def _reference(order: Order) -> str:
     return order.number.strip().lstrip("#") or order.order_id
 
 
-def _payment_fields(order: Order, doctype: str, method: str, day: date) -> dict[str, object]:
+def _payment_fields(
+    order: Order, doctype: str, method: str, day: date, charge: ChargeRef | None
+) -> dict[str, object]:
     if doctype not in RECEIPT_DOCTYPES:
         return {}
+    if charge is not None:  # an invrec recording our own cc/bill
+        return {"cc": charge_payment(charge, day)}
     total = format_amount(order.total, order.currency)
     if method == "cc":
         return {
@@ -158,18 +130,6 @@ def _hwc(order: Order) -> str:
     return f"Shopify order {number}"
 
 
-def _reconcile(body: dict[str, object], order: Order, documents: DocumentSettings) -> None:
-    expected = expected_total(body, order.currency)
-    difference = order.total - expected
-    if abs(difference) > documents.max_rounding:
-        raise TotalMismatch(
-            f"document total {expected} {order.currency} differs from the shop total "
-            f"{order.total} {order.currency} by more than {documents.max_rounding}"
-        )
-    if difference:
-        body["roundup"] = format_amount(difference, order.currency)
-
-
 def build_document_request(
     order: Order,
     *,
@@ -178,33 +138,28 @@ def build_document_request(
     sanity: str,
     issue_date: date,
     based_on: tuple[str, str] | None = None,
+    charge: ChargeRef | None = None,
 ) -> dict[str, object]:
-    """The `doc/create` body for `order`, without auth fields.
+    """The `doc/create` body for `order`, without auth fields; a receipt type records
+    `charge` (our card transaction) in its `cc` block, else a `payment_method` block.
 
     Raises:
-        Permanent: VAT-exclusive taxable lines carry different rates (`unsupported_tax`).
-        TotalMismatch: the document cannot reach the shop's total within `max_rounding`.
+        TotalMismatch: the shop's total is more than `max_rounding` from its lines, or
+            the document is further from them than rounding explains (`vat.reconcile`).
     """
     body: dict[str, object] = {"doctype": doctype, **_client_fields(order.customer)}
     body.update(
         currency_code=order.currency, lang=documents.language, doc_date=issue_date.isoformat()
     )
-    body["items"] = [_item(line, order) for line in order.lines]
-    discount = sum((line.discount for line in order.lines), Decimal(0))
-    if discount:
-        key = "discount_incvat" if order.prices_include_tax else "discount"
-        body[key] = format_amount(discount, order.currency)
-    rate = _vat_percent(order, documents)
-    if rate is not None:
-        body["vat_percent"] = _plain(rate)
+    body.update(money_fields(order, documents))
     body.update(sanity_string=sanity, hwc=_hwc(order))
     body.update(_email_fields(order.customer, documents))
     if documents.income_type_name:
         body["income_type_name"] = documents.income_type_name
     if based_on is not None:
         body["based_on"] = [{"doctype": based_on[0], "docnum": based_on[1]}]
-    _reconcile(body, order, documents)
-    body.update(_payment_fields(order, doctype, documents.payment_method, issue_date))
+    carry_residual(body, order, documents)
+    body.update(_payment_fields(order, doctype, documents.payment_method, issue_date, charge))
     return body
 
 

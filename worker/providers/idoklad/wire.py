@@ -9,10 +9,11 @@ No I/O here. Choices where providers.md says *unknown* or *inferred*:
   round(Amount × UnitPrice). WithVat (0): VAT = round(gross × r / (100 + r)) is
   contained in it; WithoutVat (1): VAT = round(gross × r / 100) is added;
   OnlyBase (2): no VAT. r is the item's `VatRate`, else the `VatRateType`'s rate in
-  `VAT_RATES`; Zero is always 0. Rounding is half-up to the currency's unit.
+  `VAT_RATES`; Zero is always 0. Rounding is `worker.domain.vat`'s (half-up).
 - Discounts are one negative-price item per discounted line, at that line's price
-  type and VAT rate; a residual against the shop's total (≤ `max_rounding`) is a
-  "Rounding" item at the zero rate, so the document total equals the order total.
+  type and VAT rate; the residual `vat.reconcile` allows against the shop's total
+  is a "Rounding" item at the zero rate, so the document total equals the order's.
+- An order's exchange rate, when it has one, goes out as `ExchangeRate`.
 - Our reference goes in three places: `OrderNumber` = `order_number(reference)`
   (the reference itself when it is ≤ 20 characters of [A-Za-z0-9._-], else "ib" +
   18 base32 characters of its SHA-256), `VariableSymbol` = `variable_symbol(reference)`
@@ -34,10 +35,11 @@ from decimal import Decimal
 from enum import IntEnum
 from typing import Any, NoReturn
 
+from worker.domain import vat
 from worker.domain.events import Customer, Line, Order
 from worker.domain.money import parse_amount, quantize
 from worker.domain.redaction import redact_text
-from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable, TotalMismatch
+from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.providers.base import DocumentRef, DocumentRequest
 from worker.settings import DocumentSettings
 
@@ -227,10 +229,9 @@ def item_amounts(item: Mapping[str, Any], currency: str) -> Amounts:
     price_type = PriceType(int(item.get("PriceType", PriceType.WITH_VAT)))
     rate = Decimal(0) if price_type is PriceType.ONLY_BASE else item_rate(item)
     if price_type is PriceType.WITH_VAT:
-        vat = quantize(gross * rate / (100 + rate), currency)
-        return Amounts(gross - vat, vat, gross)
-    vat = quantize(gross * rate / 100, currency)
-    return Amounts(gross, vat, gross + vat)
+        return Amounts(*vat.split_vat(gross, rate, currency), gross)
+    added = vat.add_vat(gross, rate, currency)
+    return Amounts(gross, added, gross + added)
 
 
 def document_amounts(items: Iterable[Mapping[str, Any]], currency: str) -> Amounts:
@@ -249,39 +250,37 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _vat(line: Line, documents: DocumentSettings) -> dict[str, object]:
-    if not line.taxable:
+    rate = vat.line_rate(line, documents.default_vat_percent)
+    if rate is None:
         return {"VatRateType": int(VatRateType.ZERO), "VatRate": Decimal(0)}
-    rate = documents.default_vat_percent if line.tax_rate is None else line.tax_rate
     return {"VatRateType": int(_RATE_TYPES.get(rate, VatRateType.BASIC)), "VatRate": rate}
 
 
 def _item(name: str, amount: Decimal, price: Decimal, price_type: PriceType,
-          vat: Mapping[str, object], unit: str = "") -> dict[str, object]:  # fmt: skip
+          tax: Mapping[str, object], unit: str = "") -> dict[str, object]:  # fmt: skip
     return {"Name": _clip(name, 200), "Amount": amount, "UnitPrice": price,
-            "PriceType": int(price_type), **vat, "Unit": unit}  # fmt: skip
+            "PriceType": int(price_type), **tax, "Unit": unit}  # fmt: skip
 
 
 def build_items(order: Order, documents: DocumentSettings) -> list[dict[str, object]]:
     """The order's lines, discounts and rounding as items whose total is the order's total.
 
     Raises:
-        TotalMismatch: the residual exceeds `documents.max_rounding`.
+        TotalMismatch: the shop's total is more than `max_rounding` from its lines, or
+            the items are further from them than rounding explains (`vat.reconcile`).
     """
     price_type = PriceType.WITH_VAT if order.prices_include_tax else PriceType.WITHOUT_VAT
     items = []
     for line in order.lines:
-        vat = _vat(line, documents)
+        tax = _vat(line, documents)
         unit = "pcs" if line.kind == "item" else ""
-        items.append(_item(line.description, line.quantity, line.unit_price, price_type, vat, unit))
+        items.append(_item(line.description, line.quantity, line.unit_price, price_type, tax, unit))
         if line.discount:
             name = f"Discount: {line.description}"
-            items.append(_item(name, Decimal(1), -line.discount, price_type, vat))
-    residual = quantize(order.total, order.currency) - document_amounts(items, order.currency).total
-    if abs(residual) > documents.max_rounding:
-        raise TotalMismatch(
-            f"the items come to {order.total - residual} {order.currency}, the shop's total "
-            f"is {order.total}: more than {documents.max_rounding} off"
-        )
+            items.append(_item(name, Decimal(1), -line.discount, price_type, tax))
+    residual = vat.reconcile(order, document_amounts(items, order.currency).total,
+                             max_rounding=documents.max_rounding,
+                             default_rate=documents.default_vat_percent)  # fmt: skip
     if residual:
         zero = {"VatRateType": int(VatRateType.ZERO), "VatRate": Decimal(0)}
         items.append(_item("Rounding", Decimal(1), residual, PriceType.WITH_VAT, zero))
@@ -290,6 +289,7 @@ def build_items(order: Order, documents: DocumentSettings) -> list[dict[str, obj
 
 def _document_fields(request: DocumentRequest, currency_id: int, title: str) -> dict[str, object]:
     order, reference, day = request.order, request.reference, request.issue_date
+    exchange = vat.exchange_rate(order)
     return {
         "CurrencyId": currency_id,
         "DateOfIssue": day.isoformat(),
@@ -299,6 +299,7 @@ def _document_fields(request: DocumentRequest, currency_id: int, title: str) -> 
         "OrderNumber": order_number(reference),
         "VariableSymbol": variable_symbol(reference),
         "Note": f"Shop order {order.number}",
+        **({} if exchange is None else {"ExchangeRate": exchange}),
     }
 
 

@@ -1,0 +1,292 @@
+"""The VAT rounding rule and the reconciliation step: golden cases, also as iCount applies
+them (one VAT rounding per rate group, itemised discounts, roundup)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from worker.domain.events import Customer, Line, Order
+from worker.domain.vat import (
+    add_vat,
+    exchange_rate,
+    gross_lines,
+    line_rate,
+    reconcile,
+    residual,
+    rounding_allowance,
+    split_vat,
+    vat_by_rate,
+)
+from worker.errors import TotalMismatch
+from worker.providers.icount.wire import build_document_request, document_totals, expected_total
+from worker.settings import DocumentSettings
+
+D = Decimal
+
+
+class RatedOrder(Order):
+    """An order as it will look once the lead adds `exchange_rate` to `Order`."""
+
+    exchange_rate: Decimal | None = None
+
+
+def order(lines: list[Line], total: str, *, inclusive: bool, currency: str = "ILS") -> Order:
+    return Order(
+        order_id="1",
+        number="#1",
+        currency=currency,
+        prices_include_tax=inclusive,
+        lines=tuple(lines),
+        total=D(total),
+        paid=True,
+        customer=Customer(name="Dana"),
+        created_at=datetime(2024, 5, 1, tzinfo=UTC),
+    )
+
+
+def line(price: str, rate: int | None = 17, **kwargs: object) -> Line:
+    fields: dict[str, object] = {"quantity": D(1), "unit_price": D(price), "tax_rate": rate}
+    fields.update(kwargs)
+    return Line.model_validate({"description": "x", **fields})
+
+
+# --- the rounding rule -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("net", "rate", "currency", "vat"),
+    [
+        ("10.03", 17, "ILS", "1.71"),  # 1.7051
+        ("0.50", 1, "ILS", "0.01"),  # 0.005: half-up, not half-even
+        ("0.50", 3, "ILS", "0.02"),  # 0.015
+        ("-0.50", 1, "ILS", "-0.01"),  # a discount rounds away from zero, like its line
+        ("105", 10, "JPY", "11"),  # 10.5 yen
+        ("150", 8, "JPY", "12"),
+        ("1.005", 10, "BHD", "0.101"),  # 0.1005 dinar: three places
+        ("12.345", 5, "KWD", "0.617"),  # 0.61725
+        ("99.99", 0, "EUR", "0.00"),
+    ],
+)
+def test_add_vat_rounds_half_up_to_the_currency_unit(
+    net: str, rate: int, currency: str, vat: str
+) -> None:
+    """VAT on a net amount is rounded once, half-up, to the currency's smallest unit."""
+    assert add_vat(D(net), D(rate), currency) == D(vat)
+
+
+@pytest.mark.parametrize(
+    ("gross", "rate", "currency", "net", "vat"),
+    [
+        ("117.00", 17, "ILS", "100.00", "17.00"),
+        ("10.00", 18, "ILS", "8.47", "1.53"),  # 1.5254
+        ("1000", 8, "JPY", "926", "74"),  # 74.07
+        ("1100", 10, "JPY", "1000", "100"),
+        ("1.100", 10, "BHD", "1.000", "0.100"),
+        ("2.000", 15, "KWD", "1.739", "0.261"),  # 0.26087
+        ("5.00", 0, "EUR", "5.00", "0.00"),
+    ],
+)
+def test_split_vat_extracts_the_contained_vat(
+    gross: str, rate: int, currency: str, net: str, vat: str
+) -> None:
+    """The VAT in a gross amount is round(gross × r / (100 + r)); the net is the rest."""
+    assert split_vat(D(gross), D(rate), currency) == (D(net), D(vat))
+
+
+# --- grouping per rate -------------------------------------------------------------------
+
+
+def test_vat_by_rate_rounds_once_per_group() -> None:
+    """Amounts are summed per rate, a discount is a negative part of its group, and each
+    group's VAT is rounded once (5.12 at 17 %, not the per-line 3 × 1.71 = 5.13)."""
+    parts = [(D(17), D("10.03"))] * 3 + [(D(18), D("5.00")), (D(17), D("-1.00")), (D(0), D(9))]
+    assert vat_by_rate(parts, "ILS", included=False) == {
+        D(17): D("4.95"),  # 29.09 × 0.17 = 4.9453
+        D(18): D("0.90"),
+        D(0): D("0.00"),
+    }
+    per_group = vat_by_rate([(D(17), D("10.03"))] * 3, "ILS", included=False)
+    assert per_group == {D(17): D("5.12")}
+    assert 3 * add_vat(D("10.03"), D(17), "ILS") == D("5.13")
+
+
+def test_vat_by_rate_on_gross_amounts() -> None:
+    """With `included`, each group's VAT is extracted from its gross sum."""
+    parts = [(D(18), D("59.00")), (D(18), D("59.00")), (D(5), D("105")), (D(25), D(0))]
+    assert vat_by_rate(parts, "JPY", included=True) == {D(18): D(18), D(5): D(5), D(25): D(0)}
+
+
+# --- lines -------------------------------------------------------------------------------
+
+
+def test_line_rate() -> None:
+    """Exempt lines have no rate (not 0); a line without a rate takes the default."""
+    assert line_rate(line("1", 17, taxable=False), D(18)) is None
+    assert line_rate(line("1", None), D(18)) == D(18)
+    assert line_rate(line("1", 0), D(18)) == D(0)
+
+
+def test_gross_lines_inclusive_and_exclusive() -> None:
+    """Inclusive: q × price − discount. Exclusive: plus the shop's tax, or, when a taxable
+    line carries none, the per-line VAT of its discounted net."""
+    inclusive = order([line("50.00", quantity=D(2), discount=D(10))], "90", inclusive=True)
+    assert [gross for _, gross in gross_lines(inclusive, D(18))] == [D("90.00")]
+    lines = [
+        line("10.03", 17, tax=D("1.71")),
+        line("10.03", 17),  # no tax given: computed, 1.71
+        line("10.03", None),  # no rate: the default, 18 → 1.81
+        line("5.00", 17, taxable=False),
+        line("7.00", 0),
+    ]
+    exclusive = order(lines, "47.06", inclusive=False)
+    grosses = [gross for _, gross in gross_lines(exclusive, D(18))]
+    assert grosses == [D("11.74"), D("11.74"), D("11.84"), D("5.00"), D("7.00")]
+
+
+# --- reconciliation ----------------------------------------------------------------------
+
+
+def exclusive_order(total: str) -> Order:
+    lines = [line("10.03", 17, tax=D("1.71")) for _ in range(3)] + [line("10.03", 18)]
+    return order(lines, total, inclusive=False)
+
+
+def test_reconcile_carries_what_rounding_explains() -> None:
+    """The shop says 47.06 (per-line VAT); a per-group document says 47.05: carry 0.01."""
+    shop = exclusive_order("47.06")
+    assert reconcile(shop, D("47.05"), max_rounding=D("0.05"), default_rate=D(18)) == D("0.01")
+    assert reconcile(shop, D("47.06"), max_rounding=D("0.05"), default_rate=D(18)) == D(0)
+    assert residual(shop, D("47.10")) == D("-0.04")
+
+
+def test_reconcile_carries_a_shop_total_off_within_max_rounding() -> None:
+    """A shop total 0.03 off its own lines is carried too, together with the rounding."""
+    shop = exclusive_order("47.09")
+    assert reconcile(shop, D("47.05"), max_rounding=D("0.05"), default_rate=D(18)) == D("0.04")
+
+
+def test_reconcile_refuses_a_shop_total_off_its_lines() -> None:
+    """Beyond max_rounding the shop's own numbers disagree; both totals are named."""
+    with pytest.raises(TotalMismatch) as caught:
+        reconcile(exclusive_order("47.12"), D("47.06"), max_rounding=D("0.05"), default_rate=D(18))
+    assert "47.12" in str(caught.value) and "47.06" in str(caught.value)
+    assert caught.value.reason == "total_mismatch"
+
+
+def test_reconcile_refuses_a_document_rounding_cannot_explain() -> None:
+    """A document further from the lines than 2 units per line (VAT at a wrong rate)."""
+    shop = exclusive_order("47.06")
+    assert rounding_allowance(shop) == D("0.08")
+    reconcile(shop, D("46.98"), max_rounding=D("0.05"), default_rate=D(18))
+    with pytest.raises(TotalMismatch) as caught:
+        reconcile(shop, D("46.97"), max_rounding=D("0.05"), default_rate=D(18))
+    assert "47.06" in str(caught.value) and "46.97" in str(caught.value)
+
+
+def test_rounding_allowance_follows_the_currency() -> None:
+    """Two smallest units per line: 2 yen, 0.02 shekel, 0.002 dinar."""
+    lines = [line("100", 10)]
+    assert rounding_allowance(order(lines, "110", inclusive=False, currency="JPY")) == D(2)
+    assert rounding_allowance(order(lines, "110", inclusive=False)) == D("0.02")
+    assert rounding_allowance(order(lines, "110", inclusive=False, currency="BHD")) == D("0.002")
+
+
+def test_jpy_reconcile_has_no_room_below_a_yen() -> None:
+    """In JPY the default max_rounding (0.05) allows no shop offset at all."""
+    shop = order([line("1000", 10, tax=D(100))], "1101", inclusive=False, currency="JPY")
+    with pytest.raises(TotalMismatch):
+        reconcile(shop, D(1100), max_rounding=D("0.05"), default_rate=D(10))
+
+
+def test_exchange_rate_is_read_when_present() -> None:
+    """No field: None. A positive rate is a Decimal; zero counts as absent."""
+    plain = order([line("1")], "1", inclusive=True)
+    assert exchange_rate(plain) is None
+    rated = RatedOrder.model_validate({**plain.model_dump(), "exchange_rate": D("3.7125")})
+    assert exchange_rate(rated) == D("3.7125")
+    zero = RatedOrder.model_validate({**plain.model_dump(), "exchange_rate": D(0)})
+    assert exchange_rate(zero) is None
+
+
+# --- the rule as iCount applies it: VAT per rate group, itemised discounts, roundup ----
+
+
+def exclusive(lines: list[Line], total: str, currency: str = "ILS") -> Order:
+    return order(lines, total, inclusive=False, currency=currency)
+
+
+def icount_body(shop: Order) -> dict[str, Any]:
+    return build_document_request(shop, doctype="invoice", documents=DocumentSettings(),
+                                  sanity="ib-7", issue_date=date(2024, 5, 1))  # fmt: skip
+
+
+def test_icount_mixed_rates_are_itemised() -> None:
+    """Each taxable item carries its rate, discounts become negative items at their line's
+    rate (exempt ones stay exempt), and no document-level rate or discount is sent."""
+    lines = [
+        Line(description="Lamp", quantity=D(2), unit_price=D(50), discount=D(10),
+             tax=D("15.30"), tax_rate=D(17)),
+        Line(description="Book", quantity=D(1), unit_price=D(30), tax_rate=D(0)),
+        Line(description="Card", quantity=D(1), unit_price=D(20), discount=D(5), taxable=False),
+        Line(description="Post", quantity=D(1), unit_price=D(15), tax=D("2.70"), tax_rate=D(18)),
+    ]  # fmt: skip
+    body = icount_body(exclusive(lines, "168.00"))
+    shown = [(i["description"], i["quantity"], i["unitprice"], i.get("vat_percent", "exempt"))
+             for i in body["items"]]  # fmt: skip
+    assert shown == [("Lamp", 2, "50.00", "17"), ("Discount: Lamp", 1, "-10.00", "17"),
+                     ("Book", 1, "30.00", "0"), ("Card", 1, "20.00", "exempt"),
+                     ("Discount: Card", 1, "-5.00", "exempt"),
+                     ("Post", 1, "15.00", "18")]  # fmt: skip
+    exempt = [item.get("tax_exempt", False) for item in body["items"]]
+    assert exempt == [False, False, False, True, True, False]
+    assert not {"vat_percent", "discount", "discount_incvat", "roundup", "rate"} & set(body)
+    assert expected_total(body, "ILS") == D("168.00")
+
+
+def test_icount_groups_round_once_per_rate_and_roundup_carries_the_rest() -> None:
+    """Shop VAT per line: 3 × 1.71 + 1.81; iCount per rate: 5.12 + 1.81, so roundup 0.01."""
+    lines = [Line(description=f"Pin {n}", quantity=D(1), unit_price=D("10.03"),
+                  tax=D("1.71"), tax_rate=D(17)) for n in range(3)]  # fmt: skip
+    lines.append(Line(description="Cap", quantity=D(1), unit_price=D("10.03"), tax=D("1.81"),
+                      tax_rate=D(18)))  # fmt: skip
+    body = icount_body(exclusive(lines, "47.06"))
+    assert body["roundup"] == "0.01"
+    assert expected_total(body, "ILS") == D("47.06")
+
+
+def test_icount_single_rate_with_an_exempt_discount_is_itemised() -> None:
+    """A document discount would come off the VAT base, so an exempt line's discount is
+    its own exempt item instead; the total is exact."""
+    lines = [
+        Line(description="Tea", quantity=D(1), unit_price=D(100), tax=D(18), tax_rate=D(18)),
+        Line(description="Voucher", quantity=D(2), unit_price=D(50), discount=D(40),
+             taxable=False),
+    ]  # fmt: skip
+    body = icount_body(exclusive(lines, "178.00"))
+    assert "discount" not in body and "roundup" not in body
+    assert body["items"][2] == {"description": "Discount: Voucher", "quantity": 1,
+                                "unitprice": "-40.00", "tax_exempt": True}  # fmt: skip
+    assert expected_total(body, "ILS") == D("178.00")
+
+
+def test_icount_item_vat_percent_out_of_range_is_not_a_number_the_rule_takes() -> None:
+    """The sandbox-defined per-item rate must lie in 0–100 (the sandbox answers bad_amount)."""
+    body = {"items": [{"description": "a", "quantity": 1, "unitprice": "1", "vat_percent": 101}]}
+    with pytest.raises(ValueError):
+        expected_total(body, "ILS")
+
+
+def test_icount_inclusive_mixed_rates_split_vat_per_group() -> None:
+    """VAT-inclusive lines at 17 % and 18 %: gross items with their own rates, the discount
+    as a gross item, and the contained VAT extracted once per rate group."""
+    lines = [line("117.00", 17, discount=D("11.70")), line("59.00", 18), line("59.00", 18)]
+    body = icount_body(order(lines, "223.30", inclusive=True))
+    assert [i["unitprice_incvat"] for i in body["items"]] == ["117.00", "-11.70", "59.00", "59.00"]
+    assert [i["vat_percent"] for i in body["items"]] == ["17", "17", "18", "18"]
+    assert "discount_incvat" not in body and "vat_percent" not in body
+    totals = document_totals(body, "ILS")
+    assert (totals.total, totals.vat_included) == (D("223.30"), D("33.30"))  # 15.30 + 18.00
