@@ -125,7 +125,7 @@ def test_no_card_data_in_logs_or_ledger(stack: LocalStack) -> None:
     for key in [str(k) for k in client.scan_iter("ib:*")]:
         kind = client.type(key)
         if kind == "hash":
-            values += [f"{k}={v}" for k, v in client.hgetall(key).items()]
+            values += [f"{k!s}={v!s}" for k, v in client.hgetall(key).items()]
         elif kind == "string":
             values.append(str(client.get(key)))
     client.close()
