@@ -105,7 +105,9 @@ class DocumentSettings(_Strict):
     charge_stored_cards: bool = False
     #: after a charge's answer was lost, how long a transaction may take to show up (s)
     charge_settle_s: float = Field(default=60.0, ge=0)
-    #: largest difference (in the currency) carried as `roundup` rather than refused
+    #: how far the shop's total may be from the sum of its own lines and still be issued
+    #: (the difference is carried as iCount `roundup` or a rounding line); beyond it the job
+    #: stops as needs_attention. Per-line VAT rounding differences are carried on top.
     max_rounding: Decimal = Field(default=Decimal("0.05"), ge=0)
 
 

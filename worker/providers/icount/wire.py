@@ -127,7 +127,7 @@ def _payment_fields(
 
 def _hwc(order: Order) -> str:
     number = order.number if order.number.startswith("#") else f"#{order.number}"
-    return f"Shopify order {number}"
+    return f"Order {number}"
 
 
 def build_document_request(
