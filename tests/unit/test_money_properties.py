@@ -31,7 +31,6 @@ from worker.providers.idoklad.sandbox_models import priced
 from worker.providers.idoklad.wire import build_credit_note, build_invoice
 from worker.settings import DocumentSettings
 
-from .test_vat import RatedOrder
 from .test_vat import order as make_order
 
 D = Decimal
@@ -225,10 +224,10 @@ def test_a_shop_offset_within_the_bound_is_carried_explicitly(name: str) -> None
 # --- golden cases: exchange rates, iCash's decimal places ---------------------------------
 
 
-def rated(currency: str) -> RatedOrder:
+def rated(currency: str) -> Order:
     line = Line(description="Tea", quantity=D(1), unit_price=D(100), tax_rate=D(18))
     shop = make_order([line], "100", inclusive=True, currency=currency)
-    return RatedOrder.model_validate({**shop.model_dump(), "exchange_rate": D("3.7125")})
+    return Order.model_validate({**shop.model_dump(), "exchange_rate": D("3.7125")})
 
 
 def test_exchange_rate_goes_out_when_the_order_has_one() -> None:

@@ -28,12 +28,6 @@ from worker.settings import DocumentSettings
 D = Decimal
 
 
-class RatedOrder(Order):
-    """An order as it will look once the lead adds `exchange_rate` to `Order`."""
-
-    exchange_rate: Decimal | None = None
-
-
 def order(lines: list[Line], total: str, *, inclusive: bool, currency: str = "ILS") -> Order:
     return Order(
         order_id="1",
@@ -203,13 +197,15 @@ def test_jpy_reconcile_has_no_room_below_a_yen() -> None:
 
 
 def test_exchange_rate_is_read_when_present() -> None:
-    """No field: None. A positive rate is a Decimal; zero counts as absent."""
+    """No rate: None. A positive rate is a Decimal; zero is refused when the order is made."""
+    import pydantic
+
     plain = order([line("1")], "1", inclusive=True)
     assert exchange_rate(plain) is None
-    rated = RatedOrder.model_validate({**plain.model_dump(), "exchange_rate": D("3.7125")})
+    rated = Order.model_validate({**plain.model_dump(), "exchange_rate": D("3.7125")})
     assert exchange_rate(rated) == D("3.7125")
-    zero = RatedOrder.model_validate({**plain.model_dump(), "exchange_rate": D(0)})
-    assert exchange_rate(zero) is None
+    with pytest.raises(pydantic.ValidationError):
+        Order.model_validate({**plain.model_dump(), "exchange_rate": D(0)})
 
 
 # --- the rule as iCount applies it: VAT per rate group, itemised discounts, roundup ----
@@ -290,3 +286,22 @@ def test_icount_inclusive_mixed_rates_split_vat_per_group() -> None:
     assert "discount_incvat" not in body and "vat_percent" not in body
     totals = document_totals(body, "ILS")
     assert (totals.total, totals.vat_included) == (D("223.30"), D("33.30"))  # 15.30 + 18.00
+
+
+def test_an_orders_exchange_rate_goes_out_with_its_document() -> None:
+    """A rate on the order reaches iCount's `rate`; without one, the field is left out."""
+    from datetime import UTC, date, datetime
+
+    from worker.domain.events import Customer, Line, Order
+    from worker.providers.icount.wire import build_document_request
+    from worker.settings import DocumentSettings
+
+    order = Order(order_id="9", number="#9", currency="EUR", prices_include_tax=True,
+                  lines=(Line(description="x", quantity=Decimal(1), unit_price=Decimal(10)),),
+                  total=Decimal(10), paid=False, customer=Customer(name="A"),
+                  created_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+    common = {"doctype": "invoice", "documents": DocumentSettings(), "sanity": "ib-x",
+              "issue_date": date(2026, 1, 1)}  # fmt: skip
+    assert "rate" not in build_document_request(order, **common)  # type: ignore[arg-type]
+    rated = order.model_copy(update={"exchange_rate": Decimal("3.9512")})
+    assert build_document_request(rated, **common)["rate"] == "3.9512"  # type: ignore[arg-type]

@@ -131,6 +131,8 @@ class Order(_Frozen):
     refunds: tuple[Refund, ...] = ()
     #: charge a stored card for this unpaid order (when the tenant allows it)
     charge: ChargeRequest | None = None
+    #: the order's exchange rate to the merchant's home currency, when the shop gives one
+    exchange_rate: Decimal | None = Field(default=None, gt=0)
 
     @field_validator("currency", mode="before")
     @classmethod

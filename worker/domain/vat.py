@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from worker.domain.events import Line, Order
-from worker.domain.money import parse_amount, quantize, quantum
+from worker.domain.money import quantize, quantum
 from worker.errors import TotalMismatch
 
 #: most smallest units rounding alone can move one line between the shop and a document
@@ -145,16 +145,6 @@ def reconcile(
 
 
 def exchange_rate(order: Order) -> Decimal | None:
-    """The order's exchange rate to the merchant's home currency, when it carries one.
-
-    `Order` has no such field yet; reading it here keeps the mappings unchanged when
-    it is added. Anything but a positive finite number counts as absent.
-    """
-    value = getattr(order, "exchange_rate", None)
-    if value is None:
-        return None
-    try:
-        rate = parse_amount(value)
-    except ValueError:
-        return None
-    return rate if rate > 0 else None
+    """The order's exchange rate to the merchant's home currency, when it carries one
+    (`Order.exchange_rate`, validated positive); providers pass it on unconverted."""
+    return order.exchange_rate
