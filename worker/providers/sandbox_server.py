@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from aiohttp import web
@@ -14,6 +15,21 @@ class Closable(Protocol):
 
 
 _S = TypeVar("_S", bound=Closable)
+
+
+@dataclass
+class RunningServer:
+    """A sandbox listening on a real socket; each provider's adds its client URLs and state."""
+
+    runner: web.AppRunner
+    url: str  #: e.g. "http://127.0.0.1:40123"
+
+    @property
+    def app(self) -> web.Application:
+        return self.runner.app
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
 
 
 async def listen(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:

@@ -66,7 +66,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -76,7 +75,7 @@ from worker.providers.icash.sandbox_methods import METHODS, Call
 from worker.providers.icash.sandbox_state import Refusal, SandboxAccount, SandboxState
 from worker.providers.icount.sandbox import parse_body
 from worker.providers.icount.sandbox_faults import Faults, FaultStep
-from worker.providers.sandbox_server import closing, listen
+from worker.providers.sandbox_server import RunningServer, closing, listen
 
 API_ROOT = "/clientapi/v1"
 
@@ -148,16 +147,8 @@ def create_sandbox_app(
     return app
 
 
-@dataclass
-class RunningSandbox:
+class RunningSandbox(RunningServer):
     """A sandbox listening on a real socket."""
-
-    runner: web.AppRunner
-    url: str  #: e.g. "http://127.0.0.1:40123"
-
-    @property
-    def app(self) -> web.Application:
-        return self.runner.app
 
     @property
     def api_url(self) -> str:
@@ -167,9 +158,6 @@ class RunningSandbox:
     @property
     def state(self) -> SandboxState:
         return self.app[STATE]
-
-    async def close(self) -> None:
-        await self.runner.cleanup()
 
 
 async def start_sandbox(host: str = "127.0.0.1", port: int = 0, **options: Any) -> RunningSandbox:

@@ -66,7 +66,6 @@ import random
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -78,7 +77,7 @@ from worker.providers.icount.sandbox_faults import Faults, FaultStep
 from worker.providers.icount.sandbox_methods import METHODS, Call
 from worker.providers.icount.sandbox_rules import Refusal
 from worker.providers.icount.sandbox_state import DuplicateMode, SandboxAccount, SandboxState
-from worker.providers.sandbox_server import closing, listen
+from worker.providers.sandbox_server import RunningServer, closing, listen
 
 COMMIT_LOCK = web.AppKey("icount_sandbox_commit_lock", asyncio.Lock)
 
@@ -221,16 +220,8 @@ def create_sandbox_app(
     return app
 
 
-@dataclass
-class RunningSandbox:
+class RunningSandbox(RunningServer):
     """A sandbox listening on a real socket."""
-
-    runner: web.AppRunner
-    url: str  #: e.g. "http://127.0.0.1:40123"
-
-    @property
-    def app(self) -> web.Application:
-        return self.runner.app
 
     @property
     def api_url(self) -> str:
@@ -240,9 +231,6 @@ class RunningSandbox:
     @property
     def state(self) -> SandboxState:
         return self.app[STATE]
-
-    async def close(self) -> None:
-        await self.runner.cleanup()
 
 
 async def start_sandbox(host: str = "127.0.0.1", port: int = 0, **options: Any) -> RunningSandbox:

@@ -50,7 +50,6 @@ import argparse
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -68,7 +67,7 @@ from worker.providers.idoklad.sandbox_state import (
     make_faults,
 )
 from worker.providers.idoklad.wire import loads
-from worker.providers.sandbox_server import closing, listen
+from worker.providers.sandbox_server import RunningServer, closing, listen
 
 API_PREFIX = "/v2/"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -176,16 +175,8 @@ def create_sandbox_app(
     return app
 
 
-@dataclass
-class RunningSandbox:
+class RunningSandbox(RunningServer):
     """A sandbox listening on a real socket."""
-
-    runner: web.AppRunner
-    url: str  #: e.g. "http://127.0.0.1:40123"
-
-    @property
-    def app(self) -> web.Application:
-        return self.runner.app
 
     @property
     def api_url(self) -> str:
@@ -200,9 +191,6 @@ class RunningSandbox:
     @property
     def state(self) -> SandboxState:
         return self.app[STATE]
-
-    async def close(self) -> None:
-        await self.runner.cleanup()
 
 
 async def start_sandbox(host: str = "127.0.0.1", port: int = 0, **options: Any) -> RunningSandbox:
