@@ -1,4 +1,4 @@
-"""`invoicebridge`: serve | worker | sandbox | demo."""
+"""`invoicebridge`: serve | worker | sandbox | demo | jobs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from invoicebridge.jobs_cli import add_jobs_parser
 from worker.logs import configure_logging
 from worker.settings import Settings, SettingsError, export_config_path, load_settings
 
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run everything on sample orders and show the documents")
     demo.add_argument("--keep-running", action="store_true")
     demo.set_defaults(func=_demo)
+    add_jobs_parser(sub)
     return parser
 
 

@@ -27,6 +27,7 @@ from worker.errors import (
     Retryable,
 )
 from worker.ledger import EventState, JobFailure, JobRecord, Ledger
+from worker.ops import is_paused
 from worker.planner import Step, newest, plan
 from worker.providers.base import DocumentRef
 from worker.settings import Settings
@@ -52,6 +53,12 @@ class DocumentProvider(Protocol):
     def emails_on_create(self) -> bool: ...
 
     async def run(self, step: Step, context: StepContext) -> DocumentRef: ...
+
+
+#: event states a worker never acts on again (an operator's `jobs retry` moves them on)
+SETTLED = frozenset({"done", "failed", "needs_attention", "resolved", "discarded"})
+#: how often an event of a paused tenant looks again (ms)
+PAUSED_RECHECK_MS = 10_000
 
 
 class RetryLater(Exception):
@@ -86,9 +93,12 @@ async def process_event(deps: Deps, event_id: str) -> None:
         event_id=event_id, tenant=event.tenant, order_id=event.order_id
     )
     state = (await deps.ledger.event(event_id)).get("state")
-    if state in ("done", "failed"):
+    if state in SETTLED:
         log.info("event_already_settled", state=state)
         return
+    if await is_paused(deps.ledger, event.tenant):
+        # recorded and queued as usual; it waits, without spending a retry
+        raise RetryLater("tenant paused", delay_ms=PAUSED_RECHECK_MS)
     ttl_s = deps.settings.queue.order_lock_ttl_ms / 1000
     lock = deps.ledger.order_lock(event.tenant, event.order_id, ttl_s)
     if not await lock.acquire():

@@ -36,7 +36,16 @@ REFUNDS = "ib:refunds:{}:{}"  #: hash refund id -> Refund JSON, every refund see
 ENQUEUE_CLAIM_MS = 10_000
 
 EventState = Literal[
-    "received", "queued", "running", "retrying", "done", "failed", "needs_attention", "ignored"
+    "received",
+    "queued",
+    "running",
+    "retrying",
+    "done",
+    "failed",
+    "needs_attention",
+    "ignored",
+    "resolved",
+    "discarded",
 ]
 JobFailure = Literal["failed", "retrying", "needs_attention"]
 RecordOutcome = Literal["new", "duplicate", "unqueued"]

@@ -221,3 +221,25 @@ async def test_an_unexpected_error_is_recorded_and_retried(deps: jobs.Deps) -> N
     assert job is not None and job.state == "retrying"
     assert "unexpected KeyError" in (job.last_error or "")
     assert (await deps.ledger.event(event.event_id))["state"] == "retrying"
+
+
+async def test_a_paused_tenant_waits_and_a_resolved_event_is_left_alone(
+    deps: jobs.Deps, sandbox: RunningSandbox
+) -> None:
+    """Paused: the event waits (no document, no retry spent); resumed: it runs. An event an
+    operator resolved is never acted on again."""
+    from worker import ops
+
+    event = await record(deps, samples.shopify_order(9))
+    await ops.pause(deps.ledger, "acme", who="oncall")
+    with pytest.raises(jobs.RetryLater, match="paused"):
+        await jobs.process_event(deps, event.event_id)
+    assert await sandbox_get(sandbox, "documents") == []
+    assert (await deps.ledger.event(event.event_id))["failures"] == "0"
+    await ops.resume(deps.ledger, "acme", who="oncall")
+    await jobs.process_event(deps, event.event_id)
+    assert len(await sandbox_get(sandbox, "documents")) == 1
+    other = await record(deps, samples.shopify_order(10))
+    await deps.ledger.set_event_state(other.event_id, "resolved")
+    await jobs.process_event(deps, other.event_id)
+    assert len(await sandbox_get(sandbox, "documents")) == 1
