@@ -36,20 +36,20 @@ _STEP = ("state", "attempts", "doctype", "docnum", "doc_id", "emailed", "last_er
 EnqueueMany = Callable[[str, Sequence[str]], Awaitable[None]]
 
 # KEYS: event, unqueued, order, actions, all actions, job keys...
-# ARGV: ",allowed,", new state, now, entry JSON, event id, cap, queue ("1"/"0"), field pairs...
+# ARGV: ",allowed,", new state, now, entry JSON, event id, cap, queue flag, jobs' new state, fields
 _MOVE = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return false end
 if not string.find(ARGV[1], ',' .. state .. ',', 1, true) then return state end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated_at', ARGV[3])
-for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[7] == '1' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
 else redis.call('ZREM', KEYS[2], ARGV[5]) end
 for i = 6, #KEYS do
   local job = redis.call('HMGET', KEYS[i], 'state', 'step')
-  if (job[1] == 'failed' or job[1] == 'needs_attention') and job[2] then
-    redis.call('HSET', KEYS[i], 'state', 'retrying', 'updated_at', ARGV[3])
-    redis.call('HSET', KEYS[3], job[2], 'retrying')
+  if ARGV[8] ~= '' and (job[1] == 'failed' or job[1] == 'needs_attention') and job[2] then
+    redis.call('HSET', KEYS[i], 'state', ARGV[8], 'updated_at', ARGV[3])
+    redis.call('HSET', KEYS[3], job[2], ARGV[8])
   end
 end
 redis.call('RPUSH', KEYS[4], ARGV[4])
@@ -184,13 +184,15 @@ class _Move:
     who: str
     note: str = ""
     queue: bool = False  #: to "queued": reset failures, park until the message is sent
+    #: what the order's failed steps become: "retrying" (retry), "resolved" (done by hand)
+    jobs_to: str = ""
 
     def argv(self, event_id: str, now: str) -> list[str]:
         entry = _entry(self.action, self.who, now, self.note, event_id=event_id)
         settled = [f"{self.to}_by", self.who, f"{self.to}_at", now, "note", self.note]
         fields = ["failures", "0"] if self.queue else settled
         head = [",".join(("", *self.allowed, "")), self.to, now, entry, event_id]
-        return [*head, str(ACTIONS_CAP), str(int(self.queue)), *fields]
+        return [*head, str(ACTIONS_CAP), str(int(self.queue)), self.jobs_to, *fields]
 
 
 async def _keys_for_move(ledger: Ledger, event_ids: Sequence[str], jobs: bool) -> list[list[str]]:
@@ -213,7 +215,7 @@ async def _keys_for_move(ledger: Ledger, event_ids: Sequence[str], jobs: bool) -
 async def _move(ledger: Ledger, event_ids: Sequence[str], move: _Move) -> dict[str, str | None]:
     """Move each event allowed to; returns, per id, None if moved, else its state ("" unknown)."""
     now = f"{time.time():.6f}"
-    keys = await _keys_for_move(ledger, event_ids, jobs=move.queue)
+    keys = await _keys_for_move(ledger, event_ids, jobs=bool(move.jobs_to))
     script = ledger.redis.register_script(_MOVE)
     async with ledger.redis.pipeline(transaction=False) as pipe:
         for event_id, event_keys in zip(event_ids, keys, strict=True):
@@ -234,7 +236,7 @@ async def retry(ledger: Ledger, event_ids: Sequence[str], *, enqueue: EnqueueMan
     """Queue again each event in a RETRYABLE state (others are left alone): state `queued`,
     failures 0, its order's failed steps back to `retrying`. Returns how many were queued;
     `on_progress` is told the running count after each chunk."""
-    move = _Move("retry", RETRYABLE, "queued", who, queue=True)
+    move = _Move("retry", RETRYABLE, "queued", who, queue=True, jobs_to="retrying")
     done = 0
     for start in range(0, len(event_ids), CHUNK):
         outcome = await _move(ledger, event_ids[start : start + CHUNK], move)
@@ -263,7 +265,8 @@ async def discard(ledger: Ledger, event_id: str, *, who: str, note: str) -> None
 async def resolve(ledger: Ledger, event_id: str, *, who: str, note: str) -> None:
     """Mark an unfinished event `resolved` (a person fixed it by hand); final.
     Raises UnknownEvent or NotAllowed, and changes nothing, when it cannot."""
-    await _one(ledger, event_id, _Move("resolve", RETRYABLE, "resolved", who, note))
+    move = _Move("resolve", RETRYABLE, "resolved", who, note, jobs_to="resolved")
+    await _one(ledger, event_id, move)
 
 
 async def replay(ledger: Ledger, event_id: str, *, enqueue: EnqueueMany, who: str,

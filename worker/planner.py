@@ -27,6 +27,8 @@ from typing import Literal
 from worker.domain.events import Order, Refund
 from worker.settings import DocumentSettings
 
+#: step states that need nothing more: done by us, or by a person (`jobs resolve`)
+FINISHED = frozenset({"done", "resolved"})
 REFUND_PREFIX = "refund:"
 EMAIL_PREFIX = "email:"
 CANCEL_INVOICE = "cancel:invoice"
@@ -69,7 +71,7 @@ def _sale_steps(order: Order, documents: DocumentSettings, known: Mapping[str, s
     if charging(order, documents):
         if known.keys() & {"invrec", "receipt"}:
             return []
-        return ([] if known.get(CHARGE) == "done" else [CHARGE]) + ["invrec"]
+        return ([] if known.get(CHARGE) in FINISHED else [CHARGE]) + ["invrec"]
     if order.paid:
         if known.keys() & {"invrec", "receipt"}:
             return []
@@ -121,7 +123,7 @@ def plan(
 
     A provider that does not email on create gets an `email:<step>` step after each
     document that should reach the customer."""
-    names = {name for name, state in known.items() if state != "done"}
+    names = {name for name, state in known.items() if state not in FINISHED}
     names |= set(_sale_steps(order, documents, known))
     sale_doc = names | known.keys()
     if refunds and sale_doc & {"invoice", "invrec", "receipt"}:

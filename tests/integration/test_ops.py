@@ -298,3 +298,13 @@ async def test_global_action_log_is_capped(
     log = [json.loads(entry) for entry in await ledger.redis.lrange(ops.ALL_ACTIONS, 0, -1)]
     assert [entry["event_id"] for entry in log] == ids[:1:-1]
     assert len((await ops.event_detail(ledger, ids[0]))["actions"]) == 1
+
+
+async def test_resolving_marks_the_failed_steps_done_by_hand(ledger: Ledger) -> None:
+    """After `resolve`, the order's failed step reads `resolved`, so no later event re-runs it."""
+    fixed = await seed(ledger, 1101, "failed")
+    await step(ledger, fixed, "1101", "invrec", error="Permanent: rejected")
+    await ops.resolve(ledger, fixed, who="ops", note="issued by hand")
+    job = await ledger.job(job_key("acme", "1101", "invrec"))
+    assert job is not None and job.state == "resolved"
+    assert (await ledger.order_steps("acme", "1101"))["invrec"].state == "resolved"

@@ -47,6 +47,7 @@ def names(steps: list[Step]) -> list[str]:
     (False, True, {}, []),  # cancelled before anything was issued: nothing to issue
     (False, True, {"invoice": "done"}, ["cancel:invoice"]),
     (False, True, {"invoice": "done", "cancel:invoice": "done"}, []),
+    (True, False, {"invrec": "resolved"}, []),  # issued by hand, resolved by an operator
     (True, True, {"invrec": "done"}, []),  # a paid order's cancellation is a refund's business
 ])  # fmt: skip
 def test_sale_documents(
