@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -48,3 +49,38 @@ async def closing(sandbox: _S) -> AsyncIterator[_S]:
         yield sandbox
     finally:
         await sandbox.close()
+
+
+def add_shared_control_routes(
+    app: web.Application,
+    state: web.AppKey[Any],
+    faults: web.AppKey[Any],
+    *,
+    dumps: Callable[[object], str] = json.dumps,
+) -> None:
+    """The `/_sandbox` endpoints every sandbox has alike: the request log, reset, and
+    reading or clearing the fault plans (posting a plan is each sandbox's own)."""
+
+    def answer(data: object) -> web.Response:
+        return web.json_response(data, dumps=dumps)
+
+    async def get_requests(request: web.Request) -> web.Response:
+        held = request.app[state]
+        return answer({"counts": dict(held.request_counts), "log": list(held.request_log)})
+
+    async def post_reset(request: web.Request) -> web.Response:
+        request.app[state].reset()
+        request.app[faults].clear()
+        return answer({"status": "reset"})
+
+    async def get_faults(request: web.Request) -> web.Response:
+        return answer(request.app[faults].describe())
+
+    async def delete_faults(request: web.Request) -> web.Response:
+        request.app[faults].clear()
+        return answer(request.app[faults].describe())
+
+    app.router.add_get("/_sandbox/requests", get_requests)
+    app.router.add_post("/_sandbox/reset", post_reset)
+    app.router.add_get("/_sandbox/faults", get_faults)
+    app.router.add_delete("/_sandbox/faults", delete_faults)

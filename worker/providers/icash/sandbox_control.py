@@ -13,6 +13,7 @@ from aiohttp import web
 
 from worker.providers.icash.sandbox_state import Document, SandboxState
 from worker.providers.icount.sandbox_faults import Faults
+from worker.providers.sandbox_server import add_shared_control_routes
 
 STATE = web.AppKey("icash_sandbox_state", SandboxState)
 FAULTS = web.AppKey("icash_sandbox_faults", Faults)
@@ -54,27 +55,12 @@ async def get_emails(request: web.Request) -> web.Response:
     return web.json_response([])  # iCash sends no email; the route keeps sandboxes alike
 
 
-async def get_requests(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    return web.json_response({"counts": dict(state.request_counts), "log": list(state.request_log)})
-
-
-async def post_reset(request: web.Request) -> web.Response:
-    request.app[STATE].reset()
-    request.app[FAULTS].clear()
-    return web.json_response({"status": "reset"})
-
-
 async def post_expire_sessions(request: web.Request) -> web.Response:
     return web.json_response({"expired": request.app[STATE].expire_sessions()})
 
 
 async def get_health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "documents": len(request.app[STATE].documents)})
-
-
-async def get_faults(request: web.Request) -> web.Response:
-    return web.json_response(request.app[FAULTS].describe())
 
 
 async def post_faults(request: web.Request) -> web.Response:
@@ -94,20 +80,12 @@ async def post_faults(request: web.Request) -> web.Response:
     return web.json_response(faults.describe())
 
 
-async def delete_faults(request: web.Request) -> web.Response:
-    request.app[FAULTS].clear()
-    return web.json_response(request.app[FAULTS].describe())
-
-
 def add_control_routes(app: web.Application) -> None:
     """Register every `/_sandbox` endpoint on `app`."""
+    add_shared_control_routes(app, STATE, FAULTS)
     router = app.router
-    router.add_get("/_sandbox/faults", get_faults)
     router.add_post("/_sandbox/faults", post_faults)
-    router.add_delete("/_sandbox/faults", delete_faults)
     router.add_get("/_sandbox/documents", get_documents)
     router.add_get("/_sandbox/emails", get_emails)
-    router.add_get("/_sandbox/requests", get_requests)
-    router.add_post("/_sandbox/reset", post_reset)
     router.add_post("/_sandbox/expire-sessions", post_expire_sessions)
     router.add_get("/_sandbox/health", get_health)

@@ -16,6 +16,7 @@ from worker.providers.icount.sandbox_cards import card_of
 from worker.providers.icount.sandbox_faults import Faults
 from worker.providers.icount.sandbox_rules import Refusal
 from worker.providers.icount.sandbox_state import Document, SandboxState
+from worker.providers.sandbox_server import add_shared_control_routes
 
 STATE = web.AppKey("icount_sandbox_state", SandboxState)
 FAULTS = web.AppKey("icount_sandbox_faults", Faults)
@@ -42,10 +43,6 @@ def _origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-async def get_faults(request: web.Request) -> web.Response:
-    return web.json_response(request.app[FAULTS].describe())
-
-
 async def post_faults(request: web.Request) -> web.Response:
     faults = request.app[FAULTS]
     try:
@@ -53,11 +50,6 @@ async def post_faults(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise _problem(422, str(exc)) from None
     return web.json_response(faults.describe())
-
-
-async def delete_faults(request: web.Request) -> web.Response:
-    request.app[FAULTS].clear()
-    return web.json_response(request.app[FAULTS].describe())
 
 
 async def get_config(request: web.Request) -> web.Response:
@@ -113,17 +105,6 @@ async def get_transactions(request: web.Request) -> web.Response:
     return web.json_response([{**t.to_json(), "cid": t.cid} for t in made])
 
 
-async def get_requests(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    return web.json_response({"counts": dict(state.request_counts), "log": list(state.request_log)})
-
-
-async def post_reset(request: web.Request) -> web.Response:
-    request.app[STATE].reset()
-    request.app[FAULTS].clear()
-    return web.json_response({"status": "reset"})
-
-
 async def post_expire_sessions(request: web.Request) -> web.Response:
     return web.json_response({"expired": request.app[STATE].expire_sessions()})
 
@@ -172,18 +153,15 @@ async def get_document_page(request: web.Request) -> web.Response:
 
 def add_control_routes(app: web.Application) -> None:
     """Register every `/_sandbox` endpoint on `app`."""
+    add_shared_control_routes(app, STATE, FAULTS)
     router = app.router
-    router.add_get("/_sandbox/faults", get_faults)
     router.add_post("/_sandbox/faults", post_faults)
-    router.add_delete("/_sandbox/faults", delete_faults)
     router.add_get("/_sandbox/config", get_config)
     router.add_post("/_sandbox/config", post_config)
     router.add_get("/_sandbox/documents", get_documents)
     router.add_get("/_sandbox/emails", get_emails)
-    router.add_get("/_sandbox/requests", get_requests)
     router.add_post("/_sandbox/cards", post_cards)
     router.add_get("/_sandbox/transactions", get_transactions)
-    router.add_post("/_sandbox/reset", post_reset)
     router.add_post("/_sandbox/expire-sessions", post_expire_sessions)
     router.add_get("/_sandbox/health", get_health)
     router.add_get("/_sandbox/docs/{doctype}/{docnum}", get_document_page)

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from worker.providers.idoklad.sandbox_state import FAULTS, STATE
+from worker.providers.sandbox_server import add_shared_control_routes
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -56,10 +57,6 @@ def fault_path(path: str) -> str:
     return path.strip().strip("/").removeprefix("v2/")
 
 
-async def get_faults(request: web.Request) -> web.Response:
-    return answer(request.app[FAULTS].describe())
-
-
 async def post_faults(request: web.Request) -> web.Response:
     spec = await _control_body(request)
     if isinstance(spec.get("path"), str):
@@ -68,11 +65,6 @@ async def post_faults(request: web.Request) -> web.Response:
         request.app[FAULTS].configure(spec)
     except ValueError as exc:
         raise _problem(422, str(exc)) from None
-    return answer(request.app[FAULTS].describe())
-
-
-async def delete_faults(request: web.Request) -> web.Response:
-    request.app[FAULTS].clear()
     return answer(request.app[FAULTS].describe())
 
 
@@ -119,17 +111,6 @@ async def get_emails(request: web.Request) -> web.Response:
     return answer(request.app[STATE].emails)
 
 
-async def get_requests(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    return answer({"counts": dict(state.request_counts), "log": list(state.request_log)})
-
-
-async def post_reset(request: web.Request) -> web.Response:
-    request.app[STATE].reset()
-    request.app[FAULTS].clear()
-    return answer({"status": "reset"})
-
-
 async def post_expire_tokens(request: web.Request) -> web.Response:
     return answer({"expired": request.app[STATE].expire_tokens()})
 
@@ -140,16 +121,15 @@ async def get_health(request: web.Request) -> web.Response:
 
 def add_control_routes(app: web.Application) -> None:
     """Register every `/_sandbox` endpoint on `app`."""
+    add_shared_control_routes(
+        app, STATE, FAULTS, dumps=lambda value: json.dumps(value, default=_text)
+    )
     router = app.router
-    router.add_get("/_sandbox/faults", get_faults)
     router.add_post("/_sandbox/faults", post_faults)
-    router.add_delete("/_sandbox/faults", delete_faults)
     router.add_get("/_sandbox/config", get_config)
     router.add_post("/_sandbox/config", post_config)
     router.add_get("/_sandbox/documents", get_documents)
     router.add_get("/_sandbox/contacts", get_contacts)
     router.add_get("/_sandbox/emails", get_emails)
-    router.add_get("/_sandbox/requests", get_requests)
-    router.add_post("/_sandbox/reset", post_reset)
     router.add_post("/_sandbox/expire-tokens", post_expire_tokens)
     router.add_get("/_sandbox/health", get_health)
