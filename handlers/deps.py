@@ -37,6 +37,8 @@ class EventStore(Protocol):
 
 
 Enqueue = Callable[[str], Awaitable[None]]
+#: how many ledger events are in each state (for /metrics); the ledger's `count_by_state`
+StateCounts = Callable[[], Awaitable[Mapping[str, int]]]
 
 
 def _utcnow() -> datetime:
@@ -51,3 +53,4 @@ class ReceiverDeps:
     max_body_bytes: int = 1_048_576
     requeue_after_s: float = 30.0
     clock: Callable[[], datetime] = field(default=_utcnow)
+    state_counts: StateCounts | None = None

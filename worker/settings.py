@@ -87,6 +87,61 @@ class LoggingSettings(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class AdminToken(_Strict):
+    """A bearer token for the admin API and dashboard. A `viewer` reads; an `operator` also
+    retries, discards, resolves, replays and pauses."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,62}$")]
+    token: Secret
+    role: Literal["viewer", "operator"] = "operator"
+
+    @model_validator(mode="after")
+    def _long_enough(self) -> AdminToken:
+        if len(self.token.get_secret_value()) < 16:
+            raise ValueError("an admin token must be at least 16 characters")
+        return self
+
+
+class AdminSettings(_Strict):
+    """Who may use `/admin/api/` and the dashboard; with no tokens, nobody may."""
+
+    tokens: tuple[AdminToken, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> AdminSettings:
+        names = [token.name for token in self.tokens]
+        if len(names) != len(set(names)):
+            raise ValueError("admin token names must be unique")
+        return self
+
+
+class MetricsSettings(_Strict):
+    """Prometheus: the receiver serves `/metrics`; workers run dramatiq's exposition server."""
+
+    worker_enabled: bool = True
+    worker_host: str = "127.0.0.1"
+    worker_port: int = Field(default=9191, ge=1, le=65535)
+
+
+class AlertSettings(_Strict):
+    """Where a tenant's alerts go: a webhook (signed the Standard Webhooks way when a secret
+    is set) and/or email through the tenant's `smtp` table."""
+
+    webhook_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    webhook_secret: Secret | None = None
+    email_to: tuple[str, ...] = ()
+    #: alert on each event that fails for good or needs attention
+    on_failure: bool = True
+    #: alert when this share of the tenant's finished events in `window_s` failed
+    failure_rate: float | None = Field(default=0.25, gt=0, le=1)
+    window_s: float = Field(default=900.0, gt=0)
+    #: finished events the window must hold before a rate means anything
+    min_events: int = Field(default=20, ge=1)
+    #: at most one failure-rate alert per tenant this often
+    cooldown_s: float = Field(default=3600.0, ge=0)
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
 class DocumentSettings(_Strict):
     """How a tenant's orders become documents."""
 
@@ -168,6 +223,7 @@ class TenantSettings(_Strict):
     icash: ICashSettings | None = None
     smtp: SmtpSettings | None = None
     documents: DocumentSettings = DocumentSettings()
+    alerts: AlertSettings | None = None
     #: webhooks per second this tenant may send to one receiver process, after a burst
     rate_limit_per_s: float = Field(default=50.0, gt=0)
     rate_limit_burst: float = Field(default=200.0, ge=1)
@@ -182,6 +238,8 @@ class TenantSettings(_Strict):
             )
         if self.provider == "icash" and self.documents.email and self.smtp is None:
             raise ValueError("iCash cannot email: add [tenants.<id>.smtp] or set email = false")
+        if self.alerts is not None and self.alerts.email_to and self.smtp is None:
+            raise ValueError("alerts.email_to needs a [tenants.<id>.smtp] table to send with")
         return self
 
     def webhook_secrets(self) -> tuple[str, ...]:
@@ -195,6 +253,8 @@ class Settings(_Strict):
     queue: QueueSettings = QueueSettings()
     receiver: ReceiverSettings = ReceiverSettings()
     logging: LoggingSettings = LoggingSettings()
+    admin: AdminSettings = AdminSettings()
+    metrics: MetricsSettings = MetricsSettings()
     tenants: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")], TenantSettings]
 
 
