@@ -11,26 +11,33 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
 
 from worker.domain.events import IgnoredDelivery, Order, OrderEvent, Refund
 from worker.domain.redaction import redact_text
+from worker.ledger_keys import (
+    CLAIM,
+    EVENT,
+    EVENTS,
+    JOB,
+    JOBS,
+    LOCK,
+    MARK_QUEUED_LUA,
+    ORDER,
+    RECORD_LUA,
+    REFUNDS,
+    RESTATE_LUA,
+    SNAPSHOT,
+    STATE,
+    STATS,
+    UNQUEUED,
+)
 from worker.providers.base import DocumentRef
 
-# Redis keys, all in one place.
-EVENT = "ib:event:{}"  #: hash per event
-EVENTS = "ib:events"  #: zset event id -> received at (unix s)
-UNQUEUED = "ib:unqueued"  #: zset of events recorded but not yet handed to the queue
-JOB = "ib:job:{}"  #: hash per job step, key tenant:order:step
-JOBS = "ib:jobs"  #: zset job key -> first started at
-CLAIM = "ib:enqueue-claim:{}"  #: who queues a recorded event (expires)
-ORDER = "ib:order:{}:{}"  #: hash step -> state, per tenant and order
-LOCK = "ib:lock:{}:{}"  #: one worker at a time per order
-SNAPSHOT = "ib:snapshot:{}:{}"  #: the newest order snapshot seen (JSON), per tenant and order
-REFUNDS = "ib:refunds:{}:{}"  #: hash refund id -> Refund JSON, every refund seen for an order
+__all__ = ["EVENT", "EVENTS", "JOB", "ORDER", "STATE", "UNQUEUED", "JobRecord", "Ledger"]
 
 #: how long the delivery that recorded an event has to queue it before another may
 ENQUEUE_CLAIM_MS = 10_000
@@ -49,34 +56,6 @@ EventState = Literal[
 ]
 JobFailure = Literal["failed", "retrying", "needs_attention"]
 RecordOutcome = Literal["new", "duplicate", "unqueued"]
-
-# A delivery that finds its event recorded but not queued may queue it only if it wins
-# the enqueue claim (KEYS[4]): concurrent duplicates then leave it to the first delivery,
-# while a retry after a receiver crash (claim expired) queues it again.
-_RECORD = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
-  local state = redis.call('HGET', KEYS[1], 'state')
-  if state == 'received' and not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4]) then
-    return 'claimed'
-  end
-  return state
-end
-redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-redis.call('HSET', KEYS[1], 'state', ARGV[3], 'deliveries', 1)
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-if ARGV[3] == 'received' then redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) end
-return false
-"""
-
-_MARK_QUEUED = """
-if redis.call('HGET', KEYS[1], 'state') == 'received' then
-  redis.call('HSET', KEYS[1], 'state', 'queued', 'queued_at', ARGV[2], 'updated_at', ARGV[2])
-end
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-"""
 
 
 @dataclass(frozen=True)
@@ -113,8 +92,9 @@ class Ledger:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.redis = client
-        self._record = client.register_script(_RECORD)
-        self._mark_queued = client.register_script(_MARK_QUEUED)
+        self._record = client.register_script(RECORD_LUA)
+        self._mark_queued = client.register_script(MARK_QUEUED_LUA)
+        self._restate = client.register_script(RESTATE_LUA)
 
     @classmethod
     def from_url(cls, url: str) -> Ledger:
@@ -184,10 +164,9 @@ class Ledger:
     async def set_event_state(
         self, event_id: str, state: EventState, *, error: str | None = None
     ) -> None:
-        mapping = {"state": state, "updated_at": _now()}
-        if error is not None:
-            mapping["last_error"] = redact_text(error)[:2000]
-        await self.redis.hset(EVENT.format(event_id), mapping=cast(Any, mapping))
+        """Move a recorded event to `state` (and its per-state index with it)."""
+        fields = [] if error is None else ["last_error", redact_text(error)[:2000]]
+        await self._restate(keys=[EVENT.format(event_id)], args=[event_id, state, _now(), *fields])
 
     async def count_failure(self, event_id: str) -> int:
         """Add one to the event's count of retryable failures and return it."""
@@ -196,14 +175,28 @@ class Ledger:
     async def event_ids(self, limit: int = 1000) -> list[str]:
         return cast(list[str], await self.redis.zrange(EVENTS, 0, limit - 1))
 
+    async def count_by_state(self) -> dict[str, int]:
+        """How many events are in each state, every state named (0 when none): one round trip."""
+        states = get_args(EventState)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for state in states:
+                pipe.zcard(STATE.format(state))
+            counts = await pipe.execute()
+        return dict(zip(states, map(int, counts), strict=True))
+
     async def events_by_state(self) -> dict[str, int]:
-        """How many events are in each state (for the demo, health and tests)."""
-        counts: dict[str, int] = {}
-        for event_id in await self.event_ids(limit=100_000):
-            state = cast(str | None, await self.redis.hget(EVENT.format(event_id), "state"))
-            state = state or "unknown"
-            counts[state] = counts.get(state, 0) + 1
-        return counts
+        """The states that hold events, with how many (for the demo, health and tests)."""
+        return {state: n for state, n in (await self.count_by_state()).items() if n}
+
+    async def hourly_tallies(self, hours: int, now: float | None = None) -> list[dict[str, int]]:
+        """For each of the last `hours` UTC hours, oldest first: how many events reached
+        each tallied state in it (received, done, failed, needs_attention, retrying)."""
+        current = int((time.time() if now is None else now) // 3600)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for hour in range(current - hours + 1, current + 1):
+                pipe.hgetall(STATS.format(hour))
+            rows = cast(list[dict[str, str]], await pipe.execute())
+        return [{state: int(n) for state, n in row.items()} for row in rows]
 
     # -- what we know of an order -----------------------------------------------------
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from worker.domain.idempotency import job_key
-from worker.ledger import EVENT, EVENTS, JOB, ORDER, UNQUEUED, Ledger
+from worker.ledger import Ledger
+from worker.ledger_keys import EVENT, EVENTS, JOB, ORDER, SET_STATE_LUA, STATE, UNQUEUED
 
 ACTIONS = "ib:actions:{}"  #: list per event of JSON {action, who, at, note, event_id}, oldest first
 ALL_ACTIONS = "ib:actions"  #: list of every operator action, newest first, capped
@@ -37,11 +38,13 @@ EnqueueMany = Callable[[str, Sequence[str]], Awaitable[None]]
 
 # KEYS: event, unqueued, order, actions, all actions, job keys...
 # ARGV: ",allowed,", new state, now, entry JSON, event id, cap, queue flag, jobs' new state, fields
-_MOVE = """
+_MOVE = (
+    SET_STATE_LUA
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return false end
 if not string.find(ARGV[1], ',' .. state .. ',', 1, true) then return state end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updated_at', ARGV[3])
+set_state(KEYS[1], ARGV[5], ARGV[2], ARGV[3])
 for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if ARGV[7] == '1' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
 else redis.call('ZREM', KEYS[2], ARGV[5]) end
@@ -56,6 +59,7 @@ redis.call('RPUSH', KEYS[4], ARGV[4])
 redis.call('LPUSH', KEYS[5], ARGV[4]); redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[6]) - 1)
 return 1
 """
+)
 
 
 class OpsError(Exception):
@@ -118,25 +122,43 @@ async def find_events(ledger: Ledger, *, tenant: str | None = None, source: str 
                       order_id: str | None = None, states: Iterable[str] | None = None,
                       since: float | None = None, until: float | None = None,
                       text: str | None = None, limit: int = 100) -> list[EventSummary]:  # fmt: skip
-    """Events received in [since, until] (unix s) that match every filter given, newest first."""
+    """Events received in [since, until] (unix s) that match every filter given, newest first.
+    With `states`, only those states' indexes are read, not the whole ledger."""
     wanted = EventFilter(tenant, source, order_id, frozenset(states) if states else None, text)
     top, bottom = ("+inf" if until is None else until), ("-inf" if since is None else since)
     found: list[EventSummary] = []
     seen: set[str] = set()
     offset = 0
     while len(found) < limit and offset < SCAN_MAX:
-        ids = cast(list[str], await ledger.redis.zrevrangebyscore(
-            EVENTS, top, bottom, start=offset, num=CHUNK))  # fmt: skip
-        if not ids:
-            break
-        offset += len(ids)  # a newer event shifts the window back: re-read, never skipped
+        if wanted.states is not None:  # the state indexes hold exactly the candidates
+            ids, offset = await _ids_in_states(ledger, wanted.states, top, bottom), SCAN_MAX
+        else:
+            ids = cast(list[str], await ledger.redis.zrevrangebyscore(
+                EVENTS, top, bottom, start=offset, num=CHUNK))  # fmt: skip
+            offset += len(ids)  # a newer event shifts the window back: re-read, never skipped
         fresh = [event_id for event_id in ids if event_id not in seen]
         seen.update(fresh)
-        rows = await _hmget_many(ledger, [EVENT.format(i) for i in fresh], _SUMMARY)
-        found += [
-            e for e in map(EventSummary.from_fields, rows) if e.event_id and wanted.matches(e)
-        ]
+        for start in range(0, len(fresh), CHUNK):
+            keys = [EVENT.format(i) for i in fresh[start : start + CHUNK]]
+            rows = map(EventSummary.from_fields, await _hmget_many(ledger, keys, _SUMMARY))
+            found += [e for e in rows if e.event_id and wanted.matches(e)]
+            if len(found) >= limit:
+                break
+        if not ids:
+            break
     return found[:limit]
+
+
+async def _ids_in_states(ledger: Ledger, states: Iterable[str], top: float | str,
+                         bottom: float | str) -> list[str]:  # fmt: skip
+    """Ids of events in any of `states` received in [bottom, top], newest first (≤ SCAN_MAX)."""
+    async with ledger.redis.pipeline(transaction=False) as pipe:
+        for state in states:
+            pipe.zrevrangebyscore(STATE.format(state), top, bottom, start=0, num=SCAN_MAX,
+                                  withscores=True)  # fmt: skip
+        batches = cast(list[list[tuple[str, float]]], await pipe.execute())
+    merged = sorted((pair for batch in batches for pair in batch), key=lambda p: -p[1])
+    return [event_id for event_id, _ in merged[:SCAN_MAX]]
 
 
 async def _hmget_many(ledger: Ledger, keys: Sequence[str], fields: Sequence[str]) -> list[Any]:

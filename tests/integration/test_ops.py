@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -20,7 +20,7 @@ from worker.actors import ACTOR, declare_actors
 from worker.broker import setup_broker
 from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
 from worker.domain.idempotency import event_id, job_key
-from worker.ledger import EVENT, EVENTS, UNQUEUED, Ledger
+from worker.ledger import EVENT, EVENTS, STATE, UNQUEUED, Ledger
 from worker.providers.base import DocumentRef
 from worker.settings import Settings
 
@@ -56,11 +56,12 @@ async def seed(ledger: Ledger, number: int, state: str = "failed", *, tenant: st
     event = order_event(number, tenant)
     await ledger.record(event)
     at = NOW if at is None else at
-    fields: dict[Any, Any] = {"state": state, "failures": str(failures)}
-    fields |= {"received_at": f"{at:.6f}"} | ({"last_error": error} if error else {})
-    async with ledger.redis.pipeline(transaction=True) as pipe:
+    await ledger.set_event_state(event.event_id, cast(Any, state), error=error or None)
+    fields = {"failures": str(failures), "received_at": f"{at:.6f}"}
+    async with ledger.redis.pipeline(transaction=True) as pipe:  # back-dated where it is indexed
         pipe.hset(EVENT.format(event.event_id), mapping=fields)
         pipe.zadd(EVENTS, {event.event_id: at})
+        pipe.zadd(STATE.format(state), {event.event_id: at})
         pipe.zrem(UNQUEUED, event.event_id)
         await pipe.execute()
     return event.event_id

@@ -1,0 +1,91 @@
+"""The ledger's Redis keys and the Lua scripts that change an event's state, in one place.
+
+Every change of an event's state goes through `SET_STATE_LUA`, so that the per-state index
+(`STATE`) and the hourly tallies (`STATS`) never drift from the events themselves: counts by
+state are a ZCARD, "every failed event" a range read, never a scan of the whole ledger.
+The scripts name the index keys they touch from the state itself, so the ledger needs a
+standalone Redis (or one hash slot), as Dramatiq's Redis broker does.
+"""
+
+from __future__ import annotations
+
+EVENT = "ib:event:{}"  #: hash per event
+EVENTS = "ib:events"  #: zset event id -> received at (unix s)
+STATE = "ib:state:{}"  #: zset per event state: event id -> received at
+STATS = "ib:stats:{}"  #: hash per UTC hour (unix s // 3600): state reached -> how many times
+UNQUEUED = "ib:unqueued"  #: zset of events recorded but not yet handed to the queue
+JOB = "ib:job:{}"  #: hash per job step, key tenant:order:step
+JOBS = "ib:jobs"  #: zset job key -> first started at
+CLAIM = "ib:enqueue-claim:{}"  #: who queues a recorded event (expires)
+ORDER = "ib:order:{}:{}"  #: hash step -> state, per tenant and order
+LOCK = "ib:lock:{}:{}"  #: one worker at a time per order
+SNAPSHOT = "ib:snapshot:{}:{}"  #: the newest order snapshot seen (JSON), per tenant and order
+REFUNDS = "ib:refunds:{}:{}"  #: hash refund id -> Refund JSON, every refund seen for an order
+
+STATS_KEEP_S = 8 * 86_400  #: hourly tallies older than this expire (they are not the ledger)
+#: states the hourly tallies count (what the dashboard charts)
+TALLIED = ("received", "done", "failed", "needs_attention", "retrying")
+
+#: local function set_state(event key, event id, new state, now): moves the event between the
+#: per-state indexes, stamps it, and counts the arrival in the hour's tally
+SET_STATE_LUA = f"""
+local function set_state(ekey, id, new, now)
+  local old = redis.call('HGET', ekey, 'state')
+  local at = redis.call('HGET', ekey, 'received_at') or now
+  if old then redis.call('ZREM', '{STATE.format("")}' .. old, id) end
+  redis.call('HSET', ekey, 'state', new, 'updated_at', now)
+  redis.call('ZADD', '{STATE.format("")}' .. new, at, id)
+  if old ~= new and string.find(',{",".join(TALLIED)},', ',' .. new .. ',', 1, true) then
+    local hour = '{STATS.format("")}' .. math.floor(tonumber(now) / 3600)
+    redis.call('HINCRBY', hour, new, 1)
+    redis.call('EXPIRE', hour, {STATS_KEEP_S})
+  end
+end
+"""
+
+# A delivery that finds its event recorded but not queued may queue it only if it wins
+# the enqueue claim (KEYS[4]): concurrent duplicates then leave it to the first delivery,
+# while a retry after a receiver crash (claim expired) queues it again.
+RECORD_LUA = (
+    SET_STATE_LUA
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
+  local state = redis.call('HGET', KEYS[1], 'state')
+  if state == 'received' and not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4]) then
+    return 'claimed'
+  end
+  return state
+end
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], 'deliveries', 1)
+set_state(KEYS[1], ARGV[1], ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+if ARGV[3] == 'received' then redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) end
+return false
+"""
+)
+
+MARK_QUEUED_LUA = (
+    SET_STATE_LUA
+    + """
+if redis.call('HGET', KEYS[1], 'state') == 'received' then
+  set_state(KEYS[1], ARGV[1], 'queued', ARGV[2])
+  redis.call('HSET', KEYS[1], 'queued_at', ARGV[2])
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+)
+
+# KEYS: event. ARGV: event id, new state, now, then field/value pairs to set with it
+RESTATE_LUA = (
+    SET_STATE_LUA
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+set_state(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+)
