@@ -57,7 +57,7 @@ async def seed(ledger: Ledger, number: int, state: str = "failed", *, tenant: st
     await ledger.record(event)
     at = NOW if at is None else at
     await ledger.set_event_state(event.event_id, cast(Any, state), error=error or None)
-    fields = {"failures": str(failures), "received_at": f"{at:.6f}"}
+    fields: dict[Any, Any] = {"failures": str(failures), "received_at": f"{at:.6f}"}
     async with ledger.redis.pipeline(transaction=True) as pipe:  # back-dated where it is indexed
         pipe.hset(EVENT.format(event.event_id), mapping=fields)
         pipe.zadd(EVENTS, {event.event_id: at})
