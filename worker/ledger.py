@@ -9,22 +9,18 @@ an operator resolves it.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
 import redis.asyncio as aioredis
-from redis.asyncio.lock import Lock
 
 from worker.domain.events import IgnoredDelivery, Order, OrderEvent, Refund
 from worker.domain.redaction import redact_text
+from worker.ledger_jobs import JobFailure, JobLedger, JobRecord
 from worker.ledger_keys import (
     CLAIM,
     EVENT,
     EVENTS,
     JOB,
-    JOBS,
-    LOCK,
     MARK_QUEUED_LUA,
     ORDER,
     RECORD_LUA,
@@ -35,9 +31,11 @@ from worker.ledger_keys import (
     STATS,
     UNQUEUED,
 )
-from worker.providers.base import DocumentRef
 
-__all__ = ["EVENT", "EVENTS", "JOB", "ORDER", "STATE", "UNQUEUED", "JobRecord", "Ledger"]
+__all__ = [
+    "EVENT", "EVENTS", "JOB", "ORDER", "STATE", "UNQUEUED",
+    "JobFailure", "JobLedger", "JobRecord", "Ledger",
+]  # fmt: skip
 
 #: how long the delivery that recorded an event has to queue it before another may
 ENQUEUE_CLAIM_MS = 10_000
@@ -54,40 +52,14 @@ EventState = Literal[
     "resolved",
     "discarded",
 ]
-JobFailure = Literal["failed", "retrying", "needs_attention"]
 RecordOutcome = Literal["new", "duplicate", "unqueued"]
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """What the ledger knows of one step."""
-
-    key: str
-    state: str
-    attempts: int
-    doctype: str | None = None
-    docnum: str | None = None
-    doc_url: str | None = None
-    emailed: bool = False
-    last_error: str | None = None
-    doc_id: str | None = None
-    #: when an attempt's outcome first became unknown (lost answer, worker died mid-call)
-    unknown_since: float | None = None
-    unknown_count: int = 0  #: how many attempts ended that way
-
-    def document(self) -> DocumentRef | None:
-        """The provider's document this step made, if it made one."""
-        if not self.doctype or not self.docnum:
-            return None
-        return DocumentRef(doctype=self.doctype, docnum=self.docnum, doc_id=self.doc_id or None,
-                           doc_url=self.doc_url or None, emailed=self.emailed)  # fmt: skip
 
 
 def _now() -> str:
     return f"{time.time():.6f}"
 
 
-class Ledger:
+class Ledger(JobLedger):
     """Async access to the ledger; one instance per process and event loop."""
 
     def __init__(self, client: aioredis.Redis) -> None:
@@ -215,139 +187,3 @@ class Ledger:
         if refunds:
             mapping = {refund.refund_id: refund.model_dump_json() for refund in refunds}
             await self.redis.hset(REFUNDS.format(tenant, order_id), mapping=cast(Any, mapping))
-
-    # -- jobs -----------------------------------------------------------------------
-
-    def order_lock(self, tenant: str, order_id: str, ttl_s: float) -> Lock:
-        """A lock that lets one worker at a time act on an order; it expires if its holder dies."""
-        return self.redis.lock(LOCK.format(tenant, order_id), timeout=ttl_s, blocking=False)
-
-    async def order_steps(self, tenant: str, order_id: str) -> dict[str, JobRecord]:
-        """Every step ever started for an order, by step name."""
-        states = cast(dict[str, str], await self.redis.hgetall(ORDER.format(tenant, order_id)))
-        jobs = {}
-        for step in states:
-            record = await self.job(f"{tenant}:{order_id}:{step}")
-            if record is not None:
-                jobs[step] = record
-        return jobs
-
-    async def job(self, key: str) -> JobRecord | None:
-        raw = cast(dict[str, str], await self.redis.hgetall(JOB.format(key)))
-        if not raw:
-            return None
-        return JobRecord(
-            key=key,
-            state=raw.get("state", "unknown"),
-            attempts=int(raw.get("attempts", 0)),
-            doctype=raw.get("doctype"),
-            docnum=raw.get("docnum"),
-            doc_url=raw.get("doc_url"),
-            doc_id=raw.get("doc_id"),
-            emailed=raw.get("emailed") == "1",
-            last_error=raw.get("last_error"),
-            unknown_since=float(raw["unknown_since"]) if raw.get("unknown_since") else None,
-            unknown_count=int(raw.get("unknown_count", 0)),
-        )
-
-    async def start_job(
-        self, key: str, *, event_id: str, tenant: str, order_id: str, step: str
-    ) -> JobRecord:
-        """Count an attempt at a step and mark it running; a done step is returned untouched.
-
-        A step found still `running` was cut off mid-call (its worker died): its outcome
-        is unknown, and is counted as such."""
-        existing = await self.job(key)
-        if existing is not None and existing.state == "done":
-            return existing
-        now = _now()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if existing is not None and existing.state == "running":
-                pipe.hsetnx(JOB.format(key), "unknown_since", now)
-                pipe.hincrby(JOB.format(key), "unknown_count", 1)
-            pipe.hset(
-                JOB.format(key),
-                mapping={
-                    "key": key,
-                    "event_id": event_id,
-                    "tenant": tenant,
-                    "order_id": order_id,
-                    "step": step,
-                    "state": "running",
-                    "started_at": now,
-                    "updated_at": now,
-                },
-            )
-            pipe.hincrby(JOB.format(key), "attempts", 1)
-            pipe.hsetnx(JOB.format(key), "first_started_at", now)
-            pipe.zadd(JOBS, {key: float(now)}, nx=True)
-            pipe.hset(ORDER.format(tenant, order_id), step, "running")
-            await pipe.execute()
-        record = await self.job(key)
-        assert record is not None
-        return record
-
-    async def finish_job(
-        self,
-        key: str,
-        *,
-        tenant: str,
-        order_id: str,
-        step: str,
-        document: DocumentRef,
-    ) -> None:
-        """Record a step's outcome: it is done and will never run again."""
-        now = _now()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                JOB.format(key),
-                mapping={
-                    "state": "done",
-                    "doctype": document.doctype,
-                    "docnum": document.docnum,
-                    "doc_id": document.doc_id or "",
-                    "doc_url": document.doc_url or "",
-                    "emailed": "1" if document.emailed else "0",
-                    "finished_at": now,
-                    "updated_at": now,
-                },
-            )
-            pipe.hdel(JOB.format(key), "last_error")
-            pipe.hset(ORDER.format(tenant, order_id), step, "done")
-            await pipe.execute()
-
-    async def fail_job(
-        self,
-        key: str,
-        *,
-        tenant: str,
-        order_id: str,
-        step: str,
-        state: JobFailure,
-        error: str,
-        unknown: bool = False,
-    ) -> None:
-        """Record a failed attempt: `retrying` (runs again), `failed` or `needs_attention`
-        (an operator must act). `unknown`: the provider may have acted (answer lost)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if unknown:
-                pipe.hsetnx(JOB.format(key), "unknown_since", _now())
-                pipe.hincrby(JOB.format(key), "unknown_count", 1)
-            pipe.hset(
-                JOB.format(key),
-                mapping={
-                    "state": state,
-                    "last_error": redact_text(error)[:2000],
-                    "updated_at": _now(),
-                },
-            )
-            pipe.hset(ORDER.format(tenant, order_id), step, state)
-            await pipe.execute()
-
-    async def jobs_for_event(self, event_id: str, steps: Sequence[str]) -> list[JobRecord]:
-        fields = await self.event(event_id)
-        tenant, order_id = fields.get("tenant"), fields.get("order_id")
-        if not tenant or not order_id:
-            return []
-        found = [await self.job(f"{tenant}:{order_id}:{step}") for step in steps]
-        return [job for job in found if job is not None]

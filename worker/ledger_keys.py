@@ -16,6 +16,7 @@ STATS = "ib:stats:{}"  #: hash per UTC hour (unix s // 3600): state reached -> h
 UNQUEUED = "ib:unqueued"  #: zset of events recorded but not yet handed to the queue
 JOB = "ib:job:{}"  #: hash per job step, key tenant:order:step
 JOBS = "ib:jobs"  #: zset job key -> first started at
+ATTEMPTS = "ib:attempts:{}"  #: list per job step of JSON {at, state, error | document}
 CLAIM = "ib:enqueue-claim:{}"  #: who queues a recorded event (expires)
 ORDER = "ib:order:{}:{}"  #: hash step -> state, per tenant and order
 LOCK = "ib:lock:{}:{}"  #: one worker at a time per order

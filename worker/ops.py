@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from worker.domain.idempotency import job_key
 from worker.ledger import Ledger
-from worker.ledger_keys import EVENT, EVENTS, JOB, ORDER, SET_STATE_LUA, STATE, UNQUEUED
+from worker.ledger_keys import ATTEMPTS, EVENT, EVENTS, JOB, ORDER, SET_STATE_LUA, STATE, UNQUEUED
 
 ACTIONS = "ib:actions:{}"  #: list per event of JSON {action, who, at, note, event_id}, oldest first
 ALL_ACTIONS = "ib:actions"  #: list of every operator action, newest first, capped
@@ -181,6 +181,12 @@ async def event_detail(ledger: Ledger, event_id: str) -> dict[str, Any]:
     keys = [JOB.format(job_key(tenant, order_id, step)) for step in steps]
     jobs = zip(steps, await _hmget_many(ledger, keys, _STEP), strict=True)
     rows = [{"step": step} | dict(zip(_STEP, job, strict=True)) for step, job in jobs]
+    async with ledger.redis.pipeline(transaction=False) as pipe:
+        for step in steps:
+            pipe.lrange(ATTEMPTS.format(job_key(tenant, order_id, step)), 0, -1)
+        histories = await pipe.execute()
+    for row, history in zip(rows, histories, strict=True):
+        row["attempts_log"] = [json.loads(entry) for entry in history]
     actions = [json.loads(a) for a in await ledger.redis.lrange(ACTIONS.format(event_id), 0, -1)]
     paused = await is_paused(ledger, tenant)
     return {"event": fields, "tenant_paused": paused, "steps": rows, "actions": actions}

@@ -152,6 +152,11 @@ async def test_show_gives_steps_attempts_errors_and_document_numbers(ledger: Led
     assert (invoice["doc_id"], invoice["emailed"]) == ("id-70001", "1")
     assert (receipt["state"], receipt["attempts"]) == ("failed", "2")
     assert receipt["last_error"] == "Permanent: refused again"
+    errors = [(a["state"], a["error"]) for a in receipt["attempts_log"]]
+    assert errors == [("failed", "Permanent: refused"), ("failed", "Permanent: refused again")]
+    assert [(a["state"], a["document"]) for a in invoice["attempts_log"]] == [
+        ("done", "invoice 70001")
+    ]
     assert detail["actions"] == [] and detail["tenant_paused"] is False
     with pytest.raises(ops.UnknownEvent):
         await ops.event_detail(ledger, "evt_nope")

@@ -1,0 +1,196 @@
+"""The ledger's record of job steps: one hash per `tenant:order:step`, attempts and outcomes.
+
+A step that is `done` is never run again; a failed one stays until an operator acts. Each
+attempt's outcome is kept (the last `HISTORY_KEEP`) so on-call can see how a step got here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.lock import Lock
+
+from worker.domain.redaction import redact_text
+from worker.ledger_keys import ATTEMPTS, JOB, JOBS, LOCK, ORDER
+from worker.providers.base import DocumentRef
+
+JobFailure = Literal["failed", "retrying", "needs_attention"]
+HISTORY_KEEP = 50  #: attempts remembered per step
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """What the ledger knows of one step."""
+
+    key: str
+    state: str
+    attempts: int
+    doctype: str | None = None
+    docnum: str | None = None
+    doc_url: str | None = None
+    emailed: bool = False
+    last_error: str | None = None
+    doc_id: str | None = None
+    #: when an attempt's outcome first became unknown (lost answer, worker died mid-call)
+    unknown_since: float | None = None
+    unknown_count: int = 0  #: how many attempts ended that way
+
+    def document(self) -> DocumentRef | None:
+        """The provider's document this step made, if it made one."""
+        if not self.doctype or not self.docnum:
+            return None
+        return DocumentRef(doctype=self.doctype, docnum=self.docnum, doc_id=self.doc_id or None,
+                           doc_url=self.doc_url or None, emailed=self.emailed)  # fmt: skip
+
+
+def _now() -> str:
+    return f"{time.time():.6f}"
+
+
+def _remember(pipe: Any, key: str, now: str, state: str, **details: object) -> None:
+    """Queue, on `pipe`, one attempt's outcome onto the step's capped history."""
+    entry = json.dumps({"at": float(now), "state": state} | details)
+    pipe.rpush(ATTEMPTS.format(key), entry)
+    pipe.ltrim(ATTEMPTS.format(key), -HISTORY_KEEP, -1)
+
+
+class JobLedger:
+    """Job steps in the ledger; `Ledger` is one of these plus events and orders."""
+
+    redis: aioredis.Redis
+
+    # -- jobs -----------------------------------------------------------------------
+
+    def order_lock(self, tenant: str, order_id: str, ttl_s: float) -> Lock:
+        """A lock that lets one worker at a time act on an order; it expires if its holder dies."""
+        return self.redis.lock(LOCK.format(tenant, order_id), timeout=ttl_s, blocking=False)
+
+    async def order_steps(self, tenant: str, order_id: str) -> dict[str, JobRecord]:
+        """Every step ever started for an order, by step name."""
+        states = cast(dict[str, str], await self.redis.hgetall(ORDER.format(tenant, order_id)))
+        jobs = {}
+        for step in states:
+            record = await self.job(f"{tenant}:{order_id}:{step}")
+            if record is not None:
+                jobs[step] = record
+        return jobs
+
+    async def job(self, key: str) -> JobRecord | None:
+        raw = cast(dict[str, str], await self.redis.hgetall(JOB.format(key)))
+        if not raw:
+            return None
+        return JobRecord(
+            key=key,
+            state=raw.get("state", "unknown"),
+            attempts=int(raw.get("attempts", 0)),
+            doctype=raw.get("doctype"),
+            docnum=raw.get("docnum"),
+            doc_url=raw.get("doc_url"),
+            doc_id=raw.get("doc_id"),
+            emailed=raw.get("emailed") == "1",
+            last_error=raw.get("last_error"),
+            unknown_since=float(raw["unknown_since"]) if raw.get("unknown_since") else None,
+            unknown_count=int(raw.get("unknown_count", 0)),
+        )
+
+    async def start_job(
+        self, key: str, *, event_id: str, tenant: str, order_id: str, step: str
+    ) -> JobRecord:
+        """Count an attempt at a step and mark it running; a done step is returned untouched.
+
+        A step found still `running` was cut off mid-call (its worker died): its outcome
+        is unknown, and is counted as such."""
+        existing = await self.job(key)
+        if existing is not None and existing.state == "done":
+            return existing
+        now = _now()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if existing is not None and existing.state == "running":
+                pipe.hsetnx(JOB.format(key), "unknown_since", now)
+                pipe.hincrby(JOB.format(key), "unknown_count", 1)
+            pipe.hset(
+                JOB.format(key),
+                mapping={
+                    "key": key,
+                    "event_id": event_id,
+                    "tenant": tenant,
+                    "order_id": order_id,
+                    "step": step,
+                    "state": "running",
+                    "started_at": now,
+                    "updated_at": now,
+                },
+            )
+            pipe.hincrby(JOB.format(key), "attempts", 1)
+            pipe.hsetnx(JOB.format(key), "first_started_at", now)
+            pipe.zadd(JOBS, {key: float(now)}, nx=True)
+            pipe.hset(ORDER.format(tenant, order_id), step, "running")
+            await pipe.execute()
+        record = await self.job(key)
+        assert record is not None
+        return record
+
+    async def finish_job(
+        self,
+        key: str,
+        *,
+        tenant: str,
+        order_id: str,
+        step: str,
+        document: DocumentRef,
+    ) -> None:
+        """Record a step's outcome: it is done and will never run again."""
+        now = _now()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                JOB.format(key),
+                mapping={
+                    "state": "done",
+                    "doctype": document.doctype,
+                    "docnum": document.docnum,
+                    "doc_id": document.doc_id or "",
+                    "doc_url": document.doc_url or "",
+                    "emailed": "1" if document.emailed else "0",
+                    "finished_at": now,
+                    "updated_at": now,
+                },
+            )
+            pipe.hdel(JOB.format(key), "last_error")
+            pipe.hset(ORDER.format(tenant, order_id), step, "done")
+            _remember(pipe, key, now, "done", document=f"{document.doctype} {document.docnum}")
+            await pipe.execute()
+
+    async def fail_job(
+        self,
+        key: str,
+        *,
+        tenant: str,
+        order_id: str,
+        step: str,
+        state: JobFailure,
+        error: str,
+        unknown: bool = False,
+    ) -> None:
+        """Record a failed attempt: `retrying` (runs again), `failed` or `needs_attention`
+        (an operator must act). `unknown`: the provider may have acted (answer lost)."""
+        now, error = _now(), redact_text(error)[:2000]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if unknown:
+                pipe.hsetnx(JOB.format(key), "unknown_since", now)
+                pipe.hincrby(JOB.format(key), "unknown_count", 1)
+            pipe.hset(
+                JOB.format(key),
+                mapping={"state": state, "last_error": error, "updated_at": now},
+            )
+            pipe.hset(ORDER.format(tenant, order_id), step, state)
+            _remember(pipe, key, now, state, error=error, unknown=unknown)
+            await pipe.execute()
+
+    async def attempts(self, key: str) -> list[dict[str, Any]]:
+        """The outcomes of the step's last attempts, oldest first."""
+        raw = cast(list[str], await self.redis.lrange(ATTEMPTS.format(key), 0, -1))
+        return [json.loads(entry) for entry in raw]
