@@ -4,9 +4,9 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install redis-server demo test test-fast lint mypy format clean
+.PHONY: install redis-server chromium demo test test-fast lint mypy format clean
 
-install: $(STAMP) redis-server
+install: $(STAMP) redis-server chromium
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,18 +14,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# A redis-server binary: found on PATH, else installed with apt-get when we are root.
-redis-server:
-	@if command -v redis-server >/dev/null 2>&1; then exit 0; fi; \
+# Debian packages the project runs on: redis-server (ledger + queue) and chromium (the
+# dashboard's browser tests). Found on PATH, else installed with apt-get when we are root.
+redis-server chromium:
+	@if command -v $@ >/dev/null 2>&1; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing redis-server with apt-get"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  echo "installing $@ with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $@ >/dev/null; \
 	else \
-	  echo "redis-server is not installed. Install it, e.g.: sudo apt-get install redis-server" >&2; \
+	  echo "$@ is not installed. Install it, e.g.: sudo apt-get install $@" >&2; \
 	  exit 1; \
 	fi
 
-demo: install
+demo: $(STAMP) redis-server
 	$(BIN)/invoicebridge demo
 
 lint: $(STAMP)

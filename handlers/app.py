@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from handlers.admin.dashboard import mount_admin
 from handlers.deps import ReceiverDeps
+from handlers.metrics import WEBHOOK_ROUTE, install_metrics, metrics_middleware
 from handlers.problems import problem_middleware
 from handlers.ratelimit import TenantLimiter
 from handlers.sources.standard import envelope_schema
@@ -76,14 +78,17 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(deps: ReceiverDeps) -> web.Application:
     """Build the receiver. `deps` carries the tenants, the event store and the enqueue function."""
-    app = web.Application(
-        client_max_size=deps.max_body_bytes, middlewares=[context_middleware, problem_middleware]
-    )
+    # metrics first: outside problem_middleware, it sees the status actually answered
+    middlewares = [metrics_middleware, context_middleware, problem_middleware]
+    app = web.Application(client_max_size=deps.max_body_bytes, middlewares=middlewares)
     app[DEPS] = deps
+    install_metrics(app, deps.state_counts)
     app[LIMITER] = TenantLimiter({tid: (t.rate_per_s, t.burst) for tid, t in deps.tenants.items()})
-    app.router.add_post("/webhooks/{source}/{tenant}", receive_webhook)
+    app.router.add_post(WEBHOOK_ROUTE, receive_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/schemas/standard-webhook.json", standard_schema)
+    if deps.admin is not None:
+        mount_admin(app, deps.admin, deps.admin_identities)
     app.cleanup_ctx.append(_sweeper)
     return app

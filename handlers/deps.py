@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
+from handlers.admin.auth import AdminIdentity
+from handlers.admin.backend import AdminBackend
 from worker.domain.events import IgnoredDelivery, OrderEvent
 
 
@@ -54,3 +56,6 @@ class ReceiverDeps:
     requeue_after_s: float = 30.0
     clock: Callable[[], datetime] = field(default=_utcnow)
     state_counts: StateCounts | None = None
+    #: the admin API and dashboard: off without a backend; nobody gets in without identities
+    admin: AdminBackend | None = None
+    admin_identities: tuple[AdminIdentity, ...] = ()

@@ -1,9 +1,14 @@
-"""Inbound errors: each carries its HTTP status and becomes an RFC 9457 problem body.
+"""Inbound errors (webhooks, admin API): each carries its HTTP status and becomes an RFC 9457
+problem body.
 
 InboundError(status)
 ├── MalformedBody          400  the body is not the JSON it claims to be
 ├── InvalidSignature       401  missing or wrong signature, stale timestamp
+├── AuthRequired           401  admin API: no or unknown bearer token
+├── Forbidden              403  admin API: a read-only token asked to act
 ├── UnknownTenant          404  no such tenant for this source
+├── NotFound               404  admin API: no such event or tenant
+├── Conflict               409  admin API: the item's state does not allow the action
 ├── BodyTooLarge           413
 ├── TooManyRequests        429  over the tenant's rate limit; carries `retry_after` seconds
 ├── UnsupportedMediaType   415
@@ -34,6 +39,26 @@ class MalformedBody(InboundError):
 class InvalidSignature(InboundError):
     status = 401
     title = "Invalid signature"
+
+
+class AuthRequired(InboundError):
+    status = 401
+    title = "Authentication required"
+
+
+class Forbidden(InboundError):
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(InboundError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(InboundError):
+    status = 409
+    title = "Conflict"
 
 
 class UnknownTenant(InboundError):

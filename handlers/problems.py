@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from handlers.errors import InboundError, TooManyRequests
+from handlers.errors import AuthRequired, InboundError, TooManyRequests
 
 PROBLEM_TYPE = "application/problem+json"
 log = structlog.get_logger("handlers")
@@ -32,10 +32,13 @@ async def problem_middleware(
     try:
         return await handler(request)
     except InboundError as exc:
-        log.info("webhook_refused", status=exc.status, reason=exc.title, detail=exc.detail)
+        log.info("request_refused", status=exc.status, reason=exc.title, detail=exc.detail)
         response = problem_response(exc.status, exc.title, exc.detail)
         if isinstance(exc, TooManyRequests):
             response.headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, AuthRequired):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="invoicebridge-admin"'
+
         return response
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from invoicebridge.jobs_cli import add_jobs_parser
 from worker.logs import configure_logging
-from worker.settings import Settings, SettingsError, export_config_path, load_settings
+from worker.settings import (
+    MetricsSettings,
+    Settings,
+    SettingsError,
+    export_config_path,
+    load_settings,
+)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -24,13 +34,58 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _worker(args: argparse.Namespace) -> int:
-    import dramatiq.cli
+#: prometheus_client's multiprocess directory (it reads the name when it is imported)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
+
+def worker_metrics_env(metrics: MetricsSettings, directory: Path) -> dict[str, str]:
+    """What dramatiq's Prometheus middleware and prometheus_client read from the environment.
+
+    dramatiq reads `dramatiq_prom_*` when its module is imported and prometheus_client
+    reads `PROMETHEUS_MULTIPROC_DIR` when it is imported, both in the forked processes,
+    so they are set in the parent before the fork (and before anything here imports
+    prometheus_client: this module must not). One directory for both puts our own
+    worker metrics on dramatiq's exposition server next to its `dramatiq_*` ones.
+    """
+    return {
+        "dramatiq_prom_host": metrics.worker_host,
+        "dramatiq_prom_port": str(metrics.worker_port),
+        "dramatiq_prom_db": str(directory),
+        MULTIPROC_ENV: str(directory),
+    }
+
+
+def _worker(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)  # fail here, in the parent, on a bad file
     if args.config:
         export_config_path(args.config)
-    del settings
+    if not settings.metrics.worker_enabled:
+        return _run_dramatiq(args)
+    given = os.environ.get(MULTIPROC_ENV)
+    directory = empty_metrics_dir(Path(given) if given else None)
+    os.environ.update(worker_metrics_env(settings.metrics, directory))
+    try:
+        return _run_dramatiq(args)
+    finally:
+        if not given:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def empty_metrics_dir(given: Path | None) -> Path:
+    """The run's multiprocess directory, empty: files of an earlier run would add their
+    counts. The operator's `PROMETHEUS_MULTIPROC_DIR` (say a tmpfs) is emptied of its
+    metric files and kept; otherwise a new temporary one is made (and removed at exit)."""
+    if given is None:
+        return Path(tempfile.mkdtemp(prefix="invoicebridge-worker-metrics-"))
+    given.mkdir(parents=True, exist_ok=True)
+    for stale in given.glob("*.db"):
+        stale.unlink()
+    return given
+
+
+def _run_dramatiq(args: argparse.Namespace) -> int:
+    import dramatiq.cli
+
     argv = [
         "worker.entry",
         "--processes",

@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import re
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,24 +27,21 @@ from rich.table import Table
 from rich.text import Text
 
 from worker import ops
+from worker.domain.moments import parse_moment
 from worker.ledger import Ledger
 from worker.settings import Settings, load_settings
 
 OK, NOTHING, USAGE, UNREACHABLE = 0, 1, 2, 3
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _EVENT_COLUMNS = "event,received,tenant,source,order,state,failures,last error".split(",")
 _STEP_COLUMNS = "step,state,attempts,document,doc id,emailed,started,finished,last error".split(",")
 
 
 def _moment(text: str) -> float:
     """`2h`, `30m`, `7d` ago, or an ISO 8601 time (UTC unless it names its offset)."""
-    if found := re.fullmatch(r"(\d+(?:\.\d+)?)([smhdw])", text.strip()):
-        return datetime.now(UTC).timestamp() - float(found[1]) * _UNITS[found[2]]
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an age like 2h or an ISO time") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        return parse_moment(text, datetime.now(UTC).timestamp())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _states(text: str) -> list[str]:
@@ -110,21 +106,13 @@ class _Run:
     async def send(self, act: Callable[..., Awaitable[Any]]) -> Any:
         """`act(enqueue=..., actor_name=...)` with a real broker; the messages go in one thread."""
         from worker.actors import ACTOR, declare_actors
-        from worker.broker import setup_broker
+        from worker.broker import bulk_enqueue, setup_broker
 
         broker = setup_broker(self.settings)
         declare_actors(broker, self.settings, _no_resources)
 
-        def send_all(actor_name: str, event_ids: Sequence[str]) -> None:
-            actor = broker.get_actor(actor_name)
-            for event_id in event_ids:
-                broker.enqueue(actor.message(event_id))
-
-        async def enqueue_many(actor_name: str, event_ids: Sequence[str]) -> None:
-            await asyncio.to_thread(send_all, actor_name, event_ids)
-
         try:
-            return await act(enqueue=enqueue_many, actor_name=ACTOR)
+            return await act(enqueue=bulk_enqueue(broker), actor_name=ACTOR)
         finally:
             broker.close()
 
@@ -177,8 +165,8 @@ async def _chosen(run: _Run) -> list[str] | int:
                 hint = "; `jobs replay` runs a done event again" if state == "done" else ""
                 _say(f"{event_id}: {state or 'no such event'}; not retried{hint}")
         return [event_id for event_id, state in states.items() if state in ops.RETRYABLE]
-    found = await ops.find_events(run.ledger, tenant=a.tenant, states=["failed"], since=a.since,
-                                  until=a.until, limit=ops.SCAN_MAX)  # fmt: skip
+    found = await ops.ids_in_states(run.ledger, ["failed"], tenant=a.tenant, since=a.since,
+                                    until=a.until)  # fmt: skip
     if not found:
         _say("no failed events match; nothing to retry")
         return NOTHING
@@ -187,7 +175,7 @@ async def _chosen(run: _Run) -> list[str] | int:
         return USAGE
     if not a.yes and not Confirm.ask(f"Retry {len(found)} failed events?", default=False):
         return NOTHING
-    return [event.event_id for event in found]
+    return found
 
 
 async def _retry(run: _Run) -> int:

@@ -5,17 +5,34 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
+from dramatiq.brokers.redis import RedisBroker
 
+from handlers.admin.auth import AdminIdentity
 from handlers.app import create_app
 from handlers.deps import ReceiverDeps, TenantAuth
-from worker.actors import declare_actors
-from worker.broker import setup_broker
+from invoicebridge.admin_backend import LedgerAdmin
+from worker.actors import ACTOR, QUEUE, declare_actors
+from worker.broker import bulk_enqueue, setup_broker
 from worker.ledger import Ledger
+from worker.ops_overview import QueueNames
 from worker.settings import Settings
 
 
 def _no_resources() -> object:
     raise RuntimeError("the receiver only sends messages; it never runs the actor")
+
+
+def identities_of(settings: Settings) -> tuple[AdminIdentity, ...]:
+    """The configured admin tokens, as the admin API checks them."""
+    return tuple(
+        AdminIdentity(name=t.name, token=t.token.get_secret_value(), role=t.role)
+        for t in settings.admin.tokens
+    )
+
+
+def _admin(settings: Settings, ledger: Ledger, broker: RedisBroker) -> LedgerAdmin:
+    queue = QueueNames(settings.queue.namespace, QUEUE, settings.queue.heartbeat_timeout_ms)
+    return LedgerAdmin(ledger, settings, bulk_enqueue(broker), ACTOR, queue)
 
 
 def tenants_of(settings: Settings) -> dict[str, TenantAuth]:
@@ -45,6 +62,9 @@ async def build_receiver(settings: Settings) -> web.Application:
         enqueue=enqueue,
         max_body_bytes=settings.receiver.max_body_bytes,
         requeue_after_s=settings.receiver.requeue_after_s,
+        state_counts=ledger.count_by_state,
+        admin=_admin(settings, ledger, broker),
+        admin_identities=identities_of(settings),
     )
     app = create_app(deps)
 

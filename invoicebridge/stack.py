@@ -82,6 +82,9 @@ class LocalStack:
         default_factory=lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     )
     tenant: str = "acme"
+    #: bearer tokens for the admin API and dashboard: an operator's and a viewer's
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    viewer_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     signatures_sent: list[str] = field(default_factory=list)  #: so tests can grep logs for them
 
@@ -99,6 +102,8 @@ class LocalStack:
                      "icash": f"http://127.0.0.1:{free_port()}",
                      "smtp": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
         self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
+        self.worker_metrics_port = free_port()  #: each stack's workers expose metrics apart
+        self.worker_metrics_url = f"http://127.0.0.1:{self.worker_metrics_port}/metrics"
         self.config = self.workdir / "config.toml"
 
     # -- processes ------------------------------------------------------------------
@@ -225,6 +230,16 @@ max_backoff_ms = {o.max_backoff_ms}
 requeue_after_s = 2
 [logging]
 level = "{o.log_level}"
+[metrics]
+worker_port = {self.worker_metrics_port}
+[[admin.tokens]]
+name = "oncall"
+token = "{self.admin_token}"
+role = "operator"
+[[admin.tokens]]
+name = "viewer"
+token = "{self.viewer_token}"
+role = "viewer"
 """
             + "".join(
                 self._tenant_config(t, source, provider)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO
@@ -21,3 +24,24 @@ def setup_broker(settings: Settings) -> RedisBroker:
     broker.add_middleware(AsyncIO())
     dramatiq.set_broker(broker)
     return broker
+
+
+#: (actor name, event ids) -> every message sent; see `worker.ops.EnqueueMany`
+BulkEnqueue = Callable[[str, Sequence[str]], Awaitable[None]]
+
+
+def bulk_enqueue(broker: RedisBroker, threads: int = 4) -> BulkEnqueue:
+    """Send many messages from worker threads (dramatiq's broker calls block), so the caller's
+    event loop keeps serving while thousands go out; a few threads overlap the round trips."""
+
+    def send_all(actor_name: str, event_ids: Sequence[str]) -> None:
+        actor = broker.get_actor(actor_name)
+        for event_id in event_ids:
+            broker.enqueue(actor.message(event_id))
+
+    async def enqueue_many(actor_name: str, event_ids: Sequence[str]) -> None:
+        share = -(-len(event_ids) // threads)  # ceiling: every id in exactly one share
+        shares = [event_ids[i : i + share] for i in range(0, len(event_ids), share or 1)]
+        await asyncio.gather(*(asyncio.to_thread(send_all, actor_name, ids) for ids in shares))
+
+    return enqueue_many

@@ -17,4 +17,10 @@ configure_logging(settings.logging.level)
 broker = setup_broker(settings)
 resources = Resources(settings)
 broker.add_middleware(ResourcesMiddleware(resources))
+if settings.metrics.worker_enabled:
+    # imported only here: dramatiq reads `dramatiq_prom_*` (set by `invoicebridge worker`)
+    # when its middleware is imported; its CLI forks the exposition server
+    from worker.metrics_server import WorkerPrometheus
+
+    broker.add_middleware(WorkerPrometheus())
 process_event = declare_actors(broker, settings, resources.deps)

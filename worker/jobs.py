@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import structlog
 from redis.exceptions import LockError
 
+from worker.alerts import Alerter
 from worker.domain.events import Order, OrderEvent, Refund
 from worker.domain.idempotency import job_key
 from worker.errors import (
@@ -74,6 +75,8 @@ class Deps:
     settings: Settings
     ledger: Ledger
     provider_for: Callable[[str], DocumentProvider]
+    #: told of every event that ends done, failed or needs_attention; None: no alerts
+    alerter: Alerter | None = None
 
 
 def backoff_ms(failures: int, settings: Settings) -> int:
@@ -119,8 +122,8 @@ async def _run_event(deps: Deps, event: OrderEvent) -> None:
         await _run_steps(deps, event)
     except Permanent as exc:
         state: EventState = "needs_attention" if isinstance(exc, NeedsAttention) else "failed"
-        await ledger.set_event_state(event.event_id, state, error=f"{exc.reason}: {exc}")
         log.error("event_" + state, reason=exc.reason, error=str(exc))
+        await _settle(deps, event, state, error=f"{exc.reason}: {exc}")
         return
     except RateLimited as exc:
         await ledger.set_event_state(event.event_id, "retrying", error=str(exc))
@@ -128,21 +131,34 @@ async def _run_event(deps: Deps, event: OrderEvent) -> None:
     except (Retryable, OutcomeUnknown) as exc:
         await _retry_or_fail(deps, event, exc)
         return
-    await ledger.set_event_state(event.event_id, "done")
     log.info("event_done")
+    await _settle(deps, event, "done")
 
 
 async def _retry_or_fail(deps: Deps, event: OrderEvent, exc: BridgeError) -> None:
     failures = await deps.ledger.count_failure(event.event_id)
     if failures > deps.settings.queue.max_retries:
-        await deps.ledger.set_event_state(
-            event.event_id, "failed", error=f"retries exhausted: {exc}"
-        )
         log.error("event_failed", reason="retries_exhausted", error=str(exc))
+        await _settle(deps, event, "failed", error=f"retries exhausted: {exc}")
         return
     await deps.ledger.set_event_state(event.event_id, "retrying", error=str(exc))
     log.warning("event_retrying", failures=failures, error=str(exc))
     raise RetryLater(type(exc).__name__, delay_ms=backoff_ms(failures, deps.settings)) from exc
+
+
+async def _settle(deps: Deps, event: OrderEvent, state: EventState, error: str = "") -> None:
+    """Write the event's final state, then tell the alerter (which never raises: an alert
+    that cannot go out is logged, and the job's outcome stands)."""
+    await deps.ledger.set_event_state(event.event_id, state, error=error or None)
+    alerter = deps.alerter
+    if alerter is None:
+        return
+    if state == "done":
+        await alerter.event_done(event.tenant, event.event_id)
+        return
+    number = event.order.number if event.order is not None else None
+    await alerter.event_failed(event.tenant, event.event_id, state, error,
+                               order_id=event.order_id, order_number=number)  # fmt: skip
 
 
 async def _current_order(deps: Deps, event: OrderEvent) -> tuple[Order, dict[str, Refund]]:

@@ -1,7 +1,9 @@
-"""The SMTP fallback: send a document's PDF to the customer when the provider cannot email."""
+"""The SMTP sender: a document's PDF to the customer when the provider cannot email, and
+plain-text alerts to a tenant's people."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -19,10 +21,21 @@ class Mailer:
     async def send_document(self, to: str, subject: str, text: str, pdf: bytes,
                             filename: str) -> None:  # fmt: skip
         """Email `pdf` as an attachment. SMTP 5xx answers are permanent, the rest retryable."""
+        message = self._message(to, subject, text)
+        message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
+        await self._send(message)
+
+    async def send_text(self, to: Sequence[str], subject: str, text: str) -> None:
+        """One plain-text message to every address in `to`; errors as for `send_document`."""
+        await self._send(self._message(", ".join(to), subject, text))
+
+    def _message(self, to: str, subject: str, text: str) -> EmailMessage:
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = self.settings.sender, to, subject
         message.set_content(text)
-        message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
+        return message
+
+    async def _send(self, message: EmailMessage) -> None:
         smtp = self.settings
         password = smtp.password.get_secret_value() if smtp.password else None
         try:

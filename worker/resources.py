@@ -6,6 +6,7 @@ import aiohttp
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 
+from worker.alerts import Alerter
 from worker.jobs import Deps, DocumentProvider
 from worker.ledger import Ledger
 from worker.mailer import Mailer
@@ -26,7 +27,9 @@ class Resources:
     async def open(self) -> Deps:
         self._session = aiohttp.ClientSession()
         ledger = Ledger.from_url(self.settings.redis.url)
-        self._deps = Deps(settings=self.settings, ledger=ledger, provider_for=self._provider)
+        alerter = Alerter(self.settings, ledger, self._session)
+        self._deps = Deps(settings=self.settings, ledger=ledger, provider_for=self._provider,
+                          alerter=alerter)  # fmt: skip
         return self._deps
 
     async def close(self) -> None:

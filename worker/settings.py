@@ -124,21 +124,25 @@ class MetricsSettings(_Strict):
 
 
 class AlertSettings(_Strict):
-    """Where a tenant's alerts go: a webhook (signed the Standard Webhooks way when a secret
-    is set) and/or email through the tenant's `smtp` table."""
+    """Where a tenant's alerts go (worker/alerts.py): a webhook (signed the Standard Webhooks
+    way when a secret is set) and/or email through the tenant's `smtp` table. Delivery is
+    best-effort: a channel that is down is logged and counted, never retried, and never
+    changes a job's outcome."""
 
     webhook_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    #: `whsec_<base64>` (the Standard Webhooks form); any other value keys the HMAC as UTF-8
     webhook_secret: Secret | None = None
     email_to: tuple[str, ...] = ()
     #: alert on each event that fails for good or needs attention
     on_failure: bool = True
-    #: alert when this share of the tenant's finished events in `window_s` failed
+    #: alert when this share of the tenant's finished events in `window_s` failed; None: off
     failure_rate: float | None = Field(default=0.25, gt=0, le=1)
     window_s: float = Field(default=900.0, gt=0)
     #: finished events the window must hold before a rate means anything
     min_events: int = Field(default=20, ge=1)
-    #: at most one failure-rate alert per tenant this often
+    #: at most one failure-rate alert per tenant this often (0: on every finished event over it)
     cooldown_s: float = Field(default=3600.0, ge=0)
+    #: per webhook POST; email uses the `smtp` table's own timeout
     timeout_s: float = Field(default=5.0, gt=0)
 
 

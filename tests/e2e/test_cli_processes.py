@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from invoicebridge import samples
 from invoicebridge.stack import LocalStack, StackOptions
@@ -129,3 +132,33 @@ def test_logs_are_redacted_json_lines_with_context(stack: LocalStack) -> None:
         assert stack.secret not in text, log.name
         assert "sandbox-pass" not in text, log.name
         assert not any(sig in text for sig in stack.signatures_sent), log.name
+
+
+def scrape_samples(url: str) -> dict[str, float]:
+    """Each sample name of a Prometheus text page, summed over its label sets."""
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback http only)
+        text = response.read().decode()
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
+
+
+def test_worker_and_receiver_metrics_after_orders_flowed(stack: LocalStack) -> None:
+    """The workers' exposition server shows dramatiq's metrics and ours side by side (one
+    multiprocess directory); the receiver's /metrics counts webhooks and ledger states."""
+    assert stack.post_order(samples.shopify_order(9101))[0] == 200
+    stack.wait_quiet(timeout=60)
+    wanted = ("dramatiq_messages_total", "invoicebridge_provider_request_duration_seconds_count",
+              "invoicebridge_steps_total")  # fmt: skip
+    deadline, worker = time.monotonic() + 20, dict[str, float]()
+    while not all(worker.get(name, 0) > 0 for name in wanted):
+        assert time.monotonic() < deadline, f"worker metrics never showed {wanted}: {worker}"
+        time.sleep(0.2)
+        with contextlib.suppress(OSError):  # the exposition server is forked after boot
+            worker = scrape_samples(stack.worker_metrics_url)
+    receiver = scrape_samples(stack.receiver_url + "/metrics")
+    assert receiver["invoicebridge_webhooks_total"] > 0
+    assert receiver["invoicebridge_ledger_up"] == 1
+    assert receiver["invoicebridge_events"] > 0

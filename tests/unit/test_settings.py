@@ -82,3 +82,46 @@ def test_no_config_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("INVOICEBRIDGE_CONFIG", raising=False)
     with pytest.raises(SettingsError, match="INVOICEBRIDGE_CONFIG"):
         load_settings()
+
+
+ALERTS = """
+[tenants.acme.alerts]
+webhook_url = "https://ops.example.com/hooks/invoicebridge"
+webhook_secret = "whsec_c2VjcmV0LWtleQ=="
+email_to = ["oncall@example.com"]
+"""
+
+SMTP = """
+[tenants.acme.smtp]
+host = "127.0.0.1"
+sender = "alerts@example.com"
+"""
+
+
+def test_alert_email_needs_the_tenant_smtp_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """alerts.email_to without [tenants.<id>.smtp] is refused at start-up, naming the fix;
+    with the table it loads, and the alert secret stays hidden."""
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    (tmp_path / "pass").write_text("p")
+    text = GOOD.format(pass_file=tmp_path / "pass") + ALERTS
+    with pytest.raises(SettingsError, match=r"tenants\.acme: alerts\.email_to needs .*smtp"):
+        load_settings(write(tmp_path, text))
+    settings = load_settings(write(tmp_path, text + SMTP))
+    alerts = settings.tenants["acme"].alerts
+    assert alerts is not None and alerts.email_to == ("oncall@example.com",)
+    assert alerts.on_failure and alerts.failure_rate == 0.25
+    assert "c2VjcmV0" not in repr(settings)
+
+
+def test_alert_webhook_must_be_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A webhook_url that is not http(s) names the key."""
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    (tmp_path / "pass").write_text("p")
+    text = (
+        GOOD.format(pass_file=tmp_path / "pass")
+        + '[tenants.acme.alerts]\nwebhook_url = "ftp://x"\n'
+    )
+    with pytest.raises(SettingsError, match=r"tenants\.acme\.alerts\.webhook_url"):
+        load_settings(write(tmp_path, text))

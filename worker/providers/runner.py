@@ -14,6 +14,7 @@ from worker.domain.idempotency import sanity_string
 from worker.errors import OutcomeUnknown, Permanent
 from worker.jobs import StepContext
 from worker.mailer import Mailer
+from worker.metrics import count_step
 from worker.planner import CHARGE as CHARGE_STEP
 from worker.planner import Step
 from worker.providers.base import DocumentKind, DocumentRef, DocumentRequest, Provider
@@ -53,12 +54,19 @@ class StepRunner:
         self.tenant = tenant
         self.documents = documents
         self.mailer = mailer
+        #: the `provider` label of step metrics: ICountProvider -> "icount"
+        self.provider_name = type(provider).__name__.removesuffix("Provider").lower()
 
     @property
     def emails_on_create(self) -> bool:
         return self.provider.capabilities.emails_on_create
 
     async def run(self, step: Step, context: StepContext) -> DocumentRef:
+        """Carry out `step`, counted in `invoicebridge_steps_total` by how it ended."""
+        with count_step(self.provider_name, step.action):
+            return await self._run(step, context)
+
+    async def _run(self, step: Step, context: StepContext) -> DocumentRef:
         if step.action == "cancel":
             document = _require(step, context)
             await self.provider.cancel_document(document, f"order {context.order.number} cancelled")

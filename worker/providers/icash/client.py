@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from worker.errors import OutcomeUnknown, Permanent, Retryable
+from worker.metrics import observe_call
 from worker.providers.icash import wire
 from worker.providers.pacer import pacer_for
 from worker.settings import ICashSettings
@@ -167,20 +168,22 @@ class ICashClient:
         total = self._settings.timeout_s
         timeout = aiohttp.ClientTimeout(total=total, sock_connect=total * _CONNECT_SHARE)
         async with self._send_lock:  # nonce order on the wire = the order they were made
-            auth = self._auth(ses)
-            body = wire.form_fields({**fields, **auth})
-            try:
-                async with self._session.post(
-                    f"{self._base_url}/{method}", data=body, timeout=timeout
-                ) as response:
-                    raw, status = await response.read(), response.status
-                    retry_after = response.headers.get("Retry-After")
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                raise Retryable(f"iCash {method}: cannot connect ({type(exc).__name__})") from exc
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                what = f"iCash {method}: no answer after sending ({type(exc).__name__})"
-                raise (OutcomeUnknown(what) if mutating else Retryable(what)) from exc
-        secrets = (self._secret, ses or "", str(auth["signature"]))
-        return wire.decipher(
-            status, raw, retry_after, with_session=ses is not None, secrets=secrets
-        )
+            with observe_call("icash", method):  # timed once held: queueing is not latency
+                auth = self._auth(ses)
+                body = wire.form_fields({**fields, **auth})
+                try:
+                    async with self._session.post(
+                        f"{self._base_url}/{method}", data=body, timeout=timeout
+                    ) as response:
+                        raw, status = await response.read(), response.status
+                        retry_after = response.headers.get("Retry-After")
+                except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                    what = f"iCash {method}: cannot connect ({type(exc).__name__})"
+                    raise Retryable(what) from exc
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    what = f"iCash {method}: no answer after sending ({type(exc).__name__})"
+                    raise (OutcomeUnknown(what) if mutating else Retryable(what)) from exc
+                secrets = (self._secret, ses or "", str(auth["signature"]))
+                return wire.decipher(
+                    status, raw, retry_after, with_session=ses is not None, secrets=secrets
+                )

@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 
 from worker.errors import OutcomeUnknown, Permanent, Retryable
+from worker.metrics import observe_call
 from worker.providers.icount.wire import (
     DocumentRef,
     SessionExpired,
@@ -155,17 +156,19 @@ class ICountClient:
         total = self._settings.timeout_s
         timeout = aiohttp.ClientTimeout(total=total, sock_connect=total * _CONNECT_SHARE)
         url = f"{self._base_url}/{method_path}"
-        try:
-            async with self._session.post(
-                url, json=payload, headers=headers, timeout=timeout
-            ) as response:
-                body = await response.read()
-                status, retry_after = response.status, response.headers.get("Retry-After")
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise Retryable(f"iCount {method_path}: cannot connect ({type(exc).__name__})") from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            what = f"iCount {method_path}: no answer after sending ({type(exc).__name__})"
-            if method_path in MUTATING:
-                raise OutcomeUnknown(what) from exc
-            raise Retryable(what) from exc
-        return decipher(status, body, retry_after, secrets=self._secrets)
+        with observe_call("icount", method_path):
+            try:
+                async with self._session.post(
+                    url, json=payload, headers=headers, timeout=timeout
+                ) as response:
+                    body = await response.read()
+                    status, retry_after = response.status, response.headers.get("Retry-After")
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                what = f"iCount {method_path}: cannot connect ({type(exc).__name__})"
+                raise Retryable(what) from exc
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                what = f"iCount {method_path}: no answer after sending ({type(exc).__name__})"
+                if method_path in MUTATING:
+                    raise OutcomeUnknown(what) from exc
+                raise Retryable(what) from exc
+            return decipher(status, body, retry_after, secrets=self._secrets)

@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 
 from worker.errors import OutcomeUnknown, Retryable
+from worker.metrics import observe_call, operation_of
 from worker.providers.idoklad.wire import (
     ListPage,
     MalformedAnswer,
@@ -151,15 +152,16 @@ class IDokladClient:
             headers["Content-Type"] = "application/json"
             data = dumps(body).encode()
         url = f"{self._base_url}/{path}"
-        status, raw, retry_after = await self._exchange(
-            method, url, path, mutating, params=params, data=data, headers=headers
-        )
-        try:
-            return decipher(status, raw, retry_after, secrets=(self._secret, token))
-        except MalformedAnswer as exc:
-            if mutating:
-                raise OutcomeUnknown(f"iDoklad {method} {path}: {exc}") from exc
-            raise
+        with observe_call("idoklad", f"{method} {operation_of(path)}"):
+            status, raw, retry_after = await self._exchange(
+                method, url, path, mutating, params=params, data=data, headers=headers
+            )
+            try:
+                return decipher(status, raw, retry_after, secrets=(self._secret, token))
+            except MalformedAnswer as exc:
+                if mutating:
+                    raise OutcomeUnknown(f"iDoklad {method} {path}: {exc}") from exc
+                raise
 
     async def _access_token(self, *, stale: str | None) -> str:
         async with self._lock:
@@ -177,10 +179,11 @@ class IDokladClient:
             "scope": "idoklad_api",
         }
         self._token = None
-        status, raw, retry_after = await self._exchange(
-            "POST", self._settings.token_url, "connect/token", False, data=form
-        )
-        token, expires_in = decipher_token(status, raw, retry_after)
+        with observe_call("idoklad", "POST connect/token"):
+            status, raw, retry_after = await self._exchange(
+                "POST", self._settings.token_url, "connect/token", False, data=form
+            )
+            token, expires_in = decipher_token(status, raw, retry_after)
         margin = min(REFRESH_MARGIN_S, expires_in / 2)
         self._token, self._refresh_at = token, self._clock() + expires_in - margin
 

@@ -1,0 +1,1 @@
+"""`make bench`: benchmarks that run the real parts and write BENCHMARKS.md."""
