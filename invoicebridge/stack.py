@@ -4,6 +4,7 @@ receiver and workers. The demo runs on it and the end-to-end tests drive it."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -193,12 +194,16 @@ class LocalStack:
             proc = self.procs.pop(name, None)
             if proc is None:
                 continue
+            # SIGTERM to the process only: dramatiq's parent passes it on to its workers, and
+            # a worker signalled twice (by the group and by its parent) hangs in its handler
+            proc.terminate()
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+            except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError):  # anything left of the group
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            proc.wait()
 
     def _wait(self, ready: Any, name: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
