@@ -4,7 +4,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install redis-server chromium demo test test-fast lint mypy format clean
+.PHONY: install redis-server chromium demo test test-fast bench lint mypy format clean
 
 install: $(STAMP) redis-server chromium
 
@@ -42,6 +42,10 @@ format: $(STAMP)
 
 test: install lint mypy
 	$(BIN)/pytest
+
+# speed figures, side by side in one run, written to BENCHMARKS.md
+bench: $(STAMP) redis-server
+	$(BIN)/python -m benchmarks
 
 test-fast: install
 	$(BIN)/pytest -m "not e2e"

@@ -104,6 +104,8 @@ def run_demo(*, keep_running: bool = False) -> int:
         )
         if keep_running:
             console.print(f"running; config in {stack.config}; Ctrl-C to stop")
+            console.print(f"  dashboard {stack.receiver_url}/admin/  token {stack.admin_token}")
+            console.print(f"  metrics   {stack.receiver_url}/metrics  {stack.worker_metrics_url}")
             while True:
                 time.sleep(3600)
         if ok:

@@ -149,6 +149,10 @@ async def _show(run: _Run) -> int:
               _when(s["started_at"]), _when(s["finished_at"]), _cut(s["last_error"], 80))
              for s in detail["steps"]]  # fmt: skip
     console.print(_table(_STEP_COLUMNS, steps, "steps") if steps else "no steps recorded")
+    tries = [(s["step"], _when(a["at"]), a["state"], _cut(a.get("error") or a.get("document"), 100))
+             for s in detail["steps"] for a in s["attempts_log"]]  # fmt: skip
+    if tries:
+        console.print(_table(("step", "at", "outcome", "error or document"), tries, "each attempt"))
     actions = [(_when(a["at"]), a["who"], a["action"], a["note"]) for a in detail["actions"]]
     if actions:
         console.print(_table(("at", "who", "action", "note"), actions, "operator actions"))

@@ -70,12 +70,15 @@ async def test_show_prints_steps_and_json_and_unknown_exits_1(ledger: Ledger, co
     eid = await seed(ledger, 1001, error="Permanent: refused")
     await step(ledger, eid, "1001", "invoice", docnum="70001")
     await step(ledger, eid, "1001", "receipt", error="Permanent: refused")
+    await step(ledger, eid, "1001", "receipt", error="Permanent: refused again")
     table, as_json, unknown = jobs_at_once(
         config, ["show", eid], ["show", eid, "--json"], ["show", "evt_nope"]
     )
     assert table.returncode == 0, table.stderr
     for text in ("steps", "invoice", "70001", "receipt", "Permanent: refused", "attempts"):
         assert text in table.stdout
+    each = table.stdout.partition("each attempt")[2]  # every attempt, oldest first
+    assert each.index("invoice 70001") < each.index("refused") < each.index("refused again")
     detail = json.loads(as_json.stdout)
     assert [step["step"] for step in detail["steps"]] == ["invoice", "receipt"]
     assert "payload" not in detail["event"]

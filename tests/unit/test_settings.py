@@ -125,3 +125,47 @@ def test_alert_webhook_must_be_http(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     )
     with pytest.raises(SettingsError, match=r"tenants\.acme\.alerts\.webhook_url"):
         load_settings(write(tmp_path, text))
+
+
+ADMIN = """
+[[admin.tokens]]
+name = "oncall"
+token = "env:IB_ONCALL_TOKEN"
+[[admin.tokens]]
+name = "auditor"
+token = "a-viewer-token-of-length"
+role = "viewer"
+"""
+
+
+def test_admin_tokens_load_hidden_with_roles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    monkeypatch.setenv("IB_ONCALL_TOKEN", "an-operator-token-0123")
+    (tmp_path / "pass").write_text("p")
+    settings = load_settings(write(tmp_path, ADMIN + GOOD.format(pass_file=tmp_path / "pass")))
+    roles = [(t.name, t.role) for t in settings.admin.tokens]
+    assert roles == [("oncall", "operator"), ("auditor", "viewer")]
+    assert "an-operator-token-0123" not in repr(settings) + str(settings)
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    (("a-viewer-token-of-length", "short"), r"admin\.tokens\.1.*at least 16"),
+    (('name = "auditor"', 'name = "oncall"'), r"admin: .*unique"),
+    (('role = "viewer"', 'role = "root"'), r"admin\.tokens\.1\.role"),
+])  # fmt: skip
+def test_bad_admin_tokens_name_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       change: tuple[str, str], named: str) -> None:  # fmt: skip
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    monkeypatch.setenv("IB_ONCALL_TOKEN", "an-operator-token-0123")
+    (tmp_path / "pass").write_text("p")
+    text = ADMIN.replace(*change) + GOOD.format(pass_file=tmp_path / "pass")
+    with pytest.raises(SettingsError, match=named):
+        load_settings(write(tmp_path, text))
+
+
+def test_the_example_configuration_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/config.example.toml is what people copy: it must load as it stands."""
+    for name in ("ACME_SHOPIFY_SECRET", "ICOUNT_PASS", "ICOUNT_TOKEN", "IB_ONCALL_TOKEN"):
+        monkeypatch.setenv(name, "a-long-enough-secret-value")
+    example = Path(__file__).resolve().parents[2] / "deploy" / "config.example.toml"
+    assert "acme" in load_settings(example).tenants
