@@ -90,13 +90,13 @@ async def _measure(stack: LocalStack, count: int) -> list[tuple[str, float, int]
         stack.start_receiver()
 
         async def in_process() -> dict[str, int]:
-            found = await ops.find_events(ledger, states=["failed"], limit=ops.SCAN_MAX)
-            retried = await ops.retry(ledger, [e.event_id for e in found], who="bench",
+            found = await ops.ids_in_states(ledger, ["failed"])
+            retried = await ops.retry(ledger, found, who="bench",
                                       enqueue=bulk_enqueue(broker), actor_name=ACTOR)  # fmt: skip
             return {"retried": retried}
 
         runs: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
-            "worker.ops find + retry (in process)": in_process,
+            "worker.ops ids_in_states + retry (in process)": in_process,
             "POST /admin/api/retry (receiver process, HTTP)": lambda: asyncio.to_thread(
                 _post_retry, stack),
             "invoicebridge jobs retry --failed --yes (CLI process)": lambda: asyncio.to_thread(

@@ -30,7 +30,7 @@ function h(tag, attrs, ...children) {
 const $ = (id) => document.getElementById(id);
 const when = (unix) => unix ? new Date(Number(unix) * 1000).toLocaleString(undefined,
   { dateStyle: "medium", timeStyle: "medium" }) : "";
-const label = (state) => String(state || "").replace("_", " ");
+const label = (state) => String(state || "").replaceAll("_", " ").replaceAll(",", " or ");
 const badge = (state) => h("span", { class: `badge ${state}`, "data-state": state, text: label(state) });
 const canAct = () => session.who && session.who.role === "operator";
 // table headings; a name ending in "#" heads a column of numbers
@@ -243,7 +243,7 @@ function filterForm(params, tenants) {
     options.map((o) => h("option", { value: o, text: label(o), selected: params.get(name) === o })));
   const input = (name, placeholder) => h("input", { id: `f-${name}`, name, placeholder, value: params.get(name) || "" });
   const form = h("form", { class: "card filters", "data-testid": "filters" },
-    field("state", "State", select("state", STATES)),
+    field("state", "State", select("state", ["failed,needs_attention", ...STATES])),
     field("tenant", "Tenant", select("tenant", tenants)),
     field("source", "Source", select("source", ["shopify", "woocommerce", "stripe", "standard"])),
     field("order", "Order", input("order", "#1001")),
