@@ -19,14 +19,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import redis
 
 from invoicebridge import samples
+from invoicebridge.stack_config import render_config, stack_tenants
+from worker.ledger import EventState
+from worker.ledger_keys import STATE
 
-SANDBOX_CID, SANDBOX_USER, SANDBOX_PASS = "demo", "api", "sandbox-pass"
 BUSY_STATES = ("received", "queued", "running", "retrying")
+EVENT_STATES: tuple[str, ...] = get_args(EventState)
 
 
 def free_port() -> int:
@@ -69,6 +72,8 @@ class StackOptions:
     max_backoff_ms: int = 2_000
     log_level: str = "info"
     charge_settle_s: float = 2.0
+    #: dramatiq's exposition server; off when several `invoicebridge worker` share a host
+    worker_metrics: bool = True
 
 
 @dataclass
@@ -159,9 +164,10 @@ class LocalStack:
         )
         self._wait(lambda: http_json("GET", self.receiver_url + "/readyz")[0] == 200, "receiver")
 
-    def start_workers(self) -> None:
+    def start_workers(self, name: str = "workers") -> None:
+        """One `invoicebridge worker` (dramatiq's parent and its processes) named `name`."""
         self._spawn(
-            "workers",
+            name,
             self._cli(
                 "worker",
                 "--config",
@@ -175,10 +181,15 @@ class LocalStack:
             ),
         )
 
-    def kill_workers(self) -> None:
-        """SIGKILL every worker process at once, as a crashed host would."""
-        proc = self.procs.pop("workers")
-        os.killpg(proc.pid, signal.SIGKILL)
+    def kill_workers(self, name: str = "workers") -> None:
+        """SIGKILL every process of one `invoicebridge worker` at once, as a crashed host would."""
+        self.kill(name)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a process we started, and everything it started."""
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
     def up(self) -> LocalStack:
@@ -190,20 +201,23 @@ class LocalStack:
         return self
 
     def down(self) -> None:
-        for name in ("receiver", "workers", *self.urls, "redis"):
-            proc = self.procs.pop(name, None)
-            if proc is None:
-                continue
-            # SIGTERM to the process only: dramatiq's parent passes it on to its workers, and
-            # a worker signalled twice (by the group and by its parent) hangs in its handler
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-            with contextlib.suppress(ProcessLookupError):  # anything left of the group
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        workers = [name for name in self.procs if name.startswith("workers")]
+        for name in ("receiver", *workers, *self.urls, "redis"):
+            self.stop(name)
+
+    def stop(self, name: str, timeout: float = 15) -> None:
+        """Stop a process we started, gracefully; SIGKILL what is left after `timeout`."""
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return
+        # SIGTERM to the process only: dramatiq's parent passes it on to its workers, and
+        # a worker signalled twice (by the group and by its parent) hangs in its handler
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout)
+        with contextlib.suppress(ProcessLookupError):  # anything left of the group
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     def _wait(self, ready: Any, name: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -220,65 +234,11 @@ class LocalStack:
         raise RuntimeError(f"{name} did not start; see {self.workdir / (name + '.log')}")
 
     def write_config(self) -> None:
-        o = self.options
-        self.config.write_text(
-            f"""# written by invoicebridge.stack for a local run
-[redis]
-url = "{self.redis_url}"
-[queue]
-heartbeat_timeout_ms = {o.heartbeat_timeout_ms}
-maintenance_chance = 1000000
-order_lock_ttl_ms = {o.order_lock_ttl_ms}
-min_backoff_ms = {o.min_backoff_ms}
-max_backoff_ms = {o.max_backoff_ms}
-[receiver]
-requeue_after_s = 2
-[logging]
-level = "{o.log_level}"
-[metrics]
-worker_port = {self.worker_metrics_port}
-[[admin.tokens]]
-name = "oncall"
-token = "{self.admin_token}"
-role = "operator"
-[[admin.tokens]]
-name = "viewer"
-token = "{self.viewer_token}"
-role = "viewer"
-"""
-            + "".join(
-                self._tenant_config(t, source, provider)
-                for t, (source, provider) in self.tenants().items()
-            )
-        )
+        self.config.write_text(render_config(self))
 
     def tenants(self) -> dict[str, tuple[str, str]]:
         """Tenant id -> (source, provider): one shop per source, one per provider."""
-        return {self.tenant: ("shopify", "icount"), "woo": ("woocommerce", "icount"),
-                "pay": ("stripe", "icount"), "dok": ("shopify", "idoklad"),
-                "cash": ("shopify", "icash"), "std": ("standard", "icount")}  # fmt: skip
-
-    def _tenant_config(self, tenant: str, source: str, provider: str) -> str:
-        timeout = self.options.icount_timeout_s
-        tables = {
-            "icount": f'base_url = "{self.urls["icount"]}/api/v3.php"\ncid = "{SANDBOX_CID}"\n'
-                      f'user = "{SANDBOX_USER}"\npass = "{SANDBOX_PASS}"\n',
-            "idoklad": f'base_url = "{self.urls["idoklad"]}/v2"\n'
-                       f'token_url = "{self.urls["idoklad"]}/server/connect/token"\n'
-                       'client_id = "demo-client"\nclient_secret = "sandbox-secret"\n',
-            "icash": f'base_url = "{self.urls["icash"]}/clientapi/v1"\napi_key = "sandbox-key"\n'
-                     'secret_key = "sandbox-secret"\nwarehouse_id = 1\nuser_id = 1\n',
-        }  # fmt: skip
-        smtp = (f'[tenants.{tenant}.smtp]\nhost = "127.0.0.1"\nport = {self.smtp_port}\n'
-                'sender = "invoices@shop.example"\nstarttls = false\n')  # fmt: skip
-        secret = self.whsec if source == "standard" else self.secret
-        # the Standard Webhooks tenant is the one whose orders may ask for a card charge
-        charging = (f"[tenants.{tenant}.documents]\ncharge_stored_cards = true\n"
-                    f"charge_settle_s = {self.options.charge_settle_s}\n")  # fmt: skip
-        return (f'[tenants.{tenant}]\nsource = "{source}"\nsecret = "{secret}"\n'
-                f'provider = "{provider}"\n[tenants.{tenant}.{provider}]\n{tables[provider]}'
-                f"timeout_s = {timeout}\n" + (smtp if provider == "icash" else "")
-                + (charging if source == "standard" else ""))  # fmt: skip
+        return stack_tenants(self.tenant)
 
     # -- driving it -----------------------------------------------------------------
 
@@ -326,13 +286,14 @@ role = "viewer"
         assert status == 200, f"sandbox refused fault {fault}"
 
     def ledger_states(self) -> dict[str, int]:
+        """The states that hold events, with how many (the ledger's per-state index)."""
         client = redis.Redis(port=self.redis_port, decode_responses=True)
         try:
-            counts: dict[str, int] = {}
-            for event_id in cast(list[str], client.zrange("ib:events", 0, -1)):
-                state = cast(str | None, client.hget(f"ib:event:{event_id}", "state")) or "unknown"
-                counts[state] = counts.get(state, 0) + 1
-            return counts
+            with client.pipeline(transaction=False) as pipe:
+                for state in EVENT_STATES:
+                    pipe.zcard(STATE.format(state))
+                counts = pipe.execute()
+            return {state: n for state, n in zip(EVENT_STATES, counts, strict=True) if n}
         finally:
             client.close()
 
