@@ -4,7 +4,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install redis-server chromium demo test test-fast bench lint mypy format clean
+.PHONY: install redis-server chromium demo test test-fast bench chaos lint mypy format clean
 
 install: $(STAMP) redis-server chromium
 
@@ -42,6 +42,10 @@ format: $(STAMP)
 
 test: install lint mypy
 	$(BIN)/pytest
+
+# the whole system under load while workers, Redis and the receiver are killed and faulted
+chaos: $(STAMP) redis-server
+	$(BIN)/invoicebridge chaos --events 5000 --worker-kills 20
 
 # speed figures, side by side in one run, written to BENCHMARKS.md
 bench: $(STAMP) redis-server

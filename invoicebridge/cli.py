@@ -1,4 +1,4 @@
-"""`invoicebridge`: serve | worker | sandbox | demo | jobs."""
+"""`invoicebridge`: serve | worker | sandbox | demo | jobs | loadgen | chaos."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from invoicebridge.chaos_cli import add_chaos_parser
 from invoicebridge.jobs_cli import add_jobs_parser
+from invoicebridge.loadgen.cli import add_loadgen_parser
 from worker.logs import configure_logging
 from worker.settings import (
     MetricsSettings,
@@ -145,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep-running", action="store_true")
     demo.set_defaults(func=_demo)
     add_jobs_parser(sub)
+    add_loadgen_parser(sub)
+    add_chaos_parser(sub)
     return parser
 
 

@@ -74,6 +74,8 @@ class StackOptions:
     charge_settle_s: float = 2.0
     #: dramatiq's exposition server; off when several `invoicebridge worker` share a host
     worker_metrics: bool = True
+    #: each tenant's webhook rate limit per receiver (the settings' default is 50/s)
+    rate_limit_per_s: float = 50.0
 
 
 @dataclass
@@ -114,7 +116,7 @@ class LocalStack:
 
     # -- processes ------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def spawn(self, name: str, argv: list[str]) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with (self.workdir / f"{name}.log").open("ab") as log:  # the child keeps its own copy
             self.procs[name] = subprocess.Popen(
@@ -128,7 +130,7 @@ class LocalStack:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (run: make install)")
-        self._spawn(
+        self.spawn(
             "redis",
             [
                 binary,
@@ -144,7 +146,7 @@ class LocalStack:
                 "",
             ],
         )
-        self._wait(lambda: redis.Redis(port=self.redis_port).ping(), "redis")
+        self.wait_ready(lambda: redis.Redis(port=self.redis_port).ping(), "redis")
 
     def start_sandboxes(self) -> None:
         """The three provider sandboxes and the mail catcher, each its own process."""
@@ -152,21 +154,23 @@ class LocalStack:
             port = url.rpartition(":")[2]
             extra = ["--port", str(self.smtp_port), "--http-port", port] if name == "smtp" else [
                 "--port", port]  # fmt: skip
-            self._spawn(name, self._cli("sandbox", name, *extra))
+            self.spawn(name, self._cli("sandbox", name, *extra))
         for name, url in self.urls.items():
             probe = "/_sandbox/emails" if name == "smtp" else "/_sandbox/documents"
-            self._wait(lambda u=url + probe: http_json("GET", u)[0] == 200, name)
+            self.wait_ready(lambda u=url + probe: http_json("GET", u)[0] == 200, name)
 
     def start_receiver(self) -> None:
-        self._spawn(
+        self.spawn(
             "receiver",
             self._cli("serve", "--config", str(self.config), "--port", str(self.receiver_port)),
         )
-        self._wait(lambda: http_json("GET", self.receiver_url + "/readyz")[0] == 200, "receiver")
+        self.wait_ready(
+            lambda: http_json("GET", self.receiver_url + "/readyz")[0] == 200, "receiver"
+        )
 
     def start_workers(self, name: str = "workers") -> None:
         """One `invoicebridge worker` (dramatiq's parent and its processes) named `name`."""
-        self._spawn(
+        self.spawn(
             name,
             self._cli(
                 "worker",
@@ -219,7 +223,7 @@ class LocalStack:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
-    def _wait(self, ready: Any, name: str, timeout: float = 30) -> None:
+    def wait_ready(self, ready: Any, name: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:

@@ -67,7 +67,9 @@ def _tenant(stack: LocalStack, tenant: str, source: str, provider: str) -> str:
     # the Standard Webhooks tenant is the one whose orders may ask for a card charge
     charging = (f"[tenants.{tenant}.documents]\ncharge_stored_cards = true\n"
                 f"charge_settle_s = {stack.options.charge_settle_s}\n")  # fmt: skip
+    limit = stack.options.rate_limit_per_s
     return (f'[tenants.{tenant}]\nsource = "{source}"\nsecret = "{secret}"\n'
+            f"rate_limit_per_s = {limit}\nrate_limit_burst = {max(200.0, limit * 2)}\n"
             f'provider = "{provider}"\n[tenants.{tenant}.{provider}]\n{tables[provider]}'
             f"timeout_s = {timeout}\n" + (smtp if provider == "icash" else "")
             + (charging if source == "standard" else ""))  # fmt: skip

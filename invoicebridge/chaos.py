@@ -1,0 +1,182 @@
+"""`make chaos`: the whole system under load while its parts are killed, restarted and faulted.
+
+Real processes only: a private Redis with AOF, the receiver, several `invoicebridge worker`
+processes and the sandboxes (`LocalStack`). While the load generator posts signed Shopify
+orders, a monkey SIGKILLs a random worker every few seconds and starts a new one, restarts
+Redis once and the receiver once (SIGKILL: a crash), expires the iCount sessions, and the
+sandbox answers with 5xx, latency spikes, timeouts after commit and 429 bursts. At the end
+every acknowledged order must have exactly one document and one email, or be visible in the
+ledger as failed / needs_attention with its reason: never missing, never doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from invoicebridge.loadgen.plan import LoadPlan
+from invoicebridge.loadgen.reconcile import Reconciliation, reconcile
+from invoicebridge.loadgen.runner import LoadReport, run_load
+from invoicebridge.stack import LocalStack, StackOptions, http_json
+
+
+@dataclass(frozen=True)
+class ChaosPlan:
+    """How big the run is and how much goes wrong in it."""
+
+    events: int = 5_000
+    rate: float = 250.0  #: webhooks per second the shop sends
+    duplicates: float = 0.1  #: share of extra deliveries that repeat one (the shop's retries)
+    worker_groups: int = 3  #: separate `invoicebridge worker` processes (each one killable)
+    processes: int = 1  #: dramatiq processes in each of them
+    threads: int = 8
+    worker_kills: int = 20
+    kill_every_s: float = 1.0
+    redis_restarts: int = 1
+    receiver_restarts: int = 1
+    faults: bool = True
+    drain_timeout_s: float = 600.0
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        if self.events < 1 or self.rate <= 0 or self.worker_groups < 1:
+            raise ValueError("events, rate and worker_groups must be positive")
+        if self.worker_kills < 0 or self.kill_every_s <= 0:
+            raise ValueError("worker_kills must be >= 0 and kill_every_s > 0")
+
+
+@dataclass
+class ChaosLog:
+    """What the monkey did, and when (seconds since the load began)."""
+
+    started: float = field(default_factory=time.monotonic)
+    entries: list[tuple[float, str]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def note(self, what: str, kind: str) -> None:
+        self.entries.append((round(time.monotonic() - self.started, 2), what))
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+
+def fault_plans(seed: int, calls: int = 800) -> list[dict[str, Any]]:
+    """The iCount sandbox's faults for a run: random 503s on any call, and on `doc/create` a
+    shuffled mix of 5xx, latency spikes, timeouts after commit and 429 bursts."""
+    rng = random.Random(seed)  # noqa: S311 (a reproducible schedule, not a secret)
+    spike: object = {"latency_ms": 1500}
+    mix: list[object] = [503] * 40 + [spike] * 24 + ["timeout-after-commit"] * 16
+    mix += [429, 429, 429] * 8  # bursts: three in a row, Retry-After 1
+    mix += [200] * (calls - len(mix))
+    rng.shuffle(mix)
+    return [{"error_rate": 0.02, "seed": seed},
+            {"path": "doc/create", "plan": mix, "hang_s": 3, "retry_after": "1"}]  # fmt: skip
+
+
+class Monkey(threading.Thread):
+    """Breaks things on a schedule until told to stop or everything scheduled is done."""
+
+    def __init__(self, stack: LocalStack, plan: ChaosPlan, load_s: float, log: ChaosLog) -> None:
+        super().__init__(name="chaos-monkey", daemon=True)
+        self.stack, self.plan, self.log = stack, plan, log
+        self.rng = random.Random(plan.seed)  # noqa: S311 (reproducible, not a secret)
+        self.stopping = threading.Event()
+        self.errors: list[str] = []
+        self.schedule = self._schedule(load_s)
+
+    def _schedule(self, load_s: float) -> list[tuple[float, Callable[[], None]]]:
+        p = self.plan
+        kills = [(p.kill_every_s * (i + 1), self.kill_worker) for i in range(p.worker_kills)]
+        redis = [(load_s * (i + 1) / (p.redis_restarts + 1) * 0.8, self.restart_redis)
+                 for i in range(p.redis_restarts)]  # fmt: skip
+        receiver = [(load_s * (i + 1) / (p.receiver_restarts + 1) * 0.9 + 0.5,
+                     self.restart_receiver) for i in range(p.receiver_restarts)]  # fmt: skip
+        expiries = [(3.0 * (i + 1), self.expire_sessions)
+                    for i in range(int(load_s // 3))] if p.faults else []  # fmt: skip
+        return sorted([*kills, *redis, *receiver, *expiries], key=lambda item: item[0])
+
+    def run(self) -> None:
+        for at, action in self.schedule:
+            wait = at - (time.monotonic() - self.log.started)
+            if self.stopping.wait(max(0.0, wait)):
+                return
+            try:
+                action()
+            except Exception as exc:  # the run goes on; the report says what failed
+                self.errors.append(f"{action.__name__}: {exc}")
+
+    def kill_worker(self) -> None:
+        groups = sorted(name for name in self.stack.procs if name.startswith("workers"))
+        victim = self.rng.choice(groups)
+        self.stack.kill(victim)
+        self.stack.start_workers(victim)
+        self.log.note(f"SIGKILL {victim}, started a new one", "worker kills")
+
+    def restart_redis(self) -> None:
+        self.stack.stop("redis")  # SIGTERM: Redis writes its AOF and exits; acked = on disk
+        self.stack.start_redis()
+        self.log.note("restarted redis (AOF)", "redis restarts")
+
+    def restart_receiver(self) -> None:
+        self.stack.kill("receiver")
+        self.stack.start_receiver()
+        self.log.note("SIGKILL receiver, started a new one", "receiver restarts")
+
+    def expire_sessions(self) -> None:
+        http_json("POST", self.stack.urls["icount"] + "/_sandbox/expire-sessions", b"{}",
+                  {"Content-Type": "application/json"})  # fmt: skip
+        self.log.note("expired iCount sessions", "session expiries")
+
+
+@dataclass
+class ChaosResult:
+    plan: ChaosPlan
+    load: LoadReport
+    reconciliation: Reconciliation
+    log: ChaosLog
+    drain_s: float
+    monkey_errors: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.reconciliation.ok and not self.monkey_errors
+
+
+def start_stack(workdir: Path, plan: ChaosPlan) -> LocalStack:
+    options = StackOptions(workers=plan.processes, threads=plan.threads, worker_metrics=False,
+                           icount_timeout_s=2.0, log_level="warning",
+                           rate_limit_per_s=max(1_000.0, plan.rate * 4))  # fmt: skip
+    stack = LocalStack(workdir, options)
+    stack.start_redis()
+    stack.start_sandboxes()
+    stack.write_config()
+    stack.start_receiver()
+    for group in range(plan.worker_groups):
+        stack.start_workers("workers" if group == 0 else f"workers-{group}")
+    return stack
+
+
+def run_chaos(stack: LocalStack, plan: ChaosPlan) -> ChaosResult:
+    """Load, break, drain, reconcile."""
+    if plan.faults:
+        for spec in fault_plans(plan.seed):
+            stack.set_faults(spec)
+    load_plan = LoadPlan(url=stack.receiver_url, source="shopify", tenant=stack.tenant,
+                         secret=stack.secret, count=plan.events, rate=plan.rate,
+                         duplicates=plan.duplicates, concurrency=64,
+                         max_seconds=plan.events / plan.rate * 4 + 120)  # fmt: skip
+    log = ChaosLog()
+    monkey = Monkey(stack, plan, plan.events / plan.rate, log)
+    monkey.start()
+    report = asyncio.run(run_load(load_plan))
+    drain_started = time.monotonic()
+    monkey.join()  # every kill and restart happens, even if the load finished first
+    stack.wait_quiet(timeout=plan.drain_timeout_s, settle=2.0)
+    drain_s = time.monotonic() - drain_started
+    result = asyncio.run(reconcile(report, sandbox_url=stack.urls["icount"],
+                                   redis_url=stack.redis_url, provider="icount"))  # fmt: skip
+    return ChaosResult(plan, report, result, log, drain_s, monkey.errors)

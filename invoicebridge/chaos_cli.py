@@ -1,0 +1,97 @@
+"""`invoicebridge chaos`: run the chaos suite and print what it found. Exit 0 when nothing
+acknowledged went missing or was doubled, 1 when something did, 2 on bad arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from invoicebridge.chaos import ChaosPlan, ChaosResult, run_chaos, start_stack
+
+
+def summary_rows(result: ChaosResult) -> list[tuple[str, str]]:
+    """The table's rows: what was sent and made, what went wrong, what the monkey did."""
+    load, rec, counts = result.load, result.reconciliation, result.log.counts
+    rows = [
+        ("deliveries sent (with duplicates)", f"{load.sent:,}"),
+        ("orders acknowledged (2xx)", f"{len(load.acknowledged):,} of {result.plan.events:,}"),
+        ("orders with exactly one document", f"{len(rec.with_one_document):,}"),
+        ("doubled (more than one document)", f"{len(rec.doubled):,}"),
+        ("missing (acknowledged, no document, not failed)", f"{len(rec.missing):,}"),
+        ("wrong total", f"{len(rec.wrong_total):,}"),
+        (
+            "emails missing / doubled",
+            f"{len(rec.emails_missing or [])} / {len(rec.emails_doubled or [])}",
+        ),
+        ("failed / needs attention, with a reason", f"{len(rec.failed_visible):,}"),
+        ("load time (s)", f"{load.elapsed:.1f}"),
+        ("time to drain after the load (s)", f"{result.drain_s:.1f}"),
+    ]
+    rows += [(kind, str(n)) for kind, n in sorted(counts.items())]
+    rows += [(f"monkey error {i + 1}", text) for i, text in enumerate(result.monkey_errors)]
+    return rows
+
+
+def render(result: ChaosResult) -> Table:
+    verdict = "[green]nothing lost, nothing doubled[/]" if result.ok else "[red]FAILED[/]"
+    table = Table("", "", title=f"chaos: {verdict}", box=box.SIMPLE_HEAD, title_justify="left")
+    for name, value in summary_rows(result):
+        table.add_row(name, value)
+    return table
+
+
+def _plan(args: argparse.Namespace) -> ChaosPlan:
+    return ChaosPlan(events=args.events, rate=args.rate, duplicates=args.duplicates,
+                     worker_groups=args.worker_groups, worker_kills=args.worker_kills,
+                     kill_every_s=args.kill_every, redis_restarts=args.redis_restarts,
+                     receiver_restarts=args.receiver_restarts, faults=not args.no_faults,
+                     seed=args.seed)  # fmt: skip
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        plan = _plan(args)
+    except ValueError as exc:
+        print(f"invoicebridge chaos: {exc}", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="invoicebridge-chaos-"))
+    console = Console(width=120)
+    console.print(f"[bold]chaos[/]: {plan.events:,} orders at {plan.rate:g}/s; logs in {workdir}")
+    stack = start_stack(workdir, plan)
+    try:
+        result = run_chaos(stack, plan)
+    finally:
+        stack.down()
+    console.print(render(result))
+    if args.json:
+        (workdir / "chaos.json").write_text(json.dumps(dict(summary_rows(result)), indent=1))
+    if result.ok and not args.keep_logs:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if result.ok else 1
+
+
+def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    chaos = subparsers.add_parser("chaos", help="the system under load, kills and faults",
+                                  description=__doc__)  # fmt: skip
+    defaults = ChaosPlan()
+    chaos.add_argument("--events", type=int, default=defaults.events)
+    chaos.add_argument("--rate", type=float, default=defaults.rate, help="webhooks per second")
+    chaos.add_argument("--duplicates", type=float, default=defaults.duplicates)
+    chaos.add_argument("--worker-groups", type=int, default=defaults.worker_groups)
+    chaos.add_argument("--worker-kills", type=int, default=defaults.worker_kills)
+    chaos.add_argument("--kill-every", type=float, default=defaults.kill_every_s, metavar="S")
+    chaos.add_argument("--redis-restarts", type=int, default=defaults.redis_restarts)
+    chaos.add_argument("--receiver-restarts", type=int, default=defaults.receiver_restarts)
+    chaos.add_argument("--no-faults", action="store_true", help="no sandbox faults")
+    chaos.add_argument("--seed", type=int, default=defaults.seed)
+    chaos.add_argument("--json", action="store_true", help="also write chaos.json in the logs")
+    chaos.add_argument("--keep-logs", action="store_true")
+    chaos.set_defaults(func=_run)

@@ -1,0 +1,50 @@
+"""The chaos suite at a small size, as `make test` runs it (`make chaos` is the full size):
+real processes under load while workers are SIGKILLed, Redis and the receiver restarted and
+the sandbox faulted; every acknowledged order ends with exactly one document and email."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from invoicebridge.chaos import ChaosPlan, fault_plans, run_chaos, start_stack
+from invoicebridge.chaos_cli import summary_rows
+
+pytestmark = pytest.mark.e2e
+
+
+def test_small_chaos_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    plan = ChaosPlan(events=400, rate=100, worker_groups=2, worker_kills=4, kill_every_s=1.0,
+                     redis_restarts=1, receiver_restarts=1, drain_timeout_s=120)  # fmt: skip
+    stack = start_stack(tmp_path, plan)
+    try:
+        result = run_chaos(stack, plan)
+    finally:
+        stack.down()
+    rows = dict(summary_rows(result))
+    assert result.monkey_errors == []
+    counts = result.log.counts
+    assert (counts["worker kills"], counts["redis restarts"], counts["receiver restarts"]) == (
+        4, 1, 1)  # fmt: skip
+    rec = result.reconciliation
+    assert rec.acknowledged == 400 and len(result.load.acknowledged) == 400, rows
+    assert rec.missing == [] and rec.doubled == [] and rec.wrong_total == {}, rows
+    assert len(rec.with_one_document) + len(rec.failed_visible) == 400, rows
+    assert not rec.emails_missing and not rec.emails_doubled, rows
+    assert result.ok
+
+
+def test_the_fault_mix_has_every_kind() -> None:
+    global_knobs, plan = fault_plans(seed=1)
+    kinds = {str(step) for step in plan["plan"]}
+    assert global_knobs["error_rate"] > 0
+    assert {"503", "429", "timeout-after-commit", "{'latency_ms': 1500}", "200"} <= kinds
+
+
+def test_bad_plan_is_a_usage_error() -> None:
+    done = subprocess.run([sys.executable, "-m", "invoicebridge.cli", "chaos", "--events", "0"],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 2 and "events" in done.stderr
