@@ -9,7 +9,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import bulk_retry
+from benchmarks import bulk_retry, micro
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,6 +26,7 @@ def main() -> int:
     ]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ib-bench-") as workdir:
         sections = bulk_retry.run(Path(workdir) / "bulk-retry")
+        sections += micro.run(Path(workdir) / "micro")
     text = "\n".join([*header, *sections])
     (ROOT / "BENCHMARKS.md").write_text(text)
     print(text)

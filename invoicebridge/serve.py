@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 from dramatiq.brokers.redis import RedisBroker
@@ -16,6 +18,10 @@ from worker.broker import bulk_enqueue, setup_broker
 from worker.ledger import Ledger
 from worker.ops_overview import QueueNames
 from worker.settings import Settings
+
+#: threads that hand webhooks to dramatiq, whose broker blocks: a pool of their own, so a
+#: bulk retry busy on the default pool never queues a shop's webhook behind its sends
+ENQUEUE_THREADS = 4
 
 
 def _no_resources() -> object:
@@ -52,9 +58,11 @@ async def build_receiver(settings: Settings) -> web.Application:
     broker = setup_broker(settings)
     actor = declare_actors(broker, settings, _no_resources)  # type: ignore[arg-type]
     ledger = Ledger.from_url(settings.redis.url)
+    senders = ThreadPoolExecutor(ENQUEUE_THREADS, thread_name_prefix="ib-enqueue")
 
     async def enqueue(event_id: str) -> None:
-        await asyncio.to_thread(actor.send, event_id)
+        context = contextvars.copy_context()  # as asyncio.to_thread: log lines keep the event
+        await asyncio.get_running_loop().run_in_executor(senders, context.run, actor.send, event_id)
 
     deps = ReceiverDeps(
         tenants=tenants_of(settings),
@@ -70,6 +78,7 @@ async def build_receiver(settings: Settings) -> web.Application:
 
     async def close(_app: web.Application) -> None:
         await ledger.close()
+        senders.shutdown(wait=True)  # no send still running on the broker closed next
         broker.close()
 
     app.on_cleanup.append(close)

@@ -204,6 +204,15 @@ class LocalStack:
         self.start_workers()
         return self
 
+    def wait_workers(self, processes: int, timeout: float = 30) -> None:
+        """Wait until `processes` dramatiq worker processes are consuming (their heartbeats)."""
+        client = redis.Redis(port=self.redis_port)
+        try:
+            beats = "invoicebridge:__heartbeats__"
+            self.wait_ready(lambda: client.zcard(beats) >= processes, "workers", timeout)
+        finally:
+            client.close()
+
     def down(self) -> None:
         workers = [name for name in self.procs if name.startswith("workers")]
         for name in ("receiver", *workers, *self.urls, "redis"):

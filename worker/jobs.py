@@ -27,8 +27,7 @@ from worker.errors import (
     RateLimited,
     Retryable,
 )
-from worker.ledger import EventState, JobFailure, JobRecord, Ledger
-from worker.ops import is_paused
+from worker.ledger import EventState, JobFailure, JobRecord, Ledger, OrderState
 from worker.planner import Step, newest, plan
 from worker.providers.base import DocumentRef
 from worker.settings import Settings
@@ -88,18 +87,18 @@ def backoff_ms(failures: int, settings: Settings) -> int:
 
 async def process_event(deps: Deps, event_id: str) -> None:
     """Bring one event to `done`, `failed`, or raise `RetryLater`."""
-    event = await deps.ledger.load_event(event_id)
+    item = await deps.ledger.work_item(event_id)
+    event, state, paused = item.event, item.state, item.paused
     if event is None:
         log.warning("event_missing", event_id=event_id)
         return
     structlog.contextvars.bind_contextvars(
         event_id=event_id, tenant=event.tenant, order_id=event.order_id
     )
-    state = (await deps.ledger.event(event_id)).get("state")
     if state in SETTLED:
         log.info("event_already_settled", state=state)
         return
-    if await is_paused(deps.ledger, event.tenant):
+    if paused:
         # recorded and queued as usual; it waits, without spending a retry
         raise RetryLater("tenant paused", delay_ms=PAUSED_RECHECK_MS)
     ttl_s = deps.settings.queue.order_lock_ttl_ms / 1000
@@ -161,29 +160,31 @@ async def _settle(deps: Deps, event: OrderEvent, state: EventState, error: str =
                                order_id=event.order_id, order_number=number)  # fmt: skip
 
 
-async def _current_order(deps: Deps, event: OrderEvent) -> tuple[Order, dict[str, Refund]]:
-    """The newest snapshot of the event's order and every refund seen, saved for later events."""
-    ledger = deps.ledger
-    # Remember the refund first: if its order is not known yet, the order's own event
-    # will issue the credit note when it comes.
-    await ledger.save_refunds(event.tenant, event.order_id, [event.refund] if event.refund else [])
-    stored = await ledger.order_snapshot(event.tenant, event.order_id)
-    order = newest(stored, event.order)
+async def _current_order(deps: Deps, event: OrderEvent) -> tuple[Order, OrderState]:
+    """The newest snapshot of the event's order and all the ledger knows of it; what is new
+    (a newer snapshot, refunds not seen before) is saved for later events."""
+    ledger, tenant, order_id = deps.ledger, event.tenant, event.order_id
+    known = await ledger.order_state(tenant, order_id)
+    order = newest(known.snapshot, event.order)
+    seen = [*([event.refund] if event.refund else []), *(order.refunds if order else ())]
+    fresh = [refund for refund in seen if known.refunds.get(refund.refund_id) != refund]
+    # The refund is kept even when its order is not known yet: the order's own event will
+    # issue the credit note when it comes.
+    await ledger.save_order(tenant, order_id, order if order is not known.snapshot else None,
+                            fresh)  # fmt: skip
     if order is None:
         # A refund (Stripe, Shopify refunds/create) before any event that showed the order.
         raise Retryable("the order of this refund has not been seen yet")
-    if order is not stored:
-        await ledger.save_order_snapshot(event.tenant, order)
-    await ledger.save_refunds(event.tenant, event.order_id, list(order.refunds))
-    return order, await ledger.refunds(event.tenant, event.order_id)
+    refunds = known.refunds | {refund.refund_id: refund for refund in fresh}
+    return order, replace(known, snapshot=order, refunds=refunds)
 
 
 async def _run_steps(deps: Deps, event: OrderEvent) -> None:
     tenant = deps.settings.tenants.get(event.tenant)
     if tenant is None:
         raise Permanent(f"tenant {event.tenant!r} is no longer configured", reason="no_tenant")
-    order, refunds = await _current_order(deps, event)
-    known = await deps.ledger.order_steps(event.tenant, event.order_id)
+    order, current = await _current_order(deps, event)
+    known, refunds = dict(current.steps), current.refunds
     provider = deps.provider_for(event.tenant)
     states = {name: job.state for name, job in known.items()}
     steps = plan(order, refunds, states, tenant.documents,
@@ -236,6 +237,6 @@ async def _run_step(
         docnum=ref.docnum,
         emailed=ref.emailed,
     )
-    done = await ledger.job(key)
-    assert done is not None
-    return done
+    return replace(job, state="done", doctype=ref.doctype, docnum=ref.docnum,
+                   doc_id=ref.doc_id or "", doc_url=ref.doc_url or "", emailed=ref.emailed,
+                   last_error=None)  # fmt: skip

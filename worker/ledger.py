@@ -9,6 +9,8 @@ an operator resolves it.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, cast, get_args
 
 import redis.asyncio as aioredis
@@ -23,13 +25,16 @@ from worker.ledger_keys import (
     JOB,
     MARK_QUEUED_LUA,
     ORDER,
+    PAUSED,
     RECORD_LUA,
     REFUNDS,
     RESTATE_LUA,
     SNAPSHOT,
+    START_JOB_LUA,
     STATE,
     STATS,
     UNQUEUED,
+    WORK_ITEM_LUA,
 )
 
 __all__ = [
@@ -59,6 +64,24 @@ def _now() -> str:
     return f"{time.time():.6f}"
 
 
+@dataclass(frozen=True)
+class WorkItem:
+    """An event as a worker finds it: its payload, its state, whether its tenant is paused."""
+
+    event: OrderEvent | None
+    state: str | None
+    paused: bool
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """All the ledger knows of an order: newest snapshot, refunds seen, steps started."""
+
+    snapshot: Order | None
+    refunds: dict[str, Refund]
+    steps: dict[str, JobRecord]
+
+
 class Ledger(JobLedger):
     """Async access to the ledger; one instance per process and event loop."""
 
@@ -67,6 +90,8 @@ class Ledger(JobLedger):
         self._record = client.register_script(RECORD_LUA)
         self._mark_queued = client.register_script(MARK_QUEUED_LUA)
         self._restate = client.register_script(RESTATE_LUA)
+        self._start_job = client.register_script(START_JOB_LUA)
+        self._work_item = client.register_script(WORK_ITEM_LUA)
 
     @classmethod
     def from_url(cls, url: str) -> Ledger:
@@ -125,6 +150,12 @@ class Ledger(JobLedger):
         ids = await self.redis.zrangebyscore(UNQUEUED, 0, cutoff, start=0, num=limit)
         return cast(list[str], ids)
 
+    async def work_item(self, event_id: str) -> WorkItem:
+        """What a worker needs before it starts on an event, in one round trip."""
+        payload, state, paused = await self._work_item(keys=[EVENT.format(event_id), PAUSED])
+        event = None if payload is None else OrderEvent.model_validate_json(payload)
+        return WorkItem(event, state, bool(paused))
+
     async def load_event(self, event_id: str) -> OrderEvent | None:
         payload = await self.redis.hget(EVENT.format(event_id), "payload")
         return None if payload is None else OrderEvent.model_validate_json(payload)
@@ -172,18 +203,35 @@ class Ledger(JobLedger):
 
     # -- what we know of an order -----------------------------------------------------
 
-    async def order_snapshot(self, tenant: str, order_id: str) -> Order | None:
-        raw = cast(str | None, await self.redis.get(SNAPSHOT.format(tenant, order_id)))
-        return None if raw is None else Order.model_validate_json(raw)
+    async def order_state(self, tenant: str, order_id: str) -> OrderState:
+        """The order's newest snapshot, every refund seen and every step's record: two round
+        trips (the steps' records need their names first)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(SNAPSHOT.format(tenant, order_id))
+            pipe.hgetall(REFUNDS.format(tenant, order_id))
+            pipe.hkeys(ORDER.format(tenant, order_id))
+            raw, refunds, steps = await pipe.execute()
+        return OrderState(
+            snapshot=None if raw is None else Order.model_validate_json(raw),
+            refunds={rid: Refund.model_validate_json(v) for rid, v in refunds.items()},
+            steps=await self.jobs_of(tenant, order_id, steps) if steps else {},
+        )
 
-    async def save_order_snapshot(self, tenant: str, order: Order) -> None:
-        await self.redis.set(SNAPSHOT.format(tenant, order.order_id), order.model_dump_json())
+    async def save_order(self, tenant: str, order_id: str, snapshot: Order | None,
+                         refunds: Sequence[Refund]) -> None:  # fmt: skip
+        """Keep a newer snapshot (None: unchanged) and refunds not seen before, together."""
+        if snapshot is None and not refunds:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if snapshot is not None:
+                pipe.set(SNAPSHOT.format(tenant, order_id), snapshot.model_dump_json())
+            if refunds:
+                mapping = {refund.refund_id: refund.model_dump_json() for refund in refunds}
+                pipe.hset(REFUNDS.format(tenant, order_id), mapping=cast(Any, mapping))
+            await pipe.execute()
+
+    async def order_snapshot(self, tenant: str, order_id: str) -> Order | None:
+        return (await self.order_state(tenant, order_id)).snapshot
 
     async def refunds(self, tenant: str, order_id: str) -> dict[str, Refund]:
-        raw = cast(dict[str, str], await self.redis.hgetall(REFUNDS.format(tenant, order_id)))
-        return {rid: Refund.model_validate_json(value) for rid, value in raw.items()}
-
-    async def save_refunds(self, tenant: str, order_id: str, refunds: list[Refund]) -> None:
-        if refunds:
-            mapping = {refund.refund_id: refund.model_dump_json() for refund in refunds}
-            await self.redis.hset(REFUNDS.format(tenant, order_id), mapping=cast(Any, mapping))
+        return (await self.order_state(tenant, order_id)).refunds

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
+from redis.commands.core import AsyncScript
 
 from worker.domain.redaction import redact_text
 from worker.ledger_keys import ATTEMPTS, JOB, JOBS, LOCK, ORDER
@@ -58,10 +60,28 @@ def _remember(pipe: Any, key: str, now: str, state: str, **details: object) -> N
     pipe.ltrim(ATTEMPTS.format(key), -HISTORY_KEEP, -1)
 
 
+def job_record(key: str, raw: dict[str, str]) -> JobRecord:
+    """A JobRecord from the job hash's fields."""
+    return JobRecord(
+        key=key,
+        state=raw.get("state", "unknown"),
+        attempts=int(raw.get("attempts", 0)),
+        doctype=raw.get("doctype"),
+        docnum=raw.get("docnum"),
+        doc_url=raw.get("doc_url"),
+        doc_id=raw.get("doc_id"),
+        emailed=raw.get("emailed") == "1",
+        last_error=raw.get("last_error"),
+        unknown_since=float(raw["unknown_since"]) if raw.get("unknown_since") else None,
+        unknown_count=int(raw.get("unknown_count", 0)),
+    )
+
+
 class JobLedger:
     """Job steps in the ledger; `Ledger` is one of these plus events and orders."""
 
     redis: aioredis.Redis
+    _start_job: AsyncScript
 
     # -- jobs -----------------------------------------------------------------------
 
@@ -71,31 +91,24 @@ class JobLedger:
 
     async def order_steps(self, tenant: str, order_id: str) -> dict[str, JobRecord]:
         """Every step ever started for an order, by step name."""
-        states = cast(dict[str, str], await self.redis.hgetall(ORDER.format(tenant, order_id)))
-        jobs = {}
-        for step in states:
-            record = await self.job(f"{tenant}:{order_id}:{step}")
-            if record is not None:
-                jobs[step] = record
-        return jobs
+        steps = cast(list[str], await self.redis.hkeys(ORDER.format(tenant, order_id)))
+        return await self.jobs_of(tenant, order_id, steps)
+
+    async def jobs_of(
+        self, tenant: str, order_id: str, steps: Sequence[str]
+    ) -> dict[str, JobRecord]:
+        """The records of these steps of an order (those that exist), in one round trip."""
+        keys = [f"{tenant}:{order_id}:{step}" for step in steps]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(JOB.format(key))
+            rows = cast(list[dict[str, str]], await pipe.execute())
+        return {step: job_record(key, raw) for step, key, raw in zip(steps, keys, rows, strict=True)
+                if raw}  # fmt: skip
 
     async def job(self, key: str) -> JobRecord | None:
         raw = cast(dict[str, str], await self.redis.hgetall(JOB.format(key)))
-        if not raw:
-            return None
-        return JobRecord(
-            key=key,
-            state=raw.get("state", "unknown"),
-            attempts=int(raw.get("attempts", 0)),
-            doctype=raw.get("doctype"),
-            docnum=raw.get("docnum"),
-            doc_url=raw.get("doc_url"),
-            doc_id=raw.get("doc_id"),
-            emailed=raw.get("emailed") == "1",
-            last_error=raw.get("last_error"),
-            unknown_since=float(raw["unknown_since"]) if raw.get("unknown_since") else None,
-            unknown_count=int(raw.get("unknown_count", 0)),
-        )
+        return job_record(key, raw) if raw else None
 
     async def start_job(
         self, key: str, *, event_id: str, tenant: str, order_id: str, step: str
@@ -103,36 +116,12 @@ class JobLedger:
         """Count an attempt at a step and mark it running; a done step is returned untouched.
 
         A step found still `running` was cut off mid-call (its worker died): its outcome
-        is unknown, and is counted as such."""
-        existing = await self.job(key)
-        if existing is not None and existing.state == "done":
-            return existing
-        now = _now()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if existing is not None and existing.state == "running":
-                pipe.hsetnx(JOB.format(key), "unknown_since", now)
-                pipe.hincrby(JOB.format(key), "unknown_count", 1)
-            pipe.hset(
-                JOB.format(key),
-                mapping={
-                    "key": key,
-                    "event_id": event_id,
-                    "tenant": tenant,
-                    "order_id": order_id,
-                    "step": step,
-                    "state": "running",
-                    "started_at": now,
-                    "updated_at": now,
-                },
-            )
-            pipe.hincrby(JOB.format(key), "attempts", 1)
-            pipe.hsetnx(JOB.format(key), "first_started_at", now)
-            pipe.zadd(JOBS, {key: float(now)}, nx=True)
-            pipe.hset(ORDER.format(tenant, order_id), step, "running")
-            await pipe.execute()
-        record = await self.job(key)
-        assert record is not None
-        return record
+        is unknown, and is counted as such. One script, one round trip."""
+        keys = [JOB.format(key), JOBS, ORDER.format(tenant, order_id)]
+        flat = await self._start_job(
+            keys=keys, args=[key, event_id, tenant, order_id, step, _now()]
+        )
+        return job_record(key, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def finish_job(
         self,

@@ -22,6 +22,7 @@ ORDER = "ib:order:{}:{}"  #: hash step -> state, per tenant and order
 LOCK = "ib:lock:{}:{}"  #: one worker at a time per order
 SNAPSHOT = "ib:snapshot:{}:{}"  #: the newest order snapshot seen (JSON), per tenant and order
 REFUNDS = "ib:refunds:{}:{}"  #: hash refund id -> Refund JSON, every refund seen for an order
+PAUSED = "ib:paused"  #: set of tenant ids whose events the workers hold back
 
 STATS_KEEP_S = 8 * 86_400  #: hourly tallies older than this expire (they are not the ledger)
 #: states the hourly tallies count (what the dashboard charts)
@@ -90,3 +91,33 @@ for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 )
+
+# KEYS: job, jobs zset, order hash. ARGV: key, event id, tenant, order id, step, now.
+# Count an attempt and mark the step running, unless it is done; a step found still running
+# was cut off mid-call (its worker died), so that attempt's outcome is counted unknown.
+# Returns the job's fields (HGETALL), as they now stand.
+START_JOB_LUA = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'done' then
+  if state == 'running' then
+    redis.call('HSETNX', KEYS[1], 'unknown_since', ARGV[6])
+    redis.call('HINCRBY', KEYS[1], 'unknown_count', 1)
+  end
+  redis.call('HSET', KEYS[1], 'key', ARGV[1], 'event_id', ARGV[2], 'tenant', ARGV[3],
+             'order_id', ARGV[4], 'step', ARGV[5], 'state', 'running',
+             'started_at', ARGV[6], 'updated_at', ARGV[6])
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  redis.call('HSETNX', KEYS[1], 'first_started_at', ARGV[6])
+  redis.call('ZADD', KEYS[2], 'NX', ARGV[6], ARGV[1])
+  redis.call('HSET', KEYS[3], ARGV[5], 'running')
+end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS: event, paused set. Returns {payload, state, paused 0|1}: what a worker needs to start.
+WORK_ITEM_LUA = """
+local fields = redis.call('HMGET', KEYS[1], 'payload', 'state', 'tenant')
+local paused = 0
+if fields[3] then paused = redis.call('SISMEMBER', KEYS[2], fields[3]) end
+return {fields[1], fields[2], paused}
+"""

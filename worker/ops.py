@@ -15,11 +15,20 @@ from typing import Any, cast
 
 from worker.domain.idempotency import job_key
 from worker.ledger import Ledger
-from worker.ledger_keys import ATTEMPTS, EVENT, EVENTS, JOB, ORDER, SET_STATE_LUA, STATE, UNQUEUED
+from worker.ledger_keys import (
+    ATTEMPTS,
+    EVENT,
+    EVENTS,
+    JOB,
+    ORDER,
+    PAUSED,
+    SET_STATE_LUA,
+    STATE,
+    UNQUEUED,
+)
 
 ACTIONS = "ib:actions:{}"  #: list per event of JSON {action, who, at, note, event_id}, oldest first
 ALL_ACTIONS = "ib:actions"  #: list of every operator action, newest first, capped
-PAUSED = "ib:paused"  #: set of tenant ids whose events the workers hold back
 ACTIONS_CAP = 10_000  #: entries kept in ALL_ACTIONS
 CHUNK = 1_000  #: events per pipelined batch
 SCAN_MAX = 200_000  #: most events one search looks at, newest first

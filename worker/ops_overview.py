@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from worker.ledger import Ledger
-from worker.ledger_keys import EVENT, STATE
-from worker.ops import ALL_ACTIONS, PAUSED, SCAN_MAX
+from worker.ledger_keys import EVENT, PAUSED, STATE
+from worker.ops import ALL_ACTIONS, SCAN_MAX
 
 #: states an operator must look at
 TROUBLE = ("failed", "needs_attention")

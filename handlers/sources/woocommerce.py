@@ -256,8 +256,11 @@ def _absorb(items: list[Line], negative_fees: list[_Fee]) -> list[Line]:
     for n in sorted(range(len(items)), key=lambda i: -net[i]):
         line = result[n]
         take, take_tax = min(net[n], credit), min(line.tax, credit_tax)
-        update = {"discount": line.discount + take, "tax": line.tax - take_tax}
-        result[n] = line.model_copy(update=update)
+        discount, tax = line.discount + take, line.tax - take_tax
+        # copy only a line that changes, down to the Decimal's exponent (compare_total):
+        # copying every line was ~17 % of parsing a 50-line order (BENCHMARKS.md)
+        if discount.compare_total(line.discount) or tax.compare_total(line.tax):
+            result[n] = line.model_copy(update={"discount": discount, "tax": tax})
         credit, credit_tax = credit - take, credit_tax - take_tax
     if credit > 0 or credit_tax > 0:
         raise InvalidPayload("fee_lines: a negative fee is larger than the items it discounts")

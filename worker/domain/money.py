@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 
 #: ISO-4217 minor-unit exponents that differ from the default of 2.
 _EXPONENTS: dict[str, int] = {
@@ -17,6 +18,7 @@ def exponent(currency: str) -> int:
     return _EXPONENTS.get(currency.upper(), 2)
 
 
+@lru_cache(maxsize=256)  # every amount of every mapping is quantised: a hot spot (BENCHMARKS.md)
 def quantum(currency: str) -> Decimal:
     """The smallest unit of the currency as a Decimal (0.01 for ILS)."""
     return Decimal(1).scaleb(-exponent(currency))
@@ -35,10 +37,13 @@ def parse_amount(value: object) -> Decimal:
     """
     if isinstance(value, bool) or value is None:
         raise ValueError(f"not an amount: {value!r}")
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise ValueError(f"not an amount: {value!r}") from exc
+    if type(value) is Decimal:  # the mappings re-read their own Decimals: skip the text trip
+        amount = value
+    else:
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation as exc:
+            raise ValueError(f"not an amount: {value!r}") from exc
     if not amount.is_finite():
         raise ValueError(f"not an amount: {value!r}")
     return amount

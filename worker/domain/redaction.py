@@ -47,8 +47,26 @@ def _mask_pan(match: re.Match[str]) -> str:
     return "[card]" if _luhn_ok(digits) else match.group()
 
 
+#: what every pattern above needs somewhere in the text: 13 digits once spaces and dashes
+#: are gone (a PAN), or "bearer", "whsec_" or "=" (the rest); case-insensitive over-approximations
+_PAN_DIGITS = re.compile(r"\d{13}")
+_OTHER_MARKS = re.compile(r"(?i)bearer|whsec_|=")
+
+
+def _may_hold_secret(text: str) -> bool:
+    """False when no pattern can match, so `redact_text` returns the text as is: the four
+    substitutions cost 2-4 µs a string, and every log line scrubs each of its values."""
+    digits = _PAN_DIGITS.search(text.replace(" ", "").replace("-", ""))
+    return digits is not None or _OTHER_MARKS.search(text) is not None
+
+
 def redact_text(text: str) -> str:
     """Scrub card numbers (Luhn-valid digit runs), bearer tokens and secrets out of free text."""
+    return scrub(text) if _may_hold_secret(text) else text
+
+
+def scrub(text: str) -> str:
+    """`redact_text` without the shortcut: every pattern substituted (tests compare the two)."""
     text = _PAN.sub(_mask_pan, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)

@@ -1,0 +1,90 @@
+"""Ingest: signed Shopify webhooks per second that one receiver process verifies, dedupes,
+records and queues, beside a bare aiohttp handler that only reads the body and answers 200,
+driven by the same load generator in the same run; then latency at half the receiver's
+maximum rate, and the receiver's CPU per webhook and peak memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from benchmarks.procstats import cpu_seconds, family, peak_rss_mb
+from invoicebridge.loadgen.plan import LoadPlan
+from invoicebridge.loadgen.runner import LoadReport, run_load
+from invoicebridge.stack import LocalStack, StackOptions, free_port, http_json
+
+COUNT = 20_000
+CONCURRENCY = 64
+
+
+def _load(stack: LocalStack, url: str, first: int, count: int,
+          rate: float | None = None) -> LoadReport:  # fmt: skip
+    plan = LoadPlan(url=url, source="shopify", tenant=stack.tenant, secret=stack.secret,
+                    count=count, rate=rate, concurrency=CONCURRENCY, first_order=first,
+                    max_seconds=300, retries=1)  # fmt: skip
+    report = asyncio.run(run_load(plan))
+    if len(report.acknowledged) != count:
+        raise RuntimeError(f"{url}: only {len(report.acknowledged)} of {count} acknowledged")
+    return report
+
+
+def _start_bare(stack: LocalStack) -> str:
+    port = free_port()
+    stack.spawn("bare", [sys.executable, "-m", "benchmarks.bare_server", "--port", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    stack.wait_ready(lambda: http_json("GET", url + "/healthz")[0] == 200, "bare")
+    return url
+
+
+def _ms(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1000:.1f}"
+
+
+def run(workdir: Path) -> list[str]:
+    """Markdown lines for BENCHMARKS.md."""
+    stack = LocalStack(workdir, StackOptions(log_level="warning", rate_limit_per_s=1e6))
+    stack.write_config()
+    try:
+        stack.start_redis()
+        stack.start_receiver()
+        bare_url = _start_bare(stack)
+        bare = _load(stack, bare_url, 1, COUNT)
+        receiver = family(stack.procs["receiver"].pid)
+        cpu_before = cpu_seconds(receiver)
+        full = _load(stack, stack.receiver_url, 1_000_000, COUNT)
+        cpu_ms = (cpu_seconds(receiver) - cpu_before) * 1000 / COUNT
+        half = _load(stack, stack.receiver_url, 2_000_000, COUNT // 2, rate=full.rate / 2)
+        rss = peak_rss_mb(stack.procs["receiver"].pid)
+    finally:
+        stack.stop("bare")
+        stack.down()
+    return _table(bare, full, half, cpu_ms, rss)
+
+
+def _table(bare: LoadReport, full: LoadReport, half: LoadReport, cpu_ms: float,
+           rss: float) -> list[str]:  # fmt: skip
+    ratio = full.rate / bare.rate
+    p50, p99 = half.percentile(50), half.percentile(99)
+    return [
+        f"### Ingest: {COUNT:,} signed Shopify webhooks, {CONCURRENCY} connections", "",
+        "| server | webhooks/s | p50 ms | p99 ms |", "|---|---:|---:|---:|",
+        f"| bare aiohttp handler (reads the body, answers 200) | {bare.rate:,.0f} | "
+        f"{_ms(bare.percentile(50))} | {_ms(bare.percentile(99))} |",
+        f"| invoicebridge receiver (verify, dedupe, record, queue) | {full.rate:,.0f} | "
+        f"{_ms(full.percentile(50))} | {_ms(full.percentile(99))} |",
+        f"| receiver at half its maximum ({full.rate / 2:,.0f}/s offered) | {half.rate:,.0f} | "
+        f"{_ms(p50)} | {_ms(p99)} |", "",
+        f"- receiver / bare: **{ratio:.0%}** (target ≥ 50 %)",
+        f"- receiver CPU per webhook: {cpu_ms:.2f} ms; peak RSS {rss:.0f} MB (target ≤ 150 MB)",
+        f"- p99 at half rate: {_ms(p99)} ms (target ≤ 10 ms)",
+        "- the load generator runs on the same 2 cores, so both rates are lower bounds.", "",
+    ]  # fmt: skip
+
+
+if __name__ == "__main__":  # a quick look without the other benchmarks
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        print("\n".join(run(Path(tmp))))
