@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from benchmarks.targets import Section, Target
 from invoicebridge.stack import LocalStack
 from worker import ops
 from worker.actors import ACTOR, declare_actors
@@ -108,8 +109,8 @@ async def _measure(stack: LocalStack, count: int) -> list[tuple[str, float, int]
         await ledger.close()
 
 
-def run(workdir: Path, count: int = 10_000) -> list[str]:
-    """Markdown lines: the table of the three ways, for BENCHMARKS.md."""
+def run(workdir: Path, count: int = 10_000) -> Section:
+    """The table of the three ways, for BENCHMARKS.md, and the issue's target."""
     stack = LocalStack(workdir)
     stack.write_config()
     try:
@@ -120,5 +121,8 @@ def run(workdir: Path, count: int = 10_000) -> list[str]:
     lines = [f"### Bulk retry of {count:,} failed events", "",
              "| path | seconds | events/s | messages queued |", "|---|---:|---:|---:|"]  # fmt: skip
     lines += [f"| {name} | {s:.2f} | {n / s:,.0f} | {n:,} |" for name, s, n in rows]
-    return [*lines, "", "Target (issue 6): under 10 s for 10,000. Each path re-fails the same "
-            "events first; Redis runs with AOF on, as in production.", ""]  # fmt: skip
+    lines += ["", "Target (issue 6): under 10 s for 10,000. Each path re-fails the same "
+              "events first; Redis runs with AOF on, as in production.", ""]  # fmt: skip
+    slowest = max(seconds for _, seconds, _ in rows)
+    return Section(lines, [Target(f"bulk retry of {count:,} failed events, slowest path", 10,
+                                  slowest, "s", higher_is_better=False)])  # fmt: skip

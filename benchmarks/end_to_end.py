@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.procstats import cpu_seconds, family, peak_rss_mb
+from benchmarks.targets import Section, Target
 from invoicebridge.loadgen.plan import LoadPlan
 from invoicebridge.loadgen.runner import run_load
 from invoicebridge.stack import LocalStack, StackOptions
@@ -69,8 +70,8 @@ def _measure(workdir: Path, processes: int) -> Run:
         stack.down()
 
 
-def run(workdir: Path) -> list[str]:
-    """Markdown lines for BENCHMARKS.md."""
+def run(workdir: Path) -> Section:
+    """The end-to-end table for BENCHMARKS.md and the targets it measures."""
     runs = [_measure(workdir / f"p{n}", n) for n in (1, 2)]
     lines = [
         f"### End to end: {ORDERS:,} paid orders → invoice-receipt + email, iCount answering "
@@ -82,6 +83,14 @@ def run(workdir: Path) -> list[str]:
     lines += [f"| {r.processes} × {THREADS} | {r.orders_per_s:,.0f} | {r.bound:,.0f} | "
               f"{r.ratio:.0%} | {r.cpu_ms:.2f} | {r.receiver_rss:.0f} | {r.worker_rss:.0f} |"
               for r in runs]  # fmt: skip
-    return [*lines, "", "Targets: ≥ 500 orders/s on 2 processes, ≥ 80 % of the bound, ≤ 2 ms CPU "
-            "per order, receiver ≤ 150 MB, worker ≤ 250 MB. Orders are posted as fast as the "
-            "receiver takes them; the clock stops when the last one is done.", ""]  # fmt: skip
+    lines += ["", "Targets: ≥ 500 orders/s on 2 processes, ≥ 80 % of the bound, ≤ 2 ms CPU "
+              "per order, receiver ≤ 150 MB, worker ≤ 250 MB. Orders are posted as fast as the "
+              "receiver takes them; the clock stops when the last one is done.", ""]  # fmt: skip
+    two = runs[-1]
+    return Section(lines, [
+        Target("end to end, 2 worker processes, 50 ms provider latency", 500, two.orders_per_s,
+               "orders/s"),
+        Target("end to end, share of the latency/concurrency bound", 80, two.ratio * 100, "%"),
+        Target("CPU per order, receiver + workers", 2, two.cpu_ms, "ms", False),
+        Target("worker process peak RSS", 250, max(r.worker_rss for r in runs), "MB", False),
+    ])  # fmt: skip

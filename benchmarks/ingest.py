@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 from benchmarks.procstats import cpu_seconds, family, peak_rss_mb
+from benchmarks.targets import Section, Target
 from invoicebridge.loadgen.plan import LoadPlan
 from invoicebridge.loadgen.runner import LoadReport, run_load
 from invoicebridge.stack import LocalStack, StackOptions, free_port, http_json
 
-COUNT = 20_000
+COUNT = 10_000
 CONCURRENCY = 64
 
 
@@ -42,8 +43,8 @@ def _ms(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds * 1000:.1f}"
 
 
-def run(workdir: Path) -> list[str]:
-    """Markdown lines for BENCHMARKS.md."""
+def run(workdir: Path) -> Section:
+    """The ingest table for BENCHMARKS.md and the targets it measures."""
     stack = LocalStack(workdir, StackOptions(log_level="warning", rate_limit_per_s=1e6))
     stack.write_config()
     try:
@@ -60,7 +61,14 @@ def run(workdir: Path) -> list[str]:
     finally:
         stack.stop("bare")
         stack.down()
-    return _table(bare, full, half, cpu_ms, rss)
+    p99 = (half.percentile(99) or 0) * 1000
+    targets = [
+        Target("ingest, one receiver process", 3000, full.rate, "webhooks/s"),
+        Target("ingest, share of the bare aiohttp rate", 50, full.rate / bare.rate * 100, "%"),
+        Target("ingest p99 latency at half the maximum rate", 10, p99, "ms", False),
+        Target("receiver peak RSS", 150, rss, "MB", False),
+    ]
+    return Section(_table(bare, full, half, cpu_ms, rss), targets)
 
 
 def _table(bare: LoadReport, full: LoadReport, half: LoadReport, cpu_ms: float,
@@ -87,4 +95,4 @@ if __name__ == "__main__":  # a quick look without the other benchmarks
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        print("\n".join(run(Path(tmp))))
+        print("\n".join(run(Path(tmp)).lines))

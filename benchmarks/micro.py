@@ -54,12 +54,11 @@ CHANGES = (
     "events fills with its own sends; same context copy, so log lines keep the event.",
 )
 LEFT_ALONE = (
-    "What still dominates the receiver is not ours to cut in this change: the redis-py client "
-    "(packing commands, RESP parsing, a task and a timer per command for its socket timeout) "
-    "for `Ledger.record`, `Ledger.mark_queued` and dramatiq's send, and aiohttp itself. "
-    "Candidates: redis-py's `hiredis` parser (a dependency), and fewer round trips per "
-    "webhook in the ledger. Parsing is JSON decoding and pydantic validation, both in C; the "
-    "Python left around them is small."
+    "What still dominates the receiver is the redis-py client (packing commands, a task and "
+    "a timer per command for its socket timeout; RESP parsing is now hiredis's, in C) for "
+    "`Ledger.record`, `Ledger.mark_queued` and dramatiq's send, and aiohttp itself. Parsing "
+    "is JSON decoding and pydantic validation, both in C; the Python left around them is "
+    "small."
 )
 
 
