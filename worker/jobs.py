@@ -8,13 +8,16 @@ dies mid-call and is replaced still yields one document.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
-from redis.exceptions import LockError
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, RedisError
 
 from worker.alerts import Alerter
 from worker.domain.events import Order, OrderEvent, Refund
@@ -105,13 +108,32 @@ async def process_event(deps: Deps, event_id: str) -> None:
     lock = deps.ledger.order_lock(event.tenant, event.order_id, ttl_s)
     if not await lock.acquire():
         raise RetryLater("order busy", delay_ms=500 + random.randint(0, 500))  # noqa: S311
+    keeper = asyncio.create_task(_keep(lock, ttl_s))
     try:
         await _run_event(deps, event)
     finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
         try:
             await lock.release()
         except LockError:  # held past its TTL; another worker may own the order now
             log.warning("order_lock_expired_while_held", ttl_s=ttl_s)
+
+
+async def _keep(lock: Lock, ttl_s: float) -> None:
+    """Renew the order's lock every third of its TTL while the event runs, so a long job
+    keeps its order however long its provider takes, while a dead worker's lock still
+    expires within one TTL."""
+    while True:
+        await asyncio.sleep(ttl_s / 3)
+        try:
+            await lock.reacquire()
+        except LockError:  # no longer ours: it expired (a long Redis outage) and was taken
+            log.warning("order_lock_lost", ttl_s=ttl_s)
+            return
+        except RedisError as exc:  # Redis away for a moment: try again at the next third
+            log.warning("order_lock_not_renewed", error=type(exc).__name__)
 
 
 async def _run_event(deps: Deps, event: OrderEvent) -> None:

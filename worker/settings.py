@@ -261,6 +261,21 @@ class Settings(_Strict):
     metrics: MetricsSettings = MetricsSettings()
     tenants: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")], TenantSettings]
 
+    @model_validator(mode="after")
+    def _no_call_outlives_its_job(self) -> Settings:
+        """Refuse a job time limit shorter than a call the job may make: dramatiq would cut
+        the call off mid-flight every time, its outcome unknown, and run it again and again."""
+        limit_s = self.queue.time_limit_ms / 1000
+        for tid, tenant in self.tenants.items():
+            tables = (getattr(tenant, tenant.provider), tenant.smtp)
+            longest = max(table.timeout_s for table in tables if table is not None)
+            if longest >= limit_s:
+                raise ValueError(
+                    f"queue.time_limit_ms ({self.queue.time_limit_ms}) must be longer than "
+                    f"tenant {tid}'s longest call timeout ({longest:g} s)"
+                )
+        return self
+
 
 def _describe(error: ValidationError) -> str:
     lines = []

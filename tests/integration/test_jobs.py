@@ -15,15 +15,9 @@ from handlers.webhooks import _to_item
 from invoicebridge import samples
 from worker import jobs
 from worker.domain.events import OrderEvent
-from worker.providers.icount.sandbox import RunningSandbox, serve_sandbox
+from worker.providers.icount.sandbox import RunningSandbox
 from worker.resources import Resources
 from worker.settings import Settings
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with serve_sandbox() as running:
-        yield running
 
 
 def settings_for(redis_url: str, sandbox: RunningSandbox, **documents: Any) -> Settings:

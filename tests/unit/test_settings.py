@@ -169,3 +169,16 @@ def test_the_example_configuration_loads(monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.setenv(name, "a-long-enough-secret-value")
     example = Path(__file__).resolve().parents[2] / "deploy" / "config.example.toml"
     assert "acme" in load_settings(example).tenants
+
+
+def test_a_job_time_limit_shorter_than_a_call_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Startup refuses a time limit that would cut every slow provider call off mid-flight."""
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    (tmp_path / "pass").write_text("p")
+    text = "[queue]\ntime_limit_ms = 15000\n" + GOOD.format(pass_file=tmp_path / "pass")
+    with pytest.raises(SettingsError, match=r"time_limit_ms \(15000\) .* acme's .*20 s"):
+        load_settings(write(tmp_path, text))
+    fixed = text.replace('cid = "demo"', 'cid = "demo"\ntimeout_s = 10')
+    assert load_settings(write(tmp_path, fixed)).queue.time_limit_ms == 15000
