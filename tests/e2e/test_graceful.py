@@ -1,0 +1,68 @@
+"""Graceful lifecycle of the real processes: SIGTERM to the receiver during load answers
+what it accepted and exits cleanly; SIGTERM to the workers mid-call finishes or hands back
+the job, and the order still gets exactly one document."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from invoicebridge import samples
+from invoicebridge.loadgen import LoadPlan, run_load
+from invoicebridge.stack import LocalStack, StackOptions
+from tests.e2e.test_cli_processes import documents_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    local = LocalStack(tmp_path, StackOptions(workers=1, threads=4, rate_limit_per_s=10_000))
+    try:
+        yield local.up()
+    finally:
+        local.down()
+
+
+def test_sigterm_to_the_receiver_mid_load_loses_nothing_it_answered(stack: LocalStack) -> None:
+    plan = LoadPlan(url=stack.receiver_url, source="shopify", tenant=stack.tenant,
+                    secret=stack.secret, count=600, rate=200, retries=1, max_seconds=30,
+                    first_order=70_000)  # fmt: skip
+    receiver = stack.procs["receiver"]
+    stopper = threading.Timer(1.0, receiver.terminate)  # SIGTERM while requests are in flight
+    stopper.start()
+    report = asyncio.run(run_load(plan))
+    started = time.monotonic()
+    assert receiver.wait(timeout=40) == 0  # it finished what it had and exited cleanly
+    assert time.monotonic() - started < 35
+    statuses = report.statuses
+    answered = {s for s in statuses if not s.startswith("error:")}
+    assert answered <= {"200"}, statuses  # nothing it started was answered 5xx or cut off
+    assert 0 < len(report.acknowledged) < 600  # the run really straddled the shutdown
+    stack.procs.pop("receiver")
+    stack.start_receiver()
+    stack.wait_quiet(timeout=90)
+    for order_id in report.acknowledged:  # every order it said yes to is made, once
+        assert len(documents_for(stack, int(order_id))) == 1, order_id
+
+
+def test_sigterm_to_the_workers_mid_call_still_makes_one_document(stack: LocalStack) -> None:
+    stack.set_faults({"path": "doc/create", "plan": [{"latency_ms": 1500}]})
+    status, _ = stack.post_order(samples.shopify_order(71_001), topic="orders/paid")
+    assert status == 200
+    deadline = time.monotonic() + 20
+    while stack.job("acme:71001:invrec").get("state") != "running":
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.05)
+    started = time.monotonic()
+    stack.stop("workers", timeout=30)  # SIGTERM; dramatiq lets the call finish or requeues
+    assert time.monotonic() - started < 15  # within the worker shutdown timeout (5 s) + start
+    stack.start_workers()
+    stack.wait_quiet(timeout=60)
+    assert len(documents_for(stack, 71_001)) == 1
+    assert stack.ledger_states().get("done") == 1
