@@ -4,7 +4,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install redis-server chromium demo test test-fast bench chaos lint mypy format clean
+.PHONY: install redis-server chromium demo test test-fast bench chaos lint mypy format clean deploy-check
 
 install: $(STAMP) redis-server chromium
 
@@ -50,6 +50,11 @@ chaos: $(STAMP) redis-server
 # speed figures, side by side in one run, written to BENCHMARKS.md
 bench: $(STAMP) redis-server
 	$(BIN)/python -m benchmarks
+
+# deploy/ without Docker or a cluster: manifest schemas, compose wiring, image lint, systemd, redis.conf
+deploy-check: $(STAMP) redis-server
+	$(BIN)/pytest -q tests/unit/test_deploy.py tests/unit/test_deploy_compose.py \
+	    tests/unit/test_deploy_image.py tests/unit/test_deploy_host.py
 
 test-fast: install
 	$(BIN)/pytest -m "not e2e"
