@@ -4,9 +4,9 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install redis-server chromium demo test test-fast bench chaos lint mypy format clean deploy-check
+.PHONY: install redis-server chromium rabbitmq-server demo test test-fast bench chaos lint mypy format clean deploy-check
 
-install: $(STAMP) redis-server chromium
+install: $(STAMP) redis-server chromium rabbitmq-server
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,10 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages the project runs on: redis-server (ledger + queue) and chromium (the
-# dashboard's browser tests). Found on PATH, else installed with apt-get when we are root.
-redis-server chromium:
-	@if command -v $@ >/dev/null 2>&1; then exit 0; fi; \
+# Debian packages the project runs on: redis-server (ledger + queue), chromium (the
+# dashboard's browser tests) and rabbitmq-server (the queue on RabbitMQ, tested end to end).
+# Found on PATH, else installed with apt-get when we are root.
+redis-server chromium rabbitmq-server:
+	@if command -v $@ >/dev/null 2>&1 || [ -x /usr/sbin/$@ ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing $@ with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $@ >/dev/null; \

@@ -16,10 +16,9 @@ from handlers.errors import Conflict, NotFound
 from worker import ops
 from worker.ledger import Ledger
 from worker.ops_overview import (
-    QueueNames,
+    QueueDepth,
     hourly,
     paused_tenants,
-    queue_depth,
     recent_actions,
     trouble_by_tenant,
 )
@@ -34,7 +33,7 @@ class LedgerAdmin:
     settings: Settings
     enqueue: ops.EnqueueMany
     actor_name: str
-    queue: QueueNames
+    queue_depth: QueueDepth
 
     async def find(self, query: EventQuery) -> list[dict[str, Any]]:
         found = await ops.find_events(
@@ -98,7 +97,7 @@ class LedgerAdmin:
             "generated_at": time.time(),
             "counts": await self.ledger.count_by_state(),
             "hours": await hourly(self.ledger, hours),
-            "queue": await queue_depth(self.ledger, self.queue),
+            "queue": await self.queue_depth(),
             "tenants": await self.tenants(),
         }
 

@@ -43,12 +43,15 @@ class ChaosPlan:
     faults: bool = True
     drain_timeout_s: float = 600.0
     seed: int = 7
+    broker: str = "redis"  #: or "rabbitmq": the queue on a private rabbitmq-server
 
     def __post_init__(self) -> None:
         if self.events < 1 or self.rate <= 0 or self.worker_groups < 1:
             raise ValueError("events, rate and worker_groups must be positive")
         if self.worker_kills < 0 or self.kill_every_s <= 0:
             raise ValueError("worker_kills must be >= 0 and kill_every_s > 0")
+        if self.broker not in ("redis", "rabbitmq"):
+            raise ValueError("broker must be redis or rabbitmq")
 
 
 @dataclass
@@ -149,8 +152,11 @@ class ChaosResult:
 def start_stack(workdir: Path, plan: ChaosPlan) -> LocalStack:
     options = StackOptions(workers=plan.processes, threads=plan.threads, worker_metrics=False,
                            icount_timeout_s=2.0, log_level="warning",
-                           rate_limit_per_s=max(1_000.0, plan.rate * 4))  # fmt: skip
+                           rate_limit_per_s=max(1_000.0, plan.rate * 4),
+                           broker=plan.broker)  # fmt: skip
     stack = LocalStack(workdir, options)
+    if plan.broker == "rabbitmq":
+        stack.start_rabbitmq()
     stack.start_redis()
     stack.start_sandboxes()
     stack.write_config()

@@ -53,7 +53,7 @@ def _plan(args: argparse.Namespace) -> ChaosPlan:
                      worker_groups=args.worker_groups, worker_kills=args.worker_kills,
                      kill_every_s=args.kill_every, redis_restarts=args.redis_restarts,
                      receiver_restarts=args.receiver_restarts, faults=not args.no_faults,
-                     seed=args.seed)  # fmt: skip
+                     seed=args.seed, broker=args.broker)  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -92,6 +92,12 @@ def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     chaos.add_argument("--receiver-restarts", type=int, default=defaults.receiver_restarts)
     chaos.add_argument("--no-faults", action="store_true", help="no sandbox faults")
     chaos.add_argument("--seed", type=int, default=defaults.seed)
+    chaos.add_argument(
+        "--broker",
+        choices=("redis", "rabbitmq"),
+        default=defaults.broker,
+        help="where the queue runs (the ledger is always Redis)",
+    )
     chaos.add_argument("--json", action="store_true", help="also write chaos.json in the logs")
     chaos.add_argument("--keep-logs", action="store_true")
     chaos.set_defaults(func=_run)

@@ -6,8 +6,8 @@ import asyncio
 import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
+import dramatiq
 from aiohttp import web
-from dramatiq.brokers.redis import RedisBroker
 
 from handlers.admin.auth import AdminIdentity
 from handlers.app import create_app
@@ -16,7 +16,7 @@ from invoicebridge.admin_backend import LedgerAdmin
 from worker.actors import ACTOR, QUEUE, declare_actors
 from worker.broker import bulk_enqueue, setup_broker
 from worker.ledger import Ledger
-from worker.ops_overview import QueueNames
+from worker.ops_overview import QueueNames, depth_reader
 from worker.settings import Settings
 
 #: threads that hand webhooks to dramatiq, whose broker blocks: a pool of their own, so a
@@ -36,9 +36,10 @@ def identities_of(settings: Settings) -> tuple[AdminIdentity, ...]:
     )
 
 
-def _admin(settings: Settings, ledger: Ledger, broker: RedisBroker) -> LedgerAdmin:
+def _admin(settings: Settings, ledger: Ledger, broker: dramatiq.Broker) -> LedgerAdmin:
     queue = QueueNames(settings.queue.namespace, QUEUE, settings.queue.heartbeat_timeout_ms)
-    return LedgerAdmin(ledger, settings, bulk_enqueue(broker), ACTOR, queue)
+    depth = depth_reader(broker, ledger, queue)
+    return LedgerAdmin(ledger, settings, bulk_enqueue(broker), ACTOR, depth)
 
 
 def tenants_of(settings: Settings) -> dict[str, TenantAuth]:

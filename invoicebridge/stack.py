@@ -23,7 +23,7 @@ from typing import Any, cast, get_args
 
 import redis
 
-from invoicebridge import samples
+from invoicebridge import samples, stack_rabbitmq
 from invoicebridge.stack_config import render_config, stack_tenants
 from worker.ledger import EventState
 from worker.ledger_keys import STATE
@@ -74,6 +74,8 @@ class StackOptions:
     charge_settle_s: float = 2.0
     #: dramatiq's exposition server; off when several `invoicebridge worker` share a host
     worker_metrics: bool = True
+    #: "redis" or "rabbitmq" (a private rabbitmq-server is started for it)
+    broker: str = "redis"
     #: each tenant's webhook rate limit per receiver (the settings' default is 50/s)
     rate_limit_per_s: float = 50.0
 
@@ -111,13 +113,15 @@ class LocalStack:
                      "smtp": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
         self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
         self.worker_metrics_port = free_port()  #: each stack's workers expose metrics apart
+        self.rabbitmq_port = free_port()
+        self.rabbitmq_url = stack_rabbitmq.amqp_url(self.rabbitmq_port)
         self.worker_metrics_url = f"http://127.0.0.1:{self.worker_metrics_port}/metrics"
         self.config = self.workdir / "config.toml"
 
     # -- processes ------------------------------------------------------------------
 
-    def spawn(self, name: str, argv: list[str]) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        env = {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
         with (self.workdir / f"{name}.log").open("ab") as log:  # the child keeps its own copy
             self.procs[name] = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -125,6 +129,12 @@ class LocalStack:
 
     def _cli(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "invoicebridge.cli", *args]
+
+    def start_rabbitmq(self) -> None:
+        """A private rabbitmq-server (about ten seconds to boot)."""
+        env = stack_rabbitmq.server_env(self.workdir, self.rabbitmq_port, free_port())
+        self.spawn("rabbitmq", [stack_rabbitmq.server_binary()], env=env)
+        self.wait_ready(lambda: stack_rabbitmq.answers(self.rabbitmq_port), "rabbitmq", 90)
 
     def start_redis(self) -> None:
         binary = shutil.which("redis-server")
@@ -197,6 +207,8 @@ class LocalStack:
         proc.wait()
 
     def up(self) -> LocalStack:
+        if self.options.broker == "rabbitmq":
+            self.start_rabbitmq()
         self.start_redis()
         self.start_sandboxes()
         self.write_config()
@@ -215,7 +227,7 @@ class LocalStack:
 
     def down(self) -> None:
         workers = [name for name in self.procs if name.startswith("workers")]
-        for name in ("receiver", *workers, *self.urls, "redis"):
+        for name in ("receiver", *workers, *self.urls, "rabbitmq", "redis"):
             self.stop(name)
 
     def stop(self, name: str, timeout: float = 15) -> None:

@@ -29,7 +29,7 @@ maintenance_chance = 1000000
 order_lock_ttl_ms = {o.order_lock_ttl_ms}
 min_backoff_ms = {o.min_backoff_ms}
 max_backoff_ms = {o.max_backoff_ms}
-[receiver]
+{_broker(stack)}[receiver]
 requeue_after_s = 2
 [logging]
 level = "{o.log_level}"
@@ -47,6 +47,13 @@ role = "viewer"
 """
     tenants = stack_tenants(stack.tenant).items()
     return head + "".join(_tenant(stack, t, source, provider) for t, (source, provider) in tenants)
+
+
+def _broker(stack: LocalStack) -> str:
+    """The queue on RabbitMQ (when the stack runs one), after the [queue] table's knobs."""
+    if stack.options.broker != "rabbitmq":
+        return ""
+    return f'broker = "rabbitmq"\n[rabbitmq]\nurl = "{stack.rabbitmq_url}"\n'
 
 
 def _tenant(stack: LocalStack, tenant: str, source: str, provider: str) -> str:

@@ -1,4 +1,4 @@
-"""Dramatiq broker set-up, in one place: the Redis broker with our knobs and async support."""
+"""Dramatiq broker set-up, in one place: Redis (default) or RabbitMQ, with async support."""
 
 from __future__ import annotations
 
@@ -6,21 +6,30 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO
 
 from worker.settings import Settings
 
 
-def setup_broker(settings: Settings) -> RedisBroker:
-    """Create the Redis broker from settings and make it dramatiq's global broker."""
+def setup_broker(settings: Settings) -> dramatiq.Broker:
+    """Create the broker the settings name and make it dramatiq's global broker."""
     queue = settings.queue
-    broker = RedisBroker(  # type: ignore[no-untyped-call]  # dramatiq leaves __init__ untyped
-        url=settings.redis.url,
-        namespace=queue.namespace,
-        heartbeat_timeout=queue.heartbeat_timeout_ms,
-        maintenance_chance=queue.maintenance_chance,
-    )
+    broker: dramatiq.Broker
+    if queue.broker == "rabbitmq":
+        assert settings.rabbitmq is not None  # the settings refuse it otherwise
+        # durable queues and persistent messages are dramatiq's defaults; confirms make a
+        # send return only once RabbitMQ has the message, as the receiver's 200 promises
+        broker = RabbitmqBroker(url=settings.rabbitmq.url.get_secret_value(),
+                                confirm_delivery=True)  # fmt: skip
+    else:
+        broker = RedisBroker(  # type: ignore[no-untyped-call]  # dramatiq leaves it untyped
+            url=settings.redis.url,
+            namespace=queue.namespace,
+            heartbeat_timeout=queue.heartbeat_timeout_ms,
+            maintenance_chance=queue.maintenance_chance,
+        )
     broker.add_middleware(AsyncIO())
     dramatiq.set_broker(broker)
     return broker
@@ -30,7 +39,7 @@ def setup_broker(settings: Settings) -> RedisBroker:
 BulkEnqueue = Callable[[str, Sequence[str]], Awaitable[None]]
 
 
-def bulk_enqueue(broker: RedisBroker, threads: int = 4) -> BulkEnqueue:
+def bulk_enqueue(broker: dramatiq.Broker, threads: int = 4) -> BulkEnqueue:
     """Send many messages from worker threads (dramatiq's broker calls block), so the caller's
     event loop keeps serving while thousands go out; a few threads overlap the round trips."""
 

@@ -6,12 +6,17 @@ hourly tallies, and Dramatiq's own queue keys), so the dashboard may ask every f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
+
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from worker.ledger import Ledger
 from worker.ledger_keys import EVENT, PAUSED, STATE
@@ -45,6 +50,30 @@ async def queue_depth(ledger: Ledger, names: QueueNames) -> dict[str, int]:
         ready, held, delayed, dead, workers = map(int, await pipe.execute())
     return {"ready": ready, "in_flight": max(held - ready, 0), "delayed": delayed,
             "dead_lettered": dead, "workers": workers}  # fmt: skip
+
+
+#: the queue's depth, as the overview shows it (None: the broker does not tell)
+QueueDepth = Callable[[], Awaitable[dict[str, int | None]]]
+
+
+def depth_reader(broker: dramatiq.Broker, ledger: Ledger, names: QueueNames) -> QueueDepth:
+    """How the overview reads the queue's depth: Dramatiq's Redis keys, or RabbitMQ's own
+    counts (asked over AMQP; it knows nothing of messages in flight or of workers)."""
+    if isinstance(broker, RabbitmqBroker):
+
+        async def from_rabbitmq() -> dict[str, int | None]:
+            ready, delayed, dead = await asyncio.to_thread(
+                broker.get_queue_message_counts, names.queue
+            )
+            return {"ready": ready, "in_flight": None, "delayed": delayed,
+                    "dead_lettered": dead, "workers": None}  # fmt: skip
+
+        return from_rabbitmq
+
+    async def from_redis() -> dict[str, int | None]:
+        return dict(await queue_depth(ledger, names))
+
+    return from_redis
 
 
 async def trouble_by_tenant(ledger: Ledger) -> dict[str, dict[str, int]]:

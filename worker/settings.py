@@ -64,6 +64,9 @@ class RedisSettings(_Strict):
 class QueueSettings(_Strict):
     """Dramatiq knobs; defaults are dramatiq's own except where noted."""
 
+    #: where the messages go: Redis (the ledger's server) or RabbitMQ ([rabbitmq] url);
+    #: the ledger stays in Redis either way
+    broker: Literal["redis", "rabbitmq"] = "redis"
     namespace: str = "invoicebridge"
     max_retries: int = Field(default=12, ge=0)
     min_backoff_ms: int = Field(default=1_000, ge=1)
@@ -75,6 +78,13 @@ class QueueSettings(_Strict):
     maintenance_chance: int = Field(default=1_000, ge=1, le=1_000_000)
     #: how long one worker may hold an order; it expires if the worker dies
     order_lock_ttl_ms: int = Field(default=60_000, ge=1_000)
+
+
+class RabbitMQSettings(_Strict):
+    """The AMQP broker, when `queue.broker = "rabbitmq"`: durable queues, persistent messages,
+    publisher confirms. Several URLs separated by `;` are tried in turn (a cluster)."""
+
+    url: Secret  #: amqp://user:password@host:5672/vhost — a secret, it carries the password
 
 
 class ReceiverSettings(_Strict):
@@ -257,9 +267,16 @@ class Settings(_Strict):
     queue: QueueSettings = QueueSettings()
     receiver: ReceiverSettings = ReceiverSettings()
     logging: LoggingSettings = LoggingSettings()
+    rabbitmq: RabbitMQSettings | None = None
     admin: AdminSettings = AdminSettings()
     metrics: MetricsSettings = MetricsSettings()
     tenants: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")], TenantSettings]
+
+    @model_validator(mode="after")
+    def _broker_is_configured(self) -> Settings:
+        if self.queue.broker == "rabbitmq" and self.rabbitmq is None:
+            raise ValueError('queue.broker is "rabbitmq" but there is no [rabbitmq] table')
+        return self
 
     @model_validator(mode="after")
     def _no_call_outlives_its_job(self) -> Settings:

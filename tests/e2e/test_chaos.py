@@ -48,3 +48,20 @@ def test_bad_plan_is_a_usage_error() -> None:
     done = subprocess.run([sys.executable, "-m", "invoicebridge.cli", "chaos", "--events", "0"],
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 2 and "events" in done.stderr
+
+
+def test_small_chaos_run_on_rabbitmq(tmp_path: Path) -> None:
+    """The same promise with the queue on RabbitMQ (durable queues, publisher confirms):
+    workers SIGKILLed mid-run, Redis (the ledger) restarted, the sandbox faulted."""
+    plan = ChaosPlan(events=300, rate=100, worker_groups=2, worker_kills=3, kill_every_s=1.0,
+                     redis_restarts=1, receiver_restarts=1, drain_timeout_s=120,
+                     broker="rabbitmq")  # fmt: skip
+    stack = start_stack(tmp_path, plan)
+    try:
+        assert "rabbitmq" in stack.config.read_text()
+        result = run_chaos(stack, plan)
+    finally:
+        stack.down()
+    rec = result.reconciliation
+    assert rec.acknowledged == 300 and rec.missing == [] and rec.doubled == [], rec.table()
+    assert result.ok and result.log.counts["worker kills"] == 3

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
+import dramatiq
 import pytest
 import redis
-from dramatiq.brokers.redis import RedisBroker
 from redis.asyncio.connection import Connection
 
 from worker import ops
@@ -85,7 +85,7 @@ def _no_deps() -> Any:
 
 
 @pytest.fixture
-def broker(redis_url: str) -> Iterator[RedisBroker]:
+def broker(redis_url: str) -> Iterator[dramatiq.Broker]:
     settings = settings_for(redis_url)
     broker = setup_broker(settings)
     declare_actors(broker, settings, _no_deps)
@@ -94,7 +94,7 @@ def broker(redis_url: str) -> Iterator[RedisBroker]:
 
 
 @pytest.fixture
-def enqueue(broker: RedisBroker) -> ops.EnqueueMany:
+def enqueue(broker: dramatiq.Broker) -> ops.EnqueueMany:
     """All messages through the real broker in one thread call, as the CLI sends them."""
 
     def send_all(actor_name: str, event_ids: Sequence[str]) -> None:

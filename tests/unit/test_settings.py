@@ -182,3 +182,16 @@ def test_a_job_time_limit_shorter_than_a_call_is_refused(
         load_settings(write(tmp_path, text))
     fixed = text.replace('cid = "demo"', 'cid = "demo"\ntimeout_s = 10')
     assert load_settings(write(tmp_path, fixed)).queue.time_limit_ms == 15000
+
+
+def test_the_queue_on_rabbitmq_needs_its_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """queue.broker = "rabbitmq" without [rabbitmq] is refused; with it the URL stays secret."""
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    (tmp_path / "pass").write_text("p")
+    text = '[queue]\nbroker = "rabbitmq"\n' + GOOD.format(pass_file=tmp_path / "pass")
+    with pytest.raises(SettingsError, match=r"no \[rabbitmq\] table"):
+        load_settings(write(tmp_path, text))
+    url = "amqp://invoicebridge:s3cret-pass@mq:5672/%2F"
+    settings = load_settings(write(tmp_path, f'[rabbitmq]\nurl = "{url}"\n' + text))
+    assert settings.rabbitmq is not None and settings.rabbitmq.url.get_secret_value() == url
+    assert "s3cret-pass" not in repr(settings)
