@@ -40,6 +40,9 @@ class ChaosPlan:
     kill_every_s: float = 1.0
     redis_restarts: int = 1
     receiver_restarts: int = 1
+    #: times every process is restarted gracefully, one after another (SIGTERM, wait, start):
+    #: an upgrade's rolling restart
+    rolling_restarts: int = 0
     faults: bool = True
     drain_timeout_s: float = 600.0
     seed: int = 7
@@ -100,7 +103,10 @@ class Monkey(threading.Thread):
                      self.restart_receiver) for i in range(p.receiver_restarts)]  # fmt: skip
         expiries = [(3.0 * (i + 1), self.expire_sessions)
                     for i in range(int(load_s // 3))] if p.faults else []  # fmt: skip
-        return sorted([*kills, *redis, *receiver, *expiries], key=lambda item: item[0])
+        rolling = [(load_s * (i + 1) / (p.rolling_restarts + 1), self.rolling_restart)
+                   for i in range(p.rolling_restarts)]  # fmt: skip
+        actions = [*kills, *redis, *receiver, *expiries, *rolling]
+        return sorted(actions, key=lambda item: item[0])
 
     def run(self) -> None:
         for at, action in self.schedule:
@@ -128,6 +134,16 @@ class Monkey(threading.Thread):
         self.stack.kill("receiver")
         self.stack.start_receiver()
         self.log.note("SIGKILL receiver, started a new one", "receiver restarts")
+
+    def rolling_restart(self) -> None:
+        """Every process of ours, one at a time: SIGTERM, let it finish, start a new one."""
+        groups = sorted(name for name in self.stack.procs if name.startswith("workers"))
+        self.stack.stop("receiver")
+        self.stack.start_receiver()
+        for name in groups:
+            self.stack.stop(name)
+            self.stack.start_workers(name)
+        self.log.note(f"rolling restart: receiver, then {', '.join(groups)}", "rolling restarts")
 
     def expire_sessions(self) -> None:
         http_json("POST", self.stack.urls["icount"] + "/_sandbox/expire-sessions", b"{}",

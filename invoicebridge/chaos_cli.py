@@ -53,6 +53,7 @@ def _plan(args: argparse.Namespace) -> ChaosPlan:
                      worker_groups=args.worker_groups, worker_kills=args.worker_kills,
                      kill_every_s=args.kill_every, redis_restarts=args.redis_restarts,
                      receiver_restarts=args.receiver_restarts, faults=not args.no_faults,
+                     rolling_restarts=args.rolling_restarts,
                      seed=args.seed, broker=args.broker)  # fmt: skip
 
 
@@ -90,6 +91,12 @@ def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     chaos.add_argument("--kill-every", type=float, default=defaults.kill_every_s, metavar="S")
     chaos.add_argument("--redis-restarts", type=int, default=defaults.redis_restarts)
     chaos.add_argument("--receiver-restarts", type=int, default=defaults.receiver_restarts)
+    chaos.add_argument(
+        "--rolling-restarts",
+        type=int,
+        default=defaults.rolling_restarts,
+        help="graceful restarts of every process, one after another",
+    )
     chaos.add_argument("--no-faults", action="store_true", help="no sandbox faults")
     chaos.add_argument("--seed", type=int, default=defaults.seed)
     chaos.add_argument(

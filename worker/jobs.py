@@ -31,6 +31,7 @@ from worker.errors import (
     Retryable,
 )
 from worker.ledger import EventState, JobFailure, JobRecord, Ledger, OrderState
+from worker.limits import TenantLimits
 from worker.planner import Step, newest, plan
 from worker.providers.base import DocumentRef
 from worker.settings import Settings
@@ -79,6 +80,8 @@ class Deps:
     provider_for: Callable[[str], DocumentProvider]
     #: told of every event that ends done, failed or needs_attention; None: no alerts
     alerter: Alerter | None = None
+    #: per-tenant limits across hosts; None: none enforced (tests that build Deps by hand)
+    limits: TenantLimits | None = None
 
 
 def backoff_ms(failures: int, settings: Settings) -> int:
@@ -104,6 +107,21 @@ async def process_event(deps: Deps, event_id: str) -> None:
     if paused:
         # recorded and queued as usual; it waits, without spending a retry
         raise RetryLater("tenant paused", delay_ms=PAUSED_RECHECK_MS)
+    tenant = deps.settings.tenants.get(event.tenant)
+    if deps.limits is None or tenant is None:
+        await _locked(deps, event)
+        return
+    admission = await deps.limits.admit(event.tenant, tenant.limits)
+    if not admission.admitted:  # over the tenant's share: later, no retry spent
+        raise RetryLater(admission.reason, delay_ms=admission.wait_ms)
+    try:
+        await _locked(deps, event)
+    finally:
+        await deps.limits.release(event.tenant, admission)
+
+
+async def _locked(deps: Deps, event: OrderEvent) -> None:
+    """Run the event holding its order's lock (renewed while it runs)."""
     ttl_s = deps.settings.queue.order_lock_ttl_ms / 1000
     lock = deps.ledger.order_lock(event.tenant, event.order_id, ttl_s)
     if not await lock.acquire():

@@ -9,6 +9,7 @@ from dramatiq.asyncio import get_event_loop_thread
 from worker.alerts import Alerter
 from worker.jobs import Deps, DocumentProvider
 from worker.ledger import Ledger
+from worker.limits import TenantLimits
 from worker.mailer import Mailer
 from worker.providers.registry import build_provider
 from worker.providers.runner import StepRunner
@@ -28,8 +29,10 @@ class Resources:
         self._session = aiohttp.ClientSession()
         ledger = Ledger.from_url(self.settings.redis.url)
         alerter = Alerter(self.settings, ledger, self._session)
+        # a slot is leased for as long as a job may run: a dead worker's comes back by itself
+        limits = TenantLimits(ledger.redis, lease_ms=self.settings.queue.time_limit_ms + 5_000)
         self._deps = Deps(settings=self.settings, ledger=ledger, provider_for=self._provider,
-                          alerter=alerter)  # fmt: skip
+                          alerter=alerter, limits=limits)  # fmt: skip
         return self._deps
 
     async def close(self) -> None:

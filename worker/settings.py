@@ -226,6 +226,15 @@ class SmtpSettings(_Strict):
     timeout_s: float = Field(default=20.0, gt=0)
 
 
+class LimitSettings(_Strict):
+    """How much of the workers one tenant may use, across every host (kept in Redis). An
+    event over a limit waits on the queue without spending a retry."""
+
+    max_concurrent_events: int | None = Field(default=None, ge=1)
+    events_per_s: float | None = Field(default=None, gt=0)
+    burst: int = Field(default=1, ge=1)  #: events that may start at once after a quiet spell
+
+
 class TenantSettings(_Strict):
     source: Literal["shopify", "woocommerce", "stripe", "standard"]
     secret: Secret | None = None
@@ -238,6 +247,7 @@ class TenantSettings(_Strict):
     smtp: SmtpSettings | None = None
     documents: DocumentSettings = DocumentSettings()
     alerts: AlertSettings | None = None
+    limits: LimitSettings = LimitSettings()
     #: webhooks per second this tenant may send to one receiver process, after a burst
     rate_limit_per_s: float = Field(default=50.0, gt=0)
     rate_limit_burst: float = Field(default=200.0, ge=1)
