@@ -92,6 +92,10 @@ class LocalStack:
         default_factory=lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     )
     tenant: str = "acme"
+    #: where Redis and the sandboxes listen, and the receiver: loopback, unless the stack is
+    #: spread over network namespaces (invoicebridge.cluster)
+    db_host: str = "127.0.0.1"
+    receiver_host: str = "127.0.0.1"
     #: bearer tokens for the admin API and dashboard: an operator's and a viewer's
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     viewer_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -105,16 +109,17 @@ class LocalStack:
             free_port(),
             free_port(),
         )
-        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
-        self.sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
+        db = self.db_host
+        self.redis_url = f"redis://{db}:{self.redis_port}/0"
+        self.sandbox_url = f"http://{db}:{self.sandbox_port}"
         self.smtp_port = free_port()
-        self.urls = {"icount": self.sandbox_url, "idoklad": f"http://127.0.0.1:{free_port()}",
-                     "icash": f"http://127.0.0.1:{free_port()}",
-                     "smtp": f"http://127.0.0.1:{free_port()}"}  # fmt: skip
-        self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
+        self.urls = {"icount": self.sandbox_url, "idoklad": f"http://{db}:{free_port()}",
+                     "icash": f"http://{db}:{free_port()}",
+                     "smtp": f"http://{db}:{free_port()}"}  # fmt: skip
+        self.receiver_url = f"http://{self.receiver_host}:{self.receiver_port}"
         self.worker_metrics_port = free_port()  #: each stack's workers expose metrics apart
         self.rabbitmq_port = free_port()
-        self.rabbitmq_url = stack_rabbitmq.amqp_url(self.rabbitmq_port)
+        self.rabbitmq_url = stack_rabbitmq.amqp_url(self.db_host, self.rabbitmq_port)
         self.worker_metrics_url = f"http://127.0.0.1:{self.worker_metrics_port}/metrics"
         self.config = self.workdir / "config.toml"
 
@@ -127,14 +132,19 @@ class LocalStack:
                 argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
 
+    def redis_client(self, *, decode: bool = True) -> redis.Redis:
+        """A client of the stack's Redis (the caller closes it)."""
+        return redis.Redis(host=self.db_host, port=self.redis_port, decode_responses=decode)
+
     def _cli(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "invoicebridge.cli", *args]
 
     def start_rabbitmq(self) -> None:
         """A private rabbitmq-server (about ten seconds to boot)."""
-        env = stack_rabbitmq.server_env(self.workdir, self.rabbitmq_port, free_port())
+        port, dist = self.rabbitmq_port, free_port()
+        env = stack_rabbitmq.server_env(self.workdir, self.db_host, port, dist)
         self.spawn("rabbitmq", [stack_rabbitmq.server_binary()], env=env)
-        self.wait_ready(lambda: stack_rabbitmq.answers(self.rabbitmq_port), "rabbitmq", 90)
+        self.wait_ready(lambda: stack_rabbitmq.answers(self.rabbitmq_url), "rabbitmq", 90)
 
     def start_redis(self) -> None:
         binary = shutil.which("redis-server")
@@ -147,16 +157,19 @@ class LocalStack:
                 "--port",
                 str(self.redis_port),
                 "--bind",
-                "127.0.0.1",
+                self.db_host,
                 "--dir",
                 str(self.workdir),
                 "--appendonly",
                 "yes",
                 "--save",
                 "",
+                # off the loopback (a test network of namespaces) it must take other hosts
+                "--protected-mode",
+                "yes" if self.db_host == "127.0.0.1" else "no",
             ],
         )
-        self.wait_ready(lambda: redis.Redis(port=self.redis_port).ping(), "redis")
+        self.wait_ready(lambda: self.redis_client().ping(), "redis")
 
     def start_sandboxes(self) -> None:
         """The three provider sandboxes and the mail catcher, each its own process."""
@@ -164,7 +177,7 @@ class LocalStack:
             port = url.rpartition(":")[2]
             extra = ["--port", str(self.smtp_port), "--http-port", port] if name == "smtp" else [
                 "--port", port]  # fmt: skip
-            self.spawn(name, self._cli("sandbox", name, *extra))
+            self.spawn(name, self._cli("sandbox", name, "--host", self.db_host, *extra))
         for name, url in self.urls.items():
             probe = "/_sandbox/emails" if name == "smtp" else "/_sandbox/documents"
             self.wait_ready(lambda u=url + probe: http_json("GET", u)[0] == 200, name)
@@ -172,7 +185,15 @@ class LocalStack:
     def start_receiver(self) -> None:
         self.spawn(
             "receiver",
-            self._cli("serve", "--config", str(self.config), "--port", str(self.receiver_port)),
+            self._cli(
+                "serve",
+                "--config",
+                str(self.config),
+                "--host",
+                self.receiver_host,
+                "--port",
+                str(self.receiver_port),
+            ),
         )
         self.wait_ready(
             lambda: http_json("GET", self.receiver_url + "/readyz")[0] == 200, "receiver"
@@ -218,7 +239,7 @@ class LocalStack:
 
     def wait_workers(self, processes: int, timeout: float = 30) -> None:
         """Wait until `processes` dramatiq worker processes are consuming (their heartbeats)."""
-        client = redis.Redis(port=self.redis_port)
+        client = self.redis_client(decode=False)
         try:
             beats = "invoicebridge:__heartbeats__"
             self.wait_ready(lambda: client.zcard(beats) >= processes, "workers", timeout)
@@ -312,7 +333,7 @@ class LocalStack:
 
     def ledger_states(self) -> dict[str, int]:
         """The states that hold events, with how many (the ledger's per-state index)."""
-        client = redis.Redis(port=self.redis_port, decode_responses=True)
+        client = self.redis_client()
         try:
             with client.pipeline(transaction=False) as pipe:
                 for state in EVENT_STATES:
@@ -324,7 +345,7 @@ class LocalStack:
 
     def job(self, key: str) -> dict[str, str]:
         """The ledger's record of one job step (empty if never started)."""
-        client = redis.Redis(port=self.redis_port, decode_responses=True)
+        client = self.redis_client()
         try:
             return cast(dict[str, str], client.hgetall(f"ib:job:{key}"))
         finally:

@@ -68,7 +68,7 @@ def _tenant(stack: LocalStack, tenant: str, source: str, provider: str) -> str:
         "icash": f'base_url = "{urls["icash"]}/clientapi/v1"\napi_key = "sandbox-key"\n'
                  'secret_key = "sandbox-secret"\nwarehouse_id = 1\nuser_id = 1\n',
     }  # fmt: skip
-    smtp = (f'[tenants.{tenant}.smtp]\nhost = "127.0.0.1"\nport = {stack.smtp_port}\n'
+    smtp = (f'[tenants.{tenant}.smtp]\nhost = "{stack.db_host}"\nport = {stack.smtp_port}\n'
             'sender = "invoices@shop.example"\nstarttls = false\n')  # fmt: skip
     secret = stack.whsec if source == "standard" else stack.secret
     # the Standard Webhooks tenant is the one whose orders may ask for a card charge
