@@ -1,0 +1,141 @@
+"""Driving a LocalStack from a test or the demo: post webhooks, script sandbox faults, read
+the ledger, wait for it to go quiet. Loopback HTTP only."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from typing import Any, cast, get_args
+
+import redis
+
+from invoicebridge import samples
+from worker.ledger import EventState
+from worker.ledger_keys import STATE
+
+BUSY_STATES = ("received", "queued", "running", "retrying")
+EVENT_STATES: tuple[str, ...] = get_args(EventState)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_json(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
+) -> tuple[int, Any]:
+    """One loopback HTTP call; returns (status, parsed JSON or None)."""
+    request = urllib.request.Request(  # noqa: S310 (loopback http only)
+        url, data=body, method=method, headers=headers or {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback)
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, None
+
+
+class StackDriving:
+    """The LocalStack's side that talks to it once it runs."""
+
+    secret: str
+    tenant: str
+    receiver_url: str
+    urls: dict[str, str]
+    signatures_sent: list[str]
+
+    def redis_client(self, *, decode: bool = True) -> redis.Redis:
+        raise NotImplementedError
+
+    # -- driving it -----------------------------------------------------------------
+
+    def post_order(
+        self,
+        payload: dict[str, Any],
+        *,
+        topic: str = "orders/create",
+        event_id: str | None = None,
+        secret: str | None = None,
+        tenant: str | None = None,
+    ) -> tuple[int, Any]:
+        """POST a signed Shopify order webhook to a Shopify tenant (default: the iCount one)."""
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = samples.headers_for(
+            body,
+            topic=topic,
+            secret=secret or self.secret,
+            event_id=event_id or f"{payload['id']}-{topic}",
+        )
+        return self.post("shopify", tenant or self.tenant, body, headers)
+
+    def post(
+        self, source: str, tenant: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, Any]:
+        """POST a webhook as `source` would; the signature is remembered for log checks."""
+        for name in ("X-Shopify-Hmac-Sha256", "X-WC-Webhook-Signature", "Stripe-Signature"):
+            if name in headers:
+                self.signatures_sent.append(headers[name].rpartition("v1=")[2])
+        if "webhook-signature" in headers:
+            self.signatures_sent.append(headers["webhook-signature"].partition(",")[2])
+        return http_json("POST", f"{self.receiver_url}/webhooks/{source}/{tenant}", body, headers)
+
+    def sandbox(self, what: str, provider: str = "icount") -> Any:
+        """GET /_sandbox/<what> of a provider sandbox (or "smtp", the mail catcher)."""
+        return http_json("GET", f"{self.urls[provider]}/_sandbox/{what}")[1]
+
+    def set_faults(self, fault: dict[str, Any], provider: str = "icount") -> None:
+        status, _ = http_json(
+            "POST",
+            self.urls[provider] + "/_sandbox/faults",
+            json.dumps(fault).encode(),
+            {"Content-Type": "application/json"},
+        )
+        assert status == 200, f"sandbox refused fault {fault}"
+
+    def ledger_states(self) -> dict[str, int]:
+        """The states that hold events, with how many (the ledger's per-state index)."""
+        client = self.redis_client()
+        try:
+            with client.pipeline(transaction=False) as pipe:
+                for state in EVENT_STATES:
+                    pipe.zcard(STATE.format(state))
+                counts = pipe.execute()
+            return {state: n for state, n in zip(EVENT_STATES, counts, strict=True) if n}
+        finally:
+            client.close()
+
+    def job(self, key: str) -> dict[str, str]:
+        """The ledger's record of one job step (empty if never started)."""
+        client = self.redis_client()
+        try:
+            return cast(dict[str, str], client.hgetall(f"ib:job:{key}"))
+        finally:
+            client.close()
+
+    def wait_quiet(self, timeout: float = 60, settle: float = 1.0) -> dict[str, int]:
+        """Wait until no event is waiting or running, and stays so for `settle` seconds."""
+        deadline, quiet_since = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            states = self.ledger_states()
+            if any(states.get(s) for s in BUSY_STATES):
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= settle:
+                return states
+            time.sleep(0.2)
+        raise TimeoutError(f"still busy after {timeout}s: {self.ledger_states()}")
