@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from invoicebridge import samples_standard
-from invoicebridge.stack import LocalStack, StackOptions, http_json
+from invoicebridge.stack import LocalStack, StackOptions, http_json, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -24,11 +24,10 @@ GOOD_CARD, DECLINED_CARD, CVV = "4580458045804580", "4580000000000002", "737"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(tmp_path_factory.mktemp("charging"), StackOptions(workers=2, threads=4))
-    try:
-        yield local.up()
-    finally:
-        local.down()
+    with running_stack(
+        tmp_path_factory.mktemp("charging"), StackOptions(workers=2, threads=4)
+    ) as local:
+        yield local
 
 
 def store_card(stack: LocalStack, client_id: str, number: str) -> str:

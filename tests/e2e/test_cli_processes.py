@@ -15,7 +15,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from invoicebridge import samples
-from invoicebridge.stack import LocalStack, StackOptions
+from invoicebridge.stack import LocalStack, StackOptions, running_stack
 from worker.domain.idempotency import sanity_string
 
 pytestmark = pytest.mark.e2e
@@ -23,11 +23,10 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(tmp_path_factory.mktemp("stack"), StackOptions(workers=2, threads=4))
-    try:
-        yield local.up()
-    finally:
-        local.down()
+    with running_stack(
+        tmp_path_factory.mktemp("stack"), StackOptions(workers=2, threads=4)
+    ) as local:
+        yield local
 
 
 def documents_for(stack: LocalStack, order_id: int) -> list[dict]:

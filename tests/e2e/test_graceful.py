@@ -14,7 +14,7 @@ import pytest
 
 from invoicebridge import samples
 from invoicebridge.loadgen import LoadPlan, run_load
-from invoicebridge.stack import LocalStack, StackOptions
+from invoicebridge.stack import LocalStack, StackOptions, running_stack
 from tests.e2e.test_cli_processes import documents_for
 
 pytestmark = pytest.mark.e2e
@@ -22,11 +22,10 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
-    local = LocalStack(tmp_path, StackOptions(workers=1, threads=4, rate_limit_per_s=10_000))
-    try:
-        yield local.up()
-    finally:
-        local.down()
+    with running_stack(
+        tmp_path, StackOptions(workers=1, threads=4, rate_limit_per_s=10_000)
+    ) as local:
+        yield local
 
 
 def test_sigterm_to_the_receiver_mid_load_loses_nothing_it_answered(stack: LocalStack) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from invoicebridge import samples, samples_stripe, samples_woocommerce
-from invoicebridge.stack import LocalStack, StackOptions
+from invoicebridge.stack import LocalStack, StackOptions, running_stack
 from worker.domain.idempotency import sanity_string
 
 pytestmark = pytest.mark.e2e
@@ -21,11 +21,10 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(tmp_path_factory.mktemp("lifecycle"), StackOptions(workers=2, threads=4))
-    try:
-        yield local.up()
-    finally:
-        local.down()
+    with running_stack(
+        tmp_path_factory.mktemp("lifecycle"), StackOptions(workers=2, threads=4)
+    ) as local:
+        yield local
 
 
 def documents_of(

@@ -19,7 +19,7 @@ from handlers.webhooks import _to_item
 from invoicebridge.loadgen import LoadPlan, build_deliveries, reconcile, run_load, wait_quiet
 from invoicebridge.loadgen.payloads import Delivery
 from invoicebridge.loadgen.report import DeliveryResult, Expected
-from invoicebridge.stack import LocalStack, StackOptions
+from invoicebridge.stack import LocalStack, StackOptions, running_stack
 from worker.domain.events import OrderEvent
 from worker.domain.idempotency import event_id, sanity_string
 from worker.providers.icount.client import ICountClient
@@ -31,11 +31,10 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(tmp_path_factory.mktemp("loadgen"), StackOptions(workers=2, threads=8))
-    try:
-        yield local.up()
-    finally:
-        local.down()
+    with running_stack(
+        tmp_path_factory.mktemp("loadgen"), StackOptions(workers=2, threads=8)
+    ) as local:
+        yield local
 
 
 def loadgen(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:

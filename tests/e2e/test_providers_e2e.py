@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from invoicebridge import samples
-from invoicebridge.stack import LocalStack, StackOptions, http_json
+from invoicebridge.stack import LocalStack, StackOptions, http_json, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -24,11 +24,8 @@ PROVIDERS = {"acme": ("icount", "doc/create"), "dok": ("idoklad", "IssuedInvoice
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     options = StackOptions(workers=2, threads=8, icount_timeout_s=1.5)
-    local = LocalStack(tmp_path_factory.mktemp("providers"), options)
-    try:
-        yield local.up()
-    finally:
-        local.down()
+    with running_stack(tmp_path_factory.mktemp("providers"), options) as local:
+        yield local
 
 
 def emails_for(stack: LocalStack, provider: str, docnum: str) -> int:
