@@ -30,14 +30,10 @@ from prometheus_client import (
 
 from handlers.deps import StateCounts
 from handlers.webhooks import DEPS
+from worker.domain.states import EVENT_STATES
 
 WEBHOOK_ROUTE = "/webhooks/{source}/{tenant}"
 KNOWN_SOURCES = frozenset({"shopify", "woocommerce", "stripe", "standard"})
-#: the ledger's event states (worker.ledger.EventState; handlers may not import the ledger)
-EVENT_STATES = (
-    "received", "queued", "running", "retrying", "done", "failed",
-    "needs_attention", "ignored", "resolved", "discarded",
-)  # fmt: skip
 #: a scrape must answer even when Redis hangs rather than refuses
 LEDGER_TIMEOUT_S = 2.0
 

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from worker.domain.events import IgnoredDelivery, Order, OrderEvent, Refund
 from worker.domain.redaction import redact_text
+from worker.domain.states import EventState
 from worker.ledger_jobs import JobFailure, JobLedger, JobRecord
 from worker.ledger_keys import (
     CLAIM,
@@ -39,24 +40,12 @@ from worker.ledger_keys import (
 
 __all__ = [
     "EVENT", "EVENTS", "JOB", "ORDER", "STATE", "UNQUEUED",
-    "JobFailure", "JobLedger", "JobRecord", "Ledger",
+    "EventState", "JobFailure", "JobLedger", "JobRecord", "Ledger",
 ]  # fmt: skip
 
 #: how long the delivery that recorded an event has to queue it before another may
 ENQUEUE_CLAIM_MS = 10_000
 
-EventState = Literal[
-    "received",
-    "queued",
-    "running",
-    "retrying",
-    "done",
-    "failed",
-    "needs_attention",
-    "ignored",
-    "resolved",
-    "discarded",
-]
 RecordOutcome = Literal["new", "duplicate", "unqueued"]
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from worker.domain.idempotency import job_key
+from worker.domain.states import EVENT_STATES
 from worker.ledger import Ledger
 from worker.ledger_keys import (
     ATTEMPTS,
@@ -35,8 +36,7 @@ SCAN_MAX = 200_000  #: most events one search looks at, newest first
 
 RETRYABLE = ("failed", "needs_attention", "retrying", "received", "queued")
 FINAL = ("resolved", "discarded")
-STATES = ("received", "queued", "running", "retrying", "done", "failed", "needs_attention",
-          "ignored", *FINAL)  # fmt: skip
+STATES = EVENT_STATES
 _SUMMARY = ("id", "tenant", "source", "topic", "order_id", "order_number", "state",
             "received_at", "failures", "last_error")  # fmt: skip
 _STEP = ("state", "attempts", "doctype", "docnum", "doc_id", "emailed", "last_error",

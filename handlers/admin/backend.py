@@ -13,10 +13,9 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STATES = ("received", "queued", "running", "retrying", "done", "failed", "needs_attention",
-          "ignored", "resolved", "discarded")  # fmt: skip
-State = Literal["received", "queued", "running", "retrying", "done", "failed",
-                "needs_attention", "ignored", "resolved", "discarded"]  # fmt: skip
+from worker.domain.states import EVENT_STATES, EventState
+
+STATES = EVENT_STATES
 
 
 class _Strict(BaseModel):
@@ -29,7 +28,7 @@ class EventQuery(_Strict):
     tenant: str | None = None
     source: str | None = None
     order: str | None = Field(default=None, description="order id or number (#1001 or 1001)")
-    states: tuple[State, ...] = ()
+    states: tuple[EventState, ...] = ()
     since: float | None = None
     until: float | None = None
     text: str | None = Field(default=None, description="in the last error or the order number")
