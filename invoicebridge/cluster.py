@@ -4,9 +4,9 @@ crosses a network (`tests/e2e/test_cluster.py`).
 `Net` makes the hosts (`db`, `a`, `b`: 10.77.<key>.1-3, the machine itself .254) and can cut
 one off (its link goes down: a host that vanished from the network, processes still
 running). `ClusterStack` is a LocalStack whose processes start inside those hosts: Redis,
-RabbitMQ and the sandboxes on `db`, the receiver and one worker process on `a`, another on
-`b`. `Forwarder` gives the test process loopback addresses for them, since the load
-generator posts to loopback only.
+RabbitMQ and the sandboxes on `db`; a receiver and a worker process on `a`, and another
+receiver and worker on `b`. `Forwarder` gives the test process loopback addresses for
+them, since the load generator posts to loopback only.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from invoicebridge.stack import LocalStack
 HOSTS = ("db", "a", "b")
 #: which host each of the stack's processes runs on
 PLACEMENT = {"redis": "db", "rabbitmq": "db", "icount": "db", "idoklad": "db", "icash": "db",
-             "smtp": "db", "receiver": "a", "workers": "a", "workers-1": "b"}  # fmt: skip
+             "smtp": "db", "receiver": "a", "workers": "a", "receiver-1": "b",
+             "workers-1": "b"}  # fmt: skip
 
 
 def _ip(*args: str) -> None:
@@ -138,15 +139,17 @@ class Forwarder:
         for task in pending:
             task.cancel()
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(asyncio.sleep(0.1))  # let the closed transports finish closing
         loop.close()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+            await asyncio.gather(_copy(reader, upstream_writer), _copy(upstream_reader, writer))
         except OSError:
+            pass
+        finally:  # also when cancelled while connecting to a host that was cut off
             writer.close()
-            return
-        await asyncio.gather(_copy(reader, upstream_writer), _copy(upstream_reader, writer))
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -146,22 +146,14 @@ class LocalStack(StackDriving):
             probe = "/_sandbox/emails" if name == "smtp" else "/_sandbox/documents"
             self.wait_ready(lambda u=url + probe: http_json("GET", u)[0] == 200, name)
 
-    def start_receiver(self) -> None:
-        self.spawn(
-            "receiver",
-            self._cli(
-                "serve",
-                "--config",
-                str(self.config),
-                "--host",
-                self.receiver_host,
-                "--port",
-                str(self.receiver_port),
-            ),
-        )
-        self.wait_ready(
-            lambda: http_json("GET", self.receiver_url + "/readyz")[0] == 200, "receiver"
-        )
+    def start_receiver(self, name: str = "receiver", host: str = "", port: int = 0) -> str:
+        """A receiver process named `name` (default: the stack's own address); its URL."""
+        host, port = host or self.receiver_host, port or self.receiver_port
+        config = ["--config", str(self.config), "--host", host, "--port", str(port)]
+        self.spawn(name, self._cli("serve", *config))
+        url = f"http://{host}:{port}"
+        self.wait_ready(lambda: http_json("GET", url + "/readyz")[0] == 200, name)
+        return url
 
     def start_workers(self, name: str = "workers") -> None:
         """One `invoicebridge worker` (dramatiq's parent and its processes) named `name`."""
@@ -212,7 +204,8 @@ class LocalStack(StackDriving):
 
     def down(self) -> None:
         workers = [name for name in self.procs if name.startswith("workers")]
-        for name in ("receiver", *workers, *self.urls, "rabbitmq", "redis"):
+        receivers = [name for name in self.procs if name.startswith("receiver")]
+        for name in (*receivers, *workers, *self.urls, "rabbitmq", "redis"):
             self.stop(name)
 
     def stop(self, name: str, timeout: float = 15) -> None:

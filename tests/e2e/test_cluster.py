@@ -1,7 +1,8 @@
 """Three hosts on one machine (network namespaces on a bridge): Redis, RabbitMQ and the
-sandboxes on `db`; the receiver and a worker process on `a`; another worker on `b`. Orders
-flow while host `b` is cut off the network mid-run; every acknowledged order still ends with
-exactly one document. Once with the queue on Redis, once on RabbitMQ."""
+sandboxes on `db`; a receiver and a worker process on `a`, another receiver and worker on
+`b`. Orders flow through both receivers while host `b` is cut off the network mid-run;
+every order acknowledged by either still ends with exactly one document. Once with the
+queue on Redis, once on RabbitMQ."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from invoicebridge.cluster import ClusterStack, Forwarder, Net, namespaces_forbidden
-from invoicebridge.loadgen import LoadPlan, reconcile, run_load
-from invoicebridge.stack import StackOptions
+from invoicebridge.loadgen import LoadPlan, LoadReport, reconcile, run_load
+from invoicebridge.stack import StackOptions, free_port
 
 pytestmark = pytest.mark.e2e
 REASON = namespaces_forbidden()
@@ -44,31 +45,45 @@ def test_a_worker_host_cut_off_mid_run_loses_and_doubles_nothing(
     tmp_path: Path, net: Net, broker: str
 ) -> None:
     stack = _stack(tmp_path, net, broker)
-    forwards = [Forwarder(net.ip("a"), stack.receiver_port),
+    b_port = free_port()
+    forwards = [Forwarder(net.ip("a"), stack.receiver_port), Forwarder(net.ip("b"), b_port),
                 Forwarder(net.ip("db"), stack.redis_port),
                 Forwarder(net.ip("db"), int(stack.urls["icount"].rpartition(":")[2]))]  # fmt: skip
     try:
         stack.up()
-        stack.start_workers("workers-1")  # the worker on host b
+        stack.start_receiver("receiver-1", net.ip("b"), b_port)  # the receiver on host b
+        stack.start_workers("workers-1")  # and its worker
         if broker == "redis":
             stack.wait_workers(2)
-        receiver, redis_port, sandbox = (forward.start() for forward in forwards)
-        plan = LoadPlan(url=f"http://127.0.0.1:{receiver}", source="shopify",
-                        tenant=stack.tenant, secret=stack.secret, count=400, rate=100,
-                        duplicates=0.2, max_seconds=120)  # fmt: skip
+        on_a, on_b, redis_port, sandbox = (forward.start() for forward in forwards)
         cutter = threading.Timer(1.5, net.cut, args=("b",))
         cutter.start()
-        report = asyncio.run(run_load(plan))
+        report_a, report_b = asyncio.run(_load(stack, on_a, on_b))
         cutter.join()
         stack.wait_quiet(timeout=150, settle=2.0)
-        result = asyncio.run(reconcile(report, sandbox_url=f"http://127.0.0.1:{sandbox}",
-                                       redis_url=f"redis://127.0.0.1:{redis_port}/0"))  # fmt: skip
+        results = [asyncio.run(reconcile(report, sandbox_url=f"http://127.0.0.1:{sandbox}",
+                                         redis_url=f"redis://127.0.0.1:{redis_port}/0"))
+                   for report in (report_a, report_b)]  # fmt: skip
     finally:
         for forward in forwards:
             forward.stop()
         stack.down()
-    assert len(report.acknowledged) == 400
-    assert result.missing == [] and result.doubled == [] and result.wrong_total == {}, (
-        result.table()
-    )
-    assert len(result.with_one_document) == 400, result.table()
+    assert len(report_a.acknowledged) == 300  # host a stayed up: everything it was sent
+    assert 0 < len(report_b.acknowledged) < 300  # host b answered until it was cut off
+    for result in results:
+        problems = (result.missing, result.doubled, result.wrong_total)
+        assert problems == ([], [], {}), result.table()
+    assert len(results[0].with_one_document) == 300
+    assert len(results[1].with_one_document) >= len(report_b.acknowledged)
+
+
+async def _load(stack: ClusterStack, on_a: int, on_b: int) -> tuple[LoadReport, LoadReport]:
+    """300 orders to each receiver at once, 20 % of them delivered twice; the run against
+    host b is bounded, since its requests hang once b is cut off."""
+    plans = [LoadPlan(url=f"http://127.0.0.1:{port}", source="shopify", tenant=stack.tenant,
+                      secret=stack.secret, count=300, rate=75, duplicates=0.2,
+                      first_order=first, max_seconds=bound, retries=retries)
+             for port, first, bound, retries in ((on_a, 1, 60, 3),
+                                                 (on_b, 10_001, 8, 1))]  # fmt: skip
+    report_a, report_b = await asyncio.gather(*(run_load(plan) for plan in plans))
+    return report_a, report_b
