@@ -26,22 +26,28 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from enum import IntEnum
-from json.encoder import encode_basestring, encode_basestring_ascii
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any
 
 from worker.domain import vat
 from worker.domain.events import Customer, Line, Order
-from worker.domain.money import parse_amount, quantize
+from worker.domain.money import parse_amount
 from worker.domain.redaction import redact_text
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.providers.base import DocumentRef, DocumentRequest
+from worker.providers.idoklad.codec import dumps as dumps
+from worker.providers.idoklad.codec import loads as loads
+from worker.providers.idoklad.totals import VAT_RATES as VAT_RATES
+from worker.providers.idoklad.totals import Amounts as Amounts
+from worker.providers.idoklad.totals import PriceType as PriceType
+from worker.providers.idoklad.totals import VatRateType as VatRateType
+from worker.providers.idoklad.totals import document_amounts as document_amounts
+from worker.providers.idoklad.totals import item_amounts as item_amounts
+from worker.providers.idoklad.totals import item_rate as item_rate
 from worker.settings import DocumentSettings
 
 #: wait after a 429 without a usable `Retry-After`, in ms (providers.md D.2.3 suggests 60 s)
@@ -54,25 +60,6 @@ FILTER_OPS = frozenset({"lt", "lte", "gt", "gte", "eq", "!eq", "ct", "!ct"})
 ASSIGNED_FIELDS = frozenset({"Id", "DocumentNumber", "DocumentSerialNumber"})
 
 
-_Kind = TypeVar("_Kind", bound=IntEnum)
-
-
-class PriceType(IntEnum):
-    WITH_VAT = 0
-    WITHOUT_VAT = 1
-    ONLY_BASE = 2
-
-
-class VatRateType(IntEnum):
-    REDUCED1 = 0
-    BASIC = 1
-    ZERO = 2
-    REDUCED2 = 3
-
-
-#: rate (percent) of each type when an item names none: Czech rates from 2024, Reduced2 kept at 10
-VAT_RATES = {VatRateType.REDUCED1: Decimal(12), VatRateType.BASIC: Decimal(21),
-             VatRateType.ZERO: Decimal(0), VatRateType.REDUCED2: Decimal(10)}  # fmt: skip
 _RATE_TYPES = {Decimal(21): VatRateType.BASIC, Decimal(12): VatRateType.REDUCED1,
                Decimal(15): VatRateType.REDUCED1, Decimal(10): VatRateType.REDUCED2,
                Decimal(0): VatRateType.ZERO}  # fmt: skip
@@ -91,54 +78,6 @@ class TokenRejected(Permanent):
 
 class MalformedAnswer(Retryable):
     """A 2xx answer that is not JSON; after a mutating call the client makes it OutcomeUnknown."""
-
-
-# --- JSON without floats ------------------------------------------------------------------
-
-
-def dumps(value: object) -> str:
-    """JSON text with `Decimal` written as a plain number; floats are refused (TypeError)."""
-    out: list[str] = []
-    _dump(value, out)
-    return "".join(out)
-
-
-def _dump(value: object, out: list[str]) -> None:
-    """Append `value`'s JSON to `out` (one join, not one per level); strings go through the C
-    encoders `json.dumps` itself uses, without building an encoder per string."""
-    if isinstance(value, str):
-        out.append(encode_basestring(value))  # = json.dumps(value, ensure_ascii=False)
-    elif value is None or isinstance(value, bool):
-        out.append({None: "null", True: "true", False: "false"}[value])
-    elif isinstance(value, int):
-        out.append(str(int(value)))
-    elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"not a finite amount: {value}")
-        out.append(f"{value:f}")
-    elif isinstance(value, Mapping):
-        out.append("{")
-        for index, (key, item) in enumerate(value.items()):  # keys as json.dumps(str(key))
-            out.append(("," if index else "") + encode_basestring_ascii(str(key)) + ":")
-            _dump(item, out)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for index, item in enumerate(value):
-            out.append("," if index else "")
-            _dump(item, out)
-        out.append("]")
-    else:
-        raise TypeError(f"cannot write {type(value).__name__} as iDoklad JSON")
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def loads(raw: bytes | str) -> Any:
-    """Parse JSON with every non-integer number as `Decimal`. Raises ValueError."""
-    return json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
 
 
 # --- the reference ------------------------------------------------------------------------
@@ -221,54 +160,6 @@ def parse_list(data: Any) -> ListPage:
     source = data if isinstance(data, Mapping) else {}
     total = int(source.get("TotalItems", len(items)))
     return ListPage(items, total, int(source.get("TotalPages", 1 if items else 0)))
-
-
-# --- the totals rule ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Amounts:
-    """An item's or a document's money: base without VAT, VAT, and the total with VAT."""
-
-    base: Decimal
-    vat: Decimal
-    total: Decimal
-
-
-def _member(kind: type[_Kind], value: Any) -> _Kind:
-    """`kind(int(value))`, found by value first: Enum's own call costs twice that, and the
-    totals rule makes two per item of every document; unknown values still raise."""
-    number = int(value)
-    found = kind._value2member_map_.get(number)
-    return kind(number) if found is None else cast(_Kind, found)
-
-
-def item_rate(item: Mapping[str, Any]) -> Decimal:
-    """The VAT percent an item is taxed at: `VatRate`, else its type's rate; Zero is 0."""
-    kind = _member(VatRateType, item.get("VatRateType", VatRateType.BASIC))
-    given = item.get("VatRate")
-    if kind is VatRateType.ZERO:
-        return Decimal(0)
-    return VAT_RATES[kind] if given is None else parse_amount(given)
-
-
-def item_amounts(item: Mapping[str, Any], currency: str) -> Amounts:
-    """One item under the totals rule (module docstring). Raises ValueError on bad values."""
-    gross = quantize(parse_amount(item["Amount"]) * parse_amount(item["UnitPrice"]), currency)
-    price_type = _member(PriceType, item.get("PriceType", PriceType.WITH_VAT))
-    rate = Decimal(0) if price_type is PriceType.ONLY_BASE else item_rate(item)
-    if price_type is PriceType.WITH_VAT:
-        return Amounts(*vat.split_vat(gross, rate, currency), gross)
-    added = vat.add_vat(gross, rate, currency)
-    return Amounts(gross, added, gross + added)
-
-
-def document_amounts(items: Iterable[Mapping[str, Any]], currency: str) -> Amounts:
-    """The sums of `item_amounts` over a document's items."""
-    parts = [item_amounts(item, currency) for item in items]
-    zero = Decimal(0)
-    return Amounts(sum((p.base for p in parts), zero), sum((p.vat for p in parts), zero),
-                   sum((p.total for p in parts), zero))  # fmt: skip
 
 
 # --- request bodies -----------------------------------------------------------------------
