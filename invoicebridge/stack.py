@@ -22,7 +22,8 @@ import redis
 
 from invoicebridge import stack_rabbitmq
 from invoicebridge.stack_config import render_config, stack_tenants
-from invoicebridge.stack_driving import BUSY_STATES, StackDriving, free_port, http_json
+from invoicebridge.stack_driving import StackDriving, free_port, http_json
+from worker.domain.states import BUSY_STATES
 
 
 @dataclass

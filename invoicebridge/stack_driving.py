@@ -3,21 +3,19 @@ the ledger, wait for it to go quiet. Loopback HTTP only."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
-import time
 import urllib.error
 import urllib.request
-from typing import Any, cast, get_args
+from typing import Any, cast
 
 import redis
 
 from invoicebridge import samples
-from worker.ledger import EventState
+from invoicebridge.loadgen.ledger import wait_quiet
+from worker.domain.states import EVENT_STATES
 from worker.ledger_keys import STATE
-
-BUSY_STATES = ("received", "queued", "running", "retrying")
-EVENT_STATES: tuple[str, ...] = get_args(EventState)
 
 
 def free_port() -> int:
@@ -55,6 +53,7 @@ class StackDriving:
     secret: str
     tenant: str
     receiver_url: str
+    redis_url: str
     urls: dict[str, str]
     signatures_sent: list[str]
 
@@ -127,15 +126,9 @@ class StackDriving:
             client.close()
 
     def wait_quiet(self, timeout: float = 60, settle: float = 1.0) -> dict[str, int]:
-        """Wait until no event is waiting or running, and stays so for `settle` seconds."""
-        deadline, quiet_since = time.monotonic() + timeout, None
-        while time.monotonic() < deadline:
-            states = self.ledger_states()
-            if any(states.get(s) for s in BUSY_STATES):
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= settle:
-                return states
-            time.sleep(0.2)
-        raise TimeoutError(f"still busy after {timeout}s: {self.ledger_states()}")
+        """Wait until no event is waiting or running, and stays so for `settle` seconds;
+        the states that hold events. Raises TimeoutError when `timeout` runs out first."""
+        quiet, counts = asyncio.run(wait_quiet(self.redis_url, timeout, settle=settle))
+        if not quiet:
+            raise TimeoutError(f"still busy after {timeout}s: {self.ledger_states()}")
+        return {state: n for state, n in counts.items() if n}

@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, cast
 
 import redis.asyncio as aioredis
 
 from worker.domain.events import IgnoredDelivery, Order, OrderEvent, Refund
 from worker.domain.redaction import redact_text
-from worker.domain.states import EventState
+from worker.domain.states import EVENT_STATES, EventState
 from worker.ledger_jobs import JobFailure, JobLedger, JobRecord
 from worker.ledger_keys import (
     CLAIM,
@@ -169,7 +169,7 @@ class Ledger(JobLedger):
 
     async def count_by_state(self) -> dict[str, int]:
         """How many events are in each state, every state named (0 when none): one round trip."""
-        states = get_args(EventState)
+        states = EVENT_STATES
         async with self.redis.pipeline(transaction=False) as pipe:
             for state in states:
                 pipe.zcard(STATE.format(state))
@@ -218,9 +218,3 @@ class Ledger(JobLedger):
                 mapping = {refund.refund_id: refund.model_dump_json() for refund in refunds}
                 pipe.hset(REFUNDS.format(tenant, order_id), mapping=cast(Any, mapping))
             await pipe.execute()
-
-    async def order_snapshot(self, tenant: str, order_id: str) -> Order | None:
-        return (await self.order_state(tenant, order_id)).snapshot
-
-    async def refunds(self, tenant: str, order_id: str) -> dict[str, Refund]:
-        return (await self.order_state(tenant, order_id)).refunds

@@ -15,11 +15,12 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
+from worker.domain.states import BUSY_STATES
 from worker.ledger import Ledger
 from worker.ledger_keys import EVENT
 
-#: states in which an event still has work ahead of it
-BUSY_STATES = ("received", "queued", "running", "retrying")
+__all__ = ["BUSY_STATES", "ledger_states", "wait_quiet"]
+
 _CHUNK = 1_000  #: events per pipelined read
 
 

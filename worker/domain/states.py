@@ -17,3 +17,5 @@ EventState = Literal[
     "discarded",  # an operator decided nothing is to be made
 ]
 EVENT_STATES: tuple[str, ...] = get_args(EventState)
+#: states in which an event still has work ahead of it (the ledger is "quiet" without them)
+BUSY_STATES = ("received", "queued", "running", "retrying")
