@@ -35,6 +35,10 @@ class EventStore(Protocol):
 
     async def due_unqueued(self, older_than_s: float, limit: int = 500) -> list[str]: ...
 
+    async def replicated(self) -> bool:
+        """Whether all written so far would survive the primary's loss (see Ledger)."""
+        ...
+
     async def ping(self) -> bool: ...
 
 

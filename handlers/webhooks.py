@@ -98,9 +98,16 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
         if isinstance(item, OrderEvent) and outcome in ("new", "unqueued"):
             await deps.enqueue(item.event_id)
             await deps.store.mark_queued(item.event_id)
+        replicated = await deps.store.replicated()
     except (RedisError, OSError) as exc:
         log.error("webhook_not_recorded", error=type(exc).__name__)
         return problem_response(503, "Service unavailable", "the ledger is unreachable; retry")
+    if not replicated:  # recorded and queued, but a fail-over now could lose it: ask again
+        log.warning("webhook_not_replicated", topic=item.topic, outcome=outcome)
+        detail = "recorded, but not yet on enough Redis replicas; retry"
+        response = problem_response(503, "Service unavailable", detail)
+        response.headers["Retry-After"] = "1"
+        return response
     status = "duplicate" if outcome == "duplicate" else "accepted"
     if isinstance(item, IgnoredDelivery):
         status = "ping" if parsed.ping else "ignored"

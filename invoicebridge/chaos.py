@@ -3,8 +3,9 @@
 Real processes only: a private Redis with AOF, the receiver, several `invoicebridge worker`
 processes and the sandboxes (`LocalStack`). While the load generator posts signed Shopify
 orders, a monkey SIGKILLs a random worker every few seconds and starts a new one, restarts
-Redis once and the receiver once (SIGKILL: a crash), expires the iCount sessions, and the
-sandbox answers with 5xx, latency spikes, timeouts after commit and 429 bursts. At the end
+Redis once (or, under Sentinel, SIGKILLs its primary) and the receiver once (SIGKILL: a
+crash), expires the iCount sessions, and the sandbox answers with 5xx, latency spikes,
+timeouts after commit and 429 bursts. At the end
 every acknowledged order must have exactly one document and one email, or be visible in the
 ledger as failed / needs_attention with its reason: never missing, never doubled.
 """
@@ -47,6 +48,9 @@ class ChaosPlan:
     drain_timeout_s: float = 600.0
     seed: int = 7
     broker: str = "redis"  #: or "rabbitmq": the queue on a private rabbitmq-server
+    #: Redis under Sentinel (a primary, two replicas, three sentinels), and this many times
+    #: its primary SIGKILLed for the sentinels to promote a replica
+    redis_failovers: int = 0
 
     def __post_init__(self) -> None:
         if self.events < 1 or self.rate <= 0 or self.worker_groups < 1:
@@ -55,6 +59,9 @@ class ChaosPlan:
             raise ValueError("worker_kills must be >= 0 and kill_every_s > 0")
         if self.broker not in ("redis", "rabbitmq"):
             raise ValueError("broker must be redis or rabbitmq")
+        if self.redis_failovers < 0 or (self.redis_failovers and self.redis_restarts):
+            raise ValueError("redis_failovers must be >= 0, and under Sentinel a fail-over "
+                             "stands in for redis_restarts (set that to 0)")  # fmt: skip
 
 
 @dataclass
@@ -99,6 +106,8 @@ class Monkey(threading.Thread):
         kills = [(p.kill_every_s * (i + 1), self.kill_worker) for i in range(p.worker_kills)]
         redis = [(load_s * (i + 1) / (p.redis_restarts + 1) * 0.8, self.restart_redis)
                  for i in range(p.redis_restarts)]  # fmt: skip
+        redis += [(load_s * (i + 1) / (p.redis_failovers + 1) * 0.7, self.fail_over_redis)
+                  for i in range(p.redis_failovers)]  # fmt: skip
         receiver = [(load_s * (i + 1) / (p.receiver_restarts + 1) * 0.9 + 0.5,
                      self.restart_receiver) for i in range(p.receiver_restarts)]  # fmt: skip
         expiries = [(3.0 * (i + 1), self.expire_sessions)
@@ -129,6 +138,13 @@ class Monkey(threading.Thread):
         self.stack.stop("redis")  # SIGTERM: Redis writes its AOF and exits; acked = on disk
         self.stack.start_redis()
         self.log.note("restarted redis (AOF)", "redis restarts")
+
+    def fail_over_redis(self) -> None:
+        started = time.monotonic()
+        old, new = self.stack.fail_over()
+        took = time.monotonic() - started
+        self.log.note(f"SIGKILL redis primary :{old}; the sentinels promoted :{new} in "
+                      f"{took:.1f} s", "redis fail-overs")  # fmt: skip
 
     def restart_receiver(self) -> None:
         self.stack.kill("receiver")
@@ -169,7 +185,8 @@ def start_stack(workdir: Path, plan: ChaosPlan) -> LocalStack:
     options = StackOptions(workers=plan.processes, threads=plan.threads, worker_metrics=False,
                            icount_timeout_s=2.0, log_level="warning",
                            rate_limit_per_s=max(1_000.0, plan.rate * 4),
-                           broker=plan.broker)  # fmt: skip
+                           broker=plan.broker,
+                           redis="sentinel" if plan.redis_failovers else "single")  # fmt: skip
     stack = LocalStack(workdir, options)
     if plan.broker == "rabbitmq":
         stack.start_rabbitmq()

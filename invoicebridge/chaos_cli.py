@@ -54,7 +54,8 @@ def _plan(args: argparse.Namespace) -> ChaosPlan:
                      kill_every_s=args.kill_every, redis_restarts=args.redis_restarts,
                      receiver_restarts=args.receiver_restarts, faults=not args.no_faults,
                      rolling_restarts=args.rolling_restarts,
-                     seed=args.seed, broker=args.broker)  # fmt: skip
+                     seed=args.seed, broker=args.broker,
+                     redis_failovers=args.redis_failovers)  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -90,6 +91,9 @@ def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     chaos.add_argument("--worker-kills", type=int, default=defaults.worker_kills)
     chaos.add_argument("--kill-every", type=float, default=defaults.kill_every_s, metavar="S")
     chaos.add_argument("--redis-restarts", type=int, default=defaults.redis_restarts)
+    chaos.add_argument("--redis-failovers", type=int, default=defaults.redis_failovers,
+                       help="run Redis under Sentinel and SIGKILL its primary this many times "
+                            "(with --redis-restarts 0)")  # fmt: skip
     chaos.add_argument("--receiver-restarts", type=int, default=defaults.receiver_restarts)
     chaos.add_argument(
         "--rolling-restarts",

@@ -29,6 +29,7 @@ from rich.text import Text
 from worker import ops
 from worker.domain.moments import parse_moment
 from worker.ledger import Ledger
+from worker.redis_clients import async_client, close_async
 from worker.settings import Settings, load_settings
 
 OK, NOTHING, USAGE, UNREACHABLE = 0, 1, 2, 3
@@ -234,21 +235,22 @@ def _execute(handler: Callable[[_Run], Awaitable[int]], args: argparse.Namespace
     """Run `handler` on the ledger; a SettingsError reaches `cli.main` (exit 2)."""
     settings = load_settings(args.config)
     try:  # fail fast when Redis is down: one retry, not redis-py's ten with backoff
-        client = aioredis.Redis.from_url(settings.redis.url, decode_responses=True,
-                                         retry=Retry(NoBackoff(), 1), socket_timeout=30,
-                                         socket_connect_timeout=5)  # fmt: skip
+        client = async_client(settings.redis, retry=Retry(NoBackoff(), 1), socket_timeout=30,
+                              socket_connect_timeout=5)  # fmt: skip
     except ValueError as exc:  # redis-py's verdict on a malformed URL
         _say(f"redis.url: {exc}")
         return USAGE
 
     async def main() -> int:
-        async with client:  # closed on the way out
+        try:
             return await handler(_Run(args, settings, Ledger(client)))
+        finally:
+            await close_async(client)
 
     try:
         return asyncio.run(main())
     except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-        _say(f"Redis unreachable: {exc}")
+        _say(f"Redis unreachable ({settings.redis.where()}): {exc}")
         return UNREACHABLE
 
 

@@ -58,7 +58,7 @@ async def build_receiver(settings: Settings) -> web.Application:
     """The receiver app with a real ledger and a real dramatiq broker behind it."""
     broker = setup_broker(settings)
     actor = declare_actors(broker, settings, _no_resources)  # type: ignore[arg-type]
-    ledger = Ledger.from_url(settings.redis.url)
+    ledger = Ledger.from_settings(settings.redis)
     senders = ThreadPoolExecutor(ENQUEUE_THREADS, thread_name_prefix="ib-enqueue")
 
     async def enqueue(event_id: str) -> None:

@@ -7,7 +7,6 @@ import base64
 import contextlib
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,12 +14,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from invoicebridge import stack_rabbitmq
+from invoicebridge import stack_rabbitmq, stack_sentinel
 from invoicebridge.stack_config import render_config, stack_tenants
 from invoicebridge.stack_driving import StackDriving, free_port, http_json
 from worker.domain.states import BUSY_STATES
@@ -43,6 +43,9 @@ class StackOptions:
     broker: str = "redis"
     #: each tenant's webhook rate limit per receiver (the settings' default is 50/s)
     rate_limit_per_s: float = 50.0
+    #: "single", or "sentinel": a primary, two replicas and three sentinels, the receiver
+    #: answering only once a webhook's record is on a replica
+    redis: str = "single"
 
 
 @dataclass
@@ -76,6 +79,12 @@ class LocalStack(StackDriving):
         )
         db = self.db_host
         self.redis_url = f"redis://{db}:{self.redis_port}/0"
+        sentinel = self.options.redis == "sentinel"
+        #: the Redis servers by port, the first one the primary to begin with
+        self.redis_nodes = {self.redis_port: "redis"}
+        if sentinel:
+            self.redis_nodes |= {free_port(): f"redis-{i}" for i in (1, 2)}
+        self.sentinel_ports = [free_port() for _ in range(3)] if sentinel else []
         self.sandbox_url = f"http://{db}:{self.sandbox_port}"
         self.smtp_port = free_port()
         self.urls = {"icount": self.sandbox_url, "idoklad": f"http://{db}:{free_port()}",
@@ -112,29 +121,49 @@ class LocalStack(StackDriving):
         self.wait_ready(lambda: stack_rabbitmq.answers(self.rabbitmq_url), "rabbitmq", 90)
 
     def start_redis(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (run: make install)")
-        self.spawn(
-            "redis",
-            [
-                binary,
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                self.db_host,
-                "--dir",
-                str(self.workdir),
-                "--appendonly",
-                "yes",
-                "--save",
-                "",
-                # off the loopback (a test network of namespaces) it must take other hosts
-                "--protected-mode",
-                "yes" if self.db_host == "127.0.0.1" else "no",
-            ],
-        )
+        """The stack's Redis: one server, or the primary, replicas and sentinels."""
+        self.spawn("redis", stack_sentinel.data_node_argv(self.db_host, self.redis_port,
+                                                          self.workdir))  # fmt: skip
         self.wait_ready(lambda: self.redis_client().ping(), "redis")
+        if not self.sentinel_ports:
+            return
+        for port, name in self.redis_nodes.items():
+            if port != self.redis_port:
+                argv = stack_sentinel.data_node_argv(self.db_host, port, self.workdir,
+                                                     replica_of=self.redis_port)  # fmt: skip
+                self.spawn(name, argv)
+        replicas = len(self.redis_nodes) - 1
+        # the sentinels learn the replicas from the primary's INFO: have them all there first
+        in_sync = partial(stack_sentinel.replicas_online, self.redis_client, replicas)
+        self.wait_ready(in_sync, "redis", timeout=60)
+        for i, port in enumerate(self.sentinel_ports):
+            argv = stack_sentinel.sentinel_argv(self.db_host, port, self.workdir,
+                                                self.redis_port)  # fmt: skip
+            self.spawn(f"sentinel-{i}", argv)
+        ready = partial(stack_sentinel.sentinels_ready, self.db_host, self.sentinel_ports,
+                        replicas=replicas)  # fmt: skip
+        self.wait_ready(ready, "sentinel-0", timeout=60)
+
+    def fail_over(self, timeout: float = 30) -> tuple[int, int]:
+        """SIGKILL the Redis primary, wait for the sentinels to promote a replica, then start
+        the old primary again as a replica of the new one and wait until it has caught up.
+        Returns (old port, new port)."""
+        host, sentinels = self.db_host, self.sentinel_ports
+        old = stack_sentinel.primary_port(host, sentinels)
+        if old is None:
+            raise RuntimeError("no sentinel names a primary")
+        self.kill(self.redis_nodes[old])
+        deadline = time.monotonic() + timeout
+        while (new := stack_sentinel.primary_port(host, sentinels)) in (old, None):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the sentinels promoted no replica within {timeout} s")
+            time.sleep(0.1)
+        self.redis_port, self.redis_url = new, f"redis://{host}:{new}/0"
+        argv = stack_sentinel.data_node_argv(host, old, self.workdir, replica_of=new)
+        self.spawn(self.redis_nodes[old], argv)
+        caught_up = partial(stack_sentinel.replica_caught_up, host, old)
+        self.wait_ready(caught_up, self.redis_nodes[old], timeout=timeout)
+        return old, new
 
     def start_sandboxes(self) -> None:
         """The three provider sandboxes and the mail catcher, each its own process."""
@@ -207,6 +236,8 @@ class LocalStack(StackDriving):
         workers = [name for name in self.procs if name.startswith("workers")]
         receivers = [name for name in self.procs if name.startswith("receiver")]
         for name in (*receivers, *workers, *self.urls, "rabbitmq", "redis"):
+            self.stop(name)
+        for name in list(self.procs):  # replicas and sentinels
             self.stop(name)
 
     def stop(self, name: str, timeout: float = 15) -> None:

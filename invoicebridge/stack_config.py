@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from invoicebridge.stack_sentinel import settings_toml
+
 if TYPE_CHECKING:
     from invoicebridge.stack import LocalStack
 
@@ -21,9 +23,7 @@ def render_config(stack: LocalStack) -> str:
     """The whole file: Redis, queue knobs for quick tests, metrics, admin tokens, tenants."""
     o = stack.options
     head = f"""# written by invoicebridge.stack for a local run
-[redis]
-url = "{stack.redis_url}"
-[queue]
+{_redis(stack)}[queue]
 heartbeat_timeout_ms = {o.heartbeat_timeout_ms}
 maintenance_chance = 1000000
 order_lock_ttl_ms = {o.order_lock_ttl_ms}
@@ -47,6 +47,13 @@ role = "viewer"
 """
     tenants = stack_tenants(stack.tenant).items()
     return head + "".join(_tenant(stack, t, source, provider) for t, (source, provider) in tenants)
+
+
+def _redis(stack: LocalStack) -> str:
+    """One Redis by URL, or the sentinels (webhooks answered once on a replica)."""
+    if not stack.sentinel_ports:
+        return f'[redis]\nurl = "{stack.redis_url}"\n'
+    return settings_toml(stack.db_host, stack.sentinel_ports, min_replicas=1)
 
 
 def _broker(stack: LocalStack) -> str:

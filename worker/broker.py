@@ -10,6 +10,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO
 
+from worker.redis_clients import sync_client
 from worker.settings import Settings
 
 
@@ -25,7 +26,7 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
                                 confirm_delivery=True)  # fmt: skip
     else:
         broker = RedisBroker(  # type: ignore[no-untyped-call]  # dramatiq leaves it untyped
-            url=settings.redis.url,
+            client=sync_client(settings.redis),
             namespace=queue.namespace,
             heartbeat_timeout=queue.heartbeat_timeout_ms,
             maintenance_chance=queue.maintenance_chance,

@@ -29,6 +29,7 @@ from worker.ledger_keys import (
     PAUSED,
     RECORD_LUA,
     REFUNDS,
+    REPLICA_PROBE,
     RESTATE_LUA,
     SNAPSHOT,
     START_JOB_LUA,
@@ -37,6 +38,8 @@ from worker.ledger_keys import (
     UNQUEUED,
     WORK_ITEM_LUA,
 )
+from worker.redis_clients import async_client, close_async
+from worker.settings import RedisSettings
 
 __all__ = [
     "EVENT", "EVENTS", "JOB", "ORDER", "STATE", "UNQUEUED",
@@ -74,8 +77,11 @@ class OrderState:
 class Ledger(JobLedger):
     """Async access to the ledger; one instance per process and event loop."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, min_replicas: int = 0, replica_timeout_ms: int = 1_000
+    ) -> None:
         self.redis = client
+        self.min_replicas, self.replica_timeout_ms = min_replicas, replica_timeout_ms
         self._record = client.register_script(RECORD_LUA)
         self._mark_queued = client.register_script(MARK_QUEUED_LUA)
         self._restate = client.register_script(RESTATE_LUA)
@@ -86,8 +92,14 @@ class Ledger(JobLedger):
     def from_url(cls, url: str) -> Ledger:
         return cls(aioredis.Redis.from_url(url, decode_responses=True))
 
+    @classmethod
+    def from_settings(cls, settings: RedisSettings) -> Ledger:
+        """The ledger on the settings' Redis: by URL or through Sentinel."""
+        return cls(async_client(settings), min_replicas=settings.min_replicas,
+                   replica_timeout_ms=settings.replica_timeout_ms)  # fmt: skip
+
     async def close(self) -> None:
-        await self.redis.aclose()
+        await close_async(self.redis)
 
     async def ping(self) -> bool:
         try:
@@ -132,6 +144,21 @@ class Ledger(JobLedger):
     async def mark_queued(self, event_id: str) -> None:
         """Note that the event is in the queue (unless a worker already moved it on)."""
         await self._mark_queued(keys=[EVENT.format(event_id), UNQUEUED], args=[event_id, _now()])
+
+    async def replicated(self) -> bool:
+        """Whether everything written to the primary so far is on `min_replicas` replicas,
+        waiting up to `replica_timeout_ms` (always true when none are asked for).
+
+        Redis WAIT counts the replicas that have the connection's last write, so a write
+        goes first on the same connection: it is stamped after every earlier write of every
+        client (the record, the queue's message), and WAIT then covers them all."""
+        if self.min_replicas == 0:
+            return True
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(REPLICA_PROBE)
+            pipe.wait(self.min_replicas, self.replica_timeout_ms)
+            _, acked = await pipe.execute()
+        return int(acked) >= self.min_replicas
 
     async def due_unqueued(self, older_than_s: float, limit: int = 500) -> list[str]:
         """Events recorded at least `older_than_s` ago that never reached the queue."""

@@ -23,6 +23,8 @@ LOCK = "ib:lock:{}:{}"  #: one worker at a time per order
 SNAPSHOT = "ib:snapshot:{}:{}"  #: the newest order snapshot seen (JSON), per tenant and order
 REFUNDS = "ib:refunds:{}:{}"  #: hash refund id -> Refund JSON, every refund seen for an order
 PAUSED = "ib:paused"  #: set of tenant ids whose events the workers hold back
+#: a counter the receiver bumps before Redis WAIT, so the wait covers every earlier write
+REPLICA_PROBE = "ib:replica-probe"
 
 STATS_KEEP_S = 8 * 86_400  #: hourly tallies older than this expire (they are not the ledger)
 #: states the hourly tallies count (what the dashboard charts)

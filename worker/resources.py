@@ -27,7 +27,7 @@ class Resources:
 
     async def open(self) -> Deps:
         self._session = aiohttp.ClientSession()
-        ledger = Ledger.from_url(self.settings.redis.url)
+        ledger = Ledger.from_settings(self.settings.redis)
         alerter = Alerter(self.settings, ledger, self._session)
         # a slot is leased for as long as a job may run: a dead worker's comes back by itself
         limits = TenantLimits(ledger.redis, lease_ms=self.settings.queue.time_limit_ms + 5_000)

@@ -8,6 +8,7 @@ This is the only module that reads `os.environ` (for `INVOICEBRIDGE_CONFIG` and
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -58,7 +59,39 @@ class _Strict(BaseModel):
 
 
 class RedisSettings(_Strict):
+    """The ledger's Redis (and the queue's, on the Redis broker): one server named by `url`,
+    or a primary found through Redis Sentinel, which promotes a replica when it fails."""
+
     url: str = "redis://127.0.0.1:6379/0"
+    #: `host:port` of each sentinel; when set, `url` is not used
+    sentinels: tuple[Annotated[str, Field(pattern=r"^[^:\s]+:[0-9]{1,5}$")], ...] = ()
+    #: the name the sentinels monitor the primary under (`sentinel monitor <service> ...`)
+    service: str = "invoicebridge"
+    db: int = Field(default=0, ge=0)
+    #: the primary's and replicas' password, under Sentinel (with `url`, write it in the URL)
+    password: Secret | None = None
+    sentinel_password: Secret | None = None
+    socket_timeout_s: float = Field(default=5.0, gt=0)
+    #: a webhook is answered 200 only once everything written for it is on this many
+    #: replicas (Redis WAIT), so a fail-over cannot lose an event the shop was told we have
+    min_replicas: int = Field(default=0, ge=0)
+    #: how long the receiver waits for those replicas before answering 503 (send again)
+    replica_timeout_ms: int = Field(default=1_000, ge=1)
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> RedisSettings:
+        if self.sentinels and "url" in self.model_fields_set:
+            raise ValueError("set either url or sentinels, not both")
+        if not self.sentinels and {"password", "sentinel_password"} & self.model_fields_set:
+            raise ValueError("password and sentinel_password go with sentinels; "
+                             "with url, write the password in the URL")  # fmt: skip
+        return self
+
+    def where(self) -> str:
+        """Where the ledger is, for messages: the URL without its password, or the sentinels."""
+        if self.sentinels:
+            return f"sentinel service {self.service!r} via {', '.join(self.sentinels)}"
+        return re.sub(r"//[^@/]*@", "//***@", self.url)
 
 
 class QueueSettings(_Strict):
@@ -85,6 +118,9 @@ class RabbitMQSettings(_Strict):
     publisher confirms. Several URLs separated by `;` are tried in turn (a cluster)."""
 
     url: Secret  #: amqp://user:password@host:5672/vhost — a secret, it carries the password
+    #: the server's `consumer_timeout` (RabbitMQ's default: 30 min): a delivery unacknowledged
+    #: this long is taken back and given to another worker, so a job must end well before it
+    consumer_timeout_ms: int = Field(default=1_800_000, ge=1_000)
 
 
 class ReceiverSettings(_Strict):
@@ -286,6 +322,20 @@ class Settings(_Strict):
     def _broker_is_configured(self) -> Settings:
         if self.queue.broker == "rabbitmq" and self.rabbitmq is None:
             raise ValueError('queue.broker is "rabbitmq" but there is no [rabbitmq] table')
+        return self
+
+    @model_validator(mode="after")
+    def _no_job_outlives_its_delivery(self) -> Settings:
+        """Refuse a job time limit RabbitMQ would not wait for: it would redeliver the message
+        to a second worker while the first still runs it."""
+        if self.queue.broker == "rabbitmq" and self.rabbitmq is not None:
+            timeout = self.rabbitmq.consumer_timeout_ms
+            if self.queue.time_limit_ms >= timeout:
+                raise ValueError(
+                    f"queue.time_limit_ms ({self.queue.time_limit_ms}) must be shorter than "
+                    f"rabbitmq.consumer_timeout_ms ({timeout}), or RabbitMQ redelivers a "
+                    "message while a worker still runs it"
+                )
         return self
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from worker.domain.states import BUSY_STATES
 from worker.ledger import Ledger
@@ -51,9 +52,14 @@ async def wait_quiet(
     ledger = Ledger.from_url(redis_url)
     deadline, quiet_since = time.monotonic() + timeout, None
     try:
+        counts: dict[str, int] = {}
         while True:
-            counts = await ledger.count_by_state()
-            now, busy = time.monotonic(), any(counts.get(state) for state in BUSY_STATES)
+            try:
+                counts, unknown = await ledger.count_by_state(), False
+            except RedisError:  # a restart or fail-over under way: not quiet, look again
+                unknown = True
+            now = time.monotonic()
+            busy = unknown or any(counts.get(state) for state in BUSY_STATES)
             if busy:
                 quiet_since = None
             elif quiet_since is None:

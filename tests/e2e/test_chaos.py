@@ -67,6 +67,26 @@ def test_small_chaos_run_on_rabbitmq(tmp_path: Path) -> None:
     assert result.ok and result.log.counts["worker kills"] == 3
 
 
+def test_small_chaos_run_through_a_redis_fail_over(tmp_path: Path) -> None:
+    """Redis under Sentinel, its primary SIGKILLed mid-run: the receiver, the workers and
+    dramatiq follow the promoted replica; every order acknowledged (once a replica had it)
+    ends with exactly one document and one email."""
+    plan = ChaosPlan(events=400, rate=100, worker_groups=2, worker_kills=2, kill_every_s=1.5,
+                     redis_restarts=0, redis_failovers=1, receiver_restarts=0,
+                     drain_timeout_s=120)  # fmt: skip
+    stack = start_stack(tmp_path, plan)
+    try:
+        assert "sentinels = [" in stack.config.read_text()
+        result = run_chaos(stack, plan)
+    finally:
+        stack.down()
+    rec = result.reconciliation
+    assert result.log.counts["redis fail-overs"] == 1, result.log.entries
+    assert rec.acknowledged == 400 and rec.missing == [] and rec.doubled == [], rec.table()
+    assert not rec.emails_missing and not rec.emails_doubled, rec.table()
+    assert result.ok, result.monkey_errors
+
+
 def test_a_rolling_restart_of_every_process_under_load(tmp_path: Path) -> None:
     """An upgrade: the receiver and then each worker process restarted gracefully, one at a
     time, while orders keep coming; nothing lost, nothing doubled."""

@@ -229,3 +229,20 @@ def test_the_documented_rdb_restore_keeps_the_data(tmp_path: Path) -> None:
             time.sleep(0.05)
     for client in run_redis(restore, port):
         assert client.hget("ib:event:evt_backup", "state") == "done"
+
+
+def test_sentinel_conf_watches_a_primary_started_from_redis_conf(tmp_path: Path) -> None:
+    """deploy/sentinel.conf, pointed at a real primary, is taken by redis-server --sentinel
+    with the quorum and timings it documents."""
+    primary_port, sentinel_port = free_port(), free_port()
+    conf = tmp_path / "sentinel.conf"  # Sentinel insists on a file it may rewrite
+    text = (DEPLOY / "sentinel.conf").read_text()
+    conf.write_text(text.replace("10.0.0.11 6379", f"127.0.0.1 {primary_port}"))
+    data = [str(DEPLOY / "redis.conf"), "--dir", str(tmp_path)]
+    for _primary in run_redis(data, primary_port):
+        for sentinel in run_redis([str(conf), "--sentinel"], sentinel_port):
+            watched = sentinel.sentinel_master("invoicebridge")
+            assert isinstance(watched, dict)
+            assert (watched["port"], watched["quorum"]) == (primary_port, 2)
+            assert watched["down-after-milliseconds"] == 5000
+            assert watched["failover-timeout"] == 60000 and watched["parallel-syncs"] == 1

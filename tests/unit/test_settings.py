@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.settings import SettingsError, load_settings
+from worker.settings import RedisSettings, SettingsError, load_settings
 
 GOOD = """
 [redis]
@@ -195,3 +195,67 @@ def test_the_queue_on_rabbitmq_needs_its_url(tmp_path: Path, monkeypatch: pytest
     settings = load_settings(write(tmp_path, f'[rabbitmq]\nurl = "{url}"\n' + text))
     assert settings.rabbitmq is not None and settings.rabbitmq.url.get_secret_value() == url
     assert "s3cret-pass" not in repr(settings)
+
+
+def test_a_job_rabbitmq_would_redeliver_mid_run_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    (tmp_path / "pass").write_text("p")
+    rabbit = '[rabbitmq]\nurl = "amqp://mq/"\nconsumer_timeout_ms = 100000\n'
+    text = '[queue]\nbroker = "rabbitmq"\ntime_limit_ms = 120000\n' + rabbit + GOOD.format(
+        pass_file=tmp_path / "pass")  # fmt: skip
+    with pytest.raises(SettingsError, match=r"consumer_timeout_ms \(100000\)"):
+        load_settings(write(tmp_path, text))
+    fixed = text.replace("time_limit_ms = 120000", "time_limit_ms = 60000")
+    assert load_settings(write(tmp_path, fixed)).queue.time_limit_ms == 60000
+
+
+SENTINEL = """
+[redis]
+sentinels = ["10.0.0.1:26379", "10.0.0.2:26379", "sentinel-3.internal:26379"]
+service = "ledger"
+password = "env:REDIS_PASSWORD"
+sentinel_password = "s3ntinel-pass"
+min_replicas = 1
+"""
+
+
+def test_redis_through_sentinel_loads_with_its_passwords_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    monkeypatch.setenv("REDIS_PASSWORD", "r3dis-pass")
+    (tmp_path / "pass").write_text("p")
+    text = SENTINEL + GOOD.format(pass_file=tmp_path / "pass").replace(
+        '[redis]\nurl = "redis://127.0.0.1:6399/0"\n', "")  # fmt: skip
+    redis = load_settings(write(tmp_path, text)).redis
+    assert redis.sentinels[2] == "sentinel-3.internal:26379" and redis.min_replicas == 1
+    assert redis.password is not None and redis.password.get_secret_value() == "r3dis-pass"
+    assert "pass" not in repr(redis).replace("password", "")
+    assert redis.where() == ("sentinel service 'ledger' via 10.0.0.1:26379, 10.0.0.2:26379, "
+                             "sentinel-3.internal:26379")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('url = "redis://h:6379/0"\nsentinels = ["h:26379"]\n', "either url or sentinels"),
+        ('url = "redis://h:6379/0"\npassword = "p"\n', "go with sentinels"),
+        ('sentinels = ["h"]\n', r"redis\.sentinels\.0"),
+        ('sentinels = ["h:26379"]\nmin_replicas = -1\n', r"redis\.min_replicas"),
+    ],
+)
+def test_bad_redis_tables_name_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, message: str
+) -> None:
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    (tmp_path / "pass").write_text("p")
+    text = GOOD.format(pass_file=tmp_path / "pass").replace(
+        'url = "redis://127.0.0.1:6399/0"\n', table)  # fmt: skip
+    with pytest.raises(SettingsError, match=message):
+        load_settings(write(tmp_path, text))
+
+
+def test_where_hides_a_password_in_the_url() -> None:
+    assert RedisSettings(url="redis://:hunter2@db:6379/0").where() == "redis://***@db:6379/0"
