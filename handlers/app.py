@@ -13,9 +13,8 @@ from handlers.admin.dashboard import mount_admin
 from handlers.deps import ReceiverDeps
 from handlers.metrics import WEBHOOK_ROUTE, install_metrics, metrics_middleware
 from handlers.problems import problem_middleware
-from handlers.ratelimit import TenantLimiter
 from handlers.sources.standard import envelope_schema
-from handlers.webhooks import DEPS, LIMITER, receive_webhook
+from handlers.webhooks import DEPS, receive_webhook
 
 log = structlog.get_logger("handlers.app")
 SWEEP_INTERVAL_S = 5.0
@@ -83,7 +82,6 @@ def create_app(deps: ReceiverDeps) -> web.Application:
     app = web.Application(client_max_size=deps.max_body_bytes, middlewares=middlewares)
     app[DEPS] = deps
     install_metrics(app, deps.state_counts)
-    app[LIMITER] = TenantLimiter({tid: (t.rate_per_s, t.burst) for tid, t in deps.tenants.items()})
     app.router.add_post(WEBHOOK_ROUTE, receive_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 from handlers.admin.auth import AdminIdentity
 from handlers.admin.backend import AdminBackend
 from worker.domain.events import IgnoredDelivery, OrderEvent
+from worker.domain.rates import WebhookRate
 
 
 @dataclass(frozen=True)
@@ -22,14 +23,16 @@ class TenantAuth:
 
     source: str
     secrets: tuple[str, ...]
-    rate_per_s: float = 50.0  #: sustained webhooks per second for this tenant (per receiver)
-    burst: float = 200.0
+    #: how fast the tenant may send, counted across every receiver (None: no limit)
+    rate: WebhookRate | None = None
 
 
 class EventStore(Protocol):
     async def record(
-        self, item: OrderEvent | IgnoredDelivery
-    ) -> Literal["new", "duplicate", "unqueued"]: ...
+        self, item: OrderEvent | IgnoredDelivery, rate: WebhookRate | None = None
+    ) -> Literal["new", "duplicate", "unqueued"]:
+        """Record once; raise `OverRate` (recording nothing) when the tenant is over `rate`."""
+        ...
 
     async def mark_queued(self, event_id: str) -> None: ...
 

@@ -16,13 +16,12 @@ from handlers.errors import (
     UnsupportedMediaType,
 )
 from handlers.problems import problem_response
-from handlers.ratelimit import TenantLimiter
 from handlers.sources import Parsed, Source, get_source
 from worker.domain.events import IgnoredDelivery, OrderEvent
 from worker.domain.idempotency import event_id as make_event_id
+from worker.domain.rates import OverRate
 
 DEPS = web.AppKey("deps", ReceiverDeps)
-LIMITER = web.AppKey("limiter", TenantLimiter)
 log = structlog.get_logger("handlers.webhooks")
 
 
@@ -80,9 +79,6 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     deps = request.app[DEPS]
     source_name, tenant_id = request.match_info["source"], request.match_info["tenant"]
     source, tenant = _lookup(deps, source_name, tenant_id)
-    wait = request.app[LIMITER].retry_after(tenant_id)
-    if wait:
-        raise TooManyRequests(f"tenant {tenant_id!r} is over its rate limit", retry_after=wait)
     body = await _read_body(request, deps.max_body_bytes)
     parsed = source.detect_ping(body, request.headers)
     if parsed is None:
@@ -94,11 +90,14 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     if isinstance(item, OrderEvent):
         structlog.contextvars.bind_contextvars(order_id=item.order_id)
     try:
-        outcome = await deps.store.record(item)
+        outcome = await deps.store.record(item, tenant.rate)
         if isinstance(item, OrderEvent) and outcome in ("new", "unqueued"):
             await deps.enqueue(item.event_id)
             await deps.store.mark_queued(item.event_id)
         replicated = await deps.store.replicated()
+    except OverRate as exc:  # counted across every receiver; nothing was recorded
+        detail = f"tenant {tenant_id!r} is over its rate limit"
+        raise TooManyRequests(detail, retry_after=exc.retry_after_s) from None
     except (RedisError, OSError) as exc:
         log.error("webhook_not_recorded", error=type(exc).__name__)
         return problem_response(503, "Service unavailable", "the ledger is unreachable; retry")

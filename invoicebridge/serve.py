@@ -15,6 +15,7 @@ from handlers.deps import ReceiverDeps, TenantAuth
 from invoicebridge.admin_backend import LedgerAdmin
 from worker.actors import ACTOR, QUEUE, declare_actors
 from worker.broker import bulk_enqueue, setup_broker
+from worker.domain.rates import WebhookRate
 from worker.ledger import Ledger
 from worker.ops_overview import QueueNames, depth_reader
 from worker.settings import Settings
@@ -47,8 +48,7 @@ def tenants_of(settings: Settings) -> dict[str, TenantAuth]:
         tid: TenantAuth(
             source=t.source,
             secrets=t.webhook_secrets(),
-            rate_per_s=t.rate_limit_per_s,
-            burst=t.rate_limit_burst,
+            rate=WebhookRate(t.rate_limit_per_s, t.rate_limit_burst),
         )
         for tid, t in settings.tenants.items()
     }

@@ -41,7 +41,7 @@ class StackOptions:
     worker_metrics: bool = True
     #: "redis" or "rabbitmq" (a private rabbitmq-server is started for it)
     broker: str = "redis"
-    #: each tenant's webhook rate limit per receiver (the settings' default is 50/s)
+    #: each tenant's webhook rate limit, all receivers together (the settings' default: 50/s)
     rate_limit_per_s: float = 50.0
     #: "single", or "sentinel": a primary, two replicas and three sentinels, the receiver
     #: answering only once a webhook's record is on a replica

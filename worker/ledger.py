@@ -16,6 +16,7 @@ from typing import Any, Literal, cast
 import redis.asyncio as aioredis
 
 from worker.domain.events import IgnoredDelivery, Order, OrderEvent, Refund
+from worker.domain.rates import OverRate, WebhookRate
 from worker.domain.redaction import redact_text
 from worker.domain.states import EVENT_STATES, EventState
 from worker.ledger_jobs import JobFailure, JobLedger, JobRecord
@@ -36,6 +37,7 @@ from worker.ledger_keys import (
     STATE,
     STATS,
     UNQUEUED,
+    WEBHOOK_RATE,
     WORK_ITEM_LUA,
 )
 from worker.redis_clients import async_client, close_async
@@ -109,9 +111,16 @@ class Ledger(JobLedger):
 
     # -- events ---------------------------------------------------------------------
 
-    async def record(self, item: OrderEvent | IgnoredDelivery) -> RecordOutcome:
+    async def record(
+        self, item: OrderEvent | IgnoredDelivery, rate: WebhookRate | None = None
+    ) -> RecordOutcome:
         """Record an inbound event once. Returns "new", "duplicate", or "unqueued" for a
-        duplicate whose first delivery was recorded but never handed to the queue."""
+        duplicate whose first delivery was recorded but never handed to the queue.
+
+        Raises:
+            OverRate: the tenant is over its webhook `rate` (counted across every receiver);
+                nothing was recorded.
+        """
         now = _now()
         fields: dict[str, str] = {
             "id": item.event_id,
@@ -134,11 +143,17 @@ class Ledger(JobLedger):
         else:
             state = "ignored"
         flat = [part for pair in fields.items() for part in pair]
-        keys = [EVENT.format(item.event_id), EVENTS, UNQUEUED, CLAIM.format(item.event_id)]
-        args: list[str | int] = [item.event_id, now, state, ENQUEUE_CLAIM_MS, *flat]
+        keys = [EVENT.format(item.event_id), EVENTS, UNQUEUED, CLAIM.format(item.event_id),
+                WEBHOOK_RATE.format(item.tenant)]  # fmt: skip
+        interval, tolerance = rate.gcra() if rate else (0.0, 0.0)
+        now_ms = int(float(now) * 1000)
+        args: list[str | int | float] = [item.event_id, now, state, ENQUEUE_CLAIM_MS, now_ms,
+                                         interval, tolerance, *flat]  # fmt: skip
         previous = await self._record(keys=keys, args=args)
         if previous is None:
             return "new"
+        if previous.startswith("wait:"):
+            raise OverRate(int(previous[5:]))
         return "unqueued" if previous == "received" else "duplicate"
 
     async def mark_queued(self, event_id: str) -> None:

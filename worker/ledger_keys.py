@@ -23,6 +23,8 @@ LOCK = "ib:lock:{}:{}"  #: one worker at a time per order
 SNAPSHOT = "ib:snapshot:{}:{}"  #: the newest order snapshot seen (JSON), per tenant and order
 REFUNDS = "ib:refunds:{}:{}"  #: hash refund id -> Refund JSON, every refund seen for an order
 PAUSED = "ib:paused"  #: set of tenant ids whose events the workers hold back
+#: per tenant: when its next webhook is due (ms), shared by every receiver
+WEBHOOK_RATE = "ib:limit:webhooks:{}"
 #: a counter the receiver bumps before Redis WAIT, so the wait covers every earlier write
 REPLICA_PROBE = "ib:replica-probe"
 
@@ -47,12 +49,33 @@ local function set_state(ekey, id, new, now)
 end
 """
 
+#: local function take(key, now ms, interval ms, tolerance ms): the generic cell rate
+#: algorithm; the key holds the theoretical arrival time of the next request. Returns the ms to
+#: wait, or 0 when the request may go now (and is counted).
+GCRA_LUA = """
+local function take(key, now, interval, tolerance)
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  if now < tat - tolerance then return math.ceil(tat - tolerance - now) end
+  local next_tat = tat + interval
+  redis.call('SET', key, tostring(next_tat), 'PX', math.ceil(next_tat - now + tolerance) + 1)
+  return 0
+end
+"""
+
+# The tenant's webhook rate (KEYS[5]; ARGV[6] interval 0: none) is checked first, so a
+# delivery over it records nothing and answers 'wait:<ms>'.
 # A delivery that finds its event recorded but not queued may queue it only if it wins
 # the enqueue claim (KEYS[4]): concurrent duplicates then leave it to the first delivery,
 # while a retry after a receiver crash (claim expired) queues it again.
 RECORD_LUA = (
     SET_STATE_LUA
+    + GCRA_LUA
     + """
+if tonumber(ARGV[6]) > 0 then
+  local wait = take(KEYS[5], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
+  if wait > 0 then return 'wait:' .. wait end
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
   local state = redis.call('HGET', KEYS[1], 'state')
@@ -62,7 +85,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return state
 end
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('HSET', KEYS[1], 'deliveries', 1)
 set_state(KEYS[1], ARGV[1], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])

@@ -16,21 +16,14 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from worker.ledger_keys import GCRA_LUA
 from worker.settings import LimitSettings
 
 RATE = "ib:limit:rate:{}"  #: per tenant: the theoretical arrival time of the next event (ms)
 SLOTS = "ib:limit:slots:{}"  #: per tenant: zset of lease token -> expires at (ms)
 
 # KEYS: rate key. ARGV: now ms, interval ms, tolerance ms. Returns ms to wait (0: go now).
-_TAKE = """
-local now, interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-if now < tat - tolerance then return math.ceil(tat - tolerance - now) end
-local next_tat = tat + interval
-redis.call('SET', KEYS[1], tostring(next_tat), 'PX', math.ceil(next_tat - now + tolerance) + 1)
-return 0
-"""
+_TAKE = GCRA_LUA + "return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"
 
 # KEYS: slots zset. ARGV: token, now ms, lease ms, most at once. Returns 1 if taken.
 _ACQUIRE = """

@@ -284,7 +284,7 @@ class TenantSettings(_Strict):
     documents: DocumentSettings = DocumentSettings()
     alerts: AlertSettings | None = None
     limits: LimitSettings = LimitSettings()
-    #: webhooks per second this tenant may send to one receiver process, after a burst
+    #: webhooks per second this tenant may send, counted across every receiver, after a burst
     rate_limit_per_s: float = Field(default=50.0, gt=0)
     rate_limit_burst: float = Field(default=200.0, ge=1)
 

@@ -245,6 +245,29 @@ async def test_a_tenant_over_its_rate_limit_gets_429_with_retry_after(redis_url:
         await raw.aclose()
 
 
+async def test_the_rate_limit_holds_across_receivers_and_ignores_forgeries(
+    redis_url: str,
+) -> None:
+    """Two receivers on one Redis share a tenant's allowance (burst 3 at 0.2/s: three
+    accepted in all, whichever receiver they reach); unsigned requests are refused before
+    they count, so a forger cannot use up a shop's allowance."""
+    settings = settings_for(redis_url, rate_limit_per_s=0.2, rate_limit_burst=3)
+    apps = [await build_receiver(settings) for _ in range(2)]
+    async with TestClient(TestServer(apps[0])) as one, TestClient(TestServer(apps[1])) as two:
+        for order_id in range(900, 905):
+            body, headers = signed(order_id, secret="not-the-secret")
+            assert (await one.post(URL, data=body, headers=headers)).status == 401
+        answers = []
+        for order_id in range(6):
+            body, headers = signed(order_id + 1)
+            answers.append(await (one, two)[order_id % 2].post(URL, data=body, headers=headers))
+        assert [r.status for r in answers] == [200, 200, 200, 429, 429, 429]
+        assert int(answers[3].headers["Retry-After"]) == 5  # one delivery every 5 s
+        raw = aioredis.Redis.from_url(redis_url)
+        assert await raw.zcard("ib:events") == 3
+        await raw.aclose()
+
+
 async def test_standard_webhook_schema_is_published(client: Client) -> None:
     """GET /schemas/standard-webhook.json serves the schema committed in docs/."""
     import pathlib
