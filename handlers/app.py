@@ -11,7 +11,7 @@ from aiohttp import web
 
 from handlers.admin.dashboard import mount_admin
 from handlers.deps import ReceiverDeps
-from handlers.metrics import WEBHOOK_ROUTE, install_metrics, metrics_middleware
+from handlers.metrics import METRICS, WEBHOOK_ROUTE, install_metrics, metrics_middleware
 from handlers.problems import problem_middleware
 from handlers.sources.standard import envelope_schema
 from handlers.webhooks import DEPS, receive_webhook
@@ -60,11 +60,18 @@ async def sweep_once(deps: ReceiverDeps) -> int:
 
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:
+    deps = app[DEPS]
+
     async def loop() -> None:
+        rescued_at = asyncio.get_running_loop().time()
         while True:
-            await asyncio.sleep(SWEEP_INTERVAL_S)
+            await asyncio.sleep(min(SWEEP_INTERVAL_S, deps.rescue_every_s))
             try:
-                await sweep_once(app[DEPS])
+                await sweep_once(deps)
+                now = asyncio.get_running_loop().time()
+                if deps.rescue is not None and now - rescued_at >= deps.rescue_every_s:
+                    rescued_at = now
+                    app[METRICS].rescued.inc(await deps.rescue())
             except Exception as exc:  # the sweeper must outlive a Redis blip
                 log.warning("sweep_failed", error=type(exc).__name__)
 

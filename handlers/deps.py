@@ -48,6 +48,8 @@ class EventStore(Protocol):
 Enqueue = Callable[[str], Awaitable[None]]
 #: how many ledger events are in each state (for /metrics); the ledger's `count_by_state`
 StateCounts = Callable[[], Awaitable[Mapping[str, int]]]
+#: one round of sending again the events whose queue message was lost; how many it sent
+Rescue = Callable[[], Awaitable[int]]
 
 
 def _utcnow() -> datetime:
@@ -63,6 +65,9 @@ class ReceiverDeps:
     requeue_after_s: float = 30.0
     clock: Callable[[], datetime] = field(default=_utcnow)
     state_counts: StateCounts | None = None
+    #: worker.rescue, run every `rescue_every_s` by the sweeper (None: not on this broker)
+    rescue: Rescue | None = None
+    rescue_every_s: float = 60.0
     #: the admin API and dashboard: off without a backend; nobody gets in without identities
     admin: AdminBackend | None = None
     admin_identities: tuple[AdminIdentity, ...] = ()

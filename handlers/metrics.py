@@ -54,6 +54,11 @@ class ReceiverMetrics:
             "invoicebridge_webhook_duration_seconds", "Time to answer a webhook request.",
             ["source"], registry=self.registry,
         )  # fmt: skip
+        self.rescued = Counter(
+            "invoicebridge_lost_messages_requeued",
+            "Events sent again because the queue had lost their message (worker/rescue.py).",
+            registry=self.registry,
+        )
         # without a ledger to ask, a `ledger_up 0` would be a false alarm: no gauges at all
         self.events: Gauge | None = None
         self.ledger_up: Gauge | None = None

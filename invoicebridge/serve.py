@@ -11,13 +11,14 @@ from aiohttp import web
 
 from handlers.admin.auth import AdminIdentity
 from handlers.app import create_app
-from handlers.deps import ReceiverDeps, TenantAuth
+from handlers.deps import ReceiverDeps, Rescue, TenantAuth
 from invoicebridge.admin_backend import LedgerAdmin
 from worker.actors import ACTOR, QUEUE, declare_actors
 from worker.broker import bulk_enqueue, setup_broker
 from worker.domain.rates import WebhookRate
 from worker.ledger import Ledger
 from worker.ops_overview import QueueNames, depth_reader
+from worker.rescue import Rescuer
 from worker.settings import Settings
 
 #: threads that hand webhooks to dramatiq, whose broker blocks: a pool of their own, so a
@@ -37,10 +38,26 @@ def identities_of(settings: Settings) -> tuple[AdminIdentity, ...]:
     )
 
 
+def _queue_names(settings: Settings) -> QueueNames:
+    return QueueNames(settings.queue.namespace, QUEUE, settings.queue.heartbeat_timeout_ms)
+
+
 def _admin(settings: Settings, ledger: Ledger, broker: dramatiq.Broker) -> LedgerAdmin:
-    queue = QueueNames(settings.queue.namespace, QUEUE, settings.queue.heartbeat_timeout_ms)
-    depth = depth_reader(broker, ledger, queue)
+    depth = depth_reader(broker, ledger, _queue_names(settings))
     return LedgerAdmin(ledger, settings, bulk_enqueue(broker), ACTOR, depth)
+
+
+def _rescue(settings: Settings, ledger: Ledger, broker: dramatiq.Broker) -> Rescue | None:
+    """The lost-message rescue, on the Redis broker (whose messages it can read) when on."""
+    after = settings.receiver.rescue_after_s
+    if settings.queue.broker != "redis" or not after:
+        return None
+    rescuer = Rescuer(ledger, _queue_names(settings), bulk_enqueue(broker), ACTOR, after)
+
+    async def rescue() -> int:
+        return len(await rescuer.rescue_once())
+
+    return rescue
 
 
 def tenants_of(settings: Settings) -> dict[str, TenantAuth]:
@@ -72,6 +89,8 @@ async def build_receiver(settings: Settings) -> web.Application:
         max_body_bytes=settings.receiver.max_body_bytes,
         requeue_after_s=settings.receiver.requeue_after_s,
         state_counts=ledger.count_by_state,
+        rescue=_rescue(settings, ledger, broker),
+        rescue_every_s=min(60.0, settings.receiver.rescue_after_s / 4 or 60.0),
         admin=_admin(settings, ledger, broker),
         admin_identities=identities_of(settings),
     )

@@ -31,6 +31,10 @@ class StackOptions:
     workers: int = 2
     threads: int = 4
     icount_timeout_s: float = 2.0  #: every provider client's timeout, despite the name
+    time_limit_ms: int = 20_000
+    #: an event with no queue message for this long is sent again (worker/rescue.py); it must
+    #: be longer than max_backoff_ms + time_limit_ms
+    rescue_after_s: float = 25.0
     heartbeat_timeout_ms: int = 3_000
     order_lock_ttl_ms: int = 4_000
     min_backoff_ms: int = 200

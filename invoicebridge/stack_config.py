@@ -24,6 +24,7 @@ def render_config(stack: LocalStack) -> str:
     o = stack.options
     head = f"""# written by invoicebridge.stack for a local run
 {_redis(stack)}[queue]
+time_limit_ms = {o.time_limit_ms}
 heartbeat_timeout_ms = {o.heartbeat_timeout_ms}
 maintenance_chance = 1000000
 order_lock_ttl_ms = {o.order_lock_ttl_ms}
@@ -31,6 +32,7 @@ min_backoff_ms = {o.min_backoff_ms}
 max_backoff_ms = {o.max_backoff_ms}
 {_broker(stack)}[receiver]
 requeue_after_s = 2
+rescue_after_s = {o.rescue_after_s}
 [logging]
 level = "{o.log_level}"
 [metrics]
@@ -76,7 +78,8 @@ def _tenant(stack: LocalStack, tenant: str, source: str, provider: str) -> str:
                  'secret_key = "sandbox-secret"\nwarehouse_id = 1\nuser_id = 1\n',
     }  # fmt: skip
     smtp = (f'[tenants.{tenant}.smtp]\nhost = "{stack.db_host}"\nport = {stack.smtp_port}\n'
-            'sender = "invoices@shop.example"\nstarttls = false\n')  # fmt: skip
+            f'sender = "invoices@shop.example"\nstarttls = false\n'
+            f"timeout_s = {timeout}\n")  # fmt: skip
     secret = stack.whsec if source == "standard" else stack.secret
     # the Standard Webhooks tenant is the one whose orders may ask for a card charge
     charging = (f"[tenants.{tenant}.documents]\ncharge_stored_cards = true\n"

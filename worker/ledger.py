@@ -183,7 +183,8 @@ class Ledger(JobLedger):
 
     async def work_item(self, event_id: str) -> WorkItem:
         """What a worker needs before it starts on an event, in one round trip."""
-        payload, state, paused = await self._work_item(keys=[EVENT.format(event_id), PAUSED])
+        keys = [EVENT.format(event_id), PAUSED]
+        payload, state, paused = await self._work_item(keys=keys, args=[_now()])
         event = None if payload is None else OrderEvent.model_validate_json(payload)
         return WorkItem(event, state, bool(paused))
 

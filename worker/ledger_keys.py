@@ -139,10 +139,14 @@ end
 return redis.call('HGETALL', KEYS[1])
 """
 
-# KEYS: event, paused set. Returns {payload, state, paused 0|1}: what a worker needs to start.
+# KEYS: event, paused set. ARGV: now. Returns {payload, state, paused 0|1}: what a worker
+# needs to start. Stamps `seen_at`: a message for the event is alive (worker/rescue.py).
 WORK_ITEM_LUA = """
 local fields = redis.call('HMGET', KEYS[1], 'payload', 'state', 'tenant')
 local paused = 0
-if fields[3] then paused = redis.call('SISMEMBER', KEYS[2], fields[3]) end
+if fields[3] then
+  paused = redis.call('SISMEMBER', KEYS[2], fields[3])
+  redis.call('HSET', KEYS[1], 'seen_at', ARGV[1])
+end
 return {fields[1], fields[2], paused}
 """

@@ -232,7 +232,7 @@ async def states_of(ledger: Ledger, event_ids: Sequence[str]) -> dict[str, str |
     return {event_id: row[0] for event_id, row in zip(event_ids, rows, strict=True)}
 
 
-def _entry(action: str, who: str, now: str, note: str = "", **target: str) -> str:
+def action_entry(action: str, who: str, now: str, note: str = "", **target: str) -> str:
     return json.dumps({"action": action, "who": who, "at": float(now), "note": note} | target)
 
 
@@ -250,7 +250,7 @@ class _Move:
     jobs_to: str = ""
 
     def argv(self, event_id: str, now: str) -> list[str]:
-        entry = _entry(self.action, self.who, now, self.note, event_id=event_id)
+        entry = action_entry(self.action, self.who, now, self.note, event_id=event_id)
         settled = [f"{self.to}_by", self.who, f"{self.to}_at", now, "note", self.note]
         fields = ["failures", "0"] if self.queue else settled
         head = [",".join(("", *self.allowed, "")), self.to, now, entry, event_id]
@@ -325,7 +325,7 @@ async def replay(ledger: Ledger, event_id: str, *, enqueue: EnqueueMany, who: st
 async def _flag(ledger: Ledger, tenant: str, who: str, action: str) -> bool:
     async with ledger.redis.pipeline(transaction=True) as pipe:
         (pipe.sadd if action == "pause" else pipe.srem)(PAUSED, tenant)
-        pipe.lpush(ALL_ACTIONS, _entry(action, who, f"{time.time():.6f}", tenant=tenant))
+        pipe.lpush(ALL_ACTIONS, action_entry(action, who, f"{time.time():.6f}", tenant=tenant))
         pipe.ltrim(ALL_ACTIONS, 0, ACTIONS_CAP - 1)
         changed, *_ = await pipe.execute()
     return bool(changed)

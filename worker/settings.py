@@ -80,9 +80,9 @@ class RedisSettings(_Strict):
 
     @model_validator(mode="after")
     def _one_way_in(self) -> RedisSettings:
-        if self.sentinels and "url" in self.model_fields_set:
+        if self.sentinels and self.url != RedisSettings.model_fields["url"].default:
             raise ValueError("set either url or sentinels, not both")
-        if not self.sentinels and {"password", "sentinel_password"} & self.model_fields_set:
+        if not self.sentinels and (self.password or self.sentinel_password):
             raise ValueError("password and sentinel_password go with sentinels; "
                              "with url, write the password in the URL")  # fmt: skip
         return self
@@ -127,6 +127,10 @@ class ReceiverSettings(_Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     #: events recorded but not queued (receiver crash) are queued again after this long
     requeue_after_s: float = Field(default=30.0, gt=0)
+    #: an event still to run that no worker has touched this long, with no message for it in
+    #: the queue (lost in a Redis fail-over or crash), is sent again (worker/rescue.py);
+    #: 0: never. Redis broker only.
+    rescue_after_s: float = Field(default=900.0, ge=0)
 
 
 class LoggingSettings(_Strict):
@@ -336,6 +340,19 @@ class Settings(_Strict):
                     f"rabbitmq.consumer_timeout_ms ({timeout}), or RabbitMQ redelivers a "
                     "message while a worker still runs it"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _rescue_waits_out_every_pause(self) -> Settings:
+        """Refuse a rescue delay shorter than an event may legitimately go untouched (its
+        longest backoff, then its run): such events would be sent twice, again and again."""
+        rescue, queue = self.receiver.rescue_after_s, self.queue
+        longest_s = (queue.max_backoff_ms + queue.time_limit_ms) / 1000
+        if rescue and rescue <= longest_s:
+            raise ValueError(
+                f"receiver.rescue_after_s ({rescue:g}) must be longer than queue.max_backoff_ms "
+                f"+ queue.time_limit_ms ({longest_s:g} s), or 0 to turn the rescue off"
+            )
         return self
 
     @model_validator(mode="after")

@@ -259,3 +259,18 @@ def test_bad_redis_tables_name_the_key(
 
 def test_where_hides_a_password_in_the_url() -> None:
     assert RedisSettings(url="redis://:hunter2@db:6379/0").where() == "redis://***@db:6379/0"
+
+
+def test_a_rescue_sooner_than_a_backoff_and_a_run_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event may go untouched for its longest backoff and then its run; a rescue delay
+    shorter than that would send live events twice. 0 turns the rescue off."""
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    (tmp_path / "pass").write_text("p")
+    text = "[receiver]\nrescue_after_s = 300\n" + GOOD.format(pass_file=tmp_path / "pass")
+    with pytest.raises(SettingsError, match=r"rescue_after_s \(300\) .* \(420 s\)"):
+        load_settings(write(tmp_path, text))
+    for fixed in ("rescue_after_s = 0", "rescue_after_s = 421"):
+        settings = load_settings(write(tmp_path, text.replace("rescue_after_s = 300", fixed)))
+        assert settings.receiver.rescue_after_s == float(fixed.rpartition(" ")[2])
