@@ -1,6 +1,7 @@
 """`invoicebridge jobs`: find, inspect and act on the ledger's events from a shell. Exit codes
 scripts can trust: 0 done; 1 found nothing or nothing to do (an unknown id, a state that does
-not allow the action, no match); 2 bad usage or configuration; 3 Redis unreachable."""
+not allow the action, no match); 2 bad usage or configuration; 3 Redis unreachable. `prune`,
+meant for a schedule, exits 0 when nothing was old enough."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from rich.prompt import Confirm
 from rich.table import Table
 from rich.text import Text
 
-from worker import ops
+from worker import ops, prune
 from worker.domain.moments import parse_moment
 from worker.ledger import Ledger
 from worker.redis_clients import async_client, close_async
@@ -175,12 +176,20 @@ async def _chosen(run: _Run) -> list[str] | int:
     if not found:
         _say("no failed events match; nothing to retry")
         return NOTHING
-    if not a.yes and not (sys.stdin.isatty() and sys.stdout.isatty()):
-        _say(f"{len(found)} failed events match; add --yes to retry them all")
+    refused = _consent(a.yes, f"{len(found)} failed events match", "retry them all",
+                       f"Retry {len(found)} failed events?")  # fmt: skip
+    return found if refused is None else refused
+
+
+def _consent(yes: bool, found: str, to_do: str, question: str) -> int | None:
+    """None when a bulk action may go ahead (--yes, or a person at a terminal says so);
+    else its exit code: a script without --yes is told how to ask for it."""
+    if yes:
+        return None
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        _say(f"{found}; add --yes to {to_do}")
         return USAGE
-    if not a.yes and not Confirm.ask(f"Retry {len(found)} failed events?", default=False):
-        return NOTHING
-    return found
+    return None if Confirm.ask(question, default=False) else NOTHING
 
 
 async def _retry(run: _Run) -> int:
@@ -217,6 +226,30 @@ async def _settle(run: _Run) -> int:
     run.done(
         {"event_id": a.event_id, "action": a.action, "who": who}, f"{a.event_id} {done} by {who}"
     )
+    return OK
+
+
+async def _prune(run: _Run) -> int:
+    a, ledger = run.args, run.ledger
+    try:
+        found = await prune.prune(ledger, a.before, who=run.who, dry_run=True)
+    except prune.TooRecent as exc:
+        _say(str(exc))
+        return USAGE
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(found.by_state.items()))
+    if not found.total:  # a scheduled retention run with nothing to do has not failed
+        run.done({"pruned": {}}, "no finished events that old; nothing to prune")
+        return OK
+    if a.dry_run:
+        run.done({"would_prune": found.by_state}, f"would prune {found.total}: {counts}")
+        return OK
+    refused = _consent(a.yes, f"{found.total} finished events ({counts}) are that old",
+                       "prune them", f"Prune {found.total} finished events?")  # fmt: skip
+    if refused is not None:
+        return refused
+    gone = await prune.prune(ledger, a.before, who=run.who)
+    text = ", ".join(f"{n} {state}" for state, n in sorted(gone.by_state.items()))
+    run.done({"pruned": gone.by_state}, f"pruned {gone.total}: {text}")
     return OK
 
 
@@ -288,6 +321,13 @@ def add_jobs_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         if action != "replay":
             settle.add_argument("--note", required=True, help="why (kept in the action log)")
         settle.set_defaults(func=partial(_execute, _settle), action=action)
+    old = sub.add_parser(
+        "prune", parents=[acting], help="remove finished events received before a time (retention)"
+    )
+    old.add_argument("--before", type=_moment, required=True, help="90d, 12w or an ISO time")
+    old.add_argument("--dry-run", action="store_true", help="only count them")
+    old.add_argument("--yes", action="store_true", help="do not ask")
+    old.set_defaults(func=partial(_execute, _prune))
     for action in ("pause", "resume"):
         tenant = sub.add_parser(action, parents=[acting], help=f"{action} a tenant's events")
         tenant.add_argument("tenant")

@@ -12,6 +12,7 @@ cluster's admission and network plugins accept it, or that the External queue me
 from __future__ import annotations
 
 import re
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from invoicebridge.cli import build_parser
 from tests.deploy_lint import DEPLOY, secret_refs
 from worker.settings import load_settings
 
@@ -50,11 +52,23 @@ def named(kind: str, name: str) -> Obj:
 
 
 def workloads() -> list[Obj]:
-    return of_kind("Deployment") + of_kind("StatefulSet")
+    return of_kind("Deployment") + of_kind("StatefulSet") + of_kind("CronJob")
+
+
+def ours() -> list[Obj]:
+    """The workloads that run invoicebridge itself (not Redis)."""
+    return of_kind("Deployment") + of_kind("CronJob")
+
+
+def pod_template(workload: Obj) -> Obj:
+    spec = workload["spec"]
+    template: Obj = spec["jobTemplate"]["spec"]["template"] if "jobTemplate" in spec else spec[
+        "template"]  # fmt: skip
+    return template
 
 
 def containers(workload: Obj) -> list[Obj]:
-    result: list[Obj] = workload["spec"]["template"]["spec"]["containers"]
+    result: list[Obj] = pod_template(workload)["spec"]["containers"]
     return result
 
 
@@ -69,7 +83,7 @@ def port_number(container: Obj, port: int | str) -> int:
 def selected(selector: dict[str, str]) -> list[Obj]:
     """The workloads whose pods carry every label of `selector`."""
     return [w for w in workloads()
-            if selector.items() <= w["spec"]["template"]["metadata"]["labels"].items()]  # fmt: skip
+            if selector.items() <= pod_template(w)["metadata"]["labels"].items()]  # fmt: skip
 
 
 def config_toml() -> str:
@@ -98,9 +112,10 @@ def test_objects_are_named_and_namespace_free() -> None:
 
 @pytest.mark.parametrize("workload", workloads(), ids=lambda w: w["metadata"]["name"])
 def test_workloads_run_locked_down_with_limits(workload: Obj) -> None:
-    spec = workload["spec"]
-    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
-    pod = spec["template"]["spec"]
+    spec, template = workload["spec"], pod_template(workload)
+    if "selector" in spec:  # a CronJob's pods are its own
+        assert spec["selector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    pod = template["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] > 0
     assert pod["automountServiceAccountToken"] is False
@@ -187,8 +202,8 @@ def test_config_and_secret_are_mounted_and_cover_every_reference(
     secret = named("Secret", "invoicebridge-secrets")["stringData"]
     assert all("FAKE" in value for value in secret.values()), "placeholders only"
     assert secret_refs(config_toml(), "env") <= secret.keys()
-    for deployment in of_kind("Deployment"):
-        pod = deployment["spec"]["template"]["spec"]
+    for workload in ours():
+        pod = pod_template(workload)["spec"]
         volumes = {v["name"]: v for v in pod["volumes"]}
         assert volumes["config"]["configMap"]["name"] == "invoicebridge-config"
         for container in pod["containers"]:
@@ -204,10 +219,21 @@ def test_config_and_secret_are_mounted_and_cover_every_reference(
 
 def test_images_are_the_ones_kustomize_rewrites() -> None:
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    ours = {image["name"] for image in kustomization["images"]}
-    for deployment in of_kind("Deployment"):
-        for container in containers(deployment):
-            assert container["image"].rpartition(":")[0] in ours
+    rewritten = {image["name"] for image in kustomization["images"]}
+    for workload in ours():
+        for container in containers(workload):
+            assert container["image"].rpartition(":")[0] in rewritten
+
+
+def test_the_retention_cronjob_prunes_daily_one_at_a_time() -> None:
+    cron = named("CronJob", "invoicebridge-prune")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = containers(cron)
+    args = container["args"]
+    assert args[:3] == ["jobs", "prune", "--before"] and "--yes" in args
+    parsed = build_parser().parse_args(args)  # the real CLI takes these arguments
+    assert parsed.yes and parsed.before < time.time() - 30 * 86_400
+    assert pod_template(cron)["spec"]["restartPolicy"] == "Never"
 
 
 def test_redis_network_policy_admits_invoicebridge_pods() -> None:
@@ -216,5 +242,5 @@ def test_redis_network_policy_admits_invoicebridge_pods() -> None:
     (rule,) = policy["spec"]["ingress"]
     allowed = rule["from"][0]["podSelector"]["matchLabels"]
     assert {d["metadata"]["name"] for d in selected(allowed)} >= {
-        d["metadata"]["name"] for d in of_kind("Deployment")
+        d["metadata"]["name"] for d in ours()
     }

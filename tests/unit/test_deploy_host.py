@@ -24,6 +24,7 @@ import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from invoicebridge.cli import build_parser
 from tests.conftest import free_port
 from tests.deploy_lint import DEPLOY, secret_refs
 from worker.settings import load_settings
@@ -75,7 +76,28 @@ def test_units_verify(tmp_path: Path) -> None:
         text = unit.read_text()
         assert OUR_BINARY in text
         (tmp_path / unit.name).write_text(text.replace(OUR_BINARY, str(stand_in)))
-    verify(tmp_path / "invoicebridge-receiver.service", tmp_path / "invoicebridge-worker@1.service")
+    shutil.copy(SYSTEMD / "invoicebridge-prune.timer", tmp_path)
+    verify(
+        tmp_path / "invoicebridge-receiver.service",
+        tmp_path / "invoicebridge-worker@1.service",
+        tmp_path / "invoicebridge-prune.service",
+        tmp_path / "invoicebridge-prune.timer",
+    )
+
+
+def test_the_retention_timer_runs_a_oneshot_prune_daily() -> None:
+    timer = dict((k, v) for _, k, v in unit_settings(SYSTEMD / "invoicebridge-prune.timer"))
+    assert timer["OnCalendar"].startswith("*-*-* ") and timer["Persistent"] == "true"
+    service = SYSTEMD / "invoicebridge-prune.service"
+    assert values(service, "Type") == ["oneshot"]
+    settings = {k: v for section, k, v in unit_settings(service) if section == "Service"}
+    assert settings["User"] not in {"root", "0"} and settings["ProtectSystem"] == "strict"
+    assert settings["NoNewPrivileges"] == "yes" and settings["CapabilityBoundingSet"] == ""
+    (exec_start,) = values(service, "ExecStart")
+    argv = exec_start.split()
+    assert argv[0] == OUR_BINARY and argv[1:3] == ["jobs", "prune"] and "--yes" in argv
+    parsed = build_parser().parse_args(argv[1:])  # the real CLI takes these arguments
+    assert parsed.before < time.time() - 30 * 86_400
 
 
 @needs_systemd_analyze
