@@ -1,0 +1,150 @@
+"""The settings of one tenant (`[tenants.<id>]`): its source and secrets, its provider's
+table, how its orders become documents, where its alerts go and how much it may use."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from worker.settings_secrets import Secret, Strict
+
+
+class AlertSettings(Strict):
+    """Where a tenant's alerts go (worker/alerts.py): a webhook (signed the Standard Webhooks
+    way when a secret is set) and/or email through the tenant's `smtp` table. Delivery is
+    best-effort: a channel that is down is logged and counted, never retried, and never
+    changes a job's outcome."""
+
+    webhook_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    #: `whsec_<base64>` (the Standard Webhooks form); any other value keys the HMAC as UTF-8
+    webhook_secret: Secret | None = None
+    email_to: tuple[str, ...] = ()
+    #: alert on each event that fails for good or needs attention
+    on_failure: bool = True
+    #: alert when this share of the tenant's finished events in `window_s` failed; None: off
+    failure_rate: float | None = Field(default=0.25, gt=0, le=1)
+    window_s: float = Field(default=900.0, gt=0)
+    #: finished events the window must hold before a rate means anything
+    min_events: int = Field(default=20, ge=1)
+    #: at most one failure-rate alert per tenant this often (0: on every finished event over it)
+    cooldown_s: float = Field(default=3600.0, ge=0)
+    #: per webhook POST; email uses the `smtp` table's own timeout
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
+class DocumentSettings(Strict):
+    """How a tenant's orders become documents."""
+
+    #: document for an order that is paid when we hear of it
+    paid_doctype: Literal["invrec"] = "invrec"
+    #: document for an order created unpaid; "none" waits for the payment
+    unpaid_doctype: Literal["invoice", "none"] = "invoice"
+    language: Literal["he", "en"] = "he"
+    email: bool = True
+    #: how the payment of a paid order is recorded on the invoice-receipt
+    payment_method: Literal["cc", "banktransfer", "cash"] = "cc"
+    #: VAT percent for VAT-exclusive orders whose lines carry no rate
+    default_vat_percent: Decimal = Field(default=Decimal(18), ge=0, le=100)
+    income_type_name: str | None = None
+    #: bill the stored card of an unpaid order that asks for it (`charge` in the order)
+    charge_stored_cards: bool = False
+    #: after a charge's answer was lost, how long a transaction may take to show up (s)
+    charge_settle_s: float = Field(default=60.0, ge=0)
+    #: how far the shop's total may be from the sum of its own lines and still be issued
+    #: (the difference is carried as iCount `roundup` or a rounding line); beyond it the job
+    #: stops as needs_attention. Per-line VAT rounding differences are carried on top.
+    max_rounding: Decimal = Field(default=Decimal("0.05"), ge=0)
+
+
+class ICountSettings(Strict):
+    base_url: str = "https://api.icount.co.il/api/v3.php"
+    cid: str | None = None
+    user: str | None = None
+    pass_: Secret | None = Field(default=None, alias="pass")
+    api_token: Secret | None = None
+    timeout_s: float = Field(default=20.0, gt=0)
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _has_credentials(self) -> ICountSettings:
+        if self.api_token is None and not (self.cid and self.user and self.pass_):
+            raise ValueError("set either api_token, or cid + user + pass")
+        return self
+
+
+class IDokladSettings(Strict):
+    base_url: str = "https://api.idoklad.cz/v2"
+    token_url: str = "https://identity.idoklad.cz/server/connect/token"  # noqa: S105 (a URL, not a secret)
+    client_id: str
+    client_secret: Secret
+    timeout_s: float = Field(default=20.0, gt=0)
+
+
+class ICashSettings(Strict):
+    base_url: str = "https://v5.icash.bg/clientapi/v1"
+    api_key: str
+    secret_key: Secret
+    warehouse_id: int
+    user_id: int
+    timeout_s: float = Field(default=20.0, gt=0)
+
+
+class SmtpSettings(Strict):
+    """Where documents go out by email when the provider cannot send them itself."""
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    sender: str  #: the From address
+    username: str | None = None
+    password: Secret | None = None
+    starttls: bool = True
+    timeout_s: float = Field(default=20.0, gt=0)
+
+
+class LimitSettings(Strict):
+    """How much of the workers one tenant may use, across every host (kept in Redis). An
+    event over a limit waits on the queue without spending a retry."""
+
+    max_concurrent_events: int | None = Field(default=None, ge=1)
+    events_per_s: float | None = Field(default=None, gt=0)
+    burst: int = Field(default=1, ge=1)  #: events that may start at once after a quiet spell
+
+
+class TenantSettings(Strict):
+    source: Literal["shopify", "woocommerce", "stripe", "standard"]
+    secret: Secret | None = None
+    #: several secrets may be valid at once while one is being rotated
+    secrets: tuple[Secret, ...] = ()
+    provider: Literal["icount", "idoklad", "icash"]
+    icount: ICountSettings | None = None
+    idoklad: IDokladSettings | None = None
+    icash: ICashSettings | None = None
+    smtp: SmtpSettings | None = None
+    documents: DocumentSettings = DocumentSettings()
+    alerts: AlertSettings | None = None
+    limits: LimitSettings = LimitSettings()
+    #: webhooks per second this tenant may send, counted across every receiver, after a burst
+    rate_limit_per_s: float = Field(default=50.0, gt=0)
+    rate_limit_burst: float = Field(default=200.0, ge=1)
+
+    @model_validator(mode="after")
+    def _complete(self) -> TenantSettings:
+        if self.secret is None and not self.secrets:
+            raise ValueError("set secret (or secrets) to verify webhook signatures")
+        if getattr(self, self.provider) is None:
+            raise ValueError(
+                f"provider is {self.provider} but there is no [tenants.<id>.{self.provider}] table"
+            )
+        if self.provider == "icash" and self.documents.email and self.smtp is None:
+            raise ValueError("iCash cannot email: add [tenants.<id>.smtp] or set email = false")
+        if self.alerts is not None and self.alerts.email_to and self.smtp is None:
+            raise ValueError("alerts.email_to needs a [tenants.<id>.smtp] table to send with")
+        return self
+
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """Every secret a delivery may be signed with, as plain strings."""
+        both = ((self.secret,) if self.secret else ()) + self.secrets
+        return tuple(s.get_secret_value() for s in both)
