@@ -1,6 +1,6 @@
 """Redis with fail-over for a LocalStack: a primary, two replicas and three sentinels, each a
 real `redis-server` process with its own port and directory. The sentinels agree (quorum 2)
-that the primary is gone a second after it stops answering, and promote a replica."""
+that the primary is gone three seconds after it stops answering, and promote a replica."""
 
 from __future__ import annotations
 
