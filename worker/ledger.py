@@ -146,9 +146,8 @@ class Ledger(JobLedger):
         keys = [EVENT.format(item.event_id), EVENTS, UNQUEUED, CLAIM.format(item.event_id),
                 WEBHOOK_RATE.format(item.tenant)]  # fmt: skip
         interval, tolerance = rate.gcra() if rate else (0.0, 0.0)
-        now_ms = int(float(now) * 1000)
-        args: list[str | int | float] = [item.event_id, now, state, ENQUEUE_CLAIM_MS, now_ms,
-                                         interval, tolerance, *flat]  # fmt: skip
+        args: list[str | int | float] = [item.event_id, now, state, ENQUEUE_CLAIM_MS, interval,
+                                         tolerance, *flat]  # fmt: skip
         previous = await self._record(keys=keys, args=args)
         if previous is None:
             return "new"

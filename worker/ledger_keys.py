@@ -49,11 +49,14 @@ local function set_state(ekey, id, new, now)
 end
 """
 
-#: local function take(key, now ms, interval ms, tolerance ms): the generic cell rate
-#: algorithm; the key holds the theoretical arrival time of the next request. Returns the ms to
-#: wait, or 0 when the request may go now (and is counted).
+#: local function take(key, interval ms, tolerance ms): the generic cell rate algorithm; the
+#: key holds the theoretical arrival time of the next request. Time is Redis's own clock, so
+#: the hosts that share a limit need not agree on theirs. Returns the ms to wait, or 0 when
+#: the request may go now (and is counted).
 GCRA_LUA = """
-local function take(key, now, interval, tolerance)
+local function take(key, interval, tolerance)
+  local clock = redis.call('TIME')
+  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
   local tat = tonumber(redis.call('GET', key) or now)
   if tat < now then tat = now end
   if now < tat - tolerance then return math.ceil(tat - tolerance - now) end
@@ -63,8 +66,10 @@ local function take(key, now, interval, tolerance)
 end
 """
 
-# The tenant's webhook rate (KEYS[5]; ARGV[6] interval 0: none) is checked first, so a
-# delivery over it records nothing and answers 'wait:<ms>'.
+# KEYS: event, events, unqueued, claim, the tenant's webhook rate. ARGV: event id, now, state,
+# claim ms, rate interval ms (0: no limit), rate tolerance ms, then the event's field/value
+# pairs. The tenant's webhook rate is checked first, so a delivery over it records nothing
+# and answers 'wait:<ms>'.
 # A delivery that finds its event recorded but not queued may queue it only if it wins
 # the enqueue claim (KEYS[4]): concurrent duplicates then leave it to the first delivery,
 # while a retry after a receiver crash (claim expired) queues it again.
@@ -72,8 +77,8 @@ RECORD_LUA = (
     SET_STATE_LUA
     + GCRA_LUA
     + """
-if tonumber(ARGV[6]) > 0 then
-  local wait = take(KEYS[5], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]))
+if tonumber(ARGV[5]) > 0 then
+  local wait = take(KEYS[5], tonumber(ARGV[5]), tonumber(ARGV[6]))
   if wait > 0 then return 'wait:' .. wait end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -85,7 +90,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   return state
 end
 redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 redis.call('HSET', KEYS[1], 'deliveries', 1)
 set_state(KEYS[1], ARGV[1], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])

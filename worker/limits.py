@@ -22,8 +22,8 @@ from worker.settings import LimitSettings
 RATE = "ib:limit:rate:{}"  #: per tenant: the theoretical arrival time of the next event (ms)
 SLOTS = "ib:limit:slots:{}"  #: per tenant: zset of lease token -> expires at (ms)
 
-# KEYS: rate key. ARGV: now ms, interval ms, tolerance ms. Returns ms to wait (0: go now).
-_TAKE = GCRA_LUA + "return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"
+# KEYS: rate key. ARGV: interval ms, tolerance ms. Returns ms to wait (0: go now).
+_TAKE = GCRA_LUA + "return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))"
 
 # KEYS: slots zset. ARGV: token, now ms, lease ms, most at once. Returns 1 if taken.
 _ACQUIRE = """
@@ -62,7 +62,7 @@ class TenantLimits:
         now = int(time.time() * 1000)
         if limits.events_per_s is not None:
             interval = 1000 / limits.events_per_s
-            args = [now, interval, interval * (limits.burst - 1)]
+            args = [interval, interval * (limits.burst - 1)]
             wait = int(await self._take(keys=[RATE.format(tenant)], args=args))
             if wait > 0:
                 return Admission(None, wait, "tenant rate limit")
