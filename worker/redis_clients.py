@@ -10,6 +10,7 @@ fail-over the next command reaches the new primary, with no restart.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import redis
 import redis.asyncio as aioredis
@@ -67,3 +68,16 @@ async def close_async(client: aioredis.Redis) -> None:
     sentinels = getattr(client.connection_pool, "sentinel_manager", None)
     if isinstance(sentinels, AsyncSentinel):
         await sentinels.aclose()
+
+
+def primary_url(settings: RedisSettings) -> str:
+    """A `redis://` URL of the primary as of now: `url`, or the address the sentinels give
+    (for tools that take a URL; it does not follow a later fail-over)."""
+    if not settings.sentinels:
+        return settings.url
+    nodes, to_sentinels, to_primary = _sentinel_args(settings)
+    sentinel = Sentinel(nodes, sentinel_kwargs=to_sentinels, **to_primary)  # type: ignore[no-untyped-call]
+    host, port = sentinel.discover_master(settings.service)  # type: ignore[no-untyped-call]
+    password = to_primary.get("password")
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{auth}{host}:{port}/{settings.db}"

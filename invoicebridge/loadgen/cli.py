@@ -28,6 +28,7 @@ from invoicebridge.loadgen.plan import SOURCES, LoadPlan, loopback_url
 from invoicebridge.loadgen.reconcile import VIEWS, Reconciliation, reconcile
 from invoicebridge.loadgen.report import LoadReport
 from invoicebridge.loadgen.runner import run_load
+from worker.redis_clients import primary_url
 from worker.settings import TenantSettings, load_settings
 
 OK, FOUND_PROBLEMS, USAGE = 0, 1, 2
@@ -82,7 +83,7 @@ def _tenant(args: argparse.Namespace) -> TenantSettings | None:
     tenant = settings.tenants.get(args.tenant)
     if tenant is None:
         raise UsageError(f"tenant {args.tenant!r} is not in {args.config}")
-    args.redis_url = args.redis_url or settings.redis.url
+    args.redis_url = args.redis_url or primary_url(settings.redis)  # under Sentinel: as of now
     return tenant
 
 

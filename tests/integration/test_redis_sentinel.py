@@ -24,6 +24,7 @@ from invoicebridge.stack import LocalStack, StackOptions
 from invoicebridge.stack_sentinel import SERVICE
 from tests.integration.test_receiver import URL, settings_for, signed
 from worker.ledger import Ledger
+from worker.redis_clients import primary_url
 from worker.settings import RedisSettings, Settings
 
 Client = TestClient[web.Request, web.Application]
@@ -132,7 +133,9 @@ async def test_ledger_needs_the_replicas_it_asks_for(sentinel_set: LocalStack) -
 def test_jobs_cli_finds_the_primary_through_the_sentinels(
     sentinel_set: LocalStack, tmp_path: Path
 ) -> None:
-    sentinel_set.fail_over()
+    _, new = sentinel_set.fail_over()
+    # tools that take a URL (loadgen --reconcile) are given the promoted primary's
+    assert primary_url(sentinel_settings(sentinel_set).redis) == f"redis://127.0.0.1:{new}/0"
     with primary(sentinel_set) as client:
         client.hset("ib:event:e1", mapping={"id": "e1", "tenant": "acme", "state": "failed",
                                             "received_at": "1", "updated_at": "1"})  # fmt: skip
