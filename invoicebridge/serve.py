@@ -14,7 +14,7 @@ from handlers.app import create_app
 from handlers.deps import ReceiverDeps, Rescue, TenantAuth
 from invoicebridge.admin_backend import LedgerAdmin
 from worker.actors import ACTOR, QUEUE, declare_actors
-from worker.broker import bulk_enqueue, setup_broker
+from worker.broker import async_sender, bulk_enqueue, setup_broker
 from worker.domain.rates import WebhookRate
 from worker.ledger import Ledger
 from worker.ops_overview import QueueNames, depth_reader
@@ -78,10 +78,13 @@ async def build_receiver(settings: Settings) -> web.Application:
     ledger = Ledger.from_settings(settings.redis)
     senders = ThreadPoolExecutor(ENQUEUE_THREADS, thread_name_prefix="ib-enqueue")
 
-    async def enqueue(event_id: str) -> None:
+    async def enqueue_in_thread(event_id: str) -> None:
         context = contextvars.copy_context()  # as asyncio.to_thread: log lines keep the event
         await asyncio.get_running_loop().run_in_executor(senders, context.run, actor.send, event_id)
 
+    # on Redis the message goes out from the event loop, on the ledger's client; RabbitMQ's
+    # blocking client keeps the thread pool
+    enqueue = async_sender(broker, ACTOR, ledger.redis) or enqueue_in_thread
     deps = ReceiverDeps(
         tenants=tenants_of(settings),
         store=ledger,

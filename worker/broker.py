@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from uuid import uuid4
 
 import dramatiq
+import redis.asyncio as aioredis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis
 from dramatiq.middleware import AsyncIO
 
 from worker.redis_clients import sync_client
@@ -34,6 +37,41 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
     broker.add_middleware(AsyncIO())
     dramatiq.set_broker(broker)
     return broker
+
+
+#: event id -> its message sent (the receiver's hand-off)
+SendOne = Callable[[str], Awaitable[None]]
+
+
+def async_sender(
+    broker: dramatiq.Broker, actor_name: str, client: aioredis.Redis
+) -> SendOne | None:
+    """On the Redis broker, send an actor's messages from the event loop itself: what
+    `RedisBroker.enqueue` does (a fresh Redis message id, the enqueue middleware hooks,
+    dramatiq's own dispatch script with the broker's namespace, id and timeouts), on an
+    asyncio client instead of a blocking one in a thread. None on any other broker."""
+    if not isinstance(broker, RedisBroker):
+        return None
+    actor = broker.get_actor(actor_name)
+    script = client.register_script(broker.scripts["dispatch"].script)
+    keys = [broker.namespace]
+    # as RedisBroker._dispatch: command, now, queue, broker id, heartbeat timeout, dead
+    # message ttl, maintenance (never from here: the workers do it), unpack size, then args
+    fixed = (broker.broker_id, broker.heartbeat_timeout, broker.dead_message_ttl, 0)
+    unpack: list[int] = []  # dramatiq asks Redis once, on first use (Redis may be down now)
+
+    async def send(event_id: str) -> None:
+        if not unpack:
+            unpack.append(await asyncio.to_thread(broker._max_unpack_size))
+        message = actor.message(event_id)
+        broker.emit_before("enqueue", message, None)
+        message = message.copy(options={"redis_message_id": str(uuid4())})
+        args = ["enqueue", current_millis(), message.queue_name, *fixed, unpack[0],
+                message.options["redis_message_id"], message.encode()]  # fmt: skip
+        await script(keys=keys, args=args)
+        broker.emit_after("enqueue", message, None)
+
+    return send
 
 
 #: (actor name, event ids) -> every message sent; see `worker.ops.EnqueueMany`
