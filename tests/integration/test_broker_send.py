@@ -1,0 +1,47 @@
+"""The receiver's event-loop send writes what dramatiq's own `RedisBroker.enqueue` writes, and
+dramatiq's consumer takes it, against a real Redis."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+
+from tests.integration.test_ops import _no_deps, settings_for
+from worker.actors import ACTOR, QUEUE, declare_actors
+from worker.broker import async_sender, setup_broker
+from worker.ledger import Ledger
+
+QUEUE_KEY = f"invoicebridge:{QUEUE}"
+#: what differs between two messages by design
+OWN = {"message_id", "message_timestamp", "args", "options"}
+
+
+@pytest.fixture
+def broker(redis_url: str) -> Iterator[dramatiq.Broker]:
+    settings = settings_for(redis_url)
+    broker = setup_broker(settings)
+    declare_actors(broker, settings, _no_deps)
+    yield broker
+    broker.close()
+
+
+async def test_async_send_matches_dramatiqs_enqueue(broker: dramatiq.Broker, ledger: Ledger):
+    send = async_sender(broker, ACTOR, ledger.redis)
+    assert send is not None
+    await send("evt_from_the_loop")
+    broker.enqueue(broker.get_actor(ACTOR).message("evt_from_a_thread"))
+    stored = {rid: json.loads(body) for rid, body in (await ledger.redis.hgetall(
+        f"{QUEUE_KEY}.msgs")).items()}  # fmt: skip
+    assert sorted(await ledger.redis.lrange(QUEUE_KEY, 0, -1)) == sorted(stored)  # both ready
+    ours, theirs = (next(m for m in stored.values() if m["args"] == [eid])
+                    for eid in ("evt_from_the_loop", "evt_from_a_thread"))  # fmt: skip
+    assert {k: v for k, v in ours.items() if k not in OWN} == {
+        k: v for k, v in theirs.items() if k not in OWN}  # fmt: skip
+    assert ours["options"].keys() == theirs["options"].keys() == {"redis_message_id"}
+    consumer = broker.consume(QUEUE, prefetch=2, timeout=100)
+    taken = [next(consumer) for _ in range(2)]  # what a dramatiq worker is handed
+    assert sorted(m.args[0] for m in taken if m) == ["evt_from_a_thread", "evt_from_the_loop"]
+    consumer.close()
