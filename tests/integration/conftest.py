@@ -1,15 +1,36 @@
-"""Integration fixtures: the iCount sandbox on port 0, served in the test's own event loop."""
+"""Integration fixtures: the iCount sandbox on port 0, served in the test's own event loop,
+and a dramatiq broker on the test's Redis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
+import dramatiq
 import pytest
 
+from worker.actors import declare_actors
+from worker.broker import setup_broker
 from worker.providers.icount.sandbox import RunningSandbox, serve_sandbox
+from worker.settings import Settings
 
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[RunningSandbox]:
     async with serve_sandbox() as running:
         yield running
+
+
+def _no_deps() -> object:
+    raise RuntimeError("tests only send")
+
+
+@pytest.fixture
+def broker(redis_url: str) -> Iterator[dramatiq.Broker]:
+    """A real dramatiq RedisBroker on the test's Redis, its actor declared (for sending)."""
+    tenant = {"source": "shopify", "secret": "s", "provider": "icount",
+              "icount": {"api_token": "t"}}  # fmt: skip
+    settings = Settings.model_validate({"redis": {"url": redis_url}, "tenants": {"acme": tenant}})
+    broker = setup_broker(settings)
+    declare_actors(broker, settings, _no_deps)  # type: ignore[arg-type]
+    yield broker
+    broker.close()

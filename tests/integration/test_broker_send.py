@@ -4,28 +4,16 @@ dramatiq's consumer takes it, against a real Redis."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import dramatiq
-import pytest
 
-from tests.integration.test_ops import _no_deps, settings_for
-from worker.actors import ACTOR, QUEUE, declare_actors
-from worker.broker import async_sender, setup_broker
+from worker.actors import ACTOR, QUEUE
+from worker.broker import async_sender
 from worker.ledger import Ledger
 
 QUEUE_KEY = f"invoicebridge:{QUEUE}"
 #: what differs between two messages by design
 OWN = {"message_id", "message_timestamp", "args", "options"}
-
-
-@pytest.fixture
-def broker(redis_url: str) -> Iterator[dramatiq.Broker]:
-    settings = settings_for(redis_url)
-    broker = setup_broker(settings)
-    declare_actors(broker, settings, _no_deps)
-    yield broker
-    broker.close()
 
 
 async def test_async_send_matches_dramatiqs_enqueue(broker: dramatiq.Broker, ledger: Ledger):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -16,8 +16,7 @@ import redis
 from redis.asyncio.connection import Connection
 
 from worker import ops
-from worker.actors import ACTOR, declare_actors
-from worker.broker import setup_broker
+from worker.actors import ACTOR
 from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
 from worker.domain.idempotency import event_id, job_key
 from worker.ledger import EVENT, EVENTS, STATE, UNQUEUED, Ledger
@@ -78,19 +77,6 @@ async def step(ledger: Ledger, eid: str, order: str, name: str, *, error: str = 
     else:
         document = DocumentRef(doctype=name, docnum=docnum, doc_id=f"id-{docnum}", emailed=True)
         await ledger.finish_job(key, document=document, **where)
-
-
-def _no_deps() -> Any:
-    raise RuntimeError("tests only send")
-
-
-@pytest.fixture
-def broker(redis_url: str) -> Iterator[dramatiq.Broker]:
-    settings = settings_for(redis_url)
-    broker = setup_broker(settings)
-    declare_actors(broker, settings, _no_deps)
-    yield broker
-    broker.close()
 
 
 @pytest.fixture
