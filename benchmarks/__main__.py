@@ -19,14 +19,16 @@ WHY = """## Where the time goes
 
 The profiles (py-spy on the live processes, pyinstrument in `benchmarks/profiles/`) agree:
 
-- **The receiver** spends about half its CPU handing each event to Dramatiq: `Actor.send`
-  is a synchronous redis-py call per message (message id, encode, an `EVALSHA` of Dramatiq's
-  dispatch script), made from a thread so the event loop keeps serving. Recording the event
-  (one Lua script) and marking it queued (another) are the next largest; JSON parsing and
-  pydantic validation of the order, HMAC and the log line are small beside them. A bare
-  aiohttp handler does none of this, so the ratio measures the cost of three durable Redis
-  writes per webhook in CPython, not overhead that could be trimmed away. One receiver
-  process is CPU-bound at roughly 1 ms per webhook; receivers scale out behind a load
+- **The receiver** spends its CPU on three Redis scripts per webhook (record the event,
+  hand it to Dramatiq, mark it queued), on aiohttp, and on JSON parsing and pydantic
+  validation of the order, HMAC and the log line. Dramatiq's own `Actor.send` is a blocking
+  redis-py call; it used to run on a thread pool and took about half the receiver's CPU
+  (thread hand-off, GIL contention). On the Redis broker the receiver now runs Dramatiq's
+  dispatch script itself, on the ledger's asyncio client (`worker.broker.async_sender`,
+  which writes exactly what `RedisBroker.enqueue` writes; a test holds it to that): about
+  1.6 times the webhooks per second, 0.75 ms of CPU per webhook instead of 1.2 ms, in runs
+  side by side. A bare aiohttp handler does none of this, so the ratio measures the cost of
+  three durable Redis writes per webhook in CPython. Receivers scale out behind a load
   balancer (they share nothing but Redis).
 - **The workers** spend most of theirs in Redis round trips (an order is about ten: pick up
   the event, lock, state changes, order state, start and finish the step, unlock) and in

@@ -51,12 +51,14 @@ CHANGES = (
     "`bearer`, `whsec_` or `=`) now returns the text as is (a receiver log line: 30 -> 18 µs).",
     "The receiver hands each message to dramatiq on a pool of its own (`ib-enqueue`, 4 "
     "threads) instead of `asyncio.to_thread`'s default pool, which a bulk retry of 10,000 "
-    "events fills with its own sends; same context copy, so log lines keep the event.",
+    "events fills with its own sends; same context copy, so log lines keep the event. On "
+    "the Redis broker it no longer uses threads at all: it runs dramatiq's dispatch script "
+    "on its asyncio client (`worker.broker.async_sender`); the pool is RabbitMQ's.",
 )
 LEFT_ALONE = (
     "What still dominates the receiver is the redis-py client (packing commands, a task and "
     "a timer per command for its socket timeout; RESP parsing is now hiredis's, in C) for "
-    "`Ledger.record`, `Ledger.mark_queued` and dramatiq's send, and aiohttp itself. Parsing "
+    "`Ledger.record`, the send and `Ledger.mark_queued`, and aiohttp itself. Parsing "
     "is JSON decoding and pydantic validation, both in C; the Python left around them is "
     "small."
 )
