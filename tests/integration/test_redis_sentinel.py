@@ -44,10 +44,7 @@ def sentinel_set(tmp_path: Path) -> Iterator[LocalStack]:
 
 def sentinel_settings(stack: LocalStack, **redis_table: object) -> Settings:
     nodes = [f"127.0.0.1:{port}" for port in stack.sentinel_ports]
-    base = settings_for("redis://unused").model_dump(by_alias=True, mode="json")
-    tenant = base["tenants"]["acme"]
-    tenant["secrets"] = ["old-secret", "shpss_test_secret"]  # dumped as "**********"
-    tenant["icount"]["pass"] = "p"
+    base = settings_for("redis://unused").model_dump(by_alias=True)  # secrets stay SecretStr
     redis_table = {"sentinels": nodes, "service": SERVICE, "min_replicas": 1, **redis_table}
     return Settings.model_validate({**base, "redis": redis_table})
 
