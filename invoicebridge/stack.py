@@ -23,6 +23,7 @@ import redis
 from invoicebridge import stack_rabbitmq, stack_sentinel
 from invoicebridge.stack_config import render_config, stack_tenants
 from invoicebridge.stack_driving import StackDriving, free_port, http_json
+from worker.broker import SENDER_PREFIX
 from worker.domain.states import BUSY_STATES
 
 
@@ -229,10 +230,15 @@ class LocalStack(StackDriving):
 
     def wait_workers(self, processes: int, timeout: float = 30) -> None:
         """Wait until `processes` dramatiq worker processes are consuming (their heartbeats)."""
-        client = self.redis_client(decode=False)
+        client = self.redis_client()
+        beats = "invoicebridge:__heartbeats__"
+
+        def consuming() -> bool:  # a receiver's sends beat too: not workers
+            members = client.zrange(beats, 0, -1)
+            return sum(not str(m).startswith(SENDER_PREFIX) for m in members) >= processes
+
         try:
-            beats = "invoicebridge:__heartbeats__"
-            self.wait_ready(lambda: client.zcard(beats) >= processes, "workers", timeout)
+            self.wait_ready(consuming, "workers", timeout)
         finally:
             client.close()
 

@@ -41,6 +41,8 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
 
 #: event id -> its message sent (the receiver's hand-off)
 SendOne = Callable[[str], Awaitable[None]]
+#: how a receiver's sends are named in dramatiq's heartbeats, so they are not counted as workers
+SENDER_PREFIX = "receiver-"
 
 
 def async_sender(
@@ -55,9 +57,11 @@ def async_sender(
     actor = broker.get_actor(actor_name)
     script = client.register_script(broker.scripts["dispatch"].script)
     keys = [broker.namespace]
-    # as RedisBroker._dispatch: command, now, queue, broker id, heartbeat timeout, dead
-    # message ttl, maintenance (never from here: the workers do it), unpack size, then args
-    fixed = (broker.broker_id, broker.heartbeat_timeout, broker.dead_message_ttl, 0)
+    # as RedisBroker._dispatch: command, now, queue, sender id, heartbeat timeout, dead
+    # message ttl, maintenance (never from here: the workers do it), unpack size, then args.
+    # The script records a heartbeat for the sender id; ours says it is not a worker.
+    sender = SENDER_PREFIX + broker.broker_id
+    fixed = (sender, broker.heartbeat_timeout, broker.dead_message_ttl, 0)
     unpack: list[int] = []  # dramatiq asks Redis once, on first use (Redis may be down now)
 
     async def send(event_id: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any, cast
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
+from worker.broker import SENDER_PREFIX
 from worker.ledger import Ledger
 from worker.ledger_keys import EVENT, PAUSED, STATE
 from worker.ops import ALL_ACTIONS, SCAN_MAX
@@ -44,10 +45,13 @@ async def queue_depth(ledger: Ledger, names: QueueNames) -> dict[str, int]:
         pipe.hlen(f"{base}.msgs")
         pipe.hlen(f"{base}.DQ.msgs")
         pipe.hlen(f"{base}.XQ.msgs")
-        pipe.zcount(
+        pipe.zrangebyscore(
             f"{names.namespace}:__heartbeats__", now_ms - names.heartbeat_timeout_ms, "+inf"
         )
-        ready, held, delayed, dead, workers = map(int, await pipe.execute())
+        *counts, beating = await pipe.execute()
+    ready, held, delayed, dead = map(int, counts)
+    # a receiver's sends beat too (dramatiq's dispatch script); only workers are counted
+    workers = sum(1 for member in beating if not str(member).startswith(SENDER_PREFIX))
     return {"ready": ready, "in_flight": max(held - ready, 0), "delayed": delayed,
             "dead_lettered": dead, "workers": workers}  # fmt: skip
 

@@ -8,8 +8,9 @@ import json
 import dramatiq
 
 from worker.actors import ACTOR, QUEUE
-from worker.broker import async_sender
+from worker.broker import SENDER_PREFIX, async_sender
 from worker.ledger import Ledger
+from worker.ops_overview import QueueNames, queue_depth
 
 QUEUE_KEY = f"invoicebridge:{QUEUE}"
 #: what differs between two messages by design
@@ -32,4 +33,22 @@ async def test_async_send_matches_dramatiqs_enqueue(broker: dramatiq.Broker, led
     consumer = broker.consume(QUEUE, prefetch=2, timeout=100)
     taken = [next(consumer) for _ in range(2)]  # what a dramatiq worker is handed
     assert sorted(m.args[0] for m in taken if m) == ["evt_from_a_thread", "evt_from_the_loop"]
+    consumer.close()
+
+
+async def test_the_receivers_sends_are_not_counted_as_workers(
+    broker: dramatiq.Broker, ledger: Ledger
+) -> None:
+    """Dramatiq's script records a heartbeat for whoever sends; the overview's worker count
+    leaves the receiver's out (and still counts a worker's)."""
+    send = async_sender(broker, ACTOR, ledger.redis)
+    assert send is not None
+    await send("evt_1")
+    names = QueueNames("invoicebridge", QUEUE, 60_000)
+    assert (await queue_depth(ledger, names))["workers"] == 0
+    [beat] = await ledger.redis.zrange("invoicebridge:__heartbeats__", 0, -1)
+    assert str(beat).startswith(SENDER_PREFIX)
+    consumer = broker.consume(QUEUE, prefetch=1, timeout=100)
+    next(consumer)  # a worker's fetch: its own heartbeat
+    assert (await queue_depth(ledger, names))["workers"] == 1
     consumer.close()
