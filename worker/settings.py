@@ -37,6 +37,9 @@ __all__ = [
 ]  # fmt: skip
 
 CONFIG_ENV = "INVOICEBRIDGE_CONFIG"
+#: dramatiq's consumers beat at least once a second (its default worker timeout): a few of
+#: those may go by before a worker is called dead
+MIN_HEARTBEAT_TIMEOUT_MS = 3_000
 
 
 class SettingsError(Exception):
@@ -92,6 +95,20 @@ class QueueSettings(Strict):
     time_limit_ms: int = Field(default=120_000, ge=1_000)
     #: a worker that missed heartbeats this long is dead and its messages are requeued
     heartbeat_timeout_ms: int = Field(default=60_000, ge=1_000)
+
+    @model_validator(mode="after")
+    def _live_workers_look_alive(self) -> QueueSettings:
+        """Refuse a heartbeat timeout a live worker can miss: an idle dramatiq consumer
+        beats about once a second, so anything near that takes a live worker for dead and
+        hands the messages it is running to another, each run twice."""
+        if self.heartbeat_timeout_ms < MIN_HEARTBEAT_TIMEOUT_MS:
+            raise ValueError(
+                f"heartbeat_timeout_ms ({self.heartbeat_timeout_ms}) must be at least "
+                f"{MIN_HEARTBEAT_TIMEOUT_MS}: workers beat about once a second, and one "
+                "taken for dead has its running messages run again by another"
+            )
+        return self
+
     #: per million broker calls, how often to look for dead workers' messages
     maintenance_chance: int = Field(default=1_000, ge=1, le=1_000_000)
     #: how long one worker may hold an order; it expires if the worker dies

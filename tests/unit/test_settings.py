@@ -274,3 +274,15 @@ def test_a_rescue_sooner_than_a_backoff_and_a_run_is_refused(
     for fixed in ("rescue_after_s = 0", "rescue_after_s = 421"):
         settings = load_settings(write(tmp_path, text.replace("rescue_after_s = 300", fixed)))
         assert settings.receiver.rescue_after_s == float(fixed.rpartition(" ")[2])
+
+
+def test_a_heartbeat_timeout_a_live_worker_can_miss_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
+    (tmp_path / "pass").write_text("p")
+    text = "[queue]\nheartbeat_timeout_ms = 1500\n" + GOOD.format(pass_file=tmp_path / "pass")
+    with pytest.raises(SettingsError, match=r"heartbeat_timeout_ms \(1500\) must be at least"):
+        load_settings(write(tmp_path, text))
+    fixed = text.replace("= 1500", "= 3000")
+    assert load_settings(write(tmp_path, fixed)).queue.heartbeat_timeout_ms == 3000
