@@ -10,20 +10,26 @@ from pathlib import Path
 
 import pytest
 
-from invoicebridge.chaos import ChaosPlan, fault_plans, run_chaos, start_stack
+from invoicebridge.chaos import ChaosPlan, ChaosResult, fault_plans, run_chaos, start_stack
 from invoicebridge.chaos_cli import summary_rows
 
 pytestmark = pytest.mark.e2e
 
 
+def chaos(tmp_path: Path, plan: ChaosPlan, config_has: str = "") -> ChaosResult:
+    """Start a stack for `plan`, run it, stop it; the stack's config must hold `config_has`."""
+    stack = start_stack(tmp_path, plan)
+    try:
+        assert config_has in stack.config.read_text()
+        return run_chaos(stack, plan)
+    finally:
+        stack.down()
+
+
 def test_small_chaos_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
     plan = ChaosPlan(events=400, rate=100, worker_groups=2, worker_kills=4, kill_every_s=1.0,
                      redis_restarts=1, receiver_restarts=1, drain_timeout_s=120)  # fmt: skip
-    stack = start_stack(tmp_path, plan)
-    try:
-        result = run_chaos(stack, plan)
-    finally:
-        stack.down()
+    result = chaos(tmp_path, plan)
     rows = dict(summary_rows(result))
     assert result.monkey_errors == []
     counts = result.log.counts
@@ -56,12 +62,7 @@ def test_small_chaos_run_on_rabbitmq(tmp_path: Path) -> None:
     plan = ChaosPlan(events=300, rate=100, worker_groups=2, worker_kills=3, kill_every_s=1.0,
                      redis_restarts=1, receiver_restarts=1, drain_timeout_s=120,
                      broker="rabbitmq")  # fmt: skip
-    stack = start_stack(tmp_path, plan)
-    try:
-        assert "rabbitmq" in stack.config.read_text()
-        result = run_chaos(stack, plan)
-    finally:
-        stack.down()
+    result = chaos(tmp_path, plan, config_has='broker = "rabbitmq"')
     rec = result.reconciliation
     assert rec.acknowledged == 300 and rec.missing == [] and rec.doubled == [], rec.table()
     assert result.ok and result.log.counts["worker kills"] == 3
@@ -74,12 +75,7 @@ def test_small_chaos_run_through_a_redis_fail_over(tmp_path: Path) -> None:
     plan = ChaosPlan(events=400, rate=100, worker_groups=2, worker_kills=2, kill_every_s=1.5,
                      redis_restarts=0, redis_failovers=1, receiver_restarts=0,
                      drain_timeout_s=120)  # fmt: skip
-    stack = start_stack(tmp_path, plan)
-    try:
-        assert "sentinels = [" in stack.config.read_text()
-        result = run_chaos(stack, plan)
-    finally:
-        stack.down()
+    result = chaos(tmp_path, plan, config_has="sentinels = [")
     rec = result.reconciliation
     assert result.log.counts["redis fail-overs"] == 1, result.log.entries
     assert rec.acknowledged == 400 and rec.missing == [] and rec.doubled == [], rec.table()
@@ -93,11 +89,7 @@ def test_a_rolling_restart_of_every_process_under_load(tmp_path: Path) -> None:
     plan = ChaosPlan(events=400, rate=80, worker_groups=2, worker_kills=0, redis_restarts=0,
                      receiver_restarts=0, rolling_restarts=1, faults=False,
                      drain_timeout_s=120)  # fmt: skip
-    stack = start_stack(tmp_path, plan)
-    try:
-        result = run_chaos(stack, plan)
-    finally:
-        stack.down()
+    result = chaos(tmp_path, plan)
     rec = result.reconciliation
     assert result.log.counts == {"rolling restarts": 1}, result.log.entries
     assert rec.acknowledged == 400 and rec.missing == [] and rec.doubled == [], rec.table()
