@@ -291,6 +291,14 @@ def test_company_customer_fields() -> None:
     assert fields["DocumentContragentTaxNum"] == fields["DocumentContragentTaxNumVatReg"]
 
 
+def test_a_vat_id_reaches_icash_without_the_whitespace_around_it() -> None:
+    order = mug_order().model_copy(update={"customer": Customer(
+        name="Dana Ivanova", company="Acme OOD", vat_id=" BG123456789\n")})  # fmt: skip
+    fields = build_document_fields(request(order))
+    assert fields["DocumentContragentTaxNumVatReg"] == "BG123456789"
+    assert fields["DocumentContragentTaxNum"] == "BG123456789"
+
+
 def test_document_ref_reads_credit_notes_and_numbers() -> None:
     """A list row becomes a DocumentRef with the doctype CREDIT for credit notes."""
     row = {"DocumentID": 9, "DocumentNum": 1000000123, "DocumentType": "INVOICE",

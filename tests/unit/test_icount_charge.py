@@ -239,3 +239,9 @@ def test_stored_token_shapes() -> None:
     with pytest.raises(Permanent) as raised:
         stored_token({"status": True})
     assert raised.value.reason == "no_stored_card"
+
+
+def test_a_reason_with_a_trailing_newline_is_not_taken_as_a_code() -> None:
+    """Only a whole safe code is repeated; `card_declined` plus a newline is not one."""
+    error = charge_error("card_declined\n")
+    assert isinstance(error, Permanent) and error.reason == "charge_refused"

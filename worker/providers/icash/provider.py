@@ -123,7 +123,7 @@ def _contragent(customer: Customer) -> dict[str, str | None]:
         "DocumentContragentMOL": customer.name[:_NAME_MAX] if customer.company else None,
         "DocumentContragentAddress": address[:_TEXT_MAX] or None,
         "DocumentContragentTaxNum": vat_id,
-        "DocumentContragentTaxNumVatReg": vat_id if vat_id and _VAT_ID.match(vat_id) else None,
+        "DocumentContragentTaxNumVatReg": vat_id if vat_id and _VAT_ID.fullmatch(vat_id) else None,
     }
 
 

@@ -60,7 +60,7 @@ class CreateRequest:
 def parse_date(value: object, name: str) -> str:
     text = str(value).strip()
     try:
-        if _DATE.match(text):
+        if _DATE.fullmatch(text):
             date.fromisoformat(text)
             return text
     except ValueError:
@@ -166,7 +166,7 @@ def check_create(body: Mapping[str, Any]) -> CreateRequest:
         raise Refusal("Missing value for DocumentDate")
     header["DocumentDate"] = parse_date(body["DocumentDate"], "DocumentDate")
     currency = str(body.get("DocumentCurrencyCode") or "").strip()
-    if not _CURRENCY.match(currency):
+    if not _CURRENCY.fullmatch(currency):
         raise Refusal("Wrong value for DocumentCurrencyCode: an ISO 4217 code such as BGN")
     header["DocumentCurrencyCode"] = currency
     header.update(_texts(body), **_payment(body))

@@ -100,7 +100,7 @@ class Card:
 def _validity(value: object) -> tuple[int, int]:
     text = str(value or "").strip()
     for index, pattern in enumerate(_VALIDITY):
-        match = pattern.match(text)
+        match = pattern.fullmatch(text)
         if match:
             first, second = int(match[1]), int(match[2])
             year, month = (first, second) if index == 0 else (2000 + second, first)

@@ -52,7 +52,7 @@ def _decimal(value: object, what: str) -> Decimal:
 def currency_of(body: Mapping[str, Any]) -> str:
     """The document currency (`currency_code`, or `currency`; ILS when absent)."""
     code = body.get("currency_code") or body.get("currency") or "ILS"
-    if not isinstance(code, str) or not _CURRENCY.match(code.upper()):
+    if not isinstance(code, str) or not _CURRENCY.fullmatch(code.upper()):
         raise Refusal("bad_currency", "currency_code must be an ISO-4217 code such as ILS")
     return code.upper()
 

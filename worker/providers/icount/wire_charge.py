@@ -138,7 +138,7 @@ def charge_error(reason: str) -> Permanent | Retryable:
     `processing_error` is `Retryable` (nothing was charged); any other reason, a decline
     included, is `Permanent` with that reason.
     """
-    code = reason if _SAFE_REASON.match(reason) else "charge_refused"
+    code = reason if _SAFE_REASON.fullmatch(reason) else "charge_refused"
     text = REFUSAL_TEXT.get(code, "iCount refused the card call")
     if code in RETRYABLE_REASONS:
         return Retryable(f"iCount card charge: {text} ({code})")

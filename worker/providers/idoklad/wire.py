@@ -89,7 +89,7 @@ def _sha(reference: str) -> bytes:
 
 def order_number(reference: str) -> str:
     """Our reference as an `OrderNumber` (≤ 20 characters, filter-safe, deterministic)."""
-    if _SAFE_REFERENCE.match(reference):
+    if _SAFE_REFERENCE.fullmatch(reference):
         return reference
     return "ib" + base64.b32encode(_sha(reference)).decode().lower()[: ORDER_NUMBER_MAX - 2]
 
