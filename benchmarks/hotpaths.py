@@ -43,7 +43,7 @@ RECEIVER_STEPS: dict[str, Steps] = {
     "_to_item (OrderEvent)": (("handlers/webhooks.py", "_to_item"),),
     "ledger.record": (("worker/ledger.py", "record"),),
     "ledger.mark_queued": (("worker/ledger.py", "mark_queued"),),
-    "enqueue (hand-off to dramatiq)": (("invoicebridge/serve.py", "enqueue"),),
+    "send (dramatiq's dispatch script)": (("worker/broker.py", "send"),),
     "log line (structlog)": (("structlog/_native.py", "meth"),),
     "metrics middleware (own time)": (("handlers/metrics.py", "observe"),),
     "aiohttp test client": (("aiohttp/client.py", "_request"),),

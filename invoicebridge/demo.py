@@ -62,7 +62,7 @@ def _table(stack: LocalStack, scenes: list[Scene]) -> tuple[Table, bool]:
     table = Table(title="webhooks → documents (checked against the ledger and the sandboxes)")
     for column in ("tenant", "provider", "order", "what happened", "documents"):
         table.add_column(column)
-    client = redis.Redis(port=stack.redis_port, decode_responses=True)
+    client = stack.redis_client()
     all_ok = True
     for scene in scenes:
         cells, ok = _check(stack, scene, client)

@@ -229,27 +229,32 @@ async def _settle(run: _Run) -> int:
     return OK
 
 
+def _by_state(found: prune.Pruned) -> str:
+    return ", ".join(f"{n} {state}" for state, n in sorted(found.by_state.items()))
+
+
 async def _prune(run: _Run) -> int:
     a, ledger = run.args, run.ledger
     try:
-        found = await prune.prune(ledger, a.before, who=run.who, dry_run=True)
+        # with --yes nobody is asked, so there is nothing to count first: one walk, not two
+        asking = a.dry_run or not a.yes
+        found = await prune.prune(ledger, a.before, who=run.who, dry_run=asking)
     except prune.TooRecent as exc:
         _say(str(exc))
         return USAGE
-    counts = ", ".join(f"{n} {state}" for state, n in sorted(found.by_state.items()))
     if not found.total:  # a scheduled retention run with nothing to do has not failed
         run.done({"pruned": {}}, "no finished events that old; nothing to prune")
         return OK
     if a.dry_run:
-        run.done({"would_prune": found.by_state}, f"would prune {found.total}: {counts}")
+        run.done({"would_prune": found.by_state}, f"would prune {found.total}: {_by_state(found)}")
         return OK
-    refused = _consent(a.yes, f"{found.total} finished events ({counts}) are that old",
-                       "prune them", f"Prune {found.total} finished events?")  # fmt: skip
-    if refused is not None:
-        return refused
-    gone = await prune.prune(ledger, a.before, who=run.who)
-    text = ", ".join(f"{n} {state}" for state, n in sorted(gone.by_state.items()))
-    run.done({"pruned": gone.by_state}, f"pruned {gone.total}: {text}")
+    if asking:
+        what = f"{found.total} finished events ({_by_state(found)}) are that old"
+        refused = _consent(a.yes, what, "prune them", f"Prune {found.total} finished events?")
+        if refused is not None:
+            return refused
+        found = await prune.prune(ledger, a.before, who=run.who)
+    run.done({"pruned": found.by_state}, f"pruned {found.total}: {_by_state(found)}")
     return OK
 
 

@@ -23,7 +23,7 @@ import redis
 from invoicebridge import stack_rabbitmq, stack_sentinel
 from invoicebridge.stack_config import render_config, stack_tenants
 from invoicebridge.stack_driving import StackDriving, free_port, http_json
-from worker.broker import SENDER_PREFIX
+from worker.broker import workers_among
 from worker.domain.states import BUSY_STATES
 
 
@@ -83,7 +83,6 @@ class LocalStack(StackDriving):
             free_port(),
         )
         db = self.db_host
-        self.redis_url = f"redis://{db}:{self.redis_port}/0"
         sentinel = self.options.redis == "sentinel"
         #: the Redis servers by port, the first one the primary to begin with
         self.redis_nodes = {self.redis_port: "redis"}
@@ -110,6 +109,11 @@ class LocalStack(StackDriving):
             self.procs[name] = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
+
+    @property
+    def redis_url(self) -> str:
+        """The primary's URL (under Sentinel, as of the last `fail_over`)."""
+        return f"redis://{self.db_host}:{self.redis_port}/0"
 
     def redis_client(self, *, decode: bool = True) -> redis.Redis:
         """A client of the stack's Redis (the caller closes it)."""
@@ -163,7 +167,7 @@ class LocalStack(StackDriving):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the sentinels promoted no replica within {timeout} s")
             time.sleep(0.1)
-        self.redis_port, self.redis_url = new, f"redis://{host}:{new}/0"
+        self.redis_port = new
         argv = stack_sentinel.data_node_argv(host, old, self.workdir, replica_of=new)
         self.spawn(self.redis_nodes[old], argv)
         caught_up = partial(stack_sentinel.replica_caught_up, host, old)
@@ -233,9 +237,8 @@ class LocalStack(StackDriving):
         client = self.redis_client()
         beats = "invoicebridge:__heartbeats__"
 
-        def consuming() -> bool:  # a receiver's sends beat too: not workers
-            members = client.zrange(beats, 0, -1)
-            return sum(not str(m).startswith(SENDER_PREFIX) for m in members) >= processes
+        def consuming() -> bool:
+            return workers_among(client.zrange(beats, 0, -1)) >= processes
 
         try:
             self.wait_ready(consuming, "workers", timeout)

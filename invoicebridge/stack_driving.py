@@ -53,9 +53,12 @@ class StackDriving:
     secret: str
     tenant: str
     receiver_url: str
-    redis_url: str
     urls: dict[str, str]
     signatures_sent: list[str]
+
+    @property
+    def redis_url(self) -> str:
+        raise NotImplementedError
 
     def redis_client(self, *, decode: bool = True) -> redis.Redis:
         raise NotImplementedError

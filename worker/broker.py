@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 from uuid import uuid4
 
 import dramatiq
@@ -43,6 +44,12 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
 SendOne = Callable[[str], Awaitable[None]]
 #: how a receiver's sends are named in dramatiq's heartbeats, so they are not counted as workers
 SENDER_PREFIX = "receiver-"
+
+
+def workers_among(heartbeats: Iterable[Any]) -> int:
+    """How many of dramatiq's heartbeat members (read decoded) are workers, not a receiver's
+    sends."""
+    return sum(1 for member in heartbeats if not str(member).startswith(SENDER_PREFIX))
 
 
 def async_sender(

@@ -18,7 +18,7 @@ from typing import Any, cast
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from worker.broker import SENDER_PREFIX
+from worker.broker import workers_among
 from worker.ledger import Ledger
 from worker.ledger_keys import EVENT, PAUSED, STATE
 from worker.ops import ALL_ACTIONS, SCAN_MAX
@@ -50,8 +50,7 @@ async def queue_depth(ledger: Ledger, names: QueueNames) -> dict[str, int]:
         )
         *counts, beating = await pipe.execute()
     ready, held, delayed, dead = map(int, counts)
-    # a receiver's sends beat too (dramatiq's dispatch script); only workers are counted
-    workers = sum(1 for member in beating if not str(member).startswith(SENDER_PREFIX))
+    workers = workers_among(beating)  # a receiver's sends beat too; only workers count
     return {"ready": ready, "in_flight": max(held - ready, 0), "delayed": delayed,
             "dead_lettered": dead, "workers": workers}  # fmt: skip
 

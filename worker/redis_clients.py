@@ -52,13 +52,17 @@ def async_client(settings: RedisSettings, **options: Any) -> aioredis.Redis:
     return client
 
 
+def _sentinel(settings: RedisSettings) -> Sentinel:
+    """The blocking client of the settings' sentinels."""
+    nodes, to_sentinels, to_primary = _sentinel_args(settings)
+    return Sentinel(nodes, sentinel_kwargs=to_sentinels, **to_primary)  # type: ignore[no-untyped-call]
+
+
 def sync_client(settings: RedisSettings) -> redis.Redis:
     """A blocking client of the primary, for dramatiq's Redis broker (bytes, as it expects)."""
     if not settings.sentinels:
         return redis.Redis.from_url(settings.url, **_timeouts(settings))
-    nodes, to_sentinels, to_primary = _sentinel_args(settings)
-    sentinel = Sentinel(nodes, sentinel_kwargs=to_sentinels, **to_primary)  # type: ignore[no-untyped-call]
-    client: redis.Redis = sentinel.master_for(settings.service)  # type: ignore[no-untyped-call]
+    client: redis.Redis = _sentinel(settings).master_for(settings.service)  # type: ignore[no-untyped-call]
     return client
 
 
@@ -75,9 +79,7 @@ def primary_url(settings: RedisSettings) -> str:
     (for tools that take a URL; it does not follow a later fail-over)."""
     if not settings.sentinels:
         return settings.url
-    nodes, to_sentinels, to_primary = _sentinel_args(settings)
-    sentinel = Sentinel(nodes, sentinel_kwargs=to_sentinels, **to_primary)  # type: ignore[no-untyped-call]
-    host, port = sentinel.discover_master(settings.service)  # type: ignore[no-untyped-call]
-    password = to_primary.get("password")
+    host, port = _sentinel(settings).discover_master(settings.service)  # type: ignore[no-untyped-call]
+    password = settings.password.get_secret_value() if settings.password else None
     auth = f":{quote(password, safe='')}@" if password else ""
     return f"redis://{auth}{host}:{port}/{settings.db}"

@@ -112,6 +112,9 @@ class Rescuer:
     actor: str
     stall_after_s: float
 
+    def __post_init__(self) -> None:
+        self._claim_script = self.ledger.redis.register_script(_CLAIM)
+
     async def rescue_once(self) -> list[str]:
         """One round: the ids of the events sent again (most often none)."""
         now = time.time()
@@ -136,7 +139,7 @@ class Rescuer:
             return []
         states = ",".join(("", *RESCUABLE, ""))
         note = f"no queue message for {self.stall_after_s:g} s; sent again"
-        script = self.ledger.redis.register_script(_CLAIM)
+        script = self._claim_script
         async with self.ledger.redis.pipeline(transaction=False) as pipe:
             for event_id in event_ids:
                 entry = action_entry("requeue", WHO, now, note, event_id=event_id)
