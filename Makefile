@@ -3,16 +3,38 @@ SHELL := /bin/bash
 VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK  := requirements.lock
+PYTHON ?= python3
 
-.PHONY: install redis-server chromium rabbitmq-server demo test test-fast bench chaos lint mypy format clean deploy-check
+.PHONY: install redis-server chromium rabbitmq-server demo test test-fast test-latest bench chaos \
+	lint mypy format clean deploy-check lock
 
 install: $(STAMP) redis-server chromium rabbitmq-server
 
-$(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# The environment is the lock and nothing else: a new venv, pip and setuptools from the build
+# lock, then every package of requirements.lock with --require-hashes --no-deps (no resolving,
+# every file checked against its sha256), the project itself editable without build isolation
+# (so no unlocked build backend is fetched), and `pip freeze` compared with the lock.
+$(STAMP): pyproject.toml $(LOCK) deploy/build-requirements.lock
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r deploy/build-requirements.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m tests.lockfile check
 	touch $(STAMP)
+
+# Re-resolve the locks from pyproject.toml, every file's hash included. Pins already in the lock
+# are kept while pyproject.toml allows them; `make lock UPGRADE=1` takes the newest instead. One
+# resolution is the source: the image's runtime and build locks are resolved with
+# requirements.lock as a constraint, so they cannot name other versions (tests check it).
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock"
+lock: $(STAMP)
+	$(UV_COMPILE) $(if $(UPGRADE),--upgrade) pyproject.toml deploy/build-requirements.in \
+	    --extra sandbox --extra dev -o $(LOCK)
+	$(UV_COMPILE) pyproject.toml -c $(LOCK) -o deploy/requirements.lock
+	$(UV_COMPILE) deploy/build-requirements.in -c $(LOCK) -o deploy/build-requirements.lock
 
 # Debian packages the project runs on: redis-server (ledger + queue), chromium (the
 # dashboard's browser tests) and rabbitmq-server (the queue on RabbitMQ, tested end to end).
@@ -60,5 +82,19 @@ deploy-check: $(STAMP) redis-server
 test-fast: install
 	$(BIN)/pytest -m "not e2e"
 
+# Drift ahead of time: the newest versions pyproject.toml allows, in a venv of their own, then
+# lint, mypy and the tests (less the ones that hold the venv to the lock). Not part of `test`.
+LATEST := .venv-latest
+test-latest: redis-server chromium rabbitmq-server
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip setuptools
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[sandbox,dev]'
+	$(LATEST)/bin/python -m pip freeze --all --exclude-editable > $(LATEST)/versions.txt
+	$(LATEST)/bin/ruff check .
+	$(LATEST)/bin/ruff format --check .
+	$(LATEST)/bin/mypy
+	$(LATEST)/bin/pytest -m "not locked_env"
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo
+	rm -rf $(VENV) $(LATEST) .pytest_cache .mypy_cache .ruff_cache .demo

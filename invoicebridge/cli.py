@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from invoicebridge.chaos_cli import add_chaos_parser
+from invoicebridge.cli_env import env_option, port, positive_int
 from invoicebridge.jobs_cli import add_jobs_parser
 from invoicebridge.loadgen.cli import add_loadgen_parser
-from worker.logs import configure_logging
+from worker.logs import FORMAT_ENV, LEVEL_ENV, configure_logging, resolve_format
 from worker.settings import (
     MetricsSettings,
     Settings,
@@ -22,17 +25,30 @@ from worker.settings import (
     load_settings,
 )
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "json", "console")
+SANDBOX_EXTRA = (
+    "the SMTP sandbox needs aiosmtpd, which is not installed; "
+    "install it with: pip install 'invoicebridge[sandbox]'"
+)
 
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config)
-    configure_logging(settings.logging.level)
-    return settings
+
+def _logging(args: argparse.Namespace, settings: Settings) -> None:
+    """Configure this process's logging (flag, then environment, then the settings file) and
+    hand the outcome to the processes it forks, `auto` already decided for this terminal."""
+    level = args.log_level or settings.logging.level
+    fmt = resolve_format(args.log_format or settings.logging.format, sys.stderr)
+    os.environ[LEVEL_ENV] = level
+    os.environ[FORMAT_ENV] = fmt
+    configure_logging(level, fmt)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from invoicebridge.serve import run_receiver
 
-    run_receiver(_settings(args), args.host, args.port)
+    settings = load_settings(args.config)
+    _logging(args, settings)
+    run_receiver(settings, args.host, args.port)
     return 0
 
 
@@ -61,11 +77,18 @@ def _worker(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)  # fail here, in the parent, on a bad file
     if args.config:
         export_config_path(args.config)
+    _logging(args, settings)
     if not settings.metrics.worker_enabled:
         return _run_dramatiq(args)
     given = os.environ.get(MULTIPROC_ENV)
     directory = empty_metrics_dir(Path(given) if given else None)
-    os.environ.update(worker_metrics_env(settings.metrics, directory))
+    metrics = settings.metrics.model_copy(
+        update={
+            "worker_host": args.metrics_host or settings.metrics.worker_host,
+            "worker_port": args.metrics_port or settings.metrics.worker_port,
+        }
+    )
+    os.environ.update(worker_metrics_env(metrics, directory))
     try:
         return _run_dramatiq(args)
     finally:
@@ -104,11 +127,12 @@ def _run_dramatiq(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    import importlib
-
     configure_logging("info")
     argv = ["--host", args.host, "--port", str(args.port)]
     if args.provider == "smtp":
+        if importlib.util.find_spec("aiosmtpd") is None:
+            print(f"invoicebridge: {SANDBOX_EXTRA}", file=sys.stderr)
+            return 2
         from invoicebridge import mailcatcher
 
         return mailcatcher.main([*argv, "--http-port", str(args.http_port)])
@@ -120,29 +144,107 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from invoicebridge.demo import run_demo
 
+    if importlib.util.find_spec("aiosmtpd") is None:  # the demo's mail goes to the sandbox
+        print(f"invoicebridge: {SANDBOX_EXTRA}", file=sys.stderr)
+        return 2
     return run_demo(keep_running=args.keep_running)
+
+
+def _log_options(parser: argparse.ArgumentParser) -> None:
+    env_option(
+        parser,
+        "--config",
+        default=None,
+        shown_default="none, required",
+        help="the TOML settings file",
+    )
+    env_option(
+        parser,
+        "--log-level",
+        default=None,
+        choices=LOG_LEVELS,
+        shown_default="[logging] level of the settings, else info",
+        help="the least severe log line written",
+    )
+    env_option(
+        parser,
+        "--log-format",
+        default=None,
+        choices=LOG_FORMATS,
+        shown_default="[logging] format of the settings, else auto",
+        help="JSON lines, console lines, or auto: console on a terminal",
+    )
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = sub.add_parser(
+        "serve",
+        help="run the webhook receiver",
+        description="Run the webhook receiver (and admin API, dashboard, metrics) in this process.",
+    )
+    _log_options(serve)
+    env_option(serve, "--host", default="127.0.0.1", help="the address to listen on")
+    env_option(serve, "--port", default=8080, convert=port, help="the port to listen on")
+    serve.set_defaults(func=_serve)
+
+
+def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    worker = sub.add_parser(
+        "worker",
+        help="run queue workers",
+        description="Run dramatiq worker processes that turn queued events into documents.",
+    )
+    _log_options(worker)
+    env_option(worker, "--processes", default=2, convert=positive_int, help="worker processes")
+    env_option(
+        worker, "--threads", default=8, convert=positive_int, help="threads in each worker process"
+    )
+    env_option(
+        worker,
+        "--metrics-host",
+        default=None,
+        shown_default="[metrics] worker_host",
+        help="the address of the workers' Prometheus exposition server",
+    )
+    env_option(
+        worker,
+        "--metrics-port",
+        default=None,
+        convert=port,
+        shown_default="[metrics] worker_port",
+        help="the port of the workers' Prometheus exposition server",
+    )
+    worker.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a stopping worker waits for running jobs [default: 30]",
+    )
+    worker.set_defaults(func=_worker)
+
+
+def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="run a provider sandbox",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sandbox.add_argument("provider", choices=["icount", "idoklad", "icash", "smtp"])
+    sandbox.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    sandbox.add_argument("--port", type=int, default=8081, help="the port to listen on")
+    sandbox.add_argument("--http-port", type=int, default=8026, help="smtp only: the HTTP port")
+    sandbox.set_defaults(func=_sandbox)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="invoicebridge", description=__doc__)
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {metadata.version('invoicebridge')}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the webhook receiver")
-    serve.add_argument("--config", help="TOML settings (default: $INVOICEBRIDGE_CONFIG)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.set_defaults(func=_serve)
-    worker = sub.add_parser("worker", help="run queue workers")
-    worker.add_argument("--config", help="TOML settings (default: $INVOICEBRIDGE_CONFIG)")
-    worker.add_argument("--processes", type=int, default=2)
-    worker.add_argument("--threads", type=int, default=8)
-    worker.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds")
-    worker.set_defaults(func=_worker)
-    sandbox = sub.add_parser("sandbox", help="run a provider sandbox")
-    sandbox.add_argument("provider", choices=["icount", "idoklad", "icash", "smtp"])
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8081)
-    sandbox.add_argument("--http-port", type=int, default=8026, help="smtp only: the HTTP port")
-    sandbox.set_defaults(func=_sandbox)
+    _add_serve(sub)
+    _add_worker(sub)
+    _add_sandbox(sub)
     demo = sub.add_parser("demo", help="run everything on sample orders and show the documents")
     demo.add_argument("--keep-running", action="store_true")
     demo.set_defaults(func=_demo)

@@ -1,4 +1,5 @@
-"""Shared fixtures: a private redis-server process per test session, flushed per test."""
+"""Shared fixtures: a private redis-server process per test session, flushed per test; and the
+time-limit rule: every test has one (pytest-timeout), 120 s unless marked chaos or cluster."""
 
 from __future__ import annotations
 
@@ -13,6 +14,34 @@ import pytest
 import redis
 
 from worker.ledger import Ledger
+
+#: the limit pyproject.toml sets for every test, and the most any unmarked test may ask for
+PLAIN_LIMIT_S = 120.0
+#: what tests marked `chaos` or `cluster` get (whole stacks under load, killed and cut off)
+LONG_LIMIT_S = 600.0
+LONG_MARKERS = ("chaos", "cluster")
+
+
+def time_limit(item: pytest.Item) -> float:
+    """The limit pytest-timeout applies to `item`: its `timeout` mark, else the ini value."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None:
+        value = marker.args[0] if marker.args else marker.kwargs.get("timeout")
+        return float(value) if value is not None else 0.0
+    return float(item.config.getini("timeout") or 0.0)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give chaos and cluster tests their longer limit, and refuse a test without a limit
+    (0 turns pytest-timeout off) or one that asks for more than its kind may have."""
+    for item in items:
+        long = any(item.get_closest_marker(name) for name in LONG_MARKERS)
+        if long and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(LONG_LIMIT_S))
+        limit = time_limit(item)
+        most = LONG_LIMIT_S if long else PLAIN_LIMIT_S
+        if not 0 < limit <= most:
+            raise pytest.UsageError(f"{item.nodeid}: time limit {limit} s, allowed (0, {most}]")
 
 
 def free_port() -> int:

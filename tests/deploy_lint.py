@@ -1,92 +1,21 @@
-"""Checks for deploy/ that need no Docker engine: the pinned dependency lock and a Dockerfile lint.
+"""Checks for deploy/ that need no Docker engine: a Dockerfile lint and the config files.
 
 No Docker engine runs where the tests run, so the image cannot be built here. What can be
-checked is checked from the files: that the lock pins the whole runtime closure (the image
-installs it with `--no-deps`, so a missing package would only show when the container starts),
-and a handful of rules hadolint does not know about this project (a numeric non-root USER, which
-Kubernetes' `runAsNonRoot` needs; dependencies copied and installed before the source, so a code
-change does not reinstall them). `python -m tests.deploy_lint lock` prints a fresh lock from the
-packages installed in the running interpreter.
+checked is checked from the files: a handful of rules hadolint does not know about this project
+(a numeric non-root USER, which Kubernetes' `runAsNonRoot` needs; dependencies copied and
+installed before the source, so a code change does not reinstall them; locks installed with
+their hashes). The locks themselves are read by tests/lockfile.py.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 import tomllib
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
-LOCK_HEADER = """\
-# Runtime dependencies of invoicebridge, pinned: the whole closure of [project.dependencies]
-# in pyproject.toml as installed in the tested .venv. deploy/Dockerfile installs exactly this
-# list with `pip install --no-deps`, so every package must be here. Regenerate after changing
-# dependencies: .venv/bin/python -m tests.deploy_lint lock > deploy/requirements.lock
-"""
-
-
-def project_requirements() -> list[Requirement]:
-    """The runtime requirements as pyproject.toml declares them (dev extras left out)."""
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    return [Requirement(text) for text in project["dependencies"]]
-
-
-def _applies(requirement: Requirement, extras: set[str]) -> bool:
-    """Whether a dependency's marker holds here for the extras asked of its parent."""
-    if requirement.marker is None:
-        return True
-    return any(requirement.marker.evaluate({"extra": extra}) for extra in extras or {""})
-
-
-def runtime_closure() -> dict[str, str]:
-    """Canonical name -> installed version of everything the runtime requirements pull in.
-
-    Walked from the installed distributions' metadata, so it is the closure of the versions
-    that the tests ran against, with markers evaluated for this interpreter (CPython 3.11 on
-    Linux, like the image).
-    """
-    extras_seen: dict[str, set[str]] = {}
-    pending = project_requirements()
-    while pending:
-        requirement = pending.pop()
-        name = canonicalize_name(requirement.name)
-        wanted = set(requirement.extras)
-        known = extras_seen.get(name)
-        if known is not None and wanted <= known:
-            continue
-        extras_seen[name] = (known or set()) | wanted
-        for text in metadata.distribution(name).requires or []:
-            dependency = Requirement(text)
-            if _applies(dependency, wanted):
-                pending.append(dependency)
-    return {name: metadata.version(name) for name in sorted(extras_seen)}
-
-
-def render_lock(closure: dict[str, str]) -> str:
-    return LOCK_HEADER + "".join(f"{name}=={version}\n" for name, version in closure.items())
-
-
-def parse_lock(text: str) -> dict[str, str]:
-    """`name==version` lines -> {canonical name: version}; anything else is an error."""
-    pins: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)", line)
-        if match is None:
-            raise ValueError(f"line {number}: not an exact pin: {line!r}")
-        name = canonicalize_name(match[1])
-        if name in pins:
-            raise ValueError(f"line {number}: {name} is pinned twice")
-        pins[name] = match[2]
-    return pins
 
 
 def secret_refs(config_text: str, scheme: str) -> set[str]:
@@ -180,8 +109,13 @@ def _pip_problems(found: list[Instruction]) -> list[str]:
     for ins in (i for i in found if i.keyword == "RUN"):
         for command in re.split(r"&&|;|\|\|", ins.args):
             words = command.split()
-            if "pip" in " ".join(words) and "install" in words and "--no-cache-dir" not in words:
+            if "pip" not in " ".join(words) or "install" not in words:
+                continue
+            if "--no-cache-dir" not in words:
                 problems.append(f"line {ins.line}: pip install without --no-cache-dir")
+            locked = any(w.endswith(".lock") for w in words)
+            if locked and "--require-hashes" not in words:
+                problems.append(f"line {ins.line}: a lock installed without --require-hashes")
     return problems
 
 
@@ -218,9 +152,3 @@ def lint_dockerfile(text: str, packages: tuple[str, ...] = ()) -> list[str]:
         if compilers.search(ins.args):
             problems.append(f"line {ins.line}: build tools installed in the runtime stage")
     return problems
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["lock"]:
-        sys.exit("usage: python -m tests.deploy_lint lock > deploy/requirements.lock")
-    sys.stdout.write(render_lock(runtime_closure()))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from worker.actors import declare_actors
 from worker.broker import setup_broker
-from worker.logs import configure_logging
+from worker.logs import configure_from_env
 from worker.resources import Resources, ResourcesMiddleware
 from worker.settings import load_settings
 
 settings = load_settings()
-configure_logging(settings.logging.level)
+configure_from_env(settings.logging.level, settings.logging.format)
 broker = setup_broker(settings)
 resources = Resources(settings)
 broker.add_middleware(ResourcesMiddleware(resources))

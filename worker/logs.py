@@ -1,15 +1,23 @@
-"""structlog set-up: JSON lines on stderr, context from contextvars, secrets redacted."""
+"""structlog set-up: JSON lines on stderr (human-readable lines on a terminal), context from
+contextvars, secrets redacted in either form."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, Literal, TextIO
 
 import structlog
 
 from worker.domain.redaction import redact
+
+LogFormat = Literal["auto", "json", "console"]
+#: how `invoicebridge serve|worker` hands its --log-level / --log-format to the processes
+#: dramatiq forks (they read their settings file again; these win over its [logging])
+LEVEL_ENV = "INVOICEBRIDGE_LOG_LEVEL"
+FORMAT_ENV = "INVOICEBRIDGE_LOG_FORMAT"
 
 
 def _redact_event(
@@ -18,8 +26,39 @@ def _redact_event(
     return redact(event_dict)  # type: ignore[no-any-return]
 
 
-def configure_logging(level: str = "info") -> None:
-    """Send structlog and stdlib logging (dramatiq, aiohttp) out as redacted JSON lines."""
+def resolve_format(fmt: str, stream: TextIO) -> Literal["json", "console"]:
+    """`auto` is console lines for a person at a terminal, JSON for a log collector."""
+    if fmt == "auto":
+        isatty = getattr(stream, "isatty", None)
+        return "console" if isatty is not None and isatty() else "json"
+    if fmt == "json":
+        return "json"
+    if fmt == "console":
+        return "console"
+    raise ValueError(f"unknown log format {fmt!r}: auto, json or console")
+
+
+def configure_from_env(level: str, fmt: str) -> None:
+    """Logging for a process the CLI started: its parent's choices (in the environment) win
+    over the `level` and `fmt` of the settings file."""
+    configure_logging(os.environ.get(LEVEL_ENV) or level, os.environ.get(FORMAT_ENV) or fmt)
+
+
+def _renderer(fmt: Literal["json", "console"], stream: TextIO) -> Any:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer(ensure_ascii=False)
+    isatty = getattr(stream, "isatty", None)
+    return structlog.dev.ConsoleRenderer(colors=isatty is not None and isatty())
+
+
+def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Send structlog and stdlib logging (dramatiq, aiohttp) to `stream` (stderr), redacted:
+    JSON lines, or console lines (`fmt`, with `auto` choosing by whether it is a terminal)."""
+    out = stream if stream is not None else sys.stderr
+    chosen = resolve_format(fmt, out)
+    renderer = _renderer(chosen, out)
+    #: the console renderer lays out tracebacks itself; JSON gets them as a string field
+    exc_info = [structlog.processors.format_exc_info] if chosen == "json" else []
     numeric = logging.getLevelName(level.upper())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -28,22 +67,15 @@ def configure_logging(level: str = "info") -> None:
         _redact_event,
     ]
     structlog.configure(
-        processors=[
-            *shared,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(ensure_ascii=False),
-        ],
+        processors=[*shared, *exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.JSONRenderer(ensure_ascii=False),
-            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
     )

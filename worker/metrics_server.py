@@ -16,7 +16,7 @@ from collections.abc import Callable
 import structlog
 from dramatiq.middleware.prometheus import Prometheus
 
-from worker.logs import configure_logging
+from worker.logs import configure_from_env
 from worker.settings import load_settings
 
 log = structlog.get_logger("worker.metrics_server")
@@ -33,7 +33,7 @@ class WorkerPrometheus(Prometheus):
 def serve_worker_metrics() -> int:
     """Run dramatiq's exposition server with our logging; a port in use is one clear line."""
     settings = load_settings()
-    configure_logging(settings.logging.level)
+    configure_from_env(settings.logging.level, settings.logging.format)
     [serve] = Prometheus().forks
     try:
         result: int = serve()

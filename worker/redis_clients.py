@@ -46,8 +46,7 @@ def async_client(settings: RedisSettings, **options: Any) -> aioredis.Redis:
     if not settings.sentinels:
         return aioredis.Redis.from_url(settings.url, **(_timeouts(settings) | options))
     nodes, to_sentinels, to_primary = _sentinel_args(settings)
-    # redis-py leaves the Sentinel classes untyped
-    sentinel = AsyncSentinel(nodes, sentinel_kwargs=to_sentinels, **(to_primary | options))  # type: ignore[no-untyped-call]
+    sentinel = AsyncSentinel(nodes, sentinel_kwargs=to_sentinels, **(to_primary | options))
     client: aioredis.Redis = sentinel.master_for(settings.service)
     return client
 
@@ -55,14 +54,14 @@ def async_client(settings: RedisSettings, **options: Any) -> aioredis.Redis:
 def _sentinel(settings: RedisSettings) -> Sentinel:
     """The blocking client of the settings' sentinels."""
     nodes, to_sentinels, to_primary = _sentinel_args(settings)
-    return Sentinel(nodes, sentinel_kwargs=to_sentinels, **to_primary)  # type: ignore[no-untyped-call]
+    return Sentinel(nodes, sentinel_kwargs=to_sentinels, **to_primary)
 
 
 def sync_client(settings: RedisSettings) -> redis.Redis:
     """A blocking client of the primary, for dramatiq's Redis broker (bytes, as it expects)."""
     if not settings.sentinels:
         return redis.Redis.from_url(settings.url, **_timeouts(settings))
-    client: redis.Redis = _sentinel(settings).master_for(settings.service)  # type: ignore[no-untyped-call]
+    client: redis.Redis = _sentinel(settings).master_for(settings.service)
     return client
 
 
@@ -79,7 +78,7 @@ def primary_url(settings: RedisSettings) -> str:
     (for tools that take a URL; it does not follow a later fail-over)."""
     if not settings.sentinels:
         return settings.url
-    host, port = _sentinel(settings).discover_master(settings.service)  # type: ignore[no-untyped-call]
+    host, port = _sentinel(settings).discover_master(settings.service)
     password = settings.password.get_secret_value() if settings.password else None
     auth = f":{quote(password, safe='')}@" if password else ""
     return f"redis://{auth}{host}:{port}/{settings.db}"

@@ -137,6 +137,9 @@ class ReceiverSettings(Strict):
 
 class LoggingSettings(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    #: JSON lines for a log collector, console lines for a person; `auto`: console when
+    #: stderr is a terminal
+    format: Literal["auto", "json", "console"] = "auto"
 
 
 class AdminToken(Strict):

@@ -26,6 +26,7 @@ def chaos(tmp_path: Path, plan: ChaosPlan, config_has: str = "") -> ChaosResult:
         stack.down()
 
 
+@pytest.mark.chaos
 def test_small_chaos_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
     plan = ChaosPlan(events=400, rate=100, worker_groups=2, worker_kills=4, kill_every_s=1.0,
                      redis_restarts=1, receiver_restarts=1, drain_timeout_s=120)  # fmt: skip
@@ -56,6 +57,7 @@ def test_bad_plan_is_a_usage_error() -> None:
     assert done.returncode == 2 and "events" in done.stderr
 
 
+@pytest.mark.chaos
 def test_small_chaos_run_on_rabbitmq(tmp_path: Path) -> None:
     """The same promise with the queue on RabbitMQ (durable queues, publisher confirms):
     workers SIGKILLed mid-run, Redis (the ledger) restarted, the sandbox faulted."""
@@ -68,6 +70,7 @@ def test_small_chaos_run_on_rabbitmq(tmp_path: Path) -> None:
     assert result.ok and result.log.counts["worker kills"] == 3
 
 
+@pytest.mark.chaos
 def test_small_chaos_run_through_a_redis_fail_over(tmp_path: Path) -> None:
     """Redis under Sentinel, its primary SIGKILLed mid-run: the receiver, the workers and
     dramatiq follow the promoted replica; every order acknowledged (once a replica had it)
@@ -83,6 +86,7 @@ def test_small_chaos_run_through_a_redis_fail_over(tmp_path: Path) -> None:
     assert result.ok, result.monkey_errors
 
 
+@pytest.mark.chaos
 def test_a_rolling_restart_of_every_process_under_load(tmp_path: Path) -> None:
     """An upgrade: the receiver and then each worker process restarted gracefully, one at a
     time, while orders keep coming; nothing lost, nothing doubled."""

@@ -18,7 +18,7 @@ from invoicebridge.cluster import ClusterStack, Forwarder, Net, namespaces_forbi
 from invoicebridge.loadgen import LoadPlan, LoadReport, reconcile, run_load
 from invoicebridge.stack import StackOptions, free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 REASON = namespaces_forbidden()
 
 

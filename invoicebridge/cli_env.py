@@ -1,0 +1,93 @@
+"""Options that may come from the environment: a flag wins, then `INVOICEBRIDGE_<NAME>`, then
+the default; `--help` names the variable and shows the default.
+
+Containers and systemd units set environment variables more easily than argv, so `serve` and
+`worker` take their host, port, config file and log settings from either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+PREFIX = "INVOICEBRIDGE_"
+
+
+def port(text: str) -> int:
+    """A TCP port number, 1-65535."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{number} is not a port number (1-65535)")
+    return number
+
+
+def positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not 1 or more")
+    return number
+
+
+def one_of(choices: Sequence[str]) -> Callable[[str], str]:
+    """One of `choices` (checked here: argparse does not check a default against them)."""
+
+    def chosen(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(choices)}")
+        return text
+
+    return chosen
+
+
+def _from_env(convert: Callable[[str], Any], env: str) -> Callable[[str], Any]:
+    """`convert`, with the variable named in its error (argparse only names the flag)."""
+
+    def checked(text: str) -> Any:
+        try:
+            return convert(text)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(f"{exc} (from the flag or ${env})") from None
+
+    checked.__name__ = getattr(convert, "__name__", "value")
+    return checked
+
+
+def env_option(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    *,
+    default: Any,
+    help: str,
+    convert: Callable[[str], Any] = str,
+    choices: Sequence[str] | None = None,
+    shown_default: str | None = None,
+    metavar: str | None = None,
+) -> str:
+    """Add `flag`, read from `INVOICEBRIDGE_<FLAG>` when not given; returns the variable's name.
+
+    The variable's text goes through the same conversion as the flag's (argparse converts a
+    string default only when the flag is absent), so a bad value is a usage error that names
+    the variable, and only for the subcommand that reads it.
+    """
+    env = PREFIX + flag.lstrip("-").replace("-", "_").upper()
+    raw = os.environ.get(env)
+    shown = shown_default if shown_default is not None else str(default)
+    if choices is not None:
+        convert = one_of(choices)
+        metavar = metavar or "{" + ",".join(choices) + "}"
+    parser.add_argument(
+        flag,
+        default=raw if raw else default,
+        type=_from_env(convert, env),
+        metavar=metavar,
+        help=f"{help} [env {env}; default: {shown}]",
+    )
+    return env
