@@ -15,7 +15,6 @@ from handlers.deps import ReceiverDeps, Rescue, TenantAuth
 from invoicebridge.admin_backend import LedgerAdmin
 from worker.actors import ACTOR, QUEUE, declare_actors
 from worker.broker import async_sender, bulk_enqueue, setup_broker
-from worker.domain.rates import WebhookRate
 from worker.ledger import Ledger
 from worker.ops_overview import QueueNames, depth_reader
 from worker.rescue import Rescuer
@@ -65,7 +64,7 @@ def tenants_of(settings: Settings) -> dict[str, TenantAuth]:
         tid: TenantAuth(
             source=t.source,
             secrets=t.webhook_secrets(),
-            rate=WebhookRate(t.rate_limit_per_s, t.rate_limit_burst),
+            rate=t.webhook_rate(),
         )
         for tid, t in settings.tenants.items()
     }

@@ -46,8 +46,9 @@ class StackOptions:
     worker_metrics: bool = True
     #: "redis" or "rabbitmq" (a private rabbitmq-server is started for it)
     broker: str = "redis"
-    #: each tenant's webhook rate limit, all receivers together (the settings' default: 50/s)
-    rate_limit_per_s: float = 50.0
+    #: each tenant's webhook rate limit, all receivers together (burst: 2 s of it, at least
+    #: 200); None, as in the settings: no limit
+    rate_limit_per_s: float | None = None
     #: "single", or "sentinel": a primary, two replicas and three sentinels, the receiver
     #: answering only once a webhook's record is on a replica
     redis: str = "single"

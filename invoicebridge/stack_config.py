@@ -85,8 +85,12 @@ def _tenant(stack: LocalStack, tenant: str, source: str, provider: str) -> str:
     charging = (f"[tenants.{tenant}.documents]\ncharge_stored_cards = true\n"
                 f"charge_settle_s = {stack.options.charge_settle_s}\n")  # fmt: skip
     limit = stack.options.rate_limit_per_s
-    return (f'[tenants.{tenant}]\nsource = "{source}"\nsecret = "{secret}"\n'
-            f"rate_limit_per_s = {limit}\nrate_limit_burst = {max(200.0, limit * 2)}\n"
+    rate = (
+        ""
+        if limit is None
+        else f"rate_limit_per_s = {limit}\nrate_limit_burst = {max(200.0, limit * 2)}\n"
+    )
+    return (f'[tenants.{tenant}]\nsource = "{source}"\nsecret = "{secret}"\n{rate}'
             f'provider = "{provider}"\n[tenants.{tenant}.{provider}]\n{tables[provider]}'
             f"timeout_s = {timeout}\n" + (smtp if provider == "icash" else "")
             + (charging if source == "standard" else ""))  # fmt: skip

@@ -8,7 +8,11 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from worker.domain.rates import WebhookRate
 from worker.settings_secrets import Secret, Strict
+
+#: without `rate_limit_burst`, a limited tenant may send this many seconds of its rate at once
+DEFAULT_BURST_S = 60.0
 
 
 class AlertSettings(Strict):
@@ -126,9 +130,12 @@ class TenantSettings(Strict):
     documents: DocumentSettings = DocumentSettings()
     alerts: AlertSettings | None = None
     limits: LimitSettings = LimitSettings()
-    #: webhooks per second this tenant may send, counted across every receiver, after a burst
-    rate_limit_per_s: float = Field(default=50.0, gt=0)
-    rate_limit_burst: float = Field(default=200.0, ge=1)
+    #: webhooks a second this tenant may send, counted across every receiver; over it: 429.
+    #: None (the default): no limit, as shop platforms retry on their own schedule, not on
+    #: Retry-After, and disable a webhook that keeps failing (README, "Webhook rate limit")
+    rate_limit_per_s: float | None = Field(default=None, gt=0)
+    #: deliveries at once after a quiet spell (default: DEFAULT_BURST_S of the rate)
+    rate_limit_burst: float | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _complete(self) -> TenantSettings:
@@ -142,7 +149,17 @@ class TenantSettings(Strict):
             raise ValueError("iCash cannot email: add [tenants.<id>.smtp] or set email = false")
         if self.alerts is not None and self.alerts.email_to and self.smtp is None:
             raise ValueError("alerts.email_to needs a [tenants.<id>.smtp] table to send with")
+        if self.rate_limit_burst is not None and self.rate_limit_per_s is None:
+            raise ValueError("rate_limit_burst needs rate_limit_per_s (without it: no limit)")
         return self
+
+    def webhook_rate(self) -> WebhookRate | None:
+        """The tenant's webhook rate limit, or None when it has none."""
+        per_s = self.rate_limit_per_s
+        if per_s is None:
+            return None
+        burst = self.rate_limit_burst
+        return WebhookRate(per_s, max(1.0, per_s * DEFAULT_BURST_S) if burst is None else burst)
 
     def webhook_secrets(self) -> tuple[str, ...]:
         """Every secret a delivery may be signed with, as plain strings."""

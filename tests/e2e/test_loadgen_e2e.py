@@ -45,8 +45,7 @@ def loadgen(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_two_hundred_orders_with_repeats_each_make_one_document(stack: LocalStack) -> None:
     """200 Shopify orders, 30% re-delivered, flat out: exit 0, every order acknowledged, each
-    with exactly one document for its total, emailed once (the 429s of the tenant's rate
-    limit are waited out as a shop would)."""
+    with exactly one document for its total, emailed once."""
     done = loadgen(stack, "--count", "200", "--duplicates", "0.3", "--first-order", "700000",
                    "--reconcile", "--wait", "60", "--json")  # fmt: skip
     assert done.returncode == 0, done.stderr + done.stdout
