@@ -21,9 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
+from invoicebridge.loadgen.ledger import wait_quiet
 from invoicebridge.loadgen.plan import LoadPlan
 from invoicebridge.loadgen.reconcile import Reconciliation, reconcile
 from invoicebridge.loadgen.runner import LoadReport, run_load
+from invoicebridge.progress import progress_bar
 from invoicebridge.stack import LocalStack, StackOptions, http_json
 
 
@@ -199,8 +203,13 @@ def start_stack(workdir: Path, plan: ChaosPlan) -> LocalStack:
     return stack
 
 
-def run_chaos(stack: LocalStack, plan: ChaosPlan) -> ChaosResult:
-    """Load, break, drain, reconcile."""
+def run_chaos(stack: LocalStack, plan: ChaosPlan, *, console: Console | None = None) -> ChaosResult:
+    """Load, break, drain, reconcile; the load and the drain show a bar on `console` (default:
+    stderr) when it is a terminal.
+
+    Raises:
+        TimeoutError: the workers did not settle every event within `plan.drain_timeout_s`.
+    """
     if plan.faults:
         for spec in fault_plans(plan.seed):
             stack.set_faults(spec)
@@ -211,11 +220,26 @@ def run_chaos(stack: LocalStack, plan: ChaosPlan) -> ChaosResult:
     log = ChaosLog()
     monkey = Monkey(stack, plan, plan.events / plan.rate, log)
     monkey.start()
-    report = asyncio.run(run_load(load_plan))
+    with progress_bar("webhooks sent", load_plan.deliveries, console=console) as bar:
+        report = asyncio.run(run_load(load_plan, on_progress=bar.update))
     drain_started = time.monotonic()
     monkey.join()  # every kill and restart happens, even if the load finished first
-    stack.wait_quiet(timeout=plan.drain_timeout_s, settle=2.0)
+    _drain(stack.redis_url, plan.drain_timeout_s, console)
     drain_s = time.monotonic() - drain_started
     result = asyncio.run(reconcile(report, sandbox_url=stack.urls["icount"],
                                    redis_url=stack.redis_url, provider="icount"))  # fmt: skip
     return ChaosResult(plan, report, result, log, drain_s, monkey.errors)
+
+
+def _drain(redis_url: str, timeout: float, console: Console | None) -> None:
+    """Wait for the workers to settle every event (and stay so for 2 s), showing how many are.
+
+    Raises:
+        TimeoutError: some event is still busy after `timeout` seconds.
+    """
+    with progress_bar("events settled", console=console) as bar:
+        waiting = wait_quiet(redis_url, timeout, settle=2.0, on_progress=bar.update)
+        quiet, counts = asyncio.run(waiting)
+    if not quiet:
+        busy = {state: n for state, n in counts.items() if n}
+        raise TimeoutError(f"still busy after {timeout}s: {busy}")

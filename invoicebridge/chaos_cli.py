@@ -1,14 +1,18 @@
-"""`invoicebridge chaos`: run the chaos suite and print what it found. Exit 0 when nothing
-acknowledged went missing or was doubled, 1 when something did, 2 on bad arguments."""
+"""`invoicebridge chaos`: run the chaos suite and print what it found (`--json FILE`: also
+write it there). Exit 0 when nothing acknowledged went missing or was doubled, 1 when something
+did, 2 on bad arguments."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from rich import box
 from rich.console import Console
@@ -58,23 +62,78 @@ def _plan(args: argparse.Namespace) -> ChaosPlan:
                      redis_failovers=args.redis_failovers)  # fmt: skip
 
 
-def _run(args: argparse.Namespace) -> int:
+def report_data(result: ChaosResult) -> dict[str, Any]:
+    """What `--json FILE` holds: the verdict, the table's rows, and the run in full."""
+    log = result.log
+    return {
+        "ok": result.ok,
+        "summary": dict(summary_rows(result)),
+        "plan": asdict(result.plan),
+        "load": result.load.as_dict(),
+        "reconciliation": result.reconciliation.as_dict(),
+        "drain_s": round(result.drain_s, 3),
+        "monkey": {"counts": log.counts, "log": log.entries, "errors": result.monkey_errors},
+    }
+
+
+def report_path(text: str) -> Path:
+    """`--json FILE`, made absolute at once: relative to where the command was run from."""
+    return Path(text).expanduser().resolve()
+
+
+def write_report(path: Path, result: ChaosResult) -> None:
+    """Write `result` to `path` as JSON, its folders made; atomically (a temporary file in the
+    same folder, renamed over it), so a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report_data(result), indent=1, default=str) + "\n"
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 is for secrets; this is a report
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _usable(path: Path | None) -> str | None:
+    """Why the report could not be written at `path` (checked before the run), or None."""
+    if path is None:
+        return None
+    if path.is_dir():
+        return f"--json {path}: is a folder; name a file"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--json {path}: cannot make its folder: {exc.strerror or exc}"
+    return None
+
+
+def _run(args: argparse.Namespace, *, progress: Console | None = None) -> int:
+    """Run the chaos suite the flags describe; bars go to `progress` (default: stderr)."""
     try:
         plan = _plan(args)
     except ValueError as exc:
         print(f"invoicebridge chaos: {exc}", file=sys.stderr)
+        return 2
+    if problem := _usable(args.json):
+        print(f"invoicebridge chaos: {problem}", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="invoicebridge-chaos-"))
     console = Console(width=120)
     console.print(f"[bold]chaos[/]: {plan.events:,} orders at {plan.rate:g}/s; logs in {workdir}")
     stack = start_stack(workdir, plan)
     try:
-        result = run_chaos(stack, plan)
+        result = run_chaos(stack, plan, console=progress)
     finally:
         stack.down()
     console.print(render(result))
     if args.json:
-        (workdir / "chaos.json").write_text(json.dumps(dict(summary_rows(result)), indent=1))
+        write_report(args.json, result)
+        console.print(f"report written to {args.json}")
     if result.ok and not args.keep_logs:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if result.ok else 1
@@ -109,6 +168,11 @@ def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         default=defaults.broker,
         help="where the queue runs (the ledger is always Redis)",
     )
-    chaos.add_argument("--json", action="store_true", help="also write chaos.json in the logs")
+    chaos.add_argument(
+        "--json",
+        type=report_path,
+        metavar="FILE",
+        help="also write the report as JSON to FILE (its folders are made)",
+    )
     chaos.add_argument("--keep-logs", action="store_true")
     chaos.set_defaults(func=_run)

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from invoicebridge.chaos_cli import add_chaos_parser
-from invoicebridge.cli_env import env_option, port, positive_int
+from invoicebridge.cli_env import env_option, port, positive_int, seconds
 from invoicebridge.jobs_cli import add_jobs_parser
 from invoicebridge.loadgen.cli import add_loadgen_parser
 from worker.logs import FORMAT_ENV, LEVEL_ENV, configure_logging, resolve_format
@@ -214,11 +214,12 @@ def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         shown_default="[metrics] worker_port",
         help="the port of the workers' Prometheus exposition server",
     )
-    worker.add_argument(
+    env_option(
+        worker,
         "--shutdown-timeout",
-        type=float,
         default=30.0,
-        help="seconds a stopping worker waits for running jobs [default: 30]",
+        convert=seconds,
+        help="seconds a stopping worker gives its running jobs before requeueing them",
     )
     worker.set_defaults(func=_worker)
 

@@ -36,6 +36,17 @@ def positive_int(text: str) -> int:
     return number
 
 
+def seconds(text: str) -> float:
+    """A duration in seconds, 0 or more."""
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not 0 seconds or more")
+    return number
+
+
 def one_of(choices: Sequence[str]) -> Callable[[str], str]:
     """One of `choices` (checked here: argparse does not check a default against them)."""
 

@@ -22,11 +22,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from rich import box
 from rich.console import Console
-from rich.progress import Progress
 from rich.prompt import Confirm
 from rich.table import Table
 from rich.text import Text
 
+from invoicebridge.progress import progress_bar
 from worker import ops, prune
 from worker.domain.moments import parse_moment
 from worker.ledger import Ledger
@@ -81,11 +81,13 @@ def _no_resources() -> NoReturn:
 
 @dataclass
 class _Run:
-    """One command: its arguments, the settings and the open ledger."""
+    """One command: its arguments, the settings, the open ledger, and where progress bars go
+    (None: stderr; a bar is drawn only on a terminal)."""
 
     args: argparse.Namespace
     settings: Settings
     ledger: Ledger
+    progress: Console | None = None
 
     @property
     def who(self) -> str:
@@ -200,12 +202,9 @@ async def _retry(run: _Run) -> int:
     ids = await _chosen(run)
     if isinstance(ids, int):
         return ids
-    who, console = run.who, run.console
-    with Progress(console=console, disable=a.json or not console.is_terminal) as progress:
-        task = progress.add_task("retrying", total=len(ids))
-        advance = partial(progress.update, task)
-        retry = partial(ops.retry, run.ledger, ids, who=who)
-        count: int = await run.send(partial(retry, on_progress=lambda n: advance(completed=n)))
+    with progress_bar("retrying events", len(ids), console=run.progress) as bar:
+        retry = partial(ops.retry, run.ledger, ids, who=run.who, on_progress=bar.update)
+        count: int = await run.send(retry)
     skipped = len(a.event_ids or ids) - count
     run.done({"retried": count, "skipped": skipped}, f"retried {count}, skipped {skipped}")
     return OK if count else NOTHING
@@ -233,12 +232,21 @@ def _by_state(found: prune.Pruned) -> str:
     return ", ".join(f"{n} {state}" for state, n in sorted(found.by_state.items()))
 
 
+async def _walk(run: _Run, *, dry_run: bool) -> prune.Pruned:
+    """One walk over the events received before --before: counting them, or pruning."""
+    what = "counting old events" if dry_run else "pruning old events"
+    with progress_bar(what, console=run.progress) as bar:
+        return await prune.prune(
+            run.ledger, run.args.before, who=run.who, dry_run=dry_run, on_progress=bar.update
+        )
+
+
 async def _prune(run: _Run) -> int:
-    a, ledger = run.args, run.ledger
+    a = run.args
     try:
         # with --yes nobody is asked, so there is nothing to count first: one walk, not two
         asking = a.dry_run or not a.yes
-        found = await prune.prune(ledger, a.before, who=run.who, dry_run=asking)
+        found = await _walk(run, dry_run=asking)
     except prune.TooRecent as exc:
         _say(str(exc))
         return USAGE
@@ -253,7 +261,7 @@ async def _prune(run: _Run) -> int:
         refused = _consent(a.yes, what, "prune them", f"Prune {found.total} finished events?")
         if refused is not None:
             return refused
-        found = await prune.prune(ledger, a.before, who=run.who)
+        found = await _walk(run, dry_run=False)
     run.done({"pruned": found.by_state}, f"pruned {found.total}: {_by_state(found)}")
     return OK
 
@@ -269,8 +277,14 @@ async def _pause(run: _Run) -> int:
     return OK
 
 
-def _execute(handler: Callable[[_Run], Awaitable[int]], args: argparse.Namespace) -> int:
-    """Run `handler` on the ledger; a SettingsError reaches `cli.main` (exit 2)."""
+def _execute(
+    handler: Callable[[_Run], Awaitable[int]],
+    args: argparse.Namespace,
+    *,
+    progress: Console | None = None,
+) -> int:
+    """Run `handler` on the ledger, its progress bars on `progress` (default: stderr, drawn
+    only if a terminal); a SettingsError reaches `cli.main` (exit 2)."""
     settings = load_settings(args.config)
     try:  # fail fast when Redis is down: one retry, not redis-py's ten with backoff
         client = async_client(settings.redis, retry=Retry(NoBackoff(), 1), socket_timeout=30,
@@ -281,7 +295,7 @@ def _execute(handler: Callable[[_Run], Awaitable[int]], args: argparse.Namespace
 
     async def main() -> int:
         try:
-            return await handler(_Run(args, settings, Ledger(client)))
+            return await handler(_Run(args, settings, Ledger(client), progress))
         finally:
             await close_async(client)
 

@@ -130,16 +130,18 @@ async def retry(ledger: Ledger, event_ids: Sequence[str], *, enqueue: EnqueueMan
                 on_progress: Callable[[int], None] | None = None) -> int:  # fmt: skip
     """Queue again each event in a RETRYABLE state (others are left alone): state `queued`,
     failures 0, its order's failed steps back to `retrying`. Returns how many were queued;
-    `on_progress` is told the running count after each chunk."""
+    after each chunk, `on_progress` is told how many of `event_ids` are dealt with so far
+    (queued or left alone), so a caller's bar ends at `len(event_ids)`."""
     move = _Move("retry", RETRYABLE, "queued", who, queue=True, jobs_to="retrying")
     done = 0
     for start in range(0, len(event_ids), CHUNK):
-        outcome = await _move(ledger, event_ids[start : start + CHUNK], move)
+        chunk = event_ids[start : start + CHUNK]
+        outcome = await _move(ledger, chunk, move)
         moved = [event_id for event_id, refused in outcome.items() if refused is None]
         await _send(ledger, moved, enqueue, actor_name)
         done += len(moved)
         if on_progress is not None:
-            on_progress(done)
+            on_progress(start + len(chunk))
     return done
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -67,9 +68,18 @@ class Pruned:
         return sum(self.by_state.values())
 
 
-async def prune(ledger: Ledger, before: float, *, who: str, dry_run: bool = False,
-                now: float | None = None) -> Pruned:  # fmt: skip
-    """Remove (or count, `dry_run`) the finished events received before `before` (unix s).
+async def prune(
+    ledger: Ledger,
+    before: float,
+    *,
+    who: str,
+    dry_run: bool = False,
+    now: float | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Pruned:
+    """Remove (or count, `dry_run`) the finished events received before `before` (unix s);
+    `on_progress(scanned, total)` hears how many of the `total` events received before it
+    (finished or not) have been looked at, at the start and after each chunk.
 
     Raises:
         TooRecent: `before` is less than `MIN_AGE_S` ago; nothing was touched.
@@ -78,23 +88,34 @@ async def prune(ledger: Ledger, before: float, *, who: str, dry_run: bool = Fals
     if before > now - MIN_AGE_S:
         raise TooRecent(f"events younger than {MIN_AGE_S // 86_400} days are kept: a shop may "
                         "still deliver them again")  # fmt: skip
+    cutoff = f"{before:.6f}"
+    total = int(await ledger.redis.zcount(EVENTS, "-inf", cutoff))
+    if on_progress is not None:
+        on_progress(0, total)
     states = ",".join(("", *PRUNABLE, ""))
     found: Counter[str] = Counter()
-    offset = 0
+    offset = seen = 0
     while True:  # an oldest event that is kept stays in front: step past those
-        out = await ledger.redis.eval(_PRUNE, 0, f"{before:.6f}", offset, CHUNK, states,
-                                      int(dry_run))  # fmt: skip
+        out = await ledger.redis.eval(_PRUNE, 0, cutoff, offset, CHUNK, states, int(dry_run))
         scanned, kept, *pairs = out
         found.update({str(s): int(n) for s, n in zip(pairs[::2], pairs[1::2], strict=True)})
         offset += int(kept) if not dry_run else int(scanned)
+        seen += int(scanned)
+        if on_progress is not None:
+            on_progress(seen, max(total, seen))
         if int(scanned) < CHUNK:
             break
     result = Pruned(dict(found))
     if result.total and not dry_run:
-        cutoff = datetime.fromtimestamp(before, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-        note = f"{result.total} finished events received before {cutoff}"
-        async with ledger.redis.pipeline(transaction=False) as pipe:
-            pipe.lpush(ALL_ACTIONS, action_entry("prune", who, f"{now:.6f}", note))
-            pipe.ltrim(ALL_ACTIONS, 0, ACTIONS_CAP - 1)
-            await pipe.execute()
+        await _log_prune(ledger, result, before, who, now)
     return result
+
+
+async def _log_prune(ledger: Ledger, pruned: Pruned, before: float, who: str, now: float) -> None:
+    """One entry in the global action log: who pruned how many, received before when."""
+    cutoff = datetime.fromtimestamp(before, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    note = f"{pruned.total} finished events received before {cutoff}"
+    async with ledger.redis.pipeline(transaction=False) as pipe:
+        pipe.lpush(ALL_ACTIONS, action_entry("prune", who, f"{now:.6f}", note))
+        pipe.ltrim(ALL_ACTIONS, 0, ACTIONS_CAP - 1)
+        await pipe.execute()

@@ -28,6 +28,7 @@ from invoicebridge.loadgen.plan import SOURCES, LoadPlan, loopback_url
 from invoicebridge.loadgen.reconcile import VIEWS, Reconciliation, reconcile
 from invoicebridge.loadgen.report import LoadReport
 from invoicebridge.loadgen.runner import run_load
+from invoicebridge.progress import progress_bar
 from worker.redis_clients import primary_url
 from worker.settings import TenantSettings, load_settings
 
@@ -124,26 +125,31 @@ def _checking(args: argparse.Namespace, tenant: TenantSettings | None) -> Checki
     return Checking(loopback_url(sandbox, "sandbox_url"), args.redis_url, provider, args.wait)
 
 
-def loadgen_command(args: argparse.Namespace) -> int:
+def loadgen_command(args: argparse.Namespace, *, progress: Console | None = None) -> int:
+    """Run the flags' plan; progress bars go to `progress` (default: stderr), if a terminal."""
     try:
         plan, checking = plan_from(args)
     except (UsageError, ValueError) as exc:
         print(f"invoicebridge loadgen: {exc}", file=sys.stderr)
         return USAGE
-    return asyncio.run(_run(plan, checking, as_json=args.json))
+    return asyncio.run(_run(plan, checking, as_json=args.json, progress=progress))
 
 
-async def _run(plan: LoadPlan, checking: Checking | None, *, as_json: bool) -> int:
+async def _run(
+    plan: LoadPlan, checking: Checking | None, *, as_json: bool, progress: Console | None
+) -> int:
     console = Console(stderr=as_json)
     console.print(f"building {plan.count} {plan.source} orders for {plan.target} …")
-    report = await run_load(plan, build_deliveries(plan))
+    deliveries = build_deliveries(plan)
+    with progress_bar("webhooks sent", plan.deliveries, console=progress) as bar:
+        report = await run_load(plan, deliveries, on_progress=bar.update)
     output: dict[str, Any] = {"report": report.as_dict()}
     if not as_json:
         console.print(summary(report))
     ok = not report.not_acknowledged
     if checking is not None:
         try:
-            checked = await _check(report, checking, console, output)
+            checked = await _check(report, checking, console, output, progress)
         except (aiohttp.ClientError, RedisError, OSError, ValueError) as exc:
             console.print(f"[red]could not reconcile: {type(exc).__name__}: {exc}[/]")
             output["reconciliation_error"] = f"{type(exc).__name__}: {exc}"
@@ -156,11 +162,17 @@ async def _run(plan: LoadPlan, checking: Checking | None, *, as_json: bool) -> i
     return OK if ok else FOUND_PROBLEMS
 
 
-async def _check(report: LoadReport, checking: Checking, console: Console,
-                 output: dict[str, Any]) -> Reconciliation:  # fmt: skip
+async def _check(
+    report: LoadReport,
+    checking: Checking,
+    console: Console,
+    output: dict[str, Any],
+    progress: Console | None,
+) -> Reconciliation:
     if checking.wait > 0:
         console.print(f"waiting up to {checking.wait:g}s for the ledger to go quiet …")
-    quiet, states = await wait_quiet(checking.redis_url, checking.wait)
+    with progress_bar("events settled", console=progress) as bar:
+        quiet, states = await wait_quiet(checking.redis_url, checking.wait, on_progress=bar.update)
     output["ledger"] = {"quiet": quiet, "states": {s: n for s, n in states.items() if n}}
     if not quiet:
         console.print(f"[yellow]the ledger is still busy: {output['ledger']['states']}[/]")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -42,12 +42,18 @@ async def ledger_states(redis_url: str, event_ids: Sequence[str]) -> list[tuple[
 
 
 async def wait_quiet(
-    redis_url: str, timeout: float, *, settle: float = 1.0, poll: float = 0.2
+    redis_url: str,
+    timeout: float,
+    *,
+    settle: float = 1.0,
+    poll: float = 0.2,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[bool, dict[str, int]]:
     """Wait until no event is busy (`BUSY_STATES`) and it stays so for `settle` seconds.
 
     Returns (quiet, the ledger's counts by state); when `timeout` runs out first, quiet says
-    whether nothing was busy at the last look.
+    whether nothing was busy at the last look. At each look `on_progress(settled, total)` is
+    told how many of the ledger's events are settled (in no busy state) and how many it holds.
     """
     ledger = Ledger.from_url(redis_url)
     deadline, quiet_since = time.monotonic() + timeout, None
@@ -58,16 +64,19 @@ async def wait_quiet(
                 counts, unknown = await ledger.count_by_state(), False
             except RedisError:  # a restart or fail-over under way: not quiet, look again
                 unknown = True
+            busy = sum(counts.get(state, 0) for state in BUSY_STATES)
+            if on_progress is not None and not unknown:
+                total = sum(counts.values())
+                on_progress(total - busy, total)
             now = time.monotonic()
-            busy = unknown or any(counts.get(state) for state in BUSY_STATES)
-            if busy:
+            if unknown or busy:
                 quiet_since = None
             elif quiet_since is None:
                 quiet_since = now
             if quiet_since is not None and now - quiet_since >= settle:
                 return True, counts
             if now >= deadline:
-                return not busy, counts
+                return not (unknown or busy), counts
             await asyncio.sleep(poll)
     finally:
         await ledger.close()

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import aiohttp
 from yarl import URL
@@ -31,13 +31,22 @@ REQUEST_TIMEOUT_S = 10.0
 _KEEPALIVE_S = 30.0
 
 Answer = tuple[str, str | None, float | None]  #: (status, receiver's status field, Retry-After)
+#: told the number of deliveries finished (answered, or given up on) so far, after each one
+OnProgress = Callable[[int], None]
 
 
 class _Run:
     """One run's shared state; its `concurrency` senders share the cursor and the counters."""
 
-    def __init__(self, plan: LoadPlan, built: Sequence[Delivery], session: aiohttp.ClientSession):
+    def __init__(
+        self,
+        plan: LoadPlan,
+        built: Sequence[Delivery],
+        session: aiohttp.ClientSession,
+        on_progress: OnProgress | None = None,
+    ):
         self.plan, self.built, self.session = plan, built, session
+        self.on_progress, self.finished = on_progress, 0
         self.order = schedule(len(built), plan.duplicate_count)
         self.repeats = _repeats(self.order)
         self.results: list[DeliveryResult | None] = [None] * len(self.order)
@@ -65,6 +74,9 @@ class _Run:
                 await asyncio.sleep(wait)
             delivery = self.built[self.order[position]]
             self.results[position] = await self.deliver(delivery, self.repeats[position])
+            self.finished += 1
+            if self.on_progress is not None:
+                self.on_progress(self.finished)
 
     async def deliver(self, delivery: Delivery, duplicate: bool) -> DeliveryResult:
         """Attempt `delivery` until a 2xx, `retries` attempts, or the deadline."""
@@ -129,11 +141,17 @@ def expectations(built: Sequence[Delivery]) -> dict[str, Expected]:
     return {d.order_id: Expected(d.event_id, d.total, d.currency) for d in built}
 
 
-async def run_load(plan: LoadPlan, deliveries: Sequence[Delivery] | None = None) -> LoadReport:
+async def run_load(
+    plan: LoadPlan,
+    deliveries: Sequence[Delivery] | None = None,
+    *,
+    on_progress: OnProgress | None = None,
+) -> LoadReport:
     """Run `plan` against its receiver and report every delivery's outcome.
 
     `deliveries` (one per order, e.g. from `build_deliveries(plan)`) may be built ahead by the
-    caller; by default they are built here, before the clock starts.
+    caller; by default they are built here, before the clock starts. `on_progress` is told
+    how many of the plan's `deliveries` (duplicates included) are finished, after each one.
     """
     built = list(deliveries) if deliveries is not None else build_deliveries(plan)
     if len(built) != plan.count:
@@ -146,7 +164,7 @@ async def run_load(plan: LoadPlan, deliveries: Sequence[Delivery] | None = None)
         connector=connector, timeout=timeout, auto_decompress=False
     ) as session:
         started = time.time()
-        run = _Run(plan, built, session)
+        run = _Run(plan, built, session, on_progress)
         await asyncio.gather(*(run.sender() for _ in range(plan.concurrency)))
         elapsed = run.clock() - run.start
     results = [result for result in run.results if result is not None]

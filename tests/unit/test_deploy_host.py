@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,7 +138,19 @@ def test_units_stop_gracefully_and_are_hardened(unit: str) -> None:
     assert exec_start.startswith(OUR_BINARY + " ")
     defaults = environment(path)
     assert set(re.findall(r"\$\{(\w+)\}", exec_start)) <= defaults.keys(), "a default for each"
-    timeout = float(defaults.get("IB_WORKER_SHUTDOWN_TIMEOUT", 30))  # the receiver's: 30 s
+    ours = {name for name in defaults if name.startswith("INVOICEBRIDGE_")}
+    command = exec_start.split()[1]
+    help_text = subprocess.run(
+        [sys.executable, "-m", "invoicebridge", command, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert {name for name in ours if name != "INVOICEBRIDGE_CONFIG"} <= set(
+        re.findall(r"INVOICEBRIDGE_\w+", help_text)
+    ), "each variable the unit sets is one the command reads"
+    timeout = float(defaults.get("INVOICEBRIDGE_SHUTDOWN_TIMEOUT", 30))  # the receiver's: 30 s
     assert float(service["TimeoutStopSec"]) > timeout + 10
 
 
