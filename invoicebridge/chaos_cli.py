@@ -143,17 +143,23 @@ def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     chaos = subparsers.add_parser("chaos", help="the system under load, kills and faults",
                                   description=__doc__)  # fmt: skip
     defaults = ChaosPlan()
-    chaos.add_argument("--events", type=int, default=defaults.events)
+    chaos.add_argument("--events", type=int, default=defaults.events, help="orders to post")
     chaos.add_argument("--rate", type=float, default=defaults.rate, help="webhooks per second")
-    chaos.add_argument("--duplicates", type=float, default=defaults.duplicates)
-    chaos.add_argument("--worker-groups", type=int, default=defaults.worker_groups)
-    chaos.add_argument("--worker-kills", type=int, default=defaults.worker_kills)
-    chaos.add_argument("--kill-every", type=float, default=defaults.kill_every_s, metavar="S")
-    chaos.add_argument("--redis-restarts", type=int, default=defaults.redis_restarts)
+    chaos.add_argument("--duplicates", type=float, default=defaults.duplicates,
+                       help="re-deliveries per order, 0 to 1")  # fmt: skip
+    chaos.add_argument("--worker-groups", type=int, default=defaults.worker_groups,
+                       help="`invoicebridge worker` processes")  # fmt: skip
+    chaos.add_argument("--worker-kills", type=int, default=defaults.worker_kills,
+                       help="worker processes SIGKILLed (and started again)")  # fmt: skip
+    chaos.add_argument("--kill-every", type=float, default=defaults.kill_every_s, metavar="S",
+                       help="seconds between kills")  # fmt: skip
+    chaos.add_argument("--redis-restarts", type=int, default=defaults.redis_restarts,
+                       help="Redis restarts (SIGTERM, then up again on its AOF)")  # fmt: skip
     chaos.add_argument("--redis-failovers", type=int, default=defaults.redis_failovers,
                        help="run Redis under Sentinel and SIGKILL its primary this many times "
                             "(with --redis-restarts 0)")  # fmt: skip
-    chaos.add_argument("--receiver-restarts", type=int, default=defaults.receiver_restarts)
+    chaos.add_argument("--receiver-restarts", type=int, default=defaults.receiver_restarts,
+                       help="receivers SIGKILLed and started again")  # fmt: skip
     chaos.add_argument(
         "--rolling-restarts",
         type=int,
@@ -161,7 +167,9 @@ def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         help="graceful restarts of every process, one after another",
     )
     chaos.add_argument("--no-faults", action="store_true", help="no sandbox faults")
-    chaos.add_argument("--seed", type=int, default=defaults.seed)
+    chaos.add_argument(
+        "--seed", type=int, default=defaults.seed, help="the monkey's and the faults' seed"
+    )
     chaos.add_argument(
         "--broker",
         choices=("redis", "rabbitmq"),

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from invoicebridge.chaos_cli import add_chaos_parser
-from invoicebridge.cli_env import env_option, port, positive_int, seconds
+from invoicebridge.cli_env import CliParser, env_option, port, positive_int, seconds
 from invoicebridge.jobs_cli import add_jobs_parser
 from invoicebridge.loadgen.cli import add_loadgen_parser
 from worker.logs import FORMAT_ENV, LEVEL_ENV, configure_logging, resolve_format
@@ -225,11 +225,7 @@ def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sandbox = sub.add_parser(
-        "sandbox",
-        help="run a provider sandbox",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    sandbox = sub.add_parser("sandbox", help="run a provider sandbox")
     sandbox.add_argument("provider", choices=["icount", "idoklad", "icash", "smtp"])
     sandbox.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     sandbox.add_argument("--port", type=int, default=8081, help="the port to listen on")
@@ -238,7 +234,7 @@ def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="invoicebridge", description=__doc__)
+    parser = CliParser(prog="invoicebridge", description=__doc__)
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {metadata.version('invoicebridge')}"
     )

@@ -1,5 +1,6 @@
-"""Options that may come from the environment: a flag wins, then `INVOICEBRIDGE_<NAME>`, then
-the default; `--help` names the variable and shows the default.
+"""The CLI's parser conventions: every option's default shown in `--help`, and options that
+may come from the environment (a flag wins, then `INVOICEBRIDGE_<NAME>`, then the default;
+`--help` names the variable).
 
 Containers and systemd units set environment variables more easily than argv, so `serve` and
 `worker` take their host, port, config file and log settings from either.
@@ -13,6 +14,42 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 PREFIX = "INVOICEBRIDGE_"
+
+
+class DefaultsShown(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless it says it already (an env_option
+    does) or there is none to show (None, a switch's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if "default:" in text or "%(default)" in text or action.option_strings == []:
+            return text
+        if not _shows(default):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+class CliParser(argparse.ArgumentParser):
+    """An ArgumentParser whose help shows defaults; subcommands' parsers are of the same class
+    (argparse makes them with the parent's), so every level of the CLI gets it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsShown)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        """An option with no help text still shows its default (argparse would show nothing)."""
+        action = super().add_argument(*args, **kwargs)
+        if action.help is None and action.option_strings:
+            action.help = ""
+            if _shows(action.default):
+                action.help = "(default: %(default)s)"
+        return action
+
+
+def _shows(default: object) -> bool:
+    return default is not None and default is not False and default is not argparse.SUPPRESS
 
 
 def port(text: str) -> int:

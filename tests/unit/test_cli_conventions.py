@@ -4,10 +4,12 @@ and JSON elsewhere, and a clear line when an optional part is not installed."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib import metadata
 
 import pytest
@@ -179,3 +181,25 @@ def test_a_missing_sandbox_extra_is_one_clear_line(argv: list[str]) -> None:
     assert done.returncode == 2
     assert "pip install 'invoicebridge[sandbox]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """The CLI's parser and every subcommand's, however deep."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _parsers(child)
+
+
+def test_every_help_text_shows_each_default() -> None:
+    checked = 0
+    for parser in _parsers(build_parser()):
+        text = " ".join(parser.format_help().split())
+        for action in parser._actions:
+            default = action.default
+            if not action.option_strings or default in (None, False, argparse.SUPPRESS):
+                continue
+            assert str(default) in text, f"{parser.prog} {action.option_strings[0]}: {default}"
+            checked += 1
+    assert checked >= 25  # a walk that found no subcommands would pass vacuously
