@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import cast
 
 from invoicebridge.chaos_cli import add_chaos_parser
 from invoicebridge.cli_env import CliParser, env_option, port, positive_int, seconds
@@ -238,7 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {metadata.version('invoicebridge')}"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    # typed as plain ArgumentParser's: the subcommands' modules need no CliParser
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True),
+    )
     _add_serve(sub)
     _add_worker(sub)
     _add_sandbox(sub)
