@@ -59,13 +59,25 @@ async def sweep_once(deps: ReceiverDeps) -> int:
     return len(ids)
 
 
+async def _pause(seconds: float, stop: asyncio.Event) -> bool:
+    """Wait `seconds`, or less if `stop` is set meanwhile; whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+    return stop.is_set()
+
+
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:
+    """Sweep (and rescue) in the background while the app runs. At shutdown the loop is
+    stopped by a flag and awaited, never cancelled: on Python 3.11, asyncio.wait_for (which
+    redis-py wraps every command in) can swallow a cancel that lands as a command completes,
+    and the loop would then sweep for ever while shutdown waits on it."""
     deps = app[DEPS]
+    stop = asyncio.Event()
 
     async def loop() -> None:
         rescued_at = asyncio.get_running_loop().time()
-        while True:
-            await asyncio.sleep(min(SWEEP_INTERVAL_S, deps.rescue_every_s))
+        while not await _pause(min(SWEEP_INTERVAL_S, deps.rescue_every_s), stop):
             try:
                 await sweep_once(deps)
                 now = asyncio.get_running_loop().time()
@@ -77,9 +89,8 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(loop())
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    stop.set()  # a sweep under way finishes first (Redis socket timeouts bound it)
+    await task
 
 
 def create_app(deps: ReceiverDeps) -> web.Application:

@@ -168,6 +168,12 @@ class LocalStack(StackDriving):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the sentinels promoted no replica within {timeout} s")
             time.sleep(0.1)
+        # every sentinel, not only the first: a client asks them in turn, and one that has not
+        # heard of the promotion yet would still name the old primary
+        while any(stack_sentinel.primary_port(host, [port]) != new for port in sentinels):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the sentinels did not agree on {new} within {timeout} s")
+            time.sleep(0.1)
         self.redis_port = new
         argv = stack_sentinel.data_node_argv(host, old, self.workdir, replica_of=new)
         self.spawn(self.redis_nodes[old], argv)

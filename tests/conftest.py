@@ -3,9 +3,13 @@ time-limit rule: every test has one (pytest-timeout), 120 s unless marked chaos 
 
 from __future__ import annotations
 
+import faulthandler
+import os
 import shutil
 import socket
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -42,6 +46,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         most = LONG_LIMIT_S if long else PLAIN_LIMIT_S
         if not 0 < limit <= most:
             raise pytest.UsageError(f"{item.nodeid}: time limit {limit} s, allowed (0, {most}]")
+
+
+#: after a test's limit, what its teardown may still take before the whole run is stopped
+BACKSTOP_S = float(os.environ.get("IB_TEST_BACKSTOP_S", "60"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """The backstop behind pytest-timeout. Its alarm fires once and fails the test, and the
+    run goes on; but teardown after it (async fixtures, the event loop's closing) has no limit
+    of its own. A test still not over `BACKSTOP_S` past its limit stops the run, every
+    thread's stack shown, instead of hanging it."""
+    watchdog = threading.Timer(time_limit(item) + BACKSTOP_S, _stop_the_run, args=(item,))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()
+
+
+def _stop_the_run(item: pytest.Item) -> None:
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.suspend_global_capture(in_=True)  # what follows reaches the terminal
+    sys.stderr.write(
+        f"\n{item.nodeid}: still running {BACKSTOP_S:g} s past its time limit of "
+        f"{time_limit(item):g} s (teardown hung); stopping the run. Every thread's stack:\n"
+    )
+    sys.stderr.flush()
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    os._exit(3)
 
 
 def free_port() -> int:

@@ -126,25 +126,36 @@ async def _locked(deps: Deps, event: OrderEvent) -> None:
     lock = deps.ledger.order_lock(event.tenant, event.order_id, ttl_s)
     if not await lock.acquire():
         raise RetryLater("order busy", delay_ms=500 + random.randint(0, 500))  # noqa: S311
-    keeper = asyncio.create_task(_keep(lock, ttl_s))
+    done = asyncio.Event()
+    keeper = asyncio.create_task(_keep(lock, ttl_s, done))
     try:
         await _run_event(deps, event)
     finally:
-        keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
+        # stopped by its flag, not cancelled: on Python 3.11, asyncio.wait_for (which redis-py
+        # wraps every command in) can swallow a cancel that lands as a command completes, and
+        # the keeper would then renew the lock for ever while this waits on it
+        done.set()
+        await keeper
         try:
             await lock.release()
         except LockError:  # held past its TTL; another worker may own the order now
             log.warning("order_lock_expired_while_held", ttl_s=ttl_s)
 
 
-async def _keep(lock: Lock, ttl_s: float) -> None:
-    """Renew the order's lock every third of its TTL while the event runs, so a long job
-    keeps its order however long its provider takes, while a dead worker's lock still
-    expires within one TTL."""
-    while True:
-        await asyncio.sleep(ttl_s / 3)
+async def _pause(seconds: float, stop: asyncio.Event) -> bool:
+    """Wait `seconds`, or less if `stop` is set meanwhile; whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+    return stop.is_set()
+
+
+async def _keep(lock: Lock, ttl_s: float, done: asyncio.Event) -> None:
+    """Renew the order's lock every third of its TTL until `done`, so a long job keeps its
+    order however long its provider takes, while a dead worker's lock still expires within
+    one TTL. A renewal under way when `done` is set finishes first (Redis socket timeouts
+    bound it)."""
+    while not await _pause(ttl_s / 3, done):
         try:
             await lock.reacquire()
         except LockError:  # no longer ours: it expired (a long Redis outage) and was taken

@@ -3,8 +3,10 @@ marked chaos or cluster, and a run that asks for more (or for none) is refused."
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -28,7 +30,9 @@ def test_the_default_limit_is_set_for_the_whole_suite() -> None:
     assert float(options["ini_options"]["timeout"]) == PLAIN_LIMIT_S
 
 
-def _run_pytest(tmp_path: Path, test_code: str) -> subprocess.CompletedProcess[str]:
+def _run_pytest(
+    tmp_path: Path, test_code: str, backstop_s: float = 60
+) -> subprocess.CompletedProcess[str]:
     """pytest on one test file beside a copy of the suite's conftest and pytest settings."""
     (tmp_path / "conftest.py").write_text((REPO / "tests" / "conftest.py").read_text())
     (tmp_path / "pytest.ini").write_text(
@@ -42,6 +46,7 @@ def _run_pytest(tmp_path: Path, test_code: str) -> subprocess.CompletedProcess[s
         timeout=90,
         cwd=REPO,
         check=False,
+        env={**os.environ, "IB_TEST_BACKSTOP_S": str(backstop_s)},
     )
 
 
@@ -74,3 +79,20 @@ def test_a_test_past_its_limit_fails_and_the_run_goes_on(tmp_path: Path) -> None
     done = _run_pytest(tmp_path, code)
     assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout
     assert "Timeout" in done.stdout and "1 failed, 1 passed" in done.stdout
+
+
+def test_a_teardown_that_hangs_after_the_limit_stops_the_run_with_every_stack(
+    tmp_path: Path,
+) -> None:
+    """pytest-timeout fails the test once; a teardown that then hangs is the backstop's."""
+    code = (
+        "import time, pytest\n\n@pytest.fixture\ndef sticky():\n    yield\n"
+        "    time.sleep(60)  # a teardown that never ends\n\n"
+        "@pytest.mark.timeout(1)\ndef test_stuck(sticky):\n    time.sleep(30)\n"
+    )
+    started = time.monotonic()
+    done = _run_pytest(tmp_path, code, backstop_s=2)
+    assert time.monotonic() - started < 45
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "test_stuck: still running 2 s past its time limit of 1 s" in done.stderr
+    assert "time.sleep(60)" in done.stderr or "sticky" in done.stderr  # the hung frame
