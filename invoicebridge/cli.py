@@ -18,6 +18,7 @@ from invoicebridge.cli_env import CliParser, env_option, port, positive_int, sec
 from invoicebridge.jobs_cli import add_jobs_parser
 from invoicebridge.loadgen.cli import add_loadgen_parser
 from worker.logs import FORMAT_ENV, LEVEL_ENV, configure_logging, resolve_format
+from worker.maintenance import PREFETCH_ENV
 from worker.settings import (
     MetricsSettings,
     Settings,
@@ -79,6 +80,7 @@ def _worker(args: argparse.Namespace) -> int:
     if args.config:
         export_config_path(args.config)
     _logging(args, settings)
+    os.environ[PREFETCH_ENV] = str(args.threads)  # one message in hand per thread
     if not settings.metrics.worker_enabled:
         return _run_dramatiq(args)
     given = os.environ.get(MULTIPROC_ENV)

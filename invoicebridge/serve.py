@@ -14,8 +14,9 @@ from handlers.app import create_app
 from handlers.deps import ReceiverDeps, Rescue, TenantAuth
 from invoicebridge.admin_backend import LedgerAdmin
 from worker.actors import ACTOR, QUEUE, declare_actors
-from worker.broker import async_sender, bulk_enqueue, setup_broker
+from worker.broker import SENDER_PREFIX, async_sender, bulk_enqueue, setup_broker
 from worker.ledger import Ledger
+from worker.maintenance import maintenance_for
 from worker.ops_overview import QueueNames, depth_reader
 from worker.rescue import Rescuer
 from worker.settings import Settings
@@ -97,12 +98,22 @@ async def build_receiver(settings: Settings) -> web.Application:
         admin_identities=identities_of(settings),
     )
     app = create_app(deps)
+    # receivers too hand dead workers' messages back, so an idle fleet of workers that all
+    # died gets them back as soon as one starts (the queue is there to fetch from)
+    maintenance = maintenance_for(broker, [QUEUE], SENDER_PREFIX)
+
+    async def start(_app: web.Application) -> None:
+        if maintenance is not None:
+            maintenance.start()
 
     async def close(_app: web.Application) -> None:
+        if maintenance is not None:
+            await asyncio.to_thread(maintenance.stop)
         await ledger.close()
         senders.shutdown(wait=True)  # no send still running on the broker closed next
         broker.close()
 
+    app.on_startup.append(start)
     app.on_cleanup.append(close)
     return app
 

@@ -37,7 +37,10 @@ class StackOptions:
     #: be longer than max_backoff_ms + time_limit_ms
     rescue_after_s: float = 25.0
     heartbeat_timeout_ms: int = 3_000
-    order_lock_ttl_ms: int = 4_000
+    #: None: the settings' defaults (the lock TTL follows the heartbeat timeout; dramatiq's
+    #: own maintenance on 0.1 % of broker calls, the clocked pass doing the rest)
+    order_lock_ttl_ms: int | None = 4_000
+    maintenance_chance: int | None = 1_000_000
     min_backoff_ms: int = 200
     max_backoff_ms: int = 2_000
     log_level: str = "info"

@@ -19,16 +19,22 @@ def stack_tenants(first: str) -> dict[str, tuple[str, str]]:
             "cash": ("shopify", "icash"), "std": ("standard", "icount")}  # fmt: skip
 
 
+def _optional(key: str, value: object) -> str:
+    """A `key = value` line, or nothing for None (the settings' default then holds)."""
+    return "" if value is None else f"{key} = {value}\n"
+
+
 def render_config(stack: LocalStack) -> str:
     """The whole file: Redis, queue knobs for quick tests, metrics, admin tokens, tenants."""
     o = stack.options
+    optional = _optional("maintenance_chance", o.maintenance_chance) + _optional(
+        "order_lock_ttl_ms", o.order_lock_ttl_ms
+    )
     head = f"""# written by invoicebridge.stack for a local run
 {_redis(stack)}[queue]
 time_limit_ms = {o.time_limit_ms}
 heartbeat_timeout_ms = {o.heartbeat_timeout_ms}
-maintenance_chance = 1000000
-order_lock_ttl_ms = {o.order_lock_ttl_ms}
-min_backoff_ms = {o.min_backoff_ms}
+{optional}min_backoff_ms = {o.min_backoff_ms}
 max_backoff_ms = {o.max_backoff_ms}
 {_broker(stack)}[receiver]
 requeue_after_s = 2

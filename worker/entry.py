@@ -6,17 +6,28 @@ Started by `invoicebridge worker`, which names the configuration file through
 
 from __future__ import annotations
 
-from worker.actors import declare_actors
+import os
+
+import dramatiq.worker
+
+from worker.actors import QUEUE, declare_actors
 from worker.broker import setup_broker
 from worker.logs import configure_from_env
+from worker.maintenance import PREFETCH_ENV, MaintenanceMiddleware, maintenance_for
 from worker.resources import Resources, ResourcesMiddleware
 from worker.settings import load_settings
 
+# dramatiq read its prefetch from the environment when the CLI imported it, before
+# `invoicebridge worker` set it; its Worker reads the module's value when it is made
+dramatiq.worker.QUEUE_PREFETCH = int(os.environ.get(PREFETCH_ENV) or 0)
 settings = load_settings()
 configure_from_env(settings.logging.level, settings.logging.format)
 broker = setup_broker(settings)
 resources = Resources(settings)
 broker.add_middleware(ResourcesMiddleware(resources))
+maintenance = maintenance_for(broker, [QUEUE])
+if maintenance is not None:  # the Redis broker: dead workers' messages back on a clock
+    broker.add_middleware(MaintenanceMiddleware(maintenance))
 if settings.metrics.worker_enabled:
     # imported only here: dramatiq reads `dramatiq_prom_*` (set by `invoicebridge worker`)
     # when its middleware is imported; its CLI forks the exposition server

@@ -122,7 +122,7 @@ async def process_event(deps: Deps, event_id: str) -> None:
 
 async def _locked(deps: Deps, event: OrderEvent) -> None:
     """Run the event holding its order's lock (renewed while it runs)."""
-    ttl_s = deps.settings.queue.order_lock_ttl_ms / 1000
+    ttl_s = deps.settings.queue.lock_ttl_ms / 1000
     lock = deps.ledger.order_lock(event.tenant, event.order_id, ttl_s)
     if not await lock.acquire():
         raise RetryLater("order busy", delay_ms=500 + random.randint(0, 500))  # noqa: S311

@@ -111,8 +111,15 @@ class QueueSettings(Strict):
 
     #: per million broker calls, how often to look for dead workers' messages
     maintenance_chance: int = Field(default=1_000, ge=1, le=1_000_000)
-    #: how long one worker may hold an order; it expires if the worker dies
-    order_lock_ttl_ms: int = Field(default=60_000, ge=1_000)
+    #: how long one worker may hold an order without renewing it (every third of it, while
+    #: the event runs): a dead worker's orders are free again within this. None (the
+    #: default): the heartbeat timeout, so they are free by the time its messages come back
+    order_lock_ttl_ms: int | None = Field(default=None, ge=1_000)
+
+    @property
+    def lock_ttl_ms(self) -> int:
+        """The order lock's TTL in force."""
+        return self.order_lock_ttl_ms or self.heartbeat_timeout_ms
 
 
 class RabbitMQSettings(Strict):
