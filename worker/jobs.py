@@ -22,6 +22,7 @@ from redis.exceptions import LockError, RedisError
 from worker.alerts import Alerter
 from worker.domain.events import Order, OrderEvent, Refund
 from worker.domain.idempotency import job_key
+from worker.email_once import EmailGuard, email_guard
 from worker.errors import (
     BridgeError,
     NeedsAttention,
@@ -48,6 +49,8 @@ class StepContext:
     refund: Refund | None = None  #: for a credit note
     based_on: JobRecord | None = None  #: the document a receipt, credit note or cancel refers to
     job: JobRecord | None = None  #: this step's own record as this attempt began
+    #: how an email with no idempotency of its own (SMTP) is sent (worker/email_once.py)
+    smtp_guard: EmailGuard | None = None
 
 
 class DocumentProvider(Protocol):
@@ -268,8 +271,10 @@ async def _run_step(
     if job.state == "done":
         log.info("step_skipped_done", step=step.name, docnum=job.docnum)
         return job
+    policy = deps.settings.tenants[event.tenant].documents.email_recovery
+    guard = email_guard(ledger, key, policy, where)
     try:
-        ref = await provider.run(step, replace(context, job=job))
+        ref = await provider.run(step, replace(context, job=job, smtp_guard=guard))
     except BridgeError as exc:
         await ledger.fail_job(key, state=_job_state(exc), error=f"{type(exc).__name__}: {exc}",
                               unknown=isinstance(exc, OutcomeUnknown), **where)  # fmt: skip

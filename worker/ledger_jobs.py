@@ -148,9 +148,29 @@ class JobLedger:
                     "updated_at": now,
                 },
             )
-            pipe.hdel(JOB.format(key), "last_error")
+            pipe.hdel(JOB.format(key), "last_error", "email_intent_at")  # settled: done
             pipe.hset(ORDER.format(tenant, order_id), step, "done")
             _remember(pipe, key, now, "done", document=f"{document.doctype} {document.docnum}")
+            await pipe.execute()
+
+    async def begin_email(self, key: str) -> bool:
+        """Record that this attempt is about to hand the step's email to SMTP; whether an
+        earlier attempt had begun to and its outcome was never settled (worker/email_once.py)."""
+        now = _now()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(JOB.format(key), "email_intent_at")
+            pipe.hset(JOB.format(key), "email_intent_at", now)
+            earlier, _ = await pipe.execute()
+        return earlier is not None
+
+    async def settle_email(self, key: str) -> None:
+        """The step's SMTP send definitely did not happen: no intent is left open."""
+        await self.redis.hdel(JOB.format(key), "email_intent_at")
+
+    async def note_job(self, key: str, state: str, **details: object) -> None:
+        """Add an entry to the step's history (what the event's detail shows)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            _remember(pipe, key, _now(), state, **details)
             await pipe.execute()
 
     async def fail_job(

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
-from worker.errors import Permanent, Retryable
+from worker.errors import OutcomeUnknown, Permanent, Retryable
 from worker.settings import SmtpSettings
 
 
@@ -47,5 +47,8 @@ class Mailer:
             if 500 <= exc.code < 600:
                 raise Permanent(f"SMTP refused: {exc.code}", reason="smtp_refused") from None
             raise Retryable(f"SMTP answered {exc.code}") from None
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPReadTimeoutError) as exc:
+            # the server may have taken the message before the line went quiet
+            raise OutcomeUnknown(f"SMTP answer lost: {type(exc).__name__}") from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise Retryable(f"SMTP unreachable: {type(exc).__name__}") from None

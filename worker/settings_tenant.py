@@ -47,6 +47,9 @@ class DocumentSettings(Strict):
     unpaid_doctype: Literal["invoice", "none"] = "invoice"
     language: Literal["he", "en"] = "he"
     email: bool = True
+    #: an SMTP send whose outcome a crash hid (worker/email_once.py): send it again
+    #: (`at_least_once`: a missing invoice email is worse than a second one) or not
+    email_recovery: Literal["at_least_once", "at_most_once"] = "at_least_once"
     #: how the payment of a paid order is recorded on the invoice-receipt
     payment_method: Literal["cc", "banktransfer", "cash"] = "cc"
     #: VAT percent for VAT-exclusive orders whose lines carry no rate

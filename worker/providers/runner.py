@@ -124,13 +124,21 @@ class StepRunner:
             await self.provider.email_document(document, to)
         elif self.mailer is not None:
             pdf = await self.provider.document_pdf(document)
-            await self.mailer.send_document(
-                to,
-                f"Your document {document.docnum}",
-                f"Order {context.order.number}: your document {document.docnum} is attached.",
-                pdf,
-                f"{document.docnum}.pdf",
-            )
+            mailer = self.mailer
+
+            async def send() -> None:
+                await mailer.send_document(
+                    to,
+                    f"Your document {document.docnum}",
+                    f"Order {context.order.number}: your document {document.docnum} is attached.",
+                    pdf,
+                    f"{document.docnum}.pdf",
+                )
+
+            if context.smtp_guard is not None:
+                sent = await context.smtp_guard(send)
+                return document.model_copy(update={"emailed": sent})
+            await send()
         else:
             raise Permanent("the provider cannot email and no SMTP is set", reason="no_smtp")
         return document.model_copy(update={"emailed": True})
