@@ -18,6 +18,8 @@ from handlers.webhooks import DEPS, receive_webhook
 
 log = structlog.get_logger("handlers.app")
 SWEEP_INTERVAL_S = 5.0
+#: how long shutdown lets a sweep under way finish before cutting it short
+SWEEP_STOP_S = 5.0
 
 
 @web.middleware
@@ -89,8 +91,11 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(loop())
     yield
-    stop.set()  # a sweep under way finishes first (Redis socket timeouts bound it)
-    await task
+    stop.set()  # a sweep under way finishes first, if Redis lets it within a few seconds
+    await asyncio.wait({task}, timeout=SWEEP_STOP_S)
+    while not task.done():  # Redis away: cut the sweep short (again, if a cancel is lost)
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
 
 
 def create_app(deps: ReceiverDeps) -> web.Application:

@@ -18,8 +18,8 @@ from invoicebridge.cli_env import CliParser, env_option, port, positive_int, sec
 from invoicebridge.jobs_cli import add_jobs_parser
 from invoicebridge.loadgen.cli import add_loadgen_parser
 from worker.logs import FORMAT_ENV, LEVEL_ENV, configure_logging, resolve_format
-from worker.maintenance import PREFETCH_ENV
 from worker.settings import (
+    PREFETCH_ENV,
     MetricsSettings,
     Settings,
     SettingsError,
@@ -236,11 +236,16 @@ def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sandbox.set_defaults(func=_sandbox)
 
 
+def _version() -> str:
+    try:
+        return metadata.version("invoicebridge")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(prog="invoicebridge", description=__doc__)
-    parser.add_argument(
-        "--version", action="version", version=f"%(prog)s {metadata.version('invoicebridge')}"
-    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     # typed as plain ArgumentParser's: the subcommands' modules need no CliParser
     sub = cast(
         "argparse._SubParsersAction[argparse.ArgumentParser]",

@@ -108,7 +108,11 @@ class LocalStack(StackDriving):
     # -- processes ------------------------------------------------------------------
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        env = {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
+        """Start `argv` as `name`. Without `env`, the caller's environment less its
+        INVOICEBRIDGE_* variables: the stack's processes run on the stack's settings."""
+        if env is None:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("INVOICEBRIDGE_")}
+        env = {**env, "PYTHONUNBUFFERED": "1"}
         with (self.workdir / f"{name}.log").open("ab") as log:  # the child keeps its own copy
             self.procs[name] = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True

@@ -3,9 +3,11 @@ time-limit rule: every test has one (pytest-timeout), 120 s unless marked chaos 
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -27,12 +29,14 @@ LONG_MARKERS = ("chaos", "cluster")
 
 
 def time_limit(item: pytest.Item) -> float:
-    """The limit pytest-timeout applies to `item`: its `timeout` mark, else the ini value."""
+    """The limit pytest-timeout applies to `item`, in its order: the `timeout` mark, then
+    `--timeout`, then `PYTEST_TIMEOUT`, then the ini value."""
     marker = item.get_closest_marker("timeout")
     if marker is not None:
         value = marker.args[0] if marker.args else marker.kwargs.get("timeout")
         return float(value) if value is not None else 0.0
-    return float(item.config.getini("timeout") or 0.0)
+    given = item.config.getoption("timeout", None) or os.environ.get("PYTEST_TIMEOUT")
+    return float(given or item.config.getini("timeout") or 0.0)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -58,6 +62,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     run goes on; but teardown after it (async fixtures, the event loop's closing) has no limit
     of its own. A test still not over `BACKSTOP_S` past its limit stops the run, every
     thread's stack shown, instead of hanging it."""
+    if item.config.getoption("usepdb", False):  # a person at the debugger: no limits
+        yield
+        return
     watchdog = threading.Timer(time_limit(item) + BACKSTOP_S, _stop_the_run, args=(item,))
     watchdog.daemon = True
     watchdog.start()
@@ -65,6 +72,23 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         yield
     finally:
         watchdog.cancel()
+
+
+def _kill_our_processes() -> None:
+    """SIGKILL every process this run started, and their groups (the stacks start theirs in
+    groups of their own): `os._exit` runs no fixture teardown to stop them."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:  # the parent's pid
+            child = int(stat.parent.name)
+            with contextlib.suppress(OSError):
+                os.killpg(child, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.kill(child, signal.SIGKILL)
 
 
 def _stop_the_run(item: pytest.Item) -> None:
@@ -77,6 +101,7 @@ def _stop_the_run(item: pytest.Item) -> None:
     )
     sys.stderr.flush()
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    _kill_our_processes()
     os._exit(3)
 
 

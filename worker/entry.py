@@ -13,9 +13,9 @@ import dramatiq.worker
 from worker.actors import QUEUE, declare_actors
 from worker.broker import setup_broker
 from worker.logs import configure_from_env
-from worker.maintenance import PREFETCH_ENV, MaintenanceMiddleware, maintenance_for
+from worker.maintenance import MaintenanceMiddleware, maintenance_for
 from worker.resources import Resources, ResourcesMiddleware
-from worker.settings import load_settings
+from worker.settings import PREFETCH_ENV, load_settings
 
 # dramatiq read its prefetch from the environment when the CLI imported it, before
 # `invoicebridge worker` set it; its Worker reads the module's value when it is made

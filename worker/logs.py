@@ -48,7 +48,13 @@ def _renderer(fmt: Literal["json", "console"], stream: TextIO) -> Any:
     if fmt == "json":
         return structlog.processors.JSONRenderer(ensure_ascii=False)
     isatty = getattr(stream, "isatty", None)
-    return structlog.dev.ConsoleRenderer(colors=isatty is not None and isatty())
+    # the traceback arrives as text already redacted (format_exc_info runs before the
+    # redaction); structlog's default, a rich traceback, would print every frame's locals,
+    # card numbers and secrets included
+    return structlog.dev.ConsoleRenderer(
+        colors=isatty is not None and isatty(),
+        exception_formatter=structlog.dev.plain_traceback,
+    )
 
 
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
@@ -57,17 +63,16 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     out = stream if stream is not None else sys.stderr
     chosen = resolve_format(fmt, out)
     renderer = _renderer(chosen, out)
-    #: the console renderer lays out tracebacks itself; JSON gets them as a string field
-    exc_info = [structlog.processors.format_exc_info] if chosen == "json" else []
     numeric = logging.getLevelName(level.upper())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,  # a traceback is text before it is redacted
         _redact_event,
     ]
     structlog.configure(
-        processors=[*shared, *exc_info, renderer],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=True,

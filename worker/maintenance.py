@@ -37,8 +37,6 @@ log = structlog.get_logger("worker.maintenance")
 
 #: the most a period may be, however long the heartbeat timeout
 MAX_PERIOD_S = 5.0
-#: dramatiq's own variable for how many messages a worker process fetches ahead
-PREFETCH_ENV = "dramatiq_queue_prefetch"
 
 
 def period_for(heartbeat_timeout_ms: int) -> float:
@@ -79,7 +77,7 @@ class QueueMaintenance:
         while not self._stop.wait(self.period_s):
             try:
                 self.run_once()
-            except redis.RedisError as exc:  # Redis away for a moment: the next period
+            except Exception as exc:  # Redis away for a moment, or worse: the next period
                 log.warning("queue_maintenance_failed", error=type(exc).__name__)
 
     def start(self) -> None:

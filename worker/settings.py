@@ -37,6 +37,9 @@ __all__ = [
 ]  # fmt: skip
 
 CONFIG_ENV = "INVOICEBRIDGE_CONFIG"
+#: dramatiq's own variable for how many messages a worker process fetches ahead of its
+#: threads; `invoicebridge worker` sets it to the thread count (worker/maintenance.py)
+PREFETCH_ENV = "dramatiq_queue_prefetch"
 #: dramatiq's consumers beat at least once a second (its default worker timeout): a few of
 #: those may go by before a worker is called dead
 MIN_HEARTBEAT_TIMEOUT_MS = 3_000

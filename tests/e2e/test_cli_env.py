@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from invoicebridge.stack import LocalStack, StackOptions, free_port
 from invoicebridge.stack_driving import http_json
+from worker.broker import workers_among
 
 pytestmark = pytest.mark.e2e
 
@@ -51,9 +53,13 @@ def test_serve_and_worker_run_from_the_environment_alone(tmp_path: Path) -> None
         stack.wait_workers(1)
         metrics = f"http://127.0.0.1:{metrics_port}/metrics"
         stack.wait_ready(lambda: http_json("GET", metrics)[0] == 200, "workers")
+        time.sleep(1.5)  # every process has beaten by now (about once a second)
+        with stack.redis_client() as client:
+            beating = workers_among(client.zrange("invoicebridge:__heartbeats__", 0, -1))
     finally:
         stack.down()
     assert status == 404
+    assert beating == 1, "INVOICEBRIDGE_PROCESSES=1, not the default 2"
     refused = [line for line in _log_lines(stack, "receiver") if "request_refused" in line]
     assert refused and not refused[0].startswith("{"), "console lines, level info"
     worker_lines = [json.loads(line) for line in _log_lines(stack, "workers") if line.strip()]

@@ -1,7 +1,8 @@
 """A dead worker's orders run again within the heartbeat timeout and a small margin, with no
 traffic to roll dramatiq's maintenance dice: the clocked maintenance pass hands its fetched
 messages back (Redis), RabbitMQ redelivers them, and its order locks expire with the same
-timeout. Every setting but the heartbeat (5 s, so the test stays short) is the default."""
+timeout. The queue and provider settings are the defaults but for the heartbeat (5 s, so the
+test stays short); the stack's own receiver knobs (a 2 s requeue) are left as they are."""
 
 from __future__ import annotations
 
@@ -53,6 +54,11 @@ def test_a_killed_workers_orders_are_done_within_the_heartbeat_timeout(
         heartbeat_timeout_ms=HEARTBEAT_MS,
         order_lock_ttl_ms=None,  # the default: the heartbeat timeout
         maintenance_chance=None,  # dramatiq's default dice, 0.1 % of broker calls
+        icount_timeout_s=20.0,  # the settings' defaults, where the stack has test values
+        time_limit_ms=120_000,
+        min_backoff_ms=1_000,
+        max_backoff_ms=300_000,
+        rescue_after_s=900.0,
         broker=broker,
         worker_metrics=False,
     )

@@ -8,7 +8,7 @@ import time
 import dramatiq
 import pytest
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import current_millis
+from dramatiq.common import current_millis, dq_name
 
 from worker.actors import QUEUE
 from worker.maintenance import MAX_PERIOD_S, QueueMaintenance, maintenance_for, period_for
@@ -16,14 +16,16 @@ from worker.maintenance import MAX_PERIOD_S, QueueMaintenance, maintenance_for, 
 NS = "invoicebridge"
 
 
-def _fetch_as(broker: RedisBroker, worker_id: str, count: int, beat_at: int) -> None:
+def _fetch_as(
+    broker: RedisBroker, worker_id: str, count: int, beat_at: int, queue: str = QUEUE
+) -> None:
     """What a worker's consumer does: fetch `count` messages into its ack set, beating at
     `beat_at` (ms) in dramatiq's heartbeats."""
     dispatch = broker.scripts["dispatch"]
     args = [
         "fetch",
         beat_at,
-        QUEUE,
+        queue,
         worker_id,
         broker.heartbeat_timeout,
         broker.dead_message_ttl,
@@ -88,3 +90,18 @@ def test_the_loop_runs_on_its_own_and_stops(sent: RedisBroker) -> None:
 def test_the_period_is_a_quarter_of_the_heartbeat_timeout_at_most_five_seconds() -> None:
     assert period_for(5_000) == 1.25
     assert period_for(60_000) == MAX_PERIOD_S == 5.0
+
+
+def test_a_dead_workers_delayed_messages_go_back_too(broker: dramatiq.Broker) -> None:
+    """A retry waiting out its delay sits in the delay queue; a dead worker's fetched ones
+    go back there, so they still run when their time comes."""
+    assert isinstance(broker, RedisBroker)
+    broker.get_actor("process_event").send_with_options(args=("evt_later",), delay=60_000)
+    delayed = f"{NS}:{dq_name(QUEUE)}"
+    assert broker.client.llen(delayed) == 1
+    dead_at = current_millis() - broker.heartbeat_timeout - 1_000
+    _fetch_as(broker, "dead-worker", 1, beat_at=dead_at, queue=dq_name(QUEUE))
+    assert broker.client.llen(delayed) == 0
+    maintenance = maintenance_for(broker, [QUEUE])
+    assert maintenance is not None and maintenance.run_once()
+    assert broker.client.llen(delayed) == 1

@@ -203,3 +203,23 @@ def test_every_help_text_shows_each_default() -> None:
             assert str(default) in text, f"{parser.prog} {action.option_strings[0]}: {default}"
             checked += 1
     assert checked >= 25  # a walk that found no subcommands would pass vacuously
+
+
+def _raise_with_a_card(card_number: str) -> None:
+    api_secret = "sk_live_abcdefghijklmnop"  # noqa: F841 (a local a rich traceback would show)
+    raise ValueError(f"declined: {card_number}")
+
+
+@pytest.mark.parametrize("stream", [io.StringIO, _Terminal], ids=["json", "console"])
+def test_a_logged_exception_leaks_no_card_number_or_local(
+    restore_logging: object, stream: type[io.StringIO]
+) -> None:
+    out = stream()
+    configure_logging("info", "auto", stream=out)
+    try:
+        _raise_with_a_card("4111111111111111")
+    except ValueError:
+        structlog.get_logger("t").exception("charge_failed")
+    text = out.getvalue()
+    assert "charge_failed" in text and "declined" in text and "ValueError" in text
+    assert "4111111111111111" not in text and "sk_live_abcdefghijklmnop" not in text

@@ -73,21 +73,37 @@ def test_the_build_tools_are_locked_and_fit_the_build_system() -> None:
         assert requirement.specifier.contains(BUILD[canonicalize_name(requirement.name)].version)
 
 
+def _extras_asked(extras: tuple[str, ...]) -> dict[str, set[str]]:
+    """Package -> the extras pyproject.toml asks of it (`dramatiq[redis,rabbitmq]`, ...)."""
+    asked: dict[str, set[str]] = {}
+    for requirement in _requirements(*extras):
+        asked.setdefault(canonicalize_name(requirement.name), set()).update(requirement.extras)
+    return asked
+
+
 @pytest.mark.locked_env
-@pytest.mark.parametrize(("lock", "name"), [(RUNTIME, "runtime"), (DEV, "dev")])
-def test_each_lock_is_closed_under_dependencies(lock: dict[str, Pin], name: str) -> None:
+@pytest.mark.parametrize(
+    ("lock", "extras"), [(RUNTIME, ()), (DEV, ("sandbox", "dev"))], ids=["runtime", "dev"]
+)
+def test_each_lock_is_closed_under_dependencies(
+    lock: dict[str, Pin], extras: tuple[str, ...]
+) -> None:
     """`--no-deps` installs nothing but the list: every locked package's own requirements (read
-    from its installed metadata, which is the locked version here) are in the same lock."""
+    from its installed metadata, which is the locked version here), those of the extras asked
+    of it included, are in the same lock."""
+    asked = _extras_asked(extras)
     for package, pin in lock.items():
         if not pin.applies():
             continue
         installed = metadata.distribution(package)
         assert installed.version == pin.version, f"{package}: the venv is not the lock"
+        environments = [{"extra": extra} for extra in {"", *asked.get(package, ())}]
         for text in installed.requires or []:
             requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            marker = requirement.marker
+            if marker is None or any(marker.evaluate(env) for env in environments):
                 dependency = canonicalize_name(requirement.name)
-                assert dependency in lock, f"{name} lock: {package} needs {dependency}"
+                assert dependency in lock, f"{package} needs {dependency}"
                 assert requirement.specifier.contains(lock[dependency].version, prereleases=True)
 
 
