@@ -8,6 +8,12 @@ crash), expires the iCount sessions, and the sandbox answers with 5xx, latency s
 timeouts after commit and 429 bursts. At the end
 every acknowledged order must have exactly one document and one email, or be visible in the
 ledger as failed / needs_attention with its reason: never missing, never doubled.
+
+Before that load, when the plan asks for it, a low-traffic phase (`chaos_trickle`): orders
+trickle in at about one a second while worker groups holding some are SIGKILLed, and every
+order a kill strands must have its document within the heartbeat timeout + 15 s. The stack
+runs with the settings' own maintenance and order-lock defaults throughout, as production
+does: at a trickle nothing else would hand a dead worker's orders back in time.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ from typing import Any
 
 from rich.console import Console
 
+from invoicebridge.chaos_trickle import TricklePlan, TrickleResult, run_trickle
+from invoicebridge.chaos_workers import ChaosStack
 from invoicebridge.loadgen.ledger import wait_quiet
 from invoicebridge.loadgen.plan import LoadPlan
 from invoicebridge.loadgen.reconcile import Reconciliation, reconcile
 from invoicebridge.loadgen.runner import LoadReport, run_load
 from invoicebridge.progress import progress_bar
-from invoicebridge.stack import LocalStack, StackOptions, http_json
+from invoicebridge.stack import StackOptions, http_json
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,18 @@ class ChaosPlan:
     #: Redis under Sentinel (a primary, two replicas, three sentinels), and this many times
     #: its primary SIGKILLed for the sentinels to promote a replica
     redis_failovers: int = 0
+    #: the low-traffic phase, before the load: this many orders (0: no phase) at
+    #: `trickle_rate` a second, while `trickle_kills` worker groups holding some are SIGKILLed
+    #: (off here by default; `invoicebridge chaos` turns it on)
+    trickle_orders: int = 0
+    trickle_rate: float = 1.0
+    trickle_kills: int = 3
+
+    @property
+    def trickle_on(self) -> bool:
+        """Whether the run has a low-traffic phase: asked for, and on the Redis broker
+        (RabbitMQ hands a dead consumer's messages back when its connection drops)."""
+        return self.trickle_orders > 0 and self.trickle_kills > 0 and self.broker == "redis"
 
     def __post_init__(self) -> None:
         if self.events < 1 or self.rate <= 0 or self.worker_groups < 1:
@@ -66,6 +86,15 @@ class ChaosPlan:
         if self.redis_failovers < 0 or (self.redis_failovers and self.redis_restarts):
             raise ValueError("redis_failovers must be >= 0, and under Sentinel a fail-over "
                              "stands in for redis_restarts (set that to 0)")  # fmt: skip
+        self._check_trickle()
+
+    def _check_trickle(self) -> None:
+        if self.trickle_orders < 0 or self.trickle_kills < 0 or self.trickle_rate <= 0:
+            raise ValueError("trickle_orders and trickle_kills must be >= 0, trickle_rate > 0")
+        if self.trickle_orders and self.trickle_kills > self.trickle_orders:
+            raise ValueError("trickle_kills must be at most trickle_orders")
+        if self.trickle_orders / self.trickle_rate > 1_800:
+            raise ValueError("the trickle must last at most 30 minutes (orders / rate)")
 
 
 @dataclass
@@ -97,7 +126,7 @@ def fault_plans(seed: int, calls: int = 800) -> list[dict[str, Any]]:
 class Monkey(threading.Thread):
     """Breaks things on a schedule until told to stop or everything scheduled is done."""
 
-    def __init__(self, stack: LocalStack, plan: ChaosPlan, load_s: float, log: ChaosLog) -> None:
+    def __init__(self, stack: ChaosStack, plan: ChaosPlan, load_s: float, log: ChaosLog) -> None:
         super().__init__(name="chaos-monkey", daemon=True)
         self.stack, self.plan, self.log = stack, plan, log
         self.rng = random.Random(plan.seed)  # noqa: S311 (reproducible, not a secret)
@@ -179,19 +208,37 @@ class ChaosResult:
     log: ChaosLog
     drain_s: float
     monkey_errors: list[str]
+    trickle: TrickleResult | None = None  #: the low-traffic phase, if it ran
 
     @property
     def ok(self) -> bool:
-        return self.reconciliation.ok and not self.monkey_errors
+        trickle_ok = self.trickle is None or self.trickle.ok
+        return self.reconciliation.ok and not self.monkey_errors and trickle_ok
 
 
-def start_stack(workdir: Path, plan: ChaosPlan) -> LocalStack:
+def start_stack(workdir: Path, plan: ChaosPlan) -> ChaosStack:
+    """The stack for `plan`, up. Dramatiq's maintenance chance and the order lock's TTL are
+    the settings' defaults (the tests' stacks speed both up), so kills are recovered from as
+    in production. For a low-traffic phase the worker groups start one by one, known.
+    Whatever started is stopped again if the rest cannot start (the caller gets no stack to
+    stop), and the error raised."""
     options = StackOptions(workers=plan.processes, threads=plan.threads, worker_metrics=False,
                            icount_timeout_s=2.0, log_level="warning",
                            rate_limit_per_s=max(1_000.0, plan.rate * 4),
                            broker=plan.broker,
                            redis="sentinel" if plan.redis_failovers else "single")  # fmt: skip
-    stack = LocalStack(workdir, options)
+    # the settings' defaults, as in production (StackOptions speeds both up for the tests)
+    options.maintenance_chance, options.order_lock_ttl_ms = None, None
+    stack = ChaosStack(workdir, options)
+    try:
+        _start(stack, plan)
+    except BaseException:
+        stack.down()
+        raise
+    return stack
+
+
+def _start(stack: ChaosStack, plan: ChaosPlan) -> None:
     if plan.broker == "rabbitmq":
         stack.start_rabbitmq()
     stack.start_redis()
@@ -199,17 +246,21 @@ def start_stack(workdir: Path, plan: ChaosPlan) -> LocalStack:
     stack.write_config()
     stack.start_receiver()
     for group in range(plan.worker_groups):
-        stack.start_workers("workers" if group == 0 else f"workers-{group}")
-    return stack
+        name = "workers" if group == 0 else f"workers-{group}"
+        if plan.trickle_on:
+            stack.start_known_workers(name)
+        else:
+            stack.start_workers(name)
 
 
-def run_chaos(stack: LocalStack, plan: ChaosPlan, *, console: Console | None = None) -> ChaosResult:
-    """Load, break, drain, reconcile; the load and the drain show a bar on `console` (default:
-    stderr) when it is a terminal.
+def run_chaos(stack: ChaosStack, plan: ChaosPlan, *, console: Console | None = None) -> ChaosResult:
+    """The low-traffic phase if the plan has one, then load, break, drain, reconcile; the
+    trickle, the load and the drain show a bar on `console` (default: stderr) on a terminal.
 
     Raises:
         TimeoutError: the workers did not settle every event within `plan.drain_timeout_s`.
     """
+    trickle = _trickle(stack, plan, console) if plan.trickle_on else None
     if plan.faults:
         for spec in fault_plans(plan.seed):
             stack.set_faults(spec)
@@ -228,7 +279,19 @@ def run_chaos(stack: LocalStack, plan: ChaosPlan, *, console: Console | None = N
     drain_s = time.monotonic() - drain_started
     result = asyncio.run(reconcile(report, sandbox_url=stack.urls["icount"],
                                    redis_url=stack.redis_url, provider="icount"))  # fmt: skip
-    return ChaosResult(plan, report, result, log, drain_s, monkey.errors)
+    return ChaosResult(plan, report, result, log, drain_s, monkey.errors, trickle)
+
+
+def _trickle(stack: ChaosStack, plan: ChaosPlan, console: Console | None) -> TrickleResult:
+    """The low-traffic phase, its order ids after the load's (which come from 1)."""
+    phase = TricklePlan(
+        plan.trickle_orders,
+        plan.trickle_rate,
+        plan.trickle_kills,
+        first_order=plan.events + 1,
+        drain_timeout_s=plan.drain_timeout_s,
+    )
+    return run_trickle(stack, phase, console=console)
 
 
 def _drain(redis_url: str, timeout: float, console: Console | None) -> None:

@@ -1,6 +1,6 @@
 """`invoicebridge chaos`: run the chaos suite and print what it found (`--json FILE`: also
-write it there). Exit 0 when nothing acknowledged went missing or was doubled, 1 when something
-did, 2 on bad arguments."""
+write it there). Exit 0 when nothing acknowledged went missing or was doubled and every order
+a low-traffic kill stranded had its document in time, 1 otherwise, 2 on bad arguments."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ from rich.console import Console
 from rich.table import Table
 
 from invoicebridge.chaos import ChaosPlan, ChaosResult, run_chaos, start_stack
+from invoicebridge.chaos_trickle import TrickleResult
+
+#: `invoicebridge chaos` has the low-traffic phase on (a ChaosPlan has it off): orders, kills
+TRICKLE_ORDERS, TRICKLE_KILLS = 30, 3
 
 
 def summary_rows(result: ChaosResult) -> list[tuple[str, str]]:
@@ -41,11 +45,48 @@ def summary_rows(result: ChaosResult) -> list[tuple[str, str]]:
     ]
     rows += [(kind, str(n)) for kind, n in sorted(counts.items())]
     rows += [(f"monkey error {i + 1}", text) for i, text in enumerate(result.monkey_errors)]
+    return rows + trickle_rows(result)
+
+
+def trickle_rows(result: ChaosResult) -> list[tuple[str, str]]:
+    """The low-traffic phase's rows: its orders, its kills, what they stranded and how long
+    the stranded orders took to their documents, against the bound."""
+    trickle, plan = result.trickle, result.plan
+    if trickle is None:
+        off = "off" if not plan.trickle_on else "not run"
+        if plan.trickle_orders and plan.trickle_kills and plan.broker != "redis":
+            off = "off (Redis broker only: RabbitMQ redelivers at once)"
+        return [("low-traffic phase", off)]
+    rec = trickle.reconciliation
+    acked = f"{len(trickle.load.acknowledged):,} of {trickle.plan.orders:,}"
+    rows = [
+        ("low traffic: orders acknowledged", f"{acked} at {trickle.plan.rate:g}/s"),
+        ("low traffic: with exactly one document", f"{len(rec.with_one_document):,}"),
+        ("low traffic: missing / doubled", f"{len(rec.missing)} / {len(rec.doubled)}"),
+        ("low traffic: worker kills", str(len(trickle.kills))),
+        ("low traffic: orders stranded by the kills", str(trickle.stranded)),
+        ("low traffic: worst kill → document (s)", _worst(trickle)),
+    ]
+    for number, kill in enumerate(trickle.kills, 1):
+        worst = "-" if kill.worst_s is None else f"{kill.worst_s:.1f} s"
+        what = f"{len(kill.done_after_s)} stranded, worst {worst}"
+        rows.append((f"low traffic: kill {number} ({kill.victim} at {kill.at_s:.1f} s)", what))
+    late = trickle.late
+    if late:
+        rows.append(("low traffic: stranded, not done in time", ", ".join(late)))
+    rows += [(f"low traffic error {i}", text) for i, text in enumerate(trickle.errors, 1)]
     return rows
 
 
+def _worst(trickle: TrickleResult) -> str:
+    bound = f"bound {trickle.bound_s:g}"
+    worst = trickle.worst_s
+    return f"- ({bound})" if worst is None else f"{worst:.1f} ({bound})"
+
+
 def render(result: ChaosResult) -> Table:
-    verdict = "[green]nothing lost, nothing doubled[/]" if result.ok else "[red]FAILED[/]"
+    good = "nothing lost, nothing doubled" + (", recovered in time" if result.trickle else "")
+    verdict = f"[green]{good}[/]" if result.ok else "[red]FAILED[/]"
     table = Table("", "", title=f"chaos: {verdict}", box=box.SIMPLE_HEAD, title_justify="left")
     for name, value in summary_rows(result):
         table.add_row(name, value)
@@ -58,7 +99,8 @@ def _plan(args: argparse.Namespace) -> ChaosPlan:
                      kill_every_s=args.kill_every, redis_restarts=args.redis_restarts,
                      receiver_restarts=args.receiver_restarts, faults=not args.no_faults,
                      rolling_restarts=args.rolling_restarts,
-                     seed=args.seed, broker=args.broker,
+                     trickle_orders=args.trickle_orders, trickle_rate=args.trickle_rate,
+                     trickle_kills=args.trickle_kills, seed=args.seed, broker=args.broker,
                      redis_failovers=args.redis_failovers)  # fmt: skip
 
 
@@ -73,6 +115,7 @@ def report_data(result: ChaosResult) -> dict[str, Any]:
         "reconciliation": result.reconciliation.as_dict(),
         "drain_s": round(result.drain_s, 3),
         "monkey": {"counts": log.counts, "log": log.entries, "errors": result.monkey_errors},
+        "trickle": None if result.trickle is None else result.trickle.as_dict(),
     }
 
 
@@ -124,7 +167,7 @@ def _run(args: argparse.Namespace, *, progress: Console | None = None) -> int:
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="invoicebridge-chaos-"))
     console = Console(width=120)
-    console.print(f"[bold]chaos[/]: {plan.events:,} orders at {plan.rate:g}/s; logs in {workdir}")
+    console.print(f"[bold]chaos[/]: {_what(plan)}; logs in {workdir}")
     stack = start_stack(workdir, plan)
     try:
         result = run_chaos(stack, plan, console=progress)
@@ -137,6 +180,15 @@ def _run(args: argparse.Namespace, *, progress: Console | None = None) -> int:
     if result.ok and not args.keep_logs:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if result.ok else 1
+
+
+def _what(plan: ChaosPlan) -> str:
+    """The run in a phrase, for its first line."""
+    load = f"{plan.events:,} orders at {plan.rate:g}/s"
+    if not plan.trickle_on:
+        return load
+    trickle = f"{plan.trickle_orders:,} orders at {plan.trickle_rate:g}/s"
+    return f"{trickle} with {plan.trickle_kills} worker kills, then {load}"
 
 
 def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -167,6 +219,7 @@ def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         help="graceful restarts of every process, one after another",
     )
     chaos.add_argument("--no-faults", action="store_true", help="no sandbox faults")
+    _add_trickle_arguments(chaos, defaults)
     chaos.add_argument(
         "--seed", type=int, default=defaults.seed, help="the monkey's and the faults' seed"
     )
@@ -184,3 +237,27 @@ def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     )
     chaos.add_argument("--keep-logs", action="store_true")
     chaos.set_defaults(func=_run)
+
+
+def _add_trickle_arguments(chaos: argparse.ArgumentParser, defaults: ChaosPlan) -> None:
+    """The low-traffic phase's flags (it runs before the load; Redis broker only)."""
+    chaos.add_argument(
+        "--trickle-orders",
+        type=int,
+        default=TRICKLE_ORDERS,
+        help="orders of the low-traffic phase, before the load (0: no such phase)",
+    )
+    chaos.add_argument(
+        "--trickle-rate",
+        type=float,
+        default=defaults.trickle_rate,
+        help="orders per second in the low-traffic phase",
+    )
+    chaos.add_argument(
+        "--trickle-kills",
+        type=int,
+        default=TRICKLE_KILLS,
+        help="worker groups SIGKILLed in the low-traffic phase while they run orders (0: no "
+        "such phase); every order they strand must have its document within the heartbeat "
+        "timeout + 15 s",
+    )

@@ -1,6 +1,7 @@
 """The chaos suite at a small size, as `make test` runs it (`make chaos` is the full size):
 real processes under load while workers are SIGKILLed, Redis and the receiver restarted and
-the sandbox faulted; every acknowledged order ends with exactly one document and email."""
+the sandbox faulted; every acknowledged order ends with exactly one document and email. At
+low traffic, every order a kill strands has its document within the heartbeat timeout + 15 s."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from invoicebridge.chaos import ChaosPlan, ChaosResult, fault_plans, run_chaos, start_stack
-from invoicebridge.chaos_cli import summary_rows
+from invoicebridge.chaos_cli import report_data, summary_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -98,3 +99,48 @@ def test_a_rolling_restart_of_every_process_under_load(tmp_path: Path) -> None:
     assert result.log.counts == {"rolling restarts": 1}, result.log.entries
     assert rec.acknowledged == 400 and rec.missing == [] and rec.doubled == [], rec.table()
     assert len(rec.with_one_document) == 400 and result.ok
+
+
+@pytest.mark.chaos
+def test_orders_stranded_at_low_traffic_have_documents_within_the_bound(tmp_path: Path) -> None:
+    """Orders trickle in at 2/s, each slow at iCount; twice a worker group is SIGKILLed while
+    it runs some. With dramatiq's maintenance dice and the order lock's TTL at the
+    settings' defaults, every order a kill stranded is done within heartbeat timeout + 15 s."""
+    plan = ChaosPlan(
+        events=40,
+        rate=40,
+        worker_groups=2,
+        worker_kills=0,
+        redis_restarts=0,
+        receiver_restarts=0,
+        faults=False,
+        drain_timeout_s=60,
+        trickle_orders=12,
+        trickle_rate=2,
+        trickle_kills=2,
+    )
+    result = chaos(tmp_path, plan, config_has="heartbeat_timeout_ms = 3000")
+    config = (tmp_path / "config.toml").read_text()
+    assert "maintenance_chance" not in config and "order_lock_ttl_ms" not in config
+    trickle = result.trickle
+    assert trickle is not None and trickle.errors == [] and len(trickle.kills) == 2
+    rows = dict(summary_rows(result))
+    assert trickle.stranded > 0, rows  # else the kills stranded nothing and this proves nothing
+    assert trickle.bound_s == 3 + 15
+    stranded = [t for kill in trickle.kills for t in kill.done_after_s.values()]
+    times = [t for t in stranded if t is not None]
+    # back no sooner than a heartbeat timeout allows (the last beat was at most ~1 s before
+    # the kill), and no later than the bound
+    assert len(times) == len(stranded) and all(1.0 < t <= trickle.bound_s for t in times), rows
+    print(f"{len(times)} stranded, worst {max(times):.1f} s from kill to done (bound 18 s)")
+    rec = trickle.reconciliation
+    assert rec.missing == [] and rec.doubled == [] and len(rec.with_one_document) == 12, rows
+    assert rows["low traffic: orders stranded by the kills"] == str(len(times))
+    assert rows["low traffic: worst kill → document (s)"] == f"{max(times):.1f} (bound 18)"
+    report = report_data(result)["trickle"]
+    assert report["bound_s"] == 18 and report["stranded"] == len(times) and not report["late"]
+    assert report["worst_kill_to_document_s"] == round(max(times), 2)
+    assert [len(kill["stranded"]) for kill in report["kills"]] == [
+        len(kill.done_after_s) for kill in trickle.kills
+    ]
+    assert result.ok and result.reconciliation.ok
