@@ -9,6 +9,7 @@ Containers and systemd units set environment variables more easily than argv, so
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -52,36 +53,33 @@ def _shows(default: object) -> bool:
     return default is not None and default is not False and default is not argparse.SUPPRESS
 
 
+def _number(text: str, kind: Callable[[str], float], low: float, high: float, what: str) -> Any:
+    """`text` as a `kind` between `low` and `high`, or a usage error that says `what` it must be."""
+    try:
+        number = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not low <= number <= high:
+        raise argparse.ArgumentTypeError(f"{text} is not {what}")
+    return number
+
+
 def port(text: str) -> int:
     """A TCP port number, 1-65535."""
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"{number} is not a port number (1-65535)")
-    return number
+    result: int = _number(text, int, 1, 65535, "a port number (1-65535)")
+    return result
 
 
 def positive_int(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is not 1 or more")
-    return number
+    """A whole number, 1 or more."""
+    result: int = _number(text, int, 1, math.inf, "a whole number, 1 or more")
+    return result
 
 
 def seconds(text: str) -> float:
     """A duration in seconds, 0 or more."""
-    try:
-        number = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not number >= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not 0 seconds or more")
-    return number
+    result: float = _number(text, float, 0, math.inf, "a number of seconds, 0 or more")
+    return result
 
 
 def one_of(choices: Sequence[str]) -> Callable[[str], str]:
