@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -38,6 +38,10 @@ from worker.providers.base import DocumentRef
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.jobs")
+
+
+#: renews something held for as long as the order lock (a tenant's concurrency slot)
+Renew = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -117,20 +121,26 @@ async def process_event(deps: Deps, event_id: str) -> None:
     admission = await deps.limits.admit(event.tenant, tenant.limits)
     if not admission.admitted:  # over the tenant's share: later, no retry spent
         raise RetryLater(admission.reason, delay_ms=admission.wait_ms)
+    limits = deps.limits
+
+    async def keep_slot() -> None:
+        await limits.renew(event.tenant, admission)
+
     try:
-        await _locked(deps, event)
+        await _locked(deps, event, keep_slot)
     finally:
         await deps.limits.release(event.tenant, admission)
 
 
-async def _locked(deps: Deps, event: OrderEvent) -> None:
-    """Run the event holding its order's lock (renewed while it runs)."""
+async def _locked(deps: Deps, event: OrderEvent, also_renew: Renew | None = None) -> None:
+    """Run the event holding its order's lock (renewed while it runs, with `also_renew`: the
+    tenant's concurrency slot, so both end together if the worker dies)."""
     ttl_s = deps.settings.queue.lock_ttl_ms / 1000
     lock = deps.ledger.order_lock(event.tenant, event.order_id, ttl_s)
     if not await lock.acquire():
         raise RetryLater("order busy", delay_ms=500 + random.randint(0, 500))  # noqa: S311
     done = asyncio.Event()
-    keeper = asyncio.create_task(_keep(lock, ttl_s, done))
+    keeper = asyncio.create_task(_keep(lock, ttl_s, done, also_renew))
     try:
         await _run_event(deps, event)
     finally:
@@ -153,7 +163,7 @@ async def _pause(seconds: float, stop: asyncio.Event) -> bool:
     return stop.is_set()
 
 
-async def _keep(lock: Lock, ttl_s: float, done: asyncio.Event) -> None:
+async def _keep(lock: Lock, ttl_s: float, done: asyncio.Event, also: Renew | None = None) -> None:
     """Renew the order's lock every third of its TTL until `done`, so a long job keeps its
     order however long its provider takes, while a dead worker's lock still expires within
     one TTL. A renewal under way when `done` is set finishes first (Redis socket timeouts
@@ -161,6 +171,8 @@ async def _keep(lock: Lock, ttl_s: float, done: asyncio.Event) -> None:
     while not await _pause(ttl_s / 3, done):
         try:
             await lock.reacquire()
+            if also is not None:
+                await also()
         except LockError:  # no longer ours: it expired (a long Redis outage) and was taken
             log.warning("order_lock_lost", ttl_s=ttl_s)
             return

@@ -4,8 +4,9 @@ A tenant may cap how many of its events run at once (`max_concurrent_events`) an
 start per second (`events_per_s`, with a `burst`). An event over either limit is put back on
 the queue to start later (`jobs.RetryLater`), which spends none of its retries: the limits
 delay work, they never fail it. The rate is a GCRA (generic cell rate) in one script; the
-concurrency is a lease set in another, each lease expiring after the job's time limit, so a
-worker that dies gives its slot back on its own.
+concurrency is a lease set in another, each lease renewed with the order lock while its job
+runs and expiring one lock TTL after the last renewal, so a worker that dies gives its slot
+back on its own, as soon as its order locks.
 """
 
 from __future__ import annotations
@@ -73,6 +74,14 @@ class TenantLimits:
         if not await self._acquire(keys=[SLOTS.format(tenant)], args=slot_args):
             return Admission(None, 250, "tenant at its concurrency limit")
         return Admission(token)
+
+    async def renew(self, tenant: str, admission: Admission) -> None:
+        """Extend a held slot by another lease (the job is still running); a slot already
+        expired and taken back is not brought back (ZADD XX)."""
+        if admission.slot is not None:
+            expires = int(time.time() * 1000) + self.lease_ms
+            await self.redis.zadd(SLOTS.format(tenant), {admission.slot: expires}, xx=True)
+            await self.redis.pexpire(SLOTS.format(tenant), self.lease_ms)
 
     async def release(self, tenant: str, admission: Admission) -> None:
         if admission.slot is not None:

@@ -30,7 +30,8 @@ class Resources:
         ledger = Ledger.from_settings(self.settings.redis)
         alerter = Alerter(self.settings, ledger, self._session)
         # a slot is leased for as long as a job may run: a dead worker's comes back by itself
-        limits = TenantLimits(ledger.redis, lease_ms=self.settings.queue.time_limit_ms + 5_000)
+        # leases renewed with the order lock (worker/jobs.py), so they end with it
+        limits = TenantLimits(ledger.redis, lease_ms=self.settings.queue.lock_ttl_ms)
         self._deps = Deps(settings=self.settings, ledger=ledger, provider_for=self._provider,
                           alerter=alerter, limits=limits)  # fmt: skip
         return self._deps

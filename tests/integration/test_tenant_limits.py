@@ -81,3 +81,20 @@ async def test_an_event_over_the_limit_waits_without_spending_a_retry(
     await running
     await jobs.process_event(deps, second.event_id)  # the slot is back
     assert (await deps.ledger.event(second.event_id))["state"] == "done"
+
+
+async def test_a_running_jobs_slot_is_renewed_and_a_dead_ones_returns(
+    hosts: tuple[TenantLimits, TenantLimits],
+) -> None:
+    """Renewed with the order lock while its job runs, a slot outlives its lease; once the
+    renewals stop (the worker died), it returns within one lease."""
+    one, two = hosts
+    limits = LimitSettings(max_concurrent_events=1)
+    held = await one.admit("acme", limits)
+    assert held.admitted
+    for _ in range(4):  # 4 × 200 ms: twice the 400 ms lease
+        await asyncio.sleep(0.2)
+        await one.renew("acme", held)
+        assert not (await two.admit("acme", limits)).admitted, "still held while renewed"
+    await asyncio.sleep(0.45)  # no renewal for a whole lease: the holder is gone
+    assert (await two.admit("acme", limits)).admitted
