@@ -37,6 +37,11 @@ def _acked_by_workers(stack: LocalStack) -> int:
         client.close()
 
 
+def _slow_calls_left(stack: LocalStack) -> int:
+    """Slow steps of the sandbox's fault plans not yet taken by a call."""
+    return sum(len(plan["remaining"]) for plan in stack.sandbox("faults")["plans"])
+
+
 def _wait(check: Callable[[], bool], what: str, timeout: float, stack: LocalStack) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -75,9 +80,10 @@ def test_a_killed_workers_orders_are_done_within_the_heartbeat_timeout(
             order = samples.shopify_order(FIRST_ORDER + n, lines=[("Stuck teapot", "40.00", 1)])
             assert stack.post_order(order)[0] == 200
         busy = lambda: stack.ledger_states().get("running") == THREADS  # noqa: E731
-        _wait(busy, "every thread in a call", 20, stack)
+        _wait(busy, "every thread on an event", 20, stack)
+        # and in its iCount call: the sandbox has taken every slow step of the plan
+        _wait(lambda: _slow_calls_left(stack) == 0, "every thread in a call", 20, stack)
         if broker == "redis":  # what a crash can strand: one message per thread, no more
-            time.sleep(0.5)
             assert _acked_by_workers(stack) == THREADS
         stack.kill_workers()
         killed_at = time.monotonic()
