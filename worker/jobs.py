@@ -283,8 +283,10 @@ async def _run_step(
     if job.state == "done":
         log.info("step_skipped_done", step=step.name, docnum=job.docnum)
         return job
-    policy = deps.settings.tenants[event.tenant].documents.email_recovery
-    guard = email_guard(ledger, key, policy, where)
+    guard = None
+    if step.action == "email":  # only an email step may go out through SMTP
+        policy = deps.settings.tenants[event.tenant].documents.email_recovery
+        guard = email_guard(ledger, key, policy, where)
     try:
         ref = await provider.run(step, replace(context, job=job, smtp_guard=guard))
     except BridgeError as exc:

@@ -67,6 +67,14 @@ def http_url() -> Iterator[str]:
 Run = Callable[[Console], tuple[int, str]]
 
 
+def assert_progress(progress: str, terminal: bool, *shows: str) -> None:
+    """On a terminal: a bar with each of `shows`; elsewhere no bar and no escape code."""
+    if terminal:
+        assert BAR in progress and all(text in progress for text in shows), progress
+    else:
+        assert BAR not in progress and "\x1b" not in progress
+
+
 def shown(run: Run, *, terminal: bool) -> tuple[int, str, str]:
     """(exit code, the command's stdout, what reached the progress console)."""
     out = io.StringIO()
@@ -108,10 +116,7 @@ def test_loadgen_shows_webhooks_sent(
     code, stdout, progress = shown(command(capsys, *argv), terminal=terminal)
     assert code == 0
     assert json.loads(stdout)["report"]["acknowledged"] == 3
-    if terminal:
-        assert BAR in progress and "webhooks sent" in progress and "3/3" in progress
-    else:
-        assert BAR not in progress and "\x1b" not in progress
+    assert_progress(progress, terminal, "webhooks sent", "3/3")
 
 
 @pytest.mark.parametrize("terminal", [True, False])
@@ -127,10 +132,7 @@ def test_bulk_retry_shows_events_retried(
     code, stdout, progress = shown(run, terminal=terminal)
     assert code == 0 and json.loads(stdout) == {"retried": 3, "skipped": 0}
     assert sorted(queued(redis_url)) == sorted(failed)
-    if terminal:
-        assert BAR in progress and "3/3" in progress
-    else:
-        assert BAR not in progress and "\x1b" not in progress
+    assert_progress(progress, terminal, "3/3")
 
 
 @pytest.mark.parametrize("terminal", [True, False])
@@ -146,10 +148,7 @@ def test_prune_shows_events_scanned(
     argv = ["jobs", "prune", "--before", "30d", "--yes", "--json", "--config", config]
     code, stdout, progress = shown(command(capsys, *argv), terminal=terminal)
     assert code == 0 and json.loads(stdout) == {"pruned": {"done": 2, "ignored": 1}}
-    if terminal:
-        assert BAR in progress and "pruning" in progress and "4/4" in progress
-    else:
-        assert BAR not in progress and "\x1b" not in progress
+    assert_progress(progress, terminal, "pruning", "4/4")
 
 
 @dataclass
@@ -189,9 +188,4 @@ def test_chaos_shows_webhooks_sent_and_events_settled(
 
     acknowledged, _, progress = shown(run, terminal=terminal)
     assert acknowledged == 3
-    if terminal:
-        assert BAR in progress
-        assert "webhooks sent" in progress and "3/3" in progress
-        assert "events settled" in progress and "2/2" in progress
-    else:
-        assert BAR not in progress and "\x1b" not in progress
+    assert_progress(progress, terminal, "webhooks sent", "3/3", "events settled", "2/2")
