@@ -9,7 +9,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import bulk_retry, end_to_end, ingest, micro
+from benchmarks import bulk_retry, compressed, end_to_end, ingest, micro
 from benchmarks.targets import Section, summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,6 +57,7 @@ def main() -> int:
         base = Path(workdir)
         sections: list[Section] = [ingest.run(base / "ingest"), end_to_end.run(base / "e2e"),
                                    bulk_retry.run(base / "bulk-retry"),
+                                   compressed.run(base / "compressed"),
                                    Section(micro.run(base / "micro"))]  # fmt: skip
     targets = [target for section in sections for target in section.targets]
     body = [line for section in sections for line in section.lines]

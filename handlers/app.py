@@ -11,9 +11,11 @@ from aiohttp import web
 
 from handlers.admin.dashboard import mount_admin
 from handlers.deps import ReceiverDeps
+from handlers.guards import refuse_encoded_bodies, security_headers
 from handlers.metrics import METRICS, WEBHOOK_ROUTE, install_metrics, metrics_middleware
 from handlers.problems import problem_middleware
 from handlers.sources.standard import envelope_schema
+from handlers.transport import BODY_TIMEOUT, HEADER_TIMEOUT
 from handlers.webhooks import DEPS, receive_webhook
 
 log = structlog.get_logger("handlers.app")
@@ -100,10 +102,23 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(deps: ReceiverDeps) -> web.Application:
     """Build the receiver. `deps` carries the tenants, the event store and the enqueue function."""
-    # metrics first: outside problem_middleware, it sees the status actually answered
-    middlewares = [metrics_middleware, context_middleware, problem_middleware]
-    app = web.Application(client_max_size=deps.max_body_bytes, middlewares=middlewares)
+    # metrics first: outside problem_middleware, it sees the status actually answered; the
+    # security headers go on refusals too; a compressed body is refused, as a problem
+    middlewares = [
+        metrics_middleware,
+        security_headers,
+        context_middleware,
+        problem_middleware,
+        refuse_encoded_bodies,
+    ]
+    # never inflate a body, whatever runner serves the app (ReceiverRunner also says so)
+    app = web.Application(
+        client_max_size=deps.max_body_bytes,
+        middlewares=middlewares,
+        handler_args={"auto_decompress": False},
+    )
     app[DEPS] = deps
+    app[HEADER_TIMEOUT], app[BODY_TIMEOUT] = deps.header_timeout_s, deps.body_timeout_s
     install_metrics(app, deps.state_counts)
     app.router.add_post(WEBHOOK_ROUTE, receive_webhook)
     app.router.add_get("/healthz", healthz)

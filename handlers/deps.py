@@ -44,6 +44,11 @@ class EventStore(Protocol):
 
     async def ping(self) -> bool: ...
 
+    async def note_ping(self, tenant: str) -> None:
+        """Remember when the tenant's platform last sent a set-up ping: one value per tenant,
+        never an event, never counted against the tenant's rate."""
+        ...
+
 
 Enqueue = Callable[[str], Awaitable[None]]
 #: how many ledger events are in each state (for /metrics); the ledger's `count_by_state`
@@ -62,6 +67,10 @@ class ReceiverDeps:
     store: EventStore
     enqueue: Enqueue
     max_body_bytes: int = 1_048_576
+    #: a request's head (request line, headers) must arrive within this of its first byte
+    header_timeout_s: float = 10.0
+    #: a body must arrive within this of the handler starting to read it
+    body_timeout_s: float = 30.0
     requeue_after_s: float = 30.0
     clock: Callable[[], datetime] = field(default=_utcnow)
     state_counts: StateCounts | None = None

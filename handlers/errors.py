@@ -3,11 +3,14 @@ problem body.
 
 InboundError(status)
 ├── MalformedBody          400  the body is not the JSON it claims to be
+├── MalformedHeader        400  a header's value is not UTF-8 text
+├── MalformedQuery         400  a query parameter is not what the route takes
 ├── InvalidSignature       401  missing or wrong signature, stale timestamp
 ├── AuthRequired           401  admin API: no or unknown bearer token
 ├── Forbidden              403  admin API: a read-only token asked to act
 ├── UnknownTenant          404  no such tenant for this source
 ├── NotFound               404  admin API: no such event or tenant
+├── RequestTimeout         408  the body did not arrive in time (the connection is closed)
 ├── Conflict               409  admin API: the item's state does not allow the action
 ├── BodyTooLarge           413
 ├── TooManyRequests        429  over the tenant's rate limit; carries `retry_after` seconds
@@ -36,6 +39,16 @@ class MalformedBody(InboundError):
     title = "Malformed body"
 
 
+class MalformedHeader(InboundError):
+    status = 400
+    title = "Malformed header"
+
+
+class MalformedQuery(InboundError):
+    status = 400
+    title = "Malformed query"
+
+
 class InvalidSignature(InboundError):
     status = 401
     title = "Invalid signature"
@@ -54,6 +67,11 @@ class Forbidden(InboundError):
 class NotFound(InboundError):
     status = 404
     title = "Not found"
+
+
+class RequestTimeout(InboundError):
+    status = 408
+    title = "Request timeout"
 
 
 class Conflict(InboundError):

@@ -7,20 +7,24 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from handlers.errors import AuthRequired, InboundError, TooManyRequests
+from handlers.errors import AuthRequired, InboundError, RequestTimeout, TooManyRequests
 
 PROBLEM_TYPE = "application/problem+json"
 log = structlog.get_logger("handlers")
 
 
-def problem_response(status: int, title: str, detail: str) -> web.Response:
+def problem_body(status: int, title: str, detail: str) -> dict[str, str | int]:
     slug = title.lower().replace(" ", "-")
-    body = {
+    return {
         "type": f"urn:invoicebridge:problem:{slug}",
         "title": title,
         "status": status,
         "detail": detail,
     }
+
+
+def problem_response(status: int, title: str, detail: str) -> web.Response:
+    body = problem_body(status, title, detail)
     return web.json_response(body, status=status, content_type=PROBLEM_TYPE)
 
 
@@ -38,7 +42,8 @@ async def problem_middleware(
             response.headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, AuthRequired):
             response.headers["WWW-Authenticate"] = 'Bearer realm="invoicebridge-admin"'
-
+        if isinstance(exc, RequestTimeout):  # the rest of the body is not worth waiting for
+            response.force_close()
         return response
     except web.HTTPException as exc:
         if exc.status < 400:

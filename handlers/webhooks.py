@@ -15,11 +15,15 @@ from handlers.errors import (
     UnknownTenant,
     UnsupportedMediaType,
 )
+from handlers.inbound import header
 from handlers.problems import problem_response
 from handlers.sources import Parsed, Source, get_source
+from handlers.sources.jsonbody import invalid
+from handlers.transport import read_body
 from worker.domain.events import IgnoredDelivery, OrderEvent
 from worker.domain.idempotency import event_id as make_event_id
 from worker.domain.rates import OverRate
+from worker.domain.text import clean_identifier
 
 DEPS = web.AppKey("deps", ReceiverDeps)
 log = structlog.get_logger("handlers.webhooks")
@@ -34,33 +38,55 @@ def _lookup(deps: ReceiverDeps, source_name: str, tenant_id: str) -> tuple[Sourc
 
 
 def _check_content_type(request: web.Request) -> None:
+    header(request.headers, "Content-Type", invalid=UnsupportedMediaType)  # text, or a 415
     if request.content_type != "application/json":
         raise UnsupportedMediaType(f"expected application/json, got {request.content_type!r}")
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
+async def _read_body(request: web.Request, limit: int, timeout_s: float) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(f"body is larger than {limit} bytes")
     try:
-        return await request.read()
+        return await read_body(request, timeout_s)
     except web.HTTPRequestEntityTooLarge:
         raise BodyTooLarge(f"body is larger than {limit} bytes") from None
 
 
+async def _answer_ping(deps: ReceiverDeps, tenant_id: str) -> web.Response:
+    """200 to a platform's set-up ping, which is unsigned: no event, no rate spent, nothing
+    per ping id; only the tenant's last ping time, best effort."""
+    try:
+        await deps.store.note_ping(tenant_id)
+    except (RedisError, OSError) as exc:  # a ping asks nothing of us; it still gets its 200
+        log.warning("ping_not_noted", error=type(exc).__name__)
+    log.info("webhook_ping")
+    return web.json_response({"status": "ping"})
+
+
 def _to_item(parsed: Parsed, tenant_id: str, source_name: str) -> OrderEvent | IgnoredDelivery:
-    event_id = make_event_id(tenant_id, source_name, parsed.dedupe_key)
+    """The event to record: an `OrderEvent`, or an `IgnoredDelivery` for a topic we do not act on.
+
+    The dedupe key is cleaned as the models clean `delivery_id` (a lone surrogate cannot even
+    be hashed), so the event id derives from the delivery id that is stored.
+
+    Raises:
+        InvalidPayload: the event breaks a rule of the canonical models; the detail names the
+            field's path and never echoes its value. (Issue #18 is to keep a validly signed
+            platform delivery that fails here, or in its source's `parse`, as `unreadable`.)
+    """
+    dedupe_key = clean_identifier(parsed.dedupe_key)
     common = {
-        "event_id": event_id,
+        "event_id": make_event_id(tenant_id, source_name, dedupe_key),
         "tenant": tenant_id,
         "source": source_name,
         "topic": parsed.topic,
-        "delivery_id": parsed.dedupe_key,
+        "delivery_id": dedupe_key,
         "occurred_at": parsed.occurred_at,
     }
     order_id = parsed.order_id or (parsed.order.order_id if parsed.order else None)
-    if parsed.kind is None or order_id is None:
-        return IgnoredDelivery.model_validate(common)
     try:
+        if parsed.kind is None or order_id is None:
+            return IgnoredDelivery.model_validate(common)
         return OrderEvent.model_validate(
             {
                 **common,
@@ -71,16 +97,18 @@ def _to_item(parsed: Parsed, tenant_id: str, source_name: str) -> OrderEvent | I
             }
         )
     except ValidationError as exc:
-        detail = f"not a valid {parsed.kind.value} event: {exc.errors()[0]['msg']}"
-        raise InvalidPayload(detail) from None
+        what = "delivery" if parsed.kind is None else f"{parsed.kind.value} event"
+        raise InvalidPayload(f"not a valid {what}: {invalid(exc).detail}") from None
 
 
 async def receive_webhook(request: web.Request) -> web.StreamResponse:
     deps = request.app[DEPS]
     source_name, tenant_id = request.match_info["source"], request.match_info["tenant"]
     source, tenant = _lookup(deps, source_name, tenant_id)
-    body = await _read_body(request, deps.max_body_bytes)
+    body = await _read_body(request, deps.max_body_bytes, deps.body_timeout_s)
     parsed = source.detect_ping(body, request.headers)
+    if parsed is not None and parsed.ping:
+        return await _answer_ping(deps, tenant_id)
     if parsed is None:
         _check_content_type(request)
         source.verify(body, request.headers, tenant.secrets, deps.clock())
@@ -109,6 +137,6 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
         return response
     status = "duplicate" if outcome == "duplicate" else "accepted"
     if isinstance(item, IgnoredDelivery):
-        status = "ping" if parsed.ping else "ignored"
+        status = "ignored"
     log.info("webhook_" + status, topic=item.topic, outcome=outcome)
     return web.json_response({"event_id": item.event_id, "status": status})

@@ -86,8 +86,10 @@ class LedgerAdmin:
 
     async def tenants(self) -> list[dict[str, Any]]:
         paused, trouble = await paused_tenants(self.ledger), await trouble_by_tenant(self.ledger)
+        pings = await self.ledger.last_pings()
         return [
             {"tenant": tid, "source": t.source, "provider": t.provider, "paused": tid in paused}
+            | {"last_ping_at": pings.get(tid)}  # a set-up ping is kept only as its time
             | trouble.get(tid, {"failed": 0, "needs_attention": 0})
             for tid, t in sorted(self.settings.tenants.items())
         ]

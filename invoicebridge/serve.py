@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import dramatiq
@@ -12,6 +13,7 @@ from aiohttp import web
 from handlers.admin.auth import AdminIdentity
 from handlers.app import create_app
 from handlers.deps import ReceiverDeps, Rescue, TenantAuth
+from handlers.transport import ReceiverRunner
 from invoicebridge.admin_backend import LedgerAdmin
 from worker.actors import ACTOR, QUEUE, declare_actors
 from worker.broker import SENDER_PREFIX, async_sender, bulk_enqueue, setup_broker
@@ -24,6 +26,8 @@ from worker.settings import Settings
 #: threads that hand webhooks to dramatiq, whose broker blocks: a pool of their own, so a
 #: bulk retry busy on the default pool never queues a shop's webhook behind its sends
 ENQUEUE_THREADS = 4
+#: at SIGTERM, how long requests under way may take to finish before they are cut off
+SHUTDOWN_TIMEOUT_S = 30
 
 
 def _no_resources() -> object:
@@ -90,6 +94,8 @@ async def build_receiver(settings: Settings) -> web.Application:
         store=ledger,
         enqueue=enqueue,
         max_body_bytes=settings.receiver.max_body_bytes,
+        header_timeout_s=settings.receiver.header_timeout_s,
+        body_timeout_s=settings.receiver.body_timeout_s,
         requeue_after_s=settings.receiver.requeue_after_s,
         state_counts=ledger.count_by_state,
         rescue=_rescue(settings, ledger, broker),
@@ -118,13 +124,28 @@ async def build_receiver(settings: Settings) -> web.Application:
     return app
 
 
+async def serve_receiver(settings: Settings, host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve on `host:port` until `stop` is set, then finish what is in flight (for up to
+    SHUTDOWN_TIMEOUT_S) and close."""
+    runner = ReceiverRunner(
+        await build_receiver(settings), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host or None, port).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
 def run_receiver(settings: Settings, host: str, port: int) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests are finished before exit."""
-    web.run_app(
-        build_receiver(settings),
-        host=host,
-        port=port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=30,
-    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await serve_receiver(settings, host, port, stop)
+
+    asyncio.run(main())

@@ -28,6 +28,7 @@ from worker.ledger_keys import (
     MARK_QUEUED_LUA,
     ORDER,
     PAUSED,
+    PINGS,
     RECORD_LUA,
     REFUNDS,
     REPLICA_PROBE,
@@ -108,6 +109,15 @@ class Ledger(JobLedger):
             return bool(await self.redis.ping())
         except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
             return False
+
+    async def note_ping(self, tenant: str) -> None:
+        """Note the tenant's set-up ping (WooCommerce): one field per tenant, not an event."""
+        await self.redis.hset(PINGS, tenant, _now())
+
+    async def last_pings(self) -> dict[str, float]:
+        """When each tenant's platform last sent a set-up ping (unix s)."""
+        found = cast(dict[str, str], await self.redis.hgetall(PINGS))
+        return {tenant: float(at) for tenant, at in found.items()}
 
     # -- events ---------------------------------------------------------------------
 

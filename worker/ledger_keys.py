@@ -23,6 +23,7 @@ LOCK = "ib:lock:{}:{}"  #: one worker at a time per order
 SNAPSHOT = "ib:snapshot:{}:{}"  #: the newest order snapshot seen (JSON), per tenant and order
 REFUNDS = "ib:refunds:{}:{}"  #: hash refund id -> Refund JSON, every refund seen for an order
 PAUSED = "ib:paused"  #: set of tenant ids whose events the workers hold back
+PINGS = "ib:pings"  #: hash tenant id -> when its platform last sent a set-up ping (unix s)
 #: per tenant: when its next webhook is due (ms), shared by every receiver
 WEBHOOK_RATE = "ib:limit:webhooks:{}"
 #: a counter the receiver bumps before Redis WAIT, so the wait covers every earlier write

@@ -137,6 +137,11 @@ class RabbitMQSettings(Strict):
 
 class ReceiverSettings(Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    #: a request's head (request line and headers) must arrive within this of its first
+    #: byte, or the connection is closed with a 408 (a client sending them a byte at a time)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    #: a body must arrive within this of the receiver starting to read it, or 408
+    body_timeout_s: float = Field(default=30.0, gt=0, le=600)
     #: events recorded but not queued (receiver crash) are queued again after this long
     requeue_after_s: float = Field(default=30.0, gt=0)
     #: an event still to run that no worker has touched this long, with no message for it in

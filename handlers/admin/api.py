@@ -19,12 +19,16 @@ from handlers.admin.auth import AdminIdentity, authenticate, require_operator
 from handlers.admin.backend import AdminBackend, EventQuery, NoteRequest, RetryRequest
 from handlers.admin.openapi import openapi_document
 from handlers.errors import Conflict, InvalidPayload, MalformedBody
+from handlers.inbound import query_int, query_text
+from handlers.transport import BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT_S, read_body
 from worker.domain.moments import parse_moment
 
 BACKEND = web.AppKey("admin_backend", AdminBackend)
 IDENTITIES = web.AppKey("admin_identities", tuple[AdminIdentity, ...])
 WHO = web.RequestKey("admin_identity", AdminIdentity)  #: who the request authenticated as
 Model = TypeVar("Model", bound=BaseModel)
+#: the query parameters `GET /events` reads
+QUERY_KEYS = ("tenant", "source", "order", "state", "q", "since", "until")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -52,11 +56,16 @@ def _invalid(error: ValidationError) -> InvalidPayload:
 
 
 async def _body(request: web.Request, model: type[Model]) -> Model:
-    raw = await request.read()
+    raw = await read_body(request, request.config_dict.get(BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT_S))
     try:
         data = json.loads(raw) if raw.strip() else {}
+        json.dumps(data, ensure_ascii=False).encode()  # a "\ud800" escape is no text either
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedBody(f"the body is not JSON: {exc}") from None
+    except (ValueError, RecursionError):  # a too long integer, nesting too deep, a surrogate
+        raise MalformedBody("the body is not UTF-8 JSON that can be read") from None
+    if not isinstance(data, dict):
+        raise MalformedBody("the body is not a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -73,11 +82,12 @@ def _moment(field: str, text: str | None) -> float | None:
 
 
 def _query(request: web.Request) -> EventQuery:
-    q = request.query
-    states = tuple(s.strip() for s in q.get("state", "").split(",") if s.strip())
-    fields: dict[str, Any] = {key: q[key] for key in ("tenant", "source", "order") if q.get(key)}
-    fields |= {"states": states, "text": q.get("q") or None, "limit": q.get("limit", "100")}
-    fields |= {"since": _moment("since", q.get("since")), "until": _moment("until", q.get("until"))}
+    q = {key: query_text(request.query, key) for key in QUERY_KEYS}
+    states = tuple(s.strip() for s in (q["state"] or "").split(",") if s.strip())
+    fields: dict[str, Any] = {key: q[key] for key in ("tenant", "source", "order") if q[key]}
+    limit = query_int(request.query, "limit", 100, 1, 1000)
+    fields |= {"states": states, "text": q["q"], "limit": limit}
+    fields |= {"since": _moment("since", q["since"]), "until": _moment("until", q["until"])}
     try:
         return EventQuery.model_validate(fields)
     except ValidationError as exc:
@@ -90,10 +100,8 @@ async def whoami(request: web.Request) -> web.Response:
 
 
 async def overview(request: web.Request) -> web.Response:
-    hours = request.query.get("hours", "24")
-    if not hours.isdigit() or not 1 <= int(hours) <= 168:
-        raise InvalidPayload("hours: a whole number from 1 to 168")
-    return web.json_response(await request.app[BACKEND].overview(int(hours)))
+    hours = query_int(request.query, "hours", 24, 1, 168)
+    return web.json_response(await request.app[BACKEND].overview(hours))
 
 
 async def list_events(request: web.Request) -> web.Response:
@@ -147,10 +155,8 @@ async def pause_tenant(action: str, request: web.Request) -> web.Response:
 
 
 async def list_actions(request: web.Request) -> web.Response:
-    limit = request.query.get("limit", "100")
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-        raise InvalidPayload("limit: a whole number from 1 to 1000")
-    return web.json_response({"actions": await request.app[BACKEND].actions(int(limit))})
+    limit = query_int(request.query, "limit", 100, 1, 1000)
+    return web.json_response({"actions": await request.app[BACKEND].actions(limit)})
 
 
 async def openapi(_request: web.Request) -> web.Response:

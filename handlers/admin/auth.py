@@ -9,6 +9,7 @@ from typing import Literal
 from aiohttp import web
 
 from handlers.errors import AuthRequired, Forbidden
+from handlers.inbound import header
 
 Role = Literal["viewer", "operator"]
 
@@ -30,7 +31,8 @@ def authenticate(request: web.Request, identities: tuple[AdminIdentity, ...]) ->
     so the answer's timing tells nothing of which one came close. Raises AuthRequired."""
     if not identities:
         raise AuthRequired("the admin API is off: no [[admin.tokens]] are configured")
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    authorization = header(request.headers, "Authorization", invalid=AuthRequired)
+    scheme, _, presented = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise AuthRequired("send Authorization: Bearer <admin token>")
     offered = presented.strip().encode()

@@ -88,7 +88,7 @@ def _paths() -> dict[str, Any]:
         "/retry": {"post": _operation(
             "bulk retry: listed events, or every failed event matching the filters",
             "how many were retried", errors="400 401 403 422", body="RetryRequest")},
-        "/tenants": {"get": _operation("tenants, whether paused, counts", "tenants")},
+        "/tenants": {"get": _operation("tenants, paused, counts, last ping", "tenants")},
         "/tenants/{tenant}/pause": {"post": _operation(
             "hold back a tenant's events (still accepted and recorded)", "paused",
             errors="401 403 404", params=[_TENANT])},

@@ -5,7 +5,7 @@ A source module exposes `NAME`, `verify(body, headers, secrets, now)`,
 runs on the raw bytes before any parsing and raises `InvalidSignature`;
 `parse` raises `MalformedBody` (not JSON) or `InvalidPayload` (JSON that is
 not a valid order). `detect_ping` recognises an unsigned set-up ping, which is
-answered 200 and recorded without verification (WooCommerce only).
+answered 200 without verification and never recorded as an event (WooCommerce only).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Parsed:
     occurred_at: datetime | None = None
     order_id: str | None = None
     refund: Refund | None = None
-    ping: bool = False  #: a set-up ping (WooCommerce): answered 200, recorded, never queued
+    ping: bool = False  #: a set-up ping (WooCommerce): answered 200, never recorded or queued
 
 
 class Source(Protocol):

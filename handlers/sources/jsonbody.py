@@ -4,30 +4,34 @@ casing, and 422s that name the bad field without echoing its value."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from handlers.errors import InvalidPayload, MalformedBody
-from worker.domain.money import parse_amount
+from handlers.inbound import header as header  # the one defensive header accessor
+from worker.domain import money
 
 _Model = TypeVar("_Model", bound=BaseModel)
+#: a JSON number whose size is beyond 10^this is read as infinite: every model refuses it
+#: then, by name, at once (turned into an int, `1e999999999` would be a billion digits)
+_MAX_ADJUSTED = 100
 
 
-def header(headers: Mapping[str, str], *names: str) -> str | None:
-    """The first of `names` present (any casing), stripped; a blank value counts as missing."""
-    found = {key.lower(): value.strip() for key, value in headers.items()}
-    return next((found[name.lower()] for name in names if found.get(name.lower())), None)
+def _number(text: str) -> Decimal:
+    """A JSON number with a fraction or an exponent, exactly; an absurdly large one as ±inf."""
+    number = Decimal(text)
+    return number if number.adjusted() <= _MAX_ADJUSTED else Decimal("Infinity").copy_sign(number)
 
 
 def load_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; every non-integer number is read as a Decimal, never a float.
+    """The body as a JSON object; every non-integer number is read as a Decimal, never a float
+    (beyond 10^100 as infinite, which no model takes).
 
     Raises `MalformedBody` when it is not UTF-8 JSON or not an object."""
     try:
-        document = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=Decimal)
+        document = json.loads(body.decode("utf-8"), parse_float=_number, parse_constant=Decimal)
     except json.JSONDecodeError as exc:
         raise MalformedBody(f"body is not JSON ({exc.msg} at {exc.lineno}:{exc.colno})") from None
     except (ValueError, RecursionError):  # not UTF-8, a too long integer, nesting too deep
@@ -38,11 +42,10 @@ def load_object(body: bytes) -> dict[str, Any]:
 
 
 def read_amount(value: object) -> Decimal:
-    """A pydantic `BeforeValidator` for money: exact Decimal, and an error that echoes nothing."""
-    try:
-        return parse_amount(value)
-    except ValueError:
-        raise ValueError("not an amount") from None  # parse_amount's message echoes the value
+    """A pydantic `BeforeValidator` for money: exact Decimal from ASCII digits, within
+    `money.MAX_AMOUNT` and `MAX_PLACES` (so no source's arithmetic can overflow), and an
+    error that echoes nothing."""
+    return money.read_amount(value)  # its messages never hold the value
 
 
 def validate(model: type[_Model], document: object, prefix: str = "") -> _Model:

@@ -21,9 +21,9 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from handlers.errors import InvalidPayload, InvalidSignature
+from handlers.errors import InboundError, InvalidPayload, InvalidSignature, MalformedHeader
 from handlers.sources import Parsed
-from handlers.sources.jsonbody import invalid, load_object, validate
+from handlers.sources.jsonbody import header, invalid, load_object, validate
 from handlers.sources.shopify_wire import (
     ZERO,
     LineItem,
@@ -69,7 +69,7 @@ def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now:
     `now` is unused: Shopify signs no timestamp. Raises `InvalidSignature` (whose detail
     never holds a secret or digest) if the header is missing or no secret matches.
     """
-    received = _header(headers, "hmac-sha256")
+    received = _header(headers, "Hmac-Sha256", InvalidSignature)
     if received is None:
         raise InvalidSignature("missing X-Shopify-Hmac-Sha256 header")
     keys = [secret.encode() for secret in secrets if secret]  # an empty key signs for anyone
@@ -87,28 +87,27 @@ def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now:
         raise InvalidSignature("X-Shopify-Hmac-Sha256 does not match the body")
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """`X-Shopify-<name>` (or the unprefixed `Shopify-<name>`), any casing; blank is missing."""
-    wanted = {f"x-shopify-{name}", f"shopify-{name}"}
-    for key, value in headers.items():
-        if key.lower() in wanted and value.strip():
-            return value.strip()
-    return None
+def _header(
+    headers: Mapping[str, str], name: str, invalid: type[InboundError] = MalformedHeader
+) -> str | None:
+    """`X-Shopify-<name>` (or the unprefixed `Shopify-<name>`), any casing; blank is missing.
+    Raises `invalid` (400 unless a signature's 401) when the value is not UTF-8 text."""
+    return header(headers, f"X-Shopify-{name}", f"Shopify-{name}", invalid=invalid)
 
 
 def _dedupe_key(headers: Mapping[str, str], topic: str) -> str:
     """`<shop>:<topic>:<event id>`, so equal ids from two shops or topics never collide."""
-    event_id = _header(headers, "event-id") or _header(headers, "webhook-id")
+    event_id = _header(headers, "Event-Id") or _header(headers, "Webhook-Id")
     if event_id is None:
         raise InvalidPayload("missing X-Shopify-Event-Id and X-Shopify-Webhook-Id headers")
-    shop = (_header(headers, "shop-domain") or "").lower()
+    shop = (_header(headers, "Shop-Domain") or "").lower()
     return f"{shop}:{topic}:{event_id}"
 
 
 def _triggered_at(headers: Mapping[str, str]) -> datetime | None:
     """`X-Shopify-Triggered-At` as an aware datetime; None when absent or unreadable."""
     try:
-        moment = datetime.fromisoformat(_header(headers, "triggered-at") or "")
+        moment = datetime.fromisoformat(_header(headers, "Triggered-At") or "")
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -121,7 +120,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     missing, or the body is invalid: the detail names the field path, never its value).
     """
     document = load_object(body)
-    topic = _header(headers, "topic")
+    topic = _header(headers, "Topic")
     if topic is None:
         raise InvalidPayload("missing X-Shopify-Topic header")
     dedupe_key, occurred_at = _dedupe_key(headers, topic), _triggered_at(headers)
@@ -146,13 +145,13 @@ def _order(wire: ShopifyOrder, kind: EventKind) -> Order:
     """The snapshot; the `orders/paid` and `orders/cancelled` topics themselves say paid or
     cancelled, whatever the snapshot's fields show."""
     taxed = wire.total_tax > 0
-    lines = [_item_line(n, item, taxed) for n, item in enumerate(wire.line_items)]
-    lines += [_shipping_line(shipping, taxed) for shipping in wire.shipping_lines]
-    unallocated = wire.total_discounts - sum((line.discount for line in lines), ZERO)
     refunds = [_refund(refund, wire.currency, f"refunds.{n}.")
                for n, refund in enumerate(wire.refunds)]  # fmt: skip
     paid = kind is EventKind.ORDER_PAID or wire.financial_status in _PAID_STATUSES
-    try:
+    try:  # the canonical lines and order; a bound they break is named by its path
+        lines = [_item_line(n, item, taxed) for n, item in enumerate(wire.line_items)]
+        lines += [_shipping_line(shipping, taxed) for shipping in wire.shipping_lines]
+        unallocated = wire.total_discounts - sum((line.discount for line in lines), ZERO)
         return Order(
             order_id=wire.id, number=wire.name or str(wire.order_number or wire.id),
             currency=wire.currency, prices_include_tax=wire.taxes_included,

@@ -13,6 +13,9 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from handlers.sources.jsonbody import read_amount as _amount
+from worker.domain.events import CurrencyCode
+from worker.domain.money import MAX_QUANTITY
+from worker.domain.text import wire_text
 
 ZERO = Decimal(0)
 
@@ -21,10 +24,8 @@ Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0)]
 #: order adjustments are signed: money going back to the buyer is negative
 SignedAmount = Annotated[Decimal, BeforeValidator(_amount)]
 Rate = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, le=1)]  #: a fraction: 0.17
-Text = Annotated[
-    str | None, BeforeValidator(lambda v: v.strip() or None if isinstance(v, str) else v)
-]
-Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")]
+Text = Annotated[str | None, BeforeValidator(wire_text)]  #: cleaned; blank is None
+Currency = CurrencyCode  #: ISO 4217 with a minor unit, upper-cased
 
 
 class Wire(BaseModel):  # only the fields we read; the rest is ignored
@@ -56,7 +57,7 @@ class LineItem(Priced):
     name: Text = None
     variant_title: Text = None
     sku: Text = None
-    quantity: int = Field(gt=0)
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
     taxable: bool = True
     total_discount: Amount = ZERO
 
@@ -100,7 +101,7 @@ class RefundedItem(Wire):
 class RefundLineItem(Wire):
     """What a refund gives back for one order line; `subtotal` + `total_tax` is the gross."""
 
-    quantity: int = Field(ge=0)  #: 0 when only money (no units) is returned for the line
+    quantity: int = Field(ge=0, le=MAX_QUANTITY)  #: 0 when only money (no units) is returned
     subtotal: Amount
     total_tax: Amount = ZERO
     line_item: RefundedItem | None = None
@@ -138,7 +139,7 @@ class ShopifyRefund(Wire):
         """What the successful `refund` transactions gave back, and the currencies they name;
         failed and pending attempts moved nothing."""
         moved = [t for t in self.transactions if t.kind == "refund" and t.status == "success"]
-        currencies = {t.currency.upper() for t in moved if t.currency}
+        currencies = {t.currency for t in moved if t.currency}
         return sum((t.amount for t in moved), ZERO), currencies
 
 

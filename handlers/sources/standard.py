@@ -32,10 +32,11 @@ from pydantic import (
     model_validator,
 )
 
-from handlers.errors import InvalidPayload, InvalidSignature
+from handlers.errors import InboundError, InvalidPayload, InvalidSignature, MalformedHeader
 from handlers.sources import Parsed
-from handlers.sources.jsonbody import invalid, load_object
+from handlers.sources.jsonbody import header, invalid, load_object
 from worker.domain.events import EventKind, Order, Refund
+from worker.domain.text import Identifier
 
 NAME = "standard"
 #: Seconds `webhook-timestamp` may lie before or after `now` (the reference libraries' 5 min).
@@ -79,7 +80,8 @@ def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now:
     stale or future timestamp, no match, or a secret that is not `whsec_` + base64); its detail
     never holds a secret or a signature.
     """
-    msg_id, timestamp, signatures = (_header(headers, n) for n in ("id", "timestamp", "signature"))
+    names = ("id", "timestamp", "signature")  # each is signed, or the signature: 401 if not text
+    msg_id, timestamp, signatures = (_header(headers, n, InvalidSignature) for n in names)
     if msg_id is None or timestamp is None or signatures is None:
         raise InvalidSignature("missing webhook-id, webhook-timestamp or webhook-signature header")
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
@@ -108,10 +110,12 @@ def _keys(secrets: Sequence[str]) -> list[bytes]:
         raise InvalidSignature("misconfigured secret") from None
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """`webhook-<name>`, else Svix's default `svix-<name>`, any casing; blank is missing."""
-    found = {key.lower(): value.strip() for key, value in headers.items()}
-    return found.get(f"webhook-{name}") or found.get(f"svix-{name}") or None
+def _header(
+    headers: Mapping[str, str], name: str, invalid: type[InboundError] = MalformedHeader
+) -> str | None:
+    """`webhook-<name>`, else Svix's default `svix-<name>`, any casing; blank is missing.
+    Raises `invalid` when the value is not UTF-8 text."""
+    return header(headers, f"webhook-{name}", f"svix-{name}", invalid=invalid)
 
 
 class _Model(BaseModel):
@@ -127,8 +131,8 @@ class OrderData(_Model):
 class RefundData(_Model):
     """`data` of a `refund.issued` event: the refund, and the order when the sender has it."""
 
-    order_id: str = Field(
-        min_length=1, description="The id of the order refunded (the order's `order_id`)."
+    order_id: Identifier = Field(
+        description="The id of the order refunded (the order's `order_id`)."
     )
     refund: Refund = Field(description="The money given back; one credit note per `refund_id`.")
     order: Order | None = Field(

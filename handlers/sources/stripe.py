@@ -32,9 +32,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from handlers.errors import InvalidPayload, InvalidSignature
 from handlers.sources import Parsed
-from handlers.sources.jsonbody import invalid, load_object
-from worker.domain.events import Customer, EventKind, Line, Order, Refund
+from handlers.sources.jsonbody import header, invalid, load_object
+from worker.domain.events import CurrencyCode, Customer, EventKind, Line, Order, Refund
 from worker.domain.money import from_minor_units
+from worker.domain.text import clean_identifier, wire_text
 
 NAME = "stripe"
 #: Seconds a signature's timestamp may lie before or after `now` (the SDK's default).
@@ -65,10 +66,10 @@ def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now:
     Non-v1 schemes (the test-mode `v0` decoy) are ignored. Raises `InvalidSignature`, whose
     detail never holds a secret or a digest.
     """
-    header = next((v for k, v in headers.items() if k.lower() == "stripe-signature"), "")
-    if not header.strip():
+    signature = header(headers, "Stripe-Signature", invalid=InvalidSignature)
+    if signature is None:
         raise InvalidSignature("missing Stripe-Signature header")
-    timestamp, candidates = _split_header(header)
+    timestamp, candidates = _split_header(signature)
     keys = [secret for secret in secrets if secret]  # an empty key signs for anyone
     if not keys:
         raise InvalidSignature("no Stripe signing secret is configured")
@@ -97,9 +98,7 @@ def _split_header(header: str) -> tuple[str, list[str]]:
 
 #: Integer minor units; below 10**18 so that Decimal's 28 digits keep every amount exact.
 _Minor = Annotated[int, Field(strict=True, ge=0, lt=10**18)]
-_Text = Annotated[
-    str | None, BeforeValidator(lambda v: v.strip() or None if isinstance(v, str) else v)
-]
+_Text = Annotated[str | None, BeforeValidator(wire_text)]  #: cleaned; blank is None
 _T = TypeVar("_T")
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -160,7 +159,7 @@ class _Payment(_Wire):
     """The fields read from a PaymentIntent, Charge, Checkout Session or Invoice."""
 
     id: str = Field(min_length=1)
-    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
+    currency: CurrencyCode
     created: datetime
     metadata: dict[str, str] = {}
     description: _Text = None
@@ -193,7 +192,7 @@ class _Payment(_Wire):
         return value
 
     def meta(self, key: str) -> str | None:
-        return self.metadata.get(key, "").strip() or None
+        return clean_identifier(self.metadata.get(key, "")) or None
 
 
 class _Previous(_Wire):

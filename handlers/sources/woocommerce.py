@@ -30,12 +30,13 @@ from urllib.parse import parse_qs
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from handlers.errors import InvalidPayload, InvalidSignature
+from handlers.errors import InboundError, InvalidPayload, InvalidSignature, MalformedHeader
 from handlers.sources import Parsed
-from handlers.sources.jsonbody import invalid, load_object
+from handlers.sources.jsonbody import header, invalid, load_object
 from handlers.sources.jsonbody import read_amount as _amount
-from worker.domain.events import Customer, EventKind, Line, Order, Refund
-from worker.domain.money import exponent, from_minor_units
+from worker.domain.events import CurrencyCode, Customer, EventKind, Line, Order, Refund
+from worker.domain.money import MAX_QUANTITY, exponent, from_minor_units
+from worker.domain.text import wire_text
 
 NAME = "woocommerce"
 
@@ -59,7 +60,7 @@ def sign(body: bytes, secret: str) -> str:
 def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: datetime) -> None:
     """Check the HMAC against every secret (rotation), or raise `InvalidSignature` (no secret or
     digest in its detail); `now` is unused: WooCommerce signs no timestamp."""
-    received = _header(headers, "signature")
+    received = _header(headers, "Signature", InvalidSignature)
     keys = [secret for secret in secrets if secret]  # an empty key would sign for anyone
     if received is None or not keys:
         raise InvalidSignature("missing X-WC-Webhook-Signature header" if received is None
@@ -75,27 +76,29 @@ def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now:
 
 def detect_ping(body: bytes, headers: Mapping[str, str]) -> Parsed | None:
     """The unsigned `webhook_id=<id>` form POST sent on activation (webhooks.md 2.3), else None."""
-    if len(body) > 100 or _header(headers, "signature") is not None:
+    if len(body) > 100 or _header(headers, "Signature", InvalidSignature) is not None:
         return None
     fields = parse_qs(body.decode("ascii", "replace"), keep_blank_values=True)
     match = _PING.fullmatch("&".join(f"{k}={v}" for k, values in fields.items() for v in values))
     return Parsed(f"ping:{int(match[1])}", "ping", None, ping=True) if match else None
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """`X-WC-Webhook-<name>`, any casing; blank is missing."""
-    wanted = f"x-wc-webhook-{name}"
-    return next((v.strip() for k, v in headers.items() if k.lower() == wanted and v.strip()), None)
+def _header(
+    headers: Mapping[str, str], name: str, invalid: type[InboundError] = MalformedHeader
+) -> str | None:
+    """`X-WC-Webhook-<name>`, any casing; blank is missing. Raises `invalid` (400 unless a
+    signature's 401) when the value is not UTF-8 text."""
+    return header(headers, f"X-WC-Webhook-{name}", invalid=invalid)
 
 
 def _dedupe_key(body: bytes, doc: dict[str, Any], headers: Mapping[str, str], topic: str) -> str:
     """`<shop host>:<webhook id>:<topic>:<resource>/<id>:<date_modified_gmt or body sha256>`; the
     Delivery-ID hashes (webhook id, current second): neither stable nor unique (webhooks.md 0.1)."""
-    webhook_id = _header(headers, "id")
+    webhook_id = _header(headers, "ID")
     if webhook_id is None:
         raise InvalidPayload("missing X-WC-Webhook-ID header")
-    host = (_header(headers, "source") or "").split("://")[-1].rstrip("/").lower()
-    resource = _header(headers, "resource") or topic.partition(".")[0]
+    host = (_header(headers, "Source") or "").split("://")[-1].rstrip("/").lower()
+    resource = _header(headers, "Resource") or topic.partition(".")[0]
     mod = doc.get("date_modified_gmt")
     version = mod if isinstance(mod, str) and mod else hashlib.sha256(body).hexdigest()
     return f"{host}:{webhook_id}:{topic}:{resource}/{doc.get('id', '')}:{version}"
@@ -104,7 +107,7 @@ def _dedupe_key(body: bytes, doc: dict[str, Any], headers: Mapping[str, str], to
 #: signed (fees and refunds go below 0); bounded, so no hostile 1e999999 reaches arithmetic
 _Money = Annotated[Decimal, BeforeValidator(_amount), Field(gt=-(10**15), lt=10**15)]
 _Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, lt=10**15)]
-_Text = Annotated[str | None, AfterValidator(lambda v: (v or "").strip() or None)]
+_Text = Annotated[str | None, BeforeValidator(wire_text)]  #: cleaned; blank is None
 _Gmt = Annotated[datetime, AfterValidator(lambda v: v if v.tzinfo else v.replace(tzinfo=UTC))]
 
 
@@ -128,7 +131,7 @@ class _Fee(_Wire):  # a fee line, and with the overrides below an item or a ship
 
 class _Item(_Fee):
     sku: _Text = None
-    quantity: int = Field(default=1, gt=0, le=10**9)
+    quantity: int = Field(default=1, gt=0, le=MAX_QUANTITY)
     subtotal: _Amount | None = None  #: before coupons; absent on shipping lines
     total: _Amount
     total_tax: _Amount = _ZERO
@@ -144,7 +147,7 @@ class _WooOrder(_Wire):
     id: int = Field(strict=True, gt=0)  #: strict: `true` is not order 1
     number: _Text = None
     status: str = ""
-    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
+    currency: CurrencyCode
     total: _Amount
     total_tax: _Amount = _ZERO
     date_created_gmt: _Gmt  #: not `date_created`: that one is site-local, without an offset
@@ -165,7 +168,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     """Read one delivery. Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload`
     (a header is missing or the order is invalid; the detail names the path, never the value)."""
     document = load_object(body)
-    topic = (_header(headers, "topic") or "").lower()
+    topic = (_header(headers, "Topic") or "").lower()
     if not topic:
         raise InvalidPayload("missing X-WC-Webhook-Topic header")
     key = _dedupe_key(body, document, headers, topic)

@@ -55,7 +55,7 @@ async def test_a_failed_event_alerts_once_signed_and_by_email(
             assert (payload["event_id"], payload["order_id"], payload["order_number"]) == (
                 event.event_id, event.order_id, "#11")  # fmt: skip
             assert payload["state"] == "failed"
-            assert payload["error"] == "doc_refused: card [card] was declined"
+            assert payload["error"] == "doc_refused: card [card …1111] was declined"
             assert (payload["failed"], payload["finished"], payload["rate"]) == (1, 1, 1.0)
             assert payload["dashboard"] == f"/admin/#/events/{event.event_id}"
             assert datetime.fromisoformat(payload["at"]).tzinfo is not None
@@ -65,7 +65,7 @@ async def test_a_failed_event_alerts_once_signed_and_by_email(
             assert message["To"] == "oncall@acme.example, ops@acme.example"
             assert message["From"] == "alerts@acme.example"
             assert event.event_id in message["Subject"]
-            assert "[card]" in message.get_payload() and "4111" not in message.get_payload()
+            assert "[card …1111]" in message.get_payload() and "4111" not in message.get_payload()
 
             await ledger.set_event_state(event.event_id, "queued")  # jobs retry
             await ledger.set_event_state(event.event_id, "failed", error=error)

@@ -25,6 +25,7 @@ from invoicebridge.loadgen.report import DeliveryResult, LoadReport
 from invoicebridge.loadgen.runner import expectations
 from invoicebridge.serve import build_receiver
 from tests.integration.test_receiver import SECRET, settings_for
+from tests.receiver_server import ReceiverTestServer
 from worker.domain.events import OrderEvent
 from worker.domain.idempotency import sanity_string
 from worker.ledger import Ledger
@@ -59,7 +60,7 @@ async def bare_url() -> AsyncIterator[str]:
 async def receiver_url(redis_url: str) -> AsyncIterator[str]:
     """The real receiver (ledger + dramatiq broker on the real Redis), rate limit out of the way."""
     settings = settings_for(redis_url, rate_limit_per_s=1e6, rate_limit_burst=1e6)
-    async with TestServer(await build_receiver(settings)) as server:
+    async with ReceiverTestServer(await build_receiver(settings)) as server:
         yield str(server.make_url("")).rstrip("/")
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -18,6 +18,7 @@ from handlers.metrics import METRICS
 from invoicebridge import samples
 from invoicebridge.serve import build_receiver
 from tests.conftest import free_port
+from tests.receiver_server import ReceiverTestServer
 from worker.domain.states import EVENT_STATES
 from worker.ledger import Ledger
 from worker.settings import Settings
@@ -64,7 +65,7 @@ def events(found: Samples) -> dict[str, float]:
 async def client(redis_url: str) -> AsyncIterator[Client]:
     """The receiver as `serve` builds it: real ledger (and its `count_by_state`), real broker."""
     app = await build_receiver(settings_for(redis_url))
-    async with TestClient(TestServer(app)) as test_client:
+    async with TestClient(ReceiverTestServer(app)) as test_client:
         yield test_client
 
 
@@ -128,7 +129,9 @@ async def test_scrape_answers_with_the_ledger_down(ledger: Ledger, down: Ledger)
     async def enqueue(event_id: str) -> None:
         queued.append(event_id)
 
-    async with TestClient(TestServer(receiver(ledger, enqueue, down.count_by_state))) as client:
+    async with TestClient(
+        ReceiverTestServer(receiver(ledger, enqueue, down.count_by_state))
+    ) as client:
         body, headers = shopify_delivery(3003)
         response = await client.post("/webhooks/shopify/acme", data=body, headers=headers)
         assert response.status == 200
@@ -150,7 +153,7 @@ async def test_the_status_counted_is_the_status_answered(
         raise RuntimeError("a bug in the enqueue path")
 
     store, expected = (down, 503) if broken == "store" else (ledger, 500)
-    async with TestClient(TestServer(receiver(store, enqueue, None))) as client:
+    async with TestClient(ReceiverTestServer(receiver(store, enqueue, None))) as client:
         body, headers = shopify_delivery(4004)
         response = await client.post("/webhooks/shopify/acme", data=body, headers=headers)
         assert response.status == expected
@@ -165,7 +168,10 @@ async def test_each_app_has_its_own_registry(redis_url: str) -> None:
     first = await build_receiver(settings_for(redis_url))
     second = await build_receiver(settings_for(redis_url))
     assert first[METRICS].registry is not second[METRICS].registry
-    async with TestClient(TestServer(first)) as one, TestClient(TestServer(second)) as two:
+    async with (
+        TestClient(ReceiverTestServer(first)) as one,
+        TestClient(ReceiverTestServer(second)) as two,
+    ):
         body, headers = shopify_delivery(5005)
         await one.post("/webhooks/shopify/acme", data=body, headers=headers)
         total = "invoicebridge_webhooks_total"

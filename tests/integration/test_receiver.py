@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from handlers.app import sweep_once
 from handlers.sources import shopify
 from handlers.webhooks import DEPS, _to_item
 from invoicebridge import samples
 from invoicebridge.serve import build_receiver
+from tests.receiver_server import ReceiverTestServer
 from worker.domain.events import OrderEvent
 from worker.settings import Settings
 
@@ -51,7 +52,7 @@ def settings_for(redis_url: str, **tenant: Any) -> Settings:
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[Client]:
     app = await build_receiver(settings_for(redis_url))
-    async with TestClient(TestServer(app)) as test_client:
+    async with TestClient(ReceiverTestServer(app)) as test_client:
         yield test_client
 
 
@@ -232,7 +233,7 @@ async def test_health_and_readiness(client: Client) -> None:
 async def test_a_tenant_over_its_rate_limit_gets_429_with_retry_after(redis_url: str) -> None:
     """Past its burst a tenant is told to come back later; nothing of those is recorded."""
     app = await build_receiver(settings_for(redis_url, rate_limit_per_s=0.5, rate_limit_burst=2))
-    async with TestClient(TestServer(app)) as limited:
+    async with TestClient(ReceiverTestServer(app)) as limited:
         answers = []
         for order_id in range(4):
             body, headers = signed(order_id + 1)
@@ -253,7 +254,10 @@ async def test_the_rate_limit_holds_across_receivers_and_ignores_forgeries(
     they count, so a forger cannot use up a shop's allowance."""
     settings = settings_for(redis_url, rate_limit_per_s=0.2, rate_limit_burst=3)
     apps = [await build_receiver(settings) for _ in range(2)]
-    async with TestClient(TestServer(apps[0])) as one, TestClient(TestServer(apps[1])) as two:
+    async with (
+        TestClient(ReceiverTestServer(apps[0])) as one,
+        TestClient(ReceiverTestServer(apps[1])) as two,
+    ):
         for order_id in range(900, 905):
             body, headers = signed(order_id, secret="not-the-secret")
             assert (await one.post(URL, data=body, headers=headers)).status == 401

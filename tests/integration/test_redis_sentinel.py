@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 import redis
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from invoicebridge.serve import build_receiver
 from invoicebridge.stack import LocalStack, StackOptions
 from invoicebridge.stack_sentinel import SERVICE
 from tests.integration.test_receiver import URL, settings_for, signed
+from tests.receiver_server import ReceiverTestServer
 from worker.ledger import Ledger
 from worker.redis_clients import primary_url
 from worker.settings import RedisSettings, Settings
@@ -52,7 +53,7 @@ def sentinel_settings(stack: LocalStack, **redis_table: object) -> Settings:
 @pytest.fixture
 async def receiver(sentinel_set: LocalStack) -> AsyncIterator[Client]:
     app = await build_receiver(sentinel_settings(sentinel_set, replica_timeout_ms=300))
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(ReceiverTestServer(app)) as client:
         yield client
 
 

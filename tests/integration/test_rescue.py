@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 import dramatiq
 import pytest
 import redis.asyncio as aioredis
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from invoicebridge.serve import build_receiver
 from tests.integration.test_receiver import URL, settings_for, signed
+from tests.receiver_server import ReceiverTestServer
 from worker import rescue
 from worker.actors import ACTOR, QUEUE
 from worker.broker import bulk_enqueue
@@ -58,7 +59,7 @@ async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 async def orders(redis_url: str) -> AsyncIterator[list[str]]:
     """Four orders through the real receiver: each recorded, queued, with one message."""
     app = await build_receiver(settings_for(redis_url))
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(ReceiverTestServer(app)) as client:
         ids = []
         for order_id in range(1, 5):
             body, headers = signed(order_id)
@@ -141,7 +142,7 @@ async def test_the_receiver_sweeper_rescues_on_its_own(redis_url: str, raw: aior
     raw_settings["receiver"]["rescue_after_s"] = 1.5
     settings = Settings.model_validate(raw_settings)
     app = await build_receiver(settings)
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(ReceiverTestServer(app)) as client:
         body, headers = signed(42)
         event_id = (await (await client.post(URL, data=body, headers=headers)).json())["event_id"]
         await lose_message(raw, event_id)

@@ -14,11 +14,12 @@ import random
 
 import pytest
 import redis.asyncio as aioredis
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 import handlers.app
 from invoicebridge.serve import build_receiver
 from tests.integration.test_receiver import settings_for
+from tests.receiver_server import ReceiverTestServer
 from worker import jobs
 
 TRIALS = 40
@@ -40,7 +41,7 @@ async def test_the_receiver_shuts_down_while_its_sweeper_is_busy(
 ) -> None:
     monkeypatch.setattr(handlers.app, "SWEEP_INTERVAL_S", 0.001)  # sweeping back to back
     for trial in range(TRIALS):
-        client = TestClient(TestServer(await build_receiver(settings_for(redis_url))))
+        client = TestClient(ReceiverTestServer(await build_receiver(settings_for(redis_url))))
         await client.start_server()
         assert (await client.get("/healthz")).status == 200
         await asyncio.sleep(random.uniform(0, 0.03))

@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio as aioredis
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from invoicebridge.serve import build_receiver
 from tests.integration.test_receiver import URL, settings_for, signed
+from tests.receiver_server import ReceiverTestServer
 from worker.ledger_keys import EVENTS, WEBHOOK_RATE
 
 #: more than a burst of 200 and faster than 50/s, the limit this replaced
@@ -21,7 +22,7 @@ async def test_without_a_limit_a_flash_sale_is_taken_whole(redis_url: str) -> No
     """Every delivery of the burst is accepted and recorded; no rate key is ever written,
     so the record script did no GCRA work for the tenant."""
     app = await build_receiver(settings_for(redis_url))
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(ReceiverTestServer(app)) as client:
         deliveries = [signed(order_id) for order_id in range(1, FLASH_SALE + 1)]
         answers = await asyncio.gather(
             *(client.post(URL, data=body, headers=headers) for body, headers in deliveries)
@@ -39,7 +40,7 @@ async def test_a_rate_alone_gets_a_minute_of_it_as_its_burst(redis_url: str) -> 
     """rate_limit_per_s = 0.1 and no burst: six at once (a minute's worth), the seventh 429,
     counted in Redis."""
     app = await build_receiver(settings_for(redis_url, rate_limit_per_s=0.1))
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(ReceiverTestServer(app)) as client:
         statuses = []
         for order_id in range(1, 8):
             body, headers = signed(order_id)

@@ -149,7 +149,7 @@ def test_logs_are_for_a_person_on_a_terminal_and_still_redacted(restore_logging:
     structlog.get_logger("t").info("job_done", note="card 4111111111111111")
     text = out.getvalue()
     assert "job_done" in text and not text.lstrip().startswith("{")
-    assert "4111111111111111" not in text and "[card]" in text
+    assert "4111111111111111" not in text and "[card …1111]" in text
 
 
 def test_console_format_can_be_asked_for_on_a_pipe(restore_logging: object) -> None:

@@ -142,7 +142,7 @@ def test_receiver_probes_and_graceful_shutdown() -> None:
     assert (live["path"], port_number(receiver, live["port"])) == ("/healthz", port)
     sleep = receiver["lifecycle"]["preStop"]["exec"]["command"]
     assert sleep[0] == "sleep"
-    shutdown_timeout = 30  # invoicebridge/serve.py: web.run_app(shutdown_timeout=30)
+    shutdown_timeout = 30  # invoicebridge/serve.py: SHUTDOWN_TIMEOUT_S
     assert pod["terminationGracePeriodSeconds"] > int(sleep[1]) + shutdown_timeout
     assert named("Deployment", "invoicebridge-receiver")["spec"]["replicas"] >= 2
 

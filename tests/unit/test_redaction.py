@@ -39,4 +39,4 @@ def test_only_luhn_valid_digit_runs_are_cards() -> None:
     """A long shop order id is kept unless it could be a card number; ids keyed as such are kept."""
     assert redact_text("order 820982911946154507") == "order 820982911946154507"
     assert redact({"order_id": "4111111111111111"}) == {"order_id": "4111111111111111"}
-    assert "[card]" in redact_text("pan 4111-1111-1111-1111")
+    assert "[card …1111]" in redact_text("pan 4111-1111-1111-1111")

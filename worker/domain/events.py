@@ -2,18 +2,66 @@
 
 Money is `Decimal` in the order's currency; nothing here is a float. The receiver
 builds these from verified bytes; workers read them back from the ledger.
+
+Every field is bounded as it is built, whatever the source: amounts and quantities are
+read from ASCII digits and kept within `money`'s bounds (an amount at most
+`MAX_MINOR_UNITS` of its ISO 4217 currency, a line's price × quantity too), and text is
+cleaned and capped, with card numbers masked (`text`). A violation is a ValidationError
+whose location names the field (``lines.0.unit_price``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from worker.domain.money import quantize
+from worker.domain.money import (
+    MAX_MINOR_UNITS,
+    currency_code,
+    minor_units,
+    quantize,
+    read_amount,
+    read_quantity,
+)
+from worker.domain.text import (
+    Address,
+    DeliveryId,
+    Description,
+    Email,
+    Identifier,
+    Key,
+    Name,
+    Note,
+    OptionalIdentifier,
+    Reason,
+    RequiredName,
+    ShortText,
+)
+
+# The constraints come before the reader, so that the JSON Schema shows them.
+#: an amount ≥ 0: ASCII decimal text or a number, at most `money.MAX_AMOUNT`, `MAX_PLACES`
+Money = Annotated[Decimal, Field(ge=0), BeforeValidator(read_amount)]
+#: an amount > 0
+PositiveMoney = Annotated[Decimal, Field(gt=0), BeforeValidator(read_amount)]
+#: a VAT rate in percent, e.g. 18
+Percent = Annotated[Decimal, Field(ge=0, le=100), BeforeValidator(read_amount)]
+#: a line's quantity: more than 0, at most `money.MAX_QUANTITY` with `MAX_QUANTITY_PLACES`
+Quantity = Annotated[Decimal, Field(gt=0), BeforeValidator(read_quantity)]
+#: an ISO 4217 code with a minor unit, upper-cased ("ils" → "ILS"; QQQ and XAU are refused)
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$"), BeforeValidator(currency_code)]
 
 
 class _Frozen(BaseModel):
@@ -36,18 +84,53 @@ SNAPSHOT_KINDS = frozenset({EventKind.ORDER_CREATED, EventKind.ORDER_UPDATED, Ev
                             EventKind.ORDER_CANCELLED, EventKind.PAYMENT_CAPTURED})  # fmt: skip
 
 
+Located = tuple[tuple[str | int, ...], Decimal]
+
+
+def _line_amounts(lines: tuple[Line, ...]) -> Iterator[Located]:
+    """Each line's money fields, and its price × quantity (located at its `quantity`)."""
+    for index, line in enumerate(lines):
+        for name in ("unit_price", "discount", "tax"):
+            yield ("lines", index, name), getattr(line, name)
+        yield ("lines", index, "quantity"), line.unit_price * line.quantity
+
+
+def _refuse_large(currency: str, amounts: list[Located]) -> None:
+    """Raise a ValidationError at each amount over `MAX_MINOR_UNITS` of `currency`.
+
+    The amounts are already within `money.MAX_AMOUNT` (and a price × quantity within
+    10^21), so the scaling is exact and cannot overflow."""
+    limit = f"{MAX_MINOR_UNITS:.0e}".replace("e+", "e")
+    errors = [
+        InitErrorDetails(
+            type=PydanticCustomError(
+                "amount_too_large",
+                "more than {limit} smallest units of {currency}"
+                + (" (price × quantity)" if loc[-1] == "quantity" else ""),
+                {"limit": limit, "currency": currency},
+            ),
+            loc=loc,
+            input=str(amount),
+        )
+        for loc, amount in amounts
+        if abs(minor_units(amount, currency)) > MAX_MINOR_UNITS
+    ]
+    if errors:
+        raise ValidationError.from_exception_data("amount", errors)
+
+
 class Customer(_Frozen):
     """The buyer as the document should name them."""
 
-    name: str
-    email: str | None = None
-    phone: str | None = None
-    company: str | None = None
-    vat_id: str | None = None
-    address: str | None = None
-    city: str | None = None
-    postcode: str | None = None
-    country: str | None = None
+    name: RequiredName
+    email: Email = None
+    phone: ShortText = None
+    company: Name = None
+    vat_id: ShortText = None
+    address: Address = None
+    city: Name = None
+    postcode: ShortText = None
+    country: ShortText = None
 
 
 class Line(_Frozen):
@@ -60,13 +143,13 @@ class Line(_Frozen):
     """
 
     kind: Literal["item", "shipping", "fee"] = "item"
-    description: str = Field(min_length=1)
-    sku: str | None = None
-    quantity: Decimal = Field(gt=0)
-    unit_price: Decimal = Field(ge=0)
-    discount: Decimal = Field(default=Decimal(0), ge=0)
-    tax: Decimal = Field(default=Decimal(0), ge=0)
-    tax_rate: Decimal | None = Field(default=None, ge=0, le=100)  #: percent, e.g. 18
+    description: Description
+    sku: OptionalIdentifier = None
+    quantity: Quantity
+    unit_price: Money
+    discount: Money = Decimal(0)
+    tax: Money = Decimal(0)
+    tax_rate: Percent | None = None  #: percent, e.g. 18
     taxable: bool = True
 
     def gross(self, prices_include_tax: bool) -> Decimal:
@@ -83,17 +166,17 @@ class Refund(_Frozen):
     to `amount`. Without lines the credit note has one line for the amount.
     """
 
-    refund_id: str = Field(min_length=1)
-    amount: Decimal = Field(gt=0)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
-    reason: str | None = None
+    refund_id: Identifier
+    amount: PositiveMoney
+    currency: CurrencyCode
+    reason: Reason = None
     lines: tuple[Line, ...] = ()
     created_at: datetime | None = None
 
-    @field_validator("currency", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+    @model_validator(mode="after")
+    def _bounded(self) -> Refund:
+        _refuse_large(self.currency, [(("amount",), self.amount), *_line_amounts(self.lines)])
+        return self
 
 
 class ChargeRequest(_Frozen):
@@ -104,26 +187,26 @@ class ChargeRequest(_Frozen):
     card's token from the provider at charge time and never keeps it.
     """
 
-    customer_ref: str = Field(min_length=1)
+    customer_ref: Identifier
     num_of_payments: int = Field(default=1, ge=1, le=36)
-    first_payment: Decimal | None = Field(default=None, gt=0)
+    first_payment: PositiveMoney | None = None
 
 
 class Order(_Frozen):
     """A shop order snapshot at the moment the event was sent."""
 
-    order_id: str = Field(min_length=1)  #: the source's stable id
-    number: str = Field(min_length=1)  #: what the merchant and the customer see, e.g. "#1001"
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    order_id: Identifier  #: the source's stable id
+    number: Identifier  #: what the merchant and the customer see, e.g. "#1001"
+    currency: CurrencyCode
     prices_include_tax: bool
     lines: tuple[Line, ...] = Field(min_length=1)
-    total: Decimal = Field(ge=0)  #: the shop's grand total, VAT included
-    total_tax: Decimal = Field(default=Decimal(0), ge=0)
+    total: Money  #: the shop's grand total, VAT included
+    total_tax: Money = Decimal(0)
     paid: bool
     customer: Customer
     created_at: datetime
-    payment_gateway: str | None = None
-    note: str | None = None
+    payment_gateway: Name = None
+    note: Note = None
     cancelled: bool = False
     #: when the source last changed the order; orders snapshots so a stale one is spotted
     updated_at: datetime | None = None
@@ -132,12 +215,16 @@ class Order(_Frozen):
     #: charge a stored card for this unpaid order (when the tenant allows it)
     charge: ChargeRequest | None = None
     #: the order's exchange rate to the merchant's home currency, when the shop gives one
-    exchange_rate: Decimal | None = Field(default=None, gt=0)
+    exchange_rate: PositiveMoney | None = None
 
-    @field_validator("currency", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+    @model_validator(mode="after")
+    def _bounded(self) -> Order:
+        amounts: list[Located] = [(("total",), self.total), (("total_tax",), self.total_tax)]
+        amounts += _line_amounts(self.lines)
+        if self.charge is not None and self.charge.first_payment is not None:
+            amounts.append((("charge", "first_payment"), self.charge.first_payment))
+        _refuse_large(self.currency, amounts)
+        return self
 
     def lines_total(self) -> Decimal:
         """Sum of the lines' gross amounts, rounded to the currency's smallest unit."""
@@ -153,14 +240,14 @@ class OrderEvent(_Frozen):
     to by `order_id` in the ledger.
     """
 
-    event_id: str
-    tenant: str
-    source: str
-    topic: str  #: the source's own name for it, e.g. "orders/paid"
+    event_id: Key
+    tenant: Key
+    source: Key
+    topic: Key  #: the source's own name for it, e.g. "orders/paid"
     kind: EventKind
-    delivery_id: str  #: the source's idempotency id for this delivery
+    delivery_id: DeliveryId  #: the source's idempotency id for this delivery
     occurred_at: datetime | None = None
-    order_id: str = Field(min_length=1)
+    order_id: Identifier
     order: Order | None = None
     refund: Refund | None = None
 
@@ -178,9 +265,9 @@ class OrderEvent(_Frozen):
 class IgnoredDelivery(_Frozen):
     """A verified delivery of a topic we do not act on; recorded so ops can see it arrived."""
 
-    event_id: str
-    tenant: str
-    source: str
-    topic: str
-    delivery_id: str
+    event_id: Key
+    tenant: Key
+    source: Key
+    topic: Key
+    delivery_id: DeliveryId
     occurred_at: datetime | None = None

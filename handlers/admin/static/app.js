@@ -192,7 +192,8 @@ function tenantRow(tenant) {
   const toggle = tenant.paused ? "resume" : "pause";
   return h("tr", { "data-tenant": tenant.tenant },
     h("td", {}, h("strong", { text: tenant.tenant }), " ", tenant.paused ? badge("paused") : null),
-    h("td", { class: "muted", text: `${tenant.source} → ${tenant.provider}` }),
+    h("td", { class: "muted", text: `${tenant.source} → ${tenant.provider}`
+      + (tenant.last_ping_at ? ` · last set-up ping ${when(tenant.last_ping_at)}` : "") }),
     h("td", { class: "num" }, h("a", { href: `#/events?state=failed&tenant=${encodeURIComponent(tenant.tenant)}`, text: tenant.failed })),
     h("td", { class: "num" }, h("a", { href: `#/events?state=needs_attention&tenant=${encodeURIComponent(tenant.tenant)}`, text: tenant.needs_attention })),
     h("td", {}, h("button", { type: "button", disabled: !canAct(), "data-testid": `${toggle}-${tenant.tenant}`,

@@ -7,13 +7,12 @@ Totals come from `wire.document_totals`, the same rule the client builds with.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from worker.domain.idempotency import SANITY_STRING_MAX
-from worker.domain.money import parse_amount, quantize
+from worker.domain.money import currency_code, parse_amount, quantize
 from worker.providers.icount.wire import RECEIPT_DOCTYPES, DocumentTotals, document_totals
 
 #: document types the sandbox issues (providers.md D.1.5)
@@ -27,7 +26,6 @@ PAYMENT_FIELDS: dict[str, tuple[str, ...]] = {
     "paypal": ("sum", "date", "txn_id", "payer_name"),
 }
 _PRICE_KEYS = ("unitprice", "unitprice_incvat", "unitprice_exempt")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class Refusal(Exception):
@@ -52,9 +50,12 @@ def _decimal(value: object, what: str) -> Decimal:
 def currency_of(body: Mapping[str, Any]) -> str:
     """The document currency (`currency_code`, or `currency`; ILS when absent)."""
     code = body.get("currency_code") or body.get("currency") or "ILS"
-    if not isinstance(code, str) or not _CURRENCY.fullmatch(code.upper()):
-        raise Refusal("bad_currency", "currency_code must be an ISO-4217 code such as ILS")
-    return code.upper()
+    try:
+        return currency_code(code)  # ISO 4217, as the domain reads it
+    except ValueError:
+        raise Refusal(
+            "bad_currency", "currency_code must be an ISO-4217 code such as ILS"
+        ) from None
 
 
 def check_sanity_string(body: Mapping[str, Any]) -> None:
