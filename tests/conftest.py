@@ -1,5 +1,7 @@
 """Shared fixtures: a private redis-server process per test session, flushed per test; and the
-time-limit rule: every test has one (pytest-timeout), 120 s unless marked chaos or cluster."""
+time-limit rule: every test has one (pytest-timeout), 120 s unless marked chaos or cluster.
+The card scan (tests/card_scan_plugin.py) fails the session if any Redis value or log line
+it produces holds a card number."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.card_scan_plugin import NAME as CARD_SCAN
+from tests.card_scan_plugin import CardScan, card_scan
 from worker.ledger import Ledger
 
 #: the limit pyproject.toml sets for every test, and the most any unmarked test may ask for
@@ -37,6 +41,12 @@ def time_limit(item: pytest.Item) -> float:
         return float(value) if value is not None else 0.0
     given = item.config.getoption("timeout", None) or os.environ.get("PYTEST_TIMEOUT")
     return float(given or item.config.getini("timeout") or 0.0)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The card scan (tests/card_scan_plugin.py): no card number in any Redis value or log
+    line the session produces, or the session fails."""
+    config.pluginmanager.register(CardScan(), CARD_SCAN)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -152,13 +162,30 @@ def start_redis(directory: Path, port: int, *, appendonly: bool = False) -> subp
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_server(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[str]:
     """URL of a redis-server process that lives for the whole test session."""
     port = free_port()
     proc = start_redis(tmp_path_factory.mktemp("redis"), port)
     yield f"redis://127.0.0.1:{port}/0"
+    if (scan := card_scan(pytestconfig)) is not None:
+        scan.scan_redis("127.0.0.1", port, "the session's Redis, at its end")
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _card_scan_of_the_session_redis(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used the session's Redis, scan it for card numbers (before the next
+    test's flush empties it)."""
+    scan = card_scan(request.config)
+    if scan is None or "redis_server" not in request.fixturenames:
+        yield
+        return
+    url = redis.connection.parse_url(request.getfixturevalue("redis_server"))
+    yield
+    scan.scan_redis(url["host"], url["port"], f"after {request.node.nodeid}")
 
 
 @pytest.fixture
