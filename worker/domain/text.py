@@ -30,7 +30,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from worker.domain.redaction import mask_card_numbers
 
@@ -65,6 +65,7 @@ _CARD_SPAN, _SCAN_FACTOR = 19 + 18 * 3, 7
 _UNSAFE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 _TABS_AND_BREAKS = re.compile("\r\n|[\t\r\n\x85\u2028\u2029]")
 
@@ -146,21 +147,40 @@ def _key(value: str) -> str:
     return clean_identifier(value)
 
 
+def _encodable(value: object) -> object:
+    """A `BeforeValidator`: lone surrogates become U+FFFD before pydantic's own str check,
+    which refuses them, so a model built straight from JSON (the Standard source's) keeps
+    such text as every source does, cleaned."""
+    if isinstance(value, str) and not value.isascii():
+        return _SURROGATES.sub("\ufffd", value)
+    return value
+
+
+#: runs before each text type's own checks (see `_encodable`)
+_Encodable = BeforeValidator(_encodable)
+
+
 #: required free text (a customer's name, a line's description): never empty once cleaned
-RequiredName = Annotated[str, Field(min_length=1), AfterValidator(_Text(NAME_MAX, required=True))]
+RequiredName = Annotated[
+    str, Field(min_length=1), AfterValidator(_Text(NAME_MAX, required=True)), _Encodable
+]
 Description = Annotated[
-    str, Field(min_length=1), AfterValidator(_Text(DESCRIPTION_MAX, required=True))
+    str, Field(min_length=1), AfterValidator(_Text(DESCRIPTION_MAX, required=True)), _Encodable
 ]
 #: optional free text: cleaned to None when nothing is left
-Name = Annotated[str | None, AfterValidator(_Text(NAME_MAX))]
-Email = Annotated[str | None, AfterValidator(_Text(EMAIL_MAX))]
-ShortText = Annotated[str | None, AfterValidator(_Text(SHORT_MAX))]
-Reason = Annotated[str | None, AfterValidator(_Text(REASON_MAX, multiline=True))]
-Address = Annotated[str | None, AfterValidator(_Text(ADDRESS_MAX, multiline=True))]
-Note = Annotated[str | None, AfterValidator(_Text(NOTE_MAX, multiline=True))]
+Name = Annotated[str | None, AfterValidator(_Text(NAME_MAX)), _Encodable]
+Email = Annotated[str | None, AfterValidator(_Text(EMAIL_MAX)), _Encodable]
+ShortText = Annotated[str | None, AfterValidator(_Text(SHORT_MAX)), _Encodable]
+Reason = Annotated[str | None, AfterValidator(_Text(REASON_MAX, multiline=True)), _Encodable]
+Address = Annotated[str | None, AfterValidator(_Text(ADDRESS_MAX, multiline=True)), _Encodable]
+Note = Annotated[str | None, AfterValidator(_Text(NOTE_MAX, multiline=True)), _Encodable]
 #: a required identifier; cleaned, never masked, refused when longer than `ID_MAX`
-Identifier = Annotated[str, Field(min_length=1, max_length=ID_MAX), AfterValidator(_identifier)]
-OptionalIdentifier = Annotated[str | None, Field(max_length=ID_MAX), AfterValidator(_identifier)]
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=ID_MAX), AfterValidator(_identifier), _Encodable
+]
+OptionalIdentifier = Annotated[
+    str | None, Field(max_length=ID_MAX), AfterValidator(_identifier), _Encodable
+]
 #: an envelope key (event id, tenant, source, topic): cleaned, bounded, may be empty
-Key = Annotated[str, Field(max_length=ID_MAX), AfterValidator(_key)]
-DeliveryId = Annotated[str, Field(max_length=DELIVERY_ID_MAX), AfterValidator(_key)]
+Key = Annotated[str, Field(max_length=ID_MAX), AfterValidator(_key), _Encodable]
+DeliveryId = Annotated[str, Field(max_length=DELIVERY_ID_MAX), AfterValidator(_key), _Encodable]
