@@ -147,6 +147,20 @@ async def test_processing_error_is_retryable(
     assert await control(http, sandbox, "GET", "transactions") == []
 
 
+@pytest.mark.parametrize("status", [500, 502, 503])
+async def test_a_charge_answered_5xx_is_of_unknown_outcome(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, status: int
+) -> None:
+    """cc/bill answered with a 5xx: iCount may have charged before failing, so the outcome is
+    unknown (looked up before any new attempt), never a plain retry that could bill twice
+    (docs/providers/icount.md D-17). A document call's 5xx stays Retryable: it repeats under
+    its sanity_string."""
+    await store_card(http, sandbox)
+    await control(http, sandbox, "POST", "faults", {"path": "cc/bill", "plan": [status]})
+    with pytest.raises(OutcomeUnknown):
+        await provider_for(sandbox, http).charge(charge_order())
+
+
 async def test_no_stored_card_is_permanent(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:

@@ -7,7 +7,10 @@ when iCount says the session is no longer valid.
 Transport errors map onto the error tree by what the provider may have done:
 nothing was sent (refused, DNS, connect timeout) → `Retryable`; sent but the
 answer was lost (read timeout, dropped connection) → `OutcomeUnknown` for calls
-that change something, `Retryable` for read-only calls. Credentials never appear
+that change something, `Retryable` for read-only calls. A charge (`cc/bill`)
+answered with a 5xx or a body that is no answer is `OutcomeUnknown` too: iCount may
+have charged the card before failing, so the charge is looked up, never blindly
+repeated (docs/providers/icount.md D-17). Credentials never appear
 in an error message; nothing here logs.
 
 Card calls: `stored_card` fetches a stored card's token, `bill` charges (`cc/bill` has
@@ -23,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from worker.errors import OutcomeUnknown, Permanent, Retryable
+from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.metrics import observe_call
 from worker.providers.icount.wire import (
     DocumentRef,
@@ -171,4 +174,11 @@ class ICountClient:
                 if method_path in MUTATING:
                     raise OutcomeUnknown(what) from exc
                 raise Retryable(what) from exc
-            return decipher(status, body, retry_after, secrets=self._secrets)
+            try:
+                return decipher(status, body, retry_after, secrets=self._secrets)
+            except (RateLimited, SessionExpired):
+                raise  # a throttle or a stale session: the call was refused, not taken
+            except Retryable as exc:  # a 5xx or a garbled answer to a charge it received
+                if method_path == BILL:  # it may have charged the card before failing
+                    raise OutcomeUnknown(f"iCount {method_path}: {exc}") from exc
+                raise  # a document call repeats under its sanity_string
