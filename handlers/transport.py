@@ -6,7 +6,8 @@ which can be a signature. It has no deadline for a request's head either: a clie
 sends its headers a byte at a time holds a connection until the idle keep-alive timeout.
 `ReceiverRequestHandler` answers those errors as problem bodies, logs only the status and
 the error's class, and closes a connection whose head is not complete `header_timeout_s`
-after its first byte, with a 408 problem. The body has its own deadline (`read_body`).
+after it opened or after the head's first byte, with a 408 problem. The body has its own
+deadline (`read_body`).
 
 It is installed through public seams as far as aiohttp allows: `ReceiverServer` is a
 `web.Server` whose `__call__` builds the handler, and `ReceiverRunner` an `AppRunner` whose
@@ -84,6 +85,12 @@ class ReceiverRequestHandler(web.RequestHandler):
         self._header_timeout_s = header_timeout_s
         self._head_timer: asyncio.TimerHandle | None = None
         self._last_body: Any = None  #: the StreamReader of the newest request parsed
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """A new connection's first head is due within the timeout too: one that opens and
+        sends nothing is closed then, not only at the idle keep-alive timeout."""
+        super().connection_made(transport)
+        self._head_timer = self._head_loop.call_later(self._header_timeout_s, self._head_late)
 
     def data_received(self, data: bytes) -> None:
         heads = self._request_count
@@ -191,7 +198,8 @@ class ReceiverRunner(web.AppRunner):
     """An `AppRunner` that serves the app with a `ReceiverServer`: never inflates a body,
     keeps idle connections `KEEPALIVE_TIMEOUT_S`, and times a request's head out after
     `app[HEADER_TIMEOUT]` seconds. Other keyword arguments are AppRunner's and
-    RequestHandler's (`access_log=None`, `shutdown_timeout=30`, ...)."""
+    RequestHandler's (`access_log=None`, `shutdown_timeout=30`, ...); connection settings
+    are given here, not as the app's `handler_args`, which this runner does not read."""
 
     #: arguments web.Server takes for itself rather than handing them to each connection
     _SERVER_ARGS = ("handle_signals", "shutdown_timeout", "handler_cancellation")
@@ -222,7 +230,8 @@ async def read_body(request: web.Request, timeout_s: float) -> bytes:
 
     Raises:
         RequestTimeout (408): it did not all arrive in time.
-        MalformedBody (400): aiohttp could not read it (broken chunking, a short body).
+        MalformedBody (400): aiohttp could not read it (broken chunking, a short body), or
+            the client closed the connection before it all arrived.
         web.HTTPRequestEntityTooLarge: over the app's `client_max_size`.
     """
     try:
@@ -234,3 +243,5 @@ async def read_body(request: web.Request, timeout_s: float) -> bytes:
         raise RequestTimeout(f"the body did not arrive within {timeout_s:g} s") from None
     except web.RequestPayloadError:
         raise MalformedBody("the body could not be read (its framing is broken)") from None
+    except ConnectionResetError:  # the client left mid-body: its fault, not a 5xx of ours
+        raise MalformedBody("the connection closed before the whole body arrived") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -139,13 +140,24 @@ async def serve_receiver(settings: Settings, host: str, port: int, stop: asyncio
 
 
 def run_receiver(settings: Settings, host: str, port: int) -> None:
-    """Serve until SIGINT/SIGTERM; in-flight requests are finished before exit."""
+    """Serve until SIGINT/SIGTERM; requests being handled are given up to SHUTDOWN_TIMEOUT_S
+    to finish (a body still arriving is cut off: the platform sends it again). A second
+    signal stops at once."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        serving = asyncio.current_task()
+        assert serving is not None
+
+        def on_signal() -> None:
+            if stop.is_set():  # asked twice: don't wait for the drain
+                serving.cancel()
+            stop.set()
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, on_signal)
         await serve_receiver(settings, host, port, stop)
 
-    asyncio.run(main())
+    with contextlib.suppress(asyncio.CancelledError):  # the second signal's early stop
+        asyncio.run(main())

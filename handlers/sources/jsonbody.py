@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from handlers.errors import InvalidPayload, MalformedBody
 from handlers.inbound import header as header  # the one defensive header accessor
@@ -46,6 +46,18 @@ def read_amount(value: object) -> Decimal:
     `money.MAX_AMOUNT` and `MAX_PLACES` (so no source's arithmetic can overflow), and an
     error that echoes nothing."""
     return money.read_amount(value)  # its messages never hold the value
+
+
+def _whole_number(value: object) -> object:
+    """Text for a whole number must be ASCII digits: pydantic's lax int would read "1_0" as 10
+    and " 5 " as 5. Numbers (and integral Decimals) go on to pydantic's own int check."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise ValueError("not a whole number written in ASCII digits")
+    return value
+
+
+#: a count (a line's quantity) as the sources read it: an int, or ASCII digit text
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 
 
 def validate(model: type[_Model], document: object, prefix: str = "") -> _Model:

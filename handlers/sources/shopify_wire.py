@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from handlers.sources.jsonbody import WholeNumber
 from handlers.sources.jsonbody import read_amount as _amount
 from worker.domain.events import CurrencyCode
 from worker.domain.money import MAX_QUANTITY
@@ -57,7 +58,7 @@ class LineItem(Priced):
     name: Text = None
     variant_title: Text = None
     sku: Text = None
-    quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    quantity: WholeNumber = Field(gt=0, le=MAX_QUANTITY)
     taxable: bool = True
     total_discount: Amount = ZERO
 
@@ -101,7 +102,9 @@ class RefundedItem(Wire):
 class RefundLineItem(Wire):
     """What a refund gives back for one order line; `subtotal` + `total_tax` is the gross."""
 
-    quantity: int = Field(ge=0, le=MAX_QUANTITY)  #: 0 when only money (no units) is returned
+    quantity: WholeNumber = Field(
+        ge=0, le=MAX_QUANTITY
+    )  #: 0 when only money (no units) is returned
     subtotal: Amount
     total_tax: Amount = ZERO
     line_item: RefundedItem | None = None

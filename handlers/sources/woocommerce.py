@@ -32,7 +32,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from handlers.errors import InboundError, InvalidPayload, InvalidSignature, MalformedHeader
 from handlers.sources import Parsed
-from handlers.sources.jsonbody import header, invalid, load_object
+from handlers.sources.jsonbody import WholeNumber, header, invalid, load_object
 from handlers.sources.jsonbody import read_amount as _amount
 from worker.domain.events import CurrencyCode, Customer, EventKind, Line, Order, Refund
 from worker.domain.money import MAX_QUANTITY, exponent, from_minor_units
@@ -131,7 +131,7 @@ class _Fee(_Wire):  # a fee line, and with the overrides below an item or a ship
 
 class _Item(_Fee):
     sku: _Text = None
-    quantity: int = Field(default=1, gt=0, le=MAX_QUANTITY)
+    quantity: WholeNumber = Field(default=1, gt=0, le=MAX_QUANTITY)
     subtotal: _Amount | None = None  #: before coupons; absent on shipping lines
     total: _Amount
     total_tax: _Amount = _ZERO

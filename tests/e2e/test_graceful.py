@@ -5,6 +5,7 @@ the job, and the order still gets exactly one document."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from invoicebridge import samples
 from invoicebridge.loadgen import LoadPlan, run_load
 from invoicebridge.stack import LocalStack, StackOptions, running_stack
 from tests.e2e.test_cli_processes import documents_for
+from tests.receiver_process import ReceiverProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -65,3 +67,36 @@ def test_sigterm_to_the_workers_mid_call_still_makes_one_document(stack: LocalSt
     stack.wait_quiet(timeout=60)
     assert len(documents_for(stack, 71_001)) == 1
     assert stack.ledger_states().get("done") == 1
+
+
+def test_a_second_sigterm_stops_the_receiver_without_waiting_for_the_drain(
+    redis_server: str, tmp_path: Path
+) -> None:
+    """The first SIGTERM lets a request under way finish (here one whose body never comes,
+    so the drain would last the whole shutdown timeout); a second one stops at once."""
+    tenant = (
+        '[tenants.shop]\nsource = "shopify"\nsecret = "s"\nprovider = "icount"\n'
+        '[tenants.shop.icount]\ncid = "c"\nuser = "u"\npass = "p"\n'
+        'base_url = "http://127.0.0.1:9"\n'
+    )
+    receiver = ReceiverProcess(tmp_path, f'[redis]\nurl = "{redis_server}"\n' + tenant)
+    receiver.start()
+    process = receiver.proc
+    assert process is not None
+    head = (
+        b"POST /webhooks/shopify/shop HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    try:
+        with socket.create_connection(("127.0.0.1", receiver.port)) as held:
+            held.sendall(head)
+            time.sleep(0.3)
+            process.terminate()
+            time.sleep(1.0)
+            assert process.poll() is None  # draining: the request under way is waited for
+            started = time.monotonic()
+            process.terminate()
+            assert process.wait(timeout=10) == 0
+            assert time.monotonic() - started < 5
+    finally:
+        receiver.stop()

@@ -240,17 +240,56 @@ async def test_a_body_that_stalls_is_a_408_and_the_connection_is_closed(
     assert await receiver.ledger_keys() == []
 
 
+async def test_a_client_leaving_mid_body_is_no_error_of_ours(receiver: Receiver) -> None:
+    """A client that closes its connection after part of the body is logged as a refusal
+    (400), not as a 500 with a traceback, so nobody can pump the 5xx rate from outside."""
+    body, headers = signed_shopify()
+    raw = request_bytes("POST", SHOP, {**headers, "Content-Length": str(len(body))})
+    with structlog.testing.capture_logs() as logs:
+        _, writer = await asyncio.open_connection("127.0.0.1", receiver.port)
+        writer.write(raw + body[:1])
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.close()
+        for _ in range(50):  # until the receiver has noticed
+            if any(entry.get("status") for entry in logs):
+                break
+            await asyncio.sleep(0.02)
+    statuses = [entry["status"] for entry in logs if "status" in entry]
+    assert statuses == [400], logs
+    assert not any(entry.get("log_level") == "error" for entry in logs), logs
+    assert await receiver.ledger_keys() == []
+
+
 async def test_an_idle_connection_is_not_cut_by_the_header_timeout(receiver: Receiver) -> None:
-    """Idle keep-alive (a load balancer's pooled connection) is not a slow head: after twice
-    the header timeout without a byte, a request on it is still served."""
+    """Idle keep-alive (a load balancer's pooled connection) is not a slow head: after a
+    request and twice the header timeout without a byte, a request on it is still served."""
     reader, writer = await asyncio.open_connection("127.0.0.1", receiver.port)
     try:
-        await asyncio.sleep(HEADER_TIMEOUT_S * 2)
-        writer.write(request_bytes("GET", "/healthz", {}))
-        async with asyncio.timeout(3):
-            assert (await read_answer(reader)).status == 200
+        for _ in range(2):
+            writer.write(request_bytes("GET", "/healthz", {}))
+            async with asyncio.timeout(3):
+                assert (await read_answer(reader)).status == 200
+            await asyncio.sleep(HEADER_TIMEOUT_S * 2)
     finally:
         writer.close()
+
+
+async def test_a_connection_that_never_sends_a_head_is_closed_with_a_408(
+    receiver: Receiver,
+) -> None:
+    """A connection opened and left silent (a slowloris holding sockets) is answered 408 and
+    closed `header_timeout_s` after it opened, not kept for the idle keep-alive timeout."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", receiver.port)
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(3):
+            answer = await read_answer(reader)
+            assert await reader.read() == b""
+    finally:
+        writer.close()
+    assert HEADER_TIMEOUT_S <= time.perf_counter() - started < HEADER_TIMEOUT_S + 1
+    assert_problem(answer, 408)
 
 
 # --- the hook into aiohttp, and the benchmark's bound --------------------------------

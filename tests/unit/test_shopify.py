@@ -746,3 +746,19 @@ def test_any_sample_refund_parses_to_its_transactions(
     kinds = {adjustment["kind"] for adjustment in payload["order_adjustments"]}
     if refund.lines or "refund_discrepancy" not in kinds:  # the calculated amount keeps them
         assert gross_sum(refund) == refund.amount
+
+
+@pytest.mark.parametrize("quantity", ["1_0", " 5 ", "٣", "3.5"])
+def test_a_quantity_not_written_in_ascii_digits_is_refused_by_name(quantity: str) -> None:
+    """pydantic's lax int reads "1_0" as 10; a line's quantity must be an int or ASCII digits."""
+    payload = minimal()
+    payload["line_items"][0]["quantity"] = quantity
+    with pytest.raises(InvalidPayload, match=r"line_items\.0\.quantity"):
+        parse(encode(payload))
+
+
+def test_a_quantity_as_ascii_digit_text_is_read_as_the_number() -> None:
+    as_text, as_number = minimal(), minimal()
+    as_text["line_items"][0]["quantity"], as_number["line_items"][0]["quantity"] = "2", 2
+    line = parse_order(encode(as_text)).lines[0]
+    assert line.quantity == Decimal(2) and line == parse_order(encode(as_number)).lines[0]

@@ -588,3 +588,12 @@ def test_negative_fee_keeps_the_lines_adding_up(
     order = parse_order(samples.encode_body(payload))
     assert order.lines_total() == Decimal(payload["total"])
     assert all(line.unit_price * line.quantity >= line.discount for line in order.lines)
+
+
+@pytest.mark.parametrize("quantity", ["1_0", " 5 ", "٣"])
+def test_a_quantity_not_written_in_ascii_digits_is_refused_by_name(quantity: str) -> None:
+    """pydantic's lax int reads "1_0" as 10; a line's quantity must be an int or ASCII digits."""
+    payload = samples.woo_order(1)
+    payload["line_items"][0]["quantity"] = quantity
+    with pytest.raises(InvalidPayload, match=r"line_items\.0\.quantity"):
+        parse(encode(payload))
