@@ -14,7 +14,7 @@ from typing import Any, Literal
 from handlers.admin.backend import EventQuery
 from handlers.errors import Conflict, NotFound
 from worker import ops
-from worker.ledger import Ledger
+from worker.ledger import Ledger, StoredInvalid
 from worker.ops_overview import (
     QueueDepth,
     hourly,
@@ -47,8 +47,17 @@ class LedgerAdmin:
             detail = await ops.event_detail(self.ledger, event_id)
         except ops.UnknownEvent as exc:
             raise NotFound(str(exc)) from None
-        payload = await self.ledger.load_event(event_id)
-        detail["order_event"] = None if payload is None else payload.model_dump(mode="json")
+        # an event recorded before this version's models were tightened may not read back:
+        # it is shown from its ledger fields, with why its payload is not (never the value)
+        detail["order_event"] = detail["order_event_unreadable"] = None
+        try:
+            payload = await self.ledger.load_event(event_id)
+        except StoredInvalid as exc:
+            detail["order_event_unreadable"] = {"reason": exc.reason, "field": exc.field,
+                                                "detail": str(exc)}  # fmt: skip
+            return detail
+        if payload is not None:
+            detail["order_event"] = payload.model_dump(mode="json")
         return detail
 
     async def retry(self, event_ids: Sequence[str], who: str) -> dict[str, Any]:

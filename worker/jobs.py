@@ -31,7 +31,7 @@ from worker.errors import (
     RateLimited,
     Retryable,
 )
-from worker.ledger import EventState, JobFailure, JobRecord, Ledger, OrderState
+from worker.ledger import EventState, JobFailure, JobRecord, Ledger, OrderState, StoredInvalid
 from worker.limits import TenantLimits
 from worker.planner import Step, newest, plan
 from worker.providers.base import DocumentRef
@@ -102,6 +102,9 @@ async def process_event(deps: Deps, event_id: str) -> None:
     """Bring one event to `done`, `failed`, or raise `RetryLater`."""
     item = await deps.ledger.work_item(event_id)
     event, state, paused = item.event, item.state, item.paused
+    if item.unreadable is not None:
+        await _unreadable(deps, event_id, state, item.unreadable)
+        return
     if event is None:
         log.warning("event_missing", event_id=event_id)
         return
@@ -130,6 +133,20 @@ async def process_event(deps: Deps, event_id: str) -> None:
         await _locked(deps, event, keep_slot)
     finally:
         await deps.limits.release(event.tenant, admission)
+
+
+async def _unreadable(deps: Deps, event_id: str, state: str | None, exc: StoredInvalid) -> None:
+    """An event recorded in a shape this version refuses (before its models were tightened)
+    fails with `stored_event_invalid`, naming the field; retrying cannot make it readable."""
+    if state in SETTLED:
+        log.info("event_already_settled", state=state)
+        return
+    fields = await deps.ledger.event(event_id)
+    tenant, order_id = fields.get("tenant", ""), fields.get("order_id", "")
+    structlog.contextvars.bind_contextvars(tenant=tenant, order_id=order_id)
+    log.error("event_failed", reason=exc.reason, error=str(exc))
+    await _settle_as(deps, event_id, tenant, "failed", f"{exc.reason}: {exc}",
+                     order_id=order_id, number=fields.get("order_number") or None)  # fmt: skip
 
 
 async def _locked(deps: Deps, event: OrderEvent, also_renew: Renew | None = None) -> None:
@@ -212,18 +229,24 @@ async def _retry_or_fail(deps: Deps, event: OrderEvent, exc: BridgeError) -> Non
 
 
 async def _settle(deps: Deps, event: OrderEvent, state: EventState, error: str = "") -> None:
+    number = event.order.number if event.order is not None else None
+    await _settle_as(deps, event.event_id, event.tenant, state, error, order_id=event.order_id,
+                     number=number)  # fmt: skip
+
+
+async def _settle_as(deps: Deps, event_id: str, tenant: str, state: EventState, error: str,
+                     *, order_id: str, number: str | None) -> None:  # fmt: skip
     """Write the event's final state, then tell the alerter (which never raises: an alert
     that cannot go out is logged, and the job's outcome stands)."""
-    await deps.ledger.set_event_state(event.event_id, state, error=error or None)
+    await deps.ledger.set_event_state(event_id, state, error=error or None)
     alerter = deps.alerter
     if alerter is None:
         return
     if state == "done":
-        await alerter.event_done(event.tenant, event.event_id)
+        await alerter.event_done(tenant, event_id)
         return
-    number = event.order.number if event.order is not None else None
-    await alerter.event_failed(event.tenant, event.event_id, state, error,
-                               order_id=event.order_id, order_number=number)  # fmt: skip
+    await alerter.event_failed(tenant, event_id, state, error, order_id=order_id,
+                               order_number=number)  # fmt: skip
 
 
 async def _current_order(deps: Deps, event: OrderEvent) -> tuple[Order, OrderState]:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import redis.asyncio as aioredis
+from pydantic import BaseModel, ValidationError
 
 from worker.domain.events import IgnoredDelivery, Order, OrderEvent, Refund
 from worker.domain.rates import OverRate, WebhookRate
 from worker.domain.redaction import redact_text
 from worker.domain.states import EVENT_STATES, EventState
+from worker.errors import Permanent
 from worker.ledger_jobs import JobFailure, JobLedger, JobRecord
 from worker.ledger_keys import (
     CLAIM,
@@ -46,17 +48,42 @@ from worker.settings import RedisSettings
 
 __all__ = [
     "EVENT", "EVENTS", "JOB", "ORDER", "STATE", "UNQUEUED",
-    "EventState", "JobFailure", "JobLedger", "JobRecord", "Ledger",
+    "EventState", "JobFailure", "JobLedger", "JobRecord", "Ledger", "StoredInvalid",
 ]  # fmt: skip
 
 #: how long the delivery that recorded an event has to queue it before another may
 ENQUEUE_CLAIM_MS = 10_000
 
 RecordOutcome = Literal["new", "duplicate", "unqueued"]
+Stored = TypeVar("Stored", bound=BaseModel)
 
 
 def _now() -> str:
     return f"{time.time():.6f}"
+
+
+class StoredInvalid(Permanent):
+    """A record in the ledger that this version's models refuse: written before they were
+    tightened (an amount now out of bounds, a currency not in ISO 4217). Retrying cannot
+    make it readable, so the job fails with `stored_<what>_invalid`. The message names the
+    first failing field (`field`) and never its value."""
+
+    def __init__(self, what: str, of: str, error: ValidationError) -> None:
+        first = error.errors(include_url=False, include_input=False, include_context=False)[0]
+        self.field = ".".join(map(str, first["loc"])) or "(the whole record)"
+        super().__init__(
+            f"the stored {what}{of} is not readable by this version: {self.field}: {first['msg']}",
+            reason=f"stored_{what}_invalid",
+        )
+
+
+def _read(model: type[Stored], raw: str | bytes, what: str, of: str = "") -> Stored:
+    """A stored record read back; StoredInvalid if it no longer validates (not chained to
+    pydantic's error, which carries the value)."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise StoredInvalid(what, of, exc) from None
 
 
 @dataclass(frozen=True)
@@ -66,6 +93,8 @@ class WorkItem:
     event: OrderEvent | None
     state: str | None
     paused: bool
+    #: the payload is there but this version refuses it (`event` is then None)
+    unreadable: StoredInvalid | None = None
 
 
 @dataclass(frozen=True)
@@ -194,12 +223,20 @@ class Ledger(JobLedger):
         """What a worker needs before it starts on an event, in one round trip."""
         keys = [EVENT.format(event_id), PAUSED]
         payload, state, paused = await self._work_item(keys=keys, args=[_now()])
-        event = None if payload is None else OrderEvent.model_validate_json(payload)
+        try:
+            event = None if payload is None else _read(OrderEvent, payload, "event")
+        except StoredInvalid as exc:
+            return WorkItem(None, state, bool(paused), unreadable=exc)
         return WorkItem(event, state, bool(paused))
 
     async def load_event(self, event_id: str) -> OrderEvent | None:
+        """The event's canonical payload (None if it has none).
+
+        Raises:
+            StoredInvalid: the stored payload no longer validates (`stored_event_invalid`).
+        """
         payload = await self.redis.hget(EVENT.format(event_id), "payload")
-        return None if payload is None else OrderEvent.model_validate_json(payload)
+        return None if payload is None else _read(OrderEvent, payload, "event")
 
     async def event(self, event_id: str) -> dict[str, str]:
         """The event's ledger fields (empty if unknown), payload included."""
@@ -246,15 +283,21 @@ class Ledger(JobLedger):
 
     async def order_state(self, tenant: str, order_id: str) -> OrderState:
         """The order's newest snapshot, every refund seen and every step's record: two round
-        trips (the steps' records need their names first)."""
+        trips (the steps' records need their names first).
+
+        Raises:
+            StoredInvalid: the snapshot or a refund no longer validates
+                (`stored_snapshot_invalid`, `stored_refund_invalid`).
+        """
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(SNAPSHOT.format(tenant, order_id))
             pipe.hgetall(REFUNDS.format(tenant, order_id))
             pipe.hkeys(ORDER.format(tenant, order_id))
             raw, refunds, steps = await pipe.execute()
+        of = f" of order {order_id}"
         return OrderState(
-            snapshot=None if raw is None else Order.model_validate_json(raw),
-            refunds={rid: Refund.model_validate_json(v) for rid, v in refunds.items()},
+            snapshot=None if raw is None else _read(Order, raw, "snapshot", of),
+            refunds={rid: _read(Refund, v, "refund", f" {rid}{of}") for rid, v in refunds.items()},
             steps=await self.jobs_of(tenant, order_id, steps) if steps else {},
         )
 
