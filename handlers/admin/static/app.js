@@ -361,7 +361,7 @@ views.detail = async (eventId) => {
       h("div", { class: "card" }, h("h2", { text: "Order" }),
         order ? h("div", {}, h("table", {}, h("tbody", {}, lines)),
           h("p", {}, h("strong", { text: `Total ${order.total} ${order.currency}` }), order.paid ? " · paid" : " · unpaid"))
-          : h("p", { class: "muted", text: "No order in this event." }),
+          : h("p", { class: "muted", text: d.order_event_unreadable ? `This version cannot read the stored order: ${d.order_event_unreadable.detail}` : "No order in this event." }),
         d.order_event ? h("details", {}, h("summary", { text: "Canonical event JSON" }), h("pre", { class: "json", text: JSON.stringify(d.order_event, null, 2) })) : null)),
     h("div", { class: "card" }, h("h2", { text: "Steps and attempts" }),
       h("table", { "data-testid": "steps" }, heads(["Step", "State", "Attempts#", "Document", "Emailed", "Each attempt"]),
