@@ -218,3 +218,70 @@ async def test_out_of_bounds_input_is_a_422_naming_the_field(
     assert status == 422, problem
     assert f"{field}: " in problem["detail"], problem["detail"]
     assert await raw.zcard("ib:events") == 0
+
+
+def _identifiers(tenant: str, number: str, sku: str) -> Payload:
+    """A delivery whose order number and first line's SKU are `number` and `sku` (Stripe
+    has no SKU: the number comes from the payment's metadata)."""
+    payload = BUILD[tenant]()
+    if tenant == "shop":
+        payload["name"], payload["line_items"][0]["sku"] = number, sku
+    elif tenant == "woo":
+        payload["number"], payload["line_items"][0]["sku"] = number, sku
+    elif tenant == "pay":
+        payload["data"]["object"]["metadata"]["order_number"] = number
+    else:
+        order = payload["data"]["order"]
+        order["number"], order["lines"][0]["sku"] = number, sku
+    return payload
+
+
+@pytest.mark.parametrize("tenant", list(SOURCES))
+async def test_a_card_number_as_order_number_or_sku_is_stored_masked(
+    client: Client, raw: aioredis.Redis, tenant: str
+) -> None:
+    """The order number and a SKU are only shown (documents, e-mails, the admin API), never
+    keys: a card number in either is masked in the stored event as in free text."""
+    payload = _identifiers(tenant, f"#{CARD}", f"SKU {DASHED}")
+    status, answer = await post(client, tenant, payload)
+    assert (status, answer["status"]) == (200, "accepted"), answer
+    stored = cast(dict[str, str], await raw.hgetall(f"ib:event:{answer['event_id']}"))
+    assert card_runs(json.dumps(stored, ensure_ascii=False)) == []
+    event = OrderEvent.model_validate_json(stored["payload"])
+    assert event.order is not None
+    assert event.order.number == "#[card …1111]"
+    if tenant != "pay":
+        assert event.order.lines[0].sku == "SKU [card …0004]"
+
+
+def _charged(customer_ref: str) -> Payload:
+    payload = _standard()
+    payload["data"]["order"]["paid"] = False
+    payload["data"]["order"]["charge"] = {"customer_ref": customer_ref}
+    return payload
+
+
+@pytest.mark.parametrize("customer_ref", [CARD, f"client {DASHED}"])
+async def test_a_card_number_as_the_charged_customer_ref_is_a_422(
+    client: Client, raw: aioredis.Redis, customer_ref: str
+) -> None:
+    """The provider's client id the card is billed through cannot be masked (it would bill
+    someone else): one holding a card number is refused, naming the field; nothing kept."""
+    status, problem = await post(client, "any", _charged(customer_ref))
+    assert status == 422, problem
+    assert "data.order.charge.customer_ref: " in problem["detail"], problem["detail"]
+    assert card_runs(json.dumps(problem)) == []
+    assert await raw.zcard("ib:events") == 0
+
+
+async def test_a_customer_ref_without_a_card_number_is_taken(
+    client: Client, raw: aioredis.Redis
+) -> None:
+    """A client id that is a short digit run, or a long one that fails Luhn, is kept."""
+    for customer_ref in ["102938", "4111111111111112"]:
+        status, answer = await post(client, "any", _charged(customer_ref))
+        assert status == 200, answer
+        stored = await raw.hget(f"ib:event:{answer['event_id']}", "payload")
+        event = OrderEvent.model_validate_json(cast(str, stored))
+        assert event.order is not None and event.order.charge is not None
+        assert event.order.charge.customer_ref == customer_ref

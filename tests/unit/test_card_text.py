@@ -1,5 +1,6 @@
 """Free text in the canonical models: card numbers masked to their last four, NFC, no control
-or bidi characters, no lone surrogates, capped; identifiers cleaned but never masked (#15)."""
+or bidi characters, no lone surrogates, capped, stream-safe; identifiers cleaned, and masked,
+refused or kept by their use (#15)."""
 
 from __future__ import annotations
 
@@ -227,6 +228,21 @@ def test_every_free_text_field_is_masked_and_cleaned_as_the_order_is_built() -> 
     assert refund.reason == "refund [card …1111]" and refund.currency == "ILS"
 
 
+def test_card_numbers_in_identifiers_are_masked_refused_or_kept_by_their_use() -> None:
+    """Shown only (the order number, a SKU): masked. Billed through (a charge's customer
+    reference): refused, naming the field. Keys (order, refund and delivery ids): kept."""
+    line = {"description": "x", "quantity": "1", "unit_price": "117.00", "sku": f"SKU-{VISA}"}
+    order = _order(number=f"#{VISA}", lines=[line])
+    assert (order.number, order.lines[0].sku) == ("#[card …1111]", "SKU-[card …1111]")
+    assert order.order_id == VISA
+    with pytest.raises(ValidationError) as caught:
+        _order(paid=False, charge={"customer_ref": "4111 1111 1111 1111"})
+    assert [error["loc"] for error in caught.value.errors()] == [("charge", "customer_ref")]
+    assert _order(paid=False, charge={"customer_ref": "4111111111111112"}).charge is not None
+    refund = Refund(refund_id=VISA, amount=Decimal(1), currency="ILS")
+    assert refund.refund_id == VISA
+
+
 def test_caps_hold_and_a_cut_ends_in_an_ellipsis() -> None:
     """A long name and note are cut to their caps; 200 KB of either, and an over-long
     identifier, are refused, naming the field."""
@@ -269,7 +285,81 @@ def test_an_icount_request_carries_no_card_number() -> None:
 
 
 def test_a_line_at_the_bounds_keeps_decimal_exact() -> None:
-    """The largest line the bounds allow: no Decimal operation of the domain overflows."""
-    line = Line(description="x", quantity=Decimal("1000000"), unit_price=Decimal("10000000"))
-    order = _order(lines=[line], total="10000000000000", currency="ILS")
-    assert order.lines_total() == Decimal("10000000000000.00")
+    """The largest line the bounds allow, with a price and quantity of many places: price ×
+    quantity needs all of Decimal's 28 digits, and the total is its exact value rounded once;
+    one more place of price would need 29 and is refused at the line's quantity."""
+    quantity = Decimal("999999.999999")
+    line = Line(description="x", quantity=quantity, unit_price=Decimal("9999999.999999999"))
+    assert line.gross(True) == Decimal("9999999999989.999000000000001")  # 28 digits, exact
+    order = _order(lines=[line], total="9999999999990.00", currency="ILS")
+    assert order.lines_total() == Decimal("9999999999990.00")
+    wider = Line(description="x", quantity=quantity, unit_price=Decimal("9999999.9999999999"))
+    with pytest.raises(ValidationError, match=r"lines\.0\.quantity\n.*28 significant digits"):
+        _order(lines=[wider], total="9999999999990.00", currency="ILS")
+
+
+# --- stream-safe text: NFC in linear time ---------------------------------------------------
+
+
+def _longest_non_starter_run(text: str) -> int:
+    """The longest run of non-starters in the canonical decomposition of `text`."""
+    longest = run = 0
+    for char in unicodedata.normalize("NFD", text):
+        run = run + 1 if unicodedata.combining(char) else 0
+        longest = max(longest, run)
+    return longest
+
+
+def _worst_case_megabyte() -> str:
+    """About 1 MB of UTF-8 that CPython's NFC sorts in quadratic time: runs of combining
+    marks whose classes fall (230 before 220, 1 and 202), after a starter, one long run
+    first, then many long runs, the two-mark characters among them."""
+    falling = "\u0301\u0316\u0334\u0327"  # classes 230, 220, 1, 202: the sort moves each
+    one_run = "a" + "\u0301" * 60_000 + "\u0316" * 60_000
+    runs = ("ǘ" + "\u0301" * 500 + "\u0316" * 500 + "\u0344\u0f73" * 50 + falling * 50) * 280
+    text = one_run + runs
+    size = len(text.encode())
+    assert 0.9e6 <= size <= 1.2e6, size
+    return text
+
+
+def test_a_megabyte_of_combining_marks_is_cleaned_in_linear_time() -> None:
+    """Runs of non-starters are cut to 30 (UAX #15's stream-safe bound) before NFC, so the
+    worst case of CPython's insertion sort costs well under a second (about 20 ms; before the
+    bound, this text took 34 s)."""
+    text = _worst_case_megabyte()
+    started = time.perf_counter()
+    identifier = clean_identifier(text)
+    note = clean_text(text, NOTE_MAX, multiline=True)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 0.5, f"{elapsed:.2f} s"
+    assert unicodedata.is_normalized("NFC", identifier)
+    assert _longest_non_starter_run(identifier) == 30 and len(note) <= NOTE_MAX
+    assert clean_identifier(identifier) == identifier
+
+
+def test_every_non_starter_is_known() -> None:
+    """The class of non-starters `text` cuts runs of is built from planes 0 and 1: no other
+    code point has a combining class (this Python's Unicode database)."""
+    beyond = [p for p in range(0x20000, 0x110000) if unicodedata.combining(chr(p))]
+    assert beyond == []
+
+
+_MARKS = st.text(
+    alphabet=st.sampled_from(["a", "ǘ", "\u0301", "\u0316", "\u0334", "\u0344", "\u0f73", "x"]),
+    max_size=200,
+)
+
+
+@PROPERTY
+@given(st.lists(st.tuples(_MARKS, st.integers(0, 80)), max_size=5))
+def test_runs_of_non_starters_are_cut_to_thirty(parts: list[tuple[str, int]]) -> None:
+    """No run of more than 30 non-starters (decomposed, the starter's own included) is left;
+    text without one is only normalised; cleaning is idempotent."""
+    text = "".join(part + "\u0316\u0301" * repeat for part, repeat in parts)
+    cleaned = clean_identifier(text)
+    assert _longest_non_starter_run(cleaned) <= 30
+    assert unicodedata.is_normalized("NFC", cleaned)
+    assert clean_identifier(cleaned) == cleaned
+    if _longest_non_starter_run(text) <= 30:
+        assert cleaned == unicodedata.normalize("NFC", text).strip()

@@ -5,7 +5,7 @@ overflow or lose its place for any order within those bounds."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Context, Decimal, DefaultContext, Inexact, localcontext
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -163,3 +163,78 @@ def test_no_document_mapping_overflows_within_the_bounds(order: Order) -> None:
             build()
         except Permanent:
             pass
+
+
+# --- every accepted line is exact in Decimal's default context ----------------------------
+
+
+@st.composite
+def bounded_amounts(draw: st.DrawFn, most: int, places: int) -> Decimal:
+    """An amount below `most` whole units with up to `places` decimal places, of any size
+    (its count of whole digits drawn first), often with all `places`, and with every digit
+    significant (first and last not zero): the hardest for a 28-digit context."""
+    whole = draw(st.integers(0, len(str(most)) - 1))
+    scale = draw(st.one_of(st.just(places), st.integers(0, places)))
+    size = whole + scale  # digits
+    if size == 0:
+        return D(0)
+    units = draw(st.integers(10 ** (size - 1), 10**size - 1)) // 10 * 10 + draw(st.integers(1, 9))
+    return D(min(units, most * 10**scale)).scaleb(-scale)
+
+
+def _order_of(line: Line, currency: str) -> Order:
+    return Order(
+        order_id="1",
+        number="1",
+        currency=currency,
+        prices_include_tax=False,
+        lines=(line,),
+        total=D(0),
+        paid=True,
+        customer=Customer(name="Dana"),
+        created_at=datetime(2024, 5, 1, tzinfo=UTC),
+    )
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    bounded_amounts(10**15, money.MAX_PLACES),
+    bounded_amounts(10**6, money.MAX_QUANTITY_PLACES),
+    bounded_amounts(10**9, money.MAX_PLACES),
+    bounded_amounts(10**9, money.MAX_PLACES),
+    st.sampled_from(["JPY", "ILS", "BHD"]),
+)
+def test_every_accepted_line_is_exact_in_the_default_context(
+    price: Decimal, quantity: Decimal, discount: Decimal, tax: Decimal, currency: str
+) -> None:
+    """Whatever line the bounds let into an order, its price × quantity and its gross
+    (discount, tax) computed in Decimal's default context equal the exact values (computed
+    with 100 digits, Inexact trapped); a line that would round is refused at its quantity."""
+    try:
+        line = Line(description="x", quantity=quantity, unit_price=price, discount=discount,
+                    tax=tax)  # fmt: skip
+        _order_of(line, currency)
+    except ValidationError as refused:
+        kinds = {(error["type"], error["loc"][-1]) for error in refused.errors()}
+        too_large = {("amount_too_large", name) for name in ("unit_price", "discount", "tax")}
+        at_quantity = {("amount_too_large", "quantity"), ("amount_not_exact", "quantity")}
+        assert kinds <= too_large | at_quantity | {("greater_than", "quantity")}
+        return
+    with localcontext(Context(prec=100, traps=[Inexact])):
+        exact_product = price * quantity
+        exact_gross = exact_product - discount + tax
+    with localcontext(DefaultContext):
+        assert price * quantity == exact_product
+        assert line.gross(prices_include_tax=False) == exact_gross
+        assert line.gross(prices_include_tax=True) == exact_product - discount
+
+
+def test_a_line_that_would_round_is_refused_at_its_quantity() -> None:
+    """12 places of a price times 6 of a quantity need 29 digits: refused, naming the field,
+    without echoing the price."""
+    line = Line(description="x", quantity=D("999999.999997"), unit_price=D("12778.333333333335"))
+    with pytest.raises(ValidationError) as caught:
+        _order_of(line, "ILS")
+    [error] = caught.value.errors()
+    assert (error["type"], error["loc"]) == ("amount_not_exact", ("lines", 0, "quantity"))
+    assert "12778.333333333335" not in str(caught.value)

@@ -5,8 +5,9 @@ builds these from verified bytes; workers read them back from the ledger.
 
 Every field is bounded as it is built, whatever the source: amounts and quantities are
 read from ASCII digits and kept within `money`'s bounds (an amount at most
-`MAX_MINOR_UNITS` of its ISO 4217 currency, a line's price × quantity too), and text is
-cleaned and capped, with card numbers masked (`text`). A violation is a ValidationError
+`MAX_MINOR_UNITS` of its ISO 4217 currency, a line's price × quantity too, and a line's
+arithmetic exact in Decimal's default context), and text is cleaned and capped, with card
+numbers masked (`text`). A violation is a ValidationError
 whose location names the field (``lines.0.unit_price``).
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, localcontext
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -38,14 +39,16 @@ from worker.domain.money import (
 )
 from worker.domain.text import (
     Address,
+    CardFreeIdentifier,
     DeliveryId,
     Description,
+    DisplayIdentifier,
     Email,
     Identifier,
     Key,
     Name,
     Note,
-    OptionalIdentifier,
+    OptionalDisplayIdentifier,
     Reason,
     RequiredName,
     ShortText,
@@ -86,17 +89,34 @@ SNAPSHOT_KINDS = frozenset({EventKind.ORDER_CREATED, EventKind.ORDER_UPDATED, Ev
 
 Located = tuple[tuple[str | int, ...], Decimal]
 
+#: the precision of Decimal's default context, which the worker's arithmetic runs in
+DEFAULT_PRECISION = 28
+#: wide enough for any product of amounts within the bounds (28 digits × 13), exactly
+_WIDE = Context(prec=60, traps=[])
+
 
 def _line_amounts(lines: tuple[Line, ...]) -> Iterator[Located]:
-    """Each line's money fields, and its price × quantity (located at its `quantity`)."""
+    """Each line's money fields, and its price × quantity (located at its `quantity`),
+    computed exactly."""
     for index, line in enumerate(lines):
         for name in ("unit_price", "discount", "tax"):
             yield ("lines", index, name), getattr(line, name)
-        yield ("lines", index, "quantity"), line.unit_price * line.quantity
+        yield ("lines", index, "quantity"), _WIDE.multiply(line.unit_price, line.quantity)
 
 
-def _refuse_large(currency: str, amounts: list[Located]) -> None:
-    """Raise a ValidationError at each amount over `MAX_MINOR_UNITS` of `currency`.
+def _rounds(line: Line) -> bool:
+    """Whether price × quantity, less the discount and plus the tax (`Line.gross`), would be
+    rounded in Decimal's default context: 12 places of a price times 6 of a quantity can
+    need more than its 28 significant digits (12778.333333333335 × 999999.999997)."""
+    context = Context(prec=DEFAULT_PRECISION, traps=[])
+    context.add(context.subtract(context.multiply(line.unit_price, line.quantity), line.discount),
+                line.tax)  # fmt: skip
+    return bool(context.flags[Inexact])
+
+
+def _refuse_large(currency: str, amounts: list[Located], lines: tuple[Line, ...] = ()) -> None:
+    """Raise a ValidationError at each amount over `MAX_MINOR_UNITS` of `currency`, and at
+    the quantity of each of `lines` whose amount is not exact in Decimal's default context.
 
     The amounts are already within `money.MAX_AMOUNT` (and a price × quantity within
     10^21), so the scaling is exact and cannot overflow."""
@@ -114,6 +134,20 @@ def _refuse_large(currency: str, amounts: list[Located]) -> None:
         )
         for loc, amount in amounts
         if abs(minor_units(amount, currency)) > MAX_MINOR_UNITS
+    ]
+    errors += [
+        InitErrorDetails(
+            type=PydanticCustomError(
+                "amount_not_exact",
+                "price × quantity (less the discount, plus the tax) needs more than {digits}"
+                " significant digits",
+                {"digits": DEFAULT_PRECISION},
+            ),
+            loc=("lines", index, "quantity"),
+            input=str(line.quantity),
+        )
+        for index, line in enumerate(lines)
+        if _rounds(line)
     ]
     if errors:
         raise ValidationError.from_exception_data("amount", errors)
@@ -144,7 +178,7 @@ class Line(_Frozen):
 
     kind: Literal["item", "shipping", "fee"] = "item"
     description: Description
-    sku: OptionalIdentifier = None
+    sku: OptionalDisplayIdentifier = None  #: shown only: a card number in it is masked
     quantity: Quantity
     unit_price: Money
     discount: Money = Decimal(0)
@@ -175,7 +209,8 @@ class Refund(_Frozen):
 
     @model_validator(mode="after")
     def _bounded(self) -> Refund:
-        _refuse_large(self.currency, [(("amount",), self.amount), *_line_amounts(self.lines)])
+        amounts: list[Located] = [(("amount",), self.amount), *_line_amounts(self.lines)]
+        _refuse_large(self.currency, amounts, self.lines)
         return self
 
 
@@ -187,7 +222,7 @@ class ChargeRequest(_Frozen):
     card's token from the provider at charge time and never keeps it.
     """
 
-    customer_ref: Identifier
+    customer_ref: CardFreeIdentifier  #: refused when it holds a card number
     num_of_payments: int = Field(default=1, ge=1, le=36)
     first_payment: PositiveMoney | None = None
 
@@ -196,7 +231,8 @@ class Order(_Frozen):
     """A shop order snapshot at the moment the event was sent."""
 
     order_id: Identifier  #: the source's stable id
-    number: Identifier  #: what the merchant and the customer see, e.g. "#1001"
+    #: what the merchant and the customer see, e.g. "#1001"; shown only: card numbers masked
+    number: DisplayIdentifier
     currency: CurrencyCode
     prices_include_tax: bool
     lines: tuple[Line, ...] = Field(min_length=1)
@@ -223,13 +259,15 @@ class Order(_Frozen):
         amounts += _line_amounts(self.lines)
         if self.charge is not None and self.charge.first_payment is not None:
             amounts.append((("charge", "first_payment"), self.charge.first_payment))
-        _refuse_large(self.currency, amounts)
+        _refuse_large(self.currency, amounts, self.lines)
         return self
 
     def lines_total(self) -> Decimal:
-        """Sum of the lines' gross amounts, rounded to the currency's smallest unit."""
-        raw = sum((line.gross(self.prices_include_tax) for line in self.lines), Decimal(0))
-        return quantize(raw, self.currency)
+        """Sum of the lines' gross amounts, rounded to the currency's smallest unit once:
+        each gross is exact in the default context (`_rounds`), and so is their sum here."""
+        with localcontext(_WIDE):
+            raw = sum((line.gross(self.prices_include_tax) for line in self.lines), Decimal(0))
+            return quantize(raw, self.currency)
 
 
 class OrderEvent(_Frozen):

@@ -15,6 +15,9 @@ in Decimal's default context (28 digits):
 
 A line's amount (price × quantity) is then below 10^21 whole units, and it too must be at
 most `MAX_MINOR_UNITS` (events.Order); quantised to 4 places at most, it has 25 digits.
+Unquantised, 12 places of a price times 6 of a quantity could need more than 28 digits:
+events.Order refuses a line whose price × quantity (less its discount, plus its tax) would
+be rounded in the default context, so `Line.gross` is exact.
 The bounds are our own choice (docs/limits.md).
 """
 

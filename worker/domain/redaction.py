@@ -126,6 +126,12 @@ def mask_card_numbers(text: str) -> str:
     return _PAN.sub(_mask_run, text)
 
 
+def holds_card_number(text: str) -> bool:
+    """Whether `text` holds a card number as `mask_card_numbers` finds them (it masks a text
+    only when it holds one)."""
+    return mask_card_numbers(text) != text
+
+
 #: what every pattern above needs somewhere in the text: 13 digits once the separators
 #: are gone (a PAN), or "bearer", "whsec_" or "=" (the rest); case-insensitive over-approximations
 _PAN_DIGITS = re.compile(r"\d{13}")

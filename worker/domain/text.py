@@ -10,16 +10,24 @@ providers) gets the same text (`clean_text`):
    characters (U+202A-U+202E, U+2066-U+2069) that make text read other than it is stored;
    a line break or a tab becomes one space, except in multi-line fields (notes, addresses),
    which keep "\\n" (CR LF, CR, NEL, U+2028/9 become "\\n") and "\\t";
-2. the text is normalised to NFC;
+2. the text is made stream-safe (`_stream_safe`: no more than 30 non-starters in a row, the
+   excess dropped, in the spirit of UAX #15), then normalised to NFC;
 3. card numbers are masked to their last four (`redaction.mask_card_numbers`);
 4. text longer than the field's cap is cut, ending in "…" (before and after the cut,
    so no card number survives it): a long product name or note still makes its document;
    text longer than `REFUSE_FACTOR` times the cap is no shop's data, and is refused;
 5. surrounding whitespace goes; a required field left empty is refused.
 
-Identifiers (order ids, numbers, refund ids, SKUs, delivery ids) get steps 1, 2 and 5
-(`clean_identifier`) but are never masked (a shop's order id can be a long digit run)
-and never cut: one longer than its cap is refused, as two cut ids could become one.
+Identifiers (order ids, numbers, refund ids, SKUs, customer references, delivery ids) get
+steps 1, 2 and 5 (`clean_identifier`) and are never cut: one longer than its cap is
+refused, as two cut ids could become one. Card numbers in them:
+
+- an order's number and a line's SKU are only shown (documents, e-mails, the admin API),
+  never keys: card numbers in them are masked as in free text (`DisplayIdentifier`);
+- a charge's customer reference (the provider's client id the card is billed through) is
+  refused when it holds one (`CardFreeIdentifier`): a masked one would bill someone else;
+- the order id, refund id and delivery id key the ledger, the steps and the dedupe, and a
+  shop's ids are long digit runs (1 in 10 of them Luhn-valid): they are kept as sent.
 The caps and where they come from: docs/limits.md.
 """
 
@@ -28,11 +36,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from worker.domain.redaction import mask_card_numbers
+from worker.domain.redaction import holds_card_number, mask_card_numbers
 
 #: a person's or company's name, a city (iDoklad CompanyName ≤ 200; iCash ContragentName 100)
 NAME_MAX = 200
@@ -69,17 +78,92 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 _BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 _TABS_AND_BREAKS = re.compile("\r\n|[\t\r\n\x85\u2028\u2029]")
 
+#: UAX #15's stream-safe bound: at most this many non-starters (characters of canonical
+#: combining class > 0, counted in the canonical decomposition) in a row. CPython's NFC puts a
+#: run of them in order by insertion sort, quadratic in its length ("a" + 20,000 U+0301 +
+#: 20,000 U+0316 took 3 s, a 1 MB body minutes); bounded runs keep it linear.
+MAX_NON_STARTERS = 30
+#: characters whose canonical decomposition weighs 2 non-starters (U+0344 and three Tibetan
+#: vowel signs of class 0 that decompose into two marks); every other non-starter weighs 1
+_HEAVY = "\u0344\u0f73\u0f75\u0f81"
+_HEAVY_CHAR = re.compile(f"[{_HEAVY}]")
+#: a starter's canonical decomposition ends in at most this many non-starters (ǘ = u ̈ ́)
+_MOST_TRAILING = 3
+
+
+def _non_starter_class() -> str:
+    """A regex class of every character whose decomposition is all non-starters: those of
+    combining class > 0 (planes 0 and 1 hold them all: tests/unit/test_card_text.py checks
+    every code point) and `_HEAVY`."""
+    points = [point for point in range(0x20000) if unicodedata.combining(chr(point))]
+    ranges, start = [], points[0]
+    for previous, point in zip(points, [*points[1:], -1], strict=True):
+        if point != previous + 1:
+            ranges.append(chr(start) if start == previous else f"{chr(start)}-{chr(previous)}")
+            start = point
+    return "[" + "".join(ranges) + _HEAVY + "]"
+
+
+def _runs_of(least: int) -> re.Pattern[str]:
+    return re.compile(f"{_NON_STARTERS}{{{least},}}")
+
+
+_NON_STARTERS = _non_starter_class()
+#: runs that may weigh more than `MAX_NON_STARTERS`, with what precedes them: of characters
+#: weighing 1 (the common case), or with `_HEAVY` characters somewhere in the text
+_LONG_RUN = _runs_of(MAX_NON_STARTERS - _MOST_TRAILING + 1)
+_LONG_HEAVY_RUN = _runs_of((MAX_NON_STARTERS - _MOST_TRAILING) // 2 + 1)
+
+
+@lru_cache(maxsize=1024)
+def _trailing_non_starters(char: str) -> int:
+    """How many non-starters the canonical decomposition of `char` ends in (0 to 3)."""
+    decomposed = unicodedata.normalize("NFD", char)
+    kept = len(decomposed)
+    while kept and unicodedata.combining(decomposed[kept - 1]):
+        kept -= 1
+    return len(decomposed) - kept
+
+
+def _bounded_run(match: re.Match[str]) -> str:
+    """One run of non-starter characters, cut to its longest start that weighs at most
+    `MAX_NON_STARTERS` with the non-starters the character before it ends in."""
+    run, start = match.group(), match.start()
+    budget = MAX_NON_STARTERS - (_trailing_non_starters(match.string[start - 1]) if start else 0)
+    head = run[: budget + 1]
+    if _HEAVY_CHAR.search(head) is None:
+        return head[:budget]  # every character weighs 1
+    kept = 0
+    for char in head:
+        budget -= 2 if char in _HEAVY else 1
+        if budget < 0:
+            break
+        kept += 1
+    return run[:kept]
+
+
+def _stream_safe(text: str) -> str:
+    """`text` with no run of more than `MAX_NON_STARTERS` non-starters (counted in the
+    canonical decomposition, with those the character before the run ends in): each longer
+    run loses its excess. Linear: one regex scan finds the runs, and each is cut after at most
+    `MAX_NON_STARTERS` + 1 of its characters. Canonically equivalent texts weigh the same, so
+    the NFC of the result is stream-safe too, and cleaning stays idempotent."""
+    runs = _LONG_RUN if _HEAVY_CHAR.search(text) is None else _LONG_HEAVY_RUN
+    return runs.sub(_bounded_run, text)
+
 
 def _safe_char(match: re.Match[str]) -> str:
     return "\ufffd" if "\ud800" <= match.group() <= "\udfff" else ""
 
 
 def _plain(text: str, multiline: bool) -> str:
-    """Steps 1 and 2: unsafe characters out, line breaks settled, then NFC."""
+    """Steps 1 and 2: unsafe characters out, line breaks settled, stream-safe, then NFC."""
     if text.isascii() and text.isprintable():  # the common case: nothing to remove, NFC
         return text
     text = _UNSAFE.sub(_safe_char, text)
     text = _BREAKS.sub("\n", text) if multiline else _TABS_AND_BREAKS.sub(" ", text)
+    if not text.isascii():  # ASCII holds no non-starter
+        text = _stream_safe(text)
     return unicodedata.normalize("NFC", text)
 
 
@@ -136,6 +220,18 @@ def _identifier(value: str | None) -> str | None:
     return cleaned
 
 
+def _display_identifier(value: str | None) -> str | None:
+    cleaned = _identifier(value)
+    return None if cleaned is None else mask_card_numbers(cleaned)
+
+
+def _card_free_identifier(value: str | None) -> str | None:
+    cleaned = _identifier(value)
+    if cleaned is not None and holds_card_number(cleaned):
+        raise ValueError("holds a card number (a Luhn-valid run of 13-19 digits)")
+    return cleaned
+
+
 def wire_text(value: object) -> object:
     """A `BeforeValidator` for the sources' wire models: a string cleaned as an identifier
     (no mask, no cut: the canonical model does both) and None when nothing is left, so a
@@ -180,6 +276,18 @@ Identifier = Annotated[
 ]
 OptionalIdentifier = Annotated[
     str | None, Field(max_length=ID_MAX), AfterValidator(_identifier), _Encodable
+]
+#: an identifier only shown (an order's number, a SKU): card numbers in it are masked
+DisplayIdentifier = Annotated[
+    str, Field(min_length=1, max_length=ID_MAX), AfterValidator(_display_identifier), _Encodable
+]
+OptionalDisplayIdentifier = Annotated[
+    str | None, Field(max_length=ID_MAX), AfterValidator(_display_identifier), _Encodable
+]
+#: an identifier sent on to be acted upon (a charge's customer reference): refused when it
+#: holds a card number
+CardFreeIdentifier = Annotated[
+    str, Field(min_length=1, max_length=ID_MAX), AfterValidator(_card_free_identifier), _Encodable
 ]
 #: an envelope key (event id, tenant, source, topic): cleaned, bounded, may be empty
 Key = Annotated[str, Field(max_length=ID_MAX), AfterValidator(_key), _Encodable]
