@@ -12,11 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
-from worker.providers.icount.sandbox_cards import card_of
-from worker.providers.icount.sandbox_faults import Faults
-from worker.providers.icount.sandbox_rules import Refusal
-from worker.providers.icount.sandbox_state import Document, SandboxState
-from worker.providers.sandbox_server import add_shared_control_routes
+from sandboxes.icount.cards import card_of
+from sandboxes.icount.rules import Refusal
+from sandboxes.icount.state import Document, SandboxState
+from sandboxes.kit.faults import Faults
+from sandboxes.kit.serve import add_shared_control_routes
 
 STATE = web.AppKey("icount_sandbox_state", SandboxState)
 FAULTS = web.AppKey("icount_sandbox_faults", Faults)

@@ -1,13 +1,13 @@
 """A faithful local iCount (API v3) for the demo, merchants trying settings, and the tests.
 
-Run it: `python -m worker.providers.icount.sandbox --host 127.0.0.1 --port 8081`, or
+Run it: `python -m sandboxes.icount.app --host 127.0.0.1 --port 8081`, or
 in code `async with serve_sandbox(port=0) as sandbox: ... sandbox.api_url ...`.
 
 API: `POST /api/v3.php/{module}/{method}` with a JSON or form body (nested form keys
 as `items[0][description]`); methods `auth/login`, `auth/logout`, `app/info`,
 `doc/create`, `doc/info`, `doc/search`, `doc/get_doc_url`, `doc/cancel`, and the card
 methods `cc_storage/store`, `cc_storage/get`, `cc/bill`, `cc/transactions` (their
-choices, pattern cards included, are listed in `sandbox_cards`). Auth, in
+choices, pattern cards included, are listed in `cards`). Auth, in
 this order: `Authorization: Bearer <token>`, a `sid` from `auth/login`, or
 `cid` + `user` + `pass` in the body (default account: demo / api / sandbox-pass,
 token API3E8-sandbox-token).
@@ -43,7 +43,7 @@ Behaviour chosen where providers.md says *unknown* or *inferred*:
   `{"status": true, "docs": [...], "matched": n}` (no match: an empty list);
   `doc/get_doc_url` answers `doc_url`; `doc/cancel` marks, never deletes.
 - `app/info` answers `cid`, `company_name`, `api_version`; no rate limit applies
-  unless one is scripted (see `sandbox_faults`).
+  unless one is scripted (see `sandboxes.kit.faults`).
 
 Control and inspection (not part of iCount): `GET|POST|DELETE /_sandbox/faults`,
 `GET|POST /_sandbox/config`, `GET /_sandbox/documents`, `GET /_sandbox/emails`,
@@ -54,7 +54,7 @@ Control and inspection (not part of iCount): `GET|POST|DELETE /_sandbox/faults`,
 `GET /_sandbox/docs/{doctype}/{docnum}` (the document as a small HTML page).
 Faults are scripted per path, e.g. `POST /_sandbox/faults {"path": "doc/create",
 "plan": [503, "timeout-after-commit", "disconnect-after-commit", "too-many-requests",
-{"latency_ms": 2000}, 200]}`; the full format is in `sandbox_faults`.
+{"latency_ms": 2000}, 200]}`; the full format is in `sandboxes.kit.faults`.
 """
 
 from __future__ import annotations
@@ -71,13 +71,13 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from sandboxes.icount.control import FAULTS, STATE, add_control_routes
+from sandboxes.icount.methods import METHODS, Call
+from sandboxes.icount.rules import Refusal
+from sandboxes.icount.state import DuplicateMode, SandboxAccount, SandboxState
+from sandboxes.kit.faults import Faults, FaultStep
+from sandboxes.kit.serve import RunningServer, closing, listen
 from worker.domain.redaction import redact
-from worker.providers.icount.sandbox_control import FAULTS, STATE, add_control_routes
-from worker.providers.icount.sandbox_faults import Faults, FaultStep
-from worker.providers.icount.sandbox_methods import METHODS, Call
-from worker.providers.icount.sandbox_rules import Refusal
-from worker.providers.icount.sandbox_state import DuplicateMode, SandboxAccount, SandboxState
-from worker.providers.sandbox_server import RunningServer, closing, listen
 
 COMMIT_LOCK = web.AppKey("icount_sandbox_commit_lock", asyncio.Lock)
 
@@ -248,9 +248,9 @@ async def serve_sandbox(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m worker.providers.icount.sandbox [--host H] [--port P] [account options]`."""
+    """`python -m sandboxes.icount.app [--host H] [--port P] [account options]`."""
     parser = argparse.ArgumentParser(
-        prog="python -m worker.providers.icount.sandbox",
+        prog="python -m sandboxes.icount.app",
         description="A local iCount API v3 sandbox.",
     )
     parser.add_argument("--host", default="127.0.0.1")

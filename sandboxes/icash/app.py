@@ -1,6 +1,6 @@
 """A faithful local iCash (client API v1) for the demo, merchants trying settings, and the tests.
 
-Run it: `python -m worker.providers.icash.sandbox --host 127.0.0.1 --port 8083`, or in
+Run it: `python -m sandboxes.icash.app --host 127.0.0.1 --port 8083`, or in
 code `async with serve_sandbox(port=0) as sandbox: ... sandbox.api_url ...`.
 
 API: `POST /clientapi/v1/<method>`, form-encoded (nested as
@@ -52,7 +52,7 @@ Control and inspection (not part of iCash): `GET|POST|DELETE /_sandbox/faults`,
 `GET /_sandbox/requests` (counts per method and a log with keys, signatures and
 sessions blanked), `POST /_sandbox/reset`, `POST /_sandbox/expire-sessions`,
 `GET /_sandbox/health`. Faults are scripted per method, as for iCount
-(`worker.providers.icount.sandbox_faults`): `POST /_sandbox/faults {"path":
+(`sandboxes.kit.faults`): `POST /_sandbox/faults {"path":
 "document-create", "plan": [503, "timeout-after-commit", "disconnect-after-commit",
 "too-many-requests", {"latency_ms": 2000}, 200], "hang_s": 30, "retry_after": 5}`.
 An injected status answers `{"status": 0, "error_message": "Injected HTTP <n>"}`
@@ -70,12 +70,12 @@ from typing import Any
 
 from aiohttp import web
 
-from worker.providers.icash.sandbox_control import FAULTS, STATE, add_control_routes
-from worker.providers.icash.sandbox_methods import METHODS, Call
-from worker.providers.icash.sandbox_state import Refusal, SandboxAccount, SandboxState
-from worker.providers.icount.sandbox import parse_body
-from worker.providers.icount.sandbox_faults import Faults, FaultStep
-from worker.providers.sandbox_server import RunningServer, closing, listen
+from sandboxes.icash.control import FAULTS, STATE, add_control_routes
+from sandboxes.icash.methods import METHODS, Call
+from sandboxes.icash.state import Refusal, SandboxAccount, SandboxState
+from sandboxes.icount.app import parse_body
+from sandboxes.kit.faults import Faults, FaultStep
+from sandboxes.kit.serve import RunningServer, closing, listen
 
 API_ROOT = "/clientapi/v1"
 
@@ -175,9 +175,9 @@ async def serve_sandbox(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m worker.providers.icash.sandbox [--host H] [--port P] [account options]`."""
+    """`python -m sandboxes.icash.app [--host H] [--port P] [account options]`."""
     parser = argparse.ArgumentParser(
-        prog="python -m worker.providers.icash.sandbox",
+        prog="python -m sandboxes.icash.app",
         description="A local iCash client API v1 sandbox.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from worker.providers.icash.sandbox_state import Document, SandboxState
-from worker.providers.icount.sandbox_faults import Faults
-from worker.providers.sandbox_server import add_shared_control_routes
+from sandboxes.icash.state import Document, SandboxState
+from sandboxes.kit.faults import Faults
+from sandboxes.kit.serve import add_shared_control_routes
 
 STATE = web.AppKey("icash_sandbox_state", SandboxState)
 FAULTS = web.AppKey("icash_sandbox_faults", Faults)

@@ -3,7 +3,7 @@
 Not part of iDoklad. Control bodies are JSON; a body that is not JSON is a 400 and
 one that parses but makes no sense a 422, each with a problem+json body (as the
 iCount sandbox does). Fault plans use the iCount sandbox's format
-(`sandbox_faults`); their `path` is matched against the path after `/v2/`
+(`sandboxes.kit.faults`); their `path` is matched against the path after `/v2/`
 ("IssuedInvoices", "IssuedInvoices/7/FullyPay"), optionally with a method first
 ("POST IssuedInvoices"), or "connect/token"; a leading "/v2/" is dropped.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from worker.providers.idoklad.sandbox_state import FAULTS, STATE
-from worker.providers.sandbox_server import add_shared_control_routes
+from sandboxes.idoklad.state import FAULTS, STATE
+from sandboxes.kit.serve import add_shared_control_routes
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 

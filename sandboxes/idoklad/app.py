@@ -1,6 +1,6 @@
 """A faithful local iDoklad (API v2) for the demo, merchants trying settings, and the tests.
 
-Run it: `python -m worker.providers.idoklad.sandbox --host 127.0.0.1 --port 8082`, or in
+Run it: `python -m sandboxes.idoklad.app --host 127.0.0.1 --port 8082`, or in
 code `async with serve_sandbox(port=0) as sandbox: ... sandbox.api_url, sandbox.token_url`.
 The default API client is `demo-client` / `sandbox-secret`.
 
@@ -13,8 +13,8 @@ POST), `IssuedInvoices` (list, `Default`, `{id}`, POST, `{id}/FullyPay`,
 `{id}/FullyPay`, `{id}/GetPdf`), `Mails/IssuedInvoice/Send`, `Mails/CreditNote/Send`,
 `Currencies`, `Countries`, `VatRates`, and `Test/RateLimitExceeded` (429,
 `Retry-After: 60`), `Test/PaymentRequired` (402), `Test/DowngradeNeeded` (403),
-`Test/GetActualApiLimit`. Lists, filters and paging: `sandbox_query`; bodies and
-validation: `sandbox_models`; numbering, payment and PDFs: `sandbox_documents`.
+`Test/GetActualApiLimit`. Lists, filters and paging: `query`; bodies and
+validation: `models`; numbering, payment and PDFs: `documents`.
 
 Behaviour chosen where providers.md says *unknown* or *inferred*:
 
@@ -40,7 +40,7 @@ Control and inspection (not part of iDoklad): `GET|POST|DELETE /_sandbox/faults`
 `POST /_sandbox/expire-tokens`, `GET /_sandbox/health`. Faults use the iCount
 sandbox's plans: `POST /_sandbox/faults {"path": "IssuedInvoices", "plan": [503,
 "timeout-after-commit", "disconnect-after-commit", {"latency_ms": 200}, 429, 200],
-"retry_after": 5, "hang_s": 30, "match": "..."}` (`path` as in `sandbox_control`;
+"retry_after": 5, "hang_s": 30, "match": "..."}` (`path` as in `control`;
 "too-many-requests" is a 429 here; a GET's `match` is tested against its query).
 """
 
@@ -54,11 +54,10 @@ from typing import Any
 
 from aiohttp import web
 
-from worker.providers.icount.sandbox_faults import FaultStep
-from worker.providers.idoklad.sandbox_api import TOKEN_PATH, add_api_routes, answer
-from worker.providers.idoklad.sandbox_control import add_control_routes
-from worker.providers.idoklad.sandbox_models import ApiError
-from worker.providers.idoklad.sandbox_state import (
+from sandboxes.idoklad.api import TOKEN_PATH, add_api_routes, answer
+from sandboxes.idoklad.control import add_control_routes
+from sandboxes.idoklad.models import ApiError
+from sandboxes.idoklad.state import (
     COMPANY,
     DEFAULT_CLIENTS,
     FAULTS,
@@ -66,8 +65,9 @@ from worker.providers.idoklad.sandbox_state import (
     SandboxState,
     make_faults,
 )
+from sandboxes.kit.faults import FaultStep
+from sandboxes.kit.serve import RunningServer, closing, listen
 from worker.providers.idoklad.wire import loads
-from worker.providers.sandbox_server import RunningServer, closing, listen
 
 API_PREFIX = "/v2/"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -208,9 +208,9 @@ async def serve_sandbox(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m worker.providers.idoklad.sandbox [--host H] [--port P] [options]`."""
+    """`python -m sandboxes.idoklad.app [--host H] [--port P] [options]`."""
     parser = argparse.ArgumentParser(
-        prog="python -m worker.providers.idoklad.sandbox",
+        prog="python -m sandboxes.idoklad.app",
         description="A local iDoklad API v2 sandbox.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -21,9 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
+from sandboxes.idoklad.models import CURRENCY_CODES
+from sandboxes.kit.faults import Faults
 from worker.domain.redaction import redact
-from worker.providers.icount.sandbox_faults import Faults
-from worker.providers.idoklad.sandbox_models import CURRENCY_CODES
 
 #: request log entries kept for GET /_sandbox/requests
 LOG_SIZE = 500
