@@ -1,5 +1,5 @@
 """Serving a provider sandbox, alike for iCount, iDoklad and iCash: the fault-plan steps
-around each API call, a real socket (in code) and the command line (`main`)."""
+around each API call, a real socket (in code) and the command line (`command`)."""
 
 from __future__ import annotations
 
