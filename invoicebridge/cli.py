@@ -139,7 +139,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         from invoicebridge import mailcatcher
 
         return mailcatcher.main([*argv, "--http-port", str(args.http_port)])
-    module = importlib.import_module(f"worker.providers.{args.provider}.sandbox")
+    module = importlib.import_module(f"sandboxes.{args.provider}.app")
     result: int = module.main(argv)
     return result
 

@@ -89,7 +89,7 @@ HARNESSES = [
 @asynccontextmanager
 async def running(harness: Harness) -> AsyncIterator[Running]:
     """The harness's sandbox on port 0, a real client, and an SMTP server for the fallback."""
-    sandbox = importlib.import_module(f"worker.providers.{harness.name}.sandbox")
+    sandbox = importlib.import_module(f"sandboxes.{harness.name}.app")
     async with sandbox.serve_sandbox() as box, aiohttp.ClientSession() as session:
         with smtp_server() as (smtp_port, inbox):
             tenant = TenantSettings.model_validate({

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Iterator
 import dramatiq
 import pytest
 
+from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from worker.actors import declare_actors
 from worker.broker import setup_broker
-from worker.providers.icount.sandbox import RunningSandbox, serve_sandbox
 from worker.settings import Settings
 
 

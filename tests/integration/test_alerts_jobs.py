@@ -13,12 +13,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from handlers.sources import standard
+from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from tests.alerting import SECRET, Hook, alert_hook, alert_settings, record_order
 from tests.conftest import free_port
 from tests.smtp_server import smtp_server
 from worker import jobs
 from worker.alert_delivery import DELIVERIES
-from worker.providers.icount.sandbox import RunningSandbox, serve_sandbox
 from worker.resources import Resources
 
 

@@ -12,12 +12,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sandboxes.icash.app import RunningSandbox, serve_sandbox
 from worker.domain.events import Customer, Line, Order
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.providers.base import DocumentKind, DocumentRef, DocumentRequest
 from worker.providers.icash.client import ICashClient
 from worker.providers.icash.provider import ICashProvider
-from worker.providers.icash.sandbox import RunningSandbox, serve_sandbox
 from worker.providers.icash.wire import NonceRejected, NonceSource, form_fields, sign
 from worker.settings import DocumentSettings, ICashSettings
 

@@ -12,13 +12,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from worker.domain.events import Customer, Line, Order
 from worker.domain.idempotency import sanity_string
 from worker.errors import OutcomeUnknown, Permanent, Retryable
 from worker.providers.base import ChargeOrder, ChargeRef, DocumentRequest
 from worker.providers.icount.client import ICountClient
 from worker.providers.icount.provider import ICountProvider
-from worker.providers.icount.sandbox import RunningSandbox, serve_sandbox
 from worker.providers.icount.wire_charge import build_charge_request
 from worker.settings import DocumentSettings, ICountSettings
 

@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from worker.domain.events import Customer, Line, Order
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.providers.icount.client import ICountClient
-from worker.providers.icount.sandbox import RunningSandbox, serve_sandbox
 from worker.providers.icount.wire import build_document_request
 from worker.settings import DocumentSettings, ICountSettings
 

@@ -14,12 +14,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sandboxes.idoklad.app import RunningSandbox, serve_sandbox
 from worker.domain.events import Customer, Line, Order
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.providers.base import DocumentKind, DocumentRef, DocumentRequest
 from worker.providers.idoklad.client import IDokladClient
 from worker.providers.idoklad.provider import IDokladProvider
-from worker.providers.idoklad.sandbox import RunningSandbox, serve_sandbox
 from worker.providers.idoklad.wire import build_filter
 from worker.providers.pacer import pacer_for
 from worker.settings import DocumentSettings, IDokladSettings

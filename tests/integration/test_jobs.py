@@ -13,9 +13,9 @@ import pytest
 from handlers.sources import shopify
 from handlers.webhooks import _to_item
 from invoicebridge import samples
+from sandboxes.icount.app import RunningSandbox
 from worker import jobs
 from worker.domain.events import OrderEvent
-from worker.providers.icount.sandbox import RunningSandbox
 from worker.resources import Resources
 from worker.settings import Settings
 

@@ -24,13 +24,13 @@ from invoicebridge.loadgen.payloads import Delivery
 from invoicebridge.loadgen.report import DeliveryResult, LoadReport
 from invoicebridge.loadgen.runner import expectations
 from invoicebridge.serve import build_receiver
+from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from tests.integration.test_receiver import SECRET, settings_for
 from tests.receiver_server import ReceiverTestServer
 from worker.domain.events import OrderEvent
 from worker.domain.idempotency import sanity_string
 from worker.ledger import Ledger
 from worker.providers.icount.client import ICountClient
-from worker.providers.icount.sandbox import RunningSandbox, serve_sandbox
 from worker.providers.icount.wire import build_document_request
 from worker.settings import DocumentSettings, ICountSettings
 

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from invoicebridge import samples
+from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_jobs import record, sandbox_get, set_faults, settings_for
 from worker import jobs
-from worker.providers.icount.sandbox import RunningSandbox
 from worker.resources import Resources
 
 

@@ -14,18 +14,18 @@ import aiohttp
 import pytest
 from prometheus_client import REGISTRY
 
+from sandboxes.icash.app import serve_sandbox as serve_icash
+from sandboxes.icount.app import RunningSandbox, serve_sandbox
+from sandboxes.idoklad.app import serve_sandbox as serve_idoklad
 from worker.domain.events import Customer, Line, Order
 from worker.errors import OutcomeUnknown, Permanent, Retryable
 from worker.jobs import StepContext
 from worker.planner import Step
 from worker.providers.icash.client import ICashClient
-from worker.providers.icash.sandbox import serve_sandbox as serve_icash
 from worker.providers.icount.client import ICountClient
 from worker.providers.icount.provider import ICountProvider
-from worker.providers.icount.sandbox import RunningSandbox, serve_sandbox
 from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.client import IDokladClient
-from worker.providers.idoklad.sandbox import serve_sandbox as serve_idoklad
 from worker.providers.runner import StepRunner
 from worker.settings import DocumentSettings, ICashSettings, ICountSettings, IDokladSettings
 

@@ -10,10 +10,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from invoicebridge import samples
+from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_jobs import record, set_faults, settings_for
 from worker import jobs
 from worker.limits import TenantLimits
-from worker.providers.icount.sandbox import RunningSandbox
 from worker.resources import Resources
 from worker.settings import LimitSettings
 

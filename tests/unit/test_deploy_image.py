@@ -32,7 +32,7 @@ from tests.deploy_lint import (
 )
 
 DOCKERFILE = (DEPLOY / "Dockerfile").read_text()
-PACKAGES = ("worker", "handlers", "invoicebridge")
+PACKAGES = ("worker", "handlers", "invoicebridge", "sandboxes")
 
 
 def test_the_dockerfile_passes_the_project_lint() -> None:

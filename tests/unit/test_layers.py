@@ -1,4 +1,5 @@
-"""The layers stay honest: handlers import only worker's pure domain; the domain imports no I/O."""
+"""The layers stay honest: handlers import only worker's pure domain; the domain imports no I/O;
+neither worker nor handlers imports the sandboxes."""
 
 from __future__ import annotations
 
@@ -47,3 +48,41 @@ def test_domain_is_pure() -> None:
         for f, names in imports_of("worker/domain").items()
     }
     assert {f: n for f, n in bad.items() if n} == {}
+
+
+def _names_sandboxes(name: str) -> bool:
+    return name.split(".")[0] == "sandboxes"
+
+
+def _strings_of(path: Path) -> set[str]:
+    nodes = ast.walk(ast.parse(path.read_text()))
+    return {n.value for n in nodes if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+
+def test_worker_and_handlers_never_import_sandboxes() -> None:
+    """The sandboxes ship alongside the product; the product never depends on them,
+    neither by an import statement nor by a module name handed to importlib."""
+    bad = {
+        f: sorted(n for n in names if _names_sandboxes(n))
+        for package in ("worker", "handlers")
+        for f, names in imports_of(package).items()
+    }
+    assert {f: n for f, n in bad.items() if n} == {}
+    dynamic = {
+        str(path.relative_to(ROOT)): sorted(s for s in _strings_of(path) if _names_sandboxes(s))
+        for package in ("worker", "handlers")
+        for path in (ROOT / package).rglob("*.py")
+    }
+    assert {f: s for f, s in dynamic.items() if s} == {}
+
+
+def test_no_sandbox_code_under_worker() -> None:
+    """Every provider sandbox lives in sandboxes/: no sandbox module is left under worker/."""
+    left = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "worker").rglob("*.py")
+        if "sandbox" in path.name
+    )
+    assert left == []
+    packages = {p.name for p in (ROOT / "sandboxes").iterdir() if (p / "__init__.py").exists()}
+    assert packages == {"icash", "icount", "idoklad", "kit"}

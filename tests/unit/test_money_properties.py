@@ -18,16 +18,16 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from sandboxes.icash.rules import check_create
+from sandboxes.icount.rules import check_document as icount_check
+from sandboxes.idoklad.models import check_document as idoklad_check
+from sandboxes.idoklad.models import priced
 from worker.domain.events import Line, Order
 from worker.domain.money import exponent, from_minor_units, quantum
 from worker.errors import Permanent, TotalMismatch
 from worker.providers.base import DocumentRef, DocumentRequest
 from worker.providers.icash.provider import build_document_fields
-from worker.providers.icash.sandbox_rules import check_create
-from worker.providers.icount.sandbox_rules import check_document as icount_check
 from worker.providers.icount.wire import build_document_request, expected_total
-from worker.providers.idoklad.sandbox_models import check_document as idoklad_check
-from worker.providers.idoklad.sandbox_models import priced
 from worker.providers.idoklad.wire import build_credit_note, build_invoice
 from worker.settings import DocumentSettings
 

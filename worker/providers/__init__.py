@@ -1,1 +1,1 @@
-"""Invoicing providers: one package each, wire + client + sandbox."""
+"""Invoicing providers: one package each, wire + client + provider (sandboxes: `sandboxes/`)."""

@@ -1,9 +1,10 @@
 """The provider interface: what the worker needs from an invoicing service.
 
 Each provider package (`icount`, `idoklad`, `icash`) has a pure `wire` module, a
-thin `client`, a `sandbox`, and a `provider` module whose class satisfies
-`Provider`. The generic step runner (`worker.providers.runner`) makes every
-provider exactly-once, whatever its own guarantees:
+thin `client`, and a `provider` module whose class satisfies `Provider` (each
+one's local sandbox is in `sandboxes/`). The generic step runner
+(`worker.providers.runner`) makes every provider exactly-once, whatever its own
+guarantees:
 
 - `idempotent_create`: the service itself refuses a second document for the same
   reference (iCount `sanity_string`); otherwise the runner looks the document up

@@ -1,7 +1,7 @@
 """The sandbox's own endpoints under `/_sandbox`: faults, config, inspection, reset, document pages.
 
-Not part of iCount. Control bodies are JSON; a body that is not JSON is a 400 and
-one that parses but makes no sense a 422, each with a problem+json body.
+Not part of iCount. The request log, reset and the fault plans are the kit's
+(`sandboxes.kit.control`, as are its 400 and 422 problem answers); the rest is iCount's.
 """
 
 from __future__ import annotations
@@ -12,44 +12,19 @@ from typing import Any
 
 from aiohttp import web
 
-from worker.providers.icount.sandbox_cards import card_of
-from worker.providers.icount.sandbox_faults import Faults
-from worker.providers.icount.sandbox_rules import Refusal
-from worker.providers.icount.sandbox_state import Document, SandboxState
-from worker.providers.sandbox_server import add_shared_control_routes
+from sandboxes.icount.cards import card_of
+from sandboxes.icount.rules import Refusal
+from sandboxes.icount.state import Document, SandboxState
+from sandboxes.kit.control import add_shared_control_routes, control_body, problem
+from sandboxes.kit.faults import Faults
 
 STATE = web.AppKey("icount_sandbox_state", SandboxState)
 FAULTS = web.AppKey("icount_sandbox_faults", Faults)
 DUPLICATE_MODES = ("return_existing", "reject")
 
 
-def _problem(status: int, detail: str) -> web.HTTPException:
-    body = {"title": "bad sandbox control request", "status": status, "detail": detail}
-    exc = web.HTTPBadRequest if status == 400 else web.HTTPUnprocessableEntity
-    return exc(text=web.json_response(body).text, content_type="application/problem+json")
-
-
-async def _control_body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError:
-        raise _problem(400, "the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise _problem(422, "the body must be a JSON object")
-    return data
-
-
 def _origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
-
-
-async def post_faults(request: web.Request) -> web.Response:
-    faults = request.app[FAULTS]
-    try:
-        faults.configure(await _control_body(request))
-    except ValueError as exc:
-        raise _problem(422, str(exc)) from None
-    return web.json_response(faults.describe())
 
 
 async def get_config(request: web.Request) -> web.Response:
@@ -57,9 +32,9 @@ async def get_config(request: web.Request) -> web.Response:
 
 
 async def post_config(request: web.Request) -> web.Response:
-    mode = (await _control_body(request)).get("duplicate_mode")
+    mode = (await control_body(request)).get("duplicate_mode")
     if mode not in DUPLICATE_MODES:
-        raise _problem(422, f"duplicate_mode must be one of {', '.join(DUPLICATE_MODES)}")
+        raise problem(422, f"duplicate_mode must be one of {', '.join(DUPLICATE_MODES)}")
     request.app[STATE].duplicate_mode = mode
     return await get_config(request)
 
@@ -83,16 +58,16 @@ async def post_cards(request: web.Request) -> web.Response:
     `validity` defaults to December three years ahead, `cid` to the first account; a CVV
     sent along is ignored. A malformed card is a 422.
     """
-    state, body = request.app[STATE], await _control_body(request)
+    state, body = request.app[STATE], await control_body(request)
     cid = str(body.get("cid") or next(iter(state.accounts)))
     client_id = str(body.get("client_id") or "")
     if cid not in state.accounts or not client_id:
-        raise _problem(422, "client_id is required (and cid must name an account)")
+        raise problem(422, "client_id is required (and cid must name an account)")
     validity = body.get("validity") or f"{date.today().year + 3}-12"
     try:
         stored = state.cards.store(cid, client_id, card_of(body.get("card_number"), validity))
     except Refusal as refusal:
-        raise _problem(422, f"{refusal.reason}: {refusal.description}") from None
+        raise problem(422, f"{refusal.reason}: {refusal.description}") from None
     card = stored.card
     return web.json_response({"status": True, "cc_token_id": stored.token_id, "cid": cid,
                               "client_id": client_id, "last4": card.last4,
@@ -155,7 +130,6 @@ def add_control_routes(app: web.Application) -> None:
     """Register every `/_sandbox` endpoint on `app`."""
     add_shared_control_routes(app, STATE, FAULTS)
     router = app.router
-    router.add_post("/_sandbox/faults", post_faults)
     router.add_get("/_sandbox/config", get_config)
     router.add_post("/_sandbox/config", post_config)
     router.add_get("/_sandbox/documents", get_documents)

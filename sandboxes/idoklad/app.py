@@ -1,6 +1,6 @@
 """A faithful local iDoklad (API v2) for the demo, merchants trying settings, and the tests.
 
-Run it: `python -m worker.providers.idoklad.sandbox --host 127.0.0.1 --port 8082`, or in
+Run it: `python -m sandboxes.idoklad --host 127.0.0.1 --port 8082`, or in
 code `async with serve_sandbox(port=0) as sandbox: ... sandbox.api_url, sandbox.token_url`.
 The default API client is `demo-client` / `sandbox-secret`.
 
@@ -13,8 +13,8 @@ POST), `IssuedInvoices` (list, `Default`, `{id}`, POST, `{id}/FullyPay`,
 `{id}/FullyPay`, `{id}/GetPdf`), `Mails/IssuedInvoice/Send`, `Mails/CreditNote/Send`,
 `Currencies`, `Countries`, `VatRates`, and `Test/RateLimitExceeded` (429,
 `Retry-After: 60`), `Test/PaymentRequired` (402), `Test/DowngradeNeeded` (403),
-`Test/GetActualApiLimit`. Lists, filters and paging: `sandbox_query`; bodies and
-validation: `sandbox_models`; numbering, payment and PDFs: `sandbox_documents`.
+`Test/GetActualApiLimit`. Lists, filters and paging: `query`; bodies and
+validation: `models`; numbering, payment and PDFs: `documents`.
 
 Behaviour chosen where providers.md says *unknown* or *inferred*:
 
@@ -37,10 +37,10 @@ Behaviour chosen where providers.md says *unknown* or *inferred*:
 Control and inspection (not part of iDoklad): `GET|POST|DELETE /_sandbox/faults`,
 `GET|POST /_sandbox/config`, `GET /_sandbox/documents`, `GET /_sandbox/contacts`,
 `GET /_sandbox/emails`, `GET /_sandbox/requests`, `POST /_sandbox/reset`,
-`POST /_sandbox/expire-tokens`, `GET /_sandbox/health`. Faults use the iCount
-sandbox's plans: `POST /_sandbox/faults {"path": "IssuedInvoices", "plan": [503,
+`POST /_sandbox/expire-tokens`, `GET /_sandbox/health`. Faults use the kit's
+plans (`sandboxes.kit.faults`): `POST /_sandbox/faults {"path": "IssuedInvoices", "plan": [503,
 "timeout-after-commit", "disconnect-after-commit", {"latency_ms": 200}, 429, 200],
-"retry_after": 5, "hang_s": 30, "match": "..."}` (`path` as in `sandbox_control`;
+"retry_after": 5, "hang_s": 30, "match": "..."}` (`path` as in `control`;
 "too-many-requests" is a 429 here; a GET's `match` is tested against its query).
 """
 
@@ -48,26 +48,19 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
-from worker.providers.icount.sandbox_faults import FaultStep
-from worker.providers.idoklad.sandbox_api import TOKEN_PATH, add_api_routes, answer
-from worker.providers.idoklad.sandbox_control import add_control_routes
-from worker.providers.idoklad.sandbox_models import ApiError
-from worker.providers.idoklad.sandbox_state import (
-    COMPANY,
-    DEFAULT_CLIENTS,
-    FAULTS,
-    STATE,
-    SandboxState,
-    make_faults,
-)
+from sandboxes.idoklad.api import TOKEN_PATH, add_api_routes, answer
+from sandboxes.idoklad.control import add_control_routes, fault_path
+from sandboxes.idoklad.models import ApiError
+from sandboxes.idoklad.state import COMPANY, DEFAULT_CLIENTS, FAULTS, STATE, SandboxState
+from sandboxes.kit import serve
+from sandboxes.kit.faults import FaultStep
+from sandboxes.kit.parsing import bearer
+from sandboxes.kit.serve import RunningServer, answer_with_faults, serving
 from worker.providers.idoklad.wire import loads
-from worker.providers.sandbox_server import RunningServer, closing, listen
 
 API_PREFIX = "/v2/"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -78,11 +71,6 @@ def _error(exc: ApiError) -> web.Response:
     return answer(exc.body(), status=exc.status, headers=headers)
 
 
-def _bearer(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 def _loggable(raw: bytes) -> object:
     try:
         return loads(raw) if raw.strip() else None
@@ -90,13 +78,14 @@ def _loggable(raw: bytes) -> object:
         return raw[:200].decode(errors="replace")
 
 
-def _before_work(step: FaultStep | None) -> web.Response | None:
-    if step is None or step.kind not in ("status", "throttle"):
+def _before_work(step: FaultStep) -> web.Response | None:
+    if step.kind not in ("status", "throttle"):
         return None
     status = 429 if step.kind == "throttle" else step.status
-    retry_after = int(step.retry_after) if step.retry_after and step.retry_after.isdigit() else None
-    return _error(ApiError(status, f"Injected HTTP {status} (sandbox fault).",
-                           retry_after=retry_after if status == 429 else None))  # fmt: skip
+    wait = step.retry_after
+    retry_after = int(wait) if wait and wait.isdigit() and status == 429 else None
+    message = f"Injected HTTP {status} (sandbox fault)."
+    return _error(ApiError(status, message, retry_after=retry_after))
 
 
 async def _serve(request: web.Request, handler: _Handler) -> web.StreamResponse:
@@ -115,24 +104,15 @@ async def _with_faults(request: web.Request, handler: _Handler, path: str) -> we
     faults = request.app[FAULTS]
     raw = await request.read() or request.query_string.encode()
     step = faults.take(f"{request.method} {path}", raw) or faults.take(path, raw)
-    early = _before_work(step)
-    if early is not None:
-        return early
-    await faults.hold((faults.latency_ms + (step.latency_ms if step else 0)) / 1000)
-    if faults.roll_error():
-        return _error(ApiError(503, "Injected HTTP 503 (sandbox fault)."))
-    response = await _serve(request, handler)  # committed from here on
-    if step is not None and step.kind == "timeout":
-        await faults.hold(step.hang_s)
-    if step is not None and step.kind == "disconnect" and request.transport is not None:
-        request.transport.close()  # the work is done; the caller never hears of it
-    return response
+    return await answer_with_faults(
+        request, faults, step, _before_work, lambda: _serve(request, handler)
+    )
 
 
 async def _api_call(request: web.Request, handler: _Handler, path: str) -> web.StreamResponse:
     state = request.app[STATE]
     state.log_request(request.method, path, request.query, _loggable(await request.read()))
-    company = state.company_for(_bearer(request))
+    company = state.company_for(bearer(request))
     if company is None:
         return _error(ApiError(401, "Authorization has been denied for this request."))
     request[COMPANY] = company
@@ -152,10 +132,6 @@ async def _gateway(request: web.Request, handler: _Handler) -> web.StreamRespons
     return await handler(request)
 
 
-async def _release_held(app: web.Application) -> None:
-    app[FAULTS].closing.set()
-
-
 def create_sandbox_app(
     *,
     clients: Mapping[str, str] | None = None,
@@ -166,69 +142,53 @@ def create_sandbox_app(
 ) -> web.Application:
     """The sandbox as an aiohttp application; `clients` maps client id → secret."""
     app = web.Application(middlewares=[_gateway])
-    app[STATE] = SandboxState(clients or DEFAULT_CLIENTS, token_ttl_s=token_ttl_s,
-                              rate_limit_per_s=rate_limit_per_s, clock=clock)  # fmt: skip
-    app[FAULTS] = make_faults(seed)
-    app.on_shutdown.append(_release_held)
+    app[STATE] = SandboxState(
+        clients or DEFAULT_CLIENTS,
+        token_ttl_s=token_ttl_s,
+        rate_limit_per_s=rate_limit_per_s,
+        clock=clock,
+    )
+    serve.add_faults(app, FAULTS, seed, fault_path)
     add_api_routes(app)
     add_control_routes(app)
     return app
 
 
-class RunningSandbox(RunningServer):
-    """A sandbox listening on a real socket."""
+class RunningSandbox(RunningServer[SandboxState]):
+    """A running iDoklad sandbox: `api_url` is `IDokladSettings.base_url`."""
 
-    @property
-    def api_url(self) -> str:
-        """`IDokladSettings.base_url` for this sandbox."""
-        return f"{self.url}/v2"
+    state_key, api_root = STATE, "/v2"
 
     @property
     def token_url(self) -> str:
         """`IDokladSettings.token_url` for this sandbox."""
         return f"{self.url}{TOKEN_PATH}"
 
-    @property
-    def state(self) -> SandboxState:
-        return self.app[STATE]
+
+start_sandbox = serve.starting(RunningSandbox, create_sandbox_app)  #: (host, port=0, **options)
+serve_sandbox = serving(start_sandbox)  #: `start_sandbox`, stopped on leaving the `async with`
 
 
-async def start_sandbox(host: str = "127.0.0.1", port: int = 0, **options: Any) -> RunningSandbox:
-    """Start the sandbox on `host:port` (0 = a free port); `options` go to `create_sandbox_app`."""
-    return RunningSandbox(*await listen(create_sandbox_app(**options), host, port))
-
-
-@asynccontextmanager
-async def serve_sandbox(
-    host: str = "127.0.0.1", port: int = 0, **options: Any
-) -> AsyncIterator[RunningSandbox]:
-    """`start_sandbox` as an async context manager that stops it on exit."""
-    async with closing(await start_sandbox(host, port, **options)) as sandbox:
-        yield sandbox
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m worker.providers.idoklad.sandbox [--host H] [--port P] [options]`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m worker.providers.idoklad.sandbox",
-        description="A local iDoklad API v2 sandbox.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8082)
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-id", default="demo-client")
     parser.add_argument("--client-secret", default="sandbox-secret")
     parser.add_argument("--rate-limit-per-s", type=float, default=None)
     parser.add_argument("--token-ttl-s", type=int, default=3600)
-    parser.add_argument("--seed", type=int, default=None, help="seed for random faults")
-    args = parser.parse_args(argv)
-    app = create_sandbox_app(
+
+
+def _app(args: argparse.Namespace) -> web.Application:
+    return create_sandbox_app(
         clients={args.client_id: args.client_secret},
         rate_limit_per_s=args.rate_limit_per_s,
         token_ttl_s=args.token_ttl_s,
         seed=args.seed,
     )
-    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5, print=None)
-    return 0
+
+
+#: `main(argv)`: the sandbox on a port until interrupted (`python -m sandboxes.idoklad`)
+main = serve.command(
+    "sandboxes.idoklad", "A local iDoklad API v2 sandbox.", 8082, _options, _app, banner=False
+)
 
 
 if __name__ == "__main__":

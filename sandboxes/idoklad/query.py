@@ -19,7 +19,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from worker.providers.idoklad.sandbox_models import ApiError
+from sandboxes.idoklad.models import ApiError
 
 FieldType = Literal["int", "decimal", "date", "bool", "text"]
 

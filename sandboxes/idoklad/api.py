@@ -19,14 +19,14 @@ from typing import Any
 
 from aiohttp import web
 
-from worker.providers.idoklad.sandbox_documents import (
+from sandboxes.idoklad.documents import (
     document_pdf,
     fully_pay,
     invoice_default,
     new_credit_note,
     new_invoice,
 )
-from worker.providers.idoklad.sandbox_models import (
+from sandboxes.idoklad.models import (
     COUNTRIES,
     CURRENCIES,
     VAT_RATE_LIST,
@@ -34,8 +34,8 @@ from worker.providers.idoklad.sandbox_models import (
     contact_default,
     new_contact,
 )
-from worker.providers.idoklad.sandbox_query import FIELDS, select
-from worker.providers.idoklad.sandbox_state import COMPANY, STATE, Company
+from sandboxes.idoklad.query import FIELDS, select
+from sandboxes.idoklad.state import COMPANY, STATE, Company
 from worker.providers.idoklad.wire import dumps, loads
 
 TOKEN_PATH = "/server/connect/token"  # noqa: S105 (a URL path, not a secret)

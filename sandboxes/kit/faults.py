@@ -1,8 +1,10 @@
-"""Scripted faults for the iCount sandbox: per-path plans (after aiohttp's status sequences).
+"""Scripted faults for every sandbox: per-path plans (after aiohttp's status sequences).
 
 A plan is `{"path": "doc/create", "plan": [...], "match": "...", "hang_s": 30,
 "retry_after": "5"}`; each API call to `path` (`"*"` = any) whose raw body contains
-`match` consumes the plan's next entry. Entries:
+`match` consumes the plan's next entry. A plan's `path` is first put in the sandbox's
+own form by its `path_of` (iCount drops a leading `/api/v3.php/`, iCash
+`/clientapi/v1/`, iDoklad `/v2/`). Entries:
 
 - an int: answer that HTTP status with a JSON error body, no side effect (200 = serve normally);
   `retry_after` (if given) is sent as `Retry-After` with a 429;
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,7 +35,6 @@ _NAMED: dict[str, StepKind] = {
     "disconnect-after-commit": "disconnect",
     "too-many-requests": "throttle",
 }
-_API_PREFIX = "api/v3.php/"
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,18 @@ class FaultPlan:
         return self.match is None or self.match.encode() in raw
 
 
-def normalize_path(path: str) -> str:
-    """`/api/v3.php/doc/create` and `doc/create` name the same method."""
-    path = path.strip("/")
-    return path.removeprefix(_API_PREFIX)
+def strip_slashes(path: str) -> str:
+    """The default `path_of`: `/doc/create/` and `doc/create` name the same method."""
+    return path.strip("/")
+
+
+def without_prefix(prefix: str) -> Callable[[str], str]:
+    """A `path_of` for an API under `prefix`: `/<prefix>/x`, `<prefix>/x` and `x` are alike."""
+
+    def path_of(path: str) -> str:
+        return path.strip("/").removeprefix(prefix.strip("/") + "/")
+
+    return path_of
 
 
 def _number(spec: Mapping[str, Any], key: str, default: float, high: float | None = None) -> float:
@@ -91,13 +100,14 @@ def _parse_step(entry: object, hang_s: float, retry_after: str | None) -> FaultS
     raise ValueError(f"unknown plan entry {entry!r}")
 
 
-def parse_plan(spec: Mapping[str, Any]) -> FaultPlan:
-    """A `FaultPlan` from its JSON form.
+def parse_plan(spec: Mapping[str, Any], path_of: Callable[[str], str] = strip_slashes) -> FaultPlan:
+    """A `FaultPlan` from its JSON form, its path in the sandbox's form (`path_of`).
 
     Raises:
         ValueError: a missing path, an empty plan or an unknown entry.
     """
     path, entries, match = spec.get("path"), spec.get("plan"), spec.get("match")
+    path = path_of(path) if isinstance(path, str) else path
     if not isinstance(path, str) or not path:
         raise ValueError("path must name a method, e.g. doc/create")
     if not isinstance(entries, list) or not entries:
@@ -108,7 +118,7 @@ def parse_plan(spec: Mapping[str, Any]) -> FaultPlan:
     retry_after = spec.get("retry_after")
     retry_after = None if retry_after is None else str(retry_after)
     steps = deque(_parse_step(entry, hang_s, retry_after) for entry in entries)
-    return FaultPlan(normalize_path(path), steps, match)
+    return FaultPlan(path, steps, match)
 
 
 @dataclass
@@ -121,10 +131,12 @@ class Faults:
     rng: random.Random = field(default_factory=random.Random)
     #: set on shutdown so answers held by "timeout-after-commit" are released at once
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    #: a plan's path in the form `take` is given (see the module's docstring)
+    path_of: Callable[[str], str] = strip_slashes
 
     def configure(self, spec: Mapping[str, Any]) -> None:
         """Add a plan and/or set the global knobs. Raises `ValueError` on a bad spec."""
-        plan = parse_plan(spec) if "path" in spec or "plan" in spec else None
+        plan = parse_plan(spec, self.path_of) if "path" in spec or "plan" in spec else None
         latency = _number(spec, "latency_ms", self.latency_ms)
         rate = _number(spec, "error_rate", self.error_rate, high=1.0)
         seed = spec.get("seed")

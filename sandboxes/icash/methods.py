@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from worker.providers.icash.sandbox_pdf import document_pdf
-from worker.providers.icash.sandbox_rules import (
+from sandboxes.icash.pdf import document_pdf
+from sandboxes.icash.rules import (
     CreateRequest,
     check_create,
     parse_choice,
     parse_date,
 )
-from worker.providers.icash.sandbox_state import (
+from sandboxes.icash.state import (
     Document,
     Refusal,
     SandboxAccount,

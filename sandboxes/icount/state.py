@@ -1,7 +1,7 @@
 """The iCount sandbox's memory: accounts, sessions, clients, documents, emails and a request log.
 
 Everything lives in one process; `reset()` forgets it all but the accounts (stored
-cards and card transactions included: `sandbox_cards.CardStore`).
+cards and card transactions included: `cards.CardStore`).
 Document numbers run per document type across the whole sandbox (so a doc URL
 names one document even with several accounts); secrets and card data never
 reach the stored documents or the request log (`wire.redact_fields`).
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from worker.providers.icount.sandbox_cards import CardStore
-from worker.providers.icount.sandbox_rules import PAYMENT_FIELDS, Refusal
+from sandboxes.icount.cards import CardStore
+from sandboxes.icount.rules import PAYMENT_FIELDS, Refusal
 from worker.providers.icount.wire import DocumentTotals, format_amount, redact_fields
 
 DuplicateMode = Literal["return_existing", "reject"]

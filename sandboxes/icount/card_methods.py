@@ -3,7 +3,7 @@
 
 Each takes a `Call` and answers `status: true` with its fields at the top level, or
 raises `Refusal`. The behaviour chosen where providers.md is silent (fields, pattern
-cards, reasons, shapes) is listed in `sandbox_cards`.
+cards, reasons, shapes) is listed in `cards`.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sandboxes.icount.cards import PATTERN_CARDS, Card, Transaction, card_of, now
+from sandboxes.icount.rules import Refusal, currency_of
 from worker.domain.money import parse_amount, quantize
-from worker.providers.icount.sandbox_cards import PATTERN_CARDS, Card, Transaction, card_of, now
-from worker.providers.icount.sandbox_rules import Refusal, currency_of
 from worker.providers.icount.wire import is_truthy
 from worker.providers.icount.wire_charge import split_installments
 
 if TYPE_CHECKING:
-    from worker.providers.icount.sandbox_methods import Call
+    from sandboxes.icount.methods import Call
 
 
 def _sum(body: Mapping[str, Any], currency: str) -> Decimal:

@@ -1,6 +1,6 @@
 """Issued invoices and credit notes in the iDoklad sandbox: templates, creation, payment, PDF.
 
-Creation checks the body (`sandbox_models`), prices the items with the shared
+Creation checks the body (`models`), prices the items with the shared
 totals rule and numbers the document; there is no duplicate guard. `FullyPay`
 sets `PaymentStatus` 1 (Paid), `IsPaid` and `DateOfPayment` (the `dateOfPayment`
 query value, else today) and is a no-op on a paid document. The PDF is a one-page
@@ -14,14 +14,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from worker.providers.idoklad.sandbox_models import (
+from sandboxes.idoklad.models import (
     CURRENCY_CODES,
     ApiError,
     check_document,
     currency_code,
     priced,
 )
-from worker.providers.idoklad.sandbox_state import Company, now_text
+from sandboxes.idoklad.state import Company, now_text
 from worker.providers.idoklad.wire import MATURITY_DAYS
 
 INVOICE_PREFIX, CREDIT_NOTE_PREFIX = "", "D"

@@ -10,7 +10,6 @@ clients and restores the initial configuration. Secrets never reach the log.
 from __future__ import annotations
 
 import math
-import random
 import secrets
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
@@ -21,9 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
+from sandboxes.idoklad.models import CURRENCY_CODES
+from sandboxes.kit.faults import Faults
 from worker.domain.redaction import redact
-from worker.providers.icount.sandbox_faults import Faults
-from worker.providers.idoklad.sandbox_models import CURRENCY_CODES
 
 #: request log entries kept for GET /_sandbox/requests
 LOG_SIZE = 500
@@ -177,11 +176,6 @@ def document_view(doc: dict[str, Any], doctype: str, company: Company) -> dict[s
                    "unit_price": _money(Decimal(i["UnitPrice"])),
                    "total": _money(i["PriceTotalWithVat"])} for i in items],
     }  # fmt: skip
-
-
-def make_faults(seed: int | None) -> Faults:
-    """The iCount sandbox's fault machinery, shared as is."""
-    return Faults(rng=random.Random(seed))  # noqa: S311 (fault injection, not crypto)
 
 
 STATE = web.AppKey("idoklad_sandbox_state", SandboxState)

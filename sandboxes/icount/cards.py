@@ -1,7 +1,7 @@
 """The iCount sandbox's cards: stored cards, card charges (`cc/bill`) and their transactions.
 
 This module keeps the cards and transactions and holds the card rules; the API
-methods over them are in `sandbox_card_methods`.
+methods over them are in `card_methods`.
 
 Behaviour chosen where providers.md (A "cc/bill", D.1.3, D.1.6) says *unknown*:
 
@@ -54,7 +54,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from worker.providers.icount.sandbox_rules import Refusal
+from sandboxes.icount.rules import Refusal
 from worker.providers.icount.wire import format_amount
 
 #: last 4 digits → the refusal a charge of that card gets

@@ -1,5 +1,5 @@
 """The iCount API methods the sandbox serves: `auth/*`, `app/info`, `doc/*` (and, from
-`sandbox_card_methods`, `cc_storage/*` and `cc/*`), over `SandboxState`.
+`card_methods`, `cc_storage/*` and `cc/*`), over `SandboxState`.
 
 Each method takes a `Call` and returns the JSON answer (`status: true` plus the
 method's fields at the top level) or raises `Refusal` (`status: false`).
@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from worker.providers.icount.sandbox_card_methods import CARD_METHODS
-from worker.providers.icount.sandbox_rules import Refusal, check_document, check_sanity_string
-from worker.providers.icount.sandbox_state import Document, SandboxAccount, SandboxState
+from sandboxes.icount.card_methods import CARD_METHODS
+from sandboxes.icount.rules import Refusal, check_document, check_sanity_string
+from sandboxes.icount.state import Document, SandboxAccount, SandboxState
 from worker.providers.icount.wire import format_amount, is_truthy
 
 #: how the email subject names each document type

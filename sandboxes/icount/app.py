@@ -1,13 +1,13 @@
 """A faithful local iCount (API v3) for the demo, merchants trying settings, and the tests.
 
-Run it: `python -m worker.providers.icount.sandbox --host 127.0.0.1 --port 8081`, or
+Run it: `python -m sandboxes.icount --host 127.0.0.1 --port 8081`, or
 in code `async with serve_sandbox(port=0) as sandbox: ... sandbox.api_url ...`.
 
 API: `POST /api/v3.php/{module}/{method}` with a JSON or form body (nested form keys
 as `items[0][description]`); methods `auth/login`, `auth/logout`, `app/info`,
 `doc/create`, `doc/info`, `doc/search`, `doc/get_doc_url`, `doc/cancel`, and the card
 methods `cc_storage/store`, `cc_storage/get`, `cc/bill`, `cc/transactions` (their
-choices, pattern cards included, are listed in `sandbox_cards`). Auth, in
+choices, pattern cards included, are listed in `cards`). Auth, in
 this order: `Authorization: Bearer <token>`, a `sid` from `auth/login`, or
 `cid` + `user` + `pass` in the body (default account: demo / api / sandbox-pass,
 token API3E8-sandbox-token).
@@ -43,7 +43,7 @@ Behaviour chosen where providers.md says *unknown* or *inferred*:
   `{"status": true, "docs": [...], "matched": n}` (no match: an empty list);
   `doc/get_doc_url` answers `doc_url`; `doc/cancel` marks, never deletes.
 - `app/info` answers `cid`, `company_name`, `api_version`; no rate limit applies
-  unless one is scripted (see `sandbox_faults`).
+  unless one is scripted (see `sandboxes.kit.faults`).
 
 Control and inspection (not part of iCount): `GET|POST|DELETE /_sandbox/faults`,
 `GET|POST /_sandbox/config`, `GET /_sandbox/documents`, `GET /_sandbox/emails`,
@@ -54,86 +54,34 @@ Control and inspection (not part of iCount): `GET|POST|DELETE /_sandbox/faults`,
 `GET /_sandbox/docs/{doctype}/{docnum}` (the document as a small HTML page).
 Faults are scripted per path, e.g. `POST /_sandbox/faults {"path": "doc/create",
 "plan": [503, "timeout-after-commit", "disconnect-after-commit", "too-many-requests",
-{"latency_ms": 2000}, 200]}`; the full format is in `sandbox_faults`.
+{"latency_ms": 2000}, 200]}`; the full format is in `sandboxes.kit.faults`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import random
-import re
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from sandboxes.icount.control import FAULTS, STATE, add_control_routes
+from sandboxes.icount.methods import METHODS, Call
+from sandboxes.icount.rules import Refusal
+from sandboxes.icount.state import DuplicateMode, SandboxAccount, SandboxState
+from sandboxes.kit import serve
+from sandboxes.kit.faults import FaultStep, without_prefix
+from sandboxes.kit.parsing import bearer, parse_body
+from sandboxes.kit.serve import RunningServer, answer_with_faults, serving
 from worker.domain.redaction import redact
-from worker.providers.icount.sandbox_control import FAULTS, STATE, add_control_routes
-from worker.providers.icount.sandbox_faults import Faults, FaultStep
-from worker.providers.icount.sandbox_methods import METHODS, Call
-from worker.providers.icount.sandbox_rules import Refusal
-from worker.providers.icount.sandbox_state import DuplicateMode, SandboxAccount, SandboxState
-from worker.providers.sandbox_server import RunningServer, closing, listen
 
 COMMIT_LOCK = web.AppKey("icount_sandbox_commit_lock", asyncio.Lock)
-
-_FORM = "application/x-www-form-urlencoded"
-
-
-def _listify(value: Any) -> Any:
-    if not isinstance(value, dict):
-        return value
-    items = {key: _listify(item) for key, item in value.items()}
-    if items and all(key.isdigit() for key in items):
-        return [items[key] for key in sorted(items, key=int)]
-    return items
+API_ROOT = "/api/v3.php"
 
 
-def unflatten_form(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """`items[0][description]=x` form fields as nested JSON (digit keys become lists)."""
-    root: dict[str, Any] = {}
-    for key, value in pairs:
-        head, _, tail = key.partition("[")
-        parts = [head, *re.findall(r"\[([^\]]*)\]", "[" + tail)] if tail else [head]
-        node = root
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[parts[-1] or str(len(node))] = value
-    return {key: _listify(item) for key, item in root.items()}
-
-
-def parse_body(content_type: str, raw: bytes) -> dict[str, Any] | None:
-    """A request body as a dict (JSON, or a form); None when it is neither."""
-    if not raw.strip():
-        return {}
-    if content_type == _FORM or (
-        content_type != "application/json" and not raw.lstrip().startswith(b"{")
-    ):
-        try:
-            return unflatten_form(parse_qsl(raw.decode(), keep_blank_values=True))
-        except (UnicodeDecodeError, ValueError):
-            return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _bearer(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def _auth_mode(bearer: str | None, body: dict[str, Any] | None) -> str | None:
-    if bearer is not None:
+def _auth_mode(token: str | None, body: dict[str, Any] | None) -> str | None:
+    if token is not None:
         return "token"
     if body and body.get("sid"):
         return "sid"
@@ -150,9 +98,7 @@ def _fault_answer(status: int, retry_after: str | None = None) -> web.Response:
     return web.json_response(body, status=status, headers=headers)
 
 
-def _before_work(step: FaultStep | None) -> web.Response | None:
-    if step is None:
-        return None
+def _before_work(step: FaultStep) -> web.Response | None:
     if step.kind == "status":
         return _fault_answer(step.status, step.retry_after)
     if step.kind == "throttle":
@@ -168,8 +114,7 @@ async def _answer(request: web.Request, path: str, body: dict[str, Any] | None) 
             raise Refusal("bad_request", "the body is neither JSON nor form data")
         if method is None:
             raise Refusal("unknown_method", f"{path} is not an API method")
-        bearer = _bearer(request)
-        account = None if path == "auth/login" else state.authenticate(bearer, body)
+        account = None if path == "auth/login" else state.authenticate(bearer(request), body)
         origin = f"{request.scheme}://{request.host}"
         async with request.app[COMMIT_LOCK]:
             return method(Call(state, account, body, origin))
@@ -182,25 +127,12 @@ async def _api(request: web.Request) -> web.StreamResponse:
     path = f"{request.match_info['module']}/{request.match_info['method']}"
     raw = await request.read()
     body = parse_body(request.content_type, raw)
-    state.log_request(path, redact(body), _auth_mode(_bearer(request), body))
-    step = faults.take(path, raw)
-    early = _before_work(step)
-    if early is not None:
-        return early
-    latency_ms = faults.latency_ms + (step.latency_ms if step else 0)
-    await faults.hold(latency_ms / 1000)  # the work is committed after the wait
-    if faults.roll_error():
-        return _fault_answer(503)
-    answer = await _answer(request, path, body)
-    if step is not None and step.kind == "timeout":
-        await faults.hold(step.hang_s)
-    if step is not None and step.kind == "disconnect" and request.transport is not None:
-        request.transport.close()  # the document exists; the caller never hears of it
-    return web.json_response(answer)
+    state.log_request(path, redact(body), _auth_mode(bearer(request), body))
 
+    async def work() -> web.StreamResponse:
+        return web.json_response(await _answer(request, path, body))
 
-async def _release_held(app: web.Application) -> None:
-    app[FAULTS].closing.set()
+    return await answer_with_faults(request, faults, faults.take(path, raw), _before_work, work)
 
 
 def create_sandbox_app(
@@ -212,49 +144,24 @@ def create_sandbox_app(
     """The sandbox as an aiohttp application (one default account unless `accounts`)."""
     app = web.Application()
     app[STATE] = SandboxState(accounts or [SandboxAccount()], duplicate_mode)
-    app[FAULTS] = Faults(rng=random.Random(seed))  # noqa: S311 (fault injection, not crypto)
+    serve.add_faults(app, FAULTS, seed, without_prefix(API_ROOT))
     app[COMMIT_LOCK] = asyncio.Lock()
-    app.on_shutdown.append(_release_held)
-    app.router.add_post("/api/v3.php/{module}/{method}", _api)
+    app.router.add_post(API_ROOT + "/{module}/{method}", _api)
     add_control_routes(app)
     return app
 
 
-class RunningSandbox(RunningServer):
-    """A sandbox listening on a real socket."""
+class RunningSandbox(RunningServer[SandboxState]):
+    """A running iCount sandbox: `api_url` is `ICountSettings.base_url`."""
 
-    @property
-    def api_url(self) -> str:
-        """The base URL a client uses (`ICountSettings.base_url`)."""
-        return f"{self.url}/api/v3.php"
-
-    @property
-    def state(self) -> SandboxState:
-        return self.app[STATE]
+    state_key, api_root = STATE, API_ROOT
 
 
-async def start_sandbox(host: str = "127.0.0.1", port: int = 0, **options: Any) -> RunningSandbox:
-    """Start the sandbox on `host:port` (0 = a free port); `options` go to `create_sandbox_app`."""
-    return RunningSandbox(*await listen(create_sandbox_app(**options), host, port))
+start_sandbox = serve.starting(RunningSandbox, create_sandbox_app)  #: (host, port=0, **options)
+serve_sandbox = serving(start_sandbox)  #: `start_sandbox`, stopped on leaving the `async with`
 
 
-@asynccontextmanager
-async def serve_sandbox(
-    host: str = "127.0.0.1", port: int = 0, **options: Any
-) -> AsyncIterator[RunningSandbox]:
-    """`start_sandbox` as an async context manager that stops it on exit."""
-    async with closing(await start_sandbox(host, port, **options)) as sandbox:
-        yield sandbox
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m worker.providers.icount.sandbox [--host H] [--port P] [account options]`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m worker.providers.icount.sandbox",
-        description="A local iCount API v3 sandbox.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8081)
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cid", default="demo", help="company id of the account")
     parser.add_argument("--user", default="api")
     parser.add_argument("--password", default="sandbox-pass")
@@ -265,12 +172,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="return_existing",
         help="answer to a repeated sanity_string",
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed for random faults")
-    args = parser.parse_args(argv)
+
+
+def _app(args: argparse.Namespace) -> web.Application:
     account = SandboxAccount(cid=args.cid, user=args.user, password=args.password, token=args.token)
-    app = create_sandbox_app(accounts=[account], duplicate_mode=args.duplicate_mode, seed=args.seed)
-    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5)
-    return 0
+    return create_sandbox_app(
+        accounts=[account], duplicate_mode=args.duplicate_mode, seed=args.seed
+    )
+
+
+#: `main(argv)`: the sandbox on a port until interrupted (`python -m sandboxes.icount`)
+main = serve.command("sandboxes.icount", "A local iCount API v3 sandbox.", 8081, _options, _app)
 
 
 if __name__ == "__main__":

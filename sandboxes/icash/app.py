@@ -1,6 +1,6 @@
 """A faithful local iCash (client API v1) for the demo, merchants trying settings, and the tests.
 
-Run it: `python -m worker.providers.icash.sandbox --host 127.0.0.1 --port 8083`, or in
+Run it: `python -m sandboxes.icash --host 127.0.0.1 --port 8083`, or in
 code `async with serve_sandbox(port=0) as sandbox: ... sandbox.api_url ...`.
 
 API: `POST /clientapi/v1/<method>`, form-encoded (nested as
@@ -51,8 +51,8 @@ Control and inspection (not part of iCash): `GET|POST|DELETE /_sandbox/faults`,
 `GET /_sandbox/documents`, `GET /_sandbox/emails` (always `[]`),
 `GET /_sandbox/requests` (counts per method and a log with keys, signatures and
 sessions blanked), `POST /_sandbox/reset`, `POST /_sandbox/expire-sessions`,
-`GET /_sandbox/health`. Faults are scripted per method, as for iCount
-(`worker.providers.icount.sandbox_faults`): `POST /_sandbox/faults {"path":
+`GET /_sandbox/health`. Faults are scripted per method, as in every sandbox
+(`sandboxes.kit.faults`): `POST /_sandbox/faults {"path":
 "document-create", "plan": [503, "timeout-after-commit", "disconnect-after-commit",
 "too-many-requests", {"latency_ms": 2000}, 200], "hang_s": 30, "retry_after": 5}`.
 An injected status answers `{"status": 0, "error_message": "Injected HTTP <n>"}`
@@ -62,27 +62,28 @@ with that HTTP status; "too-many-requests" is a plain-text HTTP 429.
 from __future__ import annotations
 
 import argparse
-import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from worker.providers.icash.sandbox_control import FAULTS, STATE, add_control_routes
-from worker.providers.icash.sandbox_methods import METHODS, Call
-from worker.providers.icash.sandbox_state import Refusal, SandboxAccount, SandboxState
-from worker.providers.icount.sandbox import parse_body
-from worker.providers.icount.sandbox_faults import Faults, FaultStep
-from worker.providers.sandbox_server import RunningServer, closing, listen
+from sandboxes.icash.control import FAULTS, STATE, add_control_routes
+from sandboxes.icash.methods import METHODS, Call
+from sandboxes.icash.state import Refusal, SandboxAccount, SandboxState
+from sandboxes.kit import serve
+from sandboxes.kit.faults import FaultStep, without_prefix
+from sandboxes.kit.parsing import parse_body
+from sandboxes.kit.serve import RunningServer, answer_with_faults, serving
 
 API_ROOT = "/clientapi/v1"
 
 
-def _fault_answer(step: FaultStep) -> web.Response:
+def _fault_answer(step: FaultStep) -> web.Response | None:
     if step.kind == "throttle":
         return web.Response(status=429, text="Too many requests", content_type="text/plain")
+    if step.kind != "status":
+        return None
     headers = {"Retry-After": step.retry_after} if step.status == 429 and step.retry_after else None
     body = {"status": 0, "error_message": f"Injected HTTP {step.status} (sandbox fault)"}
     return web.json_response(body, status=step.status, headers=headers)
@@ -111,23 +112,11 @@ async def _api(request: web.Request) -> web.StreamResponse:
     raw = await request.read()
     body = parse_body(request.content_type, raw)
     state.log_request(method, body)
-    step = faults.take(method, raw)
-    if step is not None and step.kind in ("status", "throttle"):
-        return _fault_answer(step)
-    latency_ms = faults.latency_ms + (step.latency_ms if step else 0)
-    await faults.hold(latency_ms / 1000)  # the work is committed after the wait
-    if faults.roll_error():
-        return _fault_answer(FaultStep("status", 503, status=503))
-    answer = _answer(state, method, body)
-    if step is not None and step.kind == "timeout":
-        await faults.hold(step.hang_s)
-    if step is not None and step.kind == "disconnect" and request.transport is not None:
-        request.transport.close()  # the work is done; the caller never hears of it
-    return web.json_response(answer)
 
+    async def work() -> web.StreamResponse:
+        return web.json_response(_answer(state, method, body))
 
-async def _release_held(app: web.Application) -> None:
-    app[FAULTS].closing.set()
+    return await answer_with_faults(request, faults, faults.take(method, raw), _fault_answer, work)
 
 
 def create_sandbox_app(
@@ -140,64 +129,44 @@ def create_sandbox_app(
     """The sandbox as an aiohttp application (one default account unless `accounts`)."""
     app = web.Application()
     app[STATE] = SandboxState(accounts or [SandboxAccount()], session_ttl_s, clock)
-    app[FAULTS] = Faults(rng=random.Random(seed))  # noqa: S311 (fault injection, not crypto)
-    app.on_shutdown.append(_release_held)
+    serve.add_faults(app, FAULTS, seed, without_prefix(API_ROOT))
     app.router.add_post(API_ROOT + "/{method}", _api)
     add_control_routes(app)
     return app
 
 
-class RunningSandbox(RunningServer):
-    """A sandbox listening on a real socket."""
+class RunningSandbox(RunningServer[SandboxState]):
+    """A running iCash sandbox: `api_url` is `ICashSettings.base_url`."""
 
-    @property
-    def api_url(self) -> str:
-        """The base URL a client uses (`ICashSettings.base_url`)."""
-        return self.url + API_ROOT
-
-    @property
-    def state(self) -> SandboxState:
-        return self.app[STATE]
+    state_key, api_root = STATE, API_ROOT
 
 
-async def start_sandbox(host: str = "127.0.0.1", port: int = 0, **options: Any) -> RunningSandbox:
-    """Start the sandbox on `host:port` (0 = a free port); `options` go to `create_sandbox_app`."""
-    return RunningSandbox(*await listen(create_sandbox_app(**options), host, port))
+start_sandbox = serve.starting(RunningSandbox, create_sandbox_app)  #: (host, port=0, **options)
+serve_sandbox = serving(start_sandbox)  #: `start_sandbox`, stopped on leaving the `async with`
 
 
-@asynccontextmanager
-async def serve_sandbox(
-    host: str = "127.0.0.1", port: int = 0, **options: Any
-) -> AsyncIterator[RunningSandbox]:
-    """`start_sandbox` as an async context manager that stops it on exit."""
-    async with closing(await start_sandbox(host, port, **options)) as sandbox:
-        yield sandbox
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m worker.providers.icash.sandbox [--host H] [--port P] [account options]`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m worker.providers.icash.sandbox",
-        description="A local iCash client API v1 sandbox.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8083)
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", default="sandbox-key")
     parser.add_argument("--secret", default="sandbox-secret", help="the account's secret_key")
     parser.add_argument("--warehouse-id", type=int, default=1)
     parser.add_argument("--user-id", type=int, default=1)
     parser.add_argument("--session-ttl", type=float, default=900, help="idle seconds")
-    parser.add_argument("--seed", type=int, default=None, help="seed for random faults")
-    args = parser.parse_args(argv)
+
+
+def _app(args: argparse.Namespace) -> web.Application:
     account = SandboxAccount(
         api_key=args.api_key,
         secret=args.secret,
         warehouse_id=args.warehouse_id,
         user_id=args.user_id,
     )
-    app = create_sandbox_app(accounts=[account], session_ttl_s=args.session_ttl, seed=args.seed)
-    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=5)
-    return 0
+    return create_sandbox_app(accounts=[account], session_ttl_s=args.session_ttl, seed=args.seed)
+
+
+#: `main(argv)`: the sandbox on a port until interrupted (`python -m sandboxes.icash`)
+main = serve.command(
+    "sandboxes.icash", "A local iCash client API v1 sandbox.", 8083, _options, _app
+)
 
 
 if __name__ == "__main__":

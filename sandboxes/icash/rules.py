@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from worker.providers.icash.sandbox_state import Refusal
+from sandboxes.icash.state import Refusal
 from worker.providers.icash.wire import (
     DOCUMENT_TYPES,
     MONEY_PLACES,

@@ -1,8 +1,7 @@
 """The iCash sandbox's own endpoints under `/_sandbox`: faults, inspection, reset, sessions.
 
-Not part of iCash; shaped like the iCount sandbox's so tools treat sandboxes alike.
-Control bodies are JSON: one that is not JSON is a 400, one that parses but makes
-no sense a 422, each with a problem+json body.
+Not part of iCash; shaped like every sandbox's so tools treat sandboxes alike (the
+request log, reset and fault plans are the kit's: `sandboxes.kit.control`).
 """
 
 from __future__ import annotations
@@ -11,20 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from worker.providers.icash.sandbox_state import Document, SandboxState
-from worker.providers.icount.sandbox_faults import Faults
-from worker.providers.sandbox_server import add_shared_control_routes
+from sandboxes.icash.state import Document, SandboxState
+from sandboxes.kit.control import add_shared_control_routes
+from sandboxes.kit.faults import Faults
 
 STATE = web.AppKey("icash_sandbox_state", SandboxState)
 FAULTS = web.AppKey("icash_sandbox_faults", Faults)
-#: prefix a fault plan's path may carry; plans are keyed by the bare method name
-API_PREFIX = "clientapi/v1/"
-
-
-def _problem(status: int, detail: str) -> web.HTTPException:
-    body = {"title": "bad sandbox control request", "status": status, "detail": detail}
-    exc = web.HTTPBadRequest if status == 400 else web.HTTPUnprocessableEntity
-    return exc(text=web.json_response(body).text, content_type="application/problem+json")
 
 
 def view(document: Document) -> dict[str, Any]:
@@ -63,28 +54,10 @@ async def get_health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "documents": len(request.app[STATE].documents)})
 
 
-async def post_faults(request: web.Request) -> web.Response:
-    try:
-        spec = await request.json()
-    except ValueError:
-        raise _problem(400, "the body is not JSON") from None
-    if not isinstance(spec, dict):
-        raise _problem(422, "the body must be a JSON object")
-    if isinstance(spec.get("path"), str):
-        spec["path"] = spec["path"].strip("/").removeprefix(API_PREFIX)
-    faults = request.app[FAULTS]
-    try:
-        faults.configure(spec)
-    except ValueError as exc:
-        raise _problem(422, str(exc)) from None
-    return web.json_response(faults.describe())
-
-
 def add_control_routes(app: web.Application) -> None:
     """Register every `/_sandbox` endpoint on `app`."""
     add_shared_control_routes(app, STATE, FAULTS)
     router = app.router
-    router.add_post("/_sandbox/faults", post_faults)
     router.add_get("/_sandbox/documents", get_documents)
     router.add_get("/_sandbox/emails", get_emails)
     router.add_post("/_sandbox/expire-sessions", post_expire_sessions)

@@ -1,0 +1,1 @@
+"""A local iDoklad (API v2): `app` is the server (`python -m sandboxes.idoklad`)."""
