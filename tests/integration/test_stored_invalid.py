@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from invoicebridge import samples
 from invoicebridge.serve import build_receiver
+from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_admin_api import AS_VIEWER, Client, call
 from tests.integration.test_admin_api import settings_for as admin_settings
 from tests.integration.test_jobs import record, sandbox_get, settings_for
@@ -24,7 +25,6 @@ from worker import jobs, ops
 from worker.actors import ACTOR
 from worker.ledger import EVENT, Ledger
 from worker.ledger_keys import REFUNDS, SNAPSHOT
-from worker.providers.icount.sandbox import RunningSandbox
 from worker.resources import Resources
 
 #: what an older version let through and this one refuses, and the field it is named by
