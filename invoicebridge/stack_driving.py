@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import urllib.error
 import urllib.request
@@ -17,12 +18,44 @@ from invoicebridge.loadgen.ledger import wait_quiet
 from worker.domain.states import EVENT_STATES
 from worker.ledger_keys import STATE
 
+#: where ports for the stack's servers are drawn: below the kernel's ephemeral range
+#: (32768-60999 on Linux), which every outgoing connection draws from. A port picked now
+#: and bound by a child process seconds later (after RabbitMQ has started, say) is then
+#: never taken meanwhile by some client's connection, as a port from bind(0) can be.
+_LOW_PORTS = range(20_000, 32_768)
+
+
+#: ports this process has handed out (a stack picks all of its ports before binding any)
+_handed_out: set[int] = set()
+
+
+def _ephemeral_floor() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):  # not Linux: assume the usual floor
+        return _LOW_PORTS.stop
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback TCP port nothing listens on, outside the ephemeral range when possible."""
+    candidates = range(_LOW_PORTS.start, min(_LOW_PORTS.stop, _ephemeral_floor()))
+    for _ in range(50):
+        port = random.choice(candidates) if candidates else 0  # noqa: S311 (not a secret)
+        if port in _handed_out:  # picked before, maybe not bound yet: never twice
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            chosen: int = sock.getsockname()[1]
+            _handed_out.add(chosen)
+            return chosen
+    with socket.socket() as sock:  # a crowded range: whatever the kernel gives
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        fallback: int = sock.getsockname()[1]
+        return fallback
 
 
 def http_json(

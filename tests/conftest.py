@@ -10,7 +10,6 @@ import faulthandler
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from invoicebridge.stack_driving import free_port as free_port
 from tests.card_scan_plugin import NAME as CARD_SCAN
 from tests.card_scan_plugin import CardScan, card_scan
 from worker.ledger import Ledger
@@ -113,13 +113,6 @@ def _stop_the_run(item: pytest.Item) -> None:
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
     _kill_our_processes()
     os._exit(3)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_redis(directory: Path, port: int, *, appendonly: bool = False) -> subprocess.Popen[bytes]:
