@@ -14,10 +14,11 @@ from typing import Any, cast
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from invoicebridge import samples, samples_standard, samples_stripe, samples_woocommerce
 from invoicebridge.serve import build_receiver
+from tests.receiver_server import ReceiverTestServer
 from tests.unit.test_card_text import card_runs
 from worker.domain.events import OrderEvent
 from worker.ledger import Ledger
@@ -98,7 +99,7 @@ async def client(redis_url: str) -> AsyncIterator[Client]:
         for tid, src in SOURCES.items()
     }
     settings = Settings.model_validate({"redis": {"url": redis_url}, "tenants": tenants})
-    async with TestClient(TestServer(await build_receiver(settings))) as test_client:
+    async with TestClient(ReceiverTestServer(await build_receiver(settings))) as test_client:
         yield test_client
 
 
