@@ -11,6 +11,8 @@ from pydantic import ConfigDict, Field, model_validator
 from worker.domain.rates import WebhookRate
 from worker.settings_secrets import Secret, Strict
 
+#: the payment block an invoice-receipt records a payment in (iCount doc/create)
+PaymentBlock = Literal["cc", "banktransfer", "paypal", "cash"]
 #: without `rate_limit_burst`, a limited tenant may send this many seconds of its rate at once
 DEFAULT_BURST_S = 60.0
 
@@ -45,13 +47,21 @@ class DocumentSettings(Strict):
     paid_doctype: Literal["invrec"] = "invrec"
     #: document for an order created unpaid; "none" waits for the payment
     unpaid_doctype: Literal["invoice", "none"] = "invoice"
+    #: the language of iCount's interface and messages (`lang`)
     language: Literal["he", "en"] = "he"
+    #: the language the document itself is printed in (iCount `doc_lang`); default: `language`
+    document_language: Literal["he", "en"] | None = None
     email: bool = True
     #: an SMTP send whose outcome a crash hid (worker/email_once.py): send it again
     #: (`at_least_once`: a missing invoice email is worse than a second one) or not
     email_recovery: Literal["at_least_once", "at_most_once"] = "at_least_once"
-    #: how the payment of a paid order is recorded on the invoice-receipt
-    payment_method: Literal["cc", "banktransfer", "cash"] = "cc"
+    #: how a paid order's payment is recorded on the invoice-receipt, by the gateway that
+    #: took it: {"paypal" = "paypal", "bacs" = "banktransfer", "cod" = "cash", ...}; names
+    #: match case-insensitively. A gateway not listed is recorded as the platform says it
+    #: was paid (card, PayPal, bank transfer, cash), else as `payment_method`
+    payment_methods: dict[str, PaymentBlock] = Field(default_factory=dict)
+    #: the fallback when neither the gateway mapping nor the platform says how it was paid
+    payment_method: PaymentBlock = "cc"
     #: VAT percent for VAT-exclusive orders whose lines carry no rate
     default_vat_percent: Decimal = Field(default=Decimal(18), ge=0, le=100)
     income_type_name: str | None = None
@@ -72,6 +82,12 @@ class ICountSettings(Strict):
     pass_: Secret | None = Field(default=None, alias="pass")
     api_token: Secret | None = None
     timeout_s: float = Field(default=20.0, gt=0)
+    #: iCount's id of the merchant's bank account that bank transfers are paid into
+    #: (doc/create `banktransfer.account`); needed once any payment is recorded as one
+    bank_account_id: int | None = Field(default=None, gt=0)
+    #: card charges (cc/bill) go out with `is_test`: no card company is called, nobody is
+    #: charged; for trying live credentials. Every exactly-once guard still applies
+    is_test: bool = False
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -150,6 +166,13 @@ class TenantSettings(Strict):
             )
         if self.provider == "icash" and self.documents.email and self.smtp is None:
             raise ValueError("iCash cannot email: add [tenants.<id>.smtp] or set email = false")
+        if self.icount is not None and self.icount.bank_account_id is None:
+            blocks = {self.documents.payment_method, *self.documents.payment_methods.values()}
+            if self.provider == "icount" and "banktransfer" in blocks:
+                raise ValueError(
+                    "payments recorded as banktransfer need icount.bank_account_id "
+                    "(iCount's id of the bank account they are paid into)"
+                )
         if self.alerts is not None and self.alerts.email_to and self.smtp is None:
             raise ValueError("alerts.email_to needs a [tenants.<id>.smtp] table to send with")
         if self.rate_limit_burst is not None and self.rate_limit_per_s is None:

@@ -13,6 +13,7 @@ whose location names the field (``lines.0.unit_price``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Context, Decimal, Inexact, localcontext
@@ -227,6 +228,36 @@ class ChargeRequest(_Frozen):
     first_payment: PositiveMoney | None = None
 
 
+def _last_four(value: object) -> object:
+    """The last four digits of whatever the platform shows ("•••• 4242", "4242"), else None."""
+    if value is None or isinstance(value, bool):
+        return None
+    digits = re.sub(r"\D", "", str(value)) if isinstance(value, str | int) else ""
+    return digits[-4:] if len(digits) >= 4 else None
+
+
+#: the last four digits of a card, nothing more (a longer number keeps only its last four)
+LastFour = Annotated[str | None, Field(pattern=r"^[0-9]{4}$"), BeforeValidator(_last_four)]
+PaymentKind = Literal["card", "paypal", "bank_transfer", "cash", "other"]
+
+
+class Payment(_Frozen):
+    """How the order was actually paid, as the platform reports it.
+
+    A card is recorded by its type and last four digits only; `transaction_id` is the
+    gateway's authorisation or transaction id (Shopify transaction `authorization`,
+    Stripe charge id, WooCommerce `transaction_id`), never our order number.
+    """
+
+    gateway: Name = None  #: the platform's gateway name, e.g. "shopify_payments", "paypal", "bacs"
+    kind: PaymentKind | None = None  #: what the platform says the method was, when it says
+    card_brand: ShortText = None  #: e.g. "Visa"
+    card_last4: LastFour = None
+    transaction_id: OptionalDisplayIdentifier = None
+    payer_name: Name = None  #: the card holder or PayPal payer, when the platform names one
+    paid_at: datetime | None = None
+
+
 class Order(_Frozen):
     """A shop order snapshot at the moment the event was sent."""
 
@@ -242,6 +273,8 @@ class Order(_Frozen):
     customer: Customer
     created_at: datetime
     payment_gateway: Name = None
+    #: how it was paid (gateway, card type and last four, transaction id), when known
+    payment: Payment | None = None
     note: Note = None
     cancelled: bool = False
     #: when the source last changed the order; orders snapshots so a stale one is spotted

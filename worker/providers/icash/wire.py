@@ -77,7 +77,8 @@ DOCUMENT_TYPES = ("INVOICE", "PROFORMA")
 SUBTYPES = ("NORMAL", "CREDIT", "DEBIT", "ADVANCE")
 STATUSES = ("NORMAL", "DELETED")
 #: `DocumentPayTypeID` per `DocumentSettings.payment_method` (the sandbox's numbering)
-PAY_TYPE_IDS = {"cash": 1, "banktransfer": 2, "cc": 3}
+#: PayPal is recorded as a card-type e-payment until #17 maps iCash's own pay types
+PAY_TYPE_IDS = {"cash": 1, "banktransfer": 2, "cc": 3, "paypal": 3}
 #: our name as the external system (`ImportSource`, String 30)
 IMPORT_SOURCE = "invoicebridge"
 #: `documents-list` pages hold at most this many documents
