@@ -332,4 +332,5 @@ async def _run_step(
     )
     return replace(job, state="done", doctype=ref.doctype, docnum=ref.docnum,
                    doc_id=ref.doc_id or "", doc_url=ref.doc_url or "", emailed=ref.emailed,
+                   card_type=ref.card_type or "",
                    last_error=None)  # fmt: skip

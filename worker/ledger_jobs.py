@@ -40,13 +40,15 @@ class JobRecord:
     #: when an attempt's outcome first became unknown (lost answer, worker died mid-call)
     unknown_since: float | None = None
     unknown_count: int = 0  #: how many attempts ended that way
+    card_type: str | None = None  #: a charge step's card type ("VISA")
 
     def document(self) -> DocumentRef | None:
         """The provider's document this step made, if it made one."""
         if not self.doctype or not self.docnum:
             return None
         return DocumentRef(doctype=self.doctype, docnum=self.docnum, doc_id=self.doc_id or None,
-                           doc_url=self.doc_url or None, emailed=self.emailed)  # fmt: skip
+                           doc_url=self.doc_url or None, emailed=self.emailed,
+                           card_type=self.card_type or None)  # fmt: skip
 
 
 def _now() -> str:
@@ -70,6 +72,7 @@ def job_record(key: str, raw: dict[str, str]) -> JobRecord:
         docnum=raw.get("docnum"),
         doc_url=raw.get("doc_url"),
         doc_id=raw.get("doc_id"),
+        card_type=raw.get("card_type"),
         emailed=raw.get("emailed") == "1",
         last_error=raw.get("last_error"),
         unknown_since=float(raw["unknown_since"]) if raw.get("unknown_since") else None,
@@ -143,6 +146,7 @@ class JobLedger:
                     "docnum": document.docnum,
                     "doc_id": document.doc_id or "",
                     "doc_url": document.doc_url or "",
+                    "card_type": document.card_type or "",
                     "emailed": "1" if document.emailed else "0",
                     "finished_at": now,
                     "updated_at": now,

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
+from tests.payments import CARD
 from worker.domain.events import Customer, Line, Order
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.providers.icount.client import ICountClient
@@ -74,6 +75,7 @@ def order_body(
         ),
         total=Decimal("117.00"),
         paid=True,
+        payment=CARD,
         customer=Customer(name="Dana Levi", email="dana@example.com"),
         created_at=datetime(2024, 5, 1, tzinfo=UTC),
     )

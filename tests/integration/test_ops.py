@@ -15,6 +15,7 @@ import pytest
 import redis
 from redis.asyncio.connection import Connection
 
+from tests.payments import CARD
 from worker import ops
 from worker.actors import ACTOR
 from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
@@ -41,7 +42,7 @@ def settings_for(redis_url: str) -> Settings:
 def order_event(number: int, tenant: str = "acme") -> OrderEvent:
     line = Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("50.00"))
     order = Order(order_id=str(number), number=f"#{number}", currency="ILS", paid=True,
-                  prices_include_tax=True, lines=(line,), total=Decimal("50.00"),
+                  payment=CARD, prices_include_tax=True, lines=(line,), total=Decimal("50.00"),
                   customer=Customer(name="Dana Levi"),
                   created_at=datetime(2026, 11, 1, tzinfo=UTC))  # fmt: skip
     return OrderEvent(event_id=event_id(tenant, "shopify", str(number)), tenant=tenant,

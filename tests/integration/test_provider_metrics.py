@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from sandboxes.icash.app import serve_sandbox as serve_icash
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from sandboxes.idoklad.app import serve_sandbox as serve_idoklad
+from tests.payments import CARD
 from worker.domain.events import Customer, Line, Order
 from worker.errors import OutcomeUnknown, Permanent, Retryable
 from worker.jobs import StepContext
@@ -36,7 +37,8 @@ ORDER = Order(
     order_id="1001", number="#1001", currency="ILS", prices_include_tax=True,
     lines=(Line(description="Mug", quantity=Decimal(2), unit_price=Decimal("48.50"),
                 tax_rate=Decimal(18)),),
-    total=Decimal("97.00"), paid=True, customer=Customer(name="Dana Levi", email="d@example.com"),
+    total=Decimal("97.00"), paid=True, payment=CARD,
+    customer=Customer(name="Dana Levi", email="d@example.com"),
     created_at=datetime(2024, 5, 1, tzinfo=UTC),
 )  # fmt: skip
 

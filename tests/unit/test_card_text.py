@@ -189,6 +189,7 @@ def _order(**changes: object) -> Order:
         "prices_include_tax": True,
         "total": "117.00",
         "paid": True,
+        "payment": {"gateway": "shopify_payments", "kind": "card", "transaction_id": "AUTH-1"},
         "created_at": datetime(2024, 5, 1, tzinfo=UTC),
         "customer": {"name": "Dana Levi", "phone": "+972 50 123 4567"},
         "lines": [

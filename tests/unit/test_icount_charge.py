@@ -19,13 +19,13 @@ from worker.providers.icount.wire_charge import (
     build_charge_request,
     build_search_request,
     charge_error,
-    charge_payment,
     find_in_transactions,
     parse_charge,
     payment_description,
     split_installments,
     stored_token,
 )
+from worker.providers.icount.wire_payment import charged_payment
 from worker.settings import DocumentSettings
 
 TOKEN = "734512906"
@@ -110,7 +110,7 @@ def test_no_float_and_no_card_data_in_any_built_body(count: int) -> None:
     bodies: list[dict[str, Any]] = [
         bill,
         build_search_request(REFERENCE),
-        {"cc": charge_payment(charge, date(2024, 5, 1))},
+        {"cc": charged_payment(charge, date(2024, 5, 1), "Dana Levi")},
         build_document_request(shop_order(), doctype="invrec", documents=DocumentSettings(),
                                sanity="ib-x", issue_date=date(2024, 5, 1), charge=charge),
     ]  # fmt: skip
@@ -150,12 +150,13 @@ def test_invrec_records_the_charge_in_its_cc_block() -> None:
     assert "cash" not in body
     assert body["cc"] == {"sum": "117.00", "date": "2024-05-01", "num_of_payments": 3,
                           "first_payment": "39.00", "confirmation_code": "7654321",
-                          "card_type": "VISA"}  # fmt: skip
-    plain: dict[str, Any] = build_document_request(
-        shop_order(), doctype="invrec", documents=DocumentSettings(), sanity="ib-x",
-        issue_date=date(2024, 5, 1),
-    )  # fmt: skip
-    assert plain["cc"]["confirmation_code"] == "1001"  # the default block is unchanged
+                          "card_type": "VISA", "holder_name": "Dana Levi"}  # fmt: skip
+
+
+def test_a_test_charge_says_so() -> None:
+    """F-CC-16: a tenant's `is_test` goes out as the documented boolean; else it is absent."""
+    assert build_charge_request(charge_order(), TOKEN, is_test=True)["is_test"] is True
+    assert "is_test" not in build_charge_request(charge_order(), TOKEN)
 
 
 # --- answers ----------------------------------------------------------------------------

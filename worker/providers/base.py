@@ -53,6 +53,7 @@ class DocumentRef(BaseModel):
     client_id: str | None = None
     total: Decimal | None = None
     emailed: bool = False
+    card_type: str | None = None  #: a card charge's card type ("VISA"); never the number
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ def charge_order(tenant: str, order: Order) -> ChargeOrder:
 
 def as_document(charge: ChargeRef) -> DocumentRef:
     return DocumentRef(doctype=CHARGE_DOCTYPE, docnum=charge.confirmation_code,
-                       doc_id=charge.transaction_id, total=charge.amount)  # fmt: skip
+                       doc_id=charge.transaction_id, total=charge.amount,
+                       card_type=charge.card_type)  # fmt: skip
 
 
 def recorded_charge(job: JobRecord | None, order: Order) -> ChargeRef:
@@ -54,6 +55,7 @@ def recorded_charge(job: JobRecord | None, order: Order) -> ChargeRef:
         num_of_payments=order.charge.num_of_payments,
         first_payment=order.charge.first_payment,
         transaction_id=job.doc_id,
+        card_type=job.card_type or None,
     )
 
 

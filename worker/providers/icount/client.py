@@ -58,6 +58,8 @@ class ICountClient:
     def __init__(self, session: aiohttp.ClientSession, settings: ICountSettings) -> None:
         self._session = session
         self._settings = settings
+        self.bank_account_id = settings.bank_account_id
+        self.is_test = settings.is_test
         self._pacer = pacer_for(settings.base_url, settings.cid or "token")
         self._base_url = settings.base_url.rstrip("/")
         self._sid: str | None = None

@@ -57,6 +57,7 @@ class ICountProvider:
             issue_date=request.issue_date,
             based_on=(based_on.doctype, based_on.docnum) if based_on else None,
             charge=request.charge,
+            bank_account_id=self.client.bank_account_id,
         )
         return await self.client.create_document(body)
 
@@ -81,7 +82,9 @@ class ICountProvider:
             OutcomeUnknown: the answer was lost; `find_charge` before anything else.
         """
         token = await self.client.stored_card(order.customer_ref)
-        data = await self.client.bill(build_charge_request(order, token))
+        data = await self.client.bill(
+            build_charge_request(order, token, is_test=self.client.is_test)
+        )
         return parse_charge(data, order)
 
     async def find_charge(self, reference: str) -> ChargeRef | None:

@@ -34,7 +34,7 @@ from worker.providers.icount.totals import (
     is_truthy,
     money_fields,
 )
-from worker.providers.icount.wire_charge import charge_payment
+from worker.providers.icount.wire_payment import charged_payment, payment_fields
 from worker.settings import DocumentSettings
 
 __all__ = [
@@ -83,51 +83,23 @@ def _client_fields(customer: Customer) -> dict[str, object]:
         fields["email"] = customer.email
     if customer.vat_id:
         fields["vat_id"] = customer.vat_id
-    if customer.address:
-        fields["client_address"] = customer.address
-    if customer.city:
-        fields["client_city"] = customer.city
+    address = ", ".join(part for part in (customer.address, customer.city) if part)
+    if address:  # seed 000 has `client_address` only; the city goes with it (D-9)
+        fields["client_address"] = address
     return fields
 
 
 def _email_fields(customer: Customer, documents: DocumentSettings) -> dict[str, object]:
     if not customer.email:
         return {}
-    if not documents.email:
-        return {"send_email": 0}
-    return {"send_email": 1, "email_to_client": 1}
+    return {"send_email": documents.email}
 
 
-def _reference(order: Order) -> str:
-    return order.number.strip().lstrip("#") or order.order_id
-
-
-def _payment_fields(
-    order: Order, doctype: str, method: str, day: date, charge: ChargeRef | None
-) -> dict[str, object]:
-    if doctype not in RECEIPT_DOCTYPES:
-        return {}
-    if charge is not None:  # an invrec recording our own cc/bill
-        return {"cc": charge_payment(charge, day)}
-    total = format_amount(order.total, order.currency)
-    if method == "cc":
-        return {
-            "cc": {
-                "sum": total,
-                "date": day.isoformat(),
-                "num_of_payments": 1,
-                "first_payment": total,
-                "confirmation_code": _reference(order),
-            }
-        }
-    if method == "banktransfer":
-        return {"banktransfer": {"sum": total, "date": day.isoformat(), "account": "shop"}}
-    return {"cash": {"sum": total}}
-
-
-def _hwc(order: Order) -> str:
+def _hwc(order: Order, sanity: str) -> str:
+    """The comment printed on the document: the order, and our reference, by which
+    the document is found again when iCount refuses a repeated `sanity_string`."""
     number = order.number if order.number.startswith("#") else f"#{order.number}"
-    return f"Order {number}"
+    return f"Order {number} · ref {sanity}"
 
 
 def build_document_request(
@@ -139,9 +111,11 @@ def build_document_request(
     issue_date: date,
     based_on: tuple[str, str] | None = None,
     charge: ChargeRef | None = None,
+    bank_account_id: int | None = None,
 ) -> dict[str, object]:
     """The `doc/create` body for `order`, without auth fields; a receipt type records
-    `charge` (our card transaction) in its `cc` block, else a `payment_method` block.
+    `charge` (our card transaction) in its `cc` block, else the block of how the order
+    was paid (`wire_payment`).
 
     Raises:
         TotalMismatch: the shop's total is more than `max_rounding` from its lines, or
@@ -149,18 +123,31 @@ def build_document_request(
     """
     body: dict[str, object] = {"doctype": doctype, **_client_fields(order.customer)}
     body.update(
-        currency_code=order.currency, lang=documents.language, doc_date=issue_date.isoformat()
+        currency_code=order.currency,
+        lang=documents.language,
+        doc_lang=documents.document_language or documents.language,
+        doc_date=issue_date.isoformat(),
     )
     body.update(money_fields(order, documents))
-    body.update(sanity_string=sanity, hwc=_hwc(order))
+    body.update(sanity_string=sanity, hwc=_hwc(order, sanity))
     body.update(_email_fields(order.customer, documents))
     if documents.income_type_name:
         body["income_type_name"] = documents.income_type_name
     if based_on is not None:
-        body["based_on"] = [{"doctype": based_on[0], "docnum": based_on[1]}]
+        body["based_on"] = [{"doctype": based_on[0], "docnum": _docnum(based_on[1])}]
     carry_residual(body, order, documents)
-    body.update(_payment_fields(order, doctype, documents.payment_method, issue_date, charge))
+    if doctype in RECEIPT_DOCTYPES:
+        body.update(
+            {"cc": charged_payment(charge, issue_date, order.customer.name)}
+            if charge is not None
+            else payment_fields(order, documents, issue_date, bank_account_id)
+        )
     return body
+
+
+def _docnum(docnum: str) -> int | str:
+    """A document number as the integer seed 000 types it, when it is one."""
+    return int(docnum) if docnum.isdigit() else docnum
 
 
 # --- responses ------------------------------------------------------------------------

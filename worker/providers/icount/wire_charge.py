@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -80,15 +79,18 @@ def split_installments(
     return first, later
 
 
-def _first_payment(amount: Decimal, count: int, currency: str, first: Decimal | None) -> Decimal:
+def first_payment(amount: Decimal, count: int, currency: str, first: Decimal | None) -> Decimal:
     try:
         return split_installments(amount, count, currency, first)[0]
     except ValueError as exc:
         raise Permanent(str(exc), reason="bad_installments") from None
 
 
-def build_charge_request(order: ChargeOrder, token_id: str) -> dict[str, object]:
+def build_charge_request(
+    order: ChargeOrder, token_id: str, *, is_test: bool = False
+) -> dict[str, object]:
     """The `cc/bill` body for `order`, without auth fields; `token_id` is the stored card's.
+    With `is_test` iCount calls no card company (seed 002): nobody is charged.
 
     Raises:
         Permanent: the installments cannot add up to the amount (`bad_installments`).
@@ -104,32 +106,18 @@ def build_charge_request(order: ChargeOrder, token_id: str) -> dict[str, object]
         "payment_description": payment_description(order.reference),
     }
     if order.num_of_payments > 1:
-        first = _first_payment(
+        first = first_payment(
             order.amount, order.num_of_payments, order.currency, order.first_payment
         )
         body["first_payment"] = format_amount(first, order.currency)
+    if is_test:
+        body["is_test"] = True
     return body
 
 
 def build_search_request(reference: str) -> dict[str, object]:
     """The `cc/transactions` filters that find the charge made for `reference`."""
     return {"payment_description": payment_description(reference)}
-
-
-def charge_payment(charge: ChargeRef, day: date) -> dict[str, object]:
-    """The `cc` payment block of an invoice-receipt recording `charge` (no card data)."""
-    first = _first_payment(charge.amount, charge.num_of_payments, charge.currency,
-                           charge.first_payment)  # fmt: skip
-    block: dict[str, object] = {
-        "sum": format_amount(charge.amount, charge.currency),
-        "date": day.isoformat(),
-        "num_of_payments": charge.num_of_payments,
-        "first_payment": format_amount(first, charge.currency),
-        "confirmation_code": charge.confirmation_code,
-    }
-    if charge.card_type:
-        block["card_type"] = charge.card_type
-    return block
 
 
 def charge_error(reason: str) -> Permanent | Retryable:
@@ -202,7 +190,7 @@ def _charge_ref(item: Mapping[str, Any], order: ChargeOrder | None) -> ChargeRef
     count = _count(_pick(item, "num_of_payments"), order.num_of_payments if order else 1)
     first = _amount(_pick(item, "first_payment"), None)
     if first is None and order is not None and count > 1:
-        first = _first_payment(order.amount, count, order.currency, order.first_payment)
+        first = first_payment(order.amount, count, order.currency, order.first_payment)
     deal = _pick(item, "deal_id", "cc_deal_id", "transaction_id")
     return ChargeRef(
         confirmation_code=str(code), amount=amount, currency=currency.upper(),
