@@ -69,6 +69,7 @@ from aiohttp import web
 from sandboxes.icount.control import FAULTS, STATE, add_control_routes
 from sandboxes.icount.methods import METHODS, Call
 from sandboxes.icount.rules import Refusal
+from sandboxes.icount.schema import check_fields
 from sandboxes.icount.state import DuplicateMode, SandboxAccount, SandboxState
 from sandboxes.kit import serve
 from sandboxes.kit.faults import FaultStep, without_prefix
@@ -114,6 +115,7 @@ async def _answer(request: web.Request, path: str, body: dict[str, Any] | None) 
             raise Refusal("bad_request", "the body is neither JSON nor form data")
         if method is None:
             raise Refusal("unknown_method", f"{path} is not an API method")
+        check_fields(path, body)
         account = None if path == "auth/login" else state.authenticate(bearer(request), body)
         origin = f"{request.scheme}://{request.host}"
         async with request.app[COMMIT_LOCK]:

@@ -249,12 +249,15 @@ async def test_card_storage_and_search_api(
         stored["cc_token_id"], "0000", "2031-04")  # fmt: skip
     assert (await api(http, sandbox, "cc_storage/get", client_id="nobody"))["reason"] == (
         "no_stored_card")  # fmt: skip
-    bill = await api(http, sandbox, "cc/bill", sum=50, cc_number=FLAKY[:-4] + "4242",
-                     cc_validity="0431", client_id="7", payment_description="one-off")  # fmt: skip
+    card_fields = {"cc_number": FLAKY[:-4] + "4242", "cc_validity": "0431"}
+    direct = await api(http, sandbox, "cc/bill", sum=50, client_id="7", **card_fields)
+    assert direct["reason"] == "card_data_refused"  # only stored cards are ever billed
+    bill = await api(http, sandbox, "cc/bill", sum=50, cc_token_id=stored["cc_token_id"],
+                     client_id=stored["client_id"], payment_description="one-off")  # fmt: skip
     assert bill["status"] is True and bill["sum"] == "50.00"
     found = await api(http, sandbox, "cc/transactions", payment_description="one",
                       start_date=date.today().isoformat())  # fmt: skip
-    assert found["results_count"] == 1 and found["transactions"][0]["last4"] == "4242"
+    assert found["results_count"] == 1 and found["transactions"][0]["last4"] == "0000"
     assert (await api(http, sandbox, "cc/transactions", client_id="8"))["transactions"] == []
 
 

@@ -26,20 +26,29 @@ CARD_SECRETS = {"card_number", "cvv", "exp_year", "exp_month", "holder_id"}
 
 def paid_order(payment: Payment | None, gateway: str | None = None) -> Order:
     return Order(
-        order_id="820982911946154508", number="#1001", currency="ILS",
-        prices_include_tax=True, total=Decimal("117.00"), paid=True, payment=payment,
+        order_id="820982911946154508",
+        number="#1001",
+        currency="ILS",
+        prices_include_tax=True,
+        total=Decimal("117.00"),
+        paid=True,
+        payment=payment,
         payment_gateway=gateway,
         lines=(Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("117.00")),),
         customer=Customer(name="Dana Levi", email="dana@example.com"),
         created_at=datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
-    )  # fmt: skip
+    )
 
 
 def invrec(order: Order, bank_account_id: int | None = 7, **docs: Any) -> dict[str, Any]:
     return build_document_request(
-        order, doctype="invrec", documents=DocumentSettings(**docs), sanity="ib-test",
-        issue_date=DAY, bank_account_id=bank_account_id,
-    )  # fmt: skip
+        order,
+        doctype="invrec",
+        documents=DocumentSettings(**docs),
+        sanity="ib-test",
+        issue_date=DAY,
+        bank_account_id=bank_account_id,
+    )
 
 
 def test_card_payment_has_every_required_cc_field_and_no_card_secret() -> None:
@@ -48,9 +57,13 @@ def test_card_payment_has_every_required_cc_field_and_no_card_secret() -> None:
     no `first_payment` without installments (D-3)."""
     body = invrec(paid_order(CARD))
     assert body["cc"] == {
-        "sum": "117.00", "date": "2024-05-01", "num_of_payments": 1, "card_type": "VISA",
-        "confirmation_code": "AUTH-53433", "holder_name": "Dana Levi",
-    }  # fmt: skip
+        "sum": "117.00",
+        "date": "2024-05-01",
+        "num_of_payments": 1,
+        "card_type": "VISA",
+        "confirmation_code": "AUTH-53433",
+        "holder_name": "Dana Levi",
+    }
     assert not CARD_SECRETS & set(body["cc"])
     assert "4242" not in json.dumps(body)  # the last four stay in our ledger
 
@@ -58,8 +71,12 @@ def test_card_payment_has_every_required_cc_field_and_no_card_secret() -> None:
 def test_paypal_payment_uses_the_paypal_block() -> None:
     """F-PAY-4: an order paid by PayPal is recorded in `paypal` {sum, date, txn_id, payer_name}."""
     body = invrec(paid_order(PAYPAL))
-    assert body["paypal"] == {"sum": "117.00", "date": "2024-05-01",
-                              "txn_id": "8MC585209K746392H", "payer_name": "Dana Levi"}  # fmt: skip
+    assert body["paypal"] == {
+        "sum": "117.00",
+        "date": "2024-05-01",
+        "txn_id": "8MC585209K746392H",
+        "payer_name": "Dana Levi",
+    }
     assert not {"cc", "cash", "banktransfer"} & set(body)
 
 
@@ -90,9 +107,12 @@ def test_the_paid_date_is_the_platforms() -> None:
     ],
 )
 def test_block_follows_gateway_mapping_then_platform_then_fallback(
-    payment: Payment | None, gateway: str | None, mapping: dict[str, str], fallback: str,
+    payment: Payment | None,
+    gateway: str | None,
+    mapping: dict[str, str],
+    fallback: str,
     block: str,
-) -> None:  # fmt: skip
+) -> None:
     """F-PAY-1: the tenant's per-gateway mapping (case-insensitive), else how the platform
     says it was paid, else the tenant's `payment_method`."""
     documents = DocumentSettings(payment_methods=mapping, payment_method=fallback)
@@ -102,8 +122,9 @@ def test_block_follows_gateway_mapping_then_platform_then_fallback(
 NO_ID = {"transaction_id": None}
 
 
-@pytest.mark.parametrize("payment", [CARD.model_copy(update=NO_ID),
-                                     PAYPAL.model_copy(update=NO_ID)])  # fmt: skip
+@pytest.mark.parametrize(
+    "payment", [CARD.model_copy(update=NO_ID), PAYPAL.model_copy(update=NO_ID)]
+)
 def test_no_gateway_id_stops_for_a_human_and_never_uses_our_order_number(
     payment: Payment,
 ) -> None:
@@ -115,10 +136,19 @@ def test_no_gateway_id_stops_for_a_human_and_never_uses_our_order_number(
 
 @pytest.mark.parametrize(
     ("brand", "name"),
-    [("Visa", "VISA"), ("visa", "VISA"), ("American Express", "AMEX"), ("amex", "AMEX"),
-     ("MasterCard", "MASTERCARD"), ("Diners Club", "DINERS"), ("unionpay", "UNIONPAY"),
-     (None, "OTHER"), ("", "OTHER"), ("***", "OTHER")],
-)  # fmt: skip
+    [
+        ("Visa", "VISA"),
+        ("visa", "VISA"),
+        ("American Express", "AMEX"),
+        ("amex", "AMEX"),
+        ("MasterCard", "MASTERCARD"),
+        ("Diners Club", "DINERS"),
+        ("unionpay", "UNIONPAY"),
+        (None, "OTHER"),
+        ("", "OTHER"),
+        ("***", "OTHER"),
+    ],
+)
 def test_card_type_uses_icounts_names(brand: str | None, name: str) -> None:
     """F-CC-10 / F-PAY-2: brands as the platforms spell them become iCount's card type names."""
     assert card_type(brand) == name
@@ -128,12 +158,20 @@ def test_our_own_charge_is_recorded_with_its_type_and_first_payment_only_with_in
     None
 ):
     """F-PAY-5: an invrec recording our cc/bill carries its confirmation code and type."""
-    one = ChargeRef(confirmation_code="0123456", amount=Decimal("117.00"), currency="ILS",
-                    card_type="MASTERCARD")  # fmt: skip
+    one = ChargeRef(
+        confirmation_code="0123456",
+        amount=Decimal("117.00"),
+        currency="ILS",
+        card_type="MASTERCARD",
+    )
     assert charged_payment(one, DAY, "Dana Levi") == {
-        "sum": "117.00", "date": "2024-05-01", "num_of_payments": 1, "card_type": "MASTERCARD",
-        "confirmation_code": "0123456", "holder_name": "Dana Levi",
-    }  # fmt: skip
+        "sum": "117.00",
+        "date": "2024-05-01",
+        "num_of_payments": 1,
+        "card_type": "MASTERCARD",
+        "confirmation_code": "0123456",
+        "holder_name": "Dana Levi",
+    }
     three = one.model_copy(update={"num_of_payments": 3, "amount": Decimal("100.00")})
     assert charged_payment(three, DAY, "Dana Levi")["first_payment"] == "33.34"
 
@@ -148,8 +186,13 @@ def test_last_four_keeps_only_four_digits() -> None:
 def test_a_bank_transfer_without_an_account_is_refused_at_start_up() -> None:
     """F-PAY-3: the settings refuse banktransfer without `icount.bank_account_id`."""
     mapping = {"payment_methods": {"bacs": "banktransfer"}}
-    tenant: dict[str, Any] = {"source": "shopify", "secret": "s", "provider": "icount",
-                              "icount": {"api_token": "t"}, "documents": mapping}  # fmt: skip
+    tenant: dict[str, Any] = {
+        "source": "shopify",
+        "secret": "s",
+        "provider": "icount",
+        "icount": {"api_token": "t"},
+        "documents": mapping,
+    }
     with pytest.raises(ValidationError, match="bank_account_id"):
         TenantSettings.model_validate(tenant)
     tenant["icount"]["bank_account_id"] = 3

@@ -32,14 +32,26 @@ from worker.settings_tenant import PaymentBlock
 
 #: the block each kind of payment the platforms report is recorded in
 KIND_BLOCKS: dict[str, PaymentBlock] = {
-    "card": "cc", "paypal": "paypal", "bank_transfer": "banktransfer", "cash": "cash",
-}  # fmt: skip
+    "card": "cc",
+    "paypal": "paypal",
+    "bank_transfer": "banktransfer",
+    "cash": "cash",
+}
 #: card brands as the platforms spell them → iCount's card type names (F-CC-10)
 CARD_TYPE_NAMES = {
-    "visa": "VISA", "mastercard": "MASTERCARD", "master": "MASTERCARD", "mc": "MASTERCARD",
-    "amex": "AMEX", "americanexpress": "AMEX", "diners": "DINERS", "dinersclub": "DINERS",
-    "jcb": "JCB", "maestro": "MAESTRO", "leumicard": "LEUMICARD", "isracard": "ISRACARD",
-}  # fmt: skip
+    "visa": "VISA",
+    "mastercard": "MASTERCARD",
+    "master": "MASTERCARD",
+    "mc": "MASTERCARD",
+    "amex": "AMEX",
+    "americanexpress": "AMEX",
+    "diners": "DINERS",
+    "dinersclub": "DINERS",
+    "jcb": "JCB",
+    "maestro": "MAESTRO",
+    "leumicard": "LEUMICARD",
+    "isracard": "ISRACARD",
+}
 #: what `card_type` says when the platform names no brand (a guess: F-PAY-3)
 UNKNOWN_CARD_TYPE = "OTHER"
 
@@ -104,23 +116,35 @@ def payment_fields(
     total = format_amount(order.total, order.currency)
     payment = order.payment
     if block == "cc":
-        return {"cc": {
-            "sum": total, "date": _paid_on(order, day), "num_of_payments": 1,
-            "card_type": card_type(payment.card_brand if payment else None),
-            "confirmation_code": _gateway_id(order, block), "holder_name": _payer(order, payment),
-        }}  # fmt: skip
+        return {
+            "cc": {
+                "sum": total,
+                "date": _paid_on(order, day),
+                "num_of_payments": 1,
+                "card_type": card_type(payment.card_brand if payment else None),
+                "confirmation_code": _gateway_id(order, block),
+                "holder_name": _payer(order, payment),
+            }
+        }
     if block == "paypal":
-        return {"paypal": {"sum": total, "date": _paid_on(order, day),
-                           "txn_id": _gateway_id(order, block),
-                           "payer_name": _payer(order, payment)}}  # fmt: skip
+        return {
+            "paypal": {
+                "sum": total,
+                "date": _paid_on(order, day),
+                "txn_id": _gateway_id(order, block),
+                "payer_name": _payer(order, payment),
+            }
+        }
     if block == "banktransfer":
         if bank_account_id is None:
             raise NeedsAttention(
                 "bank transfers are recorded in iCount's bank account id: set "
-                "icount.bank_account_id", reason="no_bank_account"
-            )  # fmt: skip
-        return {"banktransfer": {"sum": total, "date": _paid_on(order, day),
-                                 "account": bank_account_id}}  # fmt: skip
+                "icount.bank_account_id",
+                reason="no_bank_account",
+            )
+        return {
+            "banktransfer": {"sum": total, "date": _paid_on(order, day), "account": bank_account_id}
+        }
     return {"cash": {"sum": total}}
 
 
@@ -136,7 +160,8 @@ def charged_payment(charge: ChargeRef, day: date, holder_name: str) -> dict[str,
         "holder_name": holder_name,
     }
     if charge.num_of_payments > 1:
-        first = first_payment(charge.amount, charge.num_of_payments, charge.currency,
-                              charge.first_payment)  # fmt: skip
+        first = first_payment(
+            charge.amount, charge.num_of_payments, charge.currency, charge.first_payment
+        )
         block["first_payment"] = format_amount(first, charge.currency)
     return block
