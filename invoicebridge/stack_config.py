@@ -76,7 +76,7 @@ def _tenant(stack: LocalStack, tenant: str, source: str, provider: str) -> str:
     urls = stack.urls
     tables = {
         "icount": f'base_url = "{urls["icount"]}/api/v3.php"\ncid = "{SANDBOX_CID}"\n'
-                  f'user = "{SANDBOX_USER}"\npass = "{SANDBOX_PASS}"\n',
+                  f'user = "{SANDBOX_USER}"\npass = "{SANDBOX_PASS}"\nbank_account_id = 1\n',
         "idoklad": f'base_url = "{urls["idoklad"]}/v2"\n'
                    f'token_url = "{urls["idoklad"]}/server/connect/token"\n'
                    'client_id = "demo-client"\nclient_secret = "sandbox-secret"\n',
