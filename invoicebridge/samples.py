@@ -29,6 +29,18 @@ DEFAULT_LINES: tuple[tuple[str, str, int], ...] = (
 )
 #: `financial_status` values meaning the order was paid (nothing is outstanding).
 _PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded"})
+#: How a sample order can be paid: the gateway name Shopify lists in `payment_gateway_names`.
+PAYMENT_GATEWAYS = {
+    "card": "shopify_payments",
+    "paypal": "paypal",
+    "bank_deposit": "Bank Deposit",  # a manual method: the order waits, pending, for the money
+    "cod": "Cash on Delivery (COD)",
+}
+#: The card a "card" sample was paid with, as an order's `payment_details` shows it (masked).
+SAMPLE_CARD = {
+    "credit_card_bin": None, "avs_result_code": None, "cvv_result_code": None,
+    "credit_card_number": "•••• •••• •••• 4242", "credit_card_company": "Visa",
+}  # fmt: skip
 #: Orders are placed in Israel time, one minute apart by order number.
 _PLACED = datetime(2025, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=2)))
 _ZERO = Decimal(0)
@@ -57,12 +69,18 @@ def shopify_order(
     taxes_included: bool = True,
     vat_rate: str = "0.18",
     financial_status: str = "paid",
+    payment: str | None = None,
 ) -> dict[str, Any]:
     """An `orders/*` webhook body whose totals agree exactly with its lines.
 
     `lines` are (title, unit price, quantity); `discount` is one fixed-amount code spread
     over the lines pro rata in whole agorot; `shipping` None means no shipping line. VAT
     is extracted from each line (`taxes_included`) or added to it, rounded half-up per line.
+    `payment` is a key of `PAYMENT_GATEWAYS`, by default "card" for a paid order and "cod"
+    for an unpaid one. A card order carries the masked card in `payment_details`, and every
+    order its gateway in `gateway`: API versions up to 2023-01 send both; from 2023-04 on
+    Shopify leaves them out (they moved to the order's transactions), but the samples keep
+    them so the demo shows a card's brand and last four.
 
     Raises:
         ValueError: no lines, a negative price, a quantity below 1, or a discount larger
@@ -74,7 +92,8 @@ def shopify_order(
     ship = None if shipping is None else quantize(parse_amount(shipping), currency)
     ship_tax = _vat(ship or _ZERO, rate, taxes_included, currency)
     paid = financial_status in _PAID_STATUSES
-    order = _identity(order_id, financial_status, paid, currency, taxes_included)
+    order = _identity(order_id, financial_status, currency, taxes_included)
+    order |= _paid_with(payment or ("card" if paid else "cod"))
     order |= _buyer(customer_name, email)
     order |= _totals(rows, ship or _ZERO, ship_tax, taxes_included, paid, money)
     order["tax_lines"] = _tax_lines(parse_amount(order["total_tax"]), rate, money)
@@ -157,11 +176,10 @@ def _totals(rows: Sequence[_Row], ship: Decimal, ship_tax: Decimal, taxes_includ
     return totals
 
 
-def _identity(order_id: int, financial_status: str, paid: bool, currency: str,
+def _identity(order_id: int, financial_status: str, currency: str,
               taxes_included: bool) -> dict[str, Any]:  # fmt: skip
     number = 1000 + order_id % 9000
     placed = (_PLACED + timedelta(minutes=number - 1000)).isoformat()
-    gateways = ["shopify_payments"] if paid else ["Cash on Delivery (COD)"]
     return {
         "id": order_id, "admin_graphql_api_id": f"gid://shopify/Order/{order_id}",
         "name": f"#{number}", "order_number": number, "number": number - 1000,
@@ -170,10 +188,25 @@ def _identity(order_id: int, financial_status: str, paid: bool, currency: str,
         "processed_at": placed, "cancelled_at": None, "cancel_reason": None,
         "currency": currency, "presentment_currency": currency,
         "taxes_included": taxes_included, "financial_status": financial_status,
-        "fulfillment_status": None, "gateway": gateways[0], "payment_gateway_names": gateways,
-        "source_name": "web", "tags": "", "note": None, "note_attributes": [], "refunds": [],
+        "fulfillment_status": None, "source_name": "web", "tags": "", "note": None,
+        "note_attributes": [], "refunds": [],
         "discount_codes": [], "discount_applications": [],
     }  # fmt: skip
+
+
+def _paid_with(payment: str) -> dict[str, Any]:
+    """The gateway fields, and for a card the masked `payment_details`.
+
+    Raises:
+        ValueError: `payment` is not a key of `PAYMENT_GATEWAYS`.
+    """
+    if payment not in PAYMENT_GATEWAYS:
+        raise ValueError(f"payment is one of {', '.join(PAYMENT_GATEWAYS)}")
+    gateway = PAYMENT_GATEWAYS[payment]
+    fields: dict[str, Any] = {"gateway": gateway, "payment_gateway_names": [gateway]}
+    if payment == "card":
+        fields["payment_details"] = dict(SAMPLE_CARD)
+    return fields
 
 
 def _buyer(customer_name: str, email: str) -> dict[str, Any]:
@@ -247,9 +280,10 @@ _DEMO: tuple[dict[str, Any], ...] = (
      "lines": [("ספל קרמיקה - חול", "59.90", 2), ("Olive wood serving board", "149.00", 1),
                ("Linen napkins (set of 4)", "89.90", 1)]},
     {"customer_name": "Zoë Ångström", "email": "zoe.angstrom@example.se", "discount": "20.00",
+     "payment": "paypal",
      "lines": [("Espresso cups (pair)", "119.00", 1), ("Coffee beans 1kg", "94.50", 2)]},
     {"customer_name": "Avi Cohen", "email": "avi.cohen@example.com", "financial_status": "pending",
-     "lines": [("Cast iron skillet 28cm", "329.00", 1)]},
+     "payment": "bank_deposit", "lines": [("Cast iron skillet 28cm", "329.00", 1)]},
     {"customer_name": "Maya Katz", "email": "maya@katz-studio.example", "taxes_included": False,
      "shipping": "40.00", "lines": [("Studio lamp", "420.00", 2), ("LED bulb E27", "18.50", 4)]},
     {"customer_name": "Noa Ben-David", "email": "noa.bd@example.com", "discount": "10.00",
@@ -263,7 +297,8 @@ _DEMO: tuple[dict[str, Any], ...] = (
 
 def demo_orders() -> list[dict[str, Any]]:
     """Six varied orders for the demo: Hebrew and accented names, discount codes, free
-    shipping, one unpaid (`pending`) and one VAT-exclusive order."""
+    shipping, one unpaid (`pending`, awaiting a bank deposit) and one VAT-exclusive order;
+    paid by card but for one by PayPal."""
     return [shopify_order(6_300_000_000_001 + n, **row) for n, row in enumerate(_DEMO)]
 
 

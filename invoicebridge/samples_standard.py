@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from handlers.sources import standard
+from invoicebridge.samples_stripe import stripe_id
 from worker.domain.money import parse_amount, quantize
 
 #: An order's lines when the caller gives none: (description, unit price, quantity).
@@ -21,6 +22,13 @@ DEFAULT_LINES: tuple[tuple[str, str, int], ...] = (
     ("Ceramic mug - Sand", "59.90", 2),
     ("Olive wood serving board", "149.00", 1),
 )
+#: How a sample order can be paid: its `payment` object, less the payer and the time.
+PAYMENTS: dict[str, dict[str, Any]] = {
+    "card": {"gateway": "stripe", "kind": "card", "card_brand": "Visa", "card_last4": "4242"},
+    "paypal": {"gateway": "paypal", "kind": "paypal"},
+    "bank_transfer": {"gateway": "bank", "kind": "bank_transfer"},
+    "cash": {"gateway": "cash", "kind": "cash"},
+}
 #: When sample orders were placed (Israel time) unless the caller says otherwise.
 PLACED = datetime(2025, 7, 14, 9, 30, tzinfo=timezone(timedelta(hours=3)))
 
@@ -47,12 +55,15 @@ def order_data(
     paid: bool = True,
     cancelled: bool = False,
     created_at: datetime = PLACED,
+    payment: str | None = "card",
 ) -> dict[str, Any]:
     """`data` of an order event: `{"order": <canonical Order as JSON>}`, money as strings.
 
     `lines` are (description, unit price, quantity); `shipping` None means no shipping line.
     Each line's VAT at `vat_rate` percent is extracted from (`prices_include_tax`) or added to
-    its amount, rounded half-up per line; `total` and `total_tax` are the lines' sums.
+    its amount, rounded half-up per line; `total` and `total_tax` are the lines' sums. A paid
+    order says how it was paid: `payment` is a key of `PAYMENTS` (None: it does not say); a
+    transaction id is made up for a card or PayPal payment, paid two minutes after the order.
     """
     rows = [("item", text, price, quantity) for text, price, quantity in lines]
     if shipping is not None:
@@ -72,7 +83,24 @@ def order_data(
                      "postcode": "6688218", "country": "IL"},
         "created_at": created_at.isoformat(), "updated_at": created_at.isoformat(),
         "payment_gateway": "card" if paid else None, "note": None, "refunds": [],
+        "payment": _payment(order_id, payment, customer_name, created_at) if paid else None,
     }}  # fmt: skip
+
+
+def _payment(order_id: str, payment: str | None, payer: str,
+             created_at: datetime) -> dict[str, Any] | None:  # fmt: skip
+    if payment is None:
+        return None
+    if payment not in PAYMENTS:
+        raise ValueError(f"payment is one of {', '.join(PAYMENTS)}")
+    reference = {"card": stripe_id("ch", "standard", order_id),
+                 "paypal": stripe_id("PAYID", order_id)}.get(payment)  # fmt: skip
+    return {
+        **PAYMENTS[payment],
+        "transaction_id": reference,
+        "payer_name": payer,
+        "paid_at": (created_at + timedelta(minutes=2)).isoformat(),
+    }
 
 
 def _line(kind: str, text: str, price: str, quantity: int, vat_rate: str,

@@ -61,11 +61,19 @@ def payment_intent_succeeded(
     description: str | None = None,
     charge_id: str | None = None,
     created: int = CREATED,
+    expand_charge: bool = False,
 ) -> dict[str, Any]:
-    """`payment_intent.succeeded`; `name` None sends no shipping details."""
+    """`payment_intent.succeeded`; `name` None sends no shipping details. `latest_charge` is the
+    charge's id, as in every webhook; `expand_charge` puts the Charge object there instead, as
+    a relay that retrieved the intent with `expand[]=latest_charge` would send it."""
     shipping = None if name is None else {
         "address": dict(_ADDRESS), "carrier": None, "name": name, "phone": None,
         "tracking_number": None}  # fmt: skip
+    charge = charge_id or stripe_id("ch", pi_id)
+    latest: str | dict[str, Any] = charge
+    if expand_charge:
+        latest = _charge(charge, pi_id, amount_minor, currency=currency, name=name, email=email,
+                         metadata=metadata, captured=True, created=created + 1)  # fmt: skip
     intent = {
         "id": pi_id, "object": "payment_intent", "amount": amount_minor, "amount_capturable": 0,
         "amount_details": {"tip": {}}, "amount_received": amount_minor, "application": None,
@@ -75,7 +83,7 @@ def payment_intent_succeeded(
         "client_secret": f"{pi_id}_secret_{stripe_id('s', pi_id)[2:27]}",
         "confirmation_method": "automatic", "created": created, "currency": currency,
         "customer": stripe_id("cus", email)[:18] if email else None, "description": description,
-        "last_payment_error": None, "latest_charge": charge_id or stripe_id("ch", pi_id),
+        "last_payment_error": None, "latest_charge": latest,
         "livemode": False, "metadata": dict(metadata or {}), "next_action": None,
         "on_behalf_of": None, "payment_method": stripe_id("pm", pi_id),
         "payment_method_configuration_details": None,
@@ -92,9 +100,9 @@ def payment_intent_succeeded(
 
 def _charge(charge_id: str, pi_id: str | None, amount_minor: int, *, currency: str,
             name: str | None, email: str | None, metadata: dict[str, str] | None,
-            captured: bool, created: int) -> dict[str, Any]:  # fmt: skip
-    """A card Charge right after the payment; `refunds` is left out, as Stripe does since API
-    version 2022-11-15 unless it is expanded."""
+            captured: bool, created: int, method: str = "card") -> dict[str, Any]:  # fmt: skip
+    """A Charge right after the payment, by card (a Visa ending 4242) or `method="paypal"`;
+    `refunds` is left out, as Stripe does since API version 2022-11-15 unless it is expanded."""
     return {
         "id": charge_id, "object": "charge", "amount": amount_minor,
         "amount_captured": amount_minor if captured else 0, "amount_refunded": 0,
@@ -114,10 +122,7 @@ def _charge(charge_id: str, pi_id: str | None, amount_minor: int, *, currency: s
                     "seller_message": "Payment complete.", "type": "authorized"},
         "paid": True, "payment_intent": pi_id,
         "payment_method": stripe_id("pm", pi_id or charge_id),
-        "payment_method_details": {"card": {
-            "amount_authorized": amount_minor, "brand": "visa", "country": "IL", "exp_month": 8,
-            "exp_year": 2028, "funding": "credit", "last4": "4242", "network": "visa",
-            "three_d_secure": None, "wallet": None}, "type": "card"},
+        "payment_method_details": _method_details(method, charge_id, amount_minor, name, email),
         "receipt_email": email, "receipt_number": None,
         "receipt_url": f"https://pay.stripe.com/receipts/payment/{stripe_id('r', charge_id)[2:]}",
         "refunded": False, "review": None, "shipping": None, "source": None,
@@ -125,6 +130,24 @@ def _charge(charge_id: str, pi_id: str | None, amount_minor: int, *, currency: s
         "statement_descriptor_suffix": None, "status": "succeeded", "transfer_data": None,
         "transfer_group": None,
     }  # fmt: skip
+
+
+def _method_details(method: str, charge_id: str, amount_minor: int, name: str | None,
+                    email: str | None) -> dict[str, Any]:  # fmt: skip
+    """A Charge's `payment_method_details`: a card's brand and last four, or the PayPal payer."""
+    if method == "paypal":
+        return {"paypal": {
+            "country": "IL", "payer_email": email, "payer_id": stripe_id("P", charge_id)[2:15],
+            "payer_name": name, "seller_protection": {
+                "dispute_categories": ["product_not_received", "fraudulent"], "status": "eligible"},
+            "transaction_id": stripe_id("T", charge_id)[2:19].upper(),
+        }, "type": "paypal"}  # fmt: skip
+    if method != "card":
+        raise ValueError("method is card or paypal")
+    return {"card": {
+        "amount_authorized": amount_minor, "brand": "visa", "country": "IL", "exp_month": 8,
+        "exp_year": 2028, "funding": "credit", "last4": "4242", "network": "visa",
+        "three_d_secure": None, "wallet": None}, "type": "card"}  # fmt: skip
 
 
 def charge_succeeded(
@@ -138,10 +161,13 @@ def charge_succeeded(
     metadata: dict[str, str] | None = None,
     captured: bool = True,
     created: int = CREATED,
+    method: str = "card",
 ) -> dict[str, Any]:
-    """`charge.succeeded` of a card payment; `captured=False` is an authorisation only."""
+    """`charge.succeeded` of a card (or `method="paypal"`) payment; `captured=False` is an
+    authorisation only."""
     charge = _charge(charge_id, pi_id, amount_minor, currency=currency, name=name, email=email,
-                     metadata=metadata, captured=captured, created=created)  # fmt: skip
+                     metadata=metadata, captured=captured, created=created,
+                     method=method)  # fmt: skip
     return _event("charge.succeeded", charge, created=created + 1)
 
 

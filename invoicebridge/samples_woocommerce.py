@@ -15,6 +15,7 @@ from typing import Any
 
 from handlers.sources import woocommerce
 from invoicebridge.samples import encode_body as encode_body  # the same compact JSON
+from invoicebridge.samples_stripe import stripe_id
 from worker.domain.money import exponent, from_minor_units, parse_amount, quantize
 
 #: The shop every sample comes from, as WooCommerce writes it in X-WC-Webhook-Source.
@@ -26,6 +27,14 @@ DEFAULT_LINES: tuple[tuple[str, str, int], ...] = (
     ("Ceramic mug - Sand", "49.00", 2),
     ("Olive wood serving board", "127.35", 1),
 )
+#: How a sample order can be paid: the gateway id and title WooCommerce stores (core's `bacs`
+#: and `cod`, the Stripe plugin's `stripe`, PayPal Payments' `ppcp-gateway`).
+PAYMENT_METHODS = {
+    "stripe": ("stripe", "Credit Card (Stripe)"),
+    "paypal": ("ppcp-gateway", "PayPal"),
+    "bacs": ("bacs", "Direct bank transfer"),
+    "cod": ("cod", "Cash on delivery"),
+}
 _Money = Callable[[Decimal], str]
 _PAID_STATUSES = frozenset({"processing", "completed", "refunded"})
 _RATE_ID = 1  #: the one tax rate's id, as `taxes[].id` and `tax_lines[].rate_id`
@@ -58,6 +67,7 @@ def woo_order(
     customer: tuple[str, str, str] = ("Dana", "Levi", "dana@example.com"),
     refunds: Sequence[tuple[int, str, str]] = (),
     date_modified: datetime | None = None,
+    payment: str | None = None,
 ) -> dict[str, Any]:
     """An `order.*` webhook body whose totals agree exactly with its lines.
 
@@ -65,11 +75,14 @@ def woo_order(
     half-up per line as WooCommerce does; `coupon` is a fixed amount off the cart ("15.00")
     or a percentage ("10%"), spread over the lines pro rata in whole minor units; `shipping`
     None means no shipping line; `refunds` are (id, amount, reason), listed newest first.
-    `date_paid_gmt` is set for processing, completed and refunded orders.
+    `date_paid_gmt` is set for processing, completed and refunded orders. `payment` is a key of
+    `PAYMENT_METHODS`, by default "stripe" for a paid order and "bacs" for an unpaid one; a paid
+    order's `transaction_id` is the gateway's (a Stripe charge id, a PayPal capture id), and
+    empty for bank transfers and cash, as WooCommerce sends it.
 
     Raises:
         ValueError: no lines, a negative price, a quantity below 1, a coupon larger than the
-            lines, or refunds above the order's total.
+            lines, refunds above the order's total, or an unknown `payment`.
     """
     rate = parse_amount(tax_rate) / 100
     rows = _rows(lines, coupon, rate, currency)
@@ -77,7 +90,9 @@ def woo_order(
     ship_tax = quantize((ship or Decimal(0)) * rate, currency)
     money = _formatter(currency)
     order = _identity(order_id, status, currency, date_modified)
-    order |= _people(order_id, customer, paid=status in _PAID_STATUSES)
+    paid = status in _PAID_STATUSES
+    order |= _people(customer)
+    order |= _paid_with(order_id, payment or ("stripe" if paid else "bacs"), paid=paid)
     order |= _totals(rows, ship or Decimal(0), ship_tax, money)
     order["line_items"] = [_line_item(order_id, n, row, money) for n, row in enumerate(rows)]
     order["tax_lines"] = _tax_lines(order_id, order, rate)
@@ -178,20 +193,41 @@ def _identity(order_id: int, status: str, currency: str,
     return order
 
 
-def _people(order_id: int, customer: tuple[str, str, str], *, paid: bool) -> dict[str, Any]:
+def _paid_with(order_id: int, payment: str, *, paid: bool) -> dict[str, Any]:
+    """The gateway fields, the gateway's transaction id once paid, and the Stripe plugin's
+    order meta (woocommerce-gateway-stripe's `_stripe_intent_id`, `_stripe_charge_captured`)."""
+    if payment not in PAYMENT_METHODS:
+        raise ValueError(f"payment is one of {', '.join(PAYMENT_METHODS)}")
+    method, title = PAYMENT_METHODS[payment]
+    transaction, meta = "", [{"id": order_id * 10 + 1, "key": "_order_source", "value": "web"}]
+    if paid and method == "stripe":
+        transaction = stripe_id("ch", "woo", order_id)
+        meta += [
+            {
+                "id": order_id * 10 + 2,
+                "key": "_stripe_intent_id",
+                "value": stripe_id("pi", "woo", order_id),
+            },
+            {"id": order_id * 10 + 3, "key": "_stripe_charge_captured", "value": "yes"},
+        ]
+    elif paid and method == "ppcp-gateway":  # a PayPal capture id: "7HX21398TB345812K"
+        digest = hashlib.sha256(f"paypal-{order_id}".encode()).hexdigest().upper()
+        transaction = f"{digest[:2]}X{digest[2:7]}TB{digest[7:13]}K"
+    return {"payment_method": method, "payment_method_title": title,
+            "transaction_id": transaction, "meta_data": meta}  # fmt: skip
+
+
+def _people(customer: tuple[str, str, str]) -> dict[str, Any]:
     first, last, email = customer
     address = {
         "first_name": first, "last_name": last, "company": "", "address_1": "Rothschild Blvd 22",
         "address_2": "", "city": "Tel Aviv", "state": "", "postcode": "6688218", "country": "IL",
     }  # fmt: skip
-    method, title = ("stripe", "Credit Card (Stripe)") if paid else ("bacs", "Direct bank transfer")
     return {
         "customer_id": 0, "customer_note": "", "customer_ip_address": "192.0.2.10",
         "customer_user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Firefox/133.0",
         "billing": {**address, "email": email, "phone": "+972501234567"},
-        "shipping": {**address, "phone": ""}, "payment_method": method,
-        "payment_method_title": title, "transaction_id": f"ch_sample{order_id}" if paid else "",
-        "meta_data": [{"id": order_id * 10 + 1, "key": "_order_source", "value": "web"}],
+        "shipping": {**address, "phone": ""},
     }  # fmt: skip
 
 

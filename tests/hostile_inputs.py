@@ -66,7 +66,8 @@ def formatted_cards(draw: st.DrawFn) -> str:
     return before + sep.join(parts) + draw(st.sampled_from(["", " thanks", ".", ", exp 12/30"]))
 
 
-#: free-text fields of each source's sample, which the parsers keep
+#: free-text fields of each source's sample, which the parsers keep (masked), payment ids and
+#: payer names among them (a card's last-four fields are no text: tests/unit/test_payments.py)
 TEXT_PATHS: dict[str, list[tuple[Any, ...]]] = {
     "shopify": [
         ("note",),
@@ -82,6 +83,7 @@ TEXT_PATHS: dict[str, list[tuple[Any, ...]]] = {
         ("billing", "company"),
         ("billing", "address_1"),
         ("shipping_lines", 0, "method_title"),
+        ("transaction_id",),
     ],
     "stripe": [
         ("data", "object", "description"),
@@ -93,6 +95,8 @@ TEXT_PATHS: dict[str, list[tuple[Any, ...]]] = {
         ("data", "order", "lines", 0, "description"),
         ("data", "order", "customer", "name"),
         ("data", "order", "customer", "address"),
+        ("data", "order", "payment", "transaction_id"),
+        ("data", "order", "payment", "payer_name"),
     ],
 }
 
@@ -127,7 +131,7 @@ def mutate(document: Any, path: tuple[Any, ...], replacement: Any, delete: bool)
 
 def amount_paths(document: Any) -> list[tuple[Any, ...]]:
     """Paths to the document's numbers and decimal strings (amounts, quantities, rates), not
-    its ids, postcodes or phone numbers (text that happens to be digits)."""
+    its ids, postcodes, phone numbers or a card's last four (text that happens to be digits)."""
 
     def numeric(value: Any) -> bool:
         if isinstance(value, bool):
@@ -140,7 +144,7 @@ def amount_paths(document: Any) -> list[tuple[Any, ...]]:
         path
         for path in paths(document)
         if numeric(get_at(document, path))
-        and not str(path[-1]).endswith(("id", "number", "postcode", "zip", "phone"))
+        and not str(path[-1]).endswith(("id", "number", "postcode", "zip", "phone", "last4"))
     ]
 
 

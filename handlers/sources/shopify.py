@@ -6,7 +6,8 @@ one that moved no money (restock only, a pending or failed transaction) is no re
 `refunds/create` is then recorded as kind None, and a snapshot leaves it out (once a pending
 transaction succeeds, the next `orders/updated` lists it). Its lines (items at `subtotal` +
 `total_tax`, plus order adjustments) are kept only when they sum exactly to the amount;
-otherwise it has none, and the credit note has one line for the amount.
+otherwise it has none, and the credit note has one line for the amount. How an order was paid
+(`_payment`): the gateway always, the card and the transaction only where the payload has them.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from pydantic import ValidationError
 from handlers.errors import InboundError, InvalidPayload, InvalidSignature, MalformedHeader
 from handlers.sources import Parsed
 from handlers.sources.jsonbody import header, invalid, load_object, validate
+from handlers.sources.payments import build_payment, gateway_kind
 from handlers.sources.shopify_wire import (
     ZERO,
     LineItem,
     OrderAdjustment,
+    PaymentDetails,
     Person,
     Priced,
     RefundedItem,
@@ -36,7 +39,7 @@ from handlers.sources.shopify_wire import (
     ShopifyOrder,
     ShopifyRefund,
 )
-from worker.domain.events import Customer, EventKind, Line, Order, Refund
+from worker.domain.events import Customer, EventKind, Line, Order, Payment, Refund
 from worker.domain.money import exponent
 
 NAME = "shopify"
@@ -55,6 +58,8 @@ _ORDER_KINDS = {
 _REFUND_TOPIC = "refunds/create"
 #: `financial_status` values meaning the money was captured at some point.
 _PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded"})
+#: gateway names that pay a part of an order at most, never the method of its payment
+_PARTIAL_GATEWAYS = frozenset({"gift_card"})
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -160,10 +165,36 @@ def _order(wire: ShopifyOrder, kind: EventKind) -> Order:
             paid=paid, created_at=wire.created_at, updated_at=wire.updated_at,
             cancelled=kind is EventKind.ORDER_CANCELLED or wire.cancelled_at is not None,
             payment_gateway=next(iter(wire.payment_gateway_names), None) or wire.gateway,
-            note=wire.note, refunds=tuple(refund for refund in refunds if refund is not None),
+            payment=_payment(wire), note=wire.note,
+            refunds=tuple(refund for refund in refunds if refund is not None),
         )  # fmt: skip
     except ValidationError as exc:
         raise invalid(exc, prefix="order") from None
+
+
+def _payment(wire: ShopifyOrder) -> Payment | None:
+    """How the order was paid. The gateway: the first of `payment_gateway_names` that is not a
+    gift card (which pays a part at most), else `gateway`. The card: `payment_details`, which
+    orders carry only up to API version 2023-01. The transaction id: the `authorization` of
+    the sale in `transactions`, which no `orders/*` webhook carries (`ShopifyOrder.sale`).
+    The payer: the card holder, else the billing address's name."""
+    sale = wire.sale()
+    names = [name for name in wire.payment_gateway_names if name]
+    paying = [name for name in names if name.casefold() not in _PARTIAL_GATEWAYS]
+    gateway = next(iter(paying or names), None) or wire.gateway
+    details = wire.payment_details or PaymentDetails()
+    if sale is not None:
+        gateway = gateway or sale.gateway
+        details = wire.payment_details or sale.payment_details or details
+    card = details.credit_card_number or details.credit_card_company
+    billing = wire.billing_address or Person()
+    return build_payment(
+        gateway=gateway, kind="card" if card else gateway_kind(gateway),
+        card_brand=details.credit_card_company, card_last4=details.credit_card_number,
+        transaction_id=None if sale is None else sale.authorization,
+        payer_name=details.credit_card_name or billing.full_name(),
+        paid_at=None if sale is None else sale.processed_at or sale.created_at,
+    )  # fmt: skip
 
 
 def _refund(wire: ShopifyRefund, fallback_currency: str | None, path: str = "") -> Refund | None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from handlers.sources.jsonbody import WholeNumber
 from handlers.sources.jsonbody import read_amount as _amount
+from handlers.sources.payments import LenientMoment, LenientText, lenient, lenient_tuple
 from worker.domain.events import CurrencyCode
 from worker.domain.money import MAX_QUANTITY
 from worker.domain.text import wire_text
@@ -117,6 +118,27 @@ class Transaction(Wire):
     currency: Currency | None = None
 
 
+class PaymentDetails(Wire):
+    """A card as an order (API versions up to 2023-01) or a transaction shows it: the number
+    masked by Shopify ("•••• •••• •••• 4242"); `Payment` keeps only its last four."""
+
+    credit_card_company: LenientText = None  #: "Visa"
+    credit_card_number: LenientText = None
+    credit_card_name: LenientText = None  #: the card holder (transactions, API 2023-01 on)
+
+
+class OrderTransaction(Wire):
+    """A payment transaction, in the payloads that carry one (see `ShopifyOrder.sale`)."""
+
+    kind: LenientText = None  #: sale, capture, authorization, void, refund, ...
+    status: LenientText = None  #: success, pending, failure, error
+    gateway: LenientText = None
+    authorization: LenientText = None  #: the gateway's authorisation or transaction id
+    processed_at: LenientMoment = None
+    created_at: LenientMoment = None
+    payment_details: Annotated[PaymentDetails | None, lenient] = None
+
+
 class OrderAdjustment(Wire):
     """Shipping given back (`shipping_refund`) or the gap between the calculated and the
     refunded amount (`refund_discrepancy`); `amount` excludes `tax_amount`."""
@@ -159,8 +181,12 @@ class ShopifyOrder(Wire):
     created_at: datetime
     updated_at: datetime | None = None
     cancelled_at: datetime | None = None
-    payment_gateway_names: tuple[str, ...] = ()
-    gateway: Text = None
+    #: payment fields are read leniently: an odd value reads as missing, never as a 422
+    payment_gateway_names: Annotated[tuple[str, ...], lenient_tuple] = ()
+    gateway: LenientText = None  #: deprecated, gone from API 2023-04 on (as is payment_details)
+    payment_details: Annotated[PaymentDetails | None, lenient] = None
+    #: not in any order webhook we know of; read when a payload (an app's relay) carries it
+    transactions: Annotated[tuple[OrderTransaction, ...], lenient_tuple] = ()
     note: Text = None
     email: Text = None
     contact_email: Text = None
@@ -170,3 +196,12 @@ class ShopifyOrder(Wire):
     line_items: tuple[LineItem, ...] = Field(min_length=1)
     shipping_lines: tuple[ShippingLine, ...] = ()
     refunds: tuple[ShopifyRefund, ...] = ()
+
+    def sale(self) -> OrderTransaction | None:
+        """The successful sale or capture that paid the order, else its successful
+        authorisation; None when the payload carries no transactions (no `orders/*` webhook
+        does: they live on the Transaction resource and `order_transactions/create`)."""
+        done = [t for t in self.transactions if t.status == "success"]
+        taken = [t for t in done if t.kind in ("sale", "capture")]
+        held = [t for t in done if t.kind == "authorization"]
+        return next(iter(taken or held), None)

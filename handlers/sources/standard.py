@@ -5,7 +5,12 @@ with the base64-decoded secret (after its `whsec_` prefix); the header holds spa
 `v1,<base64>` entries (shared/webhooks.md 4). Svix's `svix-*` header names are accepted too.
 
 The body is invoicebridge's own envelope, `{"type", "timestamp", "data"}`, whose `data` holds
-the canonical `Order` / `Refund` of worker/domain/events.py (money as decimal strings). Its
+the canonical `Order` / `Refund` of worker/domain/events.py (money as decimal strings). An order
+may say how it was paid in an optional `payment` object, every field of it optional: `gateway`,
+`kind` ("card", "paypal", "bank_transfer", "cash" or "other"), `card_brand`, `card_last4` (only
+the last four digits are kept of whatever is sent), `transaction_id` (a card number in it is
+masked), `payer_name`, `paid_at`. Being our own schema, it is checked as strictly as the rest:
+a wrong kind or an id over 255 characters is a 422 naming the field. Its
 JSON Schema, docs/standard-webhook.schema.json, is generated from the models below:
 
     python -m handlers.sources.standard --schema > docs/standard-webhook.schema.json

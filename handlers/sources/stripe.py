@@ -11,11 +11,13 @@ Pure (shared/webhooks.md 3). Minor-unit integers become exact Decimals: JPY 5000
     other types, uncaptured charges, unpaid sessions: kind None (recorded, ignored)
 
 A payment is a paid order of one VAT-inclusive line for the amount taken (an invoice keeps its
-lines when they add up to `amount_paid`). A PaymentIntent and its charge (which gets a copy of its
-metadata) share an order id: their two events make one document. A Checkout Session or Invoice
-passes no metadata to its PaymentIntent: subscribed to both, set `metadata.order_id` on both or
-one payment makes two orders. A refund's id is the newest `refunds.data` id, else
-`<charge id>:<amount_refunded>` (cumulative, so each partial refund has its own id).
+lines when they add up to `amount_paid`), with how it was paid (card brand and last four,
+charge id, payer: handlers.sources.stripe_payment). A PaymentIntent and its charge (which gets
+a copy of its metadata) share an order id: their two events make one document. A Checkout
+Session or Invoice passes no metadata to its PaymentIntent: subscribed to both, set
+`metadata.order_id` on both or one payment makes two orders. A refund's id is the newest
+`refunds.data` id, else `<charge id>:<amount_refunded>` (cumulative, so each partial refund has
+its own id).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from handlers.errors import InvalidPayload, InvalidSignature
 from handlers.sources import Parsed
 from handlers.sources.jsonbody import header, invalid, load_object
-from worker.domain.events import CurrencyCode, Customer, EventKind, Line, Order, Refund
+from handlers.sources.stripe_payment import read_payment
+from worker.domain.events import CurrencyCode, Customer, EventKind, Line, Order, Payment, Refund
 from worker.domain.money import from_minor_units
 from worker.domain.text import clean_identifier, wire_text
 
@@ -99,6 +102,9 @@ def _split_header(header: str) -> tuple[str, list[str]]:
 #: Integer minor units; below 10**18 so that Decimal's 28 digits keep every amount exact.
 _Minor = Annotated[int, Field(strict=True, ge=0, lt=10**18)]
 _Text = Annotated[str | None, BeforeValidator(wire_text)]  #: cleaned; blank is None
+#: an expandable field's id: the id itself, or an expanded object's `id` (a relayed object)
+_Expandable = Annotated[str | None, BeforeValidator(wire_text), BeforeValidator(
+    lambda value: value.get("id") if isinstance(value, dict) else value)]  # fmt: skip
 _T = TypeVar("_T")
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -172,7 +178,7 @@ class _Payment(_Wire):
     amount_paid: _Minor | None = None  # Invoice
     captured: bool = True  # Charge: False for an authorisation only
     payment_status: str | None = None  # Checkout Session: paid, unpaid, no_payment_required
-    payment_intent: _Text = None
+    payment_intent: _Expandable = None
     client_reference_id: _Text = None
     billing_details: _Person | None = None  # Charge
     customer_details: _Person | None = None  # Checkout Session
@@ -218,11 +224,14 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     if unpaid or not payment.captured:  # a delayed method, or an authorisation only
         return base  # they end in checkout.session.async_payment_succeeded, charge.captured
     amounts, references = _CAPTURES[event.type]
-    return _captured(base, payment, payment.first(references), payment.first(amounts))
+    paid_with = read_payment(event.data["object"], event.created)
+    return _captured(base, payment, payment.first(references), payment.first(amounts), paid_with)
 
 
-def _captured(base: Parsed, payment: _Payment, reference: str, minor: int) -> Parsed:
-    """A PAYMENT_CAPTURED result: a paid, VAT-inclusive order for the amount taken."""
+def _captured(base: Parsed, payment: _Payment, reference: str, minor: int,
+              paid_with: Payment | None) -> Parsed:  # fmt: skip
+    """A PAYMENT_CAPTURED result: a paid, VAT-inclusive order for the amount taken, and how it
+    was paid (handlers.sources.stripe_payment)."""
     order_id = payment.meta("order_id") or reference
     try:
         order = Order(
@@ -231,6 +240,7 @@ def _captured(base: Parsed, payment: _Payment, reference: str, minor: int) -> Pa
             total=from_minor_units(minor, payment.currency),
             lines=_lines(payment, reference, minor),
             customer=_customer(payment), created_at=payment.created, payment_gateway=NAME,
+            payment=paid_with,
         )  # fmt: skip
     except ValidationError as exc:
         raise invalid(exc, "order") from None

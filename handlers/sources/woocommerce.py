@@ -12,7 +12,8 @@ API's line subtotal/total are: unit_price = subtotal / quantity if that is a who
 else quantity 1 at the subtotal, "× n" in the description; discount = subtotal - total; tax =
 total_tax. A line's gross is then exactly total + total_tax: the lines make `total` whenever
 the shop's numbers do (else it still parses; the worker carries or refuses the gap). Negative
-fees become discount and less tax on the largest items; coupon lines only inform.
+fees become discount and less tax on the largest items; coupon lines only inform. How it was
+paid (`_payment`): the gateway id, its transaction id and the time paid; no card details.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from handlers.errors import InboundError, InvalidPayload, InvalidSignature, Malf
 from handlers.sources import Parsed
 from handlers.sources.jsonbody import WholeNumber, header, invalid, load_object
 from handlers.sources.jsonbody import read_amount as _amount
-from worker.domain.events import CurrencyCode, Customer, EventKind, Line, Order, Refund
+from handlers.sources.payments import LenientText, build_payment, gateway_kind, lenient_tuple
+from worker.domain.events import CurrencyCode, Customer, EventKind, Line, Order, Payment, Refund
 from worker.domain.money import MAX_QUANTITY, exponent, from_minor_units
 from worker.domain.text import wire_text
 
@@ -143,6 +145,11 @@ class _RefundRef(_Wire):
     total: _Money  #: negative: "-10.00"
 
 
+class _Meta(_Wire):  # a `meta_data[]` entry; only WooPayments' `last4` is read
+    key: LenientText = None
+    value: LenientText = None
+
+
 class _WooOrder(_Wire):
     id: int = Field(strict=True, gt=0)  #: strict: `true` is not order 1
     number: _Text = None
@@ -153,8 +160,11 @@ class _WooOrder(_Wire):
     date_created_gmt: _Gmt  #: not `date_created`: that one is site-local, without an offset
     date_modified_gmt: _Gmt | None = None
     date_paid_gmt: _Text = None  #: `date_paid` is its site-local twin, set or null with it
-    payment_method: _Text = None
-    payment_method_title: _Text = None
+    #: payment fields are read leniently: an odd value reads as missing, never as a 422
+    payment_method: LenientText = None  #: the gateway id: "stripe", "bacs", "ppcp-gateway"
+    payment_method_title: LenientText = None
+    transaction_id: LenientText = None  #: "" (None here) when the gateway gave none
+    meta_data: Annotated[tuple[_Meta, ...], lenient_tuple] = ()
     customer_note: _Text = None
     billing: dict[str, _Text] = {}
     line_items: tuple[_Item, ...] = ()
@@ -205,11 +215,35 @@ def _order(document: dict[str, Any], *, deleted: bool) -> tuple[_WooOrder, Order
             cancelled=deleted or wire.status == "cancelled", created_at=wire.date_created_gmt,
             updated_at=wire.date_modified_gmt, note=wire.customer_note,
             payment_gateway=wire.payment_method_title or wire.payment_method,
+            payment=_payment(wire),
             refunds=tuple(Refund(refund_id=str(ref.id), amount=abs(ref.total), reason=ref.reason,
                                  currency=wire.currency) for ref in wire.refunds if ref.total),
         )  # fmt: skip
     except ValidationError as exc:  # in the wire order, or in the canonical order built from it
         raise invalid(exc, prefix="" if exc.title == _WooOrder.__name__ else "order") from None
+
+
+def _payment(wire: _WooOrder) -> Payment | None:
+    """The gateway id and what kind it is (`payments.gateway_kind`), its `transaction_id` (a
+    Stripe charge id; WooPayments' PaymentIntent id; none for bacs, cod, cheque), and when it
+    was paid (`date_paid_gmt`). Core WooCommerce sends no card details; WooPayments stores a
+    `last4` meta for WooPay payments (class-wc-payment-gateway-wcpay.php). The title ("Credit
+    Card (Visa)") is free text a merchant sets: nothing is read from it."""
+    last4 = None
+    if wire.payment_method == "woocommerce_payments":
+        last4 = next((meta.value for meta in wire.meta_data if meta.key == "last4"), None)
+    return build_payment(gateway=wire.payment_method, kind=gateway_kind(wire.payment_method),
+                         card_last4=last4, transaction_id=wire.transaction_id,
+                         paid_at=_gmt(wire.date_paid_gmt))  # fmt: skip
+
+
+def _gmt(text: str | None) -> datetime | None:
+    """A `*_gmt` date (no offset: it is UTC) as an aware datetime; None when unreadable."""
+    try:
+        moment = datetime.fromisoformat(text or "")
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _lines(wire: _WooOrder) -> tuple[Line, ...]:

@@ -242,20 +242,33 @@ PaymentKind = Literal["card", "paypal", "bank_transfer", "cash", "other"]
 
 
 class Payment(_Frozen):
-    """How the order was actually paid, as the platform reports it.
+    """How the order was actually paid, as the platform reports it; every field is optional.
 
     A card is recorded by its type and last four digits only; `transaction_id` is the
     gateway's authorisation or transaction id (Shopify transaction `authorization`,
     Stripe charge id, WooCommerce `transaction_id`), never our order number.
     """
 
-    gateway: Name = None  #: the platform's gateway name, e.g. "shopify_payments", "paypal", "bacs"
-    kind: PaymentKind | None = None  #: what the platform says the method was, when it says
-    card_brand: ShortText = None  #: e.g. "Visa"
-    card_last4: LastFour = None
-    transaction_id: OptionalDisplayIdentifier = None
-    payer_name: Name = None  #: the card holder or PayPal payer, when the platform names one
-    paid_at: datetime | None = None
+    gateway: Name = Field(
+        None, description='The platform\'s gateway name, e.g. "shopify_payments", "paypal", "bacs".'
+    )
+    kind: PaymentKind | None = Field(
+        None, description="What the platform says the method was, when it says: a card, PayPal, "
+        "a bank transfer (or debit), cash; other for anything else (a cheque, a gift card)."
+    )  # fmt: skip
+    card_brand: ShortText = Field(None, description='The card\'s brand, e.g. "Visa".')
+    card_last4: LastFour = Field(
+        None, description="The card's last four digits; of a longer number only the last four "
+        "are kept."
+    )  # fmt: skip
+    transaction_id: OptionalDisplayIdentifier = Field(
+        None, description="The gateway's authorisation or transaction id (a card number in it "
+        "is masked to its last four)."
+    )  # fmt: skip
+    payer_name: Name = Field(
+        None, description="The card holder or PayPal payer, when the platform names one."
+    )
+    paid_at: datetime | None = Field(None, description="When the payment was taken.")
 
 
 class Order(_Frozen):
