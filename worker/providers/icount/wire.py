@@ -48,6 +48,7 @@ __all__ = [
     "build_document_request",
     "decipher",
     "document_totals",
+    "emails_on_create",
     "expected_total",
     "format_amount",
     "is_truthy",
@@ -125,9 +126,11 @@ def _payment_fields(
     return {"cash": {"sum": total}}
 
 
-def _hwc(order: Order) -> str:
+def _hwc(order: Order, sanity: str) -> str:
+    """The document's comment: the order, and our reference, which `doc/info` shows where it
+    may not show `sanity_string` (how a refused repeat finds the first document, F-DOC-21)."""
     number = order.number if order.number.startswith("#") else f"#{order.number}"
-    return f"Order {number}"
+    return f"Order {number} · ref {sanity}"
 
 
 def build_document_request(
@@ -152,7 +155,7 @@ def build_document_request(
         currency_code=order.currency, lang=documents.language, doc_date=issue_date.isoformat()
     )
     body.update(money_fields(order, documents))
-    body.update(sanity_string=sanity, hwc=_hwc(order))
+    body.update(sanity_string=sanity, hwc=_hwc(order, sanity))
     body.update(_email_fields(order.customer, documents))
     if documents.income_type_name:
         body["income_type_name"] = documents.income_type_name
@@ -250,6 +253,11 @@ def _optional_amount(value: Any) -> Decimal | None:
         return None if value is None else parse_amount(value)
     except ValueError:
         return None
+
+
+def emails_on_create(body: Mapping[str, Any]) -> bool:
+    """Whether iCount emails the document a `doc/create` body makes (F-DOCR-5)."""
+    return is_truthy(body.get("send_email")) and bool(body.get("email"))
 
 
 def parse_document(data: Mapping[str, Any], *, emailed: bool, doctype: str = "") -> DocumentRef:
