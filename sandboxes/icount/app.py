@@ -5,7 +5,7 @@ in code `async with serve_sandbox(port=0) as sandbox: ... sandbox.api_url ...`.
 
 API: `POST /api/v3.php/{module}/{method}` with a JSON or form body (nested form keys
 as `items[0][description]`); methods `auth/login`, `auth/logout`, `app/info`,
-`doc/create`, `doc/info`, `doc/search`, `doc/get_doc_url`, `doc/cancel`, and the card
+`doc/create`, `doc/info`, `doc/search`, `doc/email`, `doc/get_doc_url`, `doc/cancel`, and the card
 methods `cc_storage/store`, `cc_storage/get`, `cc/bill`, `cc/transactions` (their
 choices, pattern cards included, are listed in `cards`). Auth, in
 this order: `Authorization: Bearer <token>`, a `sid` from `auth/login`, or
@@ -15,10 +15,12 @@ token API3E8-sandbox-token).
 Behaviour chosen where providers.md says *unknown* or *inferred*:
 
 - Application errors are HTTP 200 `{"status": false, "reason", "error_description"}`
-  with short English reason codes (auth_failed, invalid_sid, unknown_method,
+  with short English reason codes (auth_failed, invalid_sid, bad_method,
   bad_request, missing_items, bad_doctype, missing_payment, payment_mismatch,
-  sanity_string_too_long, duplicate_sanity_string, doc_not_found, ...); the real
-  descriptions are often Hebrew, the sandbox's are English.
+  sanity_string_too_long, duplicate_sanity_string, doc_not_found, empty_query,
+  no_results_found, too_many_results, ...); the real descriptions are often Hebrew,
+  the sandbox's are English. A path that is no method is `bad_method`, as live iCount
+  answers `doc/send`.
 - Sessions never expire on their own; `POST /_sandbox/expire-sessions` forgets them
   all, after which a call with an old `sid` gets reason `invalid_sid`
   ("Invalid sid: ...").
@@ -26,11 +28,12 @@ Behaviour chosen where providers.md says *unknown* or *inferred*:
   `totalwithvat` (a decimal string) at the top level. Numbers run per document type
   across the sandbox: invoice 10001, deal 20001, invrec 30001, offer 40001,
   receipt 50001, delivery 60001, refund 70001, order 80001.
-- A repeated `sanity_string` (per company) answers the EXISTING document with
-  `status: true` and the same docnum, sends no second email, and does so even when
-  the repeat's body differs or would not validate. With duplicate mode "reject"
-  (`--duplicate-mode reject`, or `POST /_sandbox/config {"duplicate_mode": "reject"}`)
-  it answers `status: false`, reason `duplicate_sanity_string` instead.
+- A repeated `sanity_string` (per company) issues no second document and sends no second
+  email, even when the repeat's body differs or would not validate. What it answers is
+  undocumented, so it is a switch (`--duplicate-mode`, or `POST /_sandbox/config
+  {"duplicate_mode": ...}`): `reject` (the default) refuses it, `status: false` with reason
+  `duplicate_sanity_string`; `return_existing` answers the EXISTING document, `status: true`
+  and the same docnum.
 - `invrec` and `receipt` need a payment block (cash, cc, cheques, banktransfer,
   paypal) whose sums equal the document total; other types do not. A `cc` block
   with more than 4 card digits is refused (`card_number_not_allowed`): documents
@@ -39,14 +42,23 @@ Behaviour chosen where providers.md says *unknown* or *inferred*:
 - `send_email` truthy with an `email` (or `client_email`) records one email
   (`GET /_sandbox/emails`); nothing is ever sent.
 - Clients are matched or created by name + email; ids are strings from "1".
-- `doc/info` puts the document's fields at the top level; `doc/search` answers
-  `{"status": true, "docs": [...], "matched": n}` (no match: an empty list);
-  `doc/get_doc_url` answers `doc_url`; `doc/cancel` marks, never deletes.
+- `doc/info` answers the document under `doc_info` (the live shape), its comment `hwc`
+  included; whether it shows the `sanity_string` is a switch (`info_shows_sanity_string`,
+  default false, `--info-shows-sanity-string` or `POST /_sandbox/config`), so both ways of
+  finding a document by reference are exercised.
+- `doc/search` answers `{"status": true, "results_list": [...], "results_count": n}`; its
+  filters, its refusals (`empty_query`, `no_results_found`, `too_many_results` over 100) and
+  the paging it does not do are in `sandboxes.icount.search`.
+- `doc/email` (`doctype`, `docnum`, `email_to`) records one email (`GET /_sandbox/emails`) and
+  answers `email_status: {<address>: {"email", "email_sent": true}}`; without `email_to` it
+  falls back to the document's email, as live iCount does.
+- `doc/get_doc_url` answers `doc_url`; `doc/cancel` marks, never deletes.
 - `app/info` answers `cid`, `company_name`, `api_version`; no rate limit applies
   unless one is scripted (see `sandboxes.kit.faults`).
 
 Control and inspection (not part of iCount): `GET|POST|DELETE /_sandbox/faults`,
-`GET|POST /_sandbox/config`, `GET /_sandbox/documents`, `GET /_sandbox/emails`,
+`GET|POST /_sandbox/config` (`duplicate_mode`, `info_shows_sanity_string`),
+`GET /_sandbox/documents`, `GET /_sandbox/emails`,
 `GET /_sandbox/requests` (counts per path and a log with secrets blanked),
 `POST /_sandbox/cards` (seed a stored card: `{"client_id", "card_number"}` → its
 `cc_token_id`), `GET /_sandbox/transactions` (card charges, no card data, no tokens),
@@ -66,7 +78,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandboxes.icount.control import FAULTS, STATE, add_control_routes
+from sandboxes.icount.control import DUPLICATE_MODES, FAULTS, STATE, add_control_routes
 from sandboxes.icount.methods import METHODS, Call
 from sandboxes.icount.rules import Refusal
 from sandboxes.icount.schema import check_fields
@@ -114,7 +126,7 @@ async def _answer(request: web.Request, path: str, body: dict[str, Any] | None) 
         if body is None:
             raise Refusal("bad_request", "the body is neither JSON nor form data")
         if method is None:
-            raise Refusal("unknown_method", f"{path} is not an API method")
+            raise Refusal("bad_method", f"{path} is not an API method")
         check_fields(path, body)
         account = None if path == "auth/login" else state.authenticate(bearer(request), body)
         origin = f"{request.scheme}://{request.host}"
@@ -140,12 +152,15 @@ async def _api(request: web.Request) -> web.StreamResponse:
 def create_sandbox_app(
     *,
     accounts: Sequence[SandboxAccount] | None = None,
-    duplicate_mode: DuplicateMode = "return_existing",
+    duplicate_mode: DuplicateMode = "reject",
+    info_shows_sanity_string: bool = False,
     seed: int | None = None,
 ) -> web.Application:
     """The sandbox as an aiohttp application (one default account unless `accounts`)."""
     app = web.Application()
-    app[STATE] = SandboxState(accounts or [SandboxAccount()], duplicate_mode)
+    app[STATE] = SandboxState(
+        accounts or [SandboxAccount()], duplicate_mode, info_shows_sanity_string
+    )
     serve.add_faults(app, FAULTS, seed, without_prefix(API_ROOT))
     app[COMMIT_LOCK] = asyncio.Lock()
     app.router.add_post(API_ROOT + "/{module}/{method}", _api)
@@ -170,16 +185,24 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default="API3E8-sandbox-token", help="Bearer API token")
     parser.add_argument(
         "--duplicate-mode",
-        choices=["return_existing", "reject"],
-        default="return_existing",
-        help="answer to a repeated sanity_string",
+        choices=list(DUPLICATE_MODES),
+        default="reject",
+        help="answer to a repeated sanity_string: refuse it (default) or return the first document",
+    )
+    parser.add_argument(
+        "--info-shows-sanity-string",
+        action="store_true",
+        help="doc/info shows a document's sanity_string (by default only its hwc comment)",
     )
 
 
 def _app(args: argparse.Namespace) -> web.Application:
     account = SandboxAccount(cid=args.cid, user=args.user, password=args.password, token=args.token)
     return create_sandbox_app(
-        accounts=[account], duplicate_mode=args.duplicate_mode, seed=args.seed
+        accounts=[account],
+        duplicate_mode=args.duplicate_mode,
+        info_shows_sanity_string=args.info_shows_sanity_string,
+        seed=args.seed,
     )
 
 

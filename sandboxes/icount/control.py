@@ -20,7 +20,8 @@ from sandboxes.kit.faults import Faults
 
 STATE = web.AppKey("icount_sandbox_state", SandboxState)
 FAULTS = web.AppKey("icount_sandbox_faults", Faults)
-DUPLICATE_MODES = ("return_existing", "reject")
+#: the answers to a repeated sanity_string the sandbox can give; the first is its default
+DUPLICATE_MODES = ("reject", "return_existing")
 
 
 def _origin(request: web.Request) -> str:
@@ -28,14 +29,22 @@ def _origin(request: web.Request) -> str:
 
 
 async def get_config(request: web.Request) -> web.Response:
-    return web.json_response({"duplicate_mode": request.app[STATE].duplicate_mode})
+    state = request.app[STATE]
+    shows = state.info_shows_sanity_string
+    return web.json_response({"duplicate_mode": state.duplicate_mode,
+                              "info_shows_sanity_string": shows})  # fmt: skip
 
 
 async def post_config(request: web.Request) -> web.Response:
-    mode = (await control_body(request)).get("duplicate_mode")
+    """Change the switches given (`duplicate_mode`, `info_shows_sanity_string`); the rest stay."""
+    body, state = await control_body(request), request.app[STATE]
+    mode = body.get("duplicate_mode", state.duplicate_mode)
+    shows = body.get("info_shows_sanity_string", state.info_shows_sanity_string)
     if mode not in DUPLICATE_MODES:
         raise problem(422, f"duplicate_mode must be one of {', '.join(DUPLICATE_MODES)}")
-    request.app[STATE].duplicate_mode = mode
+    if not isinstance(shows, bool):
+        raise problem(422, "info_shows_sanity_string must be true or false")
+    state.duplicate_mode, state.info_shows_sanity_string = mode, shows
     return await get_config(request)
 
 

@@ -1,5 +1,5 @@
-"""The iCount API methods the sandbox serves: `auth/*`, `app/info`, `doc/*` (and, from
-`card_methods`, `cc_storage/*` and `cc/*`), over `SandboxState`.
+"""The iCount API methods the sandbox serves: `auth/*`, `app/info`, `doc/*` (`search` decides
+what `doc/search` lists; `card_methods` adds `cc_storage/*` and `cc/*`), over `SandboxState`.
 
 Each method takes a `Call` and returns the JSON answer (`status: true` plus the
 method's fields at the top level) or raises `Refusal` (`status: false`).
@@ -7,12 +7,13 @@ method's fields at the top level) or raises `Refusal` (`status: false`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sandboxes.icount.card_methods import CARD_METHODS
 from sandboxes.icount.rules import Refusal, check_document, check_sanity_string
+from sandboxes.icount.search import search
 from sandboxes.icount.state import Document, SandboxAccount, SandboxState
 from worker.providers.icount.wire import format_amount, is_truthy
 
@@ -27,8 +28,6 @@ DOCTYPE_LABELS = {
     "delivery": "Delivery note",
     "deal": "Deal invoice",
 }
-#: doc/search answers at most this many documents unless `max_results` says fewer
-SEARCH_LIMIT = 100
 
 
 @dataclass
@@ -84,17 +83,20 @@ def _created(call: Call, document: Document) -> dict[str, Any]:
     }
 
 
+def _send(call: Call, document: Document, to: str) -> None:
+    assert call.account is not None
+    label = DOCTYPE_LABELS.get(document.doctype, document.doctype)
+    subject = call.body.get("email_subject") or (
+        f"{label} {document.docnum} from {call.account.company_name}"
+    )
+    call.state.record_email(document, to, str(subject))
+
+
 def _email(call: Call, document: Document) -> None:
     body = call.body
     to = body.get("email") or body.get("client_email")
-    if not is_truthy(body.get("send_email")) or not to:
-        return
-    assert call.account is not None
-    label = DOCTYPE_LABELS.get(document.doctype, document.doctype)
-    subject = body.get("email_subject") or (
-        f"{label} {document.docnum} from {call.account.company_name}"
-    )
-    call.state.record_email(document, str(to), str(subject))
+    if is_truthy(body.get("send_email")) and to:
+        _send(call, document, str(to))
 
 
 def doc_create(call: Call) -> dict[str, Any]:
@@ -126,8 +128,21 @@ def _document(call: Call) -> Document:
 
 
 def doc_info(call: Call) -> dict[str, Any]:
+    """The document under `doc_info` (the live shape); `sanity_string` only with the switch."""
     document = _document(call)
-    return {"status": True, **document.to_json(), "doc_url": doc_url(call.origin, document)}
+    view = document.info_view(show_sanity_string=call.state.info_shows_sanity_string)
+    return {"status": True, "doc_info": {**view, "doc_url": doc_url(call.origin, document)}}
+
+
+def doc_email(call: Call) -> dict[str, Any]:
+    """Email an issued document to `email_to`, else (as live iCount does, silently) to the
+    address the document was made out to; one email recorded per call."""
+    document = _document(call)
+    to = str(call.body.get("email_to") or document.body.get("email") or "").strip()
+    if not to:
+        raise Refusal("missing_email", "email_to is required (the client has no email)")
+    _send(call, document, to)
+    return {"status": True, "email_status": {to: {"email": to, "email_sent": True}}}
 
 
 def doc_get_doc_url(call: Call) -> dict[str, Any]:
@@ -142,29 +157,11 @@ def doc_cancel(call: Call) -> dict[str, Any]:
     return {"status": True, "doctype": document.doctype, "docnum": document.docnum}
 
 
-def _matches(document: Document, filters: Mapping[str, Any]) -> bool:
-    view = document.to_json()
-    for key in ("doctype", "docnum", "client_id"):
-        if filters.get(key) and str(filters[key]) != str(view[key]):
-            return False
-    name = str(filters.get("client_name") or "").lower()
-    if name and name not in str(view["client_name"] or "").lower():
-        return False
-    email = str(filters.get("email") or "").lower()
-    return not email or email == str(view["email"] or "").lower()
-
-
 def doc_search(call: Call) -> dict[str, Any]:
-    """Documents of the caller's company matching every filter given; none is not an error."""
-    found = [d for d in call.state.documents if d.cid == call.cid and _matches(d, call.body)]
-    try:
-        offset = max(0, int(call.body.get("offset") or 0))
-        limit = min(SEARCH_LIMIT, int(call.body.get("max_results") or SEARCH_LIMIT))
-    except ValueError:
-        raise Refusal("bad_request", "offset and max_results must be integers") from None
-    page = found[offset : offset + limit]
-    docs = [{**d.to_json(), "doc_url": doc_url(call.origin, d)} for d in page]
-    return {"status": True, "docs": docs, "matched": len(found)}
+    """The caller's documents matching every filter given (`search` has the rules)."""
+    found = search(call.state.of_company(call.cid), call.body)
+    rows = [document.search_row() for document in found]
+    return {"status": True, "results_list": rows, "results_count": len(rows)}
 
 
 #: path → method; `auth/login` is the one method that needs no prior authentication
@@ -177,5 +174,6 @@ METHODS: dict[str, Callable[[Call], dict[str, Any]]] = {
     "doc/search": doc_search,
     "doc/get_doc_url": doc_get_doc_url,
     "doc/cancel": doc_cancel,
+    "doc/email": doc_email,
     **CARD_METHODS,
 }

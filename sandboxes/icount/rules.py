@@ -29,15 +29,18 @@ _PRICE_KEYS = ("unitprice", "unitprice_incvat", "unitprice_exempt")
 
 
 class Refusal(Exception):
-    """iCount's `status: false`: a short `reason` code plus an English description."""
+    """iCount's `status: false`: a short `reason` code plus an English description, and any
+    `extra` fields the refusal carries (e.g. `results_count` with `too_many_results`)."""
 
-    def __init__(self, reason: str, description: str) -> None:
+    def __init__(self, reason: str, description: str, **extra: object) -> None:
         super().__init__(description)
         self.reason = reason
         self.description = description
+        self.extra = extra
 
     def answer(self) -> dict[str, object]:
-        return {"status": False, "reason": self.reason, "error_description": self.description}
+        return {"status": False, "reason": self.reason, "error_description": self.description,
+                **self.extra}  # fmt: skip
 
 
 def _decimal(value: object, what: str) -> Decimal:

@@ -101,6 +101,7 @@ SHAPES: dict[str, Shape] = {
         "doctype docnum lang orig hidenis doc_lang email_to", "doctype docnum"
     ),
     "doc/cancel": _shape("doctype docnum refund_cc reason", "doctype docnum"),
+    "doc/email": _shape("doctype docnum email_to", "doctype docnum"),
     "cc/bill": _shape(
         """client_id custom_client_id vat_id email client_name sum num_of_payments
         first_payment is_credit currency_id currency_code currency cc_token_id cc_type

@@ -67,8 +67,28 @@ class Document:
     cancelled: bool = False
     emails: int = 0
 
+    @property
+    def doc_date(self) -> str:
+        """The document's date (ISO): the `doc_date` it was given, else the day it was made."""
+        return str(self.body.get("doc_date") or self.created_at[:10])
+
+    def info_view(self, *, show_sanity_string: bool) -> dict[str, Any]:
+        """The `doc/info` view: `to_json`, with `sanity_string` only where the switch shows it."""
+        view = self.to_json()
+        if not show_sanity_string:
+            del view["sanity_string"]
+        return view
+
+    def search_row(self) -> dict[str, Any]:
+        """One `doc/search` row: type, number, date, client and total; no comment, no
+        `sanity_string`, no URL (a live search row carries no `doc_url` either)."""
+        view = self.to_json()
+        keys = ("doctype", "docnum", "client_id", "client_name", "email", "vat_id", "currency",
+                "totalwithvat", "cancelled")  # fmt: skip
+        return {**{key: view[key] for key in keys}, "doc_date": self.doc_date}
+
     def to_json(self) -> dict[str, Any]:
-        """The inspection / `doc/info` view; money as decimal strings."""
+        """The inspection view (`GET /_sandbox/documents`); money as decimal strings."""
         body, money = self.body, self.totals
         payments = {name: body[name] for name in PAYMENT_FIELDS if body.get(name)}
         return {
@@ -98,15 +118,20 @@ class Document:
 class SandboxState:
     """All of the sandbox's data, plus the few settings that change its answers."""
 
-    def __init__(self, accounts: Sequence[SandboxAccount], duplicate_mode: DuplicateMode) -> None:
+    def __init__(
+        self,
+        accounts: Sequence[SandboxAccount],
+        duplicate_mode: DuplicateMode = "reject",
+        info_shows_sanity_string: bool = False,
+    ) -> None:
         self.accounts = {account.cid: account for account in accounts}
         self.by_token = {account.token: account for account in accounts if account.token}
-        self.duplicate_mode: DuplicateMode = duplicate_mode
-        self._default_mode: DuplicateMode = duplicate_mode
+        self._defaults = (duplicate_mode, info_shows_sanity_string)
         self.reset()
 
     def reset(self) -> None:
-        """Forget sessions, documents, clients, emails, cards, transactions and the request log."""
+        """Forget sessions, documents, clients, emails, cards, transactions and the request log;
+        the switches go back to the values the sandbox was started with."""
         self.sessions: dict[str, str] = {}
         self.documents: list[Document] = []
         self.by_sanity: dict[tuple[str, str], Document] = {}
@@ -116,7 +141,10 @@ class SandboxState:
         self.request_counts: Counter[str] = Counter()
         self.request_log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
         self.cards = CardStore()
-        self.duplicate_mode = self._default_mode
+        #: the answer to a repeated `sanity_string`: refused (the default) or the first document
+        self.duplicate_mode: DuplicateMode = self._defaults[0]
+        #: whether `doc/info` shows a document's `sanity_string` (else only its `hwc`)
+        self.info_shows_sanity_string: bool = self._defaults[1]
 
     # --- auth -----------------------------------------------------------------------
 
@@ -197,6 +225,10 @@ class SandboxState:
         if body.get("sanity_string"):
             self.by_sanity[(cid, str(body["sanity_string"]))] = document
         return document
+
+    def of_company(self, cid: str) -> list[Document]:
+        """The documents of one account, in the order they were made."""
+        return [document for document in self.documents if document.cid == cid]
 
     def record_email(self, document: Document, to: str, subject: str) -> None:
         document.emails += 1

@@ -13,9 +13,11 @@ import aiohttp
 import pytest
 
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
+from sandboxes.icount.control import DUPLICATE_MODES
 from tests.payments import CARD
 from worker.domain.events import Customer, Line, Order
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
+from worker.providers.base import DocumentRef
 from worker.providers.icount.client import ICountClient
 from worker.providers.icount.wire import build_document_request
 from worker.settings import DocumentSettings, ICountSettings
@@ -99,6 +101,11 @@ async def script(http: aiohttp.ClientSession, sandbox: RunningSandbox, **fault: 
         assert response.status == 200, await response.text()
 
 
+async def configure(http: aiohttp.ClientSession, sandbox: RunningSandbox, **switches: Any) -> None:
+    async with http.post(f"{sandbox.url}/_sandbox/config", json=switches) as response:
+        assert response.status == 200, await response.text()
+
+
 async def call(
     http: aiohttp.ClientSession, sandbox: RunningSandbox, path: str, **body: Any
 ) -> dict[str, Any]:
@@ -131,28 +138,66 @@ async def test_create_invrec_stores_the_order_total(
     assert len(await inspect(http, sandbox, "emails")) == 1
 
 
+@pytest.mark.parametrize("mode", DUPLICATE_MODES)
 async def test_same_sanity_string_makes_one_document(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, mode: str
 ) -> None:
-    """A repeat with the same sanity string, even with another body, returns the same document."""
+    """F-DOC-20: a repeat with the same sanity string, even with another body, makes no second
+    document or email; `return_existing` answers the first one, `reject` refuses the repeat
+    (the provider then finds the first one: test_icount_duplicates)."""
+    await configure(http, sandbox, duplicate_mode=mode)
     client = make_client(http, sandbox.api_url)
     first = await client.create_document(order_body())
-    second = await client.create_document({**order_body(), "hwc": "changed"})
-    assert first.docnum == second.docnum
+    repeat = client.create_document({**order_body(), "hwc": "changed"})
+    if mode == "return_existing":
+        assert (await repeat).docnum == first.docnum
+    else:
+        with pytest.raises(Permanent) as caught:
+            await repeat
+        assert caught.value.reason == "duplicate_sanity_string"
     assert len(await inspect(http, sandbox, "documents")) == 1
     assert len(await inspect(http, sandbox, "emails")) == 1
 
 
+@pytest.mark.parametrize("mode", DUPLICATE_MODES)
 async def test_concurrent_repeats_make_one_document(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, mode: str
 ) -> None:
-    """Five overlapping calls with one sanity string yield one document and one email."""
+    """Five overlapping calls with one sanity string yield one document and one email; the
+    other four get it back (`return_existing`) or are refused (`reject`). F-DOC-20."""
+    await configure(http, sandbox, duplicate_mode=mode)
     await script(http, sandbox, latency_ms=50)
     client = make_client(http, sandbox.api_url)
-    refs = await asyncio.gather(*(client.create_document(order_body()) for _ in range(5)))
-    assert {ref.docnum for ref in refs} == {"30001"}
+    calls = (client.create_document(order_body()) for _ in range(5))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    made = [result for result in results if isinstance(result, DocumentRef)]
+    refused = [result.reason for result in results if isinstance(result, Permanent)]
+    assert {ref.docnum for ref in made} == {"30001"}
+    assert (len(made), refused) == (
+        (5, []) if mode == "return_existing" else (1, ["duplicate_sanity_string"] * 4)
+    )
     assert len(await inspect(http, sandbox, "documents")) == 1
     assert len(await inspect(http, sandbox, "emails")) == 1
+
+
+async def test_config_defaults_switches_and_reset(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """The sandbox refuses a repeated sanity string and hides it from doc/info by default
+    (F-DOC-20, F-DOCX-7); /_sandbox/config switches each, refuses nonsense, and a reset
+    brings the defaults back."""
+    assert await inspect(http, sandbox, "config") == {
+        "duplicate_mode": "reject", "info_shows_sanity_string": False}  # fmt: skip
+    await configure(http, sandbox, info_shows_sanity_string=True)
+    await configure(http, sandbox, duplicate_mode="return_existing")
+    assert await inspect(http, sandbox, "config") == {
+        "duplicate_mode": "return_existing", "info_shows_sanity_string": True}  # fmt: skip
+    for bad in ({"duplicate_mode": "maybe"}, {"info_shows_sanity_string": "yes"}):
+        async with http.post(f"{sandbox.url}/_sandbox/config", json=bad) as response:
+            assert response.status == 422
+    async with http.post(f"{sandbox.url}/_sandbox/reset") as response:
+        assert response.status == 200
+    assert (await inspect(http, sandbox, "config"))["duplicate_mode"] == "reject"
 
 
 async def test_reset_forgets_everything(
@@ -171,28 +216,21 @@ async def test_reset_forgets_everything(
     ).docnum == "30001"
 
 
-async def test_duplicate_mode_reject(http: aiohttp.ClientSession, sandbox: RunningSandbox) -> None:
-    """In reject mode a repeated sanity string is refused with duplicate_sanity_string."""
-    async with http.post(f"{sandbox.url}/_sandbox/config", json={"duplicate_mode": "reject"}):
-        pass
-    client = make_client(http, sandbox.api_url)
-    await client.create_document(order_body())
-    with pytest.raises(Permanent) as caught:
-        await client.create_document(order_body())
-    assert caught.value.reason == "duplicate_sanity_string"
-
-
 async def test_document_info_search_url_and_cancel(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
-    """doc/info, doc/search, doc/get_doc_url and doc/cancel describe the stored document."""
+    """doc/info (under doc_info, with hwc, F-DOCX-7), doc/search (results_list, F-DOCX-6),
+    doc/get_doc_url and doc/cancel describe the stored document."""
     client = make_client(http, sandbox.api_url)
     ref = await client.create_document(order_body(doctype="invoice"))
     info = await client.document_info("invoice", ref.docnum)
     assert (info["docnum"], info["totalwithvat"], len(info["items"])) == ("10001", "117.00", 2)
+    assert info["hwc"] == "Order #1001 · ref ib-order-1001" and "sanity_string" not in info
     auth = {"cid": "demo", "user": "api", "pass": PASSWORD}
+    raw = await call(http, sandbox, "doc/info", doctype="invoice", docnum=10001, **auth)
+    assert raw["doc_info"]["docnum"] == ref.docnum
     found = await call(http, sandbox, "doc/search", client_name="dana", **auth)
-    assert found["matched"] == 1 and found["docs"][0]["docnum"] == ref.docnum
+    assert found["results_count"] == 1 and found["results_list"][0]["docnum"] == ref.docnum
     url = await call(http, sandbox, "doc/get_doc_url", doctype="invoice", docnum="10001", **auth)
     assert url["doc_url"] == ref.doc_url
     assert (await call(http, sandbox, "doc/cancel", doctype="invoice", docnum="10001", **auth))[
@@ -313,17 +351,24 @@ async def test_503_is_retryable_with_no_document(
     assert (await client.create_document(order_body())).docnum == "30001"
 
 
+@pytest.mark.parametrize("mode", DUPLICATE_MODES)
 @pytest.mark.parametrize("fault", ["timeout-after-commit", "disconnect-after-commit"])
 async def test_lost_answer_is_outcome_unknown_then_reconciles(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox, fault: str
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, fault: str, mode: str
 ) -> None:
-    """The work is done but the answer lost: OutcomeUnknown; a retry returns the same document."""
-    await script(http, sandbox, path="doc/create", plan=[fault])
+    """The work is done but the answer lost: OutcomeUnknown (F-ERR-6); the retry with the same
+    sanity string makes nothing new and returns the document or is refused as a duplicate
+    (F-DOC-20; the provider's look-up after that refusal: test_icount_duplicates)."""
+    await configure(http, sandbox, duplicate_mode=mode)
+    await script(http, sandbox, path="doc/create", plan=[fault], hang_s=2)
     client = make_client(http, sandbox.api_url, timeout_s=0.5)
     with pytest.raises(OutcomeUnknown):
         await client.create_document(order_body())
-    ref = await client.create_document(order_body())
-    assert ref.docnum == "30001"
+    if mode == "return_existing":
+        assert (await client.create_document(order_body())).docnum == "30001"
+    else:
+        with pytest.raises(Permanent, match="30001"):
+            await client.create_document(order_body())
     assert len(await inspect(http, sandbox, "documents")) == 1
     assert len(await inspect(http, sandbox, "emails")) == 1
 

@@ -180,7 +180,7 @@ async def test_the_running_sandbox_refuses_over_http(sandbox: RunningSandbox) ->
                 answer: dict[str, Any] = await response.json()
                 return answer
 
-        assert (await call("doc/teleport", {}))["reason"] == "unknown_method"
+        assert (await call("doc/teleport", {}))["reason"] == "bad_method"
         assert (await call("doc/create", {**body(), "client_city": "X"}))["reason"] == (
             "unknown_field"
         )

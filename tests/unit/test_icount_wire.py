@@ -224,7 +224,7 @@ def test_invoice_has_no_payment_and_carries_references() -> None:
         based_on=("invoice", "10001"),
     )
     assert not {"cc", "cash", "banktransfer", "paypal"} & set(body)
-    assert body["hwc"] == "Order #1001 · ref ib-abc"
+    assert body["hwc"] == "Order #1001 · ref ib-abc"  # F-DOC-21: the reference, for doc/info
     assert body["sanity_string"] == "ib-abc"
     assert body["based_on"] == [{"doctype": "invoice", "docnum": 10001}]
     assert body["income_type_name"] == "Shop sales"

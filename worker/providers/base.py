@@ -7,8 +7,10 @@ one's local sandbox is in `sandboxes/`). The generic step runner
 guarantees:
 
 - `idempotent_create`: the service itself refuses a second document for the same
-  reference (iCount `sanity_string`); otherwise the runner looks the document up
-  by our reference before creating, and again after an ambiguous failure.
+  reference (iCount `sanity_string`), so a retry simply repeats the create, and the
+  provider answers with the first document (whether the service returns it or refuses
+  the repeat and the provider finds it); otherwise the runner looks the document up by
+  our reference before creating, and again after an ambiguous failure.
 - `emails_on_create`: the create call emails the customer; otherwise the planner
   adds an email step, which `email_document` carries out (or SMTP, when the
   provider has `can_email = False`).
@@ -72,6 +74,21 @@ class DocumentRequest:
 
 
 @dataclass(frozen=True)
+class DocumentHint:
+    """What else is known of a document looked up by our reference: the day it was issued
+    for and the customer it was made out to. A service that cannot search by our reference
+    (iCount `doc/search`) narrows its search with it; the others ignore it."""
+
+    issue_date: date
+    customer: Customer
+
+    @classmethod
+    def of(cls, request: DocumentRequest) -> DocumentHint:
+        """The hint for the document `request` makes (or made, on an earlier attempt)."""
+        return cls(issue_date=request.issue_date, customer=request.order.customer)
+
+
+@dataclass(frozen=True)
 class ChargeOrder:
     """Charge `amount` to the stored card of `customer_ref`, once: `reference` goes into
     the transaction's description so a lost answer can be looked up."""
@@ -111,8 +128,12 @@ class Provider(Protocol):
 
     async def create_document(self, request: DocumentRequest) -> DocumentRef: ...
 
-    async def find_document(self, kind: DocumentKind, reference: str) -> DocumentRef | None:
-        """The document made earlier for `reference`, if the service has it."""
+    async def find_document(
+        self, kind: DocumentKind, reference: str, *, hint: DocumentHint | None = None
+    ) -> DocumentRef | None:
+        """The document made earlier for `reference`, if the service has it. `hint` narrows
+        the search where the service has no filter for our reference (iCount); a provider
+        that needs it answers None without it."""
         ...
 
     async def email_document(self, ref: DocumentRef, to: str) -> None: ...

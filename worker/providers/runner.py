@@ -17,7 +17,13 @@ from worker.mailer import Mailer
 from worker.metrics import count_step
 from worker.planner import CHARGE as CHARGE_STEP
 from worker.planner import Step
-from worker.providers.base import DocumentKind, DocumentRef, DocumentRequest, Provider
+from worker.providers.base import (
+    DocumentHint,
+    DocumentKind,
+    DocumentRef,
+    DocumentRequest,
+    Provider,
+)
 from worker.providers.charging import recorded_charge, run_charge
 from worker.settings import DocumentSettings
 
@@ -98,8 +104,9 @@ class StepRunner:
     async def _issue(self, step: Step, context: StepContext) -> DocumentRef:
         request = self._request(step, context)
         guarded = self.provider.capabilities.idempotent_create
+        hint = DocumentHint.of(request)
         if not guarded:
-            found = await self.provider.find_document(request.kind, request.reference)
+            found = await self.provider.find_document(request.kind, request.reference, hint=hint)
             if found is not None:
                 return found
         customer_id = await self.provider.ensure_customer(request.order.customer)
@@ -108,7 +115,7 @@ class StepRunner:
         except OutcomeUnknown:
             if guarded:
                 raise  # the retry repeats the guarded call and gets the same document
-            found = await self.provider.find_document(request.kind, request.reference)
+            found = await self.provider.find_document(request.kind, request.reference, hint=hint)
             if found is None:
                 raise  # not visible (yet): the next attempt looks again before creating
             return found
@@ -147,8 +154,18 @@ class StepRunner:
         """After a crash mid-email, ask the service whether it already sent it."""
         assert step.based_on is not None
         reference = sanity_string(self.tenant, context.order.order_id, step.based_on)
-        found = await self.provider.find_document(_KINDS[step.doctype], reference)
+        found = await self.provider.find_document(
+            _KINDS[step.doctype], reference, hint=_hint(step, context)
+        )
         return found is not None and found.emailed
+
+
+def _hint(step: Step, context: StepContext) -> DocumentHint:
+    """The hint for the document an email step sends: a credit note is dated by its refund."""
+    order = context.order
+    if step.refund_id and context.refund is not None:
+        order = credit_note_order(order, context.refund)
+    return DocumentHint(issue_date=order.created_at.date(), customer=order.customer)
 
 
 def _with_customer(request: DocumentRequest, customer_id: str | None) -> DocumentRequest:

@@ -35,6 +35,7 @@ from worker.domain.money import exponent, parse_amount
 from worker.errors import OutcomeUnknown, Permanent
 from worker.providers.base import (
     Capabilities,
+    DocumentHint,
     DocumentKind,
     DocumentRef,
     DocumentRequest,
@@ -228,8 +229,11 @@ class ICashProvider:
             data = await self.client.get_document(str(data["DocumentID"]))
         return document_ref(data)
 
-    async def find_document(self, kind: DocumentKind, reference: str) -> DocumentRef | None:
-        """The earliest document of this kind made for `reference` (DELETED ones included).
+    async def find_document(
+        self, kind: DocumentKind, reference: str, *, hint: DocumentHint | None = None
+    ) -> DocumentRef | None:
+        """The earliest document of this kind made for `reference` (DELETED ones included);
+        `ImportRefID` is a filter, so `hint` is not needed.
 
         Raises:
             Permanent: more than `MAX_SCAN` documents to look through (`lookup_too_large`).

@@ -13,6 +13,10 @@ have charged the card before failing, so the charge is looked up, never blindly
 repeated (docs/providers/icount.md D-17). Credentials never appear
 in an error message; nothing here logs.
 
+Document calls besides `doc/create`: `search_documents` and `document_info` (read-only; the
+provider's look-up by our reference), `send_document_email` (`doc/email`, an issued document
+emailed again; a refusal is `email_unsupported`).
+
 Card calls: `stored_card` fetches a stored card's token, `bill` charges (`cc/bill` has
 no duplicate guard: search `transactions` before billing again after a lost answer).
 Their refusals are reworded from the reason code alone (`wire_charge.charge_error`),
@@ -22,6 +26,7 @@ so neither a token nor card data from iCount's own text reaches an error.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -32,10 +37,18 @@ from worker.providers.icount.wire import (
     DocumentRef,
     SessionExpired,
     decipher,
-    is_truthy,
+    emails_on_create,
     parse_document,
 )
 from worker.providers.icount.wire_charge import charge_error, stored_token
+from worker.providers.icount.wire_docs import (
+    NO_RESULTS_REASONS,
+    build_doc_email,
+    docnum_value,
+    email_confirmed,
+    info_fields,
+    search_rows,
+)
 from worker.providers.pacer import pacer_for
 from worker.settings import ICountSettings
 
@@ -45,8 +58,13 @@ BILL = "cc/bill"
 #: "get stored card token" method), so it is this one constant
 STORED_CARD = "cc_storage/get"
 TRANSACTIONS = "cc/transactions"
+SEARCH = "doc/search"
+INFO = "doc/info"
+#: "Send document by email" (seed000's menu); path and fields from one public client that
+#: checked them against the live API (docs/providers/icount.md F-DOCX-8)
+EMAIL = "doc/email"
 #: calls that change state at iCount; a lost answer leaves their outcome unknown
-MUTATING = frozenset({"doc/create", "doc/cancel", "doc/close", BILL, "cc_storage/store"})
+MUTATING = frozenset({"doc/create", "doc/cancel", "doc/close", EMAIL, BILL, "cc_storage/store"})
 #: share of the total timeout allowed for the TCP connect, so a connect timeout is
 #: told apart from a read timeout (the total timer alone raises a bare TimeoutError)
 _CONNECT_SHARE = 0.5
@@ -72,12 +90,44 @@ class ICountClient:
     async def create_document(self, body: dict[str, Any]) -> DocumentRef:
         """Create the document in `body` (or get the one its `sanity_string` already made)."""
         data = await self._request("doc/create", body)
-        emailed = is_truthy(body.get("send_email")) and bool(body.get("email"))
-        return parse_document(data, emailed=emailed, doctype=str(body.get("doctype", "")))
+        doctype = str(body.get("doctype", ""))
+        return parse_document(data, emailed=emails_on_create(body), doctype=doctype)
+
+    async def search_documents(self, filters: dict[str, Any]) -> list[Mapping[str, Any]]:
+        """The documents `doc/search` lists for `filters`; none is an empty list.
+
+        Raises:
+            Permanent: another refusal, e.g. `too_many_results` (more than iCount lists).
+        """
+        try:
+            data = await self._request(SEARCH, filters)
+        except Permanent as exc:
+            if exc.reason in NO_RESULTS_REASONS:
+                return []
+            raise
+        return search_rows(data)
 
     async def document_info(self, doctype: str, docnum: str) -> dict[str, Any]:
-        """A document with its items and totals, as iCount describes it."""
-        return await self._request("doc/info", {"doctype": doctype, "docnum": docnum})
+        """A document's fields (wherever iCount nests them), with its items and totals."""
+        data = await self._request(INFO, {"doctype": doctype, "docnum": docnum_value(docnum)})
+        return dict(info_fields(data))
+
+    async def send_document_email(self, doctype: str, docnum: str, email: str) -> None:
+        """Email the issued document `doctype` `docnum` to `email` (`doc/email`).
+
+        Raises:
+            Permanent: iCount refused (`email_unsupported`; its own reason in the message), or
+                its answer does not name `email` as sent (`email_not_confirmed`).
+            OutcomeUnknown: the answer was lost; the email may have gone out.
+        """
+        try:
+            data = await self._request(EMAIL, build_doc_email(doctype, docnum, email))
+        except Permanent as exc:
+            what = f"iCount would not email {doctype} {docnum} ({exc.reason}): {exc}"
+            raise Permanent(what, reason="email_unsupported") from exc
+        if not email_confirmed(data, email):
+            what = f"iCount did not confirm emailing {doctype} {docnum} to the customer"
+            raise Permanent(what, reason="email_not_confirmed")
 
     async def cancel_document(self, doctype: str, docnum: str, reason: str) -> None:
         """Cancel a document (fiscal documents are never deleted); cancelled already is fine."""

@@ -1,11 +1,17 @@
 """iCount as a `Provider`: documents are guarded by `sanity_string` and emailed on create.
 
-A repeat of the same create (retry, redelivery, a worker killed mid-call) sends the
-same `sanity_string`, and iCount answers with the document it already made, so
-reconciling after an unknown outcome is simply asking again (`idempotent_create`).
-iCount has no documented standalone email or look-up-by-reference call
-(providers.md D.1.3), so `find_document` answers None and `email_document` is
-never needed: the document goes out with `send_email` on create.
+A repeat of the same create (retry, redelivery, a worker killed mid-call) sends the same
+`sanity_string`, and iCount issues no second document. What the repeat answers is not
+documented (docs/providers/icount.md F-DOC-20, D-24), so both plausible answers are handled:
+the first document comes back (`status: true`, its docnum), or the call is refused. The
+refusal's reason code is unknown too, so *any* refusal of a create is taken as "maybe a
+duplicate": the document made for our reference is looked up (`find_document`: "Search
+documents" for the day's documents of the customer, then "Get document information" on
+each, newest first, bounded) and recorded; found nowhere, the refusal stands. Either way
+nothing is issued twice, and the runner keeps `idempotent_create` (a retry repeats the create).
+
+`email_document` sends an issued document again with "Send document by email" (`doc/email`);
+the first email still goes out with the create (`send_email`).
 
 Charges bill the customer's stored card (`cc/bill`) with our reference in the
 transaction's description; `find_charge` searches the transactions for it. The
@@ -20,17 +26,24 @@ from worker.providers.base import (
     Capabilities,
     ChargeOrder,
     ChargeRef,
+    DocumentHint,
     DocumentKind,
     DocumentRef,
     DocumentRequest,
 )
 from worker.providers.icount.client import ICountClient
-from worker.providers.icount.wire import build_document_request
+from worker.providers.icount.wire import build_document_request, emails_on_create, parse_document
 from worker.providers.icount.wire_charge import (
     build_charge_request,
     build_search_request,
     find_in_transactions,
     parse_charge,
+)
+from worker.providers.icount.wire_docs import (
+    MAX_CANDIDATES,
+    build_doc_searches,
+    candidates,
+    carries_reference,
 )
 
 
@@ -38,7 +51,7 @@ class ICountProvider:
     """A tenant's iCount account."""
 
     capabilities = Capabilities(
-        idempotent_create=True, emails_on_create=True, can_email=False, can_charge=True
+        idempotent_create=True, emails_on_create=True, can_email=True, can_charge=True
     )
 
     def __init__(self, client: ICountClient) -> None:
@@ -48,6 +61,12 @@ class ICountProvider:
         return None  # doc/create matches or creates the client by name and email
 
     async def create_document(self, request: DocumentRequest) -> DocumentRef:
+        """Create the document, or get the one this `reference` already made.
+
+        Raises:
+            Permanent: iCount refused and has no document for the reference.
+            OutcomeUnknown: the answer was lost; repeat the same request.
+        """
         based_on = request.based_on
         body = build_document_request(
             request.order,
@@ -59,13 +78,69 @@ class ICountProvider:
             charge=request.charge,
             bank_account_id=self.client.bank_account_id,
         )
-        return await self.client.create_document(body)
+        try:
+            return await self.client.create_document(body)
+        except Permanent as refused:  # a repeated sanity_string, or a real refusal
+            found = await self._made_before(request, refused)
+            return found.model_copy(update={"emailed": emails_on_create(body)})
 
-    async def find_document(self, kind: DocumentKind, reference: str) -> DocumentRef | None:
-        return None  # the guarded create is the look-up
+    async def _made_before(self, request: DocumentRequest, refused: Permanent) -> DocumentRef:
+        """The document an earlier attempt made for the refused request's reference.
+
+        Raises:
+            Permanent: `refused` itself, when no such document can be found.
+            Retryable: the look-up could not be made now (the next attempt repeats it all).
+        """
+        try:
+            found = await self.find_document(
+                request.kind, request.reference, hint=DocumentHint.of(request)
+            )
+        except Permanent:
+            found = None  # iCount refused the look-up as well: nothing known, the refusal stands
+        if found is None:
+            raise refused
+        return found
+
+    async def find_document(
+        self, kind: DocumentKind, reference: str, *, hint: DocumentHint | None = None
+    ) -> DocumentRef | None:
+        """The document made for `reference`: the documents of `kind` dated `hint.issue_date`
+        for the hint's customer (by email, then by name), read newest first, at most
+        `MAX_CANDIDATES` of them, until one carries the reference. None without a hint:
+        `doc/search` cannot filter by our reference.
+
+        `emailed` is False: no answer field is known to say whether iCount emailed it.
+        """
+        if hint is None:
+            return None
+        seen: set[str] = set()
+        for search in build_doc_searches(kind, hint):
+            rows = await self.client.search_documents(search)
+            fresh = [docnum for docnum in candidates(rows) if docnum not in seen]
+            for docnum in fresh[: MAX_CANDIDATES - len(seen)]:
+                seen.add(docnum)
+                found = await self._read(kind, docnum, reference)
+                if found is not None:
+                    return found
+        return None
+
+    async def _read(self, kind: DocumentKind, docnum: str, reference: str) -> DocumentRef | None:
+        try:
+            info = await self.client.document_info(kind, docnum)
+        except Permanent:
+            return None  # this candidate cannot be read (of another kind, say); try the next
+        if not carries_reference(info, reference):
+            return None
+        fields = {**info, "doctype": kind, "docnum": info.get("docnum") or docnum}
+        return parse_document(fields, emailed=False)
 
     async def email_document(self, ref: DocumentRef, to: str) -> None:
-        raise Permanent("iCount emails documents on create only", reason="email_unsupported")
+        """Email the document to `to` again (`doc/email`).
+
+        Raises:
+            Permanent: `email_unsupported` (iCount refused) or `email_not_confirmed`.
+        """
+        await self.client.send_document_email(ref.doctype, ref.docnum, to)
 
     async def document_pdf(self, ref: DocumentRef) -> bytes:
         raise Permanent("iCount documents are emailed by iCount", reason="pdf_unsupported")

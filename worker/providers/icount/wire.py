@@ -48,6 +48,7 @@ __all__ = [
     "build_document_request",
     "decipher",
     "document_totals",
+    "emails_on_create",
     "expected_total",
     "format_amount",
     "is_truthy",
@@ -96,8 +97,8 @@ def _email_fields(customer: Customer, documents: DocumentSettings) -> dict[str, 
 
 
 def _hwc(order: Order, sanity: str) -> str:
-    """The comment printed on the document: the order, and our reference, by which
-    the document is found again when iCount refuses a repeated `sanity_string`."""
+    """The document's comment: the order, and our reference, which `doc/info` shows where it
+    may not show `sanity_string` (how a refused repeat finds the first document, F-DOC-21)."""
     number = order.number if order.number.startswith("#") else f"#{order.number}"
     return f"Order {number} · ref {sanity}"
 
@@ -237,6 +238,11 @@ def _optional_amount(value: Any) -> Decimal | None:
         return None if value is None else parse_amount(value)
     except ValueError:
         return None
+
+
+def emails_on_create(body: Mapping[str, Any]) -> bool:
+    """Whether iCount emails the document a `doc/create` body makes (F-DOCR-5)."""
+    return is_truthy(body.get("send_email")) and bool(body.get("email"))
 
 
 def parse_document(data: Mapping[str, Any], *, emailed: bool, doctype: str = "") -> DocumentRef:

@@ -36,6 +36,7 @@ from worker.domain.events import Customer
 from worker.errors import Permanent
 from worker.providers.base import (
     Capabilities,
+    DocumentHint,
     DocumentKind,
     DocumentRef,
     DocumentRequest,
@@ -128,7 +129,10 @@ class IDokladProvider:
             await self.client.fully_pay(_doc_id(created), request.issue_date)
         return created
 
-    async def find_document(self, kind: DocumentKind, reference: str) -> DocumentRef | None:
+    async def find_document(
+        self, kind: DocumentKind, reference: str, *, hint: DocumentHint | None = None
+    ) -> DocumentRef | None:
+        """The document made for `reference` (by `OrderNumber`, so `hint` is not needed)."""
         doctype = CREDIT_NOTE if kind == "refund" else INVOICE
         found = await self._lookup(RESOURCES[doctype], reference)
         if found is None:
