@@ -22,10 +22,11 @@ Behaviour chosen where providers.md says *unknown* or *inferred*:
 - Sessions never expire on their own; `POST /_sandbox/expire-sessions` forgets them
   all, after which a call with an old `sid` gets reason `invalid_sid`
   ("Invalid sid: ...").
-- `doc/create` success puts `doctype`, `docnum` (a string), `doc_url`, `client_id` and
-  `totalwithvat` (a decimal string) at the top level. Numbers run per document type
-  across the sandbox: invoice 10001, deal 20001, invrec 30001, offer 40001,
-  receipt 50001, delivery 60001, refund 70001, order 80001.
+- `doc/create` success puts `doctype`, `docnum` (a string), `doc_url`, `client_id`,
+  `totalwithvat` and `totalvat` (decimal strings) and `vat_percent` (the document's
+  rate, "18") at the top level; `totalvat` and `vat_percent` are guessed names (D-20).
+  Numbers run per document type across the sandbox: invoice 10001, deal 20001,
+  invrec 30001, offer 40001, receipt 50001, delivery 60001, refund 70001, order 80001.
 - A repeated `sanity_string` (per company) answers the EXISTING document with
   `status: true` and the same docnum, sends no second email, and does so even when
   the repeat's body differs or would not validate. With duplicate mode "reject"
@@ -35,7 +36,10 @@ Behaviour chosen where providers.md says *unknown* or *inferred*:
   paypal) whose sums equal the document total; other types do not. A `cc` block
   with more than 4 card digits is refused (`card_number_not_allowed`): documents
   carry only the last 4.
-- Totals follow `wire.expected_total` (VAT 18% unless `vat_percent` is sent).
+- Totals follow `rounding.document_totals` under a rounding rule iCount does not
+  publish: `per_line` + `half_up` unless `--rounding-rule exact_sum|per_line|per_rate`,
+  `--rounding half_up|half_even` or `POST /_sandbox/config {"rounding_rule": ...,
+  "rounding": ...}` say otherwise (VAT 18% unless `vat_percent` or item `taxes` say).
 - `send_email` truthy with an `email` (or `client_email`) records one email
   (`GET /_sandbox/emails`); nothing is ever sent.
 - Clients are matched or created by name + email; ids are strings from "1".
@@ -68,6 +72,14 @@ from aiohttp import web
 
 from sandboxes.icount.control import FAULTS, STATE, add_control_routes
 from sandboxes.icount.methods import METHODS, Call
+from sandboxes.icount.rounding import (
+    DEFAULT_ROUNDING,
+    DEFAULT_RULE,
+    ROUNDINGS,
+    RULES,
+    Rounding,
+    RoundingRule,
+)
 from sandboxes.icount.rules import Refusal
 from sandboxes.icount.state import DuplicateMode, SandboxAccount, SandboxState
 from sandboxes.kit import serve
@@ -140,10 +152,13 @@ def create_sandbox_app(
     accounts: Sequence[SandboxAccount] | None = None,
     duplicate_mode: DuplicateMode = "return_existing",
     seed: int | None = None,
+    rounding_rule: RoundingRule = DEFAULT_RULE,
+    rounding: Rounding = DEFAULT_ROUNDING,
 ) -> web.Application:
     """The sandbox as an aiohttp application (one default account unless `accounts`)."""
     app = web.Application()
-    app[STATE] = SandboxState(accounts or [SandboxAccount()], duplicate_mode)
+    accounts = accounts or [SandboxAccount()]
+    app[STATE] = SandboxState(accounts, duplicate_mode, rounding_rule, rounding)
     serve.add_faults(app, FAULTS, seed, without_prefix(API_ROOT))
     app[COMMIT_LOCK] = asyncio.Lock()
     app.router.add_post(API_ROOT + "/{module}/{method}", _api)
@@ -172,12 +187,22 @@ def _options(parser: argparse.ArgumentParser) -> None:
         default="return_existing",
         help="answer to a repeated sanity_string",
     )
+    parser.add_argument(
+        "--rounding-rule", choices=RULES, default=DEFAULT_RULE, help="how VAT is rounded"
+    )
+    parser.add_argument(
+        "--rounding", choices=ROUNDINGS, default=DEFAULT_ROUNDING, help="half_up or half_even"
+    )
 
 
 def _app(args: argparse.Namespace) -> web.Application:
     account = SandboxAccount(cid=args.cid, user=args.user, password=args.password, token=args.token)
     return create_sandbox_app(
-        accounts=[account], duplicate_mode=args.duplicate_mode, seed=args.seed
+        accounts=[account],
+        duplicate_mode=args.duplicate_mode,
+        seed=args.seed,
+        rounding_rule=args.rounding_rule,
+        rounding=args.rounding,
     )
 
 

@@ -180,6 +180,36 @@ async def test_duplicate_mode_reject(http: aiohttp.ClientSession, sandbox: Runni
     assert caught.value.reason == "duplicate_sanity_string"
 
 
+async def test_rounding_rule_is_a_switch(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """`/_sandbox/config` sets the rounding rule and rounding (a bad key or value is a 422,
+    a reset restores them); `doc/create` answers the VAT as `totalvat` and `vat_percent`."""
+    auth = {"cid": "demo", "user": "api", "pass": PASSWORD}
+    pin = {"description": "Pin", "quantity": 1, "unitprice_incvat": "0.10"}
+    pins = {"doctype": "invoice", "client_name": "Dana", "vat_percent": "17", "items": [pin] * 3}
+    defaults = {"duplicate_mode": "return_existing", "rounding_rule": "per_line",
+                "rounding": "half_up"}  # fmt: skip
+    assert await inspect(http, sandbox, "config") == defaults
+    created = await call(http, sandbox, "doc/create", **pins, **auth)
+    shown = (created["totalwithvat"], created["totalvat"], created["vat_percent"])
+    assert shown == ("0.30", "0.03", "17")  # 3 × round(0.0145)
+    config = f"{sandbox.url}/_sandbox/config"
+    async with http.post(config, json={"rounding_rule": "exact_sum"}) as response:
+        assert (await response.json())["rounding_rule"] == "exact_sum"
+    created = await call(http, sandbox, "doc/create", **pins, **auth)
+    assert (created["totalwithvat"], created["totalvat"]) == ("0.30", "0.04")  # round(0.0436)
+    for bad in ({"rounding": "half_down"}, {"speed": 1}, {}):
+        async with http.post(config, json=bad) as response:
+            assert response.status == 422
+    async with http.post(f"{sandbox.url}/_sandbox/reset"):
+        pass
+    assert await inspect(http, sandbox, "config") == defaults
+    async with serve_sandbox(rounding_rule="per_rate", rounding="half_even") as other:
+        async with http.get(f"{other.url}/_sandbox/config") as response:
+            assert (await response.json())["rounding"] == "half_even"
+
+
 async def test_document_info_search_url_and_cancel(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
