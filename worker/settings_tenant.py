@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from worker.domain.rates import WebhookRate
 from worker.settings_secrets import Secret, Strict
@@ -62,7 +62,7 @@ class DocumentSettings(Strict):
     payment_methods: dict[str, PaymentBlock] = Field(default_factory=dict)
     #: the fallback when neither the gateway mapping nor the platform says how it was paid
     payment_method: PaymentBlock = "cc"
-    #: VAT percent for VAT-exclusive orders whose lines carry no rate
+    #: VAT percent of taxable lines that carry no rate (iCount: sent as `vat_percent`)
     default_vat_percent: Decimal = Field(default=Decimal(18), ge=0, le=100)
     income_type_name: str | None = None
     #: bill the stored card of an unpaid order that asks for it (`charge` in the order)
@@ -70,9 +70,29 @@ class DocumentSettings(Strict):
     #: after a charge's answer was lost, how long a transaction may take to show up (s)
     charge_settle_s: float = Field(default=60.0, ge=0)
     #: how far the shop's total may be from the sum of its own lines and still be issued
-    #: (the difference is carried as iCount `roundup` or a rounding line); beyond it the job
-    #: stops as needs_attention. Per-line VAT rounding differences are carried on top.
+    #: (the difference is carried as a "Rounding" line); beyond it the job stops as
+    #: needs_attention. Per-line VAT rounding differences are carried on top.
     max_rounding: Decimal = Field(default=Decimal("0.05"), ge=0)
+    #: iCount tax type id (its `tax/types`) of each VAT rate, written as text ("18" = 1);
+    #: an order with lines at several rates sends each item's rate under its type
+    #: (doc/create `taxes`), and stops as needs_attention if a rate is not listed here
+    icount_tax_types: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("icount_tax_types")
+    @classmethod
+    def _rates_are_percents(cls, value: dict[str, int]) -> dict[str, int]:
+        seen: set[Decimal] = set()
+        for rate in value:
+            try:
+                percent = Decimal(rate)
+            except ArithmeticError:
+                raise ValueError(f"{rate!r} is not a VAT rate in percent") from None
+            if not (percent.is_finite() and 0 < percent <= 100):
+                raise ValueError(f"{rate!r} is not a VAT rate above 0 and at most 100")
+            if percent in seen:
+                raise ValueError(f"the rate {rate!r} is listed twice")
+            seen.add(percent)
+        return value
 
 
 class ICountSettings(Strict):

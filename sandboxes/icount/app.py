@@ -24,10 +24,11 @@ Behaviour chosen where providers.md says *unknown* or *inferred*:
 - Sessions never expire on their own; `POST /_sandbox/expire-sessions` forgets them
   all, after which a call with an old `sid` gets reason `invalid_sid`
   ("Invalid sid: ...").
-- `doc/create` success puts `doctype`, `docnum` (a string), `doc_url`, `client_id` and
-  `totalwithvat` (a decimal string) at the top level. Numbers run per document type
-  across the sandbox: invoice 10001, deal 20001, invrec 30001, offer 40001,
-  receipt 50001, delivery 60001, refund 70001, order 80001.
+- `doc/create` success puts `doctype`, `docnum` (a string), `doc_url`, `client_id`,
+  `totalwithvat` and `totalvat` (decimal strings) and `vat_percent` (the document's
+  rate, "18") at the top level; `totalvat` and `vat_percent` are guessed names (D-20).
+  Numbers run per document type across the sandbox: invoice 10001, deal 20001,
+  invrec 30001, offer 40001, receipt 50001, delivery 60001, refund 70001, order 80001.
 - A repeated `sanity_string` (per company) issues no second document and sends no second
   email, even when the repeat's body differs or would not validate. What it answers is
   undocumented, so it is a switch (`--duplicate-mode`, or `POST /_sandbox/config
@@ -38,7 +39,10 @@ Behaviour chosen where providers.md says *unknown* or *inferred*:
   paypal) whose sums equal the document total; other types do not. A `cc` block
   with more than 4 card digits is refused (`card_number_not_allowed`): documents
   carry only the last 4.
-- Totals follow `wire.expected_total` (VAT 18% unless `vat_percent` is sent).
+- Totals follow `rounding.document_totals` under a rounding rule iCount does not
+  publish: `per_line` + `half_up` unless `--rounding-rule exact_sum|per_line|per_rate`,
+  `--rounding half_up|half_even` or `POST /_sandbox/config {"rounding_rule": ...,
+  "rounding": ...}` say otherwise (VAT 18% unless `vat_percent` or item `taxes` say).
 - `send_email` truthy with an `email` (or `client_email`) records one email
   (`GET /_sandbox/emails`); nothing is ever sent.
 - Clients are matched or created by name + email; ids are strings from "1".
@@ -80,6 +84,14 @@ from aiohttp import web
 
 from sandboxes.icount.control import DUPLICATE_MODES, FAULTS, STATE, add_control_routes
 from sandboxes.icount.methods import METHODS, Call
+from sandboxes.icount.rounding import (
+    DEFAULT_ROUNDING,
+    DEFAULT_RULE,
+    ROUNDINGS,
+    RULES,
+    Rounding,
+    RoundingRule,
+)
 from sandboxes.icount.rules import Refusal
 from sandboxes.icount.schema import check_fields
 from sandboxes.icount.state import DuplicateMode, SandboxAccount, SandboxState
@@ -155,11 +167,14 @@ def create_sandbox_app(
     duplicate_mode: DuplicateMode = "reject",
     info_shows_sanity_string: bool = False,
     seed: int | None = None,
+    rounding_rule: RoundingRule = DEFAULT_RULE,
+    rounding: Rounding = DEFAULT_ROUNDING,
 ) -> web.Application:
     """The sandbox as an aiohttp application (one default account unless `accounts`)."""
     app = web.Application()
+    accounts = accounts or [SandboxAccount()]
     app[STATE] = SandboxState(
-        accounts or [SandboxAccount()], duplicate_mode, info_shows_sanity_string
+        accounts, duplicate_mode, info_shows_sanity_string, rounding_rule, rounding
     )
     serve.add_faults(app, FAULTS, seed, without_prefix(API_ROOT))
     app[COMMIT_LOCK] = asyncio.Lock()
@@ -194,6 +209,12 @@ def _options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="doc/info shows a document's sanity_string (by default only its hwc comment)",
     )
+    parser.add_argument(
+        "--rounding-rule", choices=RULES, default=DEFAULT_RULE, help="how VAT is rounded"
+    )
+    parser.add_argument(
+        "--rounding", choices=ROUNDINGS, default=DEFAULT_ROUNDING, help="half_up or half_even"
+    )
 
 
 def _app(args: argparse.Namespace) -> web.Application:
@@ -203,6 +224,8 @@ def _app(args: argparse.Namespace) -> web.Application:
         duplicate_mode=args.duplicate_mode,
         info_shows_sanity_string=args.info_shows_sanity_string,
         seed=args.seed,
+        rounding_rule=args.rounding_rule,
+        rounding=args.rounding,
     )
 
 

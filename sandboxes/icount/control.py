@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from sandboxes.icount.cards import card_of
+from sandboxes.icount.rounding import ROUNDINGS, RULES
 from sandboxes.icount.rules import Refusal
 from sandboxes.icount.state import Document, SandboxState
 from sandboxes.kit.control import add_shared_control_routes, control_body, problem
@@ -28,23 +29,30 @@ def _origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
+#: the switches `POST /_sandbox/config` sets, each with the values it takes
+CONFIG_CHOICES: dict[str, tuple[str | bool, ...]] = {
+    "duplicate_mode": DUPLICATE_MODES,
+    "rounding_rule": RULES,
+    "rounding": ROUNDINGS,
+    "info_shows_sanity_string": (True, False),
+}
+
+
 async def get_config(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    shows = state.info_shows_sanity_string
-    return web.json_response({"duplicate_mode": state.duplicate_mode,
-                              "info_shows_sanity_string": shows})  # fmt: skip
+    return web.json_response({key: getattr(state, key) for key in CONFIG_CHOICES})
 
 
 async def post_config(request: web.Request) -> web.Response:
-    """Change the switches given (`duplicate_mode`, `info_shows_sanity_string`); the rest stay."""
-    body, state = await control_body(request), request.app[STATE]
-    mode = body.get("duplicate_mode", state.duplicate_mode)
-    shows = body.get("info_shows_sanity_string", state.info_shows_sanity_string)
-    if mode not in DUPLICATE_MODES:
-        raise problem(422, f"duplicate_mode must be one of {', '.join(DUPLICATE_MODES)}")
-    if not isinstance(shows, bool):
-        raise problem(422, "info_shows_sanity_string must be true or false")
-    state.duplicate_mode, state.info_shows_sanity_string = mode, shows
+    """Set any of `duplicate_mode`, `rounding_rule`, `rounding`; a 422 names a bad one."""
+    body = await control_body(request)
+    if not body or set(body) - set(CONFIG_CHOICES):
+        raise problem(422, f"set one or more of {', '.join(CONFIG_CHOICES)}")
+    for key, value in body.items():
+        if value not in CONFIG_CHOICES[key]:
+            raise problem(422, f"{key} must be one of {', '.join(map(str, CONFIG_CHOICES[key]))}")
+    for key, value in body.items():
+        setattr(request.app[STATE], key, value)
     return await get_config(request)
 
 

@@ -80,6 +80,7 @@ def _created(call: Call, document: Document) -> dict[str, Any]:
         "doc_url": doc_url(call.origin, document),
         "client_id": document.client_id,
         "totalwithvat": format_amount(document.totals.total, document.currency),
+        **document.vat_fields(),
     }
 
 
@@ -111,7 +112,7 @@ def doc_create(call: Call) -> dict[str, Any]:
                 f"sanity_string was already used for {existing.doctype} {existing.docnum}",
             )
         return _created(call, existing)
-    currency, totals = check_document(body)
+    currency, totals = check_document(body, state.rounding_rule, state.rounding)
     document = state.add_document(call.cid, body, currency, totals)
     _email(call, document)
     return _created(call, document)

@@ -1,8 +1,9 @@
-"""What the iCount sandbox accepts in `doc/create`: field checks, payments, and the totals rule.
+"""What the iCount sandbox accepts in `doc/create`: field checks, payments, and totals.
 
 Every refusal is a `Refusal(reason, description)`, answered as HTTP 200
 `{"status": false, "reason": ..., "error_description": ...}` like iCount does.
-Totals come from `wire.document_totals`, the same rule the client builds with.
+Totals come from `rounding.document_totals` under the sandbox's configured rounding
+rule, never from the client's own builder.
 """
 
 from __future__ import annotations
@@ -11,9 +12,19 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from sandboxes.icount.rounding import (
+    DEFAULT_ROUNDING,
+    DEFAULT_RULE,
+    PRICE_KEYS,
+    DocumentTotals,
+    Rounding,
+    RoundingRule,
+    document_totals,
+    item_rate,
+)
 from worker.domain.idempotency import SANITY_STRING_MAX
 from worker.domain.money import currency_code, parse_amount, quantize
-from worker.providers.icount.wire import RECEIPT_DOCTYPES, DocumentTotals, document_totals
+from worker.providers.icount.wire import RECEIPT_DOCTYPES
 
 #: document types the sandbox issues (providers.md D.1.5)
 DOCTYPES = ("invoice", "invrec", "receipt", "refund", "order", "offer", "delivery", "deal")
@@ -25,7 +36,6 @@ PAYMENT_FIELDS: dict[str, tuple[str, ...]] = {
     "banktransfer": ("sum", "date", "account"),
     "paypal": ("sum", "date", "txn_id", "payer_name"),
 }
-_PRICE_KEYS = ("unitprice", "unitprice_incvat", "unitprice_exempt")
 
 
 class Refusal(Exception):
@@ -89,11 +99,15 @@ def _check_item(index: int, item: object) -> None:
         raise Refusal("missing_description", f"items[{index}] needs a description")
     if _decimal(item.get("quantity"), f"items[{index}].quantity") <= 0:
         raise Refusal("bad_quantity", f"items[{index}].quantity must be greater than 0")
-    prices = [key for key in _PRICE_KEYS if item.get(key) not in (None, "")]
+    prices = [key for key in PRICE_KEYS if item.get(key) not in (None, "")]
     if not prices:
         raise Refusal("missing_price", f"items[{index}] needs unitprice or unitprice_incvat")
     for key in prices:
         _decimal(item[key], f"items[{index}].{key}")
+    try:
+        item_rate(item, Decimal(0))
+    except ValueError as exc:
+        raise Refusal("bad_taxes", f"items[{index}]: {exc}") from None
 
 
 def _check_items(body: Mapping[str, Any]) -> None:
@@ -147,8 +161,12 @@ def payments_sum(body: Mapping[str, Any]) -> Decimal | None:
     return total
 
 
-def check_document(body: Mapping[str, Any]) -> tuple[str, DocumentTotals]:
-    """Validate a `doc/create` body; its currency and totals.
+def check_document(
+    body: Mapping[str, Any],
+    rule: RoundingRule = DEFAULT_RULE,
+    rounding: Rounding = DEFAULT_ROUNDING,
+) -> tuple[str, DocumentTotals]:
+    """Validate a `doc/create` body; its currency and its totals under `rule`, `rounding`.
 
     Raises:
         Refusal: the first rule the body breaks.
@@ -158,7 +176,7 @@ def check_document(body: Mapping[str, Any]) -> tuple[str, DocumentTotals]:
     _check_items(body)
     _check_amounts(body)
     try:
-        totals = document_totals(body, currency)
+        totals = document_totals(body, currency, rule, rounding)
     except ValueError as exc:
         raise Refusal("bad_amount", str(exc)) from None
     paid = payments_sum(body)

@@ -1,7 +1,8 @@
 """The iCount sandbox's memory: accounts, sessions, clients, documents, emails and a request log.
 
 Everything lives in one process; `reset()` forgets it all but the accounts (stored
-cards and card transactions included: `cards.CardStore`).
+cards and card transactions included: `cards.CardStore`) and puts the switches
+(duplicate mode, rounding rule and rounding) back to their start-up values.
 Document numbers run per document type across the whole sandbox (so a doc URL
 names one document even with several accounts); secrets and card data never
 reach the stored documents or the request log (`wire.redact_fields`).
@@ -17,8 +18,15 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sandboxes.icount.cards import CardStore
+from sandboxes.icount.rounding import (
+    DEFAULT_ROUNDING,
+    DEFAULT_RULE,
+    DocumentTotals,
+    Rounding,
+    RoundingRule,
+)
 from sandboxes.icount.rules import PAYMENT_FIELDS, Refusal
-from worker.providers.icount.wire import DocumentTotals, format_amount, redact_fields
+from worker.providers.icount.wire import format_amount, redact_fields
 
 DuplicateMode = Literal["return_existing", "reject"]
 
@@ -107,11 +115,19 @@ class Document:
             "hwc": body.get("hwc"),
             "based_on": body.get("based_on"),
             "totalwithvat": format_amount(money.total, self.currency),
-            "vat": format_amount(money.vat + money.vat_included, self.currency),
+            "vat": format_amount(money.vat, self.currency),
+            **self.vat_fields(),
             "payments": payments,
             "cancelled": self.cancelled,
             "emails_sent": self.emails,
             "created_at": self.created_at,
+        }
+
+    def vat_fields(self) -> dict[str, str]:
+        """`totalvat` and `vat_percent`, as `doc/create` answers them (names guessed: D-20)."""
+        return {
+            "totalvat": format_amount(self.totals.vat, self.currency),
+            "vat_percent": f"{self.totals.vat_percent.normalize():f}",
         }
 
 
@@ -123,10 +139,12 @@ class SandboxState:
         accounts: Sequence[SandboxAccount],
         duplicate_mode: DuplicateMode = "reject",
         info_shows_sanity_string: bool = False,
+        rounding_rule: RoundingRule = DEFAULT_RULE,
+        rounding: Rounding = DEFAULT_ROUNDING,
     ) -> None:
         self.accounts = {account.cid: account for account in accounts}
         self.by_token = {account.token: account for account in accounts if account.token}
-        self._defaults = (duplicate_mode, info_shows_sanity_string)
+        self._defaults = (duplicate_mode, info_shows_sanity_string, rounding_rule, rounding)
         self.reset()
 
     def reset(self) -> None:
@@ -145,6 +163,9 @@ class SandboxState:
         self.duplicate_mode: DuplicateMode = self._defaults[0]
         #: whether `doc/info` shows a document's `sanity_string` (else only its `hwc`)
         self.info_shows_sanity_string: bool = self._defaults[1]
+        #: how documents are totalled (`rounding.document_totals`); iCount's rule is unknown
+        self.rounding_rule: RoundingRule = self._defaults[2]
+        self.rounding: Rounding = self._defaults[3]
 
     # --- auth -----------------------------------------------------------------------
 

@@ -186,12 +186,19 @@ async def test_config_defaults_switches_and_reset(
     """The sandbox refuses a repeated sanity string and hides it from doc/info by default
     (F-DOC-20, F-DOCX-7); /_sandbox/config switches each, refuses nonsense, and a reset
     brings the defaults back."""
+    rounding = {"rounding_rule": "per_line", "rounding": "half_up"}
     assert await inspect(http, sandbox, "config") == {
-        "duplicate_mode": "reject", "info_shows_sanity_string": False}  # fmt: skip
+        "duplicate_mode": "reject",
+        "info_shows_sanity_string": False,
+        **rounding,
+    }
     await configure(http, sandbox, info_shows_sanity_string=True)
     await configure(http, sandbox, duplicate_mode="return_existing")
     assert await inspect(http, sandbox, "config") == {
-        "duplicate_mode": "return_existing", "info_shows_sanity_string": True}  # fmt: skip
+        "duplicate_mode": "return_existing",
+        "info_shows_sanity_string": True,
+        **rounding,
+    }
     for bad in ({"duplicate_mode": "maybe"}, {"info_shows_sanity_string": "yes"}):
         async with http.post(f"{sandbox.url}/_sandbox/config", json=bad) as response:
             assert response.status == 422
@@ -214,6 +221,40 @@ async def test_reset_forgets_everything(
     assert (
         await make_client(http, sandbox.api_url).create_document(order_body())
     ).docnum == "30001"
+
+
+async def test_rounding_rule_is_a_switch(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """`/_sandbox/config` sets the rounding rule and rounding (a bad key or value is a 422,
+    a reset restores them); `doc/create` answers the VAT as `totalvat` and `vat_percent`."""
+    auth = {"cid": "demo", "user": "api", "pass": PASSWORD}
+    pin = {"description": "Pin", "quantity": 1, "unitprice_incvat": "0.10"}
+    pins = {"doctype": "invoice", "client_name": "Dana", "vat_percent": "17", "items": [pin] * 3}
+    defaults = {
+        "duplicate_mode": "reject",
+        "rounding_rule": "per_line",
+        "rounding": "half_up",
+        "info_shows_sanity_string": False,
+    }
+    assert await inspect(http, sandbox, "config") == defaults
+    created = await call(http, sandbox, "doc/create", **pins, **auth)
+    shown = (created["totalwithvat"], created["totalvat"], created["vat_percent"])
+    assert shown == ("0.30", "0.03", "17")  # 3 × round(0.0145)
+    config = f"{sandbox.url}/_sandbox/config"
+    async with http.post(config, json={"rounding_rule": "exact_sum"}) as response:
+        assert (await response.json())["rounding_rule"] == "exact_sum"
+    created = await call(http, sandbox, "doc/create", **pins, **auth)
+    assert (created["totalwithvat"], created["totalvat"]) == ("0.30", "0.04")  # round(0.0436)
+    for bad in ({"rounding": "half_down"}, {"speed": 1}, {}):
+        async with http.post(config, json=bad) as response:
+            assert response.status == 422
+    async with http.post(f"{sandbox.url}/_sandbox/reset"):
+        pass
+    assert await inspect(http, sandbox, "config") == defaults
+    async with serve_sandbox(rounding_rule="per_rate", rounding="half_even") as other:
+        async with http.get(f"{other.url}/_sandbox/config") as response:
+            assert (await response.json())["rounding"] == "half_even"
 
 
 async def test_document_info_search_url_and_cancel(

@@ -1,4 +1,5 @@
-"""iCount wire: the totals rule, the doc/create body, and the response mapping."""
+"""iCount wire: the doc/create body (its money: test_icount_totals*.py), and the response
+mapping."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sandboxes.icount.rounding import ROUNDINGS, RULES, document_totals
 from tests.payments import CARD
 from worker.domain.events import Customer, Line, Order
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable, TotalMismatch
@@ -18,7 +20,6 @@ from worker.providers.icount.wire import (
     SessionExpired,
     build_document_request,
     decipher,
-    expected_total,
     parse_document,
     redact_fields,
 )
@@ -68,8 +69,18 @@ def walk(value: object) -> list[object]:
 # --- golden cases -----------------------------------------------------------------------
 
 
+def totals_under_every_rule(body: dict[str, Any], currency: str) -> set[Decimal]:
+    """The document total the sandbox computes under each rounding rule and rounding."""
+    return {
+        document_totals(body, currency, rule, rounding).total
+        for rule in RULES
+        for rounding in ROUNDINGS
+    }
+
+
 def test_vat_inclusive_with_discount_and_shipping() -> None:
-    """Gross prices go out as unitprice_incvat, the discount as discount_incvat, no roundup."""
+    """Each line's gross after its discount goes out as unitprice_incvat; one vat_percent;
+    no document discount, no roundup; the total holds under every rule."""
     order = make_order(
         [
             Line(
@@ -91,23 +102,22 @@ def test_vat_inclusive_with_discount_and_shipping() -> None:
     )
     body = build(order)
     assert body["items"] == [
-        {"description": "T-shirt", "sku": "TS-1", "quantity": 2, "unitprice_incvat": "50.00"},
+        {"description": "T-shirt", "sku": "TS-1", "quantity": 2, "unitprice_incvat": "45.00",
+         "long_description": "discount 10.00"},
         {"description": "Shipping", "quantity": 1, "unitprice_incvat": "20.00"},
-    ]
-    assert body["discount_incvat"] == "10.00"
+    ]  # fmt: skip
     assert body["vat_percent"] == "18"
-    assert "roundup" not in body
-    assert expected_total(body, "ILS") == Decimal("110.00")
+    assert not {"roundup", "discount", "discount_incvat"} & set(body)
+    assert totals_under_every_rule(body, "ILS") == {Decimal("110.00")}
 
 
-@pytest.mark.parametrize(
-    ("rate", "count", "total", "roundup"),
-    [(Decimal(17), 3, "35.22", "0.01"), (Decimal(18), 2, "23.68", "0.01")],
-)
-def test_vat_exclusive_residual_is_carried_in_roundup(
-    rate: Decimal, count: int, total: str, roundup: str
+@pytest.mark.parametrize(("rate", "count", "total", "gross"), [
+    (Decimal(17), 3, "35.22", "11.74"), (Decimal(18), 2, "23.68", "11.84")])  # fmt: skip
+def test_vat_exclusive_lines_go_out_at_the_shops_gross(
+    rate: Decimal, count: int, total: str, gross: str
 ) -> None:
-    """Per-line VAT rounding in the shop differs from iCount's by a unit, carried as roundup."""
+    """Net + the shop's per-line tax, as unitprice_incvat: the total needs no roundup and
+    holds under every rule (the old net body missed it by a cent under some)."""
     unit_tax = (Decimal("10.03") * rate / 100).quantize(Decimal("0.01"))
     lines = [
         Line(
@@ -123,9 +133,9 @@ def test_vat_exclusive_residual_is_carried_in_roundup(
     assert order.lines_total() == Decimal(total)
     body = build(order)
     assert body["vat_percent"] == str(rate)
-    assert body["items"][0]["unitprice"] == "10.03"
-    assert body["roundup"] == roundup
-    assert expected_total(body, "ILS") == Decimal(total)
+    assert {item["unitprice_incvat"] for item in body["items"]} == {gross}
+    assert "roundup" not in body and len(body["items"]) == count
+    assert totals_under_every_rule(body, "ILS") == {Decimal(total)}
 
 
 def test_jpy_has_no_decimals() -> None:
@@ -149,23 +159,8 @@ def test_jpy_has_no_decimals() -> None:
         currency="JPY",
     )
     body = build(order)
-    assert body["items"][0]["unitprice_incvat"] == "1500"
-    assert body["discount_incvat"] == "300"
-    assert expected_total(body, "JPY") == Decimal(3200)
-
-
-def test_expected_total_rule_on_raw_bodies() -> None:
-    """Numbers or strings, item and document tax_exempt, and VAT 18% by default."""
-    items = [
-        {"description": "a", "quantity": 2, "unitprice": 10},
-        {"description": "b", "quantity": "1", "unitprice": "5.00", "tax_exempt": True},
-    ]
-    assert expected_total({"items": items}, "ILS") == Decimal("28.60")  # 20 + 3.60 + 5
-    assert expected_total({"items": items, "tax_exempt": 1}, "ILS") == Decimal("25.00")
-    body = {"items": items, "vat_percent": "17", "discount": "2", "roundup": "-0.01"}
-    assert expected_total(body, "ILS") == Decimal("26.05")  # 18 + 5 + 3.06 - 0.01
-    gross = {"items": [{"description": "c", "quantity": 3, "unitprice_incvat": 0.1}]}
-    assert expected_total({**gross, "discount_incvat": "0.05"}, "ILS") == Decimal("0.25")
+    assert [item["unitprice_incvat"] for item in body["items"]] == ["1350", "500"]
+    assert totals_under_every_rule(body, "JPY") == {Decimal(3200)}
 
 
 @st.composite
@@ -191,10 +186,11 @@ def inclusive_orders(draw: st.DrawFn) -> Order:
 
 @given(inclusive_orders())
 def test_vat_inclusive_body_totals_to_the_order(order: Order) -> None:
-    """For any VAT-inclusive order totalling Σ lines' gross, the document total equals it."""
+    """For any VAT-inclusive order totalling Σ lines' gross, the document total equals it
+    under every rule, with no Rounding item."""
     body = build(order)
-    assert "roundup" not in body
-    assert expected_total(body, "ILS") == order.total
+    assert all(item["description"] != "Rounding" for item in body["items"])
+    assert totals_under_every_rule(body, "ILS") == {order.total}
 
 
 def test_total_mismatch_beyond_max_rounding() -> None:

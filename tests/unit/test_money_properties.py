@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sandboxes.icash.rules import check_create
+from sandboxes.icount.rounding import ROUNDINGS, RULES
 from sandboxes.icount.rules import check_document as icount_check
 from sandboxes.idoklad.models import check_document as idoklad_check
 from sandboxes.idoklad.models import priced
@@ -27,7 +28,7 @@ from worker.domain.money import exponent, from_minor_units, quantum
 from worker.errors import Permanent, TotalMismatch
 from worker.providers.base import DocumentRef, DocumentRequest
 from worker.providers.icash.provider import build_document_fields
-from worker.providers.icount.wire import build_document_request, expected_total
+from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.wire import build_credit_note, build_invoice
 from worker.settings import DocumentSettings
 
@@ -39,6 +40,8 @@ DOCS = DocumentSettings()
 CURRENCIES = ("JPY", "ILS", "EUR", "CZK", "BHD", "KWD")
 TWO_PLACES = tuple(code for code in CURRENCIES if exponent(code) <= 2)  #: what iCash can hold
 RATES = tuple(D(rate) for rate in (0, 5, 9, 15, 17, 18, 21, 25))
+#: iCount tax type ids for every taxable rate (orders with several rates need them)
+TAX_TYPES = {str(rate): index for index, rate in enumerate(RATES) if rate}
 DISCOUNT, ROUNDING = "Discount: ", "Rounding"
 #: shop offsets within the bound are at most this many smallest units
 BOUND_UNITS = 5
@@ -116,19 +119,24 @@ def icount_body(order: Order) -> dict[str, Any]:
 
 
 def icount(order: Order, documents: DocumentSettings = DOCS) -> tuple[Decimal, Decimal]:
-    """(document total, roundup); an invoice-receipt, so the payment must match too."""
+    """(document total, Σ rounding items); an invoice-receipt, so the payment must match
+    too. Totalled under each of the sandbox's rounding rules, which must all agree."""
+    typed = documents.model_copy(update={"icount_tax_types": TAX_TYPES})
     body = build_document_request(
-        order, doctype="invrec", documents=documents, sanity="ib-prop", issue_date=DAY
+        order, doctype="invrec", documents=typed, sanity="ib-prop", issue_date=DAY
     )
     no_float(body)
-    _, totals = icount_check(body)
-    assert totals.total == expected_total(body, order.currency)
+    totals = {icount_check(body, rule, mode)[1].total for rule in RULES for mode in ROUNDINGS}
+    assert len(totals) == 1
+    assert not {"roundup", "discount", "discount_incvat"} & set(body)
     items: list[dict[str, Any]] = body["items"]  # type: ignore[assignment]  # built as a list
+    rounding = D(0)
     for item in items:
         price = D(item.get("unitprice_incvat") or item["unitprice"])
-        assert price >= 0 or item["description"].startswith(DISCOUNT)
-    assert all(D(str(body.get(key) or 0)) >= 0 for key in ("discount", "discount_incvat"))
-    return totals.total, D(str(body.get("roundup") or 0))
+        if item["description"] == ROUNDING:
+            rounding += price
+        assert price >= 0 or item["description"] == ROUNDING
+    return totals.pop(), rounding
 
 
 def idoklad(order: Order, documents: DocumentSettings = DOCS) -> tuple[Decimal, Decimal]:
@@ -206,7 +214,7 @@ def test_a_shop_total_off_beyond_max_rounding_is_refused(name: str) -> None:
 
 @pytest.mark.parametrize("name", list(MAPPINGS))
 def test_a_shop_offset_within_the_bound_is_carried_explicitly(name: str) -> None:
-    """An offset ≤ `max_rounding` moves the roundup / rounding item by exactly that much."""
+    """An offset ≤ `max_rounding` moves the rounding item(s) by exactly that much."""
     mapping, currencies = MAPPINGS[name]
 
     @PROPERTY

@@ -1,14 +1,14 @@
-"""The VAT rounding rule and the reconciliation step: golden cases, also as iCount applies
-them (one VAT rounding per rate group, itemised discounts, roundup)."""
+"""The VAT rounding rule and the reconciliation step: golden cases. (How iCount documents
+carry them: tests/unit/test_icount_totals.py.)"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
+from tests.payments import CARD
 from worker.domain.events import Customer, Line, Order
 from worker.domain.vat import (
     add_vat,
@@ -22,8 +22,6 @@ from worker.domain.vat import (
     vat_by_rate,
 )
 from worker.errors import TotalMismatch
-from worker.providers.icount.wire import build_document_request, document_totals, expected_total
-from worker.settings import DocumentSettings
 
 D = Decimal
 
@@ -37,6 +35,7 @@ def order(lines: list[Line], total: str, *, inclusive: bool, currency: str = "IL
         lines=tuple(lines),
         total=D(total),
         paid=True,
+        payment=CARD,
         customer=Customer(name="Dana"),
         created_at=datetime(2024, 5, 1, tzinfo=UTC),
     )
@@ -208,84 +207,7 @@ def test_exchange_rate_is_read_when_present() -> None:
         Order.model_validate({**plain.model_dump(), "exchange_rate": D(0)})
 
 
-# --- the rule as iCount applies it: VAT per rate group, itemised discounts, roundup ----
-
-
-def exclusive(lines: list[Line], total: str, currency: str = "ILS") -> Order:
-    return order(lines, total, inclusive=False, currency=currency)
-
-
-def icount_body(shop: Order) -> dict[str, Any]:
-    return build_document_request(shop, doctype="invoice", documents=DocumentSettings(),
-                                  sanity="ib-7", issue_date=date(2024, 5, 1))  # fmt: skip
-
-
-def test_icount_mixed_rates_are_itemised() -> None:
-    """Each taxable item carries its rate, discounts become negative items at their line's
-    rate (exempt ones stay exempt), and no document-level rate or discount is sent."""
-    lines = [
-        Line(description="Lamp", quantity=D(2), unit_price=D(50), discount=D(10),
-             tax=D("15.30"), tax_rate=D(17)),
-        Line(description="Book", quantity=D(1), unit_price=D(30), tax_rate=D(0)),
-        Line(description="Card", quantity=D(1), unit_price=D(20), discount=D(5), taxable=False),
-        Line(description="Post", quantity=D(1), unit_price=D(15), tax=D("2.70"), tax_rate=D(18)),
-    ]  # fmt: skip
-    body = icount_body(exclusive(lines, "168.00"))
-    shown = [(i["description"], i["quantity"], i["unitprice"], i.get("vat_percent", "exempt"))
-             for i in body["items"]]  # fmt: skip
-    assert shown == [("Lamp", 2, "50.00", "17"), ("Discount: Lamp", 1, "-10.00", "17"),
-                     ("Book", 1, "30.00", "0"), ("Card", 1, "20.00", "exempt"),
-                     ("Discount: Card", 1, "-5.00", "exempt"),
-                     ("Post", 1, "15.00", "18")]  # fmt: skip
-    exempt = [item.get("tax_exempt", False) for item in body["items"]]
-    assert exempt == [False, False, False, True, True, False]
-    assert not {"vat_percent", "discount", "discount_incvat", "roundup", "rate"} & set(body)
-    assert expected_total(body, "ILS") == D("168.00")
-
-
-def test_icount_groups_round_once_per_rate_and_roundup_carries_the_rest() -> None:
-    """Shop VAT per line: 3 × 1.71 + 1.81; iCount per rate: 5.12 + 1.81, so roundup 0.01."""
-    lines = [Line(description=f"Pin {n}", quantity=D(1), unit_price=D("10.03"),
-                  tax=D("1.71"), tax_rate=D(17)) for n in range(3)]  # fmt: skip
-    lines.append(Line(description="Cap", quantity=D(1), unit_price=D("10.03"), tax=D("1.81"),
-                      tax_rate=D(18)))  # fmt: skip
-    body = icount_body(exclusive(lines, "47.06"))
-    assert body["roundup"] == "0.01"
-    assert expected_total(body, "ILS") == D("47.06")
-
-
-def test_icount_single_rate_with_an_exempt_discount_is_itemised() -> None:
-    """A document discount would come off the VAT base, so an exempt line's discount is
-    its own exempt item instead; the total is exact."""
-    lines = [
-        Line(description="Tea", quantity=D(1), unit_price=D(100), tax=D(18), tax_rate=D(18)),
-        Line(description="Voucher", quantity=D(2), unit_price=D(50), discount=D(40),
-             taxable=False),
-    ]  # fmt: skip
-    body = icount_body(exclusive(lines, "178.00"))
-    assert "discount" not in body and "roundup" not in body
-    assert body["items"][2] == {"description": "Discount: Voucher", "quantity": 1,
-                                "unitprice": "-40.00", "tax_exempt": True}  # fmt: skip
-    assert expected_total(body, "ILS") == D("178.00")
-
-
-def test_icount_item_vat_percent_out_of_range_is_not_a_number_the_rule_takes() -> None:
-    """The sandbox-defined per-item rate must lie in 0–100 (the sandbox answers bad_amount)."""
-    body = {"items": [{"description": "a", "quantity": 1, "unitprice": "1", "vat_percent": 101}]}
-    with pytest.raises(ValueError):
-        expected_total(body, "ILS")
-
-
-def test_icount_inclusive_mixed_rates_split_vat_per_group() -> None:
-    """VAT-inclusive lines at 17 % and 18 %: gross items with their own rates, the discount
-    as a gross item, and the contained VAT extracted once per rate group."""
-    lines = [line("117.00", 17, discount=D("11.70")), line("59.00", 18), line("59.00", 18)]
-    body = icount_body(order(lines, "223.30", inclusive=True))
-    assert [i["unitprice_incvat"] for i in body["items"]] == ["117.00", "-11.70", "59.00", "59.00"]
-    assert [i["vat_percent"] for i in body["items"]] == ["17", "17", "18", "18"]
-    assert "discount_incvat" not in body and "vat_percent" not in body
-    totals = document_totals(body, "ILS")
-    assert (totals.total, totals.vat_included) == (D("223.30"), D("33.30"))  # 15.30 + 18.00
+# --- providers pass the order's exchange rate on -----------------------------------------
 
 
 def test_an_orders_exchange_rate_goes_out_with_its_document() -> None:

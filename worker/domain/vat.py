@@ -21,8 +21,8 @@ Reconciliation (`reconcile`) compares three totals, naming both sides on failure
    the item, a discount item and their VAT, each by at most half a unit). Beyond
    that the document's VAT would differ from the shop's: `TotalMismatch`.
 3. What is left, ``total − document``, is the residual the mapping carries
-   explicitly (iCount `roundup`, a "Rounding" item elsewhere), so the document
-   total equals the shop's to the unit.
+   explicitly (a "Rounding" item), so the document total equals the shop's to
+   the unit.
 
 Imports only the standard library and the domain models.
 """

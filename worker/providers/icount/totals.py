@@ -1,53 +1,48 @@
-"""iCount money, pure: a body's items and VAT fields, and the totals rule the sandbox shares.
+"""iCount money, pure: a `doc/create` body's items and VAT fields, whose total needs no rounding.
 
-`wire` re-exports the rule; the builder sets `roundup` with it, and the sandbox
-computes each document's total with it, so the two always agree.
+iCount publishes no rounding rule (facts register D-12), so the body is built so that
+no rule can move its total:
 
-Rates (`money_fields`). A taxable line's rate is its `tax_rate`; a line without
-one takes the order's rate when the taxable lines that name one agree on it, else
-`default_vat_percent`. Lines without `taxable` are `tax_exempt` items.
+- Every taxable line goes out as `unitprice_incvat`: the shop's own VAT-inclusive amount
+  for the line after its discount (`worker.domain.vat.line_gross`; a VAT-exclusive
+  shop's net less the discount plus the line's `tax`). iCount only extracts the VAT
+  (seed000), so the gross is what the customer pays whatever rule it extracts by.
+- quantity × unit price is exact at the currency's exponent (`arrange`): a whole
+  quantity whose gross divides evenly goes as is; otherwise two items, q − 1 at the
+  gross / q rounded down and 1 at the rest. A fractional quantity (or a split that
+  would leave a unit price of 0) is one item of quantity 1 at the line's gross, with
+  the quantity written in the description: "Cheese (1.5 × 12.00)".
+- Exempt lines (`taxable` false, or a 0 % rate) are `tax_exempt` items priced with
+  `unitprice` (= their gross).
+- A line's discount is already in its gross; `long_description` says so ("discount
+  5.00"). No negative items, no document `discount` / `discount_incvat`, no `roundup`.
+- Rates: one taxable rate is the document's `vat_percent`; several are per-item `taxes`
+  {iCount tax type id: rate} from `DocumentSettings.icount_tax_types` (a rate it does
+  not map: `NeedsAttention`, reason `vat_rate_unmapped`).
+- What the shop's total differs from the items by (its own rounding, within
+  `max_rounding`, `vat.reconcile`) is a `tax_exempt` item "Rounding", of either sign.
 
-- One rate: the document-level `vat_percent`, and the lines' discounts summed into
-  `discount_incvat` (VAT-inclusive) or `discount` (VAT-exclusive). A VAT-inclusive
-  order whose lines name no rate sends no `vat_percent` (iCount applies its own).
-- Several rates, or a VAT-exclusive discount on a tax-exempt line (which the
-  document-level `discount` would take off the VAT base): *itemised*. Every
-  taxable item carries its own `vat_percent`, and each discount is a negative item
-  "Discount: <line>" at its line's rate (or `tax_exempt`); no document discount.
-
-Sandbox-defined where providers.md is silent: the per-item `vat_percent` (iCount
-documents a document-level rate and per-item `taxes`; the sandbox honours an
-item's `vat_percent`, 0–100, and uses the document's for items without one).
+The VAT iCount shows still depends on its rule; `vat_check` predicts it per rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 
 from worker.domain import vat
 from worker.domain.events import Line, Order
-from worker.domain.money import parse_amount, quantize
+from worker.domain.money import from_minor_units, minor_units, quantize
+from worker.errors import NeedsAttention
 from worker.settings import DocumentSettings
 
-#: VAT percent iCount applies when a body names none (Israel's standard rate)
+#: VAT percent iCount applies when a body names none (Israel's standard rate; a guess, D-22)
 DEFAULT_VAT_PERCENT = Decimal(18)
-#: item price fields, in the order iCount reads them; the first is VAT-inclusive
-PRICE_KEYS = ("unitprice_incvat", "unitprice", "unitprice_exempt")
-DISCOUNT_PREFIX = "Discount: "  #: description of an itemised discount
+#: description of the item that carries the shop's own rounding
+ROUNDING_DESCRIPTION = "Rounding"
 _TRUE_TEXT = frozenset({"1", "true", "yes", "on"})
 
-
-@dataclass(frozen=True)
-class DocumentTotals:
-    """A document's totals under the one rule shared by the builder and the sandbox."""
-
-    gross: Decimal  #: Σ VAT-inclusive item amounts
-    net: Decimal  #: Σ VAT-exclusive item amounts (taxable and exempt)
-    vat: Decimal  #: VAT added on the taxable net after `discount`, rounded per rate
-    vat_included: Decimal  #: VAT in the taxable gross after `discount_incvat`, per rate
-    total: Decimal  #: what the customer pays: the document's `totalwithvat`
+#: how one line goes out: (whole quantity, unit price) pairs
+Arrangement = tuple[tuple[int, Decimal], ...]
 
 
 def format_amount(amount: Decimal, currency: str) -> str:
@@ -68,168 +63,158 @@ def plain(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-# --- the totals rule ------------------------------------------------------------------
-
-
-def _amount(source: Mapping[str, object], key: str, default: Decimal = Decimal(0)) -> Decimal:
-    value = source.get(key)
-    return default if value in (None, "") else parse_amount(value)
-
-
-def _items(body: Mapping[str, object]) -> list[Mapping[str, object]]:
-    items = body.get("items")
-    if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
-        raise ValueError("items must be a list of objects")
-    return items
-
-
-def _item_part(item: Mapping[str, object], currency: str) -> tuple[str, Decimal]:
-    key = next((key for key in PRICE_KEYS if item.get(key) not in (None, "")), None)
-    if key is None:
-        raise ValueError("an item has no unitprice, unitprice_incvat or unitprice_exempt")
-    return key, quantize(_amount(item, "quantity") * _amount(item, key), currency)
-
-
-def _item_rate(item: Mapping[str, object], document_rate: Decimal) -> Decimal:
-    rate = _amount(item, "vat_percent", document_rate)
-    if not 0 <= rate <= 100:
-        raise ValueError("an item's vat_percent must be between 0 and 100")
-    return rate
-
-
-def document_totals(body: Mapping[str, object], currency: str) -> DocumentTotals:
-    """Apply the totals rule to a `doc/create` body; see `expected_total`.
-
-    Raises:
-        ValueError: an amount is missing or not a decimal number.
-    """
-    exempt_doc = is_truthy(body.get("tax_exempt"))
-    rate = Decimal(0) if exempt_doc else _amount(body, "vat_percent", DEFAULT_VAT_PERCENT)
-    discount, discount_incvat = _amount(body, "discount"), _amount(body, "discount_incvat")
-    taxed: dict[bool, list[tuple[Decimal, Decimal]]] = {
-        False: [(rate, -discount)],
-        True: [(rate, -discount_incvat)],
-    }
-    sums = {False: Decimal(0), True: Decimal(0)}
-    for item in _items(body):
-        key, part = _item_part(item, currency)
-        included = key == "unitprice_incvat"
-        sums[included] += part
-        if not (exempt_doc or key == "unitprice_exempt" or is_truthy(item.get("tax_exempt"))):
-            taxed[included].append((_item_rate(item, rate), part))
-    added = sum(vat.vat_by_rate(taxed[False], currency, included=False).values(), Decimal(0))
-    inside = sum(vat.vat_by_rate(taxed[True], currency, included=True).values(), Decimal(0))
-    total = sums[True] + sums[False] - discount + added - discount_incvat
-    total += _amount(body, "roundup")
-    return DocumentTotals(sums[True], sums[False], added, inside, quantize(total, currency))
-
-
-def expected_total(body: Mapping[str, object], currency: str) -> Decimal:
-    """The total iCount arrives at for `body`, quantised to the currency's unit.
-
-    Each item is q×unitprice_incvat (gross) or q×unitprice (net; taxable unless the
-    item or the document is `tax_exempt`), rounded. A taxable item's rate is its own
-    `vat_percent`, else the document's (18 when absent, 0 for a `tax_exempt`
-    document). VAT is rounded once per rate: round((Σ taxable net at r − `discount`
-    if r is the document's rate) × r / 100). Total = Σ gross + Σ net − `discount`
-    + VAT − `discount_incvat` + `roundup`.
-
-    Raises:
-        ValueError: an amount is missing or not a decimal number.
-    """
-    return document_totals(body, currency).total
-
-
-# --- the money fields of a body ------------------------------------------------------
-
-
 def order_rate(order: Order, documents: DocumentSettings) -> Decimal:
     """The rate of taxable lines without one: the lines' single named rate, else the default."""
     named = {line.tax_rate for line in order.lines if line.taxable and line.tax_rate is not None}
     return named.pop() if len(named) == 1 else documents.default_vat_percent
 
 
-def _quantity(value: Decimal) -> int | str:
-    return int(value) if value == value.to_integral_value() else plain(value)
+def taxed_rate(line: Line, default_rate: Decimal) -> Decimal | None:
+    """The line's VAT percent when it carries VAT; None when exempt or at 0 %."""
+    rate = vat.line_rate(line, default_rate)
+    return rate if rate else None
 
 
-def _price_key(order: Order) -> str:
-    return "unitprice_incvat" if order.prices_include_tax else "unitprice"
+# --- quantities -----------------------------------------------------------------------
 
 
-def _item(line: Line, order: Order, rate: Decimal | None, itemised: bool) -> dict[str, object]:
-    item: dict[str, object] = {"description": line.description}
-    if line.sku:
-        item["sku"] = line.sku
-    item["quantity"] = _quantity(line.quantity)
-    item[_price_key(order)] = format_amount(line.unit_price, order.currency)
+def arrange(gross: Decimal, quantity: Decimal, currency: str) -> Arrangement | None:
+    """(quantity, unit price) pairs whose products are exact and sum to `gross`.
+
+    `gross` is at the currency's exponent and not negative. None: send one item of
+    quantity 1 at `gross` (a fractional quantity, or a gross below one unit per piece).
+    """
+    if quantity != quantity.to_integral_value():
+        return None
+    count, units = int(quantity), int(minor_units(gross, currency))
+    base, rest = divmod(units, count)
+    if not rest:
+        return ((count, from_minor_units(base, currency)),)
+    if base <= 0:
+        return None
+    return (
+        (count - 1, from_minor_units(base, currency)),
+        (1, from_minor_units(base + rest, currency)),
+    )
+
+
+def line_gross(line: Line, order: Order, rate: Decimal | None) -> Decimal:
+    """The line's VAT-inclusive amount after its discount, at the currency's exponent.
+
+    Raises:
+        NeedsAttention: the discount exceeds the line (reason `negative_line`); iCount
+            would need a negative item, which we do not send.
+    """
+    gross = vat.line_gross(line, order.prices_include_tax, rate, order.currency)
+    if gross < 0:
+        raise NeedsAttention(
+            f"a line's discount exceeds its amount ({gross} {order.currency})",
+            reason="negative_line",
+        )
+    return quantize(gross, order.currency)
+
+
+# --- items ------------------------------------------------------------------------------
+
+
+def _priced(
+    description: str, quantity: int, price: Decimal, currency: str, tax: dict[str, object]
+) -> dict[str, object]:
+    key = "unitprice" if tax.get("tax_exempt") else "unitprice_incvat"
+    return {"description": description, "quantity": quantity,
+            key: format_amount(price, currency), **tax}  # fmt: skip
+
+
+def _tax_fields(rate: Decimal | None, tax_types: dict[Decimal, int] | None) -> dict[str, object]:
     if rate is None:
-        item["tax_exempt"] = True
-    elif itemised:
-        item["vat_percent"] = plain(rate)
-    return item
+        return {"tax_exempt": True}
+    if tax_types is None:
+        return {}
+    return {"taxes": {str(tax_types[rate]): plain(rate)}}
 
 
-def _discount_item(line: Line, order: Order, rate: Decimal | None) -> dict[str, object]:
-    item = _item(line, order, rate, True)
-    item.pop("sku", None)
-    item.update(description=f"{DISCOUNT_PREFIX}{line.description}", quantity=1)
-    item[_price_key(order)] = format_amount(-line.discount, order.currency)
-    return item
+def line_items(
+    line: Line,
+    gross: Decimal,
+    rate: Decimal | None,
+    tax_types: dict[Decimal, int] | None,
+    currency: str,
+) -> list[dict[str, object]]:
+    """The one or two items of `line` at its `gross` (`line_gross`); `rate` None: exempt."""
+    tax = _tax_fields(rate, tax_types)
+    arranged = arrange(gross, line.quantity, currency)
+    if arranged is None:
+        shown = f"{line.description} ({plain(line.quantity)} × "
+        shown += f"{format_amount(line.unit_price, currency)})"
+        items = [_priced(shown, 1, gross, currency, tax)]
+    else:
+        items = [_priced(line.description, n, price, currency, tax) for n, price in arranged]
+    for item in items:
+        if line.sku:
+            item["sku"] = line.sku
+        if line.discount:
+            item["long_description"] = f"discount {format_amount(line.discount, currency)}"
+    return items
 
 
-def _itemised(order: Order, rates: list[Decimal | None]) -> bool:
-    if len({rate for rate in rates if rate is not None}) > 1:
-        return True
-    exclusive = not order.prices_include_tax
-    return exclusive and any(line.discount and not line.taxable for line in order.lines)
+def rounding_item(amount: Decimal, currency: str) -> dict[str, object]:
+    """The `tax_exempt` item that carries the shop's own rounding (either sign)."""
+    return {"description": ROUNDING_DESCRIPTION, "quantity": 1,
+            "unitprice": format_amount(amount, currency), "tax_exempt": True}  # fmt: skip
 
 
-def _document_rate(
-    order: Order, rates: list[Decimal | None], documents: DocumentSettings
-) -> Decimal | None:
-    named = any(line.tax_rate is not None for line in order.lines if line.taxable)
-    if order.prices_include_tax and not named:
-        return None  # iCount extracts VAT at its own rate; the total is right either way
-    return next((rate for rate in rates if rate is not None), documents.default_vat_percent)
+# --- rates ------------------------------------------------------------------------------
+
+
+def tax_types(rates: set[Decimal], documents: DocumentSettings) -> dict[Decimal, int]:
+    """The iCount tax type id of each rate, from `documents.icount_tax_types`.
+
+    Raises:
+        NeedsAttention: a rate has no tax type (reason `vat_rate_unmapped`).
+    """
+    mapped = {Decimal(key): value for key, value in documents.icount_tax_types.items()}
+    missing = sorted(rate for rate in rates if rate not in mapped)
+    if missing:
+        named = ", ".join(f"{plain(rate)} %" for rate in missing)
+        raise NeedsAttention(
+            f"lines at several VAT rates, and no iCount tax type for {named} "
+            "(documents.icount_tax_types)",
+            reason="vat_rate_unmapped",
+        )
+    return {rate: mapped[rate] for rate in rates}
+
+
+# --- the money fields of a body ------------------------------------------------------
 
 
 def money_fields(order: Order, documents: DocumentSettings) -> dict[str, object]:
-    """`items`, the discount, `vat_percent` and the exchange `rate` of `order`'s body."""
+    """`items`, `vat_percent` (one taxable rate) and the exchange `rate` of `order`'s body.
+
+    Raises:
+        TotalMismatch: the shop's total is more than `max_rounding` from its lines.
+        NeedsAttention: several rates and one not in `icount_tax_types`
+            (`vat_rate_unmapped`), or a line discounted below zero (`negative_line`).
+    """
     default = order_rate(order, documents)
-    rates = [vat.line_rate(line, default) for line in order.lines]
-    itemised = _itemised(order, rates)
+    rates = [taxed_rate(line, default) for line in order.lines]
+    taxed = {rate for rate in rates if rate is not None}
+    types = tax_types(taxed, documents) if len(taxed) > 1 else None
     items: list[dict[str, object]] = []
+    document = Decimal(0)
     for line, rate in zip(order.lines, rates, strict=True):
-        items.append(_item(line, order, rate, itemised))
-        if itemised and line.discount:
-            items.append(_discount_item(line, order, rate))
+        gross = line_gross(line, order, rate)
+        items += line_items(line, gross, rate, types, order.currency)
+        document += gross
+    residual = vat.reconcile(
+        order, document, max_rounding=documents.max_rounding, default_rate=default
+    )
+    residual = quantize(residual, order.currency)
+    if residual:
+        items.append(rounding_item(residual, order.currency))
     fields: dict[str, object] = {"items": items}
-    discount = sum((line.discount for line in order.lines), Decimal(0))
-    if discount and not itemised:
-        key = "discount_incvat" if order.prices_include_tax else "discount"
-        fields[key] = format_amount(discount, order.currency)
-    rate = None if itemised else _document_rate(order, rates, documents)
-    if rate is not None:
-        fields["vat_percent"] = plain(rate)
+    if len(taxed) == 1:
+        fields["vat_percent"] = plain(taxed.pop())
     exchange = vat.exchange_rate(order)
     if exchange is not None:
         fields["rate"] = plain(exchange)
     return fields
-
-
-def carry_residual(body: dict[str, object], order: Order, documents: DocumentSettings) -> None:
-    """Set `roundup` so the body totals to the shop's total (`vat.reconcile`).
-
-    Raises:
-        TotalMismatch: the shop's total is more than `max_rounding` from its lines, or
-            the document is further from them than rounding explains.
-    """
-    residual = vat.reconcile(
-        order,
-        expected_total(body, order.currency),
-        max_rounding=documents.max_rounding,
-        default_rate=order_rate(order, documents),
-    )
-    if residual:
-        body["roundup"] = format_amount(residual, order.currency)

@@ -1,14 +1,12 @@
-"""iCount wire format, pure: canonical order → `doc/create` body, totals rule, response → result.
+"""iCount wire format, pure: canonical order → `doc/create` body, response → result.
 
-No I/O here. `expected_total` (implemented in `totals`, re-exported here) is *the*
-totals rule: the builder uses it to set `roundup`, and the sandbox imports it to
-compute the document total, so both sides always agree. Money goes out as
-decimal strings with the currency's exponent ("117.00"), never as floats.
-
-Items, discounts and VAT rates (one document rate, or each item its own when the
-lines carry several) come from `totals.money_fields`; `roundup` carries the
-residual `worker.domain.vat.reconcile` allows. An order's exchange rate, when it
-has one, goes out as `rate`.
+No I/O here. Money goes out as decimal strings with the currency's exponent
+("117.00"), never as floats. Items and VAT rates (one document `vat_percent`, or
+per-item `taxes` when the lines carry several rates) come from `totals.money_fields`,
+built so that the document total needs no rounding by iCount; the shop's own rounding
+rides on a "Rounding" item. The VAT iCount shows still follows its unpublished rule:
+`vat_check` predicts it and compares it with the shop's. An order's exchange rate,
+when it has one, goes out as `rate`.
 """
 
 from __future__ import annotations
@@ -26,10 +24,6 @@ from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.providers.base import ChargeRef, DocumentRef
 from worker.providers.icount.totals import (
     DEFAULT_VAT_PERCENT,
-    DocumentTotals,
-    carry_residual,
-    document_totals,
-    expected_total,
     format_amount,
     is_truthy,
     money_fields,
@@ -43,13 +37,10 @@ __all__ = [
     "RECEIPT_DOCTYPES",
     "REDACTED_FIELDS",
     "DocumentRef",
-    "DocumentTotals",
     "SessionExpired",
     "build_document_request",
     "decipher",
-    "document_totals",
     "emails_on_create",
-    "expected_total",
     "format_amount",
     "is_truthy",
     "parse_document",
@@ -119,8 +110,10 @@ def build_document_request(
     was paid (`wire_payment`).
 
     Raises:
-        TotalMismatch: the shop's total is more than `max_rounding` from its lines, or
-            the document is further from them than rounding explains (`vat.reconcile`).
+        TotalMismatch: the shop's total is more than `max_rounding` from its lines.
+        NeedsAttention: lines at several VAT rates and one not in
+            `documents.icount_tax_types` (`vat_rate_unmapped`), or a line discounted
+            below zero (`negative_line`).
     """
     body: dict[str, object] = {"doctype": doctype, **_client_fields(order.customer)}
     body.update(
@@ -136,7 +129,6 @@ def build_document_request(
         body["income_type_name"] = documents.income_type_name
     if based_on is not None:
         body["based_on"] = [{"doctype": based_on[0], "docnum": _docnum(based_on[1])}]
-    carry_residual(body, order, documents)
     if doctype in RECEIPT_DOCTYPES:
         body.update(
             {"cc": charged_payment(charge, issue_date, order.customer.name)}
