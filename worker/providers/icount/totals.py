@@ -8,10 +8,11 @@ no rule can move its total:
   shop's net less the discount plus the line's `tax`). iCount only extracts the VAT
   (seed000), so the gross is what the customer pays whatever rule it extracts by.
 - quantity × unit price is exact at the currency's exponent (`arrange`): a whole
-  quantity whose gross divides evenly goes as is; otherwise two items, q − 1 at the
-  gross / q rounded down and 1 at the rest. A fractional quantity (or a split that
-  would leave a unit price of 0) is one item of quantity 1 at the line's gross, with
-  the quantity written in the description: "Cheese (1.5 × 12.00)".
+  quantity whose gross divides evenly goes as is; any other line (a fractional
+  quantity, a gross the pieces do not divide) is one item of quantity 1 at the line's
+  gross, with the quantity written in the description: "Cheese (1.5 × 12.00)". Not two
+  items (q − 1 and 1): under a per-item VAT rule their VAT could differ from the
+  shop's for the line by a unit.
 - Exempt lines (`taxable` false, or a 0 % rate) are `tax_exempt` items priced with
   `unitprice` (= their gross).
 - A line's discount is already in its gross; `long_description` says so ("discount
@@ -79,23 +80,19 @@ def taxed_rate(line: Line, default_rate: Decimal) -> Decimal | None:
 
 
 def arrange(gross: Decimal, quantity: Decimal, currency: str) -> Arrangement | None:
-    """(quantity, unit price) pairs whose products are exact and sum to `gross`.
+    """The (quantity, unit price) pair whose product is exactly `gross`, when there is one.
 
     `gross` is at the currency's exponent and not negative. None: send one item of
-    quantity 1 at `gross` (a fractional quantity, or a gross below one unit per piece).
+    quantity 1 at `gross`, the quantity written in its description (a fractional
+    quantity, or a gross that whole pieces do not divide). Splitting such a line into
+    q−1 pieces and one more would keep the total exact too, but under a per-item VAT
+    rule the two items' VAT can differ by a unit from the shop's VAT for the line.
     """
     if quantity != quantity.to_integral_value():
         return None
     count, units = int(quantity), int(minor_units(gross, currency))
     base, rest = divmod(units, count)
-    if not rest:
-        return ((count, from_minor_units(base, currency)),)
-    if base <= 0:
-        return None
-    return (
-        (count - 1, from_minor_units(base, currency)),
-        (1, from_minor_units(base + rest, currency)),
-    )
+    return None if rest else ((count, from_minor_units(base, currency)),)
 
 
 def line_gross(line: Line, order: Order, rate: Decimal | None) -> Decimal:
