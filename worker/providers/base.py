@@ -54,6 +54,7 @@ class DocumentRef(BaseModel):
     doc_url: str | None = None
     client_id: str | None = None
     total: Decimal | None = None
+    vat: Decimal | None = None  #: the VAT the document shows, when the provider says
     emailed: bool = False
     card_type: str | None = None  #: a card charge's card type ("VISA"); never the number
 

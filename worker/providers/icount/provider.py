@@ -32,6 +32,7 @@ from worker.providers.base import (
     DocumentRequest,
 )
 from worker.providers.icount.client import ICountClient
+from worker.providers.icount.vat_check import check_answer
 from worker.providers.icount.wire import build_document_request, emails_on_create, parse_document
 from worker.providers.icount.wire_charge import (
     build_charge_request,
@@ -79,10 +80,12 @@ class ICountProvider:
             bank_account_id=self.client.bank_account_id,
         )
         try:
-            return await self.client.create_document(body)
+            made = await self.client.create_document(body)
         except Permanent as refused:  # a repeated sanity_string, or a real refusal
             found = await self._made_before(request, refused)
-            return found.model_copy(update={"emailed": emails_on_create(body)})
+            made = found.model_copy(update={"emailed": emails_on_create(body)})
+        check_answer(request.order, request.documents, made)
+        return made
 
     async def _made_before(self, request: DocumentRequest, refused: Permanent) -> DocumentRef:
         """The document an earlier attempt made for the refused request's reference.

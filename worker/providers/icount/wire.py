@@ -252,12 +252,14 @@ def parse_document(data: Mapping[str, Any], *, emailed: bool, doctype: str = "")
         _pick(data, "client_id"),
         _pick(data, "totalwithvat", "total"),
     )
+    vat = _pick(data, "totalvat")
     return DocumentRef(
         doctype=str(_pick(data, "doctype") or doctype),
         docnum=str(docnum),
         doc_url=None if url is None else str(url),
         client_id=None if client_id is None else str(client_id),
         total=_optional_amount(total),
+        vat=_optional_amount(vat),
         emailed=emailed,
     )
 
