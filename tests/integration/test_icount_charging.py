@@ -41,11 +41,12 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def provider_for(sandbox: RunningSandbox, http: aiohttp.ClientSession, *, timeout_s: float = 5.0,
-                 token: bool = True) -> ICountProvider:  # fmt: skip
+                 token: bool = True, is_test: bool = False) -> ICountProvider:  # fmt: skip
     auth: dict[str, Any] = {"api_token": "API3E8-sandbox-token"} if token else dict(AUTH)
     if "pass" in auth:
         auth["pass_"] = auth.pop("pass")
-    settings = ICountSettings(base_url=sandbox.api_url, timeout_s=timeout_s, **auth)
+    settings = ICountSettings(base_url=sandbox.api_url, timeout_s=timeout_s, is_test=is_test,
+                              **auth)  # fmt: skip
     return ICountProvider(ICountClient(http, settings))
 
 
@@ -171,19 +172,22 @@ async def test_no_stored_card_is_permanent(
 
 
 @pytest.mark.parametrize("fault", ["timeout-after-commit", "disconnect-after-commit"])
+@pytest.mark.parametrize("is_test", [False, True], ids=["live", "is_test"])
 async def test_lost_answer_then_find_charge_finds_the_one_transaction(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox, fault: str
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, fault: str, is_test: bool
 ) -> None:
-    """cc/bill charges, then its answer is lost: OutcomeUnknown; the search finds that charge."""
+    """cc/bill charges, then its answer is lost: OutcomeUnknown; the search finds that charge.
+    A tenant's `is_test` (F-CC-16) marks the charge a test and keeps the same guarantee."""
     await store_card(http, sandbox)
     await control(http, sandbox, "POST", "faults", {"path": "cc/bill", "plan": [fault],
                                                     "hang_s": 2})  # fmt: skip
-    provider = provider_for(sandbox, http, timeout_s=0.5)
+    provider = provider_for(sandbox, http, timeout_s=0.5, is_test=is_test)
     with pytest.raises(OutcomeUnknown):
         await provider.charge(charge_order())
     found = await provider.find_charge(charge_order().reference)
     [made] = await control(http, sandbox, "GET", "transactions")
     assert found is not None and found.confirmation_code == made["confirmation_code"]
+    assert made["is_test"] is is_test
 
 
 async def test_latency_commits_after_the_client_gave_up(
