@@ -94,6 +94,7 @@ def _to_item(parsed: Parsed, tenant_id: str, source_name: str) -> OrderEvent | I
                 "order_id": order_id,
                 "order": parsed.order,
                 "refund": parsed.refund,
+                "payment": parsed.payment,
             }
         )
     except ValidationError as exc:

@@ -30,7 +30,8 @@ def _say(label: str, answer: tuple[int, Any], note: str = "") -> None:
 
 
 def shopify_scenes(stack: LocalStack) -> list[Scene]:
-    """Six Shopify orders into iCount: duplicates, a lost answer, an unpaid one, a refund."""
+    """Six Shopify orders into iCount, each paid one followed by its transaction (its card and
+    the gateway's id): duplicates, a lost answer, an unpaid one, a refund."""
     orders = samples.demo_orders()
     paid = [o for o in orders if o["financial_status"] == "paid"]
     unpaid = [o for o in orders if o["financial_status"] != "paid"]
@@ -40,6 +41,10 @@ def shopify_scenes(stack: LocalStack) -> list[Scene]:
     scenes = []
     for order in paid + unpaid:
         _say(f"shopify {order['name']}", stack.post_order(order))
+        if order in paid:  # from API 2023-04 on, only the transaction names the card and its id
+            transaction = samples.shopify_transaction(order)
+            answer = stack.post_order(transaction, topic="order_transactions/create")
+            _say(f"shopify transaction {order['name']}", answer)
         story = {repeated["id"]: "delivered 3 times", slow["id"]: "1st answer lost",
                  refunded["id"]: "paid, then refunded"}.get(order["id"], "")  # fmt: skip
         step = "invrec" if order in paid else "invoice"

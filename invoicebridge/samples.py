@@ -1,11 +1,14 @@
-"""Synthetic Shopify order webhooks whose totals, taxes and discounts agree to the agora.
+"""Synthetic Shopify order webhooks whose totals, taxes and discounts agree to the agora, and
+the transactions that paid them.
 
-Shaped on the REST Order resource (shared/webhooks.md 1.5); written for invoicebridge,
+Shaped on the REST Order and Transaction resources (shared/webhooks.md 1.5;
+shopify.dev/docs/api/admin-rest/latest/resources/transaction); written for invoicebridge,
 not copied. Used by the demo, the load generator and the tests.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import uuid
@@ -41,6 +44,11 @@ SAMPLE_CARD = {
     "credit_card_bin": None, "avs_result_code": None, "cvv_result_code": None,
     "credit_card_number": "•••• •••• •••• 4242", "credit_card_company": "Visa",
 }  # fmt: skip
+#: The gateway's authorisation code a sample card sale carries (the transaction's
+#: `authorization`, recorded as the invoice-receipt's `confirmation_code`).
+SAMPLE_AUTHORIZATION = "53433"
+#: What a Transaction shows of a card beyond an order's `payment_details`: its BIN and checks.
+_CARD_CHECKS = {"credit_card_bin": "424242", "avs_result_code": "Y", "cvv_result_code": "M"}
 #: Orders are placed in Israel time, one minute apart by order number.
 _PLACED = datetime(2025, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=2)))
 _ZERO = Decimal(0)
@@ -300,6 +308,61 @@ def demo_orders() -> list[dict[str, Any]]:
     shipping, one unpaid (`pending`, awaiting a bank deposit) and one VAT-exclusive order;
     paid by card but for one by PayPal."""
     return [shopify_order(6_300_000_000_001 + n, **row) for n, row in enumerate(_DEMO)]
+
+
+def shopify_transaction(
+    order: dict[str, Any],
+    *,
+    kind: str = "sale",
+    status: str = "success",
+    authorization: str | None = None,
+    transaction_id: int | None = None,
+) -> dict[str, Any]:
+    """The `order_transactions/create` body that paid `order` (a `shopify_order` payload): a
+    Transaction resource for its total, by its gateway, a few seconds after it was placed.
+
+    A card order's transaction carries the masked card in `payment_details` and
+    `SAMPLE_AUTHORIZATION`; a PayPal one a PayPal-style transaction id; any other gateway
+    none, unless `authorization` is given. `kind` and `status` make other transactions
+    (an `authorization`, a `failure`)."""
+    gateway = order["payment_gateway_names"][0] if order["payment_gateway_names"] else None
+    card = gateway == PAYMENT_GATEWAYS["card"]
+    if authorization is None and card:
+        authorization = SAMPLE_AUTHORIZATION
+    elif authorization is None and gateway == PAYMENT_GATEWAYS["paypal"]:
+        authorization = hashlib.sha256(f"paypal-{order['id']}".encode()).hexdigest()[:17].upper()
+    number, ok = transaction_id or order["id"] * 10 + 1, status == "success"
+    at = (datetime.fromisoformat(order["processed_at"]) + timedelta(seconds=4)).isoformat()
+    details = SAMPLE_CARD | _CARD_CHECKS | {"credit_card_name": order["billing_address"]["name"]}
+    details |= {"credit_card_expiration_month": 11, "credit_card_expiration_year": 2028}
+    unused = dict.fromkeys(("location_id", "user_id", "parent_id", "device_id"), None)
+    return unused | {
+        "id": number,
+        "admin_graphql_api_id": f"gid://shopify/OrderTransaction/{number}",
+        "order_id": order["id"],
+        "kind": kind,
+        "gateway": gateway,
+        "status": status,
+        "message": "Transaction approved" if ok else "Transaction declined",
+        "error_code": None if ok else "card_declined",
+        "created_at": at,
+        "processed_at": at,
+        "test": False,
+        "authorization": authorization,
+        "source_name": "web",
+        "amount": order["total_price"],
+        "currency": order["currency"],
+        "payment_id": f"c{order['id']}.1",
+        "manual_payment_gateway": not card and gateway != PAYMENT_GATEWAYS["paypal"],
+        "payment_details": details if card else None,
+    }
+
+
+def with_sale(order: dict[str, Any], **transaction: Any) -> dict[str, Any]:
+    """`order` carrying the transaction that paid it in `transactions`, as an app relays an
+    order it fetched with its transactions; no `orders/*` webhook carries them, so this is
+    for tests that need a paid order complete in one event (`shopify_transaction`'s args)."""
+    return copy.deepcopy(order) | {"transactions": [shopify_transaction(order, **transaction)]}
 
 
 def headers_for(

@@ -135,6 +135,15 @@ def refund_data(
     return data
 
 
+def payment_data(
+    order_id: str, *, payment: str = "card", transaction_id: str | None = "ch_3Pq2aE8k1mZ0b4xA"
+) -> dict[str, Any]:
+    """`data` of a `payment.details` event: how the order was paid (`PAYMENTS[payment]`), with
+    the gateway's transaction id, the payer and the time."""
+    paid = PAYMENTS[payment] | {"transaction_id": transaction_id, "payer_name": "Dana Levi"}
+    return {"order_id": order_id, "payment": paid | {"paid_at": PLACED.isoformat()}}
+
+
 def headers_for(
     body: bytes,
     secret: str,

@@ -45,6 +45,10 @@ class StackOptions:
     max_backoff_ms: int = 2_000
     log_level: str = "info"
     charge_settle_s: float = 2.0
+    #: how long a paid order's document waits for its transaction id to arrive in a later
+    #: event (Shopify `order_transactions/create`): short, so a run that never sends it
+    #: shows needs_attention soon
+    payment_details_wait_s: float = 30.0
     #: dramatiq's exposition server; off when several `invoicebridge worker` share a host
     worker_metrics: bool = True
     #: "redis" or "rabbitmq" (a private rabbitmq-server is started for it)

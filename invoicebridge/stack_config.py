@@ -87,9 +87,12 @@ def _tenant(stack: LocalStack, tenant: str, source: str, provider: str) -> str:
             f'sender = "invoices@shop.example"\nstarttls = false\n'
             f"timeout_s = {timeout}\n")  # fmt: skip
     secret = stack.whsec if source == "standard" else stack.secret
+    documents = (
+        f"[tenants.{tenant}.documents]\n"
+        f"payment_details_wait_s = {stack.options.payment_details_wait_s}\n"
+    )
     # the Standard Webhooks tenant is the one whose orders may ask for a card charge
-    charging = (f"[tenants.{tenant}.documents]\ncharge_stored_cards = true\n"
-                f"charge_settle_s = {stack.options.charge_settle_s}\n")  # fmt: skip
+    charging = f"charge_stored_cards = true\ncharge_settle_s = {stack.options.charge_settle_s}\n"
     limit = stack.options.rate_limit_per_s
     rate = (
         ""
@@ -99,4 +102,4 @@ def _tenant(stack: LocalStack, tenant: str, source: str, provider: str) -> str:
     return (f'[tenants.{tenant}]\nsource = "{source}"\nsecret = "{secret}"\n{rate}'
             f'provider = "{provider}"\n[tenants.{tenant}.{provider}]\n{tables[provider]}'
             f"timeout_s = {timeout}\n" + (smtp if provider == "icash" else "")
-            + (charging if source == "standard" else ""))  # fmt: skip
+            + documents + (charging if source == "standard" else ""))  # fmt: skip

@@ -8,7 +8,9 @@ BridgeError
 │                              dropped connection): reconcile before anything else
 └── Permanent(reason)          4xx validation, bad credentials, a decline: the job fails
     └── NeedsAttention         stop for a human: doing more could be wrong
-        └── TotalMismatch      the document would not add up to the shop's total
+        ├── TotalMismatch      the document would not add up to the shop's total
+        └── MissingTransactionId  a payment block needs the gateway's transaction id; the
+                               job waits a while for it to arrive (worker/payment_details.py)
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ class TotalMismatch(NeedsAttention):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="total_mismatch")
+
+
+class MissingTransactionId(NeedsAttention):
+    """A payment block (iCount `cc`, `paypal`) needs the gateway's transaction id and the
+    order has none. The job turns it into `Waiting` while the payment details may still
+    arrive in a later event, and stops for a human after that (worker/payment_details.py)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="no_transaction_id")
 
 
 class Waiting(RateLimited):

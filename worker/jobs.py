@@ -3,7 +3,8 @@
 `process_event` loads the event from the ledger, takes the order's lock, plans
 the steps and runs each through the tenant's provider. A done step is skipped;
 the provider call itself is idempotent (iCount `sanity_string`), so a worker that
-dies mid-call and is replaced still yields one document.
+dies mid-call and is replaced still yields one document. A payment-details event
+plans nothing: its payment is kept for the order's documents (`payment_details`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
 from worker.alerts import Alerter
-from worker.domain.events import Order, OrderEvent, Refund
+from worker.domain.events import EventKind, Order, OrderEvent, Refund
 from worker.domain.idempotency import job_key
 from worker.email_once import EmailGuard, email_guard
 from worker.errors import (
@@ -33,6 +34,7 @@ from worker.errors import (
 )
 from worker.ledger import EventState, JobFailure, JobRecord, Ledger, OrderState, StoredInvalid
 from worker.limits import TenantLimits
+from worker.payment_details import awaited, keep, merged
 from worker.planner import Step, newest, plan
 from worker.providers.base import DocumentRef
 from worker.settings import Settings
@@ -261,17 +263,36 @@ async def _current_order(deps: Deps, event: OrderEvent) -> tuple[Order, OrderSta
     # issue the credit note when it comes.
     await ledger.save_order(tenant, order_id, order if order is not known.snapshot else None,
                             fresh)  # fmt: skip
+    own = event.order.payment if event.order is not None else None
+    payment = known.payment
+    if own is not None and own.transaction_id:  # may fill a gap of another event's order
+        payment = await keep(ledger, tenant, order_id, known.payment, own)
     if order is None:
         # A refund (Stripe, Shopify refunds/create) before any event that showed the order.
         raise Retryable("the order of this refund has not been seen yet")
     refunds = known.refunds | {refund.refund_id: refund for refund in fresh}
-    return order, replace(known, snapshot=order, refunds=refunds)
+    return order, replace(known, snapshot=order, refunds=refunds, payment=payment)
+
+
+async def _keep_payment(deps: Deps, event: OrderEvent) -> None:
+    """A payment-details event: its payment is kept for the order, whether or not the order
+    has been seen yet; no step is planned (a step waiting for it comes back on its own)."""
+    stored = await deps.ledger.payment(event.tenant, event.order_id)
+    kept = await keep(deps.ledger, event.tenant, event.order_id, stored, event.payment)
+    log.info(
+        "payment_details_kept",
+        kept=kept is not stored,
+        transaction_id=bool(kept and kept.transaction_id),
+    )
 
 
 async def _run_steps(deps: Deps, event: OrderEvent) -> None:
     tenant = deps.settings.tenants.get(event.tenant)
     if tenant is None:
         raise Permanent(f"tenant {event.tenant!r} is no longer configured", reason="no_tenant")
+    if event.kind is EventKind.PAYMENT_DETAILS:
+        await _keep_payment(deps, event)
+        return
     order, current = await _current_order(deps, event)
     known, refunds = dict(current.steps), current.refunds
     provider = deps.provider_for(event.tenant)
@@ -280,14 +301,40 @@ async def _run_steps(deps: Deps, event: OrderEvent) -> None:
                  emails_on_create=provider.emails_on_create)  # fmt: skip
     if not steps:
         log.info("nothing_to_do", kind=event.kind.value)
+    # a paid order's documents record how it was paid, with details that came apart from it
+    paid = merged(order, current.payment) if order.paid else order
     for step in steps:
         context = StepContext(
             tenant=event.tenant,
-            order=order,
+            order=paid if step.action == "issue" else order,
             refund=refunds.get(step.refund_id) if step.refund_id else None,
             based_on=known.get(step.based_on) if step.based_on else None,
         )
         known[step.name] = await _run_step(deps, provider, event, step, context)
+
+
+async def _fail_step(
+    deps: Deps, event: OrderEvent, job: JobRecord, exc: BridgeError, where: dict[str, Any]
+) -> BridgeError:
+    """Record how a step's attempt failed, and return the error it ends with: a payment block
+    without its transaction id waits a while for the payment details to arrive
+    (`payment_details.awaited`); any other error stands."""
+    documents = deps.settings.tenants[event.tenant].documents
+    outcome = awaited(
+        exc,
+        job,
+        wait_s=documents.payment_details_wait_s,
+        source=event.source,
+        max_delay_ms=deps.settings.queue.max_backoff_ms,
+    )
+    await deps.ledger.fail_job(
+        job.key,
+        state=_job_state(outcome),
+        error=f"{type(outcome).__name__}: {outcome}",
+        unknown=isinstance(outcome, OutcomeUnknown),
+        **where,
+    )
+    return outcome
 
 
 def _job_state(exc: BridgeError) -> JobFailure:
@@ -313,9 +360,10 @@ async def _run_step(
     try:
         ref = await provider.run(step, replace(context, job=job, smtp_guard=guard))
     except BridgeError as exc:
-        await ledger.fail_job(key, state=_job_state(exc), error=f"{type(exc).__name__}: {exc}",
-                              unknown=isinstance(exc, OutcomeUnknown), **where)  # fmt: skip
-        raise
+        outcome = await _fail_step(deps, event, job, exc, where)
+        if outcome is exc:
+            raise
+        raise outcome from exc
     except Exception as exc:  # a bug or an unforeseen library error: keep it visible, retry
         log.exception("step_crashed", step=step.name)
         error = f"unexpected {type(exc).__name__}: {exc}"

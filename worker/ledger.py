@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeVar, cast
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
 
-from worker.domain.events import IgnoredDelivery, Order, OrderEvent, Refund
+from worker.domain.events import IgnoredDelivery, Order, OrderEvent, Payment, Refund
 from worker.domain.rates import OverRate, WebhookRate
 from worker.domain.redaction import redact_text
 from worker.domain.states import EVENT_STATES, EventState
@@ -30,6 +30,7 @@ from worker.ledger_keys import (
     MARK_QUEUED_LUA,
     ORDER,
     PAUSED,
+    PAYMENT,
     PINGS,
     RECORD_LUA,
     REFUNDS,
@@ -99,11 +100,13 @@ class WorkItem:
 
 @dataclass(frozen=True)
 class OrderState:
-    """All the ledger knows of an order: newest snapshot, refunds seen, steps started."""
+    """All the ledger knows of an order: newest snapshot, refunds seen, steps started, and
+    how it was paid when an event told that apart from the order (`payment`)."""
 
     snapshot: Order | None
     refunds: dict[str, Refund]
     steps: dict[str, JobRecord]
+    payment: Payment | None = None
 
 
 class Ledger(JobLedger):
@@ -173,11 +176,14 @@ class Ledger(JobLedger):
         }
         if isinstance(item, OrderEvent):
             state = "received"
+            # without a payment the payload is as before payment.details existed, so workers of
+            # the previous release still read it during a rolling upgrade
+            unset = {"payment"} if item.payment is None else None
             fields |= {
                 "kind": item.kind.value,
                 "order_id": item.order_id,
                 "order_number": item.order.number if item.order else "",
-                "payload": item.model_dump_json(),
+                "payload": item.model_dump_json(exclude=unset),
             }
         else:
             state = "ignored"
@@ -282,23 +288,25 @@ class Ledger(JobLedger):
     # -- what we know of an order -----------------------------------------------------
 
     async def order_state(self, tenant: str, order_id: str) -> OrderState:
-        """The order's newest snapshot, every refund seen and every step's record: two round
-        trips (the steps' records need their names first).
+        """The order's newest snapshot, every refund seen, every step's record and its stored
+        payment: two round trips (the steps' records need their names first).
 
         Raises:
-            StoredInvalid: the snapshot or a refund no longer validates
-                (`stored_snapshot_invalid`, `stored_refund_invalid`).
+            StoredInvalid: the snapshot, a refund or the payment no longer validates
+                (`stored_snapshot_invalid`, `stored_refund_invalid`, `stored_payment_invalid`).
         """
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(SNAPSHOT.format(tenant, order_id))
             pipe.hgetall(REFUNDS.format(tenant, order_id))
             pipe.hkeys(ORDER.format(tenant, order_id))
-            raw, refunds, steps = await pipe.execute()
+            pipe.get(PAYMENT.format(tenant, order_id))
+            raw, refunds, steps, paid = await pipe.execute()
         of = f" of order {order_id}"
         return OrderState(
             snapshot=None if raw is None else _read(Order, raw, "snapshot", of),
             refunds={rid: _read(Refund, v, "refund", f" {rid}{of}") for rid, v in refunds.items()},
             steps=await self.jobs_of(tenant, order_id, steps) if steps else {},
+            payment=None if paid is None else _read(Payment, paid, "payment", of),
         )
 
     async def save_order(self, tenant: str, order_id: str, snapshot: Order | None,
@@ -313,3 +321,17 @@ class Ledger(JobLedger):
                 mapping = {refund.refund_id: refund.model_dump_json() for refund in refunds}
                 pipe.hset(REFUNDS.format(tenant, order_id), mapping=cast(Any, mapping))
             await pipe.execute()
+
+    async def payment(self, tenant: str, order_id: str) -> Payment | None:
+        """How the order was paid, as kept apart from its snapshot (None when nothing is).
+
+        Raises:
+            StoredInvalid: it no longer validates (`stored_payment_invalid`).
+        """
+        raw = await self.redis.get(PAYMENT.format(tenant, order_id))
+        return None if raw is None else _read(Payment, raw, "payment", f" of order {order_id}")
+
+    async def save_payment(self, tenant: str, order_id: str, payment: Payment) -> None:
+        """Keep how the order was paid, replacing what was kept (the caller, holding the
+        order's lock, decides which wins: `payment_details.preferred`)."""
+        await self.redis.set(PAYMENT.format(tenant, order_id), payment.model_dump_json())

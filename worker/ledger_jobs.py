@@ -41,6 +41,7 @@ class JobRecord:
     unknown_since: float | None = None
     unknown_count: int = 0  #: how many attempts ended that way
     card_type: str | None = None  #: a charge step's card type ("VISA")
+    first_started_at: float | None = None  #: when the step's first attempt began (unix s)
 
     def document(self) -> DocumentRef | None:
         """The provider's document this step made, if it made one."""
@@ -77,6 +78,7 @@ def job_record(key: str, raw: dict[str, str]) -> JobRecord:
         last_error=raw.get("last_error"),
         unknown_since=float(raw["unknown_since"]) if raw.get("unknown_since") else None,
         unknown_count=int(raw.get("unknown_count", 0)),
+        first_started_at=float(raw["first_started_at"]) if raw.get("first_started_at") else None,
     )
 
 

@@ -22,6 +22,9 @@ ORDER = "ib:order:{}:{}"  #: hash step -> state, per tenant and order
 LOCK = "ib:lock:{}:{}"  #: one worker at a time per order
 SNAPSHOT = "ib:snapshot:{}:{}"  #: the newest order snapshot seen (JSON), per tenant and order
 REFUNDS = "ib:refunds:{}:{}"  #: hash refund id -> Refund JSON, every refund seen for an order
+#: how the order was paid (Payment JSON), from an event told apart from the order (Shopify
+#: `order_transactions/create`) or an order event that named its transaction; per tenant and order
+PAYMENT = "ib:payment:{}:{}"
 PAUSED = "ib:paused"  #: set of tenant ids whose events the workers hold back
 PINGS = "ib:pings"  #: hash tenant id -> when its platform last sent a set-up ping (unix s)
 #: per tenant: when its next webhook is due (ms), shared by every receiver

@@ -1,11 +1,12 @@
 """Retention: finished events older than a cut-off leave the ledger, so Redis stops growing.
 
 What goes: a finished event's record (its payload, the bulk of it), its action log and its
-place in the indexes. What stays: every order's steps and documents, its newest snapshot
-and its refunds. Those are what keep a late refund, a replay or a shop's very late
-re-delivery from making a second document (the planner finds the steps done), so they are
-never pruned here. Events that still need someone (failed, needs_attention) or still have
-work ahead of them are never pruned either.
+place in the indexes. What stays: every order's steps and documents, its newest snapshot,
+its refunds and the payment details kept for it (ledger_keys.PAYMENT). Those are what keep a
+late refund, a replay or a shop's very late re-delivery from making a second document (the
+planner finds the steps done, the receipt its transaction id), so they are never pruned
+here. Events that still need someone (failed, needs_attention) or still have work ahead of
+them are never pruned either.
 """
 
 from __future__ import annotations

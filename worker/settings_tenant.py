@@ -62,6 +62,11 @@ class DocumentSettings(Strict):
     payment_methods: dict[str, PaymentBlock] = Field(default_factory=dict)
     #: the fallback when neither the gateway mapping nor the platform says how it was paid
     payment_method: PaymentBlock = "cc"
+    #: how long a paid order's document waits for the gateway's transaction id when the
+    #: payment block needs one and it comes in a later event (Shopify
+    #: `order_transactions/create`, Stripe `charge.succeeded`), from the step's first attempt
+    #: (s); then the job stops as needs_attention
+    payment_details_wait_s: float = Field(default=900.0, ge=0)
     #: VAT percent of taxable lines that carry no rate (iCount: sent as `vat_percent`)
     default_vat_percent: Decimal = Field(default=Decimal(18), ge=0, le=100)
     income_type_name: str | None = None

@@ -16,7 +16,7 @@ from datetime import datetime
 from types import ModuleType
 from typing import Protocol
 
-from worker.domain.events import EventKind, Order, Refund
+from worker.domain.events import EventKind, Order, Payment, Refund
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Parsed:
 
     `kind` is None for a topic we record but do not act on. `order_id` may be
     left out when `order` is given. A refund event sets `refund`; an order
-    event sets `order`.
+    event sets `order`; a payment-details event sets `payment` (and `order_id`).
     """
 
     dedupe_key: str  #: the source's id for the event, the same on every re-delivery
@@ -35,6 +35,7 @@ class Parsed:
     occurred_at: datetime | None = None
     order_id: str | None = None
     refund: Refund | None = None
+    payment: Payment | None = None
     ping: bool = False  #: a set-up ping (WooCommerce): answered 200, never recorded or queued
 
 

@@ -1,4 +1,5 @@
-"""Shopify: verify `X-Shopify-Hmac-Sha256`; parse order topics into Orders, refunds into Refunds.
+"""Shopify: verify `X-Shopify-Hmac-Sha256`; parse order topics into Orders, refunds into Refunds,
+transactions into payment details.
 
 Pure; fields follow the REST Order and Refund resources (shared/webhooks.md 1.5, 1.6), read
 through `shopify_wire`. A refund's amount is the sum of its successful `refund` transactions;
@@ -8,6 +9,19 @@ transaction succeeds, the next `orders/updated` lists it). Its lines (items at `
 `total_tax`, plus order adjustments) are kept only when they sum exactly to the amount;
 otherwise it has none, and the credit note has one line for the amount. How an order was paid
 (`_payment`): the gateway always, the card and the transaction only where the payload has them.
+
+Which is seldom: from API version 2023-04 on, the Order resource carries neither the card
+(`payment_details`) nor the gateway's transaction id (shopify.dev changelog "Payment properties
+deprecation on the Admin API Order resource", 2022-12, effective 2023-04), and no `orders/*`
+webhook carries its transactions. They live on the Transaction resource
+(shopify.dev/docs/api/admin-rest/latest/resources/transaction: `id`, `order_id`, `kind`,
+`status`, `gateway`, `authorization`, `processed_at`, `payment_details` with the masked
+`credit_card_number`), which the `order_transactions/create` topic delivers. A successful `sale`
+or `capture` becomes a PAYMENT_DETAILS event for its `order_id`, carrying the `Payment` (the
+worker keeps it for the order's invoice-receipt); any other transaction (an authorisation
+alone, a void, a refund, a failed or pending one), or one without an order id or anything
+about the payment, is recorded as ignored. Its fields are read leniently: an odd value reads
+as missing, never as a 422, so a signed delivery is kept.
 """
 
 from __future__ import annotations
@@ -30,6 +44,7 @@ from handlers.sources.shopify_wire import (
     ZERO,
     LineItem,
     OrderAdjustment,
+    OrderTransaction,
     PaymentDetails,
     Person,
     Priced,
@@ -38,6 +53,7 @@ from handlers.sources.shopify_wire import (
     ShippingLine,
     ShopifyOrder,
     ShopifyRefund,
+    ShopifyTransaction,
 )
 from worker.domain.events import Customer, EventKind, Line, Order, Payment, Refund
 from worker.domain.money import exponent
@@ -56,6 +72,8 @@ _ORDER_KINDS = {
 }
 #: The topic whose body is a Refund resource, not an order.
 _REFUND_TOPIC = "refunds/create"
+#: The topic whose body is a Transaction resource: how an order was paid (the module docstring).
+_TRANSACTION_TOPIC = "order_transactions/create"
 #: `financial_status` values meaning the money was captured at some point.
 _PAID_STATUSES = frozenset({"paid", "partially_refunded", "refunded"})
 #: gateway names that pay a part of an order at most, never the method of its payment
@@ -119,7 +137,8 @@ def _triggered_at(headers: Mapping[str, str]) -> datetime | None:
 
 
 def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
-    """Read one delivery: an order topic becomes an `Order`, `refunds/create` a `Refund`.
+    """Read one delivery: an order topic becomes an `Order`, `refunds/create` a `Refund`,
+    `order_transactions/create` a `Payment`.
 
     Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload` (a header is
     missing, or the body is invalid: the detail names the field path, never its value).
@@ -131,6 +150,9 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     dedupe_key, occurred_at = _dedupe_key(headers, topic), _triggered_at(headers)
     if topic == _REFUND_TOPIC:
         return _refund_delivery(validate(ShopifyRefund, document), dedupe_key, topic, occurred_at)
+    if topic == _TRANSACTION_TOPIC:
+        transaction = validate(ShopifyTransaction, document)
+        return _transaction_delivery(transaction, dedupe_key, topic, occurred_at)
     kind = _ORDER_KINDS.get(topic)
     order = None if kind is None else _order(validate(ShopifyOrder, document), kind)
     return Parsed(dedupe_key, topic, kind, order, occurred_at)
@@ -144,6 +166,25 @@ def _refund_delivery(wire: ShopifyRefund, dedupe_key: str, topic: str,
     refund = _refund(wire, fallback_currency=None)
     kind = None if refund is None else EventKind.REFUND_ISSUED
     return Parsed(dedupe_key, topic, kind, None, occurred_at, order_id=wire.order_id, refund=refund)
+
+
+def _transaction_delivery(
+    wire: ShopifyTransaction, dedupe_key: str, topic: str, occurred_at: datetime | None
+) -> Parsed:
+    """`order_transactions/create`: PAYMENT_DETAILS for a successful sale or capture that says
+    something of the payment, else an ignored delivery (kind None)."""
+    payment = _sale_payment(wire, wire.gateway, None) if wire.took_money() else None
+    if payment is None or wire.order_id is None:
+        return Parsed(dedupe_key, topic, None, None, occurred_at)
+    return Parsed(
+        dedupe_key,
+        topic,
+        EventKind.PAYMENT_DETAILS,
+        None,
+        occurred_at,
+        order_id=wire.order_id,
+        payment=payment,
+    )
 
 
 def _order(wire: ShopifyOrder, kind: EventKind) -> Order:
@@ -178,23 +219,30 @@ def _payment(wire: ShopifyOrder) -> Payment | None:
     orders carry only up to API version 2023-01. The transaction id: the `authorization` of
     the sale in `transactions`, which no `orders/*` webhook carries (`ShopifyOrder.sale`).
     The payer: the card holder, else the billing address's name."""
-    sale = wire.sale()
+    sale = wire.sale() or OrderTransaction()
     names = [name for name in wire.payment_gateway_names if name]
     paying = [name for name in names if name.casefold() not in _PARTIAL_GATEWAYS]
-    gateway = next(iter(paying or names), None) or wire.gateway
-    details = wire.payment_details or PaymentDetails()
-    if sale is not None:
-        gateway = gateway or sale.gateway
-        details = wire.payment_details or sale.payment_details or details
+    gateway = next(iter(paying or names), None) or wire.gateway or sale.gateway
+    if wire.payment_details is not None:
+        sale = sale.model_copy(update={"payment_details": wire.payment_details})
+    return _sale_payment(sale, gateway, (wire.billing_address or Person()).full_name())
+
+
+def _sale_payment(sale: OrderTransaction, gateway: str | None, payer: str | None) -> Payment | None:
+    """The payment a transaction shows: its card (a card number or brand makes the kind
+    "card", else the gateway says), its `authorization` as the transaction id, its time; the
+    card holder as the payer, else `payer`."""
+    details = sale.payment_details or PaymentDetails()
     card = details.credit_card_number or details.credit_card_company
-    billing = wire.billing_address or Person()
     return build_payment(
-        gateway=gateway, kind="card" if card else gateway_kind(gateway),
-        card_brand=details.credit_card_company, card_last4=details.credit_card_number,
-        transaction_id=None if sale is None else sale.authorization,
-        payer_name=details.credit_card_name or billing.full_name(),
-        paid_at=None if sale is None else sale.processed_at or sale.created_at,
-    )  # fmt: skip
+        gateway=gateway,
+        kind="card" if card else gateway_kind(gateway),
+        card_brand=details.credit_card_company,
+        card_last4=details.credit_card_number,
+        transaction_id=sale.authorization,
+        payer_name=details.credit_card_name or payer,
+        paid_at=sale.processed_at or sale.created_at,
+    )
 
 
 def _refund(wire: ShopifyRefund, fallback_currency: str | None, path: str = "") -> Refund | None:

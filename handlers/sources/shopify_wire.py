@@ -1,4 +1,4 @@
-"""Reading Shopify's wire format: the body as JSON, and the REST Order and Refund resources.
+"""Reading Shopify's wire format: the REST Order, Refund and Transaction resources.
 
 Pure. The models hold only the fields we read (shared/webhooks.md 1.5 and 1.6); money is read
 as Decimal, never float. `handlers.sources.shopify` maps them onto the canonical events.
@@ -17,7 +17,7 @@ from handlers.sources.jsonbody import read_amount as _amount
 from handlers.sources.payments import LenientMoment, LenientText, lenient, lenient_tuple
 from worker.domain.events import CurrencyCode
 from worker.domain.money import MAX_QUANTITY
-from worker.domain.text import wire_text
+from worker.domain.text import Identifier, wire_text
 
 ZERO = Decimal(0)
 
@@ -137,6 +137,20 @@ class OrderTransaction(Wire):
     processed_at: LenientMoment = None
     created_at: LenientMoment = None
     payment_details: Annotated[PaymentDetails | None, lenient] = None
+
+
+class ShopifyTransaction(OrderTransaction):
+    """The `order_transactions/create` body: one Transaction resource (shopify.dev/docs/api/
+    admin-rest/latest/resources/transaction). Every field is read leniently, so an odd value
+    reads as missing and the delivery is still kept (as ignored, when it cannot be used)."""
+
+    order_id: Annotated[Identifier | None, lenient] = None  #: an int64 on the wire
+
+    def took_money(self) -> bool:
+        """A successful sale (authorised and captured at once) or capture; an authorisation
+        alone, a void, a refund, or one that failed or is pending took nothing."""
+        kind, status = (self.kind or "").casefold(), (self.status or "").casefold()
+        return kind in ("sale", "capture") and status == "success"
 
 
 class OrderAdjustment(Wire):

@@ -9,8 +9,10 @@ the canonical `Order` / `Refund` of worker/domain/events.py (money as decimal st
 may say how it was paid in an optional `payment` object, every field of it optional: `gateway`,
 `kind` ("card", "paypal", "bank_transfer", "cash" or "other"), `card_brand`, `card_last4` (only
 the last four digits are kept of whatever is sent), `transaction_id` (a card number in it is
-masked), `payer_name`, `paid_at`. Being our own schema, it is checked as strictly as the rest:
-a wrong kind or an id over 255 characters is a 422 naming the field. Its
+masked), `payer_name`, `paid_at`. The same object may come on its own, later, in a
+`payment.details` event (`{"order_id", "payment"}`): kept for the order's invoice-receipt, as
+Shopify's `order_transactions/create` is. Being our own schema, it is checked as strictly as the
+rest: a wrong kind or an id over 255 characters is a 422 naming the field. Its
 JSON Schema, docs/standard-webhook.schema.json, is generated from the models below:
 
     python -m handlers.sources.standard --schema > docs/standard-webhook.schema.json
@@ -24,6 +26,7 @@ import hmac
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
@@ -40,7 +43,7 @@ from pydantic import (
 from handlers.errors import InboundError, InvalidPayload, InvalidSignature, MalformedHeader
 from handlers.sources import Parsed
 from handlers.sources.jsonbody import header, invalid, load_object
-from worker.domain.events import EventKind, Order, Refund
+from worker.domain.events import EventKind, Order, Payment, Refund
 from worker.domain.text import Identifier
 
 NAME = "standard"
@@ -151,6 +154,16 @@ class RefundData(_Model):
         return self
 
 
+class PaymentData(_Model):
+    """`data` of a `payment.details` event: how an order was paid, told apart from it."""
+
+    order_id: Identifier = Field(description="The id of the order paid (the order's `order_id`).")
+    payment: Payment = Field(
+        description="How it was paid; kept for the order's invoice-receipt, where the order's "
+        "own `payment` lacks the transaction id."
+    )
+
+
 _TYPE = "What happened; the canonical event kind."
 _TIMESTAMP = "When it happened: ISO-8601 with a UTC offset."
 
@@ -171,7 +184,18 @@ class RefundMessage(_Model):
     data: RefundData = Field(description="The refund and the order it belongs to.")
 
 
-class Envelope(RootModel[OrderMessage | RefundMessage]):
+class PaymentMessage(_Model):
+    """How an order was paid, sent apart from the order (after it, or before)."""
+
+    type: Literal["payment.details"] = Field(description=_TYPE)
+    timestamp: AwareDatetime = Field(description=_TIMESTAMP)
+    data: PaymentData = Field(description="The payment and the order it belongs to.")
+
+
+Message = OrderMessage | RefundMessage | PaymentMessage
+
+
+class Envelope(RootModel[Message]):
     """One event about one order, sent to invoicebridge as a Standard Webhooks message.
 
     The message id (`webhook-id`) is the idempotency key: a re-delivery keeps it.
@@ -182,13 +206,14 @@ class Envelope(RootModel[OrderMessage | RefundMessage]):
         json_schema_extra={"$schema": _SCHEMA_DIALECT},
     )
 
-    root: Annotated[OrderMessage | RefundMessage, Field(discriminator="type")]
+    root: Annotated[Message, Field(discriminator="type")]
 
 
 #: The model for each envelope type.
-_MESSAGES: dict[str, type[OrderMessage | RefundMessage]] = {
+_MESSAGES: dict[str, type[Message]] = {
     **dict.fromkeys(get_args(OrderType), OrderMessage),
     "refund.issued": RefundMessage,
+    "payment.details": PaymentMessage,
 }
 
 
@@ -207,15 +232,16 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     if msg_id is None:
         raise InvalidPayload("missing webhook-id header")
     message = _message(load_object(body))
+    parsed = Parsed(msg_id, message.type, EventKind(message.type), occurred_at=message.timestamp)
     data = message.data
-    refund = data.refund if isinstance(data, RefundData) else None
-    order_id = data.order_id if isinstance(data, RefundData) else data.order.order_id
-    return Parsed(dedupe_key=msg_id, topic=message.type, kind=EventKind(message.type),
-                  order=data.order, occurred_at=message.timestamp, order_id=order_id,
-                  refund=refund)  # fmt: skip
+    if isinstance(data, PaymentData):
+        return replace(parsed, order_id=data.order_id, payment=data.payment)
+    if isinstance(data, RefundData):
+        return replace(parsed, order=data.order, order_id=data.order_id, refund=data.refund)
+    return replace(parsed, order=data.order, order_id=data.order.order_id)
 
 
-def _message(document: dict[str, Any]) -> OrderMessage | RefundMessage:
+def _message(document: dict[str, Any]) -> Message:
     kind = document.get("type")
     model = _MESSAGES.get(kind) if isinstance(kind, str) else None
     if model is None:

@@ -3,8 +3,11 @@
 Each source's delivery is the event that makes exactly one document for a paid order:
 Shopify `orders/paid`, WooCommerce `order.updated` of a processing (paid) order, Stripe
 `payment_intent.succeeded` (the order id in `metadata.order_id`) and a Standard Webhooks
-`order.paid`. The receiver's dedupe key is worked out here as its source module does, so the
-ledger's event id of every order is known without asking the receiver.
+`order.paid`. The Shopify order carries its sale in `transactions`, as an app relays an order,
+so that one delivery names the card's transaction id (a shop's own webhooks send that apart,
+in `order_transactions/create`, as the demo shows). The receiver's dedupe key is worked out
+here as its source module does, so the ledger's event id of every order is known without
+asking the receiver.
 
 Everything is built and signed before a run's clock starts. Stripe and Standard Webhooks sign
 a timestamp the receiver holds to five minutes, so a delivery sent (or retried) more than
@@ -81,12 +84,14 @@ def _gross(lines: Sequence[Line], shipping: str) -> Decimal:
 
 
 def shopify_delivery(order_id: int, lines: Sequence[Line], tenant: str, secret: str) -> Delivery:
-    """`orders/paid` of a VAT-inclusive ILS order; every seventh has a 10.00 discount code."""
+    """`orders/paid` of a VAT-inclusive ILS order, with its sale; every seventh has a 10.00
+    discount code."""
     name, email = _customer(order_id)
+    discount = "10.00" if order_id % 7 == 0 else None
     order = samples.shopify_order(
-        order_id, customer_name=name, email=email, lines=lines, shipping=SHIPPING,
-        discount="10.00" if order_id % 7 == 0 else None,
-    )  # fmt: skip
+        order_id, customer_name=name, email=email, lines=lines, shipping=SHIPPING, discount=discount
+    )
+    order = samples.with_sale(order)
     body = samples.encode_body(order)
     event = f"loadgen-{order_id}-paid"
     headers = samples.headers_for(body, topic=SHOPIFY_TOPIC, secret=secret, event_id=event)

@@ -38,7 +38,10 @@ async def box(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
 
 
 def order(order_id: int = 501) -> Order:
+    """A paid card order that names its transaction id, as the worker hands it to a provider
+    once the payment details are in (a Shopify order's own webhook has no id)."""
     payload = samples.shopify_order(order_id, discount="7.00", customer_name="Dana Levi")
+    payload = samples.with_sale(payload)
     body = json.dumps(payload).encode()
     parsed = shopify.parse(body, samples.headers_for(body, topic="orders/paid", secret="s",
                                                      event_id="e"))  # fmt: skip

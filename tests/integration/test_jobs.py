@@ -91,7 +91,7 @@ async def test_paid_order_becomes_one_emailed_invoice_receipt(
     deps: jobs.Deps, sandbox: RunningSandbox
 ) -> None:
     """A paid order: one invrec whose total is the shop's, emailed once; the ledger says done."""
-    order = samples.shopify_order(1, discount="10.00")
+    order = samples.with_sale(samples.shopify_order(1, discount="10.00"))
     event = await record(deps, order)
     await jobs.process_event(deps, event.event_id)
     [doc] = await sandbox_get(sandbox, "documents")
@@ -107,7 +107,7 @@ async def test_running_an_event_again_changes_nothing(
     deps: jobs.Deps, sandbox: RunningSandbox
 ) -> None:
     """A second run (redelivery) and a second event for the same order skip the done step."""
-    order = samples.shopify_order(2)
+    order = samples.with_sale(samples.shopify_order(2))
     first = await record(deps, order)
     paid = await record(deps, order, topic="orders/paid")
     await jobs.process_event(deps, first.event_id)
@@ -137,7 +137,7 @@ async def test_timeout_after_commit_is_retried_into_the_same_document(
 ) -> None:
     """iCount made the document but the answer was lost: the retry gets that document back."""
     await set_faults(sandbox, {"path": "doc/create", "plan": ["timeout-after-commit"], "hang_s": 2})
-    event = await record(deps, samples.shopify_order(4))
+    event = await record(deps, samples.with_sale(samples.shopify_order(4)))
     with pytest.raises(jobs.RetryLater):
         await jobs.process_event(deps, event.event_id)
     job = await deps.ledger.job("acme:4:invrec")
@@ -156,7 +156,7 @@ async def test_validation_error_fails_the_job_with_the_reason(
 ) -> None:
     """A permanent refusal marks the event and the job failed; it is not retried."""
     await set_faults(sandbox, {"path": "doc/create", "plan": [400]})
-    event = await record(deps, samples.shopify_order(5))
+    event = await record(deps, samples.with_sale(samples.shopify_order(5)))
     await jobs.process_event(deps, event.event_id)  # no RetryLater: nothing to retry
     fields = await deps.ledger.event(event.event_id)
     assert fields["state"] == "failed" and fields["last_error"]
@@ -170,7 +170,7 @@ async def test_retryable_errors_back_off_then_fail_when_exhausted(
 ) -> None:
     """5xx answers retry (max_retries = 2 here); the third failure marks the event failed."""
     await set_faults(sandbox, {"path": "doc/create", "plan": [503, 503, 503]})
-    event = await record(deps, samples.shopify_order(6))
+    event = await record(deps, samples.with_sale(samples.shopify_order(6)))
     for _ in range(2):
         with pytest.raises(jobs.RetryLater) as raised:
             await jobs.process_event(deps, event.event_id)
@@ -184,7 +184,7 @@ async def test_retryable_errors_back_off_then_fail_when_exhausted(
 async def test_one_worker_at_a_time_per_order(deps: jobs.Deps, sandbox: RunningSandbox) -> None:
     """Two events of one order at once: one runs, the other is told to come back later."""
     await set_faults(sandbox, {"path": "doc/create", "plan": [{"latency_ms": 300}]})
-    order = samples.shopify_order(7)
+    order = samples.with_sale(samples.shopify_order(7))
     created = await record(deps, order)
     paid = await record(deps, order, topic="orders/paid")
     results = await asyncio.gather(
@@ -208,7 +208,7 @@ class ExplodingProvider:
 async def test_an_unexpected_error_is_recorded_and_retried(deps: jobs.Deps) -> None:
     """A bug in a step does not vanish: the job shows it and the event is retried."""
     deps.provider_for = lambda _tenant: ExplodingProvider()  # type: ignore[assignment,return-value]
-    event = await record(deps, samples.shopify_order(8))
+    event = await record(deps, samples.with_sale(samples.shopify_order(8)))
     with pytest.raises(jobs.RetryLater):
         await jobs.process_event(deps, event.event_id)
     job = await deps.ledger.job("acme:8:invrec")
@@ -224,7 +224,7 @@ async def test_a_paused_tenant_waits_and_a_resolved_event_is_left_alone(
     operator resolved is never acted on again."""
     from worker import ops
 
-    event = await record(deps, samples.shopify_order(9))
+    event = await record(deps, samples.with_sale(samples.shopify_order(9)))
     await ops.pause(deps.ledger, "acme", who="oncall")
     with pytest.raises(jobs.RetryLater, match="paused"):
         await jobs.process_event(deps, event.event_id)
@@ -233,7 +233,7 @@ async def test_a_paused_tenant_waits_and_a_resolved_event_is_left_alone(
     await ops.resume(deps.ledger, "acme", who="oncall")
     await jobs.process_event(deps, event.event_id)
     assert len(await sandbox_get(sandbox, "documents")) == 1
-    other = await record(deps, samples.shopify_order(10))
+    other = await record(deps, samples.with_sale(samples.shopify_order(10)))
     await deps.ledger.set_event_state(other.event_id, "resolved")
     await jobs.process_event(deps, other.event_id)
     assert len(await sandbox_get(sandbox, "documents")) == 1

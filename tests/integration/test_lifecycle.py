@@ -34,10 +34,11 @@ async def deps(redis_url: str, sandbox: RunningSandbox) -> AsyncIterator[jobs.De
 
 
 def snapshot(order_id: int, *, minutes: int = 0, **changes: Any) -> Order:
-    """The canonical order of a sample Shopify order, `minutes` after its first version."""
+    """The canonical order of a sample Shopify order, `minutes` after its first version; a
+    paid one carries its sale, so its invoice-receipt names the transaction id."""
     import json
 
-    payload = samples.shopify_order(order_id, **changes)
+    payload = samples.with_sale(samples.shopify_order(order_id, **changes))
     body = json.dumps(payload).encode()
     parsed = shopify.parse(
         body, samples.headers_for(body, topic="orders/create", secret="s", event_id="x")

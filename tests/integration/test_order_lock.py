@@ -33,7 +33,7 @@ async def slow_deps(redis_url: str, sandbox: RunningSandbox) -> AsyncIterator[jo
 async def test_a_slow_provider_keeps_the_order_locked(
     slow_deps: jobs.Deps, sandbox: RunningSandbox
 ) -> None:
-    order = samples.shopify_order(41)
+    order = samples.with_sale(samples.shopify_order(41))
     first = await record(slow_deps, order, topic="orders/paid")
     second = await record(slow_deps, order, topic="orders/updated")
     await set_faults(sandbox, {"path": "doc/create", "plan": [{"latency_ms": 2500}]})

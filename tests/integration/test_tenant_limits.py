@@ -70,8 +70,8 @@ async def test_an_event_over_the_limit_waits_without_spending_a_retry(
     one_at_a_time: jobs.Deps, sandbox: RunningSandbox
 ) -> None:
     deps = one_at_a_time
-    first = await record(deps, samples.shopify_order(51), topic="orders/paid")
-    second = await record(deps, samples.shopify_order(52), topic="orders/paid")
+    first = await record(deps, samples.with_sale(samples.shopify_order(51)), topic="orders/paid")
+    second = await record(deps, samples.with_sale(samples.shopify_order(52)), topic="orders/paid")
     await set_faults(sandbox, {"path": "doc/create", "plan": [{"latency_ms": 400}]})
     running = asyncio.create_task(jobs.process_event(deps, first.event_id))
     await asyncio.sleep(0.2)

@@ -53,6 +53,8 @@ def headers(body: bytes, *, msg_id: str = MSG_ID, timestamp: int = TS,
 def message(kind: str, **order: Any) -> bytes:
     data = samples.refund_data("1001", "rf-1", "20.00") if kind == "refund.issued" else (
         samples.order_data("1001", **order))  # fmt: skip
+    if kind == "payment.details":
+        data = samples.payment_data("1001")
     return encode_body(samples.envelope(kind, data, timestamp=NOW))
 
 
@@ -61,7 +63,8 @@ def as_event(parsed: Parsed) -> OrderEvent:
     assert parsed.kind is not None and parsed.order_id is not None
     return OrderEvent(event_id="e", tenant="t", source=standard.NAME, topic=parsed.topic,
                       kind=parsed.kind, delivery_id=parsed.dedupe_key, order_id=parsed.order_id,
-                      order=parsed.order, refund=parsed.refund)  # fmt: skip
+                      order=parsed.order, refund=parsed.refund,
+                      payment=parsed.payment)  # fmt: skip
 
 
 # --- signature ---------------------------------------------------------------------------
@@ -189,8 +192,24 @@ def test_every_canonical_type_parses_into_its_kind(kind: EventKind) -> None:
 
 def test_envelope_types_are_exactly_the_event_kinds() -> None:
     """The documented types and EventKind never drift apart."""
-    documented = {*get_args(standard.OrderType), "refund.issued"}
+    documented = {*get_args(standard.OrderType), "refund.issued", "payment.details"}
     assert documented == {kind.value for kind in EventKind}
+
+
+def test_payment_details_come_apart_from_the_order() -> None:
+    """`payment.details` carries the order id and its payment only; without the payment, or
+    with a field the schema refuses, it is a 422 naming the field."""
+    parsed = standard.parse(message("payment.details"), headers(b""))
+    assert (parsed.kind, parsed.order, parsed.order_id) == (EventKind.PAYMENT_DETAILS, None, "1001")
+    assert parsed.payment is not None and parsed.payment.transaction_id == "ch_3Pq2aE8k1mZ0b4xA"
+    refused = [
+        ({"order_id": "1001"}, "data.payment"),
+        (samples.payment_data("1001") | {"order": {}}, "data.order"),
+    ]
+    for data, field in refused:
+        body = encode_body(samples.envelope("payment.details", data, timestamp=NOW))
+        with pytest.raises(InvalidPayload, match=field):
+            standard.parse(body, headers(body))
 
 
 def test_order_fixture_keeps_money_exact() -> None:
@@ -307,7 +326,7 @@ def test_schema_documents_the_envelope() -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     mapping = schema["discriminator"]["mapping"]
     assert set(mapping) == {kind.value for kind in EventKind}
-    for name in ("OrderMessage", "RefundMessage"):
+    for name in ("OrderMessage", "RefundMessage", "PaymentMessage"):
         for field in schema["$defs"][name]["properties"].values():
             assert field.get("title", "x") and field["description"]
 

@@ -81,6 +81,9 @@ class EventKind(StrEnum):
     ORDER_CANCELLED = "order.cancelled"
     REFUND_ISSUED = "refund.issued"
     PAYMENT_CAPTURED = "payment.captured"  #: a payment processor took the money (Stripe)
+    #: how an order was paid, told apart from the order (Shopify `order_transactions/create`):
+    #: carries `payment`, no snapshot; the worker keeps it for the order's documents
+    PAYMENT_DETAILS = "payment.details"
 
 
 #: kinds whose event must carry an order snapshot
@@ -321,7 +324,7 @@ class OrderEvent(_Frozen):
 
     Order events carry the order snapshot; a refund event may carry only the
     refund (Shopify `refunds/create`), and the worker finds the order it belongs
-    to by `order_id` in the ledger.
+    to by `order_id` in the ledger. A payment-details event carries only `payment`.
     """
 
     event_id: Key
@@ -334,6 +337,7 @@ class OrderEvent(_Frozen):
     order_id: Identifier
     order: Order | None = None
     refund: Refund | None = None
+    payment: Payment | None = None  #: how the order was paid, for a payment.details event
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderEvent:
@@ -343,6 +347,8 @@ class OrderEvent(_Frozen):
             raise ValueError(f"a {self.kind.value} event needs the order")
         if self.kind is EventKind.REFUND_ISSUED and self.refund is None:
             raise ValueError("a refund.issued event needs the refund")
+        if self.kind is EventKind.PAYMENT_DETAILS and self.payment is None:
+            raise ValueError("a payment.details event needs the payment")
         return self
 
 

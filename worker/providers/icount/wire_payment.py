@@ -13,7 +13,8 @@ A card is recorded by its type only: the `cc` block's `card_number`, `cvv`, `exp
 `holder_id` are never sent (docs/providers/icount.md F-PAY-2). `confirmation_code`
 and `txn_id` are the gateway's own authorisation or transaction id, never our order
 number; a payment the platform gave no such id for cannot be recorded truthfully in
-those blocks, so the job stops for a human (`NeedsAttention`), who can map the
+those blocks, so the job stops for a human (`MissingTransactionId`, a `NeedsAttention`,
+after the job has waited for payment details that come in a later event), who can map the
 gateway to another block.
 """
 
@@ -23,7 +24,7 @@ import re
 from datetime import date
 
 from worker.domain.events import Order, Payment
-from worker.errors import NeedsAttention
+from worker.errors import MissingTransactionId, NeedsAttention
 from worker.providers.base import ChargeRef
 from worker.providers.icount.totals import format_amount
 from worker.providers.icount.wire_charge import first_payment
@@ -85,11 +86,10 @@ def _gateway_id(order: Order, block: str) -> str:
     if payment is not None and payment.transaction_id:
         return payment.transaction_id
     gateway = (payment.gateway if payment else None) or order.payment_gateway or "unknown"
-    raise NeedsAttention(
+    raise MissingTransactionId(
         f"the {block} payment block needs the gateway's transaction id, and the platform sent "
         f"none for order {order.number} (gateway {gateway!r}); record it by hand, or map "
-        "this gateway to another block in documents.payment_methods",
-        reason="no_transaction_id",
+        "this gateway to another block in documents.payment_methods"
     )
 
 
@@ -108,7 +108,7 @@ def payment_fields(
     """The payment block of `order`'s invoice-receipt, paid in one go on the platform.
 
     Raises:
-        NeedsAttention: a `cc` or `paypal` payment without the gateway's transaction id.
+        MissingTransactionId: a `cc` or `paypal` payment without the gateway's transaction id.
         Permanent: a bank transfer without the tenant's `bank_account_id` (the settings
             refuse that at start-up; this guards a provider switched at run time).
     """
