@@ -94,7 +94,7 @@ def alert_settings(
 
 async def record_order(ledger: Ledger, order_id: int, topic: str = "orders/create") -> OrderEvent:
     """Record a signed Shopify order event for `acme` the way the receiver does."""
-    body = json.dumps(samples.shopify_order(order_id)).encode()
+    body = json.dumps(samples.with_sale(samples.shopify_order(order_id))).encode()
     headers = samples.headers_for(body, topic=topic, secret=SHOP_SECRET,
                                   event_id=f"{order_id}-{topic}")  # fmt: skip
     item = _to_item(shopify.parse(body, headers), "acme", "shopify")

@@ -74,7 +74,7 @@ async def control(sandbox: RunningSandbox, method: str, what: str, body: Any = N
 
 
 def sample_event(order_id: int) -> OrderEvent:
-    body = json.dumps(samples.shopify_order(order_id)).encode()
+    body = json.dumps(samples.with_sale(samples.shopify_order(order_id))).encode()
     headers = samples.headers_for(body, topic="orders/paid", secret="s", event_id=f"e{order_id}")
     event = _to_item(shopify.parse(body, headers), "acme", "shopify")
     assert isinstance(event, OrderEvent) and event.order is not None

@@ -144,7 +144,7 @@ async def test_each_refund_gets_exactly_one_credit_note(
     ]
     invrec = docs[0]
     assert all(
-        d["based_on"] == [{"doctype": "invrec", "docnum": invrec["docnum"]}] for d in docs[1:]
+        d["based_on"] == [{"doctype": "invrec", "docnum": int(invrec["docnum"])}] for d in docs[1:]
     )
 
 
