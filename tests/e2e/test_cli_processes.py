@@ -41,11 +41,13 @@ def emails_for(stack: LocalStack, docs: list[dict]) -> list[dict]:
 
 def test_five_concurrent_deliveries_make_one_document_and_one_email(stack: LocalStack) -> None:
     """The same signed delivery posted 5 times at once: one document, one email, exact total."""
-    order = samples.shopify_order(
-        5001,
-        lines=[("Olive oil 750ml", "59.90", 2), ("Za'atar", "24.50", 3)],
-        discount="15.00",
-        shipping="25.00",
+    order = samples.with_sale(
+        samples.shopify_order(
+            5001,
+            lines=[("Olive oil 750ml", "59.90", 2), ("Za'atar", "24.50", 3)],
+            discount="15.00",
+            shipping="25.00",
+        )
     )
     with ThreadPoolExecutor(5) as pool:
         answers = list(pool.map(lambda _: stack.post_order(order), range(5)))
@@ -95,7 +97,7 @@ def wait_for_job_state(stack: LocalStack, key: str, state: str, timeout: float =
 
 def test_worker_killed_mid_call_still_yields_one_document(stack: LocalStack) -> None:
     """SIGKILL every worker while iCount is working on the document; a new worker finishes it."""
-    order = samples.shopify_order(8001, lines=[("Ceramic bowl", "89.00", 1)])
+    order = samples.with_sale(samples.shopify_order(8001, lines=[("Ceramic bowl", "89.00", 1)]))
     stack.set_faults({"path": "doc/create", "match": order["name"], "plan": [{"latency_ms": 1500}]})
     assert stack.post_order(order)[0] == 200
     wait_for_job_state(stack, "acme:8001:invrec", "running")
@@ -147,7 +149,7 @@ def scrape_samples(url: str) -> dict[str, float]:
 def test_worker_and_receiver_metrics_after_orders_flowed(stack: LocalStack) -> None:
     """The workers' exposition server shows dramatiq's metrics and ours side by side (one
     multiprocess directory); the receiver's /metrics counts webhooks and ledger states."""
-    assert stack.post_order(samples.shopify_order(9101))[0] == 200
+    assert stack.post_order(samples.with_sale(samples.shopify_order(9101)))[0] == 200
     stack.wait_quiet(timeout=60)
     wanted = ("dramatiq_messages_total", "invoicebridge_provider_request_duration_seconds_count",
               "invoicebridge_steps_total")  # fmt: skip

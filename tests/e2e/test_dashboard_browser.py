@@ -80,7 +80,9 @@ def test_a_wrong_token_is_refused_on_the_sign_in_page(stack: LocalStack, page: P
 def test_retry_three_failed_jobs_from_the_dashboard(stack: LocalStack, page: Page) -> None:
     stack.set_faults({"path": "doc/create", "plan": [400, 400, 400]})
     for number in ORDERS:
-        status, _ = stack.post_order(samples.shopify_order(number), topic="orders/paid")
+        status, _ = stack.post_order(
+            samples.with_sale(samples.shopify_order(number)), topic="orders/paid"
+        )
         assert status == 200
     wait_for(lambda: stack.ledger_states().get("failed") == 3)
 

@@ -77,7 +77,9 @@ def test_a_killed_workers_orders_are_done_within_the_heartbeat_timeout(
         plan = [stuck] * THREADS
         stack.set_faults({"path": "doc/create", "match": "Stuck teapot", "plan": plan})
         for n in range(ORDERS):
-            order = samples.shopify_order(FIRST_ORDER + n, lines=[("Stuck teapot", "40.00", 1)])
+            order = samples.with_sale(
+                samples.shopify_order(FIRST_ORDER + n, lines=[("Stuck teapot", "40.00", 1)])
+            )
             assert stack.post_order(order)[0] == 200
         busy = lambda: stack.ledger_states().get("running") == THREADS  # noqa: E731
         _wait(busy, "every thread on an event", 20, stack)

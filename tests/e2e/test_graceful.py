@@ -54,7 +54,9 @@ def test_sigterm_to_the_receiver_mid_load_loses_nothing_it_answered(stack: Local
 
 def test_sigterm_to_the_workers_mid_call_still_makes_one_document(stack: LocalStack) -> None:
     stack.set_faults({"path": "doc/create", "plan": [{"latency_ms": 1500}]})
-    status, _ = stack.post_order(samples.shopify_order(71_001), topic="orders/paid")
+    status, _ = stack.post_order(
+        samples.with_sale(samples.shopify_order(71_001)), topic="orders/paid"
+    )
     assert status == 200
     deadline = time.monotonic() + 20
     while stack.job("acme:71001:invrec").get("state") != "running":

@@ -38,7 +38,7 @@ def documents_of(
 
 def test_shopify_paid_before_created_yields_one_document(stack: LocalStack) -> None:
     """orders/paid is delivered before orders/create: one invoice-receipt, for the full total."""
-    order = samples.shopify_order(9101)
+    order = samples.with_sale(samples.shopify_order(9101))
     created = {**order, "financial_status": "pending"}
     assert stack.post_order(order, topic="orders/paid")[0] == 200
     stack.wait_quiet(timeout=60)

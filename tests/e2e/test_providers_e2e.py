@@ -41,7 +41,7 @@ def test_five_deliveries_and_a_lost_answer_make_one_emailed_document(
     """The same order 5 times at once, and the first create's answer lost after the
     provider made the document: exactly one document, emailed exactly once."""
     provider, create_path = PROVIDERS[tenant]
-    order = samples.shopify_order(7700 + len(tenant), discount="3.00")
+    order = samples.with_sale(samples.shopify_order(7700 + len(tenant), discount="3.00"))
     stack.set_faults({"path": create_path, "plan": ["timeout-after-commit"], "hang_s": 3},
                      provider)  # fmt: skip
     before = len(stack.sandbox("documents", provider))
@@ -62,7 +62,9 @@ def test_idoklad_rate_limit_delays_a_burst_without_failing_it(stack: LocalStack)
     http_json("POST", url, b'{"rate_limit_per_s": 10}', {"Content-Type": "application/json"})
     before = len(stack.sandbox("documents", "idoklad"))
     orders: list[dict[str, Any]] = [
-        samples.shopify_order(80_000 + n, email="", lines=[("Tea", "12.50", 2)], shipping=None)
+        samples.with_sale(
+            samples.shopify_order(80_000 + n, email="", lines=[("Tea", "12.50", 2)], shipping=None)
+        )
         for n in range(100)
     ]
     with ThreadPoolExecutor(8) as pool:
