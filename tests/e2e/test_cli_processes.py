@@ -65,6 +65,9 @@ def test_every_sample_order_total_matches_to_the_agora(stack: LocalStack) -> Non
     for offset, order in enumerate(orders):
         order = {**order, "id": 6000 + offset}
         assert stack.post_order(order)[0] == 200
+        if order["financial_status"] == "paid":  # the transaction names the gateway's id
+            transaction = samples.shopify_transaction(order)
+            assert stack.post_order(transaction, topic="order_transactions/create")[0] == 200
         orders[offset] = order
     stack.wait_quiet(timeout=60)
     for order in orders:
