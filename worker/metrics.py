@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 from prometheus_client import Counter, Histogram
 
-from worker.errors import BridgeError, NeedsAttention, Permanent
+from worker.errors import BridgeError, MissingTransactionId, NeedsAttention, Permanent
 
 #: provider calls range from tens of milliseconds to a client's whole timeout
 _BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -51,7 +51,10 @@ def error_kind(exc: BaseException) -> str:
 
 
 def step_outcome(exc: BaseException) -> str:
-    """How the job ledger files a step that raised `exc` (as `worker.jobs` does)."""
+    """How the job ledger files a step that raised `exc` (as `worker.jobs` does). A missing
+    transaction id is waited for first (`worker.payment_details.awaited`): retrying."""
+    if isinstance(exc, MissingTransactionId):
+        return "retrying"
     if isinstance(exc, NeedsAttention):
         return "needs_attention"
     return "failed" if isinstance(exc, Permanent) else "retrying"

@@ -14,7 +14,15 @@ import pytest
 from prometheus_client import REGISTRY
 
 from invoicebridge.cli import empty_metrics_dir, worker_metrics_env
-from worker.errors import NeedsAttention, Permanent, RateLimited, Retryable, TotalMismatch, Waiting
+from worker.errors import (
+    MissingTransactionId,
+    NeedsAttention,
+    Permanent,
+    RateLimited,
+    Retryable,
+    TotalMismatch,
+    Waiting,
+)
 from worker.metrics import count_step, error_kind, operation_of, step_outcome
 from worker.settings import MetricsSettings
 
@@ -43,6 +51,7 @@ def test_operation_has_no_ids(path: str, operation: str) -> None:
         (Permanent("x"), "Permanent", "failed"),
         (NeedsAttention("x"), "NeedsAttention", "needs_attention"),
         (TotalMismatch("x"), "TotalMismatch", "needs_attention"),
+        (MissingTransactionId("x"), "MissingTransactionId", "retrying"),  # waited for first
         (KeyError("x"), "Unexpected", "retrying"),  # jobs.py retries a crashed step
     ],
 )
