@@ -200,3 +200,13 @@ def test_a_bank_transfer_without_an_account_is_refused_at_start_up() -> None:
     with pytest.raises(ValidationError):
         account = {"api_token": "t", "bank_account_id": "shop"}
         TenantSettings.model_validate({**tenant, "icount": account})
+
+
+def test_a_total_with_more_places_than_the_currency_is_rounded_once() -> None:
+    """A shop set to 3 decimals in ILS: the document and its payment carry 10.01, not a
+    "Rounding -0.01" line and a 10.005 payment the document cannot match."""
+    line = Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("10.005"))
+    shop = paid_order(CARD).model_copy(update={"lines": (line,), "total": Decimal("10.005")})
+    body = invrec(shop)
+    assert [item["description"] for item in body["items"]] == ["Mug"]
+    assert body["cc"]["sum"] == "10.01"

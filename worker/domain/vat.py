@@ -101,8 +101,9 @@ def vat_by_rate(
 
 
 def residual(order: Order, document_total: Decimal) -> Decimal:
-    """What the document must still carry to reach the shop's total (may be negative)."""
-    return order.total - document_total
+    """What the document must still carry to reach the shop's total at the currency's unit
+    (may be negative): a total with more places than the currency is rounded once, here."""
+    return quantize(order.total, order.currency) - document_total
 
 
 def rounding_allowance(order: Order) -> Decimal:

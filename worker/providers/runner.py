@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from worker.domain.events import Line, Order, Refund
 from worker.domain.idempotency import sanity_string
-from worker.errors import OutcomeUnknown, Permanent
+from worker.errors import NeedsAttention, OutcomeUnknown, Permanent
 from worker.jobs import StepContext
 from worker.mailer import Mailer
 from worker.metrics import count_step
@@ -31,11 +31,30 @@ _KINDS: dict[str, DocumentKind] = {
     "invoice": "invoice", "invrec": "invrec", "receipt": "receipt", "refund": "refund"}  # fmt: skip
 
 
+def _refund_line(order: Order, refund: Refund) -> Line:
+    """One line for a refund that names none, taxed as the order was: exempt when no line
+    of it was taxable, at its one rate when its taxable lines share one.
+
+    Raises:
+        NeedsAttention: the order's taxable lines have several rates; which of them the
+            amount was refunded at cannot be told (reason `refund_rate_unknown`).
+    """
+    rates = {line.tax_rate for line in order.lines if line.taxable}
+    if len(rates) > 1:
+        raise NeedsAttention(
+            f"refund {refund.refund_id} of order {order.number} names no lines, and the "
+            "order was taxed at several rates: issue its credit note by hand",
+            reason="refund_rate_unknown",
+        )
+    return Line(description=f"Refund for order {order.number}", quantity=1,
+                unit_price=refund.amount, taxable=bool(rates),
+                tax_rate=next(iter(rates), None))  # fmt: skip
+
+
 def credit_note_order(order: Order, refund: Refund) -> Order:
-    """The refund as an order-shaped document: its own lines, or one line for the amount."""
-    lines = refund.lines or (
-        Line(description=f"Refund for order {order.number}", quantity=1, unit_price=refund.amount),
-    )
+    """The refund as an order-shaped document: its own lines, or one line for the amount
+    (`_refund_line`)."""
+    lines = refund.lines or (_refund_line(order, refund),)
     return order.model_copy(update={
         "lines": lines, "total": refund.amount, "total_tax": sum(line.tax for line in lines),
         "prices_include_tax": True, "paid": False, "refunds": (),

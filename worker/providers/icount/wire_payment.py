@@ -24,6 +24,7 @@ import re
 from datetime import date
 
 from worker.domain.events import Order, Payment
+from worker.domain.money import quantize
 from worker.errors import MissingTransactionId, NeedsAttention
 from worker.providers.base import ChargeRef
 from worker.providers.icount.totals import format_amount
@@ -113,7 +114,7 @@ def payment_fields(
             refuse that at start-up; this guards a provider switched at run time).
     """
     block = payment_block(order, documents)
-    total = format_amount(order.total, order.currency)
+    total = format_amount(quantize(order.total, order.currency), order.currency)
     payment = order.payment
     if block == "cc":
         return {
