@@ -63,6 +63,16 @@ class TotalMismatch(NeedsAttention):
         super().__init__(message, reason="total_mismatch")
 
 
+class DocumentNeedsAttention(NeedsAttention):
+    """The provider made the document, but it is not what the shop's order says (its total
+    or VAT); the job records the document with the failure, so it is never made again and
+    a person sees which one to look at. `document` is the provider's `DocumentRef`."""
+
+    def __init__(self, message: str, *, reason: str, document: object) -> None:
+        super().__init__(message, reason=reason)
+        self.document = document
+
+
 class MissingTransactionId(NeedsAttention):
     """A payment block (iCount `cc`, `paypal`) needs the gateway's transaction id and the
     order has none. The job turns it into `Waiting` while the payment details may still

@@ -26,6 +26,7 @@ from worker.domain.idempotency import job_key
 from worker.email_once import EmailGuard, email_guard
 from worker.errors import (
     BridgeError,
+    DocumentNeedsAttention,
     NeedsAttention,
     OutcomeUnknown,
     Permanent,
@@ -332,9 +333,16 @@ async def _fail_step(
         state=_job_state(outcome),
         error=f"{type(outcome).__name__}: {outcome}",
         unknown=isinstance(outcome, OutcomeUnknown),
+        document=_made(outcome),
         **where,
     )
     return outcome
+
+
+def _made(exc: BridgeError) -> DocumentRef | None:
+    """The document a step made before it stopped for a human, if it made one."""
+    document = exc.document if isinstance(exc, DocumentNeedsAttention) else None
+    return document if isinstance(document, DocumentRef) else None
 
 
 def _job_state(exc: BridgeError) -> JobFailure:

@@ -189,9 +189,11 @@ class JobLedger:
         state: JobFailure,
         error: str,
         unknown: bool = False,
+        document: DocumentRef | None = None,
     ) -> None:
         """Record a failed attempt: `retrying` (runs again), `failed` or `needs_attention`
-        (an operator must act). `unknown`: the provider may have acted (answer lost)."""
+        (an operator must act). `unknown`: the provider may have acted (answer lost).
+        `document`: the provider made this one, though the step did not end well."""
         now, error = _now(), redact_text(error)[:2000]
         async with self.redis.pipeline(transaction=True) as pipe:
             if unknown:
@@ -201,6 +203,16 @@ class JobLedger:
                 JOB.format(key),
                 mapping={"state": state, "last_error": error, "updated_at": now},
             )
+            if document is not None:
+                pipe.hset(
+                    JOB.format(key),
+                    mapping={
+                        "doctype": document.doctype,
+                        "docnum": document.docnum,
+                        "doc_id": document.doc_id or "",
+                        "doc_url": document.doc_url or "",
+                    },
+                )
             pipe.hset(ORDER.format(tenant, order_id), step, state)
             _remember(pipe, key, now, state, error=error, unknown=unknown)
             await pipe.execute()

@@ -301,3 +301,15 @@ async def test_resolving_marks_the_failed_steps_done_by_hand(ledger: Ledger) -> 
     job = await ledger.job(job_key("acme", "1101", "invrec"))
     assert job is not None and job.state == "resolved"
     assert (await ledger.order_steps("acme", "1101"))["invrec"].state == "resolved"
+
+
+async def test_a_document_made_before_the_step_stopped_is_kept_with_it(ledger: Ledger) -> None:
+    """iCount made the document but its VAT differs (D-23): the job is needs_attention and
+    names the document, so no attempt makes another and on-call knows which to check."""
+    key = job_key("acme", "1001", "invrec")
+    where: dict[str, Any] = {"tenant": "acme", "order_id": "1001", "step": "invrec"}
+    await ledger.start_job(key, event_id="e1", **where)
+    made = DocumentRef(doctype="invrec", docnum="30001")
+    await ledger.fail_job(key, state="needs_attention", error="VAT differs", document=made, **where)
+    job = await ledger.job(key)
+    assert job is not None and (job.state, job.document()) == ("needs_attention", made)

@@ -40,7 +40,7 @@ from typing import Literal, get_args
 from worker.domain import vat
 from worker.domain.events import Line, Order
 from worker.domain.money import parse_amount, quantize, quantum
-from worker.errors import NeedsAttention
+from worker.errors import DocumentNeedsAttention
 from worker.providers.base import DocumentRef
 from worker.providers.icount.totals import DEFAULT_VAT_PERCENT, is_truthy, order_rate
 from worker.settings import DocumentSettings
@@ -224,18 +224,21 @@ def vat_differences(
 
 def check_answer(order: Order, documents: DocumentSettings, ref: DocumentRef) -> None:
     """Stop for a human when the document iCount made does not show the shop's total, or
-    (one rate) the VAT the shop charged. Totals iCount does not answer are not checked.
+    the VAT the shop charged (summed over its rates: iCount answers one `totalvat`, and a
+    document has one rate unless the tenant maps several to tax types). Totals iCount
+    does not answer are not checked.
 
     Raises:
-        NeedsAttention: `document_total_differs` or `document_vat_differs`; the document
-            exists (its number is in the message) and is not issued again.
+        DocumentNeedsAttention: `document_total_differs` or `document_vat_differs`, carrying
+            the document, which the job records: it is not issued again.
     """
     name = f"iCount {ref.doctype} {ref.docnum}"
     if ref.total is not None and ref.total != quantize(order.total, order.currency):
-        raise NeedsAttention(
+        raise DocumentNeedsAttention(
             f"{name} totals {ref.total} {order.currency}, the shop's order {order.total}; "
             "check the document before anything else is done with it",
             reason="document_total_differs",
+            document=ref,
         )
     if ref.vat is None:
         return
@@ -243,8 +246,9 @@ def check_answer(order: Order, documents: DocumentSettings, ref: DocumentRef) ->
     shop = quantize(sum(charged.values(), Decimal(0)), order.currency)
     if ref.vat != shop:
         rates = ", ".join(f"{rate}%: {tax}" for rate, tax in sorted(charged.items())) or "none"
-        raise NeedsAttention(
+        raise DocumentNeedsAttention(
             f"{name} shows VAT {ref.vat} {order.currency}, the shop charged {shop} ({rates}); "
             "iCount rounded the VAT differently",
             reason="document_vat_differs",
+            document=ref,
         )
