@@ -15,7 +15,7 @@ import pytest
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from worker.domain.events import Customer, Line, Order
 from worker.domain.idempotency import sanity_string
-from worker.errors import OutcomeUnknown, Permanent, Retryable
+from worker.errors import NeedsAttention, OutcomeUnknown, Permanent, Retryable
 from worker.providers.base import ChargeOrder, ChargeRef, DocumentRequest
 from worker.providers.icount.client import ICountClient
 from worker.providers.icount.provider import ICountProvider
@@ -172,22 +172,44 @@ async def test_no_stored_card_is_permanent(
 
 
 @pytest.mark.parametrize("fault", ["timeout-after-commit", "disconnect-after-commit"])
-@pytest.mark.parametrize("is_test", [False, True], ids=["live", "is_test"])
 async def test_lost_answer_then_find_charge_finds_the_one_transaction(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox, fault: str, is_test: bool
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, fault: str
 ) -> None:
-    """cc/bill charges, then its answer is lost: OutcomeUnknown; the search finds that charge.
-    A tenant's `is_test` (F-CC-16) marks the charge a test and keeps the same guarantee."""
+    """cc/bill charges, then its answer is lost: OutcomeUnknown; the search finds that charge."""
     await store_card(http, sandbox)
     await control(http, sandbox, "POST", "faults", {"path": "cc/bill", "plan": [fault],
                                                     "hang_s": 2})  # fmt: skip
-    provider = provider_for(sandbox, http, timeout_s=0.5, is_test=is_test)
+    provider = provider_for(sandbox, http, timeout_s=0.5)
     with pytest.raises(OutcomeUnknown):
         await provider.charge(charge_order())
     found = await provider.find_charge(charge_order().reference)
     [made] = await control(http, sandbox, "GET", "transactions")
     assert found is not None and found.confirmation_code == made["confirmation_code"]
-    assert made["is_test"] is is_test
+
+
+async def test_a_test_charge_issues_nothing_and_a_live_retry_charges_once(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """F-CC-16: with `is_test` the charge goes out as a test, even its lost answer is found
+    (exactly once), and the step stops (`test_charge`) so no invoice-receipt records money
+    never taken; once `is_test` is off, the search does not take the test for the real
+    charge, and the retry charges once."""
+    await store_card(http, sandbox)
+    await control(http, sandbox, "POST", "faults", {"path": "cc/bill",
+                                                    "plan": ["timeout-after-commit"],
+                                                    "hang_s": 2})  # fmt: skip
+    trial = provider_for(sandbox, http, timeout_s=0.5, is_test=True)
+    with pytest.raises(OutcomeUnknown):
+        await trial.charge(charge_order())
+    with pytest.raises(NeedsAttention) as stopped:
+        await trial.find_charge(charge_order().reference)
+    assert stopped.value.reason == "test_charge"
+    live = provider_for(sandbox, http)
+    assert await live.find_charge(charge_order().reference) is None
+    real = await live.charge(charge_order())
+    test, made = await control(http, sandbox, "GET", "transactions")
+    assert (test["is_test"], made["is_test"]) == (True, False)
+    assert real.confirmation_code == made["confirmation_code"]
 
 
 async def test_latency_commits_after_the_client_gave_up(

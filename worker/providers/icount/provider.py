@@ -21,7 +21,7 @@ card's token is fetched per charge and lives only in `charge`'s local variables.
 from __future__ import annotations
 
 from worker.domain.events import Customer
-from worker.errors import Permanent
+from worker.errors import NeedsAttention, Permanent
 from worker.providers.base import (
     Capabilities,
     ChargeOrder,
@@ -160,11 +160,25 @@ class ICountProvider:
             OutcomeUnknown: the answer was lost; `find_charge` before anything else.
         """
         token = await self.client.stored_card(order.customer_ref)
-        data = await self.client.bill(
-            build_charge_request(order, token, is_test=self.client.is_test)
-        )
-        return parse_charge(data, order)
+        is_test = self.client.is_test
+        data = await self.client.bill(build_charge_request(order, token, is_test=is_test))
+        return _live(parse_charge(data, order), is_test)
 
     async def find_charge(self, reference: str) -> ChargeRef | None:
-        data = await self.client.transactions(build_search_request(reference))
-        return find_in_transactions(data, reference)
+        is_test = self.client.is_test
+        data = await self.client.transactions(build_search_request(reference, is_test=is_test))
+        found = find_in_transactions(data, reference, is_test=is_test)
+        return None if found is None else _live(found, is_test)
+
+
+def _live(charge: ChargeRef, is_test: bool) -> ChargeRef:
+    """`charge`, unless it was a test (`icount.is_test`): then nobody was charged, and no
+    invoice-receipt may record it, so the step stops for a person. Its description marks
+    it a test, so once `is_test` is off a retry charges for real."""
+    if is_test:
+        raise NeedsAttention(
+            f"test charge {charge.confirmation_code} made with icount.is_test: nobody was "
+            "charged and no document is issued; turn is_test off and retry to charge for real",
+            reason="test_charge",
+        )
+    return charge

@@ -28,6 +28,8 @@ from worker.providers.icount.totals import format_amount
 
 #: what precedes our reference in a transaction's `payment_description`
 DESCRIPTION_PREFIX = "invoicebridge "
+#: what precedes it in a charge made with `is_test` (nobody was charged)
+TEST_PREFIX = "invoicebridge test "
 #: card refusals that mean the card company could not answer: nothing was charged, try later
 RETRYABLE_REASONS = frozenset({"processing_error"})
 #: what a refusal means, in words that carry no card data (iCount's own text may)
@@ -51,9 +53,10 @@ _LIST_KEYS = ("transactions", "results", "data")
 _SAFE_REASON = re.compile(r"^(?!.*\d{5})[a-z][a-z0-9_]{0,39}$")
 
 
-def payment_description(reference: str) -> str:
-    """The description a charge carries: how a lost answer is found again."""
-    return f"{DESCRIPTION_PREFIX}{reference}"
+def payment_description(reference: str, *, is_test: bool = False) -> str:
+    """The description a charge carries: how a lost answer is found again. A test charge's
+    says so, so that a live search never takes a test charge for the real one."""
+    return f"{TEST_PREFIX if is_test else DESCRIPTION_PREFIX}{reference}"
 
 
 def split_installments(
@@ -103,7 +106,7 @@ def build_charge_request(
         "currency_code": order.currency,
         "num_of_payments": order.num_of_payments,
         "cc_token_id": token_id,
-        "payment_description": payment_description(order.reference),
+        "payment_description": payment_description(order.reference, is_test=is_test),
     }
     if order.num_of_payments > 1:
         first = first_payment(
@@ -115,9 +118,9 @@ def build_charge_request(
     return body
 
 
-def build_search_request(reference: str) -> dict[str, object]:
+def build_search_request(reference: str, *, is_test: bool = False) -> dict[str, object]:
     """The `cc/transactions` filters that find the charge made for `reference`."""
-    return {"payment_description": payment_description(reference)}
+    return {"payment_description": payment_description(reference, is_test=is_test)}
 
 
 def charge_error(reason: str) -> Permanent | Retryable:
@@ -221,12 +224,14 @@ def _transactions(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return []
 
 
-def find_in_transactions(data: Mapping[str, Any], reference: str) -> ChargeRef | None:
+def find_in_transactions(
+    data: Mapping[str, Any], reference: str, *, is_test: bool = False
+) -> ChargeRef | None:
     """The first transaction whose description is exactly the one `reference` charges carry.
 
     Two would mean a double charge; the first (oldest, in the sandbox's order) is returned.
     """
-    wanted = payment_description(reference)
+    wanted = payment_description(reference, is_test=is_test)
     for item in _transactions(data):
         if str(item.get("payment_description") or "").strip() == wanted:
             ref = _charge_ref(item, None)
