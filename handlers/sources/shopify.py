@@ -172,8 +172,10 @@ def _transaction_delivery(
     wire: ShopifyTransaction, dedupe_key: str, topic: str, occurred_at: datetime | None
 ) -> Parsed:
     """`order_transactions/create`: PAYMENT_DETAILS for a successful sale or capture that says
-    something of the payment, else an ignored delivery (kind None)."""
-    payment = _sale_payment(wire, wire.gateway, None) if wire.took_money() else None
+    something of the payment, else an ignored delivery (kind None). A gift card's part of a
+    split payment is ignored: its id would otherwise stand for the card's."""
+    partial = (wire.gateway or "").casefold() in _PARTIAL_GATEWAYS
+    payment = None if partial or not wire.took_money() else _sale_payment(wire, wire.gateway, None)
     if payment is None or wire.order_id is None:
         return Parsed(dedupe_key, topic, None, None, occurred_at)
     return Parsed(

@@ -114,6 +114,13 @@ def test_a_sale_that_names_no_usable_order_is_ignored(order_id: object) -> None:
     assert isinstance(recorded(transaction(order_id=order_id)), IgnoredDelivery)
 
 
+def test_a_gift_cards_part_of_a_split_payment_is_ignored() -> None:
+    """A gift card's sale would otherwise stand as the order's card payment (its id as the
+    cc block's confirmation code); only the card's own sale counts."""
+    gift = transaction(gateway="gift_card", authorization="gc-1", payment_details=None)
+    assert isinstance(recorded(gift), IgnoredDelivery)
+
+
 def test_a_sale_that_says_nothing_of_the_payment_is_ignored() -> None:
     """No gateway, no card, no authorisation: nothing to keep."""
     bare = transaction(gateway=None, authorization=None, payment_details=None)
