@@ -89,10 +89,12 @@ def test_installments_send_the_first_payment() -> None:
 
 @pytest.mark.parametrize(
     ("changes", "reason"),
-    [({"num_of_payments": 37}, "bad_installments"),
-     ({"num_of_payments": 3, "first_payment": Decimal("200")}, "bad_installments"),
-     ({"num_of_payments": 2, "first_payment": Decimal("17.005")}, "bad_installments")],
-)  # fmt: skip
+    [
+        ({"num_of_payments": 37}, "bad_installments"),
+        ({"num_of_payments": 3, "first_payment": Decimal("200")}, "bad_installments"),
+        ({"num_of_payments": 2, "first_payment": Decimal("17.005")}, "bad_installments"),
+    ],
+)
 def test_impossible_installments_are_refused(changes: dict[str, Any], reason: str) -> None:
     """Installments that cannot add up to the sum never reach iCount."""
     with pytest.raises(Permanent) as raised:
@@ -186,13 +188,30 @@ def test_refusal_text_never_reaches_the_message() -> None:
 
 @pytest.mark.parametrize(
     "answer",
-    [{"status": True, "confirmation_code": "0123456", "sum": "117.00", "currency_code": "ILS",
-      "cc_card_type": "VISA", "cc_type": 1, "deal_id": "900001"},
-     {"status": True, "data": {"confirmation_code": 123456, "sum": 117, "cc_type": "1",
-                               "cc_deal_id": 900001}},
-     {"status": True, "confirmation_code": "0123456", "sum": 117.0, "cc_card_type": "1",
-      "transaction_id": "900001", "currency": "ils"}],
-)  # fmt: skip
+    [
+        {
+            "status": True,
+            "confirmation_code": "0123456",
+            "sum": "117.00",
+            "currency_code": "ILS",
+            "cc_card_type": "VISA",
+            "cc_type": 1,
+            "deal_id": "900001",
+        },
+        {
+            "status": True,
+            "data": {"confirmation_code": 123456, "sum": 117, "cc_type": "1", "cc_deal_id": 900001},
+        },
+        {
+            "status": True,
+            "confirmation_code": "0123456",
+            "sum": 117.0,
+            "cc_card_type": "1",
+            "transaction_id": "900001",
+            "currency": "ils",
+        },
+    ],
+)
 def test_parse_charge_shapes(answer: dict[str, Any]) -> None:
     """Top level or under `data`, strings or numbers, a type name or only its code."""
     ref = parse_charge(answer, charge_order())
@@ -246,3 +265,20 @@ def test_a_reason_with_a_trailing_newline_is_not_taken_as_a_code() -> None:
     """Only a whole safe code is repeated; `card_declined` plus a newline is not one."""
     error = charge_error("card_declined\n")
     assert isinstance(error, Permanent) and error.reason == "charge_refused"
+
+
+@pytest.mark.parametrize(
+    ("answer", "card_type"),
+    [
+        ({"cc_card_type": "Visa"}, "VISA"),
+        ({"cc_type": "2"}, "MASTERCARD"),
+        ({"cc_card_type": "4580 0000 0000 0000"}, None),
+        ({"card_type": "12"}, None),
+    ],
+)
+def test_only_a_brands_letters_are_kept_as_the_card_type(
+    answer: dict[str, str], card_type: str | None
+) -> None:
+    """The card type goes into the ledger: digits iCount might echo never do."""
+    data = {"status": True, "confirmation_code": "1", "sum": "117.00", **answer}
+    assert parse_charge(data, charge_order()).card_type == card_type

@@ -210,3 +210,13 @@ def test_a_total_with_more_places_than_the_currency_is_rounded_once() -> None:
     body = invrec(shop)
     assert [item["description"] for item in body["items"]] == ["Mug"]
     assert body["cc"]["sum"] == "10.01"
+
+
+def test_a_transaction_id_that_held_a_card_number_is_not_sent() -> None:
+    """A Luhn-valid number in the gateway's id is masked as it is read; the masked text is
+    no confirmation code, so the step stops for a human instead of sending it."""
+    masked = CARD.model_copy(update={"transaction_id": None})
+    masked = Payment(**{**masked.model_dump(), "transaction_id": "4580000000000000"})
+    with pytest.raises(NeedsAttention) as stopped:
+        invrec(paid_order(masked))
+    assert stopped.value.reason == "transaction_id_masked"

@@ -49,6 +49,8 @@ CARD_TYPES = {1: "VISA", 2: "MASTERCARD", 3: "AMEX", 5: "DINERS", 6: "JCB", 7: "
               8: "LEUMICARD", 22: "ISRACARD"}  # fmt: skip
 #: list keys a transactions answer may use (S2 reads `results_count` only; the rest is guessed)
 _LIST_KEYS = ("transactions", "results", "data")
+#: a card type as iCount may name it ("VISA", "Master Card"): letters only, kept in the ledger
+_CARD_TYPE_NAME = re.compile(r"[A-Za-z][A-Za-z ]{0,19}")
 #: a reason code shown as is: a word with no run of 5+ digits (a card number, a token)
 _SAFE_REASON = re.compile(r"^(?!.*\d{5})[a-z][a-z0-9_]{0,39}$")
 
@@ -177,8 +179,8 @@ def _count(value: Any, default: int) -> int:
 
 def _card_type(data: Mapping[str, Any]) -> str | None:
     name = _pick(data, "cc_card_type", "card_type")
-    if isinstance(name, str) and not name.isdigit():
-        return name
+    if isinstance(name, str) and _CARD_TYPE_NAME.fullmatch(name.strip()):
+        return name.strip().upper()  # only a brand's letters are kept: never card digits
     return CARD_TYPES.get(_count(_pick(data, "cc_type") or name, 0))
 
 

@@ -25,6 +25,7 @@ from datetime import date
 
 from worker.domain.events import Order, Payment
 from worker.domain.money import quantize
+from worker.domain.redaction import card_mask
 from worker.errors import MissingTransactionId, NeedsAttention
 from worker.providers.base import ChargeRef
 from worker.providers.icount.totals import format_amount
@@ -54,6 +55,8 @@ CARD_TYPE_NAMES = {
     "leumicard": "LEUMICARD",
     "isracard": "ISRACARD",
 }
+#: how a masked card number starts (`redaction.card_mask`): an id that held one is no id
+MASK_START = card_mask("0000").split("…")[0]
 #: what `card_type` says when the platform names no brand (a guess: F-PAY-3)
 UNKNOWN_CARD_TYPE = "OTHER"
 
@@ -85,6 +88,12 @@ def card_type(brand: str | None) -> str:
 def _gateway_id(order: Order, block: str) -> str:
     payment = order.payment
     if payment is not None and payment.transaction_id:
+        if MASK_START in payment.transaction_id:
+            raise NeedsAttention(
+                f"the gateway's transaction id for order {order.number} reads like a card "
+                "number and was masked; record the payment by hand",
+                reason="transaction_id_masked",
+            )
         return payment.transaction_id
     gateway = (payment.gateway if payment else None) or order.payment_gateway or "unknown"
     raise MissingTransactionId(
