@@ -176,14 +176,17 @@ class Ledger(JobLedger):
         }
         if isinstance(item, OrderEvent):
             state = "received"
-            # without a payment the payload is as before payment.details existed, so workers of
-            # the previous release still read it during a rolling upgrade
-            unset = {"payment"} if item.payment is None else None
+            # without payments the payload is as before payments existed (neither the event's
+            # nor the order's is written), so workers of the previous release still read it
+            # during a rolling upgrade; one with a payment waits for upgraded workers
+            unset: dict[str, Any] = {"payment": True} if item.payment is None else {}
+            if item.order is not None and item.order.payment is None:
+                unset["order"] = {"payment"}
             fields |= {
                 "kind": item.kind.value,
                 "order_id": item.order_id,
                 "order_number": item.order.number if item.order else "",
-                "payload": item.model_dump_json(exclude=unset),
+                "payload": item.model_dump_json(exclude=unset or None),
             }
         else:
             state = "ignored"

@@ -313,3 +313,16 @@ async def test_a_document_made_before_the_step_stopped_is_kept_with_it(ledger: L
     await ledger.fail_job(key, state="needs_attention", error="VAT differs", document=made, **where)
     job = await ledger.job(key)
     assert job is not None and (job.state, job.document()) == ("needs_attention", made)
+
+
+async def test_an_event_without_payments_is_stored_as_the_previous_release_wrote_it(
+    ledger: Ledger,
+) -> None:
+    """Rolling upgrade: no `payment` key (event's or order's) unless there is one, so
+    workers of the release before payments existed still read the payload."""
+    event = order_event(5001)
+    assert event.order is not None
+    event = event.model_copy(update={"order": event.order.model_copy(update={"payment": None})})
+    await ledger.record(event)
+    payload = await ledger.redis.hget(EVENT.format(event.event_id), "payload")
+    assert payload and "payment" not in str(payload)
