@@ -28,7 +28,7 @@ from worker.ledger_jobs import JobRecord
 #: the webhook subscription that brings the transaction id, by source
 DETAILS_TOPICS = {
     "shopify": "Shopify's 'order_transactions/create'",
-    "stripe": "Stripe's 'charge.succeeded'",
+    "stripe": "Stripe's 'charge.succeeded' (with the order's metadata.order_id)",
 }
 #: a waiting step looks again after half the time it has waited so far, within these (ms)
 POLL_MIN_MS, POLL_MAX_MS = 1_000, 30_000

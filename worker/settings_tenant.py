@@ -66,7 +66,7 @@ class DocumentSettings(Strict):
     #: payment block needs one and it comes in a later event (Shopify
     #: `order_transactions/create`, Stripe `charge.succeeded`), from the step's first attempt
     #: (s); then the job stops as needs_attention
-    payment_details_wait_s: float = Field(default=900.0, ge=0)
+    payment_details_wait_s: float = Field(default=900.0, ge=0, le=604_800)
     #: VAT percent of taxable lines that carry no rate (iCount: sent as `vat_percent`)
     default_vat_percent: Decimal = Field(default=Decimal(18), ge=0, le=100)
     income_type_name: str | None = None

@@ -325,4 +325,4 @@ async def test_an_event_without_payments_is_stored_as_the_previous_release_wrote
     event = event.model_copy(update={"order": event.order.model_copy(update={"payment": None})})
     await ledger.record(event)
     payload = await ledger.redis.hget(EVENT.format(event.event_id), "payload")
-    assert payload and "\"payment\"" not in str(payload)
+    assert payload and '"payment"' not in str(payload)
