@@ -36,9 +36,9 @@ Behaviour chosen where providers.md says *unknown* or *inferred*:
   `duplicate_sanity_string`; `return_existing` answers the EXISTING document, `status: true`
   and the same docnum.
 - `invrec` and `receipt` need a payment block (cash, cc, cheques, banktransfer,
-  paypal) whose sums equal the document total; other types do not. A `cc` block
-  with more than 4 card digits is refused (`card_number_not_allowed`): documents
-  carry only the last 4.
+  paypal) whose sums equal the document total; other types do not. Every field of
+  every method is checked against what the documentation lists (`schema`): an unknown
+  field, a missing required one or any card secret is refused.
 - Totals follow `rounding.document_totals` under a rounding rule iCount does not
   publish: `per_line` + `half_up` unless `--rounding-rule exact_sum|per_line|per_rate`,
   `--rounding half_up|half_even` or `POST /_sandbox/config {"rounding_rule": ...,

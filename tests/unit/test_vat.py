@@ -19,7 +19,6 @@ from worker.domain.vat import (
     residual,
     rounding_allowance,
     split_vat,
-    vat_by_rate,
 )
 from worker.errors import TotalMismatch
 
@@ -91,29 +90,6 @@ def test_split_vat_extracts_the_contained_vat(
 
 
 # --- grouping per rate -------------------------------------------------------------------
-
-
-def test_vat_by_rate_rounds_once_per_group() -> None:
-    """Amounts are summed per rate, a discount is a negative part of its group, and each
-    group's VAT is rounded once (5.12 at 17 %, not the per-line 3 × 1.71 = 5.13)."""
-    parts = [(D(17), D("10.03"))] * 3 + [(D(18), D("5.00")), (D(17), D("-1.00")), (D(0), D(9))]
-    assert vat_by_rate(parts, "ILS", included=False) == {
-        D(17): D("4.95"),  # 29.09 × 0.17 = 4.9453
-        D(18): D("0.90"),
-        D(0): D("0.00"),
-    }
-    per_group = vat_by_rate([(D(17), D("10.03"))] * 3, "ILS", included=False)
-    assert per_group == {D(17): D("5.12")}
-    assert 3 * add_vat(D("10.03"), D(17), "ILS") == D("5.13")
-
-
-def test_vat_by_rate_on_gross_amounts() -> None:
-    """With `included`, each group's VAT is extracted from its gross sum."""
-    parts = [(D(18), D("59.00")), (D(18), D("59.00")), (D(5), D("105")), (D(25), D(0))]
-    assert vat_by_rate(parts, "JPY", included=True) == {D(18): D(18), D(5): D(5), D(25): D(0)}
-
-
-# --- lines -------------------------------------------------------------------------------
 
 
 def test_line_rate() -> None:

@@ -8,7 +8,8 @@ currency's smallest unit (`money.quantize`), once per amount it is computed on:
   the net is the gross less that VAT (`split_vat`).
 
 A shop rounds once per line (`gross_lines`); a provider rounds once per item
-(iDoklad, iCash) or once per VAT rate group (iCount, `vat_by_rate`). Rates are
+(iDoklad, iCash); iCount gets VAT-inclusive amounts and rounds by a rule of its own
+(worker/providers/icount/totals.py). Rates are
 percents; a tax-exempt line has no rate (None), never 0 (a 0 % rate is taxable).
 
 Reconciliation (`reconcile`) compares three totals, naming both sides on failure:
@@ -29,7 +30,6 @@ Imports only the standard library and the domain models.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from decimal import Decimal
 
 from worker.domain.events import Line, Order
@@ -82,22 +82,6 @@ def gross_lines(order: Order, default_rate: Decimal) -> list[tuple[Line, Decimal
         (line, line_gross(line, include, line_rate(line, default_rate), order.currency))
         for line in order.lines
     ]
-
-
-def vat_by_rate(
-    parts: Iterable[tuple[Decimal, Decimal]], currency: str, *, included: bool
-) -> dict[Decimal, Decimal]:
-    """The VAT of each rate group: amounts summed per rate, then rounded once per group.
-
-    `parts` are ``(rate, amount)``; the amounts are net (`add_vat`) or, with
-    `included`, gross (`split_vat`). Discounts are negative parts of their group.
-    """
-    sums: dict[Decimal, Decimal] = {}
-    for rate, amount in parts:
-        sums[rate] = sums.get(rate, Decimal(0)) + amount
-    if included:
-        return {rate: split_vat(amount, rate, currency)[1] for rate, amount in sums.items()}
-    return {rate: add_vat(amount, rate, currency) for rate, amount in sums.items()}
 
 
 def residual(order: Order, document_total: Decimal) -> Decimal:

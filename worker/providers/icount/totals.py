@@ -137,7 +137,7 @@ def line_items(
     tax_types: dict[Decimal, int] | None,
     currency: str,
 ) -> list[dict[str, object]]:
-    """The one or two items of `line` at its `gross` (`line_gross`); `rate` None: exempt."""
+    """The item of `line` at its `gross` (`line_gross`); `rate` None: exempt."""
     tax = _tax_fields(rate, tax_types)
     arranged = arrange(gross, line.quantity, currency)
     if arranged is None:

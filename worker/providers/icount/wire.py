@@ -28,6 +28,7 @@ from worker.providers.icount.totals import (
     is_truthy,
     money_fields,
 )
+from worker.providers.icount.wire_docs import docnum_value
 from worker.providers.icount.wire_payment import charged_payment, payment_fields
 from worker.settings import DocumentSettings
 
@@ -128,7 +129,7 @@ def build_document_request(
     if documents.income_type_name:
         body["income_type_name"] = documents.income_type_name
     if based_on is not None:
-        body["based_on"] = [{"doctype": based_on[0], "docnum": _docnum(based_on[1])}]
+        body["based_on"] = [{"doctype": based_on[0], "docnum": docnum_value(based_on[1])}]
     if doctype in RECEIPT_DOCTYPES:
         body.update(
             {"cc": charged_payment(charge, issue_date, order.customer.name)}
@@ -136,11 +137,6 @@ def build_document_request(
             else payment_fields(order, documents, issue_date, bank_account_id)
         )
     return body
-
-
-def _docnum(docnum: str) -> int | str:
-    """A document number as the integer seed 000 types it, when it is one."""
-    return int(docnum) if docnum.isdigit() else docnum
 
 
 # --- responses ------------------------------------------------------------------------
