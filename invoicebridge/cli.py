@@ -1,4 +1,4 @@
-"""`invoicebridge`: serve | worker | sandbox | demo | jobs | loadgen | chaos."""
+"""`invoicebridge`: serve | worker | check | sandbox | demo | jobs | loadgen | chaos."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import cast
 
 from invoicebridge.chaos_cli import add_chaos_parser
+from invoicebridge.check_cli import add_check_parser
 from invoicebridge.cli_env import CliParser, env_option, port, positive_int, seconds
 from invoicebridge.jobs_cli import add_jobs_parser
 from invoicebridge.loadgen.cli import add_loadgen_parser
@@ -253,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_serve(sub)
     _add_worker(sub)
+    add_check_parser(sub)
     _add_sandbox(sub)
     demo = sub.add_parser("demo", help="run everything on sample orders and show the documents")
     demo.add_argument("--keep-running", action="store_true")

@@ -16,6 +16,28 @@ PaymentBlock = Literal["cc", "banktransfer", "paypal", "cash"]
 #: without `rate_limit_burst`, a limited tenant may send this many seconds of its rate at once
 DEFAULT_BURST_S = 60.0
 
+ProviderName = Literal["icount", "idoklad", "icash"]
+#: the standard VAT rate (%) of each provider's country: a tenant's `default_vat_percent`
+#: unless its settings name one. Sources:
+#: - Israel 18 % from 1 January 2025: the Israel Tax Authority's Interpretative Instructions
+#:   01/2025 (5 December 2024) on the VAT Order (Amendment) 2024, as summarised at
+#:   https://regfollower.com/israel-issues-guidance-on-increased-vat-rate
+#: - Czechia 21 % standard, 12 % the single reduced rate from 1 January 2024 (the 10 % and
+#:   15 % rates merged), 0 % for books: https://vatcompliance.co/eu-vat-rates and
+#:   https://vatupdate.com/2023/11/10/czech-consolidating-reduced-vat-rates-2024-new-12-rate-4
+#: - Bulgaria 20 % standard, 9 % reduced: https://vatcompliance.co/eu-vat-rates
+STANDARD_VAT: dict[ProviderName, Decimal] = {
+    "icount": Decimal(18),
+    "idoklad": Decimal(21),
+    "icash": Decimal(20),
+}
+#: every rate of each provider's country (same sources), 0 for zero-rated supplies
+COUNTRY_VAT: dict[ProviderName, frozenset[Decimal]] = {
+    "icount": frozenset({Decimal(0), Decimal(18)}),
+    "idoklad": frozenset({Decimal(0), Decimal(12), Decimal(21)}),
+    "icash": frozenset({Decimal(0), Decimal(9), Decimal(20)}),
+}
+
 
 class AlertSettings(Strict):
     """Where a tenant's alerts go (worker/alerts.py): a webhook (signed the Standard Webhooks
@@ -67,8 +89,10 @@ class DocumentSettings(Strict):
     #: `order_transactions/create`, Stripe `charge.succeeded`), from the step's first attempt
     #: (s); then the job stops as needs_attention
     payment_details_wait_s: float = Field(default=900.0, ge=0, le=604_800)
-    #: VAT percent of taxable lines that carry no rate (iCount: sent as `vat_percent`)
-    default_vat_percent: Decimal = Field(default=Decimal(18), ge=0, le=100)
+    #: VAT percent of taxable lines that carry no rate (iCount: sent as `vat_percent`). Not
+    #: set: the standard rate of the provider's country (`STANDARD_VAT`; 18 stands for it
+    #: only outside a tenant). Set: taken as given, even if the country has no such rate
+    default_vat_percent: Decimal = Field(default=STANDARD_VAT["icount"], ge=0, le=100)
     income_type_name: str | None = None
     #: bill the stored card of an unpaid order that asks for it (`charge` in the order)
     charge_stored_cards: bool = False
@@ -166,7 +190,7 @@ class TenantSettings(Strict):
     secret: Secret | None = None
     #: several secrets may be valid at once while one is being rotated
     secrets: tuple[Secret, ...] = ()
-    provider: Literal["icount", "idoklad", "icash"]
+    provider: ProviderName
     icount: ICountSettings | None = None
     idoklad: IDokladSettings | None = None
     icash: ICashSettings | None = None
@@ -180,6 +204,25 @@ class TenantSettings(Strict):
     rate_limit_per_s: float | None = Field(default=None, gt=0)
     #: deliveries at once after a quiet spell (default: DEFAULT_BURST_S of the rate)
     rate_limit_burst: float | None = Field(default=None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _country_vat(cls, data: object) -> object:
+        """`documents.default_vat_percent`, when the settings leave it out, is the standard
+        rate of the provider's country; a rate they name is the merchant's to choose."""
+        if not isinstance(data, dict) or data.get("provider") not in STANDARD_VAT:
+            return data  # field validation reports what is wrong
+        rate = STANDARD_VAT[data["provider"]]
+        documents = data.get("documents")
+        if documents is None:
+            return {**data, "documents": {"default_vat_percent": rate}}
+        if isinstance(documents, dict) and "default_vat_percent" not in documents:
+            return {**data, "documents": {**documents, "default_vat_percent": rate}}
+        if isinstance(documents, DocumentSettings) and (
+            "default_vat_percent" not in documents.model_fields_set
+        ):
+            return {**data, "documents": documents.model_copy(update={"default_vat_percent": rate})}
+        return data
 
     @model_validator(mode="after")
     def _complete(self) -> TenantSettings:
@@ -211,6 +254,11 @@ class TenantSettings(Strict):
             return None
         burst = self.rate_limit_burst
         return WebhookRate(per_s, max(1.0, per_s * DEFAULT_BURST_S) if burst is None else burst)
+
+    def vat_fits_country(self) -> bool:
+        """Whether `default_vat_percent` is one of the provider's country's rates (a rate set
+        explicitly may not be; `invoicebridge check` says so)."""
+        return self.documents.default_vat_percent in COUNTRY_VAT[self.provider]
 
     def webhook_secrets(self) -> tuple[str, ...]:
         """Every secret a delivery may be signed with, as plain strings."""

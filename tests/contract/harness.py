@@ -99,7 +99,7 @@ async def running(harness: Harness) -> AsyncIterator[Running]:
                          "starttls": False},
             })  # fmt: skip
             assert tenant.smtp is not None
-            provider = build_provider(tenant, session)
+            provider = build_provider(tenant, session, tenant_id="acme")
             runner = StepRunner(provider, "acme", tenant.documents, Mailer(tenant.smtp))
             yield Running(harness, runner, box.url, inbox, session)
 

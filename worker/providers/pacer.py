@@ -56,3 +56,10 @@ class Pacer:
 def pacer_for(base_url: str, account: str) -> Pacer:
     """The process-wide pacer of one account of one service."""
     return _PACERS.setdefault((base_url, account), Pacer())
+
+
+def pacing_key(tenant: str | None, account: str) -> str:
+    """The `account` a client paces under: its tenant's id when it has one, so one tenant's
+    429 never holds another tenant's calls (issue 17, item 9), else the account's own name
+    (a client built outside any tenant, as in a test)."""
+    return f"tenant:{tenant}" if tenant else account

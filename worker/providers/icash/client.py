@@ -27,7 +27,7 @@ import aiohttp
 from worker.errors import OutcomeUnknown, Permanent, Retryable
 from worker.metrics import observe_call
 from worker.providers.icash import wire
-from worker.providers.pacer import pacer_for
+from worker.providers.pacer import pacer_for, pacing_key
 from worker.settings import ICashSettings
 
 #: share of the total timeout allowed for the TCP connect, so a connect timeout is
@@ -57,10 +57,12 @@ class ICashClient:
         session: aiohttp.ClientSession,
         settings: ICashSettings,
         nonces: wire.NonceSource | None = None,
+        *,
+        tenant: str | None = None,
     ) -> None:
         self._session = session
         self._settings = settings
-        self._pacer = pacer_for(settings.base_url, settings.api_key)
+        self._pacer = pacer_for(settings.base_url, pacing_key(tenant, settings.api_key))
         self._base_url = settings.base_url.rstrip("/")
         self._secret = settings.secret_key.get_secret_value()
         self._nonces = nonces or _PROCESS_NONCES

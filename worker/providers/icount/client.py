@@ -26,6 +26,7 @@ so neither a token nor card data from iCount's own text reaches an error.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,10 +50,12 @@ from worker.providers.icount.wire_docs import (
     info_fields,
     search_rows,
 )
-from worker.providers.pacer import pacer_for
+from worker.providers.pacer import pacer_for, pacing_key
 from worker.settings import ICountSettings
 
 LOGIN = "auth/login"
+#: the account's own details; read-only, so a cheap proof that the credentials work
+APP_INFO = "app/info"
 BILL = "cc/bill"
 #: the stored-card look-up; iCount's name for it is unknown (providers.md A lists a
 #: "get stored card token" method), so it is this one constant
@@ -70,15 +73,26 @@ MUTATING = frozenset({"doc/create", "doc/cancel", "doc/close", EMAIL, BILL, "cc_
 _CONNECT_SHARE = 0.5
 
 
+def _account(settings: ICountSettings) -> str:
+    """The account behind the credentials: the cid, else a digest of the token (never one
+    shared name for every token, nor the token itself)."""
+    if settings.cid:
+        return settings.cid
+    token = settings.api_token.get_secret_value() if settings.api_token else ""
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
 class ICountClient:
     """A tenant's iCount account, reached over a shared `aiohttp.ClientSession`."""
 
-    def __init__(self, session: aiohttp.ClientSession, settings: ICountSettings) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, settings: ICountSettings, *, tenant: str | None = None
+    ) -> None:
         self._session = session
         self._settings = settings
         self.bank_account_id = settings.bank_account_id
         self.is_test = settings.is_test
-        self._pacer = pacer_for(settings.base_url, settings.cid or "token")
+        self._pacer = pacer_for(settings.base_url, pacing_key(tenant, _account(settings)))
         self._base_url = settings.base_url.rstrip("/")
         self._sid: str | None = None
         self._login_lock = asyncio.Lock()
@@ -86,6 +100,11 @@ class ICountClient:
         self._token = token.get_secret_value() if token else None
         self._password = password.get_secret_value() if password else None
         self._secrets = tuple(s for s in (self._token, self._password) if s)
+
+    async def check(self) -> dict[str, Any]:
+        """Log in and read `app/info` (the Bearer token, or `auth/login` with cid/user/pass
+        first): the account's answer, or the refusal (`auth_failed`, ...) as `Permanent`."""
+        return await self._request(APP_INFO, {})
 
     async def create_document(self, body: dict[str, Any]) -> DocumentRef:
         """Create the document in `body` (or get the one its `sanity_string` already made)."""
