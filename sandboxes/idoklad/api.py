@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import base64
 import hmac
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDict
 
 from sandboxes.idoklad.documents import (
     document_pdf,
     fully_pay,
     invoice_default,
-    new_credit_note,
     new_invoice,
 )
 from sandboxes.idoklad.models import (
@@ -34,7 +34,7 @@ from sandboxes.idoklad.models import (
     contact_default,
     new_contact,
 )
-from sandboxes.idoklad.query import FIELDS, select
+from sandboxes.idoklad.query import FIELDS, FieldType, select
 from sandboxes.idoklad.state import COMPANY, STATE, Company
 from worker.providers.idoklad.wire import dumps, loads
 
@@ -80,8 +80,18 @@ def _entity(entities: Mapping[int, dict[str, Any]], request: web.Request) -> dic
 # --- contacts -------------------------------------------------------------------------------
 
 
+def listing(
+    request: web.Request, entities: Collection[dict[str, Any]], fields: Mapping[str, FieldType]
+) -> web.Response:
+    """A list answer for the query (names case-insensitive, as ASP.NET binds them: `PageSize`
+    in seed 004, `pagesize` from clients); `filter` is skipped while `ignore_filters` is on."""
+    skipped = {"filter"} if request.app[STATE].ignore_filters else set()
+    query = MultiDict((k.lower(), v) for k, v in request.query.items() if k.lower() not in skipped)
+    return answer(select(entities, query, fields))
+
+
 async def list_contacts(request: web.Request) -> web.Response:
-    return answer(select(company_of(request).contacts.values(), request.query, FIELDS["Contacts"]))
+    return listing(request, company_of(request).contacts.values(), FIELDS["Contacts"])
 
 
 async def contact_template(request: web.Request) -> web.Response:
@@ -106,7 +116,7 @@ async def list_invoices(request: web.Request) -> web.Response:
     fields = dict(FIELDS["IssuedInvoices"])
     if not request.app[STATE].order_number_filter:
         del fields["OrderNumber"]
-    return answer(select(company_of(request).invoices.values(), request.query, fields))
+    return listing(request, company_of(request).invoices.values(), fields)
 
 
 async def invoice_template(request: web.Request) -> web.Response:
@@ -134,16 +144,11 @@ async def invoice_pdf(request: web.Request) -> web.Response:
 
 async def list_credit_notes(request: web.Request) -> web.Response:
     notes = company_of(request).credit_notes.values()
-    return answer(select(notes, request.query, FIELDS["CreditNotes"]))
+    return listing(request, notes, FIELDS["CreditNotes"])
 
 
 async def get_credit_note(request: web.Request) -> web.Response:
     return answer(_entity(company_of(request).credit_notes, request))
-
-
-async def post_credit_note(request: web.Request) -> web.Response:
-    body = await body_of(request)
-    return answer(new_credit_note(company_of(request), body, request.app[STATE].new_id()))
 
 
 async def pay_credit_note(request: web.Request) -> web.Response:
@@ -201,7 +206,7 @@ async def send_mail(request: web.Request) -> web.Response:
 
 async def code_list(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    return answer(select(_CODE_LISTS[name], request.query, FIELDS[name]))
+    return listing(request, _CODE_LISTS[name], FIELDS[name])
 
 
 async def test_endpoint(request: web.Request) -> web.Response:
@@ -254,9 +259,8 @@ def add_api_routes(app: web.Application, prefix: str = "/v2") -> None:
         ("PUT", f"IssuedInvoices/{n}/SendMailToPurchaser", mail_invoice_to_purchaser),
         ("GET", f"IssuedInvoices/{n}/GetPdf", invoice_pdf),
         ("GET", "CreditNotes", list_credit_notes), ("GET", f"CreditNotes/{n}", get_credit_note),
-        ("POST", "CreditNotes", post_credit_note),
         ("PUT", f"CreditNotes/{n}/FullyPay", pay_credit_note),
-        ("GET", f"CreditNotes/{n}/GetPdf", credit_note_pdf),
+        ("GET", f"Reports/CreditNote/{n}/Pdf", credit_note_pdf),
         ("POST", "Mails/{kind:IssuedInvoice|CreditNote}/Send", send_mail),
         ("GET", "{name:Currencies|Countries|VatRates}", code_list),
         ("GET", "Test/{name}", test_endpoint),

@@ -9,12 +9,16 @@ client_secret, scope=idoklad_api) → `{access_token, expires_in, token_type}`; 
 are 400 `{"error": "unsupported_grant_type" | "invalid_client" | "invalid_scope"}`.
 API under `/v2/` with `Authorization: Bearer`: `Contacts` (list, `Default`, `{id}`,
 POST), `IssuedInvoices` (list, `Default`, `{id}`, POST, `{id}/FullyPay`,
-`{id}/SendMailToPurchaser`, `{id}/GetPdf`), `CreditNotes` (list, `{id}`, POST,
-`{id}/FullyPay`, `{id}/GetPdf`), `Mails/IssuedInvoice/Send`, `Mails/CreditNote/Send`,
-`Currencies`, `Countries`, `VatRates`, and `Test/RateLimitExceeded` (429,
-`Retry-After: 60`), `Test/PaymentRequired` (402), `Test/DowngradeNeeded` (403),
-`Test/GetActualApiLimit`. Lists, filters and paging: `query`; bodies and
-validation: `models`; numbering, payment and PDFs: `documents`.
+`{id}/SendMailToPurchaser`, `{id}/GetPdf`), `CreditNotes` (list, `{id}`,
+`{id}/FullyPay`), `Reports/CreditNote/{id}/Pdf`, `Mails/IssuedInvoice/Send`,
+`Mails/CreditNote/Send`, `Currencies`, `Countries` (249, so two pages of 200),
+`VatRates`, and `Test/RateLimitExceeded` (429, `Retry-After: 60`),
+`Test/PaymentRequired` (402), `Test/DowngradeNeeded` (403), `Test/GetActualApiLimit`.
+Under `/v3/` (same token; `ApiResult` envelopes): only `GET CreditNotes/Default/{invoiceId}`
+and `POST CreditNotes` (`v3`), the documented way to make a credit note; there is no
+`POST v2/CreditNotes`, as seed 004 has none. Lists, filters and paging (`pagesize` ≤ 200,
+else 400): `query`; bodies and validation: `models`; numbering, payment and PDFs: `documents`.
+A PUT, POST, PATCH or DELETE without `Content-Type` is a 400 (seed 004).
 
 Behaviour chosen where providers.md says *unknown* or *inferred*:
 
@@ -33,6 +37,10 @@ Behaviour chosen where providers.md says *unknown* or *inferred*:
 - `OrderNumber` is filterable (the real service may refuse it, D.2.7);
   `POST /_sandbox/config {"order_number_filter": false}` makes it a 400 like an
   unknown property, to exercise the client's `Description~ct~` fallback.
+- `{"ignore_filters": true}` answers every list unfiltered (the `filter` parameter is
+  dropped, paging and sort still apply), as a service silently ignoring a filter would.
+- A `DocumentSerialNumber` from a Default model is used while it is still free; a taken
+  one is replaced by the next free serial (the real behaviour is a guess, fact I-12).
 
 Control and inspection (not part of iDoklad): `GET|POST|DELETE /_sandbox/faults`,
 `GET|POST /_sandbox/config`, `GET /_sandbox/documents`, `GET /_sandbox/contacts`,
@@ -56,19 +64,25 @@ from sandboxes.idoklad.api import TOKEN_PATH, add_api_routes, answer
 from sandboxes.idoklad.control import add_control_routes, fault_path
 from sandboxes.idoklad.models import ApiError
 from sandboxes.idoklad.state import COMPANY, DEFAULT_CLIENTS, FAULTS, STATE, SandboxState
+from sandboxes.idoklad.v3 import add_v3_routes, error_body
 from sandboxes.kit import serve
 from sandboxes.kit.faults import FaultStep
 from sandboxes.kit.parsing import bearer
 from sandboxes.kit.serve import RunningServer, answer_with_faults, serving
 from worker.providers.idoklad.wire import loads
 
-API_PREFIX = "/v2/"
+API_PREFIX, V3_PREFIX = "/v2/", "/v3/"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: seed 004: "While using PUT, POST, PATCH or DELETE request, add header Content-Type" (I-6)
+MISSING_CONTENT_TYPE = ApiError(
+    400, "The request is invalid.", {"Content-Type": ["The Content-Type header is required."]}
+)
 
 
-def _error(exc: ApiError) -> web.Response:
+def _error(exc: ApiError, *, v3: bool = False) -> web.Response:
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return answer(exc.body(), status=exc.status, headers=headers)
+    body = error_body(exc) if v3 else exc.body()
+    return answer(body, status=exc.status, headers=headers)
 
 
 def _loggable(raw: bytes) -> object:
@@ -89,15 +103,16 @@ def _before_work(step: FaultStep) -> web.Response | None:
 
 
 async def _serve(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    v3 = request.path.startswith(V3_PREFIX)
     try:
         return await handler(request)
     except ApiError as exc:
-        return _error(exc)
+        return _error(exc, v3=v3)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         message = "No HTTP resource was found that matches the request URI."
-        return _error(ApiError(exc.status, message if exc.status == 404 else exc.reason))
+        return _error(ApiError(exc.status, message if exc.status == 404 else exc.reason), v3=v3)
 
 
 async def _with_faults(request: web.Request, handler: _Handler, path: str) -> web.StreamResponse:
@@ -116,6 +131,8 @@ async def _api_call(request: web.Request, handler: _Handler, path: str) -> web.S
     if company is None:
         return _error(ApiError(401, "Authorization has been denied for this request."))
     request[COMPANY] = company
+    if request.method != "GET" and not request.headers.get("Content-Type"):
+        return _error(MISSING_CONTENT_TYPE, v3=path.startswith("v3/"))
     wait_s = state.limiter.take()
     if wait_s is not None:
         return _error(ApiError(429, "The API limit was exceeded.", retry_after=wait_s))
@@ -127,6 +144,8 @@ async def _gateway(request: web.Request, handler: _Handler) -> web.StreamRespons
     """Auth, rate limit, request log and faults for the API; faults for the token endpoint."""
     if request.path.startswith(API_PREFIX):
         return await _api_call(request, handler, request.path.removeprefix(API_PREFIX))
+    if request.path.startswith(V3_PREFIX):
+        return await _api_call(request, handler, request.path.removeprefix("/"))
     if request.path == TOKEN_PATH:
         return await _with_faults(request, handler, "connect/token")
     return await handler(request)
@@ -150,6 +169,7 @@ def create_sandbox_app(
     )
     serve.add_faults(app, FAULTS, seed, fault_path)
     add_api_routes(app)
+    add_v3_routes(app)
     add_control_routes(app)
     return app
 

@@ -5,6 +5,7 @@ Not part of iDoklad. The request log, reset and fault plans are the kit's
 kit's format (`sandboxes.kit.faults`); their `path` is matched against the path after
 `/v2/` ("IssuedInvoices", "IssuedInvoices/7/FullyPay"), optionally with a method first
 ("POST IssuedInvoices"), or "connect/token"; a leading "/v2/" is dropped (`fault_path`).
+The two v3 calls keep their prefix: "v3/CreditNotes", "GET v3/CreditNotes/Default/7".
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def _config(request: web.Request) -> dict[str, Any]:
     return {
         "rate_limit_per_s": state.limiter.rate,
         "order_number_filter": state.order_number_filter,
+        "ignore_filters": state.ignore_filters,
     }
 
 
@@ -57,7 +59,8 @@ async def get_config(request: web.Request) -> web.Response:
 
 
 async def post_config(request: web.Request) -> web.Response:
-    """`{"rate_limit_per_s": N | null, "order_number_filter": bool}`, either or both."""
+    """`{"rate_limit_per_s": N | null, "order_number_filter": bool, "ignore_filters": bool}`,
+    any of them."""
     body, state = await control_body(request), request.app[STATE]
     if "rate_limit_per_s" in body:
         rate = body["rate_limit_per_s"]
@@ -69,6 +72,10 @@ async def post_config(request: web.Request) -> web.Response:
         if not isinstance(body["order_number_filter"], bool):
             raise problem(422, "order_number_filter must be true or false")
         state.order_number_filter = body["order_number_filter"]
+    if "ignore_filters" in body:
+        if not isinstance(body["ignore_filters"], bool):
+            raise problem(422, "ignore_filters must be true or false")
+        state.ignore_filters = body["ignore_filters"]
     return answer(_config(request))
 
 

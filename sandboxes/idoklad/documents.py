@@ -51,7 +51,9 @@ def _finish(company: Company, fields: dict[str, Any], items: list[dict[str, Any]
             currency_id: int, prefix: str, entity_id: int) -> dict[str, Any]:  # fmt: skip
     code = CURRENCY_CODES[currency_id]
     priced_items, money = priced(items, code)
-    serial, number = company.number(prefix, int(fields["DateOfIssue"][:4]), take=True)
+    wanted = fields.pop("DocumentSerialNumber", None)
+    year = int(fields["DateOfIssue"][:4])
+    serial, number = company.number(prefix, year, take=True, wanted=wanted)
     return {
         "Id": entity_id, "DocumentNumber": number, "DocumentSerialNumber": serial,
         "CurrencyId": currency_id, "ExchangeRate": Decimal(1), **fields,
@@ -71,6 +73,7 @@ def new_invoice(company: Company, body: Mapping[str, Any], entity_id: int) -> di
     currency_code(check, currency)
     check.done()
     assert currency is not None
+    fields["DocumentSerialNumber"] = body.get("DocumentSerialNumber")
     document = _finish(company, fields, items, currency, INVOICE_PREFIX, entity_id)
     document["IssuedInvoiceItems"] = document.pop("items")
     document.update(PurchaserId=purchaser, PaymentOptionId=body.get("PaymentOptionId", 1))
@@ -94,7 +97,7 @@ def _remaining(company: Company, invoice: Mapping[str, Any]) -> Decimal:
 
 
 def new_credit_note(company: Company, body: Mapping[str, Any], entity_id: int) -> dict[str, Any]:
-    """A credit note from a `POST CreditNotes` body. Raises ApiError (400)."""
+    """A credit note from a body in v2 names (`v3.post_credit_note` maps v3's). Raises ApiError."""
     invoice = _credited(company, body)
     check, fields, items = check_document(body, "CreditNoteItems", issue_default=True)
     currency = check.integer("CurrencyId", body.get("CurrencyId", invoice["CurrencyId"]))
@@ -108,12 +111,46 @@ def new_credit_note(company: Company, body: Mapping[str, Any], entity_id: int) -
     if money.total > _remaining(company, invoice):
         message = f"The credit note exceeds what remains of invoice {invoice['DocumentNumber']}."
         raise ApiError(400, "The request is invalid.", {"CreditNoteItems": [message]})
-    document = _finish(company, fields, items, invoice["CurrencyId"], CREDIT_NOTE_PREFIX, entity_id)
+    fields["DocumentSerialNumber"] = body.get("DocumentSerialNumber")
+    currency_id = invoice["CurrencyId"]
+    document = _finish(company, fields, items, currency_id, CREDIT_NOTE_PREFIX, entity_id)
     document["CreditNoteItems"] = document.pop("items")
     document.update(PurchaserId=purchaser, CreditNoteForDocumentId=invoice["Id"],
                     CreditNoteReason=str(body.get("CreditNoteReason") or ""))  # fmt: skip
     company.credit_notes[entity_id] = document
     return document
+
+
+def credit_note_default(company: Company, invoice: Mapping[str, Any]) -> dict[str, Any]:
+    """v3 `GET CreditNotes/Default/{invoiceId}`, in v3 names: the invoice's partner,
+    currency and items, today's dates and the next credit note number as a preview."""
+    day = today()
+    serial, number = company.number(CREDIT_NOTE_PREFIX, day.year, take=False)
+    kept = ("Name", "Amount", "UnitPrice", "PriceType", "VatRateType", "VatRate", "Unit")
+    items = [
+        {**{key: item[key] for key in kept}, "IsTaxMovement": False, "DiscountPercentage": 0}
+        for item in invoice["IssuedInvoiceItems"]
+    ]
+    return {
+        "PartnerId": invoice["PurchaserId"],
+        "CreditedInvoiceId": invoice["Id"],
+        "CurrencyId": invoice["CurrencyId"],
+        "DateOfIssue": day.isoformat(),
+        "DateOfTaxing": day.isoformat(),
+        "DateOfMaturity": (day + timedelta(days=MATURITY_DAYS)).isoformat(),
+        "Description": invoice["Description"],
+        "CreditNoteReason": "",
+        "DocumentNumber": number,
+        "DocumentSerialNumber": serial,
+        "NumericSequenceId": 2,
+        "PaymentOptionId": 1,
+        "IsEet": False,
+        "IsIncomeTax": True,
+        "OrderNumber": "",
+        "VariableSymbol": invoice["VariableSymbol"],
+        "Note": "",
+        "Items": items,
+    }
 
 
 def fully_pay(document: dict[str, Any], day: str | None) -> None:

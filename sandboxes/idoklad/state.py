@@ -44,9 +44,15 @@ class Company:
     credit_notes: dict[int, dict[str, Any]] = field(default_factory=dict)
     serials: Counter[str] = field(default_factory=Counter)
 
-    def number(self, prefix: str, year: int, *, take: bool) -> tuple[int, str]:
-        """The next (serial, DocumentNumber) of a series; `take` consumes it."""
+    def number(
+        self, prefix: str, year: int, *, take: bool, wanted: object = None
+    ) -> tuple[int, str]:
+        """The next (serial, DocumentNumber) of a series; `take` consumes it. A `wanted`
+        serial (the `DocumentSerialNumber` a Default model proposed) is used while it is
+        still free, else the next one is (sandbox-defined, fact I-12)."""
         serial = self.serials[f"{prefix}{year}"] + 1
+        if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted > serial:
+            serial = wanted
         if take:
             self.serials[f"{prefix}{year}"] = serial
         return serial, f"{prefix}{year}{serial:04d}"
@@ -104,6 +110,8 @@ class SandboxState:
         self.request_counts: Counter[str] = Counter()
         self.request_log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
         self.order_number_filter = True
+        #: answer lists unfiltered, as a service ignoring `filter` would (guess I-8)
+        self.ignore_filters = False
         self.limiter.configure(self._initial_rate)
 
     def new_id(self) -> int:

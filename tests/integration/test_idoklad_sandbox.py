@@ -155,13 +155,13 @@ async def test_token_is_refreshed_before_it_expires(
     """60 s before `expires_in` runs out the client fetches a new token without a 401."""
     now = [1000.0]
     client = make_client(http, sandbox, clock=lambda: now[0])
-    await client.code_list("Countries")
+    await client.code_list("Currencies")
     now[0] += 3600 - 61
-    await client.code_list("Countries")
+    await client.code_list("Currencies")
     now[0] += 2
-    await client.code_list("Countries")
+    await client.code_list("Currencies")
     counts = (await inspect(http, sandbox, "requests"))["counts"]
-    assert counts == {"connect/token": 2, "Countries": 3}
+    assert counts == {"connect/token": 2, "Currencies": 3}
 
 
 async def test_wrong_secret_is_permanent_and_not_echoed(

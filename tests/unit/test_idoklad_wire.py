@@ -32,6 +32,7 @@ from worker.providers.idoklad.wire import (
     decipher_token,
     document_amounts,
     dumps,
+    filter_holds,
     item_amounts,
     list_params,
     loads,
@@ -40,6 +41,8 @@ from worker.providers.idoklad.wire import (
     parse_document,
     parse_list,
     reference_marker,
+    unwrap_v3,
+    v3_base_url,
     variable_symbol,
 )
 from worker.settings import DocumentSettings
@@ -256,7 +259,8 @@ def test_order_number_keeps_short_references_and_hashes_long_ones() -> None:
 
 
 def test_invoice_body_carries_the_reference_everywhere() -> None:
-    """The body keeps template fields, drops assigned numbers and holds our reference 3 ways."""
+    """The body keeps template fields and the proposed serial (I-12), drops the preview number
+    and the id, and holds our reference 3 ways."""
     template = {
         "Id": 0,
         "DocumentNumber": "20260007",
@@ -265,7 +269,7 @@ def test_invoice_body_carries_the_reference_everywhere() -> None:
         "IssuedInvoiceItems": [],
     }
     body = build_invoice(template, request_for(mug_order()), purchaser_id=5, currency_id=1)
-    assert not {"Id", "DocumentNumber", "DocumentSerialNumber"} & body.keys()
+    assert not {"Id", "DocumentNumber"} & body.keys() and body["DocumentSerialNumber"] == 7
     assert body["PaymentOptionId"] == 1 and body["PurchaserId"] == 5 and body["CurrencyId"] == 1
     assert body["OrderNumber"] == order_number(REFERENCE)
     assert body["VariableSymbol"] == variable_symbol(REFERENCE)
@@ -280,13 +284,45 @@ def test_invoice_body_carries_the_reference_everywhere() -> None:
 
 
 def test_credit_note_body_names_the_invoice() -> None:
-    """A credit note references the invoice by id and carries its own items and reference."""
+    """I-10, I-11: the v3 body keeps the Default model's numbering and partner, names the
+    invoice as `CreditedInvoiceId` and carries our items (v3 item fields) and reference."""
+    template = {
+        "Id": 0,
+        "DocumentNumber": "D20260003",
+        "DocumentSerialNumber": 3,
+        "PartnerId": 9,
+        "NumericSequenceId": 2,
+        "IsEet": False,
+        "IsIncomeTax": True,
+        "Items": [{"Name": "old"}],
+    }
     body = build_credit_note(
-        request_for(mug_order(), "refund"), credited_id=42, purchaser_id=None, currency_id=1
+        template, request_for(mug_order(), "refund"), credited_id=42, currency_id=1
     )
-    assert body["CreditNoteForDocumentId"] == 42 and "PurchaserId" not in body
-    assert document_amounts(body["CreditNoteItems"], "CZK").total == Decimal("117.00")  # type: ignore[arg-type]
+    assert body["CreditedInvoiceId"] == 42 and body["PartnerId"] == 9
+    assert body["DocumentSerialNumber"] == 3 and "DocumentNumber" not in body
+    assert body["CreditNoteReason"] and body["NumericSequenceId"] == 2
+    items = body["Items"]
+    assert isinstance(items, list) and all(i["IsTaxMovement"] is False for i in items)
+    assert document_amounts(items, "CZK").total == Decimal("117.00")
     assert body["OrderNumber"] == order_number(REFERENCE)
+
+
+def test_filter_holds_and_v3_helpers() -> None:
+    """I-8: a row the filter should have left out is spotted; I-10/I-14: v3 root and envelope."""
+    assert filter_holds({"OrderNumber": "AB-1"}, ("OrderNumber", "eq", "ab-1"))
+    assert not filter_holds({"OrderNumber": "AB-2"}, ("OrderNumber", "eq", "AB-1"))
+    assert not filter_holds({}, ("Email", "eq", "a@b.cz"))
+    assert filter_holds({"Description": "Order 1 [ref]"}, ("Description", "ct", "[REF]"))
+    with pytest.raises(ValueError):
+        filter_holds({}, ("Id", "gt", "1"))
+    assert v3_base_url("https://api.idoklad.cz/v2/") == "https://api.idoklad.cz/v3"
+    assert v3_base_url("https://example.com/api") is None
+    assert unwrap_v3({"Data": {"Id": 1}, "IsSuccess": True}) == {"Id": 1}
+    with pytest.raises(Permanent):
+        unwrap_v3({"Data": None, "IsSuccess": False, "Message": "No."})
+    with pytest.raises(Retryable):
+        unwrap_v3({"Id": 1})
 
 
 def test_contact_body_fills_and_clips() -> None:

@@ -11,6 +11,13 @@ was sent (refused, DNS, connect timeout) → `Retryable`; sent but the answer wa
 lost (read timeout, dropped connection) or garbled → `OutcomeUnknown` for calls that
 change something, `Retryable` for reads. Neither the client secret nor the token
 ever appears in an error message; nothing here logs.
+
+Every call other than a GET carries `Content-Type: application/json`, with or without
+a body (seed 004, "Adding and updating record"; fact I-6). Code lists are read page
+by page, `MAX_PAGE_SIZE` at a time, until `TotalPages` (fact I-7). Credit notes are
+made through API v3 (`GET CreditNotes/Default/{invoiceId}`, `POST CreditNotes`, fact
+I-10) at `v3_base_url(base_url)` with the same token; v3 answers are unwrapped from
+their `ApiResult` envelope.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ import asyncio
 import base64
 import binascii
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import aiohttp
 
-from worker.errors import OutcomeUnknown, Retryable
+from worker.errors import OutcomeUnknown, Permanent, Retryable
 from worker.metrics import observe_call, operation_of
 from worker.providers.idoklad.wire import (
     ListPage,
@@ -36,14 +44,18 @@ from worker.providers.idoklad.wire import (
     dumps,
     list_params,
     parse_list,
+    unwrap_v3,
+    v3_base_url,
 )
 from worker.providers.pacer import pacer_for
 from worker.settings import IDokladSettings
 
 #: refresh the token this many seconds before it expires
 REFRESH_MARGIN_S = 60.0
-#: the largest page v2 serves; code lists are read in one page of it
+#: the largest page v2 serves (seed 004, Pagination: "Max item count per page is 200")
 MAX_PAGE_SIZE = 200
+#: pages read by `pages()` at most (200 000 rows), so a looping answer cannot spin forever
+MAX_PAGES = 1000
 #: share of the total timeout allowed for the TCP connect, so a connect timeout is
 #: told apart from a read timeout (the total timer alone raises a bare TimeoutError)
 _CONNECT_SHARE = 0.5
@@ -63,6 +75,8 @@ class IDokladClient:
         self._session = session
         self._settings = settings
         self._base_url = settings.base_url.rstrip("/")
+        #: where credit notes are made; None when `base_url` does not end in `/v2`
+        self.v3_url = v3_base_url(settings.base_url)
         self._secret = settings.client_secret.get_secret_value()
         self._clock = clock
         self._token: str | None = None
@@ -80,9 +94,17 @@ class IDokladClient:
         data = await self._request("GET", resource, params=list_params(**query), mutating=False)
         return parse_list(data)
 
+    async def pages(self, resource: str, **query: Any) -> AsyncIterator[ListPage]:
+        """Every page of `GET {resource}`, `MAX_PAGE_SIZE` rows each, up to `TotalPages`."""
+        for page in range(1, MAX_PAGES + 1):
+            found = await self.list_page(resource, page=page, pagesize=MAX_PAGE_SIZE, **query)
+            yield found
+            if not found.items or page >= found.total_pages:
+                return
+
     async def code_list(self, name: str) -> list[dict[str, Any]]:
-        """A code list (`Currencies`, `Countries`, `VatRates`, ...) in one page."""
-        return (await self.list_page(name, pagesize=MAX_PAGE_SIZE)).items
+        """A whole code list (`Currencies`, `Countries`, `VatRates`, ...), every page of it."""
+        return [item async for page in self.pages(name) for item in page.items]
 
     async def get(self, resource: str, entity_id: int) -> dict[str, Any]:
         return _object(await self._request("GET", f"{resource}/{entity_id}", mutating=False))
@@ -92,6 +114,18 @@ class IDokladClient:
         data = await self._request("POST", resource, json=body, mutating=True)
         if not isinstance(data, dict):
             raise OutcomeUnknown(f"iDoklad POST {resource} answered without the entity")
+        return data
+
+    async def credit_note_default(self, invoice_id: int) -> dict[str, Any]:
+        """v3 `GET CreditNotes/Default/{invoiceId}`: a credit note of that invoice, to POST."""
+        path = f"CreditNotes/Default/{invoice_id}"
+        return _object(await self._request("GET", path, mutating=False, v3=True))
+
+    async def create_credit_note(self, body: Mapping[str, object]) -> dict[str, Any]:
+        """v3 `POST CreditNotes`; the created credit note. Not idempotent: look up first."""
+        data = await self._request("POST", "CreditNotes", json=body, mutating=True, v3=True)
+        if not isinstance(data, dict):
+            raise OutcomeUnknown("iDoklad POST v3/CreditNotes answered without the entity")
         return data
 
     async def fully_pay(self, invoice_id: int, day: date) -> None:
@@ -111,9 +145,10 @@ class IDokladClient:
                 "SendToAccountant": False, "OtherRecipients": []}  # fmt: skip
         await self._request("POST", "Mails/CreditNote/Send", json=body, mutating=True)
 
-    async def pdf(self, resource: str, entity_id: int) -> bytes:
-        """`GET {resource}/{id}/GetPdf`: the base64 JSON string, decoded."""
-        data = await self._request("GET", f"{resource}/{entity_id}/GetPdf", mutating=False)
+    async def pdf(self, path: str) -> bytes:
+        """`GET path` (`IssuedInvoices/{id}/GetPdf`, `Reports/CreditNote/{id}/Pdf`): the
+        base64 JSON string, decoded (fact I-13)."""
+        data = await self._request("GET", path, mutating=False)
         try:
             return base64.b64decode(str(data), validate=True)
         except (binascii.Error, ValueError):
@@ -133,31 +168,36 @@ class IDokladClient:
         params: _Params | None = None,
         json: Mapping[str, object] | None = None,
         mutating: bool,
+        v3: bool = False,
     ) -> Any:
+        root = self.v3_url if v3 else self._base_url
+        if root is None:
+            raise Permanent("iDoklad's v3 API root is unknown", reason="credit_note_unsupported")
+        call = _Call(method, root, path, params, json, mutating, v3)
+
         async def send() -> Any:
             token = await self._access_token(stale=None)
             try:
-                return await self._send(method, path, token, params, json, mutating)
+                return await self._send(call, token)
             except TokenRejected:
                 token = await self._access_token(stale=token)
-                return await self._send(method, path, token, params, json, mutating)
+                return await self._send(call, token)
 
         return await self._pacer.call(send)
 
-    async def _send(self, method: str, path: str, token: str, params: _Params | None,
-                    body: Mapping[str, object] | None, mutating: bool) -> Any:  # fmt: skip
+    async def _send(self, call: _Call, token: str) -> Any:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        data = None
-        if body is not None:
+        if call.method != "GET":  # seed 004: Content-Type on PUT, POST, PATCH, DELETE
             headers["Content-Type"] = "application/json"
-            data = dumps(body).encode()
-        url = f"{self._base_url}/{path}"
+        data = None if call.body is None else dumps(call.body).encode()
+        method, path, mutating = call.method, call.path, call.mutating
         with observe_call("idoklad", f"{method} {operation_of(path)}"):
-            status, raw, retry_after = await self._exchange(
-                method, url, path, mutating, params=params, data=data, headers=headers
-            )
+            url = f"{call.root}/{path}"
+            options = {"params": call.params, "data": data, "headers": headers}
+            status, raw, retry_after = await self._exchange(method, url, path, mutating, **options)
             try:
-                return decipher(status, raw, retry_after, secrets=(self._secret, token))
+                answer = decipher(status, raw, retry_after, secrets=(self._secret, token))
+                return unwrap_v3(answer) if call.v3 else answer
             except MalformedAnswer as exc:
                 if mutating:
                     raise OutcomeUnknown(f"iDoklad {method} {path}: {exc}") from exc
@@ -203,6 +243,19 @@ class IDokladClient:
             if mutating:
                 raise OutcomeUnknown(message) from exc
             raise Retryable(message) from exc
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One API call as `_send` makes it (`root` is the v2 or the v3 API root)."""
+
+    method: str
+    root: str
+    path: str
+    params: _Params | None
+    body: Mapping[str, object] | None
+    mutating: bool
+    v3: bool
 
 
 def _object(data: Any) -> dict[str, Any]:

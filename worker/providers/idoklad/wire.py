@@ -1,4 +1,4 @@
-"""iDoklad API v2 wire format, pure: float-free JSON, the totals rule, bodies, filters, errors.
+"""iDoklad wire format (API v2; v3 for credit notes), pure: JSON, totals, bodies, filters, errors.
 
 No I/O here. Choices where providers.md says *unknown* or *inferred*:
 
@@ -56,8 +56,11 @@ ORDER_NUMBER_MAX = 20  #: characters (v2 IssuedInvoice.OrderNumber)
 VARIABLE_SYMBOL_DIGITS = 10  #: Czech variable symbol
 MATURITY_DAYS = 14  #: days from issue to maturity
 FILTER_OPS = frozenset({"lt", "lte", "gt", "gte", "eq", "!eq", "ct", "!ct"})
-#: fields the service assigns; never posted back from a `Default` template
-ASSIGNED_FIELDS = frozenset({"Id", "DocumentNumber", "DocumentSerialNumber"})
+#: fields never posted back from a `Default` template; `DocumentSerialNumber` is kept, as
+#: seed 004 says the Default model "always returns a model suitable for POST" (fact I-12)
+ASSIGNED_FIELDS = frozenset({"Id", "DocumentNumber"})
+#: v3 item fields the SDK marks required that v2 items lack (`CreditNoteItemPostModel`)
+V3_ITEM_DEFAULTS: dict[str, object] = {"IsTaxMovement": False, "DiscountPercentage": Decimal(0)}
 
 
 _RATE_TYPES = {Decimal(21): VatRateType.BASIC, Decimal(12): VatRateType.REDUCED1,
@@ -124,6 +127,36 @@ def build_filter(*conditions: tuple[str, str, str]) -> str:
             raise ValueError("a filter value cannot contain '|'")
         parts.append(f"{prop}~{op}~{value}")
     return "|".join(parts)
+
+
+def filter_holds(row: Mapping[str, Any], condition: tuple[str, str, str]) -> bool:
+    """Whether a listed row satisfies `eq` / `ct` (text, case-insensitive), as the service would.
+
+    A page holding a row that does not is a page the service did not filter (fact I-8).
+    """
+    prop, op, value = condition
+    stored, wanted = str(row.get(prop) or "").casefold(), value.casefold()
+    if op == "eq":
+        return stored == wanted
+    if op == "ct":
+        return wanted in stored
+    raise ValueError(f"cannot check a {op} filter locally")
+
+
+def v3_base_url(base_url: str) -> str | None:
+    """The v3 API root beside a v2 `base_url` (`.../v2` → `.../v3`); None if it is not v2."""
+    root = base_url.rstrip("/")
+    return f"{root.removesuffix('/v2')}/v3" if root.endswith("/v2") else None
+
+
+def unwrap_v3(data: Any) -> Any:
+    """`Data` of a v3 `ApiResult` envelope. Raises Permanent when `IsSuccess` is false (I-14)."""
+    if not isinstance(data, Mapping) or "Data" not in data:
+        raise MalformedAnswer("iDoklad v3 answered without its ApiResult envelope")
+    if data.get("IsSuccess") is False:
+        message = redact_text(str(data.get("Message") or ""))[:300]
+        raise Permanent(f"iDoklad v3 refused the call: {message}", reason="invalid_model")
+    return data["Data"]
 
 
 def list_params(
@@ -233,14 +266,22 @@ def build_invoice(template: Mapping[str, Any], request: DocumentRequest, *, purc
     return body
 
 
-def build_credit_note(request: DocumentRequest, *, credited_id: int, purchaser_id: int | None,
-                      currency_id: int) -> dict[str, object]:  # fmt: skip
-    """`POST CreditNotes` body (the sandbox's model; v2 SDK names: `CreditNoteForDocumentId`)."""
-    body = _document_fields(request, currency_id, "Refund for order")
-    body.update(CreditNoteForDocumentId=credited_id, CreditNoteReason="Refund",
-                CreditNoteItems=build_items(request.order, request.documents))  # fmt: skip
-    if purchaser_id is not None:
-        body["PurchaserId"] = purchaser_id
+def build_credit_note(
+    template: Mapping[str, Any], request: DocumentRequest, *, credited_id: int, currency_id: int
+) -> dict[str, object]:
+    """v3 `POST CreditNotes` body from `GET CreditNotes/Default/{credited_id}` (facts I-10, I-11).
+
+    The template's numbering, partner, payment option and flags are kept; the dates,
+    reference fields and items are ours. Items credit positive amounts (**guess** I-11).
+    """
+    body: dict[str, object] = {k: v for k, v in template.items() if k not in ASSIGNED_FIELDS}
+    body.update(_document_fields(request, currency_id, "Refund for order"))
+    items = build_items(request.order, request.documents)
+    body.update(
+        CreditedInvoiceId=credited_id,
+        CreditNoteReason="Refund",
+        Items=[{**V3_ITEM_DEFAULTS, **item} for item in items],
+    )
     return body
 
 
@@ -277,7 +318,8 @@ def parse_document(data: Any, doctype: str) -> DocumentRef:
     """
     if not isinstance(data, Mapping) or data.get("Id") in (None, ""):
         raise OutcomeUnknown(f"iDoklad answered without the {doctype}'s Id")
-    purchaser, total = data.get("PurchaserId"), data.get("TotalWithVat")
+    purchaser = data.get("PurchaserId", data.get("PartnerId"))  # v2 name, else v3's
+    total = data.get("TotalWithVat")
     return DocumentRef(
         doctype=doctype,
         docnum=str(data.get("DocumentNumber") or data["Id"]),
