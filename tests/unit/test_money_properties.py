@@ -245,7 +245,7 @@ def test_exchange_rate_goes_out_when_the_order_has_one() -> None:
     assert invoice["ExchangeRate"] == D("3.7125")
     ref = DocumentRef(doctype="invoice", docnum="1", doc_id="1")
     refund = replace(request(rated("EUR")), kind="refund", based_on=ref)
-    credit = build_credit_note(refund, credited_id=1, purchaser_id=None, currency_id=2)
+    credit = build_credit_note({}, refund, credited_id=1, currency_id=2)
     assert credit["ExchangeRate"] == D("3.7125")
     plain = Order.model_validate(rated("EUR").model_dump(exclude={"exchange_rate"}))
     assert "rate" not in icount_body(plain)
