@@ -12,6 +12,21 @@ if TYPE_CHECKING:
 SANDBOX_CID, SANDBOX_USER, SANDBOX_PASS = "demo", "api", "sandbox-pass"
 
 
+#: where the iCash sandbox's default account sells (its register, store, catalogue items per
+#: VAT rate, pay types and fiscal device), as `[tenants.<id>.icash]` settings
+SANDBOX_ICASH = {
+    "cash_register_id": 1, "store_id": 1, "fiscal_device_number": 50_000_001,
+    "sale_items": {"20": 101, "9": 102, "0": 103},
+    "pay_types": {"card": 2, "paypal": 2, "cash": 1, "bank_transfer": 4},
+}  # fmt: skip
+#: the same as TOML lines
+SANDBOX_ICASH_ACCOUNT = (
+    "cash_register_id = 1\nstore_id = 1\nfiscal_device_number = 50000001\n"
+    'sale_items = { "20" = 101, "9" = 102, "0" = 103 }\n'
+    "pay_types = { card = 2, paypal = 2, cash = 1, bank_transfer = 4 }\n"
+)
+
+
 def stack_tenants(first: str) -> dict[str, tuple[str, str]]:
     """Tenant id -> (source, provider): one shop per source, one per provider."""
     return {first: ("shopify", "icount"), "woo": ("woocommerce", "icount"),
@@ -81,7 +96,8 @@ def _tenant(stack: LocalStack, tenant: str, source: str, provider: str) -> str:
                    f'token_url = "{urls["idoklad"]}/server/connect/token"\n'
                    'client_id = "demo-client"\nclient_secret = "sandbox-secret"\n',
         "icash": f'base_url = "{urls["icash"]}/clientapi/v1"\napi_key = "sandbox-key"\n'
-                 'secret_key = "sandbox-secret"\nwarehouse_id = 1\nuser_id = 1\n',
+                 'secret_key = "sandbox-secret"\nwarehouse_id = 1\nuser_id = 1\n'
+                 f"{SANDBOX_ICASH_ACCOUNT}",
     }  # fmt: skip
     smtp = (f'[tenants.{tenant}.smtp]\nhost = "{stack.db_host}"\nport = {stack.smtp_port}\n'
             f'sender = "invoices@shop.example"\nstarttls = false\n'

@@ -27,6 +27,8 @@ REFUNDS = "ib:refunds:{}:{}"  #: hash refund id -> Refund JSON, every refund see
 PAYMENT = "ib:payment:{}:{}"
 PAUSED = "ib:paused"  #: set of tenant ids whose events the workers hold back
 PINGS = "ib:pings"  #: hash tenant id -> when its platform last sent a set-up ping (unix s)
+#: iCash: the last nonce one api_key sent (its hash in the name), shared by every process
+ICASH_NONCE = "ib:icash:nonce:{}"
 #: per tenant: when its next webhook is due (ms), shared by every receiver
 WEBHOOK_RATE = "ib:limit:webhooks:{}"
 #: a counter the receiver bumps before Redis WAIT, so the wait covers every earlier write

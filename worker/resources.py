@@ -52,7 +52,8 @@ class Resources:
             tenant = self.settings.tenants[tenant_id]
             assert self._session is not None
             mailer = Mailer(tenant.smtp) if tenant.smtp else None
-            provider = build_provider(tenant, self._session, tenant_id=tenant_id)
+            redis = self._deps.ledger.redis if self._deps is not None else None
+            provider = build_provider(tenant, self._session, tenant_id=tenant_id, redis=redis)
             self._providers[tenant_id] = StepRunner(provider, tenant_id, tenant.documents, mailer)
         return self._providers[tenant_id]
 

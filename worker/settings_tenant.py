@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from worker.domain.events import PaymentKind
 from worker.domain.rates import WebhookRate
 from worker.settings_secrets import Secret, Strict
 
@@ -155,13 +156,52 @@ class IDokladSettings(Strict):
     timeout_s: float = Field(default=20.0, gt=0)
 
 
+#: iCash's `get-pay-types` example (3.06): 1 Cash, 2 Credit card
+DEFAULT_PAY_TYPES: dict[PaymentKind, int] = {"cash": 1, "card": 2}
+
+
 class ICashSettings(Strict):
+    """An iCash account, and where in it our operations go (providers.md D.3, facts
+    register docs/providers/icash.md)."""
+
     base_url: str = "https://v5.icash.bg/clientapi/v1"
     api_key: str
     secret_key: Secret
     warehouse_id: int
     user_id: int
     timeout_s: float = Field(default=20.0, gt=0)
+    #: the cash register and store our operations are made in (`new-operation`;
+    #: `get-cash-registers` lists them)
+    cash_register_id: int = Field(gt=0)
+    store_id: int = Field(gt=0)
+    #: the catalogue item (`SaleItemID`, from `get-sale-items`) each VAT rate's lines are
+    #: sold as, the rate written as text ("20" = 101): its tax group gives the line its VAT
+    sale_items: dict[str, int] = Field(min_length=1)
+    #: iCash's `PayTypeID` (from `get-pay-types`) of each way an order is paid: card,
+    #: paypal, bank_transfer, cash, other. The default is the documentation's example
+    #: list (1 Cash, 2 Credit card); an order paid in an unmapped way stops as needs_attention
+    pay_types: dict[PaymentKind, int] = Field(default_factory=lambda: dict(DEFAULT_PAY_TYPES))
+    #: `OperationElectronicReceipt`: YES sends no fiscal receipt to a printer (a web shop)
+    electronic_receipt: bool = True
+    #: the refund's `StornoType` (0, 1 or 2; iCash does not say which is which: a guess)
+    storno_type: Literal[0, 1, 2] = 1
+    #: the fiscal device's number (`FiskDeviceNum`, >= 10000000) a refund's return names
+    fiscal_device_number: int | None = Field(default=None, ge=10_000_000)
+    #: how long after printing an operation its document may take to appear before the
+    #: step stops as needs_attention (no document is made from it)
+    document_wait_s: float = Field(default=600.0, ge=0)
+
+    @field_validator("sale_items")
+    @classmethod
+    def _rates(cls, value: dict[str, int]) -> dict[str, int]:
+        for rate, item in value.items():
+            try:
+                percent = Decimal(rate)
+            except ArithmeticError:
+                raise ValueError(f"{rate!r} is not a VAT rate in percent") from None
+            if not (percent.is_finite() and 0 <= percent <= 100) or item <= 0:
+                raise ValueError(f"{rate!r} = {item} is not a rate from 0 to 100 and an item id")
+        return value
 
 
 class SmtpSettings(Strict):

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from invoicebridge.stack_config import SANDBOX_ICASH
 from tests.conftest import free_port
 from tests.smtp_server import Inbox, smtp_server
 from worker.mailer import Mailer
@@ -78,8 +79,8 @@ HARNESSES = [
         "icash",
         lambda url: {"base_url": f"{url}/clientapi/v1", "api_key": "sandbox-key",
                      "secret_key": "sandbox-secret", "warehouse_id": 1, "user_id": 1,
-                     "timeout_s": 0.5},
-        "document-create",
+                     "timeout_s": 0.5, **SANDBOX_ICASH},
+        "print-operation",
         lambda doc: Decimal(doc["total"]),
         lambda doc: doc["doctype"] == "CREDIT",
     ),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from invoicebridge.stack_config import SANDBOX_ICASH_ACCOUNT
 from sandboxes.icash.app import serve_sandbox as serve_icash
 from sandboxes.icount.app import serve_sandbox as serve_icount
 from sandboxes.idoklad.app import serve_sandbox as serve_idoklad
@@ -60,7 +61,7 @@ base_url = "{urls["icash"]}"
 api_key = "sandbox-key"
 secret_key = "{secrets["icash"]}"
 warehouse_id = 1
-user_id = 1
+{SANDBOX_ICASH_ACCOUNT}user_id = 1
 timeout_s = 5
 [tenants.bg.documents]
 email = false

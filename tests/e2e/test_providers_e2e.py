@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 #: tenant -> (provider, the fault-plan path of its create call)
 PROVIDERS = {"acme": ("icount", "doc/create"), "dok": ("idoklad", "IssuedInvoices"),
-             "cash": ("icash", "document-create")}  # fmt: skip
+             "cash": ("icash", "print-operation")}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from prometheus_client import REGISTRY
 
+from invoicebridge.stack_config import SANDBOX_ICASH
 from sandboxes.icash.app import serve_sandbox as serve_icash
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from sandboxes.idoklad.app import serve_sandbox as serve_idoklad
@@ -159,10 +160,10 @@ async def test_icash_login_and_list_are_timed(http: aiohttp.ClientSession) -> No
     async with serve_icash() as sandbox:
         settings = ICashSettings(
             base_url=sandbox.api_url, api_key="sandbox-key",
-            secret_key="sandbox-secret", warehouse_id=1, user_id=1,
+            secret_key="sandbox-secret", warehouse_id=1, user_id=1, **SANDBOX_ICASH,
         )  # fmt: skip
         before = {op: sample(SECONDS + "_count", provider="icash", operation=op)
                   for op in ("login", "documents-list")}  # fmt: skip
-        await ICashClient(http, settings).list_documents({})
+        await ICashClient(http, settings).rows("documents-list", {})
     for operation, count in before.items():
         assert sample(SECONDS + "_count", provider="icash", operation=operation) == count + 1

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
+from invoicebridge.stack_config import SANDBOX_ICASH
 from worker.settings import DocumentSettings, TenantSettings
 from worker.settings_tenant import COUNTRY_VAT, STANDARD_VAT
 
 PROVIDER_TABLES: dict[str, dict[str, Any]] = {
     "icount": {"api_token": "t"},
     "idoklad": {"client_id": "c", "client_secret": "s"},
-    "icash": {"api_key": "k", "secret_key": "s", "warehouse_id": 1, "user_id": 1},
+    "icash": {"api_key": "k", "secret_key": "s", "warehouse_id": 1, "user_id": 1, **SANDBOX_ICASH},
 }
 
 

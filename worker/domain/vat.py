@@ -84,6 +84,29 @@ def gross_lines(order: Order, default_rate: Decimal) -> list[tuple[Line, Decimal
     ]
 
 
+def line_tax(line: Line, prices_include_tax: bool, rate: Decimal, currency: str) -> Decimal:
+    """The VAT the shop charged on a line at `rate`: its `tax`; when it carries none, as
+    `line_gross` derives it (VAT added to, or extracted from, its amount, half-up)."""
+    if line.tax:
+        return line.tax
+    amount = line.unit_price * line.quantity - line.discount
+    if prices_include_tax:
+        return split_vat(amount, rate, currency)[1]
+    return add_vat(amount, rate, currency)
+
+
+def vat_by_rate(order: Order, default_rate: Decimal) -> dict[Decimal, Decimal]:
+    """The VAT per rate the shop charged: Σ `line_tax` of its taxable lines, rates above 0
+    (a line without a rate at `default_rate`), rounded to the currency's unit."""
+    sums: dict[Decimal, Decimal] = {}
+    for line in order.lines:
+        rate = line_rate(line, default_rate)
+        if rate:
+            tax = line_tax(line, order.prices_include_tax, rate, order.currency)
+            sums[rate] = sums.get(rate, Decimal(0)) + tax
+    return {rate: quantize(tax, order.currency) for rate, tax in sums.items()}
+
+
 def residual(order: Order, document_total: Decimal) -> Decimal:
     """What the document must still carry to reach the shop's total at the currency's unit
     (may be negative): a total with more places than the currency is rounded once, here."""

@@ -45,10 +45,11 @@ async def check_login(
         await client._access_token(stale=None)
         return "OAuth token issued"
     if tenant.provider == "icash" and tenant.icash is not None:
+        from worker.providers.icash import wire
         from worker.providers.icash.client import ICashClient
 
         icash = ICashClient(session, tenant.icash, tenant=tenant_id)
         await icash.login()
-        total, _ = await icash.list_documents(_ONE_ROW)
+        total, _ = await icash.rows(wire.DOCUMENTS_LIST, _ONE_ROW)
         return f"logged in; documents-list answered ({total} invoices)"
     raise ValueError(f"tenant has no settings for provider {tenant.provider!r}")

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import aiohttp
+import redis.asyncio as aioredis
 
 from worker.providers.base import Provider
 from worker.settings import TenantSettings
 
 
 def build_provider(
-    tenant: TenantSettings, session: aiohttp.ClientSession, *, tenant_id: str
+    tenant: TenantSettings,
+    session: aiohttp.ClientSession,
+    *,
+    tenant_id: str,
+    redis: aioredis.Redis | None = None,
 ) -> Provider:
     """The tenant's provider, sharing the process's HTTP session; its calls are paced under
-    `tenant_id` (iDoklad's under its `client_id`, one per account already)."""
+    `tenant_id` (iDoklad's under its `client_id`, one per account already). iCash nonces
+    are counted in `redis` when given (every process on an api_key shares them), else in
+    the process (one-off commands, tests)."""
     if tenant.provider == "icount" and tenant.icount is not None:
         from worker.providers.icount.client import ICountClient
         from worker.providers.icount.provider import ICountProvider
@@ -25,7 +32,10 @@ def build_provider(
         return IDokladProvider(IDokladClient(session, tenant.idoklad), tenant.documents)
     if tenant.provider == "icash" and tenant.icash is not None:
         from worker.providers.icash.client import ICashClient
+        from worker.providers.icash.nonces import RedisNonces
         from worker.providers.icash.provider import ICashProvider
 
-        return ICashProvider(ICashClient(session, tenant.icash, tenant=tenant_id), tenant.documents)
+        nonces = RedisNonces(redis) if redis is not None else None
+        client = ICashClient(session, tenant.icash, nonces, tenant=tenant_id)
+        return ICashProvider(client, tenant.documents, tenant.icash)
     raise ValueError(f"tenant has no settings for provider {tenant.provider!r}")

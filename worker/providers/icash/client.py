@@ -1,11 +1,13 @@
-"""iCash client: one `_request` seam over aiohttp; the protocol itself lives in `wire`.
+"""iCash client: one `call` seam over aiohttp; the protocol itself lives in `wire`.
 
 Every call is a form POST to `<base_url>/<method>` carrying `api_key`, a fresh
 `nonce` and its `signature`, `WareHouseID`, `UserID` and (after `login`) `ses`.
 The session is fetched lazily and once more when iCash says it is no longer
-valid. iCash refuses a nonce not greater than the last one it saw for the key,
-so one client sends one request at a time (a later nonce must not overtake an
-earlier one on the wire), and a refused nonce is tried once more with a new one.
+valid. iCash refuses a nonce not greater than the last one it saw for the key:
+nonces come from `nonces` (a Redis counter per api_key in the worker), one client
+sends one request at a time (a later nonce must not overtake an earlier one on the
+wire), and a refused nonce (another process's overtook it) is tried again with a
+new one, up to `NONCE_TRIES` times.
 
 Transport errors map onto the error tree by what iCash may have done: nothing
 was sent (refused, DNS, connect timeout) → `Retryable`; sent but the answer was
@@ -17,8 +19,6 @@ never appear in an error message; nothing here logs.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,26 +27,23 @@ import aiohttp
 from worker.errors import OutcomeUnknown, Permanent, Retryable
 from worker.metrics import observe_call
 from worker.providers.icash import wire
+from worker.providers.icash.nonces import Nonces, ProcessNonces
 from worker.providers.pacer import pacer_for, pacing_key
 from worker.settings import ICashSettings
 
 #: share of the total timeout allowed for the TCP connect, so a connect timeout is
 #: told apart from a read timeout (the total timer alone raises a bare TimeoutError)
 _CONNECT_SHARE = 0.5
-#: keys of a `document-pdf` answer object that may hold the base64 content
-_PDF_KEYS = ("Base64", "Content", "File", "Pdf", "pdf")
-#: one nonce source per process, so every client on one api_key stays monotonic
-_PROCESS_NONCES = wire.NonceSource()
+#: sends of one call with fresh nonces while other processes' nonces overtake ours
+NONCE_TRIES = 3
+#: one in-process counter for clients built without a shared one (commands, tests)
+_PROCESS_NONCES = ProcessNonces()
 
 
 def _object(data: Any, method: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Permanent(f"iCash {method} answered an unexpected shape", reason="unexpected_answer")
     return data
-
-
-def _already_deleted(error: Permanent) -> bool:
-    return "already" in error.reason and ("deleted" in error.reason or "cancel" in error.reason)
 
 
 class ICashClient:
@@ -56,7 +53,7 @@ class ICashClient:
         self,
         session: aiohttp.ClientSession,
         settings: ICashSettings,
-        nonces: wire.NonceSource | None = None,
+        nonces: Nonces | None = None,
         *,
         tenant: str | None = None,
     ) -> None:
@@ -78,50 +75,30 @@ class ICashClient:
             raise Permanent("iCash login answered without a session_id", reason="no_session")
         self._ses = session_id
 
-    async def list_documents(
-        self, filters: Mapping[str, object]
+    async def call(
+        self, method: str, fields: Mapping[str, object], *, mutating: bool = False
+    ) -> Any:
+        """`method` with `fields`: the answer's `data`. `mutating` says a lost answer leaves
+        the outcome unknown (`OutcomeUnknown`); a read's is `Retryable`."""
+        return await self._request(method, fields, mutating=mutating)
+
+    async def record(self, method: str, fields: Mapping[str, object]) -> dict[str, Any]:
+        """A read answering one object (`get-operation`, `get-document`)."""
+        return _object(await self._request(method, fields), method)
+
+    async def rows(
+        self, method: str, filters: Mapping[str, object]
     ) -> tuple[int, list[dict[str, Any]]]:
-        """One `documents-list` page: (TotalRecords, the page's documents)."""
-        data = _object(await self._request(wire.DOCUMENTS_LIST, filters), wire.DOCUMENTS_LIST)
+        """One page of a list method: (TotalRecords, the page's rows)."""
+        data = _object(await self._request(method, filters), method)
         rows = data.get("Data") or []
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            raise Permanent("iCash documents-list Data is not a list", reason="unexpected_answer")
+            raise Permanent(f"iCash {method} Data is not a list", reason="unexpected_answer")
         try:
             total = int(data.get("TotalRecords", len(rows)))
         except (TypeError, ValueError):
             total = len(rows)
         return total, rows
-
-    async def get_document(self, doc_id: str) -> dict[str, Any]:
-        """The document with its `DocumentServices`."""
-        data = await self._request(wire.GET_DOCUMENT, {"DocumentID": doc_id})
-        return _object(data, wire.GET_DOCUMENT)
-
-    async def create_document(self, fields: Mapping[str, object]) -> dict[str, Any]:
-        """Create a document (no duplicate guard: look it up first); the created document."""
-        data = await self._request(wire.DOCUMENT_CREATE, fields, mutating=True)
-        return _object(data, wire.DOCUMENT_CREATE)
-
-    async def cancel_document(self, doc_id: str) -> None:
-        """Mark the document DELETED; one that already is counts as done."""
-        try:
-            await self._request(wire.DOCUMENT_CANCEL, {"DocumentID": doc_id}, mutating=True)
-        except Permanent as exc:
-            if not _already_deleted(exc):
-                raise
-
-    async def document_pdf(self, doc_id: str) -> bytes:
-        """The document as PDF bytes (iCash answers base64)."""
-        data = await self._request(wire.DOCUMENT_PDF, {"DocumentID": doc_id})
-        if isinstance(data, dict):
-            data = next((data[key] for key in _PDF_KEYS if data.get(key)), None)
-        try:
-            pdf = base64.b64decode(str(data), validate=True) if data else b""
-        except (binascii.Error, ValueError):
-            pdf = b""
-        if not pdf.startswith(b"%PDF"):
-            raise Permanent("iCash document-pdf did not answer a PDF", reason="bad_pdf")
-        return pdf
 
     async def _request(
         self, method: str, fields: Mapping[str, object], *, mutating: bool = False
@@ -143,15 +120,17 @@ class ICashClient:
     async def _send(
         self, method: str, fields: Mapping[str, object], ses: str | None, mutating: bool
     ) -> Any:
-        try:
-            return await self._post(method, fields, ses=ses, mutating=mutating)
-        except wire.NonceRejected:
-            return await self._post(method, fields, ses=ses, mutating=mutating)
+        for _ in range(NONCE_TRIES - 1):
+            try:
+                return await self._post(method, fields, ses=ses, mutating=mutating)
+            except wire.NonceRejected:
+                continue
+        return await self._post(method, fields, ses=ses, mutating=mutating)
 
-    def _auth(self, ses: str | None) -> dict[str, object]:
+    async def _auth(self, ses: str | None) -> dict[str, object]:
         """The fields of `wire.AUTH_FIELDS`, with a fresh nonce and its signature."""
         settings = self._settings
-        nonce = self._nonces()
+        nonce = await self._nonces.next(settings.api_key)
         signature = wire.sign(nonce, settings.warehouse_id, settings.api_key, self._secret)
         values = (settings.api_key, nonce, signature, settings.warehouse_id, settings.user_id, ses)
         return dict(zip(wire.AUTH_FIELDS, values, strict=True))  # `ses` None is left out
@@ -171,7 +150,7 @@ class ICashClient:
         timeout = aiohttp.ClientTimeout(total=total, sock_connect=total * _CONNECT_SHARE)
         async with self._send_lock:  # nonce order on the wire = the order they were made
             with observe_call("icash", method):  # timed once held: queueing is not latency
-                auth = self._auth(ses)
+                auth = await self._auth(ses)
                 body = wire.form_fields({**fields, **auth})
                 try:
                     async with self._session.post(

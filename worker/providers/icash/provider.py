@@ -1,38 +1,39 @@
-"""iCash as a `Provider`: our orders as `document-create` fields, found again by `ImportRefID`.
+"""iCash as a `Provider`: each document is one operation of ours, found again by our reference.
 
-iCash has no duplicate guard and no email (`idempotent_create=False`,
-`can_email=False`): the runner looks a document up by our reference before it
-creates one and after an unknown outcome, and sends the PDF by SMTP.
+iCash documents no call that makes a document directly; it documents operations
+(providers.md D.3.4; icash.bg/bg/api/ 3.13-3.22, facts register docs/providers/icash.md):
 
-The mapping (pure, `build_document_fields`):
+    new-operation (ImportSource, ImportRefID, Sell | ReturnClient, register, store,
+                   contragent, Comment)
+    add-operation-sale-item   once per item (`sale.sale_items`)
+    add-operation-payment     the whole amount, at the order's pay type
+    print-operation           finalises it (TEMP -> NORMAL)
+    documents-list            the document made from it (`DocumentOperationID`)
 
-- invoice / invrec → `DocumentType` INVOICE, `DocumentSubType` NORMAL; an invrec
-  also carries `DocumentPayTypeID` (from `payment_method`) and `DocumentPayDate`.
-- refund → INVOICE / CREDIT with `DocumentToDocumentID` = the invoice's DocumentID.
-- receipt → refused (`receipt_unsupported`): a receipt pays an invoice we already
-  issued, and iCash has no known call to record a payment on a document; a second
-  INVOICE would bill the sale twice.
-- Lines carry VAT-inclusive unit prices: the shop's price for VAT-inclusive orders;
-  for VAT-exclusive ones the price grossed up by the line's own tax (so the shop's
-  VAT rounding is kept; `vat.line_gross`). A line discount becomes
-  `DocumentServiceDiscount` percent (5 places). The residual `vat.reconcile` allows
-  against the shop total is a "Rounding" line at 0% VAT; beyond it, `TotalMismatch`.
-  iCash keeps 2 decimal places: a 3-decimal currency (BHD, KWD) is refused.
-- `DocumentContragentName` is the company, else the person (then `…MOL` is the
-  person); `…TaxNum` is the VAT id, and `…TaxNumVatReg` too when it has a country prefix.
+iCash has no duplicate guard, so (`idempotent_create=False`) the runner looks the
+document up before creating and after an unknown outcome, and every step of the flow
+starts by finding our operation (`operations-list` by ImportSource + ImportRefID,
+ours only when its `OperationComment` carries our reference's token). An operation
+found unfinished is resumed: its `OperationPrice` says how many of our items it
+already holds (`sale.items_added`), its `OperationPayedSum` whether it was paid. A
+printed one is never printed again; its document is looked up, and the step waits
+for it (`Retryable`) for `document_wait_s`, then stops as needs_attention.
+
+What the flow cannot express stops as needs_attention: an unpaid invoice (an
+operation is a sale, paid), a receipt for an issued invoice, cancelling a document.
+iCash cannot email (`can_email=False`): the runner sends the PDF, which we render
+from `get-document` (`pdf.document_pdf`): no documented call returns one.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from worker.domain import vat
-from worker.domain.events import Customer, Line, Order
-from worker.domain.money import exponent, parse_amount
-from worker.errors import OutcomeUnknown, Permanent
+from worker.domain.events import Customer
+from worker.domain.money import parse_amount
+from worker.errors import NeedsAttention, OutcomeUnknown, Permanent, Retryable
 from worker.providers.base import (
     Capabilities,
     DocumentHint,
@@ -40,239 +41,322 @@ from worker.providers.base import (
     DocumentRef,
     DocumentRequest,
 )
-from worker.providers.icash import wire
+from worker.providers.icash import sale, wire
 from worker.providers.icash.client import ICashClient
-from worker.settings import DocumentSettings
+from worker.providers.icash.pdf import document_pdf
+from worker.settings import DocumentSettings, ICashSettings
 
-#: `find_document` gives up (fail closed) after looking through this many documents
-MAX_SCAN = 10_000
-ROUNDING_LINE = "Rounding"
-_VAT_ID = re.compile(r"^[A-Z]{2}[0-9A-Z]{2,}$")
-#: longest names and texts the sandbox takes (ContragentName 100 as in add-contragent)
-_NAME_MAX, _TEXT_MAX = 100, 255
-
-
-# --- request building (pure) -----------------------------------------------------------
+#: a look-up gives up (fail closed) after reading this many rows
+MAX_SCAN = 5_000
+#: the country of a business customer whose address names none
+DEFAULT_COUNTRY = "BG"
+_Row = dict[str, Any]
 
 
-def _quantum(places: int) -> Decimal:
-    return Decimal(1).scaleb(-places)
-
-
-def service_line(line: Line, order: Order, documents: DocumentSettings) -> wire.ServiceLine:
-    """One order line as iCash amounts: VAT-inclusive unit price and discount percent."""
-    before = line.unit_price * line.quantity
-    price = line.unit_price
-    taxed = vat.line_rate(line, documents.default_vat_percent)
-    rate = Decimal(0) if taxed is None else taxed
-    if not order.prices_include_tax:
-        after = before - line.discount
-        gross = vat.line_gross(line, False, taxed, order.currency)
-        factor = gross / after if after > 0 else (100 + rate) / 100
-        price = line.unit_price * factor
-    discount = min(Decimal(100), line.discount * 100 / before) if before > 0 else Decimal(0)
-    return wire.ServiceLine(
-        qty=line.quantity.quantize(_quantum(wire.QTY_PLACES), ROUND_HALF_UP),
-        price=price.quantize(_quantum(wire.PRICE_PLACES), ROUND_HALF_UP),
-        vat_percent=rate.quantize(_quantum(wire.VAT_PLACES), ROUND_HALF_UP),
-        discount=discount.quantize(_quantum(wire.PERCENT_PLACES), ROUND_HALF_UP),
-    )
-
-
-def _service_fields(description: str, line: wire.ServiceLine) -> dict[str, str]:
-    return {
-        "DocumentServiceDescription": description[:_TEXT_MAX],
-        "DocumentServiceQty": wire.plain(line.qty, wire.QTY_PLACES),
-        "DocumentServiceSinglePrice": wire.plain(line.price, wire.PRICE_PLACES, wire.MONEY_PLACES),
-        "DocumentServiceVatPercent": wire.plain(line.vat_percent, wire.VAT_PLACES),
-        "DocumentServiceDiscount": wire.plain(line.discount, wire.PERCENT_PLACES),
-    }
-
-
-def service_lines(order: Order, documents: DocumentSettings) -> list[dict[str, str]]:
-    """The `DocumentServices` of `order`, plus a rounding line when needed.
-
-    Raises:
-        Permanent: the currency or the shop total has more than 2 decimal places
-            (`unsupported_amount`).
-        TotalMismatch: the shop's total is more than `max_rounding` from its lines, or
-            the document is further from them than rounding explains (`vat.reconcile`).
-    """
-    places = exponent(order.currency)
-    if places > wire.MONEY_PLACES or order.total != order.total.quantize(wire.CENT):
-        raise Permanent(
-            f"iCash keeps 2 decimal places, too few for {order.total} {order.currency}",
-            reason="unsupported_amount",
-        )
-    amounts = [service_line(line, order, documents) for line in order.lines]
-    fields = [_service_fields(line.description, amounts[i]) for i, line in enumerate(order.lines)]
-    difference = vat.reconcile(order, wire.document_totals(amounts).total,
-                               max_rounding=documents.max_rounding,
-                               default_rate=documents.default_vat_percent)  # fmt: skip
-    if difference:
-        rounding = wire.ServiceLine(Decimal(1), difference, Decimal(0))
-        fields.append(_service_fields(ROUNDING_LINE, rounding))
-    return fields
-
-
-def _contragent(customer: Customer) -> dict[str, str | None]:
-    place = " ".join(part for part in (customer.postcode, customer.city) if part)
-    address = ", ".join(part for part in (customer.address, place, customer.country) if part)
-    vat_id = customer.vat_id.strip() if customer.vat_id else None
-    return {
-        "DocumentContragentName": (customer.company or customer.name)[:_NAME_MAX],
-        "DocumentContragentMOL": customer.name[:_NAME_MAX] if customer.company else None,
-        "DocumentContragentAddress": address[:_TEXT_MAX] or None,
-        "DocumentContragentTaxNum": vat_id,
-        "DocumentContragentTaxNumVatReg": vat_id if vat_id and _VAT_ID.fullmatch(vat_id) else None,
-    }
-
-
-def _base_document_id(request: DocumentRequest) -> str:
-    based_on = request.based_on
-    if based_on is None or not based_on.doc_id:
-        raise Permanent(
-            "a credit note needs the iCash DocumentID of its invoice",
-            reason="missing_base_document",
-        )
-    return based_on.doc_id
-
-
-def build_document_fields(request: DocumentRequest) -> dict[str, Any]:
-    """The `document-create` fields for `request` (services as a list), without auth fields.
-
-    Raises:
-        Permanent: a receipt (`receipt_unsupported`), a credit note without its invoice's
-            DocumentID, or an amount iCash cannot hold.
-        TotalMismatch: the lines cannot reach the shop's total within `max_rounding`.
-    """
-    kind, order, documents = request.kind, request.order, request.documents
-    if kind == "receipt":
-        raise Permanent(
-            "iCash cannot record a payment on an issued invoice", reason="receipt_unsupported"
-        )
-    credit = kind == "refund"
-    fields: dict[str, Any] = {
-        "DocumentType": "INVOICE",
-        "DocumentSubType": "CREDIT" if credit else "NORMAL",
-        "DocumentDate": request.issue_date.isoformat(),
-        "DocumentCurrencyCode": order.currency,
-        **_contragent(order.customer),
-        "DocumentComment": f"{'Credit note for order' if credit else 'Order'} {order.number}",
-        "ImportSource": wire.IMPORT_SOURCE,
-        "ImportRefID": str(wire.import_ref_id(request.reference)),
-    }
-    if credit:
-        fields["DocumentToDocumentID"] = _base_document_id(request)
-    if kind == "invrec":
-        fields["DocumentPayTypeID"] = wire.PAY_TYPE_IDS[documents.payment_method]
-        fields["DocumentPayDate"] = request.issue_date.isoformat()
-    fields["DocumentComment"] = fields["DocumentComment"][:_TEXT_MAX]
-    fields[wire.SERVICES] = service_lines(order, documents)
-    return {key: value for key, value in fields.items() if value is not None}
-
-
-# --- answers -----------------------------------------------------------------------------
-
-
-def _amount(value: object) -> Decimal | None:
+def _number(value: object) -> Decimal:
     try:
-        return None if value in (None, "") else parse_amount(value)
+        return parse_amount(value) if value not in (None, "") else Decimal(0)
     except ValueError:
-        return None
+        raise Permanent(
+            f"iCash answered {value!r} for an amount", reason="unexpected_answer"
+        ) from None
 
 
-def document_ref(document: Mapping[str, Any]) -> DocumentRef:
-    """What we keep of an iCash document (a create answer, a list row, or `get-document`).
-
-    Raises:
-        OutcomeUnknown: no DocumentID or DocumentNum; look the document up to learn them.
-    """
-    doc_id, docnum = document.get("DocumentID"), document.get("DocumentNum")
-    if doc_id in (None, "") or docnum in (None, ""):
-        raise OutcomeUnknown("iCash answered without a DocumentID and DocumentNum")
-    credit = str(document.get("DocumentSubType") or "").upper() == "CREDIT"
-    return DocumentRef(
-        doctype="CREDIT" if credit else str(document.get("DocumentType") or "INVOICE"),
-        docnum=str(docnum),
-        doc_id=str(doc_id),
-        total=_amount(document.get("DocumentTotalPrice")),
-    )
-
-
-def _matches(row: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
-    """Check the filters on the row too, where it shows them (the service might ignore one)."""
-    return all(str(row[key]) == value for key, value in wanted.items() if key in row)
-
-
-def _subtype(kind: DocumentKind) -> str:
-    return "CREDIT" if kind == "refund" else "NORMAL"
+def _type(kind: DocumentKind) -> str:
+    return wire.RETURN if kind == "refund" else wire.SELL
 
 
 class ICashProvider:
-    """A tenant's iCash account (Bulgaria / Albania)."""
+    """A tenant's iCash account (Bulgaria)."""
 
     capabilities = Capabilities(
-        idempotent_create=False, emails_on_create=False, can_email=False, can_cancel=True
+        idempotent_create=False, emails_on_create=False, can_email=False, can_cancel=False
     )
 
-    def __init__(self, client: ICashClient, documents: DocumentSettings) -> None:
+    def __init__(
+        self, client: ICashClient, documents: DocumentSettings, icash: ICashSettings
+    ) -> None:
         self.client = client
         self.documents = documents
+        self.icash = icash
+
+    # --- customers --------------------------------------------------------------------------
 
     async def ensure_customer(self, customer: Customer) -> str | None:
-        return None  # documents carry the contragent's name, address and tax numbers
+        """The business customer's contragent, found or added; None for a consumer."""
+        if not sale.needs_contragent(customer):
+            return None
+        fields = sale.contragent_fields(customer, DEFAULT_COUNTRY)
+        found = await self._find_contragent(fields)
+        if found is not None:
+            return found
+        try:
+            data = await self.client.call(wire.ADD_CONTRAGENT, fields, mutating=True)
+        except OutcomeUnknown:
+            found = await self._find_contragent(fields)
+            if found is None:
+                raise
+            return found
+        if not isinstance(data, dict) or data.get("ContragentID") in (None, ""):
+            raise Permanent(
+                "iCash add-contragent answered no ContragentID", reason="unexpected_answer"
+            )
+        return str(data["ContragentID"])
 
-    async def create_document(self, request: DocumentRequest) -> DocumentRef:
-        data = await self.client.create_document(build_document_fields(request))
-        if data.get("DocumentID") not in (None, "") and data.get("DocumentNum") in (None, ""):
-            data = await self.client.get_document(str(data["DocumentID"]))
-        return document_ref(data)
+    async def _find_contragent(self, fields: dict[str, object]) -> str | None:
+        query = {"ContragentName": fields["ContragentName"], "ContragentType": "CLIENT"}
+        row = await self._scan(
+            wire.GET_CONTRAGENTS, query, lambda row: sale.same_contragent(row, fields)
+        )
+        return None if row is None else str(row["ContragentID"])
+
+    # --- documents --------------------------------------------------------------------------
 
     async def find_document(
         self, kind: DocumentKind, reference: str, *, hint: DocumentHint | None = None
     ) -> DocumentRef | None:
-        """The earliest document of this kind made for `reference` (DELETED ones included);
-        `ImportRefID` is a filter, so `hint` is not needed.
+        """The document of our printed operation for `reference`, if iCash shows one yet."""
+        operation = await self._operation(kind, reference)
+        if operation is None or operation["OperationStatus"] != wire.FINAL:
+            return None
+        row = await self._document_row(kind, int(operation["OperationID"]))
+        return None if row is None else sale.document_ref(row)
 
-        Raises:
-            Permanent: more than `MAX_SCAN` documents to look through (`lookup_too_large`).
-        """
-        wanted = {
-            "ImportSource": wire.IMPORT_SOURCE,
-            "ImportRefID": str(wire.import_ref_id(reference)),
-            "DocumentSubType": _subtype(kind),
-        }
-        query = {**wanted, "DocumentType": "INVOICE", "sort": "DocumentID", "order": "ASC"}
-        offset = 0
-        while offset < MAX_SCAN:
-            page = {**query, "offset": offset, "count": wire.LIST_MAX_COUNT}
-            total, rows = await self.client.list_documents(page)
-            found = next((row for row in rows if _matches(row, wanted)), None)
-            if found is not None:
-                return document_ref(found)
-            offset += len(rows)
-            if not rows or offset >= total:
-                return None
-        raise Permanent("iCash lists too many documents to look through", reason="lookup_too_large")
+    async def create_document(self, request: DocumentRequest) -> DocumentRef:
+        kind, order = request.kind, request.order
+        if kind in ("invoice", "receipt"):
+            what = "an unpaid invoice" if kind == "invoice" else "a receipt for an issued invoice"
+            raise NeedsAttention(
+                f"iCash documents no way to make {what}: an operation is a paid sale or a return",
+                reason=f"{kind}_unsupported",
+            )
+        items = sale.sale_items(order, self.documents, self.icash)
+        pay_type = sale.pay_type(order, self.documents, self.icash)
+        operation = await self._operation(kind, request.reference)
+        if operation is None:
+            operation = await self._open(request)
+        operation_id = int(operation["OperationID"])
+        printed_now = False
+        if operation["OperationStatus"] != wire.FINAL:
+            await self._fill(operation, items, pay_type)
+            await self._print(operation_id, pay_type)
+            printed_now = True
+        row = await self._document_row(kind, operation_id)
+        if row is None:
+            raise self._no_document(operation, printed_now)
+        document = await self.client.record(wire.GET_DOCUMENT, {"DocumentID": row["DocumentID"]})
+        ref = sale.document_ref(document)
+        sale.check_document(order, self.documents, ref)
+        return ref
 
     async def email_document(self, ref: DocumentRef, to: str) -> None:
         raise Permanent("iCash cannot email documents", reason="email_unsupported")
 
     async def document_pdf(self, ref: DocumentRef) -> bytes:
-        return await self.client.document_pdf(await self._doc_id(ref))
+        """The document rendered from `get-document` (iCash documents no PDF call)."""
+        if not ref.doc_id:
+            raise Permanent(
+                f"iCash document {ref.docnum} has no DocumentID", reason="document_not_found"
+            )
+        return document_pdf(await self.client.record(wire.GET_DOCUMENT, {"DocumentID": ref.doc_id}))
 
     async def cancel_document(self, ref: DocumentRef, reason: str) -> None:
-        """Mark the document DELETED (iCash keeps it); already DELETED is done. `reason` is
-        not sent: no cancel-reason field is known."""
-        await self.client.cancel_document(await self._doc_id(ref))
+        raise NeedsAttention(
+            f"iCash documents no way to cancel {ref.doctype} {ref.docnum}: "
+            "cancel it in iCash, or refund it",
+            reason="cancel_unsupported",
+        )
 
-    async def _doc_id(self, ref: DocumentRef) -> str:
-        if ref.doc_id:
-            return ref.doc_id
-        subtype = "CREDIT" if ref.doctype == "CREDIT" else "NORMAL"
-        query = {"DocumentNum": ref.docnum, "DocumentType": "INVOICE", "DocumentSubType": subtype}
-        _, rows = await self.client.list_documents({**query, "count": wire.LIST_MAX_COUNT})
-        if not rows:
-            raise Permanent(f"iCash has no document {ref.docnum}", reason="document_not_found")
-        return str(rows[0]["DocumentID"])
+    # --- the operation ------------------------------------------------------------------------
+
+    async def _operation(self, kind: DocumentKind, reference: str) -> _Row | None:
+        """Our operation for `reference` (a printed one before an unfinished one), read with
+        `get-operation`; None when there is none."""
+        query = {
+            "ImportSource": wire.IMPORT_SOURCE,
+            "ImportRefID": wire.import_ref_id(reference),
+            "OperationType": _type(kind),
+            "OperationStatus": f"{wire.TEMP},{wire.FINAL}",
+            "sort": "OperationID",
+        }
+        token = wire.comment_token(reference)
+        found: list[_Row] = []
+
+        async def ours(row: _Row) -> bool:
+            if "OperationComment" not in row or "OperationPrice" not in row:
+                row = await self.client.record(
+                    wire.GET_OPERATION, {"OperationID": row["OperationID"]}
+                )
+            if token in str(row.get("OperationComment") or ""):
+                found.append(row)
+                return row.get("OperationStatus") == wire.FINAL
+            return False
+
+        await self._scan_async(wire.OPERATIONS_LIST, query, ours)
+        final = [row for row in found if row.get("OperationStatus") == wire.FINAL]
+        return (final or found)[0] if found else None
+
+    async def _open(self, request: DocumentRequest) -> _Row:
+        reference, order = request.reference, request.order
+        comment = f"{wire.comment_token(reference)} order {order.number}"
+        fields: dict[str, object] = {
+            "ImportSource": wire.IMPORT_SOURCE,
+            "ImportRefID": wire.import_ref_id(reference),
+            "OperationType": _type(request.kind),
+            "OperationElectronicReceipt": "YES" if self.icash.electronic_receipt else "NO",
+            "CashRegisterID": self.icash.cash_register_id,
+            "StoreID": self.icash.store_id,
+            "ContragentID": request.customer_id,
+            "Comment": comment[:255],
+        }
+        if request.kind == "refund":
+            fields.update(await self._storno(request))
+        data = await self.client.call(
+            wire.NEW_OPERATION, {k: v for k, v in fields.items() if v is not None}, mutating=True
+        )
+        if not isinstance(data, dict) or data.get("OperationID") in (None, ""):
+            raise OutcomeUnknown("iCash new-operation answered no OperationID")
+        return {
+            "OperationID": data["OperationID"],
+            "OperationStatus": wire.TEMP,
+            "OperationPrice": "0",
+            "OperationPayedSum": "0",
+        }
+
+    async def _storno(self, request: DocumentRequest) -> dict[str, object]:
+        """The return's storno fields: the sale's receipt, from the invoice's operation."""
+        based_on = request.based_on
+        if based_on is None or not based_on.doc_id:
+            raise Permanent(
+                "a return needs the iCash DocumentID of its sale", reason="missing_base_document"
+            )
+        if self.icash.fiscal_device_number is None:
+            raise NeedsAttention(
+                "a refund's return names the fiscal device: set icash.fiscal_device_number",
+                reason="no_fiscal_device",
+            )
+        document = await self.client.record(wire.GET_DOCUMENT, {"DocumentID": based_on.doc_id})
+        sold = await self.client.record(
+            wire.GET_OPERATION, {"OperationID": document["DocumentOperationID"]}
+        )
+        uuid, completed = (
+            sold.get("OperationFiskBonUUID"),
+            str(sold.get("OperationCompleteDate") or ""),
+        )
+        try:
+            when = datetime.strptime(completed, "%Y-%m-%d %H:%M:%S").strftime(wire.FISK_BON_DATE)
+        except ValueError:
+            when = ""
+        if not uuid or not when:
+            raise NeedsAttention(
+                f"iCash shows no receipt for the sale of {based_on.docnum} to return against",
+                reason="no_sale_receipt",
+            )
+        return {
+            "StornoType": self.icash.storno_type,
+            "FiskBonRcpNum": sold.get("OperationNum"),
+            "FiskDeviceNum": self.icash.fiscal_device_number,
+            "FiskBonDate": when,
+            "FiskBonUUID": uuid,
+        }
+
+    async def _fill(self, operation: _Row, items: list[sale.SaleItem], pay_type: int) -> None:
+        """Add the items the operation does not hold yet, then the payment if it has none."""
+        operation_id = int(operation["OperationID"])
+        held = sale.items_added(items, _number(operation.get("OperationPrice")))
+        for item in items[held:]:
+            await self.client.call(wire.ADD_SALE_ITEM, item.fields(operation_id), mutating=True)
+        total = sum((item.amount for item in items), Decimal(0))
+        paid = _number(operation.get("OperationPayedSum"))
+        if paid == 0:
+            fields = {
+                "OperationID": operation_id,
+                "PayTypeID": pay_type,
+                "PaymentSum": wire.plain(total, 2, 2),
+            }
+            await self.client.call(wire.ADD_PAYMENT, fields, mutating=True)
+        elif paid != total:
+            raise NeedsAttention(
+                f"iCash operation {operation_id} is paid {paid}, not {total}",
+                reason="operation_paid_differs",
+            )
+
+    async def _print(self, operation_id: int, pay_type: int) -> None:
+        fields = {"OperationID": operation_id, "PayTypeID": pay_type}
+        try:
+            await self.client.call(wire.PRINT_OPERATION, fields, mutating=True)
+        except Permanent:
+            again = await self.client.record(wire.GET_OPERATION, {"OperationID": operation_id})
+            if again.get("OperationStatus") != wire.FINAL:
+                raise  # refused, and not because it was already printed
+
+    async def _document_row(self, kind: DocumentKind, operation_id: int) -> _Row | None:
+        query = {
+            "DocumentOperationID": operation_id,
+            "DocumentType": "INVOICE",
+            "DocumentSubType": "CREDIT" if kind == "refund" else "NORMAL",
+            "sort": "DocumentID",
+        }
+        return await self._scan(
+            wire.DOCUMENTS_LIST,
+            query,
+            lambda row: str(row.get("DocumentOperationID")) == str(operation_id),
+        )
+
+    def _no_document(self, operation: _Row, printed_now: bool) -> Exception:
+        operation_id = operation["OperationID"]
+        waiting = Retryable(f"iCash has not shown the document of operation {operation_id} yet")
+        if printed_now:
+            return waiting
+        try:  # iCash's clock, read as UTC: late by its offset, so the wait is never cut short
+            completed = datetime.strptime(
+                str(operation.get("OperationCompleteDate")), "%Y-%m-%d %H:%M:%S"
+            )
+        except ValueError:
+            completed = None
+        if completed is not None:
+            age = (datetime.now(UTC) - completed.replace(tzinfo=UTC)).total_seconds()
+            if age < self.icash.document_wait_s:
+                return waiting
+        return NeedsAttention(
+            f"iCash finalised operation {operation_id} but shows no document "
+            "made from it: issue the invoice in iCash, then retry the job",
+            reason="no_document_for_operation",
+        )
+
+    # --- paging -------------------------------------------------------------------------------
+
+    async def _scan(self, method: str, query: dict[str, object], wanted: Any) -> _Row | None:
+        """The first row of `method` that `wanted` accepts, paging through every row the
+        query returns (a service that ignores a filter returns more; each row is checked)."""
+        found: list[_Row] = []
+
+        async def check(row: _Row) -> bool:
+            if wanted(row):
+                found.append(row)
+                return True
+            return False
+
+        await self._scan_async(method, query, check)
+        return found[0] if found else None
+
+    async def _scan_async(self, method: str, query: dict[str, object], check: Any) -> None:
+        """Call `check` on rows in order until it answers True.
+
+        Raises:
+            Permanent: more than `MAX_SCAN` rows to read (`lookup_too_large`).
+        """
+        offset = 0
+        while offset < MAX_SCAN:
+            total, rows = await self.client.rows(
+                method, {**query, "offset": offset, "count": wire.LIST_MAX_COUNT}
+            )
+            for row in rows:
+                if await check(row):
+                    return
+            offset += len(rows)
+            if not rows or offset >= total:
+                return
+        raise Permanent(
+            f"iCash {method} lists too many rows to look through", reason="lookup_too_large"
+        )

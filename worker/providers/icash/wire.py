@@ -1,28 +1,17 @@
-"""iCash wire format, pure: method names, field lists, signature, nonces, form bodies, answers.
+"""iCash wire format, pure: method names, field lists, signature, form bodies, answers.
 
-No I/O here. Every method name and field list the client sends lives in this one
-module, so when iCash documents what the sandbox had to invent (the create,
-cancel and PDF methods, providers.md C / D.3.5) only this file changes.
+No I/O here. Every method the client calls is one iCash documents (icash.bg/bg/api/,
+sections 3.01-3.22; providers.md C and D.3; facts register docs/providers/icash.md),
+and every name it sends lives in this module.
 
-Choices where providers.md is silent:
-
-- Nonces are Unix time in **milliseconds**, bumped past the last one handed out
-  (`NonceSource`). iCash refuses any nonce not greater than the last it saw for
-  the api_key. With seconds, a burst of N calls runs the nonce N seconds ahead of
-  the clock, and a restarted worker (or a second process on the same key) would be
-  refused until the clock caught up; with milliseconds a burst of 1000 calls runs
-  one second ahead. Once a key has seen millisecond nonces it can never go back to
-  seconds.
-- Nested arrays go out as PHP `http_build_query` does them:
-  `DocumentServices[0][DocumentServiceDescription]=Mug`. iCash is PHP, its samples
-  build bodies with `http_build_query`, and PHP parses exactly this back into arrays.
-- `ImportRefID` is an integer in the `documents-list` filter and a String(30) on
-  `new-operation`; we send a decimal string of an integer in [1, 2**53): it fits
-  both, and stays exact in any JSON/JavaScript double on the way.
-- Money: line totals are `round_half_up(Qty × SinglePrice × (100 − Discount) / 100,
-  0.01)`, prices VAT-inclusive (as `add-operation-sale-item`'s `SaleItemSinglePrice`,
-  D.3.4); the document total is the sum of line totals (`document_totals`). The
-  sandbox imports this rule, so client and sandbox always agree.
+- Bodies are flat form fields; values are text (`form_fields`).
+- `ImportRefID` is a String(30) on `new-operation` and an Integer filter on
+  `operations-list` / `documents-list`: we send a decimal integer in [1, 2**31 - 1]
+  (`import_ref_id`), which fits both and any signed 32-bit column behind them.
+- 31 bits are few enough that two of a merchant's references may share one, so each
+  operation also carries our whole reference's hash in its `Comment` (`comment_token`),
+  which `get-operation` shows as `OperationComment`: a look-up takes an operation as
+  ours only when that token is there.
 """
 
 from __future__ import annotations
@@ -31,12 +20,9 @@ import hashlib
 import hmac
 import json
 import re
-import threading
-import time
-from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, localcontext
-from typing import Any, NamedTuple, NoReturn
+from collections.abc import Collection, Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, NoReturn
 
 from worker.domain.redaction import redact_text
 from worker.errors import Permanent, RateLimited, Retryable
@@ -44,53 +30,34 @@ from worker.errors import Permanent, RateLimited, Retryable
 # --- methods and fields (the one place that names them) ---------------------------------
 
 LOGIN = "login"
-DOCUMENTS_LIST = "documents-list"
-GET_DOCUMENT = "get-document"
-DOCUMENT_CREATE = "document-create"  #: sandbox-defined: the docs name no create method
-DOCUMENT_CANCEL = "document-cancel"  #: sandbox-defined: sets DocumentStatus DELETED
-DOCUMENT_PDF = "document-pdf"  #: sandbox-defined: the document as base64 PDF
-#: calls that change state at iCash; a lost answer leaves their outcome unknown
-MUTATING = frozenset({DOCUMENT_CREATE, DOCUMENT_CANCEL})
+GET_CONTRAGENTS = "get-contragents"  #: 3.09
+ADD_CONTRAGENT = "add-contragent"  #: 3.08
+NEW_OPERATION = "new-operation"  #: 3.13
+GET_OPERATION = "get-operation"  #: 3.14
+ADD_SALE_ITEM = "add-operation-sale-item"  #: 3.15
+PRINT_OPERATION = "print-operation"  #: 3.18
+ADD_PAYMENT = "add-operation-payment"  #: 3.19
+OPERATIONS_LIST = "operations-list"  #: 3.20
+DOCUMENTS_LIST = "documents-list"  #: 3.21
+GET_DOCUMENT = "get-document"  #: 3.22
 #: sent on every call (`ses` after login); only nonce, WareHouseID and api_key are signed
 AUTH_FIELDS = ("api_key", "nonce", "signature", "WareHouseID", "UserID", "ses")
-SERVICES = "DocumentServices"
-#: `document-create` fields besides the services
-CREATE_FIELDS = (
-    "DocumentType", "DocumentSubType", "DocumentDate", "DocumentCurrencyCode",
-    "DocumentContragentName", "DocumentContragentAddress", "DocumentContragentMOL",
-    "DocumentContragentTaxNum", "DocumentContragentTaxNumVatReg", "DocumentPayTypeID",
-    "DocumentPayDate", "DocumentComment", "DocumentToDocumentID", "ImportSource", "ImportRefID",
-)  # fmt: skip
-#: fields of one `DocumentServices[i]` line
-SERVICE_FIELDS = (
-    "DocumentServiceDescription", "DocumentServiceQty", "DocumentServiceSinglePrice",
-    "DocumentServiceVatPercent", "DocumentServiceDiscount",
-)  # fmt: skip
-#: `documents-list` filters (providers.md C); paging is `sort`, `order`, `offset`, `count`
-LIST_FILTERS = (
-    "DocumentID", "DocumentStoreID", "DocumentType", "DocumentNum", "DocumentStatus",
-    "DocumentOperationType", "DocumentOperationID", "DocumentSubType", "DocumentContragentID",
-    "DocumentDateFrom", "DocumentDateTo", "DocumentPayTypeID", "DocumentBankAccountID",
-    "ImportSource", "ImportRefID",
-)  # fmt: skip
-DOCUMENT_TYPES = ("INVOICE", "PROFORMA")
-SUBTYPES = ("NORMAL", "CREDIT", "DEBIT", "ADVANCE")
-STATUSES = ("NORMAL", "DELETED")
-#: `DocumentPayTypeID` per `DocumentSettings.payment_method` (the sandbox's numbering)
-#: PayPal is recorded as a card-type e-payment until #17 maps iCash's own pay types
-PAY_TYPE_IDS = {"cash": 1, "banktransfer": 2, "cc": 3, "paypal": 3}
+SELL, RETURN = "Sell", "ReturnClient"  #: `OperationType`
+#: `OperationStatus`: made but not finalised / finalised (printed)
+TEMP, FINAL = "TEMP", "NORMAL"
 #: our name as the external system (`ImportSource`, String 30)
 IMPORT_SOURCE = "invoicebridge"
-#: `documents-list` pages hold at most this many documents
+#: list methods answer at most this many rows a page (`count`, max 100)
 LIST_MAX_COUNT = 100
-
-#: decimal places iCash keeps (DECIMAL(15,2) money, (10,5) qty, (19,6) price, % to 5)
-MONEY_PLACES, QTY_PLACES, PRICE_PLACES, PERCENT_PLACES, VAT_PLACES = 2, 5, 6, 5, 2
+#: decimal places iCash keeps: money DECIMAL(15,2) / (10,2), a sale item's price (10,5)
+MONEY_PLACES = 2
 CENT = Decimal(1).scaleb(-MONEY_PLACES)
 #: how long to wait after a 429 without `Retry-After`, in ms
 RATE_LIMIT_DELAY_MS = 5_000
-#: ImportRefID values lie in [1, IMPORT_REF_LIMIT)
-IMPORT_REF_LIMIT = 2**53
+#: ImportRefID values lie in [1, IMPORT_REF_LIMIT]
+IMPORT_REF_LIMIT = 2**31 - 1
+#: `FiskBonDate` of a return: the sale's receipt time as DD-MM-YY HH:mm
+FISK_BON_DATE = "%d-%m-%y %H:%M"
 
 _SESSION_TEXT = ("session expired", "missing value for ses")
 _AUTH_TEXT = "authentication error"
@@ -112,33 +79,17 @@ def sign(nonce: int, warehouse_id: int, api_key: str, secret: str) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest().upper()
 
 
-class NonceSource:
-    """Strictly increasing nonces: Unix time in ms, or the last nonce + 1 when that is larger.
-
-    The same millisecond, or a clock that steps back, never repeats a nonce. Thread-safe.
-    """
-
-    def __init__(self, clock_ns: Callable[[], int] = time.time_ns) -> None:
-        self._clock_ns = clock_ns
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> int:
-        with self._lock:
-            self._last = max(self._clock_ns() // 1_000_000, self._last + 1)
-            return self._last
-
-
 def import_ref_id(reference: str) -> int:
-    """Our reference as iCash's integer `ImportRefID`: the same on every attempt.
-
-    The first 64 bits of SHA-256, folded into [1, 2**53). Among n references of one
-    merchant, P(any two collide) ≈ n² / 2**54: 5.6e-7 at 100 000 documents, 5.6e-5 at
-    a million. A collision would make `find_document` return the other document of
-    the same subtype, so the step would be marked done without a document of its own.
-    """
+    """Our reference as iCash's `ImportRefID`: the same on every attempt, in [1, 2**31 - 1]
+    (the first 64 bits of its SHA-256, folded). Two references may share one (among n
+    of a merchant's, P ≈ n² / 2**32); `comment_token` tells their operations apart."""
     head = hashlib.sha256(reference.encode()).digest()[:8]
-    return int.from_bytes(head, "big") % (IMPORT_REF_LIMIT - 1) + 1
+    return int.from_bytes(head, "big") % IMPORT_REF_LIMIT + 1
+
+
+def comment_token(reference: str) -> str:
+    """The mark of our reference in an operation's `Comment`: 64 bits of its SHA-256."""
+    return "ib:" + hashlib.sha256(reference.encode()).hexdigest()[:16]
 
 
 def _text(value: object) -> str:
@@ -183,45 +134,6 @@ def plain(value: Decimal, places: int, min_places: int = 0) -> str:
     if len(text.partition(".")[2]) < min_places:
         text = f"{rounded.quantize(Decimal(1).scaleb(-min_places)):f}"
     return text
-
-
-# --- the totals rule -----------------------------------------------------------------------
-
-
-class ServiceLine(NamedTuple):
-    """The amounts of one `DocumentServices` line."""
-
-    qty: Decimal
-    price: Decimal  #: VAT-inclusive unit price
-    vat_percent: Decimal
-    discount: Decimal = Decimal(0)  #: percent off the line
-
-
-@dataclass(frozen=True)
-class DocumentTotals:
-    base: Decimal  #: `DocumentPriceBase`: VAT-exclusive
-    vat: Decimal
-    total: Decimal  #: `DocumentTotalPrice`
-
-
-def line_total(line: ServiceLine) -> Decimal:
-    """`DocumentServiceTotalPrice`: q × price × (100 − discount%) / 100, rounded half-up to 0.01."""
-    with localcontext() as context:
-        context.prec = 60  # exact for DECIMAL(10,5) × DECIMAL(19,6) × percent
-        raw = line.qty * line.price * (100 - line.discount) / 100
-        return raw.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def document_totals(lines: Iterable[ServiceLine]) -> DocumentTotals:
-    """Total = Σ line totals; the base is the gross of each VAT rate less its VAT, rounded once."""
-    gross: dict[Decimal, Decimal] = {}
-    for line in lines:
-        gross[line.vat_percent] = gross.get(line.vat_percent, Decimal(0)) + line_total(line)
-    base, total = Decimal(0), Decimal(0)
-    for rate, amount in gross.items():
-        base += (amount * 100 / (100 + rate)).quantize(CENT, ROUND_HALF_UP)
-        total += amount
-    return DocumentTotals(base=base, vat=total - base, total=total)
 
 
 # --- answers -------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from typing import Literal, get_args
 
 from worker.domain import vat
-from worker.domain.events import Line, Order
+from worker.domain.events import Order
 from worker.domain.money import parse_amount, quantize, quantum
 from worker.errors import DocumentNeedsAttention
 from worker.providers.base import DocumentRef
@@ -170,28 +170,13 @@ def predicted_vat(
 # --- the shop's side --------------------------------------------------------------------
 
 
-def line_tax(line: Line, prices_include_tax: bool, rate: Decimal, currency: str) -> Decimal:
-    """The VAT the shop charged on a line at `rate`: its `tax`; when it carries none, as
-    `vat.line_gross` derives it (VAT added to, or extracted from, its amount, half-up)."""
-    if line.tax:
-        return line.tax
-    amount = line.unit_price * line.quantity - line.discount
-    if prices_include_tax:
-        return vat.split_vat(amount, rate, currency)[1]
-    return vat.add_vat(amount, rate, currency)
+line_tax = vat.line_tax  #: the VAT the shop charged on one line (`worker.domain.vat`)
 
 
 def shop_vat(order: Order, documents: DocumentSettings | None = None) -> dict[Decimal, Decimal]:
-    """The VAT per rate the shop charged: Σ `line_tax` of its taxable lines, rates above 0
-    (a line without a rate at `totals.order_rate`), rounded to the currency's unit."""
-    default = order_rate(order, documents or DocumentSettings())
-    sums: dict[Decimal, Decimal] = {}
-    for line in order.lines:
-        rate = vat.line_rate(line, default)
-        if rate:
-            tax = line_tax(line, order.prices_include_tax, rate, order.currency)
-            sums[rate] = sums.get(rate, Decimal(0)) + tax
-    return {rate: quantize(tax, order.currency) for rate, tax in sums.items()}
+    """The VAT per rate the shop charged (`vat.vat_by_rate`), a line without a rate at
+    `totals.order_rate`."""
+    return vat.vat_by_rate(order, order_rate(order, documents or DocumentSettings()))
 
 
 def compare_vat(
