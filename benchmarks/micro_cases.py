@@ -18,13 +18,14 @@ from urllib.parse import urlencode
 from handlers.sources import Parsed, Source, get_source
 from handlers.webhooks import _to_item
 from invoicebridge import samples, samples_standard, samples_stripe, samples_woocommerce
+from invoicebridge.stack_config import SANDBOX_ICASH
 from worker.domain.events import OrderEvent
 from worker.providers.base import DocumentRequest
-from worker.providers.icash.provider import build_document_fields
+from worker.providers.icash.sale import sale_items
 from worker.providers.icash.wire import form_fields
 from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.wire import build_invoice, dumps
-from worker.settings import DocumentSettings
+from worker.settings import DocumentSettings, ICashSettings
 
 LINES = 50
 TENANT = "acme"
@@ -158,9 +159,22 @@ def idoklad_body(request: DocumentRequest) -> dict[str, object]:
     return build_invoice(IDOKLAD_TEMPLATE, request, purchaser_id=1, currency_id=2)
 
 
+#: the iCash sandbox's account, with an item for the samples' 18 % too
+ICASH = ICashSettings.model_validate({
+    "api_key": "k", "secret_key": "s", "warehouse_id": 1, "user_id": 1,
+    **SANDBOX_ICASH, "sale_items": {"18": 101, "20": 101, "0": 103},
+})  # fmt: skip
+
+
 def icash_body(request: DocumentRequest) -> dict[str, Any]:
-    """iCash `document-create` fields (auth fields aside)."""
-    return build_document_fields(request)
+    """iCash `add-operation-sale-item` fields of every item (auth fields aside)."""
+    items = sale_items(request.order, request.documents, ICASH)
+    return {"items": [item.fields(1) for item in items]}
+
+
+def _icash_forms(body: Mapping[str, Any]) -> str:
+    """The items as iCash's client posts them: one form per `add-operation-sale-item`."""
+    return "\n".join(urlencode(form_fields(fields)) for fields in body["items"])
 
 
 #: provider -> (the request body for a `DocumentRequest`, that body as its client sends it:
@@ -169,5 +183,5 @@ PROVIDERS: dict[str, tuple[Callable[[DocumentRequest], Mapping[str, object]],
                            Callable[[Any], str]]] = {
     "iCount": (icount_body, json.dumps),
     "iDoklad": (idoklad_body, dumps),
-    "iCash": (icash_body, lambda body: urlencode(form_fields(body))),
+    "iCash": (icash_body, _icash_forms),
 }  # fmt: skip

@@ -1,62 +1,61 @@
-"""A faithful local iCash (client API v1) for the demo, merchants trying settings, and the tests.
+"""A local iCash (client API v1, BG) that serves only the documented methods, strictly.
 
-Run it: `python -m sandboxes.icash --host 127.0.0.1 --port 8083`, or in
-code `async with serve_sandbox(port=0) as sandbox: ... sandbox.api_url ...`.
+Run it: `python -m sandboxes.icash --host 127.0.0.1 --port 8083 [--vat-rule per_rate ...]`,
+or in code `async with serve_sandbox(port=0, vat_rule="per_rate") as sandbox: ...
+sandbox.api_url ...`.
 
-API: `POST /clientapi/v1/<method>`, form-encoded (nested as
-`DocumentServices[0][DocumentServiceQty]`) or JSON. Every call carries `api_key`,
-`nonce`, `signature` = HMAC-SHA256(secret, nonce + WareHouseID + api_key) in
-uppercase hex, and `WareHouseID`; every method but `login` also `ses`. Default
-account: api_key "sandbox-key", secret "sandbox-secret", warehouse 1, user 1.
-Answers are HTTP 200 `{"nonce": "<echo, a string>", "status": 1, "data": ...}` or
+API: `POST /clientapi/v1/<method>`, form-encoded (or JSON). Every call carries `api_key`,
+`nonce`, `signature` = HMAC-SHA256(secret_key, nonce + WareHouseID + api_key) as 64
+uppercase hex characters, and `WareHouseID`; every method but `login` also `ses`. The
+nonce must exceed the last one the api_key sent ("Invalid nonce"). Default account:
+api_key "sandbox-key", secret "sandbox-secret", warehouse 1, user 1, currency EUR. Answers
+are HTTP 200 `{"nonce": "<echo, a string>", "status": 1, "data": ...}` or
 `{"nonce": ..., "status": 0, "error_message": "..."}`.
 
-Documented behaviour (providers.md C, D.3): `login` → `{session_id}` (32 hex);
-`documents-list` with every documented filter, `sort`/`order`, `offset`/`count`
-(count 1..100, default 10) → `{TotalRecords, Data}`; `get-document` → the document
-with `DocumentServices`. Messages "Authentication Error", "Missing value for ses",
-"Session expired", "Wrong value for X".
+Methods (and nothing else: any other name is "Unknown method <name>"): `login`,
+`get-pay-types` (1 Cash, 2 Credit card, 3 Check, 4 Bank transfer), `get-cash-registers`
+(1 "Web shop", VIRTUAL, store 1), `get-sale-items` (101 "Goods 20%", 102 "Goods 9%",
+103 "Exempt goods", 104 "Services 20%"; tax groups 1→0 %, 2→20 %, 3→20 %, 4→9 %),
+`add-contragent`, `get-contragents`, `new-operation` (Sell, ReturnClient; Delivery is
+refused), `add-operation-sale-item`, `del-operation-sale-item`, `add-operation-payment`,
+`print-operation`, `get-operation`, `operations-list`, `documents-list`, `get-document`.
+Each method accepts exactly its documented fields (`fields.py`; the auth fields
+api_key, nonce, signature, WareHouseID, UserID, ses go everywhere): an unknown field is
+"Wrong value for X: not a field of <method>", a missing required one "Missing value for
+X", a value of the wrong type, length or precision "Wrong value for X: why". Answers
+hold only documented fields (no ImportRefID, no lines on an operation). There is no
+duplicate guard anywhere: the same ImportRefID or customer twice makes two.
 
-Chosen where providers.md says *unknown* (the client keeps these names in `wire`):
+Money: a row's gross is Qty × SaleItemSinglePrice (with VAT) less its discount, to the
+cent; OperationPrice is the sum. `print-operation` needs rows and payments summing
+exactly to that gross; it makes the operation NORMAL and an INVOICE document (NORMAL,
+or CREDIT for a ReturnClient, pointing at the document of the sale whose FiskBonUUID the
+return named). Document lines are net of VAT as seed 003 shows (24.00 sold at 20 % →
+SinglePrice 20.000000, base 20.00, total 24.00); DocumentTotalPrice is what was paid.
 
-- `document-create` (the docs name no create method): fields DocumentType
-  (INVOICE | PROFORMA, default INVOICE), DocumentSubType (NORMAL | CREDIT | DEBIT |
-  ADVANCE), DocumentDate, DocumentCurrencyCode, DocumentContragentName (required) /
-  Address / MOL / TaxNum / TaxNumVatReg, DocumentPayTypeID (1 cash, 2 bank transfer,
-  3 card), DocumentPayDate, DocumentComment, DocumentToDocumentID (required for CREDIT
-  and DEBIT: a live NORMAL document of the firm; refused otherwise), ImportSource,
-  ImportRefID (any string up to 30 characters; filters compare digit strings as
-  integers), and `DocumentServices[i]` lines: DocumentServiceDescription,
-  DocumentServiceQty (> 0, DECIMAL(10,5)), DocumentServiceSinglePrice (VAT-inclusive,
-  DECIMAL(19,6), may be negative for a rounding line), DocumentServiceVatPercent (0..100),
-  DocumentServiceDiscount (% 0..100, 5 places). More decimals than a column holds are
-  refused, not rounded; every refusal names the field. Line and document totals
-  follow `wire.document_totals`; a negative document total is refused. The answer is
-  the new document, as `get-document` shows it. There is NO duplicate guard: a second
-  create with the same ImportRefID makes a second document, so clients look up first.
-- `document-cancel` (DocumentID) sets DocumentStatus DELETED and never removes the
-  document; a second cancel is refused with "Document is already deleted". Invoices
-  with credit notes may be cancelled (no rule is known).
-- `document-pdf` (DocumentID) → `{DocumentID, FileName, Base64}`: a small valid PDF.
-- Numbers are 10 digits per firm and DocumentType: INVOICE (credit notes included)
-  from 1000000001, PROFORMA from 2000000001; DocumentID counts across the sandbox.
-- The nonce must exceed the last one the api_key sent, else "Invalid nonce"; it is
-  recorded only once the signature checks out. A wrong WareHouseID (correctly
-  signed) is "Wrong value for WareHouseID", a wrong UserID at login "Wrong value for
-  UserID". Sessions end after `session_ttl_s` idle (default 900 s; each use renews
-  them) with "Session expired"; several sessions per key may live at once. No rate
-  limit applies unless one is scripted; an unknown method is "Unknown method <name>".
+Switches, for what the docs leave open (`GET|POST /_sandbox/config`, CLI flags,
+`create_sandbox_app(**switches)`; `/_sandbox/reset` restores the starting values):
+
+- `vat_rule` = `per_line` (default: base = Σ per-row nets) | `per_rate` (base per VAT
+  rate over the rows' summed gross): how iCash rounds the base is unknown.
+- `document_on_print` = `immediate` (default) | `delayed` (the document appears
+  `document_delay_s` seconds, default 2, after the print) | `never` (print-operation's
+  page says nothing about documents: maybe none is made).
+- `reprint` = `refuse` (default: "Wrong value for OperationID: the operation is already
+  finalized") | `idempotent` (answers the OperationID again, makes nothing).
+- `ignore_import_filters` = false (default) | true: operations-list and documents-list
+  ignore ImportSource/ImportRefID, as a service might without saying so.
+
+Sessions end after `session_ttl_s` idle (default 900 s) with "Session expired".
 
 Control and inspection (not part of iCash): `GET|POST|DELETE /_sandbox/faults`,
-`GET /_sandbox/documents`, `GET /_sandbox/emails` (always `[]`),
-`GET /_sandbox/requests` (counts per method and a log with keys, signatures and
+`GET|POST /_sandbox/config`, `GET /_sandbox/documents`, `GET /_sandbox/operations`,
+`GET /_sandbox/emails` (always `[]`), `GET /_sandbox/requests` (keys, signatures and
 sessions blanked), `POST /_sandbox/reset`, `POST /_sandbox/expire-sessions`,
-`GET /_sandbox/health`. Faults are scripted per method, as in every sandbox
-(`sandboxes.kit.faults`): `POST /_sandbox/faults {"path":
-"document-create", "plan": [503, "timeout-after-commit", "disconnect-after-commit",
-"too-many-requests", {"latency_ms": 2000}, 200], "hang_s": 30, "retry_after": 5}`.
-An injected status answers `{"status": 0, "error_message": "Injected HTTP <n>"}`
-with that HTTP status; "too-many-requests" is a plain-text HTTP 429.
+`GET /_sandbox/health`. Faults are scripted per method (`sandboxes.kit.faults`):
+`{"path": "add-operation-sale-item", "plan": [503, "timeout-after-commit",
+"disconnect-after-commit", "too-many-requests", {"latency_ms": 2000}, 200], "hang_s": 30}`;
+the "-after-commit" ones do the method's work, then lose the answer.
 """
 
 from __future__ import annotations
@@ -69,14 +68,27 @@ from typing import Any
 from aiohttp import web
 
 from sandboxes.icash.control import FAULTS, STATE, add_control_routes
-from sandboxes.icash.methods import METHODS, Call
-from sandboxes.icash.state import Refusal, SandboxAccount, SandboxState
+from sandboxes.icash.documents import DOCUMENT_METHODS
+from sandboxes.icash.fields import check_fields
+from sandboxes.icash.methods import REFERENCE_METHODS
+from sandboxes.icash.models import (
+    DOCUMENT_ON_PRINT,
+    REPRINT,
+    VAT_RULES,
+    Refusal,
+    SandboxAccount,
+    Switches,
+)
+from sandboxes.icash.operations import OPERATION_METHODS
+from sandboxes.icash.state import Call, Method, SandboxState
 from sandboxes.kit import serve
 from sandboxes.kit.faults import FaultStep, without_prefix
 from sandboxes.kit.parsing import parse_body
 from sandboxes.kit.serve import RunningServer, answer_with_faults, serving
 
 API_ROOT = "/clientapi/v1"
+#: every method the sandbox serves
+METHODS: dict[str, Method] = {**REFERENCE_METHODS, **OPERATION_METHODS, **DOCUMENT_METHODS}
 
 
 def _fault_answer(step: FaultStep) -> web.Response | None:
@@ -96,11 +108,12 @@ def _answer(state: SandboxState, method: str, body: dict[str, Any] | None) -> di
             raise Refusal("Malformed request body")
         if method not in METHODS:
             raise Refusal(f"Unknown method {method}")
-        handler, needs_session = METHODS[method]
+        served = METHODS[method]
         account = state.authenticate(body)
-        if needs_session:
+        if served.needs_session:
             state.check_session(account, body)
-        data = handler(Call(state, account, body))
+        values = check_fields(method, served.schema, body)
+        data = served.handler(Call(state, account, body, values))
     except Refusal as refusal:
         return {"nonce": nonce, "status": 0, "error_message": refusal.message}
     return {"nonce": nonce, "status": 1, "data": data}
@@ -125,10 +138,14 @@ def create_sandbox_app(
     session_ttl_s: float = 900,
     seed: int | None = None,
     clock: Callable[[], float] = time.monotonic,
+    **switches: Any,
 ) -> web.Application:
-    """The sandbox as an aiohttp application (one default account unless `accounts`)."""
+    """The sandbox as an aiohttp application (one default account unless `accounts`);
+    `switches` are `models.Switches` fields (a bad one raises `ValueError`)."""
     app = web.Application()
-    app[STATE] = SandboxState(accounts or [SandboxAccount()], session_ttl_s, clock)
+    app[STATE] = SandboxState(
+        accounts or [SandboxAccount()], session_ttl_s, clock, Switches().updated(switches)
+    )
     serve.add_faults(app, FAULTS, seed, without_prefix(API_ROOT))
     app.router.add_post(API_ROOT + "/{method}", _api)
     add_control_routes(app)
@@ -150,7 +167,15 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--secret", default="sandbox-secret", help="the account's secret_key")
     parser.add_argument("--warehouse-id", type=int, default=1)
     parser.add_argument("--user-id", type=int, default=1)
+    parser.add_argument("--currency", default="EUR", help="the account's currency")
     parser.add_argument("--session-ttl", type=float, default=900, help="idle seconds")
+    parser.add_argument("--vat-rule", choices=VAT_RULES, default="per_line")
+    parser.add_argument("--document-on-print", choices=DOCUMENT_ON_PRINT, default="immediate")
+    parser.add_argument("--document-delay-s", type=float, default=2.0,
+                        help="seconds until a delayed document appears")  # fmt: skip
+    parser.add_argument("--reprint", choices=REPRINT, default="refuse")
+    parser.add_argument("--ignore-import-filters", action="store_true",
+                        help="list methods ignore ImportSource/ImportRefID")  # fmt: skip
 
 
 def _app(args: argparse.Namespace) -> web.Application:
@@ -159,8 +184,18 @@ def _app(args: argparse.Namespace) -> web.Application:
         secret=args.secret,
         warehouse_id=args.warehouse_id,
         user_id=args.user_id,
+        currency=args.currency,
     )
-    return create_sandbox_app(accounts=[account], session_ttl_s=args.session_ttl, seed=args.seed)
+    return create_sandbox_app(
+        accounts=[account],
+        session_ttl_s=args.session_ttl,
+        seed=args.seed,
+        vat_rule=args.vat_rule,
+        document_on_print=args.document_on_print,
+        document_delay_s=args.document_delay_s,
+        reprint=args.reprint,
+        ignore_import_filters=args.ignore_import_filters,
+    )
 
 
 #: `main(argv)`: the sandbox on a port until interrupted (`python -m sandboxes.icash`)

@@ -1,7 +1,10 @@
-"""The iCash sandbox's own endpoints under `/_sandbox`: faults, inspection, reset, sessions.
+"""The iCash sandbox's own endpoints under `/_sandbox`: faults, config, inspection, reset.
 
 Not part of iCash; shaped like every sandbox's so tools treat sandboxes alike (the
 request log, reset and fault plans are the kit's: `sandboxes.kit.control`).
+`GET|POST /_sandbox/config` reads or sets the switches (`models.Switches`): an unknown
+switch or a bad value is a 400 problem and changes nothing; `/_sandbox/reset` puts back
+the switches the sandbox was started with.
 """
 
 from __future__ import annotations
@@ -10,36 +13,73 @@ from typing import Any
 
 from aiohttp import web
 
-from sandboxes.icash.state import Document, SandboxState
-from sandboxes.kit.control import add_shared_control_routes
+from sandboxes.icash.documents import document_view
+from sandboxes.icash.models import Operation, fixed
+from sandboxes.icash.operations import operation_fields
+from sandboxes.icash.state import SandboxState
+from sandboxes.kit.control import add_shared_control_routes, control_body, problem
 from sandboxes.kit.faults import Faults
 
 STATE = web.AppKey("icash_sandbox_state", SandboxState)
 FAULTS = web.AppKey("icash_sandbox_faults", Faults)
 
 
-def view(document: Document) -> dict[str, Any]:
-    """A document as GET /_sandbox/documents shows it: short names plus every iCash field."""
-    fields = document.fields
-    credit = fields["DocumentSubType"] == "CREDIT"
+def operation_view(state: SandboxState, op: Operation) -> dict[str, Any]:
+    """An operation with its rows and payments, as GET /_sandbox/operations shows it."""
+    account = state.accounts[op.owner]
     return {
-        "doctype": "CREDIT" if credit else fields["DocumentType"],
-        "docnum": str(fields["DocumentNum"]),
-        "id": str(fields["DocumentID"]),
-        "import_source": fields["ImportSource"],
-        "import_ref_id": fields["ImportRefID"],
-        "total": fields["DocumentTotalPrice"],
-        "currency": fields["DocumentCurrencyCode"],
-        "status": fields["DocumentStatus"],
-        "to_document_id": fields["DocumentToDocumentID"],
-        "date": fields["DocumentDate"],
-        "contragent": fields["DocumentContragentName"],
-        "fields": fields,
+        "id": op.id,
+        "type": op.type,
+        "status": op.status,
+        "import_source": op.import_source,
+        "import_ref_id": op.import_ref,
+        "fisk_bon_uuid": op.fisk_uuid,
+        "storno": op.storno,
+        "gross": fixed(op.gross, 2),
+        "paid": fixed(op.paid, 2),
+        "rows": [
+            {
+                "id": row.id,
+                "sale_item_id": row.item.id,
+                "qty": f"{row.qty:f}",
+                "price": f"{row.price:f}",
+                "discount": f"{row.discount:f}",
+                "gross": fixed(row.gross, 2),
+                "vat_percent": f"{row.item.rate:f}",
+            }
+            for row in op.rows
+        ],
+        "payments": [
+            {"id": p.id, "pay_type_id": p.pay_type_id, "sum": fixed(p.amount, 2)}
+            for p in op.payments
+        ],
+        "fields": operation_fields(op, account, state.switches.vat_rule),
     }
 
 
 async def get_documents(request: web.Request) -> web.Response:
-    return web.json_response([view(d) for d in request.app[STATE].documents])
+    state = request.app[STATE]
+    return web.json_response([document_view(d) for d in state.visible_documents()])
+
+
+async def get_operations(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response([operation_view(state, op) for op in state.operations])
+
+
+async def get_config(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].switches.as_json())
+
+
+async def post_config(request: web.Request) -> web.Response:
+    """Any of `{"vat_rule", "document_on_print", "document_delay_s", "reprint",
+    "ignore_import_filters"}`; the others keep their values."""
+    state, body = request.app[STATE], await control_body(request)
+    try:
+        state.switches = state.switches.updated(body)
+    except ValueError as exc:
+        raise problem(400, str(exc)) from None
+    return web.json_response(state.switches.as_json())
 
 
 async def get_emails(request: web.Request) -> web.Response:
@@ -51,14 +91,19 @@ async def post_expire_sessions(request: web.Request) -> web.Response:
 
 
 async def get_health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "documents": len(request.app[STATE].documents)})
+    state = request.app[STATE]
+    return web.json_response({"status": "ok", "documents": len(state.visible_documents()),
+                              "operations": len(state.operations)})  # fmt: skip
 
 
 def add_control_routes(app: web.Application) -> None:
     """Register every `/_sandbox` endpoint on `app`."""
     add_shared_control_routes(app, STATE, FAULTS)
     router = app.router
+    router.add_get("/_sandbox/config", get_config)
+    router.add_post("/_sandbox/config", post_config)
     router.add_get("/_sandbox/documents", get_documents)
+    router.add_get("/_sandbox/operations", get_operations)
     router.add_get("/_sandbox/emails", get_emails)
     router.add_post("/_sandbox/expire-sessions", post_expire_sessions)
     router.add_get("/_sandbox/health", get_health)

@@ -1,238 +1,187 @@
-"""The iCash API methods the sandbox serves, over `SandboxState`.
+"""`login` and the reference methods: pay types, cash registers, sale items, contragents.
 
-Each method takes an authenticated `Call` and returns the answer's `data`, or
-raises `Refusal` (`status: 0`). Documents are stored in iCash's own field names
-(providers.md C), money as decimal strings ("24.00"), ids and numbers as integers.
+Schemas follow the pages 3.01, 3.02, 3.06, 3.08, 3.09 and 3.12; answers hold only the
+documented fields.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sandboxes.icash.pdf import document_pdf
-from sandboxes.icash.rules import (
-    CreateRequest,
-    check_create,
-    parse_choice,
-    parse_date,
+from sandboxes.icash.fields import (
+    PAGING,
+    Spec,
+    enum,
+    integer,
+    opt,
+    page,
+    pattern,
+    req,
+    text,
+    wrong,
 )
-from sandboxes.icash.state import (
-    Document,
-    Refusal,
-    SandboxAccount,
-    SandboxState,
-    now_text,
-)
-from worker.providers.icash.wire import (
-    DOCUMENT_CANCEL,
-    DOCUMENT_CREATE,
-    DOCUMENT_PDF,
-    DOCUMENT_TYPES,
-    DOCUMENTS_LIST,
-    GET_DOCUMENT,
-    LIST_FILTERS,
-    LIST_MAX_COUNT,
-    LOGIN,
-    STATUSES,
-    SUBTYPES,
-    line_total,
-)
+from sandboxes.icash.models import DEFAULT_SALE_ITEMS, Contragent, Refusal, SaleItem
+from sandboxes.icash.state import Call, Method
 
-#: `documents-list` filters with a fixed set of values
-ENUM_FILTERS: dict[str, tuple[str, ...]] = {
-    "DocumentType": DOCUMENT_TYPES, "DocumentStatus": STATUSES, "DocumentSubType": SUBTYPES,
-    "DocumentOperationType": ("NORMAL", "FINANCIAL"),
-}  # fmt: skip
-#: fields `sort` may name
-SORTABLE = frozenset({
-    "DocumentID", "DocumentNum", "DocumentDate", "DocumentTotalPrice", "DocumentPriceBase",
-    "DocumentContragentName", "DocumentCreateDate", "DocumentStatus", "DocumentSubType",
-    "DocumentType", "ImportRefID", "DocumentPayDate",
-})  # fmt: skip
-DEFAULT_COUNT = 10
-_WINDOW = ("DocumentDateFrom", "DocumentDateTo")
-
-
-@dataclass
-class Call:
-    """One authenticated API call."""
-
-    state: SandboxState
-    account: SandboxAccount
-    body: dict[str, Any]
-
-
-def _fixed(value: Decimal, places: int) -> str:
-    return f"{value.quantize(Decimal(1).scaleb(-places)):f}"
+#: 0 | 1 flags
+FLAG = enum("0", "1")
 
 
 def login(call: Call) -> dict[str, Any]:
     return {"session_id": call.state.open_session(call.account, call.body)}
 
 
-# --- document-create -----------------------------------------------------------------
+def get_pay_types(call: Call) -> list[dict[str, Any]]:
+    return [{"id": pay_id, "value": name} for pay_id, name in call.account.pay_types]
 
 
-def _referred(call: Call, request: CreateRequest) -> Document | None:
-    doc_id = request.header["DocumentToDocumentID"]
-    if doc_id is None:
-        return None
-    referred = call.state.find(call.account, {"DocumentID": doc_id})
-    fields = referred.fields
-    if fields["DocumentSubType"] != "NORMAL" or fields["DocumentStatus"] != "NORMAL":
-        raise Refusal("Wrong value for DocumentToDocumentID: not a NORMAL, live document")
-    if fields["DocumentType"] != request.header["DocumentType"]:
-        raise Refusal("Wrong value for DocumentToDocumentID: another DocumentType")
-    return referred
+def get_cash_registers(call: Call) -> list[dict[str, Any]]:
+    return [register.row() for register in call.account.registers]
 
 
-def _services(call: Call, request: CreateRequest) -> list[dict[str, Any]]:
-    account, created = call.account, now_text()
-    return [
-        {
-            "DocumentServiceSaleItemID": None, "DocumentServiceDescription": description,
-            "DocumentServiceMeasureUnitID": 1, "DocumentServiceMeasureUnitName": "pcs.",
-            "DocumentServiceVatPercent": _fixed(line.vat_percent, 2),
-            "DocumentServiceTaxGroupID": None,
-            "DocumentServiceSinglePrice": _fixed(line.price, 6),
-            "DocumentServiceQty": _fixed(line.qty, 5),
-            "DocumentServiceDiscount": _fixed(line.discount, 5),
-            "DocumentServiceTotalPrice": _fixed(line_total(line), 2),
-            "DocumentServiceCreateUserID": account.user_id,
-            "DocumentServiceCreateDate": created,
-        }
-        for description, line in zip(request.descriptions, request.lines, strict=True)
-    ]  # fmt: skip
+# --- sale items (3.12) ----------------------------------------------------------------
+
+SALE_ITEMS_SCHEMA: dict[str, Spec] = {
+    "StoreID": opt(integer()),
+    "SaleItemID": opt(integer()),
+    "SaleItemInventoryID": opt(text(20)),
+    "SaleItemBarcode": opt(text(20)),
+    "SaleItemName": opt(text(100)),
+    "SaleItemType": opt(enum("PRODUCT", "SERVICE")),
+    "SaleItemCashRegisterName": opt(text(100)),
+    "SaleItemStatus": opt(enum("Normal", "Deleted")),
+    **PAGING,
+}
 
 
-def _fields(call: Call, request: CreateRequest, referred: Document | None) -> dict[str, Any]:
-    state, account, head, money = call.state, call.account, request.header, request.totals
-    currency = head["DocumentCurrencyCode"]
-    return {
-        "DocumentID": None, "DocumentStatus": "NORMAL",
-        "DocumentNum": state.next_number(account, head["DocumentType"]),
-        "DocumentType": head["DocumentType"], "DocumentStoreID": account.store_id,
-        "DocumentOperationID": None, "DocumentOperationType": "NORMAL",
-        "DocumentSubType": head["DocumentSubType"], "DocumentDate": head["DocumentDate"],
-        "DocumentFirmName": account.firm_name, "DocumentFirmAddress": account.firm_address,
-        "DocumentFirmMOL": account.firm_mol, "DocumentFirmEIK": account.firm_eik,
-        "DocumentContragentID": state.contragent_id(
-            account, head["DocumentContragentName"], head["DocumentContragentTaxNum"]),
-        **{key: value for key, value in head.items() if key.startswith("DocumentContragent")},
-        "DocumentToDocumentID": head["DocumentToDocumentID"],
-        "DocumentToDocumentDate": referred.fields["DocumentDate"] if referred else None,
-        "DocumentPriceBase": _fixed(money.base, 2), "DocumentDiscount": "0.00000",
-        "DocumentTotalPrice": _fixed(money.total, 2),
-        "DocumentTotalPriceTxt": f"{_fixed(money.total, 2)} {currency}",
-        "DocumentCurrencyCode": currency, "DocumentPayTypeID": head["DocumentPayTypeID"],
-        "DocumentPayDate": head["DocumentPayDate"], "DocumentBankAccountID": None,
-        "DocumentAcceptedBy": "", "DocumentCreatedBy": account.user_name,
-        "DocumentCreateUserID": account.user_id, "DocumentCreateDate": now_text(),
-        "DocumentVatReason": "", "DocumentComment": head["DocumentComment"],
-        "ImportSource": head["ImportSource"], "ImportRefID": head["ImportRefID"],
-        "DocumentServices": _services(call, request),
-    }  # fmt: skip
+#: the `saleitem` fields the sandbox answers with
+SALE_ITEM_ROW = tuple(DEFAULT_SALE_ITEMS[0].row())
 
 
-def document_create(call: Call) -> dict[str, Any]:
-    """Issue a document. No duplicate guard: the same ImportRefID twice makes two."""
-    request = check_create(call.body)
-    referred = _referred(call, request)
-    document = call.state.add(call.account, _fields(call, request, referred))
-    return copy.deepcopy(document.fields)
+def _item_matches(item: SaleItem, values: dict[str, Any]) -> bool:
+    name = values["SaleItemName"]
+    register_name = values["SaleItemCashRegisterName"]
+    checks = (
+        values["SaleItemID"] in (None, item.id),
+        values["SaleItemInventoryID"] in (None, item.inventory_id),
+        values["SaleItemBarcode"] is None,  # the sandbox's items have no barcodes
+        name is None or name.lower() in item.name.lower(),
+        register_name is None or register_name.lower() in item.name.lower(),
+        values["SaleItemType"] in (None, item.type),
+        values["SaleItemStatus"] in (None, "Normal"),
+    )
+    return all(checks)
 
 
-# --- reading, cancelling, PDF ----------------------------------------------------------
+def get_sale_items(call: Call) -> dict[str, Any]:
+    items = [item.row() for item in call.account.sale_items if _item_matches(item, call.values)]
+    return page(items, call.values, SALE_ITEM_ROW)
 
 
-def get_document(call: Call) -> dict[str, Any]:
-    return copy.deepcopy(call.state.find(call.account, call.body).fields)
+def find_sale_item(call: Call, item_id: int | None, inventory_id: str | None) -> SaleItem:
+    """The firm's item named by SaleItemID or SaleItemInventoryID (both: they must agree)."""
+    if item_id is None and inventory_id is None:
+        raise Refusal("Missing value for SaleItemID")
+    for item in call.account.sale_items:
+        if item_id in (None, item.id) and inventory_id in (None, item.inventory_id):
+            return item
+    raise wrong("SaleItemID" if item_id is not None else "SaleItemInventoryID")
 
 
-def document_cancel(call: Call) -> dict[str, Any]:
-    """Mark the document DELETED; it stays listed (filter DocumentStatus to hide it)."""
-    document = call.state.find(call.account, call.body)
-    if document.fields["DocumentStatus"] == "DELETED":
-        raise Refusal("Document is already deleted")
-    document.fields["DocumentStatus"] = "DELETED"
-    return {"DocumentID": document.fields["DocumentID"], "DocumentStatus": "DELETED"}
+# --- contragents (3.08, 3.09) ---------------------------------------------------------
+
+CONTRAGENT_SCHEMA: dict[str, Spec] = {
+    "EditContragentID": opt(integer(1)),
+    "ContragentName": req(text(100)),
+    "ContragentType": req(enum("CLIENT", "SUPPLIER")),
+    "ContragentBarcode": opt(text(20)),
+    "ContragentCountryCode": req(pattern(r"[A-Z]{2}", "an ISO 3166-1 alpha-2 code such as BG")),
+    "ContragentCityName": req(text(70)),
+    "ContragentAddress": opt(text(100), ""),
+    "ContragentTaxNum": req(text(15)),
+    "ContragentVatRegistered": req(FLAG),
+    "ContragentVatNum": opt(text(15), ""),
+    "ContragentMOL": opt(text(60), ""),
+    "ContragentAllowPartPays": opt(FLAG, "0"),
+    "ContragentForbidSupplies": opt(FLAG, "0"),
+    "ContragentForbidSales": opt(FLAG, "0"),
+    "ContragentMobile": opt(text(20), ""),
+    "ContragentPhone": opt(text(20), ""),
+    "ContragentFax": opt(text(20), ""),
+    "ContragentEmail": opt(text(75), ""),
+    "ContragentWebSite": opt(text(100), ""),
+    "ContragentAlbaniaTaxNumType": opt(enum("NUIS", "ID", "PASS", "TAX", "SOC")),
+}
+#: the `contragent` structure of 3.09, in order
+CONTRAGENT_ROW = (
+    "ContragentID", "ContragentName", "ContragentType", "ContragentTaxNum",
+    "ContragentVatRegistered", "ContragentVatNum", "ContragentMOL", "ContragentActive",
+    "ContragentEmail", "ContragentCountryCode", "ContragentCityName", "ContragentAddress",
+)  # fmt: skip
+_INTEGER_FLAGS = ("ContragentVatRegistered", "ContragentAllowPartPays",
+                  "ContragentForbidSupplies", "ContragentForbidSales")  # fmt: skip
 
 
-def document_pdf_method(call: Call) -> dict[str, Any]:
-    fields = call.state.find(call.account, call.body).fields
-    name = f"{fields['DocumentType'].lower()}-{fields['DocumentNum']}.pdf"
-    content = base64.b64encode(document_pdf(fields)).decode()
-    return {"DocumentID": fields["DocumentID"], "FileName": name, "Base64": content}
+def add_contragent(call: Call) -> dict[str, Any]:
+    """Add a customer (no duplicate guard: the same data twice is two customers), or edit one."""
+    values = dict(call.values)
+    edit_id = values.pop("EditContragentID")
+    values.pop("ContragentAlbaniaTaxNumType")
+    for flag in _INTEGER_FLAGS:
+        values[flag] = int(values[flag])
+    if edit_id is not None:
+        contragent = call.state.contragent(call.account, edit_id, "EditContragentID")
+        contragent.fields.update(values)
+        return {"ContragentID": contragent.id}
+    contragent_id = call.state.next_id("contragent")
+    fields = {"ContragentID": contragent_id, **values, "ContragentActive": 1}
+    call.state.contragents.append(Contragent(call.account.api_key, fields))
+    return {"ContragentID": contragent_id}
 
 
-# --- documents-list --------------------------------------------------------------------
+CONTRAGENTS_SCHEMA: dict[str, Spec] = {
+    "ContragentID": opt(integer()),
+    "ContragentName": opt(text(100)),
+    "ContragentType": opt(enum("CLIENT", "SUPPLIER")),
+    "ContragentBarcode": opt(text(20)),
+    "ContragentTaxNum": opt(text(15)),
+    "ContragentActive": opt(FLAG),
+    **PAGING,
+}
 
 
-def _norm(value: object) -> str:
-    text = "" if value is None else str(value).strip()
-    return str(int(text)) if text.isdigit() else text
+def contragent_row(contragent: Contragent) -> dict[str, Any]:
+    return {key: contragent.fields[key] for key in CONTRAGENT_ROW}
 
 
-def _filters(body: Mapping[str, Any]) -> dict[str, str]:
-    filters = {"DocumentType": parse_choice(body, "DocumentType", DOCUMENT_TYPES, "INVOICE")}
-    for key in LIST_FILTERS:
-        if key in filters or key in _WINDOW or body.get(key) in (None, ""):
-            continue
-        choices = ENUM_FILTERS.get(key)
-        filters[key] = parse_choice(body, key, choices, "") if choices else _norm(body[key])
-    return filters
+def _contragent_matches(contragent: Contragent, values: dict[str, Any]) -> bool:
+    fields, name = contragent.fields, values["ContragentName"]
+    active = values["ContragentActive"]
+    checks = (
+        values["ContragentID"] in (None, fields["ContragentID"]),
+        name is None or name.lower() in fields["ContragentName"].lower(),
+        values["ContragentType"] in (None, fields["ContragentType"]),
+        values["ContragentBarcode"] in (None, fields["ContragentBarcode"]),
+        values["ContragentTaxNum"] in (None, fields["ContragentTaxNum"]),
+        active is None or int(active) == fields["ContragentActive"],
+    )
+    return all(checks)
 
 
-def _int(body: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
-    text = str(body.get(key) or default).strip()
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise Refusal(f"Wrong value for {key}: an integer from {low} to {high}")
-    return int(text)
-
-
-def _sort_key(value: object) -> tuple[int, Decimal, str]:
-    if value is None:
-        return (2, Decimal(0), "")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        number = Decimal("NaN")
-    return (0, number, "") if number.is_finite() else (1, Decimal(0), str(value))
-
-
-def documents_list(call: Call) -> dict[str, Any]:
-    """Every filter of providers.md C, a date window, `sort`/`order`, `offset`/`count` ≤ 100."""
-    body = call.body
-    filters = _filters(body)
-    window = [parse_date(body[key], key) if body.get(key) else None for key in _WINDOW]
-    sort = str(body.get("sort") or "DocumentID")
-    if sort not in SORTABLE:
-        raise Refusal(f"Wrong value for sort: one of {', '.join(sorted(SORTABLE))}")
-    descending = parse_choice(body, "order", ("ASC", "DESC"), "ASC") == "DESC"
-    offset = _int(body, "offset", 0, 0, 10**9)
-    count = _int(body, "count", DEFAULT_COUNT, 1, LIST_MAX_COUNT)
+def get_contragents(call: Call) -> dict[str, Any]:
     rows = [
-        d.row()
-        for d in call.state.owned(call.account)
-        if all(_norm(d.fields.get(key)) == value for key, value in filters.items())
-        and (window[0] is None or d.fields["DocumentDate"] >= window[0])
-        and (window[1] is None or d.fields["DocumentDate"] <= window[1])
+        contragent_row(contragent)
+        for contragent in call.state.contragents
+        if contragent.owner == call.account.api_key and _contragent_matches(contragent, call.values)
     ]
-    rows.sort(key=lambda row: (_sort_key(row.get(sort)), row["DocumentID"]), reverse=descending)
-    return {"TotalRecords": len(rows), "Data": rows[offset : offset + count]}
+    return page(rows, call.values, CONTRAGENT_ROW)
 
 
-#: method → (handler, whether it needs a session)
-METHODS: dict[str, tuple[Callable[[Call], dict[str, Any]], bool]] = {
-    LOGIN: (login, False),
-    DOCUMENTS_LIST: (documents_list, True),
-    GET_DOCUMENT: (get_document, True),
-    DOCUMENT_CREATE: (document_create, True),
-    DOCUMENT_CANCEL: (document_cancel, True),
-    DOCUMENT_PDF: (document_pdf_method, True),
+REFERENCE_METHODS: dict[str, Method] = {
+    "login": Method({}, login, needs_session=False),
+    "get-pay-types": Method({}, get_pay_types),
+    "get-cash-registers": Method({}, get_cash_registers),
+    "get-sale-items": Method(SALE_ITEMS_SCHEMA, get_sale_items),
+    "add-contragent": Method(CONTRAGENT_SCHEMA, add_contragent),
+    "get-contragents": Method(CONTRAGENTS_SCHEMA, get_contragents),
 }

@@ -1,71 +1,51 @@
-"""The iCash sandbox's memory: accounts, nonces, sessions, documents and a request log.
+"""The iCash sandbox's memory: accounts, nonces, sessions, contragents, operations,
+documents, the switches and a request log.
 
-Everything lives in one process; `reset()` forgets it all but the accounts. Auth
-follows providers.md D.3.2-3.3: the signature is recomputed with the account's
-secret, the nonce must exceed the last one the api_key sent, and every method
-but `login` needs a live `ses`. Secrets and session ids never reach the log.
+Everything lives in one process; `reset()` forgets it all but the accounts, and puts the
+switches back to the ones the sandbox was started with. Auth: the signature is
+HMAC-SHA256(secret_key, nonce + WareHouseID + api_key) in 64 uppercase hex characters,
+the nonce must exceed the last one the api_key sent, and every method but `login` needs
+a live `ses`. Secrets and session ids never reach the log.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
+from sandboxes.icash.fields import Spec
+from sandboxes.icash.models import (
+    Contragent,
+    Document,
+    Operation,
+    Refusal,
+    SandboxAccount,
+    Switches,
+    now_text,
+)
 from worker.domain.redaction import REDACTED, redact
-from worker.providers.icash.wire import sign
 
 #: request log entries kept for GET /_sandbox/requests
 LOG_SIZE = 500
 #: body keys blanked in the request log
 LOG_SECRETS = frozenset({"api_key", "signature", "ses", "secret", "secret_key"})
 #: identifiers that look like long digit runs but are not card numbers
-LOG_PLAIN = frozenset({"nonce", "ImportRefID", "DocumentID", "DocumentNum"})
+LOG_PLAIN = frozenset({
+    "nonce", "ImportRefID", "DocumentID", "DocumentNum", "OperationID", "FiskBonRcpNum",
+    "FiskDeviceNum", "FiskBonUUID", "ContragentTaxNum", "ContragentVatNum",
+})  # fmt: skip
 
 
-class Refusal(Exception):
-    """iCash's `status: 0` with an English `error_message` (HTTP 200)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class SandboxAccount:
-    """One iCash firm with one warehouse and one API user."""
-
-    api_key: str = "sandbox-key"
-    secret: str = field(default="sandbox-secret", repr=False)
-    warehouse_id: int = 1
-    user_id: int = 1
-    store_id: int = 1
-    user_name: str = "API User"
-    firm_name: str = "Sandbox EOOD"
-    firm_address: str = "1 Vitosha Blvd, Sofia"
-    firm_mol: str = "Ivan Petrov"
-    firm_eik: str = "200000001"
-
-
-@dataclass
-class Document:
-    """A stored document: its owner's api_key and its iCash fields (with `DocumentServices`)."""
-
-    owner: str
-    fields: dict[str, Any]
-
-    def row(self) -> dict[str, Any]:
-        """As `documents-list` shows it: without the lines."""
-        return {key: value for key, value in self.fields.items() if key != "DocumentServices"}
-
-
-def now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+def sign(nonce: int, warehouse_id: int, api_key: str, secret: str) -> str:
+    """The iCash signature (2. Authorization): uppercase hex HMAC-SHA256."""
+    message = f"{nonce}{warehouse_id}{api_key}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest().upper()
 
 
 def _required(body: Mapping[str, Any], key: str) -> str:
@@ -90,21 +70,30 @@ class SandboxState:
         accounts: Sequence[SandboxAccount],
         session_ttl_s: float,
         clock: Callable[[], float] = time.monotonic,
+        switches: Switches | None = None,
     ) -> None:
         self.accounts = {account.api_key: account for account in accounts}
         self.session_ttl_s = session_ttl_s
         self.clock = clock
+        self.initial_switches = switches or Switches()
         self.reset()
 
     def reset(self) -> None:
-        """Forget nonces, sessions, documents, contragents and the request log."""
+        """Forget nonces, sessions, contragents, operations, documents and the request log."""
+        self.switches = self.initial_switches
         self.last_nonce: dict[str, int] = {}
         self.sessions: dict[str, tuple[str, float]] = {}  #: ses → (api_key, last used)
+        self.contragents: list[Contragent] = []
+        self.operations: list[Operation] = []
         self.documents: list[Document] = []
-        self.numbers: dict[tuple[str, str], int] = {}
-        self.contragents: dict[tuple[str, str, str], int] = {}
+        self.counters: Counter[str] = Counter()
         self.request_counts: Counter[str] = Counter()
         self.request_log: deque[dict[str, Any]] = deque(maxlen=LOG_SIZE)
+
+    def next_id(self, kind: str, start: int = 1) -> int:
+        """The next number of a sandbox-wide (or per-firm, by `kind`) counter."""
+        self.counters[kind] += 1
+        return start + self.counters[kind] - 1
 
     # --- auth -------------------------------------------------------------------------
 
@@ -152,35 +141,31 @@ class SandboxState:
         self.sessions.clear()
         return count
 
-    # --- documents --------------------------------------------------------------------
+    # --- what the firms own -----------------------------------------------------------
 
-    def next_number(self, account: SandboxAccount, doctype: str) -> int:
-        """The next 10-digit number of `doctype` for the firm (credit notes share INVOICE's)."""
-        start = 2_000_000_001 if doctype == "PROFORMA" else 1_000_000_001
-        number = self.numbers.get((account.api_key, doctype), start)
-        self.numbers[(account.api_key, doctype)] = number + 1
-        return number
+    def contragent(self, account: SandboxAccount, contragent_id: int, name: str) -> Contragent:
+        for contragent in self.contragents:
+            if contragent.owner == account.api_key and contragent.id == contragent_id:
+                return contragent
+        raise Refusal(f"Wrong value for {name}")
 
-    def contragent_id(self, account: SandboxAccount, name: str, tax_num: str) -> int:
-        key = (account.api_key, name.lower(), tax_num)
-        return self.contragents.setdefault(key, len(self.contragents) + 1)
+    def owned_operations(self, account: SandboxAccount) -> list[Operation]:
+        return [op for op in self.operations if op.owner == account.api_key]
 
-    def add(self, account: SandboxAccount, fields: dict[str, Any]) -> Document:
-        fields["DocumentID"] = len(self.documents) + 1
-        document = Document(account.api_key, fields)
-        self.documents.append(document)
-        return document
+    def operation(self, account: SandboxAccount, operation_id: int) -> Operation:
+        for operation in self.owned_operations(account):
+            if operation.id == operation_id:
+                return operation
+        raise Refusal("Wrong value for OperationID")
 
-    def owned(self, account: SandboxAccount) -> list[Document]:
-        return [document for document in self.documents if document.owner == account.api_key]
-
-    def find(self, account: SandboxAccount, body: Mapping[str, Any]) -> Document:
-        """The firm's document named by `DocumentID`, or a Refusal."""
-        doc_id = _integer(body, "DocumentID")
-        for document in self.owned(account):
-            if document.fields["DocumentID"] == doc_id:
-                return document
-        raise Refusal("Wrong value for DocumentID")
+    def visible_documents(self, account: SandboxAccount | None = None) -> list[Document]:
+        """The documents that exist by now (a delayed one appears at its `visible_at`)."""
+        now = self.clock()
+        return [
+            document
+            for document in self.documents
+            if document.visible_at <= now and (account is None or document.owner == account.api_key)
+        ]
 
     # --- the request log --------------------------------------------------------------
 
@@ -192,3 +177,29 @@ class SandboxState:
             for key, value in (body or {}).items()
         }
         self.request_log.append({"method": method, "at": now_text(), "body": shown})
+
+
+@dataclass
+class Call:
+    """One authenticated API call: its body and its checked fields (`values`)."""
+
+    state: SandboxState
+    account: SandboxAccount
+    body: Mapping[str, Any]
+    values: dict[str, Any]
+
+    @property
+    def switches(self) -> Switches:
+        return self.state.switches
+
+
+Handler = Callable[[Call], Any]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A served method: its documented fields and what it does."""
+
+    schema: Mapping[str, Spec]
+    handler: Handler
+    needs_session: bool = True

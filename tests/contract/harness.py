@@ -30,6 +30,9 @@ class Harness:
     create_path: str  #: the fault-plan path of the create call
     total: Callable[[dict[str, Any]], Decimal]  #: a sandbox document's total
     is_credit: Callable[[dict[str, Any]], bool]
+    #: how the sample order is priced for this provider's country (currency, VAT rate)
+    sample_currency: str = "ILS"
+    sample_vat_rate: str = "0.18"
 
     def __str__(self) -> str:
         return self.name
@@ -83,19 +86,25 @@ HARNESSES = [
         "print-operation",
         lambda doc: Decimal(doc["total"]),
         lambda doc: doc["doctype"] == "CREDIT",
+        "EUR",  # a Bulgarian shop: 20 %
+        "0.20",
     ),
 ]  # fmt: skip
 
 
 @asynccontextmanager
-async def running(harness: Harness) -> AsyncIterator[Running]:
-    """The harness's sandbox on port 0, a real client, and an SMTP server for the fallback."""
+async def running(
+    harness: Harness, *, switches: dict[str, Any] | None = None, **overrides: Any
+) -> AsyncIterator[Running]:
+    """The harness's sandbox on port 0 (started with `switches`), a real client with the
+    provider's settings (`overrides` on top), and an SMTP server for the fallback."""
     sandbox = importlib.import_module(f"sandboxes.{harness.name}.app")
-    async with sandbox.serve_sandbox() as box, aiohttp.ClientSession() as session:
+    serve = sandbox.serve_sandbox(**(switches or {}))
+    async with serve as box, aiohttp.ClientSession() as session:
         with smtp_server() as (smtp_port, inbox):
             tenant = TenantSettings.model_validate({
                 "source": "shopify", "secret": "s", "provider": harness.name,
-                harness.name: harness.settings(box.url),
+                harness.name: {**harness.settings(box.url), **overrides},
                 "smtp": {"host": "127.0.0.1", "port": smtp_port, "sender": "shop@example.com",
                          "starttls": False},
             })  # fmt: skip

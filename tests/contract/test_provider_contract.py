@@ -37,10 +37,13 @@ async def box(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
         yield started
 
 
-def order(order_id: int = 501) -> Order:
+def order(box: Running, order_id: int = 501) -> Order:
     """A paid card order that names its transaction id, as the worker hands it to a provider
-    once the payment details are in (a Shopify order's own webhook has no id)."""
-    payload = samples.shopify_order(order_id, discount="7.00", customer_name="Dana Levi")
+    once the payment details are in (a Shopify order's own webhook has no id), priced as a
+    shop in the provider's country would."""
+    payload = samples.shopify_order(order_id, discount="7.00", customer_name="Dana Levi",
+                                    currency=box.harness.sample_currency,
+                                    vat_rate=box.harness.sample_vat_rate)  # fmt: skip
     payload = samples.with_sale(payload)
     body = json.dumps(payload).encode()
     parsed = shopify.parse(body, samples.headers_for(body, topic="orders/paid", secret="s",
@@ -70,7 +73,7 @@ async def issue_until_done(box: Running, step: Step, ctx: StepContext) -> Docume
 
 async def test_create_makes_one_document_with_the_exact_total(box: Running) -> None:
     """An invoice-receipt whose total is the shop's to the smallest unit."""
-    the_order = order()
+    the_order = order(box)
     await box.runner.run(INVREC, context(the_order))
     [doc] = await box.documents()
     assert box.harness.total(doc) == the_order.total
@@ -78,7 +81,7 @@ async def test_create_makes_one_document_with_the_exact_total(box: Running) -> N
 
 async def test_repeating_a_step_never_makes_a_second_document(box: Running) -> None:
     """The same step run three times (redelivery, operator retry): one document."""
-    the_order = order()
+    the_order = order(box)
     refs = [await box.runner.run(INVREC, context(the_order)) for _ in range(3)]
     assert len({ref.docnum for ref in refs}) == 1
     assert len(await box.documents()) == 1
@@ -88,7 +91,7 @@ async def test_find_by_our_reference(box: Running) -> None:
     """Every provider finds the document by our reference (iCount, whose search has no such
     filter, with the hint of its day and customer: F-DOCX-5), else None."""
     provider = box.runner.provider
-    the_order = order()
+    the_order = order(box)
     made = await box.runner.run(INVREC, context(the_order))
     reference = sanity_string("acme", the_order.order_id, "invrec")
     hint = DocumentHint(issue_date=the_order.created_at.date(), customer=the_order.customer)
@@ -100,7 +103,7 @@ async def test_find_by_our_reference(box: Running) -> None:
 
 async def test_credit_note_refers_to_the_invoice(box: Running) -> None:
     """A refund becomes one credit note, for the refund's amount, based on the invrec."""
-    the_order = order()
+    the_order = order(box)
     invrec = await box.runner.run(INVREC, context(the_order))
     refund = Refund(refund_id="r1", amount=Decimal("20.00"), currency=the_order.currency,
                     created_at=datetime(2026, 11, 2, tzinfo=UTC))  # fmt: skip
@@ -112,7 +115,7 @@ async def test_credit_note_refers_to_the_invoice(box: Running) -> None:
 
 async def test_the_customer_gets_exactly_one_email(box: Running) -> None:
     """Emailed on create, by the provider's email call, or as a PDF by SMTP: once."""
-    the_order = order()
+    the_order = order(box)
     invrec = await box.runner.run(INVREC, context(the_order))
     if not box.runner.emails_on_create:
         await box.runner.run(EMAIL, context(the_order, invrec))
@@ -123,7 +126,7 @@ async def test_server_error_is_retryable_and_makes_nothing(box: Running) -> None
     """A 503 before any work: a retryable error and no document."""
     await box.control("POST", "faults", {"path": box.harness.create_path, "plan": [503]})
     with pytest.raises(Retryable):
-        await box.runner.run(INVREC, context(order()))
+        await box.runner.run(INVREC, context(order(box)))
     assert await box.documents() == []
 
 
@@ -132,7 +135,7 @@ async def test_lost_answer_after_commit_still_one_document(box: Running, fault: 
     """The service made the document but the answer was lost: the step ends with that one."""
     plan = {"path": box.harness.create_path, "plan": [fault], "hang_s": 2}
     await box.control("POST", "faults", plan)
-    made = await issue_until_done(box, INVREC, context(order()))
+    made = await issue_until_done(box, INVREC, context(order(box)))
     [doc] = await box.documents()
     assert str(doc["docnum"]) == made.docnum
 
@@ -141,7 +144,7 @@ async def test_short_rate_limit_is_waited_out_in_line(box: Running) -> None:
     """429 with Retry-After 1: the call waits and goes through; the job sees no error."""
     await box.control("POST", "faults", {"path": box.harness.create_path, "plan": [429],
                                          "retry_after": 1})  # fmt: skip
-    await box.runner.run(INVREC, context(order()))
+    await box.runner.run(INVREC, context(order(box)))
     assert len(await box.documents()) == 1
 
 
@@ -150,14 +153,14 @@ async def test_long_rate_limit_is_left_to_the_queue(box: Running) -> None:
     plan = {"path": box.harness.create_path, "plan": [429], "retry_after": 30}
     await box.control("POST", "faults", plan)
     with pytest.raises(RateLimited) as raised:
-        await box.runner.run(INVREC, context(order()))
+        await box.runner.run(INVREC, context(order(box)))
     assert raised.value.delay_ms == 30_000
     assert await box.documents() == []
 
 
 async def test_errors_are_from_the_one_taxonomy(box: Running) -> None:
     """A refused document is a BridgeError the worker knows how to act on."""
-    bad = order().model_copy(update={"total": Decimal("1.00")})  # a total that cannot add up
+    bad = order(box).model_copy(update={"total": Decimal("1.00")})  # a total that cannot add up
     with pytest.raises(BridgeError):
         await box.runner.run(INVREC, context(bad))
     assert await box.documents() == []

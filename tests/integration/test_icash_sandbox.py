@@ -1,28 +1,140 @@
-"""The real ICashClient and ICashProvider against the iCash sandbox over real HTTP on port 0."""
+"""The iCash sandbox over real HTTP on port 0: auth, strict fields, the documented methods,
+the money rules, and the switches for what the docs leave open.
+
+Calls are made by hand (`Api`, signed here), not with the worker's client: the sandbox is
+checked against its own reading of the iCash pages.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import socket
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import pytest
 
-from sandboxes.icash.app import RunningSandbox, serve_sandbox
-from worker.domain.events import Customer, Line, Order
-from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
-from worker.providers.base import DocumentKind, DocumentRef, DocumentRequest
-from worker.providers.icash.client import ICashClient
-from worker.providers.icash.provider import ICashProvider
-from worker.providers.icash.wire import NonceRejected, NonceSource, form_fields, sign
-from worker.settings import DocumentSettings, ICashSettings
+from sandboxes.icash.app import RunningSandbox, create_sandbox_app, serve_sandbox
 
 SECRET = "sandbox-secret"
-DOCS = DocumentSettings(default_vat_percent=Decimal(20))
+KEY = "sandbox-key"
+#: the `document` structure of documents-list (seed 001)
+SEED_001_FIELDS = {
+    "DocumentID", "DocumentStatus", "DocumentNum", "DocumentType", "DocumentStoreID",
+    "DocumentOperationID", "DocumentOperationType", "DocumentSubType", "DocumentDate",
+    "DocumentFirmName", "DocumentFirmAddress", "DocumentFirmMOL", "DocumentFirmEIK",
+    "DocumentContragentID", "DocumentContragentName", "DocumentContragentAddress",
+    "DocumentContragentMOL", "DocumentContragentTaxNum", "DocumentContragentTaxNumVatReg",
+    "DocumentToDocumentID", "DocumentToDocumentDate", "DocumentPriceBase", "DocumentDiscount",
+    "DocumentTotalPrice", "DocumentTotalPriceTxt", "DocumentCurrencyCode", "DocumentPayTypeID",
+    "DocumentPayDate", "DocumentBankAccountID", "DocumentBankAccountBankName",
+    "DocumentBankAccountIBAN", "DocumentBankAccountBIC", "DocumentBankAccountCurrencyCode",
+    "DocumentAcceptedBy", "DocumentCreatedBy", "DocumentCreateUserID", "DocumentCreateDate",
+    "DocumentVatReason", "DocumentComment",
+}  # fmt: skip
+#: the `service` structure of get-document (seed 003)
+SEED_003_SERVICE = {
+    "DocumentServiceSaleItemID", "DocumentServiceDescription", "DocumentServiceMeasureUnitID",
+    "DocumentServiceMeasureUnitName", "DocumentServiceVatPercent", "DocumentServiceTaxGroupID",
+    "DocumentServiceSinglePrice", "DocumentServiceQty", "DocumentServiceDiscount",
+    "DocumentServiceTotalPrice", "DocumentServiceCreateUserID", "DocumentServiceCreateDate",
+}  # fmt: skip
+#: the `operation` structure of get-operation (3.14)
+OPERATION_FIELDS = {
+    "OperationID", "OperationType", "OperationCashRegisterID", "OperationStoreID",
+    "OperationNum", "OperationDate", "OperationStatus", "OperationContragentID",
+    "OperationComment", "OperationPrice", "OperationCurrencyCode", "OperationPriceWithoutVat",
+    "OperationTotalVat", "OperationPayedSum", "OperationFiskBonUUID", "OperationCreateUserID",
+    "OperationCreateDate", "OperationCompleteUserID", "OperationCompleteDate",
+    "OperationPosCompleteDate", "OperationTotalDiscount", "OperationImportType",
+}  # fmt: skip
+SALE = {"ImportSource": "invoicebridge", "OperationType": "Sell", "CashRegisterID": 1,
+        "StoreID": 1}  # fmt: skip
+CUSTOMER = {"ContragentName": "Dana Ivanova", "ContragentType": "CLIENT",
+            "ContragentCountryCode": "BG", "ContragentCityName": "Sofia",
+            "ContragentTaxNum": "115825956", "ContragentVatRegistered": 1,
+            "ContragentVatNum": "BG115825956", "ContragentAddress": "1 Main St"}  # fmt: skip
+
+
+def sign(nonce: int, warehouse_id: int, api_key: str, secret: str) -> str:
+    message = f"{nonce}{warehouse_id}{api_key}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest().upper()
+
+
+class Api:
+    """A tiny signed iCash caller: strictly increasing nonces, one session."""
+
+    def __init__(self, http: aiohttp.ClientSession, sandbox: RunningSandbox) -> None:
+        self.http, self.sandbox = http, sandbox
+        self.nonce = 1000
+        self.ses: str | None = None
+
+    async def raw(self, method: str, fields: dict[str, Any], **auth: Any) -> dict[str, Any]:
+        """One call: `fields` plus api_key, nonce, signature and WareHouseID unless in `auth`."""
+        self.nonce += 1
+        nonce = auth.pop("nonce", self.nonce)
+        body = {"api_key": KEY, "nonce": nonce, "WareHouseID": 1,
+                "signature": sign(nonce, 1, KEY, SECRET), **auth, **fields}  # fmt: skip
+        form = {key: str(value) for key, value in body.items() if value is not None}
+        async with self.http.post(f"{self.sandbox.api_url}/{method}", data=form) as response:
+            assert response.status == 200
+            answer: dict[str, Any] = await response.json()
+        assert answer["nonce"] == str(nonce)
+        return answer
+
+    async def session(self) -> str:
+        if self.ses is None:
+            answer = await self.raw("login", {}, UserID=1)
+            self.ses = str(answer["data"]["session_id"])
+        return self.ses
+
+    async def answer(self, method: str, **fields: Any) -> dict[str, Any]:
+        return await self.raw(method, fields, ses=await self.session())
+
+    async def call(self, method: str, **fields: Any) -> Any:
+        answer = await self.answer(method, **fields)
+        assert answer["status"] == 1, answer
+        return answer["data"]
+
+    async def refused(self, method: str, **fields: Any) -> str:
+        answer = await self.answer(method, **fields)
+        assert answer["status"] == 0, answer
+        message: str = answer["error_message"]
+        return message
+
+    async def sale(self, items: list[tuple[int, str, str]], pay: bool = True,
+                   **fields: Any) -> int:  # fmt: skip
+        """A TEMP sale with (SaleItemID, Qty, SaleItemSinglePrice) rows, paid in full."""
+        made = await self.call("new-operation", **{**SALE, **fields})
+        op_id: int = made["OperationID"]
+        for item_id, qty, price in items:
+            await self.call("add-operation-sale-item", OperationID=op_id, SaleItemID=item_id,
+                            Qty=qty, SaleItemSinglePrice=price)  # fmt: skip
+        if pay:
+            gross = (await self.call("get-operation", OperationID=op_id))["OperationPrice"]
+            await self.call("add-operation-payment", OperationID=op_id, PayTypeID=2,
+                            PaymentSum=Decimal(gross).quantize(Decimal("0.01")))  # fmt: skip
+        return op_id
+
+    async def printed(self, items: list[tuple[int, str, str]], **fields: Any) -> int:
+        op_id = await self.sale(items, **fields)
+        assert await self.call("print-operation", OperationID=op_id, PayTypeID=2) == op_id
+        return op_id
+
+    async def document_of(self, op_id: int, **filters: Any) -> dict[str, Any]:
+        listed = await self.call("documents-list", DocumentOperationID=op_id, **filters)
+        assert listed["TotalRecords"] == 1
+        row: dict[str, Any] = listed["Data"][0]
+        return row
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture
@@ -32,418 +144,515 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def make_client(
-    http: aiohttp.ClientSession,
-    base_url: str,
-    *,
-    secret: str = SECRET,
-    timeout_s: float = 5.0,
-    nonces: NonceSource | None = None,
-) -> ICashClient:
-    settings = ICashSettings(base_url=base_url, api_key="sandbox-key", secret_key=secret,
-                             warehouse_id=1, user_id=1, timeout_s=timeout_s)  # fmt: skip
-    return ICashClient(http, settings, nonces)
-
-
-def make_provider(http: aiohttp.ClientSession, sandbox: RunningSandbox, **kw: Any) -> ICashProvider:
-    return ICashProvider(make_client(http, sandbox.api_url, **kw), DOCS)
-
-
-def order(total: str = "117.00") -> Order:
-    return Order(
-        order_id="1001",
-        number="#1001",
-        currency="BGN",
-        prices_include_tax=True,
-        lines=(
-            Line(description="Mug", quantity=Decimal(2), unit_price=Decimal("48.50"),
-                 discount=Decimal(5), tax_rate=Decimal(20)),
-            Line(kind="shipping", description="Shipping", quantity=Decimal(1),
-                 unit_price=Decimal(25)),
-        ),
-        total=Decimal(total),
-        paid=True,
-        customer=Customer(name="Dana Ivanova", email="dana@example.com"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
-    )  # fmt: skip
-
-
-def request(
-    reference: str = "ib-order-1001",
-    kind: DocumentKind = "invrec",
-    based_on: DocumentRef | None = None,
-    the_order: Order | None = None,
-    day: date = date(2024, 5, 1),
-) -> DocumentRequest:
-    return DocumentRequest(kind=kind, order=the_order or order(), reference=reference,
-                           email=False, documents=DOCS, issue_date=day,
-                           based_on=based_on)  # fmt: skip
+def api(http: aiohttp.ClientSession, sandbox: RunningSandbox) -> Api:
+    return Api(http, sandbox)
 
 
 async def control(http: aiohttp.ClientSession, sandbox: RunningSandbox, method: str, what: str,
-                  body: Any = None) -> Any:  # fmt: skip
+                  body: Any = None, status: int = 200) -> Any:  # fmt: skip
     async with http.request(method, f"{sandbox.url}/_sandbox/{what}", json=body) as response:
-        assert response.status == 200, await response.text()
-        return await response.json()
+        assert response.status == status, await response.text()
+        return await response.json(content_type=None)
 
 
-async def documents(http: aiohttp.ClientSession, sandbox: RunningSandbox) -> list[dict[str, Any]]:
-    return list(await control(http, sandbox, "GET", "documents"))
+# --- auth, sessions and nonces -------------------------------------------------------------
 
 
-async def raw_call(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox, method: str, **fields: Any
-) -> dict[str, Any]:
-    """A hand-made form call, signed with `fields["nonce"]` unless a signature is given."""
-    nonce = fields["nonce"]
-    body = {"api_key": "sandbox-key", "WareHouseID": 1, "UserID": 1,
-            "signature": sign(nonce, 1, "sandbox-key", SECRET), **fields}  # fmt: skip
-    async with http.post(f"{sandbox.api_url}/{method}", data=form_fields(body)) as response:
-        assert response.status == 200
-        answer: dict[str, Any] = await response.json()
-        return answer
+async def test_login_nonces_and_signatures(api: Api) -> None:
+    """A replayed or smaller nonce is "Invalid nonce"; a bad signature burns no nonce."""
+    first = await api.raw("login", {}, nonce=5000, UserID=1)
+    assert first["status"] == 1 and len(first["data"]["session_id"]) == 32
+    for nonce in (5000, 4999):
+        again = await api.raw("login", {}, nonce=nonce, UserID=1)
+        assert again == {"nonce": str(nonce), "status": 0, "error_message": "Invalid nonce"}
+    bad = await api.raw("login", {}, nonce=5001, UserID=1, signature="A" * 64)
+    assert bad["error_message"] == "Authentication Error"
+    assert (await api.raw("login", {}, nonce=5001, UserID=1))["status"] == 1
+    lower = sign(5002, 1, KEY, SECRET).lower()
+    answer = await api.raw("login", {}, nonce=5002, UserID=1, signature=lower)
+    assert answer["error_message"] == "Authentication Error"
+    wrong_user = await api.raw("login", {}, nonce=5003, UserID=2)
+    assert wrong_user["error_message"] == "Wrong value for UserID"
 
 
-# --- sessions, signatures and nonces -------------------------------------------------------
-
-
-async def test_login_once_then_reuse_the_session(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
+async def test_sessions_are_required_and_expire(
+    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
-    """The client logs in lazily, once, and sends that session on every later call."""
-    provider = make_provider(http, sandbox)
-    await provider.create_document(request())
-    await provider.find_document("invrec", "ib-order-1001")
-    requests = await control(http, sandbox, "GET", "requests")
-    assert requests["counts"] == {"login": 1, "document-create": 1, "documents-list": 1}
-    nonces = [int(entry["body"]["nonce"]) for entry in requests["log"]]
-    assert nonces == sorted(set(nonces))
-
-
-async def test_expired_sessions_log_in_again_once(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
-) -> None:
-    """After /_sandbox/expire-sessions, one call gets "Session expired", logs in, succeeds."""
-    client = make_client(http, sandbox.api_url)
-    await client.login()
+    """No `ses`: "Missing value for ses"; unknown or expired: "Session expired"."""
+    assert (await api.raw("get-pay-types", {}))["error_message"] == "Missing value for ses"
+    unknown = await api.raw("get-pay-types", {}, ses="0" * 32)
+    assert unknown["error_message"] == "Session expired"
+    assert len(await api.call("get-pay-types")) == 4
     assert (await control(http, sandbox, "POST", "expire-sessions"))["expired"] == 1
-    total, rows = await client.list_documents({})
-    assert (total, rows) == (0, [])
-    counts = (await control(http, sandbox, "GET", "requests"))["counts"]
-    assert counts == {"login": 2, "documents-list": 2}
+    assert await api.refused("get-pay-types") == "Session expired"
 
 
 async def test_idle_sessions_time_out(http: aiohttp.ClientSession) -> None:
-    """A session idle longer than session_ttl_s is refused; the client logs in again."""
     async with serve_sandbox(session_ttl_s=0.1) as box:
-        client = make_client(http, box.api_url)
-        await client.list_documents({})
+        api = Api(http, box)
+        await api.call("get-pay-types")
         await asyncio.sleep(0.2)
-        await client.list_documents({})
-        assert box.state.request_counts["login"] == 2
+        assert await api.refused("get-pay-types") == "Session expired"
 
 
-async def test_wrong_secret_is_a_permanent_auth_error(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
+# --- strict requests -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["document-create", "document-cancel", "document-pdf", "x"])
+async def test_unknown_methods_are_refused(api: Api, method: str) -> None:
+    assert await api.refused(method) == f"Unknown method {method}"
+
+
+async def test_unknown_fields_are_refused(api: Api) -> None:
+    """Only documented fields (and the auth ones, anywhere) are accepted."""
+    message = await api.refused("get-pay-types", DocumentType="INVOICE")
+    assert message == "Wrong value for DocumentType: not a field of get-pay-types"
+    message = await api.refused("new-operation", **SALE, DocumentServices="x")
+    assert message == "Wrong value for DocumentServices: not a field of new-operation"
+    assert len(await api.call("get-cash-registers", UserID=1)) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "fields", "missing"),
+    [("new-operation", {**SALE, "ImportSource": ""}, "ImportSource"),
+     ("new-operation", {"ImportSource": "x", "CashRegisterID": 1, "StoreID": 1}, "OperationType"),
+     ("new-operation", {**SALE, "StoreID": None}, "StoreID"),
+     ("add-operation-sale-item", {"SaleItemID": 101, "Qty": 1}, "SaleItemSinglePrice"),
+     ("add-operation-sale-item", {"Qty": 1, "SaleItemSinglePrice": 1}, "SaleItemID"),
+     ("add-operation-payment", {"OperationID": 1, "PayTypeID": 1}, "PaymentSum"),
+     ("print-operation", {"OperationID": 1}, "PayTypeID"),
+     ("del-operation-sale-item", {}, "OperationSaleItemID"),
+     ("get-operation", {}, "OperationID"),
+     ("get-document", {}, "DocumentID"),
+     ("add-contragent", {**CUSTOMER, "ContragentCityName": ""}, "ContragentCityName"),
+     ("add-contragent", {**CUSTOMER, "ContragentVatRegistered": None}, "ContragentVatRegistered")],
+)  # fmt: skip
+async def test_missing_required_fields(
+    api: Api, method: str, fields: dict[str, Any], missing: str
 ) -> None:
-    """A wrong secret fails login with Permanent authentication_error, secret not shown."""
-    provider = make_provider(http, sandbox, secret="not-the-secret")
-    with pytest.raises(Permanent) as caught:
-        await provider.create_document(request())
-    assert caught.value.reason == "authentication_error"
-    assert "not-the-secret" not in str(caught.value)
-    assert await documents(http, sandbox) == []
+    if method == "add-operation-sale-item":
+        fields = {**fields, "OperationID": await api.sale([], pay=False)}
+    assert await api.refused(method, **fields) == f"Missing value for {missing}"
 
 
-async def test_replayed_and_old_nonces_are_refused(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
+@pytest.mark.parametrize(
+    ("method", "fields", "field"),
+    [("add-operation-sale-item", {"Qty": "1.123456"}, "Qty"),
+     ("add-operation-sale-item", {"Qty": "0"}, "Qty"),
+     ("add-operation-sale-item", {"Qty": "100000"}, "Qty"),
+     ("add-operation-sale-item", {"SaleItemSinglePrice": "-1"}, "SaleItemSinglePrice"),
+     ("add-operation-sale-item", {"SaleItemDiscount": "100"}, "SaleItemDiscount"),
+     ("add-operation-sale-item", {"SaleItemDiscount": "1.234"}, "SaleItemDiscount"),
+     ("add-operation-sale-item", {"SaleItemID": "999"}, "SaleItemID"),
+     ("add-operation-sale-item", {"SaleItemID": "abc"}, "SaleItemID"),
+     ("add-operation-payment", {"PaymentSum": "1.001"}, "PaymentSum"),
+     ("add-operation-payment", {"PaymentSum": "0"}, "PaymentSum"),
+     ("add-operation-payment", {"PayTypeID": "9"}, "PayTypeID"),
+     ("new-operation", {"OperationType": "Delivery"}, "OperationType"),
+     ("new-operation", {"OperationType": "sell"}, "OperationType"),
+     ("new-operation", {"CashRegisterID": 2}, "CashRegisterID"),
+     ("new-operation", {"StoreID": 2}, "StoreID"),
+     ("new-operation", {"ContragentID": 7}, "ContragentID"),
+     ("new-operation", {"ImportRefID": "x" * 31}, "ImportRefID"),
+     ("new-operation", {"StornoType": 0}, "StornoType"),
+     ("add-contragent", {"ContragentCountryCode": "BGR"}, "ContragentCountryCode"),
+     ("add-contragent", {"ContragentName": "x" * 101}, "ContragentName"),
+     ("add-contragent", {"ContragentType": "BOTH"}, "ContragentType"),
+     ("operations-list", {"count": 101}, "count"),
+     ("operations-list", {"OperationStatus": "TEMP,OPEN"}, "OperationStatus"),
+     ("operations-list", {"sort": "Nope"}, "sort"),
+     ("documents-list", {"DocumentDateFrom": "01.05.2024"}, "DocumentDateFrom"),
+     ("documents-list", {"order": "UP"}, "order"),
+     ("documents-list", {"sort": "DocumentServices"}, "sort"),
+     ("get-contragents", {"sort": "ContragentPhone"}, "sort"),
+     ("new-operation", {"OperationElectronicReceipt": "MAYBE"}, "OperationElectronicReceipt")],
+)  # fmt: skip
+async def test_wrong_values_are_refused(
+    api: Api, method: str, fields: dict[str, Any], field: str
 ) -> None:
-    """The same signed request twice, or a smaller nonce, gets "Invalid nonce"."""
-    first = await raw_call(http, sandbox, "login", nonce=1000)
-    assert (first["status"], first["nonce"]) == (1, "1000")
-    assert len(first["data"]["session_id"]) == 32
-    for nonce in (1000, 999):
-        again = await raw_call(http, sandbox, "login", nonce=nonce)
-        assert again == {"nonce": str(nonce), "status": 0, "error_message": "Invalid nonce"}
-    bad = await raw_call(http, sandbox, "login", nonce=1001, signature="a" * 64)
-    assert bad["error_message"] == "Authentication Error"
-    assert (await raw_call(http, sandbox, "login", nonce=1001))["status"] == 1  # not burnt
-    lower = await raw_call(http, sandbox, "login", nonce=1002,
-                           signature=sign(1002, 1, "sandbox-key", SECRET).lower())  # fmt: skip
-    assert lower["error_message"] == "Authentication Error"
+    base: dict[str, Any] = {
+        "new-operation": SALE, "add-contragent": CUSTOMER, "operations-list": {},
+        "documents-list": {}, "get-contragents": {},
+    }.get(method, {})  # fmt: skip
+    if method == "add-operation-sale-item":
+        base = {"OperationID": await api.sale([], pay=False), "SaleItemID": 101, "Qty": 1,
+                "SaleItemSinglePrice": "24"}  # fmt: skip
+    if method == "add-operation-payment":
+        base = {"OperationID": await api.sale([], pay=False), "PayTypeID": 1, "PaymentSum": 1}
+    if method == "operations-list":
+        await api.printed([(101, "1", "24")])
+    message = await api.refused(method, **{**base, **fields})
+    assert message.startswith(f"Wrong value for {field}"), message
 
 
-async def test_session_is_required_except_for_login(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
+# --- reference lists and customers ---------------------------------------------------------
+
+
+async def test_reference_lists(api: Api) -> None:
+    assert await api.call("get-pay-types") == [
+        {"id": 1, "value": "Cash"}, {"id": 2, "value": "Credit card"},
+        {"id": 3, "value": "Check"}, {"id": 4, "value": "Bank transfer"}]  # fmt: skip
+    assert await api.call("get-cash-registers") == [
+        {"id": 1, "value": "Web shop", "type": "VIRTUAL", "storeID": 1}]  # fmt: skip
+    items = await api.call("get-sale-items")
+    assert items["TotalRecords"] == 4
+    assert items["Data"][0] == {
+        "SaleItemID": 101, "SaleItemInventoryID": "G20", "SaleItemName": "Goods 20%",
+        "SaleItemCashRegisterName": "Goods 20%", "SaleItemType": "PRODUCT",
+        "SaleItemPrimaryMeasureUnitID": 1, "SaleItemTaxGroupID": 2,
+        "SaleItemSellPrice": "24.000000"}  # fmt: skip
+    goods = await api.call("get-sale-items", SaleItemName="GOODS", sort="SaleItemID", order="DESC")
+    assert [row["SaleItemID"] for row in goods["Data"]] == [103, 102, 101]
+    by_inventory = await api.call("get-sale-items", SaleItemInventoryID="S20")
+    assert [row["SaleItemTaxGroupID"] for row in by_inventory["Data"]] == [2]
+
+
+async def test_contragents_add_get_and_edit(api: Api) -> None:
+    """No duplicate guard; the name filter is a case-insensitive substring; edit keeps the id."""
+    first = (await api.call("add-contragent", **CUSTOMER))["ContragentID"]
+    second = (await api.call("add-contragent", **CUSTOMER))["ContragentID"]
+    assert second == first + 1
+    found = await api.call("get-contragents", ContragentName="ivanova")
+    assert found["TotalRecords"] == 2
+    assert found["Data"][0] == {
+        "ContragentID": first, "ContragentName": "Dana Ivanova", "ContragentType": "CLIENT",
+        "ContragentTaxNum": "115825956", "ContragentVatRegistered": 1,
+        "ContragentVatNum": "BG115825956", "ContragentMOL": "", "ContragentActive": 1,
+        "ContragentEmail": "", "ContragentCountryCode": "BG", "ContragentCityName": "Sofia",
+        "ContragentAddress": "1 Main St"}  # fmt: skip
+    edited = {**CUSTOMER, "EditContragentID": second, "ContragentName": "Other Ltd"}
+    assert (await api.call("add-contragent", **edited))["ContragentID"] == second
+    one = await api.call("get-contragents", ContragentID=second)
+    assert one["Data"][0]["ContragentName"] == "Other Ltd"
+    assert (await api.call("get-contragents", count=1, offset=1))["Data"][0]["ContragentID"] == 2
+    missing = await api.refused("add-contragent", **{**CUSTOMER, "EditContragentID": 99})
+    assert missing == "Wrong value for EditContragentID"
+
+
+# --- the sale, its money and its document --------------------------------------------------
+
+
+async def test_full_sale_makes_a_net_lined_invoice(
+    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
-    """Without `ses`: "Missing value for ses"; with an unknown one: "Session expired"."""
-    missing = await raw_call(http, sandbox, "documents-list", nonce=5)
-    assert missing["error_message"] == "Missing value for ses"
-    unknown = await raw_call(http, sandbox, "documents-list", nonce=6, ses="0" * 32)
-    assert unknown["error_message"] == "Session expired"
+    """new-operation → 2 rows → payment → print → documents-list → get-document."""
+    customer = (await api.call("add-contragent", **CUSTOMER))["ContragentID"]
+    made = await api.call("new-operation", **SALE, ImportRefID="1001", ContragentID=customer,
+                          Comment="order #1001")  # fmt: skip
+    assert set(made) == {"OperationID", "OperationFiskBonUUID"}
+    op_id = made["OperationID"]
+    for item, qty, price in ((101, "1", "24.00"), (102, "2", "10.90")):
+        row = await api.call("add-operation-sale-item", OperationID=op_id, SaleItemID=item,
+                             Qty=qty, SaleItemSinglePrice=price)  # fmt: skip
+        assert set(row) == {"OperationSaleItemID"}
+    paid = await api.call("add-operation-payment", OperationID=op_id, PayTypeID=2,
+                          PaymentSum="45.80")  # fmt: skip
+    assert paid["result"] == "OK" and isinstance(paid["PaymentID"], str)
+    temp = await api.call("get-operation", OperationID=op_id)
+    assert set(temp) == OPERATION_FIELDS
+    assert (temp["OperationStatus"], temp["OperationPrice"], temp["OperationCompleteDate"]) == (
+        "TEMP", "45.80000", "0000-00-00 00:00:00")  # fmt: skip
+    assert await api.call("print-operation", OperationID=op_id, PayTypeID=2) == op_id
+    done = await api.call("get-operation", OperationID=op_id)
+    assert (done["OperationStatus"], done["OperationPriceWithoutVat"], done["OperationTotalVat"],
+            done["OperationPayedSum"], done["OperationCurrencyCode"]) == (
+        "NORMAL", "40.00000", "5.80000", "45.80000", "EUR")  # fmt: skip
+    assert done["OperationCompleteDate"] != "0000-00-00 00:00:00"
+    assert done["OperationFiskBonUUID"] == made["OperationFiskBonUUID"]
+    row = await api.document_of(op_id)
+    assert set(row) == SEED_001_FIELDS
+    assert (row["DocumentType"], row["DocumentSubType"], row["DocumentNum"]) == (
+        "INVOICE", "NORMAL", 1000000001)  # fmt: skip
+    assert (row["DocumentPriceBase"], row["DocumentTotalPrice"], row["DocumentPayTypeID"]) == (
+        "40.00", "45.80", 2)  # fmt: skip
+    assert (row["DocumentContragentName"], row["DocumentContragentTaxNumVatReg"]) == (
+        "Dana Ivanova", "BG115825956")  # fmt: skip
+    assert (row["DocumentComment"], row["DocumentToDocumentDate"]) == ("order #1001", "0000-00-00")
+    document = await api.call("get-document", DocumentID=row["DocumentID"])
+    assert set(document) == SEED_001_FIELDS | {"DocumentServices"}
+    lines = document["DocumentServices"]
+    assert all(set(line) == SEED_003_SERVICE for line in lines)
+    assert [(line["DocumentServiceDescription"], line["DocumentServiceSinglePrice"],
+             line["DocumentServiceQty"], line["DocumentServiceTotalPrice"],
+             line["DocumentServiceVatPercent"]) for line in lines] == [
+        ("Goods 20%", "20.000000", "1.00000", "20.00", 20),
+        ("Goods 9%", "10.000000", "2.00000", "20.00", 9)]  # fmt: skip
+    [view] = await control(http, sandbox, "GET", "documents")
+    shown = [view[key] for key in ("doctype", "docnum", "total", "base", "vat", "operation_id")]
+    assert shown == ["INVOICE", "1000000001", "45.80", "40.00", "5.80", op_id]
 
 
-async def test_a_nonce_behind_the_server_is_retried_once(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
+async def test_seed_003_example(api: Api) -> None:
+    """One item sold at 24.00 with 20 % VAT: SinglePrice 20.000000, base 20.00, total 24.00."""
+    op_id = await api.printed([(101, "1", "24.00")])
+    row = await api.document_of(op_id)
+    assert (row["DocumentPriceBase"], row["DocumentTotalPrice"]) == ("20.00", "24.00")
+    [line] = (await api.call("get-document", DocumentID=row["DocumentID"]))["DocumentServices"]
+    assert (line["DocumentServiceSinglePrice"], line["DocumentServiceTotalPrice"]) == (
+        "20.000000", "20.00")  # fmt: skip
+
+
+@pytest.mark.parametrize(("rule", "base", "vat"), [("per_line", "0.24", "0.06"),
+                                                   ("per_rate", "0.25", "0.05")])  # fmt: skip
+async def test_vat_rules_differ(
+    http: aiohttp.ClientSession, rule: str, base: str, vat: str
 ) -> None:
-    """Another process on the key ran ahead: one refusal is retried with the next nonce."""
-    ahead = make_client(http, sandbox.api_url, nonces=NonceSource(lambda: 10**15))
-    await ahead.login()  # the server has now seen nonce 10**9
-    behind = make_client(http, sandbox.api_url, nonces=NonceSource(lambda: 10**15))
-    await behind.login()  # 10**9 refused, 10**9 + 1 accepted
-    stuck = make_client(http, sandbox.api_url, nonces=NonceSource(lambda: 10**12))
-    with pytest.raises(NonceRejected):
-        await stuck.login()
-    assert sandbox.state.request_counts["login"] == 5
+    """Three items of 0.10 at 20 %: per line 3 × 0.08 net; per rate 0.30 / 1.2 = 0.25."""
+    async with serve_sandbox(vat_rule=rule) as box:
+        api = Api(http, box)
+        op_id = await api.printed([(101, "1", "0.10")] * 3)
+        row = await api.document_of(op_id)
+        assert (row["DocumentPriceBase"], row["DocumentTotalPrice"]) == (base, "0.30")
+        [view] = await control(http, box, "GET", "documents")
+        assert view["vat"] == vat
+        op = await api.call("get-operation", OperationID=op_id)
+        assert op["OperationTotalVat"] == f"{vat}000"
 
 
-# --- documents -----------------------------------------------------------------------------
+async def test_discounted_row_gross(api: Api) -> None:
+    """Gross = Qty × price × (100 − discount) / 100, to the cent (3 × 9.99 less 12.5 %)."""
+    op_id = await api.sale([], pay=False)
+    await api.call("add-operation-sale-item", OperationID=op_id, SaleItemInventoryID="G20",
+                   Qty="3", SaleItemSinglePrice="9.99", SaleItemDiscount="12.5")  # fmt: skip
+    op = await api.call("get-operation", OperationID=op_id)
+    assert (op["OperationPrice"], op["OperationTotalDiscount"]) == ("26.22000", "12.50000")
 
 
-async def test_create_find_and_unknown(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
+async def test_print_needs_items_and_exact_payment(api: Api) -> None:
+    empty = await api.sale([], pay=False)
+    assert await api.refused("print-operation", OperationID=empty, PayTypeID=1) == (
+        "Wrong value for OperationID: the operation has no items")  # fmt: skip
+    op_id = await api.sale([(101, "1", "24"), (103, "1", "5")], pay=False)
+    await api.call("add-operation-payment", OperationID=op_id, PayTypeID=1, PaymentSum="20")
+    assert await api.refused("print-operation", OperationID=op_id, PayTypeID=1) == (
+        "Wrong value for OperationID: paid 20.00 of 29.00")  # fmt: skip
+    await api.call("add-operation-payment", OperationID=op_id, PayTypeID=1, PaymentSum="10")
+    assert await api.refused("print-operation", OperationID=op_id, PayTypeID=1) == (
+        "Wrong value for OperationID: paid 30.00 of 29.00")  # fmt: skip
+    extra = await api.call("add-operation-sale-item", OperationID=op_id, SaleItemID=103,
+                           Qty="0.2", SaleItemSinglePrice="5")  # fmt: skip
+    assert await api.call("print-operation", OperationID=op_id, PayTypeID=1) == op_id
+    gone = await api.refused("del-operation-sale-item",
+                             OperationSaleItemID=extra["OperationSaleItemID"])  # fmt: skip
+    assert gone == "Wrong value for OperationSaleItemID"
+    late = await api.refused("add-operation-payment", OperationID=op_id, PayTypeID=1, PaymentSum=1)
+    assert late.startswith("Wrong value for OperationID")
+    assert await api.refused("print-operation", OperationID=999, PayTypeID=1) == (
+        "Wrong value for OperationID")  # fmt: skip
+
+
+async def test_del_operation_sale_item(api: Api) -> None:
+    op_id = await api.sale([], pay=False)
+    row = await api.call("add-operation-sale-item", OperationID=op_id, SaleItemID=104, Qty=1,
+                         SaleItemSinglePrice="60")  # fmt: skip
+    assert await api.call("del-operation-sale-item", **row) == row
+    assert (await api.call("get-operation", OperationID=op_id))["OperationPrice"] == "0.00000"
+    assert (await api.refused("del-operation-sale-item", **row)).startswith("Wrong value")
+
+
+@pytest.mark.parametrize("reprint", ["refuse", "idempotent"])
+async def test_reprint(http: aiohttp.ClientSession, reprint: str) -> None:
+    async with serve_sandbox(reprint=reprint) as box:
+        api = Api(http, box)
+        op_id = await api.printed([(101, "1", "24")])
+        again = await api.answer("print-operation", OperationID=op_id, PayTypeID=2)
+        if reprint == "refuse":
+            assert again["error_message"] == (
+                "Wrong value for OperationID: the operation is already finalized")  # fmt: skip
+        else:
+            assert again["data"] == op_id
+        assert len(await control(http, box, "GET", "documents")) == 1
+
+
+# --- returns -------------------------------------------------------------------------------
+
+
+async def test_client_return_makes_a_credit_note(
+    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
-    """An invoice-receipt has the exact total; our reference finds it; another finds nothing."""
-    provider = make_provider(http, sandbox)
-    made = await provider.create_document(request())
-    assert (made.doctype, made.docnum, made.doc_id, made.total) == (
-        "INVOICE", "1000000001", "1", Decimal("117.00"))  # fmt: skip
-    [doc] = await documents(http, sandbox)
-    assert (doc["doctype"], doc["total"], doc["currency"], doc["status"]) == (
-        "INVOICE", "117.00", "BGN", "NORMAL")  # fmt: skip
-    assert doc["fields"]["DocumentPayTypeID"] == 3 and doc["fields"]["DocumentPriceBase"] == "97.50"
-    assert await provider.find_document("invrec", "ib-order-1001") == made
-    assert await provider.find_document("invrec", "ib-order-1002") is None
-    assert await provider.find_document("refund", "ib-order-1001") is None
-
-
-async def test_two_creates_make_two_documents(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
-) -> None:
-    """No hidden guard: the same reference twice is two documents; find returns the first."""
-    provider = make_provider(http, sandbox)
-    first = await provider.create_document(request())
-    second = await provider.create_document(request())
-    assert (first.docnum, second.docnum) == ("1000000001", "1000000002")
-    refs = [d["import_ref_id"] for d in await documents(http, sandbox)]
-    assert len(refs) == 2 and refs[0] == refs[1]
-    assert await provider.find_document("invrec", "ib-order-1001") == first
-
-
-async def test_credit_note_refers_to_the_invoice(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
-) -> None:
-    """A refund is a CREDIT document pointing at the invoice's DocumentID, found by kind."""
-    provider = make_provider(http, sandbox)
-    invoice = await provider.create_document(request())
-    refund_order = order("20.00").model_copy(update={"lines": (
-        Line(description="Refund", quantity=Decimal(1), unit_price=Decimal(20)),)})  # fmt: skip
-    credit = await provider.create_document(request("ib-refund-1", "refund", invoice, refund_order))
-    assert (credit.doctype, credit.docnum, credit.total) == ("CREDIT", "1000000002", Decimal(20))
-    doc = (await documents(http, sandbox))[1]
-    assert (doc["doctype"], doc["to_document_id"], doc["total"]) == ("CREDIT", 1, "20.00")
-    assert doc["fields"]["DocumentToDocumentDate"] == "2024-05-01"
-    assert await provider.find_document("refund", "ib-refund-1") == credit
-    assert await provider.find_document("invrec", "ib-refund-1") is None
-
-
-async def test_cancel_marks_deleted_and_twice_is_fine(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
-) -> None:
-    """Cancel keeps the document as DELETED; a second cancel is success; no credit on it."""
-    provider = make_provider(http, sandbox)
-    invoice = await provider.create_document(request())
-    await provider.cancel_document(invoice, "order cancelled")
-    await provider.cancel_document(invoice, "order cancelled")
-    await provider.cancel_document(invoice.model_copy(update={"doc_id": None}), "by number")
-    [doc] = await documents(http, sandbox)
-    assert doc["status"] == "DELETED"
-    assert await provider.find_document("invrec", "ib-order-1001") == invoice
-    with pytest.raises(Permanent) as caught:
-        await provider.create_document(request("ib-r", "refund", invoice))
-    assert "DocumentToDocumentID" in str(caught.value)
-
-
-async def test_document_pdf(http: aiohttp.ClientSession, sandbox: RunningSandbox) -> None:
-    """The PDF is real PDF bytes; iCash cannot email, so email_document is refused."""
-    provider = make_provider(http, sandbox)
-    invoice = await provider.create_document(request())
-    pdf = await provider.document_pdf(invoice)
-    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
-    assert b"1000000001" in pdf and b"117.00" in pdf
-    assert not provider.capabilities.can_email and provider.capabilities.can_cancel
-    with pytest.raises(Permanent) as caught:
-        await provider.email_document(invoice, "dana@example.com")
-    assert caught.value.reason == "email_unsupported"
-    assert await control(http, sandbox, "GET", "emails") == []
-
-
-async def test_validation_errors_name_the_field(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
-) -> None:
-    """A bad line is refused with Permanent naming the form field, and nothing is stored."""
-    client = make_client(http, sandbox.api_url)
-    bad = {"DocumentDate": "2024-05-01", "DocumentCurrencyCode": "BGN",
-           "DocumentContragentName": "X", "DocumentServices": [{
-               "DocumentServiceDescription": "Mug", "DocumentServiceQty": "0",
-               "DocumentServiceSinglePrice": "1", "DocumentServiceVatPercent": "20"}]}  # fmt: skip
-    with pytest.raises(Permanent) as caught:
-        await client.create_document(bad)
-    assert "DocumentServices[0][DocumentServiceQty]" in str(caught.value)
-    with pytest.raises(Permanent) as missing:
-        await client.create_document({**bad, "DocumentContragentName": ""})
-    assert missing.value.reason == "missing_value_for_documentcontragentname"
-    assert await documents(http, sandbox) == []
+    """ReturnClient needs the storno fields and a printed sale's UUID; it credits its invoice."""
+    temp_sale = (await api.call("new-operation", **SALE))["OperationFiskBonUUID"]
+    sale_id = await api.printed([(101, "2", "24")])
+    uuid = (await api.call("get-operation", OperationID=sale_id))["OperationFiskBonUUID"]
+    storno = {"StornoType": 1, "FiskBonRcpNum": 17, "FiskDeviceNum": 12345678,
+              "FiskBonDate": "06-12-26 10:15", "FiskBonUUID": uuid}  # fmt: skip
+    back = {**SALE, "OperationType": "ReturnClient"}
+    for name in storno:
+        missing = {**back, **storno, name: None}
+        assert await api.refused("new-operation", **missing) == f"Missing value for {name}"
+    for bad in (temp_sale, "ZZZZZZZZ-0001-0000001"):
+        message = await api.refused("new-operation", **back, **{**storno, "FiskBonUUID": bad})
+        assert message == "Wrong value for FiskBonUUID"
+    bad_form = await api.refused("new-operation", **back, **{**storno, "FiskBonUUID": "x-1-2"})
+    assert bad_form.startswith("Wrong value for FiskBonUUID:")
+    low_device = await api.refused("new-operation", **back, **{**storno, "FiskDeviceNum": 9999999})
+    assert low_device.startswith("Wrong value for FiskDeviceNum")
+    bad_date = await api.refused("new-operation", **back, **{**storno, "FiskBonDate": "2026-12-06"})
+    assert bad_date.startswith("Wrong value for FiskBonDate")
+    made = await api.call("new-operation", **back, **storno)
+    assert set(made) == {"OperationID"}
+    return_id = made["OperationID"]
+    await api.call("add-operation-sale-item", OperationID=return_id, SaleItemID=101, Qty=1,
+                   SaleItemSinglePrice="24")  # fmt: skip
+    await api.call("add-operation-payment", OperationID=return_id, PayTypeID=2, PaymentSum=24)
+    assert await api.call("print-operation", OperationID=return_id, PayTypeID=2) == return_id
+    assert (await api.call("get-operation", OperationID=return_id))["OperationFiskBonUUID"] == ""
+    invoice = await api.document_of(sale_id)
+    assert (await api.call("documents-list", DocumentOperationID=return_id))["TotalRecords"] == 0
+    credit = await api.document_of(return_id, DocumentSubType="CREDIT")
+    assert (credit["DocumentToDocumentID"], credit["DocumentToDocumentDate"]) == (
+        invoice["DocumentID"], invoice["DocumentDate"])  # fmt: skip
+    assert (credit["DocumentNum"], credit["DocumentTotalPrice"], credit["DocumentPriceBase"]) == (
+        1000000002, "24.00", "20.00")  # fmt: skip
+    views = await control(http, sandbox, "GET", "documents")
+    assert [(v["doctype"], v["to_document_id"]) for v in views] == [
+        ("INVOICE", 0), ("CREDIT", invoice["DocumentID"])]  # fmt: skip
 
 
 # --- listing -------------------------------------------------------------------------------
 
 
-async def test_documents_list_pages_and_filters(
+async def test_operations_list_filters(
+    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    """Default: printed (NORMAL) sales and returns; TEMP on request; ImportRefID as text."""
+    first = await api.printed([(101, "1", "24")], ImportRefID="1001")
+    second = await api.printed([(101, "1", "24")], ImportRefID="1002")
+    temp = await api.sale([(101, "1", "24")], ImportRefID="1003")
+    listed = await api.call("operations-list")
+    assert [row["OperationID"] for row in listed["Data"]] == [first, second]
+    assert all(set(row) == OPERATION_FIELDS for row in listed["Data"])
+    temps = await api.call("operations-list", OperationStatus="TEMP")
+    assert [row["OperationID"] for row in temps["Data"]] == [temp]
+    both = await api.call("operations-list", OperationStatus="TEMP,NORMAL", sort="OperationID",
+                          order="DESC", count=2)  # fmt: skip
+    assert (both["TotalRecords"], [r["OperationID"] for r in both["Data"]]) == (3, [temp, second])
+    by_ref = await api.call("operations-list", ImportRefID=" 1002 ", ImportSource="invoicebridge")
+    assert [row["OperationID"] for row in by_ref["Data"]] == [second]
+    assert (await api.call("operations-list", ImportSource="other"))["TotalRecords"] == 0
+    assert (await api.call("operations-list", OperationType="ReturnClient"))["TotalRecords"] == 0
+    assert (await api.call("documents-list", ImportRefID="1001"))["TotalRecords"] == 1
+    await control(http, sandbox, "POST", "config", {"ignore_import_filters": True})
+    assert (await api.call("operations-list", ImportRefID="1002"))["TotalRecords"] == 2
+    assert (await api.call("documents-list", ImportRefID="1001"))["TotalRecords"] == 2
+
+
+async def test_documents_list_filters(api: Api) -> None:
+    ops = [await api.printed([(101, "1", "24")]) for _ in range(3)]
+    listed = await api.call("documents-list", count=2, offset=1)
+    assert listed["TotalRecords"] == 3
+    assert [row["DocumentOperationID"] for row in listed["Data"]] == ops[1:]
+    by_num = await api.call("documents-list", DocumentNum=1000000003)
+    assert [row["DocumentOperationID"] for row in by_num["Data"]] == [ops[2]]
+    assert (await api.call("documents-list", DocumentType="PROFORMA"))["TotalRecords"] == 0
+    assert (await api.call("documents-list", DocumentStatus="DELETED"))["TotalRecords"] == 0
+    window = await api.call("documents-list", DocumentDateFrom="2000-01-01",
+                            DocumentDateTo="2000-12-31")  # fmt: skip
+    assert window["TotalRecords"] == 0
+    assert await api.refused("get-document", DocumentID=99) == "Wrong value for DocumentID"
+
+
+# --- document_on_print ---------------------------------------------------------------------
+
+
+async def test_delayed_documents_appear_later(http: aiohttp.ClientSession) -> None:
+    async with serve_sandbox(document_on_print="delayed", document_delay_s=0.3) as box:
+        api = Api(http, box)
+        op_id = await api.printed([(101, "1", "24")])
+        empty = await api.call("documents-list", DocumentOperationID=op_id)
+        assert empty["TotalRecords"] == 0
+        assert await control(http, box, "GET", "documents") == []
+        await asyncio.sleep(0.4)
+        assert (await api.document_of(op_id))["DocumentNum"] == 1000000001
+
+
+async def test_never_makes_a_document(
+    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
+) -> None:
+    await control(http, sandbox, "POST", "config", {"document_on_print": "never"})
+    op_id = await api.printed([(101, "1", "24")])
+    assert (await api.call("get-operation", OperationID=op_id))["OperationStatus"] == "NORMAL"
+    assert (await api.call("documents-list"))["TotalRecords"] == 0
+    assert await control(http, sandbox, "GET", "documents") == []
+
+
+# --- control -------------------------------------------------------------------------------
+
+
+async def test_config_switches_are_validated_and_reset(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
-    """offset/count pages, sort/order, status, subtype, date window and import filters."""
-    provider = make_provider(http, sandbox)
-    made = [await provider.create_document(request(f"ib-{n}", day=date(2024, 5, n + 1)))
-            for n in range(5)]  # fmt: skip
-    await provider.cancel_document(made[1], "x")
-    client = provider.client
-    pages = [await client.list_documents({"offset": offset, "count": 2}) for offset in (0, 2, 4)]
-    assert [total for total, _ in pages] == [5, 5, 5]
-    assert [row["DocumentID"] for _, rows in pages for row in rows] == [1, 2, 3, 4, 5]
-    _, rows = await client.list_documents({"sort": "DocumentDate", "order": "DESC"})
-    assert [row["DocumentID"] for row in rows] == [5, 4, 3, 2, 1]
-    assert "DocumentServices" not in rows[0]
-    assert (await client.list_documents({"DocumentStatus": "DELETED"}))[0] == 1
-    window = {"DocumentDateFrom": "2024-05-02", "DocumentDateTo": "2024-05-03"}
-    assert [r["DocumentID"] for r in (await client.list_documents(window))[1]] == [2, 3]
-    assert (await client.list_documents({"DocumentSubType": "CREDIT"}))[0] == 0
-    assert (await client.list_documents({"DocumentType": "PROFORMA"}))[0] == 0
-    assert (await client.list_documents({"DocumentNum": "1000000004"}))[1][0]["DocumentID"] == 4
-    assert (await client.list_documents({"ImportSource": "other"}))[0] == 0
-    default_page = (await client.list_documents({}))[1]
-    assert len(default_page) == 5
+    defaults = await control(http, sandbox, "GET", "config")
+    assert defaults == {"vat_rule": "per_line", "document_on_print": "immediate",
+                        "document_delay_s": 2.0, "reprint": "refuse",
+                        "ignore_import_filters": False}  # fmt: skip
+    bad_changes: list[dict[str, Any]] = [
+        {"vat_rule": "per_invoice"}, {"colour": "red"}, {"document_delay_s": "2"},
+        {"ignore_import_filters": "yes"}, {"reprint": "refuse", "document_delay_s": -1},
+    ]  # fmt: skip
+    for bad in bad_changes:
+        problem = await control(http, sandbox, "POST", "config", bad, status=400)
+        assert problem["status"] == 400
+    assert await control(http, sandbox, "GET", "config") == defaults
+    changed = await control(http, sandbox, "POST", "config", {"vat_rule": "per_rate",
+                                                              "document_delay_s": 1})  # fmt: skip
+    assert (changed["vat_rule"], changed["document_delay_s"], changed["reprint"]) == (
+        "per_rate", 1.0, "refuse")  # fmt: skip
+    await control(http, sandbox, "POST", "reset")
+    assert await control(http, sandbox, "GET", "config") == defaults
+    with pytest.raises(ValueError, match="vat_rule"):
+        create_sandbox_app(vat_rule="nope")
 
 
-@pytest.mark.parametrize(
-    ("filters", "field"),
-    [({"count": 101}, "count"), ({"order": "UP"}, "order"), ({"sort": "Nope"}, "sort"),
-     ({"DocumentDateFrom": "01.05.2024"}, "DocumentDateFrom"),
-     ({"DocumentStatus": "GONE"}, "DocumentStatus")],
-)  # fmt: skip
-async def test_bad_list_parameters_are_refused(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox, filters: dict[str, Any], field: str
+@pytest.mark.parametrize("fault", ["disconnect-after-commit", "timeout-after-commit"])
+async def test_a_lost_answer_still_adds_the_row(
+    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox, fault: str
 ) -> None:
-    """count over 100 and unknown sort/order/status/date values are "Wrong value for X"."""
-    with pytest.raises(Permanent) as caught:
-        await make_client(http, sandbox.api_url).list_documents(filters)
-    assert f"Wrong value for {field}" in str(caught.value)
-
-
-# --- faults --------------------------------------------------------------------------------
-
-
-async def test_503_is_retryable_and_makes_nothing(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
-) -> None:
-    """An injected 503 is Retryable (not RateLimited) and creates no document."""
-    await control(http, sandbox, "POST", "faults", {"path": "document-create", "plan": [503]})
-    provider = make_provider(http, sandbox)
-    with pytest.raises(Retryable) as caught:
-        await provider.create_document(request())
-    assert not isinstance(caught.value, RateLimited)
-    assert await documents(http, sandbox) == []
-    assert (await provider.create_document(request())).docnum == "1000000001"
-
-
-@pytest.mark.parametrize("fault", ["timeout-after-commit", "disconnect-after-commit"])
-async def test_lost_answer_is_outcome_unknown_then_found(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox, fault: str
-) -> None:
-    """The document is made but the answer lost: OutcomeUnknown; find_document finds it."""
-    plan = {"path": "/clientapi/v1/document-create", "plan": [fault], "hang_s": 2}
+    op_id = await api.sale([], pay=False)
+    plan = {"path": "/clientapi/v1/add-operation-sale-item", "plan": [fault], "hang_s": 1}
     await control(http, sandbox, "POST", "faults", plan)
-    provider = make_provider(http, sandbox, timeout_s=0.5)
-    with pytest.raises(OutcomeUnknown):
-        await provider.create_document(request())
-    found = await provider.find_document("invrec", "ib-order-1001")
-    assert found is not None and found.docnum == "1000000001"
-    assert len(await documents(http, sandbox)) == 1
+    with pytest.raises((aiohttp.ClientError, TimeoutError)):
+        async with asyncio.timeout(0.3):
+            await api.answer("add-operation-sale-item", OperationID=op_id, SaleItemID=101, Qty=1,
+                             SaleItemSinglePrice="24")  # fmt: skip
+    [operation] = await control(http, sandbox, "GET", "operations")
+    assert (operation["status"], operation["gross"]) == ("TEMP", "24.00")
+    assert [row["sale_item_id"] for row in operation["rows"]] == [101]
 
 
-async def test_read_timeout_on_a_read_is_retryable(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
+async def test_injected_status_does_nothing(
+    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
-    """A lost answer to a read-only call is plain Retryable."""
-    plan = {"path": "documents-list", "plan": ["timeout-after-commit"], "hang_s": 2}
-    await control(http, sandbox, "POST", "faults", plan)
-    provider = make_provider(http, sandbox, timeout_s=0.5)
-    with pytest.raises(Retryable):
-        await provider.find_document("invrec", "ib-order-1001")
+    await control(http, sandbox, "POST", "faults", {"path": "new-operation", "plan": [503]})
+    await api.session()
+    async with http.post(f"{sandbox.api_url}/new-operation", data={}) as response:
+        assert response.status == 503
+    assert await control(http, sandbox, "GET", "operations") == []
 
 
-@pytest.mark.parametrize(
-    ("fault", "delay_ms"),
-    [({"plan": [429], "retry_after": 20}, 20_000)],
-)
-async def test_throttling_is_rate_limited(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox, fault: dict[str, Any], delay_ms: int
+async def test_request_log_blanks_secrets_and_reset_forgets(
+    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
-    """A long 429, or one that keeps coming, is RateLimited with its delay; nothing is made."""
-    await control(http, sandbox, "POST", "faults", {"path": "document-create", **fault})
-    with pytest.raises(RateLimited) as caught:
-        await make_provider(http, sandbox).create_document(request())
-    assert caught.value.delay_ms == delay_ms
-    assert await documents(http, sandbox) == []
-
-
-async def test_reset_and_the_request_log_keeps_no_secrets(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
-) -> None:
-    """The log blanks key, signature and session; reset forgets documents and plans."""
-    await make_provider(http, sandbox).create_document(request())
+    await api.printed([(101, "1", "24")], ImportRefID="1001")
     async with http.get(f"{sandbox.url}/_sandbox/requests") as response:
         text = await response.text()
-    sessions = list(sandbox.state.sessions)
-    assert sessions and all(s not in text for s in [SECRET, "sandbox-key", *sessions])
-    await control(http, sandbox, "POST", "faults", {"path": "login", "plan": [503]})
+        log = await response.json()
+    assert api.ses and all(secret not in text for secret in (SECRET, KEY, api.ses))
+    assert log["counts"]["print-operation"] == 1
+    assert any(entry["body"].get("ImportRefID") == "1001" for entry in log["log"])
+    assert await control(http, sandbox, "GET", "emails") == []
+    health = await control(http, sandbox, "GET", "health")
+    assert (health["status"], health["documents"], health["operations"]) == ("ok", 1, 1)
     await control(http, sandbox, "POST", "reset")
-    assert await documents(http, sandbox) == []
-    assert (await control(http, sandbox, "GET", "faults"))["plans"] == []
+    assert await control(http, sandbox, "GET", "operations") == []
+    assert await control(http, sandbox, "GET", "documents") == []
 
 
-async def test_json_bodies_and_unknown_methods(
+async def test_json_bodies_work_like_forms(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
-    """JSON bodies work like forms; an unknown method is a status 0 answer."""
-    body = {"api_key": "sandbox-key", "nonce": 7, "WareHouseID": 1, "UserID": 1,
-            "signature": sign(7, 1, "sandbox-key", SECRET)}  # fmt: skip
+    body = {"api_key": KEY, "nonce": 7, "WareHouseID": 1, "UserID": 1,
+            "signature": sign(7, 1, KEY, SECRET)}  # fmt: skip
     async with http.post(f"{sandbox.api_url}/login", json=body) as response:
-        assert (await response.json())["status"] == 1
-    async with http.post(f"{sandbox.api_url}/add-stuff", json={**body, "nonce": 8}) as response:
-        assert (await response.json())["error_message"] == "Unknown method add-stuff"
-
-
-async def test_connection_refused_is_retryable(http: aiohttp.ClientSession) -> None:
-    """Nothing listening: the call was never sent, so Retryable, not OutcomeUnknown."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    provider = ICashProvider(make_client(http, f"http://127.0.0.1:{port}/clientapi/v1"), DOCS)
-    with pytest.raises(Retryable):
-        await provider.create_document(request())
-
-
-async def test_a_short_throttle_is_waited_out(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
-) -> None:
-    """ "Too many requests" (5 s by default here: 1 s asked) is waited out; one document."""
-    plan = {"path": "document-create", "plan": ["too-many-requests"], "retry_after": 1}
-    await control(http, sandbox, "POST", "faults", plan)
-    await make_provider(http, sandbox).create_document(request())
-    assert len(await documents(http, sandbox)) == 1
+        answer = await response.json()
+    assert (answer["status"], answer["nonce"]) == (1, "7")

@@ -111,6 +111,16 @@ def test_rounding_goes_on_the_zero_rate_item_and_zero_lines_are_left_out() -> No
     assert items == [SaleItem(101, D(1), D(10), D(20)), SaleItem(103, D(1), D("0.01"), D(0))]
 
 
+def test_a_total_below_the_lines_comes_off_the_largest_item() -> None:
+    """The shop rounded 0.01 down: the larger line goes as quantity 1 at its gross less it."""
+    lines = [
+        Line(description="Mug", quantity=D(2), unit_price=D(10), tax_rate=D(20)),
+        Line(description="Tea", quantity=D(1), unit_price=D(5), tax_rate=D(9)),
+    ]
+    items = sale_items(make_order(lines, "24.99"), DOCS, ICASH)
+    assert items == [SaleItem(101, D(1), D("19.99"), D(20)), SaleItem(102, D(1), D(5), D(9))]
+
+
 @pytest.mark.parametrize(
     ("order", "error", "reason"),
     [
@@ -122,7 +132,7 @@ def test_rounding_goes_on_the_zero_rate_item_and_zero_lines_are_left_out() -> No
             "no_sale_item_for_rate",
         ),
         (
-            make_order([Line(description="M", quantity=D(1), unit_price=D(10))], "9.99"),
+            make_order([Line(description="M", quantity=D(1), unit_price=D("0.03"))], "0.00"),
             NeedsAttention,
             "negative_rounding",
         ),

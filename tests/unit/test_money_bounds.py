@@ -16,10 +16,10 @@ from worker.domain import money
 from worker.domain.events import Customer, Line, Order
 from worker.errors import Permanent
 from worker.providers.base import DocumentRequest
-from worker.providers.icash.provider import build_document_fields
+from worker.providers.icash.sale import sale_items
 from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.wire import build_invoice
-from worker.settings import DocumentSettings
+from worker.settings import DocumentSettings, ICashSettings
 
 D = Decimal
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -98,6 +98,18 @@ def test_quantities_beyond_bounds_are_refused(quantity: str) -> None:
 # --- no overflow anywhere within the bounds ----------------------------------------------
 
 
+#: an iCash account with a catalogue item for every whole VAT rate
+ICASH = ICashSettings(
+    api_key="k",
+    secret_key="s",
+    warehouse_id=1,
+    user_id=1,
+    cash_register_id=1,
+    store_id=1,
+    sale_items={str(rate): 100 + rate for rate in range(101)},
+)
+
+
 def _request(order: Order) -> DocumentRequest:
     return DocumentRequest(
         kind="invoice",
@@ -156,7 +168,7 @@ def test_no_document_mapping_overflows_within_the_bounds(order: Order) -> None:
             issue_date=date(2024, 5, 1),
         ),
         lambda: build_invoice({}, _request(order), purchaser_id=1, currency_id=1),
-        lambda: build_document_fields(_request(order)),
+        lambda: sale_items(order, DocumentSettings(), ICASH),
     ]
     for build in builders:
         try:
@@ -211,8 +223,9 @@ def test_every_accepted_line_is_exact_in_the_default_context(
     (discount, tax) computed in Decimal's default context equal the exact values (computed
     with 100 digits, Inexact trapped); a line that would round is refused at its quantity."""
     try:
-        line = Line(description="x", quantity=quantity, unit_price=price, discount=discount,
-                    tax=tax)  # fmt: skip
+        line = Line(
+            description="x", quantity=quantity, unit_price=price, discount=discount, tax=tax
+        )
         _order_of(line, currency)
     except ValidationError as refused:
         kinds = {(error["type"], error["loc"][-1]) for error in refused.errors()}

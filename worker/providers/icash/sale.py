@@ -12,7 +12,8 @@ operation's sale items are catalogue items (`SaleItemID`) at a VAT-inclusive
 - the line's item is the tenant's catalogue item for its VAT rate (`sale_items`), so
   iCash taxes it at the shop's rate; a rate with no item stops the job
   (needs_attention `no_sale_item_for_rate`);
-- the shop's own rounding within `max_rounding` goes as one more item at the 0 % item;
+- the shop's own rounding within `max_rounding` goes as one more item at the 0 % item,
+  or, when the shop's total is below its lines, comes off the largest item;
 - lines of 0 are left out (they change nothing, and would make the amounts already
   added ambiguous when an interrupted operation is resumed: `items_added`).
 
@@ -121,13 +122,29 @@ def sale_items(order: Order, documents: DocumentSettings, icash: ICashSettings) 
         max_rounding=documents.max_rounding,
         default_rate=documents.default_vat_percent,
     )
-    if difference < 0:
+    if difference > 0:
+        items.append(SaleItem(_item_for(Decimal(0), icash), Decimal(1), difference, Decimal(0)))
+    elif difference < 0:
+        items = _take_off(items, -difference)
+    return items
+
+
+def _take_off(items: list[SaleItem], amount: Decimal) -> list[SaleItem]:
+    """The shop's total is `amount` below its lines (its own rounding): iCash sells no
+    negative item, so the largest item goes as quantity 1 at its gross less `amount`.
+
+    Raises:
+        NeedsAttention: no item is larger than `amount` (`negative_rounding`).
+    """
+    largest = max(range(len(items)), key=lambda index: items[index].amount, default=None)
+    if largest is None or items[largest].amount <= amount:
         raise NeedsAttention(
-            f"the shop's total is {-difference} below its lines; iCash sells no negative items",
+            f"the shop's total is {amount} below its lines, more than any "
+            "item: iCash sells no negative items",
             reason="negative_rounding",
         )
-    if difference:
-        items.append(SaleItem(_item_for(Decimal(0), icash), Decimal(1), difference, Decimal(0)))
+    item = items[largest]
+    items[largest] = SaleItem(item.sale_item_id, Decimal(1), item.amount - amount, item.rate)
     return items
 
 
