@@ -103,8 +103,11 @@ def provider_scenes(stack: LocalStack) -> list[Scene]:
     """One Shopify order into iDoklad (emailed by iDoklad) and one into iCash (by SMTP)."""
     scenes = []
     for tenant, provider, order_id in (("dok", "idoklad", 6201), ("cash", "icash", 6202)):
+        bulgarian = provider == "icash"  # iCash sells at Bulgaria's rates: EUR at 20 %
         order = samples.shopify_order(order_id, customer_name="Jana Nováková",
-                                      email="jana@example.cz", discount="10.00")  # fmt: skip
+                                      email="jana@example.cz", discount="10.00",
+                                      currency="EUR" if bulgarian else "ILS",
+                                      vat_rate="0.20" if bulgarian else "0.18")  # fmt: skip
         _say(f"shopify → {provider} {order['name']}", stack.post_order(order, tenant=tenant))
         scenes.append(
             Scene(

@@ -36,8 +36,9 @@ SinglePrice 20.000000, base 20.00, total 24.00); DocumentTotalPrice is what was 
 Switches, for what the docs leave open (`GET|POST /_sandbox/config`, CLI flags,
 `create_sandbox_app(**switches)`; `/_sandbox/reset` restores the starting values):
 
-- `vat_rule` = `per_line` (default: base = Σ per-row nets) | `per_rate` (base per VAT
-  rate over the rows' summed gross): how iCash rounds the base is unknown.
+- `vat_rule` = `per_line_vat` (default: each row's VAT rounded, the base the rest) |
+  `per_line` (each row's net rounded) | `per_rate` (the net of each VAT rate's summed
+  gross, as a fiscal device totals its tax groups): how iCash extracts the VAT is unknown.
 - `document_on_print` = `immediate` (default) | `delayed` (the document appears
   `document_delay_s` seconds, default 2, after the print) | `never` (print-operation's
   page says nothing about documents: maybe none is made).
@@ -169,7 +170,7 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user-id", type=int, default=1)
     parser.add_argument("--currency", default="EUR", help="the account's currency")
     parser.add_argument("--session-ttl", type=float, default=900, help="idle seconds")
-    parser.add_argument("--vat-rule", choices=VAT_RULES, default="per_line")
+    parser.add_argument("--vat-rule", choices=VAT_RULES, default="per_line_vat")
     parser.add_argument("--document-on-print", choices=DOCUMENT_ON_PRINT, default="immediate")
     parser.add_argument("--document-delay-s", type=float, default=2.0,
                         help="seconds until a delayed document appears")  # fmt: skip

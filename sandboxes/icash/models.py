@@ -17,7 +17,7 @@ TAX_GROUP_RATES: dict[int, Decimal] = {1: Decimal(0), 2: Decimal(20), 3: Decimal
 NO_DATE = "0000-00-00"
 NO_DATETIME = "0000-00-00 00:00:00"
 
-VAT_RULES = ("per_line", "per_rate")
+VAT_RULES = ("per_line_vat", "per_line", "per_rate")
 DOCUMENT_ON_PRINT = ("immediate", "delayed", "never")
 REPRINT = ("refuse", "idempotent")
 
@@ -59,7 +59,11 @@ def net_of(gross: Decimal, rate: Decimal) -> Decimal:
 
 
 def base_of(rows: list[tuple[Decimal, Decimal]], vat_rule: str) -> Decimal:
-    """The tax base of (gross, rate) rows: per line (`per_line`) or per rate (`per_rate`)."""
+    """The tax base of (gross, rate) rows: each row's VAT rounded (`per_line_vat`), each
+    row's net rounded (`per_line`), or the net of each rate's summed gross (`per_rate`)."""
+    if vat_rule == "per_line_vat":
+        return sum((gross - quantize(gross * rate / (100 + rate), 2) for gross, rate in rows),
+                   Decimal(0))  # fmt: skip
     if vat_rule == "per_line":
         return sum((net_of(gross, rate) for gross, rate in rows), Decimal(0))
     by_rate: dict[Decimal, Decimal] = {}
@@ -72,7 +76,7 @@ def base_of(rows: list[tuple[Decimal, Decimal]], vat_rule: str) -> Decimal:
 class Switches:
     """Behaviour the iCash docs leave open; `GET|POST /_sandbox/config`, CLI flags."""
 
-    vat_rule: str = "per_line"
+    vat_rule: str = "per_line_vat"
     document_on_print: str = "immediate"
     document_delay_s: float = 2.0
     reprint: str = "refuse"

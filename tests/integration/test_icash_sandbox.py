@@ -392,6 +392,21 @@ async def test_seed_003_example(api: Api) -> None:
         "20.000000", "20.00")  # fmt: skip
 
 
+@pytest.mark.parametrize(("rule", "base", "vat"), [("per_line_vat", "7.57", "1.52"),
+                                                   ("per_line", "7.58", "1.51")])  # fmt: skip
+async def test_rounding_the_vat_or_the_net_differs_on_a_tie(
+    http: aiohttp.ClientSession, rule: str, base: str, vat: str
+) -> None:
+    """9.09 at 20 % holds VAT 1.515: rounded per line it is 1.52 (a shop's usual rule);
+    with the net rounded instead (7.575 → 7.58) it is 1.51."""
+    async with serve_sandbox(vat_rule=rule) as box:
+        api = Api(http, box)
+        row = await api.document_of(await api.printed([(101, "1", "9.09")]))
+        assert (row["DocumentPriceBase"], row["DocumentTotalPrice"]) == (base, "9.09")
+        [view] = await control(http, box, "GET", "documents")
+        assert view["vat"] == vat
+
+
 @pytest.mark.parametrize(("rule", "base", "vat"), [("per_line", "0.24", "0.06"),
                                                    ("per_rate", "0.25", "0.05")])  # fmt: skip
 async def test_vat_rules_differ(
@@ -583,7 +598,7 @@ async def test_config_switches_are_validated_and_reset(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
     defaults = await control(http, sandbox, "GET", "config")
-    assert defaults == {"vat_rule": "per_line", "document_on_print": "immediate",
+    assert defaults == {"vat_rule": "per_line_vat", "document_on_print": "immediate",
                         "document_delay_s": 2.0, "reprint": "refuse",
                         "ignore_import_filters": False}  # fmt: skip
     bad_changes: list[dict[str, Any]] = [
