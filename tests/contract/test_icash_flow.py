@@ -157,8 +157,8 @@ async def test_filters_the_service_ignores_do_not_mislead_the_look_up() -> None:
 
 async def test_vat_is_the_shops_under_the_rule_it_shares_and_stops_otherwise() -> None:
     """Three 0.10 items at 20 %: the shop (per line) charged 3 × 0.02 = 0.06. Extracted per
-    line (VAT or net rounded) iCash shows 0.06: done. Extracted once per rate it shows 0.05: the step stops as
-    needs_attention carrying that document, which is never made again."""
+    line (VAT or net rounded) iCash shows 0.06: done. Extracted once per rate it shows
+    0.05: the step stops as needs_attention carrying that document, never made again."""
     lines = [("Pin", "0.10", 1), ("Clip", "0.10", 1), ("Tag", "0.10", 1)]
     for rule, agrees in (("per_line_vat", True), ("per_line", True), ("per_rate", False)):
         async with icash({"vat_rule": rule}) as box:

@@ -146,3 +146,17 @@ async def test_one_tenant_and_an_unknown_one(urls: dict[str, str], tmp_path: Pat
     assert (code, list(_lines(out))) == (0, ["cz"])
     code, out, err = await _check(config, "--tenant", "nobody")
     assert code == 2 and "no tenant 'nobody'" in err and out == ""
+
+
+async def test_icash_settings_naming_what_the_account_lacks_fail(
+    urls: dict[str, str], tmp_path: Path
+) -> None:
+    """Right credentials, but a cash register and a sale item the iCash account does not
+    have: the check names both (it reads get-cash-registers and get-sale-items); exit 1."""
+    config = tmp_path / "config.toml"
+    text = _config(urls, GOOD).replace("cash_register_id = 1", "cash_register_id = 9")
+    config.write_text(text.replace('"20" = 101', '"20" = 999'))
+    code, out, err = await _check(config, "--tenant", "bg")
+    assert code == 1, out + err
+    line = _lines(out)["bg"]
+    assert line.startswith("FAIL ") and "cash register 9" in line and "sale item 999" in line

@@ -5,8 +5,8 @@ What a log-in is, per provider:
 
 - iCount: `app/info` with the API token, or `auth/login` with cid/user/pass first;
 - iDoklad: an OAuth2 client-credentials token from `token_url`;
-- iCash: `login` (the signed nonce proves api_key + secret_key), then a one-row
-  `documents-list`, a read that needs the session.
+- iCash: `login` (the signed nonce proves api_key + secret_key), then reads of the cash
+  register, pay types and catalogue items the settings name (`icash.account`).
 
 Nothing is created or changed at the provider.
 """
@@ -16,9 +16,6 @@ from __future__ import annotations
 import aiohttp
 
 from worker.settings import TenantSettings
-
-#: `documents-list` rows asked for: the read proves the session, the rows are not needed
-_ONE_ROW = {"count": 1}
 
 
 async def check_login(
@@ -45,11 +42,10 @@ async def check_login(
         await client._access_token(stale=None)
         return "OAuth token issued"
     if tenant.provider == "icash" and tenant.icash is not None:
-        from worker.providers.icash import wire
+        from worker.providers.icash.account import check_account
         from worker.providers.icash.client import ICashClient
 
-        icash = ICashClient(session, tenant.icash, tenant=tenant_id)
-        await icash.login()
-        total, _ = await icash.rows(wire.DOCUMENTS_LIST, _ONE_ROW)
-        return f"logged in; documents-list answered ({total} invoices)"
+        return await check_account(
+            ICashClient(session, tenant.icash, tenant=tenant_id), tenant.icash
+        )
     raise ValueError(f"tenant has no settings for provider {tenant.provider!r}")

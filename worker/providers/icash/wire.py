@@ -30,6 +30,9 @@ from worker.errors import Permanent, RateLimited, Retryable
 # --- methods and fields (the one place that names them) ---------------------------------
 
 LOGIN = "login"
+GET_CASH_REGISTERS = "get-cash-registers"  #: 3.02
+GET_PAY_TYPES = "get-pay-types"  #: 3.06
+GET_SALE_ITEMS = "get-sale-items"  #: 3.12
 GET_CONTRAGENTS = "get-contragents"  #: 3.09
 ADD_CONTRAGENT = "add-contragent"  #: 3.08
 NEW_OPERATION = "new-operation"  #: 3.13
