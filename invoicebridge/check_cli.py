@@ -8,17 +8,23 @@ import argparse
 import asyncio
 import sys
 
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from rich.console import Console
 from rich.markup import escape
 
 from invoicebridge.cli_env import env_option, seconds
+from worker.providers.icash.nonces import Nonces, RedisNonces
+from worker.redis_clients import async_client, close_async
 from worker.settings import Settings, TenantSettings, load_settings
 from worker.settings_tenant import COUNTRY_VAT
 
 OK, FAILED, USAGE = 0, 1, 2
 
 
-async def _one(tenant_id: str, tenant: TenantSettings, timeout_s: float) -> tuple[bool, str]:
+async def _one(
+    tenant_id: str, tenant: TenantSettings, timeout_s: float, nonces: Nonces | None
+) -> tuple[bool, str]:
     """(logged in, what to say) for one tenant; never raises."""
     import aiohttp
 
@@ -26,7 +32,8 @@ async def _one(tenant_id: str, tenant: TenantSettings, timeout_s: float) -> tupl
 
     try:
         async with aiohttp.ClientSession() as session:
-            said = await asyncio.wait_for(check_login(tenant_id, tenant, session), timeout_s)
+            checking = check_login(tenant_id, tenant, session, nonces=nonces)
+            said = await asyncio.wait_for(checking, timeout_s)
     except TimeoutError:
         return False, f"no answer within {timeout_s:g} s"
     except Exception as exc:  # any failure is this tenant's line, not the command's crash
@@ -41,10 +48,25 @@ async def _one(tenant_id: str, tenant: TenantSettings, timeout_s: float) -> tupl
 async def run_checks(
     settings: Settings, tenant_ids: list[str], timeout_s: float
 ) -> list[tuple[str, bool, str]]:
-    """(tenant, logged in, what to say) for each of `tenant_ids`, checked at once."""
+    """(tenant, logged in, what to say) for each of `tenant_ids`, checked at once. iCash
+    nonces come from the workers' Redis counter when it answers (a nonce of our own could
+    fall behind theirs and be refused), else from this process."""
     tenants = settings.tenants
-    results = await asyncio.gather(*(_one(t, tenants[t], timeout_s) for t in tenant_ids))
+    client = async_client(settings.redis, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        nonces: Nonces | None = RedisNonces(client) if await _answers(client) else None
+        results = await asyncio.gather(*(_one(t, tenants[t], timeout_s, nonces)
+                                         for t in tenant_ids))  # fmt: skip
+    finally:
+        await close_async(client)
     return [(t, ok, said) for t, (ok, said) in zip(tenant_ids, results, strict=True)]
+
+
+async def _answers(client: aioredis.Redis) -> bool:
+    try:
+        return bool(await client.ping())
+    except (RedisError, OSError):
+        return False
 
 
 def _check(args: argparse.Namespace) -> int:

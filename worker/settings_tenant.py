@@ -190,6 +190,11 @@ class ICashSettings(Strict):
     #: how long after printing an operation its document may take to appear before the
     #: step stops as needs_attention (no document is made from it)
     document_wait_s: float = Field(default=600.0, ge=0)
+    #: the account's currency: `new-operation` names none, so documents are in it, and an
+    #: order in another currency stops as needs_attention (Bulgaria uses EUR from 2026)
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    #: the time zone of the clock iCash stamps operations with (`OperationCompleteDate`)
+    timezone: str = "Europe/Sofia"
 
     @field_validator("sale_items")
     @classmethod

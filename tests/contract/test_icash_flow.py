@@ -184,6 +184,39 @@ async def test_vat_is_the_shops_under_the_rule_it_shares_and_stops_otherwise() -
             assert Decimal(document["total"]) == Decimal("0.30")
 
 
+@pytest.mark.parametrize("fault", ["timeout-after-commit", "delayed"])
+async def test_a_found_document_is_checked_as_a_made_one_is(fault: str) -> None:
+    """The document is found by a later attempt (print's answer lost, or the document late)
+    and its VAT is not the shop's: the step still stops as needs_attention with it."""
+    lines = [("Pin", "0.10", 1), ("Clip", "0.10", 1), ("Tag", "0.10", 1)]
+    delayed = fault == "delayed"
+    switches = {
+        "vat_rule": "per_rate",
+        **({"document_on_print": "delayed", "document_delay_s": 0.5} if delayed else {}),
+    }
+    async with icash(switches) as box:
+        from invoicebridge import samples
+
+        the_order = _parsed(
+            samples.with_sale(
+                samples.shopify_order(
+                    701, lines=lines, shipping=None, currency="EUR", vat_rate="0.20"
+                )
+            )
+        )
+        if delayed:  # the first attempt prints and waits; the next finds the document
+            with pytest.raises(Retryable):
+                await box.runner.run(INVREC, context(the_order))
+            await asyncio.sleep(0.7)
+        else:  # after the lost answer the runner looks the document up at once
+            plan = {"path": "print-operation", "plan": [fault], "hang_s": 2}
+            await box.control("POST", "faults", plan)
+        with pytest.raises(DocumentNeedsAttention) as raised:
+            await box.runner.run(INVREC, context(the_order))
+        assert raised.value.reason == "document_vat_differs"
+        assert len(await ours(box, the_order)) == 1
+
+
 def _parsed(payload: dict[str, Any]) -> Order:
     import json
 

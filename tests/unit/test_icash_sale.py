@@ -268,16 +268,55 @@ def test_document_ref_reads_total_vat_and_credit_notes() -> None:
     )
 
 
-def test_a_document_with_other_vat_or_total_stops_with_the_document() -> None:
-    """The mug order charged 15.33 + 2.06 VAT: a document showing 17.40 stops, carrying it."""
-    order = mug_order()
-    right = DocumentRef(doctype="INVOICE", docnum="1", total=D("117.00"), vat=D("17.39"))
-    check_document(order, DOCS, right)
-    for update, reason in (
-        ({"vat": D("17.40")}, "document_vat_differs"),
-        ({"total": D("117.01")}, "document_total_differs"),
+def mug_document(**changes: Any) -> dict[str, Any]:
+    """The mug order's document as get-document shows it: net lines per rate (92.00 at 20 %
+    → 76.67 net, 25.00 at 9 % → 22.94 net), base 99.61, total 117.00 (VAT 17.39)."""
+    document: dict[str, Any] = {
+        "DocumentID": 1,
+        "DocumentNum": 1000000001,
+        "DocumentType": "INVOICE",
+        "DocumentSubType": "NORMAL",
+        "DocumentCurrencyCode": "EUR",
+        "DocumentPriceBase": "99.61",
+        "DocumentTotalPrice": "117.00",
+        "DocumentServices": [
+            {"DocumentServiceVatPercent": "20", "DocumentServiceTotalPrice": "76.67"},
+            {"DocumentServiceVatPercent": "9", "DocumentServiceTotalPrice": "22.94"},
+        ],
+    }
+    return {**document, **changes}
+
+
+def test_a_document_is_checked_for_currency_total_and_vat_per_rate() -> None:
+    """The mug order charged 15.33 at 20 % and 2.06 at 9 %: its document passes; one that
+    differs in currency, total or VAT stops carrying the document, even when two rates'
+    differences cancel out in the sum."""
+    order, items = mug_order(), sale_items(mug_order(), DOCS, ICASH)
+    ref = check_document(order, DOCS, mug_document(), items)
+    assert (ref.total, ref.vat, ref.docnum) == (D("117.00"), D("17.39"), "1000000001")
+    cancelling = [
+        {"DocumentServiceVatPercent": "20", "DocumentServiceTotalPrice": "76.66"},
+        {"DocumentServiceVatPercent": "9", "DocumentServiceTotalPrice": "22.95"},
+    ]
+    for changes, reason in (
+        ({"DocumentPriceBase": "99.60"}, "document_vat_differs"),
+        ({"DocumentServices": cancelling}, "document_vat_differs"),
+        ({"DocumentTotalPrice": "117.01"}, "document_total_differs"),
+        ({"DocumentCurrencyCode": "BGN"}, "document_currency_differs"),
+        ({"DocumentPriceBase": None}, "document_unreadable"),
     ):
-        wrong = right.model_copy(update=update)
         with pytest.raises(DocumentNeedsAttention) as raised:
-            check_document(order, DOCS, wrong)
-        assert raised.value.reason == reason and raised.value.document == wrong
+            check_document(order, DOCS, mug_document(**changes), items)
+        assert raised.value.reason == reason
+        assert isinstance(raised.value.document, DocumentRef)
+
+
+def test_an_order_in_another_currency_or_of_nothing_stops_before_anything_is_sent() -> None:
+    """The account sells in EUR: a BGN order stops; so does an order that comes to 0."""
+    with pytest.raises(NeedsAttention) as other:
+        sale_items(mug_order().model_copy(update={"currency": "BGN"}), DOCS, ICASH)
+    assert other.value.reason == "currency_unsupported"
+    free = make_order([Line(description="Gift", quantity=D(1), unit_price=D(0))], "0.00")
+    with pytest.raises(NeedsAttention) as nothing:
+        sale_items(free, DOCS, ICASH)
+    assert nothing.value.reason == "nothing_to_sell"

@@ -78,15 +78,19 @@ class DocumentRequest:
 class DocumentHint:
     """What else is known of a document looked up by our reference: the day it was issued
     for and the customer it was made out to. A service that cannot search by our reference
-    (iCount `doc/search`) narrows its search with it; the others ignore it."""
+    (iCount `doc/search`) narrows its search with it; the others ignore it. `order` is what
+    the document must show: a provider that checks a document it made against the shop's
+    order (iCash) checks a found one too."""
 
     issue_date: date
     customer: Customer
+    order: Order | None = None
 
     @classmethod
     def of(cls, request: DocumentRequest) -> DocumentHint:
         """The hint for the document `request` makes (or made, on an earlier attempt)."""
-        return cls(issue_date=request.issue_date, customer=request.order.customer)
+        return cls(issue_date=request.issue_date, customer=request.order.customer,
+                   order=request.order)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import aiohttp
 
+from worker.providers.icash.nonces import Nonces
 from worker.settings import TenantSettings
 
 
 async def check_login(
-    tenant_id: str, tenant: TenantSettings, session: aiohttp.ClientSession
+    tenant_id: str,
+    tenant: TenantSettings,
+    session: aiohttp.ClientSession,
+    *,
+    nonces: Nonces | None = None,
 ) -> str:
     """Log in to the tenant's provider with its credentials; what answered, in a few words.
 

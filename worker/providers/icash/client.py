@@ -27,7 +27,7 @@ import aiohttp
 from worker.errors import OutcomeUnknown, Permanent, Retryable
 from worker.metrics import observe_call
 from worker.providers.icash import wire
-from worker.providers.icash.nonces import Nonces, ProcessNonces
+from worker.providers.icash.nonces import Nonces, ProcessNonces, key_id
 from worker.providers.pacer import pacer_for, pacing_key
 from worker.settings import ICashSettings
 
@@ -59,7 +59,7 @@ class ICashClient:
     ) -> None:
         self._session = session
         self._settings = settings
-        self._pacer = pacer_for(settings.base_url, pacing_key(tenant, settings.api_key))
+        self._pacer = pacer_for(settings.base_url, pacing_key(tenant, key_id(settings.api_key)))
         self._base_url = settings.base_url.rstrip("/")
         self._secret = settings.secret_key.get_secret_value()
         self._nonces = nonces or _PROCESS_NONCES
@@ -164,7 +164,7 @@ class ICashClient:
                 except (TimeoutError, aiohttp.ClientError) as exc:
                     what = f"iCash {method}: no answer after sending ({type(exc).__name__})"
                     raise (OutcomeUnknown(what) if mutating else Retryable(what)) from exc
-                secrets = (self._secret, ses or "", str(auth["signature"]))
+                secrets = (self._secret, self._settings.api_key, ses or "", str(auth["signature"]))
                 return wire.decipher(
                     status, raw, retry_after, with_session=ses is not None, secrets=secrets
                 )

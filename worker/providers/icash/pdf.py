@@ -111,7 +111,10 @@ def _text(fields: Mapping[str, Any], key: str) -> str:
 
 def _service_line(service: Mapping[str, Any]) -> str:
     discount = _text(service, "DocumentServiceDiscount")
-    off = f" -{discount}%" if discount and float(discount) else ""
+    try:
+        off = f" -{discount}%" if discount and Decimal(discount) else ""
+    except ArithmeticError:
+        off = f" -{discount}%"
     return (
         f"  {_text(service, 'DocumentServiceDescription')}: {_text(service, 'DocumentServiceQty')}"
         f" x {_text(service, 'DocumentServiceSinglePrice')}{off} "

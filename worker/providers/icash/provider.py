@@ -27,11 +27,12 @@ from `get-document` (`pdf.document_pdf`): no documented call returns one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from worker.domain.events import Customer
+from worker.domain.events import Customer, Order
 from worker.domain.money import parse_amount
 from worker.errors import NeedsAttention, OutcomeUnknown, Permanent, Retryable
 from worker.providers.base import (
@@ -60,6 +61,14 @@ def _number(value: object) -> Decimal:
         raise Permanent(
             f"iCash answered {value!r} for an amount", reason="unexpected_answer"
         ) from None
+
+
+def _zone(icash: ICashSettings) -> tzinfo:
+    """The zone iCash's clock runs in; UTC where this host has no zone data."""
+    try:
+        return ZoneInfo(icash.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
 
 
 def _type(kind: DocumentKind) -> str:
@@ -115,12 +124,14 @@ class ICashProvider:
     async def find_document(
         self, kind: DocumentKind, reference: str, *, hint: DocumentHint | None = None
     ) -> DocumentRef | None:
-        """The document of our printed operation for `reference`, if iCash shows one yet."""
+        """The document of our finalised operation for `reference`, if iCash shows one yet;
+        checked against the order the hint carries, as a document just made would be."""
         operation = await self._operation(kind, reference)
-        if operation is None or operation["OperationStatus"] != wire.FINAL:
+        if operation is None or operation["OperationStatus"] == wire.TEMP:
             return None
-        row = await self._document_row(kind, int(operation["OperationID"]))
-        return None if row is None else sale.document_ref(row)
+        return await self._document(
+            kind, int(operation["OperationID"]), hint.order if hint else None
+        )
 
     async def create_document(self, request: DocumentRequest) -> DocumentRef:
         kind, order = request.kind, request.order
@@ -137,16 +148,13 @@ class ICashProvider:
             operation = await self._open(request)
         operation_id = int(operation["OperationID"])
         printed_now = False
-        if operation["OperationStatus"] != wire.FINAL:
+        if operation["OperationStatus"] == wire.TEMP:
             await self._fill(operation, items, pay_type)
             await self._print(operation_id, pay_type)
             printed_now = True
-        row = await self._document_row(kind, operation_id)
-        if row is None:
+        ref = await self._document(kind, operation_id, order)
+        if ref is None:
             raise self._no_document(operation, printed_now)
-        document = await self.client.record(wire.GET_DOCUMENT, {"DocumentID": row["DocumentID"]})
-        ref = sale.document_ref(document)
-        sale.check_document(order, self.documents, ref)
         return ref
 
     async def email_document(self, ref: DocumentRef, to: str) -> None:
@@ -170,30 +178,33 @@ class ICashProvider:
     # --- the operation ------------------------------------------------------------------------
 
     async def _operation(self, kind: DocumentKind, reference: str) -> _Row | None:
-        """Our operation for `reference` (a printed one before an unfinished one), read with
-        `get-operation`; None when there is none."""
+        """Our operation for `reference`, as `get-operation` reads it (a finalised one before
+        an unfinished one); None when there is none. Every status but DELETED is looked
+        through, and any but TEMP counts as finalised: it is never printed again."""
         query = {
             "ImportSource": wire.IMPORT_SOURCE,
             "ImportRefID": wire.import_ref_id(reference),
             "OperationType": _type(kind),
-            "OperationStatus": f"{wire.TEMP},{wire.FINAL}",
+            "OperationStatus": ",".join(wire.LIVE_STATUSES),
             "sort": "OperationID",
         }
         token = wire.comment_token(reference)
         found: list[_Row] = []
 
         async def ours(row: _Row) -> bool:
-            if "OperationComment" not in row or "OperationPrice" not in row:
-                row = await self.client.record(
-                    wire.GET_OPERATION, {"OperationID": row["OperationID"]}
+            read = await self.client.record(wire.GET_OPERATION, {"OperationID": row["OperationID"]})
+            if token not in str(read.get("OperationComment") or ""):
+                return False
+            if read.get("OperationStatus") in (None, ""):
+                raise NeedsAttention(
+                    f"iCash shows operation {row['OperationID']} without a status",
+                    reason="operation_unreadable",
                 )
-            if token in str(row.get("OperationComment") or ""):
-                found.append(row)
-                return row.get("OperationStatus") == wire.FINAL
-            return False
+            found.append(read)
+            return bool(read["OperationStatus"] != wire.TEMP)
 
         await self._scan_async(wire.OPERATIONS_LIST, query, ours)
-        final = [row for row in found if row.get("OperationStatus") == wire.FINAL]
+        final = [row for row in found if row["OperationStatus"] != wire.TEMP]
         return (final or found)[0] if found else None
 
     async def _open(self, request: DocumentRequest) -> _Row:
@@ -263,6 +274,11 @@ class ICashProvider:
     async def _fill(self, operation: _Row, items: list[sale.SaleItem], pay_type: int) -> None:
         """Add the items the operation does not hold yet, then the payment if it has none."""
         operation_id = int(operation["OperationID"])
+        if any(operation.get(key) in (None, "") for key in ("OperationPrice", "OperationPayedSum")):
+            raise NeedsAttention(
+                f"iCash shows operation {operation_id} without its price or paid sum",
+                reason="operation_unreadable",
+            )
         held = sale.items_added(items, _number(operation.get("OperationPrice")))
         for item in items[held:]:
             await self.client.call(wire.ADD_SALE_ITEM, item.fields(operation_id), mutating=True)
@@ -287,35 +303,46 @@ class ICashProvider:
             await self.client.call(wire.PRINT_OPERATION, fields, mutating=True)
         except Permanent:
             again = await self.client.record(wire.GET_OPERATION, {"OperationID": operation_id})
-            if again.get("OperationStatus") != wire.FINAL:
+            if again.get("OperationStatus") in (None, "", wire.TEMP):
                 raise  # refused, and not because it was already printed
 
-    async def _document_row(self, kind: DocumentKind, operation_id: int) -> _Row | None:
+    async def _document(
+        self, kind: DocumentKind, operation_id: int, order: Order | None
+    ) -> DocumentRef | None:
+        """The document made from the operation, read with `get-document` and checked
+        against `order` (when known); None while iCash shows none."""
         query = {
             "DocumentOperationID": operation_id,
             "DocumentType": "INVOICE",
             "DocumentSubType": "CREDIT" if kind == "refund" else "NORMAL",
             "sort": "DocumentID",
         }
-        return await self._scan(
+        row = await self._scan(
             wire.DOCUMENTS_LIST,
             query,
             lambda row: str(row.get("DocumentOperationID")) == str(operation_id),
         )
+        if row is None:
+            return None
+        document = await self.client.record(wire.GET_DOCUMENT, {"DocumentID": row["DocumentID"]})
+        if order is None:
+            return sale.document_ref(document)
+        items = sale.sale_items(order, self.documents, self.icash)
+        return sale.check_document(order, self.documents, document, items)
 
     def _no_document(self, operation: _Row, printed_now: bool) -> Exception:
         operation_id = operation["OperationID"]
         waiting = Retryable(f"iCash has not shown the document of operation {operation_id} yet")
         if printed_now:
             return waiting
-        try:  # iCash's clock, read as UTC: late by its offset, so the wait is never cut short
+        try:  # iCash's clock, in the account's time zone
             completed = datetime.strptime(
                 str(operation.get("OperationCompleteDate")), "%Y-%m-%d %H:%M:%S"
             )
         except ValueError:
             completed = None
         if completed is not None:
-            age = (datetime.now(UTC) - completed.replace(tzinfo=UTC)).total_seconds()
+            age = (datetime.now(UTC) - completed.replace(tzinfo=_zone(self.icash))).total_seconds()
             if age < self.icash.document_wait_s:
                 return waiting
         return NeedsAttention(

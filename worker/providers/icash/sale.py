@@ -96,6 +96,8 @@ def sale_items(order: Order, documents: DocumentSettings, icash: ICashSettings) 
     Raises:
         Permanent: the currency has more decimal places than iCash keeps
             (`unsupported_amount`).
+        NeedsAttention: the order is not in the account's currency
+            (`currency_unsupported`), or comes to 0 (`nothing_to_sell`).
         NeedsAttention: a rate without a catalogue item, or a line of negative gross.
         TotalMismatch: the shop's total is further from its lines than rounding explains.
     """
@@ -103,6 +105,11 @@ def sale_items(order: Order, documents: DocumentSettings, icash: ICashSettings) 
         raise Permanent(
             f"iCash keeps 2 decimal places, too few for {order.currency}",
             reason="unsupported_amount",
+        )
+    if order.currency != icash.currency:
+        raise NeedsAttention(
+            f"the iCash account sells in {icash.currency}, the order is in {order.currency}",
+            reason="currency_unsupported",
         )
     items: list[SaleItem] = []
     for line, gross in vat.gross_lines(order, documents.default_vat_percent):
@@ -126,6 +133,10 @@ def sale_items(order: Order, documents: DocumentSettings, icash: ICashSettings) 
         items.append(SaleItem(_item_for(Decimal(0), icash), Decimal(1), difference, Decimal(0)))
     elif difference < 0:
         items = _take_off(items, -difference)
+    if not items:
+        raise NeedsAttention(
+            "the order comes to 0: an iCash operation sells something", reason="nothing_to_sell"
+        )
     return items
 
 
@@ -245,30 +256,68 @@ def document_ref(document: Mapping[str, Any]) -> DocumentRef:
     )
 
 
-def check_document(order: Order, documents: DocumentSettings, ref: DocumentRef) -> None:
-    """Stop for a human when the document iCash made does not show the shop's total, or the
-    VAT the shop charged (summed over its rates).
+def _document_vat(document: Mapping[str, Any], items: Sequence[SaleItem]) -> dict[Decimal, Decimal]:
+    """The VAT per rate a document shows: the gross we sold at the rate less the net of its
+    lines at that rate (`DocumentServices`; seed 003: lines are net)."""
+    net: dict[Decimal, Decimal] = {}
+    services = document.get("DocumentServices")
+    for line in services if isinstance(services, list) else []:
+        rate = _amount(line.get("DocumentServiceVatPercent")) if isinstance(line, Mapping) else None
+        total = (
+            _amount(line.get("DocumentServiceTotalPrice")) if isinstance(line, Mapping) else None
+        )
+        if rate is None or total is None:
+            return {}  # unreadable lines: only the document's sum is checked
+        net[rate] = net.get(rate, Decimal(0)) + total
+    gross: dict[Decimal, Decimal] = {}
+    for item in items:
+        gross[item.rate] = gross.get(item.rate, Decimal(0)) + item.amount
+    rates = set(net) | set(gross)
+    shown = {rate: gross.get(rate, Decimal(0)) - net.get(rate, Decimal(0)) for rate in rates}
+    return {rate: tax for rate, tax in shown.items() if rate or tax}
+
+
+def check_document(
+    order: Order,
+    documents: DocumentSettings,
+    document: Mapping[str, Any],
+    items: Sequence[SaleItem] = (),
+) -> DocumentRef:
+    """The document iCash made (`get-document`), once it shows the shop's currency, total
+    and VAT: summed, and per rate where its lines tell (`items` are what we sold).
 
     Raises:
-        DocumentNeedsAttention: `document_total_differs` or `document_vat_differs`, carrying
-            the document, which the job records: it is not made again.
+        DocumentNeedsAttention: `document_unreadable`, `document_currency_differs`,
+            `document_total_differs` or `document_vat_differs`, carrying the document, which
+            the job records: it is not made again.
     """
+    ref = document_ref(document)
     name = f"iCash {ref.doctype} {ref.docnum}"
-    if ref.total is not None and ref.total != quantize(order.total, order.currency):
-        raise DocumentNeedsAttention(
-            f"{name} totals {ref.total} {order.currency}, the shop's order {order.total}",
-            reason="document_total_differs",
-            document=ref,
+
+    def stop(why: str, reason: str) -> DocumentNeedsAttention:
+        return DocumentNeedsAttention(f"{name} {why}", reason=reason, document=ref)
+
+    if ref.total is None or ref.vat is None:
+        raise stop("shows no readable total and base", "document_unreadable")
+    currency = str(document.get("DocumentCurrencyCode") or order.currency)
+    if currency != order.currency:
+        raise stop(
+            f"is in {currency}, the shop's order in {order.currency}", "document_currency_differs"
         )
-    if ref.vat is None:
-        return
+    if ref.total != quantize(order.total, order.currency):
+        raise stop(
+            f"totals {ref.total} {currency}, the shop's order {order.total}",
+            "document_total_differs",
+        )
     charged = vat.vat_by_rate(order, documents.default_vat_percent)
     shop = quantize(sum(charged.values(), Decimal(0)), order.currency)
-    if ref.vat != shop:
+    shown = _document_vat(document, items) if items else {}
+    per_rate = {rate: tax for rate, tax in shown.items() if tax != charged.get(rate, Decimal(0))}
+    if ref.vat != shop or per_rate:
         rates = ", ".join(f"{rate}%: {tax}" for rate, tax in sorted(charged.items())) or "none"
-        raise DocumentNeedsAttention(
-            f"{name} shows VAT {ref.vat} {order.currency}, the shop charged {shop} ({rates}); "
-            "iCash rounded the VAT differently",
-            reason="document_vat_differs",
-            document=ref,
+        raise stop(
+            f"shows VAT {ref.vat} {currency}, the shop charged {shop} ({rates}); iCash "
+            "rounded the VAT differently",
+            "document_vat_differs",
         )
+    return ref

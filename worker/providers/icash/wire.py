@@ -46,8 +46,10 @@ GET_DOCUMENT = "get-document"  #: 3.22
 #: sent on every call (`ses` after login); only nonce, WareHouseID and api_key are signed
 AUTH_FIELDS = ("api_key", "nonce", "signature", "WareHouseID", "UserID", "ses")
 SELL, RETURN = "Sell", "ReturnClient"  #: `OperationType`
-#: `OperationStatus`: made but not finalised / finalised (printed)
-TEMP, FINAL = "TEMP", "NORMAL"
+#: `OperationStatus`: made but not finalised; any other but DELETED is finalised (a guess:
+#: the statuses are listed, not explained, api-3.20)
+TEMP = "TEMP"
+LIVE_STATUSES = ("TEMP", "NORMAL", "EDITED", "FOR_DOWNLOAD", "DOWNLOADED", "POS_OPEN")
 #: our name as the external system (`ImportSource`, String 30)
 IMPORT_SOURCE = "invoicebridge"
 #: list methods answer at most this many rows a page (`count`, max 100)
