@@ -40,7 +40,7 @@ RECEIVER_STEPS: dict[str, Steps] = {
     "receive_webhook (the handler)": (("handlers/webhooks.py", "receive_webhook"),),
     "verify": (("handlers/sources/shopify.py", "verify"),),
     "parse (JSON + pydantic)": (("handlers/sources/shopify.py", "parse"),),
-    "_to_item (OrderEvent)": (("handlers/webhooks.py", "_to_item"),),
+    "to_item (OrderEvent)": (("handlers/deliveries.py", "to_item"),),
     "ledger.record": (("worker/ledger.py", "record"),),
     "ledger.mark_queued": (("worker/ledger.py", "mark_queued"),),
     "send (dramatiq's dispatch script)": (("worker/broker.py", "send"),),
@@ -54,12 +54,12 @@ PARSE_STEPS: dict[str, Steps] = {
     "json.loads (Decimal floats)": (("json/__init__.py", "loads"),),
     "pydantic model_validate (wire models)": (("pydantic/main.py", "model_validate"),),
     "pydantic __init__ (canonical models)": (("pydantic/main.py", "__init__"),),
-    "_to_item (OrderEvent)": (("handlers/webhooks.py", "_to_item"),),
+    "to_item (OrderEvent)": (("handlers/deliveries.py", "to_item"),),
 }
 MAP_STEPS: dict[str, Steps] = {
     "iCount build_document_request": (("icount/wire.py", "build_document_request"),),
     "iDoklad build_invoice": (("idoklad/wire.py", "build_invoice"),),
-    "iCash build_document_fields": (("icash/provider.py", "build_document_fields"),),
+    "iCash sale_items": (("icash/sale.py", "sale_items"),),
     "vat.reconcile": (("worker/domain/vat.py", "reconcile"),),
     "encoding (json.dumps, iDoklad dumps, form)": (
         ("json/__init__.py", "dumps"),

@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from handlers.deliveries import to_item
 from handlers.sources import Parsed, Source, get_source
-from handlers.webhooks import _to_item
 from invoicebridge import samples, samples_standard, samples_stripe, samples_woocommerce
 from invoicebridge.stack_config import SANDBOX_ICASH
 from worker.domain.events import OrderEvent
@@ -118,7 +118,7 @@ def receive(item: Delivery, now: datetime = NOW) -> OrderEvent:
 def parse(item: Delivery) -> OrderEvent:
     """Parse and validate a delivery into the canonical event (no signature check)."""
     parsed: Parsed = item.module.parse(item.body, item.headers)
-    event = _to_item(parsed, TENANT, item.source)
+    event = to_item(parsed, TENANT, item.source)
     assert isinstance(event, OrderEvent), event
     return event
 

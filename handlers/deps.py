@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 from handlers.admin.auth import AdminIdentity
 from handlers.admin.backend import AdminBackend
-from worker.domain.events import IgnoredDelivery, OrderEvent
+from worker.domain.events import IgnoredDelivery, OrderEvent, UnreadableDelivery
 from worker.domain.rates import WebhookRate
 
 
@@ -29,7 +29,9 @@ class TenantAuth:
 
 class EventStore(Protocol):
     async def record(
-        self, item: OrderEvent | IgnoredDelivery, rate: WebhookRate | None = None
+        self,
+        item: OrderEvent | IgnoredDelivery | UnreadableDelivery,
+        rate: WebhookRate | None = None,
     ) -> Literal["new", "duplicate", "unqueued"]:
         """Record once; raise `OverRate` (recording nothing) when the tenant is over `rate`."""
         ...
@@ -55,6 +57,8 @@ Enqueue = Callable[[str], Awaitable[None]]
 StateCounts = Callable[[], Awaitable[Mapping[str, int]]]
 #: one round of sending again the events whose queue message was lost; how many it sent
 Rescue = Callable[[], Awaitable[int]]
+#: (tenant, event id, reason): tell the tenant's alert channel a delivery was kept unreadable
+OnUnreadable = Callable[[str, str, str], Awaitable[None]]
 
 
 def _utcnow() -> datetime:
@@ -74,6 +78,8 @@ class ReceiverDeps:
     requeue_after_s: float = 30.0
     clock: Callable[[], datetime] = field(default=_utcnow)
     state_counts: StateCounts | None = None
+    #: alerts for deliveries kept `unreadable` (None: none are sent)
+    on_unreadable: OnUnreadable | None = None
     #: worker.rescue, run every `rescue_every_s` by the sweeper (None: not on this broker)
     rescue: Rescue | None = None
     rescue_every_s: float = 60.0

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+
 import structlog
 from aiohttp import web
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from handlers.deliveries import to_item, unreadable
 from handlers.deps import ReceiverDeps, TenantAuth
 from handlers.errors import (
     BodyTooLarge,
     InvalidPayload,
+    MalformedBody,
     TooManyRequests,
     UnknownTenant,
     UnsupportedMediaType,
 )
 from handlers.inbound import header
 from handlers.problems import problem_response
-from handlers.sources import Parsed, Source, get_source
-from handlers.sources.jsonbody import invalid
+from handlers.sources import Source, get_source
+from handlers.sources.standard import NAME as STANDARD
 from handlers.transport import read_body
-from worker.domain.events import IgnoredDelivery, OrderEvent
-from worker.domain.idempotency import event_id as make_event_id
+from worker.domain.events import IgnoredDelivery, OrderEvent, UnreadableDelivery
 from worker.domain.rates import OverRate
-from worker.domain.text import clean_identifier
 
 DEPS = web.AppKey("deps", ReceiverDeps)
 log = structlog.get_logger("handlers.webhooks")
@@ -63,43 +65,46 @@ async def _answer_ping(deps: ReceiverDeps, tenant_id: str) -> web.Response:
     return web.json_response({"status": "ping"})
 
 
-def _to_item(parsed: Parsed, tenant_id: str, source_name: str) -> OrderEvent | IgnoredDelivery:
-    """The event to record: an `OrderEvent`, or an `IgnoredDelivery` for a topic we do not act on.
-
-    The dedupe key is cleaned as the models clean `delivery_id` (a lone surrogate cannot even
-    be hashed), so the event id derives from the delivery id that is stored.
-
-    Raises:
-        InvalidPayload: the event breaks a rule of the canonical models; the detail names the
-            field's path and never echoes its value. (Issue #18 is to keep a validly signed
-            platform delivery that fails here, or in its source's `parse`, as `unreadable`.)
-    """
-    dedupe_key = clean_identifier(parsed.dedupe_key)
-    common = {
-        "event_id": make_event_id(tenant_id, source_name, dedupe_key),
-        "tenant": tenant_id,
-        "source": source_name,
-        "topic": parsed.topic,
-        "delivery_id": dedupe_key,
-        "occurred_at": parsed.occurred_at,
-    }
-    order_id = parsed.order_id or (parsed.order.order_id if parsed.order else None)
+async def _parsed_or_kept(
+    deps: ReceiverDeps, source: Source, body: bytes, request: web.Request, tenant_id: str
+) -> OrderEvent | IgnoredDelivery | UnreadableDelivery:
+    """The verified delivery as its event; one our parser cannot read is kept `unreadable`
+    and answered 2xx (a platform stops re-sending after a few refusals). The Standard
+    source keeps its 422: its senders are the merchant's own systems, which can fix and
+    send again, and the problem names the field."""
+    name = source.NAME
     try:
-        if parsed.kind is None or order_id is None:
-            return IgnoredDelivery.model_validate(common)
-        return OrderEvent.model_validate(
-            {
-                **common,
-                "kind": parsed.kind,
-                "order_id": order_id,
-                "order": parsed.order,
-                "refund": parsed.refund,
-                "payment": parsed.payment,
-            }
-        )
-    except ValidationError as exc:
-        what = "delivery" if parsed.kind is None else f"{parsed.kind.value} event"
-        raise InvalidPayload(f"not a valid {what}: {invalid(exc).detail}") from None
+        return to_item(source.parse(body, request.headers), tenant_id, name)
+    except (InvalidPayload, MalformedBody) as exc:
+        if name == STANDARD:
+            raise
+        reason = f"{exc.title}: {exc.detail}"
+    except Exception as exc:  # a parser bug must not cost a signed delivery either
+        log.exception("parser_error", source=name)
+        reason = f"parser error ({type(exc).__name__})"
+    kept = unreadable(body, request.headers, tenant_id, name, reason)
+    log.warning("webhook_unreadable", source=name, topic=kept.topic, reason=kept.reason)
+    return kept
+
+
+def _status(item: OrderEvent | IgnoredDelivery | UnreadableDelivery, outcome: str) -> str:
+    if isinstance(item, IgnoredDelivery):
+        return "ignored"
+    if isinstance(item, UnreadableDelivery):
+        return "unreadable"
+    return "duplicate" if outcome == "duplicate" else "accepted"
+
+
+#: alerts sent after the answer; held here so they are not collected before they finish
+_BACKGROUND: set[asyncio.Future[None]] = set()
+
+
+def _in_background(work: Awaitable[None]) -> None:
+    """Run `work` after the answer goes out (the alerter logs its own failures, never
+    raises: a late alert must not delay the platform's 2xx)."""
+    task = asyncio.ensure_future(work)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
 
 
 async def receive_webhook(request: web.Request) -> web.StreamResponse:
@@ -113,8 +118,9 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     if parsed is None:
         _check_content_type(request)
         source.verify(body, request.headers, tenant.secrets, deps.clock())
-        parsed = source.parse(body, request.headers)
-    item = _to_item(parsed, tenant_id, source_name)
+        item = await _parsed_or_kept(deps, source, body, request, tenant_id)
+    else:
+        item = to_item(parsed, tenant_id, source_name)
     structlog.contextvars.bind_contextvars(event_id=item.event_id, tenant=tenant_id)
     if isinstance(item, OrderEvent):
         structlog.contextvars.bind_contextvars(order_id=item.order_id)
@@ -136,8 +142,8 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
         response = problem_response(503, "Service unavailable", detail)
         response.headers["Retry-After"] = "1"
         return response
-    status = "duplicate" if outcome == "duplicate" else "accepted"
-    if isinstance(item, IgnoredDelivery):
-        status = "ignored"
+    status = _status(item, outcome)
+    if isinstance(item, UnreadableDelivery) and deps.on_unreadable is not None:
+        _in_background(deps.on_unreadable(tenant_id, item.event_id, item.reason))
     log.info("webhook_" + status, topic=item.topic, outcome=outcome)
     return web.json_response({"event_id": item.event_id, "status": status})

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from handlers.admin.backend import EventQuery
 from handlers.errors import Conflict, NotFound
+from invoicebridge.replay import replay_event
 from worker import ops
 from worker.ledger import Ledger, StoredInvalid
 from worker.ops_overview import (
@@ -85,8 +86,8 @@ class LedgerAdmin:
         await _refusals(act(self.ledger, event_id, who=who, note=note))
 
     async def replay(self, event_id: str, who: str) -> None:
-        await _refusals(ops.replay(self.ledger, event_id, enqueue=self.enqueue, who=who,
-                                   actor_name=self.actor_name))  # fmt: skip
+        await _refusals(replay_event(self.ledger, event_id, enqueue=self.enqueue, who=who,
+                                     actor_name=self.actor_name))  # fmt: skip
 
     async def set_paused(self, tenant: str, paused: bool, who: str) -> bool:
         if tenant not in self.settings.tenants:
@@ -116,7 +117,7 @@ class LedgerAdmin:
         return await recent_actions(self.ledger, limit)
 
 
-async def _refusals(action: Awaitable[None]) -> None:
+async def _refusals(action: Awaitable[object]) -> None:
     """Await an ops action, turning its refusals into the API's 404 / 409."""
     try:
         await action

@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from invoicebridge.progress import progress_bar
+from invoicebridge.replay import replay_event
 from worker import ops, prune
 from worker.domain.moments import parse_moment
 from worker.ledger import Ledger
@@ -214,7 +215,7 @@ async def _settle(run: _Run) -> int:
     a, who = run.args, run.who
     try:
         if a.action == "replay":
-            await run.send(partial(ops.replay, run.ledger, a.event_id, who=who))
+            await run.send(partial(replay_event, run.ledger, a.event_id, who=who))
         else:
             act = ops.discard if a.action == "discard" else ops.resolve
             await act(run.ledger, a.event_id, who=who, note=a.note)

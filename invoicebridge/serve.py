@@ -8,6 +8,7 @@ import contextvars
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp
 import dramatiq
 from aiohttp import web
 
@@ -17,6 +18,7 @@ from handlers.deps import ReceiverDeps, Rescue, TenantAuth
 from handlers.transport import ReceiverRunner
 from invoicebridge.admin_backend import LedgerAdmin
 from worker.actors import ACTOR, QUEUE, declare_actors
+from worker.alerts import Alerter
 from worker.broker import SENDER_PREFIX, async_sender, bulk_enqueue, setup_broker
 from worker.ledger import Ledger
 from worker.maintenance import maintenance_for
@@ -76,12 +78,35 @@ def tenants_of(settings: Settings) -> dict[str, TenantAuth]:
     }
 
 
+class _UnreadableAlerts:
+    """The tenant's alerts for deliveries the receiver kept `unreadable`: the workers'
+    `Alerter` (one alert per event, through the tenant's alert webhook or email)."""
+
+    def __init__(self, settings: Settings, ledger: Ledger) -> None:
+        self.settings, self.ledger = settings, ledger
+        self.session: aiohttp.ClientSession | None = None
+        self.alerter: Alerter | None = None
+
+    def open(self) -> None:
+        self.session = aiohttp.ClientSession()
+        self.alerter = Alerter(self.settings, self.ledger, self.session)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    async def alert(self, tenant: str, event_id: str, reason: str) -> None:
+        if self.alerter is not None:
+            await self.alerter.event_failed(tenant, event_id, "unreadable", reason)
+
+
 async def build_receiver(settings: Settings) -> web.Application:
     """The receiver app with a real ledger and a real dramatiq broker behind it."""
     broker = setup_broker(settings)
     actor = declare_actors(broker, settings, _no_resources)  # type: ignore[arg-type]
     ledger = Ledger.from_settings(settings.redis)
     senders = ThreadPoolExecutor(ENQUEUE_THREADS, thread_name_prefix="ib-enqueue")
+    unreadable_alerts = _UnreadableAlerts(settings, ledger)
 
     async def enqueue_in_thread(event_id: str) -> None:
         context = contextvars.copy_context()  # as asyncio.to_thread: log lines keep the event
@@ -103,6 +128,7 @@ async def build_receiver(settings: Settings) -> web.Application:
         rescue_every_s=min(60.0, settings.receiver.rescue_after_s / 4 or 60.0),
         admin=_admin(settings, ledger, broker),
         admin_identities=identities_of(settings),
+        on_unreadable=unreadable_alerts.alert,
     )
     app = create_app(deps)
     # receivers too hand dead workers' messages back, so an idle fleet of workers that all
@@ -112,10 +138,12 @@ async def build_receiver(settings: Settings) -> web.Application:
     async def start(_app: web.Application) -> None:
         if maintenance is not None:
             maintenance.start()
+        unreadable_alerts.open()
 
     async def close(_app: web.Application) -> None:
         if maintenance is not None:
             await asyncio.to_thread(maintenance.stop)
+        await unreadable_alerts.close()
         await ledger.close()
         senders.shutdown(wait=True)  # no send still running on the broker closed next
         broker.close()

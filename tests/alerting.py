@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from handlers.deliveries import to_item
 from handlers.sources import shopify
-from handlers.webhooks import _to_item
 from invoicebridge import samples
 from worker.domain.events import OrderEvent
 from worker.ledger import Ledger
@@ -97,7 +97,7 @@ async def record_order(ledger: Ledger, order_id: int, topic: str = "orders/creat
     body = json.dumps(samples.with_sale(samples.shopify_order(order_id))).encode()
     headers = samples.headers_for(body, topic=topic, secret=SHOP_SECRET,
                                   event_id=f"{order_id}-{topic}")  # fmt: skip
-    item = _to_item(shopify.parse(body, headers), "acme", "shopify")
+    item = to_item(shopify.parse(body, headers), "acme", "shopify")
     assert isinstance(item, OrderEvent)
     await ledger.record(item)
     return item

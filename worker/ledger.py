@@ -8,6 +8,7 @@ an operator resolves it, and finished events leave only by retention (`worker.pr
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +17,14 @@ from typing import Any, Literal, TypeVar, cast
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ValidationError
 
-from worker.domain.events import IgnoredDelivery, Order, OrderEvent, Payment, Refund
+from worker.domain.events import (
+    IgnoredDelivery,
+    Order,
+    OrderEvent,
+    Payment,
+    Refund,
+    UnreadableDelivery,
+)
 from worker.domain.rates import OverRate, WebhookRate
 from worker.domain.redaction import redact_text
 from worker.domain.states import EVENT_STATES, EventState
@@ -154,7 +162,9 @@ class Ledger(JobLedger):
     # -- events ---------------------------------------------------------------------
 
     async def record(
-        self, item: OrderEvent | IgnoredDelivery, rate: WebhookRate | None = None
+        self,
+        item: OrderEvent | IgnoredDelivery | UnreadableDelivery,
+        rate: WebhookRate | None = None,
     ) -> RecordOutcome:
         """Record an inbound event once. Returns "new", "duplicate", or "unqueued" for a
         duplicate whose first delivery was recorded but never handed to the queue.
@@ -188,6 +198,10 @@ class Ledger(JobLedger):
                 "order_number": item.order.number if item.order else "",
                 "payload": item.model_dump_json(exclude=unset or None),
             }
+        elif isinstance(item, UnreadableDelivery):
+            state = "unreadable"
+            raw = {"body": item.body, "headers": item.headers}
+            fields |= {"last_error": item.reason, "raw": json.dumps(raw, ensure_ascii=False)}
         else:
             state = "ignored"
         flat = [part for pair in fields.items() for part in pair]

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from worker.domain.events import IgnoredDelivery, OrderEvent
 from worker.domain.states import EVENT_STATES
 from worker.ledger import Ledger
 from worker.ledger_keys import EVENT, JOB, ORDER, PAUSED, SET_STATE_LUA, UNQUEUED
@@ -35,13 +36,16 @@ from worker.ops_find import (
 )
 
 __all__ = [
-    "ACTIONS", "ACTIONS_CAP", "ALL_ACTIONS", "CHUNK", "FINAL", "RETRYABLE", "SCAN_MAX", "STATES",
+    "ACTIONS", "ACTIONS_CAP", "ALL_ACTIONS", "CHUNK", "FINAL", "RETRYABLE", "SCAN_MAX",
+    "SETTLEABLE", "STATES",
     "EnqueueMany", "EventFilter", "EventSummary", "NotAllowed", "OpsError", "UnknownEvent",
     "action_entry", "discard", "event_detail", "find_events", "ids_in_states", "is_paused",
-    "pause", "replay", "resolve", "resume", "retry", "states_of",
+    "pause", "replay", "reread", "resolve", "resume", "retry", "states_of",
 ]  # fmt: skip
 
 RETRYABLE = ("failed", "needs_attention", "retrying", "received", "queued")
+#: what an operator may discard or resolve: anything unfinished, a kept unreadable delivery too
+SETTLEABLE = (*RETRYABLE, "unreadable")
 FINAL = ("resolved", "discarded")
 STATES = EVENT_STATES
 
@@ -98,13 +102,16 @@ class _Move:
     queue: bool = False  #: to "queued": reset failures, park until the message is sent
     #: what the order's failed steps become: "retrying" (retry), "resolved" (done by hand)
     jobs_to: str = ""
+    #: fields written with the move (name, value, ...): a re-read delivery's event
+    fields: tuple[str, ...] = ()
 
     def argv(self, event_id: str, now: str) -> list[str]:
         entry = action_entry(self.action, self.who, now, self.note, event_id=event_id)
         settled = [f"{self.to}_by", self.who, f"{self.to}_at", now, "note", self.note]
         fields = ["failures", "0"] if self.queue else settled
         head = [",".join(("", *self.allowed, "")), self.to, now, entry, event_id]
-        return [*head, str(ACTIONS_CAP), str(int(self.queue)), self.jobs_to, *fields]
+        return [*head, str(ACTIONS_CAP), str(int(self.queue)), self.jobs_to, *fields,
+                *self.fields]  # fmt: skip
 
 
 async def _move(ledger: Ledger, event_ids: Sequence[str], move: _Move) -> dict[str, str | None]:
@@ -156,13 +163,13 @@ async def _one(ledger: Ledger, event_id: str, move: _Move) -> None:
 async def discard(ledger: Ledger, event_id: str, *, who: str, note: str) -> None:
     """Mark an unfinished event `discarded` (nothing is to be made for it); final.
     Raises UnknownEvent or NotAllowed, and changes nothing, when it cannot."""
-    await _one(ledger, event_id, _Move("discard", RETRYABLE, "discarded", who, note))
+    await _one(ledger, event_id, _Move("discard", SETTLEABLE, "discarded", who, note))
 
 
 async def resolve(ledger: Ledger, event_id: str, *, who: str, note: str) -> None:
     """Mark an unfinished event `resolved` (a person fixed it by hand); final.
     Raises UnknownEvent or NotAllowed, and changes nothing, when it cannot."""
-    move = _Move("resolve", RETRYABLE, "resolved", who, note, jobs_to="resolved")
+    move = _Move("resolve", SETTLEABLE, "resolved", who, note, jobs_to="resolved")
     await _one(ledger, event_id, move)
 
 
@@ -172,6 +179,25 @@ async def replay(ledger: Ledger, event_id: str, *, enqueue: EnqueueMany, who: st
     Raises UnknownEvent or NotAllowed, and changes nothing, when it cannot."""
     await _one(ledger, event_id, _Move("replay", ("done",), "queued", who, queue=True))
     await _send(ledger, [event_id], enqueue, actor_name)
+
+
+async def reread(ledger: Ledger, item: OrderEvent | IgnoredDelivery, *, enqueue: EnqueueMany,
+                 who: str, actor_name: str) -> str:  # fmt: skip
+    """Put what a kept `unreadable` delivery reads as now (`item`, made by the receiver's
+    current parsers under the same event id) in its place: an order event is queued, a
+    delivery we do not act on is `ignored`. Returns the new state.
+    Raises UnknownEvent or NotAllowed, and changes nothing, when it cannot."""
+    fields: tuple[str, ...] = ("topic", item.topic, "last_error", "")
+    if isinstance(item, OrderEvent):
+        number = item.order.number if item.order else ""
+        fields += ("kind", item.kind.value, "order_id", item.order_id, "order_number", number,
+                   "payload", item.model_dump_json())  # fmt: skip
+    to = "queued" if isinstance(item, OrderEvent) else "ignored"
+    move = _Move("replay", ("unreadable",), to, who, queue=to == "queued", fields=fields)
+    await _one(ledger, item.event_id, move)
+    if to == "queued":
+        await _send(ledger, [item.event_id], enqueue, actor_name)
+    return to
 
 
 async def _flag(ledger: Ledger, tenant: str, who: str, action: str) -> bool:

@@ -36,8 +36,11 @@ def jobs(config: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
     where = ["--config", str(config)] if config else []
     return subprocess.run(
         [sys.executable, "-m", "invoicebridge.cli", "jobs", *args, *where],
-        capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def jobs_at_once(config: Path | None, *commands: list[str]) -> list[Any]:
@@ -51,9 +54,12 @@ async def test_list_prints_a_table_filters_and_json(ledger: Ledger, config: Path
     failed = await seed(ledger, 1001, error="Permanent: iCount refused the VAT id")
     done = await seed(ledger, 1002, "done")
     table, as_json, none, searched = jobs_at_once(
-        config, ["list"], ["list", "--state", "failed,needs_attention", "--json"],
-        ["list", "--tenant", "globex", "--json"], ["list", "--search", "vat ID", "--since", "1h"],
-    )  # fmt: skip
+        config,
+        ["list"],
+        ["list", "--state", "failed,needs_attention", "--json"],
+        ["list", "--tenant", "globex", "--json"],
+        ["list", "--search", "vat ID", "--since", "1h"],
+    )
     assert table.returncode == 0, table.stderr
     for text in ("event", "received", "last error", failed, done, "#1001", "failed", "done"):
         assert text in table.stdout
@@ -127,10 +133,12 @@ async def test_discard_resolve_and_replay(ledger: Ledger, config: Path, redis_ur
     fixed = await seed(ledger, 1002, "needs_attention")
     done = await seed(ledger, 1003, "done")
     discard, resolve, replay, no_note = jobs_at_once(
-        config, ["discard", dropped, "--note", "test order", "--as", "dana"],
-        ["resolve", fixed, "--note", "issued by hand", "--json"], ["replay", done],
+        config,
+        ["discard", dropped, "--note", "test order", "--as", "dana"],
+        ["resolve", fixed, "--note", "issued by hand", "--json"],
+        ["replay", done],
         ["discard", fixed],
-    )  # fmt: skip
+    )
     assert discard.returncode == 0 and f"{dropped} discarded by dana" in discard.stdout
     assert resolve.returncode == 0 and json.loads(resolve.stdout)["action"] == "resolve"
     assert replay.returncode == 0 and "queued for replay" in replay.stdout
@@ -165,10 +173,13 @@ def test_exit_codes_for_bad_usage_bad_configuration_and_redis_down(
     broken.write_text("[redis\n")
     good = ["--config", str(config)]
     since, state, both, missing, bad = jobs_at_once(
-        None, ["list", "--since", "yesterday", *good], ["list", "--state", "borked", *good],
-        ["retry", "evt_a", "--failed", *good], ["list", "--config", str(tmp_path / "nope.toml")],
+        None,
+        ["list", "--since", "yesterday", *good],
+        ["list", "--state", "borked", *good],
+        ["retry", "evt_a", "--failed", *good],
+        ["list", "--config", str(tmp_path / "nope.toml")],
         ["list", "--config", str(broken)],
-    )  # fmt: skip
+    )
     assert since.returncode == 2 and "'yesterday' is not an age" in since.stderr
     assert state.returncode == 2 and "unknown state borked" in state.stderr
     assert both.returncode == 2 and "EVENT_IDs, or --failed" in both.stderr
@@ -178,3 +189,40 @@ def test_exit_codes_for_bad_usage_bad_configuration_and_redis_down(
     for result in (unreachable, retry_down):
         assert result.returncode == 3 and "Redis unreachable" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+async def test_unreadable_deliveries_are_listed_and_replayed_by_the_current_parser(
+    ledger: Ledger, config: Path
+) -> None:
+    """Two deliveries an older parser could not read, kept raw: `list --state unreadable`
+    shows both; `replay` reads one the current parser knows into a queued order event, and
+    says of the other that it is still unreadable (exit 1, nothing changed)."""
+    from handlers.deliveries import unreadable
+    from invoicebridge import samples
+
+    known = json.dumps(samples.shopify_order(4401)).encode()
+    unknown = json.dumps({**samples.shopify_order(4402), "total_price": {"amount": "1"}}).encode()
+    headers = {
+        "X-Shopify-Topic": "orders/create",
+        "X-Shopify-Event-Id": "e-44",
+        "X-Shopify-Hmac-Sha256": "x",
+    }
+    kept = [
+        unreadable(body, headers, "acme", "shopify", "Invalid payload: older parser")
+        for body in (known, unknown)
+    ]
+    for item in kept:
+        assert await ledger.record(item) == "new"
+    (listed,) = jobs_at_once(config, ["list", "--state", "unreadable", "--json"])
+    assert listed.returncode == 0, listed.stderr
+    assert {row["event_id"] for row in json.loads(listed.stdout)} == {k.event_id for k in kept}
+    read, still = jobs_at_once(config, ["replay", kept[0].event_id], ["replay", kept[1].event_id])
+    assert read.returncode == 0, read.stdout + read.stderr
+    fields = await ledger.event(kept[0].event_id)
+    assert (fields["state"], fields["order_id"], fields["kind"]) == (
+        "queued",
+        "4401",
+        "order.created",
+    )
+    assert still.returncode == 1 and "still unreadable" in still.stdout + still.stderr
+    assert (await ledger.event(kept[1].event_id))["state"] == "unreadable"

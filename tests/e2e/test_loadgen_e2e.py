@@ -14,8 +14,8 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
+from handlers.deliveries import to_item
 from handlers.sources import get_source
-from handlers.webhooks import _to_item
 from invoicebridge.loadgen import LoadPlan, build_deliveries, reconcile, run_load, wait_quiet
 from invoicebridge.loadgen.payloads import Delivery
 from invoicebridge.loadgen.report import DeliveryResult, Expected
@@ -64,7 +64,7 @@ def test_two_hundred_orders_with_repeats_each_make_one_document(stack: LocalStac
 def order_of(delivery: Delivery, tenant: str) -> OrderEvent:
     source = get_source("shopify")
     assert source is not None
-    item = _to_item(source.parse(delivery.body, delivery.headers), tenant, "shopify")
+    item = to_item(source.parse(delivery.body, delivery.headers), tenant, "shopify")
     assert isinstance(item, OrderEvent)
     return item
 

@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from handlers.deliveries import to_item
 from handlers.sources import shopify
-from handlers.webhooks import _to_item
 from invoicebridge import samples
 from sandboxes.icount.app import RunningSandbox
 from sandboxes.icount.control import DUPLICATE_MODES
@@ -76,7 +76,7 @@ async def control(sandbox: RunningSandbox, method: str, what: str, body: Any = N
 def sample_event(order_id: int) -> OrderEvent:
     body = json.dumps(samples.with_sale(samples.shopify_order(order_id))).encode()
     headers = samples.headers_for(body, topic="orders/paid", secret="s", event_id=f"e{order_id}")
-    event = _to_item(shopify.parse(body, headers), "acme", "shopify")
+    event = to_item(shopify.parse(body, headers), "acme", "shopify")
     assert isinstance(event, OrderEvent) and event.order is not None
     return event
 

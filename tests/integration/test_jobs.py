@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from handlers.deliveries import to_item
 from handlers.sources import shopify
-from handlers.webhooks import _to_item
 from invoicebridge import samples
 from sandboxes.icount.app import RunningSandbox
 from worker import jobs
@@ -61,7 +61,7 @@ async def record(
     headers = samples.headers_for(
         body, topic=topic, secret="s", event_id=event_id or f"{payload['id']}-{topic}"
     )
-    item = _to_item(shopify.parse(body, headers), "acme", "shopify")
+    item = to_item(shopify.parse(body, headers), "acme", "shopify")
     assert isinstance(item, OrderEvent)
     await deps.ledger.record(item)
     return item

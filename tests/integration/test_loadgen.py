@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from handlers.deliveries import to_item
 from handlers.sources import get_source
-from handlers.webhooks import _to_item
 from invoicebridge.loadgen import LoadPlan, build_deliveries, reconcile, run_load, wait_quiet
 from invoicebridge.loadgen.payloads import Delivery
 from invoicebridge.loadgen.report import DeliveryResult, LoadReport
@@ -172,7 +172,7 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
 def event_of(delivery: Delivery) -> OrderEvent:
     source = get_source("shopify")
     assert source is not None
-    item = _to_item(source.parse(delivery.body, delivery.headers), "acme", "shopify")
+    item = to_item(source.parse(delivery.body, delivery.headers), "acme", "shopify")
     assert isinstance(item, OrderEvent)
     return item
 

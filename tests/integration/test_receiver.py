@@ -13,8 +13,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from handlers.app import sweep_once
+from handlers.deliveries import to_item
 from handlers.sources import shopify
-from handlers.webhooks import DEPS, _to_item
+from handlers.webhooks import DEPS
 from invoicebridge import samples
 from invoicebridge.serve import build_receiver
 from tests.receiver_server import ReceiverTestServer
@@ -186,7 +187,7 @@ async def record_without_queueing(
     client: Client, body: bytes, headers: dict[str, str]
 ) -> OrderEvent:
     """What a receiver that crashed between recording and queueing leaves behind."""
-    item = _to_item(shopify.parse(body, headers), "acme", "shopify")
+    item = to_item(shopify.parse(body, headers), "acme", "shopify")
     assert isinstance(item, OrderEvent)
     assert await client.app[DEPS].store.record(item) == "new"
     return item

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from handlers.deliveries import to_item
 from handlers.errors import InvalidSignature
 from handlers.sources import get_source
-from handlers.webhooks import _to_item
 from invoicebridge.loadgen import LoadPlan, build_deliveries, due, percentile, schedule
 from invoicebridge.loadgen.pacing import FIRST_BACKOFF_S, MAX_WAIT_S, backoff, retry_after_seconds
 from invoicebridge.loadgen.payloads import RESIGN_AFTER_S, Delivery, current_headers
@@ -178,7 +178,7 @@ def receive(source: str, delivery: Delivery, tenant: str = "acme") -> OrderEvent
     assert module is not None
     module.verify(delivery.body, delivery.headers, [SECRETS[source]], datetime.now(UTC))
     parsed = module.parse(delivery.body, delivery.headers)
-    item = _to_item(parsed, tenant, source)
+    item = to_item(parsed, tenant, source)
     assert isinstance(item, OrderEvent)
     return item
 

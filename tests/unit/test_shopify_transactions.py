@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from handlers.deliveries import to_item
 from handlers.errors import MalformedBody
 from handlers.sources import Parsed, shopify
-from handlers.webhooks import _to_item
 from invoicebridge import samples
 from tests.card_scan import find_card_numbers
 from worker.domain.events import EventKind, IgnoredDelivery, OrderEvent, Payment
@@ -39,7 +39,7 @@ def parse(payload: Any) -> Parsed:
 
 def recorded(payload: Any) -> OrderEvent | IgnoredDelivery:
     """What the receiver records for the delivery (the canonical models' checks included)."""
-    return _to_item(parse(payload), "acme", "shopify")
+    return to_item(parse(payload), "acme", "shopify")
 
 
 def details(payload: Any) -> Payment:

@@ -361,3 +361,18 @@ class IgnoredDelivery(_Frozen):
     topic: Key
     delivery_id: DeliveryId
     occurred_at: datetime | None = None
+
+
+class UnreadableDelivery(_Frozen):
+    """A delivery whose signature verified but whose body our parser could not read: a
+    business fact kept as it came (card-number-like digits masked), so that a replay with
+    a parser that knows its shape makes the event it should have been."""
+
+    event_id: Key
+    tenant: Key
+    source: Key
+    topic: Key
+    delivery_id: DeliveryId
+    reason: str = Field(max_length=2000)  #: why the parser refused it, never a value of it
+    body: str  #: the body as text, redacted (`worker.domain.redaction.redact`)
+    headers: dict[str, str] = Field(default_factory=dict)  #: what the parser reads of them

@@ -13,6 +13,7 @@ EventState = Literal[
     "failed",  # will not pass by itself: an operator retries, resolves or discards it
     "needs_attention",  # stopped for a person (an unknown charge outcome, a total mismatch)
     "ignored",  # a delivery that asks nothing of us (a ping, a topic we do not act on)
+    "unreadable",  # signed, but our parser cannot read it: kept raw until a replay reads it
     "resolved",  # an operator made the document by hand
     "discarded",  # an operator decided nothing is to be made
 ]

@@ -6,7 +6,7 @@
 const API = "/admin/api";
 const REFRESH_MS = 3000;
 const STATES = ["received", "queued", "running", "retrying", "done", "failed",
-  "needs_attention", "ignored", "resolved", "discarded"];
+  "needs_attention", "ignored", "unreadable", "resolved", "discarded"];
 const RETRYABLE = ["failed", "needs_attention", "retrying", "received", "queued"];
 const session = { token: sessionStorage.getItem("ib-token"), who: null, timer: null, busy: false };
 
@@ -212,6 +212,7 @@ views.overview = async () => {
     h("div", { class: "grid stats" },
       stat("Failed", c.failed, c.failed ? "bad" : "ok", "count-failed"),
       stat("Needs attention", c.needs_attention, c.needs_attention ? "warn" : "ok", "count-needs_attention"),
+      stat("Unreadable", c.unreadable || 0, c.unreadable ? "bad" : "ok", "count-unreadable"),
       stat("Retrying", c.retrying, "", "count-retrying"),
       stat("Queued", c.queued + c.received, "", "count-queued"),
       stat("Running", c.running, "", "count-running"),
@@ -244,7 +245,7 @@ function filterForm(params, tenants) {
     options.map((o) => h("option", { value: o, text: label(o), selected: params.get(name) === o })));
   const input = (name, placeholder) => h("input", { id: `f-${name}`, name, placeholder, value: params.get(name) || "" });
   const form = h("form", { class: "card filters", "data-testid": "filters" },
-    field("state", "State", select("state", ["failed,needs_attention", ...STATES])),
+    field("state", "State", select("state", ["failed,needs_attention,unreadable", ...STATES])),
     field("tenant", "Tenant", select("tenant", tenants)),
     field("source", "Source", select("source", ["shopify", "woocommerce", "stripe", "standard"])),
     field("order", "Order", input("order", "#1001")),
@@ -346,8 +347,9 @@ views.detail = async (eventId) => {
       onclick: () => act(api(`${path}/retry`, { method: "POST" }), () => "Queued again"), text: "Retry" }),
     h("button", { type: "button", "data-testid": "resolve", disabled: !canAct() || !open, onclick: () => settle(eventId, "resolve"), text: "Resolve…" }),
     h("button", { type: "button", class: "danger", "data-testid": "discard", disabled: !canAct() || !open, onclick: () => settle(eventId, "discard"), text: "Discard…" }),
-    h("button", { type: "button", "data-testid": "replay", disabled: !canAct() || e.state !== "done",
-      onclick: () => act(api(`${path}/replay`, { method: "POST" }), () => "Replaying: done steps stay done"), text: "Replay" }));
+    h("button", { type: "button", "data-testid": "replay", disabled: !canAct() || !["done", "unreadable"].includes(e.state),
+      onclick: () => act(api(`${path}/replay`, { method: "POST" }),
+        () => e.state === "unreadable" ? "Read again with the current parser" : "Replaying: done steps stay done"), text: "Replay" }));
   const facts = [["State", badge(e.state)], ["Tenant", e.tenant + (d.tenant_paused ? " (paused)" : "")], ["Source", `${e.source} · ${e.topic}`],
     ["Order", `${e.order_number || ""} (id ${e.order_id || "—"})`], ["Received", when(e.received_at)], ["Updated", when(e.updated_at)],
     ["Deliveries", e.deliveries], ["Failures", e.failures], ["Last error", e.last_error || "—"], ["Event id", h("span", { class: "mono", text: e.id })]];

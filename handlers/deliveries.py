@@ -1,0 +1,139 @@
+"""What a verified delivery becomes in the ledger: an event, an ignored delivery, or, when our
+parser cannot read it, an unreadable one kept raw to be read again later (issue #18).
+
+A validly signed delivery is a business fact: after a few refusals the platform stops
+sending it (Shopify within hours, Stripe within days), so a parser bug must not turn it
+into lost revenue. `unreadable` keeps the body (card-number-like digits and secret-named
+keys masked, `worker.domain.redaction.redact`) and the headers the parsers read; `reparse`
+reads it with the current code, as if it had just arrived.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from handlers.errors import InvalidPayload
+from handlers.sources import Parsed, get_source
+from handlers.sources.jsonbody import invalid
+from worker.domain.events import IgnoredDelivery, OrderEvent, UnreadableDelivery
+from worker.domain.idempotency import event_id as make_event_id
+from worker.domain.redaction import redact, redact_text
+from worker.domain.text import clean_identifier
+
+#: header name prefixes the parsers read (topic, event and delivery ids, timestamps)
+KEPT_HEADERS = ("x-shopify-", "x-wc-", "webhook-")
+#: ... of which these are never kept: they prove the sender, and are checked already
+DROPPED_HEADERS = ("signature", "hmac")
+_HEADER_MAX = 500
+#: where a delivery names its topic, in order: Shopify, WooCommerce, else the body's `type`
+_TOPIC_HEADERS = ("x-shopify-topic", "x-wc-webhook-topic")
+
+
+def to_item(parsed: Parsed, tenant_id: str, source_name: str) -> OrderEvent | IgnoredDelivery:
+    """The event to record: an `OrderEvent`, or an `IgnoredDelivery` for a topic we do not
+    act on.
+
+    The dedupe key is cleaned as the models clean `delivery_id` (a lone surrogate cannot
+    even be hashed), so the event id derives from the delivery id that is stored.
+
+    Raises:
+        InvalidPayload: the event breaks a rule of the canonical models; the detail names
+            the field's path and never echoes its value.
+    """
+    dedupe_key = clean_identifier(parsed.dedupe_key)
+    common = {
+        "event_id": make_event_id(tenant_id, source_name, dedupe_key),
+        "tenant": tenant_id,
+        "source": source_name,
+        "topic": parsed.topic,
+        "delivery_id": dedupe_key,
+        "occurred_at": parsed.occurred_at,
+    }
+    order_id = parsed.order_id or (parsed.order.order_id if parsed.order else None)
+    try:
+        if parsed.kind is None or order_id is None:
+            return IgnoredDelivery.model_validate(common)
+        return OrderEvent.model_validate(
+            {
+                **common,
+                "kind": parsed.kind,
+                "order_id": order_id,
+                "order": parsed.order,
+                "refund": parsed.refund,
+                "payment": parsed.payment,
+            }
+        )
+    except ValidationError as exc:
+        what = "delivery" if parsed.kind is None else f"{parsed.kind.value} event"
+        raise InvalidPayload(f"not a valid {what}: {invalid(exc).detail}") from None
+
+
+def _text(value: str) -> str:
+    """A header value as text: bytes that are not UTF-8 (aiohttp keeps them as surrogates)
+    become U+FFFD."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")[:_HEADER_MAX]
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers a parser reads, lower-cased, values redacted; never a signature."""
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower.startswith(KEPT_HEADERS) and not any(d in lower for d in DROPPED_HEADERS):
+            kept[lower] = redact_text(_text(value))
+    return kept
+
+
+def _body_text(body: bytes) -> tuple[str, Any]:
+    """The body as text to keep, and its JSON value (None when it is not JSON)."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return redact_text(body.decode("utf-8", "replace")), None
+    return json.dumps(redact(value), ensure_ascii=False), value
+
+
+def unreadable(
+    body: bytes, headers: Mapping[str, str], tenant_id: str, source_name: str, reason: str
+) -> UnreadableDelivery:
+    """The delivery as kept: identified by its bytes, so a re-delivery of it (the same body)
+    is recorded once; its topic as its headers or body name it."""
+    dedupe_key = "raw-" + hashlib.sha256(body).hexdigest()[:40]
+    kept = kept_headers(headers)
+    text, value = _body_text(body)
+    topic = next((kept[name] for name in _TOPIC_HEADERS if kept.get(name)), None)
+    if topic is None and isinstance(value, dict) and isinstance(value.get("type"), str):
+        topic = value["type"]
+    return UnreadableDelivery(
+        event_id=make_event_id(tenant_id, source_name, dedupe_key),
+        tenant=tenant_id,
+        source=source_name,
+        topic=clean_identifier(topic or "unknown")[:200] or "unknown",
+        delivery_id=dedupe_key,
+        reason=redact_text(reason)[:2000],
+        body=text,
+        headers=kept,
+    )
+
+
+def reparse(event: Mapping[str, str]) -> OrderEvent | IgnoredDelivery:
+    """Read a kept unreadable delivery (its ledger fields) with the current parsers; the
+    result keeps the unreadable event's id, so the ledger has one event for it.
+
+    Raises:
+        InvalidPayload, MalformedBody: the parser still cannot read it (the reason says why).
+        ValueError: the event is not a kept delivery, or names a source there is none of.
+    """
+    source = get_source(event.get("source", ""))
+    raw = json.loads(event.get("raw") or "null")
+    if source is None or not isinstance(raw, dict):
+        raise ValueError(f"event {event.get('id')} holds no delivery to read")
+    headers = {str(k): str(v) for k, v in (raw.get("headers") or {}).items()}
+    parsed = source.parse(str(raw.get("body", "")).encode(), headers)
+    item = to_item(parsed, event["tenant"], source.NAME)
+    return item.model_copy(update={"event_id": event["id"]})

@@ -1,0 +1,185 @@
+"""A signed delivery is never lost to our own parser (issue #18): the real receiver keeps
+one it cannot read as `unreadable` (answered 2xx, alerted, listed), and a replay reads it
+once the parser knows its shape; an unsigned one is never kept. Real Redis, the iCount
+sandbox, the receiver app as production builds it, the worker's job run in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient
+
+from handlers.sources import shopify
+from invoicebridge import samples, samples_standard
+from invoicebridge.replay import replay_event
+from invoicebridge.serve import build_receiver
+from sandboxes.icount.app import RunningSandbox
+from tests.alerting import alert_hook
+from tests.integration.test_jobs import sandbox_get
+from tests.receiver_server import ReceiverTestServer
+from worker import jobs, ops
+from worker.ledger import EVENT
+from worker.resources import Resources
+from worker.settings import Settings
+
+URL = "/webhooks/shopify/acme"
+#: Luhn-valid: must never be kept, even in a delivery kept raw
+CARD = "4111 1111 1111 1111"
+#: the tenants' signing secrets
+SHOPIFY_SECRET, WHSEC = "shpss_unreadable", samples_standard.new_secret()
+
+
+def settings_for(redis_url: str, sandbox: RunningSandbox, hook_url: str) -> Settings:
+    """The iCount tenant `acme` (Shopify, alerts to `hook_url`) and a Standard one, `std`."""
+    icount = {
+        "base_url": sandbox.api_url,
+        "cid": "demo",
+        "user": "api",
+        "pass": "sandbox-pass",
+        "timeout_s": 0.5,
+    }
+    tenant = {"provider": "icount", "icount": icount}
+    return Settings.model_validate(
+        {
+            "redis": {"url": redis_url},
+            "queue": {"max_retries": 2, "order_lock_ttl_ms": 5000},
+            "tenants": {
+                "acme": {
+                    **tenant,
+                    "source": "shopify",
+                    "secret": SHOPIFY_SECRET,
+                    "alerts": {"webhook_url": hook_url},
+                },
+                "std": {**tenant, "source": "standard", "secret": WHSEC},
+            },
+        }
+    )
+
+
+def future_order(order_id: int) -> dict[str, Any]:
+    """An order in a shape this parser does not know: `total_price` as a money object (as a
+    later API version might send it), and a card number in a note."""
+    order = samples.with_sale(samples.shopify_order(order_id))
+    order["total_price"] = {"amount": order["total_price"], "currency_code": order["currency"]}
+    order["note"] = f"paid with {CARD}"
+    return order
+
+
+def signed(payload: dict[str, Any], secret: str = SHOPIFY_SECRET) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    return body, samples.headers_for(body, topic="orders/paid", secret=secret, event_id="e1")
+
+
+@pytest.fixture
+async def setup(
+    redis_url: str, sandbox: RunningSandbox
+) -> AsyncIterator[tuple[TestClient[Any, Any], jobs.Deps, Any]]:
+    async with alert_hook() as hook:
+        settings = settings_for(redis_url, sandbox, hook.url)
+        app = await build_receiver(settings)
+        resources = Resources(settings)
+        deps = await resources.open()
+        async with TestClient(ReceiverTestServer(app)) as client:
+            yield client, deps, hook
+        await resources.close()
+
+
+async def no_send(_actor: str, _event_ids: Sequence[str]) -> None:
+    """The replay's queue message: the test runs the job itself."""
+
+
+def newer_parser(original: Any) -> Any:
+    """The parser once it knows the shape: a money object's amount is the total."""
+
+    def parse(body: bytes, headers: Mapping[str, str]) -> Any:
+        data = json.loads(body)
+        if isinstance(data.get("total_price"), dict):
+            data["total_price"] = data["total_price"]["amount"]
+        return original(json.dumps(data).encode(), headers)
+
+    return parse
+
+
+async def test_an_unreadable_signed_delivery_is_kept_alerted_and_replayed_to_done(
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any],
+    sandbox: RunningSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client, deps, hook = setup
+    order = future_order(3301)
+    body, headers = signed(order)
+    answers = [await client.post(URL, data=body, headers=headers) for _ in range(2)]
+    assert [a.status for a in answers] == [200, 200]
+    first = await answers[0].json()
+    assert first["status"] == "unreadable"
+    event_id = first["event_id"]
+    assert (await answers[1].json())["event_id"] == event_id  # a re-delivery: one event
+
+    fields = await deps.ledger.event(event_id)
+    assert fields["state"] == "unreadable" and fields["topic"] == "orders/paid"
+    total = order["total_price"]["amount"]
+    assert "total_price" in fields["last_error"] and total not in fields["last_error"]
+    raw = json.loads(fields["raw"])
+    assert raw["headers"]["x-shopify-topic"] == "orders/paid"
+    assert not any("hmac" in name for name in raw["headers"])
+    assert CARD not in fields["raw"] and "1111" in fields["raw"]  # masked, last four kept
+    [listed] = await ops.find_events(deps.ledger, states=["unreadable"])
+    assert listed.event_id == event_id
+    for _ in range(50):  # the alert goes out after the answer
+        if hook.payloads():
+            break
+        await asyncio.sleep(0.05)
+    [alert] = hook.payloads()
+    assert (alert["event_id"], alert["state"]) == (event_id, "unreadable")
+
+    with pytest.raises(ops.NotAllowed, match="still unreadable"):
+        await replay_event(deps.ledger, event_id, enqueue=no_send, who="oncall", actor_name="x")
+    assert (await deps.ledger.event(event_id))["state"] == "unreadable"
+
+    monkeypatch.setattr(shopify, "parse", newer_parser(shopify.parse))
+    state = await replay_event(deps.ledger, event_id, enqueue=no_send, who="oncall", actor_name="x")
+    assert state == "queued"
+    await jobs.process_event(deps, event_id)
+    fields = await deps.ledger.event(event_id)
+    assert fields["state"] == "done" and fields["order_id"] == "3301"
+    [document] = await sandbox_get(sandbox, "documents")
+    assert str(document["totalwithvat"]) == total
+
+
+async def test_an_unsigned_unreadable_delivery_is_never_kept(
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any], redis_url: str
+) -> None:
+    client, _, _ = setup
+    body, headers = signed(future_order(3302), secret="not-the-tenants")
+    answer = await client.post(URL, data=body, headers=headers)
+    assert answer.status == 401
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        assert [key async for key in redis.scan_iter(EVENT.format("*"))] == []
+    finally:
+        await redis.aclose()
+
+
+async def test_a_standard_sender_still_gets_its_422(
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any], redis_url: str
+) -> None:
+    """The Standard source's senders are the merchant's own systems: a schema violation is
+    answered 422 naming the field, and nothing is kept (they fix it and send again)."""
+    client, _, _ = setup
+    data = samples_standard.order_data("s-1", lines=(("Mug", "10.00", 1),))
+    data["order"]["total"] = {"amount": "10.00"}
+    body = json.dumps(samples_standard.envelope("order.paid", data)).encode()
+    headers = samples_standard.headers_for(body, WHSEC, msg_id="msg-s-1")
+    answer = await client.post("/webhooks/standard/std", data=body, headers=headers)
+    assert answer.status == 422
+    assert "total" in (await answer.json())["detail"]
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        assert [key async for key in redis.scan_iter(EVENT.format("*"))] == []
+    finally:
+        await redis.aclose()
