@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from worker.domain.events import PaymentKind
 from worker.domain.rates import WebhookRate
+from worker.domain.whsec import PROBLEM, whsec_key
 from worker.settings_secrets import Secret, Strict
 
 #: the payment block an invoice-receipt records a payment in (iCount doc/create)
@@ -290,6 +291,23 @@ class TenantSettings(Strict):
             raise ValueError("alerts.email_to needs a [tenants.<id>.smtp] table to send with")
         if self.rate_limit_burst is not None and self.rate_limit_per_s is None:
             raise ValueError("rate_limit_burst needs rate_limit_per_s (without it: no limit)")
+        return self
+
+    @model_validator(mode="after")
+    def _standard_secrets_decode(self) -> TenantSettings:
+        """A Standard Webhooks secret must be `whsec_` + base64, padded or not: any other would
+        refuse every delivery with a 401. The error names the key, never the value. Other
+        sources key their HMAC with the secret's text (Stripe's `whsec_` too), so any goes."""
+        if self.source != "standard":
+            return self
+        named = {"secret": self.secret, **{f"secrets.{n}": s for n, s in enumerate(self.secrets)}}
+        for key, secret in named.items():
+            if secret is None or not secret.get_secret_value():
+                continue  # blank is not configured, as the verifier reads it
+            try:
+                whsec_key(secret.get_secret_value())
+            except ValueError:
+                raise ValueError(f"{key} is {PROBLEM}") from None
         return self
 
     def webhook_rate(self) -> WebhookRate | None:

@@ -1,8 +1,10 @@
 """Standard Webhooks (what Svix sends): verify `webhook-signature`; read our canonical envelope.
 
 Pure. The signed content is `{webhook-id}.{webhook-timestamp}.{raw body}`, HMAC-SHA256 keyed
-with the base64-decoded secret (after its `whsec_` prefix); the header holds space-separated
-`v1,<base64>` entries (shared/webhooks.md 4). Svix's `svix-*` header names are accepted too.
+with the base64-decoded secret (after its `whsec_` prefix; padded or not, as the reference
+libraries take it: worker/domain/whsec.py); the header holds space-separated `v1,<base64>`
+entries (shared/webhooks.md 4). Svix's `svix-*` header names are accepted too.
+tests/unit/test_webhook_oracles.py holds `verify` and `sign` to the reference library.
 
 The body is invoicebridge's own envelope, `{"type", "timestamp", "data"}`, whose `data` holds
 the canonical `Order` / `Refund` of worker/domain/events.py (money as decimal strings). An order
@@ -45,6 +47,7 @@ from handlers.sources import Parsed
 from handlers.sources.jsonbody import header, invalid, load_object
 from worker.domain.events import EventKind, Order, Payment, Refund
 from worker.domain.text import Identifier
+from worker.domain.whsec import whsec_key
 
 NAME = "standard"
 #: Seconds `webhook-timestamp` may lie before or after `now` (the reference libraries' 5 min).
@@ -61,19 +64,9 @@ def sign(body: bytes, secret: str, msg_id: str, timestamp: int) -> str:
     """One `webhook-signature` entry: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
 
     Raises:
-        ValueError: `secret` is not `whsec_` + base64.
+        ValueError: `secret` is not `whsec_` + base64 (padded or not).
     """
-    return "v1," + _signature(_key(secret), body, msg_id, str(timestamp))
-
-
-def _key(secret: str) -> bytes:
-    try:
-        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-    except ValueError:  # binascii.Error, or a non-ASCII secret
-        raise ValueError("a signing secret is whsec_ followed by base64") from None
-    if not key:
-        raise ValueError("a signing secret is whsec_ followed by base64")
-    return key
+    return "v1," + _signature(whsec_key(secret), body, msg_id, str(timestamp))
 
 
 def _signature(key: bytes, body: bytes, msg_id: str, timestamp: str) -> str:
@@ -113,8 +106,8 @@ def _keys(secrets: Sequence[str]) -> list[bytes]:
     if not configured:
         raise InvalidSignature("no Standard Webhooks signing secret is configured")
     try:
-        return [_key(secret) for secret in configured]
-    except ValueError:  # fail loudly on a typo rather than quietly verify with fewer keys
+        return [whsec_key(secret) for secret in configured]
+    except ValueError:  # settings refuse it at start-up; fail closed if one slips past them
         raise InvalidSignature("misconfigured secret") from None
 
 

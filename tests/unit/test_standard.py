@@ -94,6 +94,17 @@ def test_bare_base64_secret_without_prefix_works() -> None:
     standard.verify(body, headers(body), [SECRET.removeprefix("whsec_")], NOW)
 
 
+@pytest.mark.parametrize("prefix", ["whsec_", ""])
+def test_unpadded_secret_is_the_same_key(prefix: str) -> None:
+    """A secret written without its base64 padding verifies and signs as the padded one, as the
+    reference libraries take it (#18 item 8: such deliveries were all 401s)."""
+    body = fixture("order_paid.json")
+    unpadded = prefix + SECRET.removeprefix("whsec_").rstrip("=")
+    assert SECRET.endswith("=") and not unpadded.endswith("=")
+    standard.verify(body, headers(body), [OLD_SECRET, unpadded], NOW)
+    assert standard.sign(body, unpadded, MSG_ID, TS) == standard.sign(body, SECRET, MSG_ID, TS)
+
+
 @pytest.mark.parametrize("casing", [str.lower, str.upper, str.title])
 def test_svix_header_names_are_accepted(casing: Any) -> None:
     """Svix's default svix-id/-timestamp/-signature work too, in any casing."""
@@ -128,9 +139,12 @@ def test_timestamp_tolerance_both_ways(age: int, ok: bool) -> None:
         standard.verify(body, sent, [SECRET], NOW)
 
 
-@pytest.mark.parametrize("secret", ["whsec_not base64!", "whsec_", "whsec_שלום", "whsec_abc"])
+@pytest.mark.parametrize(
+    "secret", ["whsec_not base64!", "whsec_", "whsec_שלום", "whsec_a", "whsec_ab=", "whsec_ab-_"]
+)
 def test_bad_secret_format_is_a_misconfiguration(secret: str) -> None:
-    """A secret that is not whsec_ + base64 refuses every delivery without echoing it."""
+    """A secret that is not whsec_ + base64 (padded or not) refuses every delivery without
+    echoing it; settings refuse it at start-up, so this only fails closed."""
     body = fixture("order_paid.json")
     with pytest.raises(InvalidSignature, match=r"^misconfigured secret$") as caught:
         standard.verify(body, headers(body), [SECRET, secret], NOW)
