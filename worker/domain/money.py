@@ -19,6 +19,10 @@ Unquantised, 12 places of a price times 6 of a quantity could need more than 28 
 events.Order refuses a line whose price × quantity (less its discount, plus its tax) would
 be rounded in the default context, so `Line.gross` is exact.
 The bounds are our own choice (docs/limits.md).
+
+Stripe's API writes amounts with Stripe's own exponents, which differ from ISO 4217's for a
+few currencies (ISK, MGA): `stripe_exponent` and `from_stripe_minor_units` read those amounts,
+and only those.
 """
 
 from __future__ import annotations
@@ -165,3 +169,38 @@ def minor_units(amount: Decimal, currency: str) -> Decimal:
 def from_minor_units(units: int, currency: str) -> Decimal:
     """Convert an integer amount in the smallest unit (Stripe style) to a Decimal exactly."""
     return Decimal(units).scaleb(-exponent(currency))
+
+
+#: Stripe's API amounts: "Zero-decimal currencies" and "Three-decimal currencies" of
+#: https://docs.stripe.com/currencies; every other currency is two-decimal there ("unless
+#: otherwise noted"), ISK included although ISO 4217 gives it none ("Special cases": ISK 500 is
+#: 5 kr, for backwards compatibility; HUF and TWD are two-decimal in charges, zero-decimal only
+#: in payouts, which we never read). MGA (ISO: 2) is zero-decimal at Stripe. On ISK also
+#: support.stripe.com/questions/deprecation-of-fractional-isk-charges-and-refunds: "ISK will
+#: remain a two-decimal currency in the Stripe API" (amounts multiples of 100 since 2023-04-14).
+_STRIPE_ZERO_DECIMAL = frozenset(
+    "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()
+)
+_STRIPE_THREE_DECIMAL = frozenset("BHD JOD KWD OMR TND".split())
+
+
+def stripe_exponent(currency: str) -> int:
+    """Decimal places of an amount in Stripe's API (ISK 2, MGA 0, KWD 3): Stripe's own table,
+    for Stripe amounts only; everything else keeps ISO 4217 (`exponent`).
+
+    Raises:
+        ValueError: the code is not an ISO 4217 currency with a minor unit.
+    """
+    code = currency_code(currency)
+    if code in _STRIPE_ZERO_DECIMAL:
+        return 0
+    return 3 if code in _STRIPE_THREE_DECIMAL else 2
+
+
+def from_stripe_minor_units(units: int, currency: str) -> Decimal:
+    """A Stripe amount (integer units of `stripe_exponent` places) as a Decimal, exactly, with
+    ISO 4217's places whenever that loses nothing: ISK 500 → 5, MGA 5000 → 5000.00. A fraction
+    ISO has no room for (a fractional ISK charge from before 2023) is kept: ISK 550 → 5.50."""
+    amount = Decimal(units).scaleb(-stripe_exponent(currency))
+    iso = amount.quantize(quantum(currency))  # at most 18 + 3 digits: exact in 28
+    return iso if iso == amount else amount
