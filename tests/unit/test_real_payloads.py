@@ -27,9 +27,9 @@ from typing import Any, Literal
 
 import pytest
 
+from handlers.deliveries import to_item
 from handlers.errors import InboundError, InvalidPayload
 from handlers.sources import get_source
-from handlers.deliveries import to_item
 from invoicebridge import samples, samples_standard, samples_stripe, samples_woocommerce
 from sandboxes.icount.rounding import ROUNDINGS, RULES
 from sandboxes.icount.rules import check_document as icount_check
