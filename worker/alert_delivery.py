@@ -23,6 +23,7 @@ import aiohttp
 import redis.asyncio as aioredis
 import structlog
 
+from worker.domain.whsec import PREFIX, whsec_key
 from worker.errors import BridgeError
 from worker.mailer import Mailer
 from worker.settings import AlertSettings
@@ -44,10 +45,10 @@ def signing_key(secret: str) -> bytes:
     other secret is used as its UTF-8 bytes.
 
     Raises:
-        ValueError: a `whsec_` secret whose rest is not base64.
+        ValueError: a `whsec_` secret whose rest is not base64, padded or not (`whsec_key`).
     """
-    if secret.startswith("whsec_"):
-        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    if secret.startswith(PREFIX):
+        return whsec_key(secret)
     return secret.encode()
 
 

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from worker.domain.events import PaymentKind
 from worker.domain.rates import WebhookRate
-from worker.domain.whsec import PROBLEM, whsec_key
+from worker.domain.whsec import PREFIX, PROBLEM, whsec_key
 from worker.settings_secrets import Secret, Strict
 
 #: the payment block an invoice-receipt records a payment in (iCount doc/create)
@@ -62,6 +62,18 @@ class AlertSettings(Strict):
     cooldown_s: float = Field(default=3600.0, ge=0)
     #: per webhook POST; email uses the `smtp` table's own timeout
     timeout_s: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _whsec_decodes(self) -> AlertSettings:
+        """A `whsec_` secret must be base64, padded or not, or no alert could be signed; the
+        error never shows the secret."""
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if secret.startswith(PREFIX):
+            try:
+                whsec_key(secret)
+            except ValueError:
+                raise ValueError(f"webhook_secret is {PROBLEM}") from None
+        return self
 
 
 class DocumentSettings(Strict):

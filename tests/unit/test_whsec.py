@@ -85,3 +85,23 @@ def test_other_sources_keep_any_secret(tmp_path: Path) -> None:
     """Stripe keys its HMAC with the whsec_ text itself, so it need not be base64."""
     settings = load_settings(write(tmp_path, "stripe", 'secret = "whsec_not-base64_at-all"'))
     assert settings.tenants["shop-a"].webhook_secrets() == ("whsec_not-base64_at-all",)
+
+
+def test_an_alert_webhook_secret_unpadded_signs_as_padded_and_a_bad_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The alerts' own `whsec_` secret reads as the receiver's does; a bad one is a start-up
+    error that shows no secret."""
+    from worker.alert_delivery import sign
+
+    padded, unpadded = "whsec_" + PADDED, "whsec_" + PADDED.rstrip("=")
+    assert sign(padded, "m1", 1, b"{}") == sign(unpadded, "m1", 1, b"{}")
+    alerts = '[tenants.shop-a.alerts]\nwebhook_url = "http://127.0.0.1:9/hook"\n'
+    good = write(tmp_path, "stripe", 'secret = "s"')
+    good.write_text(good.read_text() + alerts + f'webhook_secret = "{unpadded}"\n')
+    assert load_settings(good).tenants["shop-a"].alerts is not None
+    good.write_text(good.read_text().replace(unpadded, "whsec_ab-_cd"))
+    with pytest.raises(SettingsError) as caught:
+        load_settings(good)
+    assert "webhook_secret is not whsec_" in str(caught.value)
+    assert "ab-_cd" not in str(caught.value)
