@@ -38,6 +38,7 @@ from worker.limits import TenantLimits
 from worker.payment_details import awaited, keep, merged
 from worker.planner import Step, newest, plan
 from worker.providers.base import DocumentRef
+from worker.refunds import added
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.jobs")
@@ -259,7 +260,7 @@ async def _current_order(deps: Deps, event: OrderEvent) -> tuple[Order, OrderSta
     known = await ledger.order_state(tenant, order_id)
     order = newest(known.snapshot, event.order)
     seen = [*([event.refund] if event.refund else []), *(order.refunds if order else ())]
-    fresh = [refund for refund in seen if known.refunds.get(refund.refund_id) != refund]
+    fresh = added(seen, known.refunds)
     # The refund is kept even when its order is not known yet: the order's own event will
     # issue the credit note when it comes.
     await ledger.save_order(tenant, order_id, order if order is not known.snapshot else None,

@@ -169,8 +169,11 @@ class IDokladSettings(Strict):
     timeout_s: float = Field(default=20.0, gt=0)
 
 
+#: a key of iCash `pay_types`: a way of paying (`PaymentKind`), or "gift_card" for the part
+#: of an order gift cards paid (`Order.gift_cards`)
+PayTypeKey = PaymentKind | Literal["gift_card"]
 #: iCash's `get-pay-types` example (3.06): 1 Cash, 2 Credit card
-DEFAULT_PAY_TYPES: dict[PaymentKind, int] = {"cash": 1, "card": 2}
+DEFAULT_PAY_TYPES: dict[PayTypeKey, int] = {"cash": 1, "card": 2}
 
 
 class ICashSettings(Strict):
@@ -191,9 +194,10 @@ class ICashSettings(Strict):
     #: sold as, the rate written as text ("20" = 101): its tax group gives the line its VAT
     sale_items: dict[str, int] = Field(min_length=1)
     #: iCash's `PayTypeID` (from `get-pay-types`) of each way an order is paid: card,
-    #: paypal, bank_transfer, cash, other. The default is the documentation's example
-    #: list (1 Cash, 2 Credit card); an order paid in an unmapped way stops as needs_attention
-    pay_types: dict[PaymentKind, int] = Field(default_factory=lambda: dict(DEFAULT_PAY_TYPES))
+    #: paypal, bank_transfer, cash, other, and gift_card (the part gift cards paid). The
+    #: default is the documentation's example list (1 Cash, 2 Credit card); an order paid in
+    #: an unmapped way stops as needs_attention
+    pay_types: dict[PayTypeKey, int] = Field(default_factory=lambda: dict(DEFAULT_PAY_TYPES))
     #: `OperationElectronicReceipt`: YES sends no fiscal receipt to a printer (a web shop)
     electronic_receipt: bool = True
     #: the refund's `StornoType` (0, 1 or 2; iCash does not say which is which: a guess)

@@ -333,11 +333,13 @@ def _shipping_line(shipping: ShippingLine, taxed: bool) -> Line:
 
 def _line(kind: Literal["item", "shipping"], description: str, priced: Priced, quantity: int,
           discount: Decimal, sku: str | None, taxable: bool, taxed: bool) -> Line:  # fmt: skip
-    """A canonical line: rates of several tax lines add up (state + city); a line without
-    tax lines (minimal payloads) is taxable if the order has tax."""
-    tax = sum((tax_line.price for tax_line in priced.tax_lines), ZERO)
-    rate = sum((tax_line.rate or ZERO for tax_line in priced.tax_lines), ZERO) * 100
-    has_tax = tax > 0 if priced.tax_lines else taxed
+    """A canonical line: rates of several tax lines add up (state + city). Only a line whose
+    `tax_lines` key is missing (minimal payloads) is taxable if the order has tax; an empty
+    list is a line Shopify charged no tax on (untaxed shipping), so it is untaxed (#18)."""
+    tax_lines = priced.tax_lines or ()
+    tax = sum((tax_line.price for tax_line in tax_lines), ZERO)
+    rate = sum((tax_line.rate or ZERO for tax_line in tax_lines), ZERO) * 100
+    has_tax = taxed if priced.tax_lines is None else tax > 0
     return Line(kind=kind, description=description, sku=sku, quantity=Decimal(quantity),
                 unit_price=priced.price, discount=discount, tax=tax,
                 tax_rate=rate if tax else None, taxable=taxable and has_tax)  # fmt: skip

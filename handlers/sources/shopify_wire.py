@@ -46,7 +46,9 @@ class Allocation(Wire):
 class Priced(Wire):
     title: Text = None
     price: Amount
-    tax_lines: tuple[TaxLine, ...] = ()
+    #: None when the key is missing (or null): the parser falls back to the order's tax;
+    #: an empty list says the line carries no tax (untaxed shipping, an exempt product)
+    tax_lines: tuple[TaxLine, ...] | None = None
     discount_allocations: tuple[Allocation, ...] = ()
 
     def discount(self, fallback: Decimal) -> Decimal:

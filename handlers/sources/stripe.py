@@ -183,16 +183,21 @@ def _refunded(event: Event, charge: Payment, base: Parsed) -> Parsed:
     listed = charge.refunds.data if charge.refunds is not None else ()  # absent, null or []
     # Stripe lists refunds newest first, and max keeps the first of equal timestamps
     newest = max(listed, key=lambda r: r.created or event.created, default=None)
+    to_date = None
     if newest is None:  # not included: this refund is what the cumulative amount rose by
         minor = charge.amount_refunded - before.amount_refunded
         if minor <= 0:
             raise InvalidPayload("data.object.amount_refunded: not above its previous value")
         newest = RefundItem(id=f"{charge.id}:{charge.amount_refunded}", amount=minor)
+        if "amount_refunded" not in previous:  # nor the previous value: the worker subtracts
+            to_date = charge.amount_refunded  # the refunds it already holds (`refunds.added`)
     currency = charge.money()
     try:
         refund = Refund(refund_id=newest.id, currency=currency, reason=newest.reason,
                         amount=from_stripe_minor_units(newest.amount, currency),
-                        created_at=newest.created or event.created)  # fmt: skip
+                        created_at=newest.created or event.created,
+                        refunded_to_date=None if to_date is None
+                        else from_stripe_minor_units(to_date, currency))  # fmt: skip
     except ValidationError as exc:
         raise invalid(exc, "refund") from None
     order_id = charge.meta("order_id") or charge.payment_intent or charge.id

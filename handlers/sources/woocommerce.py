@@ -12,8 +12,12 @@ API's line subtotal/total are: unit_price = subtotal / quantity if that is a who
 else quantity 1 at the subtotal, "× n" in the description; discount = subtotal - total; tax =
 total_tax. A line's gross is then exactly total + total_tax: the lines make `total` whenever
 the shop's numbers do (else it still parses; the worker carries or refuses the gap). Negative
-fees become discount and less tax on the largest items; coupon lines only inform. How it was
-paid (`_payment`): the gateway id, its transaction id and the time paid; no card details.
+fees become discount and less tax on the largest items; coupon lines only inform. A line's
+VAT percent: `woocommerce_wire.line_rate` (`rate_percent`, else derived from the line: #18).
+How it was paid (`_payment`): the gateway id, its transaction id and the time paid; no card
+details. Gift cards (WooCommerce Gift Cards' `gift_cards[].amount`) are a means of payment,
+not a discount: WooCommerce's `total` is what is left after them, so the order's total is
+that plus the cards (the sale), and `Order.gift_cards` says what they paid (#18).
 """
 
 from __future__ import annotations
@@ -26,19 +30,18 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from handlers.errors import InboundError, InvalidPayload, InvalidSignature, MalformedHeader
 from handlers.sources import Parsed
-from handlers.sources.jsonbody import WholeNumber, header, invalid, load_object
-from handlers.sources.jsonbody import read_amount as _amount
-from handlers.sources.payments import LenientText, build_payment, gateway_kind, lenient_tuple
-from worker.domain.events import CurrencyCode, Customer, EventKind, Line, Order, Payment, Refund
-from worker.domain.money import MAX_QUANTITY, exponent, from_minor_units
-from worker.domain.text import wire_text
+from handlers.sources.jsonbody import header, invalid, load_object
+from handlers.sources.payments import build_payment, gateway_kind
+from handlers.sources.woocommerce_wire import Fee, Item, WooOrder, line_rate
+from worker.domain.events import Customer, EventKind, Line, Order, Payment, Refund
+from worker.domain.money import exponent, from_minor_units
 
 NAME = "woocommerce"
 
@@ -106,74 +109,6 @@ def _dedupe_key(body: bytes, doc: dict[str, Any], headers: Mapping[str, str], to
     return f"{host}:{webhook_id}:{topic}:{resource}/{doc.get('id', '')}:{version}"
 
 
-#: signed (fees and refunds go below 0); bounded, so no hostile 1e999999 reaches arithmetic
-_Money = Annotated[Decimal, BeforeValidator(_amount), Field(gt=-(10**15), lt=10**15)]
-_Amount = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, lt=10**15)]
-_Text = Annotated[str | None, BeforeValidator(wire_text)]  #: cleaned; blank is None
-_Gmt = Annotated[datetime, AfterValidator(lambda v: v if v.tzinfo else v.replace(tzinfo=UTC))]
-
-
-class _Wire(BaseModel):  # only the fields we read; the rest is ignored
-    model_config = ConfigDict(frozen=True, extra="ignore", coerce_numbers_to_str=True)
-
-
-class _Tax(_Wire):  # a line's `taxes[]` entry (the rate `id`), or a `tax_lines[]` entry
-    id: int = 0
-    rate_id: int = 0
-    rate_percent: _Amount | None = None  #: WooCommerce 5.7+
-
-
-class _Fee(_Wire):  # a fee line, and with the overrides below an item or a shipping line
-    name: _Text = None
-    method_title: _Text = None  #: shipping lines only
-    total: _Money
-    total_tax: _Money = _ZERO
-    taxes: tuple[_Tax, ...] = ()
-
-
-class _Item(_Fee):
-    sku: _Text = None
-    quantity: WholeNumber = Field(default=1, gt=0, le=MAX_QUANTITY)
-    subtotal: _Amount | None = None  #: before coupons; absent on shipping lines
-    total: _Amount
-    total_tax: _Amount = _ZERO
-
-
-class _RefundRef(_Wire):
-    id: int
-    reason: _Text = None
-    total: _Money  #: negative: "-10.00"
-
-
-class _Meta(_Wire):  # a `meta_data[]` entry; only WooPayments' `last4` is read
-    key: LenientText = None
-    value: LenientText = None
-
-
-class _WooOrder(_Wire):
-    id: int = Field(strict=True, gt=0)  #: strict: `true` is not order 1
-    number: _Text = None
-    status: str = ""
-    currency: CurrencyCode
-    total: _Amount
-    total_tax: _Amount = _ZERO
-    date_created_gmt: _Gmt  #: not `date_created`: that one is site-local, without an offset
-    date_modified_gmt: _Gmt | None = None
-    date_paid_gmt: _Text = None  #: `date_paid` is its site-local twin, set or null with it
-    #: payment fields are read leniently: an odd value reads as missing, never as a 422
-    payment_method: LenientText = None  #: the gateway id: "stripe", "bacs", "ppcp-gateway"
-    payment_method_title: LenientText = None
-    transaction_id: LenientText = None  #: "" (None here) when the gateway gave none
-    meta_data: Annotated[tuple[_Meta, ...], lenient_tuple] = ()
-    customer_note: _Text = None
-    billing: dict[str, _Text] = {}
-    line_items: tuple[_Item, ...] = ()
-    shipping_lines: tuple[_Item, ...] = ()
-    fee_lines: tuple[_Fee, ...] = ()
-    tax_lines: tuple[_Tax, ...] = ()
-    refunds: tuple[_RefundRef, ...] = ()
-
-
 def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     """Read one delivery. Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload`
     (a header is missing or the order is invalid; the detail names the path, never the value)."""
@@ -192,7 +127,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     return Parsed(key, topic, kind, order, order.updated_at, order.order_id, refund)
 
 
-def _kind(event: str, wire: _WooOrder, order: Order) -> tuple[EventKind, Refund | None]:
+def _kind(event: str, wire: WooOrder, order: Order) -> tuple[EventKind, Refund | None]:
     if event == "created":
         return EventKind.ORDER_CREATED, None
     if order.cancelled:
@@ -204,12 +139,13 @@ def _kind(event: str, wire: _WooOrder, order: Order) -> tuple[EventKind, Refund 
     return EventKind.ORDER_UPDATED, None
 
 
-def _order(document: dict[str, Any], *, deleted: bool) -> tuple[_WooOrder, Order]:
+def _order(document: dict[str, Any], *, deleted: bool) -> tuple[WooOrder, Order]:
     try:
-        wire = _WooOrder.model_validate(document)
+        wire = WooOrder.model_validate(document)
         return wire, Order(
             order_id=str(wire.id), number=wire.number or str(wire.id), currency=wire.currency,
-            prices_include_tax=False, lines=_lines(wire), total=wire.total,
+            prices_include_tax=False, lines=_lines(wire),
+            total=wire.total + wire.gift_card_total(), gift_cards=wire.gift_card_total(),
             total_tax=wire.total_tax, customer=_customer(wire.billing),
             paid=bool(wire.date_paid_gmt) or wire.status in ("processing", "completed", "refunded"),
             cancelled=deleted or wire.status == "cancelled", created_at=wire.date_created_gmt,
@@ -220,10 +156,10 @@ def _order(document: dict[str, Any], *, deleted: bool) -> tuple[_WooOrder, Order
                                  currency=wire.currency) for ref in wire.refunds if ref.total),
         )  # fmt: skip
     except ValidationError as exc:  # in the wire order, or in the canonical order built from it
-        raise invalid(exc, prefix="" if exc.title == _WooOrder.__name__ else "order") from None
+        raise invalid(exc, prefix="" if exc.title == WooOrder.__name__ else "order") from None
 
 
-def _payment(wire: _WooOrder) -> Payment | None:
+def _payment(wire: WooOrder) -> Payment | None:
     """The gateway id and what kind it is (`payments.gateway_kind`), its `transaction_id` (a
     Stripe charge id; WooPayments' PaymentIntent id; none for bacs, cod, cheque), and when it
     was paid (`date_paid_gmt`). Core WooCommerce sends no card details; WooPayments stores a
@@ -246,18 +182,22 @@ def _gmt(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _lines(wire: _WooOrder) -> tuple[Line, ...]:
+def _lines(wire: WooOrder) -> tuple[Line, ...]:
     rates = {tax.rate_id: tax.rate_percent for tax in wire.tax_lines}
-    items = [_item(n, item, wire.currency, rates) for n, item in enumerate(wire.line_items)]
-    shipping = [_line("shipping", ship.method_title or "Shipping", ship.total, ship, rates)
+
+    def rate(line: Fee) -> Decimal | None:
+        return line_rate(line, rates, wire.currency)
+
+    items = [_item(n, item, wire.currency, rate(item)) for n, item in enumerate(wire.line_items)]
+    shipping = [_line("shipping", ship.method_title or "Shipping", ship.total, ship, rate(ship))
                 for ship in wire.shipping_lines]  # fmt: skip
     credits = [f for f in wire.fee_lines if f.total < 0 or (f.total_tax < 0 and not f.total)]
-    fees = [_line("fee", fee.name or "Fee", fee.total, fee, rates)
+    fees = [_line("fee", fee.name or "Fee", fee.total, fee, rate(fee))
             for fee in wire.fee_lines if fee not in credits]  # fmt: skip
     return (*_absorb(items, credits), *shipping, *fees)
 
 
-def _item(index: int, item: _Item, currency: str, rates: Mapping[int, Decimal | None]) -> Line:
+def _item(index: int, item: Item, currency: str, rate: Decimal | None) -> Line:
     if item.name is None:
         raise InvalidPayload(f"line_items.{index}.name: missing")
     base = max(item.subtotal if item.subtotal is not None else item.total, item.total)
@@ -268,23 +208,19 @@ def _item(index: int, item: _Item, currency: str, rates: Mapping[int, Decimal | 
             unit = from_minor_units(int(units) // quantity, currency)
         else:  # "3 for 100.00": one line for the lot keeps the total exact
             description, quantity = f"{description} × {quantity}", 1
-    return _line("item", description, unit, item, rates, item.sku, quantity, base - item.total)
+    return _line("item", description, unit, item, rate, item.sku, quantity, base - item.total)
 
 
 def _line(kind: Literal["item", "shipping", "fee"], description: str, unit_price: Decimal,
-          taxed: _Fee, rates: Mapping[int, Decimal | None], sku: str | None = None,
-          quantity: int = 1, discount: Decimal = _ZERO) -> Line:  # fmt: skip
-    """A canonical line; its VAT percent adds up its rates' `rate_percent` when all are known."""
-    percents = list({tax.id: rates.get(tax.id) for tax in taxed.taxes}.values())
-    rate = sum(p for p in percents if p is not None)  # an int 0 only if no rate is known
-    known = percents and None not in percents and taxed.total_tax > 0 and rate <= 100
+          taxed: Fee, rate: Decimal | None, sku: str | None = None, quantity: int = 1,
+          discount: Decimal = _ZERO) -> Line:  # fmt: skip
+    """A canonical line at its VAT percent (`woocommerce_wire.line_rate`); untaxed without tax."""
     return Line(kind=kind, description=html.unescape(description), sku=sku, discount=discount,
                 quantity=Decimal(quantity), unit_price=unit_price, tax=taxed.total_tax,
-                tax_rate=Decimal(rate) if known else None,
-                taxable=taxed.total_tax > 0)  # fmt: skip
+                tax_rate=rate, taxable=taxed.total_tax > 0)  # fmt: skip
 
 
-def _absorb(items: list[Line], negative_fees: list[_Fee]) -> list[Line]:
+def _absorb(items: list[Line], negative_fees: list[Fee]) -> list[Line]:
     """Spread negative fees over the item lines, largest net first, as discount and less tax;
     no line's net or tax goes below zero, so no document shows a negative price."""
     credit = -sum((fee.total for fee in negative_fees), _ZERO)

@@ -210,10 +210,16 @@ class Refund(_Frozen):
     reason: Reason = None
     lines: tuple[Line, ...] = ()
     created_at: datetime | None = None
+    #: all that was refunded of the payment so far, when the source says only that (a Stripe
+    #: charge without its refunds listed): `amount` is then what this adds to the refunds the
+    #: ledger already holds for the order, worked out by the worker (`refunds.added`)
+    refunded_to_date: PositiveMoney | None = None
 
     @model_validator(mode="after")
     def _bounded(self) -> Refund:
         amounts: list[Located] = [(("amount",), self.amount), *_line_amounts(self.lines)]
+        if self.refunded_to_date is not None:
+            amounts.append((("refunded_to_date",), self.refunded_to_date))
         _refuse_large(self.currency, amounts, self.lines)
         return self
 
@@ -301,15 +307,28 @@ class Order(_Frozen):
     charge: ChargeRequest | None = None
     #: the order's exchange rate to the merchant's home currency, when the shop gives one
     exchange_rate: PositiveMoney | None = None
+    #: the part of `total` paid by gift cards or store credit: a means of payment, not a
+    #: discount (the document is for the whole sale, VAT on all of it); at most `total`
+    gift_cards: Money = Decimal(0)
 
     @model_validator(mode="after")
     def _bounded(self) -> Order:
+        if self.gift_cards > self.total:
+            raise ValueError(f"gift_cards ({self.gift_cards}) exceed the total ({self.total})")
+        if self.gift_cards and self.charge is not None:  # the charge would take the whole total
+            raise ValueError("a stored-card charge cannot be asked for an order gift cards paid")
         amounts: list[Located] = [(("total",), self.total), (("total_tax",), self.total_tax)]
+        amounts.append((("gift_cards",), self.gift_cards))
         amounts += _line_amounts(self.lines)
         if self.charge is not None and self.charge.first_payment is not None:
             amounts.append((("charge", "first_payment"), self.charge.first_payment))
         _refuse_large(self.currency, amounts, self.lines)
         return self
+
+    def paid_otherwise(self) -> Decimal:
+        """What the order's own payment (`payment`, `payment_gateway`) took: the total, at the
+        currency's unit, less what gift cards paid."""
+        return quantize(self.total, self.currency) - self.gift_cards
 
     def lines_total(self) -> Decimal:
         """Sum of the lines' gross amounts, rounded to the currency's smallest unit once:

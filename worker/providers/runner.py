@@ -9,6 +9,8 @@ where it cannot email, as a PDF through the tenant's SMTP server.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from worker.domain.events import Line, Order, Refund
 from worker.domain.idempotency import sanity_string
 from worker.errors import NeedsAttention, OutcomeUnknown, Permanent
@@ -59,6 +61,7 @@ def credit_note_order(order: Order, refund: Refund) -> Order:
         "lines": lines, "total": refund.amount, "total_tax": sum(line.tax for line in lines),
         "prices_include_tax": True, "paid": False, "refunds": (),
         "created_at": refund.created_at or order.created_at,
+        "gift_cards": Decimal(0),  # what gift cards paid of the sale is not the refund's
     })  # fmt: skip
 
 

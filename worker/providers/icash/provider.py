@@ -6,7 +6,8 @@ iCash documents no call that makes a document directly; it documents operations
     new-operation (ImportSource, ImportRefID, Sell | ReturnClient, register, store,
                    contragent, Comment)
     add-operation-sale-item   once per item (`sale.sale_items`)
-    add-operation-payment     the whole amount, at the order's pay type
+    add-operation-payment     the whole amount at the order's pay type; the part gift cards
+                              paid first, at its own (`payment.payments`)
     print-operation           finalises it (TEMP -> NORMAL)
     documents-list            the document made from it (`DocumentOperationID`)
 
@@ -42,7 +43,7 @@ from worker.providers.base import (
     DocumentRef,
     DocumentRequest,
 )
-from worker.providers.icash import sale, wire
+from worker.providers.icash import payment, sale, wire
 from worker.providers.icash.client import ICashClient
 from worker.providers.icash.pdf import document_pdf
 from worker.settings import DocumentSettings, ICashSettings
@@ -142,15 +143,16 @@ class ICashProvider:
                 reason=f"{kind}_unsupported",
             )
         items = sale.sale_items(order, self.documents, self.icash)
-        pay_type = sale.pay_type(order, self.documents, self.icash)
+        price = sum((item.amount for item in items), Decimal(0))
+        payments = payment.payments(order, price, self.documents, self.icash)
         operation = await self._operation(kind, request.reference)
         if operation is None:
             operation = await self._open(request)
         operation_id = int(operation["OperationID"])
         printed_now = False
         if operation["OperationStatus"] == wire.TEMP:
-            await self._fill(operation, items, pay_type)
-            await self._print(operation_id, pay_type)
+            await self._fill(operation, items, payments)
+            await self._print(operation_id, payments[-1].pay_type)
             printed_now = True
         ref = await self._document(kind, operation_id, order)
         if ref is None:
@@ -271,8 +273,11 @@ class ICashProvider:
             "FiskBonUUID": uuid,
         }
 
-    async def _fill(self, operation: _Row, items: list[sale.SaleItem], pay_type: int) -> None:
-        """Add the items the operation does not hold yet, then the payment if it has none."""
+    async def _fill(
+        self, operation: _Row, items: list[sale.SaleItem], payments: list[payment.PaymentPart]
+    ) -> None:
+        """Add the items the operation does not hold yet, then the payments it does not hold
+        yet (a gift card's part, then the rest: `payment.payments_added`)."""
         operation_id = int(operation["OperationID"])
         if any(operation.get(key) in (None, "") for key in ("OperationPrice", "OperationPayedSum")):
             raise NeedsAttention(
@@ -282,20 +287,9 @@ class ICashProvider:
         held = sale.items_added(items, _number(operation.get("OperationPrice")))
         for item in items[held:]:
             await self.client.call(wire.ADD_SALE_ITEM, item.fields(operation_id), mutating=True)
-        total = sum((item.amount for item in items), Decimal(0))
-        paid = _number(operation.get("OperationPayedSum"))
-        if paid == 0:
-            fields = {
-                "OperationID": operation_id,
-                "PayTypeID": pay_type,
-                "PaymentSum": wire.plain(total, 2, 2),
-            }
-            await self.client.call(wire.ADD_PAYMENT, fields, mutating=True)
-        elif paid != total:
-            raise NeedsAttention(
-                f"iCash operation {operation_id} is paid {paid}, not {total}",
-                reason="operation_paid_differs",
-            )
+        paid = payment.payments_added(payments, _number(operation.get("OperationPayedSum")))
+        for part in payments[paid:]:
+            await self.client.call(wire.ADD_PAYMENT, part.fields(operation_id), mutating=True)
 
     async def _print(self, operation_id: int, pay_type: int) -> None:
         fields = {"OperationID": operation_id, "PayTypeID": pay_type}

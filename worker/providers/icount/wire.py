@@ -29,7 +29,7 @@ from worker.providers.icount.totals import (
     money_fields,
 )
 from worker.providers.icount.wire_docs import docnum_value
-from worker.providers.icount.wire_payment import charged_payment, payment_fields
+from worker.providers.icount.wire_payment import charged_payment, gift_card_note, payment_fields
 from worker.settings import DocumentSettings
 
 __all__ = [
@@ -92,7 +92,8 @@ def _hwc(order: Order, sanity: str) -> str:
     """The document's comment: the order, and our reference, which `doc/info` shows where it
     may not show `sanity_string` (how a refused repeat finds the first document, F-DOC-21)."""
     number = order.number if order.number.startswith("#") else f"#{order.number}"
-    return f"Order {number} · ref {sanity}"
+    note = gift_card_note(order)  # the part no payment block can record (wire_payment)
+    return f"Order {number} · ref {sanity}" + (f" · {note}" if note else "")
 
 
 def build_document_request(

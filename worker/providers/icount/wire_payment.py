@@ -16,6 +16,15 @@ number; a payment the platform gave no such id for cannot be recorded truthfully
 those blocks, so the job stops for a human (`MissingTransactionId`, a `NeedsAttention`,
 after the job has waited for payment details that come in a later event), who can map the
 gateway to another block.
+
+Gift cards and store credit (`Order.gift_cards`, #18) are a means of payment: the document
+is for the whole sale, and its payment block records only what the order's own payment
+took (`Order.paid_otherwise`). `doc/create` documents no block for a gift card or any
+"other" means of payment (seed 000: cash, cheques, banktransfer, cc, paypal, barter), so
+the gift-card part is stated in the document's comment (`gift_card_note`, put in `hwc`);
+an order gift cards paid in full has nothing to record and stops for a human
+(`gift_card_only`). Whether iCount accepts an invoice-receipt whose payments are below its
+total is undocumented (docs/providers/icount.md F-PAY-9).
 """
 
 from __future__ import annotations
@@ -115,15 +124,24 @@ def _paid_on(order: Order, day: date) -> str:
 def payment_fields(
     order: Order, documents: DocumentSettings, day: date, bank_account_id: int | None
 ) -> dict[str, object]:
-    """The payment block of `order`'s invoice-receipt, paid in one go on the platform.
+    """The payment block of `order`'s invoice-receipt, paid in one go on the platform: the
+    total less what gift cards paid.
 
     Raises:
+        NeedsAttention: gift cards paid the whole order (`gift_card_only`).
         MissingTransactionId: a `cc` or `paypal` payment without the gateway's transaction id.
         Permanent: a bank transfer without the tenant's `bank_account_id` (the settings
             refuse that at start-up; this guards a provider switched at run time).
     """
     block = payment_block(order, documents)
-    total = format_amount(quantize(order.total, order.currency), order.currency)
+    paid = order.paid_otherwise()
+    if paid <= 0 < order.gift_cards:
+        raise NeedsAttention(
+            f"order {order.number} was paid in full by gift card, and iCount documents no "
+            "payment block for one: issue its invoice-receipt by hand",
+            reason="gift_card_only",
+        )
+    total = format_amount(paid, order.currency)
     payment = order.payment
     if block == "cc":
         return {
@@ -156,6 +174,16 @@ def payment_fields(
             "banktransfer": {"sum": total, "date": _paid_on(order, day), "account": bank_account_id}
         }
     return {"cash": {"sum": total}}
+
+
+def gift_card_note(order: Order) -> str | None:
+    """What the comment says of the part gift cards paid ("24.00 EUR of 28.00 paid by gift
+    card"); None when they paid nothing."""
+    if not order.gift_cards:
+        return None
+    gift = format_amount(order.gift_cards, order.currency)
+    total = format_amount(quantize(order.total, order.currency), order.currency)
+    return f"{gift} {order.currency} of {total} paid by gift card"
 
 
 def charged_payment(charge: ChargeRef, day: date, holder_name: str) -> dict[str, object]:
