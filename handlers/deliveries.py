@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from handlers.sources import Parsed, get_source
 from handlers.sources.jsonbody import invalid
 from worker.domain.events import IgnoredDelivery, OrderEvent, UnreadableDelivery
 from worker.domain.idempotency import event_id as make_event_id
-from worker.domain.redaction import redact, redact_text
+from worker.domain.redaction import REDACTED, SECRET_KEYS, redact, redact_text
 from worker.domain.text import clean_identifier
 
 #: header name prefixes the parsers read (topic, event and delivery ids, timestamps)
@@ -30,6 +31,10 @@ KEPT_HEADERS = ("x-shopify-", "x-wc-", "webhook-")
 #: ... of which these are never kept: they prove the sender, and are checked already
 DROPPED_HEADERS = ("signature", "hmac")
 _HEADER_MAX = 500
+#: kept headers a re-delivery changes (an attempt's time, its count): not part of the key
+_VOLATILE = frozenset({"webhook-timestamp", "x-shopify-triggered-at", "x-wc-webhook-delivery-id"})
+#: keys whose all-digit string values are identifiers, kept unmasked
+_ID_KEY = re.compile(r"(^|_)(id|ids|reference|ref)$")
 #: where a delivery names its topic, in order: Shopify, WooCommerce, else the body's `type`
 _TOPIC_HEADERS = ("x-shopify-topic", "x-wc-webhook-topic")
 
@@ -89,22 +94,40 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
+def _kept(value: Any, key: str = "") -> Any:
+    """`value` as kept: `redact`'s masking, except that an identifier (digits alone under a
+    key naming an id or reference: `client_reference_id`, `order_id`) stays as it is, so
+    that a replay puts the event on the order it was for. A card number has no such key."""
+    if isinstance(value, dict):
+        return {k: _kept(item, str(k).lower()) for k, item in value.items()}
+    if isinstance(value, list):
+        return [_kept(item, key) for item in value]
+    if isinstance(value, str) and _ID_KEY.search(key) and value.isascii() and value.isdigit():
+        return value if key not in SECRET_KEYS else REDACTED
+    return redact({key: value})[key] if key else redact(value)
+
+
 def _body_text(body: bytes) -> tuple[str, Any]:
-    """The body as text to keep, and its JSON value (None when it is not JSON)."""
+    """The body as text to keep, and its JSON value (None when it is not JSON). The text is
+    ASCII: a lone surrogate escape in the body stays an escape, which Redis can store."""
     try:
         value = json.loads(body)
     except (ValueError, RecursionError):
         return redact_text(body.decode("utf-8", "replace")), None
-    return json.dumps(redact(value), ensure_ascii=False), value
+    return json.dumps(_kept(value)), value
 
 
 def unreadable(
     body: bytes, headers: Mapping[str, str], tenant_id: str, source_name: str, reason: str
 ) -> UnreadableDelivery:
-    """The delivery as kept: identified by its bytes, so a re-delivery of it (the same body)
-    is recorded once; its topic as its headers or body name it."""
-    dedupe_key = "raw-" + hashlib.sha256(body).hexdigest()[:40]
+    """The delivery as kept: identified by its headers (topic, ids) and bytes, so a
+    re-delivery of it is recorded once, and two topics with one body (Shopify sends
+    `orders/updated` and `orders/paid` alike) twice; its topic as its headers or body name
+    it."""
     kept = kept_headers(headers)
+    named = "\n".join(f"{name}={kept[name]}" for name in sorted(kept) if name not in _VOLATILE)
+    digest = hashlib.sha256(named.encode("utf-8", "replace") + b"\n" + body).hexdigest()
+    dedupe_key = "raw-" + digest[:40]
     text, value = _body_text(body)
     topic = next((kept[name] for name in _TOPIC_HEADERS if kept.get(name)), None)
     if topic is None and isinstance(value, dict) and isinstance(value.get("type"), str):
@@ -115,7 +138,7 @@ def unreadable(
         source=source_name,
         topic=clean_identifier(topic or "unknown")[:200] or "unknown",
         delivery_id=dedupe_key,
-        reason=redact_text(reason)[:2000],
+        reason=redact_text(_text(reason))[:2000],
         body=text,
         headers=kept,
     )

@@ -13,8 +13,7 @@ from handlers.deliveries import to_item, unreadable
 from handlers.deps import ReceiverDeps, TenantAuth
 from handlers.errors import (
     BodyTooLarge,
-    InvalidPayload,
-    MalformedBody,
+    InboundError,
     TooManyRequests,
     UnknownTenant,
     UnsupportedMediaType,
@@ -75,7 +74,7 @@ async def _parsed_or_kept(
     name = source.NAME
     try:
         return to_item(source.parse(body, request.headers), tenant_id, name)
-    except (InvalidPayload, MalformedBody) as exc:
+    except InboundError as exc:  # not a valid delivery of this source: a header or the body
         if name == STANDARD:
             raise
         reason = f"{exc.title}: {exc.detail}"
@@ -143,7 +142,7 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
         response.headers["Retry-After"] = "1"
         return response
     status = _status(item, outcome)
-    if isinstance(item, UnreadableDelivery) and deps.on_unreadable is not None:
+    if isinstance(item, UnreadableDelivery) and outcome == "new" and deps.on_unreadable:
         _in_background(deps.on_unreadable(tenant_id, item.event_id, item.reason))
     log.info("webhook_" + status, topic=item.topic, outcome=outcome)
     return web.json_response({"event_id": item.event_id, "status": status})

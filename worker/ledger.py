@@ -201,7 +201,7 @@ class Ledger(JobLedger):
         elif isinstance(item, UnreadableDelivery):
             state = "unreadable"
             raw = {"body": item.body, "headers": item.headers}
-            fields |= {"last_error": item.reason, "raw": json.dumps(raw, ensure_ascii=False)}
+            fields |= {"last_error": item.reason, "raw": json.dumps(raw)}  # ASCII: storable
         else:
             state = "ignored"
         flat = [part for pair in fields.items() for part in pair]

@@ -183,3 +183,19 @@ async def test_a_standard_sender_still_gets_its_422(
         assert [key async for key in redis.scan_iter(EVENT.format("*"))] == []
     finally:
         await redis.aclose()
+
+
+async def test_a_body_with_a_lone_surrogate_escape_is_kept_not_refused(
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any],
+) -> None:
+    """JSON may carry `\\ud800`, which Redis cannot store as text: the kept body keeps it as
+    an escape, and the delivery is answered 2xx like any other unreadable one."""
+    client, deps, _ = setup
+    order = future_order(3303)
+    order["note"] = "\ud800"
+    body = json.dumps(order).encode()  # ASCII: the escape travels as the six characters
+    headers = samples.headers_for(body, topic="orders/paid", secret=SHOPIFY_SECRET, event_id="e3")
+    answer = await client.post(URL, data=body, headers=headers)
+    assert answer.status == 200 and (await answer.json())["status"] == "unreadable"
+    fields = await deps.ledger.event((await answer.json())["event_id"])
+    assert fields["state"] == "unreadable" and "\\\\ud800" in fields["raw"]

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from worker.domain.events import Refund
+from worker.errors import NeedsAttention
 from worker.refunds import added
 
 D = Decimal
@@ -39,12 +42,14 @@ def test_out_of_order_refunds_never_credit_more_than_was_refunded() -> None:
     assert added([to_date("5.00")], {later.refund_id: later}) == []
 
 
-def test_refunds_with_their_own_amount_count_before_a_cumulative_one() -> None:
-    """A refund the source listed with its id and amount (3.00), then a cumulative 10.00:
-    7.00 is what the second adds."""
+def test_beside_refunds_of_another_kind_or_charge_it_stops() -> None:
+    """A refund listed with its own amount, or one of another charge of the order: what a
+    to-date refund adds cannot be told, so the event stops for a person."""
     listed = Refund(refund_id="re_1", amount=D("3.00"), currency="EUR")
-    fresh = added([listed, to_date("10.00")], {})
-    assert [(r.refund_id, r.amount) for r in fresh] == [
-        ("re_1", D("3.00")),
-        ("ch_1:10.00", D("7.00")),
-    ]
+    other = Refund(
+        refund_id="ch_2:4.00", amount=D("4.00"), currency="EUR", refunded_to_date=D("4.00")
+    )
+    for known in ({listed.refund_id: listed}, {other.refund_id: other}):
+        with pytest.raises(NeedsAttention) as raised:
+            added([to_date("10.00")], known)
+        assert raised.value.reason == "refund_amount_unknown"

@@ -289,3 +289,26 @@ def test_refunds_and_invoice_lines_use_stripes_exponent(
     invoice["data"]["object"]["lines"]["data"][0]["amount"] = units
     order = order_of(parse(invoice))
     assert order.total == order.lines[0].unit_price == amount
+
+
+@pytest.mark.parametrize(
+    ("currency", "places"),
+    [
+        ("ISK", 2),
+        ("HUF", 2),
+        ("TWD", 2),
+        ("USD", 2),
+        ("MGA", 0),
+        ("UGX", 0),
+        ("JPY", 0),
+        ("KRW", 0),
+        ("KWD", 3),
+        ("BHD", 3),
+        ("TND", 3),
+    ],
+)
+def test_exponents_are_stripes_documented_ones(currency: str, places: int) -> None:
+    """Values read off docs.stripe.com/currencies, not from the table under test."""
+    from worker.domain.money import stripe_exponent
+
+    assert stripe_exponent(currency) == places
