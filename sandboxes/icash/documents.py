@@ -31,7 +31,7 @@ from sandboxes.icash.models import (
     SandboxAccount,
     base_of,
     fixed,
-    net_of,
+    line_net,
     now_text,
     quantize,
     today_text,
@@ -42,8 +42,8 @@ from sandboxes.icash.state import Call, Method, SandboxState
 FIRST_NUMBER = 1_000_000_001
 
 
-def _service(row: Row, account: SandboxAccount, created: str) -> dict[str, Any]:
-    net = net_of(row.gross, row.item.rate)
+def _service(row: Row, account: SandboxAccount, created: str, vat_rule: str) -> dict[str, Any]:
+    net = line_net(row.gross, row.item.rate, vat_rule)
     rate = row.item.rate
     return {
         "DocumentServiceSaleItemID": row.item.id,
@@ -122,7 +122,8 @@ def make_document(state: SandboxState, account: SandboxAccount, op: Operation, p
         "DocumentAcceptedBy": "", "DocumentCreatedBy": account.user_name,
         "DocumentCreateUserID": account.user_id, "DocumentCreateDate": created,
         "DocumentVatReason": "", "DocumentComment": op.comment,
-        "DocumentServices": [_service(row, account, created) for row in op.rows],
+        "DocumentServices": [_service(row, account, created, switches.vat_rule)
+                             for row in op.rows],
     }  # fmt: skip
     delay = switches.document_delay_s if switches.document_on_print == "delayed" else 0.0
     document = Document(account.api_key, fields, op.import_source, op.import_ref,

@@ -58,14 +58,19 @@ def net_of(gross: Decimal, rate: Decimal) -> Decimal:
     return quantize(gross * 100 / (100 + rate), 2)
 
 
+def line_net(gross: Decimal, rate: Decimal, vat_rule: str) -> Decimal:
+    """A row's net as its document line shows it: its VAT rounded and the rest
+    (`per_line_vat`), else its net rounded."""
+    if vat_rule == "per_line_vat":
+        return gross - quantize(gross * rate / (100 + rate), 2)
+    return net_of(gross, rate)
+
+
 def base_of(rows: list[tuple[Decimal, Decimal]], vat_rule: str) -> Decimal:
     """The tax base of (gross, rate) rows: each row's VAT rounded (`per_line_vat`), each
     row's net rounded (`per_line`), or the net of each rate's summed gross (`per_rate`)."""
-    if vat_rule == "per_line_vat":
-        return sum((gross - quantize(gross * rate / (100 + rate), 2) for gross, rate in rows),
-                   Decimal(0))  # fmt: skip
-    if vat_rule == "per_line":
-        return sum((net_of(gross, rate) for gross, rate in rows), Decimal(0))
+    if vat_rule in ("per_line_vat", "per_line"):
+        return sum((line_net(gross, rate, vat_rule) for gross, rate in rows), Decimal(0))
     by_rate: dict[Decimal, Decimal] = {}
     for gross, rate in rows:
         by_rate[rate] = by_rate.get(rate, Decimal(0)) + gross

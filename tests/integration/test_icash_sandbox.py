@@ -403,6 +403,8 @@ async def test_rounding_the_vat_or_the_net_differs_on_a_tie(
         api = Api(http, box)
         row = await api.document_of(await api.printed([(101, "1", "9.09")]))
         assert (row["DocumentPriceBase"], row["DocumentTotalPrice"]) == (base, "9.09")
+        [line] = (await api.call("get-document", DocumentID=row["DocumentID"]))["DocumentServices"]
+        assert line["DocumentServiceTotalPrice"] == base  # the lines show what the base sums
         [view] = await control(http, box, "GET", "documents")
         assert view["vat"] == vat
 
