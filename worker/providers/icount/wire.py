@@ -30,6 +30,7 @@ from worker.providers.icount.totals import (
 )
 from worker.providers.icount.wire_docs import docnum_value
 from worker.providers.icount.wire_payment import charged_payment, gift_card_note, payment_fields
+from worker.providers.retry_after import retry_after_ms
 from worker.settings import DocumentSettings
 
 __all__ = [
@@ -144,13 +145,8 @@ def build_document_request(
 
 
 def _delay_ms(retry_after: str | None) -> int:
-    if retry_after is None:
-        return RATE_LIMIT_DELAY_MS
-    try:
-        seconds = Decimal(retry_after.strip())
-    except ArithmeticError:
-        return RATE_LIMIT_DELAY_MS  # an HTTP date: not worth a clock here
-    return int(seconds * 1000) if seconds.is_finite() and seconds >= 0 else RATE_LIMIT_DELAY_MS
+    delay = retry_after_ms(retry_after)
+    return RATE_LIMIT_DELAY_MS if delay is None else delay
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
