@@ -36,11 +36,8 @@ import aiohttp
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.providers import http
 from worker.providers.icount.wire import (
-    DocumentRef,
     SessionExpired,
     decipher,
-    emails_on_create,
-    parse_document,
 )
 from worker.providers.icount.wire_charge import charge_error, stored_token
 from worker.providers.icount.wire_docs import (
@@ -104,11 +101,10 @@ class ICountClient:
         first): the account's answer, or the refusal (`auth_failed`, ...) as `Permanent`."""
         return await self._request(APP_INFO, {})
 
-    async def create_document(self, body: dict[str, Any]) -> DocumentRef:
-        """Create the document in `body` (or get the one its `sanity_string` already made)."""
-        data = await self._request("doc/create", body)
-        doctype = str(body.get("doctype", ""))
-        return parse_document(data, emailed=emails_on_create(body), doctype=doctype)
+    async def create_document(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the document in `body` (or get the one its `sanity_string` already made):
+        iCount's answer, which `wire.created_document` reads."""
+        return await self._request("doc/create", body)
 
     async def search_documents(self, filters: dict[str, Any]) -> list[Mapping[str, Any]]:
         """The documents `doc/search` lists for `filters`; none is an empty list.

@@ -41,6 +41,7 @@ __all__ = [
     "DocumentRef",
     "SessionExpired",
     "build_document_request",
+    "created_document",
     "decipher",
     "emails_on_create",
     "format_amount",
@@ -228,6 +229,16 @@ def _optional_amount(value: Any) -> Decimal | None:
 def emails_on_create(body: Mapping[str, Any]) -> bool:
     """Whether iCount emails the document a `doc/create` body makes (F-DOCR-5)."""
     return is_truthy(body.get("send_email")) and bool(body.get("email"))
+
+
+def created_document(data: Mapping[str, Any], body: Mapping[str, Any]) -> DocumentRef:
+    """The document a `doc/create` success for `body` names (`parse_document`).
+
+    Raises:
+        OutcomeUnknown: success without a document number.
+    """
+    doctype = str(body.get("doctype", ""))
+    return parse_document(data, emailed=emails_on_create(body), doctype=doctype)
 
 
 def parse_document(data: Mapping[str, Any], *, emailed: bool, doctype: str = "") -> DocumentRef:
