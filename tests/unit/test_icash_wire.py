@@ -128,6 +128,8 @@ def test_permanent_reason_comes_from_the_message_and_is_scrubbed() -> None:
     ("status", "body", "retry_after", "error", "delay_ms"),
     [
         (429, b"", "7", RateLimited, 7000),
+        (429, b"", "-1", RateLimited, 5000),
+        (429, b"", "Wed, 21 Oct 2015 07:28:00 GMT", RateLimited, 0),
         (429, b"Too many requests", None, RateLimited, 5000),
         (503, b"<html>down</html>", None, Retryable, None),
         (200, b"<html>proxy</html>", None, Retryable, None),

@@ -278,6 +278,8 @@ def test_decipher_success() -> None:
     [
         (429, b"{}", None, 90_000),
         (429, b"", "7", 7_000),
+        (429, b"", "not a delay", 90_000),
+        (429, b"", "Wed, 21 Oct 2015 07:28:00 GMT", 0),
         (200, b"Too many requests", None, 90_000),
         (200, b'{"status": false, "reason": "too_many_requests"}', None, 90_000),
     ],

@@ -475,11 +475,14 @@ def test_401_is_token_rejected() -> None:
     ("header", "delay"),
     [
         ("7", 7000),
+        ("1.5", 1500),
         (None, RATE_LIMIT_DELAY_MS),
-        ("Wed, 21 Oct 2015 07:28:00 GMT", RATE_LIMIT_DELAY_MS),
+        ("soon", RATE_LIMIT_DELAY_MS),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0),  # an HTTP-date already past: no wait
     ],
 )
 def test_429_is_rate_limited_with_retry_after(header: str | None, delay: int) -> None:
+    """The delay is `Retry-After` (seconds or an HTTP-date), else the 60 s default."""
     with pytest.raises(RateLimited) as caught:
         decipher(429, b"", header)
     assert caught.value.delay_ms == delay

@@ -9,31 +9,29 @@ sends one request at a time (a later nonce must not overtake an earlier one on t
 wire), and a refused nonce (another process's overtook it) is tried again with a
 new one, up to `NONCE_TRIES` times.
 
-Transport errors map onto the error tree by what iCash may have done: nothing
-was sent (refused, DNS, connect timeout) → `Retryable`; sent but the answer was
-lost (read timeout, dropped connection) → `OutcomeUnknown` for calls that change
-something, `Retryable` for reads. The secret key, the session id and signatures
-never appear in an error message; nothing here logs.
+The bytes go through `worker.providers.http.send`, which maps transport errors onto the
+error tree by what iCash may have done: nothing was sent (refused, DNS, connect timeout)
+→ `Retryable`; sent but the answer was lost (read timeout, dropped connection) →
+`OutcomeUnknown` for calls that change something, `Retryable` for reads. The secret key,
+the session id and signatures never appear in an error message; nothing here logs.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import aiohttp
 
-from worker.errors import OutcomeUnknown, Permanent, Retryable
-from worker.metrics import observe_call
+from worker.errors import Permanent
+from worker.providers import http
 from worker.providers.icash import wire
 from worker.providers.icash.nonces import Nonces, ProcessNonces, key_id
 from worker.providers.pacer import pacer_for, pacing_key
 from worker.settings import ICashSettings
 
-#: share of the total timeout allowed for the TCP connect, so a connect timeout is
-#: told apart from a read timeout (the total timer alone raises a bare TimeoutError)
-_CONNECT_SHARE = 0.5
 #: sends of one call with fresh nonces while other processes' nonces overtake ours
 NONCE_TRIES = 3
 #: one in-process counter for clients built without a shared one (commands, tests)
@@ -146,25 +144,22 @@ class ICashClient:
     async def _post_once(
         self, method: str, fields: Mapping[str, object], *, ses: str | None, mutating: bool
     ) -> Any:
-        total = self._settings.timeout_s
-        timeout = aiohttp.ClientTimeout(total=total, sock_connect=total * _CONNECT_SHARE)
         async with self._send_lock:  # nonce order on the wire = the order they were made
-            with observe_call("icash", method):  # timed once held: queueing is not latency
-                auth = await self._auth(ses)
-                body = wire.form_fields({**fields, **auth})
-                try:
-                    async with self._session.post(
-                        f"{self._base_url}/{method}", data=body, timeout=timeout
-                    ) as response:
-                        raw, status = await response.read(), response.status
-                        retry_after = response.headers.get("Retry-After")
-                except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                    what = f"iCash {method}: cannot connect ({type(exc).__name__})"
-                    raise Retryable(what) from exc
-                except (TimeoutError, aiohttp.ClientError) as exc:
-                    what = f"iCash {method}: no answer after sending ({type(exc).__name__})"
-                    raise (OutcomeUnknown(what) if mutating else Retryable(what)) from exc
-                secrets = (self._secret, self._settings.api_key, ses or "", str(auth["signature"]))
-                return wire.decipher(
-                    status, raw, retry_after, with_session=ses is not None, secrets=secrets
-                )
+            auth = await self._auth(ses)
+            secrets = (self._secret, self._settings.api_key, ses or "", str(auth["signature"]))
+            call = http.Call(provider="icash", label="iCash", operation=method, mutating=mutating)
+            return await http.send(  # timed once held: queueing is not latency
+                self._session,
+                "POST",
+                f"{self._base_url}/{method}",
+                call,
+                partial(_decipher, with_session=ses is not None, secrets=secrets),
+                timeout_s=self._settings.timeout_s,
+                data=wire.form_fields({**fields, **auth}),
+            )
+
+
+def _decipher(answer: http.Answer, *, with_session: bool, secrets: tuple[str, ...]) -> Any:
+    return wire.decipher(
+        answer.status, answer.body, answer.retry_after, with_session=with_session, secrets=secrets
+    )

@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 from worker.domain.redaction import redact_text
 from worker.errors import Permanent, RateLimited, Retryable
+from worker.providers.retry_after import retry_after_ms
 
 # --- methods and fields (the one place that names them) ---------------------------------
 
@@ -145,11 +146,8 @@ def plain(value: Decimal, places: int, min_places: int = 0) -> str:
 
 
 def _delay_ms(retry_after: str | None) -> int:
-    try:
-        seconds = Decimal((retry_after or "").strip())
-    except ArithmeticError:
-        return RATE_LIMIT_DELAY_MS  # absent, or an HTTP date: not worth a clock here
-    return int(seconds * 1000) if seconds.is_finite() and seconds >= 0 else RATE_LIMIT_DELAY_MS
+    delay = retry_after_ms(retry_after)
+    return RATE_LIMIT_DELAY_MS if delay is None else delay
 
 
 def _scrub(text: str, secrets: Collection[str]) -> str:

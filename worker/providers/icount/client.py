@@ -4,10 +4,10 @@ Auth: `Authorization: Bearer <api_token>` when a token is configured; otherwise
 a `sid` from `auth/login` (cid/user/pass), fetched lazily and fetched again once
 when iCount says the session is no longer valid.
 
-Transport errors map onto the error tree by what the provider may have done:
-nothing was sent (refused, DNS, connect timeout) → `Retryable`; sent but the
-answer was lost (read timeout, dropped connection) → `OutcomeUnknown` for calls
-that change something, `Retryable` for read-only calls. A charge (`cc/bill`)
+The bytes go through `worker.providers.http.send`, which maps transport errors onto the
+error tree by what the provider may have done: nothing was sent (refused, DNS, connect
+timeout) → `Retryable`; sent but the answer was lost (read timeout, dropped connection) →
+`OutcomeUnknown` for calls in `MUTATING`, `Retryable` for read-only calls. A charge (`cc/bill`)
 answered with a 5xx or a body that is no answer is `OutcomeUnknown` too: iCount may
 have charged the card before failing, so the charge is looked up, never blindly
 repeated (docs/providers/icount.md D-17). Credentials never appear
@@ -28,18 +28,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import aiohttp
 
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
-from worker.metrics import observe_call
+from worker.providers import http
 from worker.providers.icount.wire import (
-    DocumentRef,
     SessionExpired,
     decipher,
-    emails_on_create,
-    parse_document,
 )
 from worker.providers.icount.wire_charge import charge_error, stored_token
 from worker.providers.icount.wire_docs import (
@@ -68,9 +66,6 @@ INFO = "doc/info"
 EMAIL = "doc/email"
 #: calls that change state at iCount; a lost answer leaves their outcome unknown
 MUTATING = frozenset({"doc/create", "doc/cancel", "doc/close", EMAIL, BILL, "cc_storage/store"})
-#: share of the total timeout allowed for the TCP connect, so a connect timeout is
-#: told apart from a read timeout (the total timer alone raises a bare TimeoutError)
-_CONNECT_SHARE = 0.5
 
 
 def _account(settings: ICountSettings) -> str:
@@ -106,11 +101,10 @@ class ICountClient:
         first): the account's answer, or the refusal (`auth_failed`, ...) as `Permanent`."""
         return await self._request(APP_INFO, {})
 
-    async def create_document(self, body: dict[str, Any]) -> DocumentRef:
-        """Create the document in `body` (or get the one its `sanity_string` already made)."""
-        data = await self._request("doc/create", body)
-        doctype = str(body.get("doctype", ""))
-        return parse_document(data, emailed=emails_on_create(body), doctype=doctype)
+    async def create_document(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the document in `body` (or get the one its `sanity_string` already made):
+        iCount's answer, which `wire.created_document` reads."""
+        return await self._request("doc/create", body)
 
     async def search_documents(self, filters: dict[str, Any]) -> list[Mapping[str, Any]]:
         """The documents `doc/search` lists for `filters`; none is an empty list.
@@ -227,29 +221,29 @@ class ICountClient:
     async def _post_once(
         self, method_path: str, payload: dict[str, Any], headers: dict[str, str]
     ) -> dict[str, Any]:
-        total = self._settings.timeout_s
-        timeout = aiohttp.ClientTimeout(total=total, sock_connect=total * _CONNECT_SHARE)
-        url = f"{self._base_url}/{method_path}"
-        with observe_call("icount", method_path):
-            try:
-                async with self._session.post(
-                    url, json=payload, headers=headers, timeout=timeout
-                ) as response:
-                    body = await response.read()
-                    status, retry_after = response.status, response.headers.get("Retry-After")
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-                what = f"iCount {method_path}: cannot connect ({type(exc).__name__})"
-                raise Retryable(what) from exc
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                what = f"iCount {method_path}: no answer after sending ({type(exc).__name__})"
-                if method_path in MUTATING:
-                    raise OutcomeUnknown(what) from exc
-                raise Retryable(what) from exc
-            try:
-                return decipher(status, body, retry_after, secrets=self._secrets)
-            except (RateLimited, SessionExpired):
-                raise  # a throttle or a stale session: the call was refused, not taken
-            except Retryable as exc:  # a 5xx or a garbled answer to a charge it received
-                if method_path == BILL:  # it may have charged the card before failing
-                    raise OutcomeUnknown(f"iCount {method_path}: {exc}") from exc
-                raise  # a document call repeats under its sanity_string
+        call = http.Call(
+            provider="icount",
+            label="iCount",
+            operation=method_path,
+            mutating=method_path in MUTATING,
+        )
+        return await http.send(
+            self._session,
+            "POST",
+            f"{self._base_url}/{method_path}",
+            call,
+            partial(self._decipher, method_path),
+            timeout_s=self._settings.timeout_s,
+            json=payload,
+            headers=headers,
+        )
+
+    def _decipher(self, method_path: str, answer: http.Answer) -> dict[str, Any]:
+        try:
+            return decipher(answer.status, answer.body, answer.retry_after, secrets=self._secrets)
+        except (RateLimited, SessionExpired):
+            raise  # a throttle or a stale session: the call was refused, not taken
+        except Retryable as exc:  # a 5xx or a garbled answer to a charge it received
+            if method_path == BILL:  # it may have charged the card before failing
+                raise OutcomeUnknown(f"iCount {method_path}: {exc}") from exc
+            raise  # a document call repeats under its sanity_string

@@ -33,7 +33,12 @@ from worker.providers.base import (
 )
 from worker.providers.icount.client import ICountClient
 from worker.providers.icount.vat_check import check_answer
-from worker.providers.icount.wire import build_document_request, emails_on_create, parse_document
+from worker.providers.icount.wire import (
+    build_document_request,
+    created_document,
+    emails_on_create,
+    parse_document,
+)
 from worker.providers.icount.wire_charge import (
     build_charge_request,
     build_search_request,
@@ -80,7 +85,7 @@ class ICountProvider:
             bank_account_id=self.client.bank_account_id,
         )
         try:
-            made = await self.client.create_document(body)
+            made = created_document(await self.client.create_document(body), body)
         except Permanent as refused:  # a repeated sanity_string, or a real refusal
             found = await self._made_before(request, refused)
             made = found.model_copy(update={"emailed": emails_on_create(body)})

@@ -30,6 +30,7 @@ from worker.providers.icount.totals import (
 )
 from worker.providers.icount.wire_docs import docnum_value
 from worker.providers.icount.wire_payment import charged_payment, gift_card_note, payment_fields
+from worker.providers.retry_after import retry_after_ms
 from worker.settings import DocumentSettings
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "DocumentRef",
     "SessionExpired",
     "build_document_request",
+    "created_document",
     "decipher",
     "emails_on_create",
     "format_amount",
@@ -144,13 +146,8 @@ def build_document_request(
 
 
 def _delay_ms(retry_after: str | None) -> int:
-    if retry_after is None:
-        return RATE_LIMIT_DELAY_MS
-    try:
-        seconds = Decimal(retry_after.strip())
-    except ArithmeticError:
-        return RATE_LIMIT_DELAY_MS  # an HTTP date: not worth a clock here
-    return int(seconds * 1000) if seconds.is_finite() and seconds >= 0 else RATE_LIMIT_DELAY_MS
+    delay = retry_after_ms(retry_after)
+    return RATE_LIMIT_DELAY_MS if delay is None else delay
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -232,6 +229,16 @@ def _optional_amount(value: Any) -> Decimal | None:
 def emails_on_create(body: Mapping[str, Any]) -> bool:
     """Whether iCount emails the document a `doc/create` body makes (F-DOCR-5)."""
     return is_truthy(body.get("send_email")) and bool(body.get("email"))
+
+
+def created_document(data: Mapping[str, Any], body: Mapping[str, Any]) -> DocumentRef:
+    """The document a `doc/create` success for `body` names (`parse_document`).
+
+    Raises:
+        OutcomeUnknown: success without a document number.
+    """
+    doctype = str(body.get("doctype", ""))
+    return parse_document(data, emailed=emails_on_create(body), doctype=doctype)
 
 
 def parse_document(data: Mapping[str, Any], *, emailed: bool, doctype: str = "") -> DocumentRef:

@@ -6,10 +6,11 @@ is shorter) and fetched again once when the API answers 401; a second 401 is
 `Permanent("auth_failed")`. A 401 means the call was not carried out, so repeating
 a mutating call after it is safe.
 
-Transport errors map onto the error tree by what iDoklad may have done: nothing
-was sent (refused, DNS, connect timeout) → `Retryable`; sent but the answer was
-lost (read timeout, dropped connection) or garbled → `OutcomeUnknown` for calls that
-change something, `Retryable` for reads. Neither the client secret nor the token
+The bytes go through `worker.providers.http.send`, which maps transport errors onto the
+error tree by what iDoklad may have done: nothing was sent (refused, DNS, connect timeout)
+→ `Retryable`; sent but the answer was lost (read timeout, dropped connection) →
+`OutcomeUnknown` for calls that change something, `Retryable` for reads. A garbled answer
+to a call that changes something is `OutcomeUnknown` too. Neither the client secret nor the token
 ever appears in an error message; nothing here logs.
 
 Every call other than a GET carries `Content-Type: application/json`, with or without
@@ -29,12 +30,14 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
 
 import aiohttp
 
-from worker.errors import OutcomeUnknown, Permanent, Retryable
-from worker.metrics import observe_call, operation_of
+from worker.errors import OutcomeUnknown, Permanent
+from worker.metrics import operation_of
+from worker.providers import http
 from worker.providers.idoklad.wire import (
     ListPage,
     MalformedAnswer,
@@ -56,9 +59,10 @@ REFRESH_MARGIN_S = 60.0
 MAX_PAGE_SIZE = 200
 #: pages read by `pages()` at most (200 000 rows), so a looping answer cannot spin forever
 MAX_PAGES = 1000
-#: share of the total timeout allowed for the TCP connect, so a connect timeout is
-#: told apart from a read timeout (the total timer alone raises a bare TimeoutError)
-_CONNECT_SHARE = 0.5
+#: the token call, for metrics and messages (a read: fetching a token changes nothing)
+_TOKEN_CALL = http.Call(
+    provider="idoklad", label="iDoklad", operation="POST connect/token", mutating=False
+)
 _Params = Mapping[str, str]
 
 
@@ -190,18 +194,38 @@ class IDokladClient:
         if call.method != "GET":  # seed 004: Content-Type on PUT, POST, PATCH, DELETE
             headers["Content-Type"] = "application/json"
         data = None if call.body is None else dumps(call.body).encode()
-        method, path, mutating = call.method, call.path, call.mutating
-        with observe_call("idoklad", f"{method} {operation_of(path)}"):
-            url = f"{call.root}/{path}"
-            options = {"params": call.params, "data": data, "headers": headers}
-            status, raw, retry_after = await self._exchange(method, url, path, mutating, **options)
-            try:
-                answer = decipher(status, raw, retry_after, secrets=(self._secret, token))
-                return unwrap_v3(answer) if call.v3 else answer
-            except MalformedAnswer as exc:
-                if mutating:
-                    raise OutcomeUnknown(f"iDoklad {method} {path}: {exc}") from exc
-                raise
+        method, path = call.method, call.path
+        names = http.Call(
+            provider="idoklad",
+            label="iDoklad",
+            operation=f"{method} {operation_of(path)}",
+            mutating=call.mutating,
+            what=f"{method} {path}",
+        )
+        decode = partial(self._decipher, call, token)
+        url = f"{call.root}/{path}"
+        return await http.send(
+            self._session,
+            method,
+            url,
+            names,
+            decode,
+            timeout_s=self._settings.timeout_s,
+            params=call.params,
+            data=data,
+            headers=headers,
+        )
+
+    def _decipher(self, call: _Call, token: str, answer: http.Answer) -> Any:
+        try:
+            data = decipher(
+                answer.status, answer.body, answer.retry_after, secrets=(self._secret, token)
+            )
+            return unwrap_v3(data) if call.v3 else data
+        except MalformedAnswer as exc:
+            if call.mutating:
+                raise OutcomeUnknown(f"iDoklad {call.method} {call.path}: {exc}") from exc
+            raise
 
     async def _access_token(self, *, stale: str | None) -> str:
         async with self._lock:
@@ -219,30 +243,17 @@ class IDokladClient:
             "scope": "idoklad_api",
         }
         self._token = None
-        with observe_call("idoklad", "POST connect/token"):
-            status, raw, retry_after = await self._exchange(
-                "POST", self._settings.token_url, "connect/token", False, data=form
-            )
-            token, expires_in = decipher_token(status, raw, retry_after)
+        token, expires_in = await http.send(
+            self._session,
+            "POST",
+            self._settings.token_url,
+            _TOKEN_CALL,
+            _decipher_token,
+            timeout_s=self._settings.timeout_s,
+            data=form,
+        )
         margin = min(REFRESH_MARGIN_S, expires_in / 2)
         self._token, self._refresh_at = token, self._clock() + expires_in - margin
-
-    async def _exchange(
-        self, method: str, url: str, what: str, mutating: bool, **options: Any
-    ) -> tuple[int, bytes, str | None]:
-        total = self._settings.timeout_s
-        timeout = aiohttp.ClientTimeout(total=total, sock_connect=total * _CONNECT_SHARE)
-        try:
-            async with self._session.request(method, url, timeout=timeout, **options) as response:
-                raw = await response.read()
-                return response.status, raw, response.headers.get("Retry-After")
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise Retryable(f"iDoklad {what}: cannot connect ({type(exc).__name__})") from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            message = f"iDoklad {method} {what}: no answer after sending ({type(exc).__name__})"
-            if mutating:
-                raise OutcomeUnknown(message) from exc
-            raise Retryable(message) from exc
 
 
 @dataclass(frozen=True)
@@ -256,6 +267,10 @@ class _Call:
     body: Mapping[str, object] | None
     mutating: bool
     v3: bool
+
+
+def _decipher_token(answer: http.Answer) -> tuple[str, int]:
+    return decipher_token(answer.status, answer.body, answer.retry_after)
 
 
 def _object(data: Any) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from worker.providers.idoklad.totals import VatRateType as VatRateType
 from worker.providers.idoklad.totals import document_amounts as document_amounts
 from worker.providers.idoklad.totals import item_amounts as item_amounts
 from worker.providers.idoklad.totals import item_rate as item_rate
+from worker.providers.retry_after import retry_after_ms
 from worker.settings import DocumentSettings
 
 #: wait after a 429 without a usable `Retry-After`, in ms (providers.md D.2.3 suggests 60 s)
@@ -344,10 +345,11 @@ def parse_document(data: Any, doctype: str) -> DocumentRef:
     )
 
 
-def retry_after_ms(value: str | None) -> int:
-    """`Retry-After` seconds as ms; `RATE_LIMIT_DELAY_MS` when absent or an HTTP date."""
-    text = (value or "").strip()
-    return int(text) * 1000 if text.isdigit() else RATE_LIMIT_DELAY_MS
+def _delay_ms(retry_after: str | None) -> int:
+    """The wait `Retry-After` asks for (seconds or an HTTP-date), in ms;
+    `RATE_LIMIT_DELAY_MS` when it is absent or unreadable."""
+    delay = retry_after_ms(retry_after)
+    return RATE_LIMIT_DELAY_MS if delay is None else delay
 
 
 def _scrub(text: str, secrets: Collection[str]) -> str:
@@ -387,7 +389,7 @@ def decipher(status: int, body: bytes, retry_after: str | None = None, *,
         except ValueError:
             raise MalformedAnswer(f"iDoklad answered HTTP {status} with a non-JSON body") from None
     if status == 429:
-        raise RateLimited("iDoklad's API limit was exceeded", delay_ms=retry_after_ms(retry_after))
+        raise RateLimited("iDoklad's API limit was exceeded", delay_ms=_delay_ms(retry_after))
     if status >= 500:
         raise Retryable(f"iDoklad answered HTTP {status}")
     if status == 400:
@@ -417,7 +419,7 @@ def decipher_token(status: int, body: bytes, retry_after: str | None = None) -> 
             return token, expires
         raise Retryable("iDoklad's token answer has no access_token / expires_in")
     if status == 429:
-        delay_ms = retry_after_ms(retry_after)
+        delay_ms = _delay_ms(retry_after)
         raise RateLimited("iDoklad's token endpoint is rate limited", delay_ms=delay_ms)
     if status in (400, 401):
         code = data.get("error") if isinstance(data, Mapping) else None
