@@ -25,7 +25,7 @@ from worker.actors import ACTOR, declare_actors
 from worker.broker import bulk_enqueue, setup_broker
 from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
 from worker.domain.idempotency import event_id
-from worker.ledger import UNQUEUED, Ledger
+from worker.ledger.store import UNQUEUED, Ledger
 from worker.settings import load_settings
 
 

@@ -15,7 +15,7 @@ from handlers.admin.backend import EventQuery
 from handlers.errors import Conflict, NotFound
 from invoicebridge.replay import replay_event
 from worker import ops
-from worker.ledger import Ledger, StoredInvalid
+from worker.ledger.store import Ledger, StoredInvalid
 from worker.ops_overview import (
     QueueDepth,
     hourly,

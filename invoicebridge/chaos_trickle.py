@@ -40,7 +40,7 @@ from invoicebridge.loadgen.runner import LoadReport, run_load
 from invoicebridge.progress import progress_bar
 from invoicebridge.stack import http_json
 from worker.domain.states import BUSY_STATES
-from worker.ledger_keys import EVENT
+from worker.ledger.keys import EVENT
 
 #: the promise: a stranded order is done within the heartbeat timeout plus this
 MARGIN_S = 15.0

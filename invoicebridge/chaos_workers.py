@@ -19,7 +19,7 @@ import redis
 
 from invoicebridge.stack import LocalStack
 from worker.broker import SENDER_PREFIX
-from worker.ledger_keys import EVENT
+from worker.ledger.keys import EVENT
 from worker.settings import QueueSettings
 
 #: the stack's configuration leaves dramatiq's namespace at the settings' default

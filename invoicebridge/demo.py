@@ -23,6 +23,7 @@ from invoicebridge.demo_scenes import (
     woocommerce_scene,
 )
 from invoicebridge.stack import LocalStack, StackOptions
+from worker.ledger.keys import JOB
 
 console = Console(width=140)
 PROVIDER_OF = {"acme": "icount", "woo": "icount", "pay": "icount", "dok": "idoklad",
@@ -45,7 +46,9 @@ def _check(stack: LocalStack, scene: Scene, client: redis.Redis) -> tuple[list[s
     documents = stack.sandbox("documents", provider)
     cells, ok = [], True
     for step, total in scene.expected:
-        job = cast(dict[str, str], client.hgetall(f"ib:job:{scene.tenant}:{scene.order_id}:{step}"))
+        job = cast(
+            dict[str, str], client.hgetall(JOB.format(f"{scene.tenant}:{scene.order_id}:{step}"))
+        )
         docnum = str(job.get("docnum", ""))
         found = [d for d in documents if str(d["docnum"]) == docnum]
         good = job.get("state") == "done" and len(found) == 1 and _total(found[0]) == total

@@ -30,7 +30,7 @@ from invoicebridge.progress import progress_bar
 from invoicebridge.replay import replay_event
 from worker import ops, prune
 from worker.domain.moments import parse_moment
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.redis_clients import async_client, close_async
 from worker.settings import Settings, load_settings
 

@@ -20,7 +20,7 @@ from invoicebridge.admin_backend import LedgerAdmin
 from worker.actors import ACTOR, QUEUE, declare_actors
 from worker.alerts import Alerter
 from worker.broker import SENDER_PREFIX, async_sender, bulk_enqueue, setup_broker
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.maintenance import maintenance_for
 from worker.ops_overview import QueueNames, depth_reader
 from worker.rescue import Rescuer

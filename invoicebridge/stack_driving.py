@@ -16,7 +16,7 @@ import redis
 from invoicebridge import samples
 from invoicebridge.loadgen.ledger import wait_quiet
 from worker.domain.states import EVENT_STATES
-from worker.ledger_keys import STATE
+from worker.ledger.keys import JOB, STATE
 
 #: where ports for the stack's servers are drawn: below the kernel's ephemeral range
 #: (32768-60999 on Linux), which every outgoing connection draws from. A port picked now
@@ -157,7 +157,7 @@ class StackDriving:
         """The ledger's record of one job step (empty if never started)."""
         client = self.redis_client()
         try:
-            return cast(dict[str, str], client.hgetall(f"ib:job:{key}"))
+            return cast(dict[str, str], client.hgetall(JOB.format(key)))
         finally:
             client.close()
 

@@ -16,7 +16,7 @@ from handlers.deliveries import to_item
 from handlers.sources import shopify
 from invoicebridge import samples
 from worker.domain.events import OrderEvent
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.settings import Settings
 
 #: a Standard Webhooks signing secret: `whsec_` + base64 of the key

@@ -25,14 +25,14 @@ import structlog
 
 from worker.domain.whsec import PREFIX, whsec_key
 from worker.errors import BridgeError
+from worker.ledger.keys import ALERT_DELIVERIES
 from worker.mailer import Mailer
 from worker.settings import AlertSettings
 
 log = structlog.get_logger("worker.alerts")
 
 Channel = Literal["webhook", "email"]
-#: per tenant: `webhook:ok`, `webhook:failed`, `email:ok`, `email:failed` (for ops and metrics)
-DELIVERIES = "ib:alerts:deliveries:{}"
+DELIVERIES = ALERT_DELIVERIES  #: named in worker.ledger.keys
 USER_AGENT = "invoicebridge-alerts/1"
 
 

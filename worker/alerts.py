@@ -26,19 +26,18 @@ import structlog
 
 from worker.alert_delivery import Deliverer
 from worker.domain.redaction import redact_text
-from worker.ledger import EVENT, Ledger
+from worker.ledger.keys import ALERT_COOLDOWN, ALERT_OUTCOMES, ALERT_SENT
+from worker.ledger.store import EVENT, Ledger
 from worker.mailer import Mailer
 from worker.settings import AlertSettings, Settings
 
 log = structlog.get_logger("worker.alerts")
 
-# Redis keys, all under ib:alerts:
-#: zset per tenant and outcome ("done" | "failed"): event id -> finished at (unix ms)
-OUTCOMES = "ib:alerts:outcomes:{}:{}"
-#: per tenant, present while a failure_rate alert is cooling down
-COOLDOWN = "ib:alerts:cooldown:{}"
-#: per event and failure episode (the event's `updated_at` when it failed): alerted already
-SENT = "ib:alerts:sent:{}:{}"
+# Redis keys (named in worker.ledger.keys)
+OUTCOMES = ALERT_OUTCOMES
+COOLDOWN = ALERT_COOLDOWN
+SENT = ALERT_SENT
+
 #: how long a failure episode's marker is kept; long past any redelivery of its message
 SENT_TTL_S = 30 * 86_400
 #: the longest error text an alert carries

@@ -33,7 +33,7 @@ from worker.errors import (
     RateLimited,
     Retryable,
 )
-from worker.ledger import EventState, JobFailure, JobRecord, Ledger, OrderState, StoredInvalid
+from worker.ledger.store import EventState, JobFailure, JobRecord, Ledger, OrderState, StoredInvalid
 from worker.limits import TenantLimits
 from worker.payment_details import awaited, keep, merged
 from worker.planner import Step, newest, plan

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from worker.ledger_keys import GCRA_LUA
+from worker.ledger.keys import GCRA_LUA, LIMIT_RATE, LIMIT_SLOTS
 from worker.settings import LimitSettings
 
-RATE = "ib:limit:rate:{}"  #: per tenant: the theoretical arrival time of the next event (ms)
-SLOTS = "ib:limit:slots:{}"  #: per tenant: zset of lease token -> expires at (ms)
+RATE = LIMIT_RATE  #: named in worker.ledger.keys
+SLOTS = LIMIT_SLOTS
 
 # KEYS: rate key. ARGV: interval ms, tolerance ms. Returns ms to wait (0: go now).
 _TAKE = GCRA_LUA + "return take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))"

@@ -15,12 +15,19 @@ from dataclasses import dataclass
 
 from worker.domain.events import IgnoredDelivery, OrderEvent
 from worker.domain.states import EVENT_STATES
-from worker.ledger import Ledger
-from worker.ledger_keys import EVENT, JOB, ORDER, PAUSED, SET_STATE_LUA, UNQUEUED
-from worker.ops_find import (
+from worker.ledger.keys import (
     ACTIONS,
-    ACTIONS_CAP,
     ALL_ACTIONS,
+    EVENT,
+    JOB,
+    ORDER,
+    PAUSED,
+    SET_STATE_LUA,
+    UNQUEUED,
+)
+from worker.ledger.store import Ledger
+from worker.ops_find import (
+    ACTIONS_CAP,
     CHUNK,
     SCAN_MAX,
     EventFilter,

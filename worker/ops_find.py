@@ -9,11 +9,18 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from worker.domain.idempotency import job_key
-from worker.ledger import Ledger
-from worker.ledger_keys import ATTEMPTS, EVENT, EVENTS, JOB, ORDER, PAUSED, STATE
+from worker.ledger.keys import (
+    ACTIONS,
+    ATTEMPTS,
+    EVENT,
+    EVENTS,
+    JOB,
+    ORDER,
+    PAUSED,
+    STATE,
+)
+from worker.ledger.store import Ledger
 
-ACTIONS = "ib:actions:{}"  #: list per event of JSON {action, who, at, note, event_id}, oldest first
-ALL_ACTIONS = "ib:actions"  #: list of every operator action, newest first, capped
 ACTIONS_CAP = 10_000  #: entries kept in ALL_ACTIONS
 CHUNK = 1_000  #: events per pipelined batch
 SCAN_MAX = 200_000  #: most events one search looks at, newest first

@@ -19,8 +19,8 @@ import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from worker.broker import workers_among
-from worker.ledger import Ledger
-from worker.ledger_keys import EVENT, PAUSED, STATE
+from worker.ledger.keys import EVENT, PAUSED, STATE
+from worker.ledger.store import Ledger
 from worker.ops import ALL_ACTIONS, SCAN_MAX
 
 #: states an operator must look at

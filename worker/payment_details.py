@@ -22,8 +22,8 @@ import time
 
 from worker.domain.events import Order, Payment
 from worker.errors import BridgeError, MissingTransactionId, Waiting
-from worker.ledger import Ledger
-from worker.ledger_jobs import JobRecord
+from worker.ledger.jobs import JobRecord
+from worker.ledger.store import Ledger
 
 #: the webhook subscription that brings the transaction id, by source
 DETAILS_TOPICS = {

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from worker.ledger import Ledger
-from worker.ledger_keys import EVENT, EVENTS, STATE
+from worker.ledger.keys import EVENT, EVENTS, STATE
+from worker.ledger.store import Ledger
 from worker.ops import ACTIONS, ACTIONS_CAP, ALL_ACTIONS, action_entry
 
 #: the states an event may be pruned in: nothing more will happen to it

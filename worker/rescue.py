@@ -27,8 +27,8 @@ from typing import cast
 
 import structlog
 
-from worker.ledger import Ledger
-from worker.ledger_keys import EVENT, STATE
+from worker.ledger.keys import EVENT, STATE
+from worker.ledger.store import Ledger
 from worker.ops import ACTIONS, ACTIONS_CAP, ALL_ACTIONS, EnqueueMany, action_entry
 from worker.ops_overview import QueueNames
 

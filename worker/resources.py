@@ -8,7 +8,7 @@ from dramatiq.asyncio import get_event_loop_thread
 
 from worker.alerts import Alerter
 from worker.jobs import Deps, DocumentProvider
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.limits import TenantLimits
 from worker.mailer import Mailer
 from worker.providers.registry import build_provider

@@ -21,7 +21,7 @@ from worker.domain.events import Order, Refund
 from worker.domain.idempotency import sanity_string
 from worker.errors import BridgeError, OutcomeUnknown, RateLimited, Retryable
 from worker.jobs import StepContext
-from worker.ledger import JobRecord
+from worker.ledger.store import JobRecord
 from worker.planner import Step
 from worker.providers.base import DocumentHint, DocumentRef
 

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import free_port
 from tests.integration.test_ops import queued, seed, step
 from worker import ops
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import dramatiq
 
 from worker.actors import ACTOR, QUEUE
 from worker.broker import SENDER_PREFIX, async_sender
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.ops_overview import QueueNames, queue_depth
 
 QUEUE_KEY = f"invoicebridge:{QUEUE}"

@@ -21,7 +21,7 @@ from invoicebridge.serve import build_receiver
 from tests.receiver_server import ReceiverTestServer
 from tests.unit.test_card_text import card_runs
 from worker.domain.events import OrderEvent
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.settings import Settings
 
 Client = TestClient[web.Request, web.Application]

@@ -15,7 +15,7 @@ from tests.conftest import free_port
 from tests.smtp_server import Inbox
 from worker.email_once import EmailRecovery, email_guard
 from worker.errors import Retryable
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.mailer import Mailer
 from worker.settings import SmtpSettings
 

@@ -23,7 +23,7 @@ from worker.domain.events import Order, OrderEvent
 from worker.domain.idempotency import sanity_string
 from worker.errors import Permanent, Retryable
 from worker.jobs import StepContext
-from worker.ledger import JobRecord
+from worker.ledger.store import JobRecord
 from worker.planner import Step
 from worker.providers.base import DocumentHint, DocumentKind, DocumentRef, DocumentRequest
 from worker.providers.icount.client import ICountClient

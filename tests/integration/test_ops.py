@@ -20,7 +20,7 @@ from worker import ops
 from worker.actors import ACTOR
 from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
 from worker.domain.idempotency import event_id, job_key
-from worker.ledger import EVENT, EVENTS, STATE, UNQUEUED, Ledger
+from worker.ledger.store import EVENT, EVENTS, STATE, UNQUEUED, Ledger
 from worker.providers.base import DocumentRef
 from worker.settings import Settings
 

@@ -17,7 +17,7 @@ from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_jobs import record, sandbox_get, settings_for
 from worker import jobs
 from worker.domain.events import EventKind
-from worker.ledger_keys import JOB
+from worker.ledger.keys import JOB
 from worker.resources import Resources
 
 TRANSACTION = "order_transactions/create"

@@ -23,7 +23,7 @@ from invoicebridge.chaos import ChaosPlan, run_chaos
 from invoicebridge.cli import build_parser
 from tests.e2e.test_jobs_cli import write_config
 from tests.integration.test_ops import queued, seed
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 
 BAR = "━"
 OLD = time.time() - 100 * 86_400

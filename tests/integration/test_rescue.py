@@ -19,7 +19,7 @@ from tests.receiver_server import ReceiverTestServer
 from worker import rescue
 from worker.actors import ACTOR, QUEUE
 from worker.broker import bulk_enqueue
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.ops_overview import QueueNames
 from worker.rescue import Rescuer
 from worker.settings import Settings

@@ -23,8 +23,8 @@ from tests.integration.test_ops import seed
 from tests.receiver_server import ReceiverTestServer
 from worker import jobs, ops
 from worker.actors import ACTOR
-from worker.ledger import EVENT, Ledger
-from worker.ledger_keys import REFUNDS, SNAPSHOT
+from worker.ledger.keys import REFUNDS, SNAPSHOT
+from worker.ledger.store import EVENT, Ledger
 from worker.resources import Resources
 
 #: what an older version let through and this one refuses, and the field it is named by

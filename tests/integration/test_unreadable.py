@@ -23,7 +23,7 @@ from tests.alerting import alert_hook
 from tests.integration.test_jobs import sandbox_get
 from tests.receiver_server import ReceiverTestServer
 from worker import jobs, ops
-from worker.ledger import EVENT
+from worker.ledger.store import EVENT
 from worker.resources import Resources
 from worker.settings import Settings
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from worker.errors import NeedsAttention, Waiting
-from worker.ledger import JobRecord
+from worker.ledger.store import JobRecord
 from worker.providers.charging import _check_unknown
 
 

@@ -12,7 +12,7 @@ from handlers.sources import shopify
 from invoicebridge import samples
 from worker.domain.events import Order, Payment
 from worker.errors import MissingTransactionId, Retryable, Waiting
-from worker.ledger import JobRecord
+from worker.ledger.store import JobRecord
 from worker.payment_details import awaited, merged, preferred
 
 PAID_AT = datetime(2025, 3, 2, 8, 0, 4, tzinfo=UTC)

@@ -17,7 +17,7 @@ from redis.asyncio.lock import Lock
 from redis.commands.core import AsyncScript
 
 from worker.domain.redaction import redact_text
-from worker.ledger_keys import ATTEMPTS, JOB, JOBS, LOCK, ORDER
+from worker.ledger.keys import ATTEMPTS, JOB, JOBS, LOCK, ORDER
 from worker.providers.base import DocumentRef
 
 JobFailure = Literal["failed", "retrying", "needs_attention"]

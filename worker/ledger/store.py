@@ -29,8 +29,8 @@ from worker.domain.rates import OverRate, WebhookRate
 from worker.domain.redaction import redact_text
 from worker.domain.states import EVENT_STATES, EventState
 from worker.errors import Permanent
-from worker.ledger_jobs import JobFailure, JobLedger, JobRecord
-from worker.ledger_keys import (
+from worker.ledger.jobs import JobFailure, JobLedger, JobRecord
+from worker.ledger.keys import (
     CLAIM,
     EVENT,
     EVENTS,

@@ -33,6 +33,21 @@ ICASH_NONCE = "ib:icash:nonce:{}"
 WEBHOOK_RATE = "ib:limit:webhooks:{}"
 #: a counter the receiver bumps before Redis WAIT, so the wait covers every earlier write
 REPLICA_PROBE = "ib:replica-probe"
+#: per tenant: the theoretical arrival time of its next event (ms), `worker.jobs.limits`
+LIMIT_RATE = "ib:limit:rate:{}"
+LIMIT_SLOTS = "ib:limit:slots:{}"  #: per tenant: zset of lease token -> expires at (ms)
+#: list per event of JSON {action, who, at, note, event_id}, oldest first (operator actions)
+ACTIONS = "ib:actions:{}"
+ALL_ACTIONS = "ib:actions"  #: list of every operator action, newest first, capped
+# the alerts' keys, all under ib:alerts:
+#: zset per tenant and outcome ("done" | "failed"): event id -> finished at (unix ms)
+ALERT_OUTCOMES = "ib:alerts:outcomes:{}:{}"
+#: per tenant, present while a failure_rate alert is cooling down
+ALERT_COOLDOWN = "ib:alerts:cooldown:{}"
+#: per event and failure episode (the event's `updated_at` when it failed): alerted already
+ALERT_SENT = "ib:alerts:sent:{}:{}"
+#: per tenant: `webhook:ok`, `webhook:failed`, `email:ok`, `email:failed` (for ops and metrics)
+ALERT_DELIVERIES = "ib:alerts:deliveries:{}"
 
 STATS_KEEP_S = 8 * 86_400  #: hourly tallies older than this expire (they are not the ledger)
 #: states the hourly tallies count (what the dashboard charts)
