@@ -43,7 +43,7 @@ RECEIVER_STEPS: dict[str, Steps] = {
     "to_item (OrderEvent)": (("handlers/deliveries.py", "to_item"),),
     "ledger.record": (("worker/ledger/store.py", "record"),),
     "ledger.mark_queued": (("worker/ledger/store.py", "mark_queued"),),
-    "send (dramatiq's dispatch script)": (("worker/broker.py", "send"),),
+    "send (dramatiq's dispatch script)": (("worker/runtime/broker.py", "send"),),
     "log line (structlog)": (("structlog/_native.py", "meth"),),
     "metrics middleware (own time)": (("handlers/metrics.py", "observe"),),
     "aiohttp test client": (("aiohttp/client.py", "_request"),),

@@ -3,8 +3,8 @@ timed to the documents of the orders it stranded.
 
 At a trickle of traffic the workers make few broker calls, so dramatiq's maintenance dice
 (0.1 % of them) hardly ever roll: what brings a killed worker's fetched orders back is the
-clocked maintenance pass (`worker/maintenance.py`), and what frees their order locks is a TTL
-that follows the heartbeat timeout. Issue #14 promises that every order a SIGKILL strands
+clocked maintenance pass (`worker/runtime/maintenance.py`), and what frees their order locks is
+a TTL that follows the heartbeat timeout. Issue #14 promises that every order a SIGKILL strands
 has its document within `heartbeat_timeout + 15 s`, at any traffic; this phase measures it,
 with the settings' defaults for both (a chaos stack never overrides them).
 

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 import redis
 
 from invoicebridge.stack import LocalStack
-from worker.broker import SENDER_PREFIX
 from worker.ledger.keys import EVENT
+from worker.runtime.broker import SENDER_PREFIX
 from worker.settings import QueueSettings
 
 #: the stack's configuration leaves dramatiq's namespace at the settings' default
 NAMESPACE: str = QueueSettings.model_fields["namespace"].default
 HEARTBEATS = f"{NAMESPACE}:__heartbeats__"
-#: `worker.actors.QUEUE`, named again: importing that module loads prometheus_client, which
+#: `worker.runtime.actors.QUEUE`, named again: importing that module loads prometheus_client, which
 #: must not happen in the CLI's parent before dramatiq forks its workers
 QUEUE = "events"
 #: the events queue and its delay queue: a process holds fetched messages of both

@@ -116,7 +116,7 @@ def _run_dramatiq(args: argparse.Namespace) -> int:
     import dramatiq.cli
 
     argv = [
-        "worker.entry",
+        "worker.runtime.entry",
         "--processes",
         str(args.processes),
         "--threads",

@@ -23,8 +23,8 @@ import redis
 from invoicebridge import stack_rabbitmq, stack_sentinel
 from invoicebridge.stack_config import render_config, stack_tenants
 from invoicebridge.stack_driving import StackDriving, free_port, http_json
-from worker.broker import workers_among
 from worker.domain.states import BUSY_STATES
+from worker.runtime.broker import workers_among
 
 
 @dataclass
@@ -33,8 +33,8 @@ class StackOptions:
     threads: int = 4
     icount_timeout_s: float = 2.0  #: every provider client's timeout, despite the name
     time_limit_ms: int = 20_000
-    #: an event with no queue message for this long is sent again (worker/rescue.py); it must
-    #: be longer than max_backoff_ms + time_limit_ms
+    #: an event with no queue message for this long is sent again (worker/runtime/rescue.py);
+    #: it must be longer than max_backoff_ms + time_limit_ms
     rescue_after_s: float = 25.0
     heartbeat_timeout_ms: int = 3_000
     #: None: the settings' defaults (the lock TTL follows the heartbeat timeout; dramatiq's

@@ -22,7 +22,7 @@ from tests.contract.test_provider_contract import EMAIL, INVREC, REFUND, context
 from tests.contract.test_provider_contract import order as sample_order
 from worker.domain.events import Customer, Order, Refund
 from worker.errors import DocumentNeedsAttention, NeedsAttention, Retryable
-from worker.planner import Step
+from worker.jobs.planner import Step
 from worker.providers.base import DocumentRef
 from worker.providers.icash.wire import comment_token, import_ref_id
 

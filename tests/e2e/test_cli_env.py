@@ -14,7 +14,7 @@ import pytest
 
 from invoicebridge.stack import LocalStack, StackOptions, free_port
 from invoicebridge.stack_driving import http_json
-from worker.broker import workers_among
+from worker.runtime.broker import workers_among
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ from handlers.errors import InvalidSignature
 from handlers.sources import standard
 from tests.alerting import SECRET, alert_hook, alert_settings, record_order
 from tests.smtp_server import smtp_server
-from worker.alerts import COOLDOWN, OUTCOMES, Alerter
+from worker.alerts.alerter import COOLDOWN, OUTCOMES, Alerter
 from worker.ledger.store import Ledger
 
 #: Luhn-valid: must never leave in an alert

@@ -22,9 +22,10 @@ from sandboxes.icount.app import RunningSandbox
 from tests.alerting import alert_hook
 from tests.integration.test_jobs import sandbox_get
 from tests.receiver_server import ReceiverTestServer
-from worker import jobs, ops
+from worker.jobs import process as jobs
 from worker.ledger.store import EVENT
-from worker.resources import Resources
+from worker.ops import actions as ops
+from worker.runtime.resources import Resources
 from worker.settings import Settings
 
 URL = "/webhooks/shopify/acme"

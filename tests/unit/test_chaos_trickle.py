@@ -17,7 +17,7 @@ from invoicebridge.cli import main
 from invoicebridge.loadgen.plan import LoadPlan
 from invoicebridge.loadgen.reconcile import Reconciliation
 from invoicebridge.loadgen.report import DeliveryResult, Expected, LoadReport
-from worker import actors
+from worker.runtime import actors
 
 
 def _load(orders: list[str]) -> LoadReport:

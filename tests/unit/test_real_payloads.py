@@ -44,7 +44,7 @@ from worker.providers.icash.sale import sale_items
 from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.wire import build_invoice
 from worker.settings import DocumentSettings, ICashSettings
-from worker.settings_tenant import PaymentBlock
+from worker.settings.tenant import PaymentBlock
 
 D = Decimal
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"

@@ -161,7 +161,8 @@ class JobLedger:
 
     async def begin_email(self, key: str) -> bool:
         """Record that this attempt is about to hand the step's email to SMTP; whether an
-        earlier attempt had begun to and its outcome was never settled (worker/email_once.py)."""
+        earlier attempt had begun to and its outcome was never settled
+        (worker/jobs/email_once.py)."""
         now = _now()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hget(JOB.format(key), "email_intent_at")

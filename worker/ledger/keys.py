@@ -33,7 +33,7 @@ ICASH_NONCE = "ib:icash:nonce:{}"
 WEBHOOK_RATE = "ib:limit:webhooks:{}"
 #: a counter the receiver bumps before Redis WAIT, so the wait covers every earlier write
 REPLICA_PROBE = "ib:replica-probe"
-#: per tenant: the theoretical arrival time of its next event (ms), `worker.jobs.limits`
+#: per tenant: the theoretical arrival time of its next event (ms), `worker.jobs.process.limits`
 LIMIT_RATE = "ib:limit:rate:{}"
 LIMIT_SLOTS = "ib:limit:slots:{}"  #: per tenant: zset of lease token -> expires at (ms)
 #: list per event of JSON {action, who, at, note, event_id}, oldest first (operator actions)
@@ -166,7 +166,7 @@ return redis.call('HGETALL', KEYS[1])
 """
 
 # KEYS: event, paused set. ARGV: now. Returns {payload, state, paused 0|1}: what a worker
-# needs to start. Stamps `seen_at`: a message for the event is alive (worker/rescue.py).
+# needs to start. Stamps `seen_at`: a message for the event is alive (worker/runtime/rescue.py).
 WORK_ITEM_LUA = """
 local fields = redis.call('HMGET', KEYS[1], 'payload', 'state', 'tenant')
 local paused = 0

@@ -3,7 +3,7 @@
 Events are recorded atomically and deduplicated by their id (derived from tenant,
 source and the source's delivery id). Jobs are keyed `tenant:order:step`; a step
 that is `done` is never run again. Nothing here expires: a failed job stays until
-an operator resolves it, and finished events leave only by retention (`worker.prune`).
+an operator resolves it, and finished events leave only by retention (`worker.ops.prune`).
 """
 
 from __future__ import annotations

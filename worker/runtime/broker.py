@@ -85,7 +85,7 @@ def async_sender(
     return send
 
 
-#: (actor name, event ids) -> every message sent; see `worker.ops.EnqueueMany`
+#: (actor name, event ids) -> every message sent; see `worker.ops.actions.EnqueueMany`
 BulkEnqueue = Callable[[str, Sequence[str]], Awaitable[None]]
 
 

@@ -10,11 +10,11 @@ import os
 
 import dramatiq.worker
 
-from worker.actors import QUEUE, declare_actors
-from worker.broker import setup_broker
 from worker.logs import configure_from_env
-from worker.maintenance import MaintenanceMiddleware, maintenance_for
-from worker.resources import Resources, ResourcesMiddleware
+from worker.runtime.actors import QUEUE, declare_actors
+from worker.runtime.broker import setup_broker
+from worker.runtime.maintenance import MaintenanceMiddleware, maintenance_for
+from worker.runtime.resources import Resources, ResourcesMiddleware
 from worker.settings import PREFETCH_ENV, load_settings
 
 # dramatiq read its prefetch from the environment when the CLI imported it, before
@@ -31,7 +31,7 @@ if maintenance is not None:  # the Redis broker: dead workers' messages back on 
 if settings.metrics.worker_enabled:
     # imported only here: dramatiq reads `dramatiq_prom_*` (set by `invoicebridge worker`)
     # when its middleware is imported; its CLI forks the exposition server
-    from worker.metrics_server import WorkerPrometheus
+    from worker.runtime.metrics_server import WorkerPrometheus
 
     broker.add_middleware(WorkerPrometheus())
 process_event = declare_actors(broker, settings, resources.deps)

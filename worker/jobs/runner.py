@@ -14,11 +14,12 @@ from decimal import Decimal
 from worker.domain.events import Line, Order, Refund
 from worker.domain.idempotency import sanity_string
 from worker.errors import NeedsAttention, OutcomeUnknown, Permanent
-from worker.jobs import StepContext
-from worker.mailer import Mailer
+from worker.jobs.charging import recorded_charge, run_charge
+from worker.jobs.mailer import Mailer
+from worker.jobs.planner import CHARGE as CHARGE_STEP
+from worker.jobs.planner import Step
+from worker.jobs.process import StepContext
 from worker.metrics import count_step
-from worker.planner import CHARGE as CHARGE_STEP
-from worker.planner import Step
 from worker.providers.base import (
     DocumentHint,
     DocumentKind,
@@ -26,7 +27,6 @@ from worker.providers.base import (
     DocumentRequest,
     Provider,
 )
-from worker.providers.charging import recorded_charge, run_charge
 from worker.settings import DocumentSettings
 
 _KINDS: dict[str, DocumentKind] = {

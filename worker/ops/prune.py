@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from worker.ledger.keys import EVENT, EVENTS, STATE
 from worker.ledger.store import Ledger
-from worker.ops import ACTIONS, ACTIONS_CAP, ALL_ACTIONS, action_entry
+from worker.ops.actions import ACTIONS, ACTIONS_CAP, ALL_ACTIONS, action_entry
 
 #: the states an event may be pruned in: nothing more will happen to it
 PRUNABLE = ("done", "ignored", "resolved", "discarded")

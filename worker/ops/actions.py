@@ -1,5 +1,5 @@
 """Ops: what an operator does with the ledger: retry, settle, replay, pause (finding and
-inspecting are in `worker.ops_find`, re-exported here, so callers need only `worker.ops`).
+inspecting are in `worker.ops.find`, re-exported here, so callers need only `worker.ops.actions`).
 
 Pure of argparse, rich and dramatiq (callers pass `enqueue_many`). Bulk work goes by chunks
 of `CHUNK` events, a few pipelined round trips each. An event moved to `queued` is parked in
@@ -26,7 +26,7 @@ from worker.ledger.keys import (
     UNQUEUED,
 )
 from worker.ledger.store import Ledger
-from worker.ops_find import (
+from worker.ops.find import (
     ACTIONS_CAP,
     CHUNK,
     SCAN_MAX,

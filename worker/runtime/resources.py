@@ -6,13 +6,13 @@ import aiohttp
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 
-from worker.alerts import Alerter
-from worker.jobs import Deps, DocumentProvider
+from worker.alerts.alerter import Alerter
+from worker.jobs.limits import TenantLimits
+from worker.jobs.mailer import Mailer
+from worker.jobs.process import Deps, DocumentProvider
+from worker.jobs.runner import StepRunner
 from worker.ledger.store import Ledger
-from worker.limits import TenantLimits
-from worker.mailer import Mailer
 from worker.providers.registry import build_provider
-from worker.providers.runner import StepRunner
 from worker.settings import Settings
 
 
@@ -30,7 +30,7 @@ class Resources:
         ledger = Ledger.from_settings(self.settings.redis)
         alerter = Alerter(self.settings, ledger, self._session)
         # a slot is leased for as long as a job may run: a dead worker's comes back by itself
-        # leases renewed with the order lock (worker/jobs.py), so they end with it
+        # leases renewed with the order lock (worker/jobs/process.py), so they end with it
         limits = TenantLimits(ledger.redis, lease_ms=self.settings.queue.lock_ttl_ms)
         self._deps = Deps(settings=self.settings, ledger=ledger, provider_for=self._provider,
                           alerter=alerter, limits=limits)  # fmt: skip

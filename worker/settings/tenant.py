@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from worker.domain.events import PaymentKind
 from worker.domain.rates import WebhookRate
 from worker.domain.whsec import PREFIX, PROBLEM, whsec_key
-from worker.settings_secrets import Secret, Strict
+from worker.settings.secrets import Secret, Strict
 
 #: the payment block an invoice-receipt records a payment in (iCount doc/create)
 PaymentBlock = Literal["cc", "banktransfer", "paypal", "cash"]
@@ -42,8 +42,8 @@ COUNTRY_VAT: dict[ProviderName, frozenset[Decimal]] = {
 
 
 class AlertSettings(Strict):
-    """Where a tenant's alerts go (worker/alerts.py): a webhook (signed the Standard Webhooks
-    way when a secret is set) and/or email through the tenant's `smtp` table. Delivery is
+    """Where a tenant's alerts go (worker/alerts/alerter.py): a webhook (signed the Standard
+    Webhooks way when a secret is set) and/or email through the tenant's `smtp` table. Delivery is
     best-effort: a channel that is down is logged and counted, never retried, and never
     changes a job's outcome."""
 
@@ -88,7 +88,7 @@ class DocumentSettings(Strict):
     #: the language the document itself is printed in (iCount `doc_lang`); default: `language`
     document_language: Literal["he", "en"] | None = None
     email: bool = True
-    #: an SMTP send whose outcome a crash hid (worker/email_once.py): send it again
+    #: an SMTP send whose outcome a crash hid (worker/jobs/email_once.py): send it again
     #: (`at_least_once`: a missing invoice email is worse than a second one) or not
     email_recovery: Literal["at_least_once", "at_most_once"] = "at_least_once"
     #: how a paid order's payment is recorded on the invoice-receipt, by the gateway that

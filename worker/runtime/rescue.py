@@ -29,8 +29,8 @@ import structlog
 
 from worker.ledger.keys import EVENT, STATE
 from worker.ledger.store import Ledger
-from worker.ops import ACTIONS, ACTIONS_CAP, ALL_ACTIONS, EnqueueMany, action_entry
-from worker.ops_overview import QueueNames
+from worker.ops.actions import ACTIONS, ACTIONS_CAP, ALL_ACTIONS, EnqueueMany, action_entry
+from worker.ops.overview import QueueNames
 
 log = structlog.get_logger("worker.rescue")
 

@@ -18,10 +18,10 @@ from typing import Any, cast
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from worker.broker import workers_among
 from worker.ledger.keys import EVENT, PAUSED, STATE
 from worker.ledger.store import Ledger
-from worker.ops import ALL_ACTIONS, SCAN_MAX
+from worker.ops.actions import ALL_ACTIONS, SCAN_MAX
+from worker.runtime.broker import workers_among
 
 #: states an operator must look at
 TROUBLE = ("failed", "needs_attention")

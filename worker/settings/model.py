@@ -1,9 +1,9 @@
 """Settings: one TOML file, validated once per entrypoint into frozen pydantic models.
 
 The infrastructure's tables (Redis, the queue, RabbitMQ, the receiver, admin, metrics) are
-here with the checks that span tables; a tenant's are in `worker.settings_tenant`, and the
-secret references (`env:NAME`, `file:PATH`) in `worker.settings_secrets`. Only these modules
-read `os.environ`. Everything is importable from here.
+here with the checks that span tables; a tenant's are in `worker.settings.tenant`, and the
+secret references (`env:NAME`, `file:PATH`) in `worker.settings.secrets`. Only these modules
+read `os.environ`. Everything is importable from `worker.settings`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from worker.settings_secrets import Secret, Strict, resolve_secret
-from worker.settings_tenant import (
+from worker.settings.secrets import Secret, Strict, resolve_secret
+from worker.settings.tenant import (
     AlertSettings,
     DocumentSettings,
     ICashSettings,
@@ -38,7 +38,7 @@ __all__ = [
 
 CONFIG_ENV = "INVOICEBRIDGE_CONFIG"
 #: dramatiq's own variable for how many messages a worker process fetches ahead of its
-#: threads; `invoicebridge worker` sets it to the thread count (worker/maintenance.py)
+#: threads; `invoicebridge worker` sets it to the thread count (worker/runtime/maintenance.py)
 PREFETCH_ENV = "dramatiq_queue_prefetch"
 #: dramatiq's consumers beat at least once a second (its default worker timeout): a few of
 #: those may go by before a worker is called dead
@@ -145,7 +145,7 @@ class ReceiverSettings(Strict):
     #: events recorded but not queued (receiver crash) are queued again after this long
     requeue_after_s: float = Field(default=30.0, gt=0)
     #: an event still to run that no worker has touched this long, with no message for it in
-    #: the queue (lost in a Redis fail-over or crash), is sent again (worker/rescue.py);
+    #: the queue (lost in a Redis fail-over or crash), is sent again (worker/runtime/rescue.py);
     #: 0: never. Redis broker only.
     rescue_after_s: float = Field(default=900.0, ge=0)
 

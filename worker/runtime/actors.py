@@ -1,4 +1,4 @@
-"""Actors: thin dramatiq shims around `worker.jobs`. Messages carry only the event id."""
+"""Actors: thin dramatiq shims around `worker.jobs.process`. Messages carry only the event id."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 import dramatiq
 import structlog
 
-from worker import jobs
+from worker.jobs import process as jobs
 from worker.settings import Settings
 
 QUEUE = "events"

@@ -1,5 +1,5 @@
 """Ops, the reading half: find events, show one in full, read states and flags. Nothing here
-changes the ledger; `worker.ops` acts (and re-exports all of this)."""
+changes the ledger; `worker.ops.actions` acts (and re-exports all of this)."""
 
 from __future__ import annotations
 

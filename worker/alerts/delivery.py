@@ -25,8 +25,8 @@ import structlog
 
 from worker.domain.whsec import PREFIX, whsec_key
 from worker.errors import BridgeError
+from worker.jobs.mailer import Mailer
 from worker.ledger.keys import ALERT_DELIVERIES
-from worker.mailer import Mailer
 from worker.settings import AlertSettings
 
 log = structlog.get_logger("worker.alerts")

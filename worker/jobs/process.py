@@ -20,10 +20,9 @@ import structlog
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
-from worker.alerts import Alerter
+from worker.alerts.alerter import Alerter
 from worker.domain.events import EventKind, Order, OrderEvent, Refund
 from worker.domain.idempotency import job_key
-from worker.email_once import EmailGuard, email_guard
 from worker.errors import (
     BridgeError,
     DocumentNeedsAttention,
@@ -33,12 +32,13 @@ from worker.errors import (
     RateLimited,
     Retryable,
 )
+from worker.jobs.email_once import EmailGuard, email_guard
+from worker.jobs.limits import TenantLimits
+from worker.jobs.payment_details import awaited, keep, merged
+from worker.jobs.planner import Step, newest, plan
+from worker.jobs.refunds import added
 from worker.ledger.store import EventState, JobFailure, JobRecord, Ledger, OrderState, StoredInvalid
-from worker.limits import TenantLimits
-from worker.payment_details import awaited, keep, merged
-from worker.planner import Step, newest, plan
 from worker.providers.base import DocumentRef
-from worker.refunds import added
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.jobs")
@@ -57,7 +57,7 @@ class StepContext:
     refund: Refund | None = None  #: for a credit note
     based_on: JobRecord | None = None  #: the document a receipt, credit note or cancel refers to
     job: JobRecord | None = None  #: this step's own record as this attempt began
-    #: how an email with no idempotency of its own (SMTP) is sent (worker/email_once.py)
+    #: how an email with no idempotency of its own (SMTP) is sent (worker/jobs/email_once.py)
     smtp_guard: EmailGuard | None = None
 
 

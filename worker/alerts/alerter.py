@@ -24,11 +24,11 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 
-from worker.alert_delivery import Deliverer
+from worker.alerts.delivery import Deliverer
 from worker.domain.redaction import redact_text
+from worker.jobs.mailer import Mailer
 from worker.ledger.keys import ALERT_COOLDOWN, ALERT_OUTCOMES, ALERT_SENT
 from worker.ledger.store import EVENT, Ledger
-from worker.mailer import Mailer
 from worker.settings import AlertSettings, Settings
 
 log = structlog.get_logger("worker.alerts")
