@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.targets import Section, Target
-from invoicebridge.stack import LocalStack
+from invoicebridge.stack.local import LocalStack
 from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
 from worker.domain.idempotency import event_id
 from worker.ledger.store import UNQUEUED, Ledger

@@ -26,9 +26,9 @@ from pyinstrument import Profiler
 
 from benchmarks import micro_cases as cases
 from benchmarks.profiling import Steps, Summary, save_text, summarise
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from invoicebridge.serve import build_receiver
-from invoicebridge.stack import free_port
+from invoicebridge.stack.local import free_port
 from tests.conftest import start_redis
 from worker.logs import configure_logging
 from worker.settings import Settings

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import cast
 
-from invoicebridge.chaos_cli import add_chaos_parser
+from invoicebridge.chaos.cli import add_chaos_parser
 from invoicebridge.check_cli import add_check_parser
 from invoicebridge.cli_env import CliParser, env_option, port, positive_int, seconds
 from invoicebridge.jobs_cli import add_jobs_parser
@@ -146,7 +146,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from invoicebridge.demo import run_demo
+    from invoicebridge.demo.run import run_demo
 
     if importlib.util.find_spec("aiosmtpd") is None:  # the demo's mail goes to the sandbox
         print(f"invoicebridge: {SANDBOX_EXTRA}", file=sys.stderr)

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from invoicebridge.stack_config import SANDBOX_ICASH
+from invoicebridge.stack.config import SANDBOX_ICASH
 from tests.conftest import free_port
 from tests.smtp_server import Inbox, smtp_server
 from worker.jobs.mailer import Mailer

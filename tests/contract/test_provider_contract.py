@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 
 from handlers.sources import shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from tests.contract.harness import HARNESSES, Harness, Running, running
 from worker.domain.events import Order, Refund
 from worker.domain.idempotency import sanity_string

@@ -15,7 +15,7 @@ import pytest
 
 from handlers.deliveries import to_item
 from handlers.sources import shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
 from sandboxes.icount.control import DUPLICATE_MODES
 from worker.domain.events import Order, OrderEvent

@@ -12,7 +12,7 @@ import pytest
 
 from handlers.deliveries import to_item
 from handlers.sources import shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
 from worker.domain.events import OrderEvent
 from worker.jobs import process as jobs

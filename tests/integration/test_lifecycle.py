@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from handlers.sources import shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from tests.integration.test_jobs import sandbox_get, set_faults, settings_for
 from worker.domain.events import EventKind, Order, OrderEvent, Refund

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_jobs import record, sandbox_get, set_faults, settings_for
 from worker.jobs import process as jobs

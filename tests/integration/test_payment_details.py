@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_jobs import record, sandbox_get, settings_for
 from worker.domain.events import EventKind

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from prometheus_client import REGISTRY
 
-from invoicebridge.stack_config import SANDBOX_ICASH
+from invoicebridge.stack.config import SANDBOX_ICASH
 from sandboxes.icash.app import serve_sandbox as serve_icash
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from sandboxes.idoklad.app import serve_sandbox as serve_idoklad

@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 from aiohttp.test_utils import TestClient
 
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from invoicebridge.serve import build_receiver
 from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_admin_api import AS_VIEWER, Client, call

@@ -15,8 +15,9 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from handlers.sources import shopify
-from invoicebridge import samples, samples_standard
 from invoicebridge.replay import replay_event
+from invoicebridge.samples import shopify as samples
+from invoicebridge.samples import standard as samples_standard
 from invoicebridge.serve import build_receiver
 from sandboxes.icount.app import RunningSandbox
 from tests.alerting import alert_hook

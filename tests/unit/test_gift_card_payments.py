@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from handlers.sources import woocommerce
-from invoicebridge import samples_woocommerce as samples
-from invoicebridge.stack_config import SANDBOX_ICASH
+from invoicebridge.samples import woocommerce as samples
+from invoicebridge.stack.config import SANDBOX_ICASH
 from tests.payments import CARD
 from worker.domain.events import Order, Refund
 from worker.errors import NeedsAttention

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from handlers.sources import shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from worker.domain.events import Order, Payment
 from worker.errors import MissingTransactionId, Retryable, Waiting
 from worker.jobs.payment_details import awaited, merged, preferred

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from invoicebridge.stack_config import SANDBOX_ICASH
+from invoicebridge.stack.config import SANDBOX_ICASH
 from worker.settings import DocumentSettings, TenantSettings
 from worker.settings.tenant import COUNTRY_VAT, STANDARD_VAT
 

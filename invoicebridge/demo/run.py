@@ -15,14 +15,14 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
-from invoicebridge.demo_scenes import (
+from invoicebridge.demo.scenes import (
     Scene,
     provider_scenes,
     shopify_scenes,
     stripe_scene,
     woocommerce_scene,
 )
-from invoicebridge.stack import LocalStack, StackOptions
+from invoicebridge.stack.local import LocalStack, StackOptions
 from worker.ledger.keys import JOB
 
 console = Console(width=140)

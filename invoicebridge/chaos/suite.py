@@ -29,14 +29,14 @@ from typing import Any
 
 from rich.console import Console
 
-from invoicebridge.chaos_trickle import TricklePlan, TrickleResult, run_trickle
-from invoicebridge.chaos_workers import ChaosStack
+from invoicebridge.chaos.trickle import TricklePlan, TrickleResult, run_trickle
+from invoicebridge.chaos.workers import ChaosStack
 from invoicebridge.loadgen.ledger import wait_quiet
 from invoicebridge.loadgen.plan import LoadPlan
 from invoicebridge.loadgen.reconcile import Reconciliation, reconcile
 from invoicebridge.loadgen.runner import LoadReport, run_load
 from invoicebridge.progress import progress_bar
-from invoicebridge.stack import StackOptions, http_json
+from invoicebridge.stack.local import StackOptions, http_json
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,14 @@ from typing import Any
 import redis
 from rich.console import Console
 
-from invoicebridge.chaos_workers import QUEUE, ChaosStack, held_events
+from invoicebridge.chaos.workers import QUEUE, ChaosStack, held_events
 from invoicebridge.loadgen.ledger import wait_quiet
 from invoicebridge.loadgen.payloads import build_deliveries
 from invoicebridge.loadgen.plan import LoadPlan
 from invoicebridge.loadgen.reconcile import Reconciliation, reconcile
 from invoicebridge.loadgen.runner import LoadReport, run_load
 from invoicebridge.progress import progress_bar
-from invoicebridge.stack import http_json
+from invoicebridge.stack.local import http_json
 from worker.domain.states import BUSY_STATES
 from worker.ledger.keys import EVENT
 

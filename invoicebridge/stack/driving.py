@@ -13,8 +13,8 @@ from typing import Any, cast
 
 import redis
 
-from invoicebridge import samples
 from invoicebridge.loadgen.ledger import wait_quiet
+from invoicebridge.samples import shopify as samples
 from worker.domain.states import EVENT_STATES
 from worker.ledger.keys import JOB, STATE
 

@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from invoicebridge import samples, samples_shopify_refunds, samples_stripe, samples_woocommerce
-from invoicebridge.stack import LocalStack
+from invoicebridge.samples import shopify as samples
+from invoicebridge.samples import shopify_refunds as samples_shopify_refunds
+from invoicebridge.samples import stripe as samples_stripe
+from invoicebridge.samples import woocommerce as samples_woocommerce
+from invoicebridge.stack.local import LocalStack
 
 
 @dataclass
@@ -23,7 +26,7 @@ class Scene:
 
 
 def _say(label: str, answer: tuple[int, Any], note: str = "") -> None:
-    from invoicebridge.demo import console
+    from invoicebridge.demo.run import console
 
     status, body = answer
     console.print(f"  POST {label:<28} -> {status} {body.get('status', body)} {note}")

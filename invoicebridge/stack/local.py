@@ -20,9 +20,10 @@ from typing import Any
 
 import redis
 
-from invoicebridge import stack_rabbitmq, stack_sentinel
-from invoicebridge.stack_config import render_config, stack_tenants
-from invoicebridge.stack_driving import StackDriving, free_port, http_json
+from invoicebridge.stack import rabbitmq as stack_rabbitmq
+from invoicebridge.stack import sentinel as stack_sentinel
+from invoicebridge.stack.config import render_config, stack_tenants
+from invoicebridge.stack.driving import StackDriving, free_port, http_json
 from worker.domain.states import BUSY_STATES
 from worker.runtime.broker import workers_among
 
@@ -74,7 +75,7 @@ class LocalStack(StackDriving):
     )
     tenant: str = "acme"
     #: where Redis and the sandboxes listen, and the receiver: loopback, unless the stack is
-    #: spread over network namespaces (invoicebridge.cluster)
+    #: spread over network namespaces (invoicebridge.stack.cluster)
     db_host: str = "127.0.0.1"
     receiver_host: str = "127.0.0.1"
     #: bearer tokens for the admin API and dashboard: an operator's and a viewer's

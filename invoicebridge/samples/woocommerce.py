@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from handlers.sources import woocommerce
-from invoicebridge.samples import encode_body as encode_body  # the same compact JSON
-from invoicebridge.samples_stripe import stripe_id
+from invoicebridge.samples.shopify import encode_body as encode_body  # the same compact JSON
+from invoicebridge.samples.stripe import stripe_id
 from worker.domain.money import exponent, from_minor_units, parse_amount, quantize
 
 #: The shop every sample comes from, as WooCommerce writes it in X-WC-Webhook-Source.

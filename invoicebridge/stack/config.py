@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from invoicebridge.stack_sentinel import settings_toml
+from invoicebridge.stack.sentinel import settings_toml
 
 if TYPE_CHECKING:
-    from invoicebridge.stack import LocalStack
+    from invoicebridge.stack.local import LocalStack
 
 SANDBOX_CID, SANDBOX_USER, SANDBOX_PASS = "demo", "api", "sandbox-pass"
 
@@ -45,7 +45,7 @@ def render_config(stack: LocalStack) -> str:
     optional = _optional("maintenance_chance", o.maintenance_chance) + _optional(
         "order_lock_ttl_ms", o.order_lock_ttl_ms
     )
-    head = f"""# written by invoicebridge.stack for a local run
+    head = f"""# written by invoicebridge.stack.local for a local run
 {_redis(stack)}[queue]
 time_limit_ms = {o.time_limit_ms}
 heartbeat_timeout_ms = {o.heartbeat_timeout_ms}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from invoicebridge.stack import LocalStack
+from invoicebridge.stack.local import LocalStack
 from worker.ledger.keys import EVENT
 from worker.runtime.broker import SENDER_PREFIX
 from worker.settings import QueueSettings

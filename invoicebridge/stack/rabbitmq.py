@@ -14,7 +14,7 @@ from pika.exceptions import AMQPError
 #: and the system's directories)
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 #: RabbitMQ's built-in user, which it lets in from loopback only; a stack on other hosts
-#: (invoicebridge.cluster) lets it in from anywhere (`loopback_users`), for tests
+#: (invoicebridge.stack.cluster) lets it in from anywhere (`loopback_users`), for tests
 USER = PASSWORD = "guest"  # noqa: S105 (the well-known test user, private servers only)
 
 

@@ -18,8 +18,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from invoicebridge.chaos import ChaosPlan, ChaosResult, run_chaos, start_stack
-from invoicebridge.chaos_trickle import TrickleResult
+from invoicebridge.chaos.suite import ChaosPlan, ChaosResult, run_chaos, start_stack
+from invoicebridge.chaos.trickle import TrickleResult
 
 #: `invoicebridge chaos` has the low-traffic phase on (a ChaosPlan has it off): orders, kills
 TRICKLE_ORDERS, TRICKLE_KILLS = 30, 3

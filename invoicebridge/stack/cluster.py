@@ -19,7 +19,7 @@ import subprocess
 import threading
 from dataclasses import dataclass, field
 
-from invoicebridge.stack import LocalStack
+from invoicebridge.stack.local import LocalStack
 
 HOSTS = ("db", "a", "b")
 #: which host each of the stack's processes runs on
