@@ -100,6 +100,20 @@ def test_worker_top_level_stays_small() -> None:
     assert parts == expected
 
 
+def test_redis_key_names_live_in_one_module() -> None:
+    """Every Redis key name of the product is in worker/ledger/keys.py: no other module of
+    worker, handlers or invoicebridge spells an `ib:` string. (iCash's wire marks its comments
+    with an `ib:` token, which is not a Redis key.)"""
+    not_keys = {"worker/ledger/keys.py", "worker/providers/icash/wire.py"}
+    spelled = {
+        str(path.relative_to(ROOT)): sorted(s for s in _strings_of(path) if s.startswith("ib:"))
+        for package in ("worker", "handlers", "invoicebridge")
+        for path in (ROOT / package).rglob("*.py")
+        if str(path.relative_to(ROOT)) not in not_keys
+    }
+    assert {f: s for f, s in spelled.items() if s} == {}
+
+
 def _names_sandboxes(name: str) -> bool:
     return name.split(".")[0] == "sandboxes"
 
