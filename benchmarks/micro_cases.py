@@ -1,7 +1,7 @@
 """The inputs of the micro benchmarks and profiles: one 50-line order as each source sends it,
 signed the way that source signs, and the canonical order and job inputs made from it.
 
-Built from the sample builders (`invoicebridge.samples.shopify*`), so the bodies are the realistic,
+Built from the sample builders (`invoicebridge.samples`), so the bodies are the realistic,
 full-size payloads the demo and the load generator send, not hand-trimmed JSON.
 """
 
