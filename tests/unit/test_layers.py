@@ -5,6 +5,8 @@ ledger; neither worker nor handlers imports the sandboxes (docs/architecture.md 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,3 +152,16 @@ def test_no_sandbox_code_under_worker() -> None:
     assert left == []
     packages = {p.name for p in (ROOT / "sandboxes").iterdir() if (p / "__init__.py").exists()}
     assert packages == {"icash", "icount", "idoklad", "kit"}
+
+
+def test_the_ledger_exports_its_api_and_its_keys_load_alone() -> None:
+    """`from worker.ledger import Ledger` works, and importing the key names
+    (`worker.ledger.keys`, as the iCash provider does) does not load the ledger itself."""
+    probe = (
+        "import sys, worker.ledger.keys\n"
+        "assert 'worker.ledger.store' not in sys.modules, 'keys loaded the store'\n"
+        "from worker.ledger import JobRecord, Ledger\n"
+        "assert Ledger.__module__ == 'worker.ledger.store'\n"
+        "assert JobRecord.__module__ == 'worker.ledger.jobs'\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)
