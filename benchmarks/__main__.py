@@ -24,7 +24,7 @@ The profiles (py-spy on the live processes, pyinstrument in `benchmarks/profiles
   validation of the order, HMAC and the log line. Dramatiq's own `Actor.send` is a blocking
   redis-py call; it used to run on a thread pool and took about half the receiver's CPU
   (thread hand-off, GIL contention). On the Redis broker the receiver now runs Dramatiq's
-  dispatch script itself, on the ledger's asyncio client (`worker.broker.async_sender`,
+  dispatch script itself, on the ledger's asyncio client (`worker.runtime.broker.async_sender`,
   which writes exactly what `RedisBroker.enqueue` writes; a test holds it to that): about
   1.6 times the webhooks per second, 0.75 ms of CPU per webhook instead of 1.2 ms, in runs
   side by side. A bare aiohttp handler does none of this, so the ratio measures the cost of

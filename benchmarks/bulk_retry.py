@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.targets import Section, Target
-from invoicebridge.stack import LocalStack
-from worker import ops
-from worker.actors import ACTOR, declare_actors
-from worker.broker import bulk_enqueue, setup_broker
+from invoicebridge.stack.local import LocalStack
 from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
 from worker.domain.idempotency import event_id
-from worker.ledger import UNQUEUED, Ledger
+from worker.ledger.store import UNQUEUED, Ledger
+from worker.ops import actions as ops
+from worker.runtime.actors import ACTOR, declare_actors
+from worker.runtime.broker import bulk_enqueue, setup_broker
 from worker.settings import load_settings
 
 
@@ -97,7 +97,7 @@ async def _measure(stack: LocalStack, count: int) -> list[tuple[str, float, int]
             return {"retried": retried}
 
         runs: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
-            "worker.ops ids_in_states + retry (in process)": in_process,
+            "worker.ops.actions ids_in_states + retry (in process)": in_process,
             "POST /admin/api/retry (receiver process, HTTP)": lambda: asyncio.to_thread(
                 _post_retry, stack),
             "invoicebridge jobs retry --failed --yes (CLI process)": lambda: asyncio.to_thread(

@@ -19,7 +19,7 @@ import zlib
 from pathlib import Path
 
 from benchmarks.targets import Section, Target
-from invoicebridge.stack import LocalStack, StackOptions
+from invoicebridge.stack.local import LocalStack, StackOptions
 
 MIB = 1024 * 1024
 #: what a 1 MB gzip body of zeros inflates to (deflate's best ratio is about 1,030:1)

@@ -15,7 +15,7 @@ from benchmarks.procstats import cpu_seconds, family, peak_rss_mb
 from benchmarks.targets import Section, Target
 from invoicebridge.loadgen.plan import LoadPlan
 from invoicebridge.loadgen.runner import run_load
-from invoicebridge.stack import LocalStack, StackOptions
+from invoicebridge.stack.local import LocalStack, StackOptions
 
 ORDERS = 3_000
 LATENCY_S = 0.050

@@ -26,9 +26,9 @@ from pyinstrument import Profiler
 
 from benchmarks import micro_cases as cases
 from benchmarks.profiling import Steps, Summary, save_text, summarise
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from invoicebridge.serve import build_receiver
-from invoicebridge.stack import free_port
+from invoicebridge.stack.local import free_port
 from tests.conftest import start_redis
 from worker.logs import configure_logging
 from worker.settings import Settings
@@ -41,9 +41,9 @@ RECEIVER_STEPS: dict[str, Steps] = {
     "verify": (("handlers/sources/shopify.py", "verify"),),
     "parse (JSON + pydantic)": (("handlers/sources/shopify.py", "parse"),),
     "to_item (OrderEvent)": (("handlers/deliveries.py", "to_item"),),
-    "ledger.record": (("worker/ledger.py", "record"),),
-    "ledger.mark_queued": (("worker/ledger.py", "mark_queued"),),
-    "send (dramatiq's dispatch script)": (("worker/broker.py", "send"),),
+    "ledger.record": (("worker/ledger/store.py", "record"),),
+    "ledger.mark_queued": (("worker/ledger/store.py", "mark_queued"),),
+    "send (dramatiq's dispatch script)": (("worker/runtime/broker.py", "send"),),
     "log line (structlog)": (("structlog/_native.py", "meth"),),
     "metrics middleware (own time)": (("handlers/metrics.py", "observe"),),
     "aiohttp test client": (("aiohttp/client.py", "_request"),),

@@ -14,7 +14,7 @@ from benchmarks.procstats import cpu_seconds, family, peak_rss_mb
 from benchmarks.targets import Section, Target
 from invoicebridge.loadgen.plan import LoadPlan
 from invoicebridge.loadgen.runner import LoadReport, run_load
-from invoicebridge.stack import LocalStack, StackOptions, free_port, http_json
+from invoicebridge.stack.local import LocalStack, StackOptions, free_port, http_json
 
 COUNT = 10_000
 CONCURRENCY = 64

@@ -53,7 +53,7 @@ CHANGES = (
     "threads) instead of `asyncio.to_thread`'s default pool, which a bulk retry of 10,000 "
     "events fills with its own sends; same context copy, so log lines keep the event. On "
     "the Redis broker it no longer uses threads at all: it runs dramatiq's dispatch script "
-    "on its asyncio client (`worker.broker.async_sender`); the pool is RabbitMQ's.",
+    "on its asyncio client (`worker.runtime.broker.async_sender`); the pool is RabbitMQ's.",
 )
 LEFT_ALONE = (
     "What still dominates the receiver is the redis-py client (packing commands, a task and "

@@ -1,7 +1,7 @@
 """The inputs of the micro benchmarks and profiles: one 50-line order as each source sends it,
 signed the way that source signs, and the canonical order and job inputs made from it.
 
-Built from the sample builders (`invoicebridge.samples*`), so the bodies are the realistic,
+Built from the sample builders (`invoicebridge.samples`), so the bodies are the realistic,
 full-size payloads the demo and the load generator send, not hand-trimmed JSON.
 """
 
@@ -17,8 +17,11 @@ from urllib.parse import urlencode
 
 from handlers.deliveries import to_item
 from handlers.sources import Parsed, Source, get_source
-from invoicebridge import samples, samples_standard, samples_stripe, samples_woocommerce
-from invoicebridge.stack_config import SANDBOX_ICASH
+from invoicebridge.samples import shopify as samples
+from invoicebridge.samples import standard as samples_standard
+from invoicebridge.samples import stripe as samples_stripe
+from invoicebridge.samples import woocommerce as samples_woocommerce
+from invoicebridge.stack.config import SANDBOX_ICASH
 from worker.domain.events import OrderEvent
 from worker.providers.base import DocumentRequest
 from worker.providers.icash.sale import sale_items

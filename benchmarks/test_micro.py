@@ -15,7 +15,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from benchmarks import micro_cases as cases
 from worker.domain.events import OrderEvent
-from worker.planner import plan
+from worker.jobs.planner import plan
 
 
 @pytest.fixture(scope="module")

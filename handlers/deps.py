@@ -80,7 +80,7 @@ class ReceiverDeps:
     state_counts: StateCounts | None = None
     #: alerts for deliveries kept `unreadable` (None: none are sent)
     on_unreadable: OnUnreadable | None = None
-    #: worker.rescue, run every `rescue_every_s` by the sweeper (None: not on this broker)
+    #: worker.runtime.rescue, run every `rescue_every_s` by the sweeper (None: not on this broker)
     rescue: Rescue | None = None
     rescue_every_s: float = 60.0
     #: the admin API and dashboard: off without a backend; nobody gets in without identities

@@ -56,7 +56,8 @@ class ReceiverMetrics:
         )  # fmt: skip
         self.rescued = Counter(
             "invoicebridge_lost_messages_requeued",
-            "Events sent again because the queue had lost their message (worker/rescue.py).",
+            "Events sent again because the queue had lost their message"
+            " (worker/runtime/rescue.py).",
             registry=self.registry,
         )
         # without a ledger to ask, a `ledger_up 0` would be a false alarm: no gauges at all

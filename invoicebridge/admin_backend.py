@@ -1,4 +1,4 @@
-"""The admin API's backend: `handlers.admin.backend.AdminBackend` over `worker.ops`.
+"""The admin API's backend: `handlers.admin.backend.AdminBackend` over `worker.ops.actions`.
 
 Lives in the composition root because it joins the receiver (handlers) to the ledger and
 the broker (worker), which may not import each other.
@@ -14,9 +14,9 @@ from typing import Any, Literal
 from handlers.admin.backend import EventQuery
 from handlers.errors import Conflict, NotFound
 from invoicebridge.replay import replay_event
-from worker import ops
-from worker.ledger import Ledger, StoredInvalid
-from worker.ops_overview import (
+from worker.ledger.store import Ledger, StoredInvalid
+from worker.ops import actions as ops
+from worker.ops.overview import (
     QueueDepth,
     hourly,
     paused_tenants,

@@ -17,7 +17,7 @@ from invoicebridge.cli_env import env_option, seconds
 from worker.providers.icash.nonces import Nonces, RedisNonces
 from worker.redis_clients import async_client, close_async
 from worker.settings import Settings, TenantSettings, load_settings
-from worker.settings_tenant import COUNTRY_VAT
+from worker.settings.tenant import COUNTRY_VAT
 
 OK, FAILED, USAGE = 0, 1, 2
 

@@ -1,5 +1,10 @@
 """`invoicebridge`: serve | worker | check | sandbox | demo | jobs | loadgen | chaos."""
 
+# (The docstring is the top-level --help.) Lazy: a subcommand's module (check, jobs, loadgen,
+# chaos, the receiver, the demo) is imported only when that subcommand runs, so `serve` and
+# `worker` never load the chaos suite, the load generator, the local stack or the samples
+# (tests/unit/test_cli_imports.py).
+
 from __future__ import annotations
 
 import argparse
@@ -8,16 +13,12 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import cast
+from typing import TypeAlias, cast
 
-from invoicebridge.chaos_cli import add_chaos_parser
-from invoicebridge.check_cli import add_check_parser
 from invoicebridge.cli_env import CliParser, env_option, port, positive_int, seconds
-from invoicebridge.jobs_cli import add_jobs_parser
-from invoicebridge.loadgen.cli import add_loadgen_parser
 from worker.logs import FORMAT_ENV, LEVEL_ENV, configure_logging, resolve_format
 from worker.settings import (
     PREFETCH_ENV,
@@ -116,7 +117,7 @@ def _run_dramatiq(args: argparse.Namespace) -> int:
     import dramatiq.cli
 
     argv = [
-        "worker.entry",
+        "worker.runtime.entry",
         "--processes",
         str(args.processes),
         "--threads",
@@ -146,7 +147,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from invoicebridge.demo import run_demo
+    from invoicebridge.demo.run import run_demo
 
     if importlib.util.find_spec("aiosmtpd") is None:  # the demo's mail goes to the sandbox
         print(f"invoicebridge: {SANDBOX_EXTRA}", file=sys.stderr)
@@ -237,6 +238,49 @@ def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     sandbox.set_defaults(func=_sandbox)
 
 
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser("demo", help="run everything on sample orders and show the documents")
+    demo.add_argument("--keep-running", action="store_true")
+    demo.set_defaults(func=_demo)
+
+
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+#: what sets up a subcommand's parser: a function here, or "module:function", imported only
+#: when that subcommand is the one parsed
+Adder: TypeAlias = "Callable[[SubParsers], None] | str"
+
+#: the subcommands, in the order `--help` lists them
+SUBCOMMANDS: tuple[tuple[str, Adder], ...] = (
+    ("serve", _add_serve),
+    ("worker", _add_worker),
+    ("check", "invoicebridge.check_cli:add_check_parser"),
+    ("sandbox", _add_sandbox),
+    ("demo", _add_demo),
+    ("jobs", "invoicebridge.jobs_cli:add_jobs_parser"),
+    ("loadgen", "invoicebridge.loadgen.cli:add_loadgen_parser"),
+    ("chaos", "invoicebridge.chaos.cli:add_chaos_parser"),
+)
+
+
+def _adder(where: Adder) -> Callable[[SubParsers], None]:
+    if callable(where):
+        return where
+    module, _, name = where.partition(":")
+    return cast("Callable[[SubParsers], None]", getattr(importlib.import_module(module), name))
+
+
+def _chosen(argv: Sequence[str] | None) -> str | None:
+    """The subcommand `argv` names, or None (no argv, none named, or the top-level `--help`,
+    which lists every subcommand's help)."""
+    names = {name for name, _ in SUBCOMMANDS}
+    for arg in argv or ():
+        if arg in ("-h", "--help"):
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in names else None
+    return None
+
+
 def _version() -> str:
     try:
         return metadata.version("invoicebridge")
@@ -244,7 +288,11 @@ def _version() -> str:
         return "(not installed)"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser. Given the `argv` it will parse, only the subcommand that names is set
+    up in full (its module imported); the others are there by name alone, which is all the
+    usage line and an `invalid choice` error show. Without `argv`, every one is set up."""
+    chosen = _chosen(argv)
     parser = CliParser(prog="invoicebridge", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     # typed as plain ArgumentParser's: the subcommands' modules need no CliParser
@@ -252,21 +300,18 @@ def build_parser() -> argparse.ArgumentParser:
         "argparse._SubParsersAction[argparse.ArgumentParser]",
         parser.add_subparsers(dest="command", required=True),
     )
-    _add_serve(sub)
-    _add_worker(sub)
-    add_check_parser(sub)
-    _add_sandbox(sub)
-    demo = sub.add_parser("demo", help="run everything on sample orders and show the documents")
-    demo.add_argument("--keep-running", action="store_true")
-    demo.set_defaults(func=_demo)
-    add_jobs_parser(sub)
-    add_loadgen_parser(sub)
-    add_chaos_parser(sub)
+    for name, where in SUBCOMMANDS:
+        if chosen in (None, name):
+            _adder(where)(sub)
+        else:
+            sub.add_parser(name)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = build_parser(argv).parse_args(argv)
     try:
         code: int = args.func(args)
     except SettingsError as exc:

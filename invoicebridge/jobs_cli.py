@@ -28,9 +28,10 @@ from rich.text import Text
 
 from invoicebridge.progress import progress_bar
 from invoicebridge.replay import replay_event
-from worker import ops, prune
 from worker.domain.moments import parse_moment
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
+from worker.ops import actions as ops
+from worker.ops import prune
 from worker.redis_clients import async_client, close_async
 from worker.settings import Settings, load_settings
 
@@ -110,8 +111,8 @@ class _Run:
 
     async def send(self, act: Callable[..., Awaitable[Any]]) -> Any:
         """`act(enqueue=..., actor_name=...)` with a real broker; the messages go in one thread."""
-        from worker.actors import ACTOR, declare_actors
-        from worker.broker import bulk_enqueue, setup_broker
+        from worker.runtime.actors import ACTOR, declare_actors
+        from worker.runtime.broker import bulk_enqueue, setup_broker
 
         broker = setup_broker(self.settings)
         declare_actors(broker, self.settings, _no_resources)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from handlers.deliveries import reparse
 from handlers.errors import InboundError
-from worker import ops
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
+from worker.ops import actions as ops
 
 
 async def replay_event(ledger: Ledger, event_id: str, *, enqueue: ops.EnqueueMany, who: str,

@@ -17,13 +17,13 @@ from handlers.app import create_app
 from handlers.deps import ReceiverDeps, Rescue, TenantAuth
 from handlers.transport import ReceiverRunner
 from invoicebridge.admin_backend import LedgerAdmin
-from worker.actors import ACTOR, QUEUE, declare_actors
-from worker.alerts import Alerter
-from worker.broker import SENDER_PREFIX, async_sender, bulk_enqueue, setup_broker
-from worker.ledger import Ledger
-from worker.maintenance import maintenance_for
-from worker.ops_overview import QueueNames, depth_reader
-from worker.rescue import Rescuer
+from worker.alerts.alerter import Alerter
+from worker.ledger.store import Ledger
+from worker.ops.overview import QueueNames, depth_reader
+from worker.runtime.actors import ACTOR, QUEUE, declare_actors
+from worker.runtime.broker import SENDER_PREFIX, async_sender, bulk_enqueue, setup_broker
+from worker.runtime.maintenance import maintenance_for
+from worker.runtime.rescue import Rescuer
 from worker.settings import Settings
 
 #: threads that hand webhooks to dramatiq, whose broker blocks: a pool of their own, so a

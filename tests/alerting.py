@@ -14,9 +14,9 @@ from aiohttp import web
 
 from handlers.deliveries import to_item
 from handlers.sources import shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from worker.domain.events import OrderEvent
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.settings import Settings
 
 #: a Standard Webhooks signing secret: `whsec_` + base64 of the key

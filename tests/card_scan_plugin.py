@@ -103,7 +103,7 @@ class CardScan:
 
     def wrap_local_stack(self) -> None:
         """Scan a stack's Redis node before `stop` or `kill` ends it, its logs after `down`."""
-        from invoicebridge.stack import LocalStack
+        from invoicebridge.stack.local import LocalStack
 
         stop, kill, down = LocalStack.stop, LocalStack.kill, LocalStack.down
 

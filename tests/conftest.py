@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from invoicebridge.stack_driving import free_port as free_port
+from invoicebridge.stack.driving import free_port as free_port
 from tests.card_scan_plugin import NAME as CARD_SCAN
 from tests.card_scan_plugin import CardScan, card_scan
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 
 #: the limit pyproject.toml sets for every test, and the most any unmarked test may ask for
 PLAIN_LIMIT_S = 120.0

@@ -151,7 +151,10 @@ def amount_paths(document: Any) -> list[tuple[Any, ...]]:
 def realistic(source: str, refund: bool = False) -> tuple[dict[str, Any], str]:
     """A sample order of `source` (for Stripe, a charge, or with `refund` a refunded one), with
     an event id of its own (so it is never a duplicate), and its topic."""
-    from invoicebridge import samples, samples_standard, samples_stripe, samples_woocommerce
+    from invoicebridge.samples import shopify as samples
+    from invoicebridge.samples import standard as samples_standard
+    from invoicebridge.samples import stripe as samples_stripe
+    from invoicebridge.samples import woocommerce as samples_woocommerce
 
     if source == "shopify":
         return samples.shopify_order(41, discount="5.00"), "orders/paid"

@@ -10,7 +10,7 @@ BridgeError
     └── NeedsAttention         stop for a human: doing more could be wrong
         ├── TotalMismatch      the document would not add up to the shop's total
         └── MissingTransactionId  a payment block needs the gateway's transaction id; the
-                               job waits a while for it to arrive (worker/payment_details.py)
+                               job waits a while for it to arrive (worker/jobs/payment_details.py)
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class DocumentNeedsAttention(NeedsAttention):
 class MissingTransactionId(NeedsAttention):
     """A payment block (iCount `cc`, `paypal`) needs the gateway's transaction id and the
     order has none. The job turns it into `Waiting` while the payment details may still
-    arrive in a later event, and stops for a human after that (worker/payment_details.py)."""
+    arrive in a later event, and stops for a human after that (worker/jobs/payment_details.py)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="no_transaction_id")

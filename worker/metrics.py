@@ -51,8 +51,8 @@ def error_kind(exc: BaseException) -> str:
 
 
 def step_outcome(exc: BaseException) -> str:
-    """How the job ledger files a step that raised `exc` (as `worker.jobs` does). A missing
-    transaction id is waited for first (`worker.payment_details.awaited`): retrying."""
+    """How the job ledger files a step that raised `exc` (as `worker.jobs.process` does). A missing
+    transaction id is waited for first (`worker.jobs.payment_details.awaited`): retrying."""
     if isinstance(exc, MissingTransactionId):
         return "retrying"
     if isinstance(exc, NeedsAttention):

@@ -1,7 +1,7 @@
 """What the admin API asks of the ledger, as a protocol the composition root implements.
 
 `handlers` never imports the ledger; `invoicebridge.admin_backend` implements this over
-`worker.ops`. Methods raise `handlers.errors.NotFound` / `Conflict` for an unknown item or a
+`worker.ops.actions`. Methods raise `handlers.errors.NotFound` / `Conflict` for an unknown item or a
 state that does not allow the action, and then have changed nothing. Results are plain
 JSON-ready dicts: the API passes them through as they are.
 """

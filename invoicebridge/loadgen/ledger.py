@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from worker.domain.states import BUSY_STATES
-from worker.ledger import Ledger
-from worker.ledger_keys import EVENT
+from worker.ledger.keys import EVENT
+from worker.ledger.store import Ledger
 
 __all__ = ["BUSY_STATES", "ledger_states", "wait_quiet"]
 

@@ -21,8 +21,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from invoicebridge import samples, samples_standard, samples_stripe, samples_woocommerce
 from invoicebridge.loadgen.plan import LoadPlan
+from invoicebridge.samples import shopify as samples
+from invoicebridge.samples import standard as samples_standard
+from invoicebridge.samples import stripe as samples_stripe
+from invoicebridge.samples import woocommerce as samples_woocommerce
 from worker.domain.idempotency import event_id as ledger_event_id
 from worker.domain.money import quantize
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import aiohttp
 
-from invoicebridge.stack_config import SANDBOX_ICASH
+from invoicebridge.stack.config import SANDBOX_ICASH
 from tests.conftest import free_port
 from tests.smtp_server import Inbox, smtp_server
-from worker.mailer import Mailer
+from worker.jobs.mailer import Mailer
+from worker.jobs.runner import StepRunner
 from worker.providers.registry import build_provider
-from worker.providers.runner import StepRunner
 from worker.settings import TenantSettings
 
 

@@ -22,7 +22,7 @@ from tests.contract.test_provider_contract import EMAIL, INVREC, REFUND, context
 from tests.contract.test_provider_contract import order as sample_order
 from worker.domain.events import Customer, Order, Refund
 from worker.errors import DocumentNeedsAttention, NeedsAttention, Retryable
-from worker.planner import Step
+from worker.jobs.planner import Step
 from worker.providers.base import DocumentRef
 from worker.providers.icash.wire import comment_token, import_ref_id
 
@@ -162,7 +162,7 @@ async def test_vat_is_the_shops_under_the_rule_it_shares_and_stops_otherwise() -
     lines = [("Pin", "0.10", 1), ("Clip", "0.10", 1), ("Tag", "0.10", 1)]
     for rule, agrees in (("per_line_vat", True), ("per_line", True), ("per_rate", False)):
         async with icash({"vat_rule": rule}) as box:
-            from invoicebridge import samples
+            from invoicebridge.samples import shopify as samples
 
             payload = samples.with_sale(
                 samples.shopify_order(
@@ -195,7 +195,7 @@ async def test_a_found_document_is_checked_as_a_made_one_is(fault: str) -> None:
         **({"document_on_print": "delayed", "document_delay_s": 0.5} if delayed else {}),
     }
     async with icash(switches) as box:
-        from invoicebridge import samples
+        from invoicebridge.samples import shopify as samples
 
         the_order = _parsed(
             samples.with_sale(
@@ -221,7 +221,7 @@ def _parsed(payload: dict[str, Any]) -> Order:
     import json
 
     from handlers.sources import shopify
-    from invoicebridge import samples
+    from invoicebridge.samples import shopify as samples
 
     body = json.dumps(payload).encode()
     headers = samples.headers_for(body, topic="orders/paid", secret="s", event_id="e")

@@ -15,14 +15,14 @@ from decimal import Decimal
 import pytest
 
 from handlers.sources import shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from tests.contract.harness import HARNESSES, Harness, Running, running
 from worker.domain.events import Order, Refund
 from worker.domain.idempotency import sanity_string
 from worker.errors import BridgeError, OutcomeUnknown, RateLimited, Retryable
-from worker.jobs import StepContext
-from worker.ledger import JobRecord
-from worker.planner import Step
+from worker.jobs.planner import Step
+from worker.jobs.process import StepContext
+from worker.ledger.store import JobRecord
 from worker.providers.base import DocumentHint, DocumentRef
 
 INVREC = Step("invrec", "issue", "invrec", email=True)

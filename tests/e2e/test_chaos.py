@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from invoicebridge.chaos import ChaosPlan, ChaosResult, fault_plans, run_chaos, start_stack
-from invoicebridge.chaos_cli import report_data, summary_rows
+from invoicebridge.chaos.cli import report_data, summary_rows
+from invoicebridge.chaos.suite import ChaosPlan, ChaosResult, fault_plans, run_chaos, start_stack
 
 pytestmark = pytest.mark.e2e
 

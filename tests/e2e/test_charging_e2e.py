@@ -14,8 +14,8 @@ from typing import Any, cast
 import pytest
 import redis
 
-from invoicebridge import samples_standard
-from invoicebridge.stack import LocalStack, StackOptions, http_json, running_stack
+from invoicebridge.samples import standard as samples_standard
+from invoicebridge.stack.local import LocalStack, StackOptions, http_json, running_stack
 
 pytestmark = pytest.mark.e2e
 

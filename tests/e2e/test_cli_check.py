@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from invoicebridge.stack_config import SANDBOX_ICASH_ACCOUNT
+from invoicebridge.stack.config import SANDBOX_ICASH_ACCOUNT
 from sandboxes.icash.app import serve_sandbox as serve_icash
 from sandboxes.icount.app import serve_sandbox as serve_icount
 from sandboxes.idoklad.app import serve_sandbox as serve_idoklad

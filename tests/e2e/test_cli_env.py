@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from invoicebridge.stack import LocalStack, StackOptions, free_port
-from invoicebridge.stack_driving import http_json
-from worker.broker import workers_among
+from invoicebridge.stack.driving import http_json
+from invoicebridge.stack.local import LocalStack, StackOptions, free_port
+from worker.runtime.broker import workers_among
 
 pytestmark = pytest.mark.e2e
 

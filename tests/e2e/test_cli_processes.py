@@ -14,8 +14,8 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from invoicebridge import samples
-from invoicebridge.stack import LocalStack, StackOptions, running_stack
+from invoicebridge.samples import shopify as samples
+from invoicebridge.stack.local import LocalStack, StackOptions, running_stack
 from worker.domain.idempotency import sanity_string
 
 pytestmark = pytest.mark.e2e

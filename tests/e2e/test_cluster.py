@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from invoicebridge.cluster import ClusterStack, Forwarder, Net, namespaces_forbidden
 from invoicebridge.loadgen import LoadPlan, LoadReport, reconcile, run_load
-from invoicebridge.stack import StackOptions, free_port
+from invoicebridge.stack.cluster import ClusterStack, Forwarder, Net, namespaces_forbidden
+from invoicebridge.stack.local import StackOptions, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 REASON = namespaces_forbidden()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from invoicebridge import samples
-from invoicebridge.stack import LocalStack, StackOptions
+from invoicebridge.samples import shopify as samples
+from invoicebridge.stack.local import LocalStack, StackOptions
 from tests.e2e.test_cli_processes import documents_for
 
 pytestmark = pytest.mark.e2e

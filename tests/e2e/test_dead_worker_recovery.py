@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from invoicebridge import samples
-from invoicebridge.stack import LocalStack, StackOptions
+from invoicebridge.samples import shopify as samples
+from invoicebridge.stack.local import LocalStack, StackOptions
 from worker.domain.idempotency import sanity_string
 
 pytestmark = pytest.mark.e2e

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from invoicebridge import samples
 from invoicebridge.loadgen import LoadPlan, run_load
-from invoicebridge.stack import LocalStack, StackOptions, running_stack
+from invoicebridge.samples import shopify as samples
+from invoicebridge.stack.local import LocalStack, StackOptions, running_stack
 from tests.e2e.test_cli_processes import documents_for
 from tests.receiver_process import ReceiverProcess
 

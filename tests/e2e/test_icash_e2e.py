@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from invoicebridge import samples
-from invoicebridge.samples_shopify_refunds import shopify_refund
-from invoicebridge.stack import LocalStack, StackOptions, running_stack
+from invoicebridge.samples import shopify as samples
+from invoicebridge.samples.shopify_refunds import shopify_refund
+from invoicebridge.stack.local import LocalStack, StackOptions, running_stack
 from worker.domain.idempotency import sanity_string
 from worker.providers.icash.wire import import_ref_id
 

@@ -13,8 +13,8 @@ import pytest
 
 from tests.conftest import free_port
 from tests.integration.test_ops import queued, seed, step
-from worker import ops
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
+from worker.ops import actions as ops
 
 pytestmark = pytest.mark.e2e
 
@@ -198,7 +198,7 @@ async def test_unreadable_deliveries_are_listed_and_replayed_by_the_current_pars
     shows both; `replay` reads one the current parser knows into a queued order event, and
     says of the other that it is still unreadable (exit 1, nothing changed)."""
     from handlers.deliveries import unreadable
-    from invoicebridge import samples
+    from invoicebridge.samples import shopify as samples
 
     known = json.dumps(samples.shopify_order(4401)).encode()
     unknown = json.dumps({**samples.shopify_order(4402), "total_price": {"amount": "1"}}).encode()

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from invoicebridge import samples, samples_stripe, samples_woocommerce
-from invoicebridge.stack import LocalStack, StackOptions, running_stack
+from invoicebridge.samples import shopify as samples
+from invoicebridge.samples import stripe as samples_stripe
+from invoicebridge.samples import woocommerce as samples_woocommerce
+from invoicebridge.stack.local import LocalStack, StackOptions, running_stack
 from worker.domain.idempotency import sanity_string
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,7 @@ from handlers.sources import get_source
 from invoicebridge.loadgen import LoadPlan, build_deliveries, reconcile, run_load, wait_quiet
 from invoicebridge.loadgen.payloads import Delivery
 from invoicebridge.loadgen.report import DeliveryResult, Expected
-from invoicebridge.stack import LocalStack, StackOptions, running_stack
+from invoicebridge.stack.local import LocalStack, StackOptions, running_stack
 from worker.domain.events import OrderEvent
 from worker.domain.idempotency import event_id, sanity_string
 from worker.providers.icount.client import ICountClient

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import redis
 
-from invoicebridge import samples_standard
-from invoicebridge.stack import LocalStack, StackOptions, running_stack
+from invoicebridge.samples import standard as samples_standard
+from invoicebridge.stack.local import LocalStack, StackOptions, running_stack
 from worker.domain.idempotency import sanity_string
 
 pytestmark = pytest.mark.e2e

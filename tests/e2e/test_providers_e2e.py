@@ -11,8 +11,8 @@ from typing import Any, cast
 import pytest
 import redis
 
-from invoicebridge import samples
-from invoicebridge.stack import LocalStack, StackOptions, http_json, running_stack
+from invoicebridge.samples import shopify as samples
+from invoicebridge.stack.local import LocalStack, StackOptions, http_json, running_stack
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,8 @@ import dramatiq
 import pytest
 
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
-from worker.actors import declare_actors
-from worker.broker import setup_broker
+from worker.runtime.actors import declare_actors
+from worker.runtime.broker import setup_broker
 from worker.settings import Settings
 
 

@@ -16,7 +16,7 @@ from handlers.admin.backend import AdminBackend
 from invoicebridge.serve import build_receiver
 from tests.integration.test_ops import MESSAGES, seed, step
 from tests.receiver_server import ReceiverTestServer
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.settings import Settings
 
 Client = TestClient[web.Request, web.Application]

@@ -14,8 +14,8 @@ from handlers.errors import InvalidSignature
 from handlers.sources import standard
 from tests.alerting import SECRET, alert_hook, alert_settings, record_order
 from tests.smtp_server import smtp_server
-from worker.alerts import COOLDOWN, OUTCOMES, Alerter
-from worker.ledger import Ledger
+from worker.alerts.alerter import COOLDOWN, OUTCOMES, Alerter
+from worker.ledger.store import Ledger
 
 #: Luhn-valid: must never leave in an alert
 CARD = "4111 1111 1111 1111"

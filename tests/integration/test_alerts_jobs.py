@@ -1,4 +1,4 @@
-"""Alerts through `worker.jobs.process_event`: the iCount sandbox over real HTTP refuses the
+"""Alerts through `worker.jobs.process.process_event`: the iCount sandbox over real HTTP refuses the
 document (its fault plan, not a stub), the job fails for good, and the alert arrives at a real
 HTTP endpoint and a real SMTP server. A channel that is down changes nothing about the job."""
 
@@ -17,9 +17,9 @@ from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from tests.alerting import SECRET, Hook, alert_hook, alert_settings, record_order
 from tests.conftest import free_port
 from tests.smtp_server import smtp_server
-from worker import jobs
-from worker.alert_delivery import DELIVERIES
-from worker.resources import Resources
+from worker.alerts.delivery import DELIVERIES
+from worker.jobs import process as jobs
+from worker.runtime.resources import Resources
 
 
 @pytest.fixture

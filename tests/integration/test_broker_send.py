@@ -7,10 +7,10 @@ import json
 
 import dramatiq
 
-from worker.actors import ACTOR, QUEUE
-from worker.broker import SENDER_PREFIX, async_sender
-from worker.ledger import Ledger
-from worker.ops_overview import QueueNames, queue_depth
+from worker.ledger.store import Ledger
+from worker.ops.overview import QueueNames, queue_depth
+from worker.runtime.actors import ACTOR, QUEUE
+from worker.runtime.broker import SENDER_PREFIX, async_sender
 
 QUEUE_KEY = f"invoicebridge:{QUEUE}"
 #: what differs between two messages by design

@@ -16,12 +16,15 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from invoicebridge import samples, samples_standard, samples_stripe, samples_woocommerce
+from invoicebridge.samples import shopify as samples
+from invoicebridge.samples import standard as samples_standard
+from invoicebridge.samples import stripe as samples_stripe
+from invoicebridge.samples import woocommerce as samples_woocommerce
 from invoicebridge.serve import build_receiver
 from tests.receiver_server import ReceiverTestServer
 from tests.unit.test_card_text import card_runs
 from worker.domain.events import OrderEvent
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.settings import Settings
 
 Client = TestClient[web.Request, web.Application]

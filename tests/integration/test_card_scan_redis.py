@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from invoicebridge.stack import LocalStack
+from invoicebridge.stack.local import LocalStack
 from tests.card_scan_plugin import card_scan
 from tests.card_scan_redis import scan_redis
 from tests.conftest import free_port, start_redis

@@ -13,10 +13,10 @@ from aiosmtpd.controller import Controller
 
 from tests.conftest import free_port
 from tests.smtp_server import Inbox
-from worker.email_once import EmailRecovery, email_guard
 from worker.errors import Retryable
-from worker.ledger import Ledger
-from worker.mailer import Mailer
+from worker.jobs.email_once import EmailRecovery, email_guard
+from worker.jobs.mailer import Mailer
+from worker.ledger.store import Ledger
 from worker.settings import SmtpSettings
 
 KEY = "acme:1001:email:invrec"

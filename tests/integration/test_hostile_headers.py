@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
-from invoicebridge import samples_standard, samples_woocommerce
+from invoicebridge.samples import standard as samples_standard
+from invoicebridge.samples import woocommerce as samples_woocommerce
 from tests.integration.test_transport import (
     ADMIN,
     SECRET,

@@ -15,22 +15,22 @@ import pytest
 
 from handlers.deliveries import to_item
 from handlers.sources import shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
 from sandboxes.icount.control import DUPLICATE_MODES
-from worker import jobs
 from worker.domain.events import Order, OrderEvent
 from worker.domain.idempotency import sanity_string
 from worker.errors import Permanent, Retryable
-from worker.jobs import StepContext
-from worker.ledger import JobRecord
-from worker.planner import Step
+from worker.jobs import process as jobs
+from worker.jobs.planner import Step
+from worker.jobs.process import StepContext
+from worker.jobs.runner import StepRunner
+from worker.ledger.store import JobRecord
 from worker.providers.base import DocumentHint, DocumentKind, DocumentRef, DocumentRequest
 from worker.providers.icount.client import ICountClient
 from worker.providers.icount.provider import ICountProvider
 from worker.providers.icount.wire_docs import MAX_CANDIDATES
-from worker.providers.runner import StepRunner
-from worker.resources import Resources
+from worker.runtime.resources import Resources
 from worker.settings import DocumentSettings, ICountSettings, Settings
 
 INVREC = Step("invrec", "issue", "invrec", email=True)

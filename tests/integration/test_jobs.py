@@ -12,11 +12,11 @@ import pytest
 
 from handlers.deliveries import to_item
 from handlers.sources import shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
-from worker import jobs
 from worker.domain.events import OrderEvent
-from worker.resources import Resources
+from worker.jobs import process as jobs
+from worker.runtime.resources import Resources
 from worker.settings import Settings
 
 
@@ -222,7 +222,7 @@ async def test_a_paused_tenant_waits_and_a_resolved_event_is_left_alone(
 ) -> None:
     """Paused: the event waits (no document, no retry spent); resumed: it runs. An event an
     operator resolved is never acted on again."""
-    from worker import ops
+    from worker.ops import actions as ops
 
     event = await record(deps, samples.with_sale(samples.shopify_order(9)))
     await ops.pause(deps.ledger, "acme", who="oncall")

@@ -6,8 +6,8 @@ import time
 from collections import Counter
 
 from tests.integration.test_ops import order_event
-from worker import ops
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
+from worker.ops import actions as ops
 
 
 async def _nothing(_actor: str, _ids: object) -> None:

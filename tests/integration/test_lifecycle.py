@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from handlers.sources import shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from tests.integration.test_jobs import sandbox_get, set_faults, settings_for
-from worker import jobs
 from worker.domain.events import EventKind, Order, OrderEvent, Refund
 from worker.domain.idempotency import event_id as make_event_id
-from worker.resources import Resources
+from worker.jobs import process as jobs
+from worker.runtime.resources import Resources
 
 
 @pytest.fixture

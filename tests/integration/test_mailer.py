@@ -6,7 +6,7 @@ import pytest
 
 from tests.smtp_server import smtp_server
 from worker.errors import Retryable
-from worker.mailer import Mailer
+from worker.jobs.mailer import Mailer
 from worker.settings import SmtpSettings
 
 PDF = b"%PDF-1.4\n% test\n"

@@ -10,8 +10,8 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name
 
-from worker.actors import QUEUE
-from worker.maintenance import MAX_PERIOD_S, QueueMaintenance, maintenance_for, period_for
+from worker.runtime.actors import QUEUE
+from worker.runtime.maintenance import MAX_PERIOD_S, QueueMaintenance, maintenance_for, period_for
 
 NS = "invoicebridge"
 

@@ -15,12 +15,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from handlers.app import create_app
 from handlers.deps import Enqueue, ReceiverDeps, StateCounts, TenantAuth
 from handlers.metrics import METRICS
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from invoicebridge.serve import build_receiver
 from tests.conftest import free_port
 from tests.receiver_server import ReceiverTestServer
 from worker.domain.states import EVENT_STATES
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.settings import Settings
 
 Client = TestClient[web.Request, web.Application]

@@ -16,12 +16,12 @@ import redis
 from redis.asyncio.connection import Connection
 
 from tests.payments import CARD
-from worker import ops
-from worker.actors import ACTOR
 from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
 from worker.domain.idempotency import event_id, job_key
-from worker.ledger import EVENT, EVENTS, STATE, UNQUEUED, Ledger
+from worker.ledger.store import EVENT, EVENTS, STATE, UNQUEUED, Ledger
+from worker.ops import actions as ops
 from worker.providers.base import DocumentRef
+from worker.runtime.actors import ACTOR
 from worker.settings import Settings
 
 MESSAGES = "invoicebridge:events.msgs"  #: dramatiq's hash of the queue's messages

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_jobs import record, sandbox_get, set_faults, settings_for
-from worker import jobs
-from worker.resources import Resources
+from worker.jobs import process as jobs
+from worker.runtime.resources import Resources
 
 
 @pytest.fixture

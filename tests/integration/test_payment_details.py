@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_jobs import record, sandbox_get, settings_for
-from worker import jobs
 from worker.domain.events import EventKind
-from worker.ledger_keys import JOB
-from worker.resources import Resources
+from worker.jobs import process as jobs
+from worker.ledger.keys import JOB
+from worker.runtime.resources import Resources
 
 TRANSACTION = "order_transactions/create"
 #: the cc block the invoice-receipt of a sample card order must carry, once the details are in

@@ -19,11 +19,11 @@ from typing import Any, cast
 import pytest
 from rich.console import Console
 
-from invoicebridge.chaos import ChaosPlan, run_chaos
+from invoicebridge.chaos.suite import ChaosPlan, run_chaos
 from invoicebridge.cli import build_parser
 from tests.e2e.test_jobs_cli import write_config
 from tests.integration.test_ops import queued, seed
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 
 BAR = "━"
 OLD = time.time() - 100 * 86_400

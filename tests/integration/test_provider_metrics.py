@@ -14,21 +14,21 @@ import aiohttp
 import pytest
 from prometheus_client import REGISTRY
 
-from invoicebridge.stack_config import SANDBOX_ICASH
+from invoicebridge.stack.config import SANDBOX_ICASH
 from sandboxes.icash.app import serve_sandbox as serve_icash
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from sandboxes.idoklad.app import serve_sandbox as serve_idoklad
 from tests.payments import CARD
 from worker.domain.events import Customer, Line, Order
 from worker.errors import OutcomeUnknown, Permanent, Retryable
-from worker.jobs import StepContext
-from worker.planner import Step
+from worker.jobs.planner import Step
+from worker.jobs.process import StepContext
+from worker.jobs.runner import StepRunner
 from worker.providers.icash.client import ICashClient
 from worker.providers.icount.client import ICountClient
 from worker.providers.icount.provider import ICountProvider
 from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.client import IDokladClient
-from worker.providers.runner import StepRunner
 from worker.settings import DocumentSettings, ICashSettings, ICountSettings, IDokladSettings
 
 SECONDS = "invoicebridge_provider_request_duration_seconds"

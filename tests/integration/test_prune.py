@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_ops import seed, step
-from worker import prune
-from worker.ledger import EVENT, EVENTS, Ledger
-from worker.ledger_keys import JOB, ORDER
-from worker.ops import ACTIONS, ALL_ACTIONS
+from worker.ledger.keys import JOB, ORDER
+from worker.ledger.store import EVENT, EVENTS, Ledger
+from worker.ops import prune
+from worker.ops.actions import ACTIONS, ALL_ACTIONS
 
 DAY = 86_400.0
 OLD = time.time() - 100 * DAY

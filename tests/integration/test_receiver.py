@@ -16,7 +16,7 @@ from handlers.app import sweep_once
 from handlers.deliveries import to_item
 from handlers.sources import shopify
 from handlers.webhooks import DEPS
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from invoicebridge.serve import build_receiver
 from tests.receiver_server import ReceiverTestServer
 from worker.domain.events import OrderEvent

@@ -20,11 +20,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from invoicebridge.serve import build_receiver
-from invoicebridge.stack import LocalStack, StackOptions
-from invoicebridge.stack_sentinel import SERVICE
+from invoicebridge.stack.local import LocalStack, StackOptions
+from invoicebridge.stack.sentinel import SERVICE
 from tests.integration.test_receiver import URL, settings_for, signed
 from tests.receiver_server import ReceiverTestServer
-from worker.ledger import Ledger
+from worker.ledger.store import Ledger
 from worker.redis_clients import primary_url
 from worker.settings import RedisSettings, Settings
 

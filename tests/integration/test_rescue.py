@@ -16,12 +16,12 @@ from aiohttp.test_utils import TestClient
 from invoicebridge.serve import build_receiver
 from tests.integration.test_receiver import URL, settings_for, signed
 from tests.receiver_server import ReceiverTestServer
-from worker import rescue
-from worker.actors import ACTOR, QUEUE
-from worker.broker import bulk_enqueue
-from worker.ledger import Ledger
-from worker.ops_overview import QueueNames
-from worker.rescue import Rescuer
+from worker.ledger.store import Ledger
+from worker.ops.overview import QueueNames
+from worker.runtime import rescue
+from worker.runtime.actors import ACTOR, QUEUE
+from worker.runtime.broker import bulk_enqueue
+from worker.runtime.rescue import Rescuer
 from worker.settings import Settings
 
 QUEUE_KEY = f"invoicebridge:{QUEUE}"

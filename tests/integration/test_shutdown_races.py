@@ -20,7 +20,7 @@ import handlers.app
 from invoicebridge.serve import build_receiver
 from tests.integration.test_receiver import settings_for
 from tests.receiver_server import ReceiverTestServer
-from worker import jobs
+from worker.jobs import process as jobs
 
 TRIALS = 40
 #: each stop must be over within this; a swallowed cancel used to make it never

@@ -14,7 +14,10 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from invoicebridge import samples, samples_standard, samples_stripe, samples_woocommerce
+from invoicebridge.samples import shopify as samples
+from invoicebridge.samples import standard as samples_standard
+from invoicebridge.samples import stripe as samples_stripe
+from invoicebridge.samples import woocommerce as samples_woocommerce
 from invoicebridge.serve import build_receiver
 from tests.receiver_server import ReceiverTestServer
 from worker.settings import Settings

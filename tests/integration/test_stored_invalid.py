@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 from aiohttp.test_utils import TestClient
 
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from invoicebridge.serve import build_receiver
 from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_admin_api import AS_VIEWER, Client, call
@@ -21,11 +21,12 @@ from tests.integration.test_admin_api import settings_for as admin_settings
 from tests.integration.test_jobs import record, sandbox_get, settings_for
 from tests.integration.test_ops import seed
 from tests.receiver_server import ReceiverTestServer
-from worker import jobs, ops
-from worker.actors import ACTOR
-from worker.ledger import EVENT, Ledger
-from worker.ledger_keys import REFUNDS, SNAPSHOT
-from worker.resources import Resources
+from worker.jobs import process as jobs
+from worker.ledger.keys import REFUNDS, SNAPSHOT
+from worker.ledger.store import EVENT, Ledger
+from worker.ops import actions as ops
+from worker.runtime.actors import ACTOR
+from worker.runtime.resources import Resources
 
 #: what an older version let through and this one refuses, and the field it is named by
 OLD_SCHEMA = [({"total": "1E+999999999"}, "order.total"), ({"currency": "QQQ"}, "order.currency")]

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_jobs import record, set_faults, settings_for
-from worker import jobs
-from worker.limits import TenantLimits
-from worker.resources import Resources
+from worker.jobs import process as jobs
+from worker.jobs.limits import TenantLimits
+from worker.runtime.resources import Resources
 from worker.settings import LimitSettings
 
 

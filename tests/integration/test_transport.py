@@ -23,7 +23,7 @@ from aiohttp import web
 
 from benchmarks.compressed import bomb_request, gzip_bomb
 from handlers.transport import ReceiverRequestHandler, ReceiverRunner, check_aiohttp
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from invoicebridge.serve import build_receiver
 from tests.raw_http import Answer, exchange, read_answer, request_bytes
 from tests.receiver_server import serving

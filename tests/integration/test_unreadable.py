@@ -15,16 +15,18 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from handlers.sources import shopify
-from invoicebridge import samples, samples_standard
 from invoicebridge.replay import replay_event
+from invoicebridge.samples import shopify as samples
+from invoicebridge.samples import standard as samples_standard
 from invoicebridge.serve import build_receiver
 from sandboxes.icount.app import RunningSandbox
 from tests.alerting import alert_hook
 from tests.integration.test_jobs import sandbox_get
 from tests.receiver_server import ReceiverTestServer
-from worker import jobs, ops
-from worker.ledger import EVENT
-from worker.resources import Resources
+from worker.jobs import process as jobs
+from worker.ledger.store import EVENT
+from worker.ops import actions as ops
+from worker.runtime.resources import Resources
 from worker.settings import Settings
 
 URL = "/webhooks/shopify/acme"

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from invoicebridge.serve import build_receiver
 from tests.integration.test_receiver import URL, settings_for, signed
 from tests.receiver_server import ReceiverTestServer
-from worker.ledger_keys import EVENTS, WEBHOOK_RATE
+from worker.ledger.keys import EVENTS, WEBHOOK_RATE
 
 #: more than a burst of 200 and faster than 50/s, the limit this replaced
 FLASH_SALE = 300

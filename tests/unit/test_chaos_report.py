@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from invoicebridge import chaos_cli
-from invoicebridge.chaos import ChaosLog, ChaosPlan, ChaosResult
+from invoicebridge.chaos import cli as chaos_cli
+from invoicebridge.chaos.suite import ChaosLog, ChaosPlan, ChaosResult
 from invoicebridge.cli import main
 from invoicebridge.loadgen.plan import LoadPlan
 from invoicebridge.loadgen.reconcile import Reconciliation

@@ -9,15 +9,15 @@ from decimal import Decimal
 
 import pytest
 
-from invoicebridge.chaos import ChaosLog, ChaosPlan, ChaosResult
-from invoicebridge.chaos_cli import report_data, summary_rows
-from invoicebridge.chaos_trickle import TrickleKill, TricklePlan, TrickleResult
-from invoicebridge.chaos_workers import QUEUE, _event_id
+from invoicebridge.chaos.cli import report_data, summary_rows
+from invoicebridge.chaos.suite import ChaosLog, ChaosPlan, ChaosResult
+from invoicebridge.chaos.trickle import TrickleKill, TricklePlan, TrickleResult
+from invoicebridge.chaos.workers import QUEUE, _event_id
 from invoicebridge.cli import main
 from invoicebridge.loadgen.plan import LoadPlan
 from invoicebridge.loadgen.reconcile import Reconciliation
 from invoicebridge.loadgen.report import DeliveryResult, Expected, LoadReport
-from worker import actors
+from worker.runtime import actors
 
 
 def _load(orders: list[str]) -> LoadReport:

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from worker.errors import NeedsAttention, Waiting
-from worker.ledger import JobRecord
-from worker.providers.charging import _check_unknown
+from worker.jobs.charging import _check_unknown
+from worker.ledger.store import JobRecord
 
 
 def job(unknown_count: int, seconds_ago: float | None) -> JobRecord:

@@ -9,8 +9,8 @@ import pytest
 
 from worker.domain.events import Customer, Line, Order, Refund
 from worker.errors import NeedsAttention
+from worker.jobs.runner import credit_note_order
 from worker.providers.icount.vat_check import shop_vat
-from worker.providers.runner import credit_note_order
 
 REFUND = Refund(refund_id="r1", amount=Decimal("50.00"), currency="ILS")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 
-from invoicebridge.stack_driving import _ephemeral_floor, free_port
+from invoicebridge.stack.driving import _ephemeral_floor, free_port
 
 
 def test_ports_are_distinct_bindable_and_below_the_ephemeral_range() -> None:

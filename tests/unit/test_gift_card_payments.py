@@ -13,18 +13,18 @@ from typing import Any
 import pytest
 
 from handlers.sources import woocommerce
-from invoicebridge import samples_woocommerce as samples
-from invoicebridge.stack_config import SANDBOX_ICASH
+from invoicebridge.samples import woocommerce as samples
+from invoicebridge.stack.config import SANDBOX_ICASH
 from tests.payments import CARD
 from worker.domain.events import Order, Refund
 from worker.errors import NeedsAttention
+from worker.jobs.runner import credit_note_order
 from worker.providers.base import DocumentRequest
 from worker.providers.icash.payment import PaymentPart, payments, payments_added
 from worker.providers.icash.sale import sale_items
 from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.totals import document_amounts
 from worker.providers.idoklad.wire import build_invoice
-from worker.providers.runner import credit_note_order
 from worker.settings import DocumentSettings, ICashSettings
 
 D = Decimal

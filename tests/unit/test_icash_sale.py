@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from invoicebridge.stack_config import SANDBOX_ICASH
+from invoicebridge.stack.config import SANDBOX_ICASH
 from tests.payments import BANK_TRANSFER, CARD, PAYPAL
 from worker.domain.events import Customer, Line, Order, Payment
 from worker.errors import DocumentNeedsAttention, NeedsAttention, Permanent, TotalMismatch

@@ -1,9 +1,12 @@
-"""The layers stay honest: handlers import only worker's pure domain; the domain imports no I/O;
-neither worker nor handlers imports the sandboxes."""
+"""The layers stay honest: handlers import only worker's pure domain; the domain imports no I/O
+and nothing of ours but itself and the error tree; the providers know neither the jobs nor the
+ledger; neither worker nor handlers imports the sandboxes (docs/architecture.md draws them)."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,7 +20,8 @@ def imports_of(package: str) -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 names.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module)
+                names.add(node.module)  # and `from worker import jobs` names worker.jobs too:
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
         found[str(path.relative_to(ROOT))] = names
     return found
 
@@ -48,6 +52,68 @@ def test_domain_is_pure() -> None:
         for f, names in imports_of("worker/domain").items()
     }
     assert {f: n for f, n in bad.items() if n} == {}
+
+
+def _outside(names: set[str], allowed: tuple[str, ...]) -> list[str]:
+    """Our own modules among `names` that are neither one of `allowed` nor inside one."""
+    ours = {"worker", "handlers", "invoicebridge", "sandboxes", "benchmarks", "tests"}
+    return sorted(
+        n
+        for n in names
+        if n.split(".")[0] in ours and not any(n == a or n.startswith(a + ".") for a in allowed)
+    )
+
+
+def test_domain_imports_only_itself_and_the_errors() -> None:
+    """worker/domain is the bottom layer: of ours it imports only itself and worker.errors
+    (vat.py raises `Permanent(TotalMismatch)`)."""
+    bad = {
+        f: _outside(names, ("worker.domain", "worker.errors"))
+        for f, names in imports_of("worker/domain").items()
+    }
+    assert {f: n for f, n in bad.items() if n} == {}
+
+
+def test_providers_import_neither_jobs_nor_ledger() -> None:
+    """worker/providers talks to the services; the jobs drive it and the ledger records what
+    it did, never the other way round. Its one exception is the list of Redis key names,
+    `worker.ledger.keys` (iCash's shared nonce), which imports nothing."""
+    bad = {
+        f: sorted(
+            n
+            for n in names
+            if n.split(".")[:2] in (["worker", "jobs"], ["worker", "ledger"])
+            and _outside({n}, ("worker.ledger.keys",))
+        )
+        for f, names in imports_of("worker/providers").items()
+    }
+    assert {f: n for f, n in bad.items() if n} == {}
+    keys = imports_of("worker/ledger")["worker/ledger/keys.py"]
+    assert _outside(keys, ()) == []
+
+
+def test_worker_top_level_stays_small() -> None:
+    """worker/ shows its architecture: its parts are packages, and at most 8 modules (the
+    error tree, logging, Redis clients, metrics...) sit at the top."""
+    modules = sorted(p.name for p in (ROOT / "worker").glob("*.py"))
+    assert len(modules) <= 8, modules
+    parts = {p.name for p in (ROOT / "worker").iterdir() if (p / "__init__.py").exists()}
+    expected = {"domain", "ledger", "jobs", "ops", "alerts", "settings", "runtime", "providers"}
+    assert parts == expected
+
+
+def test_redis_key_names_live_in_one_module() -> None:
+    """Every Redis key name of the product is in worker/ledger/keys.py: no other module of
+    worker, handlers or invoicebridge spells an `ib:` string. (iCash's wire marks its comments
+    with an `ib:` token, which is not a Redis key.)"""
+    not_keys = {"worker/ledger/keys.py", "worker/providers/icash/wire.py"}
+    spelled = {
+        str(path.relative_to(ROOT)): sorted(s for s in _strings_of(path) if s.startswith("ib:"))
+        for package in ("worker", "handlers", "invoicebridge")
+        for path in (ROOT / package).rglob("*.py")
+        if str(path.relative_to(ROOT)) not in not_keys
+    }
+    assert {f: s for f, s in spelled.items() if s} == {}
 
 
 def _names_sandboxes(name: str) -> bool:
@@ -86,3 +152,16 @@ def test_no_sandbox_code_under_worker() -> None:
     assert left == []
     packages = {p.name for p in (ROOT / "sandboxes").iterdir() if (p / "__init__.py").exists()}
     assert packages == {"icash", "icount", "idoklad", "kit"}
+
+
+def test_the_ledger_exports_its_api_and_its_keys_load_alone() -> None:
+    """`from worker.ledger import Ledger` works, and importing the key names
+    (`worker.ledger.keys`, as the iCash provider does) does not load the ledger itself."""
+    probe = (
+        "import sys, worker.ledger.keys\n"
+        "assert 'worker.ledger.store' not in sys.modules, 'keys loaded the store'\n"
+        "from worker.ledger import JobRecord, Ledger\n"
+        "assert Ledger.__module__ == 'worker.ledger.store'\n"
+        "assert JobRecord.__module__ == 'worker.ledger.jobs'\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)

@@ -19,7 +19,7 @@ from invoicebridge.loadgen import LoadPlan, build_deliveries, due, percentile, s
 from invoicebridge.loadgen.pacing import FIRST_BACKOFF_S, MAX_WAIT_S, backoff, retry_after_seconds
 from invoicebridge.loadgen.payloads import RESIGN_AFTER_S, Delivery, current_headers
 from invoicebridge.loadgen.report import DeliveryResult, Expected, LoadReport
-from invoicebridge.samples_standard import new_secret
+from invoicebridge.samples.standard import new_secret
 from worker.domain.events import EventKind, OrderEvent
 
 WHSEC = new_secret()

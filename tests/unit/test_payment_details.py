@@ -1,4 +1,4 @@
-"""worker.payment_details, pure parts: which payment is kept, how it fills an order's gap, and
+"""worker.jobs.payment_details, pure parts: which payment is kept, how it fills an order's gap, and
 how long a step waits for it."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import pytest
 
 from handlers.sources import shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from worker.domain.events import Order, Payment
 from worker.errors import MissingTransactionId, Retryable, Waiting
-from worker.ledger import JobRecord
-from worker.payment_details import awaited, merged, preferred
+from worker.jobs.payment_details import awaited, merged, preferred
+from worker.ledger.store import JobRecord
 
 PAID_AT = datetime(2025, 3, 2, 8, 0, 4, tzinfo=UTC)
 DETAILS = Payment(

@@ -22,7 +22,10 @@ import pytest
 from handlers.errors import InvalidPayload
 from handlers.sources import shopify, standard, stripe, woocommerce
 from handlers.sources.payments import build_payment, gateway_kind
-from invoicebridge import samples, samples_standard, samples_stripe, samples_woocommerce
+from invoicebridge.samples import shopify as samples
+from invoicebridge.samples import standard as samples_standard
+from invoicebridge.samples import stripe as samples_stripe
+from invoicebridge.samples import woocommerce as samples_woocommerce
 from tests.card_scan import find_card_numbers
 from worker.domain.events import Order, Payment
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from worker.domain.events import Customer, Line, Order, Refund
-from worker.planner import Step, newest, plan
+from worker.jobs.planner import Step, newest, plan
 from worker.settings import DocumentSettings
 
 DOCS = DocumentSettings()

@@ -30,7 +30,10 @@ import pytest
 from handlers.deliveries import to_item
 from handlers.errors import InboundError, InvalidPayload
 from handlers.sources import get_source
-from invoicebridge import samples, samples_standard, samples_stripe, samples_woocommerce
+from invoicebridge.samples import shopify as samples
+from invoicebridge.samples import standard as samples_standard
+from invoicebridge.samples import stripe as samples_stripe
+from invoicebridge.samples import woocommerce as samples_woocommerce
 from sandboxes.icount.rounding import ROUNDINGS, RULES
 from sandboxes.icount.rules import Refusal as IcountRefusal
 from sandboxes.icount.rules import check_document as icount_check
@@ -44,7 +47,7 @@ from worker.providers.icash.sale import sale_items
 from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.wire import build_invoice
 from worker.settings import DocumentSettings, ICashSettings
-from worker.settings_tenant import PaymentBlock
+from worker.settings.tenant import PaymentBlock
 
 D = Decimal
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"

@@ -9,7 +9,7 @@ import pytest
 
 from worker.domain.events import Refund
 from worker.errors import NeedsAttention
-from worker.refunds import added
+from worker.jobs.refunds import added
 
 D = Decimal
 

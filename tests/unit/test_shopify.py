@@ -15,8 +15,8 @@ from multidict import CIMultiDict
 
 from handlers.errors import InvalidPayload, InvalidSignature, MalformedBody
 from handlers.sources import Parsed, shopify
-from invoicebridge import samples
-from invoicebridge.samples_shopify_refunds import cancelled, shopify_refund, updated
+from invoicebridge.samples import shopify as samples
+from invoicebridge.samples.shopify_refunds import cancelled, shopify_refund, updated
 from worker.domain.events import EventKind, Line, Order, OrderEvent, Refund
 from worker.domain.money import quantize
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from handlers.sources import shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from worker.domain import vat
 from worker.domain.events import Order
 from worker.providers.icount.totals import money_fields

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from handlers.deliveries import to_item
 from handlers.errors import MalformedBody
 from handlers.sources import Parsed, shopify
-from invoicebridge import samples
+from invoicebridge.samples import shopify as samples
 from tests.card_scan import find_card_numbers
 from worker.domain.events import EventKind, IgnoredDelivery, OrderEvent, Payment
 

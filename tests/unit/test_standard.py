@@ -16,8 +16,8 @@ from multidict import CIMultiDict
 
 from handlers.errors import InvalidPayload, InvalidSignature, MalformedBody
 from handlers.sources import Parsed, standard
-from invoicebridge import samples_standard as samples
-from invoicebridge.samples import encode_body
+from invoicebridge.samples import standard as samples
+from invoicebridge.samples.shopify import encode_body
 from worker.domain.events import EventKind, OrderEvent
 
 #: The published Standard Webhooks / Svix test vector.

@@ -17,7 +17,7 @@ from multidict import CIMultiDict
 
 from handlers.errors import InvalidPayload, InvalidSignature, MalformedBody
 from handlers.sources import Parsed, stripe
-from invoicebridge import samples_stripe as samples
+from invoicebridge.samples import stripe as samples
 from worker.domain.events import EventKind, Order, OrderEvent
 from worker.domain.money import exponent
 

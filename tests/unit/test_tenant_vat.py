@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from invoicebridge.stack_config import SANDBOX_ICASH
+from invoicebridge.stack.config import SANDBOX_ICASH
 from worker.settings import DocumentSettings, TenantSettings
-from worker.settings_tenant import COUNTRY_VAT, STANDARD_VAT
+from worker.settings.tenant import COUNTRY_VAT, STANDARD_VAT
 
 PROVIDER_TABLES: dict[str, dict[str, Any]] = {
     "icount": {"api_token": "t"},

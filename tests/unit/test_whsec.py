@@ -92,7 +92,7 @@ def test_an_alert_webhook_secret_unpadded_signs_as_padded_and_a_bad_one_is_refus
 ) -> None:
     """The alerts' own `whsec_` secret reads as the receiver's does; a bad one is a start-up
     error that shows no secret."""
-    from worker.alert_delivery import sign
+    from worker.alerts.delivery import sign
 
     padded, unpadded = "whsec_" + PADDED, "whsec_" + PADDED.rstrip("=")
     assert sign(padded, "m1", 1, b"{}") == sign(unpadded, "m1", 1, b"{}")

@@ -18,7 +18,7 @@ from multidict import CIMultiDict
 
 from handlers.errors import InvalidPayload, InvalidSignature, MalformedBody
 from handlers.sources import Parsed, woocommerce
-from invoicebridge import samples_woocommerce as samples
+from invoicebridge.samples import woocommerce as samples
 from worker.domain.events import EventKind, Line, Order
 from worker.domain.money import quantize
 

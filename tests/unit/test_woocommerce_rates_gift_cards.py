@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from handlers.errors import InvalidPayload
 from handlers.sources import woocommerce
 from handlers.sources.woocommerce_wire import derived_rate
-from invoicebridge import samples_woocommerce as samples
+from invoicebridge.samples import woocommerce as samples
 from worker.domain import vat
 from worker.domain.events import ChargeRequest, Order
 from worker.providers.icount.totals import money_fields

@@ -108,7 +108,10 @@ def test_exposition_server_port_taken_is_one_json_line(tmp_path: Path) -> None:
         port = str(taken.getsockname()[1])
         env = {**os.environ, "INVOICEBRIDGE_CONFIG": str(config), "dramatiq_prom_host": "127.0.0.1",
                "dramatiq_prom_port": port, "dramatiq_prom_db": str(tmp_path / "prom")}  # fmt: skip
-        probe = "from worker.metrics_server import serve_worker_metrics as s; raise SystemExit(s())"
+        probe = (
+            "from worker.runtime.metrics_server import serve_worker_metrics as s; "
+            "raise SystemExit(s())"
+        )
         result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                                 text=True, timeout=30, check=False)  # fmt: skip
     assert result.returncode == 1

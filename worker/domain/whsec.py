@@ -1,7 +1,7 @@
 """Standard Webhooks signing secrets: `whsec_` + base64, and the HMAC key they stand for.
 
 Pure, shared by the receiver's verifier (handlers/sources/standard.py) and the start-up check
-of tenant settings (worker/settings_tenant.py), so both read a secret the same way.
+of tenant settings (worker/settings/tenant.py), so both read a secret the same way.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each provider package (`icount`, `idoklad`, `icash`) has a pure `wire` module, a
 thin `client`, and a `provider` module whose class satisfies `Provider` (each
 one's local sandbox is in `sandboxes/`). The generic step runner
-(`worker.providers.runner`) makes every provider exactly-once, whatever its own
+(`worker.jobs.runner`) makes every provider exactly-once, whatever its own
 guarantees:
 
 - `idempotent_create`: the service itself refuses a second document for the same

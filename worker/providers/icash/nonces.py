@@ -18,7 +18,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
-from worker.ledger_keys import ICASH_NONCE
+from worker.ledger.keys import ICASH_NONCE
 
 #: INCR the counter, but never below ARGV[1] (the clock in seconds)
 _NEXT_LUA = """

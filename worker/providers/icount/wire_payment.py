@@ -40,7 +40,7 @@ from worker.providers.base import ChargeRef
 from worker.providers.icount.totals import format_amount
 from worker.providers.icount.wire_charge import first_payment
 from worker.settings import DocumentSettings
-from worker.settings_tenant import PaymentBlock
+from worker.settings.tenant import PaymentBlock
 
 #: the block each kind of payment the platforms report is recorded in
 KIND_BLOCKS: dict[str, PaymentBlock] = {

@@ -1,0 +1,1 @@
+"""`make demo` (`run`) and the sample orders it shows (`scenes`)."""

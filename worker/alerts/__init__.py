@@ -1,0 +1,2 @@
+"""Tenant alerts: when to tell a tenant (`alerter`) and telling it by webhook and email
+(`delivery`)."""

@@ -1,0 +1,354 @@
+"""The ledger: the durable record of every inbound event and every step of every job, in Redis.
+
+Events are recorded atomically and deduplicated by their id (derived from tenant,
+source and the source's delivery id). Jobs are keyed `tenant:order:step`; a step
+that is `done` is never run again. Nothing here expires: a failed job stays until
+an operator resolves it, and finished events leave only by retention (`worker.ops.prune`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, cast
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, ValidationError
+
+from worker.domain.events import (
+    IgnoredDelivery,
+    Order,
+    OrderEvent,
+    Payment,
+    Refund,
+    UnreadableDelivery,
+)
+from worker.domain.rates import OverRate, WebhookRate
+from worker.domain.redaction import redact_text
+from worker.domain.states import EVENT_STATES, EventState
+from worker.errors import Permanent
+from worker.ledger.jobs import JobFailure, JobLedger, JobRecord
+from worker.ledger.keys import (
+    CLAIM,
+    EVENT,
+    EVENTS,
+    JOB,
+    MARK_QUEUED_LUA,
+    ORDER,
+    PAUSED,
+    PAYMENT,
+    PINGS,
+    RECORD_LUA,
+    REFUNDS,
+    REPLICA_PROBE,
+    RESTATE_LUA,
+    SNAPSHOT,
+    START_JOB_LUA,
+    STATE,
+    STATS,
+    UNQUEUED,
+    WEBHOOK_RATE,
+    WORK_ITEM_LUA,
+)
+from worker.redis_clients import async_client, close_async
+from worker.settings import RedisSettings
+
+__all__ = [
+    "EVENT", "EVENTS", "JOB", "ORDER", "STATE", "UNQUEUED",
+    "EventState", "JobFailure", "JobLedger", "JobRecord", "Ledger", "StoredInvalid",
+]  # fmt: skip
+
+#: how long the delivery that recorded an event has to queue it before another may
+ENQUEUE_CLAIM_MS = 10_000
+
+RecordOutcome = Literal["new", "duplicate", "unqueued"]
+Stored = TypeVar("Stored", bound=BaseModel)
+
+
+def _now() -> str:
+    return f"{time.time():.6f}"
+
+
+class StoredInvalid(Permanent):
+    """A record in the ledger that this version's models refuse: written before they were
+    tightened (an amount now out of bounds, a currency not in ISO 4217). Retrying cannot
+    make it readable, so the job fails with `stored_<what>_invalid`. The message names the
+    first failing field (`field`) and never its value."""
+
+    def __init__(self, what: str, of: str, error: ValidationError) -> None:
+        first = error.errors(include_url=False, include_input=False, include_context=False)[0]
+        self.field = ".".join(map(str, first["loc"])) or "(the whole record)"
+        super().__init__(
+            f"the stored {what}{of} is not readable by this version: {self.field}: {first['msg']}",
+            reason=f"stored_{what}_invalid",
+        )
+
+
+def _read(model: type[Stored], raw: str | bytes, what: str, of: str = "") -> Stored:
+    """A stored record read back; StoredInvalid if it no longer validates (not chained to
+    pydantic's error, which carries the value)."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise StoredInvalid(what, of, exc) from None
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """An event as a worker finds it: its payload, its state, whether its tenant is paused."""
+
+    event: OrderEvent | None
+    state: str | None
+    paused: bool
+    #: the payload is there but this version refuses it (`event` is then None)
+    unreadable: StoredInvalid | None = None
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """All the ledger knows of an order: newest snapshot, refunds seen, steps started, and
+    how it was paid when an event told that apart from the order (`payment`)."""
+
+    snapshot: Order | None
+    refunds: dict[str, Refund]
+    steps: dict[str, JobRecord]
+    payment: Payment | None = None
+
+
+class Ledger(JobLedger):
+    """Async access to the ledger; one instance per process and event loop."""
+
+    def __init__(
+        self, client: aioredis.Redis, *, min_replicas: int = 0, replica_timeout_ms: int = 1_000
+    ) -> None:
+        self.redis = client
+        self.min_replicas, self.replica_timeout_ms = min_replicas, replica_timeout_ms
+        self._record = client.register_script(RECORD_LUA)
+        self._mark_queued = client.register_script(MARK_QUEUED_LUA)
+        self._restate = client.register_script(RESTATE_LUA)
+        self._start_job = client.register_script(START_JOB_LUA)
+        self._work_item = client.register_script(WORK_ITEM_LUA)
+
+    @classmethod
+    def from_url(cls, url: str) -> Ledger:
+        return cls(aioredis.Redis.from_url(url, decode_responses=True))
+
+    @classmethod
+    def from_settings(cls, settings: RedisSettings) -> Ledger:
+        """The ledger on the settings' Redis: by URL or through Sentinel."""
+        return cls(async_client(settings), min_replicas=settings.min_replicas,
+                   replica_timeout_ms=settings.replica_timeout_ms)  # fmt: skip
+
+    async def close(self) -> None:
+        await close_async(self.redis)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (aioredis.ConnectionError, aioredis.TimeoutError, OSError):
+            return False
+
+    async def note_ping(self, tenant: str) -> None:
+        """Note the tenant's set-up ping (WooCommerce): one field per tenant, not an event."""
+        await self.redis.hset(PINGS, tenant, _now())
+
+    async def last_pings(self) -> dict[str, float]:
+        """When each tenant's platform last sent a set-up ping (unix s)."""
+        found = cast(dict[str, str], await self.redis.hgetall(PINGS))
+        return {tenant: float(at) for tenant, at in found.items()}
+
+    # -- events ---------------------------------------------------------------------
+
+    async def record(
+        self,
+        item: OrderEvent | IgnoredDelivery | UnreadableDelivery,
+        rate: WebhookRate | None = None,
+    ) -> RecordOutcome:
+        """Record an inbound event once. Returns "new", "duplicate", or "unqueued" for a
+        duplicate whose first delivery was recorded but never handed to the queue.
+
+        Raises:
+            OverRate: the tenant is over its webhook `rate` (counted across every receiver);
+                nothing was recorded.
+        """
+        now = _now()
+        fields: dict[str, str] = {
+            "id": item.event_id,
+            "tenant": item.tenant,
+            "source": item.source,
+            "topic": item.topic,
+            "delivery_id": item.delivery_id,
+            "received_at": now,
+            "updated_at": now,
+            "failures": "0",
+        }
+        if isinstance(item, OrderEvent):
+            state = "received"
+            # without payments the payload is as before payments existed (neither the event's
+            # nor the order's is written), so workers of the previous release still read it
+            # during a rolling upgrade; one with a payment waits for upgraded workers
+            unset: dict[str, Any] = {"payment": True} if item.payment is None else {}
+            if item.order is not None and item.order.payment is None:
+                unset["order"] = {"payment"}
+            fields |= {
+                "kind": item.kind.value,
+                "order_id": item.order_id,
+                "order_number": item.order.number if item.order else "",
+                "payload": item.model_dump_json(exclude=unset or None),
+            }
+        elif isinstance(item, UnreadableDelivery):
+            state = "unreadable"
+            raw = {"body": item.body, "headers": item.headers}
+            fields |= {"last_error": item.reason, "raw": json.dumps(raw)}  # ASCII: storable
+        else:
+            state = "ignored"
+        flat = [part for pair in fields.items() for part in pair]
+        keys = [EVENT.format(item.event_id), EVENTS, UNQUEUED, CLAIM.format(item.event_id),
+                WEBHOOK_RATE.format(item.tenant)]  # fmt: skip
+        interval, tolerance = rate.gcra() if rate else (0.0, 0.0)
+        args: list[str | int | float] = [item.event_id, now, state, ENQUEUE_CLAIM_MS, interval,
+                                         tolerance, *flat]  # fmt: skip
+        previous = await self._record(keys=keys, args=args)
+        if previous is None:
+            return "new"
+        if previous.startswith("wait:"):
+            raise OverRate(int(previous[5:]))
+        return "unqueued" if previous == "received" else "duplicate"
+
+    async def mark_queued(self, event_id: str) -> None:
+        """Note that the event is in the queue (unless a worker already moved it on)."""
+        await self._mark_queued(keys=[EVENT.format(event_id), UNQUEUED], args=[event_id, _now()])
+
+    async def replicated(self) -> bool:
+        """Whether everything written to the primary so far is on `min_replicas` replicas,
+        waiting up to `replica_timeout_ms` (always true when none are asked for).
+
+        Redis WAIT counts the replicas that have the connection's last write, so a write
+        goes first on the same connection: it is stamped after every earlier write of every
+        client (the record, the queue's message), and WAIT then covers them all."""
+        if self.min_replicas == 0:
+            return True
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(REPLICA_PROBE)
+            pipe.wait(self.min_replicas, self.replica_timeout_ms)
+            _, acked = await pipe.execute()
+        return int(acked) >= self.min_replicas
+
+    async def due_unqueued(self, older_than_s: float, limit: int = 500) -> list[str]:
+        """Events recorded at least `older_than_s` ago that never reached the queue."""
+        cutoff = time.time() - older_than_s
+        ids = await self.redis.zrangebyscore(UNQUEUED, 0, cutoff, start=0, num=limit)
+        return cast(list[str], ids)
+
+    async def work_item(self, event_id: str) -> WorkItem:
+        """What a worker needs before it starts on an event, in one round trip."""
+        keys = [EVENT.format(event_id), PAUSED]
+        payload, state, paused = await self._work_item(keys=keys, args=[_now()])
+        try:
+            event = None if payload is None else _read(OrderEvent, payload, "event")
+        except StoredInvalid as exc:
+            return WorkItem(None, state, bool(paused), unreadable=exc)
+        return WorkItem(event, state, bool(paused))
+
+    async def load_event(self, event_id: str) -> OrderEvent | None:
+        """The event's canonical payload (None if it has none).
+
+        Raises:
+            StoredInvalid: the stored payload no longer validates (`stored_event_invalid`).
+        """
+        payload = await self.redis.hget(EVENT.format(event_id), "payload")
+        return None if payload is None else _read(OrderEvent, payload, "event")
+
+    async def event(self, event_id: str) -> dict[str, str]:
+        """The event's ledger fields (empty if unknown), payload included."""
+        return cast(dict[str, str], await self.redis.hgetall(EVENT.format(event_id)))
+
+    async def set_event_state(
+        self, event_id: str, state: EventState, *, error: str | None = None
+    ) -> None:
+        """Move a recorded event to `state` (and its per-state index with it)."""
+        fields = [] if error is None else ["last_error", redact_text(error)[:2000]]
+        await self._restate(keys=[EVENT.format(event_id)], args=[event_id, state, _now(), *fields])
+
+    async def count_failure(self, event_id: str) -> int:
+        """Add one to the event's count of retryable failures and return it."""
+        return int(await self.redis.hincrby(EVENT.format(event_id), "failures", 1))
+
+    async def event_ids(self, limit: int = 1000) -> list[str]:
+        return cast(list[str], await self.redis.zrange(EVENTS, 0, limit - 1))
+
+    async def count_by_state(self) -> dict[str, int]:
+        """How many events are in each state, every state named (0 when none): one round trip."""
+        states = EVENT_STATES
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for state in states:
+                pipe.zcard(STATE.format(state))
+            counts = await pipe.execute()
+        return dict(zip(states, map(int, counts), strict=True))
+
+    async def events_by_state(self) -> dict[str, int]:
+        """The states that hold events, with how many (for the demo, health and tests)."""
+        return {state: n for state, n in (await self.count_by_state()).items() if n}
+
+    async def hourly_tallies(self, hours: int, now: float | None = None) -> list[dict[str, int]]:
+        """For each of the last `hours` UTC hours, oldest first: how many events reached
+        each tallied state in it (received, done, failed, needs_attention, retrying)."""
+        current = int((time.time() if now is None else now) // 3600)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for hour in range(current - hours + 1, current + 1):
+                pipe.hgetall(STATS.format(hour))
+            rows = cast(list[dict[str, str]], await pipe.execute())
+        return [{state: int(n) for state, n in row.items()} for row in rows]
+
+    # -- what we know of an order -----------------------------------------------------
+
+    async def order_state(self, tenant: str, order_id: str) -> OrderState:
+        """The order's newest snapshot, every refund seen, every step's record and its stored
+        payment: two round trips (the steps' records need their names first).
+
+        Raises:
+            StoredInvalid: the snapshot, a refund or the payment no longer validates
+                (`stored_snapshot_invalid`, `stored_refund_invalid`, `stored_payment_invalid`).
+        """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(SNAPSHOT.format(tenant, order_id))
+            pipe.hgetall(REFUNDS.format(tenant, order_id))
+            pipe.hkeys(ORDER.format(tenant, order_id))
+            pipe.get(PAYMENT.format(tenant, order_id))
+            raw, refunds, steps, paid = await pipe.execute()
+        of = f" of order {order_id}"
+        return OrderState(
+            snapshot=None if raw is None else _read(Order, raw, "snapshot", of),
+            refunds={rid: _read(Refund, v, "refund", f" {rid}{of}") for rid, v in refunds.items()},
+            steps=await self.jobs_of(tenant, order_id, steps) if steps else {},
+            payment=None if paid is None else _read(Payment, paid, "payment", of),
+        )
+
+    async def save_order(self, tenant: str, order_id: str, snapshot: Order | None,
+                         refunds: Sequence[Refund]) -> None:  # fmt: skip
+        """Keep a newer snapshot (None: unchanged) and refunds not seen before, together."""
+        if snapshot is None and not refunds:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if snapshot is not None:
+                pipe.set(SNAPSHOT.format(tenant, order_id), snapshot.model_dump_json())
+            if refunds:
+                mapping = {refund.refund_id: refund.model_dump_json() for refund in refunds}
+                pipe.hset(REFUNDS.format(tenant, order_id), mapping=cast(Any, mapping))
+            await pipe.execute()
+
+    async def payment(self, tenant: str, order_id: str) -> Payment | None:
+        """How the order was paid, as kept apart from its snapshot (None when nothing is).
+
+        Raises:
+            StoredInvalid: it no longer validates (`stored_payment_invalid`).
+        """
+        raw = await self.redis.get(PAYMENT.format(tenant, order_id))
+        return None if raw is None else _read(Payment, raw, "payment", f" of order {order_id}")
+
+    async def save_payment(self, tenant: str, order_id: str, payment: Payment) -> None:
+        """Keep how the order was paid, replacing what was kept (the caller, holding the
+        order's lock, decides which wins: `payment_details.preferred`)."""
+        await self.redis.set(PAYMENT.format(tenant, order_id), payment.model_dump_json())
