@@ -41,9 +41,12 @@ PAYMENT_GATEWAYS = {
 }
 #: The card a "card" sample was paid with, as an order's `payment_details` shows it (masked).
 SAMPLE_CARD = {
-    "credit_card_bin": None, "avs_result_code": None, "cvv_result_code": None,
-    "credit_card_number": "•••• •••• •••• 4242", "credit_card_company": "Visa",
-}  # fmt: skip
+    "credit_card_bin": None,
+    "avs_result_code": None,
+    "cvv_result_code": None,
+    "credit_card_number": "•••• •••• •••• 4242",
+    "credit_card_company": "Visa",
+}
 #: The gateway's authorisation code a sample card sale carries (the transaction's
 #: `authorization`, recorded as the invoice-receipt's `confirmation_code`).
 SAMPLE_AUTHORIZATION = "53433"
@@ -129,16 +132,23 @@ class Money:
         return {"shop_money": money, "presentment_money": dict(money)}
 
 
-def _rows(lines: Sequence[tuple[str, str, int]], discount: str | None, rate: Decimal,
-          taxes_included: bool, currency: str) -> list[_Row]:  # fmt: skip
+def _rows(
+    lines: Sequence[tuple[str, str, int]],
+    discount: str | None,
+    rate: Decimal,
+    taxes_included: bool,
+    currency: str,
+) -> list[_Row]:
     prices = [quantize(parse_amount(price), currency) for _, price, _ in lines]
     quantities = [quantity for _, _, quantity in lines]
     if not lines or min(prices) < 0 or min(quantities) < 1:
         raise ValueError("an order needs lines with prices >= 0 and quantities >= 1")
     bases = [price * quantity for price, quantity in zip(prices, quantities, strict=True)]
     shares = _allocate(quantize(parse_amount(discount or 0), currency), bases, currency)
-    taxes = [_vat(base - share, rate, taxes_included, currency)
-             for base, share in zip(bases, shares, strict=True)]  # fmt: skip
+    taxes = [
+        _vat(base - share, rate, taxes_included, currency)
+        for base, share in zip(bases, shares, strict=True)
+    ]
     titles = [title for title, _, _ in lines]
     return list(map(_Row, titles, prices, quantities, shares, taxes))
 
@@ -166,40 +176,68 @@ def _vat(amount: Decimal, rate: Decimal, taxes_included: bool, currency: str) ->
     return quantize(amount * rate / (1 + rate) if taxes_included else amount * rate, currency)
 
 
-def _totals(rows: Sequence[_Row], ship: Decimal, ship_tax: Decimal, taxes_included: bool,
-            paid: bool, money: Money) -> dict[str, Any]:  # fmt: skip
+def _totals(
+    rows: Sequence[_Row],
+    ship: Decimal,
+    ship_tax: Decimal,
+    taxes_included: bool,
+    paid: bool,
+    money: Money,
+) -> dict[str, Any]:
     """The order's totals, each with its `_set` and `current_` twins."""
     gross = sum((row.price * row.quantity for row in rows), _ZERO)
     discounts = sum((row.discount for row in rows), _ZERO)
     tax = sum((row.tax for row in rows), ship_tax)
     total = gross - discounts + ship + (0 if taxes_included else tax)
-    totals: dict[str, Any] = {"total_line_items_price": money(gross),
-                              "total_line_items_price_set": money.twin(gross),
-                              "total_shipping_price_set": money.twin(ship),
-                              "total_outstanding": money(0 if paid else total)}  # fmt: skip
-    for field, amount in (("total_discounts", discounts), ("subtotal_price", gross - discounts),
-                          ("total_tax", tax), ("total_price", total)):  # fmt: skip
+    totals: dict[str, Any] = {
+        "total_line_items_price": money(gross),
+        "total_line_items_price_set": money.twin(gross),
+        "total_shipping_price_set": money.twin(ship),
+        "total_outstanding": money(0 if paid else total),
+    }
+    for field, amount in (
+        ("total_discounts", discounts),
+        ("subtotal_price", gross - discounts),
+        ("total_tax", tax),
+        ("total_price", total),
+    ):
         for name in (field, f"current_{field}"):  # no edits yet: current_* equal the originals
             totals |= {name: money(amount), f"{name}_set": money.twin(amount)}
     return totals
 
 
-def _identity(order_id: int, financial_status: str, currency: str,
-              taxes_included: bool) -> dict[str, Any]:  # fmt: skip
+def _identity(
+    order_id: int, financial_status: str, currency: str, taxes_included: bool
+) -> dict[str, Any]:
     number = 1000 + order_id % 9000
     placed = (_PLACED + timedelta(minutes=number - 1000)).isoformat()
     return {
-        "id": order_id, "admin_graphql_api_id": f"gid://shopify/Order/{order_id}",
-        "name": f"#{number}", "order_number": number, "number": number - 1000,
+        "id": order_id,
+        "admin_graphql_api_id": f"gid://shopify/Order/{order_id}",
+        "name": f"#{number}",
+        "order_number": number,
+        "number": number - 1000,
         "token": hashlib.sha256(f"order-{order_id}".encode()).hexdigest()[:32],
-        "test": False, "confirmed": True, "created_at": placed, "updated_at": placed,
-        "processed_at": placed, "cancelled_at": None, "cancel_reason": None,
-        "currency": currency, "presentment_currency": currency,
-        "taxes_included": taxes_included, "financial_status": financial_status,
-        "fulfillment_status": None, "source_name": "web", "tags": "", "note": None,
-        "note_attributes": [], "refunds": [],
-        "discount_codes": [], "discount_applications": [],
-    }  # fmt: skip
+        "test": False,
+        "confirmed": True,
+        "created_at": placed,
+        "updated_at": placed,
+        "processed_at": placed,
+        "cancelled_at": None,
+        "cancel_reason": None,
+        "currency": currency,
+        "presentment_currency": currency,
+        "taxes_included": taxes_included,
+        "financial_status": financial_status,
+        "fulfillment_status": None,
+        "source_name": "web",
+        "tags": "",
+        "note": None,
+        "note_attributes": [],
+        "refunds": [],
+        "discount_codes": [],
+        "discount_applications": [],
+    }
 
 
 def _paid_with(payment: str) -> dict[str, Any]:
@@ -220,87 +258,172 @@ def _paid_with(payment: str) -> dict[str, Any]:
 def _buyer(customer_name: str, email: str) -> dict[str, Any]:
     first, _, last = customer_name.partition(" ")
     address = {
-        "first_name": first, "last_name": last or None, "name": customer_name,
-        "company": None, "address1": "Rothschild Blvd 22", "address2": None,
-        "city": "Tel Aviv", "province": None, "province_code": None, "zip": "6688218",
-        "country": "Israel", "country_code": "IL", "phone": None,
-    }  # fmt: skip
+        "first_name": first,
+        "last_name": last or None,
+        "name": customer_name,
+        "company": None,
+        "address1": "Rothschild Blvd 22",
+        "address2": None,
+        "city": "Tel Aviv",
+        "province": None,
+        "province_code": None,
+        "zip": "6688218",
+        "country": "Israel",
+        "country_code": "IL",
+        "phone": None,
+    }
     customer_id = int(hashlib.sha256(email.encode()).hexdigest()[:12], 16)
     return {
-        "email": email, "contact_email": email, "phone": None,
-        "customer": {"id": customer_id, "email": email, "first_name": first,
-                     "last_name": last or None, "default_address": dict(address)},
-        "billing_address": address, "shipping_address": dict(address),
-    }  # fmt: skip
+        "email": email,
+        "contact_email": email,
+        "phone": None,
+        "customer": {
+            "id": customer_id,
+            "email": email,
+            "first_name": first,
+            "last_name": last or None,
+            "default_address": dict(address),
+        },
+        "billing_address": address,
+        "shipping_address": dict(address),
+    }
 
 
 def _tax_lines(tax: Decimal, rate: Decimal, money: Money) -> list[dict[str, Any]]:
     """Shopify sends `rate` as a JSON number (0.18); the parser reads it back as a Decimal."""
     if rate == 0:
         return []
-    return [{"title": "VAT", "price": money(tax), "price_set": money.twin(tax),
-             "rate": float(rate)}]  # fmt: skip
+    return [
+        {"title": "VAT", "price": money(tax), "price_set": money.twin(tax), "rate": float(rate)}
+    ]
 
 
-def _line_item(order_id: int, index: int, row: _Row, rate: Decimal,
-               money: Money) -> dict[str, Any]:  # fmt: skip
+def _line_item(order_id: int, index: int, row: _Row, rate: Decimal, money: Money) -> dict[str, Any]:
     line_id = order_id * 100 + index + 1
-    allocations = [{"amount": money(row.discount), "amount_set": money.twin(row.discount),
-                    "discount_application_index": 0}] if row.discount else []  # fmt: skip
+    allocations = (
+        [
+            {
+                "amount": money(row.discount),
+                "amount_set": money.twin(row.discount),
+                "discount_application_index": 0,
+            }
+        ]
+        if row.discount
+        else []
+    )
     return {
-        "id": line_id, "admin_graphql_api_id": f"gid://shopify/LineItem/{line_id}",
-        "title": row.title, "name": row.title, "variant_title": None,
+        "id": line_id,
+        "admin_graphql_api_id": f"gid://shopify/LineItem/{line_id}",
+        "title": row.title,
+        "name": row.title,
+        "variant_title": None,
         "sku": f"SKU-{hashlib.sha256(row.title.encode()).hexdigest()[:6].upper()}",
-        "product_id": 7_000_000 + index, "variant_id": 8_000_000 + index,
-        "quantity": row.quantity, "fulfillable_quantity": row.quantity,
-        "price": money(row.price), "price_set": money.twin(row.price),
-        "taxable": rate > 0, "gift_card": False, "requires_shipping": True,
-        "total_discount": money(0), "total_discount_set": money.twin(0),
-        "tax_lines": _tax_lines(row.tax, rate, money), "discount_allocations": allocations,
-    }  # fmt: skip
+        "product_id": 7_000_000 + index,
+        "variant_id": 8_000_000 + index,
+        "quantity": row.quantity,
+        "fulfillable_quantity": row.quantity,
+        "price": money(row.price),
+        "price_set": money.twin(row.price),
+        "taxable": rate > 0,
+        "gift_card": False,
+        "requires_shipping": True,
+        "total_discount": money(0),
+        "total_discount_set": money.twin(0),
+        "tax_lines": _tax_lines(row.tax, rate, money),
+        "discount_allocations": allocations,
+    }
 
 
-def _shipping_line(order_id: int, price: Decimal, tax: Decimal, rate: Decimal,
-                   money: Money) -> dict[str, Any]:  # fmt: skip
+def _shipping_line(
+    order_id: int, price: Decimal, tax: Decimal, rate: Decimal, money: Money
+) -> dict[str, Any]:
     return {
-        "id": order_id * 100 + 99, "title": "Standard shipping", "code": "Standard",
-        "source": "shopify", "price": money(price), "price_set": money.twin(price),
-        "discounted_price": money(price), "discounted_price_set": money.twin(price),
-        "tax_lines": _tax_lines(tax, rate, money), "discount_allocations": [],
-    }  # fmt: skip
+        "id": order_id * 100 + 99,
+        "title": "Standard shipping",
+        "code": "Standard",
+        "source": "shopify",
+        "price": money(price),
+        "price_set": money.twin(price),
+        "discounted_price": money(price),
+        "discounted_price_set": money.twin(price),
+        "tax_lines": _tax_lines(tax, rate, money),
+        "discount_allocations": [],
+    }
 
 
 def _discount_fields(amount: Decimal, money: Money) -> dict[str, Any]:
     code = f"SAVE{money(amount).split('.')[0]}"
     return {
         "discount_codes": [{"code": code, "amount": money(amount), "type": "fixed_amount"}],
-        "discount_applications": [{
-            "type": "discount_code", "code": code, "value": money(amount),
-            "value_type": "fixed_amount", "allocation_method": "across",
-            "target_selection": "all", "target_type": "line_item",
-        }],
-    }  # fmt: skip
+        "discount_applications": [
+            {
+                "type": "discount_code",
+                "code": code,
+                "value": money(amount),
+                "value_type": "fixed_amount",
+                "allocation_method": "across",
+                "target_selection": "all",
+                "target_type": "line_item",
+            }
+        ],
+    }
 
 
 #: The demo's orders (#1001-#1006), VAT-inclusive ILS unless a row says otherwise.
 _DEMO: tuple[dict[str, Any], ...] = (
-    {"customer_name": "דנה לוי", "email": "dana.levi@example.co.il",
-     "lines": [("ספל קרמיקה - חול", "59.90", 2), ("Olive wood serving board", "149.00", 1),
-               ("Linen napkins (set of 4)", "89.90", 1)]},
-    {"customer_name": "Zoë Ångström", "email": "zoe.angstrom@example.se", "discount": "20.00",
-     "payment": "paypal",
-     "lines": [("Espresso cups (pair)", "119.00", 1), ("Coffee beans 1kg", "94.50", 2)]},
-    {"customer_name": "Avi Cohen", "email": "avi.cohen@example.com", "financial_status": "pending",
-     "payment": "bank_deposit", "lines": [("Cast iron skillet 28cm", "329.00", 1)]},
-    {"customer_name": "Maya Katz", "email": "maya@katz-studio.example", "taxes_included": False,
-     "shipping": "40.00", "lines": [("Studio lamp", "420.00", 2), ("LED bulb E27", "18.50", 4)]},
-    {"customer_name": "Noa Ben-David", "email": "noa.bd@example.com", "discount": "10.00",
-     "shipping": "0.00", "lines": [("Tea towel", "33.33", 3), ("Wooden spoon", "19.90", 1),
-                                   ("Gift wrapping", "10.00", 1)]},
-    {"customer_name": "Yossi Mizrahi", "email": "yossi.m@example.net", "shipping": "35.00",
-     "lines": [("Chef knife 20cm", "389.00", 1), ("Honing steel", "129.90", 1),
-               ("Knife roll", "149.90", 1), ("Cutting board", "99.00", 2)]},
-)  # fmt: skip
+    {
+        "customer_name": "דנה לוי",
+        "email": "dana.levi@example.co.il",
+        "lines": [
+            ("ספל קרמיקה - חול", "59.90", 2),
+            ("Olive wood serving board", "149.00", 1),
+            ("Linen napkins (set of 4)", "89.90", 1),
+        ],
+    },
+    {
+        "customer_name": "Zoë Ångström",
+        "email": "zoe.angstrom@example.se",
+        "discount": "20.00",
+        "payment": "paypal",
+        "lines": [("Espresso cups (pair)", "119.00", 1), ("Coffee beans 1kg", "94.50", 2)],
+    },
+    {
+        "customer_name": "Avi Cohen",
+        "email": "avi.cohen@example.com",
+        "financial_status": "pending",
+        "payment": "bank_deposit",
+        "lines": [("Cast iron skillet 28cm", "329.00", 1)],
+    },
+    {
+        "customer_name": "Maya Katz",
+        "email": "maya@katz-studio.example",
+        "taxes_included": False,
+        "shipping": "40.00",
+        "lines": [("Studio lamp", "420.00", 2), ("LED bulb E27", "18.50", 4)],
+    },
+    {
+        "customer_name": "Noa Ben-David",
+        "email": "noa.bd@example.com",
+        "discount": "10.00",
+        "shipping": "0.00",
+        "lines": [
+            ("Tea towel", "33.33", 3),
+            ("Wooden spoon", "19.90", 1),
+            ("Gift wrapping", "10.00", 1),
+        ],
+    },
+    {
+        "customer_name": "Yossi Mizrahi",
+        "email": "yossi.m@example.net",
+        "shipping": "35.00",
+        "lines": [
+            ("Chef knife 20cm", "389.00", 1),
+            ("Honing steel", "129.90", 1),
+            ("Knife roll", "149.90", 1),
+            ("Cutting board", "99.00", 2),
+        ],
+    },
+)
 
 
 def demo_orders() -> list[dict[str, Any]]:
