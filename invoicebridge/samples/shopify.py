@@ -13,13 +13,22 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from handlers.sources import shopify
-from worker.domain.money import exponent, from_minor_units, parse_amount, quantize
+from invoicebridge.samples.shopify_lines import Money as Money
+from invoicebridge.samples.shopify_lines import (
+    discount_fields,
+    line_item,
+    order_rows,
+    order_totals,
+    shipping_line,
+    tax_lines,
+    vat,
+)
+from worker.domain.money import parse_amount, quantize
 
 #: The shop every sample order comes from.
 SHOP = "acme-store.myshopify.com"
@@ -57,17 +66,6 @@ _PLACED = datetime(2025, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=2)))
 _ZERO = Decimal(0)
 
 
-@dataclass(frozen=True)
-class _Row:
-    """One line item with its discount share and its VAT worked out exactly."""
-
-    title: str
-    price: Decimal
-    quantity: int
-    discount: Decimal
-    tax: Decimal
-
-
 def shopify_order(
     order_id: int,
     *,
@@ -99,111 +97,22 @@ def shopify_order(
     """
     money = Money(currency)
     rate = parse_amount(vat_rate)
-    rows = _rows(lines, discount, rate, taxes_included, currency)
+    rows = order_rows(lines, discount, rate, taxes_included, currency)
     ship = None if shipping is None else quantize(parse_amount(shipping), currency)
-    ship_tax = _vat(ship or _ZERO, rate, taxes_included, currency)
+    ship_tax = vat(ship or _ZERO, rate, taxes_included, currency)
     paid = financial_status in _PAID_STATUSES
     order = _identity(order_id, financial_status, currency, taxes_included)
     order |= _paid_with(payment or ("card" if paid else "cod"))
     order |= _buyer(customer_name, email)
-    order |= _totals(rows, ship or _ZERO, ship_tax, taxes_included, paid, money)
-    order["tax_lines"] = _tax_lines(parse_amount(order["total_tax"]), rate, money)
-    order["line_items"] = [_line_item(order_id, n, row, rate, money) for n, row in enumerate(rows)]
+    order |= order_totals(rows, ship or _ZERO, ship_tax, taxes_included, paid, money)
+    order["tax_lines"] = tax_lines(parse_amount(order["total_tax"]), rate, money)
+    order["line_items"] = [line_item(order_id, n, row, rate, money) for n, row in enumerate(rows)]
     order["shipping_lines"] = []
     if ship is not None:
-        order["shipping_lines"].append(_shipping_line(order_id, ship, ship_tax, rate, money))
+        order["shipping_lines"].append(shipping_line(order_id, ship, ship_tax, rate, money))
     if discount is not None:
-        order |= _discount_fields(parse_amount(order["total_discounts"]), money)
+        order |= discount_fields(parse_amount(order["total_discounts"]), money)
     return order
-
-
-class Money:
-    """Formats amounts of one currency as Shopify does: a string with fixed minor units."""
-
-    def __init__(self, currency: str) -> None:
-        self.currency = currency
-
-    def __call__(self, amount: Decimal | int) -> str:
-        return str(quantize(Decimal(amount), self.currency))
-
-    def twin(self, amount: Decimal | int) -> dict[str, dict[str, str]]:
-        """The `*_set` twin: the same amount as shop and presentment money (one currency)."""
-        money = {"amount": self(amount), "currency_code": self.currency}
-        return {"shop_money": money, "presentment_money": dict(money)}
-
-
-def _rows(
-    lines: Sequence[tuple[str, str, int]],
-    discount: str | None,
-    rate: Decimal,
-    taxes_included: bool,
-    currency: str,
-) -> list[_Row]:
-    prices = [quantize(parse_amount(price), currency) for _, price, _ in lines]
-    quantities = [quantity for _, _, quantity in lines]
-    if not lines or min(prices) < 0 or min(quantities) < 1:
-        raise ValueError("an order needs lines with prices >= 0 and quantities >= 1")
-    bases = [price * quantity for price, quantity in zip(prices, quantities, strict=True)]
-    shares = _allocate(quantize(parse_amount(discount or 0), currency), bases, currency)
-    taxes = [
-        _vat(base - share, rate, taxes_included, currency)
-        for base, share in zip(bases, shares, strict=True)
-    ]
-    titles = [title for title, _, _ in lines]
-    return list(map(_Row, titles, prices, quantities, shares, taxes))
-
-
-def _allocate(amount: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
-    """Split `amount` over `weights` pro rata in whole minor units, summing to it exactly.
-
-    Largest remainder method, ties to the earlier line; no share exceeds its weight.
-    """
-    scale = exponent(currency)
-    units = int(amount.scaleb(scale))
-    parts = [int(weight.scaleb(scale)) for weight in weights]
-    whole = sum(parts)
-    if not 0 <= units <= whole:
-        raise ValueError("a discount must be between zero and the lines' total")
-    shares = [units * part // whole if whole else 0 for part in parts]
-    by_remainder = sorted(range(len(parts)), key=lambda n: (-(units * parts[n] % (whole or 1)), n))
-    for n in by_remainder[: units - sum(shares)]:
-        shares[n] += 1
-    return [from_minor_units(share, currency) for share in shares]
-
-
-def _vat(amount: Decimal, rate: Decimal, taxes_included: bool, currency: str) -> Decimal:
-    """The VAT in a line: extracted from a gross amount, or added to a net one; half-up."""
-    return quantize(amount * rate / (1 + rate) if taxes_included else amount * rate, currency)
-
-
-def _totals(
-    rows: Sequence[_Row],
-    ship: Decimal,
-    ship_tax: Decimal,
-    taxes_included: bool,
-    paid: bool,
-    money: Money,
-) -> dict[str, Any]:
-    """The order's totals, each with its `_set` and `current_` twins."""
-    gross = sum((row.price * row.quantity for row in rows), _ZERO)
-    discounts = sum((row.discount for row in rows), _ZERO)
-    tax = sum((row.tax for row in rows), ship_tax)
-    total = gross - discounts + ship + (0 if taxes_included else tax)
-    totals: dict[str, Any] = {
-        "total_line_items_price": money(gross),
-        "total_line_items_price_set": money.twin(gross),
-        "total_shipping_price_set": money.twin(ship),
-        "total_outstanding": money(0 if paid else total),
-    }
-    for field, amount in (
-        ("total_discounts", discounts),
-        ("subtotal_price", gross - discounts),
-        ("total_tax", tax),
-        ("total_price", total),
-    ):
-        for name in (field, f"current_{field}"):  # no edits yet: current_* equal the originals
-            totals |= {name: money(amount), f"{name}_set": money.twin(amount)}
-    return totals
 
 
 def _identity(
@@ -286,86 +195,6 @@ def _buyer(customer_name: str, email: str) -> dict[str, Any]:
         },
         "billing_address": address,
         "shipping_address": dict(address),
-    }
-
-
-def _tax_lines(tax: Decimal, rate: Decimal, money: Money) -> list[dict[str, Any]]:
-    """Shopify sends `rate` as a JSON number (0.18); the parser reads it back as a Decimal."""
-    if rate == 0:
-        return []
-    return [
-        {"title": "VAT", "price": money(tax), "price_set": money.twin(tax), "rate": float(rate)}
-    ]
-
-
-def _line_item(order_id: int, index: int, row: _Row, rate: Decimal, money: Money) -> dict[str, Any]:
-    line_id = order_id * 100 + index + 1
-    allocations = (
-        [
-            {
-                "amount": money(row.discount),
-                "amount_set": money.twin(row.discount),
-                "discount_application_index": 0,
-            }
-        ]
-        if row.discount
-        else []
-    )
-    return {
-        "id": line_id,
-        "admin_graphql_api_id": f"gid://shopify/LineItem/{line_id}",
-        "title": row.title,
-        "name": row.title,
-        "variant_title": None,
-        "sku": f"SKU-{hashlib.sha256(row.title.encode()).hexdigest()[:6].upper()}",
-        "product_id": 7_000_000 + index,
-        "variant_id": 8_000_000 + index,
-        "quantity": row.quantity,
-        "fulfillable_quantity": row.quantity,
-        "price": money(row.price),
-        "price_set": money.twin(row.price),
-        "taxable": rate > 0,
-        "gift_card": False,
-        "requires_shipping": True,
-        "total_discount": money(0),
-        "total_discount_set": money.twin(0),
-        "tax_lines": _tax_lines(row.tax, rate, money),
-        "discount_allocations": allocations,
-    }
-
-
-def _shipping_line(
-    order_id: int, price: Decimal, tax: Decimal, rate: Decimal, money: Money
-) -> dict[str, Any]:
-    return {
-        "id": order_id * 100 + 99,
-        "title": "Standard shipping",
-        "code": "Standard",
-        "source": "shopify",
-        "price": money(price),
-        "price_set": money.twin(price),
-        "discounted_price": money(price),
-        "discounted_price_set": money.twin(price),
-        "tax_lines": _tax_lines(tax, rate, money),
-        "discount_allocations": [],
-    }
-
-
-def _discount_fields(amount: Decimal, money: Money) -> dict[str, Any]:
-    code = f"SAVE{money(amount).split('.')[0]}"
-    return {
-        "discount_codes": [{"code": code, "amount": money(amount), "type": "fixed_amount"}],
-        "discount_applications": [
-            {
-                "type": "discount_code",
-                "code": code,
-                "value": money(amount),
-                "value_type": "fixed_amount",
-                "allocation_method": "across",
-                "target_selection": "all",
-                "target_type": "line_item",
-            }
-        ],
     }
 
 

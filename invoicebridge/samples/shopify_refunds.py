@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from invoicebridge.samples.shopify import Money
+from invoicebridge.samples.shopify_lines import Money
 from worker.domain.money import parse_amount, quantize
 
 #: `financial_status` values a cancellation turns into "voided": nothing was captured.

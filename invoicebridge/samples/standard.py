@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from handlers.sources import standard
-from invoicebridge.samples.stripe import stripe_id
+from invoicebridge.samples.stripe_objects import stripe_id
 from worker.domain.money import parse_amount, quantize
 
 #: An order's lines when the caller gives none: (description, unit price, quantity).
