@@ -45,20 +45,25 @@ The profiles (py-spy on the live processes, pyinstrument in `benchmarks/profiles
 
 def main() -> int:
     header = [
-        "# Benchmarks", "",
+        "# Benchmarks",
+        "",
         "Produced by `make bench` (`python -m benchmarks`); figures from one run on one machine, "
-        "measured side by side. The machine is shared, so compare rows within a run.", "",
+        "measured side by side. The machine is shared, so compare rows within a run.",
+        "",
         f"- run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "",
-    ]  # fmt: skip
+    ]
     with tempfile.TemporaryDirectory(prefix="ib-bench-") as workdir:
         base = Path(workdir)
-        sections: list[Section] = [ingest.run(base / "ingest"), end_to_end.run(base / "e2e"),
-                                   bulk_retry.run(base / "bulk-retry"),
-                                   compressed.run(base / "compressed"),
-                                   Section(micro.run(base / "micro"))]  # fmt: skip
+        sections: list[Section] = [
+            ingest.run(base / "ingest"),
+            end_to_end.run(base / "e2e"),
+            bulk_retry.run(base / "bulk-retry"),
+            compressed.run(base / "compressed"),
+            Section(micro.run(base / "micro")),
+        ]
     targets = [target for section in sections for target in section.targets]
     body = [line for section in sections for line in section.lines]
     text = "\n".join([*header, *summary(targets), WHY, "## Figures", "", *body])

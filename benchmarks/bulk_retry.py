@@ -31,20 +31,39 @@ from worker.settings import load_settings
 
 def _event(number: int) -> OrderEvent:
     line = Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("50.00"))
-    order = Order(order_id=str(number), number=f"#{number}", currency="ILS", paid=True,
-                  prices_include_tax=True, lines=(line,), total=Decimal("50.00"),
-                  customer=Customer(name="Dana Levi"), created_at=datetime.now(UTC))  # fmt: skip
-    return OrderEvent(event_id=event_id("acme", "shopify", str(number)), tenant="acme",
-                      source="shopify", topic="orders/paid", kind=EventKind.ORDER_PAID,
-                      delivery_id=f"bench-{number}", order_id=str(number), order=order)  # fmt: skip
+    order = Order(
+        order_id=str(number),
+        number=f"#{number}",
+        currency="ILS",
+        paid=True,
+        prices_include_tax=True,
+        lines=(line,),
+        total=Decimal("50.00"),
+        customer=Customer(name="Dana Levi"),
+        created_at=datetime.now(UTC),
+    )
+    return OrderEvent(
+        event_id=event_id("acme", "shopify", str(number)),
+        tenant="acme",
+        source="shopify",
+        topic="orders/paid",
+        kind=EventKind.ORDER_PAID,
+        delivery_id=f"bench-{number}",
+        order_id=str(number),
+        order=order,
+    )
 
 
 async def _fail_all(ledger: Ledger, ids: list[str]) -> None:
     """Put every event back to `failed` and empty the queue, so each run starts alike."""
     await ledger.redis.delete("invoicebridge:events", "invoicebridge:events.msgs")
     for start in range(0, len(ids), 100):
-        await asyncio.gather(*(ledger.set_event_state(i, "failed", error="bench: refused")
-                               for i in ids[start : start + 100]))  # fmt: skip
+        await asyncio.gather(
+            *(
+                ledger.set_event_state(i, "failed", error="bench: refused")
+                for i in ids[start : start + 100]
+            )
+        )
 
 
 async def _seed(ledger: Ledger, count: int) -> list[str]:
@@ -56,16 +75,31 @@ async def _seed(ledger: Ledger, count: int) -> list[str]:
 
 def _post_retry(stack: LocalStack) -> dict[str, Any]:
     request = urllib.request.Request(  # noqa: S310 (our own receiver on loopback)
-        f"{stack.receiver_url}/admin/api/retry", data=b'{"failed": true}', method="POST",
-        headers={"Authorization": f"Bearer {stack.admin_token}",
-                 "Content-Type": "application/json"})  # fmt: skip
+        f"{stack.receiver_url}/admin/api/retry",
+        data=b'{"failed": true}',
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {stack.admin_token}",
+            "Content-Type": "application/json",
+        },
+    )
     with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310 (loopback)
         return dict(json.loads(answer.read()))
 
 
 def _cli_retry(stack: LocalStack) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "invoicebridge.cli", "jobs", "retry", "--failed", "--yes",
-            "--json", "--config", str(stack.config)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "invoicebridge.cli",
+        "jobs",
+        "retry",
+        "--failed",
+        "--yes",
+        "--json",
+        "--config",
+        str(stack.config),
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True)
     return dict(json.loads(done.stdout))
 
@@ -92,17 +126,20 @@ async def _measure(stack: LocalStack, count: int) -> list[tuple[str, float, int]
 
         async def in_process() -> dict[str, int]:
             found = await ops.ids_in_states(ledger, ["failed"])
-            retried = await ops.retry(ledger, found, who="bench",
-                                      enqueue=bulk_enqueue(broker), actor_name=ACTOR)  # fmt: skip
+            retried = await ops.retry(
+                ledger, found, who="bench", enqueue=bulk_enqueue(broker), actor_name=ACTOR
+            )
             return {"retried": retried}
 
         runs: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
             "worker.ops.actions ids_in_states + retry (in process)": in_process,
             "POST /admin/api/retry (receiver process, HTTP)": lambda: asyncio.to_thread(
-                _post_retry, stack),
+                _post_retry, stack
+            ),
             "invoicebridge jobs retry --failed --yes (CLI process)": lambda: asyncio.to_thread(
-                _cli_retry, stack),
-        }  # fmt: skip
+                _cli_retry, stack
+            ),
+        }
         return [(name, *await _timed(ledger, ids, run)) for name, run in runs.items()]
     finally:
         broker.close()
@@ -118,11 +155,29 @@ def run(workdir: Path, count: int = 10_000) -> Section:
         rows = asyncio.run(_measure(stack, count))
     finally:
         stack.down()
-    lines = [f"### Bulk retry of {count:,} failed events", "",
-             "| path | seconds | events/s | messages queued |", "|---|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        f"### Bulk retry of {count:,} failed events",
+        "",
+        "| path | seconds | events/s | messages queued |",
+        "|---|---:|---:|---:|",
+    ]
     lines += [f"| {name} | {s:.2f} | {n / s:,.0f} | {n:,} |" for name, s, n in rows]
-    lines += ["", "Target (issue 6): under 10 s for 10,000. Each path re-fails the same "
-              "events first; Redis runs with AOF on, as in production.", ""]  # fmt: skip
+    lines += [
+        "",
+        "Target (issue 6): under 10 s for 10,000. Each path re-fails the same "
+        "events first; Redis runs with AOF on, as in production.",
+        "",
+    ]
     slowest = max(seconds for _, seconds, _ in rows)
-    return Section(lines, [Target(f"bulk retry of {count:,} failed events, slowest path", 10,
-                                  slowest, "s", higher_is_better=False)])  # fmt: skip
+    return Section(
+        lines,
+        [
+            Target(
+                f"bulk retry of {count:,} failed events, slowest path",
+                10,
+                slowest,
+                "s",
+                higher_is_better=False,
+            )
+        ],
+    )

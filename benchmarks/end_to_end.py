@@ -41,8 +41,13 @@ def _done(stack: LocalStack) -> int:
 
 
 def _measure(workdir: Path, processes: int) -> Run:
-    options = StackOptions(workers=processes, threads=THREADS, worker_metrics=False,
-                           log_level="warning", rate_limit_per_s=1e6)  # fmt: skip
+    options = StackOptions(
+        workers=processes,
+        threads=THREADS,
+        worker_metrics=False,
+        log_level="warning",
+        rate_limit_per_s=1e6,
+    )
     stack = LocalStack(workdir, options)
     try:
         stack.up()
@@ -50,9 +55,15 @@ def _measure(workdir: Path, processes: int) -> Run:
         stack.set_faults({"latency_ms": int(LATENCY_S * 1000)})
         ours = [*family(stack.procs["receiver"].pid), *family(stack.procs["workers"].pid)]
         cpu_before, started = cpu_seconds(ours), time.monotonic()
-        plan = LoadPlan(url=stack.receiver_url, source="shopify", tenant=stack.tenant,
-                        secret=stack.secret, count=ORDERS, concurrency=32,
-                        max_seconds=300)  # fmt: skip
+        plan = LoadPlan(
+            url=stack.receiver_url,
+            source="shopify",
+            tenant=stack.tenant,
+            secret=stack.secret,
+            count=ORDERS,
+            concurrency=32,
+            max_seconds=300,
+        )
         report = asyncio.run(run_load(plan))
         if len(report.acknowledged) != ORDERS:
             raise RuntimeError(f"only {len(report.acknowledged)} of {ORDERS} acknowledged")
@@ -64,8 +75,14 @@ def _measure(workdir: Path, processes: int) -> Run:
         cpu_ms = (cpu_seconds(ours) - cpu_before) * 1000 / ORDERS
         workers = family(stack.procs["workers"].pid)[1:]
         worker_rss = max((peak_rss_mb(pid) for pid in workers), default=0.0)
-        return Run(processes, ORDERS / elapsed, processes * THREADS / LATENCY_S, cpu_ms,
-                   peak_rss_mb(stack.procs["receiver"].pid), worker_rss)  # fmt: skip
+        return Run(
+            processes,
+            ORDERS / elapsed,
+            processes * THREADS / LATENCY_S,
+            cpu_ms,
+            peak_rss_mb(stack.procs["receiver"].pid),
+            worker_rss,
+        )
     finally:
         stack.down()
 
@@ -75,22 +92,36 @@ def run(workdir: Path) -> Section:
     runs = [_measure(workdir / f"p{n}", n) for n in (1, 2)]
     lines = [
         f"### End to end: {ORDERS:,} paid orders → invoice-receipt + email, iCount answering "
-        f"after {LATENCY_S * 1000:.0f} ms", "",
+        f"after {LATENCY_S * 1000:.0f} ms",
+        "",
         "| worker processes × threads | orders/s | bound (concurrency / latency) | of bound "
         "| CPU ms per order | receiver peak RSS MB | worker peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|---:|",
-    ]  # fmt: skip
-    lines += [f"| {r.processes} × {THREADS} | {r.orders_per_s:,.0f} | {r.bound:,.0f} | "
-              f"{r.ratio:.0%} | {r.cpu_ms:.2f} | {r.receiver_rss:.0f} | {r.worker_rss:.0f} |"
-              for r in runs]  # fmt: skip
-    lines += ["", "Targets: ≥ 500 orders/s on 2 processes, ≥ 80 % of the bound, ≤ 2 ms CPU "
-              "per order, receiver ≤ 150 MB, worker ≤ 250 MB. Orders are posted as fast as the "
-              "receiver takes them; the clock stops when the last one is done.", ""]  # fmt: skip
+    ]
+    lines += [
+        f"| {r.processes} × {THREADS} | {r.orders_per_s:,.0f} | {r.bound:,.0f} | "
+        f"{r.ratio:.0%} | {r.cpu_ms:.2f} | {r.receiver_rss:.0f} | {r.worker_rss:.0f} |"
+        for r in runs
+    ]
+    lines += [
+        "",
+        "Targets: ≥ 500 orders/s on 2 processes, ≥ 80 % of the bound, ≤ 2 ms CPU "
+        "per order, receiver ≤ 150 MB, worker ≤ 250 MB. Orders are posted as fast as the "
+        "receiver takes them; the clock stops when the last one is done.",
+        "",
+    ]
     two = runs[-1]
-    return Section(lines, [
-        Target("end to end, 2 worker processes, 50 ms provider latency", 500, two.orders_per_s,
-               "orders/s"),
-        Target("end to end, share of the latency/concurrency bound", 80, two.ratio * 100, "%"),
-        Target("CPU per order, receiver + workers", 2, two.cpu_ms, "ms", False),
-        Target("worker process peak RSS", 250, max(r.worker_rss for r in runs), "MB", False),
-    ])  # fmt: skip
+    return Section(
+        lines,
+        [
+            Target(
+                "end to end, 2 worker processes, 50 ms provider latency",
+                500,
+                two.orders_per_s,
+                "orders/s",
+            ),
+            Target("end to end, share of the latency/concurrency bound", 80, two.ratio * 100, "%"),
+            Target("CPU per order, receiver + workers", 2, two.cpu_ms, "ms", False),
+            Target("worker process peak RSS", 250, max(r.worker_rss for r in runs), "MB", False),
+        ],
+    )

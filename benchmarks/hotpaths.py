@@ -75,9 +75,21 @@ _LOG_FILES: list[IO[str]] = []  # kept open: structlog caches its logger on firs
 
 def _settings(redis_url: str) -> Settings:
     icount = {"cid": "c", "user": "u", "pass": "p", "base_url": "http://127.0.0.1:9"}
-    return Settings.model_validate({"redis": {"url": redis_url}, "tenants": {"acme": {
-        "source": "shopify", "secrets": [SECRET], "provider": "icount", "icount": icount,
-        "rate_limit_per_s": 1e9, "rate_limit_burst": 1e9}}})  # fmt: skip
+    return Settings.model_validate(
+        {
+            "redis": {"url": redis_url},
+            "tenants": {
+                "acme": {
+                    "source": "shopify",
+                    "secrets": [SECRET],
+                    "provider": "icount",
+                    "icount": icount,
+                    "rate_limit_per_s": 1e9,
+                    "rate_limit_burst": 1e9,
+                }
+            },
+        }
+    )
 
 
 def _deliveries(count: int) -> Delivered:
@@ -85,13 +97,18 @@ def _deliveries(count: int) -> Delivered:
     out = []
     for n in range(count):
         body = samples.encode_body(samples.shopify_order(7_000_000_000 + n))
-        out.append((body, samples.headers_for(body, topic="orders/paid", secret=SECRET,
-                                              event_id=f"prof-{n}")))  # fmt: skip
+        out.append(
+            (
+                body,
+                samples.headers_for(body, topic="orders/paid", secret=SECRET, event_id=f"prof-{n}"),
+            )
+        )
     return out
 
 
-async def _post(client: TestClient[Any, Any], batch: Iterable[tuple[bytes, dict[str, str]]]
-                ) -> None:  # fmt: skip
+async def _post(
+    client: TestClient[Any, Any], batch: Iterable[tuple[bytes, dict[str, str]]]
+) -> None:
     async def one(body: bytes, headers: dict[str, str]) -> None:
         async with client.post(URL, data=body, headers=headers) as answer:
             assert answer.status == 200, await answer.text()
@@ -99,18 +116,23 @@ async def _post(client: TestClient[Any, Any], batch: Iterable[tuple[bytes, dict[
     await asyncio.gather(*(one(body, headers) for body, headers in batch))
 
 
-async def _post_all(client: TestClient[Any, Any], deliveries: Delivered, concurrency: int
-                    ) -> dict[str, float]:  # fmt: skip
+async def _post_all(
+    client: TestClient[Any, Any], deliveries: Delivered, concurrency: int
+) -> dict[str, float]:
     started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(deliveries), concurrency):
         await _post(client, deliveries[start : start + concurrency])
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {"requests": len(deliveries), "requests_per_s": len(deliveries) / wall,
-            "cpu_us_per_request": cpu / len(deliveries) * 1e6}  # fmt: skip
+    return {
+        "requests": len(deliveries),
+        "requests_per_s": len(deliveries) / wall,
+        "cpu_us_per_request": cpu / len(deliveries) * 1e6,
+    }
 
 
-async def _serve_and_post(settings: Settings, deliveries: Delivered, profiler: Profiler,
-                          concurrency: int) -> dict[str, float]:  # fmt: skip
+async def _serve_and_post(
+    settings: Settings, deliveries: Delivered, profiler: Profiler, concurrency: int
+) -> dict[str, float]:
     """Warm up on one batch, time half the rest without the profiler in `PASSES` passes (the
     figures), then post the other half under it (the shares): sampling slows every call."""
     app = await build_receiver(settings)
@@ -119,8 +141,10 @@ async def _serve_and_post(settings: Settings, deliveries: Delivered, profiler: P
         half = (len(deliveries) + concurrency) // 2
         timed = deliveries[concurrency:half]
         step = -(-len(timed) // PASSES)
-        passes = [await _post_all(client, timed[n : n + step], concurrency)
-                  for n in range(0, len(timed), step)]  # fmt: skip
+        passes = [
+            await _post_all(client, timed[n : n + step], concurrency)
+            for n in range(0, len(timed), step)
+        ]
         with profiler:
             await _post_all(client, deliveries[half:], concurrency)
     # the median pass: a burst of another process's work on this shared machine moves one
@@ -136,8 +160,7 @@ def _quiet_json_logging(workdir: Path) -> None:
         configure_logging("info")
 
 
-def profile_receiver(workdir: Path, name: str, count: int = 6000, concurrency: int = 8
-                     ) -> Summary:  # fmt: skip
+def profile_receiver(workdir: Path, name: str, count: int = 6000, concurrency: int = 8) -> Summary:
     """Post `count` signed Shopify webhooks to the in-process receiver, half of them under
     pyinstrument."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -163,8 +186,9 @@ def profile_receiver(workdir: Path, name: str, count: int = 6000, concurrency: i
     return summary
 
 
-def _profile(name: str, work: Callable[[], object], steps: dict[str, Steps], rounds: int
-             ) -> Summary:  # fmt: skip
+def _profile(
+    name: str, work: Callable[[], object], steps: dict[str, Steps], rounds: int
+) -> Summary:
     profiler = Profiler(interval=0.0002, async_mode="disabled")
     started = time.perf_counter()
     with profiler:

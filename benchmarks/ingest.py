@@ -20,11 +20,21 @@ COUNT = 10_000
 CONCURRENCY = 64
 
 
-def _load(stack: LocalStack, url: str, first: int, count: int,
-          rate: float | None = None) -> LoadReport:  # fmt: skip
-    plan = LoadPlan(url=url, source="shopify", tenant=stack.tenant, secret=stack.secret,
-                    count=count, rate=rate, concurrency=CONCURRENCY, first_order=first,
-                    max_seconds=300, retries=1)  # fmt: skip
+def _load(
+    stack: LocalStack, url: str, first: int, count: int, rate: float | None = None
+) -> LoadReport:
+    plan = LoadPlan(
+        url=url,
+        source="shopify",
+        tenant=stack.tenant,
+        secret=stack.secret,
+        count=count,
+        rate=rate,
+        concurrency=CONCURRENCY,
+        first_order=first,
+        max_seconds=300,
+        retries=1,
+    )
     report = asyncio.run(run_load(plan))
     if len(report.acknowledged) != count:
         raise RuntimeError(f"{url}: only {len(report.acknowledged)} of {count} acknowledged")
@@ -86,13 +96,21 @@ def _on_sentinel(workdir: Path) -> LoadReport:
         stack.down()
 
 
-def _table(bare: LoadReport, full: LoadReport, half: LoadReport, replicated: LoadReport,
-           cpu_ms: float, rss: float) -> list[str]:  # fmt: skip
+def _table(
+    bare: LoadReport,
+    full: LoadReport,
+    half: LoadReport,
+    replicated: LoadReport,
+    cpu_ms: float,
+    rss: float,
+) -> list[str]:
     ratio = full.rate / bare.rate
     p50, p99 = half.percentile(50), half.percentile(99)
     return [
-        f"### Ingest: {COUNT:,} signed Shopify webhooks, {CONCURRENCY} connections", "",
-        "| server | webhooks/s | p50 ms | p99 ms |", "|---|---:|---:|---:|",
+        f"### Ingest: {COUNT:,} signed Shopify webhooks, {CONCURRENCY} connections",
+        "",
+        "| server | webhooks/s | p50 ms | p99 ms |",
+        "|---|---:|---:|---:|",
         f"| bare aiohttp handler (reads the body, answers 200) | {bare.rate:,.0f} | "
         f"{_ms(bare.percentile(50))} | {_ms(bare.percentile(99))} |",
         f"| invoicebridge receiver (verify, dedupe, record, queue) | {full.rate:,.0f} | "
@@ -101,14 +119,16 @@ def _table(bare: LoadReport, full: LoadReport, half: LoadReport, replicated: Loa
         f"{_ms(p50)} | {_ms(p99)} |",
         f"| receiver on Sentinel, answering once a replica has it ({COUNT // 2:,}) | "
         f"{replicated.rate:,.0f} | {_ms(replicated.percentile(50))} | "
-        f"{_ms(replicated.percentile(99))} |", "",
+        f"{_ms(replicated.percentile(99))} |",
+        "",
         f"- receiver / bare: **{ratio:.0%}** (target ≥ 50 %)",
         f"- on Sentinel with `min_replicas = 1` / on one Redis: "
         f"**{replicated.rate / full.rate:.0%}** (the replicas and sentinels share the cores)",
         f"- receiver CPU per webhook: {cpu_ms:.2f} ms; peak RSS {rss:.0f} MB (target ≤ 150 MB)",
         f"- p99 at half rate: {_ms(p99)} ms (target ≤ 10 ms)",
-        "- the load generator runs on the same 2 cores, so both rates are lower bounds.", "",
-    ]  # fmt: skip
+        "- the load generator runs on the same 2 cores, so both rates are lower bounds.",
+        "",
+    ]
 
 
 if __name__ == "__main__":  # a quick look without the other benchmarks

@@ -66,8 +66,16 @@ LEFT_ALONE = (
 
 def run_benchmarks(json_path: Path) -> dict[str, Any]:
     """Run benchmarks/test_micro.py in a child pytest; its pytest-benchmark JSON report."""
-    argv = [sys.executable, "-m", "pytest", TESTS, "-q", "-p", "no:cacheprovider",
-            f"--benchmark-json={json_path}"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        TESTS,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--benchmark-json={json_path}",
+    ]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise RuntimeError(f"micro benchmarks failed:\n{done.stdout[-3000:]}{done.stderr}")
@@ -80,8 +88,10 @@ def combine(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     benchmarks = []
     for bench in reports[0].get("benchmarks", []):
         runs = [b["stats"] for r in reports for b in r["benchmarks"] if b["name"] == bench["name"]]
-        stats = {"median": statistics.median(float(s["median"]) for s in runs),
-                 "rounds": sum(int(s["rounds"]) for s in runs)}  # fmt: skip
+        stats = {
+            "median": statistics.median(float(s["median"]) for s in runs),
+            "rounds": sum(int(s["rounds"]) for s in runs),
+        }
         benchmarks.append({**bench, "stats": stats})
     return {**reports[0], "benchmarks": benchmarks}
 
@@ -95,32 +105,41 @@ def _micro_seconds(seconds: float) -> str:
     return f"{seconds * 1e6:,.1f}" if seconds < 1e-4 else f"{seconds * 1e6:,.0f}"
 
 
-def render_micro(report: Mapping[str, Any], before: Mapping[str, float],
-                 measured: str = "") -> list[str]:  # fmt: skip
+def render_micro(
+    report: Mapping[str, Any], before: Mapping[str, float], measured: str = ""
+) -> list[str]:
     """The micro table: one row per benchmark, in run order; `before` adds a column."""
     machine = report.get("machine_info", {})
-    lines = ["### Micro benchmarks (pytest-benchmark)", "",
-             f"`.venv/bin/pytest {TESTS}`; {machine.get('cpu', {}).get('brand_raw', 'CPU')}. "
-             f"median: the median of {RUNS} runs' medians; ops/s is 1 / median; rounds: all "
-             "runs'. *before*: the same benchmark on the code before the "
-             f"changes listed under Profile, measured {measured or 'earlier'} on this machine "
-             "in another run, so a difference under ~10 % is noise.", "",
-             "| benchmark | median µs | ops/s | rounds | before µs |",
-             "|---|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        "### Micro benchmarks (pytest-benchmark)",
+        "",
+        f"`.venv/bin/pytest {TESTS}`; {machine.get('cpu', {}).get('brand_raw', 'CPU')}. "
+        f"median: the median of {RUNS} runs' medians; ops/s is 1 / median; rounds: all "
+        "runs'. *before*: the same benchmark on the code before the "
+        f"changes listed under Profile, measured {measured or 'earlier'} on this machine "
+        "in another run, so a difference under ~10 % is noise.",
+        "",
+        "| benchmark | median µs | ops/s | rounds | before µs |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for bench in report.get("benchmarks", []):
         median = float(bench["stats"]["median"])
         label = bench.get("extra_info", {}).get("label") or bench["name"]
         old = before.get(str(bench["name"]))
         was = "" if old is None else _micro_seconds(old)
-        lines.append(f"| {label} | {_micro_seconds(median)} | {1 / median:,.0f} | "
-                     f"{bench['stats']['rounds']:,} | {was} |")  # fmt: skip
+        lines.append(
+            f"| {label} | {_micro_seconds(median)} | {1 / median:,.0f} | "
+            f"{bench['stats']['rounds']:,} | {was} |"
+        )
     return [*lines, ""]
 
 
 def _figures(before: Summary | None, after: Summary) -> list[str]:
-    names = {"requests_per_s": "requests/s (without the profiler)",
-             "cpu_us_per_request": "process CPU µs per request (all threads)",
-             "us_per_round": "µs per round (under the profiler)"}  # fmt: skip
+    names = {
+        "requests_per_s": "requests/s (without the profiler)",
+        "cpu_us_per_request": "process CPU µs per request (all threads)",
+        "us_per_round": "µs per round (under the profiler)",
+    }
     rows = []
     for key, value in after.figures.items():
         if key in names:
@@ -149,26 +168,38 @@ def _top(before: Summary | None, after: Summary) -> list[str]:
 
 def render_workload(name: str, before: Summary | None, after: Summary) -> list[str]:
     """One profiled workload: its figures, its steps' shares and its top 5 frames."""
-    return ["", f"#### {WORKLOADS.get(name, name)}", "",
-            f"Call trees: `benchmarks/profiles/{name}.txt` (before: `{name}-before.txt`).", "",
-            "| figure / step (inclusive share of the sampled thread) | before | after |",
-            "|---|---:|---:|", *_figures(before, after), *_steps(before, after), "",
-            "| top self time | before | after |", "|---|---|---|",
-            *_top(before, after)]  # fmt: skip
+    return [
+        "",
+        f"#### {WORKLOADS.get(name, name)}",
+        "",
+        f"Call trees: `benchmarks/profiles/{name}.txt` (before: `{name}-before.txt`).",
+        "",
+        "| figure / step (inclusive share of the sampled thread) | before | after |",
+        "|---|---:|---:|",
+        *_figures(before, after),
+        *_steps(before, after),
+        "",
+        "| top self time | before | after |",
+        "|---|---|---|",
+        *_top(before, after),
+    ]
 
 
 def render_profile(before: Mapping[str, Summary], after: Mapping[str, Summary]) -> list[str]:
     """The Profile subsection: method, each workload before and after, and the changes."""
-    lines = ["### Profile (pyinstrument)", "",
-             "Sampled with pyinstrument (async mode off: a coroutine waiting for Redis is "
-             "idle in `select`, so shares are CPU on the sampled thread). Shares are of the "
-             "whole profiled run; the profiler slows Python calls, so throughput figures come "
-             "from an unprofiled pass of the same workload. *before* is the code before the "
-             "changes below (benchmarks/profiles/before.json), from another run: on this "
-             "shared machine the receiver's requests/s moves by ±20 % between runs, so read "
-             "the changes in the micro rows first. Garbage collection is charged to the frame "
-             "that allocates, so json's and pydantic's shares move with it (change 1 halved "
-             "the gen-0 collections of the parse workload)."]  # fmt: skip
+    lines = [
+        "### Profile (pyinstrument)",
+        "",
+        "Sampled with pyinstrument (async mode off: a coroutine waiting for Redis is "
+        "idle in `select`, so shares are CPU on the sampled thread). Shares are of the "
+        "whole profiled run; the profiler slows Python calls, so throughput figures come "
+        "from an unprofiled pass of the same workload. *before* is the code before the "
+        "changes below (benchmarks/profiles/before.json), from another run: on this "
+        "shared machine the receiver's requests/s moves by ±20 % between runs, so read "
+        "the changes in the micro rows first. Garbage collection is charged to the frame "
+        "that allocates, so json's and pydantic's shares move with it (change 1 halved "
+        "the gen-0 collections of the parse workload).",
+    ]
     for name, summary in after.items():
         lines += render_workload(name, before.get(name), summary)
     lines += ["", "#### What the profiles led to", ""]
@@ -189,9 +220,11 @@ def load_before(path: Path = BEFORE) -> tuple[dict[str, float], dict[str, Summar
 
 def profile_all(workdir: Path, suffix: str = "") -> dict[str, Summary]:
     """Every workload profiled now; text call trees saved as `<workload><suffix>.txt`."""
-    return {"receiver": profile_receiver(workdir / "receiver", "receiver" + suffix),
-            "parse": profile_parse("parse" + suffix),
-            "map": profile_map("map" + suffix)}  # fmt: skip
+    return {
+        "receiver": profile_receiver(workdir / "receiver", "receiver" + suffix),
+        "parse": profile_parse("parse" + suffix),
+        "map": profile_map("map" + suffix),
+    }
 
 
 def run(workdir: Path) -> list[str]:
@@ -200,8 +233,7 @@ def run(workdir: Path) -> list[str]:
     report = combine([run_benchmarks(workdir / f"micro-{n}.json") for n in range(RUNS)])
     micro_before, profiles_before, measured = load_before()
     after = profile_all(workdir)
-    return [*render_micro(report, micro_before, measured),
-            *render_profile(profiles_before, after)]  # fmt: skip
+    return [*render_micro(report, micro_before, measured), *render_profile(profiles_before, after)]
 
 
 def save_before(workdir: Path) -> None:  # pragma: no cover
@@ -209,8 +241,11 @@ def save_before(workdir: Path) -> None:  # pragma: no cover
     reports = [run_benchmarks(workdir / f"micro-{n}.json") for n in range(RUNS)]
     micro = medians(combine(reports))
     summaries = profile_all(workdir, "-before")
-    data = {"measured": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "micro": micro,
-            **{k: v.to_json() for k, v in summaries.items()}}  # fmt: skip
+    data = {
+        "measured": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "micro": micro,
+        **{k: v.to_json() for k, v in summaries.items()},
+    }
     BEFORE.write_text(json.dumps(data, indent=1) + "\n")
 
 

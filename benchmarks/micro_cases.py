@@ -64,15 +64,22 @@ class Delivery:
 
 def shop_lines(count: int = LINES) -> list[tuple[str, str, int]]:
     """(title, unit price, quantity) rows with varied prices and quantities."""
-    return [(f"Item {n:02d} - ceramic", f"{9 + (n * 7) % 90}.{n % 10}0", 1 + n % 3)
-            for n in range(count)]  # fmt: skip
+    return [
+        (f"Item {n:02d} - ceramic", f"{9 + (n * 7) % 90}.{n % 10}0", 1 + n % 3)
+        for n in range(count)
+    ]
 
 
 def _shopify(order_id: int, lines: int) -> Delivery:
     payload = samples.shopify_order(order_id, lines=shop_lines(lines), discount="30.00")
     body = samples.encode_body(payload)
-    headers = samples.headers_for(body, topic="orders/paid", secret=SECRETS["shopify"],
-                                  event_id=f"bench-{order_id}", triggered_at=NOW)  # fmt: skip
+    headers = samples.headers_for(
+        body,
+        topic="orders/paid",
+        secret=SECRETS["shopify"],
+        event_id=f"bench-{order_id}",
+        triggered_at=NOW,
+    )
     return Delivery("shopify", body, headers)
 
 
@@ -80,8 +87,9 @@ def _woocommerce(order_id: int, lines: int) -> Delivery:
     payload = samples_woocommerce.woo_order(order_id, lines=shop_lines(lines), coupon="10%")
     body = samples.encode_body(payload)
     secret = SECRETS["woocommerce"]
-    headers = samples_woocommerce.headers_for(body, topic="order.created", secret=secret,
-                                              delivered_at=NOW)  # fmt: skip
+    headers = samples_woocommerce.headers_for(
+        body, topic="order.created", secret=secret, delivered_at=NOW
+    )
     return Delivery("woocommerce", body, headers)
 
 
@@ -97,14 +105,18 @@ def _standard(order_id: int, lines: int) -> Delivery:
     data = samples_standard.order_data(str(order_id), lines=shop_lines(lines), shipping="25.00")
     body = samples.encode_body(samples_standard.envelope("order.paid", data, timestamp=NOW))
     stamp = int(NOW.timestamp())
-    headers = samples_standard.headers_for(body, SECRETS["standard"], msg_id=f"msg_{order_id}",
-                                           timestamp=stamp)  # fmt: skip
+    headers = samples_standard.headers_for(
+        body, SECRETS["standard"], msg_id=f"msg_{order_id}", timestamp=stamp
+    )
     return Delivery("standard", body, headers)
 
 
 _BUILDERS: dict[str, Callable[[int, int], Delivery]] = {
-    "shopify": _shopify, "woocommerce": _woocommerce, "stripe": _stripe, "standard": _standard,
-}  # fmt: skip
+    "shopify": _shopify,
+    "woocommerce": _woocommerce,
+    "stripe": _stripe,
+    "standard": _standard,
+}
 
 
 def delivery(source: str, order_id: int = 6_300_000_001, lines: int = LINES) -> Delivery:
@@ -135,26 +147,45 @@ def canonical_event(lines: int = LINES) -> OrderEvent:
 DOCUMENTS = DocumentSettings()
 #: `GET IssuedInvoices/Default`, the fields the sandbox answers with
 IDOKLAD_TEMPLATE: dict[str, Any] = {
-    "PurchaserId": 0, "CurrencyId": 1, "ExchangeRate": Decimal(1), "ExchangeRateAmount": 1,
-    "Maturity": 14, "Description": "", "OrderNumber": "", "Note": "", "PaymentOptionId": 1,
-    "ConstantSymbolId": None, "LanguageId": 1, "ItemsTextPrefix": "We invoice you for:",
-    "ItemsTextSuffix": "", "IssuedInvoiceItems": [],
-}  # fmt: skip
+    "PurchaserId": 0,
+    "CurrencyId": 1,
+    "ExchangeRate": Decimal(1),
+    "ExchangeRateAmount": 1,
+    "Maturity": 14,
+    "Description": "",
+    "OrderNumber": "",
+    "Note": "",
+    "PaymentOptionId": 1,
+    "ConstantSymbolId": None,
+    "LanguageId": 1,
+    "ItemsTextPrefix": "We invoice you for:",
+    "ItemsTextSuffix": "",
+    "IssuedInvoiceItems": [],
+}
 
 
 def document_request(event: OrderEvent, kind: str = "invrec") -> DocumentRequest:
     """The request the step runner hands a provider for the paid order's invoice-receipt."""
     assert event.order is not None
-    return DocumentRequest(kind="invrec" if kind == "invrec" else "invoice", order=event.order,
-                           reference=f"{TENANT}:{event.order_id}:{kind}", email=True,
-                           documents=DOCUMENTS, issue_date=date(2026, 11, 2))  # fmt: skip
+    return DocumentRequest(
+        kind="invrec" if kind == "invrec" else "invoice",
+        order=event.order,
+        reference=f"{TENANT}:{event.order_id}:{kind}",
+        email=True,
+        documents=DOCUMENTS,
+        issue_date=date(2026, 11, 2),
+    )
 
 
 def icount_body(request: DocumentRequest) -> dict[str, object]:
     """iCount `doc/create` body (auth fields aside), as `ICountProvider.create_document`."""
-    return build_document_request(request.order, doctype=request.kind, sanity="ib-bench",
-                                  documents=request.documents,
-                                  issue_date=request.issue_date)  # fmt: skip
+    return build_document_request(
+        request.order,
+        doctype=request.kind,
+        sanity="ib-bench",
+        documents=request.documents,
+        issue_date=request.issue_date,
+    )
 
 
 def idoklad_body(request: DocumentRequest) -> dict[str, object]:
@@ -163,10 +194,16 @@ def idoklad_body(request: DocumentRequest) -> dict[str, object]:
 
 
 #: the iCash sandbox's account, with an item for the samples' 18 % too
-ICASH = ICashSettings.model_validate({
-    "api_key": "k", "secret_key": "s", "warehouse_id": 1, "user_id": 1,
-    **SANDBOX_ICASH, "sale_items": {"18": 101, "20": 101, "0": 103},
-})  # fmt: skip
+ICASH = ICashSettings.model_validate(
+    {
+        "api_key": "k",
+        "secret_key": "s",
+        "warehouse_id": 1,
+        "user_id": 1,
+        **SANDBOX_ICASH,
+        "sale_items": {"18": 101, "20": 101, "0": 103},
+    }
+)
 
 
 def icash_body(request: DocumentRequest) -> dict[str, Any]:
@@ -182,9 +219,10 @@ def _icash_forms(body: Mapping[str, Any]) -> str:
 
 #: provider -> (the request body for a `DocumentRequest`, that body as its client sends it:
 #: aiohttp's `json=` is json.dumps, iDoklad's client writes `dumps`, iCash's posts a form)
-PROVIDERS: dict[str, tuple[Callable[[DocumentRequest], Mapping[str, object]],
-                           Callable[[Any], str]]] = {
+PROVIDERS: dict[
+    str, tuple[Callable[[DocumentRequest], Mapping[str, object]], Callable[[Any], str]]
+] = {
     "iCount": (icount_body, json.dumps),
     "iDoklad": (idoklad_body, dumps),
     "iCash": (icash_body, _icash_forms),
-}  # fmt: skip
+}

@@ -28,8 +28,10 @@ class Target:
 
     def row(self) -> str:
         sign = "≥" if self.higher_is_better else "≤"
-        return (f"| {self.what} | {sign} {self.goal:,.4g} {self.unit} | "
-                f"{self.measured:,.4g} {self.unit} | {self.verdict()} |")  # fmt: skip
+        return (
+            f"| {self.what} | {sign} {self.goal:,.4g} {self.unit} | "
+            f"{self.measured:,.4g} {self.unit} | {self.verdict()} |"
+        )
 
 
 @dataclass
@@ -41,5 +43,11 @@ class Section:
 
 
 def summary(targets: list[Target]) -> list[str]:
-    return ["## Targets", "", "| target | goal | this run | verdict |", "|---|---:|---:|---|",
-            *(t.row() for t in targets), ""]  # fmt: skip
+    return [
+        "## Targets",
+        "",
+        "| target | goal | this run | verdict |",
+        "|---|---:|---:|---|",
+        *(t.row() for t in targets),
+        "",
+    ]

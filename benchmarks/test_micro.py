@@ -34,8 +34,9 @@ def _label(benchmark: BenchmarkFixture, text: str) -> None:
 
 @pytest.mark.benchmark(group="verify")
 @pytest.mark.parametrize("source", cases.SOURCES)
-def test_verify(benchmark: BenchmarkFixture, deliveries: dict[str, cases.Delivery],
-                source: str) -> None:  # fmt: skip
+def test_verify(
+    benchmark: BenchmarkFixture, deliveries: dict[str, cases.Delivery], source: str
+) -> None:
     item = deliveries[source]
     _label(benchmark, f"verify signature: {source} ({len(item.body) / 1000:.0f} kB body)")
     verify = item.module.verify
@@ -44,8 +45,9 @@ def test_verify(benchmark: BenchmarkFixture, deliveries: dict[str, cases.Deliver
 
 @pytest.mark.benchmark(group="parse")
 @pytest.mark.parametrize("source", cases.SOURCES)
-def test_parse(benchmark: BenchmarkFixture, deliveries: dict[str, cases.Delivery],
-               source: str) -> None:  # fmt: skip
+def test_parse(
+    benchmark: BenchmarkFixture, deliveries: dict[str, cases.Delivery], source: str
+) -> None:
     item = deliveries[source]
     _label(benchmark, f"parse + validate to OrderEvent: {source} ({cases.LINES} lines)")
     result = benchmark(cases.parse, item)
@@ -53,8 +55,9 @@ def test_parse(benchmark: BenchmarkFixture, deliveries: dict[str, cases.Delivery
 
 
 @pytest.mark.benchmark(group="parse")
-def test_receive_pure_path(benchmark: BenchmarkFixture,
-                           deliveries: dict[str, cases.Delivery]) -> None:  # fmt: skip
+def test_receive_pure_path(
+    benchmark: BenchmarkFixture, deliveries: dict[str, cases.Delivery]
+) -> None:
     """Everything the receiver does to a delivery but Redis: verify, parse, the ledger JSON."""
     item = deliveries["shopify"]
     _label(benchmark, "receiver pure path: shopify verify + parse + model_dump_json")

@@ -38,9 +38,16 @@ class LedgerAdmin:
 
     async def find(self, query: EventQuery) -> list[dict[str, Any]]:
         found = await ops.find_events(
-            self.ledger, tenant=query.tenant, source=query.source, order_id=query.order,
-            states=query.states or None, since=query.since, until=query.until, text=query.text,
-            limit=query.limit)  # fmt: skip
+            self.ledger,
+            tenant=query.tenant,
+            source=query.source,
+            order_id=query.order,
+            states=query.states or None,
+            since=query.since,
+            until=query.until,
+            text=query.text,
+            limit=query.limit,
+        )
         return [asdict(event) for event in found]
 
     async def detail(self, event_id: str) -> dict[str, Any]:
@@ -54,8 +61,11 @@ class LedgerAdmin:
         try:
             payload = await self.ledger.load_event(event_id)
         except StoredInvalid as exc:
-            detail["order_event_unreadable"] = {"reason": exc.reason, "field": exc.field,
-                                                "detail": str(exc)}  # fmt: skip
+            detail["order_event_unreadable"] = {
+                "reason": exc.reason,
+                "field": exc.field,
+                "detail": str(exc),
+            }
             return detail
         if payload is not None:
             detail["order_event"] = payload.model_dump(mode="json")
@@ -65,29 +75,37 @@ class LedgerAdmin:
         states = await ops.states_of(self.ledger, event_ids)
         if len(event_ids) == 1 and states[event_ids[0]] is None:
             raise NotFound(f"no event {event_ids[0]} in the ledger")
-        count = await ops.retry(self.ledger, list(event_ids), enqueue=self.enqueue, who=who,
-                                actor_name=self.actor_name)  # fmt: skip
+        count = await ops.retry(
+            self.ledger, list(event_ids), enqueue=self.enqueue, who=who, actor_name=self.actor_name
+        )
         skipped = {
             i: state or "unknown" for i, state in states.items() if state not in ops.RETRYABLE
         }
         return {"retried": count, "skipped": skipped}
 
-    async def retry_failed(self, tenant: str | None, since: float | None, until: float | None,
-                           who: str) -> dict[str, Any]:  # fmt: skip
-        ids = await ops.ids_in_states(self.ledger, ["failed"], tenant=tenant, since=since,
-                                      until=until)  # fmt: skip
-        count = await ops.retry(self.ledger, ids, enqueue=self.enqueue, who=who,
-                                actor_name=self.actor_name)  # fmt: skip
+    async def retry_failed(
+        self, tenant: str | None, since: float | None, until: float | None, who: str
+    ) -> dict[str, Any]:
+        ids = await ops.ids_in_states(
+            self.ledger, ["failed"], tenant=tenant, since=since, until=until
+        )
+        count = await ops.retry(
+            self.ledger, ids, enqueue=self.enqueue, who=who, actor_name=self.actor_name
+        )
         return {"matched": len(ids), "retried": count, "skipped": {}}
 
-    async def settle(self, action: Literal["discard", "resolve"], event_id: str, who: str,
-                     note: str) -> None:  # fmt: skip
+    async def settle(
+        self, action: Literal["discard", "resolve"], event_id: str, who: str, note: str
+    ) -> None:
         act = ops.discard if action == "discard" else ops.resolve
         await _refusals(act(self.ledger, event_id, who=who, note=note))
 
     async def replay(self, event_id: str, who: str) -> None:
-        await _refusals(replay_event(self.ledger, event_id, enqueue=self.enqueue, who=who,
-                                     actor_name=self.actor_name))  # fmt: skip
+        await _refusals(
+            replay_event(
+                self.ledger, event_id, enqueue=self.enqueue, who=who, actor_name=self.actor_name
+            )
+        )
 
     async def set_paused(self, tenant: str, paused: bool, who: str) -> bool:
         if tenant not in self.settings.tenants:

@@ -55,8 +55,9 @@ async def run_checks(
     client = async_client(settings.redis, socket_timeout=2, socket_connect_timeout=2)
     try:
         nonces: Nonces | None = RedisNonces(client) if await _answers(client) else None
-        results = await asyncio.gather(*(_one(t, tenants[t], timeout_s, nonces)
-                                         for t in tenant_ids))  # fmt: skip
+        results = await asyncio.gather(
+            *(_one(t, tenants[t], timeout_s, nonces) for t in tenant_ids)
+        )
     finally:
         await close_async(client)
     return [(t, ok, said) for t, (ok, said) in zip(tenant_ids, results, strict=True)]

@@ -125,11 +125,30 @@ class _Run:
 
 async def _list(run: _Run) -> int:
     a = run.args
-    events = await ops.find_events(run.ledger, tenant=a.tenant, source=a.source, order_id=a.order,
-                                   states=a.state, since=a.since, until=a.until, text=a.search,
-                                   limit=a.limit)  # fmt: skip
-    rows = [(e.event_id, _when(e.received_at), e.tenant, e.source, e.order_number or e.order_id,
-             e.state, e.failures, _cut(e.last_error)) for e in events]  # fmt: skip
+    events = await ops.find_events(
+        run.ledger,
+        tenant=a.tenant,
+        source=a.source,
+        order_id=a.order,
+        states=a.state,
+        since=a.since,
+        until=a.until,
+        text=a.search,
+        limit=a.limit,
+    )
+    rows = [
+        (
+            e.event_id,
+            _when(e.received_at),
+            e.tenant,
+            e.source,
+            e.order_number or e.order_id,
+            e.state,
+            e.failures,
+            _cut(e.last_error),
+        )
+        for e in events
+    ]
     run.done([asdict(event) for event in events], _table(_EVENT_COLUMNS, rows) if events else "")
     if not events:
         _say("no events match")
@@ -150,13 +169,26 @@ async def _show(run: _Run) -> int:
     for key, value in sorted((event | paused).items()):
         grid.add_row(key, Text(_when(value) if key.endswith("_at") else value))
     console.print(grid)
-    steps = [(s["step"], s["state"], s["attempts"], f"{s['doctype'] or ''} {s['docnum'] or ''}",
-              s["doc_id"], {"1": "yes", "0": "no"}.get(s["emailed"] or "", ""),
-              _when(s["started_at"]), _when(s["finished_at"]), _cut(s["last_error"], 80))
-             for s in detail["steps"]]  # fmt: skip
+    steps = [
+        (
+            s["step"],
+            s["state"],
+            s["attempts"],
+            f"{s['doctype'] or ''} {s['docnum'] or ''}",
+            s["doc_id"],
+            {"1": "yes", "0": "no"}.get(s["emailed"] or "", ""),
+            _when(s["started_at"]),
+            _when(s["finished_at"]),
+            _cut(s["last_error"], 80),
+        )
+        for s in detail["steps"]
+    ]
     console.print(_table(_STEP_COLUMNS, steps, "steps") if steps else "no steps recorded")
-    tries = [(s["step"], _when(a["at"]), a["state"], _cut(a.get("error") or a.get("document"), 100))
-             for s in detail["steps"] for a in s["attempts_log"]]  # fmt: skip
+    tries = [
+        (s["step"], _when(a["at"]), a["state"], _cut(a.get("error") or a.get("document"), 100))
+        for s in detail["steps"]
+        for a in s["attempts_log"]
+    ]
     if tries:
         console.print(_table(("step", "at", "outcome", "error or document"), tries, "each attempt"))
     actions = [(_when(a["at"]), a["who"], a["action"], a["note"]) for a in detail["actions"]]
@@ -175,13 +207,18 @@ async def _chosen(run: _Run) -> list[str] | int:
                 hint = "; `jobs replay` runs a done event again" if state == "done" else ""
                 _say(f"{event_id}: {state or 'no such event'}; not retried{hint}")
         return [event_id for event_id, state in states.items() if state in ops.RETRYABLE]
-    found = await ops.ids_in_states(run.ledger, ["failed"], tenant=a.tenant, since=a.since,
-                                    until=a.until)  # fmt: skip
+    found = await ops.ids_in_states(
+        run.ledger, ["failed"], tenant=a.tenant, since=a.since, until=a.until
+    )
     if not found:
         _say("no failed events match; nothing to retry")
         return NOTHING
-    refused = _consent(a.yes, f"{len(found)} failed events match", "retry them all",
-                       f"Retry {len(found)} failed events?")  # fmt: skip
+    refused = _consent(
+        a.yes,
+        f"{len(found)} failed events match",
+        "retry them all",
+        f"Retry {len(found)} failed events?",
+    )
     return found if refused is None else refused
 
 
@@ -289,8 +326,9 @@ def _execute(
     only if a terminal); a SettingsError reaches `cli.main` (exit 2)."""
     settings = load_settings(args.config)
     try:  # fail fast when Redis is down: one retry, not redis-py's ten with backoff
-        client = async_client(settings.redis, retry=Retry(NoBackoff(), 1), socket_timeout=30,
-                              socket_connect_timeout=5)  # fmt: skip
+        client = async_client(
+            settings.redis, retry=Retry(NoBackoff(), 1), socket_timeout=30, socket_connect_timeout=5
+        )
     except ValueError as exc:  # redis-py's verdict on a malformed URL
         _say(f"redis.url: {exc}")
         return USAGE

@@ -26,8 +26,14 @@ class _Keep:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content)
         files = [part.get_filename() for part in message.walk() if part.get_filename()]
-        self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-                              "subject": message["Subject"], "attachments": files})  # fmt: skip
+        self.messages.append(
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "subject": message["Subject"],
+                "attachments": files,
+            }
+        )
         return "250 OK"
 
 

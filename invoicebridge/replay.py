@@ -11,8 +11,9 @@ from worker.ledger.store import Ledger
 from worker.ops import actions as ops
 
 
-async def replay_event(ledger: Ledger, event_id: str, *, enqueue: ops.EnqueueMany, who: str,
-                       actor_name: str) -> str:  # fmt: skip
+async def replay_event(
+    ledger: Ledger, event_id: str, *, enqueue: ops.EnqueueMany, who: str, actor_name: str
+) -> str:
     """Replay one event; the state it is in afterwards ("queued" or "ignored").
 
     Raises:

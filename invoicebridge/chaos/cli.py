@@ -94,14 +94,24 @@ def render(result: ChaosResult) -> Table:
 
 
 def _plan(args: argparse.Namespace) -> ChaosPlan:
-    return ChaosPlan(events=args.events, rate=args.rate, duplicates=args.duplicates,
-                     worker_groups=args.worker_groups, worker_kills=args.worker_kills,
-                     kill_every_s=args.kill_every, redis_restarts=args.redis_restarts,
-                     receiver_restarts=args.receiver_restarts, faults=not args.no_faults,
-                     rolling_restarts=args.rolling_restarts,
-                     trickle_orders=args.trickle_orders, trickle_rate=args.trickle_rate,
-                     trickle_kills=args.trickle_kills, seed=args.seed, broker=args.broker,
-                     redis_failovers=args.redis_failovers)  # fmt: skip
+    return ChaosPlan(
+        events=args.events,
+        rate=args.rate,
+        duplicates=args.duplicates,
+        worker_groups=args.worker_groups,
+        worker_kills=args.worker_kills,
+        kill_every_s=args.kill_every,
+        redis_restarts=args.redis_restarts,
+        receiver_restarts=args.receiver_restarts,
+        faults=not args.no_faults,
+        rolling_restarts=args.rolling_restarts,
+        trickle_orders=args.trickle_orders,
+        trickle_rate=args.trickle_rate,
+        trickle_kills=args.trickle_kills,
+        seed=args.seed,
+        broker=args.broker,
+        redis_failovers=args.redis_failovers,
+    )
 
 
 def report_data(result: ChaosResult) -> dict[str, Any]:
@@ -192,26 +202,56 @@ def _what(plan: ChaosPlan) -> str:
 
 
 def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    chaos = subparsers.add_parser("chaos", help="the system under load, kills and faults",
-                                  description=__doc__)  # fmt: skip
+    chaos = subparsers.add_parser(
+        "chaos", help="the system under load, kills and faults", description=__doc__
+    )
     defaults = ChaosPlan()
     chaos.add_argument("--events", type=int, default=defaults.events, help="orders to post")
     chaos.add_argument("--rate", type=float, default=defaults.rate, help="webhooks per second")
-    chaos.add_argument("--duplicates", type=float, default=defaults.duplicates,
-                       help="re-deliveries per order, 0 to 1")  # fmt: skip
-    chaos.add_argument("--worker-groups", type=int, default=defaults.worker_groups,
-                       help="`invoicebridge worker` processes")  # fmt: skip
-    chaos.add_argument("--worker-kills", type=int, default=defaults.worker_kills,
-                       help="worker processes SIGKILLed (and started again)")  # fmt: skip
-    chaos.add_argument("--kill-every", type=float, default=defaults.kill_every_s, metavar="S",
-                       help="seconds between kills")  # fmt: skip
-    chaos.add_argument("--redis-restarts", type=int, default=defaults.redis_restarts,
-                       help="Redis restarts (SIGTERM, then up again on its AOF)")  # fmt: skip
-    chaos.add_argument("--redis-failovers", type=int, default=defaults.redis_failovers,
-                       help="run Redis under Sentinel and SIGKILL its primary this many times "
-                            "(with --redis-restarts 0)")  # fmt: skip
-    chaos.add_argument("--receiver-restarts", type=int, default=defaults.receiver_restarts,
-                       help="receivers SIGKILLed and started again")  # fmt: skip
+    chaos.add_argument(
+        "--duplicates",
+        type=float,
+        default=defaults.duplicates,
+        help="re-deliveries per order, 0 to 1",
+    )
+    chaos.add_argument(
+        "--worker-groups",
+        type=int,
+        default=defaults.worker_groups,
+        help="`invoicebridge worker` processes",
+    )
+    chaos.add_argument(
+        "--worker-kills",
+        type=int,
+        default=defaults.worker_kills,
+        help="worker processes SIGKILLed (and started again)",
+    )
+    chaos.add_argument(
+        "--kill-every",
+        type=float,
+        default=defaults.kill_every_s,
+        metavar="S",
+        help="seconds between kills",
+    )
+    chaos.add_argument(
+        "--redis-restarts",
+        type=int,
+        default=defaults.redis_restarts,
+        help="Redis restarts (SIGTERM, then up again on its AOF)",
+    )
+    chaos.add_argument(
+        "--redis-failovers",
+        type=int,
+        default=defaults.redis_failovers,
+        help="run Redis under Sentinel and SIGKILL its primary this many times "
+        "(with --redis-restarts 0)",
+    )
+    chaos.add_argument(
+        "--receiver-restarts",
+        type=int,
+        default=defaults.receiver_restarts,
+        help="receivers SIGKILLed and started again",
+    )
     chaos.add_argument(
         "--rolling-restarts",
         type=int,

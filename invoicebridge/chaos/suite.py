@@ -84,8 +84,10 @@ class ChaosPlan:
         if self.broker not in ("redis", "rabbitmq"):
             raise ValueError("broker must be redis or rabbitmq")
         if self.redis_failovers < 0 or (self.redis_failovers and self.redis_restarts):
-            raise ValueError("redis_failovers must be >= 0, and under Sentinel a fail-over "
-                             "stands in for redis_restarts (set that to 0)")  # fmt: skip
+            raise ValueError(
+                "redis_failovers must be >= 0, and under Sentinel a fail-over "
+                "stands in for redis_restarts (set that to 0)"
+            )
         self._check_trickle()
 
     def _check_trickle(self) -> None:
@@ -119,8 +121,10 @@ def fault_plans(seed: int, calls: int = 800) -> list[dict[str, Any]]:
     mix += [429, 429, 429] * 8  # bursts: three in a row, Retry-After 1
     mix += [200] * (calls - len(mix))
     rng.shuffle(mix)
-    return [{"error_rate": 0.02, "seed": seed},
-            {"path": "doc/create", "plan": mix, "hang_s": 3, "retry_after": "1"}]  # fmt: skip
+    return [
+        {"error_rate": 0.02, "seed": seed},
+        {"path": "doc/create", "plan": mix, "hang_s": 3, "retry_after": "1"},
+    ]
 
 
 class Monkey(threading.Thread):
@@ -137,16 +141,27 @@ class Monkey(threading.Thread):
     def _schedule(self, load_s: float) -> list[tuple[float, Callable[[], None]]]:
         p = self.plan
         kills = [(p.kill_every_s * (i + 1), self.kill_worker) for i in range(p.worker_kills)]
-        redis = [(load_s * (i + 1) / (p.redis_restarts + 1) * 0.8, self.restart_redis)
-                 for i in range(p.redis_restarts)]  # fmt: skip
-        redis += [(load_s * (i + 1) / (p.redis_failovers + 1) * 0.7, self.fail_over_redis)
-                  for i in range(p.redis_failovers)]  # fmt: skip
-        receiver = [(load_s * (i + 1) / (p.receiver_restarts + 1) * 0.9 + 0.5,
-                     self.restart_receiver) for i in range(p.receiver_restarts)]  # fmt: skip
-        expiries = [(3.0 * (i + 1), self.expire_sessions)
-                    for i in range(int(load_s // 3))] if p.faults else []  # fmt: skip
-        rolling = [(load_s * (i + 1) / (p.rolling_restarts + 1), self.rolling_restart)
-                   for i in range(p.rolling_restarts)]  # fmt: skip
+        redis = [
+            (load_s * (i + 1) / (p.redis_restarts + 1) * 0.8, self.restart_redis)
+            for i in range(p.redis_restarts)
+        ]
+        redis += [
+            (load_s * (i + 1) / (p.redis_failovers + 1) * 0.7, self.fail_over_redis)
+            for i in range(p.redis_failovers)
+        ]
+        receiver = [
+            (load_s * (i + 1) / (p.receiver_restarts + 1) * 0.9 + 0.5, self.restart_receiver)
+            for i in range(p.receiver_restarts)
+        ]
+        expiries = (
+            [(3.0 * (i + 1), self.expire_sessions) for i in range(int(load_s // 3))]
+            if p.faults
+            else []
+        )
+        rolling = [
+            (load_s * (i + 1) / (p.rolling_restarts + 1), self.rolling_restart)
+            for i in range(p.rolling_restarts)
+        ]
         actions = [*kills, *redis, *receiver, *expiries, *rolling]
         return sorted(actions, key=lambda item: item[0])
 
@@ -176,8 +191,10 @@ class Monkey(threading.Thread):
         started = time.monotonic()
         old, new = self.stack.fail_over()
         took = time.monotonic() - started
-        self.log.note(f"SIGKILL redis primary :{old}; the sentinels promoted :{new} in "
-                      f"{took:.1f} s", "redis fail-overs")  # fmt: skip
+        self.log.note(
+            f"SIGKILL redis primary :{old}; the sentinels promoted :{new} in {took:.1f} s",
+            "redis fail-overs",
+        )
 
     def restart_receiver(self) -> None:
         self.stack.kill("receiver")
@@ -195,8 +212,12 @@ class Monkey(threading.Thread):
         self.log.note(f"rolling restart: receiver, then {', '.join(groups)}", "rolling restarts")
 
     def expire_sessions(self) -> None:
-        http_json("POST", self.stack.urls["icount"] + "/_sandbox/expire-sessions", b"{}",
-                  {"Content-Type": "application/json"})  # fmt: skip
+        http_json(
+            "POST",
+            self.stack.urls["icount"] + "/_sandbox/expire-sessions",
+            b"{}",
+            {"Content-Type": "application/json"},
+        )
         self.log.note("expired iCount sessions", "session expiries")
 
 
@@ -222,11 +243,16 @@ def start_stack(workdir: Path, plan: ChaosPlan) -> ChaosStack:
     in production. For a low-traffic phase the worker groups start one by one, known.
     Whatever started is stopped again if the rest cannot start (the caller gets no stack to
     stop), and the error raised."""
-    options = StackOptions(workers=plan.processes, threads=plan.threads, worker_metrics=False,
-                           icount_timeout_s=2.0, log_level="warning",
-                           rate_limit_per_s=max(1_000.0, plan.rate * 4),
-                           broker=plan.broker,
-                           redis="sentinel" if plan.redis_failovers else "single")  # fmt: skip
+    options = StackOptions(
+        workers=plan.processes,
+        threads=plan.threads,
+        worker_metrics=False,
+        icount_timeout_s=2.0,
+        log_level="warning",
+        rate_limit_per_s=max(1_000.0, plan.rate * 4),
+        broker=plan.broker,
+        redis="sentinel" if plan.redis_failovers else "single",
+    )
     # the settings' defaults, as in production (StackOptions speeds both up for the tests)
     options.maintenance_chance, options.order_lock_ttl_ms = None, None
     stack = ChaosStack(workdir, options)
@@ -264,10 +290,17 @@ def run_chaos(stack: ChaosStack, plan: ChaosPlan, *, console: Console | None = N
     if plan.faults:
         for spec in fault_plans(plan.seed):
             stack.set_faults(spec)
-    load_plan = LoadPlan(url=stack.receiver_url, source="shopify", tenant=stack.tenant,
-                         secret=stack.secret, count=plan.events, rate=plan.rate,
-                         duplicates=plan.duplicates, concurrency=64,
-                         max_seconds=plan.events / plan.rate * 4 + 120)  # fmt: skip
+    load_plan = LoadPlan(
+        url=stack.receiver_url,
+        source="shopify",
+        tenant=stack.tenant,
+        secret=stack.secret,
+        count=plan.events,
+        rate=plan.rate,
+        duplicates=plan.duplicates,
+        concurrency=64,
+        max_seconds=plan.events / plan.rate * 4 + 120,
+    )
     log = ChaosLog()
     monkey = Monkey(stack, plan, plan.events / plan.rate, log)
     monkey.start()
@@ -277,8 +310,11 @@ def run_chaos(stack: ChaosStack, plan: ChaosPlan, *, console: Console | None = N
     monkey.join()  # every kill and restart happens, even if the load finished first
     _drain(stack.redis_url, plan.drain_timeout_s, console)
     drain_s = time.monotonic() - drain_started
-    result = asyncio.run(reconcile(report, sandbox_url=stack.urls["icount"],
-                                   redis_url=stack.redis_url, provider="icount"))  # fmt: skip
+    result = asyncio.run(
+        reconcile(
+            report, sandbox_url=stack.urls["icount"], redis_url=stack.redis_url, provider="icount"
+        )
+    )
     return ChaosResult(plan, report, result, log, drain_s, monkey.errors, trickle)
 
 

@@ -26,8 +26,13 @@ from invoicebridge.stack.local import LocalStack, StackOptions
 from worker.ledger.keys import JOB
 
 console = Console(width=140)
-PROVIDER_OF = {"acme": "icount", "woo": "icount", "pay": "icount", "dok": "idoklad",
-               "cash": "icash"}  # fmt: skip
+PROVIDER_OF = {
+    "acme": "icount",
+    "woo": "icount",
+    "pay": "icount",
+    "dok": "idoklad",
+    "cash": "icash",
+}
 
 
 def _total(doc: dict[str, Any]) -> Decimal:
@@ -70,8 +75,9 @@ def _table(stack: LocalStack, scenes: list[Scene]) -> tuple[Table, bool]:
     for scene in scenes:
         cells, ok = _check(stack, scene, client)
         all_ok &= ok
-        table.add_row(scene.tenant, PROVIDER_OF[scene.tenant], scene.label, scene.story,
-                      "\n".join(cells))  # fmt: skip
+        table.add_row(
+            scene.tenant, PROVIDER_OF[scene.tenant], scene.label, scene.story, "\n".join(cells)
+        )
     expected = {p: 0 for p in ("icount", "idoklad", "icash")}
     for scene in scenes:
         expected[PROVIDER_OF[scene.tenant]] += len(scene.expected)

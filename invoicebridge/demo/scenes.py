@@ -39,8 +39,9 @@ def shopify_scenes(stack: LocalStack) -> list[Scene]:
     paid = [o for o in orders if o["financial_status"] == "paid"]
     unpaid = [o for o in orders if o["financial_status"] != "paid"]
     repeated, slow, refunded = paid[0], paid[1], paid[2]
-    stack.set_faults({"path": "doc/create", "match": slow["name"],
-                      "plan": ["timeout-after-commit"], "hang_s": 4})  # fmt: skip
+    stack.set_faults(
+        {"path": "doc/create", "match": slow["name"], "plan": ["timeout-after-commit"], "hang_s": 4}
+    )
     scenes = []
     for order in paid + unpaid:
         _say(f"shopify {order['name']}", stack.post_order(order))
@@ -48,17 +49,28 @@ def shopify_scenes(stack: LocalStack) -> list[Scene]:
             transaction = samples.shopify_transaction(order)
             answer = stack.post_order(transaction, topic="order_transactions/create")
             _say(f"shopify transaction {order['name']}", answer)
-        story = {repeated["id"]: "delivered 3 times", slow["id"]: "1st answer lost",
-                 refunded["id"]: "paid, then refunded"}.get(order["id"], "")  # fmt: skip
+        story = {
+            repeated["id"]: "delivered 3 times",
+            slow["id"]: "1st answer lost",
+            refunded["id"]: "paid, then refunded",
+        }.get(order["id"], "")
         step = "invrec" if order in paid else "invoice"
-        scenes.append(Scene("acme", str(order["id"]), f"shopify {order['name']}",
-                            story or ("unpaid" if step == "invoice" else "paid"),
-                            [(step, Decimal(order["total_price"]))]))  # fmt: skip
+        scenes.append(
+            Scene(
+                "acme",
+                str(order["id"]),
+                f"shopify {order['name']}",
+                story or ("unpaid" if step == "invoice" else "paid"),
+                [(step, Decimal(order["total_price"]))],
+            )
+        )
     for attempt in (2, 3):
         _say(f"shopify {repeated['name']}", stack.post_order(repeated), f"(delivery {attempt})")
     refund = samples_shopify_refunds.shopify_refund(9001, refunded, lines=[(0, 1)])
-    _say(f"shopify refund of {refunded['name']}", stack.post_order(
-        refund, topic="refunds/create", event_id="refund-9001"))  # fmt: skip
+    _say(
+        f"shopify refund of {refunded['name']}",
+        stack.post_order(refund, topic="refunds/create", event_id="refund-9001"),
+    )
     amount = sum((Decimal(t["amount"]) for t in refund["transactions"]), Decimal(0))
     scenes[2].expected.append(("refund:9001", amount))
     return scenes
@@ -95,8 +107,11 @@ def stripe_scene(stack: LocalStack) -> Scene:
     body = json.dumps(event).encode()
     headers = samples_stripe.headers_for(body, stack.secret)
     for attempt in (1, 2):
-        _say("stripe payment_intent.succeeded", stack.post("stripe", "pay", body, headers),
-             f"(delivery {attempt})")  # fmt: skip
+        _say(
+            "stripe payment_intent.succeeded",
+            stack.post("stripe", "pay", body, headers),
+            f"(delivery {attempt})",
+        )
     return Scene(
         "pay", "pi_demo_1", "stripe pi_demo_1", "delivered twice", [("invrec", Decimal("249.00"))]
     )
@@ -107,10 +122,14 @@ def provider_scenes(stack: LocalStack) -> list[Scene]:
     scenes = []
     for tenant, provider, order_id in (("dok", "idoklad", 6201), ("cash", "icash", 6202)):
         bulgarian = provider == "icash"  # iCash sells at Bulgaria's rates: EUR at 20 %
-        order = samples.shopify_order(order_id, customer_name="Jana Nováková",
-                                      email="jana@example.cz", discount="10.00",
-                                      currency="EUR" if bulgarian else "ILS",
-                                      vat_rate="0.20" if bulgarian else "0.18")  # fmt: skip
+        order = samples.shopify_order(
+            order_id,
+            customer_name="Jana Nováková",
+            email="jana@example.cz",
+            discount="10.00",
+            currency="EUR" if bulgarian else "ILS",
+            vat_rate="0.20" if bulgarian else "0.18",
+        )
         _say(f"shopify → {provider} {order['name']}", stack.post_order(order, tenant=tenant))
         scenes.append(
             Scene(

@@ -17,7 +17,22 @@ from invoicebridge.loadgen.report import DeliveryResult, Expected, LoadReport
 from invoicebridge.loadgen.runner import run_load
 
 __all__ = [
-    "BUSY_STATES", "SOURCES", "Delivery", "DeliveryResult", "Expected", "LoadPlan",
-    "LoadReport", "Reconciliation", "backoff", "build_deliveries", "due", "is_loopback",
-    "ledger_states", "percentile", "reconcile", "run_load", "schedule", "wait_quiet",
-]  # fmt: skip
+    "BUSY_STATES",
+    "SOURCES",
+    "Delivery",
+    "DeliveryResult",
+    "Expected",
+    "LoadPlan",
+    "LoadReport",
+    "Reconciliation",
+    "backoff",
+    "build_deliveries",
+    "due",
+    "is_loopback",
+    "ledger_states",
+    "percentile",
+    "reconcile",
+    "run_load",
+    "schedule",
+    "wait_quiet",
+]

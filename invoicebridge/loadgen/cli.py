@@ -105,11 +105,20 @@ def plan_from(args: argparse.Namespace) -> tuple[LoadPlan, Checking | None]:
     if secret is None or source is None:
         raise UsageError("give --secret and --source, or --config with the tenant")
     plan = LoadPlan(
-        url=args.url, source=source, tenant=args.tenant, secret=secret, count=args.count,
-        rate=args.rate, concurrency=args.concurrency, duplicates=args.duplicates,
-        max_seconds=args.max_seconds, retries=args.retries, first_order=args.first_order,
-        lines=args.lines, path=args.path,
-    )  # fmt: skip
+        url=args.url,
+        source=source,
+        tenant=args.tenant,
+        secret=secret,
+        count=args.count,
+        rate=args.rate,
+        concurrency=args.concurrency,
+        duplicates=args.duplicates,
+        max_seconds=args.max_seconds,
+        retries=args.retries,
+        first_order=args.first_order,
+        lines=args.lines,
+        path=args.path,
+    )
     return plan, _checking(args, tenant) if args.reconcile else None
 
 
@@ -176,8 +185,12 @@ async def _check(
     output["ledger"] = {"quiet": quiet, "states": {s: n for s, n in states.items() if n}}
     if not quiet:
         console.print(f"[yellow]the ledger is still busy: {output['ledger']['states']}[/]")
-    checked = await reconcile(report, sandbox_url=checking.sandbox_url,
-                              redis_url=checking.redis_url, provider=checking.provider)  # fmt: skip
+    checked = await reconcile(
+        report,
+        sandbox_url=checking.sandbox_url,
+        redis_url=checking.redis_url,
+        provider=checking.provider,
+    )
     output["reconciliation"] = checked.as_dict()
     return checked
 

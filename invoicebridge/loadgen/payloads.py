@@ -37,20 +37,32 @@ WOO_TOPIC = "order.updated"
 SHOPIFY_TOPIC = "orders/paid"
 #: what the shop sells: (title, unit price in ILS; VAT-inclusive except for WooCommerce)
 CATALOGUE: tuple[tuple[str, str], ...] = (
-    ("Ceramic mug - Sand", "59.90"), ("Olive wood serving board", "149.00"),
-    ("Linen napkins (set of 4)", "89.90"), ("Espresso cups (pair)", "119.00"),
-    ("Coffee beans 1kg", "94.50"), ("Cast iron skillet 28cm", "329.00"),
-    ("Tea towel", "33.33"), ("Wooden spoon", "19.90"), ("Chef knife 20cm", "389.00"),
-    ("Honing steel", "129.90"), ("Knife roll", "149.90"), ("Za'atar 200g", "24.50"),
-    ("Olive oil 750ml", "59.90"), ("ספל קרמיקה - חול", "64.00"), ("Studio lamp", "420.00"),
-)  # fmt: skip
+    ("Ceramic mug - Sand", "59.90"),
+    ("Olive wood serving board", "149.00"),
+    ("Linen napkins (set of 4)", "89.90"),
+    ("Espresso cups (pair)", "119.00"),
+    ("Coffee beans 1kg", "94.50"),
+    ("Cast iron skillet 28cm", "329.00"),
+    ("Tea towel", "33.33"),
+    ("Wooden spoon", "19.90"),
+    ("Chef knife 20cm", "389.00"),
+    ("Honing steel", "129.90"),
+    ("Knife roll", "149.90"),
+    ("Za'atar 200g", "24.50"),
+    ("Olive oil 750ml", "59.90"),
+    ("ספל קרמיקה - חול", "64.00"),
+    ("Studio lamp", "420.00"),
+)
 #: who buys: (name, email)
 CUSTOMERS: tuple[tuple[str, str], ...] = (
-    ("Dana Levi", "dana.levi@example.co.il"), ("Avi Cohen", "avi.cohen@example.com"),
-    ("Maya Katz", "maya@katz-studio.example"), ("Noa Ben-David", "noa.bd@example.com"),
-    ("Yossi Mizrahi", "yossi.m@example.net"), ("Zoë Ångström", "zoe.angstrom@example.se"),
+    ("Dana Levi", "dana.levi@example.co.il"),
+    ("Avi Cohen", "avi.cohen@example.com"),
+    ("Maya Katz", "maya@katz-studio.example"),
+    ("Noa Ben-David", "noa.bd@example.com"),
+    ("Yossi Mizrahi", "yossi.m@example.net"),
+    ("Zoë Ångström", "zoe.angstrom@example.se"),
     ("דנה לוי", "dana.l@example.co.il"),
-)  # fmt: skip
+)
 
 Line = tuple[str, str, int]
 
@@ -99,8 +111,15 @@ def shopify_delivery(order_id: int, lines: Sequence[Line], tenant: str, secret: 
     event = f"loadgen-{order_id}-paid"
     headers = samples.headers_for(body, topic=SHOPIFY_TOPIC, secret=secret, event_id=event)
     key = f"{samples.SHOP.lower()}:{SHOPIFY_TOPIC}:{event}"
-    return Delivery(str(order_id), key, ledger_event_id(tenant, "shopify", key), body, headers,
-                    Decimal(order["total_price"]), CURRENCY)  # fmt: skip
+    return Delivery(
+        str(order_id),
+        key,
+        ledger_event_id(tenant, "shopify", key),
+        body,
+        headers,
+        Decimal(order["total_price"]),
+        CURRENCY,
+    )
 
 
 def woocommerce_delivery(
@@ -110,16 +129,27 @@ def woocommerce_delivery(
     name, email = _customer(order_id)
     first, _, last = name.partition(" ")
     order = samples_woocommerce.woo_order(
-        order_id, status="processing", lines=lines, tax_rate="18", shipping=SHIPPING,
+        order_id,
+        status="processing",
+        lines=lines,
+        tax_rate="18",
+        shipping=SHIPPING,
         customer=(first, last, email),
-    )  # fmt: skip
+    )
     body = samples_woocommerce.encode_body(order)
     headers = samples_woocommerce.headers_for(body, topic=WOO_TOPIC, secret=secret)
     host = samples_woocommerce.SOURCE.split("://")[-1].rstrip("/").lower()
     key = f"{host}:{headers['X-WC-Webhook-ID']}:{WOO_TOPIC}:order/{order_id}:"
     key += order["date_modified_gmt"]
-    return Delivery(str(order_id), key, ledger_event_id(tenant, "woocommerce", key), body,
-                    headers, Decimal(order["total"]), CURRENCY)  # fmt: skip
+    return Delivery(
+        str(order_id),
+        key,
+        ledger_event_id(tenant, "woocommerce", key),
+        body,
+        headers,
+        Decimal(order["total"]),
+        CURRENCY,
+    )
 
 
 def stripe_delivery(order_id: int, lines: Sequence[Line], tenant: str, secret: str) -> Delivery:
@@ -128,29 +158,54 @@ def stripe_delivery(order_id: int, lines: Sequence[Line], tenant: str, secret: s
     total = _gross(lines, SHIPPING)
     intent = samples_stripe.stripe_id("pi", "loadgen", order_id)
     event = samples_stripe.payment_intent_succeeded(
-        intent, int(total * 100), currency=CURRENCY.lower(), email=email, name=name,
-        metadata={"order_id": str(order_id)}, description=f"Order #{order_id}",
-    )  # fmt: skip
+        intent,
+        int(total * 100),
+        currency=CURRENCY.lower(),
+        email=email,
+        name=name,
+        metadata={"order_id": str(order_id)},
+        description=f"Order #{order_id}",
+    )
     body = samples_stripe.encode_body(event)
     now = int(time.time())
     headers = samples_stripe.headers_for(body, secret, timestamp=now)
-    return Delivery(str(order_id), event["id"], ledger_event_id(tenant, "stripe", event["id"]),
-                    body, headers, total, CURRENCY, now)  # fmt: skip
+    return Delivery(
+        str(order_id),
+        event["id"],
+        ledger_event_id(tenant, "stripe", event["id"]),
+        body,
+        headers,
+        total,
+        CURRENCY,
+        now,
+    )
 
 
 def standard_delivery(order_id: int, lines: Sequence[Line], tenant: str, secret: str) -> Delivery:
     """`order.paid` in our canonical envelope, VAT-inclusive ILS lines plus shipping."""
     name, email = _customer(order_id)
     data = samples_standard.order_data(
-        str(order_id), number=f"#{order_id}", lines=lines, shipping=SHIPPING,
-        customer_name=name, email=email,
-    )  # fmt: skip
+        str(order_id),
+        number=f"#{order_id}",
+        lines=lines,
+        shipping=SHIPPING,
+        customer_name=name,
+        email=email,
+    )
     body = samples.encode_body(samples_standard.envelope("order.paid", data))
     msg_id = f"msg_loadgen_{order_id}"
     now = int(time.time())
     headers = samples_standard.headers_for(body, secret, msg_id=msg_id, timestamp=now)
-    return Delivery(str(order_id), msg_id, ledger_event_id(tenant, "standard", msg_id), body,
-                    headers, Decimal(data["order"]["total"]), CURRENCY, now)  # fmt: skip
+    return Delivery(
+        str(order_id),
+        msg_id,
+        ledger_event_id(tenant, "standard", msg_id),
+        body,
+        headers,
+        Decimal(data["order"]["total"]),
+        CURRENCY,
+        now,
+    )
 
 
 Builder = Callable[[int, Sequence[Line], str, str], Delivery]

@@ -65,9 +65,13 @@ def _whole(name: str, value: object, low: int, high: int) -> int:
 
 def _real(name: str, value: object, low: float, high: float, *, open_low: bool = False) -> float:
     number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
-    if number is None or not math.isfinite(number) or number > high or number < low or (
-        open_low and number == low
-    ):  # fmt: skip
+    if (
+        number is None
+        or not math.isfinite(number)
+        or number > high
+        or number < low
+        or (open_low and number == low)
+    ):
         bound = f"above {low}" if open_low else f"from {low}"
         raise ValueError(f"{name}: expected a number {bound} to {high}, got {value!r}")
     return float(number)

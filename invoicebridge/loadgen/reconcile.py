@@ -101,14 +101,19 @@ class Reconciliation:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "provider": self.provider, "ok": self.ok, "acknowledged": self.acknowledged,
-            "with_one_document": len(self.with_one_document), "missing": self.missing,
-            "doubled": self.doubled, "wrong_total": self.wrong_total,
+            "provider": self.provider,
+            "ok": self.ok,
+            "acknowledged": self.acknowledged,
+            "with_one_document": len(self.with_one_document),
+            "missing": self.missing,
+            "doubled": self.doubled,
+            "wrong_total": self.wrong_total,
             "failed_visible": self.failed_visible,
             "unacknowledged_with_document": self.unacknowledged_with_document,
-            "emails_missing": self.emails_missing, "emails_doubled": self.emails_doubled,
+            "emails_missing": self.emails_missing,
+            "emails_doubled": self.emails_doubled,
             "ledger_states": dict(self.ledger_states),
-        }  # fmt: skip
+        }
 
 
 def _ids(ids: Iterable[str]) -> str:
@@ -146,8 +151,9 @@ def _amount(value: object) -> Decimal | None:
         return None
 
 
-def _judge_documents(result: Reconciliation, report: LoadReport, view: SandboxView,
-                     documents: list[dict[str, Any]]) -> list[str]:  # fmt: skip
+def _judge_documents(
+    result: Reconciliation, report: LoadReport, view: SandboxView, documents: list[dict[str, Any]]
+) -> list[str]:
     """Fill in doubled / wrong total / one document; return the acked orders with none."""
     by_key: dict[str, list[dict[str, Any]]] = {}
     for document in documents:
@@ -183,8 +189,11 @@ def _judge_emails(
 ) -> None:
     """One email per document of an acknowledged order."""
     sent = Counter((str(e.get("doctype")), str(e.get("docnum"))) for e in emails)
-    refs = {view.reference(sanity_string(report.plan.tenant, order_id, step)): order_id
-            for order_id in report.acknowledged for step in SALE_STEPS}  # fmt: skip
+    refs = {
+        view.reference(sanity_string(report.plan.tenant, order_id, step)): order_id
+        for order_id in report.acknowledged
+        for step in SALE_STEPS
+    }
     missing, doubled = set(), set()
     for document in documents:
         order_id = refs.get(str(document.get(view.key_field)))
@@ -198,8 +207,9 @@ def _judge_emails(
     result.emails_missing, result.emails_doubled = sorted(missing), sorted(doubled)
 
 
-async def reconcile(report: LoadReport, *, sandbox_url: str, redis_url: str,
-                    provider: str = "icount") -> Reconciliation:  # fmt: skip
+async def reconcile(
+    report: LoadReport, *, sandbox_url: str, redis_url: str, provider: str = "icount"
+) -> Reconciliation:
     """Judge every acknowledged order of `report` by the sandbox's documents and the ledger.
 
     Raises:

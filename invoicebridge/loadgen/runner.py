@@ -95,8 +95,15 @@ class _Run:
             if self.clock() + wait >= self.deadline:
                 break
             await asyncio.sleep(wait)
-        return DeliveryResult(delivery.order_id, duplicate, status, answer, attempt,
-                              self.clock() - first, took if acked else None)  # fmt: skip
+        return DeliveryResult(
+            delivery.order_id,
+            duplicate,
+            status,
+            answer,
+            attempt,
+            self.clock() - first,
+            took if acked else None,
+        )
 
     async def attempt(self, delivery: Delivery) -> Answer:
         """One POST: (status, the receiver's `status` field, Retry-After seconds)."""
@@ -168,5 +175,6 @@ async def run_load(
         await asyncio.gather(*(run.sender() for _ in range(plan.concurrency)))
         elapsed = run.clock() - run.start
     results = [result for result in run.results if result is not None]
-    return LoadReport(plan, started, elapsed, expectations(built), results,
-                      run.truncated, run.attempt_statuses)  # fmt: skip
+    return LoadReport(
+        plan, started, elapsed, expectations(built), results, run.truncated, run.attempt_statuses
+    )

@@ -13,13 +13,22 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from handlers.sources import shopify
-from worker.domain.money import exponent, from_minor_units, parse_amount, quantize
+from invoicebridge.samples.shopify_lines import Money as Money
+from invoicebridge.samples.shopify_lines import (
+    discount_fields,
+    line_item,
+    order_rows,
+    order_totals,
+    shipping_line,
+    tax_lines,
+    vat,
+)
+from worker.domain.money import parse_amount, quantize
 
 #: The shop every sample order comes from.
 SHOP = "acme-store.myshopify.com"
@@ -41,9 +50,12 @@ PAYMENT_GATEWAYS = {
 }
 #: The card a "card" sample was paid with, as an order's `payment_details` shows it (masked).
 SAMPLE_CARD = {
-    "credit_card_bin": None, "avs_result_code": None, "cvv_result_code": None,
-    "credit_card_number": "•••• •••• •••• 4242", "credit_card_company": "Visa",
-}  # fmt: skip
+    "credit_card_bin": None,
+    "avs_result_code": None,
+    "cvv_result_code": None,
+    "credit_card_number": "•••• •••• •••• 4242",
+    "credit_card_company": "Visa",
+}
 #: The gateway's authorisation code a sample card sale carries (the transaction's
 #: `authorization`, recorded as the invoice-receipt's `confirmation_code`).
 SAMPLE_AUTHORIZATION = "53433"
@@ -52,17 +64,6 @@ _CARD_CHECKS = {"credit_card_bin": "424242", "avs_result_code": "Y", "cvv_result
 #: Orders are placed in Israel time, one minute apart by order number.
 _PLACED = datetime(2025, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=2)))
 _ZERO = Decimal(0)
-
-
-@dataclass(frozen=True)
-class _Row:
-    """One line item with its discount share and its VAT worked out exactly."""
-
-    title: str
-    price: Decimal
-    quantity: int
-    discount: Decimal
-    tax: Decimal
 
 
 def shopify_order(
@@ -96,110 +97,56 @@ def shopify_order(
     """
     money = Money(currency)
     rate = parse_amount(vat_rate)
-    rows = _rows(lines, discount, rate, taxes_included, currency)
+    rows = order_rows(lines, discount, rate, taxes_included, currency)
     ship = None if shipping is None else quantize(parse_amount(shipping), currency)
-    ship_tax = _vat(ship or _ZERO, rate, taxes_included, currency)
+    ship_tax = vat(ship or _ZERO, rate, taxes_included, currency)
     paid = financial_status in _PAID_STATUSES
     order = _identity(order_id, financial_status, currency, taxes_included)
     order |= _paid_with(payment or ("card" if paid else "cod"))
     order |= _buyer(customer_name, email)
-    order |= _totals(rows, ship or _ZERO, ship_tax, taxes_included, paid, money)
-    order["tax_lines"] = _tax_lines(parse_amount(order["total_tax"]), rate, money)
-    order["line_items"] = [_line_item(order_id, n, row, rate, money) for n, row in enumerate(rows)]
+    order |= order_totals(rows, ship or _ZERO, ship_tax, taxes_included, paid, money)
+    order["tax_lines"] = tax_lines(parse_amount(order["total_tax"]), rate, money)
+    order["line_items"] = [line_item(order_id, n, row, rate, money) for n, row in enumerate(rows)]
     order["shipping_lines"] = []
     if ship is not None:
-        order["shipping_lines"].append(_shipping_line(order_id, ship, ship_tax, rate, money))
+        order["shipping_lines"].append(shipping_line(order_id, ship, ship_tax, rate, money))
     if discount is not None:
-        order |= _discount_fields(parse_amount(order["total_discounts"]), money)
+        order |= discount_fields(parse_amount(order["total_discounts"]), money)
     return order
 
 
-class Money:
-    """Formats amounts of one currency as Shopify does: a string with fixed minor units."""
-
-    def __init__(self, currency: str) -> None:
-        self.currency = currency
-
-    def __call__(self, amount: Decimal | int) -> str:
-        return str(quantize(Decimal(amount), self.currency))
-
-    def twin(self, amount: Decimal | int) -> dict[str, dict[str, str]]:
-        """The `*_set` twin: the same amount as shop and presentment money (one currency)."""
-        money = {"amount": self(amount), "currency_code": self.currency}
-        return {"shop_money": money, "presentment_money": dict(money)}
-
-
-def _rows(lines: Sequence[tuple[str, str, int]], discount: str | None, rate: Decimal,
-          taxes_included: bool, currency: str) -> list[_Row]:  # fmt: skip
-    prices = [quantize(parse_amount(price), currency) for _, price, _ in lines]
-    quantities = [quantity for _, _, quantity in lines]
-    if not lines or min(prices) < 0 or min(quantities) < 1:
-        raise ValueError("an order needs lines with prices >= 0 and quantities >= 1")
-    bases = [price * quantity for price, quantity in zip(prices, quantities, strict=True)]
-    shares = _allocate(quantize(parse_amount(discount or 0), currency), bases, currency)
-    taxes = [_vat(base - share, rate, taxes_included, currency)
-             for base, share in zip(bases, shares, strict=True)]  # fmt: skip
-    titles = [title for title, _, _ in lines]
-    return list(map(_Row, titles, prices, quantities, shares, taxes))
-
-
-def _allocate(amount: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
-    """Split `amount` over `weights` pro rata in whole minor units, summing to it exactly.
-
-    Largest remainder method, ties to the earlier line; no share exceeds its weight.
-    """
-    scale = exponent(currency)
-    units = int(amount.scaleb(scale))
-    parts = [int(weight.scaleb(scale)) for weight in weights]
-    whole = sum(parts)
-    if not 0 <= units <= whole:
-        raise ValueError("a discount must be between zero and the lines' total")
-    shares = [units * part // whole if whole else 0 for part in parts]
-    by_remainder = sorted(range(len(parts)), key=lambda n: (-(units * parts[n] % (whole or 1)), n))
-    for n in by_remainder[: units - sum(shares)]:
-        shares[n] += 1
-    return [from_minor_units(share, currency) for share in shares]
-
-
-def _vat(amount: Decimal, rate: Decimal, taxes_included: bool, currency: str) -> Decimal:
-    """The VAT in a line: extracted from a gross amount, or added to a net one; half-up."""
-    return quantize(amount * rate / (1 + rate) if taxes_included else amount * rate, currency)
-
-
-def _totals(rows: Sequence[_Row], ship: Decimal, ship_tax: Decimal, taxes_included: bool,
-            paid: bool, money: Money) -> dict[str, Any]:  # fmt: skip
-    """The order's totals, each with its `_set` and `current_` twins."""
-    gross = sum((row.price * row.quantity for row in rows), _ZERO)
-    discounts = sum((row.discount for row in rows), _ZERO)
-    tax = sum((row.tax for row in rows), ship_tax)
-    total = gross - discounts + ship + (0 if taxes_included else tax)
-    totals: dict[str, Any] = {"total_line_items_price": money(gross),
-                              "total_line_items_price_set": money.twin(gross),
-                              "total_shipping_price_set": money.twin(ship),
-                              "total_outstanding": money(0 if paid else total)}  # fmt: skip
-    for field, amount in (("total_discounts", discounts), ("subtotal_price", gross - discounts),
-                          ("total_tax", tax), ("total_price", total)):  # fmt: skip
-        for name in (field, f"current_{field}"):  # no edits yet: current_* equal the originals
-            totals |= {name: money(amount), f"{name}_set": money.twin(amount)}
-    return totals
-
-
-def _identity(order_id: int, financial_status: str, currency: str,
-              taxes_included: bool) -> dict[str, Any]:  # fmt: skip
+def _identity(
+    order_id: int, financial_status: str, currency: str, taxes_included: bool
+) -> dict[str, Any]:
     number = 1000 + order_id % 9000
     placed = (_PLACED + timedelta(minutes=number - 1000)).isoformat()
     return {
-        "id": order_id, "admin_graphql_api_id": f"gid://shopify/Order/{order_id}",
-        "name": f"#{number}", "order_number": number, "number": number - 1000,
+        "id": order_id,
+        "admin_graphql_api_id": f"gid://shopify/Order/{order_id}",
+        "name": f"#{number}",
+        "order_number": number,
+        "number": number - 1000,
         "token": hashlib.sha256(f"order-{order_id}".encode()).hexdigest()[:32],
-        "test": False, "confirmed": True, "created_at": placed, "updated_at": placed,
-        "processed_at": placed, "cancelled_at": None, "cancel_reason": None,
-        "currency": currency, "presentment_currency": currency,
-        "taxes_included": taxes_included, "financial_status": financial_status,
-        "fulfillment_status": None, "source_name": "web", "tags": "", "note": None,
-        "note_attributes": [], "refunds": [],
-        "discount_codes": [], "discount_applications": [],
-    }  # fmt: skip
+        "test": False,
+        "confirmed": True,
+        "created_at": placed,
+        "updated_at": placed,
+        "processed_at": placed,
+        "cancelled_at": None,
+        "cancel_reason": None,
+        "currency": currency,
+        "presentment_currency": currency,
+        "taxes_included": taxes_included,
+        "financial_status": financial_status,
+        "fulfillment_status": None,
+        "source_name": "web",
+        "tags": "",
+        "note": None,
+        "note_attributes": [],
+        "refunds": [],
+        "discount_codes": [],
+        "discount_applications": [],
+    }
 
 
 def _paid_with(payment: str) -> dict[str, Any]:
@@ -220,87 +167,92 @@ def _paid_with(payment: str) -> dict[str, Any]:
 def _buyer(customer_name: str, email: str) -> dict[str, Any]:
     first, _, last = customer_name.partition(" ")
     address = {
-        "first_name": first, "last_name": last or None, "name": customer_name,
-        "company": None, "address1": "Rothschild Blvd 22", "address2": None,
-        "city": "Tel Aviv", "province": None, "province_code": None, "zip": "6688218",
-        "country": "Israel", "country_code": "IL", "phone": None,
-    }  # fmt: skip
+        "first_name": first,
+        "last_name": last or None,
+        "name": customer_name,
+        "company": None,
+        "address1": "Rothschild Blvd 22",
+        "address2": None,
+        "city": "Tel Aviv",
+        "province": None,
+        "province_code": None,
+        "zip": "6688218",
+        "country": "Israel",
+        "country_code": "IL",
+        "phone": None,
+    }
     customer_id = int(hashlib.sha256(email.encode()).hexdigest()[:12], 16)
     return {
-        "email": email, "contact_email": email, "phone": None,
-        "customer": {"id": customer_id, "email": email, "first_name": first,
-                     "last_name": last or None, "default_address": dict(address)},
-        "billing_address": address, "shipping_address": dict(address),
-    }  # fmt: skip
-
-
-def _tax_lines(tax: Decimal, rate: Decimal, money: Money) -> list[dict[str, Any]]:
-    """Shopify sends `rate` as a JSON number (0.18); the parser reads it back as a Decimal."""
-    if rate == 0:
-        return []
-    return [{"title": "VAT", "price": money(tax), "price_set": money.twin(tax),
-             "rate": float(rate)}]  # fmt: skip
-
-
-def _line_item(order_id: int, index: int, row: _Row, rate: Decimal,
-               money: Money) -> dict[str, Any]:  # fmt: skip
-    line_id = order_id * 100 + index + 1
-    allocations = [{"amount": money(row.discount), "amount_set": money.twin(row.discount),
-                    "discount_application_index": 0}] if row.discount else []  # fmt: skip
-    return {
-        "id": line_id, "admin_graphql_api_id": f"gid://shopify/LineItem/{line_id}",
-        "title": row.title, "name": row.title, "variant_title": None,
-        "sku": f"SKU-{hashlib.sha256(row.title.encode()).hexdigest()[:6].upper()}",
-        "product_id": 7_000_000 + index, "variant_id": 8_000_000 + index,
-        "quantity": row.quantity, "fulfillable_quantity": row.quantity,
-        "price": money(row.price), "price_set": money.twin(row.price),
-        "taxable": rate > 0, "gift_card": False, "requires_shipping": True,
-        "total_discount": money(0), "total_discount_set": money.twin(0),
-        "tax_lines": _tax_lines(row.tax, rate, money), "discount_allocations": allocations,
-    }  # fmt: skip
-
-
-def _shipping_line(order_id: int, price: Decimal, tax: Decimal, rate: Decimal,
-                   money: Money) -> dict[str, Any]:  # fmt: skip
-    return {
-        "id": order_id * 100 + 99, "title": "Standard shipping", "code": "Standard",
-        "source": "shopify", "price": money(price), "price_set": money.twin(price),
-        "discounted_price": money(price), "discounted_price_set": money.twin(price),
-        "tax_lines": _tax_lines(tax, rate, money), "discount_allocations": [],
-    }  # fmt: skip
-
-
-def _discount_fields(amount: Decimal, money: Money) -> dict[str, Any]:
-    code = f"SAVE{money(amount).split('.')[0]}"
-    return {
-        "discount_codes": [{"code": code, "amount": money(amount), "type": "fixed_amount"}],
-        "discount_applications": [{
-            "type": "discount_code", "code": code, "value": money(amount),
-            "value_type": "fixed_amount", "allocation_method": "across",
-            "target_selection": "all", "target_type": "line_item",
-        }],
-    }  # fmt: skip
+        "email": email,
+        "contact_email": email,
+        "phone": None,
+        "customer": {
+            "id": customer_id,
+            "email": email,
+            "first_name": first,
+            "last_name": last or None,
+            "default_address": dict(address),
+        },
+        "billing_address": address,
+        "shipping_address": dict(address),
+    }
 
 
 #: The demo's orders (#1001-#1006), VAT-inclusive ILS unless a row says otherwise.
 _DEMO: tuple[dict[str, Any], ...] = (
-    {"customer_name": "דנה לוי", "email": "dana.levi@example.co.il",
-     "lines": [("ספל קרמיקה - חול", "59.90", 2), ("Olive wood serving board", "149.00", 1),
-               ("Linen napkins (set of 4)", "89.90", 1)]},
-    {"customer_name": "Zoë Ångström", "email": "zoe.angstrom@example.se", "discount": "20.00",
-     "payment": "paypal",
-     "lines": [("Espresso cups (pair)", "119.00", 1), ("Coffee beans 1kg", "94.50", 2)]},
-    {"customer_name": "Avi Cohen", "email": "avi.cohen@example.com", "financial_status": "pending",
-     "payment": "bank_deposit", "lines": [("Cast iron skillet 28cm", "329.00", 1)]},
-    {"customer_name": "Maya Katz", "email": "maya@katz-studio.example", "taxes_included": False,
-     "shipping": "40.00", "lines": [("Studio lamp", "420.00", 2), ("LED bulb E27", "18.50", 4)]},
-    {"customer_name": "Noa Ben-David", "email": "noa.bd@example.com", "discount": "10.00",
-     "shipping": "0.00", "lines": [("Tea towel", "33.33", 3), ("Wooden spoon", "19.90", 1),
-                                   ("Gift wrapping", "10.00", 1)]},
-    {"customer_name": "Yossi Mizrahi", "email": "yossi.m@example.net", "shipping": "35.00",
-     "lines": [("Chef knife 20cm", "389.00", 1), ("Honing steel", "129.90", 1),
-               ("Knife roll", "149.90", 1), ("Cutting board", "99.00", 2)]},
-)  # fmt: skip
+    {
+        "customer_name": "דנה לוי",
+        "email": "dana.levi@example.co.il",
+        "lines": [
+            ("ספל קרמיקה - חול", "59.90", 2),
+            ("Olive wood serving board", "149.00", 1),
+            ("Linen napkins (set of 4)", "89.90", 1),
+        ],
+    },
+    {
+        "customer_name": "Zoë Ångström",
+        "email": "zoe.angstrom@example.se",
+        "discount": "20.00",
+        "payment": "paypal",
+        "lines": [("Espresso cups (pair)", "119.00", 1), ("Coffee beans 1kg", "94.50", 2)],
+    },
+    {
+        "customer_name": "Avi Cohen",
+        "email": "avi.cohen@example.com",
+        "financial_status": "pending",
+        "payment": "bank_deposit",
+        "lines": [("Cast iron skillet 28cm", "329.00", 1)],
+    },
+    {
+        "customer_name": "Maya Katz",
+        "email": "maya@katz-studio.example",
+        "taxes_included": False,
+        "shipping": "40.00",
+        "lines": [("Studio lamp", "420.00", 2), ("LED bulb E27", "18.50", 4)],
+    },
+    {
+        "customer_name": "Noa Ben-David",
+        "email": "noa.bd@example.com",
+        "discount": "10.00",
+        "shipping": "0.00",
+        "lines": [
+            ("Tea towel", "33.33", 3),
+            ("Wooden spoon", "19.90", 1),
+            ("Gift wrapping", "10.00", 1),
+        ],
+    },
+    {
+        "customer_name": "Yossi Mizrahi",
+        "email": "yossi.m@example.net",
+        "shipping": "35.00",
+        "lines": [
+            ("Chef knife 20cm", "389.00", 1),
+            ("Honing steel", "129.90", 1),
+            ("Knife roll", "149.90", 1),
+            ("Cutting board", "99.00", 2),
+        ],
+    },
+)
 
 
 def demo_orders() -> list[dict[str, Any]]:

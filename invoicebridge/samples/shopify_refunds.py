@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from invoicebridge.samples.shopify import Money
+from invoicebridge.samples.shopify_lines import Money
 from worker.domain.money import parse_amount, quantize
 
 #: `financial_status` values a cancellation turns into "voided": nothing was captured.
@@ -47,18 +47,31 @@ def shopify_refund(
     if refunded < 0:
         raise ValueError("a refund amount must not be negative")
     if 0 < refunded != calculated:  # from the shop's side: positive when less is given back
-        adjustments.append(_adjustment(refund_id * 10 + 2, order, "refund_discrepancy",
-                                       calculated - refunded, _ZERO, money))  # fmt: skip
+        adjustments.append(
+            _adjustment(
+                refund_id * 10 + 2, order, "refund_discrepancy", calculated - refunded, _ZERO, money
+            )
+        )
     at = _later(order["updated_at"], hours=26)
     transactions = [_transaction(refund_id, order, refunded, at, money)] if refunded else []
     return {
-        "id": refund_id, "admin_graphql_api_id": f"gid://shopify/Refund/{refund_id}",
-        "order_id": order["id"], "created_at": at, "processed_at": at,
-        "note": "Returned by the customer" if items else None, "user_id": None,
-        "restock": bool(items), "duties": [], "total_duties_set": money.twin(0),
-        "additional_fees": [], "total_additional_fees_set": money.twin(0), "return": None,
-        "refund_line_items": items, "transactions": transactions, "order_adjustments": adjustments,
-    }  # fmt: skip
+        "id": refund_id,
+        "admin_graphql_api_id": f"gid://shopify/Refund/{refund_id}",
+        "order_id": order["id"],
+        "created_at": at,
+        "processed_at": at,
+        "note": "Returned by the customer" if items else None,
+        "user_id": None,
+        "restock": bool(items),
+        "duties": [],
+        "total_duties_set": money.twin(0),
+        "additional_fees": [],
+        "total_additional_fees_set": money.twin(0),
+        "return": None,
+        "refund_line_items": items,
+        "transactions": transactions,
+        "order_adjustments": adjustments,
+    }
 
 
 def updated(order: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -72,24 +85,34 @@ def cancelled(order: dict[str, Any], *, reason: str = "customer") -> dict[str, A
     order whose money was never captured becomes "voided"."""
     at = _later(order["updated_at"], hours=1)
     status = order["financial_status"]
-    return updated(order, updated_at=at, cancelled_at=at, closed_at=at, cancel_reason=reason,
-                   financial_status="voided" if status in _UNCAPTURED else status)  # fmt: skip
+    return updated(
+        order,
+        updated_at=at,
+        cancelled_at=at,
+        closed_at=at,
+        cancel_reason=reason,
+        financial_status="voided" if status in _UNCAPTURED else status,
+    )
 
 
-def _returned_items(refund_id: int, order: dict[str, Any], lines: list[tuple[int, int]] | None,
-                    money: Money) -> list[dict[str, Any]]:  # fmt: skip
+def _returned_items(
+    refund_id: int, order: dict[str, Any], lines: list[tuple[int, int]] | None, money: Money
+) -> list[dict[str, Any]]:
     every = [(n, line["quantity"]) for n, line in enumerate(order["line_items"])]
     chosen = every if lines is None else lines
-    return [_refund_line_item(refund_id * 100 + k, order, index, quantity, money)
-            for k, (index, quantity) in enumerate(chosen, 1)]  # fmt: skip
+    return [
+        _refund_line_item(refund_id * 100 + k, order, index, quantity, money)
+        for k, (index, quantity) in enumerate(chosen, 1)
+    ]
 
 
 def _later(moment: str, *, hours: int) -> str:
     return (datetime.fromisoformat(moment) + timedelta(hours=hours)).isoformat()
 
 
-def _refund_line_item(item_id: int, order: dict[str, Any], index: int, quantity: int,
-                      money: Money) -> dict[str, Any]:  # fmt: skip
+def _refund_line_item(
+    item_id: int, order: dict[str, Any], index: int, quantity: int, money: Money
+) -> dict[str, Any]:
     """`quantity` units of line `index`; the line's gross and VAT split pro rata, so that
     returning every unit gives back exactly what the line cost."""
     if not 0 <= index < len(order["line_items"]):
@@ -105,44 +128,75 @@ def _refund_line_item(item_id: int, order: dict[str, Any], index: int, quantity:
         tax = quantize(tax * quantity / line["quantity"], money.currency)
         gross = quantize(gross * quantity / line["quantity"], money.currency)
     return {
-        "id": item_id, "line_item_id": line["id"], "quantity": quantity,
-        "location_id": None, "restock_type": "return",
+        "id": item_id,
+        "line_item_id": line["id"],
+        "quantity": quantity,
+        "location_id": None,
+        "restock_type": "return",
         # Shopify sends these two as JSON numbers; the `_set` twins carry strings
-        "subtotal": float(gross - tax), "total_tax": float(tax),
-        "subtotal_set": money.twin(gross - tax), "total_tax_set": money.twin(tax),
+        "subtotal": float(gross - tax),
+        "total_tax": float(tax),
+        "subtotal_set": money.twin(gross - tax),
+        "total_tax_set": money.twin(tax),
         "line_item": copy.deepcopy(line),
-    }  # fmt: skip
+    }
 
 
 def _shipping_adjustment(refund_id: int, order: dict[str, Any], money: Money) -> dict[str, Any]:
     """All of the order's shipping back: Shopify signs it negative, its VAT in `tax_amount`."""
     price = _sum(shipping["price"] for shipping in order["shipping_lines"])
-    tax = _sum(tax_line["price"] for shipping in order["shipping_lines"]
-               for tax_line in shipping["tax_lines"])  # fmt: skip
+    tax = _sum(
+        tax_line["price"]
+        for shipping in order["shipping_lines"]
+        for tax_line in shipping["tax_lines"]
+    )
     net = price - tax if order["taxes_included"] else price
-    return _adjustment(refund_id * 10 + 1, order, "shipping_refund", _ZERO - net, _ZERO - tax,
-                       money)  # fmt: skip
+    return _adjustment(
+        refund_id * 10 + 1, order, "shipping_refund", _ZERO - net, _ZERO - tax, money
+    )
 
 
-def _adjustment(adjustment_id: int, order: dict[str, Any], kind: str, amount: Decimal,
-                tax: Decimal, money: Money) -> dict[str, Any]:  # fmt: skip
+def _adjustment(
+    adjustment_id: int,
+    order: dict[str, Any],
+    kind: str,
+    amount: Decimal,
+    tax: Decimal,
+    money: Money,
+) -> dict[str, Any]:
     return {
-        "id": adjustment_id, "order_id": order["id"], "refund_id": adjustment_id // 10,
-        "kind": kind, "reason": kind.replace("_", " ").capitalize(),
-        "amount": money(amount), "tax_amount": money(tax),
-        "amount_set": money.twin(amount), "tax_amount_set": money.twin(tax),
-    }  # fmt: skip
+        "id": adjustment_id,
+        "order_id": order["id"],
+        "refund_id": adjustment_id // 10,
+        "kind": kind,
+        "reason": kind.replace("_", " ").capitalize(),
+        "amount": money(amount),
+        "tax_amount": money(tax),
+        "amount_set": money.twin(amount),
+        "tax_amount_set": money.twin(tax),
+    }
 
 
-def _transaction(refund_id: int, order: dict[str, Any], amount: Decimal, at: str,
-                 money: Money) -> dict[str, Any]:  # fmt: skip
+def _transaction(
+    refund_id: int, order: dict[str, Any], amount: Decimal, at: str, money: Money
+) -> dict[str, Any]:
     return {
-        "id": refund_id * 10 + 7, "order_id": order["id"], "parent_id": order["id"] * 10 + 1,
-        "kind": "refund", "status": "success", "gateway": order["gateway"],
-        "amount": money(amount), "currency": money.currency, "created_at": at,
-        "processed_at": at, "message": "Refunded", "test": False, "error_code": None,
-        "source_name": "web", "receipt": {},
-    }  # fmt: skip
+        "id": refund_id * 10 + 7,
+        "order_id": order["id"],
+        "parent_id": order["id"] * 10 + 1,
+        "kind": "refund",
+        "status": "success",
+        "gateway": order["gateway"],
+        "amount": money(amount),
+        "currency": money.currency,
+        "created_at": at,
+        "processed_at": at,
+        "message": "Refunded",
+        "test": False,
+        "error_code": None,
+        "source_name": "web",
+        "receipt": {},
+    }
 
 
 def _sum(amounts: Iterable[object]) -> Decimal:

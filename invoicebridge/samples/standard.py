@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from handlers.sources import standard
-from invoicebridge.samples.stripe import stripe_id
+from invoicebridge.samples.stripe_objects import stripe_id
 from worker.domain.money import parse_amount, quantize
 
 #: An order's lines when the caller gives none: (description, unit price, quantity).
@@ -70,31 +70,53 @@ def order_data(
         rows.append(("shipping", "Standard shipping", shipping, 1))
     built = [_line(*row, vat_rate, prices_include_tax, currency) for row in rows]
     taxes = sum((Decimal(line["tax"]) for line in built), Decimal(0))
-    gross = sum((Decimal(line["unit_price"]) * Decimal(line["quantity"]) for line in built),
-                Decimal(0))  # fmt: skip
+    gross = sum(
+        (Decimal(line["unit_price"]) * Decimal(line["quantity"]) for line in built), Decimal(0)
+    )
     total = gross if prices_include_tax else gross + taxes
-    return {"order": {
-        "order_id": order_id, "number": number or f"#{order_id}", "currency": currency,
-        "prices_include_tax": prices_include_tax, "lines": built,
-        "total": str(quantize(total, currency)), "total_tax": str(quantize(taxes, currency)),
-        "paid": paid, "cancelled": cancelled,
-        "customer": {"name": customer_name, "email": email, "phone": None, "company": None,
-                     "vat_id": None, "address": "Rothschild Blvd 22", "city": "Tel Aviv",
-                     "postcode": "6688218", "country": "IL"},
-        "created_at": created_at.isoformat(), "updated_at": created_at.isoformat(),
-        "payment_gateway": "card" if paid else None, "note": None, "refunds": [],
-        "payment": _payment(order_id, payment, customer_name, created_at) if paid else None,
-    }}  # fmt: skip
+    return {
+        "order": {
+            "order_id": order_id,
+            "number": number or f"#{order_id}",
+            "currency": currency,
+            "prices_include_tax": prices_include_tax,
+            "lines": built,
+            "total": str(quantize(total, currency)),
+            "total_tax": str(quantize(taxes, currency)),
+            "paid": paid,
+            "cancelled": cancelled,
+            "customer": {
+                "name": customer_name,
+                "email": email,
+                "phone": None,
+                "company": None,
+                "vat_id": None,
+                "address": "Rothschild Blvd 22",
+                "city": "Tel Aviv",
+                "postcode": "6688218",
+                "country": "IL",
+            },
+            "created_at": created_at.isoformat(),
+            "updated_at": created_at.isoformat(),
+            "payment_gateway": "card" if paid else None,
+            "note": None,
+            "refunds": [],
+            "payment": _payment(order_id, payment, customer_name, created_at) if paid else None,
+        }
+    }
 
 
-def _payment(order_id: str, payment: str | None, payer: str,
-             created_at: datetime) -> dict[str, Any] | None:  # fmt: skip
+def _payment(
+    order_id: str, payment: str | None, payer: str, created_at: datetime
+) -> dict[str, Any] | None:
     if payment is None:
         return None
     if payment not in PAYMENTS:
         raise ValueError(f"payment is one of {', '.join(PAYMENTS)}")
-    reference = {"card": stripe_id("ch", "standard", order_id),
-                 "paypal": stripe_id("PAYID", order_id)}.get(payment)  # fmt: skip
+    reference = {
+        "card": stripe_id("ch", "standard", order_id),
+        "paypal": stripe_id("PAYID", order_id),
+    }.get(payment)
     return {
         **PAYMENTS[payment],
         "transaction_id": reference,
@@ -103,15 +125,30 @@ def _payment(order_id: str, payment: str | None, payer: str,
     }
 
 
-def _line(kind: str, text: str, price: str, quantity: int, vat_rate: str,
-          prices_include_tax: bool, currency: str) -> dict[str, Any]:  # fmt: skip
+def _line(
+    kind: str,
+    text: str,
+    price: str,
+    quantity: int,
+    vat_rate: str,
+    prices_include_tax: bool,
+    currency: str,
+) -> dict[str, Any]:
     unit = quantize(parse_amount(price), currency)
     rate = parse_amount(vat_rate) / 100
     amount = unit * quantity
     tax = amount * rate / (1 + rate) if prices_include_tax else amount * rate
-    return {"kind": kind, "description": text, "sku": None, "quantity": str(quantity),
-            "unit_price": str(unit), "discount": "0", "tax": str(quantize(tax, currency)),
-            "tax_rate": vat_rate if rate else None, "taxable": bool(rate)}  # fmt: skip
+    return {
+        "kind": kind,
+        "description": text,
+        "sku": None,
+        "quantity": str(quantity),
+        "unit_price": str(unit),
+        "discount": "0",
+        "tax": str(quantize(tax, currency)),
+        "tax_rate": vat_rate if rate else None,
+        "taxable": bool(rate),
+    }
 
 
 def refund_data(
@@ -126,10 +163,17 @@ def refund_data(
 ) -> dict[str, Any]:
     """`data` of a `refund.issued` event; `order` (an `order_data(...)["order"]`) is optional."""
     moment = created_at or PLACED + timedelta(days=3)
-    data: dict[str, Any] = {"order_id": order_id, "refund": {
-        "refund_id": refund_id, "amount": amount, "currency": currency, "reason": reason,
-        "lines": [], "created_at": moment.isoformat(),
-    }}  # fmt: skip
+    data: dict[str, Any] = {
+        "order_id": order_id,
+        "refund": {
+            "refund_id": refund_id,
+            "amount": amount,
+            "currency": currency,
+            "reason": reason,
+            "lines": [],
+            "created_at": moment.isoformat(),
+        },
+    }
     if order is not None:
         data["order"] = order
     return data

@@ -7,16 +7,24 @@ tax sends it; written for invoicebridge, not copied. Used by the demo and the te
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from handlers.sources import woocommerce
 from invoicebridge.samples.shopify import encode_body as encode_body  # the same compact JSON
-from invoicebridge.samples.stripe import stripe_id
-from worker.domain.money import exponent, from_minor_units, parse_amount, quantize
+from invoicebridge.samples.stripe_objects import stripe_id
+from invoicebridge.samples.woocommerce_lines import (
+    MoneyFormat,
+    formatter,
+    line_item,
+    order_rows,
+    order_totals,
+    shipping_line,
+    tax_lines,
+)
+from worker.domain.money import parse_amount, quantize
 
 #: The shop every sample comes from, as WooCommerce writes it in X-WC-Webhook-Source.
 SOURCE = "https://shop.example.com/"
@@ -35,24 +43,10 @@ PAYMENT_METHODS = {
     "bacs": ("bacs", "Direct bank transfer"),
     "cod": ("cod", "Cash on delivery"),
 }
-_Money = Callable[[Decimal], str]
 _PAID_STATUSES = frozenset({"processing", "completed", "refunded"})
-_RATE_ID = 1  #: the one tax rate's id, as `taxes[].id` and `tax_lines[].rate_id`
 #: Orders are placed one minute apart by id; the site runs on Israel winter time (UTC+2).
 _PLACED = datetime(2025, 3, 2, 7, 0, tzinfo=UTC)
 _SITE_OFFSET = timedelta(hours=2)
-
-
-@dataclass(frozen=True)
-class _Row:
-    """One line item: before-coupon subtotal and after-coupon total, each with its tax."""
-
-    name: str
-    quantity: int
-    subtotal: Decimal
-    total: Decimal
-    subtotal_tax: Decimal
-    total_tax: Decimal
 
 
 def woo_order(
@@ -85,105 +79,79 @@ def woo_order(
             lines, refunds above the order's total, or an unknown `payment`.
     """
     rate = parse_amount(tax_rate) / 100
-    rows = _rows(lines, coupon, rate, currency)
+    rows = order_rows(lines, coupon, rate, currency)
     ship = None if shipping is None else quantize(parse_amount(shipping), currency)
     ship_tax = quantize((ship or Decimal(0)) * rate, currency)
-    money = _formatter(currency)
+    money = formatter(currency)
     order = _identity(order_id, status, currency, date_modified)
     paid = status in _PAID_STATUSES
     order |= _people(customer)
     order |= _paid_with(order_id, payment or ("stripe" if paid else "bacs"), paid=paid)
-    order |= _totals(rows, ship or Decimal(0), ship_tax, money)
-    order["line_items"] = [_line_item(order_id, n, row, money) for n, row in enumerate(rows)]
-    order["tax_lines"] = _tax_lines(order_id, order, rate)
-    order["shipping_lines"] = [] if ship is None else [_shipping_line(order_id, ship, ship_tax,
-                                                                       money)]  # fmt: skip
+    order |= order_totals(rows, ship or Decimal(0), ship_tax, money)
+    order["line_items"] = [line_item(order_id, n, row, money) for n, row in enumerate(rows)]
+    order["tax_lines"] = tax_lines(order_id, order, rate)
+    order["shipping_lines"] = (
+        [] if ship is None else [shipping_line(order_id, ship, ship_tax, money)]
+    )
     return order | _tail(order_id, order, coupon, _refunds(refunds, order["total"], money))
 
 
-def _tail(order_id: int, totals: dict[str, Any], coupon: str | None,
-          refunds: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+def _tail(
+    order_id: int, totals: dict[str, Any], coupon: str | None, refunds: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Fee, coupon and refund lists, and the links that end every order."""
-    coupons = [] if coupon is None else [{
-        "id": order_id * 100 + 97, "code": "save" + coupon.replace("%", "pct").replace(".", ""),
-        "discount": totals["discount_total"], "discount_tax": totals["discount_tax"],
-        "meta_data": [],
-    }]  # fmt: skip
+    coupons = (
+        []
+        if coupon is None
+        else [
+            {
+                "id": order_id * 100 + 97,
+                "code": "save" + coupon.replace("%", "pct").replace(".", ""),
+                "discount": totals["discount_total"],
+                "discount_tax": totals["discount_tax"],
+                "meta_data": [],
+            }
+        ]
+    )
     return {
-        "fee_lines": [], "coupon_lines": coupons, "refunds": refunds,
+        "fee_lines": [],
+        "coupon_lines": coupons,
+        "refunds": refunds,
         "payment_url": f"{SOURCE}checkout/order-pay/{order_id}/?pay_for_order=true",
         "_links": {"self": [{"href": f"{SOURCE}wp-json/wc/v3/orders/{order_id}"}]},
-    }  # fmt: skip
-
-
-def _formatter(currency: str) -> _Money:
-    """Amounts as WooCommerce writes them: a string with the currency's decimals."""
-    return lambda amount: str(quantize(amount, currency))
-
-
-def _rows(lines: Sequence[tuple[str, str, int]], coupon: str | None, rate: Decimal,
-          currency: str) -> list[_Row]:  # fmt: skip
-    prices = [quantize(parse_amount(price), currency) for _, price, _ in lines]
-    quantities = [quantity for _, _, quantity in lines]
-    if not lines or min(prices) < 0 or min(quantities) < 1:
-        raise ValueError("an order needs lines with prices >= 0 and quantities >= 1")
-    subtotals = [price * qty for price, qty in zip(prices, quantities, strict=True)]
-    gross = sum(subtotals, Decimal(0))
-    shares = _allocate(_coupon_amount(coupon, gross, currency), subtotals, currency)
-    rows = []
-    for (name, _, qty), subtotal, share in zip(lines, subtotals, shares, strict=True):
-        total = subtotal - share
-        rows.append(_Row(name, qty, subtotal, total, quantize(subtotal * rate, currency),
-                         quantize(total * rate, currency)))  # fmt: skip
-    return rows
-
-
-def _coupon_amount(coupon: str | None, gross: Decimal, currency: str) -> Decimal:
-    """A fixed coupon as is; a percentage of the lines' subtotal, rounded half-up."""
-    if coupon is None:
-        return Decimal(0)
-    if coupon.endswith("%"):
-        return quantize(gross * parse_amount(coupon.removesuffix("%")) / 100, currency)
-    return quantize(parse_amount(coupon), currency)
-
-
-def _allocate(amount: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
-    """Split `amount` over `weights` pro rata in whole minor units, summing to it exactly.
-
-    Largest remainder method, ties to the earlier line; no share exceeds its weight.
-    """
-    scale = exponent(currency)
-    units = int(amount.scaleb(scale))
-    parts = [int(weight.scaleb(scale)) for weight in weights]
-    whole = sum(parts)
-    if not 0 <= units <= whole:
-        raise ValueError("a coupon must be between zero and the lines' subtotal")
-    shares = [units * part // whole if whole else 0 for part in parts]
-    by_remainder = sorted(range(len(parts)), key=lambda n: (-(units * parts[n] % (whole or 1)), n))
-    for n in by_remainder[: units - sum(shares)]:
-        shares[n] += 1
-    return [from_minor_units(share, currency) for share in shares]
+    }
 
 
 def _stamp(moment: datetime) -> dict[str, str]:
     """One date as WooCommerce writes it twice: site-local and GMT, neither with an offset."""
     gmt = moment.astimezone(UTC).replace(tzinfo=None)
-    return {"": (gmt + _SITE_OFFSET).isoformat(timespec="seconds"),
-            "_gmt": gmt.isoformat(timespec="seconds")}  # fmt: skip
+    return {
+        "": (gmt + _SITE_OFFSET).isoformat(timespec="seconds"),
+        "_gmt": gmt.isoformat(timespec="seconds"),
+    }
 
 
-def _identity(order_id: int, status: str, currency: str,
-              date_modified: datetime | None) -> dict[str, Any]:  # fmt: skip
+def _identity(
+    order_id: int, status: str, currency: str, date_modified: datetime | None
+) -> dict[str, Any]:
     created = _PLACED + timedelta(minutes=order_id % 100_000)
     modified = date_modified or created + timedelta(minutes=3)
     paid = created + timedelta(seconds=40) if status in _PAID_STATUSES else None
     completed = modified if status == "completed" else None
     order: dict[str, Any] = {
-        "id": order_id, "parent_id": 0, "status": status, "currency": currency,
-        "version": "9.4.0", "prices_include_tax": False,
-    }  # fmt: skip
-    for field, moment in (("date_created", created), ("date_modified", modified),
-                          ("date_completed", completed), ("date_paid", paid)):  # fmt: skip
+        "id": order_id,
+        "parent_id": 0,
+        "status": status,
+        "currency": currency,
+        "version": "9.4.0",
+        "prices_include_tax": False,
+    }
+    for field, moment in (
+        ("date_created", created),
+        ("date_modified", modified),
+        ("date_completed", completed),
+        ("date_paid", paid),
+    ):
         for suffix, text in (_stamp(moment) if moment else {"": None, "_gmt": None}).items():
             order[field + suffix] = text
     order["number"] = str(order_id)
@@ -213,88 +181,49 @@ def _paid_with(order_id: int, payment: str, *, paid: bool) -> dict[str, Any]:
     elif paid and method == "ppcp-gateway":  # a PayPal capture id: "7HX21398TB345812K"
         digest = hashlib.sha256(f"paypal-{order_id}".encode()).hexdigest().upper()
         transaction = f"{digest[:2]}X{digest[2:7]}TB{digest[7:13]}K"
-    return {"payment_method": method, "payment_method_title": title,
-            "transaction_id": transaction, "meta_data": meta}  # fmt: skip
+    return {
+        "payment_method": method,
+        "payment_method_title": title,
+        "transaction_id": transaction,
+        "meta_data": meta,
+    }
 
 
 def _people(customer: tuple[str, str, str]) -> dict[str, Any]:
     first, last, email = customer
     address = {
-        "first_name": first, "last_name": last, "company": "", "address_1": "Rothschild Blvd 22",
-        "address_2": "", "city": "Tel Aviv", "state": "", "postcode": "6688218", "country": "IL",
-    }  # fmt: skip
+        "first_name": first,
+        "last_name": last,
+        "company": "",
+        "address_1": "Rothschild Blvd 22",
+        "address_2": "",
+        "city": "Tel Aviv",
+        "state": "",
+        "postcode": "6688218",
+        "country": "IL",
+    }
     return {
-        "customer_id": 0, "customer_note": "", "customer_ip_address": "192.0.2.10",
+        "customer_id": 0,
+        "customer_note": "",
+        "customer_ip_address": "192.0.2.10",
         "customer_user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Firefox/133.0",
         "billing": {**address, "email": email, "phone": "+972501234567"},
         "shipping": {**address, "phone": ""},
-    }  # fmt: skip
+    }
 
 
-def _totals(rows: Sequence[_Row], ship: Decimal, ship_tax: Decimal,
-            money: _Money) -> dict[str, str]:  # fmt: skip
-    """The order-level totals: every tax is the sum of the lines' rounded taxes."""
-    discount = sum((row.subtotal - row.total for row in rows), Decimal(0))
-    discount_tax = sum((row.subtotal_tax - row.total_tax for row in rows), Decimal(0))
-    cart_tax = sum((row.total_tax for row in rows), Decimal(0))
-    items = sum((row.total for row in rows), Decimal(0))
-    return {
-        "discount_total": money(discount), "discount_tax": money(discount_tax),
-        "shipping_total": money(ship), "shipping_tax": money(ship_tax),
-        "cart_tax": money(cart_tax), "total": money(items + ship + cart_tax + ship_tax),
-        "total_tax": money(cart_tax + ship_tax),
-    }  # fmt: skip
-
-
-def _taxes(total: Decimal, subtotal: Decimal | None, money: _Money) -> list[dict[str, Any]]:
-    if not total and not subtotal:
-        return []
-    return [{"id": _RATE_ID, "total": money(total),
-             "subtotal": "" if subtotal is None else money(subtotal)}]  # fmt: skip
-
-
-def _line_item(order_id: int, index: int, row: _Row, money: _Money) -> dict[str, Any]:
-    sku = "SKU-" + hashlib.sha256(row.name.encode()).hexdigest()[:6].upper()
-    return {
-        "id": order_id * 100 + index + 1, "name": row.name, "product_id": 900 + index,
-        "variation_id": 0, "quantity": row.quantity, "tax_class": "",
-        "subtotal": money(row.subtotal), "subtotal_tax": money(row.subtotal_tax),
-        "total": money(row.total), "total_tax": money(row.total_tax),
-        "taxes": _taxes(row.total_tax, row.subtotal_tax, money), "meta_data": [], "sku": sku,
-        "price": float(row.subtotal / row.quantity),  # a JSON number on the wire; never read
-        "image": {"id": "", "src": ""}, "parent_name": None,
-    }  # fmt: skip
-
-
-def _tax_lines(order_id: int, totals: dict[str, Any], rate: Decimal) -> list[dict[str, Any]]:
-    """The one VAT rate's line; its totals are the order's (one rate, so the same sums)."""
-    percent = rate * 100
-    return [{
-        "id": order_id * 100 + 98, "rate_code": "IL-VAT-1", "rate_id": _RATE_ID, "label": "VAT",
-        "compound": False, "tax_total": totals["cart_tax"], "meta_data": [],
-        "shipping_tax_total": totals["shipping_tax"],
-        "rate_percent": int(percent) if percent == int(percent) else float(percent),
-    }] if rate else []  # fmt: skip
-
-
-def _shipping_line(order_id: int, ship: Decimal, ship_tax: Decimal,
-                   money: _Money) -> dict[str, Any]:  # fmt: skip
-    return {
-        "id": order_id * 100 + 99, "method_title": "Flat rate", "method_id": "flat_rate",
-        "instance_id": "1", "total": money(ship), "total_tax": money(ship_tax),
-        "taxes": _taxes(ship_tax, None, money), "meta_data": [],
-    }  # fmt: skip
-
-
-def _refunds(refunds: Sequence[tuple[int, str, str]], total: str,
-             money: _Money) -> list[dict[str, Any]]:  # fmt: skip
+def _refunds(
+    refunds: Sequence[tuple[int, str, str]], total: str, money: MoneyFormat
+) -> list[dict[str, Any]]:
     """`refunds[]` as WooCommerce lists them: newest first, each total negative."""
     amounts = [parse_amount(amount) for _, amount, _ in refunds]
     if any(amount <= 0 for amount in amounts) or sum(amounts, Decimal(0)) > Decimal(total):
         raise ValueError("refunds must be positive and add up to at most the order's total")
     listed = sorted(zip(refunds, amounts, strict=True), key=lambda pair: -pair[0][0])
-    return [{"id": refund_id, "reason": reason, "total": "-" + money(amount)}
-            for (refund_id, _, reason), amount in listed]  # fmt: skip
+    return [
+        {"id": refund_id, "reason": reason, "total": "-" + money(amount)}
+        for (refund_id, _, reason), amount in listed
+    ]
 
 
 def headers_for(

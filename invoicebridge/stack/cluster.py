@@ -23,9 +23,18 @@ from invoicebridge.stack.local import LocalStack
 
 HOSTS = ("db", "a", "b")
 #: which host each of the stack's processes runs on
-PLACEMENT = {"redis": "db", "rabbitmq": "db", "icount": "db", "idoklad": "db", "icash": "db",
-             "smtp": "db", "receiver": "a", "workers": "a", "receiver-1": "b",
-             "workers-1": "b"}  # fmt: skip
+PLACEMENT = {
+    "redis": "db",
+    "rabbitmq": "db",
+    "icount": "db",
+    "idoklad": "db",
+    "icash": "db",
+    "smtp": "db",
+    "receiver": "a",
+    "workers": "a",
+    "receiver-1": "b",
+    "workers-1": "b",
+}
 
 
 def _ip(*args: str) -> None:
@@ -86,8 +95,9 @@ class Net:
         """Kill what still runs on the hosts (RabbitMQ's epmd daemonizes out of our process
         groups), then remove them: a namespace lives on while anything runs in it."""
         for host in HOSTS:
-            found = subprocess.run(["ip", "netns", "pids", self.ns(host)], capture_output=True,
-                                   text=True, check=False)  # fmt: skip
+            found = subprocess.run(
+                ["ip", "netns", "pids", self.ns(host)], capture_output=True, text=True, check=False
+            )
             for pid in found.stdout.split():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid), signal.SIGKILL)

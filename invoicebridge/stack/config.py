@@ -15,10 +15,12 @@ SANDBOX_CID, SANDBOX_USER, SANDBOX_PASS = "demo", "api", "sandbox-pass"
 #: where the iCash sandbox's default account sells (its register, store, catalogue items per
 #: VAT rate, pay types and fiscal device), as `[tenants.<id>.icash]` settings
 SANDBOX_ICASH = {
-    "cash_register_id": 1, "store_id": 1, "fiscal_device_number": 50_000_001,
+    "cash_register_id": 1,
+    "store_id": 1,
+    "fiscal_device_number": 50_000_001,
     "sale_items": {"20": 101, "9": 102, "0": 103},
     "pay_types": {"card": 2, "paypal": 2, "cash": 1, "bank_transfer": 4},
-}  # fmt: skip
+}
 #: the same as TOML lines
 SANDBOX_ICASH_ACCOUNT = (
     "cash_register_id = 1\nstore_id = 1\nfiscal_device_number = 50000001\n"
@@ -29,9 +31,14 @@ SANDBOX_ICASH_ACCOUNT = (
 
 def stack_tenants(first: str) -> dict[str, tuple[str, str]]:
     """Tenant id -> (source, provider): one shop per source, one per provider."""
-    return {first: ("shopify", "icount"), "woo": ("woocommerce", "icount"),
-            "pay": ("stripe", "icount"), "dok": ("shopify", "idoklad"),
-            "cash": ("shopify", "icash"), "std": ("standard", "icount")}  # fmt: skip
+    return {
+        first: ("shopify", "icount"),
+        "woo": ("woocommerce", "icount"),
+        "pay": ("stripe", "icount"),
+        "dok": ("shopify", "idoklad"),
+        "cash": ("shopify", "icash"),
+        "std": ("standard", "icount"),
+    }
 
 
 def _optional(key: str, value: object) -> str:
@@ -91,17 +98,19 @@ def _tenant(stack: LocalStack, tenant: str, source: str, provider: str) -> str:
     urls = stack.urls
     tables = {
         "icount": f'base_url = "{urls["icount"]}/api/v3.php"\ncid = "{SANDBOX_CID}"\n'
-                  f'user = "{SANDBOX_USER}"\npass = "{SANDBOX_PASS}"\nbank_account_id = 1\n',
+        f'user = "{SANDBOX_USER}"\npass = "{SANDBOX_PASS}"\nbank_account_id = 1\n',
         "idoklad": f'base_url = "{urls["idoklad"]}/v2"\n'
-                   f'token_url = "{urls["idoklad"]}/server/connect/token"\n'
-                   'client_id = "demo-client"\nclient_secret = "sandbox-secret"\n',
+        f'token_url = "{urls["idoklad"]}/server/connect/token"\n'
+        'client_id = "demo-client"\nclient_secret = "sandbox-secret"\n',
         "icash": f'base_url = "{urls["icash"]}/clientapi/v1"\napi_key = "sandbox-key"\n'
-                 'secret_key = "sandbox-secret"\nwarehouse_id = 1\nuser_id = 1\n'
-                 f"{SANDBOX_ICASH_ACCOUNT}",
-    }  # fmt: skip
-    smtp = (f'[tenants.{tenant}.smtp]\nhost = "{stack.db_host}"\nport = {stack.smtp_port}\n'
-            f'sender = "invoices@shop.example"\nstarttls = false\n'
-            f"timeout_s = {timeout}\n")  # fmt: skip
+        'secret_key = "sandbox-secret"\nwarehouse_id = 1\nuser_id = 1\n'
+        f"{SANDBOX_ICASH_ACCOUNT}",
+    }
+    smtp = (
+        f'[tenants.{tenant}.smtp]\nhost = "{stack.db_host}"\nport = {stack.smtp_port}\n'
+        f'sender = "invoices@shop.example"\nstarttls = false\n'
+        f"timeout_s = {timeout}\n"
+    )
     secret = stack.whsec if source == "standard" else stack.secret
     documents = (
         f"[tenants.{tenant}.documents]\n"
@@ -115,7 +124,11 @@ def _tenant(stack: LocalStack, tenant: str, source: str, provider: str) -> str:
         if limit is None
         else f"rate_limit_per_s = {limit}\nrate_limit_burst = {max(200.0, limit * 2)}\n"
     )
-    return (f'[tenants.{tenant}]\nsource = "{source}"\nsecret = "{secret}"\n{rate}'
-            f'provider = "{provider}"\n[tenants.{tenant}.{provider}]\n{tables[provider]}'
-            f"timeout_s = {timeout}\n" + (smtp if provider == "icash" else "")
-            + documents + (charging if source == "standard" else ""))  # fmt: skip
+    return (
+        f'[tenants.{tenant}]\nsource = "{source}"\nsecret = "{secret}"\n{rate}'
+        f'provider = "{provider}"\n[tenants.{tenant}.{provider}]\n{tables[provider]}'
+        f"timeout_s = {timeout}\n"
+        + (smtp if provider == "icash" else "")
+        + documents
+        + (charging if source == "standard" else "")
+    )

@@ -100,9 +100,12 @@ class LocalStack(StackDriving):
         self.sentinel_ports = [free_port() for _ in range(3)] if sentinel else []
         self.sandbox_url = f"http://{db}:{self.sandbox_port}"
         self.smtp_port = free_port()
-        self.urls = {"icount": self.sandbox_url, "idoklad": f"http://{db}:{free_port()}",
-                     "icash": f"http://{db}:{free_port()}",
-                     "smtp": f"http://{db}:{free_port()}"}  # fmt: skip
+        self.urls = {
+            "icount": self.sandbox_url,
+            "idoklad": f"http://{db}:{free_port()}",
+            "icash": f"http://{db}:{free_port()}",
+            "smtp": f"http://{db}:{free_port()}",
+        }
         self.receiver_url = f"http://{self.receiver_host}:{self.receiver_port}"
         self.worker_metrics_port = free_port()  #: each stack's workers expose metrics apart
         self.rabbitmq_port = free_port()
@@ -144,26 +147,28 @@ class LocalStack(StackDriving):
 
     def start_redis(self) -> None:
         """The stack's Redis: one server, or the primary, replicas and sentinels."""
-        self.spawn("redis", stack_sentinel.data_node_argv(self.db_host, self.redis_port,
-                                                          self.workdir))  # fmt: skip
+        self.spawn(
+            "redis", stack_sentinel.data_node_argv(self.db_host, self.redis_port, self.workdir)
+        )
         self.wait_ready(lambda: self.redis_client().ping(), "redis")
         if not self.sentinel_ports:
             return
         for port, name in self.redis_nodes.items():
             if port != self.redis_port:
-                argv = stack_sentinel.data_node_argv(self.db_host, port, self.workdir,
-                                                     replica_of=self.redis_port)  # fmt: skip
+                argv = stack_sentinel.data_node_argv(
+                    self.db_host, port, self.workdir, replica_of=self.redis_port
+                )
                 self.spawn(name, argv)
         replicas = len(self.redis_nodes) - 1
         # the sentinels learn the replicas from the primary's INFO: have them all there first
         in_sync = partial(stack_sentinel.replicas_online, self.redis_client, replicas)
         self.wait_ready(in_sync, "redis", timeout=60)
         for i, port in enumerate(self.sentinel_ports):
-            argv = stack_sentinel.sentinel_argv(self.db_host, port, self.workdir,
-                                                self.redis_port)  # fmt: skip
+            argv = stack_sentinel.sentinel_argv(self.db_host, port, self.workdir, self.redis_port)
             self.spawn(f"sentinel-{i}", argv)
-        ready = partial(stack_sentinel.sentinels_ready, self.db_host, self.sentinel_ports,
-                        replicas=replicas)  # fmt: skip
+        ready = partial(
+            stack_sentinel.sentinels_ready, self.db_host, self.sentinel_ports, replicas=replicas
+        )
         self.wait_ready(ready, "sentinel-0", timeout=60)
 
     def fail_over(self, timeout: float = 30) -> tuple[int, int]:
@@ -197,8 +202,11 @@ class LocalStack(StackDriving):
         """The three provider sandboxes and the mail catcher, each its own process."""
         for name, url in self.urls.items():
             port = url.rpartition(":")[2]
-            extra = ["--port", str(self.smtp_port), "--http-port", port] if name == "smtp" else [
-                "--port", port]  # fmt: skip
+            extra = (
+                ["--port", str(self.smtp_port), "--http-port", port]
+                if name == "smtp"
+                else ["--port", port]
+            )
             self.spawn(name, self._cli("sandbox", name, "--host", self.db_host, *extra))
         for name, url in self.urls.items():
             probe = "/_sandbox/emails" if name == "smtp" else "/_sandbox/documents"

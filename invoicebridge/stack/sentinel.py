@@ -30,12 +30,25 @@ def data_node_argv(host: str, port: int, workdir: Path, replica_of: int | None =
     """A Redis server with AOF in a directory of its own; a replica of `replica_of` if given."""
     home = workdir / f"redis-{port}"
     home.mkdir(parents=True, exist_ok=True)
-    argv = [redis_binary(), "--port", str(port), "--bind", host, "--dir", str(home),
-            "--appendonly", "yes", "--save", "",
-            # off the loopback (a test network of namespaces) it must take other hosts
-            "--protected-mode", "yes" if host == "127.0.0.1" else "no",
-            # a replica's first sync starts at once, not after Redis's 5 s gathering pause
-            "--repl-diskless-sync-delay", "0"]  # fmt: skip
+    argv = [
+        redis_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        host,
+        "--dir",
+        str(home),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        # off the loopback (a test network of namespaces) it must take other hosts
+        "--protected-mode",
+        "yes" if host == "127.0.0.1" else "no",
+        # a replica's first sync starts at once, not after Redis's 5 s gathering pause
+        "--repl-diskless-sync-delay",
+        "0",
+    ]
     if replica_of is not None:
         argv += ["--replicaof", host, str(replica_of)]
     return argv
@@ -84,8 +97,11 @@ def replica_caught_up(host: str, port: int) -> bool:
     refuses to shut down on SIGTERM)."""
     with redis.Redis(host=host, port=port, decode_responses=True, socket_timeout=2) as client:
         info = client.info()
-    return bool(info.get("master_link_status") == "up" and not info["aof_rewrite_in_progress"]
-                and not info["aof_rewrite_scheduled"])  # fmt: skip
+    return bool(
+        info.get("master_link_status") == "up"
+        and not info["aof_rewrite_in_progress"]
+        and not info["aof_rewrite_scheduled"]
+    )
 
 
 def sentinels_ready(host: str, sentinel_ports: list[int], replicas: int) -> bool:
@@ -101,5 +117,7 @@ def sentinels_ready(host: str, sentinel_ports: list[int], replicas: int) -> bool
 def settings_toml(host: str, sentinel_ports: list[int], min_replicas: int) -> str:
     """The `[redis]` table of a stack on these sentinels."""
     nodes = ", ".join(f'"{host}:{port}"' for port in sentinel_ports)
-    return (f'[redis]\nsentinels = [{nodes}]\nservice = "{SERVICE}"\n'
-            f"min_replicas = {min_replicas}\nsocket_timeout_s = 2\n")  # fmt: skip
+    return (
+        f'[redis]\nsentinels = [{nodes}]\nservice = "{SERVICE}"\n'
+        f"min_replicas = {min_replicas}\nsocket_timeout_s = 2\n"
+    )

@@ -172,11 +172,18 @@ def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--session-ttl", type=float, default=900, help="idle seconds")
     parser.add_argument("--vat-rule", choices=VAT_RULES, default="per_line_vat")
     parser.add_argument("--document-on-print", choices=DOCUMENT_ON_PRINT, default="immediate")
-    parser.add_argument("--document-delay-s", type=float, default=2.0,
-                        help="seconds until a delayed document appears")  # fmt: skip
+    parser.add_argument(
+        "--document-delay-s",
+        type=float,
+        default=2.0,
+        help="seconds until a delayed document appears",
+    )
     parser.add_argument("--reprint", choices=REPRINT, default="refuse")
-    parser.add_argument("--ignore-import-filters", action="store_true",
-                        help="list methods ignore ImportSource/ImportRefID")  # fmt: skip
+    parser.add_argument(
+        "--ignore-import-filters",
+        action="store_true",
+        help="list methods ignore ImportSource/ImportRefID",
+    )
 
 
 def _app(args: argparse.Namespace) -> web.Application:

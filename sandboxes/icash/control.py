@@ -92,8 +92,13 @@ async def post_expire_sessions(request: web.Request) -> web.Response:
 
 async def get_health(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    return web.json_response({"status": "ok", "documents": len(state.visible_documents()),
-                              "operations": len(state.operations)})  # fmt: skip
+    return web.json_response(
+        {
+            "status": "ok",
+            "documents": len(state.visible_documents()),
+            "operations": len(state.operations),
+        }
+    )
 
 
 def add_control_routes(app: web.Application) -> None:

@@ -63,21 +63,28 @@ def _service(row: Row, account: SandboxAccount, created: str, vat_rule: str) -> 
 
 def _contragent(state: SandboxState, account: SandboxAccount, op: Operation) -> dict[str, Any]:
     if not op.contragent_id:
-        return {"DocumentContragentID": 0, "DocumentContragentName": "",
-                "DocumentContragentAddress": "", "DocumentContragentMOL": "",
-                "DocumentContragentTaxNum": "", "DocumentContragentTaxNumVatReg": ""}  # fmt: skip
+        return {
+            "DocumentContragentID": 0,
+            "DocumentContragentName": "",
+            "DocumentContragentAddress": "",
+            "DocumentContragentMOL": "",
+            "DocumentContragentTaxNum": "",
+            "DocumentContragentTaxNumVatReg": "",
+        }
     fields = state.contragent(account, op.contragent_id, "ContragentID").fields
-    address = ", ".join(part for part in (fields["ContragentCityName"],
-                                          fields["ContragentAddress"]) if part)  # fmt: skip
+    address = ", ".join(
+        part for part in (fields["ContragentCityName"], fields["ContragentAddress"]) if part
+    )
     return {
         "DocumentContragentID": op.contragent_id,
         "DocumentContragentName": fields["ContragentName"],
         "DocumentContragentAddress": address,
         "DocumentContragentMOL": fields["ContragentMOL"],
         "DocumentContragentTaxNum": fields["ContragentTaxNum"],
-        "DocumentContragentTaxNumVatReg":
-            fields["ContragentVatNum"] if fields["ContragentVatRegistered"] else "",
-    }  # fmt: skip
+        "DocumentContragentTaxNumVatReg": fields["ContragentVatNum"]
+        if fields["ContragentVatRegistered"]
+        else "",
+    }
 
 
 def _referred(state: SandboxState, sale: Operation | None) -> tuple[int, str]:
@@ -91,8 +98,13 @@ def _referred(state: SandboxState, sale: Operation | None) -> tuple[int, str]:
     return 0, NO_DATE
 
 
-def make_document(state: SandboxState, account: SandboxAccount, op: Operation, pay_type: int,
-                  sale: Operation | None) -> Document | None:  # fmt: skip
+def make_document(
+    state: SandboxState,
+    account: SandboxAccount,
+    op: Operation,
+    pay_type: int,
+    sale: Operation | None,
+) -> Document | None:
     """The INVOICE (or, for a return, CREDIT) document of a just printed operation, per the
     switches `document_on_print` and `vat_rule`; None when documents are never made."""
     switches = state.switches
@@ -103,49 +115,92 @@ def make_document(state: SandboxState, account: SandboxAccount, op: Operation, p
     base = base_of([(row.gross, row.item.rate) for row in op.rows], switches.vat_rule)
     to_id, to_date = _referred(state, sale) if op.type == "ReturnClient" else (0, NO_DATE)
     fields: dict[str, Any] = {
-        "DocumentID": state.next_id("document"), "DocumentStatus": "NORMAL",
+        "DocumentID": state.next_id("document"),
+        "DocumentStatus": "NORMAL",
         "DocumentNum": state.next_id(f"document-num:{account.api_key}", FIRST_NUMBER),
-        "DocumentType": "INVOICE", "DocumentStoreID": op.store_id,
-        "DocumentOperationID": op.id, "DocumentOperationType": "NORMAL",
+        "DocumentType": "INVOICE",
+        "DocumentStoreID": op.store_id,
+        "DocumentOperationID": op.id,
+        "DocumentOperationType": "NORMAL",
         "DocumentSubType": "CREDIT" if op.type == "ReturnClient" else "NORMAL",
-        "DocumentDate": today, "DocumentFirmName": account.firm_name,
-        "DocumentFirmAddress": account.firm_address, "DocumentFirmMOL": account.firm_mol,
-        "DocumentFirmEIK": account.firm_eik, **_contragent(state, account, op),
-        "DocumentToDocumentID": to_id, "DocumentToDocumentDate": to_date,
-        "DocumentPriceBase": fixed(base, 2), "DocumentDiscount": "0.00000",
+        "DocumentDate": today,
+        "DocumentFirmName": account.firm_name,
+        "DocumentFirmAddress": account.firm_address,
+        "DocumentFirmMOL": account.firm_mol,
+        "DocumentFirmEIK": account.firm_eik,
+        **_contragent(state, account, op),
+        "DocumentToDocumentID": to_id,
+        "DocumentToDocumentDate": to_date,
+        "DocumentPriceBase": fixed(base, 2),
+        "DocumentDiscount": "0.00000",
         "DocumentTotalPrice": fixed(total, 2),
         "DocumentTotalPriceTxt": f"{fixed(total, 2)} {account.currency}",
-        "DocumentCurrencyCode": account.currency, "DocumentPayTypeID": pay_type,
-        "DocumentPayDate": today, "DocumentBankAccountID": 0,
-        "DocumentBankAccountBankName": "", "DocumentBankAccountIBAN": "",
-        "DocumentBankAccountBIC": "", "DocumentBankAccountCurrencyCode": account.currency,
-        "DocumentAcceptedBy": "", "DocumentCreatedBy": account.user_name,
-        "DocumentCreateUserID": account.user_id, "DocumentCreateDate": created,
-        "DocumentVatReason": "", "DocumentComment": op.comment,
-        "DocumentServices": [_service(row, account, created, switches.vat_rule)
-                             for row in op.rows],
-    }  # fmt: skip
+        "DocumentCurrencyCode": account.currency,
+        "DocumentPayTypeID": pay_type,
+        "DocumentPayDate": today,
+        "DocumentBankAccountID": 0,
+        "DocumentBankAccountBankName": "",
+        "DocumentBankAccountIBAN": "",
+        "DocumentBankAccountBIC": "",
+        "DocumentBankAccountCurrencyCode": account.currency,
+        "DocumentAcceptedBy": "",
+        "DocumentCreatedBy": account.user_name,
+        "DocumentCreateUserID": account.user_id,
+        "DocumentCreateDate": created,
+        "DocumentVatReason": "",
+        "DocumentComment": op.comment,
+        "DocumentServices": [_service(row, account, created, switches.vat_rule) for row in op.rows],
+    }
     delay = switches.document_delay_s if switches.document_on_print == "delayed" else 0.0
-    document = Document(account.api_key, fields, op.import_source, op.import_ref,
-                        visible_at=state.clock() + delay)  # fmt: skip
+    document = Document(
+        account.api_key, fields, op.import_source, op.import_ref, visible_at=state.clock() + delay
+    )
     state.documents.append(document)
     return document
 
 
 #: the `document` fields of 3.21 (seed 001), in order
 DOCUMENT_ROW = (
-    "DocumentID", "DocumentStatus", "DocumentNum", "DocumentType", "DocumentStoreID",
-    "DocumentOperationID", "DocumentOperationType", "DocumentSubType", "DocumentDate",
-    "DocumentFirmName", "DocumentFirmAddress", "DocumentFirmMOL", "DocumentFirmEIK",
-    "DocumentContragentID", "DocumentContragentName", "DocumentContragentAddress",
-    "DocumentContragentMOL", "DocumentContragentTaxNum", "DocumentContragentTaxNumVatReg",
-    "DocumentToDocumentID", "DocumentToDocumentDate", "DocumentPriceBase", "DocumentDiscount",
-    "DocumentTotalPrice", "DocumentTotalPriceTxt", "DocumentCurrencyCode", "DocumentPayTypeID",
-    "DocumentPayDate", "DocumentBankAccountID", "DocumentBankAccountBankName",
-    "DocumentBankAccountIBAN", "DocumentBankAccountBIC", "DocumentBankAccountCurrencyCode",
-    "DocumentAcceptedBy", "DocumentCreatedBy", "DocumentCreateUserID", "DocumentCreateDate",
-    "DocumentVatReason", "DocumentComment",
-)  # fmt: skip
+    "DocumentID",
+    "DocumentStatus",
+    "DocumentNum",
+    "DocumentType",
+    "DocumentStoreID",
+    "DocumentOperationID",
+    "DocumentOperationType",
+    "DocumentSubType",
+    "DocumentDate",
+    "DocumentFirmName",
+    "DocumentFirmAddress",
+    "DocumentFirmMOL",
+    "DocumentFirmEIK",
+    "DocumentContragentID",
+    "DocumentContragentName",
+    "DocumentContragentAddress",
+    "DocumentContragentMOL",
+    "DocumentContragentTaxNum",
+    "DocumentContragentTaxNumVatReg",
+    "DocumentToDocumentID",
+    "DocumentToDocumentDate",
+    "DocumentPriceBase",
+    "DocumentDiscount",
+    "DocumentTotalPrice",
+    "DocumentTotalPriceTxt",
+    "DocumentCurrencyCode",
+    "DocumentPayTypeID",
+    "DocumentPayDate",
+    "DocumentBankAccountID",
+    "DocumentBankAccountBankName",
+    "DocumentBankAccountIBAN",
+    "DocumentBankAccountBIC",
+    "DocumentBankAccountCurrencyCode",
+    "DocumentAcceptedBy",
+    "DocumentCreatedBy",
+    "DocumentCreateUserID",
+    "DocumentCreateDate",
+    "DocumentVatReason",
+    "DocumentComment",
+)
 
 LIST: dict[str, Spec] = {
     "DocumentID": opt(integer()),
@@ -165,8 +220,15 @@ LIST: dict[str, Spec] = {
     "ImportRefID": opt(text(30)),
     **PAGING,
 }
-_EQUAL = ("DocumentID", "DocumentStoreID", "DocumentNum", "DocumentOperationID",
-          "DocumentContragentID", "DocumentPayTypeID", "DocumentBankAccountID")  # fmt: skip
+_EQUAL = (
+    "DocumentID",
+    "DocumentStoreID",
+    "DocumentNum",
+    "DocumentOperationID",
+    "DocumentContragentID",
+    "DocumentPayTypeID",
+    "DocumentBankAccountID",
+)
 _SETS = ("DocumentType", "DocumentStatus", "DocumentOperationType", "DocumentSubType")
 
 

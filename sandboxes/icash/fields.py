@@ -85,8 +85,9 @@ def set_of(*choices: str) -> Parse:
     return parse
 
 
-def decimal(precision: int, scale: int, low: Decimal, *, low_open: bool = False,
-            high: Decimal | None = None) -> Parse:  # fmt: skip
+def decimal(
+    precision: int, scale: int, low: Decimal, *, low_open: bool = False, high: Decimal | None = None
+) -> Parse:
     """DECIMAL(precision, scale): at most `scale` decimals and `precision - scale` digits before
     the point; at least `low` (more than it when `low_open`), at most `high`."""
     ceiling = Decimal(10) ** (precision - scale)

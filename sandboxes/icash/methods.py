@@ -114,12 +114,25 @@ CONTRAGENT_SCHEMA: dict[str, Spec] = {
 }
 #: the `contragent` structure of 3.09, in order
 CONTRAGENT_ROW = (
-    "ContragentID", "ContragentName", "ContragentType", "ContragentTaxNum",
-    "ContragentVatRegistered", "ContragentVatNum", "ContragentMOL", "ContragentActive",
-    "ContragentEmail", "ContragentCountryCode", "ContragentCityName", "ContragentAddress",
-)  # fmt: skip
-_INTEGER_FLAGS = ("ContragentVatRegistered", "ContragentAllowPartPays",
-                  "ContragentForbidSupplies", "ContragentForbidSales")  # fmt: skip
+    "ContragentID",
+    "ContragentName",
+    "ContragentType",
+    "ContragentTaxNum",
+    "ContragentVatRegistered",
+    "ContragentVatNum",
+    "ContragentMOL",
+    "ContragentActive",
+    "ContragentEmail",
+    "ContragentCountryCode",
+    "ContragentCityName",
+    "ContragentAddress",
+)
+_INTEGER_FLAGS = (
+    "ContragentVatRegistered",
+    "ContragentAllowPartPays",
+    "ContragentForbidSupplies",
+    "ContragentForbidSales",
+)
 
 
 def add_contragent(call: Call) -> dict[str, Any]:

@@ -89,8 +89,11 @@ class Switches:
 
     def updated(self, changes: dict[str, Any]) -> Switches:
         """A copy with `changes` applied. Raises `ValueError` naming a bad switch or value."""
-        choices = {"vat_rule": VAT_RULES, "document_on_print": DOCUMENT_ON_PRINT,
-                   "reprint": REPRINT}  # fmt: skip
+        choices = {
+            "vat_rule": VAT_RULES,
+            "document_on_print": DOCUMENT_ON_PRINT,
+            "reprint": REPRINT,
+        }
         for name, value in changes.items():
             if name in choices:
                 if value not in choices[name]:

@@ -103,13 +103,20 @@ def new_operation(call: Call) -> dict[str, Any]:
     storno = _storno(call, kind)
     num = state.next_id(f"operation-num:{account.api_key}")
     op = Operation(
-        owner=account.api_key, id=state.next_id("operation"), type=kind,
-        register_id=register.id, store_id=register.store_id, num=num,
-        import_source=values["ImportSource"], import_ref=values["ImportRefID"],
-        contragent_id=values["ContragentID"] or 0, comment=values["Comment"],
+        owner=account.api_key,
+        id=state.next_id("operation"),
+        type=kind,
+        register_id=register.id,
+        store_id=register.store_id,
+        num=num,
+        import_source=values["ImportSource"],
+        import_ref=values["ImportRefID"],
+        contragent_id=values["ContragentID"] or 0,
+        comment=values["Comment"],
         electronic=values["OperationElectronicReceipt"],
-        custom_states=values["OperationCustomStates"], storno=storno,
-    )  # fmt: skip
+        custom_states=values["OperationCustomStates"],
+        storno=storno,
+    )
     if kind == "Sell":
         op.fisk_uuid = f"SB{account.warehouse_id % 10**6:06d}-{register.id % 10**4:04d}-{num:07d}"
     state.operations.append(op)
@@ -139,8 +146,13 @@ def add_row(call: Call) -> dict[str, Any]:
     values = call.values
     op = _temp(call, values["OperationID"])
     item = find_sale_item(call, values["SaleItemID"], values["SaleItemInventoryID"])
-    row = Row(call.state.next_id("row"), item, values["Qty"], values["SaleItemSinglePrice"],
-              values["SaleItemDiscount"])  # fmt: skip
+    row = Row(
+        call.state.next_id("row"),
+        item,
+        values["Qty"],
+        values["SaleItemSinglePrice"],
+        values["SaleItemDiscount"],
+    )
     op.rows.append(row)
     return {"OperationSaleItemID": row.id}
 
@@ -206,30 +218,56 @@ def operation_fields(op: Operation, account: SandboxAccount, vat_rule: str) -> d
     discount = taken / listed if listed else Decimal(0)  # the rows' weighted discount %
     completed = op.completed != NO_DATETIME
     return {
-        "OperationID": op.id, "OperationType": op.type,
-        "OperationCashRegisterID": op.register_id, "OperationStoreID": op.store_id,
-        "OperationNum": op.num, "OperationDate": op.date, "OperationStatus": op.status,
-        "OperationContragentID": op.contragent_id, "OperationComment": op.comment,
-        "OperationPrice": fixed(gross, 5), "OperationCurrencyCode": account.currency,
-        "OperationPriceWithoutVat": fixed(base, 5), "OperationTotalVat": fixed(gross - base, 5),
-        "OperationPayedSum": fixed(op.paid, 5), "OperationFiskBonUUID": op.fisk_uuid,
-        "OperationCreateUserID": account.user_id, "OperationCreateDate": op.created,
-        "OperationCompleteUserID": op.complete_user, "OperationCompleteDate": op.completed,
+        "OperationID": op.id,
+        "OperationType": op.type,
+        "OperationCashRegisterID": op.register_id,
+        "OperationStoreID": op.store_id,
+        "OperationNum": op.num,
+        "OperationDate": op.date,
+        "OperationStatus": op.status,
+        "OperationContragentID": op.contragent_id,
+        "OperationComment": op.comment,
+        "OperationPrice": fixed(gross, 5),
+        "OperationCurrencyCode": account.currency,
+        "OperationPriceWithoutVat": fixed(base, 5),
+        "OperationTotalVat": fixed(gross - base, 5),
+        "OperationPayedSum": fixed(op.paid, 5),
+        "OperationFiskBonUUID": op.fisk_uuid,
+        "OperationCreateUserID": account.user_id,
+        "OperationCreateDate": op.created,
+        "OperationCompleteUserID": op.complete_user,
+        "OperationCompleteDate": op.completed,
         "OperationPosCompleteDate": op.completed if completed else NO_DATETIME,
         "OperationTotalDiscount": fixed(discount, 5),
         "OperationImportType": "API",
-    }  # fmt: skip
+    }
 
 
 #: the `operation` fields of 3.14, as answered
 OPERATION_ROW = (
-    "OperationID", "OperationType", "OperationCashRegisterID", "OperationStoreID",
-    "OperationNum", "OperationDate", "OperationStatus", "OperationContragentID",
-    "OperationComment", "OperationPrice", "OperationCurrencyCode", "OperationPriceWithoutVat",
-    "OperationTotalVat", "OperationPayedSum", "OperationFiskBonUUID", "OperationCreateUserID",
-    "OperationCreateDate", "OperationCompleteUserID", "OperationCompleteDate",
-    "OperationPosCompleteDate", "OperationTotalDiscount", "OperationImportType",
-)  # fmt: skip
+    "OperationID",
+    "OperationType",
+    "OperationCashRegisterID",
+    "OperationStoreID",
+    "OperationNum",
+    "OperationDate",
+    "OperationStatus",
+    "OperationContragentID",
+    "OperationComment",
+    "OperationPrice",
+    "OperationCurrencyCode",
+    "OperationPriceWithoutVat",
+    "OperationTotalVat",
+    "OperationPayedSum",
+    "OperationFiskBonUUID",
+    "OperationCreateUserID",
+    "OperationCreateDate",
+    "OperationCompleteUserID",
+    "OperationCompleteDate",
+    "OperationPosCompleteDate",
+    "OperationTotalDiscount",
+    "OperationImportType",
+)
 
 
 def get_operation(call: Call) -> dict[str, Any]:
@@ -256,11 +294,19 @@ LIST: dict[str, Spec] = {
     **PAGING,
 }
 #: list filter → the answer field it must equal
-_EQUAL = ("OperationID", "OperationStoreID", "OperationContragentID",
-          "OperationCreateUserID", "OperationCompleteUserID")  # fmt: skip
+_EQUAL = (
+    "OperationID",
+    "OperationStoreID",
+    "OperationContragentID",
+    "OperationCreateUserID",
+    "OperationCompleteUserID",
+)
 #: list filter prefix → the answer field its From/To window applies to
-_WINDOWS = {"OperationDate": "OperationDate", "OperationCreateDate": "OperationCreateDate",
-            "OperationCompleteDate": "OperationCompleteDate"}  # fmt: skip
+_WINDOWS = {
+    "OperationDate": "OperationDate",
+    "OperationCreateDate": "OperationCreateDate",
+    "OperationCompleteDate": "OperationCompleteDate",
+}
 
 
 def _listed(call: Call, op: Operation, row: dict[str, Any]) -> bool:

@@ -36,10 +36,20 @@ LOG_SIZE = 500
 #: body keys blanked in the request log
 LOG_SECRETS = frozenset({"api_key", "signature", "ses", "secret", "secret_key"})
 #: identifiers that look like long digit runs but are not card numbers
-LOG_PLAIN = frozenset({
-    "nonce", "ImportRefID", "DocumentID", "DocumentNum", "OperationID", "FiskBonRcpNum",
-    "FiskDeviceNum", "FiskBonUUID", "ContragentTaxNum", "ContragentVatNum",
-})  # fmt: skip
+LOG_PLAIN = frozenset(
+    {
+        "nonce",
+        "ImportRefID",
+        "DocumentID",
+        "DocumentNum",
+        "OperationID",
+        "FiskBonRcpNum",
+        "FiskDeviceNum",
+        "FiskBonUUID",
+        "ContragentTaxNum",
+        "ContragentVatNum",
+    }
+)
 
 
 def sign(nonce: int, warehouse_id: int, api_key: str, secret: str) -> str:

@@ -83,10 +83,16 @@ def cc_bill(call: Call) -> dict[str, Any]:
     if card.expired(now()):
         raise Refusal("expired_card", "Card expired")
     made = call.state.cards.record(
-        cid=call.cid, client_id=client_id, card=card, amount=amount, currency=currency,
-        num_of_payments=count, first_payment=first, is_test=is_truthy(body.get("is_test")),
+        cid=call.cid,
+        client_id=client_id,
+        card=card,
+        amount=amount,
+        currency=currency,
+        num_of_payments=count,
+        first_payment=first,
+        is_test=is_truthy(body.get("is_test")),
         payment_description=str(body.get("payment_description") or ""),
-    )  # fmt: skip
+    )
     view = made.to_json()
     keys = ("confirmation_code", "cc_card_type", "cc_type", "sum", "currency_code", "deal_id")
     return {"status": True, **{key: view[key] for key in keys}}
@@ -109,8 +115,13 @@ def cc_storage_get(call: Call) -> dict[str, Any]:
     if stored is None:
         raise Refusal("no_stored_card", f"client {client or '?'} has no stored card")
     card = stored.card
-    return {"status": True, "cc_token_id": stored.token_id, "last4": card.last4,
-            "cc_card_type": card.card_type, "exp": card.exp}  # fmt: skip
+    return {
+        "status": True,
+        "cc_token_id": stored.token_id,
+        "last4": card.last4,
+        "cc_card_type": card.card_type,
+        "exp": card.exp,
+    }
 
 
 def _day(filters: Mapping[str, Any], key: str) -> date | None:
@@ -123,8 +134,9 @@ def _day(filters: Mapping[str, Any], key: str) -> date | None:
         raise Refusal("bad_date", f"{key} must be YYYY-MM-DD") from None
 
 
-def _matches(made: Transaction, filters: Mapping[str, Any], start: date | None,
-             end: date | None) -> bool:  # fmt: skip
+def _matches(
+    made: Transaction, filters: Mapping[str, Any], start: date | None, end: date | None
+) -> bool:
     for key in ("client_id", "confirmation_code"):
         if filters.get(key) not in (None, "") and str(filters[key]) != getattr(made, key):
             return False

@@ -154,14 +154,20 @@ class Transaction:
     def to_json(self) -> dict[str, Any]:
         money = self.currency
         return {
-            "confirmation_code": self.confirmation_code, "deal_id": self.deal_id,
-            "sum": format_amount(self.amount, money), "currency_code": money,
-            "cc_card_type": self.card.card_type, "cc_type": self.card.type_code,
-            "last4": self.card.last4, "num_of_payments": self.num_of_payments,
+            "confirmation_code": self.confirmation_code,
+            "deal_id": self.deal_id,
+            "sum": format_amount(self.amount, money),
+            "currency_code": money,
+            "cc_card_type": self.card.card_type,
+            "cc_type": self.card.type_code,
+            "last4": self.card.last4,
+            "num_of_payments": self.num_of_payments,
             "first_payment": format_amount(self.first_payment, money),
-            "payment_description": self.payment_description, "client_id": self.client_id,
-            "is_test": self.is_test, "created_at": self.created_at.isoformat(timespec="seconds"),
-        }  # fmt: skip
+            "payment_description": self.payment_description,
+            "client_id": self.client_id,
+            "is_test": self.is_test,
+            "created_at": self.created_at.isoformat(timespec="seconds"),
+        }
 
 
 def _unique(draw: Callable[[], str], taken: Mapping[str, object] | set[str]) -> str:

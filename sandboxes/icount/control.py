@@ -86,9 +86,16 @@ async def post_cards(request: web.Request) -> web.Response:
     except Refusal as refusal:
         raise problem(422, f"{refusal.reason}: {refusal.description}") from None
     card = stored.card
-    return web.json_response({"status": True, "cc_token_id": stored.token_id, "cid": cid,
-                              "client_id": client_id, "last4": card.last4,
-                              "cc_card_type": card.card_type})  # fmt: skip
+    return web.json_response(
+        {
+            "status": True,
+            "cc_token_id": stored.token_id,
+            "cid": cid,
+            "client_id": client_id,
+            "last4": card.last4,
+            "cc_card_type": card.card_type,
+        }
+    )
 
 
 async def get_transactions(request: web.Request) -> web.Response:

@@ -44,8 +44,12 @@ class Refusal(Exception):
         self.extra = extra
 
     def answer(self) -> dict[str, object]:
-        return {"status": False, "reason": self.reason, "error_description": self.description,
-                **self.extra}  # fmt: skip
+        return {
+            "status": False,
+            "reason": self.reason,
+            "error_description": self.description,
+            **self.extra,
+        }
 
 
 def _decimal(value: object, what: str) -> Decimal:

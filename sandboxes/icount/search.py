@@ -23,8 +23,16 @@ from sandboxes.icount.state import Document
 #: matches above this are refused `too_many_results`, not listed
 SEARCH_LIMIT = 100
 #: the fields that filter; a search naming none of them is refused `empty_query`
-FILTERS = ("doctype", "docnum", "client_id", "vat_id", "client_name", "email", "start_date",
-           "end_date")  # fmt: skip
+FILTERS = (
+    "doctype",
+    "docnum",
+    "client_id",
+    "vat_id",
+    "client_name",
+    "email",
+    "start_date",
+    "end_date",
+)
 _EXACT = ("doctype", "docnum", "client_id", "vat_id")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d")
 
@@ -85,6 +93,9 @@ def search(documents: Sequence[Document], body: Mapping[str, Any]) -> list[Docum
     if not found:
         raise Refusal("no_results_found", "no document matches the search")
     if len(found) > SEARCH_LIMIT:
-        raise Refusal("too_many_results", f"{len(found)} documents match; narrow the search",
-                      results_count=len(found))  # fmt: skip
+        raise Refusal(
+            "too_many_results",
+            f"{len(found)} documents match; narrow the search",
+            results_count=len(found),
+        )
     return found

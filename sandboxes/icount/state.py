@@ -91,8 +91,17 @@ class Document:
         """One `doc/search` row: type, number, date, client and total; no comment, no
         `sanity_string`, no URL (a live search row carries no `doc_url` either)."""
         view = self.to_json()
-        keys = ("doctype", "docnum", "client_id", "client_name", "email", "vat_id", "currency",
-                "totalwithvat", "cancelled")  # fmt: skip
+        keys = (
+            "doctype",
+            "docnum",
+            "client_id",
+            "client_name",
+            "email",
+            "vat_id",
+            "currency",
+            "totalwithvat",
+            "cancelled",
+        )
         return {**{key: view[key] for key in keys}, "doc_date": self.doc_date}
 
     def to_json(self) -> dict[str, Any]:

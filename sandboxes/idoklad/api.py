@@ -46,11 +46,13 @@ _TESTS = {
 }
 
 
-def answer(data: object, status: int = 200, headers: Mapping[str, str] | None = None
-           ) -> web.Response:  # fmt: skip
+def answer(
+    data: object, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
     """A JSON response written with `wire.dumps` (no floats)."""
-    return web.Response(text=dumps(data), status=status, headers=headers,
-                        content_type="application/json")  # fmt: skip
+    return web.Response(
+        text=dumps(data), status=status, headers=headers, content_type="application/json"
+    )
 
 
 def company_of(request: web.Request) -> Company:
@@ -250,19 +252,23 @@ def add_api_routes(app: web.Application, prefix: str = "/v2") -> None:
     r, n = app.router, r"{id:\d+}"
     app.router.add_post(TOKEN_PATH, token)
     for method, path, handler in [
-        ("GET", "Contacts", list_contacts), ("GET", "Contacts/Default", contact_template),
-        ("GET", f"Contacts/{n}", get_contact), ("POST", "Contacts", post_contact),
+        ("GET", "Contacts", list_contacts),
+        ("GET", "Contacts/Default", contact_template),
+        ("GET", f"Contacts/{n}", get_contact),
+        ("POST", "Contacts", post_contact),
         ("GET", "IssuedInvoices", list_invoices),
         ("GET", "IssuedInvoices/Default", invoice_template),
-        ("GET", f"IssuedInvoices/{n}", get_invoice), ("POST", "IssuedInvoices", post_invoice),
+        ("GET", f"IssuedInvoices/{n}", get_invoice),
+        ("POST", "IssuedInvoices", post_invoice),
         ("PUT", f"IssuedInvoices/{n}/FullyPay", pay_invoice),
         ("PUT", f"IssuedInvoices/{n}/SendMailToPurchaser", mail_invoice_to_purchaser),
         ("GET", f"IssuedInvoices/{n}/GetPdf", invoice_pdf),
-        ("GET", "CreditNotes", list_credit_notes), ("GET", f"CreditNotes/{n}", get_credit_note),
+        ("GET", "CreditNotes", list_credit_notes),
+        ("GET", f"CreditNotes/{n}", get_credit_note),
         ("PUT", f"CreditNotes/{n}/FullyPay", pay_credit_note),
         ("GET", f"Reports/CreditNote/{n}/Pdf", credit_note_pdf),
         ("POST", "Mails/{kind:IssuedInvoice|CreditNote}/Send", send_mail),
         ("GET", "{name:Currencies|Countries|VatRates}", code_list),
         ("GET", "Test/{name}", test_endpoint),
-    ]:  # fmt: skip
+    ]:
         r.add_route(method, f"{prefix}/{path}", handler)

@@ -64,8 +64,9 @@ async def post_config(request: web.Request) -> web.Response:
     body, state = await control_body(request), request.app[STATE]
     if "rate_limit_per_s" in body:
         rate = body["rate_limit_per_s"]
-        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)
-                                 or rate <= 0):  # fmt: skip
+        if rate is not None and (
+            isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0
+        ):
             raise problem(422, "rate_limit_per_s must be a number > 0, or null for no limit")
         state.limiter.configure(None if rate is None else float(rate))
     if "order_number_filter" in body:

@@ -36,32 +36,60 @@ def invoice_default(company: Company) -> dict[str, Any]:
     day = today()
     serial, number = company.number(INVOICE_PREFIX, day.year, take=False)
     return {
-        "PurchaserId": 0, "CurrencyId": 1, "ExchangeRate": Decimal(1), "ExchangeRateAmount": 1,
-        "DateOfIssue": day.isoformat(), "DateOfTaxing": day.isoformat(),
+        "PurchaserId": 0,
+        "CurrencyId": 1,
+        "ExchangeRate": Decimal(1),
+        "ExchangeRateAmount": 1,
+        "DateOfIssue": day.isoformat(),
+        "DateOfTaxing": day.isoformat(),
         "DateOfMaturity": (day + timedelta(days=MATURITY_DAYS)).isoformat(),
-        "Maturity": MATURITY_DAYS, "Description": "", "DocumentNumber": number,
-        "DocumentSerialNumber": serial, "OrderNumber": "", "VariableSymbol": number,
-        "Note": "", "PaymentOptionId": 1, "ConstantSymbolId": None, "LanguageId": 1,
-        "ItemsTextPrefix": "We invoice you for:", "ItemsTextSuffix": "",
+        "Maturity": MATURITY_DAYS,
+        "Description": "",
+        "DocumentNumber": number,
+        "DocumentSerialNumber": serial,
+        "OrderNumber": "",
+        "VariableSymbol": number,
+        "Note": "",
+        "PaymentOptionId": 1,
+        "ConstantSymbolId": None,
+        "LanguageId": 1,
+        "ItemsTextPrefix": "We invoice you for:",
+        "ItemsTextSuffix": "",
         "IssuedInvoiceItems": [],
-    }  # fmt: skip
+    }
 
 
-def _finish(company: Company, fields: dict[str, Any], items: list[dict[str, Any]],
-            currency_id: int, prefix: str, entity_id: int) -> dict[str, Any]:  # fmt: skip
+def _finish(
+    company: Company,
+    fields: dict[str, Any],
+    items: list[dict[str, Any]],
+    currency_id: int,
+    prefix: str,
+    entity_id: int,
+) -> dict[str, Any]:
     code = CURRENCY_CODES[currency_id]
     priced_items, money = priced(items, code)
     wanted = fields.pop("DocumentSerialNumber", None)
     year = int(fields["DateOfIssue"][:4])
     serial, number = company.number(prefix, year, take=True, wanted=wanted)
     return {
-        "Id": entity_id, "DocumentNumber": number, "DocumentSerialNumber": serial,
-        "CurrencyId": currency_id, "ExchangeRate": Decimal(1), **fields,
-        "DateOfPayment": None, "PaymentStatus": 0, "IsPaid": False,
-        "IsSentToPurchaser": False, "Exported": 0, "TotalWithoutVat": money.base,
-        "TotalVat": money.vat, "TotalWithVat": money.total, "DateLastChange": now_text(),
+        "Id": entity_id,
+        "DocumentNumber": number,
+        "DocumentSerialNumber": serial,
+        "CurrencyId": currency_id,
+        "ExchangeRate": Decimal(1),
+        **fields,
+        "DateOfPayment": None,
+        "PaymentStatus": 0,
+        "IsPaid": False,
+        "IsSentToPurchaser": False,
+        "Exported": 0,
+        "TotalWithoutVat": money.base,
+        "TotalVat": money.vat,
+        "TotalWithVat": money.total,
+        "DateLastChange": now_text(),
         "items": priced_items,
-    }  # fmt: skip
+    }
 
 
 def new_invoice(company: Company, body: Mapping[str, Any], entity_id: int) -> dict[str, Any]:
@@ -85,14 +113,23 @@ def _credited(company: Company, body: Mapping[str, Any]) -> dict[str, Any]:
     credited = body.get("CreditNoteForDocumentId", body.get("CreditedInvoiceId"))
     invoice = company.invoices.get(credited) if isinstance(credited, int) else None
     if invoice is None:
-        raise ApiError(400, "The request is invalid.", {"CreditNoteForDocumentId": [
-            f"Issued invoice {credited} does not exist."]})  # fmt: skip
+        raise ApiError(
+            400,
+            "The request is invalid.",
+            {"CreditNoteForDocumentId": [f"Issued invoice {credited} does not exist."]},
+        )
     return invoice
 
 
 def _remaining(company: Company, invoice: Mapping[str, Any]) -> Decimal:
-    credited = sum((note["TotalWithVat"] for note in company.credit_notes.values()
-                    if note["CreditNoteForDocumentId"] == invoice["Id"]), Decimal(0))  # fmt: skip
+    credited = sum(
+        (
+            note["TotalWithVat"]
+            for note in company.credit_notes.values()
+            if note["CreditNoteForDocumentId"] == invoice["Id"]
+        ),
+        Decimal(0),
+    )
     return Decimal(invoice["TotalWithVat"]) - credited
 
 
@@ -115,8 +152,11 @@ def new_credit_note(company: Company, body: Mapping[str, Any], entity_id: int) -
     currency_id = invoice["CurrencyId"]
     document = _finish(company, fields, items, currency_id, CREDIT_NOTE_PREFIX, entity_id)
     document["CreditNoteItems"] = document.pop("items")
-    document.update(PurchaserId=purchaser, CreditNoteForDocumentId=invoice["Id"],
-                    CreditNoteReason=str(body.get("CreditNoteReason") or ""))  # fmt: skip
+    document.update(
+        PurchaserId=purchaser,
+        CreditNoteForDocumentId=invoice["Id"],
+        CreditNoteReason=str(body.get("CreditNoteReason") or ""),
+    )
     company.credit_notes[entity_id] = document
     return document
 
@@ -160,10 +200,12 @@ def fully_pay(document: dict[str, Any], day: str | None) -> None:
     try:
         paid_on = date.fromisoformat(day[:10]) if day else today()
     except ValueError:
-        raise ApiError(400, "The request is invalid.",
-                       {"dateOfPayment": ["dateOfPayment must be a date."]}) from None  # fmt: skip
-    document.update(PaymentStatus=1, IsPaid=True, DateOfPayment=paid_on.isoformat(),
-                    DateLastChange=now_text())  # fmt: skip
+        raise ApiError(
+            400, "The request is invalid.", {"dateOfPayment": ["dateOfPayment must be a date."]}
+        ) from None
+    document.update(
+        PaymentStatus=1, IsPaid=True, DateOfPayment=paid_on.isoformat(), DateLastChange=now_text()
+    )
 
 
 def _pdf_text(text: str) -> str:
@@ -191,7 +233,9 @@ def render_pdf(lines: list[str]) -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref)  # fmt: skip
+        len(objects) + 1,
+        xref,
+    )
     return bytes(out)
 
 
@@ -199,8 +243,12 @@ def document_pdf(title: str, document: Mapping[str, Any]) -> bytes:
     """The PDF of an invoice or credit note."""
     items = document.get("IssuedInvoiceItems") or document.get("CreditNoteItems") or []
     code = CURRENCY_CODES[document["CurrencyId"]]
-    lines = [f"{title} {document['DocumentNumber']}", f"Issued {document['DateOfIssue']}",
-             str(document.get("Description") or ""), ""]  # fmt: skip
+    lines = [
+        f"{title} {document['DocumentNumber']}",
+        f"Issued {document['DateOfIssue']}",
+        str(document.get("Description") or ""),
+        "",
+    ]
     lines += [f"{i['Amount']} x {i['Name']}  {i['PriceTotalWithVat']} {code}" for i in items]
     lines += ["", f"VAT {document['TotalVat']} {code}", f"Total {document['TotalWithVat']} {code}"]
     return render_pdf(lines)

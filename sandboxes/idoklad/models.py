@@ -40,10 +40,21 @@ from worker.providers.idoklad.wire import (
 CURRENCIES: list[dict[str, Any]] = [
     {"Id": i, "Code": code, "Name": name}
     for i, (code, name) in enumerate(
-        [("CZK", "Czech koruna"), ("EUR", "Euro"), ("USD", "US dollar"), ("GBP", "Pound sterling"),
-         ("PLN", "Polish zloty"), ("HUF", "Hungarian forint"), ("CHF", "Swiss franc"),
-         ("ILS", "Israeli new shekel"), ("BGN", "Bulgarian lev"), ("JPY", "Japanese yen")], 1)
-]  # fmt: skip
+        [
+            ("CZK", "Czech koruna"),
+            ("EUR", "Euro"),
+            ("USD", "US dollar"),
+            ("GBP", "Pound sterling"),
+            ("PLN", "Polish zloty"),
+            ("HUF", "Hungarian forint"),
+            ("CHF", "Swiss franc"),
+            ("ILS", "Israeli new shekel"),
+            ("BGN", "Bulgarian lev"),
+            ("JPY", "Japanese yen"),
+        ],
+        1,
+    )
+]
 #: `GET Countries`: 249 entries, more than the 200 a page can hold (seed 004, Pagination)
 COUNTRIES: list[dict[str, Any]] = [
     {"Id": i, "Code": code, "Name": name} for i, (code, name) in enumerate(COUNTRY_NAMES, 1)
@@ -55,16 +66,31 @@ VAT_RATE_LIST: list[dict[str, Any]] = [
 ]
 CURRENCY_CODES = {int(c["Id"]): str(c["Code"]) for c in CURRENCIES}
 COUNTRY_IDS = frozenset(int(c["Id"]) for c in COUNTRIES)
-_CONTACT_TEXT = {"CompanyName": 200, "Email": 254, "Firstname": 50, "Surname": 50,
-                 "Street": 100, "City": 100, "PostalCode": 11, "Phone": 40,
-                 "IdentificationNumber": 20, "VatIdentificationNumber": 20}  # fmt: skip
+_CONTACT_TEXT = {
+    "CompanyName": 200,
+    "Email": 254,
+    "Firstname": 50,
+    "Surname": 50,
+    "Street": 100,
+    "City": 100,
+    "PostalCode": 11,
+    "Phone": 40,
+    "IdentificationNumber": 20,
+    "VatIdentificationNumber": 20,
+}
 
 
 class ApiError(Exception):
     """An iDoklad error answer: HTTP status, `Message` and (400) `ModelState`."""
 
-    def __init__(self, status: int, message: str, model_state: dict[str, list[str]] | None = None,
-                 *, retry_after: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        model_state: dict[str, list[str]] | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.model_state = status, message, model_state
         self.retry_after = retry_after  #: seconds, sent as `Retry-After` (429)
@@ -159,9 +185,16 @@ def _item(check: Checker, where: str, number: int) -> dict[str, Any] | None:
     unit = check.text("Unit", 20, where=where)
     if None in (amount, price, price_type, rate_type):
         return None
-    return {"Id": number, "Name": name, "Amount": amount, "UnitPrice": price,
-            "PriceType": price_type, "VatRateType": rate_type, "VatRate": rate,
-            "Unit": unit}  # fmt: skip
+    return {
+        "Id": number,
+        "Name": name,
+        "Amount": amount,
+        "UnitPrice": price,
+        "PriceType": price_type,
+        "VatRateType": rate_type,
+        "VatRate": rate,
+        "Unit": unit,
+    }
 
 
 def _items(parent: Checker, key: str) -> list[dict[str, Any]]:
@@ -185,14 +218,21 @@ def priced(items: list[dict[str, Any]], currency: str) -> tuple[list[dict[str, A
     out = []
     for item in items:
         money = item_amounts(item, currency)
-        out.append({**item, "VatRate": item_rate(item) if item["PriceType"] != 2 else Decimal(0),
-                    "PriceTotalWithoutVat": money.base, "VatTotal": money.vat,
-                    "PriceTotalWithVat": money.total})  # fmt: skip
+        out.append(
+            {
+                **item,
+                "VatRate": item_rate(item) if item["PriceType"] != 2 else Decimal(0),
+                "PriceTotalWithoutVat": money.base,
+                "VatTotal": money.vat,
+                "PriceTotalWithVat": money.total,
+            }
+        )
     return out, document_amounts(items, currency)
 
 
-def check_document(body: Mapping[str, Any], items_key: str, *, issue_default: bool = False
-                   ) -> tuple[Checker, dict[str, Any], list[dict[str, Any]]]:  # fmt: skip
+def check_document(
+    body: Mapping[str, Any], items_key: str, *, issue_default: bool = False
+) -> tuple[Checker, dict[str, Any], list[dict[str, Any]]]:
     """The fields every issued document shares, checked but not yet raised."""
     check = Checker(body)
     issued = check.day("DateOfIssue")

@@ -27,26 +27,46 @@ MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 20
 
 _DOCUMENT_FIELDS: dict[str, FieldType] = {
-    "Id": "int", "DocumentNumber": "text", "DocumentSerialNumber": "int", "Description": "text",
-    "DateOfIssue": "date", "DateOfMaturity": "date", "DateOfPayment": "date",
-    "DateOfTaxing": "date", "DateLastChange": "date", "PurchaserId": "int",
-    "PaymentStatus": "int", "IsPaid": "bool", "CurrencyId": "int", "OrderNumber": "text",
-    "VariableSymbol": "text", "TotalWithVat": "decimal", "TotalWithoutVat": "decimal",
-    "IsSentToPurchaser": "bool", "Exported": "int",
-}  # fmt: skip
+    "Id": "int",
+    "DocumentNumber": "text",
+    "DocumentSerialNumber": "int",
+    "Description": "text",
+    "DateOfIssue": "date",
+    "DateOfMaturity": "date",
+    "DateOfPayment": "date",
+    "DateOfTaxing": "date",
+    "DateLastChange": "date",
+    "PurchaserId": "int",
+    "PaymentStatus": "int",
+    "IsPaid": "bool",
+    "CurrencyId": "int",
+    "OrderNumber": "text",
+    "VariableSymbol": "text",
+    "TotalWithVat": "decimal",
+    "TotalWithoutVat": "decimal",
+    "IsSentToPurchaser": "bool",
+    "Exported": "int",
+}
 #: the filterable / sortable properties of each list resource
 FIELDS: dict[str, dict[str, FieldType]] = {
     "IssuedInvoices": _DOCUMENT_FIELDS,
     "CreditNotes": {**_DOCUMENT_FIELDS, "CreditNoteForDocumentId": "int"},
     "Contacts": {
-        "Id": "int", "CompanyName": "text", "Email": "text", "Firstname": "text",
-        "Surname": "text", "City": "text", "PostalCode": "text", "CountryId": "int",
-        "IdentificationNumber": "text", "VatIdentificationNumber": "text",
+        "Id": "int",
+        "CompanyName": "text",
+        "Email": "text",
+        "Firstname": "text",
+        "Surname": "text",
+        "City": "text",
+        "PostalCode": "text",
+        "CountryId": "int",
+        "IdentificationNumber": "text",
+        "VatIdentificationNumber": "text",
     },
     "Currencies": {"Id": "int", "Code": "text", "Name": "text"},
     "Countries": {"Id": "int", "Code": "text", "Name": "text"},
     "VatRates": {"Id": "int", "CountryId": "int", "RateType": "int", "Rate": "decimal"},
-}  # fmt: skip
+}
 
 _ORDERED: dict[str, Callable[[Any, Any], bool]] = {
     "lt": lambda a, b: a < b,
@@ -161,5 +181,8 @@ def select(
     found = [dict(e) for e in entities if _keep(e, conditions, filtertype == "or")]
     _sorted(found, query.get("sort") or "Id~asc", fields)
     pages = -(-len(found) // size)
-    return {"Data": found[(page - 1) * size : page * size], "TotalItems": len(found),
-            "TotalPages": pages}  # fmt: skip
+    return {
+        "Data": found[(page - 1) * size : page * size],
+        "TotalItems": len(found),
+        "TotalPages": pages,
+    }

@@ -141,12 +141,18 @@ class SandboxState:
 
     # --- records --------------------------------------------------------------------------
 
-    def record_email(self, company: Company, doctype: str, entity: dict[str, Any],
-                     to: str) -> None:  # fmt: skip
+    def record_email(self, company: Company, doctype: str, entity: dict[str, Any], to: str) -> None:
         entity["IsSentToPurchaser"] = True
-        self.emails.append({"doctype": doctype, "docnum": entity["DocumentNumber"], "to": to,
-                            "id": entity["Id"], "client_id": company.client_id,
-                            "at": now_text()})  # fmt: skip
+        self.emails.append(
+            {
+                "doctype": doctype,
+                "docnum": entity["DocumentNumber"],
+                "to": to,
+                "id": entity["Id"],
+                "client_id": company.client_id,
+                "at": now_text(),
+            }
+        )
 
     def log_request(self, method: str, path: str, query: Mapping[str, str], body: object) -> None:
         """Count and remember one call, with secrets blanked."""
@@ -156,10 +162,16 @@ class SandboxState:
 
     def documents(self) -> list[dict[str, Any]]:
         """Every invoice and credit note, oldest first, in the control view."""
-        rows = [(doc, "IssuedInvoice", c) for c in self.companies.values()
-                for doc in c.invoices.values()]  # fmt: skip
-        rows += [(doc, "CreditNote", c) for c in self.companies.values()
-                 for doc in c.credit_notes.values()]  # fmt: skip
+        rows = [
+            (doc, "IssuedInvoice", c)
+            for c in self.companies.values()
+            for doc in c.invoices.values()
+        ]
+        rows += [
+            (doc, "CreditNote", c)
+            for c in self.companies.values()
+            for doc in c.credit_notes.values()
+        ]
         rows.sort(key=lambda row: int(row[0]["Id"]))
         return [document_view(doc, doctype, company) for doc, doctype, company in rows]
 
@@ -172,18 +184,31 @@ def document_view(doc: dict[str, Any], doctype: str, company: Company) -> dict[s
     """A document as `GET /_sandbox/documents` shows it; money as decimal strings."""
     items = doc.get("IssuedInvoiceItems") or doc.get("CreditNoteItems") or []
     return {
-        "doctype": doctype, "docnum": doc["DocumentNumber"], "id": doc["Id"],
-        "client_id": company.client_id, "purchaser_id": doc.get("PurchaserId"),
-        "order_number": doc.get("OrderNumber"), "variable_symbol": doc.get("VariableSymbol"),
-        "description": doc.get("Description"), "date_of_issue": doc.get("DateOfIssue"),
-        "total": _money(doc["TotalWithVat"]), "vat": _money(doc["TotalVat"]),
+        "doctype": doctype,
+        "docnum": doc["DocumentNumber"],
+        "id": doc["Id"],
+        "client_id": company.client_id,
+        "purchaser_id": doc.get("PurchaserId"),
+        "order_number": doc.get("OrderNumber"),
+        "variable_symbol": doc.get("VariableSymbol"),
+        "description": doc.get("Description"),
+        "date_of_issue": doc.get("DateOfIssue"),
+        "total": _money(doc["TotalWithVat"]),
+        "vat": _money(doc["TotalVat"]),
         "currency": CURRENCY_CODES.get(doc["CurrencyId"], "?"),
-        "paid": doc.get("PaymentStatus") == 1, "emailed": bool(doc.get("IsSentToPurchaser")),
+        "paid": doc.get("PaymentStatus") == 1,
+        "emailed": bool(doc.get("IsSentToPurchaser")),
         "credited_invoice_id": doc.get("CreditNoteForDocumentId"),
-        "items": [{"name": i["Name"], "amount": _money(Decimal(i["Amount"])),
-                   "unit_price": _money(Decimal(i["UnitPrice"])),
-                   "total": _money(i["PriceTotalWithVat"])} for i in items],
-    }  # fmt: skip
+        "items": [
+            {
+                "name": i["Name"],
+                "amount": _money(Decimal(i["Amount"])),
+                "unit_price": _money(Decimal(i["UnitPrice"])),
+                "total": _money(i["PriceTotalWithVat"]),
+            }
+            for i in items
+        ],
+    }
 
 
 STATE = web.AppKey("idoklad_sandbox_state", SandboxState)
