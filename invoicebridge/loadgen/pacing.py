@@ -11,6 +11,8 @@ import math
 import random
 from collections.abc import Sequence
 
+from worker.providers.retry_after import retry_after_ms
+
 #: the first retry waits this long; each later one twice the one before (as shops do)
 FIRST_BACKOFF_S = 0.2
 #: no single wait is longer than this, whatever a Retry-After says
@@ -43,14 +45,9 @@ def due(start: float, index: int, rate: float | None) -> float:
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """A `Retry-After` header in seconds (the delta form; an HTTP date is not used here)."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    """A `Retry-After` header in seconds, either form (`worker.providers.retry_after`)."""
+    ms = retry_after_ms(value)
+    return None if ms is None else ms / 1000
 
 
 def backoff(attempt: int, retry_after: float | None = None) -> float:
