@@ -158,8 +158,9 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     return Parsed(dedupe_key, topic, kind, order, occurred_at)
 
 
-def _refund_delivery(wire: ShopifyRefund, dedupe_key: str, topic: str,
-                     occurred_at: datetime | None) -> Parsed:  # fmt: skip
+def _refund_delivery(
+    wire: ShopifyRefund, dedupe_key: str, topic: str, occurred_at: datetime | None
+) -> Parsed:
     """`refunds/create`, whose body is a Refund resource: kind None if it moved no money."""
     if wire.order_id is None:
         raise InvalidPayload("order_id: missing")
@@ -193,24 +194,32 @@ def _order(wire: ShopifyOrder, kind: EventKind) -> Order:
     """The snapshot; the `orders/paid` and `orders/cancelled` topics themselves say paid or
     cancelled, whatever the snapshot's fields show."""
     taxed = wire.total_tax > 0
-    refunds = [_refund(refund, wire.currency, f"refunds.{n}.")
-               for n, refund in enumerate(wire.refunds)]  # fmt: skip
+    refunds = [
+        _refund(refund, wire.currency, f"refunds.{n}.") for n, refund in enumerate(wire.refunds)
+    ]
     paid = kind is EventKind.ORDER_PAID or wire.financial_status in _PAID_STATUSES
     try:  # the canonical lines and order; a bound they break is named by its path
         lines = [_item_line(n, item, taxed) for n, item in enumerate(wire.line_items)]
         lines += [_shipping_line(shipping, taxed) for shipping in wire.shipping_lines]
         unallocated = wire.total_discounts - sum((line.discount for line in lines), ZERO)
         return Order(
-            order_id=wire.id, number=wire.name or str(wire.order_number or wire.id),
-            currency=wire.currency, prices_include_tax=wire.taxes_included,
+            order_id=wire.id,
+            number=wire.name or str(wire.order_number or wire.id),
+            currency=wire.currency,
+            prices_include_tax=wire.taxes_included,
             lines=_absorb_discount(lines, unallocated),
-            total=wire.total_price, total_tax=wire.total_tax, customer=_customer(wire),
-            paid=paid, created_at=wire.created_at, updated_at=wire.updated_at,
+            total=wire.total_price,
+            total_tax=wire.total_tax,
+            customer=_customer(wire),
+            paid=paid,
+            created_at=wire.created_at,
+            updated_at=wire.updated_at,
             cancelled=kind is EventKind.ORDER_CANCELLED or wire.cancelled_at is not None,
             payment_gateway=next(iter(wire.payment_gateway_names), None) or wire.gateway,
-            payment=_payment(wire), note=wire.note,
+            payment=_payment(wire),
+            note=wire.note,
             refunds=tuple(refund for refund in refunds if refund is not None),
-        )  # fmt: skip
+        )
     except ValidationError as exc:
         raise invalid(exc, prefix="order") from None
 
@@ -263,8 +272,14 @@ def _refund(wire: ShopifyRefund, fallback_currency: str | None, path: str = "") 
     try:
         lines = _refund_lines(wire, currency)
         exact = sum((line.gross(True) for line in lines), ZERO) == amount
-        return Refund(refund_id=wire.id, amount=amount, currency=currency, reason=wire.note,
-                      lines=lines if exact else (), created_at=wire.created_at)  # fmt: skip
+        return Refund(
+            refund_id=wire.id,
+            amount=amount,
+            currency=currency,
+            reason=wire.note,
+            lines=lines if exact else (),
+            created_at=wire.created_at,
+        )
     except ValidationError as exc:
         raise invalid(exc, prefix=f"{path}refund") from None
 
@@ -293,10 +308,16 @@ def _refunded_item(item: RefundLineItem, currency: str) -> Line:
         description, quantity, unit_price = f"{description} × {quantity}", 1, gross
     rate = sum((tax_line.rate or ZERO for tax_line in described.tax_lines), ZERO) * 100
     taxed = item.total_tax > 0
-    return Line(kind="item", description=description, sku=described.sku,
-                quantity=Decimal(quantity), unit_price=unit_price, tax=item.total_tax,
-                tax_rate=rate if taxed and rate else None,
-                taxable=described.taxable and taxed)  # fmt: skip
+    return Line(
+        kind="item",
+        description=description,
+        sku=described.sku,
+        quantity=Decimal(quantity),
+        unit_price=unit_price,
+        tax=item.total_tax,
+        tax_rate=rate if taxed and rate else None,
+        taxable=described.taxable and taxed,
+    )
 
 
 def _adjustment_line(adjustment: OrderAdjustment) -> Line | None:
@@ -312,16 +333,30 @@ def _adjustment_line(adjustment: OrderAdjustment) -> Line | None:
         gross, tax = -gross, -tax
     if gross < 0 or tax < 0:
         return None
-    return Line(kind=kind, description=description, quantity=Decimal(1), unit_price=gross,
-                tax=tax, taxable=tax > 0)  # fmt: skip
+    return Line(
+        kind=kind,
+        description=description,
+        quantity=Decimal(1),
+        unit_price=gross,
+        tax=tax,
+        taxable=tax > 0,
+    )
 
 
 def _item_line(index: int, item: LineItem, taxed: bool) -> Line:
     description = item.name or " - ".join(filter(None, (item.title, item.variant_title)))
     if not description:
         raise InvalidPayload(f"line_items.{index}.name: missing (and no title)")
-    return _line("item", description, item, item.quantity, item.discount(item.total_discount),
-                 item.sku, item.taxable, taxed)  # fmt: skip
+    return _line(
+        "item",
+        description,
+        item,
+        item.quantity,
+        item.discount(item.total_discount),
+        item.sku,
+        item.taxable,
+        taxed,
+    )
 
 
 def _shipping_line(shipping: ShippingLine, taxed: bool) -> Line:
@@ -331,8 +366,16 @@ def _shipping_line(shipping: ShippingLine, taxed: bool) -> Line:
     return _line("shipping", description, shipping, 1, discount, None, True, taxed)
 
 
-def _line(kind: Literal["item", "shipping"], description: str, priced: Priced, quantity: int,
-          discount: Decimal, sku: str | None, taxable: bool, taxed: bool) -> Line:  # fmt: skip
+def _line(
+    kind: Literal["item", "shipping"],
+    description: str,
+    priced: Priced,
+    quantity: int,
+    discount: Decimal,
+    sku: str | None,
+    taxable: bool,
+    taxed: bool,
+) -> Line:
     """A canonical line: rates of several tax lines add up (state + city). Only a line whose
     `tax_lines` key is missing (minimal payloads) is taxable if the order has tax; an empty
     list is a line Shopify charged no tax on (untaxed shipping), so it is untaxed (#18)."""
@@ -340,9 +383,17 @@ def _line(kind: Literal["item", "shipping"], description: str, priced: Priced, q
     tax = sum((tax_line.price for tax_line in tax_lines), ZERO)
     rate = sum((tax_line.rate or ZERO for tax_line in tax_lines), ZERO) * 100
     has_tax = taxed if priced.tax_lines is None else tax > 0
-    return Line(kind=kind, description=description, sku=sku, quantity=Decimal(quantity),
-                unit_price=priced.price, discount=discount, tax=tax,
-                tax_rate=rate if tax else None, taxable=taxable and has_tax)  # fmt: skip
+    return Line(
+        kind=kind,
+        description=description,
+        sku=sku,
+        quantity=Decimal(quantity),
+        unit_price=priced.price,
+        discount=discount,
+        tax=tax,
+        tax_rate=rate if tax else None,
+        taxable=taxable and has_tax,
+    )
 
 
 def _absorb_discount(lines: list[Line], remainder: Decimal) -> tuple[Line, ...]:
@@ -367,10 +418,16 @@ def _customer(wire: ShopifyOrder) -> Customer:
     buyer = wire.customer or Person()
     email = wire.email or wire.contact_email or buyer.email
     street = ", ".join(filter(None, (billing.address1, billing.address2))) or None
-    return Customer(name=billing.full_name() or buyer.full_name() or email or "Customer",
-                    email=email, phone=wire.phone or billing.phone or buyer.phone,
-                    company=billing.company, address=street, city=billing.city,
-                    postcode=billing.zip, country=billing.country_code)  # fmt: skip
+    return Customer(
+        name=billing.full_name() or buyer.full_name() or email or "Customer",
+        email=email,
+        phone=wire.phone or billing.phone or buyer.phone,
+        company=billing.company,
+        address=street,
+        city=billing.city,
+        postcode=billing.zip,
+        country=billing.country_code,
+    )
 
 
 def detect_ping(body: bytes, headers: Mapping[str, str]) -> Parsed | None:

@@ -87,8 +87,15 @@ class EventKind(StrEnum):
 
 
 #: kinds whose event must carry an order snapshot
-SNAPSHOT_KINDS = frozenset({EventKind.ORDER_CREATED, EventKind.ORDER_UPDATED, EventKind.ORDER_PAID,
-                            EventKind.ORDER_CANCELLED, EventKind.PAYMENT_CAPTURED})  # fmt: skip
+SNAPSHOT_KINDS = frozenset(
+    {
+        EventKind.ORDER_CREATED,
+        EventKind.ORDER_UPDATED,
+        EventKind.ORDER_PAID,
+        EventKind.ORDER_CANCELLED,
+        EventKind.PAYMENT_CAPTURED,
+    }
+)
 
 
 Located = tuple[tuple[str | int, ...], Decimal]
@@ -113,8 +120,9 @@ def _rounds(line: Line) -> bool:
     rounded in Decimal's default context: 12 places of a price times 6 of a quantity can
     need more than its 28 significant digits (12778.333333333335 × 999999.999997)."""
     context = Context(prec=DEFAULT_PRECISION, traps=[])
-    context.add(context.subtract(context.multiply(line.unit_price, line.quantity), line.discount),
-                line.tax)  # fmt: skip
+    context.add(
+        context.subtract(context.multiply(line.unit_price, line.quantity), line.discount), line.tax
+    )
     return bool(context.flags[Inexact])
 
 
@@ -262,18 +270,20 @@ class Payment(_Frozen):
         None, description='The platform\'s gateway name, e.g. "shopify_payments", "paypal", "bacs".'
     )
     kind: PaymentKind | None = Field(
-        None, description="What the platform says the method was, when it says: a card, PayPal, "
-        "a bank transfer (or debit), cash; other for anything else (a cheque, a gift card)."
-    )  # fmt: skip
+        None,
+        description="What the platform says the method was, when it says: a card, PayPal, "
+        "a bank transfer (or debit), cash; other for anything else (a cheque, a gift card).",
+    )
     card_brand: ShortText = Field(None, description='The card\'s brand, e.g. "Visa".')
     card_last4: LastFour = Field(
-        None, description="The card's last four digits; of a longer number only the last four "
-        "are kept."
-    )  # fmt: skip
+        None,
+        description="The card's last four digits; of a longer number only the last four are kept.",
+    )
     transaction_id: OptionalDisplayIdentifier = Field(
-        None, description="The gateway's authorisation or transaction id (a card number in it "
-        "is masked to its last four)."
-    )  # fmt: skip
+        None,
+        description="The gateway's authorisation or transaction id (a card number in it "
+        "is masked to its last four).",
+    )
     payer_name: Name = Field(
         None, description="The card holder or PayPal payer, when the platform names one."
     )

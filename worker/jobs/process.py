@@ -149,8 +149,15 @@ async def _unreadable(deps: Deps, event_id: str, state: str | None, exc: StoredI
     tenant, order_id = fields.get("tenant", ""), fields.get("order_id", "")
     structlog.contextvars.bind_contextvars(tenant=tenant, order_id=order_id)
     log.error("event_failed", reason=exc.reason, error=str(exc))
-    await _settle_as(deps, event_id, tenant, "failed", f"{exc.reason}: {exc}",
-                     order_id=order_id, number=fields.get("order_number") or None)  # fmt: skip
+    await _settle_as(
+        deps,
+        event_id,
+        tenant,
+        "failed",
+        f"{exc.reason}: {exc}",
+        order_id=order_id,
+        number=fields.get("order_number") or None,
+    )
 
 
 async def _locked(deps: Deps, event: OrderEvent, also_renew: Renew | None = None) -> None:
@@ -234,12 +241,21 @@ async def _retry_or_fail(deps: Deps, event: OrderEvent, exc: BridgeError) -> Non
 
 async def _settle(deps: Deps, event: OrderEvent, state: EventState, error: str = "") -> None:
     number = event.order.number if event.order is not None else None
-    await _settle_as(deps, event.event_id, event.tenant, state, error, order_id=event.order_id,
-                     number=number)  # fmt: skip
+    await _settle_as(
+        deps, event.event_id, event.tenant, state, error, order_id=event.order_id, number=number
+    )
 
 
-async def _settle_as(deps: Deps, event_id: str, tenant: str, state: EventState, error: str,
-                     *, order_id: str, number: str | None) -> None:  # fmt: skip
+async def _settle_as(
+    deps: Deps,
+    event_id: str,
+    tenant: str,
+    state: EventState,
+    error: str,
+    *,
+    order_id: str,
+    number: str | None,
+) -> None:
     """Write the event's final state, then tell the alerter (which never raises: an alert
     that cannot go out is logged, and the job's outcome stands)."""
     await deps.ledger.set_event_state(event_id, state, error=error or None)
@@ -249,8 +265,9 @@ async def _settle_as(deps: Deps, event_id: str, tenant: str, state: EventState, 
     if state == "done":
         await alerter.event_done(tenant, event_id)
         return
-    await alerter.event_failed(tenant, event_id, state, error, order_id=order_id,
-                               order_number=number)  # fmt: skip
+    await alerter.event_failed(
+        tenant, event_id, state, error, order_id=order_id, order_number=number
+    )
 
 
 async def _current_order(deps: Deps, event: OrderEvent) -> tuple[Order, OrderState]:
@@ -263,8 +280,7 @@ async def _current_order(deps: Deps, event: OrderEvent) -> tuple[Order, OrderSta
     fresh = added(seen, known.refunds)
     # The refund is kept even when its order is not known yet: the order's own event will
     # issue the credit note when it comes.
-    await ledger.save_order(tenant, order_id, order if order is not known.snapshot else None,
-                            fresh)  # fmt: skip
+    await ledger.save_order(tenant, order_id, order if order is not known.snapshot else None, fresh)
     own = event.order.payment if event.order is not None else None
     payment = known.payment
     if own is not None and own.transaction_id:  # may fill a gap of another event's order
@@ -299,8 +315,9 @@ async def _run_steps(deps: Deps, event: OrderEvent) -> None:
     known, refunds = dict(current.steps), current.refunds
     provider = deps.provider_for(event.tenant)
     states = {name: job.state for name, job in known.items()}
-    steps = plan(order, refunds, states, tenant.documents,
-                 emails_on_create=provider.emails_on_create)  # fmt: skip
+    steps = plan(
+        order, refunds, states, tenant.documents, emails_on_create=provider.emails_on_create
+    )
     if not steps:
         log.info("nothing_to_do", kind=event.kind.value)
     # a paid order's documents record how it was paid, with details that came apart from it
@@ -387,7 +404,14 @@ async def _run_step(
         docnum=ref.docnum,
         emailed=ref.emailed,
     )
-    return replace(job, state="done", doctype=ref.doctype, docnum=ref.docnum,
-                   doc_id=ref.doc_id or "", doc_url=ref.doc_url or "", emailed=ref.emailed,
-                   card_type=ref.card_type or "",
-                   last_error=None)  # fmt: skip
+    return replace(
+        job,
+        state="done",
+        doctype=ref.doctype,
+        docnum=ref.docnum,
+        doc_id=ref.doc_id or "",
+        doc_url=ref.doc_url or "",
+        emailed=ref.emailed,
+        card_type=ref.card_type or "",
+        last_error=None,
+    )

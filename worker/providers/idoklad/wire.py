@@ -64,13 +64,24 @@ ASSIGNED_FIELDS = frozenset({"Id", "DocumentNumber"})
 V3_ITEM_DEFAULTS: dict[str, object] = {"IsTaxMovement": False, "DiscountPercentage": Decimal(0)}
 
 
-_RATE_TYPES = {Decimal(21): VatRateType.BASIC, Decimal(12): VatRateType.REDUCED1,
-               Decimal(15): VatRateType.REDUCED1, Decimal(10): VatRateType.REDUCED2,
-               Decimal(0): VatRateType.ZERO}  # fmt: skip
+_RATE_TYPES = {
+    Decimal(21): VatRateType.BASIC,
+    Decimal(12): VatRateType.REDUCED1,
+    Decimal(15): VatRateType.REDUCED1,
+    Decimal(10): VatRateType.REDUCED2,
+    Decimal(0): VatRateType.ZERO,
+}
 _SAFE_REFERENCE = re.compile(rf"^[A-Za-z0-9._-]{{1,{ORDER_NUMBER_MAX}}}$")
 _REASONS = {402: "subscription_required", 403: "downgrade_required", 404: "not_found"}
-_TOKEN_ERRORS = frozenset({"invalid_client", "invalid_scope", "invalid_grant",
-                           "unsupported_grant_type", "invalid_request"})  # fmt: skip
+_TOKEN_ERRORS = frozenset(
+    {
+        "invalid_client",
+        "invalid_scope",
+        "invalid_grant",
+        "unsupported_grant_type",
+        "invalid_request",
+    }
+)
 
 
 class TokenRejected(Permanent):
@@ -210,10 +221,22 @@ def _vat(line: Line, documents: DocumentSettings) -> dict[str, object]:
     return {"VatRateType": int(_RATE_TYPES.get(rate, VatRateType.BASIC)), "VatRate": rate}
 
 
-def _item(name: str, amount: Decimal, price: Decimal, price_type: PriceType,
-          tax: Mapping[str, object], unit: str = "") -> dict[str, object]:  # fmt: skip
-    return {"Name": _clip(name, 200), "Amount": amount, "UnitPrice": price,
-            "PriceType": int(price_type), **tax, "Unit": unit}  # fmt: skip
+def _item(
+    name: str,
+    amount: Decimal,
+    price: Decimal,
+    price_type: PriceType,
+    tax: Mapping[str, object],
+    unit: str = "",
+) -> dict[str, object]:
+    return {
+        "Name": _clip(name, 200),
+        "Amount": amount,
+        "UnitPrice": price,
+        "PriceType": int(price_type),
+        **tax,
+        "Unit": unit,
+    }
 
 
 def build_items(order: Order, documents: DocumentSettings) -> list[dict[str, object]]:
@@ -232,9 +255,12 @@ def build_items(order: Order, documents: DocumentSettings) -> list[dict[str, obj
         if line.discount:
             name = f"Discount: {line.description}"
             items.append(_item(name, Decimal(1), -line.discount, price_type, tax))
-    residual = vat.reconcile(order, document_amounts(items, order.currency).total,
-                             max_rounding=documents.max_rounding,
-                             default_rate=documents.default_vat_percent)  # fmt: skip
+    residual = vat.reconcile(
+        order,
+        document_amounts(items, order.currency).total,
+        max_rounding=documents.max_rounding,
+        default_rate=documents.default_vat_percent,
+    )
     if residual:
         zero = {"VatRateType": int(VatRateType.ZERO), "VatRate": Decimal(0)}
         items.append(_item("Rounding", Decimal(1), residual, PriceType.WITH_VAT, zero))
@@ -257,8 +283,9 @@ def _document_fields(request: DocumentRequest, currency_id: int, title: str) -> 
     }
 
 
-def build_invoice(template: Mapping[str, Any], request: DocumentRequest, *, purchaser_id: int,
-                  currency_id: int) -> dict[str, object]:  # fmt: skip
+def build_invoice(
+    template: Mapping[str, Any], request: DocumentRequest, *, purchaser_id: int, currency_id: int
+) -> dict[str, object]:
     """`POST IssuedInvoices` body: the `Default` template, our fields, numbers left to iDoklad."""
     items = build_items(request.order, request.documents)
     body: dict[str, object] = {k: v for k, v in template.items() if k not in ASSIGNED_FIELDS}
@@ -305,17 +332,23 @@ def contact_name(customer: Customer) -> str:
     return _clip(customer.company or customer.name, 200)
 
 
-def build_contact(template: Mapping[str, Any], customer: Customer,
-                  country_id: int | None) -> dict[str, object]:  # fmt: skip
+def build_contact(
+    template: Mapping[str, Any], customer: Customer, country_id: int | None
+) -> dict[str, object]:
     """`POST Contacts` body from the `Contacts/Default` template."""
     first, _, last = customer.name.strip().rpartition(" ")
     body: dict[str, object] = {k: v for k, v in template.items() if k != "Id"}
-    body.update(CompanyName=contact_name(customer), Firstname=_clip(first, 50),
-                Surname=_clip(last, 50))  # fmt: skip
-    optional = {"Email": (customer.email, 254), "Street": (customer.address, 100),
-                "City": (customer.city, 100), "PostalCode": (customer.postcode, 11),
-                "Phone": (customer.phone, 40),
-                "VatIdentificationNumber": (customer.vat_id, 20)}  # fmt: skip
+    body.update(
+        CompanyName=contact_name(customer), Firstname=_clip(first, 50), Surname=_clip(last, 50)
+    )
+    optional = {
+        "Email": (customer.email, 254),
+        "Street": (customer.address, 100),
+        "City": (customer.city, 100),
+        "PostalCode": (customer.postcode, 11),
+        "Phone": (customer.phone, 40),
+        "VatIdentificationNumber": (customer.vat_id, 20),
+    }
     body.update({key: _clip(value, limit) for key, (value, limit) in optional.items() if value})
     if country_id is not None:
         body["CountryId"] = country_id
@@ -372,8 +405,9 @@ def _model_errors(body: bytes) -> str:
     return " ".join(part for part in (str(data.get("Message") or ""), details) if part)
 
 
-def decipher(status: int, body: bytes, retry_after: str | None = None, *,
-             secrets: Collection[str] = ()) -> Any:  # fmt: skip
+def decipher(
+    status: int, body: bytes, retry_after: str | None = None, *, secrets: Collection[str] = ()
+) -> Any:
     """The parsed JSON of a 2xx answer (None when empty), or the mapped error.
 
     Raises:
