@@ -10,15 +10,13 @@ plans nothing: its payment is kept for the order's documents (`payment_details`)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
-from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import LockError
 
 from worker.alerts.alerter import Alerter
 from worker.domain.events import EventKind, Order, OrderEvent, Refund
@@ -34,6 +32,8 @@ from worker.errors import (
 )
 from worker.jobs.email_once import EmailGuard, email_guard
 from worker.jobs.limits import TenantLimits
+from worker.jobs.order_lock import Renew
+from worker.jobs.order_lock import renew_until as _keep
 from worker.jobs.payment_details import awaited, keep, merged
 from worker.jobs.planner import Step, newest, plan
 from worker.jobs.refunds import added
@@ -42,10 +42,6 @@ from worker.providers.base import DocumentRef
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.jobs")
-
-
-#: renews something held for as long as the order lock (a tenant's concurrency slot)
-Renew = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -181,31 +177,6 @@ async def _locked(deps: Deps, event: OrderEvent, also_renew: Renew | None = None
             await lock.release()
         except LockError:  # held past its TTL; another worker may own the order now
             log.warning("order_lock_expired_while_held", ttl_s=ttl_s)
-
-
-async def _pause(seconds: float, stop: asyncio.Event) -> bool:
-    """Wait `seconds`, or less if `stop` is set meanwhile; whether it is set."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await stop.wait()
-    return stop.is_set()
-
-
-async def _keep(lock: Lock, ttl_s: float, done: asyncio.Event, also: Renew | None = None) -> None:
-    """Renew the order's lock every third of its TTL until `done`, so a long job keeps its
-    order however long its provider takes, while a dead worker's lock still expires within
-    one TTL. A renewal under way when `done` is set finishes first (Redis socket timeouts
-    bound it)."""
-    while not await _pause(ttl_s / 3, done):
-        try:
-            await lock.reacquire()
-            if also is not None:
-                await also()
-        except LockError:  # no longer ours: it expired (a long Redis outage) and was taken
-            log.warning("order_lock_lost", ttl_s=ttl_s)
-            return
-        except RedisError as exc:  # Redis away for a moment: try again at the next third
-            log.warning("order_lock_not_renewed", error=type(exc).__name__)
 
 
 async def _run_event(deps: Deps, event: OrderEvent) -> None:
