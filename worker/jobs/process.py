@@ -32,8 +32,7 @@ from worker.errors import (
 )
 from worker.jobs.email_once import EmailGuard, email_guard
 from worker.jobs.limits import TenantLimits
-from worker.jobs.order_lock import Renew
-from worker.jobs.order_lock import renew_until as _keep
+from worker.jobs.order_lock import Renew, renew_until
 from worker.jobs.payment_details import awaited, keep, merged
 from worker.jobs.planner import Step, newest, plan
 from worker.jobs.refunds import added
@@ -42,6 +41,8 @@ from worker.providers.base import DocumentRef
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.jobs")
+#: the keeper under the name it had before it moved to `order_lock`
+_keep = renew_until
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ async def _locked(deps: Deps, event: OrderEvent, also_renew: Renew | None = None
     if not await lock.acquire():
         raise RetryLater("order busy", delay_ms=500 + random.randint(0, 500))  # noqa: S311
     done = asyncio.Event()
-    keeper = asyncio.create_task(_keep(lock, ttl_s, done, also_renew))
+    keeper = asyncio.create_task(renew_until(lock, ttl_s, done, also_renew))
     try:
         await _run_event(deps, event)
     finally:
