@@ -49,19 +49,10 @@ _PING = re.compile(r"webhook_id=([0-9]{1,20})")  #: the whole set-up ping body, 
 #: Exactly what WordPress's `wp_specialchars_decode(text, ENT_QUOTES)` decodes.
 _WP_ENTITY = re.compile(r"&(?:#0*(39|34|60|62|38)|#[xX]0*(27|22|26)|(quot|lt|gt|amp));")
 _WP_CHARS = {
-    "39": "'",
-    "34": '"',
-    "60": "<",
-    "62": ">",
-    "38": "&",
-    "27": "'",
-    "22": '"',
-    "26": "&",
-    "quot": '"',
-    "lt": "<",
-    "gt": ">",
-    "amp": "&",
-}
+    "39": "'", "34": '"', "60": "<", "62": ">", "38": "&",
+    "27": "'", "22": '"', "26": "&",
+    "quot": '"', "lt": "<", "gt": ">", "amp": "&",
+}  # fmt: skip  # a table: one row per alternative of _WP_ENTITY (decimal, hex, named)
 _ZERO = Decimal(0)
 
 
