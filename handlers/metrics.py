@@ -47,13 +47,17 @@ class ReceiverMetrics:
     def __init__(self, *, with_ledger: bool) -> None:
         self.registry = CollectorRegistry()
         self.webhooks = Counter(
-            "invoicebridge_webhooks", "Webhook requests answered, by source and HTTP status.",
-            ["source", "status"], registry=self.registry,
-        )  # fmt: skip
+            "invoicebridge_webhooks",
+            "Webhook requests answered, by source and HTTP status.",
+            ["source", "status"],
+            registry=self.registry,
+        )
         self.duration = Histogram(
-            "invoicebridge_webhook_duration_seconds", "Time to answer a webhook request.",
-            ["source"], registry=self.registry,
-        )  # fmt: skip
+            "invoicebridge_webhook_duration_seconds",
+            "Time to answer a webhook request.",
+            ["source"],
+            registry=self.registry,
+        )
         self.rescued = Counter(
             "invoicebridge_lost_messages_requeued",
             "Events sent again because the queue had lost their message"
@@ -64,11 +68,17 @@ class ReceiverMetrics:
         self.events: Gauge | None = None
         self.ledger_up: Gauge | None = None
         if with_ledger:
-            self.events = Gauge("invoicebridge_events", "Ledger events in each state.",
-                                ["state"], registry=self.registry)  # fmt: skip
-            self.ledger_up = Gauge("invoicebridge_ledger_up",
-                                   "1 when the last scrape could count the ledger's events.",
-                                   registry=self.registry)  # fmt: skip
+            self.events = Gauge(
+                "invoicebridge_events",
+                "Ledger events in each state.",
+                ["state"],
+                registry=self.registry,
+            )
+            self.ledger_up = Gauge(
+                "invoicebridge_ledger_up",
+                "1 when the last scrape could count the ledger's events.",
+                registry=self.registry,
+            )
 
     def observe(self, source: str, status: int, seconds: float) -> None:
         self.webhooks.labels(source, str(status)).inc()

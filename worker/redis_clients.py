@@ -22,12 +22,15 @@ from worker.settings import RedisSettings
 
 def _timeouts(settings: RedisSettings) -> dict[str, Any]:
     """A dead or cut-off server is an error after this long, never a hang."""
-    return {"socket_timeout": settings.socket_timeout_s,
-            "socket_connect_timeout": settings.socket_timeout_s}  # fmt: skip
+    return {
+        "socket_timeout": settings.socket_timeout_s,
+        "socket_connect_timeout": settings.socket_timeout_s,
+    }
 
 
-def _sentinel_args(settings: RedisSettings) -> tuple[list[tuple[str, int]], dict[str, Any],
-                                                     dict[str, Any]]:  # fmt: skip
+def _sentinel_args(
+    settings: RedisSettings,
+) -> tuple[list[tuple[str, int]], dict[str, Any], dict[str, Any]]:
     """(sentinel addresses, how to talk to the sentinels, how to talk to the primary)."""
     nodes = [(host, int(port)) for host, _, port in (s.rpartition(":") for s in settings.sentinels)]
     to_sentinels = _timeouts(settings)

@@ -128,8 +128,9 @@ async def settle_event(action: str, request: web.Request) -> web.Response:
         await request.app[BACKEND].replay(event_id, who)
     else:
         note = (await _body(request, NoteRequest)).note
-        await request.app[BACKEND].settle("discard" if action == "discard" else "resolve",
-                                          event_id, who, note)  # fmt: skip
+        await request.app[BACKEND].settle(
+            "discard" if action == "discard" else "resolve", event_id, who, note
+        )
     return web.json_response({"event_id": event_id, "action": action, "who": who})
 
 

@@ -58,11 +58,13 @@ class AdminBackend(Protocol):
 
     async def retry(self, event_ids: Sequence[str], who: str) -> dict[str, Any]: ...
 
-    async def retry_failed(self, tenant: str | None, since: float | None, until: float | None,
-                           who: str) -> dict[str, Any]: ...  # fmt: skip
+    async def retry_failed(
+        self, tenant: str | None, since: float | None, until: float | None, who: str
+    ) -> dict[str, Any]: ...
 
-    async def settle(self, action: Literal["discard", "resolve"], event_id: str, who: str,
-                     note: str) -> None: ...  # fmt: skip
+    async def settle(
+        self, action: Literal["discard", "resolve"], event_id: str, who: str, note: str
+    ) -> None: ...
 
     async def replay(self, event_id: str, who: str) -> None: ...
 

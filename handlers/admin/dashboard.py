@@ -42,8 +42,9 @@ async def _to_dashboard(_request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/admin/")
 
 
-def mount_admin(app: web.Application, backend: AdminBackend,
-                identities: tuple[AdminIdentity, ...]) -> None:  # fmt: skip
+def mount_admin(
+    app: web.Application, backend: AdminBackend, identities: tuple[AdminIdentity, ...]
+) -> None:
     """Add `/admin/api/` and the dashboard to the receiver."""
     app.add_subapp("/admin/api/", admin_api(backend, identities))
     app.router.add_get("/admin", _to_dashboard)

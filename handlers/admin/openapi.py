@@ -24,14 +24,22 @@ def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str,
     return {"description": description, "content": body}
 
 
-def _operation(summary: str, ok: str, *, errors: str = "401", body: str | None = None,
-               params: list[dict[str, Any]] | None = None) -> dict[str, Any]:  # fmt: skip
+def _operation(
+    summary: str,
+    ok: str,
+    *,
+    errors: str = "401",
+    body: str | None = None,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """One operation: its 200 answer and the problem answers it can give (`errors`: codes)."""
     responses = {"200": _answer(ok)} | {
-        code: {"description": _ERRORS[code],
-               "content": {"application/problem+json": {"schema": _PROBLEM}}}
+        code: {
+            "description": _ERRORS[code],
+            "content": {"application/problem+json": {"schema": _PROBLEM}},
+        }
         for code in errors.split()
-    }  # fmt: skip
+    }
     operation: dict[str, Any] = {"summary": summary, "responses": responses}
     if body:
         schema = {"schema": {"$ref": f"#/components/schemas/{body}"}}
@@ -42,8 +50,13 @@ def _operation(summary: str, ok: str, *, errors: str = "401", body: str | None =
 
 
 def _param(name: str, where: str, description: str, **schema: Any) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": where == "path", "description": description,
-            "schema": schema or {"type": "string"}}  # fmt: skip
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
 
 
 _EVENT_ID = _param("event_id", "path", "the ledger's event id (evt_…)")
@@ -64,49 +77,115 @@ def _paths() -> dict[str, Any]:
     acting = "401 403 404 409"
     return {
         "/whoami": {"get": _operation("the token's name and role", "name and role")},
-        "/overview": {"get": _operation(
-            "counts by state, hourly throughput, queue depth, failures per tenant", "overview",
-            errors="401 422", params=[_param("hours", "query", "hours of history (1-168)",
-                                             type="integer", minimum=1, maximum=168)])},
-        "/events": {"get": _operation("find events, newest first", "matching events",
-                                      errors="401 422", params=_FILTERS)},
-        "/events/{event_id}": {"get": _operation(
-            "an event, its order's steps with each attempt, and operator actions", "detail",
-            errors="401 404", params=[_EVENT_ID])},
-        "/events/{event_id}/retry": {"post": _operation(
-            "queue a failed, needs-attention or stuck event again", "retried",
-            errors=acting, params=[_EVENT_ID])},
-        "/events/{event_id}/discard": {"post": _operation(
-            "mark an unfinished event discarded (final)", "done", errors=acting + " 400 422",
-            body="NoteRequest", params=[_EVENT_ID])},
-        "/events/{event_id}/resolve": {"post": _operation(
-            "mark an unfinished event resolved by hand (final)", "done",
-            errors=acting + " 400 422", body="NoteRequest", params=[_EVENT_ID])},
-        "/events/{event_id}/replay": {"post": _operation(
-            "run a done event through the planner again (changes nothing that is done)",
-            "queued", errors=acting, params=[_EVENT_ID])},
-        "/retry": {"post": _operation(
-            "bulk retry: listed events, or every failed event matching the filters",
-            "how many were retried", errors="400 401 403 422", body="RetryRequest")},
+        "/overview": {
+            "get": _operation(
+                "counts by state, hourly throughput, queue depth, failures per tenant",
+                "overview",
+                errors="401 422",
+                params=[
+                    _param(
+                        "hours",
+                        "query",
+                        "hours of history (1-168)",
+                        type="integer",
+                        minimum=1,
+                        maximum=168,
+                    )
+                ],
+            )
+        },
+        "/events": {
+            "get": _operation(
+                "find events, newest first", "matching events", errors="401 422", params=_FILTERS
+            )
+        },
+        "/events/{event_id}": {
+            "get": _operation(
+                "an event, its order's steps with each attempt, and operator actions",
+                "detail",
+                errors="401 404",
+                params=[_EVENT_ID],
+            )
+        },
+        "/events/{event_id}/retry": {
+            "post": _operation(
+                "queue a failed, needs-attention or stuck event again",
+                "retried",
+                errors=acting,
+                params=[_EVENT_ID],
+            )
+        },
+        "/events/{event_id}/discard": {
+            "post": _operation(
+                "mark an unfinished event discarded (final)",
+                "done",
+                errors=acting + " 400 422",
+                body="NoteRequest",
+                params=[_EVENT_ID],
+            )
+        },
+        "/events/{event_id}/resolve": {
+            "post": _operation(
+                "mark an unfinished event resolved by hand (final)",
+                "done",
+                errors=acting + " 400 422",
+                body="NoteRequest",
+                params=[_EVENT_ID],
+            )
+        },
+        "/events/{event_id}/replay": {
+            "post": _operation(
+                "run a done event through the planner again (changes nothing that is done)",
+                "queued",
+                errors=acting,
+                params=[_EVENT_ID],
+            )
+        },
+        "/retry": {
+            "post": _operation(
+                "bulk retry: listed events, or every failed event matching the filters",
+                "how many were retried",
+                errors="400 401 403 422",
+                body="RetryRequest",
+            )
+        },
         "/tenants": {"get": _operation("tenants, paused, counts, last ping", "tenants")},
-        "/tenants/{tenant}/pause": {"post": _operation(
-            "hold back a tenant's events (still accepted and recorded)", "paused",
-            errors="401 403 404", params=[_TENANT])},
-        "/tenants/{tenant}/resume": {"post": _operation(
-            "let a paused tenant's events run", "resumed", errors="401 403 404",
-            params=[_TENANT])},
-        "/actions": {"get": _operation("operator actions, newest first", "actions",
-            errors="401 422", params=[_param("limit", "query", "most entries (1-1000)",
-                                             type="integer")])},
-    }  # fmt: skip
+        "/tenants/{tenant}/pause": {
+            "post": _operation(
+                "hold back a tenant's events (still accepted and recorded)",
+                "paused",
+                errors="401 403 404",
+                params=[_TENANT],
+            )
+        },
+        "/tenants/{tenant}/resume": {
+            "post": _operation(
+                "let a paused tenant's events run",
+                "resumed",
+                errors="401 403 404",
+                params=[_TENANT],
+            )
+        },
+        "/actions": {
+            "get": _operation(
+                "operator actions, newest first",
+                "actions",
+                errors="401 422",
+                params=[_param("limit", "query", "most entries (1-1000)", type="integer")],
+            )
+        },
+    }
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
     """The document served at `/admin/api/openapi.json`."""
     fields = {"type": "string", "title": "string", "status": "integer", "detail": "string"}
-    problem = {"type": "object", "required": list(fields),
-               "properties": {name: {"type": kind} for name, kind in fields.items()}}  # fmt: skip
+    problem = {
+        "type": "object",
+        "required": list(fields),
+        "properties": {name: {"type": kind} for name, kind in fields.items()},
+    }
     schemas = {"Problem": problem} | {
         model.__name__: model.model_json_schema() for model in (NoteRequest, RetryRequest)
     }

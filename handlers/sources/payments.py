@@ -52,16 +52,25 @@ LenientMoment = Annotated[datetime | None, lenient]
 #: gateway names and ids, lower-cased, and what they stand for
 _KINDS: dict[str, PaymentKind] = {
     **dict.fromkeys(
-        ("shopify_payments", "stripe", "woocommerce_payments", "authorize_net", "braintree",
-         "braintree_credit_card", "square_credit_card", "ppcp-credit-card-gateway",
-         "bogus", "visa"),  # Shopify's test gateway, and its test notification's names
+        (
+            "shopify_payments",
+            "stripe",
+            "woocommerce_payments",
+            "authorize_net",
+            "braintree",
+            "braintree_credit_card",
+            "square_credit_card",
+            "ppcp-credit-card-gateway",
+            "bogus",
+            "visa",
+        ),  # Shopify's test gateway, and its test notification's names
         "card",
     ),
     **dict.fromkeys(("ppcp-gateway", "ppec_paypal"), "paypal"),
     **dict.fromkeys(("bacs", "bank deposit", "stripe_sepa", "stripe_sepa_debit"), "bank_transfer"),
     **dict.fromkeys(("cod", "cash on delivery (cod)", "cash"), "cash"),
     **dict.fromkeys(("cheque", "money order", "gift_card"), "other"),
-}  # fmt: skip
+}
 #: parts of a name that say the kind when the whole name is not known
 _HINTS: tuple[tuple[str, PaymentKind], ...] = (
     ("paypal", "paypal"),
@@ -98,9 +107,14 @@ def build_payment(
 
     A value `Payment` refuses is left out, the rest kept: this never raises."""
     fields: dict[str, Any] = {
-        "gateway": gateway, "kind": kind, "card_brand": card_brand, "card_last4": card_last4,
-        "transaction_id": transaction_id, "payer_name": payer_name, "paid_at": paid_at,
-    }  # fmt: skip
+        "gateway": gateway,
+        "kind": kind,
+        "card_brand": card_brand,
+        "card_last4": card_last4,
+        "transaction_id": transaction_id,
+        "payer_name": payer_name,
+        "paid_at": paid_at,
+    }
     found = {name: value for name, value in fields.items() if value is not None}
     while found.keys() & {"gateway", "kind", "card_brand", "card_last4", "transaction_id"}:
         try:

@@ -31,8 +31,6 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Literal
 
 from pydantic import ValidationError
 
@@ -40,23 +38,17 @@ from handlers.errors import InboundError, InvalidPayload, InvalidSignature, Malf
 from handlers.sources import Parsed
 from handlers.sources.jsonbody import header, invalid, load_object, validate
 from handlers.sources.payments import build_payment, gateway_kind
+from handlers.sources.shopify_lines import absorb_discount, item_line, refund_lines, shipping_line
 from handlers.sources.shopify_wire import (
     ZERO,
-    LineItem,
-    OrderAdjustment,
     OrderTransaction,
     PaymentDetails,
     Person,
-    Priced,
-    RefundedItem,
-    RefundLineItem,
-    ShippingLine,
     ShopifyOrder,
     ShopifyRefund,
     ShopifyTransaction,
 )
-from worker.domain.events import Customer, EventKind, Line, Order, Payment, Refund
-from worker.domain.money import exponent
+from worker.domain.events import Customer, EventKind, Order, Payment, Refund
 
 NAME = "shopify"
 
@@ -158,8 +150,9 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     return Parsed(dedupe_key, topic, kind, order, occurred_at)
 
 
-def _refund_delivery(wire: ShopifyRefund, dedupe_key: str, topic: str,
-                     occurred_at: datetime | None) -> Parsed:  # fmt: skip
+def _refund_delivery(
+    wire: ShopifyRefund, dedupe_key: str, topic: str, occurred_at: datetime | None
+) -> Parsed:
     """`refunds/create`, whose body is a Refund resource: kind None if it moved no money."""
     if wire.order_id is None:
         raise InvalidPayload("order_id: missing")
@@ -193,24 +186,32 @@ def _order(wire: ShopifyOrder, kind: EventKind) -> Order:
     """The snapshot; the `orders/paid` and `orders/cancelled` topics themselves say paid or
     cancelled, whatever the snapshot's fields show."""
     taxed = wire.total_tax > 0
-    refunds = [_refund(refund, wire.currency, f"refunds.{n}.")
-               for n, refund in enumerate(wire.refunds)]  # fmt: skip
+    refunds = [
+        _refund(refund, wire.currency, f"refunds.{n}.") for n, refund in enumerate(wire.refunds)
+    ]
     paid = kind is EventKind.ORDER_PAID or wire.financial_status in _PAID_STATUSES
     try:  # the canonical lines and order; a bound they break is named by its path
-        lines = [_item_line(n, item, taxed) for n, item in enumerate(wire.line_items)]
-        lines += [_shipping_line(shipping, taxed) for shipping in wire.shipping_lines]
+        lines = [item_line(n, item, taxed) for n, item in enumerate(wire.line_items)]
+        lines += [shipping_line(shipping, taxed) for shipping in wire.shipping_lines]
         unallocated = wire.total_discounts - sum((line.discount for line in lines), ZERO)
         return Order(
-            order_id=wire.id, number=wire.name or str(wire.order_number or wire.id),
-            currency=wire.currency, prices_include_tax=wire.taxes_included,
-            lines=_absorb_discount(lines, unallocated),
-            total=wire.total_price, total_tax=wire.total_tax, customer=_customer(wire),
-            paid=paid, created_at=wire.created_at, updated_at=wire.updated_at,
+            order_id=wire.id,
+            number=wire.name or str(wire.order_number or wire.id),
+            currency=wire.currency,
+            prices_include_tax=wire.taxes_included,
+            lines=absorb_discount(lines, unallocated),
+            total=wire.total_price,
+            total_tax=wire.total_tax,
+            customer=_customer(wire),
+            paid=paid,
+            created_at=wire.created_at,
+            updated_at=wire.updated_at,
             cancelled=kind is EventKind.ORDER_CANCELLED or wire.cancelled_at is not None,
             payment_gateway=next(iter(wire.payment_gateway_names), None) or wire.gateway,
-            payment=_payment(wire), note=wire.note,
+            payment=_payment(wire),
+            note=wire.note,
             refunds=tuple(refund for refund in refunds if refund is not None),
-        )  # fmt: skip
+        )
     except ValidationError as exc:
         raise invalid(exc, prefix="order") from None
 
@@ -261,105 +262,18 @@ def _refund(wire: ShopifyRefund, fallback_currency: str | None, path: str = "") 
     if currency is None:
         raise InvalidPayload(f"{path}transactions.currency: missing")
     try:
-        lines = _refund_lines(wire, currency)
+        lines = refund_lines(wire, currency)
         exact = sum((line.gross(True) for line in lines), ZERO) == amount
-        return Refund(refund_id=wire.id, amount=amount, currency=currency, reason=wire.note,
-                      lines=lines if exact else (), created_at=wire.created_at)  # fmt: skip
+        return Refund(
+            refund_id=wire.id,
+            amount=amount,
+            currency=currency,
+            reason=wire.note,
+            lines=lines if exact else (),
+            created_at=wire.created_at,
+        )
     except ValidationError as exc:
         raise invalid(exc, prefix=f"{path}refund") from None
-
-
-def _refund_lines(wire: ShopifyRefund, currency: str) -> tuple[Line, ...]:
-    """Refunded items and adjustments as VAT-inclusive lines (read them with `gross(True)`);
-    () when an adjustment lowers the refund, since no line can be negative."""
-    lines = [_refunded_item(item, currency) for item in wire.refund_line_items]
-    for adjustment in wire.order_adjustments:
-        line = _adjustment_line(adjustment)
-        if line is None:
-            return ()
-        lines.append(line)
-    return tuple(line for line in lines if line.unit_price > 0)
-
-
-def _refunded_item(item: RefundLineItem, currency: str) -> Line:
-    """One line per refund line item; a gross that does not divide into whole minor units
-    per unit becomes one line of quantity 1 described as "name × q"."""
-    gross, described = item.subtotal + item.total_tax, item.line_item or RefundedItem()
-    description, quantity = described.description(), max(item.quantity, 1)
-    units = gross.scaleb(exponent(currency))  # the gross in minor units: 1234 for 12.34 ILS
-    if units == units.to_integral_value() and int(units) % quantity == 0:
-        unit_price = gross / quantity
-    else:
-        description, quantity, unit_price = f"{description} × {quantity}", 1, gross
-    rate = sum((tax_line.rate or ZERO for tax_line in described.tax_lines), ZERO) * 100
-    taxed = item.total_tax > 0
-    return Line(kind="item", description=description, sku=described.sku,
-                quantity=Decimal(quantity), unit_price=unit_price, tax=item.total_tax,
-                tax_rate=rate if taxed and rate else None,
-                taxable=described.taxable and taxed)  # fmt: skip
-
-
-def _adjustment_line(adjustment: OrderAdjustment) -> Line | None:
-    """A shipping refund gives back abs(amount + tax_amount). Other adjustments are signed
-    from the shop's side [I]: a negative one adds to the refund (a line), a positive one
-    lowers it (None: it cannot be a line)."""
-    gross, tax = adjustment.amount + adjustment.tax_amount, adjustment.tax_amount
-    if adjustment.kind == "shipping_refund":
-        kind: Literal["shipping", "fee"] = "shipping"
-        description, gross, tax = "Shipping refund", abs(gross), abs(tax)
-    else:
-        kind, description = "fee", adjustment.reason or "Refund adjustment"
-        gross, tax = -gross, -tax
-    if gross < 0 or tax < 0:
-        return None
-    return Line(kind=kind, description=description, quantity=Decimal(1), unit_price=gross,
-                tax=tax, taxable=tax > 0)  # fmt: skip
-
-
-def _item_line(index: int, item: LineItem, taxed: bool) -> Line:
-    description = item.name or " - ".join(filter(None, (item.title, item.variant_title)))
-    if not description:
-        raise InvalidPayload(f"line_items.{index}.name: missing (and no title)")
-    return _line("item", description, item, item.quantity, item.discount(item.total_discount),
-                 item.sku, item.taxable, taxed)  # fmt: skip
-
-
-def _shipping_line(shipping: ShippingLine, taxed: bool) -> Line:
-    discounted = shipping.price if shipping.discounted_price is None else shipping.discounted_price
-    discount = shipping.discount(max(ZERO, shipping.price - discounted))
-    description = shipping.title or shipping.code or "Shipping"
-    return _line("shipping", description, shipping, 1, discount, None, True, taxed)
-
-
-def _line(kind: Literal["item", "shipping"], description: str, priced: Priced, quantity: int,
-          discount: Decimal, sku: str | None, taxable: bool, taxed: bool) -> Line:  # fmt: skip
-    """A canonical line: rates of several tax lines add up (state + city). Only a line whose
-    `tax_lines` key is missing (minimal payloads) is taxable if the order has tax; an empty
-    list is a line Shopify charged no tax on (untaxed shipping), so it is untaxed (#18)."""
-    tax_lines = priced.tax_lines or ()
-    tax = sum((tax_line.price for tax_line in tax_lines), ZERO)
-    rate = sum((tax_line.rate or ZERO for tax_line in tax_lines), ZERO) * 100
-    has_tax = taxed if priced.tax_lines is None else tax > 0
-    return Line(kind=kind, description=description, sku=sku, quantity=Decimal(quantity),
-                unit_price=priced.price, discount=discount, tax=tax,
-                tax_rate=rate if tax else None, taxable=taxable and has_tax)  # fmt: skip
-
-
-def _absorb_discount(lines: list[Line], remainder: Decimal) -> tuple[Line, ...]:
-    """Put an order discount that no line carries on the first item line that can absorb it.
-
-    Current API versions allocate every discount; in old payloads the place is ambiguous."""
-    result: list[Line] = []
-    for line in lines:
-        room = line.unit_price * line.quantity - line.discount
-        take = min(room, remainder) if line.kind == "item" else ZERO
-        if take > 0:
-            line = line.model_copy(update={"discount": line.discount + take})
-            remainder -= take
-        result.append(line)
-    if remainder > 0:
-        raise InvalidPayload("total_discounts: more than the line items' prices")
-    return tuple(result)
 
 
 def _customer(wire: ShopifyOrder) -> Customer:
@@ -367,10 +281,16 @@ def _customer(wire: ShopifyOrder) -> Customer:
     buyer = wire.customer or Person()
     email = wire.email or wire.contact_email or buyer.email
     street = ", ".join(filter(None, (billing.address1, billing.address2))) or None
-    return Customer(name=billing.full_name() or buyer.full_name() or email or "Customer",
-                    email=email, phone=wire.phone or billing.phone or buyer.phone,
-                    company=billing.company, address=street, city=billing.city,
-                    postcode=billing.zip, country=billing.country_code)  # fmt: skip
+    return Customer(
+        name=billing.full_name() or buyer.full_name() or email or "Customer",
+        email=email,
+        phone=wire.phone or billing.phone or buyer.phone,
+        company=billing.company,
+        address=street,
+        city=billing.city,
+        postcode=billing.zip,
+        country=billing.country_code,
+    )
 
 
 def detect_ping(body: bytes, headers: Mapping[str, str]) -> Parsed | None:

@@ -52,10 +52,12 @@ TOLERANCE_S = 300
 _CAPTURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "payment_intent.succeeded": (("amount_received", "amount"), ("id",)),
     "charge.succeeded": (("amount_captured", "amount"), ("payment_intent", "id")),
-    "checkout.session.completed": (("amount_total",),
-                                   ("client_reference_id", "payment_intent", "id")),
+    "checkout.session.completed": (
+        ("amount_total",),
+        ("client_reference_id", "payment_intent", "id"),
+    ),
     "invoice.paid": (("amount_paid",), ("id",)),
-}  # fmt: skip
+}
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> str:
@@ -135,13 +137,18 @@ def _captured(base: Parsed, event: Event, payment: Payment, paid_with: PaidWith 
     currency = payment.money()
     try:
         order = Order(
-            order_id=order_id, number=payment.meta("order_number") or payment.number or reference,
-            currency=currency, prices_include_tax=True, paid=True,
+            order_id=order_id,
+            number=payment.meta("order_number") or payment.number or reference,
+            currency=currency,
+            prices_include_tax=True,
+            paid=True,
             total=from_stripe_minor_units(minor, currency),
             lines=_lines(payment, currency, reference, minor),
-            customer=_customer(payment), created_at=payment.created or event.created,
-            payment_gateway=NAME, payment=paid_with,
-        )  # fmt: skip
+            customer=_customer(payment),
+            created_at=payment.created or event.created,
+            payment_gateway=NAME,
+            payment=paid_with,
+        )
     except ValidationError as exc:
         raise invalid(exc, "order") from None
     return replace(base, kind=EventKind.PAYMENT_CAPTURED, order=order, order_id=order_id)
@@ -152,28 +159,48 @@ def _lines(payment: Payment, currency: str, reference: str, minor: int) -> tuple
     amount (no tax on top, discount or customer balance); else one line for the amount."""
     amounts = [line.amount for line in payment.lines.data]
     if payment.lines.has_more or min(amounts, default=-1) < 0 or sum(amounts) != minor:
-        text = payment.description or payment.meta("description") or (
-            f"Invoice {payment.number}" if payment.number else f"Payment {reference}")  # fmt: skip
+        text = (
+            payment.description
+            or payment.meta("description")
+            or (f"Invoice {payment.number}" if payment.number else f"Payment {reference}")
+        )
         amount = from_stripe_minor_units(minor, currency)
         return (Line(description=text, quantity=Decimal(1), unit_price=amount),)
     return tuple(
-        Line(description=line.text(n), quantity=Decimal(1),
-             unit_price=from_stripe_minor_units(line.amount, currency))
+        Line(
+            description=line.text(n),
+            quantity=Decimal(1),
+            unit_price=from_stripe_minor_units(line.amount, currency),
+        )
         for n, line in enumerate(payment.lines.data, start=1)
-    )  # fmt: skip
+    )
 
 
 def _customer(payment: Payment) -> Customer:
     """The buyer: billing details, Checkout's customer details, shipping, or the invoice's."""
-    person = payment.billing_details or payment.customer_details or payment.shipping or Person(
-        name=payment.customer_name, address=payment.customer_address)  # fmt: skip
-    email = (person.email or payment.receipt_email or payment.customer_email
-             or payment.meta("customer_email"))  # fmt: skip
+    person = (
+        payment.billing_details
+        or payment.customer_details
+        or payment.shipping
+        or Person(name=payment.customer_name, address=payment.customer_address)
+    )
+    email = (
+        person.email
+        or payment.receipt_email
+        or payment.customer_email
+        or payment.meta("customer_email")
+    )
     address = person.address or Address()  # null when no address was collected
     street = ", ".join(filter(None, (address.line1, address.line2))) or None
-    return Customer(name=person.name or payment.meta("customer_name") or email or "Customer",
-                    email=email, phone=person.phone, address=street, city=address.city,
-                    postcode=address.postal_code, country=address.country)  # fmt: skip
+    return Customer(
+        name=person.name or payment.meta("customer_name") or email or "Customer",
+        email=email,
+        phone=person.phone,
+        address=street,
+        city=address.city,
+        postcode=address.postal_code,
+        country=address.country,
+    )
 
 
 def _refunded(event: Event, charge: Payment, base: Parsed) -> Parsed:
@@ -193,11 +220,16 @@ def _refunded(event: Event, charge: Payment, base: Parsed) -> Parsed:
             to_date = charge.amount_refunded  # the refunds it already holds (`refunds.added`)
     currency = charge.money()
     try:
-        refund = Refund(refund_id=newest.id, currency=currency, reason=newest.reason,
-                        amount=from_stripe_minor_units(newest.amount, currency),
-                        created_at=newest.created or event.created,
-                        refunded_to_date=None if to_date is None
-                        else from_stripe_minor_units(to_date, currency))  # fmt: skip
+        refund = Refund(
+            refund_id=newest.id,
+            currency=currency,
+            reason=newest.reason,
+            amount=from_stripe_minor_units(newest.amount, currency),
+            created_at=newest.created or event.created,
+            refunded_to_date=None
+            if to_date is None
+            else from_stripe_minor_units(to_date, currency),
+        )
     except ValidationError as exc:
         raise invalid(exc, "refund") from None
     order_id = charge.meta("order_id") or charge.payment_intent or charge.id

@@ -45,16 +45,35 @@ GATEWAY = "stripe"  #: `Payment.gateway` of every Stripe payment
 _METHOD_KINDS: dict[str, PaymentKind] = {
     **dict.fromkeys(("card", "card_present", "interac_present"), "card"),
     "paypal": "paypal",
-    **dict.fromkeys(("customer_balance", "ach_credit_transfer", "sepa_credit_transfer",
-                     "sepa_debit", "us_bank_account", "ach_debit", "bacs_debit",
-                     "au_becs_debit", "acss_debit", "nz_bank_account"), "bank_transfer"),
-}  # fmt: skip
+    **dict.fromkeys(
+        (
+            "customer_balance",
+            "ach_credit_transfer",
+            "sepa_credit_transfer",
+            "sepa_debit",
+            "us_bank_account",
+            "ach_debit",
+            "bacs_debit",
+            "au_becs_debit",
+            "acss_debit",
+            "nz_bank_account",
+        ),
+        "bank_transfer",
+    ),
+}
 #: Stripe's card brand codes as a document shows them ("unknown" and others: as sent)
 _BRANDS = {
-    "visa": "Visa", "mastercard": "Mastercard", "amex": "American Express",
-    "discover": "Discover", "diners": "Diners Club", "jcb": "JCB", "unionpay": "UnionPay",
-    "cartes_bancaires": "Cartes Bancaires", "eftpos_au": "eftpos", "interac": "Interac",
-}  # fmt: skip
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+    "cartes_bancaires": "Cartes Bancaires",
+    "eftpos_au": "eftpos",
+    "interac": "Interac",
+}
 
 
 class _Wire(BaseModel):  # only the fields we read; the rest is ignored
@@ -139,11 +158,14 @@ def read_payment(document: Mapping[str, Any], occurred_at: datetime) -> Payment 
     paypal_name = method.paypal.payer_name if method.paypal is not None else None
     transitions = source.status_transitions or _Transitions()
     return build_payment(
-        gateway=GATEWAY, kind=kind, card_brand=_BRANDS.get(card.brand or "", card.brand),
-        card_last4=card.last4, transaction_id=charge.id if isinstance(charge, _Charge) else charge,
+        gateway=GATEWAY,
+        kind=kind,
+        card_brand=_BRANDS.get(card.brand or "", card.brand),
+        card_last4=card.last4,
+        transaction_id=charge.id if isinstance(charge, _Charge) else charge,
         payer_name=paypal_name or billing.name or customer.name or source.customer_name,
         paid_at=transitions.paid_at or occurred_at,
-    )  # fmt: skip
+    )
 
 
 def _charge_of(source: _Object) -> str | _Charge | None:

@@ -54,8 +54,11 @@ def _no_metadata(value: object) -> object:
 Minor = Annotated[int, Field(strict=True, ge=0, lt=10**18)]
 Text = Annotated[str | None, BeforeValidator(wire_text)]  #: cleaned; blank is None
 #: an expandable field's id: the id itself, or an expanded object's `id` (a relayed object)
-Expandable = Annotated[str | None, BeforeValidator(wire_text), BeforeValidator(
-    lambda value: value.get("id") if isinstance(value, dict) else value)]  # fmt: skip
+Expandable = Annotated[
+    str | None,
+    BeforeValidator(wire_text),
+    BeforeValidator(lambda value: value.get("id") if isinstance(value, dict) else value),
+]
 Metadata = Annotated[dict[str, str], BeforeValidator(_no_metadata)]
 
 

@@ -48,8 +48,11 @@ NAME = "woocommerce"
 _PING = re.compile(r"webhook_id=([0-9]{1,20})")  #: the whole set-up ping body, form-encoded
 #: Exactly what WordPress's `wp_specialchars_decode(text, ENT_QUOTES)` decodes.
 _WP_ENTITY = re.compile(r"&(?:#0*(39|34|60|62|38)|#[xX]0*(27|22|26)|(quot|lt|gt|amp));")
-_WP_CHARS = {"39": "'", "34": '"', "60": "<", "62": ">", "38": "&", "27": "'", "22": '"',
-             "26": "&", "quot": '"', "lt": "<", "gt": ">", "amp": "&"}  # fmt: skip
+_WP_CHARS = {
+    "39": "'", "34": '"', "60": "<", "62": ">", "38": "&",
+    "27": "'", "22": '"', "26": "&",
+    "quot": '"', "lt": "<", "gt": ">", "amp": "&",
+}  # fmt: skip  # a table: one row per alternative of _WP_ENTITY (decimal, hex, named)
 _ZERO = Decimal(0)
 
 
@@ -68,8 +71,11 @@ def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now:
     received = _header(headers, "Signature", InvalidSignature)
     keys = [secret for secret in secrets if secret]  # an empty key would sign for anyone
     if received is None or not keys:
-        raise InvalidSignature("missing X-WC-Webhook-Signature header" if received is None
-                               else "no WooCommerce signing secret is configured")  # fmt: skip
+        raise InvalidSignature(
+            "missing X-WC-Webhook-Signature header"
+            if received is None
+            else "no WooCommerce signing secret is configured"
+        )
     try:
         digest = base64.b64decode(received, validate=True)
     except ValueError:  # binascii.Error, or a non-ASCII header
@@ -143,18 +149,33 @@ def _order(document: dict[str, Any], *, deleted: bool) -> tuple[WooOrder, Order]
     try:
         wire = WooOrder.model_validate(document)
         return wire, Order(
-            order_id=str(wire.id), number=wire.number or str(wire.id), currency=wire.currency,
-            prices_include_tax=False, lines=_lines(wire),
-            total=wire.total + wire.gift_card_total(), gift_cards=wire.gift_card_total(),
-            total_tax=wire.total_tax, customer=_customer(wire.billing),
+            order_id=str(wire.id),
+            number=wire.number or str(wire.id),
+            currency=wire.currency,
+            prices_include_tax=False,
+            lines=_lines(wire),
+            total=wire.total + wire.gift_card_total(),
+            gift_cards=wire.gift_card_total(),
+            total_tax=wire.total_tax,
+            customer=_customer(wire.billing),
             paid=bool(wire.date_paid_gmt) or wire.status in ("processing", "completed", "refunded"),
-            cancelled=deleted or wire.status == "cancelled", created_at=wire.date_created_gmt,
-            updated_at=wire.date_modified_gmt, note=wire.customer_note,
+            cancelled=deleted or wire.status == "cancelled",
+            created_at=wire.date_created_gmt,
+            updated_at=wire.date_modified_gmt,
+            note=wire.customer_note,
             payment_gateway=wire.payment_method_title or wire.payment_method,
             payment=_payment(wire),
-            refunds=tuple(Refund(refund_id=str(ref.id), amount=abs(ref.total), reason=ref.reason,
-                                 currency=wire.currency) for ref in wire.refunds if ref.total),
-        )  # fmt: skip
+            refunds=tuple(
+                Refund(
+                    refund_id=str(ref.id),
+                    amount=abs(ref.total),
+                    reason=ref.reason,
+                    currency=wire.currency,
+                )
+                for ref in wire.refunds
+                if ref.total
+            ),
+        )
     except ValidationError as exc:  # in the wire order, or in the canonical order built from it
         raise invalid(exc, prefix="" if exc.title == WooOrder.__name__ else "order") from None
 
@@ -168,9 +189,13 @@ def _payment(wire: WooOrder) -> Payment | None:
     last4 = None
     if wire.payment_method == "woocommerce_payments":
         last4 = next((meta.value for meta in wire.meta_data if meta.key == "last4"), None)
-    return build_payment(gateway=wire.payment_method, kind=gateway_kind(wire.payment_method),
-                         card_last4=last4, transaction_id=wire.transaction_id,
-                         paid_at=_gmt(wire.date_paid_gmt))  # fmt: skip
+    return build_payment(
+        gateway=wire.payment_method,
+        kind=gateway_kind(wire.payment_method),
+        card_last4=last4,
+        transaction_id=wire.transaction_id,
+        paid_at=_gmt(wire.date_paid_gmt),
+    )
 
 
 def _gmt(text: str | None) -> datetime | None:
@@ -189,11 +214,16 @@ def _lines(wire: WooOrder) -> tuple[Line, ...]:
         return line_rate(line, rates, wire.currency)
 
     items = [_item(n, item, wire.currency, rate(item)) for n, item in enumerate(wire.line_items)]
-    shipping = [_line("shipping", ship.method_title or "Shipping", ship.total, ship, rate(ship))
-                for ship in wire.shipping_lines]  # fmt: skip
+    shipping = [
+        _line("shipping", ship.method_title or "Shipping", ship.total, ship, rate(ship))
+        for ship in wire.shipping_lines
+    ]
     credits = [f for f in wire.fee_lines if f.total < 0 or (f.total_tax < 0 and not f.total)]
-    fees = [_line("fee", fee.name or "Fee", fee.total, fee, rate(fee))
-            for fee in wire.fee_lines if fee not in credits]  # fmt: skip
+    fees = [
+        _line("fee", fee.name or "Fee", fee.total, fee, rate(fee))
+        for fee in wire.fee_lines
+        if fee not in credits
+    ]
     return (*_absorb(items, credits), *shipping, *fees)
 
 
@@ -211,13 +241,28 @@ def _item(index: int, item: Item, currency: str, rate: Decimal | None) -> Line:
     return _line("item", description, unit, item, rate, item.sku, quantity, base - item.total)
 
 
-def _line(kind: Literal["item", "shipping", "fee"], description: str, unit_price: Decimal,
-          taxed: Fee, rate: Decimal | None, sku: str | None = None, quantity: int = 1,
-          discount: Decimal = _ZERO) -> Line:  # fmt: skip
+def _line(
+    kind: Literal["item", "shipping", "fee"],
+    description: str,
+    unit_price: Decimal,
+    taxed: Fee,
+    rate: Decimal | None,
+    sku: str | None = None,
+    quantity: int = 1,
+    discount: Decimal = _ZERO,
+) -> Line:
     """A canonical line at its VAT percent (`woocommerce_wire.line_rate`); untaxed without tax."""
-    return Line(kind=kind, description=html.unescape(description), sku=sku, discount=discount,
-                quantity=Decimal(quantity), unit_price=unit_price, tax=taxed.total_tax,
-                tax_rate=rate, taxable=taxed.total_tax > 0)  # fmt: skip
+    return Line(
+        kind=kind,
+        description=html.unescape(description),
+        sku=sku,
+        discount=discount,
+        quantity=Decimal(quantity),
+        unit_price=unit_price,
+        tax=taxed.total_tax,
+        tax_rate=rate,
+        taxable=taxed.total_tax > 0,
+    )
 
 
 def _absorb(items: list[Line], negative_fees: list[Fee]) -> list[Line]:
@@ -244,6 +289,13 @@ def _customer(billing: Mapping[str, str | None]) -> Customer:
     get = billing.get
     name = " ".join(filter(None, (get("first_name"), get("last_name"))))
     street = ", ".join(filter(None, (get("address_1"), get("address_2")))) or None
-    return Customer(name=name or get("company") or get("email") or "Customer", email=get("email"),
-                    phone=get("phone"), company=get("company"), address=street, city=get("city"),
-                    postcode=get("postcode"), country=get("country"))  # fmt: skip
+    return Customer(
+        name=name or get("company") or get("email") or "Customer",
+        email=get("email"),
+        phone=get("phone"),
+        company=get("company"),
+        address=street,
+        city=get("city"),
+        postcode=get("postcode"),
+        country=get("country"),
+    )

@@ -104,8 +104,14 @@ def dashboard_path(tenant: str, event_id: str | None) -> str:
     return f"/admin/#/events?tenant={quote(tenant, safe='')}&state=failed,needs_attention"
 
 
-def build_payload(kind: AlertType, tenant: str, alerts: AlertSettings, window: Window,
-                  now: float, failure: Failure | None = None) -> dict[str, Any]:  # fmt: skip
+def build_payload(
+    kind: AlertType,
+    tenant: str,
+    alerts: AlertSettings,
+    window: Window,
+    now: float,
+    failure: Failure | None = None,
+) -> dict[str, Any]:
     """The alert's JSON body: identifiers, a redacted error, the window's numbers; no order
     contents, no customer data, no secrets."""
     payload: dict[str, Any] = {"type": kind, "tenant": tenant}
@@ -132,8 +138,14 @@ def build_payload(kind: AlertType, tenant: str, alerts: AlertSettings, window: W
 class Alerter:
     """One per worker process: records outcomes, decides, and hands alerts to `Deliverer`."""
 
-    def __init__(self, settings: Settings, ledger: Ledger, session: aiohttp.ClientSession,
-                 *, clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        session: aiohttp.ClientSession,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
         self.redis = ledger.redis
         self.delivery = Deliverer(session, ledger.redis)
@@ -152,9 +164,15 @@ class Alerter:
         except Exception as exc:  # alerting never fails the job
             log.warning("alert_error", tenant=tenant, error=type(exc).__name__)
 
-    async def event_failed(self, tenant: str, event_id: str, state: str, error: str,
-                           order_id: str | None = None,
-                           order_number: str | None = None) -> None:  # fmt: skip
+    async def event_failed(
+        self,
+        tenant: str,
+        event_id: str,
+        state: str,
+        error: str,
+        order_id: str | None = None,
+        order_number: str | None = None,
+    ) -> None:
         """Count a failed / needs_attention event; alert on it (once per failure episode)
         and on the failure rate it may tip over."""
         alerts = self._alerts(tenant)
@@ -170,8 +188,9 @@ class Alerter:
         settings = self.settings.tenants.get(tenant)
         return settings.alerts if settings is not None else None
 
-    async def _finished(self, tenant: str, alerts: AlertSettings, event_id: str,
-                        failure: Failure | None) -> None:  # fmt: skip
+    async def _finished(
+        self, tenant: str, alerts: AlertSettings, event_id: str, failure: Failure | None
+    ) -> None:
         now = self.clock()
         window = await self.record(tenant, alerts, event_id, "failed" if failure else "done", now)
         if failure is not None and alerts.on_failure and await self._first_alert(event_id):
@@ -181,16 +200,27 @@ class Alerter:
             payload = build_payload("failure_rate", tenant, alerts, window, now)
             await self.delivery.deliver(tenant, alerts, self._mailer(tenant), payload)
 
-    async def record(self, tenant: str, alerts: AlertSettings, event_id: str,
-                     outcome: Outcome, now: float) -> Window:  # fmt: skip
+    async def record(
+        self, tenant: str, alerts: AlertSettings, event_id: str, outcome: Outcome, now: float
+    ) -> Window:
         """Record one outcome and judge the window, atomically (one script)."""
-        keys = [OUTCOMES.format(tenant, "done"), OUTCOMES.format(tenant, "failed"),
-                COOLDOWN.format(tenant)]  # fmt: skip
+        keys = [
+            OUTCOMES.format(tenant, "done"),
+            OUTCOMES.format(tenant, "failed"),
+            COOLDOWN.format(tenant),
+        ]
         rate = "" if alerts.failure_rate is None else repr(alerts.failure_rate)
         window_ms = max(1, int(alerts.window_s * 1000))
         cooldown_ms = int(alerts.cooldown_s * 1000)
-        args: list[str | int] = [event_id, outcome, int(now * 1000), window_ms,
-                                 alerts.min_events, rate, cooldown_ms]  # fmt: skip
+        args: list[str | int] = [
+            event_id,
+            outcome,
+            int(now * 1000),
+            window_ms,
+            alerts.min_events,
+            rate,
+            cooldown_ms,
+        ]
         failed, finished, alert = await self._record(keys=keys, args=args)
         return Window(int(failed), int(finished), bool(alert))
 

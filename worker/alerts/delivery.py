@@ -96,13 +96,17 @@ class Deliverer:
         #: deliveries per (channel, "ok" | "failed") in this process
         self.counts: Counter[tuple[str, str]] = Counter()
 
-    async def deliver(self, tenant: str, settings: AlertSettings, mailer: Mailer | None,
-                      payload: Mapping[str, Any]) -> None:  # fmt: skip
+    async def deliver(
+        self,
+        tenant: str,
+        settings: AlertSettings,
+        mailer: Mailer | None,
+        payload: Mapping[str, Any],
+    ) -> None:
         """Every configured channel at once; one failing does not stop the other."""
         sends = []
         if settings.webhook_url:
-            sends.append(self._attempt(tenant, "webhook", payload,
-                                       self._post(settings, payload)))  # fmt: skip
+            sends.append(self._attempt(tenant, "webhook", payload, self._post(settings, payload)))
         if settings.email_to and mailer is not None:
             subject, text = email_text(payload)
             email = mailer.send_text(settings.email_to, subject, text)
@@ -116,27 +120,41 @@ class Deliverer:
         timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
         try:
             async with self.session.post(
-                settings.webhook_url, data=body, headers=headers, timeout=timeout,
+                settings.webhook_url,
+                data=body,
+                headers=headers,
+                timeout=timeout,
                 allow_redirects=False,
-            ) as response:  # fmt: skip
+            ) as response:
                 if not 200 <= response.status < 300:
                     raise DeliveryFailed(f"webhook answered {response.status}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryFailed(f"webhook unreachable: {type(exc).__name__}") from None
 
-    async def _attempt(self, tenant: str, channel: Channel, payload: Mapping[str, Any],
-                       send: Awaitable[None]) -> None:  # fmt: skip
+    async def _attempt(
+        self, tenant: str, channel: Channel, payload: Mapping[str, Any], send: Awaitable[None]
+    ) -> None:
         """Await one channel's send; log and count the outcome, never raise."""
         try:
             await send
         except (DeliveryFailed, BridgeError) as exc:
             await self._count(tenant, channel, "failed")
-            log.warning("alert_delivery_failed", tenant=tenant, channel=channel,
-                        alert=payload["type"], error=str(exc))  # fmt: skip
+            log.warning(
+                "alert_delivery_failed",
+                tenant=tenant,
+                channel=channel,
+                alert=payload["type"],
+                error=str(exc),
+            )
         except Exception as exc:  # a bad secret, a header the mail library refuses, a bug
             await self._count(tenant, channel, "failed")
-            log.warning("alert_delivery_failed", tenant=tenant, channel=channel,
-                        alert=payload["type"], error=type(exc).__name__)  # fmt: skip
+            log.warning(
+                "alert_delivery_failed",
+                tenant=tenant,
+                channel=channel,
+                alert=payload["type"],
+                error=type(exc).__name__,
+            )
         else:
             await self._count(tenant, channel, "ok")
             log.info("alert_sent", tenant=tenant, channel=channel, alert=payload["type"])

@@ -14,9 +14,8 @@ whose location names the field (``lines.0.unit_price``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
-from decimal import Context, Decimal, Inexact, localcontext
+from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -25,15 +24,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from worker.domain.amount_bounds import WIDE_CONTEXT, Located, line_amounts, refuse_large
 from worker.domain.money import (
-    MAX_MINOR_UNITS,
     currency_code,
-    minor_units,
     quantize,
     read_amount,
     read_quantity,
@@ -87,74 +83,15 @@ class EventKind(StrEnum):
 
 
 #: kinds whose event must carry an order snapshot
-SNAPSHOT_KINDS = frozenset({EventKind.ORDER_CREATED, EventKind.ORDER_UPDATED, EventKind.ORDER_PAID,
-                            EventKind.ORDER_CANCELLED, EventKind.PAYMENT_CAPTURED})  # fmt: skip
-
-
-Located = tuple[tuple[str | int, ...], Decimal]
-
-#: the precision of Decimal's default context, which the worker's arithmetic runs in
-DEFAULT_PRECISION = 28
-#: wide enough for any product of amounts within the bounds (28 digits × 13), exactly
-_WIDE = Context(prec=60, traps=[])
-
-
-def _line_amounts(lines: tuple[Line, ...]) -> Iterator[Located]:
-    """Each line's money fields, and its price × quantity (located at its `quantity`),
-    computed exactly."""
-    for index, line in enumerate(lines):
-        for name in ("unit_price", "discount", "tax"):
-            yield ("lines", index, name), getattr(line, name)
-        yield ("lines", index, "quantity"), _WIDE.multiply(line.unit_price, line.quantity)
-
-
-def _rounds(line: Line) -> bool:
-    """Whether price × quantity, less the discount and plus the tax (`Line.gross`), would be
-    rounded in Decimal's default context: 12 places of a price times 6 of a quantity can
-    need more than its 28 significant digits (12778.333333333335 × 999999.999997)."""
-    context = Context(prec=DEFAULT_PRECISION, traps=[])
-    context.add(context.subtract(context.multiply(line.unit_price, line.quantity), line.discount),
-                line.tax)  # fmt: skip
-    return bool(context.flags[Inexact])
-
-
-def _refuse_large(currency: str, amounts: list[Located], lines: tuple[Line, ...] = ()) -> None:
-    """Raise a ValidationError at each amount over `MAX_MINOR_UNITS` of `currency`, and at
-    the quantity of each of `lines` whose amount is not exact in Decimal's default context.
-
-    The amounts are already within `money.MAX_AMOUNT` (and a price × quantity within
-    10^21), so the scaling is exact and cannot overflow."""
-    limit = f"{MAX_MINOR_UNITS:.0e}".replace("e+", "e")
-    errors = [
-        InitErrorDetails(
-            type=PydanticCustomError(
-                "amount_too_large",
-                "more than {limit} smallest units of {currency}"
-                + (" (price × quantity)" if loc[-1] == "quantity" else ""),
-                {"limit": limit, "currency": currency},
-            ),
-            loc=loc,
-            input=str(amount),
-        )
-        for loc, amount in amounts
-        if abs(minor_units(amount, currency)) > MAX_MINOR_UNITS
-    ]
-    errors += [
-        InitErrorDetails(
-            type=PydanticCustomError(
-                "amount_not_exact",
-                "price × quantity (less the discount, plus the tax) needs more than {digits}"
-                " significant digits",
-                {"digits": DEFAULT_PRECISION},
-            ),
-            loc=("lines", index, "quantity"),
-            input=str(line.quantity),
-        )
-        for index, line in enumerate(lines)
-        if _rounds(line)
-    ]
-    if errors:
-        raise ValidationError.from_exception_data("amount", errors)
+SNAPSHOT_KINDS = frozenset(
+    {
+        EventKind.ORDER_CREATED,
+        EventKind.ORDER_UPDATED,
+        EventKind.ORDER_PAID,
+        EventKind.ORDER_CANCELLED,
+        EventKind.PAYMENT_CAPTURED,
+    }
+)
 
 
 class Customer(_Frozen):
@@ -217,10 +154,10 @@ class Refund(_Frozen):
 
     @model_validator(mode="after")
     def _bounded(self) -> Refund:
-        amounts: list[Located] = [(("amount",), self.amount), *_line_amounts(self.lines)]
+        amounts: list[Located] = [(("amount",), self.amount), *line_amounts(self.lines)]
         if self.refunded_to_date is not None:
             amounts.append((("refunded_to_date",), self.refunded_to_date))
-        _refuse_large(self.currency, amounts, self.lines)
+        refuse_large(self.currency, amounts, self.lines)
         return self
 
 
@@ -262,18 +199,20 @@ class Payment(_Frozen):
         None, description='The platform\'s gateway name, e.g. "shopify_payments", "paypal", "bacs".'
     )
     kind: PaymentKind | None = Field(
-        None, description="What the platform says the method was, when it says: a card, PayPal, "
-        "a bank transfer (or debit), cash; other for anything else (a cheque, a gift card)."
-    )  # fmt: skip
+        None,
+        description="What the platform says the method was, when it says: a card, PayPal, "
+        "a bank transfer (or debit), cash; other for anything else (a cheque, a gift card).",
+    )
     card_brand: ShortText = Field(None, description='The card\'s brand, e.g. "Visa".')
     card_last4: LastFour = Field(
-        None, description="The card's last four digits; of a longer number only the last four "
-        "are kept."
-    )  # fmt: skip
+        None,
+        description="The card's last four digits; of a longer number only the last four are kept.",
+    )
     transaction_id: OptionalDisplayIdentifier = Field(
-        None, description="The gateway's authorisation or transaction id (a card number in it "
-        "is masked to its last four)."
-    )  # fmt: skip
+        None,
+        description="The gateway's authorisation or transaction id (a card number in it "
+        "is masked to its last four).",
+    )
     payer_name: Name = Field(
         None, description="The card holder or PayPal payer, when the platform names one."
     )
@@ -319,10 +258,10 @@ class Order(_Frozen):
             raise ValueError("a stored-card charge cannot be asked for an order gift cards paid")
         amounts: list[Located] = [(("total",), self.total), (("total_tax",), self.total_tax)]
         amounts.append((("gift_cards",), self.gift_cards))
-        amounts += _line_amounts(self.lines)
+        amounts += line_amounts(self.lines)
         if self.charge is not None and self.charge.first_payment is not None:
             amounts.append((("charge", "first_payment"), self.charge.first_payment))
-        _refuse_large(self.currency, amounts, self.lines)
+        refuse_large(self.currency, amounts, self.lines)
         return self
 
     def paid_otherwise(self) -> Decimal:
@@ -332,8 +271,9 @@ class Order(_Frozen):
 
     def lines_total(self) -> Decimal:
         """Sum of the lines' gross amounts, rounded to the currency's smallest unit once:
-        each gross is exact in the default context (`_rounds`), and so is their sum here."""
-        with localcontext(_WIDE):
+        each gross is exact in the default context (`amount_bounds.rounds`), and so is their
+        sum here."""
+        with localcontext(WIDE_CONTEXT):
             raw = sum((line.gross(self.prices_include_tax) for line in self.lines), Decimal(0))
             return quantize(raw, self.currency)
 

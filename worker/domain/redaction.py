@@ -24,7 +24,7 @@ SECRET_KEYS = frozenset({
     "cc_number", "card_number", "cc_cvv", "cvv", "cc_token_id", "token_id",
     "holder_id", "cc_holder_id", "cc_validity",
     "x-shopify-hmac-sha256", "x-wc-webhook-signature", "stripe-signature", "webhook-signature",
-})  # fmt: skip
+})  # fmt: skip  # a table: credentials, then card data, then signature headers, by row
 
 #: keys that hold our own identifiers (shop order ids can be long digit runs); never scrubbed
 IDENTIFIER_KEYS = frozenset({"order_id", "event_id", "delivery_id", "key", "docnum"})

@@ -31,17 +31,24 @@ def charge_order(tenant: str, order: Order) -> ChargeOrder:
         raise Permanent("the order does not ask for a charge", reason="no_charge_request")
     request = order.charge
     return ChargeOrder(
-        reference=sanity_string(tenant, order.order_id, "charge"), amount=order.total,
-        currency=order.currency, customer_ref=request.customer_ref,
-        num_of_payments=request.num_of_payments, first_payment=request.first_payment,
+        reference=sanity_string(tenant, order.order_id, "charge"),
+        amount=order.total,
+        currency=order.currency,
+        customer_ref=request.customer_ref,
+        num_of_payments=request.num_of_payments,
+        first_payment=request.first_payment,
         customer_name=order.customer.name,
-    )  # fmt: skip
+    )
 
 
 def as_document(charge: ChargeRef) -> DocumentRef:
-    return DocumentRef(doctype=CHARGE_DOCTYPE, docnum=charge.confirmation_code,
-                       doc_id=charge.transaction_id, total=charge.amount,
-                       card_type=charge.card_type)  # fmt: skip
+    return DocumentRef(
+        doctype=CHARGE_DOCTYPE,
+        docnum=charge.confirmation_code,
+        doc_id=charge.transaction_id,
+        total=charge.amount,
+        card_type=charge.card_type,
+    )
 
 
 def recorded_charge(job: JobRecord | None, order: Order) -> ChargeRef:
@@ -65,8 +72,10 @@ def _check_unknown(job: JobRecord | None, settle_s: float) -> None:
         return
     waited = time.time() - job.unknown_since
     if waited < settle_s:
-        raise Waiting("waiting for the card transaction to show up",
-                      delay_ms=max(500, int((settle_s - waited) * 1000)))  # fmt: skip
+        raise Waiting(
+            "waiting for the card transaction to show up",
+            delay_ms=max(500, int((settle_s - waited) * 1000)),
+        )
     if job.unknown_count >= 2:
         raise NeedsAttention(
             "the charge's outcome is unknown: no transaction was found after the settle "

@@ -18,8 +18,9 @@ class Mailer:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
 
-    async def send_document(self, to: str, subject: str, text: str, pdf: bytes,
-                            filename: str) -> None:  # fmt: skip
+    async def send_document(
+        self, to: str, subject: str, text: str, pdf: bytes, filename: str
+    ) -> None:
         """Email `pdf` as an attachment. SMTP 5xx answers are permanent, the rest retryable."""
         message = self._message(to, subject, text)
         message.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
@@ -40,9 +41,14 @@ class Mailer:
         password = smtp.password.get_secret_value() if smtp.password else None
         try:
             await aiosmtplib.send(
-                message, hostname=smtp.host, port=smtp.port, username=smtp.username,
-                password=password, start_tls=smtp.starttls, timeout=smtp.timeout_s,
-            )  # fmt: skip
+                message,
+                hostname=smtp.host,
+                port=smtp.port,
+                username=smtp.username,
+                password=password,
+                start_tls=smtp.starttls,
+                timeout=smtp.timeout_s,
+            )
         except aiosmtplib.SMTPResponseException as exc:
             if 500 <= exc.code < 600:
                 raise Permanent(f"SMTP refused: {exc.code}", reason="smtp_refused") from None

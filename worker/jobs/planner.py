@@ -130,8 +130,9 @@ def plan(
         names |= {REFUND_PREFIX + rid for rid in refunds if REFUND_PREFIX + rid not in known}
     email = documents.email and bool(order.customer.email)
     if email and not emails_on_create:
-        documents_made = {n for n in names | known.keys() if n in SALE_STEPS or
-                          n.startswith(REFUND_PREFIX)}  # fmt: skip
+        documents_made = {
+            n for n in names | known.keys() if n in SALE_STEPS or n.startswith(REFUND_PREFIX)
+        }
         names |= {EMAIL_PREFIX + n for n in documents_made if EMAIL_PREFIX + n not in known}
     has_invrec = "invrec" in sale_doc
     charged = CHARGE in names or CHARGE in known

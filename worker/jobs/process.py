@@ -10,15 +10,13 @@ plans nothing: its payment is kept for the order's documents (`payment_details`)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import structlog
-from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import LockError
 
 from worker.alerts.alerter import Alerter
 from worker.domain.events import EventKind, Order, OrderEvent, Refund
@@ -34,6 +32,7 @@ from worker.errors import (
 )
 from worker.jobs.email_once import EmailGuard, email_guard
 from worker.jobs.limits import TenantLimits
+from worker.jobs.order_lock import Renew, renew_until
 from worker.jobs.payment_details import awaited, keep, merged
 from worker.jobs.planner import Step, newest, plan
 from worker.jobs.refunds import added
@@ -42,10 +41,8 @@ from worker.providers.base import DocumentRef
 from worker.settings import Settings
 
 log = structlog.get_logger("worker.jobs")
-
-
-#: renews something held for as long as the order lock (a tenant's concurrency slot)
-Renew = Callable[[], Awaitable[None]]
+#: the keeper under the name it had before it moved to `order_lock`
+_keep = renew_until
 
 
 @dataclass(frozen=True)
@@ -149,8 +146,15 @@ async def _unreadable(deps: Deps, event_id: str, state: str | None, exc: StoredI
     tenant, order_id = fields.get("tenant", ""), fields.get("order_id", "")
     structlog.contextvars.bind_contextvars(tenant=tenant, order_id=order_id)
     log.error("event_failed", reason=exc.reason, error=str(exc))
-    await _settle_as(deps, event_id, tenant, "failed", f"{exc.reason}: {exc}",
-                     order_id=order_id, number=fields.get("order_number") or None)  # fmt: skip
+    await _settle_as(
+        deps,
+        event_id,
+        tenant,
+        "failed",
+        f"{exc.reason}: {exc}",
+        order_id=order_id,
+        number=fields.get("order_number") or None,
+    )
 
 
 async def _locked(deps: Deps, event: OrderEvent, also_renew: Renew | None = None) -> None:
@@ -161,7 +165,7 @@ async def _locked(deps: Deps, event: OrderEvent, also_renew: Renew | None = None
     if not await lock.acquire():
         raise RetryLater("order busy", delay_ms=500 + random.randint(0, 500))  # noqa: S311
     done = asyncio.Event()
-    keeper = asyncio.create_task(_keep(lock, ttl_s, done, also_renew))
+    keeper = asyncio.create_task(renew_until(lock, ttl_s, done, also_renew))
     try:
         await _run_event(deps, event)
     finally:
@@ -174,31 +178,6 @@ async def _locked(deps: Deps, event: OrderEvent, also_renew: Renew | None = None
             await lock.release()
         except LockError:  # held past its TTL; another worker may own the order now
             log.warning("order_lock_expired_while_held", ttl_s=ttl_s)
-
-
-async def _pause(seconds: float, stop: asyncio.Event) -> bool:
-    """Wait `seconds`, or less if `stop` is set meanwhile; whether it is set."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await stop.wait()
-    return stop.is_set()
-
-
-async def _keep(lock: Lock, ttl_s: float, done: asyncio.Event, also: Renew | None = None) -> None:
-    """Renew the order's lock every third of its TTL until `done`, so a long job keeps its
-    order however long its provider takes, while a dead worker's lock still expires within
-    one TTL. A renewal under way when `done` is set finishes first (Redis socket timeouts
-    bound it)."""
-    while not await _pause(ttl_s / 3, done):
-        try:
-            await lock.reacquire()
-            if also is not None:
-                await also()
-        except LockError:  # no longer ours: it expired (a long Redis outage) and was taken
-            log.warning("order_lock_lost", ttl_s=ttl_s)
-            return
-        except RedisError as exc:  # Redis away for a moment: try again at the next third
-            log.warning("order_lock_not_renewed", error=type(exc).__name__)
 
 
 async def _run_event(deps: Deps, event: OrderEvent) -> None:
@@ -234,12 +213,21 @@ async def _retry_or_fail(deps: Deps, event: OrderEvent, exc: BridgeError) -> Non
 
 async def _settle(deps: Deps, event: OrderEvent, state: EventState, error: str = "") -> None:
     number = event.order.number if event.order is not None else None
-    await _settle_as(deps, event.event_id, event.tenant, state, error, order_id=event.order_id,
-                     number=number)  # fmt: skip
+    await _settle_as(
+        deps, event.event_id, event.tenant, state, error, order_id=event.order_id, number=number
+    )
 
 
-async def _settle_as(deps: Deps, event_id: str, tenant: str, state: EventState, error: str,
-                     *, order_id: str, number: str | None) -> None:  # fmt: skip
+async def _settle_as(
+    deps: Deps,
+    event_id: str,
+    tenant: str,
+    state: EventState,
+    error: str,
+    *,
+    order_id: str,
+    number: str | None,
+) -> None:
     """Write the event's final state, then tell the alerter (which never raises: an alert
     that cannot go out is logged, and the job's outcome stands)."""
     await deps.ledger.set_event_state(event_id, state, error=error or None)
@@ -249,8 +237,9 @@ async def _settle_as(deps: Deps, event_id: str, tenant: str, state: EventState, 
     if state == "done":
         await alerter.event_done(tenant, event_id)
         return
-    await alerter.event_failed(tenant, event_id, state, error, order_id=order_id,
-                               order_number=number)  # fmt: skip
+    await alerter.event_failed(
+        tenant, event_id, state, error, order_id=order_id, order_number=number
+    )
 
 
 async def _current_order(deps: Deps, event: OrderEvent) -> tuple[Order, OrderState]:
@@ -263,8 +252,7 @@ async def _current_order(deps: Deps, event: OrderEvent) -> tuple[Order, OrderSta
     fresh = added(seen, known.refunds)
     # The refund is kept even when its order is not known yet: the order's own event will
     # issue the credit note when it comes.
-    await ledger.save_order(tenant, order_id, order if order is not known.snapshot else None,
-                            fresh)  # fmt: skip
+    await ledger.save_order(tenant, order_id, order if order is not known.snapshot else None, fresh)
     own = event.order.payment if event.order is not None else None
     payment = known.payment
     if own is not None and own.transaction_id:  # may fill a gap of another event's order
@@ -299,8 +287,9 @@ async def _run_steps(deps: Deps, event: OrderEvent) -> None:
     known, refunds = dict(current.steps), current.refunds
     provider = deps.provider_for(event.tenant)
     states = {name: job.state for name, job in known.items()}
-    steps = plan(order, refunds, states, tenant.documents,
-                 emails_on_create=provider.emails_on_create)  # fmt: skip
+    steps = plan(
+        order, refunds, states, tenant.documents, emails_on_create=provider.emails_on_create
+    )
     if not steps:
         log.info("nothing_to_do", kind=event.kind.value)
     # a paid order's documents record how it was paid, with details that came apart from it
@@ -387,7 +376,14 @@ async def _run_step(
         docnum=ref.docnum,
         emailed=ref.emailed,
     )
-    return replace(job, state="done", doctype=ref.doctype, docnum=ref.docnum,
-                   doc_id=ref.doc_id or "", doc_url=ref.doc_url or "", emailed=ref.emailed,
-                   card_type=ref.card_type or "",
-                   last_error=None)  # fmt: skip
+    return replace(
+        job,
+        state="done",
+        doctype=ref.doctype,
+        docnum=ref.docnum,
+        doc_id=ref.doc_id or "",
+        doc_url=ref.doc_url or "",
+        emailed=ref.emailed,
+        card_type=ref.card_type or "",
+        last_error=None,
+    )

@@ -30,7 +30,11 @@ from worker.providers.base import (
 from worker.settings import DocumentSettings
 
 _KINDS: dict[str, DocumentKind] = {
-    "invoice": "invoice", "invrec": "invrec", "receipt": "receipt", "refund": "refund"}  # fmt: skip
+    "invoice": "invoice",
+    "invrec": "invrec",
+    "receipt": "receipt",
+    "refund": "refund",
+}
 
 
 def _refund_line(order: Order, refund: Refund) -> Line:
@@ -48,36 +52,52 @@ def _refund_line(order: Order, refund: Refund) -> Line:
             "order was taxed at several rates: issue its credit note by hand",
             reason="refund_rate_unknown",
         )
-    return Line(description=f"Refund for order {order.number}", quantity=1,
-                unit_price=refund.amount, taxable=bool(rates),
-                tax_rate=next(iter(rates), None))  # fmt: skip
+    return Line(
+        description=f"Refund for order {order.number}",
+        quantity=1,
+        unit_price=refund.amount,
+        taxable=bool(rates),
+        tax_rate=next(iter(rates), None),
+    )
 
 
 def credit_note_order(order: Order, refund: Refund) -> Order:
     """The refund as an order-shaped document: its own lines, or one line for the amount
     (`_refund_line`)."""
     lines = refund.lines or (_refund_line(order, refund),)
-    return order.model_copy(update={
-        "lines": lines, "total": refund.amount, "total_tax": sum(line.tax for line in lines),
-        "prices_include_tax": True, "paid": False, "refunds": (),
-        "created_at": refund.created_at or order.created_at,
-        "gift_cards": Decimal(0),  # what gift cards paid of the sale is not the refund's
-    })  # fmt: skip
+    return order.model_copy(
+        update={
+            "lines": lines,
+            "total": refund.amount,
+            "total_tax": sum(line.tax for line in lines),
+            "prices_include_tax": True,
+            "paid": False,
+            "refunds": (),
+            "created_at": refund.created_at or order.created_at,
+            "gift_cards": Decimal(0),  # what gift cards paid of the sale is not the refund's
+        }
+    )
 
 
 def _require(step: Step, context: StepContext) -> DocumentRef:
     document = context.based_on.document() if context.based_on else None
     if document is None:
-        raise Permanent(f"{step.name} needs the {step.based_on} document first",
-                        reason="missing_base_document")  # fmt: skip
+        raise Permanent(
+            f"{step.name} needs the {step.based_on} document first", reason="missing_base_document"
+        )
     return document
 
 
 class StepRunner:
     """One tenant's steps, through its provider (and its SMTP server where needed)."""
 
-    def __init__(self, provider: Provider, tenant: str, documents: DocumentSettings,
-                 mailer: Mailer | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        provider: Provider,
+        tenant: str,
+        documents: DocumentSettings,
+        mailer: Mailer | None = None,
+    ) -> None:
         self.provider = provider
         self.tenant = tenant
         self.documents = documents

@@ -47,9 +47,14 @@ class JobRecord:
         """The provider's document this step made, if it made one."""
         if not self.doctype or not self.docnum:
             return None
-        return DocumentRef(doctype=self.doctype, docnum=self.docnum, doc_id=self.doc_id or None,
-                           doc_url=self.doc_url or None, emailed=self.emailed,
-                           card_type=self.card_type or None)  # fmt: skip
+        return DocumentRef(
+            doctype=self.doctype,
+            docnum=self.docnum,
+            doc_id=self.doc_id or None,
+            doc_url=self.doc_url or None,
+            emailed=self.emailed,
+            card_type=self.card_type or None,
+        )
 
 
 def _now() -> str:
@@ -108,8 +113,11 @@ class JobLedger:
             for key in keys:
                 pipe.hgetall(JOB.format(key))
             rows = cast(list[dict[str, str]], await pipe.execute())
-        return {step: job_record(key, raw) for step, key, raw in zip(steps, keys, rows, strict=True)
-                if raw}  # fmt: skip
+        return {
+            step: job_record(key, raw)
+            for step, key, raw in zip(steps, keys, rows, strict=True)
+            if raw
+        }
 
     async def job(self, key: str) -> JobRecord | None:
         raw = cast(dict[str, str], await self.redis.hgetall(JOB.format(key)))

@@ -56,9 +56,19 @@ from worker.redis_clients import async_client, close_async
 from worker.settings import RedisSettings
 
 __all__ = [
-    "EVENT", "EVENTS", "JOB", "ORDER", "STATE", "UNQUEUED",
-    "EventState", "JobFailure", "JobLedger", "JobRecord", "Ledger", "StoredInvalid",
-]  # fmt: skip
+    "EVENT",
+    "EVENTS",
+    "JOB",
+    "ORDER",
+    "STATE",
+    "UNQUEUED",
+    "EventState",
+    "JobFailure",
+    "JobLedger",
+    "JobRecord",
+    "Ledger",
+    "StoredInvalid",
+]
 
 #: how long the delivery that recorded an event has to queue it before another may
 ENQUEUE_CLAIM_MS = 10_000
@@ -138,8 +148,11 @@ class Ledger(JobLedger):
     @classmethod
     def from_settings(cls, settings: RedisSettings) -> Ledger:
         """The ledger on the settings' Redis: by URL or through Sentinel."""
-        return cls(async_client(settings), min_replicas=settings.min_replicas,
-                   replica_timeout_ms=settings.replica_timeout_ms)  # fmt: skip
+        return cls(
+            async_client(settings),
+            min_replicas=settings.min_replicas,
+            replica_timeout_ms=settings.replica_timeout_ms,
+        )
 
     async def close(self) -> None:
         await close_async(self.redis)
@@ -205,11 +218,23 @@ class Ledger(JobLedger):
         else:
             state = "ignored"
         flat = [part for pair in fields.items() for part in pair]
-        keys = [EVENT.format(item.event_id), EVENTS, UNQUEUED, CLAIM.format(item.event_id),
-                WEBHOOK_RATE.format(item.tenant)]  # fmt: skip
+        keys = [
+            EVENT.format(item.event_id),
+            EVENTS,
+            UNQUEUED,
+            CLAIM.format(item.event_id),
+            WEBHOOK_RATE.format(item.tenant),
+        ]
         interval, tolerance = rate.gcra() if rate else (0.0, 0.0)
-        args: list[str | int | float] = [item.event_id, now, state, ENQUEUE_CLAIM_MS, interval,
-                                         tolerance, *flat]  # fmt: skip
+        args: list[str | int | float] = [
+            item.event_id,
+            now,
+            state,
+            ENQUEUE_CLAIM_MS,
+            interval,
+            tolerance,
+            *flat,
+        ]
         previous = await self._record(keys=keys, args=args)
         if previous is None:
             return "new"
@@ -326,8 +351,9 @@ class Ledger(JobLedger):
             payment=None if paid is None else _read(Payment, paid, "payment", of),
         )
 
-    async def save_order(self, tenant: str, order_id: str, snapshot: Order | None,
-                         refunds: Sequence[Refund]) -> None:  # fmt: skip
+    async def save_order(
+        self, tenant: str, order_id: str, snapshot: Order | None, refunds: Sequence[Refund]
+    ) -> None:
         """Keep a newer snapshot (None: unchanged) and refunds not seen before, together."""
         if snapshot is None and not refunds:
             return

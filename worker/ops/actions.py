@@ -43,12 +43,35 @@ from worker.ops.find import (
 )
 
 __all__ = [
-    "ACTIONS", "ACTIONS_CAP", "ALL_ACTIONS", "CHUNK", "FINAL", "RETRYABLE", "SCAN_MAX",
-    "SETTLEABLE", "STATES",
-    "EnqueueMany", "EventFilter", "EventSummary", "NotAllowed", "OpsError", "UnknownEvent",
-    "action_entry", "discard", "event_detail", "find_events", "ids_in_states", "is_paused",
-    "pause", "replay", "reread", "resolve", "resume", "retry", "states_of",
-]  # fmt: skip
+    "ACTIONS",
+    "ACTIONS_CAP",
+    "ALL_ACTIONS",
+    "CHUNK",
+    "FINAL",
+    "RETRYABLE",
+    "SCAN_MAX",
+    "SETTLEABLE",
+    "STATES",
+    "EnqueueMany",
+    "EventFilter",
+    "EventSummary",
+    "NotAllowed",
+    "OpsError",
+    "UnknownEvent",
+    "action_entry",
+    "discard",
+    "event_detail",
+    "find_events",
+    "ids_in_states",
+    "is_paused",
+    "pause",
+    "replay",
+    "reread",
+    "resolve",
+    "resume",
+    "retry",
+    "states_of",
+]
 
 RETRYABLE = ("failed", "needs_attention", "retrying", "received", "queued")
 #: what an operator may discard or resolve: anything unfinished, a kept unreadable delivery too
@@ -117,8 +140,7 @@ class _Move:
         settled = [f"{self.to}_by", self.who, f"{self.to}_at", now, "note", self.note]
         fields = ["failures", "0"] if self.queue else settled
         head = [",".join(("", *self.allowed, "")), self.to, now, entry, event_id]
-        return [*head, str(ACTIONS_CAP), str(int(self.queue)), self.jobs_to, *fields,
-                *self.fields]  # fmt: skip
+        return [*head, str(ACTIONS_CAP), str(int(self.queue)), self.jobs_to, *fields, *self.fields]
 
 
 async def _move(ledger: Ledger, event_ids: Sequence[str], move: _Move) -> dict[str, str | None]:
@@ -139,9 +161,15 @@ async def _send(ledger: Ledger, event_ids: Sequence[str], enqueue: EnqueueMany, 
         await ledger.redis.zrem(UNQUEUED, *event_ids)
 
 
-async def retry(ledger: Ledger, event_ids: Sequence[str], *, enqueue: EnqueueMany, who: str,
-                actor_name: str,
-                on_progress: Callable[[int], None] | None = None) -> int:  # fmt: skip
+async def retry(
+    ledger: Ledger,
+    event_ids: Sequence[str],
+    *,
+    enqueue: EnqueueMany,
+    who: str,
+    actor_name: str,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
     """Queue again each event in a RETRYABLE state (others are left alone): state `queued`,
     failures 0, its order's failed steps back to `retrying`. Returns how many were queued;
     after each chunk, `on_progress` is told how many of `event_ids` are dealt with so far
@@ -180,16 +208,23 @@ async def resolve(ledger: Ledger, event_id: str, *, who: str, note: str) -> None
     await _one(ledger, event_id, move)
 
 
-async def replay(ledger: Ledger, event_id: str, *, enqueue: EnqueueMany, who: str,
-                 actor_name: str) -> None:  # fmt: skip
+async def replay(
+    ledger: Ledger, event_id: str, *, enqueue: EnqueueMany, who: str, actor_name: str
+) -> None:
     """Run a done event through the planner again; its done steps make it change nothing.
     Raises UnknownEvent or NotAllowed, and changes nothing, when it cannot."""
     await _one(ledger, event_id, _Move("replay", ("done",), "queued", who, queue=True))
     await _send(ledger, [event_id], enqueue, actor_name)
 
 
-async def reread(ledger: Ledger, item: OrderEvent | IgnoredDelivery, *, enqueue: EnqueueMany,
-                 who: str, actor_name: str) -> str:  # fmt: skip
+async def reread(
+    ledger: Ledger,
+    item: OrderEvent | IgnoredDelivery,
+    *,
+    enqueue: EnqueueMany,
+    who: str,
+    actor_name: str,
+) -> str:
     """Put what a kept `unreadable` delivery reads as now (`item`, made by the receiver's
     current parsers under the same event id) in its place: an order event is queued, a
     delivery we do not act on is `ignored`. Returns the new state.
@@ -197,8 +232,16 @@ async def reread(ledger: Ledger, item: OrderEvent | IgnoredDelivery, *, enqueue:
     fields: tuple[str, ...] = ("topic", item.topic, "last_error", "")
     if isinstance(item, OrderEvent):
         number = item.order.number if item.order else ""
-        fields += ("kind", item.kind.value, "order_id", item.order_id, "order_number", number,
-                   "payload", item.model_dump_json())  # fmt: skip
+        fields += (
+            "kind",
+            item.kind.value,
+            "order_id",
+            item.order_id,
+            "order_number",
+            number,
+            "payload",
+            item.model_dump_json(),
+        )
     to = "queued" if isinstance(item, OrderEvent) else "ignored"
     move = _Move("replay", ("unreadable",), to, who, queue=to == "queued", fields=fields)
     await _one(ledger, item.event_id, move)

@@ -25,10 +25,30 @@ ACTIONS_CAP = 10_000  #: entries kept in ALL_ACTIONS
 CHUNK = 1_000  #: events per pipelined batch
 SCAN_MAX = 200_000  #: most events one search looks at, newest first
 
-_SUMMARY = ("id", "tenant", "source", "topic", "order_id", "order_number", "state",
-            "received_at", "failures", "last_error")  # fmt: skip
-_STEP = ("state", "attempts", "doctype", "docnum", "doc_id", "emailed", "last_error",
-         "event_id", "started_at", "finished_at")  # fmt: skip
+_SUMMARY = (
+    "id",
+    "tenant",
+    "source",
+    "topic",
+    "order_id",
+    "order_number",
+    "state",
+    "received_at",
+    "failures",
+    "last_error",
+)
+_STEP = (
+    "state",
+    "attempts",
+    "doctype",
+    "docnum",
+    "doc_id",
+    "emailed",
+    "last_error",
+    "event_id",
+    "started_at",
+    "finished_at",
+)
 
 
 class OpsError(Exception):
@@ -87,10 +107,18 @@ class EventFilter:
         )
 
 
-async def find_events(ledger: Ledger, *, tenant: str | None = None, source: str | None = None,
-                      order_id: str | None = None, states: Iterable[str] | None = None,
-                      since: float | None = None, until: float | None = None,
-                      text: str | None = None, limit: int = 100) -> list[EventSummary]:  # fmt: skip
+async def find_events(
+    ledger: Ledger,
+    *,
+    tenant: str | None = None,
+    source: str | None = None,
+    order_id: str | None = None,
+    states: Iterable[str] | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    text: str | None = None,
+    limit: int = 100,
+) -> list[EventSummary]:
     """Events received in [since, until] (unix s) that match every filter given, newest first.
     With `states`, only those states' indexes are read, not the whole ledger."""
     wanted = EventFilter(tenant, source, order_id, frozenset(states) if states else None, text)
@@ -102,8 +130,10 @@ async def find_events(ledger: Ledger, *, tenant: str | None = None, source: str 
         if wanted.states is not None:  # the state indexes hold exactly the candidates
             ids, offset = await _ids_in_states(ledger, wanted.states, top, bottom), SCAN_MAX
         else:
-            ids = cast(list[str], await ledger.redis.zrevrangebyscore(
-                EVENTS, top, bottom, start=offset, num=CHUNK))  # fmt: skip
+            ids = cast(
+                list[str],
+                await ledger.redis.zrevrangebyscore(EVENTS, top, bottom, start=offset, num=CHUNK),
+            )
             offset += len(ids)  # a newer event shifts the window back: re-read, never skipped
         fresh = [event_id for event_id in ids if event_id not in seen]
         seen.update(fresh)
@@ -118,21 +148,28 @@ async def find_events(ledger: Ledger, *, tenant: str | None = None, source: str 
     return found[:limit]
 
 
-async def _ids_in_states(ledger: Ledger, states: Iterable[str], top: float | str,
-                         bottom: float | str) -> list[str]:  # fmt: skip
+async def _ids_in_states(
+    ledger: Ledger, states: Iterable[str], top: float | str, bottom: float | str
+) -> list[str]:
     """Ids of events in any of `states` received in [bottom, top], newest first (≤ SCAN_MAX)."""
     async with ledger.redis.pipeline(transaction=False) as pipe:
         for state in states:
-            pipe.zrevrangebyscore(STATE.format(state), top, bottom, start=0, num=SCAN_MAX,
-                                  withscores=True)  # fmt: skip
+            pipe.zrevrangebyscore(
+                STATE.format(state), top, bottom, start=0, num=SCAN_MAX, withscores=True
+            )
         batches = cast(list[list[tuple[str, float]]], await pipe.execute())
     merged = sorted((pair for batch in batches for pair in batch), key=lambda p: -p[1])
     return [event_id for event_id, _ in merged[:SCAN_MAX]]
 
 
-async def ids_in_states(ledger: Ledger, states: Iterable[str], *, tenant: str | None = None,
-                        since: float | None = None,
-                        until: float | None = None) -> list[str]:  # fmt: skip
+async def ids_in_states(
+    ledger: Ledger,
+    states: Iterable[str],
+    *,
+    tenant: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[str]:
     """Ids of the events in `states` received in [since, until], newest first, from the state
     index alone (and, for `tenant`, one field per event): what a bulk retry needs, fast."""
     top, bottom = ("+inf" if until is None else until), ("-inf" if since is None else since)
@@ -142,8 +179,10 @@ async def ids_in_states(ledger: Ledger, states: Iterable[str], *, tenant: str | 
     owners: list[str | None] = []
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        owners += [row[0] for row in await _hmget_many(ledger, [EVENT.format(i) for i in chunk],
-                                                       ["tenant"])]  # fmt: skip
+        owners += [
+            row[0]
+            for row in await _hmget_many(ledger, [EVENT.format(i) for i in chunk], ["tenant"])
+        ]
     return [event_id for event_id, owner in zip(ids, owners, strict=True) if owner == tenant]
 
 

@@ -51,8 +51,13 @@ async def queue_depth(ledger: Ledger, names: QueueNames) -> dict[str, int]:
         *counts, beating = await pipe.execute()
     ready, held, delayed, dead = map(int, counts)
     workers = workers_among(beating)  # a receiver's sends beat too; only workers count
-    return {"ready": ready, "in_flight": max(held - ready, 0), "delayed": delayed,
-            "dead_lettered": dead, "workers": workers}  # fmt: skip
+    return {
+        "ready": ready,
+        "in_flight": max(held - ready, 0),
+        "delayed": delayed,
+        "dead_lettered": dead,
+        "workers": workers,
+    }
 
 
 #: the queue's depth, as the overview shows it (None: the broker does not tell)
@@ -68,8 +73,13 @@ def depth_reader(broker: dramatiq.Broker, ledger: Ledger, names: QueueNames) -> 
             ready, delayed, dead = await asyncio.to_thread(
                 broker.get_queue_message_counts, names.queue
             )
-            return {"ready": ready, "in_flight": None, "delayed": delayed,
-                    "dead_lettered": dead, "workers": None}  # fmt: skip
+            return {
+                "ready": ready,
+                "in_flight": None,
+                "delayed": delayed,
+                "dead_lettered": dead,
+                "workers": None,
+            }
 
         return from_rabbitmq
 

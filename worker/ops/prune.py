@@ -87,8 +87,10 @@ async def prune(
     """
     now = time.time() if now is None else now
     if before > now - MIN_AGE_S:
-        raise TooRecent(f"events younger than {MIN_AGE_S // 86_400} days are kept: a shop may "
-                        "still deliver them again")  # fmt: skip
+        raise TooRecent(
+            f"events younger than {MIN_AGE_S // 86_400} days are kept: a shop may "
+            "still deliver them again"
+        )
     cutoff = f"{before:.6f}"
     total = int(await ledger.redis.zcount(EVENTS, "-inf", cutoff))
     if on_progress is not None:

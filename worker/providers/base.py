@@ -89,8 +89,9 @@ class DocumentHint:
     @classmethod
     def of(cls, request: DocumentRequest) -> DocumentHint:
         """The hint for the document `request` makes (or made, on an earlier attempt)."""
-        return cls(issue_date=request.issue_date, customer=request.order.customer,
-                   order=request.order)  # fmt: skip
+        return cls(
+            issue_date=request.issue_date, customer=request.order.customer, order=request.order
+        )
 
 
 @dataclass(frozen=True)

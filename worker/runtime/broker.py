@@ -26,8 +26,7 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
         assert settings.rabbitmq is not None  # the settings refuse it otherwise
         # durable queues and persistent messages are dramatiq's defaults; confirms make a
         # send return only once RabbitMQ has the message, as the receiver's 200 promises
-        broker = RabbitmqBroker(url=settings.rabbitmq.url.get_secret_value(),
-                                confirm_delivery=True)  # fmt: skip
+        broker = RabbitmqBroker(url=settings.rabbitmq.url.get_secret_value(), confirm_delivery=True)
     else:
         broker = RedisBroker(  # type: ignore[no-untyped-call]  # dramatiq leaves it untyped
             client=sync_client(settings.redis),
@@ -77,8 +76,15 @@ def async_sender(
         message = actor.message(event_id)
         broker.emit_before("enqueue", message, None)
         message = message.copy(options={"redis_message_id": str(uuid4())})
-        args = ["enqueue", current_millis(), message.queue_name, *fixed, unpack[0],
-                message.options["redis_message_id"], message.encode()]  # fmt: skip
+        args = [
+            "enqueue",
+            current_millis(),
+            message.queue_name,
+            *fixed,
+            unpack[0],
+            message.options["redis_message_id"],
+            message.encode(),
+        ]
         await script(keys=keys, args=args)
         broker.emit_after("enqueue", message, None)
 

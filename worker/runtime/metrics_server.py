@@ -39,7 +39,11 @@ def serve_worker_metrics() -> int:
         result: int = serve()
     except OSError as exc:
         metrics = settings.metrics
-        log.error("worker_metrics_unavailable", host=metrics.worker_host,
-                  port=metrics.worker_port, error=str(exc))  # fmt: skip
+        log.error(
+            "worker_metrics_unavailable",
+            host=metrics.worker_host,
+            port=metrics.worker_port,
+            error=str(exc),
+        )
         return 1
     return result

@@ -144,7 +144,6 @@ class Rescuer:
             for event_id in event_ids:
                 entry = action_entry("requeue", WHO, now, note, event_id=event_id)
                 keys = [EVENT.format(event_id), ACTIONS.format(event_id), ALL_ACTIONS]
-                await script(keys=keys, args=[cutoff, now, states, entry, ACTIONS_CAP],
-                             client=pipe)  # fmt: skip
+                await script(keys=keys, args=[cutoff, now, states, entry, ACTIONS_CAP], client=pipe)
             won = await pipe.execute()
         return [event_id for event_id, ok in zip(event_ids, won, strict=True) if ok]

@@ -32,8 +32,13 @@ class Resources:
         # a slot is leased for as long as a job may run: a dead worker's comes back by itself
         # leases renewed with the order lock (worker/jobs/process.py), so they end with it
         limits = TenantLimits(ledger.redis, lease_ms=self.settings.queue.lock_ttl_ms)
-        self._deps = Deps(settings=self.settings, ledger=ledger, provider_for=self._provider,
-                          alerter=alerter, limits=limits)  # fmt: skip
+        self._deps = Deps(
+            settings=self.settings,
+            ledger=ledger,
+            provider_for=self._provider,
+            alerter=alerter,
+            limits=limits,
+        )
         return self._deps
 
     async def close(self) -> None:

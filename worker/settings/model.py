@@ -29,12 +29,29 @@ from worker.settings.tenant import (
 )
 
 __all__ = [
-    "AdminSettings", "AdminToken", "AlertSettings", "DocumentSettings", "ICashSettings",
-    "ICountSettings", "IDokladSettings", "LimitSettings", "LoggingSettings", "MetricsSettings",
-    "QueueSettings", "RabbitMQSettings", "ReceiverSettings", "RedisSettings", "Secret",
-    "Settings", "SettingsError", "SmtpSettings", "TenantSettings", "export_config_path",
-    "load_settings", "resolve_secret",
-]  # fmt: skip
+    "AdminSettings",
+    "AdminToken",
+    "AlertSettings",
+    "DocumentSettings",
+    "ICashSettings",
+    "ICountSettings",
+    "IDokladSettings",
+    "LimitSettings",
+    "LoggingSettings",
+    "MetricsSettings",
+    "QueueSettings",
+    "RabbitMQSettings",
+    "ReceiverSettings",
+    "RedisSettings",
+    "Secret",
+    "Settings",
+    "SettingsError",
+    "SmtpSettings",
+    "TenantSettings",
+    "export_config_path",
+    "load_settings",
+    "resolve_secret",
+]
 
 CONFIG_ENV = "INVOICEBRIDGE_CONFIG"
 #: dramatiq's own variable for how many messages a worker process fetches ahead of its
@@ -74,8 +91,10 @@ class RedisSettings(Strict):
         if self.sentinels and self.url != RedisSettings.model_fields["url"].default:
             raise ValueError("set either url or sentinels, not both")
         if not self.sentinels and (self.password or self.sentinel_password):
-            raise ValueError("password and sentinel_password go with sentinels; "
-                             "with url, write the password in the URL")  # fmt: skip
+            raise ValueError(
+                "password and sentinel_password go with sentinels; "
+                "with url, write the password in the URL"
+            )
         return self
 
     def where(self) -> str:

@@ -118,8 +118,12 @@ def _priced(
     description: str, quantity: int, price: Decimal, currency: str, tax: dict[str, object]
 ) -> dict[str, object]:
     key = "unitprice" if tax.get("tax_exempt") else "unitprice_incvat"
-    return {"description": description, "quantity": quantity,
-            key: format_amount(price, currency), **tax}  # fmt: skip
+    return {
+        "description": description,
+        "quantity": quantity,
+        key: format_amount(price, currency),
+        **tax,
+    }
 
 
 def _tax_fields(rate: Decimal | None, tax_types: dict[Decimal, int] | None) -> dict[str, object]:
@@ -156,8 +160,12 @@ def line_items(
 
 def rounding_item(amount: Decimal, currency: str) -> dict[str, object]:
     """The `tax_exempt` item that carries the shop's own rounding (either sign)."""
-    return {"description": ROUNDING_DESCRIPTION, "quantity": 1,
-            "unitprice": format_amount(amount, currency), "tax_exempt": True}  # fmt: skip
+    return {
+        "description": ROUNDING_DESCRIPTION,
+        "quantity": 1,
+        "unitprice": format_amount(amount, currency),
+        "tax_exempt": True,
+    }
 
 
 # --- rates ------------------------------------------------------------------------------

@@ -51,10 +51,21 @@ __all__ = [
 ]
 
 #: body keys whose values are secrets or card data; never logged, stored or echoed
-REDACTED_FIELDS = frozenset({
-    "pass", "sid", "cc_number", "cc_cvv", "cvv", "card_number", "cc_token_id", "token_id",
-    "holder_id", "cc_holder_id", "api_token",
-})  # fmt: skip
+REDACTED_FIELDS = frozenset(
+    {
+        "pass",
+        "sid",
+        "cc_number",
+        "cc_cvv",
+        "cvv",
+        "card_number",
+        "cc_token_id",
+        "token_id",
+        "holder_id",
+        "cc_holder_id",
+        "api_token",
+    }
+)
 
 #: how long to wait after a throttle answer without `Retry-After`, in ms (seed S4: 90 s)
 RATE_LIMIT_DELAY_MS = 90_000

@@ -45,8 +45,16 @@ REFUSAL_TEXT = {
     "processing_error": "the card company could not process the charge",
 }
 #: card type codes (providers.md D.1.6), for answers that send only `cc_type`
-CARD_TYPES = {1: "VISA", 2: "MASTERCARD", 3: "AMEX", 5: "DINERS", 6: "JCB", 7: "MAESTRO",
-              8: "LEUMICARD", 22: "ISRACARD"}  # fmt: skip
+CARD_TYPES = {
+    1: "VISA",
+    2: "MASTERCARD",
+    3: "AMEX",
+    5: "DINERS",
+    6: "JCB",
+    7: "MAESTRO",
+    8: "LEUMICARD",
+    22: "ISRACARD",
+}
 #: list keys a transactions answer may use (S2 reads `results_count` only; the rest is guessed)
 _LIST_KEYS = ("transactions", "results", "data")
 #: a card type as iCount may name it ("VISA", "Master Card"): letters only, kept in the ledger
@@ -198,10 +206,14 @@ def _charge_ref(item: Mapping[str, Any], order: ChargeOrder | None) -> ChargeRef
         first = first_payment(order.amount, count, order.currency, order.first_payment)
     deal = _pick(item, "deal_id", "cc_deal_id", "transaction_id")
     return ChargeRef(
-        confirmation_code=str(code), amount=amount, currency=currency.upper(),
-        num_of_payments=count, first_payment=first if count > 1 else None,
-        card_type=_card_type(item), transaction_id=None if deal is None else str(deal),
-    )  # fmt: skip
+        confirmation_code=str(code),
+        amount=amount,
+        currency=currency.upper(),
+        num_of_payments=count,
+        first_payment=first if count > 1 else None,
+        card_type=_card_type(item),
+        transaction_id=None if deal is None else str(deal),
+    )
 
 
 def parse_charge(data: Mapping[str, Any], order: ChargeOrder) -> ChargeRef:

@@ -135,8 +135,9 @@ class IDokladClient:
     async def fully_pay(self, invoice_id: int, day: date) -> None:
         """Mark an issued invoice paid on `day` (paying a paid invoice changes nothing)."""
         params = {"dateOfPayment": day.isoformat()}
-        await self._request("PUT", f"IssuedInvoices/{invoice_id}/FullyPay", params=params,
-                            mutating=True)  # fmt: skip
+        await self._request(
+            "PUT", f"IssuedInvoices/{invoice_id}/FullyPay", params=params, mutating=True
+        )
 
     async def send_mail_to_purchaser(self, invoice_id: int) -> None:
         """Email an issued invoice to its purchaser contact."""
@@ -145,8 +146,13 @@ class IDokladClient:
 
     async def send_credit_note_mail(self, credit_note_id: int) -> None:
         """Email a credit note to its purchaser contact (`Mails/CreditNote/Send`)."""
-        body = {"DocumentId": credit_note_id, "SendToPurchaser": True, "SendToSelf": False,
-                "SendToAccountant": False, "OtherRecipients": []}  # fmt: skip
+        body = {
+            "DocumentId": credit_note_id,
+            "SendToPurchaser": True,
+            "SendToSelf": False,
+            "SendToAccountant": False,
+            "OtherRecipients": [],
+        }
         await self._request("POST", "Mails/CreditNote/Send", json=body, mutating=True)
 
     async def pdf(self, path: str) -> bytes:

@@ -133,8 +133,12 @@ class IDokladProvider:
         purchaser = request.customer_id or await self.ensure_customer(request.order.customer)
         currency = await self._currency(request.order.currency)
         template = await self.client.default("IssuedInvoices")
-        body = build_invoice(template, request, purchaser_id=_entity_id(purchaser, "contact id"),
-                             currency_id=currency)  # fmt: skip
+        body = build_invoice(
+            template,
+            request,
+            purchaser_id=_entity_id(purchaser, "contact id"),
+            currency_id=currency,
+        )
         created = parse_document(await self.client.create("IssuedInvoices", body), INVOICE)
         if request.kind in PAID_KINDS:
             await self.client.fully_pay(_doc_id(created), request.issue_date)

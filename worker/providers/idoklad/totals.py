@@ -29,8 +29,12 @@ class VatRateType(IntEnum):
 
 
 #: rate (percent) of each type when an item names none: Czech rates from 2024, Reduced2 kept at 10
-VAT_RATES = {VatRateType.REDUCED1: Decimal(12), VatRateType.BASIC: Decimal(21),
-             VatRateType.ZERO: Decimal(0), VatRateType.REDUCED2: Decimal(10)}  # fmt: skip
+VAT_RATES = {
+    VatRateType.REDUCED1: Decimal(12),
+    VatRateType.BASIC: Decimal(21),
+    VatRateType.ZERO: Decimal(0),
+    VatRateType.REDUCED2: Decimal(10),
+}
 
 
 @dataclass(frozen=True)
@@ -74,5 +78,8 @@ def document_amounts(items: Iterable[Mapping[str, Any]], currency: str) -> Amoun
     """The sums of `item_amounts` over a document's items."""
     parts = [item_amounts(item, currency) for item in items]
     zero = Decimal(0)
-    return Amounts(sum((p.base for p in parts), zero), sum((p.vat for p in parts), zero),
-                   sum((p.total for p in parts), zero))  # fmt: skip
+    return Amounts(
+        sum((p.base for p in parts), zero),
+        sum((p.vat for p in parts), zero),
+        sum((p.total for p in parts), zero),
+    )

@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -37,8 +37,13 @@ from worker.domain import vat
 from worker.domain.events import Customer, Line, Order
 from worker.domain.money import parse_amount, quantize
 from worker.domain.redaction import redact_text
-from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
+from worker.errors import OutcomeUnknown, Permanent
 from worker.providers.base import DocumentRef, DocumentRequest
+from worker.providers.idoklad.answers import RATE_LIMIT_DELAY_MS as RATE_LIMIT_DELAY_MS
+from worker.providers.idoklad.answers import MalformedAnswer as MalformedAnswer
+from worker.providers.idoklad.answers import TokenRejected as TokenRejected
+from worker.providers.idoklad.answers import decipher as decipher
+from worker.providers.idoklad.answers import decipher_token as decipher_token
 from worker.providers.idoklad.codec import dumps as dumps
 from worker.providers.idoklad.codec import loads as loads
 from worker.providers.idoklad.totals import VAT_RATES as VAT_RATES
@@ -48,11 +53,8 @@ from worker.providers.idoklad.totals import VatRateType as VatRateType
 from worker.providers.idoklad.totals import document_amounts as document_amounts
 from worker.providers.idoklad.totals import item_amounts as item_amounts
 from worker.providers.idoklad.totals import item_rate as item_rate
-from worker.providers.retry_after import retry_after_ms
 from worker.settings import DocumentSettings
 
-#: wait after a 429 without a usable `Retry-After`, in ms (providers.md D.2.3 suggests 60 s)
-RATE_LIMIT_DELAY_MS = 60_000
 ORDER_NUMBER_MAX = 20  #: characters (v2 IssuedInvoice.OrderNumber)
 VARIABLE_SYMBOL_DIGITS = 10  #: Czech variable symbol
 MATURITY_DAYS = 14  #: days from issue to maturity
@@ -64,24 +66,14 @@ ASSIGNED_FIELDS = frozenset({"Id", "DocumentNumber"})
 V3_ITEM_DEFAULTS: dict[str, object] = {"IsTaxMovement": False, "DiscountPercentage": Decimal(0)}
 
 
-_RATE_TYPES = {Decimal(21): VatRateType.BASIC, Decimal(12): VatRateType.REDUCED1,
-               Decimal(15): VatRateType.REDUCED1, Decimal(10): VatRateType.REDUCED2,
-               Decimal(0): VatRateType.ZERO}  # fmt: skip
+_RATE_TYPES = {
+    Decimal(21): VatRateType.BASIC,
+    Decimal(12): VatRateType.REDUCED1,
+    Decimal(15): VatRateType.REDUCED1,
+    Decimal(10): VatRateType.REDUCED2,
+    Decimal(0): VatRateType.ZERO,
+}
 _SAFE_REFERENCE = re.compile(rf"^[A-Za-z0-9._-]{{1,{ORDER_NUMBER_MAX}}}$")
-_REASONS = {402: "subscription_required", 403: "downgrade_required", 404: "not_found"}
-_TOKEN_ERRORS = frozenset({"invalid_client", "invalid_scope", "invalid_grant",
-                           "unsupported_grant_type", "invalid_request"})  # fmt: skip
-
-
-class TokenRejected(Permanent):
-    """HTTP 401: the bearer token is expired or unknown; the client refreshes it once."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, reason="auth_failed")
-
-
-class MalformedAnswer(Retryable):
-    """A 2xx answer that is not JSON; after a mutating call the client makes it OutcomeUnknown."""
 
 
 # --- the reference ------------------------------------------------------------------------
@@ -210,10 +202,22 @@ def _vat(line: Line, documents: DocumentSettings) -> dict[str, object]:
     return {"VatRateType": int(_RATE_TYPES.get(rate, VatRateType.BASIC)), "VatRate": rate}
 
 
-def _item(name: str, amount: Decimal, price: Decimal, price_type: PriceType,
-          tax: Mapping[str, object], unit: str = "") -> dict[str, object]:  # fmt: skip
-    return {"Name": _clip(name, 200), "Amount": amount, "UnitPrice": price,
-            "PriceType": int(price_type), **tax, "Unit": unit}  # fmt: skip
+def _item(
+    name: str,
+    amount: Decimal,
+    price: Decimal,
+    price_type: PriceType,
+    tax: Mapping[str, object],
+    unit: str = "",
+) -> dict[str, object]:
+    return {
+        "Name": _clip(name, 200),
+        "Amount": amount,
+        "UnitPrice": price,
+        "PriceType": int(price_type),
+        **tax,
+        "Unit": unit,
+    }
 
 
 def build_items(order: Order, documents: DocumentSettings) -> list[dict[str, object]]:
@@ -232,9 +236,12 @@ def build_items(order: Order, documents: DocumentSettings) -> list[dict[str, obj
         if line.discount:
             name = f"Discount: {line.description}"
             items.append(_item(name, Decimal(1), -line.discount, price_type, tax))
-    residual = vat.reconcile(order, document_amounts(items, order.currency).total,
-                             max_rounding=documents.max_rounding,
-                             default_rate=documents.default_vat_percent)  # fmt: skip
+    residual = vat.reconcile(
+        order,
+        document_amounts(items, order.currency).total,
+        max_rounding=documents.max_rounding,
+        default_rate=documents.default_vat_percent,
+    )
     if residual:
         zero = {"VatRateType": int(VatRateType.ZERO), "VatRate": Decimal(0)}
         items.append(_item("Rounding", Decimal(1), residual, PriceType.WITH_VAT, zero))
@@ -257,8 +264,9 @@ def _document_fields(request: DocumentRequest, currency_id: int, title: str) -> 
     }
 
 
-def build_invoice(template: Mapping[str, Any], request: DocumentRequest, *, purchaser_id: int,
-                  currency_id: int) -> dict[str, object]:  # fmt: skip
+def build_invoice(
+    template: Mapping[str, Any], request: DocumentRequest, *, purchaser_id: int, currency_id: int
+) -> dict[str, object]:
     """`POST IssuedInvoices` body: the `Default` template, our fields, numbers left to iDoklad."""
     items = build_items(request.order, request.documents)
     body: dict[str, object] = {k: v for k, v in template.items() if k not in ASSIGNED_FIELDS}
@@ -305,17 +313,23 @@ def contact_name(customer: Customer) -> str:
     return _clip(customer.company or customer.name, 200)
 
 
-def build_contact(template: Mapping[str, Any], customer: Customer,
-                  country_id: int | None) -> dict[str, object]:  # fmt: skip
+def build_contact(
+    template: Mapping[str, Any], customer: Customer, country_id: int | None
+) -> dict[str, object]:
     """`POST Contacts` body from the `Contacts/Default` template."""
     first, _, last = customer.name.strip().rpartition(" ")
     body: dict[str, object] = {k: v for k, v in template.items() if k != "Id"}
-    body.update(CompanyName=contact_name(customer), Firstname=_clip(first, 50),
-                Surname=_clip(last, 50))  # fmt: skip
-    optional = {"Email": (customer.email, 254), "Street": (customer.address, 100),
-                "City": (customer.city, 100), "PostalCode": (customer.postcode, 11),
-                "Phone": (customer.phone, 40),
-                "VatIdentificationNumber": (customer.vat_id, 20)}  # fmt: skip
+    body.update(
+        CompanyName=contact_name(customer), Firstname=_clip(first, 50), Surname=_clip(last, 50)
+    )
+    optional = {
+        "Email": (customer.email, 254),
+        "Street": (customer.address, 100),
+        "City": (customer.city, 100),
+        "PostalCode": (customer.postcode, 11),
+        "Phone": (customer.phone, 40),
+        "VatIdentificationNumber": (customer.vat_id, 20),
+    }
     body.update({key: _clip(value, limit) for key, (value, limit) in optional.items() if value})
     if country_id is not None:
         body["CountryId"] = country_id
@@ -343,86 +357,3 @@ def parse_document(data: Any, doctype: str) -> DocumentRef:
         total=None if total is None else parse_amount(total),
         emailed=bool(data.get("IsSentToPurchaser")),
     )
-
-
-def _delay_ms(retry_after: str | None) -> int:
-    """The wait `Retry-After` asks for (seconds or an HTTP-date), in ms;
-    `RATE_LIMIT_DELAY_MS` when it is absent or unreadable."""
-    delay = retry_after_ms(retry_after)
-    return RATE_LIMIT_DELAY_MS if delay is None else delay
-
-
-def _scrub(text: str, secrets: Collection[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return redact_text(text)[:500]
-
-
-def _model_errors(body: bytes) -> str:
-    try:
-        data = loads(body)
-    except ValueError:
-        return body[:200].decode(errors="replace")
-    if not isinstance(data, Mapping):
-        return str(data)
-    state = data.get("ModelState")
-    fields = state.items() if isinstance(state, Mapping) else ()
-    details = "; ".join(f"{name}: {' '.join(map(str, errors))}" for name, errors in fields)
-    return " ".join(part for part in (str(data.get("Message") or ""), details) if part)
-
-
-def decipher(status: int, body: bytes, retry_after: str | None = None, *,
-             secrets: Collection[str] = ()) -> Any:  # fmt: skip
-    """The parsed JSON of a 2xx answer (None when empty), or the mapped error.
-
-    Raises:
-        RateLimited: 429 (delay from `Retry-After`). Retryable: 5xx.
-        MalformedAnswer: a 2xx body that is not JSON.
-        TokenRejected: 401. Permanent: 400 `invalid_model` (with the model errors,
-            redacted), 402 `subscription_required`, 403 `downgrade_required`,
-            404 `not_found`, other 4xx `http_<status>`.
-    """
-    if 200 <= status < 300:
-        try:
-            return loads(body) if body.strip() else None
-        except ValueError:
-            raise MalformedAnswer(f"iDoklad answered HTTP {status} with a non-JSON body") from None
-    if status == 429:
-        raise RateLimited("iDoklad's API limit was exceeded", delay_ms=_delay_ms(retry_after))
-    if status >= 500:
-        raise Retryable(f"iDoklad answered HTTP {status}")
-    if status == 400:
-        detail = _scrub(_model_errors(body), secrets)
-        raise Permanent(f"iDoklad refused the model: {detail}", reason="invalid_model")
-    if status == 401:
-        raise TokenRejected("iDoklad refused the access token (HTTP 401)")
-    reason = _REASONS.get(status, f"http_{status}")
-    raise Permanent(f"iDoklad answered HTTP {status} ({reason})", reason=reason)
-
-
-def decipher_token(status: int, body: bytes, retry_after: str | None = None) -> tuple[str, int]:
-    """`(access_token, expires_in)` from the token endpoint, or the mapped error.
-
-    Raises:
-        Permanent: 400/401 (`auth_failed`, naming only a known OAuth error code).
-        RateLimited: 429. Retryable: 5xx or a malformed success.
-    """
-    data: Any = None
-    try:
-        data = loads(body)
-    except ValueError:
-        pass
-    if status == 200 and isinstance(data, Mapping):
-        token, expires = data.get("access_token"), data.get("expires_in")
-        if isinstance(token, str) and token and isinstance(expires, int) and expires > 0:
-            return token, expires
-        raise Retryable("iDoklad's token answer has no access_token / expires_in")
-    if status == 429:
-        delay_ms = _delay_ms(retry_after)
-        raise RateLimited("iDoklad's token endpoint is rate limited", delay_ms=delay_ms)
-    if status in (400, 401):
-        code = data.get("error") if isinstance(data, Mapping) else None
-        shown = code if code in _TOKEN_ERRORS else "unknown error"
-        raise Permanent(f"iDoklad refused the client credentials ({shown})", reason="auth_failed")
-    raise Retryable(f"iDoklad's token endpoint answered HTTP {status}")
