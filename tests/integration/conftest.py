@@ -27,8 +27,12 @@ def _no_deps() -> object:
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[dramatiq.Broker]:
     """A real dramatiq RedisBroker on the test's Redis, its actor declared (for sending)."""
-    tenant = {"source": "shopify", "secret": "s", "provider": "icount",
-              "icount": {"api_token": "t"}}  # fmt: skip
+    tenant = {
+        "source": "shopify",
+        "secret": "s",
+        "provider": "icount",
+        "icount": {"api_token": "t"},
+    }
     settings = Settings.model_validate({"redis": {"url": redis_url}, "tenants": {"acme": tenant}})
     broker = setup_broker(settings)
     declare_actors(broker, settings, _no_deps)  # type: ignore[arg-type]

@@ -42,11 +42,16 @@ async def set_faults(sandbox: RunningSandbox, fault: dict[str, Any]) -> None:
         assert response.status == 200
 
 
-async def open_deps(redis_url: str, sandbox: RunningSandbox, webhook_url: str,
-                    smtp_port: int) -> tuple[Resources, jobs.Deps]:  # fmt: skip
+async def open_deps(
+    redis_url: str, sandbox: RunningSandbox, webhook_url: str, smtp_port: int
+) -> tuple[Resources, jobs.Deps]:
     """Deps as a worker process opens them (`Resources.open` builds the alerter)."""
-    alerts = {"webhook_url": webhook_url, "webhook_secret": SECRET,
-              "email_to": ["oncall@acme.example"], "failure_rate": None}  # fmt: skip
+    alerts = {
+        "webhook_url": webhook_url,
+        "webhook_secret": SECRET,
+        "email_to": ["oncall@acme.example"],
+        "failure_rate": None,
+    }
     settings = alert_settings(redis_url, alerts, smtp_port=smtp_port, icount_url=sandbox.api_url)
     resources = Resources(settings)
     return resources, await resources.open()

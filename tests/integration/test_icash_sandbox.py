@@ -23,40 +23,97 @@ SECRET = "sandbox-secret"
 KEY = "sandbox-key"
 #: the `document` structure of documents-list (seed 001)
 SEED_001_FIELDS = {
-    "DocumentID", "DocumentStatus", "DocumentNum", "DocumentType", "DocumentStoreID",
-    "DocumentOperationID", "DocumentOperationType", "DocumentSubType", "DocumentDate",
-    "DocumentFirmName", "DocumentFirmAddress", "DocumentFirmMOL", "DocumentFirmEIK",
-    "DocumentContragentID", "DocumentContragentName", "DocumentContragentAddress",
-    "DocumentContragentMOL", "DocumentContragentTaxNum", "DocumentContragentTaxNumVatReg",
-    "DocumentToDocumentID", "DocumentToDocumentDate", "DocumentPriceBase", "DocumentDiscount",
-    "DocumentTotalPrice", "DocumentTotalPriceTxt", "DocumentCurrencyCode", "DocumentPayTypeID",
-    "DocumentPayDate", "DocumentBankAccountID", "DocumentBankAccountBankName",
-    "DocumentBankAccountIBAN", "DocumentBankAccountBIC", "DocumentBankAccountCurrencyCode",
-    "DocumentAcceptedBy", "DocumentCreatedBy", "DocumentCreateUserID", "DocumentCreateDate",
-    "DocumentVatReason", "DocumentComment",
-}  # fmt: skip
+    "DocumentID",
+    "DocumentStatus",
+    "DocumentNum",
+    "DocumentType",
+    "DocumentStoreID",
+    "DocumentOperationID",
+    "DocumentOperationType",
+    "DocumentSubType",
+    "DocumentDate",
+    "DocumentFirmName",
+    "DocumentFirmAddress",
+    "DocumentFirmMOL",
+    "DocumentFirmEIK",
+    "DocumentContragentID",
+    "DocumentContragentName",
+    "DocumentContragentAddress",
+    "DocumentContragentMOL",
+    "DocumentContragentTaxNum",
+    "DocumentContragentTaxNumVatReg",
+    "DocumentToDocumentID",
+    "DocumentToDocumentDate",
+    "DocumentPriceBase",
+    "DocumentDiscount",
+    "DocumentTotalPrice",
+    "DocumentTotalPriceTxt",
+    "DocumentCurrencyCode",
+    "DocumentPayTypeID",
+    "DocumentPayDate",
+    "DocumentBankAccountID",
+    "DocumentBankAccountBankName",
+    "DocumentBankAccountIBAN",
+    "DocumentBankAccountBIC",
+    "DocumentBankAccountCurrencyCode",
+    "DocumentAcceptedBy",
+    "DocumentCreatedBy",
+    "DocumentCreateUserID",
+    "DocumentCreateDate",
+    "DocumentVatReason",
+    "DocumentComment",
+}
 #: the `service` structure of get-document (seed 003)
 SEED_003_SERVICE = {
-    "DocumentServiceSaleItemID", "DocumentServiceDescription", "DocumentServiceMeasureUnitID",
-    "DocumentServiceMeasureUnitName", "DocumentServiceVatPercent", "DocumentServiceTaxGroupID",
-    "DocumentServiceSinglePrice", "DocumentServiceQty", "DocumentServiceDiscount",
-    "DocumentServiceTotalPrice", "DocumentServiceCreateUserID", "DocumentServiceCreateDate",
-}  # fmt: skip
+    "DocumentServiceSaleItemID",
+    "DocumentServiceDescription",
+    "DocumentServiceMeasureUnitID",
+    "DocumentServiceMeasureUnitName",
+    "DocumentServiceVatPercent",
+    "DocumentServiceTaxGroupID",
+    "DocumentServiceSinglePrice",
+    "DocumentServiceQty",
+    "DocumentServiceDiscount",
+    "DocumentServiceTotalPrice",
+    "DocumentServiceCreateUserID",
+    "DocumentServiceCreateDate",
+}
 #: the `operation` structure of get-operation (3.14)
 OPERATION_FIELDS = {
-    "OperationID", "OperationType", "OperationCashRegisterID", "OperationStoreID",
-    "OperationNum", "OperationDate", "OperationStatus", "OperationContragentID",
-    "OperationComment", "OperationPrice", "OperationCurrencyCode", "OperationPriceWithoutVat",
-    "OperationTotalVat", "OperationPayedSum", "OperationFiskBonUUID", "OperationCreateUserID",
-    "OperationCreateDate", "OperationCompleteUserID", "OperationCompleteDate",
-    "OperationPosCompleteDate", "OperationTotalDiscount", "OperationImportType",
-}  # fmt: skip
-SALE = {"ImportSource": "invoicebridge", "OperationType": "Sell", "CashRegisterID": 1,
-        "StoreID": 1}  # fmt: skip
-CUSTOMER = {"ContragentName": "Dana Ivanova", "ContragentType": "CLIENT",
-            "ContragentCountryCode": "BG", "ContragentCityName": "Sofia",
-            "ContragentTaxNum": "115825956", "ContragentVatRegistered": 1,
-            "ContragentVatNum": "BG115825956", "ContragentAddress": "1 Main St"}  # fmt: skip
+    "OperationID",
+    "OperationType",
+    "OperationCashRegisterID",
+    "OperationStoreID",
+    "OperationNum",
+    "OperationDate",
+    "OperationStatus",
+    "OperationContragentID",
+    "OperationComment",
+    "OperationPrice",
+    "OperationCurrencyCode",
+    "OperationPriceWithoutVat",
+    "OperationTotalVat",
+    "OperationPayedSum",
+    "OperationFiskBonUUID",
+    "OperationCreateUserID",
+    "OperationCreateDate",
+    "OperationCompleteUserID",
+    "OperationCompleteDate",
+    "OperationPosCompleteDate",
+    "OperationTotalDiscount",
+    "OperationImportType",
+}
+SALE = {"ImportSource": "invoicebridge", "OperationType": "Sell", "CashRegisterID": 1, "StoreID": 1}
+CUSTOMER = {
+    "ContragentName": "Dana Ivanova",
+    "ContragentType": "CLIENT",
+    "ContragentCountryCode": "BG",
+    "ContragentCityName": "Sofia",
+    "ContragentTaxNum": "115825956",
+    "ContragentVatRegistered": 1,
+    "ContragentVatNum": "BG115825956",
+    "ContragentAddress": "1 Main St",
+}
 
 
 def sign(nonce: int, warehouse_id: int, api_key: str, secret: str) -> str:
@@ -76,8 +133,14 @@ class Api:
         """One call: `fields` plus api_key, nonce, signature and WareHouseID unless in `auth`."""
         self.nonce += 1
         nonce = auth.pop("nonce", self.nonce)
-        body = {"api_key": KEY, "nonce": nonce, "WareHouseID": 1,
-                "signature": sign(nonce, 1, KEY, SECRET), **auth, **fields}  # fmt: skip
+        body = {
+            "api_key": KEY,
+            "nonce": nonce,
+            "WareHouseID": 1,
+            "signature": sign(nonce, 1, KEY, SECRET),
+            **auth,
+            **fields,
+        }
         form = {key: str(value) for key, value in body.items() if value is not None}
         async with self.http.post(f"{self.sandbox.api_url}/{method}", data=form) as response:
             assert response.status == 200
@@ -105,18 +168,26 @@ class Api:
         message: str = answer["error_message"]
         return message
 
-    async def sale(self, items: list[tuple[int, str, str]], pay: bool = True,
-                   **fields: Any) -> int:  # fmt: skip
+    async def sale(self, items: list[tuple[int, str, str]], pay: bool = True, **fields: Any) -> int:
         """A TEMP sale with (SaleItemID, Qty, SaleItemSinglePrice) rows, paid in full."""
         made = await self.call("new-operation", **{**SALE, **fields})
         op_id: int = made["OperationID"]
         for item_id, qty, price in items:
-            await self.call("add-operation-sale-item", OperationID=op_id, SaleItemID=item_id,
-                            Qty=qty, SaleItemSinglePrice=price)  # fmt: skip
+            await self.call(
+                "add-operation-sale-item",
+                OperationID=op_id,
+                SaleItemID=item_id,
+                Qty=qty,
+                SaleItemSinglePrice=price,
+            )
         if pay:
             gross = (await self.call("get-operation", OperationID=op_id))["OperationPrice"]
-            await self.call("add-operation-payment", OperationID=op_id, PayTypeID=2,
-                            PaymentSum=Decimal(gross).quantize(Decimal("0.01")))  # fmt: skip
+            await self.call(
+                "add-operation-payment",
+                OperationID=op_id,
+                PayTypeID=2,
+                PaymentSum=Decimal(gross).quantize(Decimal("0.01")),
+            )
         return op_id
 
     async def printed(self, items: list[tuple[int, str, str]], **fields: Any) -> int:
@@ -148,8 +219,14 @@ def api(http: aiohttp.ClientSession, sandbox: RunningSandbox) -> Api:
     return Api(http, sandbox)
 
 
-async def control(http: aiohttp.ClientSession, sandbox: RunningSandbox, method: str, what: str,
-                  body: Any = None, status: int = 200) -> Any:  # fmt: skip
+async def control(
+    http: aiohttp.ClientSession,
+    sandbox: RunningSandbox,
+    method: str,
+    what: str,
+    body: Any = None,
+    status: int = 200,
+) -> Any:
     async with http.request(method, f"{sandbox.url}/_sandbox/{what}", json=body) as response:
         assert response.status == status, await response.text()
         return await response.json(content_type=None)
@@ -214,19 +291,29 @@ async def test_unknown_fields_are_refused(api: Api) -> None:
 
 @pytest.mark.parametrize(
     ("method", "fields", "missing"),
-    [("new-operation", {**SALE, "ImportSource": ""}, "ImportSource"),
-     ("new-operation", {"ImportSource": "x", "CashRegisterID": 1, "StoreID": 1}, "OperationType"),
-     ("new-operation", {**SALE, "StoreID": None}, "StoreID"),
-     ("add-operation-sale-item", {"SaleItemID": 101, "Qty": 1}, "SaleItemSinglePrice"),
-     ("add-operation-sale-item", {"Qty": 1, "SaleItemSinglePrice": 1}, "SaleItemID"),
-     ("add-operation-payment", {"OperationID": 1, "PayTypeID": 1}, "PaymentSum"),
-     ("print-operation", {"OperationID": 1}, "PayTypeID"),
-     ("del-operation-sale-item", {}, "OperationSaleItemID"),
-     ("get-operation", {}, "OperationID"),
-     ("get-document", {}, "DocumentID"),
-     ("add-contragent", {**CUSTOMER, "ContragentCityName": ""}, "ContragentCityName"),
-     ("add-contragent", {**CUSTOMER, "ContragentVatRegistered": None}, "ContragentVatRegistered")],
-)  # fmt: skip
+    [
+        ("new-operation", {**SALE, "ImportSource": ""}, "ImportSource"),
+        (
+            "new-operation",
+            {"ImportSource": "x", "CashRegisterID": 1, "StoreID": 1},
+            "OperationType",
+        ),
+        ("new-operation", {**SALE, "StoreID": None}, "StoreID"),
+        ("add-operation-sale-item", {"SaleItemID": 101, "Qty": 1}, "SaleItemSinglePrice"),
+        ("add-operation-sale-item", {"Qty": 1, "SaleItemSinglePrice": 1}, "SaleItemID"),
+        ("add-operation-payment", {"OperationID": 1, "PayTypeID": 1}, "PaymentSum"),
+        ("print-operation", {"OperationID": 1}, "PayTypeID"),
+        ("del-operation-sale-item", {}, "OperationSaleItemID"),
+        ("get-operation", {}, "OperationID"),
+        ("get-document", {}, "DocumentID"),
+        ("add-contragent", {**CUSTOMER, "ContragentCityName": ""}, "ContragentCityName"),
+        (
+            "add-contragent",
+            {**CUSTOMER, "ContragentVatRegistered": None},
+            "ContragentVatRegistered",
+        ),
+    ],
+)
 async def test_missing_required_fields(
     api: Api, method: str, fields: dict[str, Any], missing: str
 ) -> None:
@@ -237,46 +324,55 @@ async def test_missing_required_fields(
 
 @pytest.mark.parametrize(
     ("method", "fields", "field"),
-    [("add-operation-sale-item", {"Qty": "1.123456"}, "Qty"),
-     ("add-operation-sale-item", {"Qty": "0"}, "Qty"),
-     ("add-operation-sale-item", {"Qty": "100000"}, "Qty"),
-     ("add-operation-sale-item", {"SaleItemSinglePrice": "-1"}, "SaleItemSinglePrice"),
-     ("add-operation-sale-item", {"SaleItemDiscount": "100"}, "SaleItemDiscount"),
-     ("add-operation-sale-item", {"SaleItemDiscount": "1.234"}, "SaleItemDiscount"),
-     ("add-operation-sale-item", {"SaleItemID": "999"}, "SaleItemID"),
-     ("add-operation-sale-item", {"SaleItemID": "abc"}, "SaleItemID"),
-     ("add-operation-payment", {"PaymentSum": "1.001"}, "PaymentSum"),
-     ("add-operation-payment", {"PaymentSum": "0"}, "PaymentSum"),
-     ("add-operation-payment", {"PayTypeID": "9"}, "PayTypeID"),
-     ("new-operation", {"OperationType": "Delivery"}, "OperationType"),
-     ("new-operation", {"OperationType": "sell"}, "OperationType"),
-     ("new-operation", {"CashRegisterID": 2}, "CashRegisterID"),
-     ("new-operation", {"StoreID": 2}, "StoreID"),
-     ("new-operation", {"ContragentID": 7}, "ContragentID"),
-     ("new-operation", {"ImportRefID": "x" * 31}, "ImportRefID"),
-     ("new-operation", {"StornoType": 0}, "StornoType"),
-     ("add-contragent", {"ContragentCountryCode": "BGR"}, "ContragentCountryCode"),
-     ("add-contragent", {"ContragentName": "x" * 101}, "ContragentName"),
-     ("add-contragent", {"ContragentType": "BOTH"}, "ContragentType"),
-     ("operations-list", {"count": 101}, "count"),
-     ("operations-list", {"OperationStatus": "TEMP,OPEN"}, "OperationStatus"),
-     ("operations-list", {"sort": "Nope"}, "sort"),
-     ("documents-list", {"DocumentDateFrom": "01.05.2024"}, "DocumentDateFrom"),
-     ("documents-list", {"order": "UP"}, "order"),
-     ("documents-list", {"sort": "DocumentServices"}, "sort"),
-     ("get-contragents", {"sort": "ContragentPhone"}, "sort"),
-     ("new-operation", {"OperationElectronicReceipt": "MAYBE"}, "OperationElectronicReceipt")],
-)  # fmt: skip
+    [
+        ("add-operation-sale-item", {"Qty": "1.123456"}, "Qty"),
+        ("add-operation-sale-item", {"Qty": "0"}, "Qty"),
+        ("add-operation-sale-item", {"Qty": "100000"}, "Qty"),
+        ("add-operation-sale-item", {"SaleItemSinglePrice": "-1"}, "SaleItemSinglePrice"),
+        ("add-operation-sale-item", {"SaleItemDiscount": "100"}, "SaleItemDiscount"),
+        ("add-operation-sale-item", {"SaleItemDiscount": "1.234"}, "SaleItemDiscount"),
+        ("add-operation-sale-item", {"SaleItemID": "999"}, "SaleItemID"),
+        ("add-operation-sale-item", {"SaleItemID": "abc"}, "SaleItemID"),
+        ("add-operation-payment", {"PaymentSum": "1.001"}, "PaymentSum"),
+        ("add-operation-payment", {"PaymentSum": "0"}, "PaymentSum"),
+        ("add-operation-payment", {"PayTypeID": "9"}, "PayTypeID"),
+        ("new-operation", {"OperationType": "Delivery"}, "OperationType"),
+        ("new-operation", {"OperationType": "sell"}, "OperationType"),
+        ("new-operation", {"CashRegisterID": 2}, "CashRegisterID"),
+        ("new-operation", {"StoreID": 2}, "StoreID"),
+        ("new-operation", {"ContragentID": 7}, "ContragentID"),
+        ("new-operation", {"ImportRefID": "x" * 31}, "ImportRefID"),
+        ("new-operation", {"StornoType": 0}, "StornoType"),
+        ("add-contragent", {"ContragentCountryCode": "BGR"}, "ContragentCountryCode"),
+        ("add-contragent", {"ContragentName": "x" * 101}, "ContragentName"),
+        ("add-contragent", {"ContragentType": "BOTH"}, "ContragentType"),
+        ("operations-list", {"count": 101}, "count"),
+        ("operations-list", {"OperationStatus": "TEMP,OPEN"}, "OperationStatus"),
+        ("operations-list", {"sort": "Nope"}, "sort"),
+        ("documents-list", {"DocumentDateFrom": "01.05.2024"}, "DocumentDateFrom"),
+        ("documents-list", {"order": "UP"}, "order"),
+        ("documents-list", {"sort": "DocumentServices"}, "sort"),
+        ("get-contragents", {"sort": "ContragentPhone"}, "sort"),
+        ("new-operation", {"OperationElectronicReceipt": "MAYBE"}, "OperationElectronicReceipt"),
+    ],
+)
 async def test_wrong_values_are_refused(
     api: Api, method: str, fields: dict[str, Any], field: str
 ) -> None:
     base: dict[str, Any] = {
-        "new-operation": SALE, "add-contragent": CUSTOMER, "operations-list": {},
-        "documents-list": {}, "get-contragents": {},
-    }.get(method, {})  # fmt: skip
+        "new-operation": SALE,
+        "add-contragent": CUSTOMER,
+        "operations-list": {},
+        "documents-list": {},
+        "get-contragents": {},
+    }.get(method, {})
     if method == "add-operation-sale-item":
-        base = {"OperationID": await api.sale([], pay=False), "SaleItemID": 101, "Qty": 1,
-                "SaleItemSinglePrice": "24"}  # fmt: skip
+        base = {
+            "OperationID": await api.sale([], pay=False),
+            "SaleItemID": 101,
+            "Qty": 1,
+            "SaleItemSinglePrice": "24",
+        }
     if method == "add-operation-payment":
         base = {"OperationID": await api.sale([], pay=False), "PayTypeID": 1, "PaymentSum": 1}
     if method == "operations-list":
@@ -290,17 +386,26 @@ async def test_wrong_values_are_refused(
 
 async def test_reference_lists(api: Api) -> None:
     assert await api.call("get-pay-types") == [
-        {"id": 1, "value": "Cash"}, {"id": 2, "value": "Credit card"},
-        {"id": 3, "value": "Check"}, {"id": 4, "value": "Bank transfer"}]  # fmt: skip
+        {"id": 1, "value": "Cash"},
+        {"id": 2, "value": "Credit card"},
+        {"id": 3, "value": "Check"},
+        {"id": 4, "value": "Bank transfer"},
+    ]
     assert await api.call("get-cash-registers") == [
-        {"id": 1, "value": "Web shop", "type": "VIRTUAL", "storeID": 1}]  # fmt: skip
+        {"id": 1, "value": "Web shop", "type": "VIRTUAL", "storeID": 1}
+    ]
     items = await api.call("get-sale-items")
     assert items["TotalRecords"] == 4
     assert items["Data"][0] == {
-        "SaleItemID": 101, "SaleItemInventoryID": "G20", "SaleItemName": "Goods 20%",
-        "SaleItemCashRegisterName": "Goods 20%", "SaleItemType": "PRODUCT",
-        "SaleItemPrimaryMeasureUnitID": 1, "SaleItemTaxGroupID": 2,
-        "SaleItemSellPrice": "24.000000"}  # fmt: skip
+        "SaleItemID": 101,
+        "SaleItemInventoryID": "G20",
+        "SaleItemName": "Goods 20%",
+        "SaleItemCashRegisterName": "Goods 20%",
+        "SaleItemType": "PRODUCT",
+        "SaleItemPrimaryMeasureUnitID": 1,
+        "SaleItemTaxGroupID": 2,
+        "SaleItemSellPrice": "24.000000",
+    }
     goods = await api.call("get-sale-items", SaleItemName="GOODS", sort="SaleItemID", order="DESC")
     assert [row["SaleItemID"] for row in goods["Data"]] == [103, 102, 101]
     by_inventory = await api.call("get-sale-items", SaleItemInventoryID="S20")
@@ -315,11 +420,19 @@ async def test_contragents_add_get_and_edit(api: Api) -> None:
     found = await api.call("get-contragents", ContragentName="ivanova")
     assert found["TotalRecords"] == 2
     assert found["Data"][0] == {
-        "ContragentID": first, "ContragentName": "Dana Ivanova", "ContragentType": "CLIENT",
-        "ContragentTaxNum": "115825956", "ContragentVatRegistered": 1,
-        "ContragentVatNum": "BG115825956", "ContragentMOL": "", "ContragentActive": 1,
-        "ContragentEmail": "", "ContragentCountryCode": "BG", "ContragentCityName": "Sofia",
-        "ContragentAddress": "1 Main St"}  # fmt: skip
+        "ContragentID": first,
+        "ContragentName": "Dana Ivanova",
+        "ContragentType": "CLIENT",
+        "ContragentTaxNum": "115825956",
+        "ContragentVatRegistered": 1,
+        "ContragentVatNum": "BG115825956",
+        "ContragentMOL": "",
+        "ContragentActive": 1,
+        "ContragentEmail": "",
+        "ContragentCountryCode": "BG",
+        "ContragentCityName": "Sofia",
+        "ContragentAddress": "1 Main St",
+    }
     edited = {**CUSTOMER, "EditContragentID": second, "ContragentName": "Other Ltd"}
     assert (await api.call("add-contragent", **edited))["ContragentID"] == second
     one = await api.call("get-contragents", ContragentID=second)
@@ -337,46 +450,76 @@ async def test_full_sale_makes_a_net_lined_invoice(
 ) -> None:
     """new-operation → 2 rows → payment → print → documents-list → get-document."""
     customer = (await api.call("add-contragent", **CUSTOMER))["ContragentID"]
-    made = await api.call("new-operation", **SALE, ImportRefID="1001", ContragentID=customer,
-                          Comment="order #1001")  # fmt: skip
+    made = await api.call(
+        "new-operation", **SALE, ImportRefID="1001", ContragentID=customer, Comment="order #1001"
+    )
     assert set(made) == {"OperationID", "OperationFiskBonUUID"}
     op_id = made["OperationID"]
     for item, qty, price in ((101, "1", "24.00"), (102, "2", "10.90")):
-        row = await api.call("add-operation-sale-item", OperationID=op_id, SaleItemID=item,
-                             Qty=qty, SaleItemSinglePrice=price)  # fmt: skip
+        row = await api.call(
+            "add-operation-sale-item",
+            OperationID=op_id,
+            SaleItemID=item,
+            Qty=qty,
+            SaleItemSinglePrice=price,
+        )
         assert set(row) == {"OperationSaleItemID"}
-    paid = await api.call("add-operation-payment", OperationID=op_id, PayTypeID=2,
-                          PaymentSum="45.80")  # fmt: skip
+    paid = await api.call(
+        "add-operation-payment", OperationID=op_id, PayTypeID=2, PaymentSum="45.80"
+    )
     assert paid["result"] == "OK" and isinstance(paid["PaymentID"], str)
     temp = await api.call("get-operation", OperationID=op_id)
     assert set(temp) == OPERATION_FIELDS
     assert (temp["OperationStatus"], temp["OperationPrice"], temp["OperationCompleteDate"]) == (
-        "TEMP", "45.80000", "0000-00-00 00:00:00")  # fmt: skip
+        "TEMP",
+        "45.80000",
+        "0000-00-00 00:00:00",
+    )
     assert await api.call("print-operation", OperationID=op_id, PayTypeID=2) == op_id
     done = await api.call("get-operation", OperationID=op_id)
-    assert (done["OperationStatus"], done["OperationPriceWithoutVat"], done["OperationTotalVat"],
-            done["OperationPayedSum"], done["OperationCurrencyCode"]) == (
-        "NORMAL", "40.00000", "5.80000", "45.80000", "EUR")  # fmt: skip
+    assert (
+        done["OperationStatus"],
+        done["OperationPriceWithoutVat"],
+        done["OperationTotalVat"],
+        done["OperationPayedSum"],
+        done["OperationCurrencyCode"],
+    ) == ("NORMAL", "40.00000", "5.80000", "45.80000", "EUR")
     assert done["OperationCompleteDate"] != "0000-00-00 00:00:00"
     assert done["OperationFiskBonUUID"] == made["OperationFiskBonUUID"]
     row = await api.document_of(op_id)
     assert set(row) == SEED_001_FIELDS
     assert (row["DocumentType"], row["DocumentSubType"], row["DocumentNum"]) == (
-        "INVOICE", "NORMAL", 1000000001)  # fmt: skip
+        "INVOICE",
+        "NORMAL",
+        1000000001,
+    )
     assert (row["DocumentPriceBase"], row["DocumentTotalPrice"], row["DocumentPayTypeID"]) == (
-        "40.00", "45.80", 2)  # fmt: skip
+        "40.00",
+        "45.80",
+        2,
+    )
     assert (row["DocumentContragentName"], row["DocumentContragentTaxNumVatReg"]) == (
-        "Dana Ivanova", "BG115825956")  # fmt: skip
+        "Dana Ivanova",
+        "BG115825956",
+    )
     assert (row["DocumentComment"], row["DocumentToDocumentDate"]) == ("order #1001", "0000-00-00")
     document = await api.call("get-document", DocumentID=row["DocumentID"])
     assert set(document) == SEED_001_FIELDS | {"DocumentServices"}
     lines = document["DocumentServices"]
     assert all(set(line) == SEED_003_SERVICE for line in lines)
-    assert [(line["DocumentServiceDescription"], line["DocumentServiceSinglePrice"],
-             line["DocumentServiceQty"], line["DocumentServiceTotalPrice"],
-             line["DocumentServiceVatPercent"]) for line in lines] == [
+    assert [
+        (
+            line["DocumentServiceDescription"],
+            line["DocumentServiceSinglePrice"],
+            line["DocumentServiceQty"],
+            line["DocumentServiceTotalPrice"],
+            line["DocumentServiceVatPercent"],
+        )
+        for line in lines
+    ] == [
         ("Goods 20%", "20.000000", "1.00000", "20.00", 20),
-        ("Goods 9%", "10.000000", "2.00000", "20.00", 9)]  # fmt: skip
+        ("Goods 9%", "10.000000", "2.00000", "20.00", 9),
+    ]
     [view] = await control(http, sandbox, "GET", "documents")
     shown = [view[key] for key in ("doctype", "docnum", "total", "base", "vat", "operation_id")]
     assert shown == ["INVOICE", "1000000001", "45.80", "40.00", "5.80", op_id]
@@ -389,11 +532,14 @@ async def test_seed_003_example(api: Api) -> None:
     assert (row["DocumentPriceBase"], row["DocumentTotalPrice"]) == ("20.00", "24.00")
     [line] = (await api.call("get-document", DocumentID=row["DocumentID"]))["DocumentServices"]
     assert (line["DocumentServiceSinglePrice"], line["DocumentServiceTotalPrice"]) == (
-        "20.000000", "20.00")  # fmt: skip
+        "20.000000",
+        "20.00",
+    )
 
 
-@pytest.mark.parametrize(("rule", "base", "vat"), [("per_line_vat", "7.57", "1.52"),
-                                                   ("per_line", "7.58", "1.51")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("rule", "base", "vat"), [("per_line_vat", "7.57", "1.52"), ("per_line", "7.58", "1.51")]
+)
 async def test_rounding_the_vat_or_the_net_differs_on_a_tie(
     http: aiohttp.ClientSession, rule: str, base: str, vat: str
 ) -> None:
@@ -409,8 +555,9 @@ async def test_rounding_the_vat_or_the_net_differs_on_a_tie(
         assert view["vat"] == vat
 
 
-@pytest.mark.parametrize(("rule", "base", "vat"), [("per_line", "0.24", "0.06"),
-                                                   ("per_rate", "0.25", "0.05")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("rule", "base", "vat"), [("per_line", "0.24", "0.06"), ("per_rate", "0.25", "0.05")]
+)
 async def test_vat_rules_differ(
     http: aiohttp.ClientSession, rule: str, base: str, vat: str
 ) -> None:
@@ -429,8 +576,14 @@ async def test_vat_rules_differ(
 async def test_discounted_row_gross(api: Api) -> None:
     """Gross = Qty × price × (100 − discount) / 100, to the cent (3 × 9.99 less 12.5 %)."""
     op_id = await api.sale([], pay=False)
-    await api.call("add-operation-sale-item", OperationID=op_id, SaleItemInventoryID="G20",
-                   Qty="3", SaleItemSinglePrice="9.99", SaleItemDiscount="12.5")  # fmt: skip
+    await api.call(
+        "add-operation-sale-item",
+        OperationID=op_id,
+        SaleItemInventoryID="G20",
+        Qty="3",
+        SaleItemSinglePrice="9.99",
+        SaleItemDiscount="12.5",
+    )
     op = await api.call("get-operation", OperationID=op_id)
     assert (op["OperationPrice"], op["OperationTotalDiscount"]) == ("26.22000", "12.50000")
 
@@ -438,30 +591,45 @@ async def test_discounted_row_gross(api: Api) -> None:
 async def test_print_needs_items_and_exact_payment(api: Api) -> None:
     empty = await api.sale([], pay=False)
     assert await api.refused("print-operation", OperationID=empty, PayTypeID=1) == (
-        "Wrong value for OperationID: the operation has no items")  # fmt: skip
+        "Wrong value for OperationID: the operation has no items"
+    )
     op_id = await api.sale([(101, "1", "24"), (103, "1", "5")], pay=False)
     await api.call("add-operation-payment", OperationID=op_id, PayTypeID=1, PaymentSum="20")
     assert await api.refused("print-operation", OperationID=op_id, PayTypeID=1) == (
-        "Wrong value for OperationID: paid 20.00 of 29.00")  # fmt: skip
+        "Wrong value for OperationID: paid 20.00 of 29.00"
+    )
     await api.call("add-operation-payment", OperationID=op_id, PayTypeID=1, PaymentSum="10")
     assert await api.refused("print-operation", OperationID=op_id, PayTypeID=1) == (
-        "Wrong value for OperationID: paid 30.00 of 29.00")  # fmt: skip
-    extra = await api.call("add-operation-sale-item", OperationID=op_id, SaleItemID=103,
-                           Qty="0.2", SaleItemSinglePrice="5")  # fmt: skip
+        "Wrong value for OperationID: paid 30.00 of 29.00"
+    )
+    extra = await api.call(
+        "add-operation-sale-item",
+        OperationID=op_id,
+        SaleItemID=103,
+        Qty="0.2",
+        SaleItemSinglePrice="5",
+    )
     assert await api.call("print-operation", OperationID=op_id, PayTypeID=1) == op_id
-    gone = await api.refused("del-operation-sale-item",
-                             OperationSaleItemID=extra["OperationSaleItemID"])  # fmt: skip
+    gone = await api.refused(
+        "del-operation-sale-item", OperationSaleItemID=extra["OperationSaleItemID"]
+    )
     assert gone == "Wrong value for OperationSaleItemID"
     late = await api.refused("add-operation-payment", OperationID=op_id, PayTypeID=1, PaymentSum=1)
     assert late.startswith("Wrong value for OperationID")
     assert await api.refused("print-operation", OperationID=999, PayTypeID=1) == (
-        "Wrong value for OperationID")  # fmt: skip
+        "Wrong value for OperationID"
+    )
 
 
 async def test_del_operation_sale_item(api: Api) -> None:
     op_id = await api.sale([], pay=False)
-    row = await api.call("add-operation-sale-item", OperationID=op_id, SaleItemID=104, Qty=1,
-                         SaleItemSinglePrice="60")  # fmt: skip
+    row = await api.call(
+        "add-operation-sale-item",
+        OperationID=op_id,
+        SaleItemID=104,
+        Qty=1,
+        SaleItemSinglePrice="60",
+    )
     assert await api.call("del-operation-sale-item", **row) == row
     assert (await api.call("get-operation", OperationID=op_id))["OperationPrice"] == "0.00000"
     assert (await api.refused("del-operation-sale-item", **row)).startswith("Wrong value")
@@ -475,7 +643,8 @@ async def test_reprint(http: aiohttp.ClientSession, reprint: str) -> None:
         again = await api.answer("print-operation", OperationID=op_id, PayTypeID=2)
         if reprint == "refuse":
             assert again["error_message"] == (
-                "Wrong value for OperationID: the operation is already finalized")  # fmt: skip
+                "Wrong value for OperationID: the operation is already finalized"
+            )
         else:
             assert again["data"] == op_id
         assert len(await control(http, box, "GET", "documents")) == 1
@@ -491,8 +660,13 @@ async def test_client_return_makes_a_credit_note(
     temp_sale = (await api.call("new-operation", **SALE))["OperationFiskBonUUID"]
     sale_id = await api.printed([(101, "2", "24")])
     uuid = (await api.call("get-operation", OperationID=sale_id))["OperationFiskBonUUID"]
-    storno = {"StornoType": 1, "FiskBonRcpNum": 17, "FiskDeviceNum": 12345678,
-              "FiskBonDate": "06-12-26 10:15", "FiskBonUUID": uuid}  # fmt: skip
+    storno = {
+        "StornoType": 1,
+        "FiskBonRcpNum": 17,
+        "FiskDeviceNum": 12345678,
+        "FiskBonDate": "06-12-26 10:15",
+        "FiskBonUUID": uuid,
+    }
     back = {**SALE, "OperationType": "ReturnClient"}
     for name in storno:
         missing = {**back, **storno, name: None}
@@ -509,8 +683,13 @@ async def test_client_return_makes_a_credit_note(
     made = await api.call("new-operation", **back, **storno)
     assert set(made) == {"OperationID"}
     return_id = made["OperationID"]
-    await api.call("add-operation-sale-item", OperationID=return_id, SaleItemID=101, Qty=1,
-                   SaleItemSinglePrice="24")  # fmt: skip
+    await api.call(
+        "add-operation-sale-item",
+        OperationID=return_id,
+        SaleItemID=101,
+        Qty=1,
+        SaleItemSinglePrice="24",
+    )
     await api.call("add-operation-payment", OperationID=return_id, PayTypeID=2, PaymentSum=24)
     assert await api.call("print-operation", OperationID=return_id, PayTypeID=2) == return_id
     assert (await api.call("get-operation", OperationID=return_id))["OperationFiskBonUUID"] == ""
@@ -518,12 +697,19 @@ async def test_client_return_makes_a_credit_note(
     assert (await api.call("documents-list", DocumentOperationID=return_id))["TotalRecords"] == 0
     credit = await api.document_of(return_id, DocumentSubType="CREDIT")
     assert (credit["DocumentToDocumentID"], credit["DocumentToDocumentDate"]) == (
-        invoice["DocumentID"], invoice["DocumentDate"])  # fmt: skip
+        invoice["DocumentID"],
+        invoice["DocumentDate"],
+    )
     assert (credit["DocumentNum"], credit["DocumentTotalPrice"], credit["DocumentPriceBase"]) == (
-        1000000002, "24.00", "20.00")  # fmt: skip
+        1000000002,
+        "24.00",
+        "20.00",
+    )
     views = await control(http, sandbox, "GET", "documents")
     assert [(v["doctype"], v["to_document_id"]) for v in views] == [
-        ("INVOICE", 0), ("CREDIT", invoice["DocumentID"])]  # fmt: skip
+        ("INVOICE", 0),
+        ("CREDIT", invoice["DocumentID"]),
+    ]
 
 
 # --- listing -------------------------------------------------------------------------------
@@ -541,8 +727,9 @@ async def test_operations_list_filters(
     assert all(set(row) == OPERATION_FIELDS for row in listed["Data"])
     temps = await api.call("operations-list", OperationStatus="TEMP")
     assert [row["OperationID"] for row in temps["Data"]] == [temp]
-    both = await api.call("operations-list", OperationStatus="TEMP,NORMAL", sort="OperationID",
-                          order="DESC", count=2)  # fmt: skip
+    both = await api.call(
+        "operations-list", OperationStatus="TEMP,NORMAL", sort="OperationID", order="DESC", count=2
+    )
     assert (both["TotalRecords"], [r["OperationID"] for r in both["Data"]]) == (3, [temp, second])
     by_ref = await api.call("operations-list", ImportRefID=" 1002 ", ImportSource="invoicebridge")
     assert [row["OperationID"] for row in by_ref["Data"]] == [second]
@@ -563,8 +750,9 @@ async def test_documents_list_filters(api: Api) -> None:
     assert [row["DocumentOperationID"] for row in by_num["Data"]] == [ops[2]]
     assert (await api.call("documents-list", DocumentType="PROFORMA"))["TotalRecords"] == 0
     assert (await api.call("documents-list", DocumentStatus="DELETED"))["TotalRecords"] == 0
-    window = await api.call("documents-list", DocumentDateFrom="2000-01-01",
-                            DocumentDateTo="2000-12-31")  # fmt: skip
+    window = await api.call(
+        "documents-list", DocumentDateFrom="2000-01-01", DocumentDateTo="2000-12-31"
+    )
     assert window["TotalRecords"] == 0
     assert await api.refused("get-document", DocumentID=99) == "Wrong value for DocumentID"
 
@@ -600,21 +788,32 @@ async def test_config_switches_are_validated_and_reset(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
     defaults = await control(http, sandbox, "GET", "config")
-    assert defaults == {"vat_rule": "per_line_vat", "document_on_print": "immediate",
-                        "document_delay_s": 2.0, "reprint": "refuse",
-                        "ignore_import_filters": False}  # fmt: skip
+    assert defaults == {
+        "vat_rule": "per_line_vat",
+        "document_on_print": "immediate",
+        "document_delay_s": 2.0,
+        "reprint": "refuse",
+        "ignore_import_filters": False,
+    }
     bad_changes: list[dict[str, Any]] = [
-        {"vat_rule": "per_invoice"}, {"colour": "red"}, {"document_delay_s": "2"},
-        {"ignore_import_filters": "yes"}, {"reprint": "refuse", "document_delay_s": -1},
-    ]  # fmt: skip
+        {"vat_rule": "per_invoice"},
+        {"colour": "red"},
+        {"document_delay_s": "2"},
+        {"ignore_import_filters": "yes"},
+        {"reprint": "refuse", "document_delay_s": -1},
+    ]
     for bad in bad_changes:
         problem = await control(http, sandbox, "POST", "config", bad, status=400)
         assert problem["status"] == 400
     assert await control(http, sandbox, "GET", "config") == defaults
-    changed = await control(http, sandbox, "POST", "config", {"vat_rule": "per_rate",
-                                                              "document_delay_s": 1})  # fmt: skip
+    changed = await control(
+        http, sandbox, "POST", "config", {"vat_rule": "per_rate", "document_delay_s": 1}
+    )
     assert (changed["vat_rule"], changed["document_delay_s"], changed["reprint"]) == (
-        "per_rate", 1.0, "refuse")  # fmt: skip
+        "per_rate",
+        1.0,
+        "refuse",
+    )
     await control(http, sandbox, "POST", "reset")
     assert await control(http, sandbox, "GET", "config") == defaults
     with pytest.raises(ValueError, match="vat_rule"):
@@ -630,8 +829,13 @@ async def test_a_lost_answer_still_adds_the_row(
     await control(http, sandbox, "POST", "faults", plan)
     with pytest.raises((aiohttp.ClientError, TimeoutError)):
         async with asyncio.timeout(0.3):
-            await api.answer("add-operation-sale-item", OperationID=op_id, SaleItemID=101, Qty=1,
-                             SaleItemSinglePrice="24")  # fmt: skip
+            await api.answer(
+                "add-operation-sale-item",
+                OperationID=op_id,
+                SaleItemID=101,
+                Qty=1,
+                SaleItemSinglePrice="24",
+            )
     [operation] = await control(http, sandbox, "GET", "operations")
     assert (operation["status"], operation["gross"]) == ("TEMP", "24.00")
     assert [row["sale_item_id"] for row in operation["rows"]] == [101]
@@ -668,8 +872,13 @@ async def test_request_log_blanks_secrets_and_reset_forgets(
 async def test_json_bodies_work_like_forms(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
-    body = {"api_key": KEY, "nonce": 7, "WareHouseID": 1, "UserID": 1,
-            "signature": sign(7, 1, KEY, SECRET)}  # fmt: skip
+    body = {
+        "api_key": KEY,
+        "nonce": 7,
+        "WareHouseID": 1,
+        "UserID": 1,
+        "signature": sign(7, 1, KEY, SECRET),
+    }
     async with http.post(f"{sandbox.api_url}/login", json=body) as response:
         answer = await response.json()
     assert (answer["status"], answer["nonce"]) == (1, "7")

@@ -121,8 +121,13 @@ def test_gateway_names_and_ids_say_the_kind(name: str | None, kind: str | None) 
 
 def test_a_refused_value_is_dropped_and_the_rest_kept() -> None:
     """An id over 255 characters and a 3,000-character name go; the gateway and card stay."""
-    payment = build_payment(gateway="stripe", kind="card", card_last4="4242",
-                            transaction_id="x" * 300, payer_name="n" * 3000)  # fmt: skip
+    payment = build_payment(
+        gateway="stripe",
+        kind="card",
+        card_last4="4242",
+        transaction_id="x" * 300,
+        payer_name="n" * 3000,
+    )
     assert payment == Payment(gateway="stripe", kind="card", card_last4="4242")
 
 
@@ -139,9 +144,13 @@ def test_shopify_card_order_keeps_brand_and_last_four() -> None:
     """A card sample: gateway, Visa, the four digits of "•••• •••• •••• 4242", the billing
     name as payer; no order webhook carries a transaction, so no id and no time."""
     order = shopify_order(samples.shopify_order(6_300_000_000_001, customer_name="Dana Levi"))
-    assert paid_with(order) == Payment(gateway="shopify_payments", kind="card",
-                                       card_brand="Visa", card_last4="4242",
-                                       payer_name="Dana Levi")  # fmt: skip
+    assert paid_with(order) == Payment(
+        gateway="shopify_payments",
+        kind="card",
+        card_brand="Visa",
+        card_last4="4242",
+        payer_name="Dana Levi",
+    )
 
 
 @pytest.mark.parametrize(
@@ -198,14 +207,26 @@ def test_shopify_transactions_give_the_authorization_and_time() -> None:
     payload["transactions"] = [
         {"kind": "sale", "status": "failure", "authorization": "declined"},
         {"kind": "refund", "status": "success", "authorization": "re_1"},
-        {"kind": "sale", "status": "success", "gateway": "shopify_payments",
-         "authorization": "ch_3PqL2aE8k1mZ0b4x", "processed_at": "2025-05-14T18:22:08+03:00",
-         "payment_details": {"credit_card_company": "Mastercard", "credit_card_name": "D. Levi",
-                             "credit_card_number": "•••• •••• •••• 5100"}},
-    ]  # fmt: skip
+        {
+            "kind": "sale",
+            "status": "success",
+            "gateway": "shopify_payments",
+            "authorization": "ch_3PqL2aE8k1mZ0b4x",
+            "processed_at": "2025-05-14T18:22:08+03:00",
+            "payment_details": {
+                "credit_card_company": "Mastercard",
+                "credit_card_name": "D. Levi",
+                "credit_card_number": "•••• •••• •••• 5100",
+            },
+        },
+    ]
     payment = paid_with(shopify_order(payload))
     assert (payment.transaction_id, payment.card_brand, payment.card_last4, payment.payer_name) == (
-        "ch_3PqL2aE8k1mZ0b4x", "Mastercard", "5100", "D. Levi")  # fmt: skip
+        "ch_3PqL2aE8k1mZ0b4x",
+        "Mastercard",
+        "5100",
+        "D. Levi",
+    )
     assert payment.paid_at == datetime(2025, 5, 14, 15, 22, 8, tzinfo=UTC)
 
 
@@ -260,15 +281,21 @@ def test_woo_stripe_charge_id_and_paid_time() -> None:
     """`payment_method` stripe: card, the charge id as `transaction_id`, `date_paid_gmt` (UTC)."""
     order = woo_order(load("woocommerce", "order_updated_completed_fees.json"))
     assert paid_with(order) == Payment(
-        gateway="stripe", kind="card", transaction_id="ch_3PNq2vLkdIwHu7ix0KpQ8sZb",
-        paid_at=datetime(2025, 6, 2, 7, 5, 44, tzinfo=UTC))  # fmt: skip
+        gateway="stripe",
+        kind="card",
+        transaction_id="ch_3PNq2vLkdIwHu7ix0KpQ8sZb",
+        paid_at=datetime(2025, 6, 2, 7, 5, 44, tzinfo=UTC),
+    )
 
 
 def test_woo_paypal_payments_capture_id() -> None:
     """PayPal Payments (`ppcp-gateway`): paypal, its capture id."""
     payment = paid_with(woo_order(load("woocommerce", "order_updated_refunded_two_refunds.json")))
     assert (payment.gateway, payment.kind, payment.transaction_id) == (
-        "ppcp-gateway", "paypal", "7HX21398TB345812K")  # fmt: skip
+        "ppcp-gateway",
+        "paypal",
+        "7HX21398TB345812K",
+    )
 
 
 def test_woo_bank_transfer_with_an_empty_transaction_id() -> None:
@@ -283,7 +310,10 @@ def test_woo_local_gateway_keeps_its_id_without_a_kind() -> None:
     order = woo_order(load("woocommerce", "order_created_processing_coupon.json"), "order.created")
     payment = paid_with(order)
     assert (payment.gateway, payment.kind, payment.card_last4) == (
-        "payplus-payment-gateway", None, None)  # fmt: skip
+        "payplus-payment-gateway",
+        None,
+        None,
+    )
     assert payment.transaction_id == "a1b2c3d4-5e6f-7081-92a3-b4c5d6e7f809"
 
 
@@ -300,7 +330,10 @@ def test_woo_samples(payment: str, gateway: str, kind: str, has_id: bool) -> Non
     """Each sample gateway: its kind; a transaction id where the gateway gives one."""
     parsed = paid_with(woo_order(samples_woocommerce.woo_order(5201, payment=payment)))
     assert (parsed.gateway, parsed.kind, parsed.transaction_id is not None) == (
-        gateway, kind, has_id)  # fmt: skip
+        gateway,
+        kind,
+        has_id,
+    )
     assert parsed.paid_at is not None and parsed.paid_at.tzinfo is not None
 
 
@@ -308,11 +341,14 @@ def test_woopayments_last4_meta_and_no_card_from_the_title() -> None:
     """WooPayments' `last4` meta gives the last four (of a full number too); "Credit Card
     (Visa)" in the title gives no brand."""
     payload = load("woocommerce", "order_updated_completed_fees.json") | {
-        "payment_method": "woocommerce_payments", "payment_method_title": "Credit Card (Visa)",
+        "payment_method": "woocommerce_payments",
+        "payment_method_title": "Credit Card (Visa)",
         "transaction_id": "pi_3PNq2vLkdIwHu7ix0abcdefg",
-        "meta_data": [{"id": 1, "key": "_charge_id", "value": "ch_1"},
-                      {"id": 2, "key": "last4", "value": VISA}],
-    }  # fmt: skip
+        "meta_data": [
+            {"id": 1, "key": "_charge_id", "value": "ch_1"},
+            {"id": 2, "key": "last4", "value": VISA},
+        ],
+    }
     order = woo_order(payload)
     assert paid_with(order).card_last4 == "1111"
     assert paid_with(order).card_brand is None
@@ -351,7 +387,9 @@ def test_woo_odd_payment_values_never_cost_the_order(odd: dict[str, Any]) -> Non
     order = woo_order(load("woocommerce", "order_updated_completed_fees.json") | odd)
     assert order.total > 0
     assert order.payment is None or order.payment.transaction_id in (
-        None, "ch_3PNq2vLkdIwHu7ix0KpQ8sZb")  # fmt: skip
+        None,
+        "ch_3PNq2vLkdIwHu7ix0KpQ8sZb",
+    )
 
 
 # --- Stripe -------------------------------------------------------------------------------
@@ -361,9 +399,12 @@ def test_stripe_intent_with_latest_charge_as_an_id() -> None:
     """What every `payment_intent.succeeded` webhook carries: the charge id, kind from the one
     allowed method type, paid when the event was created; no card details."""
     order = stripe_order(load("stripe", "payment_intent_succeeded_ils.json"))
-    assert paid_with(order) == Payment(gateway="stripe", kind="card",
-                                       transaction_id="ch_3RkA1b2eZvKYlo2C1nWc8PqL",
-                                       paid_at=datetime.fromtimestamp(1752480002, UTC))  # fmt: skip
+    assert paid_with(order) == Payment(
+        gateway="stripe",
+        kind="card",
+        transaction_id="ch_3RkA1b2eZvKYlo2C1nWc8PqL",
+        paid_at=datetime.fromtimestamp(1752480002, UTC),
+    )
 
 
 def test_stripe_intent_with_latest_charge_expanded() -> None:
@@ -371,8 +412,13 @@ def test_stripe_intent_with_latest_charge_expanded() -> None:
     event = samples_stripe.payment_intent_succeeded("pi_x1", 9000, expand_charge=True)
     payment = paid_with(stripe_order(event))
     charge = event["data"]["object"]["latest_charge"]["id"]
-    assert (payment.transaction_id, payment.kind, payment.card_brand, payment.card_last4,
-            payment.payer_name) == (charge, "card", "Visa", "4242", "Dana Levi")  # fmt: skip
+    assert (
+        payment.transaction_id,
+        payment.kind,
+        payment.card_brand,
+        payment.card_last4,
+        payment.payer_name,
+    ) == (charge, "card", "Visa", "4242", "Dana Levi")
 
 
 def test_stripe_intent_of_an_old_api_version_lists_its_charges() -> None:
@@ -389,17 +435,25 @@ def test_stripe_intent_of_an_old_api_version_lists_its_charges() -> None:
 def test_stripe_charge_succeeded_fixture() -> None:
     """A Charge is its own transaction: id, Visa 4242, the billing name."""
     payment = paid_with(stripe_order(load("stripe", "charge_succeeded.json")))
-    assert (payment.transaction_id, payment.kind, payment.card_brand, payment.card_last4,
-            payment.payer_name) == ("ch_3RkA1b2eZvKYlo2C1nWc8PqL", "card", "Visa", "4242",
-                                    "Dana Levi")  # fmt: skip
+    assert (
+        payment.transaction_id,
+        payment.kind,
+        payment.card_brand,
+        payment.card_last4,
+        payment.payer_name,
+    ) == ("ch_3RkA1b2eZvKYlo2C1nWc8PqL", "card", "Visa", "4242", "Dana Levi")
 
 
 def test_stripe_paypal_charge_names_the_payer() -> None:
     """`payment_method_details.type` paypal: kind paypal, PayPal's `payer_name`, no card."""
     event = samples_stripe.charge_succeeded("py_1", None, 5000, method="paypal", name="P. Payer")
     assert paid_with(stripe_order(event)) == Payment(
-        gateway="stripe", kind="paypal", transaction_id="py_1", payer_name="P. Payer",
-        paid_at=datetime.fromtimestamp(samples_stripe.CREATED + 1, UTC))  # fmt: skip
+        gateway="stripe",
+        kind="paypal",
+        transaction_id="py_1",
+        payer_name="P. Payer",
+        paid_at=datetime.fromtimestamp(samples_stripe.CREATED + 1, UTC),
+    )
 
 
 @pytest.mark.parametrize(
@@ -423,8 +477,7 @@ def test_stripe_method_types_say_the_kind(method: str, kind: str) -> None:
 def test_stripe_checkout_session_has_no_charge_id() -> None:
     """A session names its PaymentIntent, not a charge: no transaction id; the customer pays."""
     payment = paid_with(stripe_order(load("stripe", "checkout_session_completed_paid.json")))
-    assert (payment.transaction_id, payment.kind, payment.payer_name) == (None, "card",
-                                                                          "Dana Levi")  # fmt: skip
+    assert (payment.transaction_id, payment.kind, payment.payer_name) == (None, "card", "Dana Levi")
 
 
 def test_stripe_checkout_session_with_an_expanded_intent() -> None:
@@ -440,7 +493,10 @@ def test_stripe_invoice_paid() -> None:
     event = load("stripe", "invoice_paid.json")
     payment = paid_with(stripe_order(event))
     assert (payment.transaction_id, payment.payer_name, payment.paid_at) == (
-        None, "Orly Ben-Ami", datetime.fromtimestamp(1752483605, UTC))  # fmt: skip
+        None,
+        "Orly Ben-Ami",
+        datetime.fromtimestamp(1752483605, UTC),
+    )
     event["data"]["object"]["charge"] = "ch_inv1"
     assert paid_with(stripe_order(event)).transaction_id == "ch_inv1"
 
@@ -452,7 +508,9 @@ def test_stripe_full_card_number_keeps_only_the_last_four() -> None:
     event["data"]["object"]["id"] = VISA
     order = stripe_order(event)
     assert (paid_with(order).card_last4, paid_with(order).transaction_id) == (
-        "1111", "[card …1111]")  # fmt: skip
+        "1111",
+        "[card …1111]",
+    )
     assert_no_card_number(order)
 
 
@@ -479,8 +537,11 @@ def test_stripe_odd_card_details_never_cost_the_order() -> None:
     event = samples_stripe.charge_succeeded("ch_4", None, 5000)
     event["data"]["object"]["payment_method_details"] = {"type": ["card"], "card": "visa"}
     assert paid_with(stripe_order(event)) == Payment(
-        gateway="stripe", transaction_id="ch_4", payer_name="Dana Levi",
-        paid_at=datetime.fromtimestamp(samples_stripe.CREATED + 1, UTC))  # fmt: skip
+        gateway="stripe",
+        transaction_id="ch_4",
+        payer_name="Dana Levi",
+        paid_at=datetime.fromtimestamp(samples_stripe.CREATED + 1, UTC),
+    )
 
 
 # --- Standard Webhooks --------------------------------------------------------------------
@@ -490,8 +551,13 @@ def test_standard_payment_object_is_read() -> None:
     """Our own schema's optional `payment`: every field as sent."""
     order = standard_order(samples_standard.order_data("44", payment="card")["order"])
     payment = paid_with(order)
-    assert (payment.gateway, payment.kind, payment.card_brand, payment.card_last4,
-            payment.payer_name) == ("stripe", "card", "Visa", "4242", "Dana Levi")  # fmt: skip
+    assert (
+        payment.gateway,
+        payment.kind,
+        payment.card_brand,
+        payment.card_last4,
+        payment.payer_name,
+    ) == ("stripe", "card", "Visa", "4242", "Dana Levi")
     assert payment.transaction_id is not None and payment.paid_at is not None
 
 
@@ -508,7 +574,9 @@ def test_standard_card_number_keeps_only_the_last_four() -> None:
     data["payment"] |= {"card_last4": VISA, "transaction_id": VISA}
     order = standard_order(data)
     assert (paid_with(order).card_last4, paid_with(order).transaction_id) == (
-        "1111", "[card …1111]")  # fmt: skip
+        "1111",
+        "[card …1111]",
+    )
     assert_no_card_number(order)
 
 

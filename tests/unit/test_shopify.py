@@ -124,9 +124,14 @@ def test_rotation_accepts_either_secret() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["X-Shopify-Hmac-Sha256", "X-Shopify-Hmac-SHA256", "x-shopify-hmac-sha256",
-     "shopify-hmac-sha256", "Shopify-Hmac-Sha256"],
-)  # fmt: skip
+    [
+        "X-Shopify-Hmac-Sha256",
+        "X-Shopify-Hmac-SHA256",
+        "x-shopify-hmac-sha256",
+        "shopify-hmac-sha256",
+        "Shopify-Hmac-Sha256",
+    ],
+)
 def test_header_name_is_case_insensitive(name: str) -> None:
     """Every casing seen in the wild, and the unprefixed events-style name, is accepted."""
     body = b'{"id": 1}'
@@ -231,9 +236,17 @@ def test_orders_paid_is_paid_whatever_the_financial_status() -> None:
 
 @pytest.mark.parametrize(
     ("status", "paid"),
-    [("paid", True), ("partially_refunded", True), ("refunded", True), ("pending", False),
-     ("authorized", False), ("partially_paid", False), ("voided", False), (None, False)],
-)  # fmt: skip
+    [
+        ("paid", True),
+        ("partially_refunded", True),
+        ("refunded", True),
+        ("pending", False),
+        ("authorized", False),
+        ("partially_paid", False),
+        ("voided", False),
+        (None, False),
+    ],
+)
 def test_paid_follows_financial_status(status: str | None, paid: bool) -> None:
     """Money captured at some point (even if later refunded) counts as paid."""
     assert parse_order(encode(minimal(financial_status=status))).paid is paid
@@ -282,7 +295,10 @@ def test_orders_updated_carries_the_snapshot_and_its_refunds() -> None:
     assert order.updated_at == datetime(2025, 5, 21, 13, 40, 5, tzinfo=UTC)
     (refund,) = order.refunds  # the restock-only refund 951234567902 moved no money
     assert (refund.refund_id, refund.amount, refund.currency) == (
-        "951234567890", Decimal("81.57"), "ILS")  # fmt: skip
+        "951234567890",
+        Decimal("81.57"),
+        "ILS",
+    )
     assert gross_sum(refund) == refund.amount
 
 
@@ -293,7 +309,11 @@ def test_orders_cancelled_marks_the_order_cancelled() -> None:
     order = parsed.order
     assert order is not None
     assert (order.order_id, order.number, order.cancelled, order.paid) == (
-        "6012345678955", "#1043", True, False)  # fmt: skip
+        "6012345678955",
+        "#1043",
+        True,
+        False,
+    )
     assert order.updated_at == datetime(2025, 5, 18, 5, 30, 12, tzinfo=UTC)
     assert order.refunds == ()
 
@@ -318,20 +338,39 @@ def test_partial_refund_with_one_line_and_shipping() -> None:
     """refunds/create: no order, its order_id, the amount, and lines that sum to it exactly."""
     parsed = parse(fixture("refunds_create_partial.json"), "refunds/create")
     assert (parsed.kind, parsed.order, parsed.order_id) == (
-        EventKind.REFUND_ISSUED, None, "6012345678901")  # fmt: skip
+        EventKind.REFUND_ISSUED,
+        None,
+        "6012345678901",
+    )
     assert parsed.dedupe_key == "acme-store.myshopify.com:refunds/create:98765"
     refund = parsed.refund
     assert refund is not None
     assert (refund.refund_id, refund.amount, refund.currency) == (
-        "951234567890", Decimal("81.57"), "ILS")  # fmt: skip
+        "951234567890",
+        Decimal("81.57"),
+        "ILS",
+    )
     assert (refund.reason, refund.created_at) == (
-        "הספל הגיע שבור", datetime(2025, 5, 20, 8, 4, 31, tzinfo=UTC))  # fmt: skip
+        "הספל הגיע שבור",
+        datetime(2025, 5, 20, 8, 4, 31, tzinfo=UTC),
+    )
     mug, shipping = refund.lines
-    assert mug == Line(kind="item", description="ספל קרמיקה - כחול", sku="MUG-BLU",
-                       quantity=Decimal(1), unit_price=Decimal("56.57"), tax=Decimal("8.63"),
-                       tax_rate=Decimal(18))  # fmt: skip
-    assert shipping == Line(kind="shipping", description="Shipping refund", quantity=Decimal(1),
-                            unit_price=Decimal("25.00"), tax=Decimal("3.81"))  # fmt: skip
+    assert mug == Line(
+        kind="item",
+        description="ספל קרמיקה - כחול",
+        sku="MUG-BLU",
+        quantity=Decimal(1),
+        unit_price=Decimal("56.57"),
+        tax=Decimal("8.63"),
+        tax_rate=Decimal(18),
+    )
+    assert shipping == Line(
+        kind="shipping",
+        description="Shipping refund",
+        quantity=Decimal(1),
+        unit_price=Decimal("25.00"),
+        tax=Decimal("3.81"),
+    )
     assert gross_sum(refund) == refund.amount
 
 
@@ -339,9 +378,16 @@ def test_parsed_refund_makes_a_valid_refund_event() -> None:
     """A refund.issued event needs no order snapshot, only the order id and the refund."""
     parsed = parse(fixture("refunds_create_partial.json"), "refunds/create")
     assert parsed.kind is not None and parsed.order_id is not None
-    event = OrderEvent(event_id="e", tenant="acme", source="shopify", topic=parsed.topic,
-                       kind=parsed.kind, delivery_id=parsed.dedupe_key,
-                       order_id=parsed.order_id, refund=parsed.refund)  # fmt: skip
+    event = OrderEvent(
+        event_id="e",
+        tenant="acme",
+        source="shopify",
+        topic=parsed.topic,
+        kind=parsed.kind,
+        delivery_id=parsed.dedupe_key,
+        order_id=parsed.order_id,
+        refund=parsed.refund,
+    )
     assert event.refund == parsed.refund
 
 
@@ -357,14 +403,16 @@ _SUCCESS = {"kind": "refund", "status": "success", "amount": "81.57", "currency"
 
 @pytest.mark.parametrize(
     ("transactions", "amount"),
-    [([_SUCCESS | {"status": "failure"}, _SUCCESS], "81.57"),
-     ([_SUCCESS | {"status": "pending"}], None),
-     ([_SUCCESS | {"status": "failure"}], None),
-     ([_SUCCESS | {"kind": "sale"}, _SUCCESS], "81.57"),
-     ([_SUCCESS | {"amount": "60.00"}, _SUCCESS | {"amount": "21.57"}], "81.57"),
-     ([_SUCCESS | {"amount": "0.00"}], None),
-     ([], None)],
-)  # fmt: skip
+    [
+        ([_SUCCESS | {"status": "failure"}, _SUCCESS], "81.57"),
+        ([_SUCCESS | {"status": "pending"}], None),
+        ([_SUCCESS | {"status": "failure"}], None),
+        ([_SUCCESS | {"kind": "sale"}, _SUCCESS], "81.57"),
+        ([_SUCCESS | {"amount": "60.00"}, _SUCCESS | {"amount": "21.57"}], "81.57"),
+        ([_SUCCESS | {"amount": "0.00"}], None),
+        ([], None),
+    ],
+)
 def test_amount_counts_only_successful_refund_transactions(
     transactions: list[dict[str, Any]], amount: str | None
 ) -> None:
@@ -378,10 +426,12 @@ def test_amount_counts_only_successful_refund_transactions(
 
 @pytest.mark.parametrize(
     ("changes", "kept"),
-    [({}, True),
-     ({"order_adjustments": []}, False),  # lines 56.57, refunded 81.57
-     ({"transactions": [_SUCCESS | {"amount": "91.57"}]}, False)],
-)  # fmt: skip
+    [
+        ({}, True),
+        ({"order_adjustments": []}, False),  # lines 56.57, refunded 81.57
+        ({"transactions": [_SUCCESS | {"amount": "91.57"}]}, False),
+    ],
+)
 def test_lines_are_kept_only_when_they_sum_to_the_amount(
     changes: dict[str, Any], kept: bool
 ) -> None:
@@ -405,8 +455,9 @@ def test_refund_discrepancy_lowering_the_refund_drops_the_lines() -> None:
 def test_quantity_that_does_not_divide_the_gross_becomes_one_line() -> None:
     """89.99 for 3 towels has no exact unit price: one line "Tea towel × 3"; 2 mugs at
     119.80 keep their quantity."""
-    order = samples.shopify_order(12, lines=[("Tea towel", "33.33", 3)], discount="10.00",
-                                  shipping=None)  # fmt: skip
+    order = samples.shopify_order(
+        12, lines=[("Tea towel", "33.33", 3)], discount="10.00", shipping=None
+    )
     refund = parse_refund(samples.encode_body(shopify_refund(6, order)))
     (towels,) = refund.lines
     assert (towels.description, towels.quantity) == ("Tea towel × 3", Decimal(1))
@@ -427,14 +478,18 @@ def test_snapshot_refund_without_a_currency_takes_the_orders() -> None:
 
 @pytest.mark.parametrize(
     ("changes", "field"),
-    [({"order_id": None}, "order_id: missing"),
-     ({"id": None}, "id: missing"),
-     ({"transactions": [_SUCCESS | {"currency": "USD"}, _SUCCESS]}, "transactions: refunded in"),
-     ({"transactions": [{k: v for k, v in _SUCCESS.items() if k != "currency"}]},
-      "transactions.currency: missing"),
-     ({"transactions": [_SUCCESS | {"amount": "eighty"}]}, "transactions.0.amount: not an"),
-     ({"refund_line_items": [{"quantity": 1}]}, "refund_line_items.0.subtotal: missing")],
-)  # fmt: skip
+    [
+        ({"order_id": None}, "order_id: missing"),
+        ({"id": None}, "id: missing"),
+        ({"transactions": [_SUCCESS | {"currency": "USD"}, _SUCCESS]}, "transactions: refunded in"),
+        (
+            {"transactions": [{k: v for k, v in _SUCCESS.items() if k != "currency"}]},
+            "transactions.currency: missing",
+        ),
+        ({"transactions": [_SUCCESS | {"amount": "eighty"}]}, "transactions.0.amount: not an"),
+        ({"refund_line_items": [{"quantity": 1}]}, "refund_line_items.0.subtotal: missing"),
+    ],
+)
 def test_invalid_refund_names_the_field(changes: dict[str, Any], field: str) -> None:
     """A refunds/create body that cannot be read is a 422 naming the field, not its value."""
     payload = refund_document(**changes)
@@ -458,8 +513,11 @@ def test_absurd_amounts_are_a_422_naming_the_field() -> None:
     """Amounts beyond the domain's bounds (10^15) are refused as they are read, before any
     arithmetic could overflow: a 422 naming the field, nothing else raises."""
     item = {"quantity": 3, "subtotal": "1E+40", "total_tax": "0", "line_item": {"name": "X"}}
-    payload = refund_document(refund_line_items=[item], order_adjustments=[],
-                              transactions=[_SUCCESS | {"amount": "1E+40"}])  # fmt: skip
+    payload = refund_document(
+        refund_line_items=[item],
+        order_adjustments=[],
+        transactions=[_SUCCESS | {"amount": "1E+40"}],
+    )
     with pytest.raises(InvalidPayload, match=r"refund_line_items\.0\.subtotal: more than"):
         parse_refund(encode(payload))
 
@@ -468,9 +526,18 @@ def test_absurd_amounts_are_a_422_naming_the_field() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b"not json", b"", b'{"id": 1', b"[1, 2]", b'"order"', b"null", b"\xff\xfe{}",
-             b"[" * 100_000 + b"]" * 100_000],
-)  # fmt: skip
+    "body",
+    [
+        b"not json",
+        b"",
+        b'{"id": 1',
+        b"[1, 2]",
+        b'"order"',
+        b"null",
+        b"\xff\xfe{}",
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
 def test_body_that_is_not_a_json_object_is_malformed(body: bytes) -> None:
     """Not JSON, not UTF-8, too deep or not an object: 400, whatever the topic."""
     for topic in ("orders/create", "customers/create"):
@@ -480,17 +547,19 @@ def test_body_that_is_not_a_json_object_is_malformed(body: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("path", "value", "field"),
-    [(("line_items", 0, "price"), None, "line_items.0.price: missing"),
-     (("line_items", 0, "price"), "12,50", "line_items.0.price: not an amount"),
-     (("line_items", 0, "price"), "NaN", "line_items.0.price: not an amount"),
-     (("line_items", 0, "quantity"), -2, "line_items.0.quantity"),
-     (("line_items", 0, "quantity"), 1.5, "line_items.0.quantity"),
-     (("total_price",), "buyer@example.org", "total_price: not an amount"),
-     (("currency",), "shekel", "currency"),
-     (("created_at",), "yesterday", "created_at"),
-     (("taxes_included",), None, "taxes_included: missing"),
-     (("line_items",), [], "line_items")],
-)  # fmt: skip
+    [
+        (("line_items", 0, "price"), None, "line_items.0.price: missing"),
+        (("line_items", 0, "price"), "12,50", "line_items.0.price: not an amount"),
+        (("line_items", 0, "price"), "NaN", "line_items.0.price: not an amount"),
+        (("line_items", 0, "quantity"), -2, "line_items.0.quantity"),
+        (("line_items", 0, "quantity"), 1.5, "line_items.0.quantity"),
+        (("total_price",), "buyer@example.org", "total_price: not an amount"),
+        (("currency",), "shekel", "currency"),
+        (("created_at",), "yesterday", "created_at"),
+        (("taxes_included",), None, "taxes_included: missing"),
+        (("line_items",), [], "line_items"),
+    ],
+)
 def test_invalid_order_names_the_field_not_the_value(
     path: tuple[str | int, ...], value: Any, field: str
 ) -> None:
@@ -552,11 +621,12 @@ def test_dedupe_key_differs_across_shops_and_topics() -> None:
     """The same Event-Id from another shop or under another topic is another event."""
     body = fixture("orders_paid_minimal.json")
     keys = {
-        shopify.parse(body, samples.headers_for(body, topic=topic, secret=SECRET,
-                                                event_id="1", shop=shop)).dedupe_key
+        shopify.parse(
+            body, samples.headers_for(body, topic=topic, secret=SECRET, event_id="1", shop=shop)
+        ).dedupe_key
         for topic in ("orders/create", "orders/paid")
         for shop in ("a.myshopify.com", "b.myshopify.com")
-    }  # fmt: skip
+    }
     assert len(keys) == 4
 
 
@@ -577,10 +647,15 @@ def test_sample_headers_are_the_full_signed_set() -> None:
     body = samples.encode_body(samples.shopify_order(1))
     sent = samples.headers_for(body, topic="orders/paid", secret=SECRET, event_id="e-1")
     assert set(sent) == {
-        "Content-Type", "X-Shopify-Topic", "X-Shopify-Hmac-Sha256", "X-Shopify-Shop-Domain",
-        "X-Shopify-API-Version", "X-Shopify-Webhook-Id", "X-Shopify-Event-Id",
+        "Content-Type",
+        "X-Shopify-Topic",
+        "X-Shopify-Hmac-Sha256",
+        "X-Shopify-Shop-Domain",
+        "X-Shopify-API-Version",
+        "X-Shopify-Webhook-Id",
+        "X-Shopify-Event-Id",
         "X-Shopify-Triggered-At",
-    }  # fmt: skip
+    }
     assert sent["X-Shopify-API-Version"] == "2025-07"
     shopify.verify(body, sent, [SECRET], NOW)
     assert shopify.parse(body, sent).occurred_at is not None
@@ -605,8 +680,9 @@ def test_sample_discount_is_split_exactly() -> None:
     payload = samples.shopify_order(
         7, lines=[("A", "33.33", 3), ("B", "19.90", 1), ("C", "10.00", 1)], discount="10.00"
     )
-    shares = [Decimal(a["amount"]) for line in payload["line_items"]
-              for a in line["discount_allocations"]]  # fmt: skip
+    shares = [
+        Decimal(a["amount"]) for line in payload["line_items"] for a in line["discount_allocations"]
+    ]
     assert sum(shares) == Decimal(payload["total_discounts"]) == Decimal("10.00")
     assert all(share == share.quantize(Decimal("0.01")) for share in shares)
 
@@ -616,8 +692,9 @@ def test_sample_discount_is_split_exactly() -> None:
 )
 def test_sample_vat_is_extracted_or_added(included: bool, price: str, total: str) -> None:
     """18% VAT is taken out of a VAT-inclusive price and added on top of a VAT-exclusive one."""
-    payload = samples.shopify_order(1, lines=[("A", price, 1)], shipping=None,
-                                    taxes_included=included)  # fmt: skip
+    payload = samples.shopify_order(
+        1, lines=[("A", price, 1)], shipping=None, taxes_included=included
+    )
     assert (payload["total_tax"], payload["total_price"]) == ("18.00", total)
     assert payload["line_items"][0]["tax_lines"][0]["price"] == "18.00"
 
@@ -640,12 +717,15 @@ def sample_orders(draw: st.DrawFn) -> dict[str, Any]:
     gross = sum(quantize(Decimal(price), currency) * qty for _, price, qty in lines)
     discount = draw(st.none() | st.decimals(min_value=0, max_value=gross, places=2).map(str))
     return {
-        "order_id": draw(st.integers(1, 2**53)), "lines": lines, "discount": discount,
-        "currency": currency, "shipping": draw(st.none() | _PRICES),
+        "order_id": draw(st.integers(1, 2**53)),
+        "lines": lines,
+        "discount": discount,
+        "currency": currency,
+        "shipping": draw(st.none() | _PRICES),
         "taxes_included": draw(st.booleans()),
         "vat_rate": draw(st.sampled_from(["0", "0.17", "0.18", "0.075", "0.0875", "0.25"])),
         "financial_status": draw(st.sampled_from(["paid", "pending", "refunded"])),
-    }  # fmt: skip
+    }
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -691,8 +771,7 @@ def test_sample_updated_and_cancelled_snapshots() -> None:
     order = samples.shopify_order(17, financial_status="pending")
     later = updated(order, note="gift")
     assert (later["note"], order["note"]) == ("gift", None)
-    assert datetime.fromisoformat(later["updated_at"]) > datetime.fromisoformat(
-        order["updated_at"])  # fmt: skip
+    assert datetime.fromisoformat(later["updated_at"]) > datetime.fromisoformat(order["updated_at"])
     gone = cancelled(later)
     assert (gone["financial_status"], gone["cancel_reason"]) == ("voided", "customer")
     assert gone["cancelled_at"] == gone["updated_at"] > later["updated_at"]
@@ -705,8 +784,11 @@ def test_sample_refund_in_an_updated_snapshot() -> None:
     """An orders/updated sample listing refunds parses them into Order.refunds."""
     order = samples.shopify_order(19)
     money = shopify_refund(20, order, lines=[(0, 1)], shipping=True)
-    snapshot = updated(order, refunds=[money, shopify_refund(21, order, amount="0")],
-                       financial_status="partially_refunded")  # fmt: skip
+    snapshot = updated(
+        order,
+        refunds=[money, shopify_refund(21, order, amount="0")],
+        financial_status="partially_refunded",
+    )
     (refund,) = parse_order(samples.encode_body(snapshot), "orders/updated").refunds
     assert refund.refund_id == "20" and refund.amount == gross_sum(refund) > 0
 
@@ -721,8 +803,9 @@ def sample_refunds(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     picked = draw(st.lists(st.integers(0, count - 1), unique=True, max_size=count))
     lines = [(n, draw(st.integers(1, order["line_items"][n]["quantity"]))) for n in picked]
     amount = draw(st.none() | st.decimals(min_value=0, max_value=5000, places=2).map(str))
-    refund = shopify_refund(draw(st.integers(1, 2**53)), order, lines=lines, amount=amount,
-                            shipping=draw(st.booleans()))  # fmt: skip
+    refund = shopify_refund(
+        draw(st.integers(1, 2**53)), order, lines=lines, amount=amount, shipping=draw(st.booleans())
+    )
     return order, refund
 
 
@@ -733,8 +816,14 @@ def test_any_sample_refund_parses_to_its_transactions(
 ) -> None:
     """Property: the amount is the successful transactions' sum; kept lines add up to it."""
     order, payload = sample
-    moved = sum((Decimal(t["amount"]) for t in payload["transactions"]
-                 if (t["kind"], t["status"]) == ("refund", "success")), Decimal(0))  # fmt: skip
+    moved = sum(
+        (
+            Decimal(t["amount"])
+            for t in payload["transactions"]
+            if (t["kind"], t["status"]) == ("refund", "success")
+        ),
+        Decimal(0),
+    )
     parsed = parse(samples.encode_body(payload), "refunds/create")
     assert parsed.order_id == str(order["id"])
     if moved == 0:
