@@ -39,34 +39,22 @@ def test_the_dockerfile_passes_the_project_lint() -> None:
     assert lint_dockerfile(DOCKERFILE, PACKAGES) == []
 
 
-@pytest.mark.parametrize(
-    ("old", "new", "problem"),
-    [
-        ("USER 10001:10001", "USER invoicebridge", "numeric non-root USER"),
-        ("USER 10001:10001", "USER 0", "numeric non-root USER"),
-        ("FROM python:3.11-slim-bookworm AS runtime", "FROM python:latest AS runtime", "no pinned"),
-        ("FROM python:3.11-slim-bookworm AS builder", "FROM python AS builder", "no pinned"),
-        ("HEALTHCHECK --interval", "# HEALTHCHECK --interval", "no HEALTHCHECK"),
-        ("WORKDIR /src", "ADD https://example.com/x.tgz /x.tgz", "ADD"),
-        (
-            "install --no-cache-dir --require-hashes --no-deps",
-            "install --require-hashes --no-deps",
-            "without --no-cache-dir",
-        ),
-        (
-            "--no-cache-dir --require-hashes --no-deps -r deploy/requirements.lock",
-            "--no-cache-dir --no-deps -r deploy/requirements.lock",
-            "without --require-hashes",
-        ),
-        ('ENTRYPOINT ["invoicebridge"]', "ENTRYPOINT invoicebridge", "shell form"),
-        (
-            "COPY deploy/requirements.lock",
-            "COPY worker/ worker/\nCOPY deploy/requirements.lock",
-            "source copied before",
-        ),
-        ("WORKDIR /opt/invoicebridge", "RUN apt-get install -y gcc", "build tools"),
-    ],
-)
+@pytest.mark.parametrize(("old", "new", "problem"), [
+    ("USER 10001:10001", "USER invoicebridge", "numeric non-root USER"),
+    ("USER 10001:10001", "USER 0", "numeric non-root USER"),
+    ("FROM python:3.11-slim-bookworm AS runtime", "FROM python:latest AS runtime", "no pinned"),
+    ("FROM python:3.11-slim-bookworm AS builder", "FROM python AS builder", "no pinned"),
+    ("HEALTHCHECK --interval", "# HEALTHCHECK --interval", "no HEALTHCHECK"),
+    ("WORKDIR /src", "ADD https://example.com/x.tgz /x.tgz", "ADD"),
+    ("install --no-cache-dir --require-hashes --no-deps", "install --require-hashes --no-deps",
+     "without --no-cache-dir"),
+    ("--no-cache-dir --require-hashes --no-deps -r deploy/requirements.lock",
+     "--no-cache-dir --no-deps -r deploy/requirements.lock", "without --require-hashes"),
+    ('ENTRYPOINT ["invoicebridge"]', "ENTRYPOINT invoicebridge", "shell form"),
+    ("COPY deploy/requirements.lock", "COPY worker/ worker/\nCOPY deploy/requirements.lock",
+     "source copied before"),
+    ("WORKDIR /opt/invoicebridge", "RUN apt-get install -y gcc", "build tools"),
+])  # fmt: skip  # a table of cases: one per line
 def test_the_lint_catches(old: str, new: str, problem: str) -> None:
     """Each rule, on a copy of our Dockerfile broken in one place."""
     assert old in DOCKERFILE

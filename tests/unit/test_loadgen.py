@@ -54,17 +54,9 @@ def test_loopback_targets_are_accepted(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    [
-        "http://10.0.0.1:8080",
-        "http://example.com",
-        "http://[::2]:80",
-        "http://0.0.0.0:8080",
-        "http://127.0.0.1.example.com",
-        "ftp://127.0.0.1",
-        "127.0.0.1:8080",
-        "http://127.0.0.1:x",
-    ],
-)
+    ["http://10.0.0.1:8080", "http://example.com", "http://[::2]:80", "http://0.0.0.0:8080",
+     "http://127.0.0.1.example.com", "ftp://127.0.0.1", "127.0.0.1:8080", "http://127.0.0.1:x"],
+)  # fmt: skip  # a table of invalid (field, value) cases
 def test_anything_but_loopback_is_refused_naming_the_url(url: str) -> None:
     with pytest.raises(ValueError, match=r"^url: "):
         plan(url=url)
