@@ -1,10 +1,11 @@
-"""Integration fixtures: the iCount sandbox on port 0, served in the test's own event loop,
-and a dramatiq broker on the test's Redis."""
+"""Integration fixtures: the iCount sandbox on port 0, served in the test's own event loop, an
+aiohttp client session, and a dramatiq broker on the test's Redis."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import dramatiq
 import pytest
 
@@ -18,6 +19,12 @@ from worker.settings import Settings
 async def sandbox() -> AsyncIterator[RunningSandbox]:
     async with serve_sandbox() as running:
         yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 def _no_deps() -> object:

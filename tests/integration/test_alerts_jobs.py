@@ -13,19 +13,13 @@ import pytest
 from structlog.testing import capture_logs
 
 from handlers.sources import standard
-from sandboxes.icount.app import RunningSandbox, serve_sandbox
+from sandboxes.icount.app import RunningSandbox
 from tests.alerting import SECRET, Hook, alert_hook, alert_settings, record_order
 from tests.conftest import free_port
 from tests.smtp_server import smtp_server
 from worker.alerts.delivery import DELIVERIES
 from worker.jobs import process as jobs
 from worker.runtime.resources import Resources
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with serve_sandbox() as running:
-        yield running
 
 
 @pytest.fixture

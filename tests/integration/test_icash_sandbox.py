@@ -72,8 +72,8 @@ def sign(nonce: int, warehouse_id: int, api_key: str, secret: str) -> str:
 class Api:
     """A tiny signed iCash caller: strictly increasing nonces, one session."""
 
-    def __init__(self, http: aiohttp.ClientSession, sandbox: RunningSandbox) -> None:
-        self.http, self.sandbox = http, sandbox
+    def __init__(self, http: aiohttp.ClientSession, icash_sandbox: RunningSandbox) -> None:
+        self.http, self.sandbox = http, icash_sandbox
         self.nonce = 1000
         self.ses: str | None = None
 
@@ -151,31 +151,25 @@ class Api:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
+async def icash_sandbox() -> AsyncIterator[RunningSandbox]:
     async with serve_sandbox() as running:
         yield running
 
 
 @pytest.fixture
-def api(http: aiohttp.ClientSession, sandbox: RunningSandbox) -> Api:
-    return Api(http, sandbox)
+def api(http: aiohttp.ClientSession, icash_sandbox: RunningSandbox) -> Api:
+    return Api(http, icash_sandbox)
 
 
 async def control(
     http: aiohttp.ClientSession,
-    sandbox: RunningSandbox,
+    icash_sandbox: RunningSandbox,
     method: str,
     what: str,
     body: Any = None,
     status: int = 200,
 ) -> Any:
-    async with http.request(method, f"{sandbox.url}/_sandbox/{what}", json=body) as response:
+    async with http.request(method, f"{icash_sandbox.url}/_sandbox/{what}", json=body) as response:
         assert response.status == status, await response.text()
         return await response.json(content_type=None)
 
@@ -201,14 +195,14 @@ async def test_login_nonces_and_signatures(api: Api) -> None:
 
 
 async def test_sessions_are_required_and_expire(
-    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
+    api: Api, http: aiohttp.ClientSession, icash_sandbox: RunningSandbox
 ) -> None:
     """No `ses`: "Missing value for ses"; unknown or expired: "Session expired"."""
     assert (await api.raw("get-pay-types", {}))["error_message"] == "Missing value for ses"
     unknown = await api.raw("get-pay-types", {}, ses="0" * 32)
     assert unknown["error_message"] == "Session expired"
     assert len(await api.call("get-pay-types")) == 4
-    assert (await control(http, sandbox, "POST", "expire-sessions"))["expired"] == 1
+    assert (await control(http, icash_sandbox, "POST", "expire-sessions"))["expired"] == 1
     assert await api.refused("get-pay-types") == "Session expired"
 
 
@@ -394,7 +388,7 @@ async def test_contragents_add_get_and_edit(api: Api) -> None:
 
 
 async def test_full_sale_makes_a_net_lined_invoice(
-    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
+    api: Api, http: aiohttp.ClientSession, icash_sandbox: RunningSandbox
 ) -> None:
     """new-operation → 2 rows → payment → print → documents-list → get-document."""
     customer = (await api.call("add-contragent", **CUSTOMER))["ContragentID"]
@@ -468,7 +462,7 @@ async def test_full_sale_makes_a_net_lined_invoice(
         ("Goods 20%", "20.000000", "1.00000", "20.00", 20),
         ("Goods 9%", "10.000000", "2.00000", "20.00", 9),
     ]
-    [view] = await control(http, sandbox, "GET", "documents")
+    [view] = await control(http, icash_sandbox, "GET", "documents")
     shown = [view[key] for key in ("doctype", "docnum", "total", "base", "vat", "operation_id")]
     assert shown == ["INVOICE", "1000000001", "45.80", "40.00", "5.80", op_id]
 
@@ -602,7 +596,7 @@ async def test_reprint(http: aiohttp.ClientSession, reprint: str) -> None:
 
 
 async def test_client_return_makes_a_credit_note(
-    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
+    api: Api, http: aiohttp.ClientSession, icash_sandbox: RunningSandbox
 ) -> None:
     """ReturnClient needs the storno fields and a printed sale's UUID; it credits its invoice."""
     temp_sale = (await api.call("new-operation", **SALE))["OperationFiskBonUUID"]
@@ -653,7 +647,7 @@ async def test_client_return_makes_a_credit_note(
         "24.00",
         "20.00",
     )
-    views = await control(http, sandbox, "GET", "documents")
+    views = await control(http, icash_sandbox, "GET", "documents")
     assert [(v["doctype"], v["to_document_id"]) for v in views] == [
         ("INVOICE", 0),
         ("CREDIT", invoice["DocumentID"]),
@@ -664,7 +658,7 @@ async def test_client_return_makes_a_credit_note(
 
 
 async def test_operations_list_filters(
-    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
+    api: Api, http: aiohttp.ClientSession, icash_sandbox: RunningSandbox
 ) -> None:
     """Default: printed (NORMAL) sales and returns; TEMP on request; ImportRefID as text."""
     first = await api.printed([(101, "1", "24")], ImportRefID="1001")
@@ -684,7 +678,7 @@ async def test_operations_list_filters(
     assert (await api.call("operations-list", ImportSource="other"))["TotalRecords"] == 0
     assert (await api.call("operations-list", OperationType="ReturnClient"))["TotalRecords"] == 0
     assert (await api.call("documents-list", ImportRefID="1001"))["TotalRecords"] == 1
-    await control(http, sandbox, "POST", "config", {"ignore_import_filters": True})
+    await control(http, icash_sandbox, "POST", "config", {"ignore_import_filters": True})
     assert (await api.call("operations-list", ImportRefID="1002"))["TotalRecords"] == 2
     assert (await api.call("documents-list", ImportRefID="1001"))["TotalRecords"] == 2
 
@@ -720,22 +714,22 @@ async def test_delayed_documents_appear_later(http: aiohttp.ClientSession) -> No
 
 
 async def test_never_makes_a_document(
-    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
+    api: Api, http: aiohttp.ClientSession, icash_sandbox: RunningSandbox
 ) -> None:
-    await control(http, sandbox, "POST", "config", {"document_on_print": "never"})
+    await control(http, icash_sandbox, "POST", "config", {"document_on_print": "never"})
     op_id = await api.printed([(101, "1", "24")])
     assert (await api.call("get-operation", OperationID=op_id))["OperationStatus"] == "NORMAL"
     assert (await api.call("documents-list"))["TotalRecords"] == 0
-    assert await control(http, sandbox, "GET", "documents") == []
+    assert await control(http, icash_sandbox, "GET", "documents") == []
 
 
 # --- control -------------------------------------------------------------------------------
 
 
 async def test_config_switches_are_validated_and_reset(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
+    http: aiohttp.ClientSession, icash_sandbox: RunningSandbox
 ) -> None:
-    defaults = await control(http, sandbox, "GET", "config")
+    defaults = await control(http, icash_sandbox, "GET", "config")
     assert defaults == {
         "vat_rule": "per_line_vat",
         "document_on_print": "immediate",
@@ -751,30 +745,30 @@ async def test_config_switches_are_validated_and_reset(
         {"reprint": "refuse", "document_delay_s": -1},
     ]
     for bad in bad_changes:
-        problem = await control(http, sandbox, "POST", "config", bad, status=400)
+        problem = await control(http, icash_sandbox, "POST", "config", bad, status=400)
         assert problem["status"] == 400
-    assert await control(http, sandbox, "GET", "config") == defaults
+    assert await control(http, icash_sandbox, "GET", "config") == defaults
     changed = await control(
-        http, sandbox, "POST", "config", {"vat_rule": "per_rate", "document_delay_s": 1}
+        http, icash_sandbox, "POST", "config", {"vat_rule": "per_rate", "document_delay_s": 1}
     )
     assert (changed["vat_rule"], changed["document_delay_s"], changed["reprint"]) == (
         "per_rate",
         1.0,
         "refuse",
     )
-    await control(http, sandbox, "POST", "reset")
-    assert await control(http, sandbox, "GET", "config") == defaults
+    await control(http, icash_sandbox, "POST", "reset")
+    assert await control(http, icash_sandbox, "GET", "config") == defaults
     with pytest.raises(ValueError, match="vat_rule"):
         create_sandbox_app(vat_rule="nope")
 
 
 @pytest.mark.parametrize("fault", ["disconnect-after-commit", "timeout-after-commit"])
 async def test_a_lost_answer_still_adds_the_row(
-    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox, fault: str
+    api: Api, http: aiohttp.ClientSession, icash_sandbox: RunningSandbox, fault: str
 ) -> None:
     op_id = await api.sale([], pay=False)
     plan = {"path": "/clientapi/v1/add-operation-sale-item", "plan": [fault], "hang_s": 1}
-    await control(http, sandbox, "POST", "faults", plan)
+    await control(http, icash_sandbox, "POST", "faults", plan)
     with pytest.raises((aiohttp.ClientError, TimeoutError)):
         async with asyncio.timeout(0.3):
             await api.answer(
@@ -784,41 +778,41 @@ async def test_a_lost_answer_still_adds_the_row(
                 Qty=1,
                 SaleItemSinglePrice="24",
             )
-    [operation] = await control(http, sandbox, "GET", "operations")
+    [operation] = await control(http, icash_sandbox, "GET", "operations")
     assert (operation["status"], operation["gross"]) == ("TEMP", "24.00")
     assert [row["sale_item_id"] for row in operation["rows"]] == [101]
 
 
 async def test_injected_status_does_nothing(
-    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
+    api: Api, http: aiohttp.ClientSession, icash_sandbox: RunningSandbox
 ) -> None:
-    await control(http, sandbox, "POST", "faults", {"path": "new-operation", "plan": [503]})
+    await control(http, icash_sandbox, "POST", "faults", {"path": "new-operation", "plan": [503]})
     await api.session()
-    async with http.post(f"{sandbox.api_url}/new-operation", data={}) as response:
+    async with http.post(f"{icash_sandbox.api_url}/new-operation", data={}) as response:
         assert response.status == 503
-    assert await control(http, sandbox, "GET", "operations") == []
+    assert await control(http, icash_sandbox, "GET", "operations") == []
 
 
 async def test_request_log_blanks_secrets_and_reset_forgets(
-    api: Api, http: aiohttp.ClientSession, sandbox: RunningSandbox
+    api: Api, http: aiohttp.ClientSession, icash_sandbox: RunningSandbox
 ) -> None:
     await api.printed([(101, "1", "24")], ImportRefID="1001")
-    async with http.get(f"{sandbox.url}/_sandbox/requests") as response:
+    async with http.get(f"{icash_sandbox.url}/_sandbox/requests") as response:
         text = await response.text()
         log = await response.json()
     assert api.ses and all(secret not in text for secret in (SECRET, KEY, api.ses))
     assert log["counts"]["print-operation"] == 1
     assert any(entry["body"].get("ImportRefID") == "1001" for entry in log["log"])
-    assert await control(http, sandbox, "GET", "emails") == []
-    health = await control(http, sandbox, "GET", "health")
+    assert await control(http, icash_sandbox, "GET", "emails") == []
+    health = await control(http, icash_sandbox, "GET", "health")
     assert (health["status"], health["documents"], health["operations"]) == ("ok", 1, 1)
-    await control(http, sandbox, "POST", "reset")
-    assert await control(http, sandbox, "GET", "operations") == []
-    assert await control(http, sandbox, "GET", "documents") == []
+    await control(http, icash_sandbox, "POST", "reset")
+    assert await control(http, icash_sandbox, "GET", "operations") == []
+    assert await control(http, icash_sandbox, "GET", "documents") == []
 
 
 async def test_json_bodies_work_like_forms(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
+    http: aiohttp.ClientSession, icash_sandbox: RunningSandbox
 ) -> None:
     body = {
         "api_key": KEY,
@@ -827,6 +821,6 @@ async def test_json_bodies_work_like_forms(
         "UserID": 1,
         "signature": sign(7, 1, KEY, SECRET),
     }
-    async with http.post(f"{sandbox.api_url}/login", json=body) as response:
+    async with http.post(f"{icash_sandbox.api_url}/login", json=body) as response:
         answer = await response.json()
     assert (answer["status"], answer["nonce"]) == (1, "7")

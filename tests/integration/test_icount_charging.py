@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sandboxes.icount.app import RunningSandbox, serve_sandbox
+from sandboxes.icount.app import RunningSandbox
 from worker.domain.events import Customer, Line, Order
 from worker.domain.idempotency import sanity_string
 from worker.errors import NeedsAttention, OutcomeUnknown, Permanent, Retryable
@@ -30,18 +29,6 @@ GOOD, DECLINED, EXPIRED, FLAKY = (
 )
 CVV = "737"
 AUTH = {"cid": "demo", "user": "api", "pass": "sandbox-pass"}
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with serve_sandbox() as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def provider_for(

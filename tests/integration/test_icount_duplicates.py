@@ -38,12 +38,6 @@ EMAIL_AGAIN = Step("email:invrec", "email", "invrec", email=True, based_on="invr
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 async def deps(redis_url: str, sandbox: RunningSandbox) -> AsyncIterator[jobs.Deps]:
     icount = {
         "base_url": sandbox.api_url,

@@ -24,7 +24,7 @@ from invoicebridge.loadgen.payloads import Delivery
 from invoicebridge.loadgen.report import DeliveryResult, LoadReport
 from invoicebridge.loadgen.runner import expectations
 from invoicebridge.serve import build_receiver
-from sandboxes.icount.app import RunningSandbox, serve_sandbox
+from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_receiver import SECRET, settings_for
 from tests.receiver_server import ReceiverTestServer
 from worker.domain.events import OrderEvent
@@ -168,12 +168,6 @@ async def test_a_receiver_that_is_down_is_reported_not_acknowledged() -> None:
 
 
 # --- reconciliation against the iCount sandbox and a real ledger ---------------------------
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with serve_sandbox() as running:
-        yield running
 
 
 def event_of(delivery: Delivery) -> OrderEvent:

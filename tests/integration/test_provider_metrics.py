@@ -60,12 +60,6 @@ def sample(name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 async def icount() -> AsyncIterator[RunningSandbox]:
     async with serve_sandbox() as running:
         yield running
