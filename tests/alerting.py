@@ -81,8 +81,13 @@ def alert_settings(
         "alerts": alerts,
     }
     if smtp_port is not None:
-        tenant["smtp"] = {"host": "127.0.0.1", "port": smtp_port, "sender": "alerts@acme.example",
-                          "starttls": False, "timeout_s": 2}  # fmt: skip
+        tenant["smtp"] = {
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "sender": "alerts@acme.example",
+            "starttls": False,
+            "timeout_s": 2,
+        }
     return Settings.model_validate(
         {
             "redis": {"url": redis_url},
@@ -95,8 +100,9 @@ def alert_settings(
 async def record_order(ledger: Ledger, order_id: int, topic: str = "orders/create") -> OrderEvent:
     """Record a signed Shopify order event for `acme` the way the receiver does."""
     body = json.dumps(samples.with_sale(samples.shopify_order(order_id))).encode()
-    headers = samples.headers_for(body, topic=topic, secret=SHOP_SECRET,
-                                  event_id=f"{order_id}-{topic}")  # fmt: skip
+    headers = samples.headers_for(
+        body, topic=topic, secret=SHOP_SECRET, event_id=f"{order_id}-{topic}"
+    )
     item = to_item(shopify.parse(body, headers), "acme", "shopify")
     assert isinstance(item, OrderEvent)
     await ledger.record(item)

@@ -99,8 +99,10 @@ def _user_problems(final: list[Instruction]) -> list[str]:
             user = ins.args.split(":")[0]
         if ins.keyword in {"ENTRYPOINT", "CMD"}:
             if user is None or not user.isdigit() or int(user) == 0:
-                return [f"line {ins.line}: {ins.keyword} runs as {user or 'root'}, "
-                        "not as a numeric non-root USER"]  # fmt: skip
+                return [
+                    f"line {ins.line}: {ins.keyword} runs as {user or 'root'}, "
+                    "not as a numeric non-root USER"
+                ]
     return []
 
 
@@ -121,11 +123,18 @@ def _pip_problems(found: list[Instruction]) -> list[str]:
 
 def _copy_order_problems(found: list[Instruction], packages: tuple[str, ...]) -> list[str]:
     """Dependencies must be copied and installed before the source, for layer caching."""
-    lock_at = next((n for n, i in enumerate(found) if i.keyword == "COPY" and ".lock" in i.args),
-                   None)  # fmt: skip
-    source_at = next((n for n, i in enumerate(found) if i.keyword == "COPY"
-                      and any(re.search(rf"(^|\s){p}/?(\s|$)", i.args) for p in packages)),
-                     None)  # fmt: skip
+    lock_at = next(
+        (n for n, i in enumerate(found) if i.keyword == "COPY" and ".lock" in i.args), None
+    )
+    source_at = next(
+        (
+            n
+            for n, i in enumerate(found)
+            if i.keyword == "COPY"
+            and any(re.search(rf"(^|\s){p}/?(\s|$)", i.args) for p in packages)
+        ),
+        None,
+    )
     if lock_at is None:
         return ["no COPY of the requirements lock"]
     if source_at is not None and source_at < lock_at:

@@ -47,8 +47,9 @@ class Running:
     session: aiohttp.ClientSession
 
     async def control(self, method: str, what: str, body: Any = None) -> Any:
-        async with self.session.request(method, f"{self.url}/_sandbox/{what}",
-                                        json=body) as response:  # fmt: skip
+        async with self.session.request(
+            method, f"{self.url}/_sandbox/{what}", json=body
+        ) as response:
             assert response.status == 200, await response.text()
             return await response.json()
 
@@ -63,33 +64,48 @@ class Running:
 HARNESSES = [
     Harness(
         "icount",
-        lambda url: {"base_url": f"{url}/api/v3.php", "cid": "demo", "user": "api",
-                     "pass": "sandbox-pass", "timeout_s": 0.5},
+        lambda url: {
+            "base_url": f"{url}/api/v3.php",
+            "cid": "demo",
+            "user": "api",
+            "pass": "sandbox-pass",
+            "timeout_s": 0.5,
+        },
         "doc/create",
         lambda doc: Decimal(doc["totalwithvat"]),
         lambda doc: doc["doctype"] == "refund",
     ),
     Harness(
         "idoklad",
-        lambda url: {"base_url": f"{url}/v2", "token_url": f"{url}/server/connect/token",
-                     "client_id": "demo-client", "client_secret": "sandbox-secret",
-                     "timeout_s": 0.5},
+        lambda url: {
+            "base_url": f"{url}/v2",
+            "token_url": f"{url}/server/connect/token",
+            "client_id": "demo-client",
+            "client_secret": "sandbox-secret",
+            "timeout_s": 0.5,
+        },
         "IssuedInvoices",
         lambda doc: Decimal(doc["total"]),
         lambda doc: doc["doctype"] == "CreditNote",
     ),
     Harness(
         "icash",
-        lambda url: {"base_url": f"{url}/clientapi/v1", "api_key": "sandbox-key",
-                     "secret_key": "sandbox-secret", "warehouse_id": 1, "user_id": 1,
-                     "timeout_s": 0.5, **SANDBOX_ICASH},
+        lambda url: {
+            "base_url": f"{url}/clientapi/v1",
+            "api_key": "sandbox-key",
+            "secret_key": "sandbox-secret",
+            "warehouse_id": 1,
+            "user_id": 1,
+            "timeout_s": 0.5,
+            **SANDBOX_ICASH,
+        },
         "print-operation",
         lambda doc: Decimal(doc["total"]),
         lambda doc: doc["doctype"] == "CREDIT",
         "EUR",  # a Bulgarian shop: 20 %
         "0.20",
     ),
-]  # fmt: skip
+]
 
 
 @asynccontextmanager
@@ -102,12 +118,20 @@ async def running(
     serve = sandbox.serve_sandbox(**(switches or {}))
     async with serve as box, aiohttp.ClientSession() as session:
         with smtp_server() as (smtp_port, inbox):
-            tenant = TenantSettings.model_validate({
-                "source": "shopify", "secret": "s", "provider": harness.name,
-                harness.name: {**harness.settings(box.url), **overrides},
-                "smtp": {"host": "127.0.0.1", "port": smtp_port, "sender": "shop@example.com",
-                         "starttls": False},
-            })  # fmt: skip
+            tenant = TenantSettings.model_validate(
+                {
+                    "source": "shopify",
+                    "secret": "s",
+                    "provider": harness.name,
+                    harness.name: {**harness.settings(box.url), **overrides},
+                    "smtp": {
+                        "host": "127.0.0.1",
+                        "port": smtp_port,
+                        "sender": "shop@example.com",
+                        "starttls": False,
+                    },
+                }
+            )
             assert tenant.smtp is not None
             provider = build_provider(tenant, session, tenant_id="acme")
             runner = StepRunner(provider, "acme", tenant.documents, Mailer(tenant.smtp))

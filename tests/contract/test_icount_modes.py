@@ -40,16 +40,27 @@ async def box(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
 
 def order(lines: tuple[Line, ...], total: str, order_id: str = "701") -> Order:
     return Order(
-        order_id=order_id, number=f"#{order_id}", currency="ILS", prices_include_tax=True,
-        lines=lines, total=Decimal(total), paid=True, payment=CARD,
+        order_id=order_id,
+        number=f"#{order_id}",
+        currency="ILS",
+        prices_include_tax=True,
+        lines=lines,
+        total=Decimal(total),
+        paid=True,
+        payment=CARD,
         customer=Customer(name="Dana Levi", email="dana@example.com"),
         created_at=datetime(2026, 11, 1, tzinfo=UTC),
-    )  # fmt: skip
+    )
 
 
 def mug(price: str, quantity: int = 1, tax: str = "0") -> Line:
-    return Line(description="Mug", quantity=Decimal(quantity), unit_price=Decimal(price),
-                tax=Decimal(tax), tax_rate=Decimal(18))  # fmt: skip
+    return Line(
+        description="Mug",
+        quantity=Decimal(quantity),
+        unit_price=Decimal(price),
+        tax=Decimal(tax),
+        tax_rate=Decimal(18),
+    )
 
 
 #: VAT the rules agree on: 117.00 → 17.85 (17.847), 2 × 29.50 = 59.00 → 9.00 exactly
@@ -60,8 +71,9 @@ async def test_exact_total_one_document_one_email_in_every_mode(box: Running) ->
     """F-MONEY-1, F-DOC-20: run three times, the answer of a fourth lost after the work:
     one invoice-receipt, the shop's total to the smallest unit, one email."""
     refs = [await box.runner.run(INVREC, context(AGREED)) for _ in range(3)]
-    await box.control("POST", "faults", {"path": "doc/create", "plan": ["timeout-after-commit"],
-                                         "hang_s": 1})  # fmt: skip
+    await box.control(
+        "POST", "faults", {"path": "doc/create", "plan": ["timeout-after-commit"], "hang_s": 1}
+    )
     refs.append(await issue_until_done(box, INVREC, context(AGREED)))
     [document] = await box.documents()
     assert {ref.docnum for ref in refs} == {str(document["docnum"])}

@@ -41,23 +41,35 @@ def order(box: Running, order_id: int = 501) -> Order:
     """A paid card order that names its transaction id, as the worker hands it to a provider
     once the payment details are in (a Shopify order's own webhook has no id), priced as a
     shop in the provider's country would."""
-    payload = samples.shopify_order(order_id, discount="7.00", customer_name="Dana Levi",
-                                    currency=box.harness.sample_currency,
-                                    vat_rate=box.harness.sample_vat_rate)  # fmt: skip
+    payload = samples.shopify_order(
+        order_id,
+        discount="7.00",
+        customer_name="Dana Levi",
+        currency=box.harness.sample_currency,
+        vat_rate=box.harness.sample_vat_rate,
+    )
     payload = samples.with_sale(payload)
     body = json.dumps(payload).encode()
-    parsed = shopify.parse(body, samples.headers_for(body, topic="orders/paid", secret="s",
-                                                     event_id="e"))  # fmt: skip
+    parsed = shopify.parse(
+        body, samples.headers_for(body, topic="orders/paid", secret="s", event_id="e")
+    )
     assert parsed.order is not None
     return parsed.order
 
 
-def context(the_order: Order, based_on: DocumentRef | None = None,
-            refund: Refund | None = None) -> StepContext:  # fmt: skip
+def context(
+    the_order: Order, based_on: DocumentRef | None = None, refund: Refund | None = None
+) -> StepContext:
     record = None
     if based_on is not None:
-        record = JobRecord(key="k", state="done", attempts=1, doctype=based_on.doctype,
-                           docnum=based_on.docnum, doc_id=based_on.doc_id)  # fmt: skip
+        record = JobRecord(
+            key="k",
+            state="done",
+            attempts=1,
+            doctype=based_on.doctype,
+            docnum=based_on.docnum,
+            doc_id=based_on.doc_id,
+        )
     return StepContext(tenant="acme", order=the_order, refund=refund, based_on=record)
 
 
@@ -105,8 +117,12 @@ async def test_credit_note_refers_to_the_invoice(box: Running) -> None:
     """A refund becomes one credit note, for the refund's amount, based on the invrec."""
     the_order = order(box)
     invrec = await box.runner.run(INVREC, context(the_order))
-    refund = Refund(refund_id="r1", amount=Decimal("20.00"), currency=the_order.currency,
-                    created_at=datetime(2026, 11, 2, tzinfo=UTC))  # fmt: skip
+    refund = Refund(
+        refund_id="r1",
+        amount=Decimal("20.00"),
+        currency=the_order.currency,
+        created_at=datetime(2026, 11, 2, tzinfo=UTC),
+    )
     for _ in range(2):
         await box.runner.run(REFUND, context(the_order, invrec, refund))
     credits = [d for d in await box.documents() if box.harness.is_credit(d)]
@@ -142,8 +158,9 @@ async def test_lost_answer_after_commit_still_one_document(box: Running, fault: 
 
 async def test_short_rate_limit_is_waited_out_in_line(box: Running) -> None:
     """429 with Retry-After 1: the call waits and goes through; the job sees no error."""
-    await box.control("POST", "faults", {"path": box.harness.create_path, "plan": [429],
-                                         "retry_after": 1})  # fmt: skip
+    await box.control(
+        "POST", "faults", {"path": box.harness.create_path, "plan": [429], "retry_after": 1}
+    )
     await box.runner.run(INVREC, context(order(box)))
     assert len(await box.documents()) == 1
 

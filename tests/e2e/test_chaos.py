@@ -29,14 +29,25 @@ def chaos(tmp_path: Path, plan: ChaosPlan, config_has: str = "") -> ChaosResult:
 
 @pytest.mark.chaos
 def test_small_chaos_run_loses_and_doubles_nothing(tmp_path: Path) -> None:
-    plan = ChaosPlan(events=400, rate=100, worker_groups=2, worker_kills=4, kill_every_s=1.0,
-                     redis_restarts=1, receiver_restarts=1, drain_timeout_s=120)  # fmt: skip
+    plan = ChaosPlan(
+        events=400,
+        rate=100,
+        worker_groups=2,
+        worker_kills=4,
+        kill_every_s=1.0,
+        redis_restarts=1,
+        receiver_restarts=1,
+        drain_timeout_s=120,
+    )
     result = chaos(tmp_path, plan)
     rows = dict(summary_rows(result))
     assert result.monkey_errors == []
     counts = result.log.counts
     assert (counts["worker kills"], counts["redis restarts"], counts["receiver restarts"]) == (
-        4, 1, 1)  # fmt: skip
+        4,
+        1,
+        1,
+    )
     rec = result.reconciliation
     assert rec.acknowledged == 400 and len(result.load.acknowledged) == 400, rows
     assert rec.missing == [] and rec.doubled == [] and rec.wrong_total == {}, rows
@@ -53,8 +64,13 @@ def test_the_fault_mix_has_every_kind() -> None:
 
 
 def test_bad_plan_is_a_usage_error() -> None:
-    done = subprocess.run([sys.executable, "-m", "invoicebridge.cli", "chaos", "--events", "0"],
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "invoicebridge.cli", "chaos", "--events", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2 and "events" in done.stderr
 
 
@@ -62,9 +78,17 @@ def test_bad_plan_is_a_usage_error() -> None:
 def test_small_chaos_run_on_rabbitmq(tmp_path: Path) -> None:
     """The same promise with the queue on RabbitMQ (durable queues, publisher confirms):
     workers SIGKILLed mid-run, Redis (the ledger) restarted, the sandbox faulted."""
-    plan = ChaosPlan(events=300, rate=100, worker_groups=2, worker_kills=3, kill_every_s=1.0,
-                     redis_restarts=1, receiver_restarts=1, drain_timeout_s=120,
-                     broker="rabbitmq")  # fmt: skip
+    plan = ChaosPlan(
+        events=300,
+        rate=100,
+        worker_groups=2,
+        worker_kills=3,
+        kill_every_s=1.0,
+        redis_restarts=1,
+        receiver_restarts=1,
+        drain_timeout_s=120,
+        broker="rabbitmq",
+    )
     result = chaos(tmp_path, plan, config_has='broker = "rabbitmq"')
     rec = result.reconciliation
     assert rec.acknowledged == 300 and rec.missing == [] and rec.doubled == [], rec.table()
@@ -76,9 +100,17 @@ def test_small_chaos_run_through_a_redis_fail_over(tmp_path: Path) -> None:
     """Redis under Sentinel, its primary SIGKILLed mid-run: the receiver, the workers and
     dramatiq follow the promoted replica; every order acknowledged (once a replica had it)
     ends with exactly one document and one email."""
-    plan = ChaosPlan(events=400, rate=100, worker_groups=2, worker_kills=2, kill_every_s=1.5,
-                     redis_restarts=0, redis_failovers=1, receiver_restarts=0,
-                     drain_timeout_s=120)  # fmt: skip
+    plan = ChaosPlan(
+        events=400,
+        rate=100,
+        worker_groups=2,
+        worker_kills=2,
+        kill_every_s=1.5,
+        redis_restarts=0,
+        redis_failovers=1,
+        receiver_restarts=0,
+        drain_timeout_s=120,
+    )
     result = chaos(tmp_path, plan, config_has="sentinels = [")
     rec = result.reconciliation
     assert result.log.counts["redis fail-overs"] == 1, result.log.entries
@@ -91,9 +123,17 @@ def test_small_chaos_run_through_a_redis_fail_over(tmp_path: Path) -> None:
 def test_a_rolling_restart_of_every_process_under_load(tmp_path: Path) -> None:
     """An upgrade: the receiver and then each worker process restarted gracefully, one at a
     time, while orders keep coming; nothing lost, nothing doubled."""
-    plan = ChaosPlan(events=400, rate=80, worker_groups=2, worker_kills=0, redis_restarts=0,
-                     receiver_restarts=0, rolling_restarts=1, faults=False,
-                     drain_timeout_s=120)  # fmt: skip
+    plan = ChaosPlan(
+        events=400,
+        rate=80,
+        worker_groups=2,
+        worker_kills=0,
+        redis_restarts=0,
+        receiver_restarts=0,
+        rolling_restarts=1,
+        faults=False,
+        drain_timeout_s=120,
+    )
     result = chaos(tmp_path, plan)
     rec = result.reconciliation
     assert result.log.counts == {"rolling restarts": 1}, result.log.entries

@@ -32,8 +32,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 def store_card(stack: LocalStack, client_id: str, number: str) -> str:
     body = json.dumps({"client_id": client_id, "card_number": number, "cvv": CVV}).encode()
-    status, answer = http_json("POST", stack.urls["icount"] + "/_sandbox/cards", body,
-                               {"Content-Type": "application/json"})  # fmt: skip
+    status, answer = http_json(
+        "POST", stack.urls["icount"] + "/_sandbox/cards", body, {"Content-Type": "application/json"}
+    )
     assert status == 200, answer
     return str(answer["cc_token_id"])
 

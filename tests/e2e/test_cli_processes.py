@@ -169,8 +169,11 @@ def test_worker_and_receiver_metrics_after_orders_flowed(stack: LocalStack) -> N
     multiprocess directory); the receiver's /metrics counts webhooks and ledger states."""
     assert stack.post_order(samples.with_sale(samples.shopify_order(9101)))[0] == 200
     stack.wait_quiet(timeout=60)
-    wanted = ("dramatiq_messages_total", "invoicebridge_provider_request_duration_seconds_count",
-              "invoicebridge_steps_total")  # fmt: skip
+    wanted = (
+        "dramatiq_messages_total",
+        "invoicebridge_provider_request_duration_seconds_count",
+        "invoicebridge_steps_total",
+    )
     deadline, worker = time.monotonic() + 20, dict[str, float]()
     while not all(worker.get(name, 0) > 0 for name in wanted):
         assert time.monotonic() < deadline, f"worker metrics never showed {wanted}: {worker}"

@@ -34,10 +34,15 @@ def net() -> Iterator[Net]:
 
 
 def _stack(tmp_path: Path, net: Net, broker: str) -> ClusterStack:
-    options = StackOptions(workers=1, threads=8, worker_metrics=False, log_level="warning",
-                           rate_limit_per_s=10_000, broker=broker)  # fmt: skip
-    return ClusterStack(tmp_path, options, db_host=net.ip("db"), receiver_host=net.ip("a"),
-                        net=net)  # fmt: skip
+    options = StackOptions(
+        workers=1,
+        threads=8,
+        worker_metrics=False,
+        log_level="warning",
+        rate_limit_per_s=10_000,
+        broker=broker,
+    )
+    return ClusterStack(tmp_path, options, db_host=net.ip("db"), receiver_host=net.ip("a"), net=net)
 
 
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
@@ -46,9 +51,12 @@ def test_a_worker_host_cut_off_mid_run_loses_and_doubles_nothing(
 ) -> None:
     stack = _stack(tmp_path, net, broker)
     b_port = free_port()
-    forwards = [Forwarder(net.ip("a"), stack.receiver_port), Forwarder(net.ip("b"), b_port),
-                Forwarder(net.ip("db"), stack.redis_port),
-                Forwarder(net.ip("db"), int(stack.urls["icount"].rpartition(":")[2]))]  # fmt: skip
+    forwards = [
+        Forwarder(net.ip("a"), stack.receiver_port),
+        Forwarder(net.ip("b"), b_port),
+        Forwarder(net.ip("db"), stack.redis_port),
+        Forwarder(net.ip("db"), int(stack.urls["icount"].rpartition(":")[2])),
+    ]
     try:
         stack.up()
         stack.start_receiver("receiver-1", net.ip("b"), b_port)  # the receiver on host b
@@ -61,9 +69,16 @@ def test_a_worker_host_cut_off_mid_run_loses_and_doubles_nothing(
         report_a, report_b = asyncio.run(_load(stack, on_a, on_b))
         cutter.join()
         stack.wait_quiet(timeout=150, settle=2.0)
-        results = [asyncio.run(reconcile(report, sandbox_url=f"http://127.0.0.1:{sandbox}",
-                                         redis_url=f"redis://127.0.0.1:{redis_port}/0"))
-                   for report in (report_a, report_b)]  # fmt: skip
+        results = [
+            asyncio.run(
+                reconcile(
+                    report,
+                    sandbox_url=f"http://127.0.0.1:{sandbox}",
+                    redis_url=f"redis://127.0.0.1:{redis_port}/0",
+                )
+            )
+            for report in (report_a, report_b)
+        ]
     finally:
         for forward in forwards:
             forward.stop()
@@ -80,10 +95,20 @@ def test_a_worker_host_cut_off_mid_run_loses_and_doubles_nothing(
 async def _load(stack: ClusterStack, on_a: int, on_b: int) -> tuple[LoadReport, LoadReport]:
     """300 orders to each receiver at once, 20 % of them delivered twice; the run against
     host b is bounded, since its requests hang once b is cut off."""
-    plans = [LoadPlan(url=f"http://127.0.0.1:{port}", source="shopify", tenant=stack.tenant,
-                      secret=stack.secret, count=300, rate=75, duplicates=0.2,
-                      first_order=first, max_seconds=bound, retries=retries)
-             for port, first, bound, retries in ((on_a, 1, 60, 3),
-                                                 (on_b, 10_001, 8, 1))]  # fmt: skip
+    plans = [
+        LoadPlan(
+            url=f"http://127.0.0.1:{port}",
+            source="shopify",
+            tenant=stack.tenant,
+            secret=stack.secret,
+            count=300,
+            rate=75,
+            duplicates=0.2,
+            first_order=first,
+            max_seconds=bound,
+            retries=retries,
+        )
+        for port, first, bound, retries in ((on_a, 1, 60, 3), (on_b, 10_001, 8, 1))
+    ]
     report_a, report_b = await asyncio.gather(*(run_load(plan) for plan in plans))
     return report_a, report_b

@@ -31,9 +31,17 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
 
 
 def test_sigterm_to_the_receiver_mid_load_loses_nothing_it_answered(stack: LocalStack) -> None:
-    plan = LoadPlan(url=stack.receiver_url, source="shopify", tenant=stack.tenant,
-                    secret=stack.secret, count=600, rate=200, retries=1, max_seconds=30,
-                    first_order=70_000)  # fmt: skip
+    plan = LoadPlan(
+        url=stack.receiver_url,
+        source="shopify",
+        tenant=stack.tenant,
+        secret=stack.secret,
+        count=600,
+        rate=200,
+        retries=1,
+        max_seconds=30,
+        first_order=70_000,
+    )
     receiver = stack.procs["receiver"]
     stopper = threading.Timer(1.0, receiver.terminate)  # SIGTERM while requests are in flight
     stopper.start()

@@ -66,8 +66,11 @@ def test_woocommerce_created_then_refunded_gives_invoice_and_credit_note(
     order = samples_woocommerce.woo_order(9201, status="processing", date_modified=first)
     assert post_woo(stack, order, "order.created") == 200
     refunded = samples_woocommerce.woo_order(
-        9201, status="refunded", refunds=[(1, "30.00", "Damaged in transit")],
-        date_modified=first + timedelta(hours=2))  # fmt: skip
+        9201,
+        status="refunded",
+        refunds=[(1, "30.00", "Damaged in transit")],
+        date_modified=first + timedelta(hours=2),
+    )
     assert post_woo(stack, refunded, "order.updated") == 200
     assert post_woo(stack, refunded, "order.updated") == 200  # WooCommerce fires it twice
     stack.wait_quiet(timeout=60)

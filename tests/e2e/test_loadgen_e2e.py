@@ -38,16 +38,38 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 def loadgen(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "invoicebridge.cli", "loadgen", "--url", stack.receiver_url,
-            "--config", str(stack.config), "--tenant", stack.tenant, *args]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "invoicebridge.cli",
+        "loadgen",
+        "--url",
+        stack.receiver_url,
+        "--config",
+        str(stack.config),
+        "--tenant",
+        stack.tenant,
+        *args,
+    ]
     return subprocess.run(argv, capture_output=True, text=True, timeout=150, check=False)
 
 
 def test_two_hundred_orders_with_repeats_each_make_one_document(stack: LocalStack) -> None:
     """200 Shopify orders, 30% re-delivered, flat out: exit 0, every order acknowledged, each
     with exactly one document for its total, emailed once."""
-    done = loadgen(stack, "--count", "200", "--duplicates", "0.3", "--first-order", "700000",
-                   "--reconcile", "--wait", "60", "--json")  # fmt: skip
+    done = loadgen(
+        stack,
+        "--count",
+        "200",
+        "--duplicates",
+        "0.3",
+        "--first-order",
+        "700000",
+        "--reconcile",
+        "--wait",
+        "60",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     out = json.loads(done.stdout)
     report, checked = out["report"], out["reconciliation"]
@@ -77,16 +99,25 @@ async def issue_second_document(stack: LocalStack, delivery: Delivery) -> None:
     icount = load_settings(stack.config).tenants[stack.tenant].icount
     assert icount is not None
     body = build_document_request(
-        event.order, doctype="invoice", documents=DocumentSettings(), issue_date=date.today(),
+        event.order,
+        doctype="invoice",
+        documents=DocumentSettings(),
+        issue_date=date.today(),
         sanity=sanity_string(stack.tenant, event.order_id, "invoice"),
-    )  # fmt: skip
+    )
     async with aiohttp.ClientSession() as http:
         await ICountClient(http, icount).create_document(body)
 
 
 async def test_reconcile_catches_a_doubled_document_and_a_lost_order(stack: LocalStack) -> None:
-    plan = LoadPlan(url=stack.receiver_url, source="shopify", tenant=stack.tenant,
-                    secret=stack.secret, count=5, first_order=800_000)  # fmt: skip
+    plan = LoadPlan(
+        url=stack.receiver_url,
+        source="shopify",
+        tenant=stack.tenant,
+        secret=stack.secret,
+        count=5,
+        first_order=800_000,
+    )
     report = await run_load(plan)
     assert report.acknowledged == {str(n) for n in range(800_000, 800_005)}
     quiet, _ = await wait_quiet(stack.redis_url, 60)
@@ -105,7 +136,6 @@ async def test_reconcile_catches_a_doubled_document_and_a_lost_order(stack: Loca
 
 def test_the_cli_exits_1_when_reconciliation_finds_a_problem(stack: LocalStack) -> None:
     """The same five orders again (re-deliveries now): the doubled one fails the run."""
-    done = loadgen(stack, "--count", "5", "--first-order", "800000", "--reconcile",
-                   "--wait", "30")  # fmt: skip
+    done = loadgen(stack, "--count", "5", "--first-order", "800000", "--reconcile", "--wait", "30")
     assert done.returncode == 1, done.stderr + done.stdout
     assert "doubled" in done.stdout and "800002" in done.stdout

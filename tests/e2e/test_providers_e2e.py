@@ -17,8 +17,11 @@ from invoicebridge.stack.local import LocalStack, StackOptions, http_json, runni
 pytestmark = pytest.mark.e2e
 
 #: tenant -> (provider, the fault-plan path of its create call)
-PROVIDERS = {"acme": ("icount", "doc/create"), "dok": ("idoklad", "IssuedInvoices"),
-             "cash": ("icash", "print-operation")}  # fmt: skip
+PROVIDERS = {
+    "acme": ("icount", "doc/create"),
+    "dok": ("idoklad", "IssuedInvoices"),
+    "cash": ("icash", "print-operation"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +45,15 @@ def test_five_deliveries_and_a_lost_answer_make_one_emailed_document(
     provider made the document: exactly one document, emailed exactly once."""
     provider, create_path = PROVIDERS[tenant]
     bulgarian = provider == "icash"  # iCash sells at Bulgaria's rates: EUR at 20 %
-    order = samples.with_sale(samples.shopify_order(
-        7700 + len(tenant), discount="3.00", currency="EUR" if bulgarian else "ILS",
-        vat_rate="0.20" if bulgarian else "0.18"))  # fmt: skip
-    stack.set_faults({"path": create_path, "plan": ["timeout-after-commit"], "hang_s": 3},
-                     provider)  # fmt: skip
+    order = samples.with_sale(
+        samples.shopify_order(
+            7700 + len(tenant),
+            discount="3.00",
+            currency="EUR" if bulgarian else "ILS",
+            vat_rate="0.20" if bulgarian else "0.18",
+        )
+    )
+    stack.set_faults({"path": create_path, "plan": ["timeout-after-commit"], "hang_s": 3}, provider)
     before = len(stack.sandbox("documents", provider))
     with ThreadPoolExecutor(5) as pool:
         answers = list(pool.map(lambda _: stack.post_order(order, tenant=tenant), range(5)))

@@ -1,10 +1,11 @@
-"""Integration fixtures: the iCount sandbox on port 0, served in the test's own event loop,
-and a dramatiq broker on the test's Redis."""
+"""Integration fixtures: the iCount sandbox on port 0, served in the test's own event loop, an
+aiohttp client session, and a dramatiq broker on the test's Redis."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import dramatiq
 import pytest
 
@@ -20,6 +21,12 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
         yield running
 
 
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
 def _no_deps() -> object:
     raise RuntimeError("tests only send")
 
@@ -27,8 +34,12 @@ def _no_deps() -> object:
 @pytest.fixture
 def broker(redis_url: str) -> Iterator[dramatiq.Broker]:
     """A real dramatiq RedisBroker on the test's Redis, its actor declared (for sending)."""
-    tenant = {"source": "shopify", "secret": "s", "provider": "icount",
-              "icount": {"api_token": "t"}}  # fmt: skip
+    tenant = {
+        "source": "shopify",
+        "secret": "s",
+        "provider": "icount",
+        "icount": {"api_token": "t"},
+    }
     settings = Settings.model_validate({"redis": {"url": redis_url}, "tenants": {"acme": tenant}})
     broker = setup_broker(settings)
     declare_actors(broker, settings, _no_deps)  # type: ignore[arg-type]

@@ -27,12 +27,23 @@ API = "/admin/api"
 
 
 def settings_for(redis_url: str) -> Settings:
-    tenant = {"source": "shopify", "secret": "s", "provider": "icount",
-              "icount": {"api_token": "t", "base_url": "http://127.0.0.1:9"}}  # fmt: skip
-    tokens = [{"name": "oncall", "token": OPERATOR, "role": "operator"},
-              {"name": "auditor", "token": VIEWER, "role": "viewer"}]  # fmt: skip
-    return Settings.model_validate({"redis": {"url": redis_url}, "admin": {"tokens": tokens},
-                                    "tenants": {"acme": tenant, "globex": tenant}})  # fmt: skip
+    tenant = {
+        "source": "shopify",
+        "secret": "s",
+        "provider": "icount",
+        "icount": {"api_token": "t", "base_url": "http://127.0.0.1:9"},
+    }
+    tokens = [
+        {"name": "oncall", "token": OPERATOR, "role": "operator"},
+        {"name": "auditor", "token": VIEWER, "role": "viewer"},
+    ]
+    return Settings.model_validate(
+        {
+            "redis": {"url": redis_url},
+            "admin": {"tokens": tokens},
+            "tenants": {"acme": tenant, "globex": tenant},
+        }
+    )
 
 
 @pytest.fixture
@@ -42,8 +53,14 @@ async def client(redis_url: str) -> AsyncIterator[Client]:
         yield test_client
 
 
-async def call(client: Client, method: str, path: str, status: int = 200,
-               headers: dict[str, str] | None = None, **kwargs: Any) -> Any:  # fmt: skip
+async def call(
+    client: Client,
+    method: str,
+    path: str,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> Any:
     response = await client.request(method, API + path, headers=headers or AS_OPERATOR, **kwargs)
     body = await response.json(content_type=None)
     assert response.status == status, body
@@ -66,8 +83,14 @@ async def test_openapi_document_is_public_and_names_every_route(client: Client) 
     assert served - {"/openapi.json"} == set(doc["paths"])
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong-token-0123456789"},
-                                     {"Authorization": f"Basic {OPERATOR}"}])  # fmt: skip
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-token-0123456789"},
+        {"Authorization": f"Basic {OPERATOR}"},
+    ],
+)
 async def test_without_a_valid_token_everything_is_401(client: Client, headers: dict[str, str]):
     for method, path in (("GET", "/events"), ("GET", "/overview"), ("POST", "/retry")):
         response = await client.request(method, API + path, headers=headers)
@@ -80,8 +103,12 @@ async def test_a_viewer_reads_but_may_not_act(client: Client, ledger: Ledger) ->
     eid = await seed(ledger, 1001, error="Permanent: refused")
     assert (await call(client, "GET", "/whoami", headers=AS_VIEWER))["role"] == "viewer"
     assert (await call(client, "GET", "/events", headers=AS_VIEWER))["count"] == 1
-    for path, body in ((f"/events/{eid}/retry", None), (f"/events/{eid}/resolve", {"note": "x"}),
-                       ("/retry", {"failed": True}), ("/tenants/acme/pause", None)):  # fmt: skip
+    for path, body in (
+        (f"/events/{eid}/retry", None),
+        (f"/events/{eid}/resolve", {"note": "x"}),
+        ("/retry", {"failed": True}),
+        ("/tenants/acme/pause", None),
+    ):
         await call(client, "POST", path, 403, headers=AS_VIEWER, json=body)
     assert (await ledger.event(eid))["state"] == "failed" and await queued_messages(ledger) == 0
     assert (await call(client, "GET", "/actions"))["actions"] == []
@@ -139,22 +166,39 @@ async def test_bulk_retry_by_tenant_and_by_ids(client: Client, ledger: Ledger) -
     assert (await ledger.count_by_state())["failed"] == 3
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    (b"{not json", 400), (b'{"failed": true, "event_ids": ["a"]}', 422), (b"{}", 422),
-    (b'{"event_ids": ["a"], "tenant": "acme"}', 422), (b'{"failed": true, "since": "soon"}', 422),
-    (b'{"failed": true, "colour": "red"}', 422), (b"[1]", 400),
-])  # fmt: skip
-async def test_bad_bulk_retry_changes_nothing(client: Client, ledger: Ledger, body: bytes,
-                                              status: int) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (b'{"failed": true, "event_ids": ["a"]}', 422),
+        (b"{}", 422),
+        (b'{"event_ids": ["a"], "tenant": "acme"}', 422),
+        (b'{"failed": true, "since": "soon"}', 422),
+        (b'{"failed": true, "colour": "red"}', 422),
+        (b"[1]", 400),
+    ],
+)
+async def test_bad_bulk_retry_changes_nothing(
+    client: Client, ledger: Ledger, body: bytes, status: int
+) -> None:
     eid = await seed(ledger, 1001, error="x")
-    await call(client, "POST", "/retry", status, data=body,
-               headers=AS_OPERATOR | {"Content-Type": "application/json"})  # fmt: skip
+    await call(
+        client,
+        "POST",
+        "/retry",
+        status,
+        data=body,
+        headers=AS_OPERATOR | {"Content-Type": "application/json"},
+    )
     assert (await ledger.event(eid))["state"] == "failed" and await queued_messages(ledger) == 0
 
 
 async def test_discard_resolve_and_replay(client: Client, ledger: Ledger) -> None:
-    failed, other, done = (await seed(ledger, 1, error="x"), await seed(ledger, 2, error="y"),
-                           await seed(ledger, 3, state="done"))  # fmt: skip
+    failed, other, done = (
+        await seed(ledger, 1, error="x"),
+        await seed(ledger, 2, error="y"),
+        await seed(ledger, 3, state="done"),
+    )
     await call(client, "POST", f"/events/{failed}/resolve", 422, json={})
     await call(client, "POST", f"/events/{failed}/resolve", json={"note": "issued by hand"})
     await call(client, "POST", f"/events/{other}/discard", json={"note": "test order"})

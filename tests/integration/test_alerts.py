@@ -34,15 +34,24 @@ async def test_a_failed_event_alerts_once_signed_and_by_email(
     reports it; the error is redacted; a later failure (an operator's retry) alerts again."""
     with smtp_server() as (port, inbox):
         async with alert_hook() as hook:
-            alerts = {"webhook_url": hook.url, "webhook_secret": SECRET,
-                      "email_to": ["oncall@acme.example", "ops@acme.example"]}  # fmt: skip
+            alerts = {
+                "webhook_url": hook.url,
+                "webhook_secret": SECRET,
+                "email_to": ["oncall@acme.example", "ops@acme.example"],
+            }
             alerter = Alerter(alert_settings(redis_url, alerts, smtp_port=port), ledger, session)
             event = await record_order(ledger, 11)
             error = f"doc_refused: card {CARD} was declined"
             await ledger.set_event_state(event.event_id, "failed", error=error)
             for _ in range(2):
-                await alerter.event_failed("acme", event.event_id, "failed", error,
-                                           order_id=event.order_id, order_number="#11")  # fmt: skip
+                await alerter.event_failed(
+                    "acme",
+                    event.event_id,
+                    "failed",
+                    error,
+                    order_id=event.order_id,
+                    order_number="#11",
+                )
             assert (len(hook.received), len(inbox.messages)) == (1, 1)
 
             headers, body = hook.received[0]
@@ -53,7 +62,10 @@ async def test_a_failed_event_alerts_once_signed_and_by_email(
             [payload] = hook.payloads()
             assert payload["type"] == "job_failed" and payload["tenant"] == "acme"
             assert (payload["event_id"], payload["order_id"], payload["order_number"]) == (
-                event.event_id, event.order_id, "#11")  # fmt: skip
+                event.event_id,
+                event.order_id,
+                "#11",
+            )
             assert payload["state"] == "failed"
             assert payload["error"] == "doc_refused: card [card …1111] was declined"
             assert (payload["failed"], payload["finished"], payload["rate"]) == (1, 1, 1.0)
@@ -79,8 +91,14 @@ async def test_failure_rate_alerts_once_per_cooldown(
     """Below min_events nothing; the crossing alerts once; within the cooldown nothing more;
     after it, the next finished event over the threshold alerts again."""
     async with alert_hook() as hook:
-        alerts = {"webhook_url": hook.url, "on_failure": False, "failure_rate": 0.5,
-                  "min_events": 4, "window_s": 60, "cooldown_s": 0.3}  # fmt: skip
+        alerts = {
+            "webhook_url": hook.url,
+            "on_failure": False,
+            "failure_rate": 0.5,
+            "min_events": 4,
+            "window_s": 60,
+            "cooldown_s": 0.3,
+        }
         alerter = Alerter(alert_settings(redis_url, alerts), ledger, session)
         for n in (1, 2, 3, 1):  # evt_f1 twice: one event counts once
             await alerter.event_failed("acme", f"evt_f{n}", "failed", "boom")
@@ -105,8 +123,14 @@ async def test_under_the_threshold_and_outside_the_window_nothing_is_sent(
     """2 of 5 failed is under 50%; events older than window_s no longer count."""
     now = [1_000_000.0]
     async with alert_hook() as hook:
-        alerts = {"webhook_url": hook.url, "on_failure": False, "failure_rate": 0.5,
-                  "min_events": 2, "window_s": 60, "cooldown_s": 0}  # fmt: skip
+        alerts = {
+            "webhook_url": hook.url,
+            "on_failure": False,
+            "failure_rate": 0.5,
+            "min_events": 2,
+            "window_s": 60,
+            "cooldown_s": 0,
+        }
         alerter = Alerter(alert_settings(redis_url, alerts), ledger, session, clock=lambda: now[0])
         for n in range(3):
             await alerter.event_done("acme", f"evt_d{n}")
@@ -126,8 +150,9 @@ async def test_a_tenant_without_alerts_writes_nothing(
 ) -> None:
     """No [alerts] table: no outcome is recorded, nothing is sent."""
     settings = alert_settings(redis_url, {})
-    settings = settings.model_copy(update={"tenants": {
-        "acme": settings.tenants["acme"].model_copy(update={"alerts": None})}})  # fmt: skip
+    settings = settings.model_copy(
+        update={"tenants": {"acme": settings.tenants["acme"].model_copy(update={"alerts": None})}}
+    )
     alerter = Alerter(settings, ledger, session)
     await alerter.event_failed("acme", "evt_1", "failed", "boom")
     await alerter.event_done("unknown-tenant", "evt_2")

@@ -13,19 +13,13 @@ import pytest
 from structlog.testing import capture_logs
 
 from handlers.sources import standard
-from sandboxes.icount.app import RunningSandbox, serve_sandbox
+from sandboxes.icount.app import RunningSandbox
 from tests.alerting import SECRET, Hook, alert_hook, alert_settings, record_order
 from tests.conftest import free_port
 from tests.smtp_server import smtp_server
 from worker.alerts.delivery import DELIVERIES
 from worker.jobs import process as jobs
 from worker.runtime.resources import Resources
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with serve_sandbox() as running:
-        yield running
 
 
 @pytest.fixture
@@ -42,11 +36,16 @@ async def set_faults(sandbox: RunningSandbox, fault: dict[str, Any]) -> None:
         assert response.status == 200
 
 
-async def open_deps(redis_url: str, sandbox: RunningSandbox, webhook_url: str,
-                    smtp_port: int) -> tuple[Resources, jobs.Deps]:  # fmt: skip
+async def open_deps(
+    redis_url: str, sandbox: RunningSandbox, webhook_url: str, smtp_port: int
+) -> tuple[Resources, jobs.Deps]:
     """Deps as a worker process opens them (`Resources.open` builds the alerter)."""
-    alerts = {"webhook_url": webhook_url, "webhook_secret": SECRET,
-              "email_to": ["oncall@acme.example"], "failure_rate": None}  # fmt: skip
+    alerts = {
+        "webhook_url": webhook_url,
+        "webhook_secret": SECRET,
+        "email_to": ["oncall@acme.example"],
+        "failure_rate": None,
+    }
     settings = alert_settings(redis_url, alerts, smtp_port=smtp_port, icount_url=sandbox.api_url)
     resources = Resources(settings)
     return resources, await resources.open()

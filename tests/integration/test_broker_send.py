@@ -22,13 +22,18 @@ async def test_async_send_matches_dramatiqs_enqueue(broker: dramatiq.Broker, led
     assert send is not None
     await send("evt_from_the_loop")
     broker.enqueue(broker.get_actor(ACTOR).message("evt_from_a_thread"))
-    stored = {rid: json.loads(body) for rid, body in (await ledger.redis.hgetall(
-        f"{QUEUE_KEY}.msgs")).items()}  # fmt: skip
+    stored = {
+        rid: json.loads(body)
+        for rid, body in (await ledger.redis.hgetall(f"{QUEUE_KEY}.msgs")).items()
+    }
     assert sorted(await ledger.redis.lrange(QUEUE_KEY, 0, -1)) == sorted(stored)  # both ready
-    ours, theirs = (next(m for m in stored.values() if m["args"] == [eid])
-                    for eid in ("evt_from_the_loop", "evt_from_a_thread"))  # fmt: skip
+    ours, theirs = (
+        next(m for m in stored.values() if m["args"] == [eid])
+        for eid in ("evt_from_the_loop", "evt_from_a_thread")
+    )
     assert {k: v for k, v in ours.items() if k not in OWN} == {
-        k: v for k, v in theirs.items() if k not in OWN}  # fmt: skip
+        k: v for k, v in theirs.items() if k not in OWN
+    }
     assert ours["options"].keys() == theirs["options"].keys() == {"redis_message_id"}
     consumer = broker.consume(QUEUE, prefetch=2, timeout=100)
     taken = [next(consumer) for _ in range(2)]  # what a dramatiq worker is handed

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sandboxes.icount.app import RunningSandbox, serve_sandbox
+from sandboxes.icount.app import RunningSandbox
 from worker.domain.events import Customer, Line, Order
 from worker.domain.idempotency import sanity_string
 from worker.errors import NeedsAttention, OutcomeUnknown, Permanent, Retryable
@@ -23,57 +22,63 @@ from worker.providers.icount.wire_charge import build_charge_request
 from worker.settings import DocumentSettings, ICountSettings
 
 GOOD, DECLINED, EXPIRED, FLAKY = (
-    "4580000000000000", "4580000000000002", "4580000000000069", "4580000000000119")  # fmt: skip
+    "4580000000000000",
+    "4580000000000002",
+    "4580000000000069",
+    "4580000000000119",
+)
 CVV = "737"
 AUTH = {"cid": "demo", "user": "api", "pass": "sandbox-pass"}
 
 
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with serve_sandbox() as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def provider_for(sandbox: RunningSandbox, http: aiohttp.ClientSession, *, timeout_s: float = 5.0,
-                 token: bool = True, is_test: bool = False) -> ICountProvider:  # fmt: skip
+def provider_for(
+    sandbox: RunningSandbox,
+    http: aiohttp.ClientSession,
+    *,
+    timeout_s: float = 5.0,
+    token: bool = True,
+    is_test: bool = False,
+) -> ICountProvider:
     auth: dict[str, Any] = {"api_token": "API3E8-sandbox-token"} if token else dict(AUTH)
     if "pass" in auth:
         auth["pass_"] = auth.pop("pass")
-    settings = ICountSettings(base_url=sandbox.api_url, timeout_s=timeout_s, is_test=is_test,
-                              **auth)  # fmt: skip
+    settings = ICountSettings(
+        base_url=sandbox.api_url, timeout_s=timeout_s, is_test=is_test, **auth
+    )
     return ICountProvider(ICountClient(http, settings))
 
 
 def charge_order(order_id: str = "1001", client: str = "57", **changes: Any) -> ChargeOrder:
     fields: dict[str, Any] = {
-        "reference": sanity_string("acme", order_id, "charge"), "amount": Decimal("117.00"),
-        "currency": "ILS", "customer_ref": client, "customer_name": "Dana Levi",
-    }  # fmt: skip
+        "reference": sanity_string("acme", order_id, "charge"),
+        "amount": Decimal("117.00"),
+        "currency": "ILS",
+        "customer_ref": client,
+        "customer_name": "Dana Levi",
+    }
     return ChargeOrder(**(fields | changes))
 
 
-async def control(http: aiohttp.ClientSession, sandbox: RunningSandbox, method: str, what: str,
-                  body: Any = None) -> Any:  # fmt: skip
+async def control(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, method: str, what: str, body: Any = None
+) -> Any:
     async with http.request(method, f"{sandbox.url}/_sandbox/{what}", json=body) as response:
         assert response.status == 200, await response.text()
         return await response.json()
 
 
-async def store_card(http: aiohttp.ClientSession, sandbox: RunningSandbox, number: str = GOOD,
-                     client: str = "57") -> str:  # fmt: skip
-    answer = await control(http, sandbox, "POST", "cards",
-                           {"client_id": client, "card_number": number, "cvv": CVV})  # fmt: skip
+async def store_card(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, number: str = GOOD, client: str = "57"
+) -> str:
+    answer = await control(
+        http, sandbox, "POST", "cards", {"client_id": client, "card_number": number, "cvv": CVV}
+    )
     return str(answer["cc_token_id"])
 
 
-async def api(http: aiohttp.ClientSession, sandbox: RunningSandbox, path: str,
-              **body: Any) -> dict[str, Any]:  # fmt: skip
+async def api(
+    http: aiohttp.ClientSession, sandbox: RunningSandbox, path: str, **body: Any
+) -> dict[str, Any]:
     async with http.post(f"{sandbox.api_url}/{path}", json={**AUTH, **body}) as response:
         data: dict[str, Any] = await response.json()
         return data
@@ -81,15 +86,32 @@ async def api(http: aiohttp.ClientSession, sandbox: RunningSandbox, path: str,
 
 def invrec_request(charge: ChargeRef) -> DocumentRequest:
     order = Order(
-        order_id="1001", number="#1001", currency="ILS", prices_include_tax=True,
-        lines=(Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("117.00"),
-                    tax_rate=Decimal(18)),),
-        total=Decimal("117.00"), paid=False, customer=Customer(name="Dana Levi"),
+        order_id="1001",
+        number="#1001",
+        currency="ILS",
+        prices_include_tax=True,
+        lines=(
+            Line(
+                description="Mug",
+                quantity=Decimal(1),
+                unit_price=Decimal("117.00"),
+                tax_rate=Decimal(18),
+            ),
+        ),
+        total=Decimal("117.00"),
+        paid=False,
+        customer=Customer(name="Dana Levi"),
         created_at=datetime(2024, 5, 1, tzinfo=UTC),
-    )  # fmt: skip
-    return DocumentRequest(kind="invrec", order=order, reference="ib-invrec-1001", email=False,
-                           documents=DocumentSettings(), issue_date=date(2024, 5, 1),
-                           charge=charge)  # fmt: skip
+    )
+    return DocumentRequest(
+        kind="invrec",
+        order=order,
+        reference="ib-invrec-1001",
+        email=False,
+        documents=DocumentSettings(),
+        issue_date=date(2024, 5, 1),
+        charge=charge,
+    )
 
 
 async def test_charge_then_invrec_records_the_confirmation_code(
@@ -102,7 +124,10 @@ async def test_charge_then_invrec_records_the_confirmation_code(
     ref = await provider.charge(charge_order())
     [made] = await control(http, sandbox, "GET", "transactions")
     assert (made["confirmation_code"], made["sum"], made["client_id"]) == (
-        ref.confirmation_code, "117.00", "57")  # fmt: skip
+        ref.confirmation_code,
+        "117.00",
+        "57",
+    )
     assert len(ref.confirmation_code) == 7 and ref.amount == Decimal("117.00")
     assert (ref.card_type, ref.transaction_id) == ("VISA", made["deal_id"])
     document = await provider.create_document(invrec_request(ref))
@@ -110,7 +135,10 @@ async def test_charge_then_invrec_records_the_confirmation_code(
     assert (stored["docnum"], stored["doctype"]) == (document.docnum, "invrec")
     cc = stored["payments"]["cc"]
     assert (cc["confirmation_code"], cc["sum"], cc["card_type"]) == (
-        ref.confirmation_code, "117.00", "VISA")  # fmt: skip
+        ref.confirmation_code,
+        "117.00",
+        "VISA",
+    )
 
 
 async def test_find_charge_by_reference(
@@ -177,8 +205,9 @@ async def test_lost_answer_then_find_charge_finds_the_one_transaction(
 ) -> None:
     """cc/bill charges, then its answer is lost: OutcomeUnknown; the search finds that charge."""
     await store_card(http, sandbox)
-    await control(http, sandbox, "POST", "faults", {"path": "cc/bill", "plan": [fault],
-                                                    "hang_s": 2})  # fmt: skip
+    await control(
+        http, sandbox, "POST", "faults", {"path": "cc/bill", "plan": [fault], "hang_s": 2}
+    )
     provider = provider_for(sandbox, http, timeout_s=0.5)
     with pytest.raises(OutcomeUnknown):
         await provider.charge(charge_order())
@@ -195,9 +224,13 @@ async def test_a_test_charge_issues_nothing_and_a_live_retry_charges_once(
     never taken; once `is_test` is off, the search does not take the test for the real
     charge, and the retry charges once."""
     await store_card(http, sandbox)
-    await control(http, sandbox, "POST", "faults", {"path": "cc/bill",
-                                                    "plan": ["timeout-after-commit"],
-                                                    "hang_s": 2})  # fmt: skip
+    await control(
+        http,
+        sandbox,
+        "POST",
+        "faults",
+        {"path": "cc/bill", "plan": ["timeout-after-commit"], "hang_s": 2},
+    )
     trial = provider_for(sandbox, http, timeout_s=0.5, is_test=True)
     with pytest.raises(OutcomeUnknown):
         await trial.charge(charge_order())
@@ -217,8 +250,9 @@ async def test_latency_commits_after_the_client_gave_up(
 ) -> None:
     """A caller gone mid-charge still leaves exactly one transaction, made at the end."""
     await store_card(http, sandbox)
-    await control(http, sandbox, "POST", "faults", {"path": "cc/bill",
-                                                    "plan": [{"latency_ms": 500}]})  # fmt: skip
+    await control(
+        http, sandbox, "POST", "faults", {"path": "cc/bill", "plan": [{"latency_ms": 500}]}
+    )
     provider = provider_for(sandbox, http, timeout_s=0.2)
     with pytest.raises(OutcomeUnknown):
         await provider.charge(charge_order())
@@ -252,12 +286,13 @@ async def test_installments_and_validation(
     assert (made["num_of_payments"], made["first_payment"]) == (3, "33.34")
     card = {"cc_token_id": token, "client_id": "57", "currency_code": "ILS"}
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"sum": "0"}, "bad_amount"), ({"sum": "1.005"}, "bad_amount"),
+        ({"sum": "0"}, "bad_amount"),
+        ({"sum": "1.005"}, "bad_amount"),
         ({"sum": "10", "num_of_payments": 3, "first_payment": "9.99"}, "bad_installments"),
         ({"sum": "10", "num_of_payments": 40}, "bad_installments"),
         ({"sum": "10", "client_id": "58"}, "token_client_mismatch"),
         ({"sum": "10", "cc_token_id": "1"}, "bad_token"),
-    ]  # fmt: skip
+    ]
     for fields, reason in cases:
         assert (await api(http, sandbox, "cc/bill", **(card | fields)))["reason"] == reason
     assert len(await control(http, sandbox, "GET", "transactions")) == 1
@@ -267,22 +302,46 @@ async def test_card_storage_and_search_api(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
     """cc_storage/store and /get show a token and the last 4; cc/transactions filters."""
-    stored = await api(http, sandbox, "cc_storage/store", client_name="Dana Levi",
-                       email="dana@example.com", cc_number=GOOD, cc_validity="2031-04",
-                       cc_cvv=CVV, cc_holder_id="012345678")  # fmt: skip
+    stored = await api(
+        http,
+        sandbox,
+        "cc_storage/store",
+        client_name="Dana Levi",
+        email="dana@example.com",
+        cc_number=GOOD,
+        cc_validity="2031-04",
+        cc_cvv=CVV,
+        cc_holder_id="012345678",
+    )
     card = await api(http, sandbox, "cc_storage/get", client_id=stored["client_id"])
     assert (card["cc_token_id"], card["last4"], card["exp"]) == (
-        stored["cc_token_id"], "0000", "2031-04")  # fmt: skip
+        stored["cc_token_id"],
+        "0000",
+        "2031-04",
+    )
     assert (await api(http, sandbox, "cc_storage/get", client_id="nobody"))["reason"] == (
-        "no_stored_card")  # fmt: skip
+        "no_stored_card"
+    )
     card_fields = {"cc_number": FLAKY[:-4] + "4242", "cc_validity": "0431"}
     direct = await api(http, sandbox, "cc/bill", sum=50, client_id="7", **card_fields)
     assert direct["reason"] == "card_data_refused"  # only stored cards are ever billed
-    bill = await api(http, sandbox, "cc/bill", sum=50, cc_token_id=stored["cc_token_id"],
-                     client_id=stored["client_id"], payment_description="one-off")  # fmt: skip
+    bill = await api(
+        http,
+        sandbox,
+        "cc/bill",
+        sum=50,
+        cc_token_id=stored["cc_token_id"],
+        client_id=stored["client_id"],
+        payment_description="one-off",
+    )
     assert bill["status"] is True and bill["sum"] == "50.00"
-    found = await api(http, sandbox, "cc/transactions", payment_description="one",
-                      start_date=date.today().isoformat())  # fmt: skip
+    found = await api(
+        http,
+        sandbox,
+        "cc/transactions",
+        payment_description="one",
+        start_date=date.today().isoformat(),
+    )
     assert found["results_count"] == 1 and found["transactions"][0]["last4"] == "0000"
     assert (await api(http, sandbox, "cc/transactions", client_id="8"))["transactions"] == []
 
@@ -293,10 +352,25 @@ async def test_no_card_number_cvv_or_token_in_inspection(
     """/_sandbox/transactions and /_sandbox/requests hold no card number, CVV or token."""
     token = await store_card(http, sandbox)
     await provider_for(sandbox, http, token=False).charge(charge_order())
-    await api(http, sandbox, "cc/bill", sum=10, cc_number=GOOD, cc_validity="2031-04",
-              cc_cvv=CVV, client_id="57")  # fmt: skip
-    await api(http, sandbox, "cc_storage/store", client_id="57", cc_number=GOOD,
-              cc_validity="2031-04", cc_cvv=CVV)  # fmt: skip
+    await api(
+        http,
+        sandbox,
+        "cc/bill",
+        sum=10,
+        cc_number=GOOD,
+        cc_validity="2031-04",
+        cc_cvv=CVV,
+        client_id="57",
+    )
+    await api(
+        http,
+        sandbox,
+        "cc_storage/store",
+        client_id="57",
+        cc_number=GOOD,
+        cc_validity="2031-04",
+        cc_cvv=CVV,
+    )
     for what in ("transactions", "requests"):
         text = json.dumps(await control(http, sandbox, "GET", what))
         assert GOOD not in text and token not in text and f'"{CVV}"' not in text

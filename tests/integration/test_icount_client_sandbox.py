@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,24 +25,12 @@ TOKEN = "API3E8-sandbox-token"
 PASSWORD = "sandbox-pass"
 
 
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with serve_sandbox() as running:
-        yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def create(client: ICountClient, body: dict[str, Any]) -> DocumentRef:
     """`doc/create` through the client, its answer read as the provider reads it."""
     return created_document(await client.create_document(body), body)
 
 
-def make_client(
+def make_icount_client(
     http: aiohttp.ClientSession,
     base_url: str,
     *,
@@ -126,7 +113,7 @@ async def test_create_invrec_stores_the_order_total(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
     """An invoice-receipt is stored with the shop's total, paid by card, and emailed once."""
-    ref = await create(make_client(http, sandbox.api_url), order_body())
+    ref = await create(make_icount_client(http, sandbox.api_url), order_body())
     assert (ref.doctype, ref.docnum, ref.total, ref.emailed) == (
         "invrec",
         "30001",
@@ -151,7 +138,7 @@ async def test_same_sanity_string_makes_one_document(
     document or email; `return_existing` answers the first one, `reject` refuses the repeat
     (the provider then finds the first one: test_icount_duplicates)."""
     await configure(http, sandbox, duplicate_mode=mode)
-    client = make_client(http, sandbox.api_url)
+    client = make_icount_client(http, sandbox.api_url)
     first = await create(client, order_body())
     repeat = create(client, {**order_body(), "hwc": "changed"})
     if mode == "return_existing":
@@ -172,7 +159,7 @@ async def test_concurrent_repeats_make_one_document(
     other four get it back (`return_existing`) or are refused (`reject`). F-DOC-20."""
     await configure(http, sandbox, duplicate_mode=mode)
     await script(http, sandbox, latency_ms=50)
-    client = make_client(http, sandbox.api_url)
+    client = make_icount_client(http, sandbox.api_url)
     calls = (create(client, order_body()) for _ in range(5))
     results = await asyncio.gather(*calls, return_exceptions=True)
     made = [result for result in results if isinstance(result, DocumentRef)]
@@ -216,14 +203,14 @@ async def test_reset_forgets_everything(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
     """POST /_sandbox/reset empties documents, emails, the request log and the fault plans."""
-    await make_client(http, sandbox.api_url).create_document(order_body())
+    await make_icount_client(http, sandbox.api_url).create_document(order_body())
     await script(http, sandbox, path="doc/create", plan=[503])
     async with http.post(f"{sandbox.url}/_sandbox/reset") as response:
         assert response.status == 200
     assert await inspect(http, sandbox, "documents") == []
     assert await inspect(http, sandbox, "emails") == []
     assert (await inspect(http, sandbox, "faults"))["plans"] == []
-    assert (await create(make_client(http, sandbox.api_url), order_body())).docnum == "30001"
+    assert (await create(make_icount_client(http, sandbox.api_url), order_body())).docnum == "30001"
 
 
 async def test_rounding_rule_is_a_switch(
@@ -265,7 +252,7 @@ async def test_document_info_search_url_and_cancel(
 ) -> None:
     """doc/info (under doc_info, with hwc, F-DOCX-7), doc/search (results_list, F-DOCX-6),
     doc/get_doc_url and doc/cancel describe the stored document."""
-    client = make_client(http, sandbox.api_url)
+    client = make_icount_client(http, sandbox.api_url)
     ref = await create(client, order_body(doctype="invoice"))
     info = await client.document_info("invoice", ref.docnum)
     assert (info["docnum"], info["totalwithvat"], len(info["items"])) == ("10001", "117.00", 2)
@@ -299,7 +286,7 @@ async def test_validation_errors_are_permanent(
     """A body the sandbox refuses is Permanent with its reason, and nothing is stored."""
     body = {key: value for key, value in {**order_body(), **change}.items() if value is not None}
     with pytest.raises(Permanent) as caught:
-        await make_client(http, sandbox.api_url).create_document(body)
+        await make_icount_client(http, sandbox.api_url).create_document(body)
     assert caught.value.reason == reason
     assert await inspect(http, sandbox, "documents") == []
 
@@ -311,7 +298,7 @@ async def test_session_login_is_lazy_and_reused(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
     """Without a token the client logs in once and sends the sid on every call."""
-    client = make_client(http, sandbox.api_url, token=None)
+    client = make_icount_client(http, sandbox.api_url, token=None)
     await client.create_document(order_body())
     await client.create_document(order_body("ib-order-1002"))
     requests = await inspect(http, sandbox, "requests")
@@ -323,7 +310,7 @@ async def test_expired_session_logs_in_again_once(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
     """After the sandbox forgets sessions, the client logs in again and the call succeeds."""
-    client = make_client(http, sandbox.api_url, token=None)
+    client = make_icount_client(http, sandbox.api_url, token=None)
     await client.login()
     async with http.post(f"{sandbox.url}/_sandbox/expire-sessions") as response:
         assert (await response.json())["expired"] == 1
@@ -359,7 +346,7 @@ async def test_wrong_credentials_are_permanent(
     http: aiohttp.ClientSession, sandbox: RunningSandbox, token: str | None, password: str
 ) -> None:
     """A wrong password or token is Permanent auth_failed, and the secret is not in the error."""
-    client = make_client(http, sandbox.api_url, token=token, password=password)
+    client = make_icount_client(http, sandbox.api_url, token=token, password=password)
     with pytest.raises(Permanent) as caught:
         await client.create_document(order_body())
     assert caught.value.reason == "auth_failed"
@@ -370,9 +357,9 @@ async def test_request_log_never_holds_secrets(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
     """Passwords, tokens and sids never appear in the sandbox's request log."""
-    session_client = make_client(http, sandbox.api_url, token=None)
+    session_client = make_icount_client(http, sandbox.api_url, token=None)
     await session_client.create_document(order_body())
-    await make_client(http, sandbox.api_url).create_document(order_body("ib-2"))
+    await make_icount_client(http, sandbox.api_url).create_document(order_body("ib-2"))
     async with http.get(f"{sandbox.url}/_sandbox/requests") as response:
         text = await response.text()
     sids = list(sandbox.state.sessions)
@@ -387,7 +374,7 @@ async def test_503_is_retryable_with_no_document(
 ) -> None:
     """An injected 503 is Retryable and creates nothing; the next call goes through."""
     await script(http, sandbox, path="doc/create", plan=[503])
-    client = make_client(http, sandbox.api_url)
+    client = make_icount_client(http, sandbox.api_url)
     with pytest.raises(Retryable) as caught:
         await client.create_document(order_body())
     assert not isinstance(caught.value, RateLimited)
@@ -405,7 +392,7 @@ async def test_lost_answer_is_outcome_unknown_then_reconciles(
     (F-DOC-20; the provider's look-up after that refusal: test_icount_duplicates)."""
     await configure(http, sandbox, duplicate_mode=mode)
     await script(http, sandbox, path="doc/create", plan=[fault], hang_s=2)
-    client = make_client(http, sandbox.api_url, timeout_s=0.5)
+    client = make_icount_client(http, sandbox.api_url, timeout_s=0.5)
     with pytest.raises(OutcomeUnknown):
         await client.create_document(order_body())
     if mode == "return_existing":
@@ -423,7 +410,9 @@ async def test_latency_commits_after_the_client_gave_up(
     """A client that times out during latency still gets its document made (no cancellation)."""
     await script(http, sandbox, path="doc/create", plan=[{"latency_ms": 400}])
     with pytest.raises(OutcomeUnknown):
-        await make_client(http, sandbox.api_url, timeout_s=0.15).create_document(order_body())
+        await make_icount_client(http, sandbox.api_url, timeout_s=0.15).create_document(
+            order_body()
+        )
     for _ in range(50):
         if sandbox.state.documents:
             break
@@ -441,7 +430,7 @@ async def test_throttling_is_rate_limited(
     """A plain "Too many requests" or a 429 is RateLimited with its delay, and nothing is made."""
     await script(http, sandbox, path="doc/create", **fault)
     with pytest.raises(RateLimited) as caught:
-        await make_client(http, sandbox.api_url).create_document(order_body())
+        await make_icount_client(http, sandbox.api_url).create_document(order_body())
     assert caught.value.delay_ms == delay_ms
     assert await inspect(http, sandbox, "documents") == []
 
@@ -451,7 +440,7 @@ async def test_plans_match_bodies_and_global_error_rate(
 ) -> None:
     """A plan with `match` hits only matching bodies; error_rate 1 fails every call with 503."""
     await script(http, sandbox, path="doc/create", plan=[503], match="ib-other")
-    client = make_client(http, sandbox.api_url)
+    client = make_icount_client(http, sandbox.api_url)
     assert (await create(client, order_body())).docnum == "30001"
     with pytest.raises(Retryable):
         await client.create_document(order_body("ib-other"))
@@ -476,6 +465,6 @@ async def test_connection_refused_is_retryable(http: aiohttp.ClientSession) -> N
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = make_client(http, f"http://127.0.0.1:{port}/api/v3.php")
+    client = make_icount_client(http, f"http://127.0.0.1:{port}/api/v3.php")
     with pytest.raises(Retryable):
         await client.create_document(order_body())

@@ -38,29 +38,32 @@ EMAIL_AGAIN = Step("email:invrec", "email", "invrec", email=True, based_on="invr
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 async def deps(redis_url: str, sandbox: RunningSandbox) -> AsyncIterator[jobs.Deps]:
-    icount = {"base_url": sandbox.api_url, "cid": "demo", "user": "api", "pass": "sandbox-pass",
-              "timeout_s": 0.5}  # fmt: skip
-    settings = Settings.model_validate({
-        "redis": {"url": redis_url},
-        "queue": {"max_retries": 2, "order_lock_ttl_ms": 5000},
-        "tenants": {"acme": {"source": "shopify", "secret": "s", "provider": "icount",
-                             "icount": icount}},
-    })  # fmt: skip
+    icount = {
+        "base_url": sandbox.api_url,
+        "cid": "demo",
+        "user": "api",
+        "pass": "sandbox-pass",
+        "timeout_s": 0.5,
+    }
+    settings = Settings.model_validate(
+        {
+            "redis": {"url": redis_url},
+            "queue": {"max_retries": 2, "order_lock_ttl_ms": 5000},
+            "tenants": {
+                "acme": {"source": "shopify", "secret": "s", "provider": "icount", "icount": icount}
+            },
+        }
+    )
     resources = Resources(settings)
     yield await resources.open()
     await resources.close()
 
 
 def provider_for(http: aiohttp.ClientSession, sandbox: RunningSandbox) -> ICountProvider:
-    settings = ICountSettings(base_url=sandbox.api_url, api_token="API3E8-sandbox-token",
-                              timeout_s=5.0)  # fmt: skip
+    settings = ICountSettings(
+        base_url=sandbox.api_url, api_token="API3E8-sandbox-token", timeout_s=5.0
+    )
     return ICountProvider(ICountClient(http, settings))
 
 
@@ -173,8 +176,11 @@ async def test_find_document_by_our_reference(
     assert found.doc_url == made.doc_url and found.total == made.total
     next_day = replace(hint, issue_date=hint.issue_date + timedelta(days=1))
     misses: list[tuple[DocumentKind, str, DocumentHint | None]] = [
-        ("invrec", "ib-never-made", hint), ("invrec", request.reference, next_day),
-        ("invoice", request.reference, hint), ("invrec", request.reference, None)]  # fmt: skip
+        ("invrec", "ib-never-made", hint),
+        ("invrec", request.reference, next_day),
+        ("invoice", request.reference, hint),
+        ("invrec", request.reference, None),
+    ]
     for kind, reference, where in misses:
         assert await provider.find_document(kind, reference, hint=where) is None
 
@@ -255,8 +261,9 @@ async def test_email_document_sends_one_email(
     await provider.email_document(made, "dana@example.com")
     [sent] = await control(sandbox, "GET", "emails")
     assert (sent["to"], sent["docnum"]) == ("dana@example.com", made.docnum)
-    [call] = [e for e in (await control(sandbox, "GET", "requests"))["log"]
-              if e["path"] == "doc/email"]  # fmt: skip
+    [call] = [
+        e for e in (await control(sandbox, "GET", "requests"))["log"] if e["path"] == "doc/email"
+    ]
     assert call["body"]["email_to"] == "dana@example.com"
     assert call["body"]["docnum"] == int(made.docnum)
 
@@ -282,8 +289,9 @@ async def test_the_runner_emails_again_through_icount(
     order = sample_event(71).order
     assert order is not None
     invrec = await runner.run(INVREC, StepContext("acme", order))
-    record = JobRecord(key="acme:71:invrec", state="done", attempts=1, doctype=invrec.doctype,
-                       docnum=invrec.docnum)  # fmt: skip
+    record = JobRecord(
+        key="acme:71:invrec", state="done", attempts=1, doctype=invrec.doctype, docnum=invrec.docnum
+    )
     again = await runner.run(EMAIL_AGAIN, StepContext("acme", order, based_on=record))
     assert again.emailed and again.docnum == invrec.docnum
     assert [e["docnum"] for e in await control(sandbox, "GET", "emails")] == [invrec.docnum] * 2

@@ -4,7 +4,6 @@ Every body the worker builds passes the same check, so the sandbox proves the ma
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from sandboxes.icount.app import RunningSandbox, serve_sandbox
+from sandboxes.icount.app import RunningSandbox
 from sandboxes.icount.rules import Refusal
 from sandboxes.icount.schema import CARD_SECRETS, check_fields
 from tests.payments import BANK_TRANSFER, CARD, PAYPAL
@@ -24,12 +23,6 @@ from worker.settings import DocumentSettings
 
 TOKEN = {"Authorization": "Bearer API3E8-sandbox-token"}
 DAY = date(2024, 5, 1)
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with serve_sandbox() as running:
-        yield running
 
 
 def order(payment: Payment | None = CARD, **changes: Any) -> Order:

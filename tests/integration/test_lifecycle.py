@@ -12,18 +12,12 @@ import pytest
 
 from handlers.sources import shopify
 from invoicebridge.samples import shopify as samples
-from sandboxes.icount.app import RunningSandbox, serve_sandbox
+from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_jobs import sandbox_get, set_faults, settings_for
 from worker.domain.events import EventKind, Order, OrderEvent, Refund
 from worker.domain.idempotency import event_id as make_event_id
 from worker.jobs import process as jobs
 from worker.runtime.resources import Resources
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with serve_sandbox() as running:
-        yield running
 
 
 @pytest.fixture

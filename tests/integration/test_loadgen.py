@@ -24,7 +24,7 @@ from invoicebridge.loadgen.payloads import Delivery
 from invoicebridge.loadgen.report import DeliveryResult, LoadReport
 from invoicebridge.loadgen.runner import expectations
 from invoicebridge.serve import build_receiver
-from sandboxes.icount.app import RunningSandbox, serve_sandbox
+from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_receiver import SECRET, settings_for
 from tests.receiver_server import ReceiverTestServer
 from worker.domain.events import OrderEvent
@@ -65,8 +65,12 @@ async def receiver_url(redis_url: str) -> AsyncIterator[str]:
 
 
 def shopify_plan(url: str, **fields: object) -> LoadPlan:
-    values: dict[str, object] = {"url": url, "source": "shopify", "tenant": "acme",
-                                 "secret": SECRET} | fields  # fmt: skip
+    values: dict[str, object] = {
+        "url": url,
+        "source": "shopify",
+        "tenant": "acme",
+        "secret": SECRET,
+    } | fields
     return LoadPlan(**values)  # type: ignore[arg-type]
 
 
@@ -89,8 +93,10 @@ async def test_real_receiver_acknowledges_every_order_and_dedupes_the_repeats(
         assert await raw.hlen("invoicebridge:events.msgs") == 300  # one message per order
     finally:
         await raw.aclose()
-    print(f"\nreal receiver in-process: {report.rate:,.0f} deliveries/s, "
-          f"p50 {report.latency_ms()['p50']} ms, p99 {report.latency_ms()['p99']} ms")  # fmt: skip
+    print(
+        f"\nreal receiver in-process: {report.rate:,.0f} deliveries/s, "
+        f"p50 {report.latency_ms()['p50']} ms, p99 {report.latency_ms()['p99']} ms"
+    )
 
 
 async def test_the_runner_is_fast_against_a_bare_app(bare_url: str) -> None:
@@ -100,8 +106,9 @@ async def test_the_runner_is_fast_against_a_bare_app(bare_url: str) -> None:
     report = await run_load(plan, deliveries)
     assert report.statuses == {"200": 2_000} and report.attempts == 2_000
     assert report.rate > 500, f"only {report.rate:.0f}/s"
-    print(f"\nbare app in-process: {report.rate:,.0f} requests/s, "
-          f"p50 {report.latency_ms()['p50']} ms")  # fmt: skip
+    print(
+        f"\nbare app in-process: {report.rate:,.0f} requests/s, p50 {report.latency_ms()['p50']} ms"
+    )
 
 
 async def test_a_paced_run_keeps_to_its_rate_and_its_time_bound(bare_url: str) -> None:
@@ -163,12 +170,6 @@ async def test_a_receiver_that_is_down_is_reported_not_acknowledged() -> None:
 # --- reconciliation against the iCount sandbox and a real ledger ---------------------------
 
 
-@pytest.fixture
-async def sandbox() -> AsyncIterator[RunningSandbox]:
-    async with serve_sandbox() as running:
-        yield running
-
-
 def event_of(delivery: Delivery) -> OrderEvent:
     source = get_source("shopify")
     assert source is not None
@@ -180,9 +181,13 @@ def event_of(delivery: Delivery) -> OrderEvent:
 async def issue(client: ICountClient, event: OrderEvent, step: str) -> None:
     """Make the order's document at iCount as the worker would, through the real API."""
     assert event.order is not None
-    body = build_document_request(event.order, doctype=step, documents=DocumentSettings(),
-                                  sanity=sanity_string("acme", event.order_id, step),
-                                  issue_date=date.today())  # fmt: skip
+    body = build_document_request(
+        event.order,
+        doctype=step,
+        documents=DocumentSettings(),
+        sanity=sanity_string("acme", event.order_id, step),
+        issue_date=date.today(),
+    )
     await client.create_document(body)
 
 

@@ -15,8 +15,9 @@ PDF = b"%PDF-1.4\n% test\n"
 async def test_document_is_sent_as_a_pdf_attachment() -> None:
     """One message, to the customer, from the tenant's sender, with the PDF attached intact."""
     with smtp_server() as (port, inbox):
-        settings = SmtpSettings(host="127.0.0.1", port=port, sender="shop@example.com",
-                                starttls=False)  # fmt: skip
+        settings = SmtpSettings(
+            host="127.0.0.1", port=port, sender="shop@example.com", starttls=False
+        )
         await Mailer(settings).send_document(
             "dana@example.com", "Your invoice 2026001", "Attached.", PDF, "2026001.pdf"
         )
@@ -31,7 +32,8 @@ async def test_unreachable_server_is_retryable() -> None:
     """No SMTP server listening: a retryable error, so the job tries again later."""
     from tests.conftest import free_port
 
-    settings = SmtpSettings(host="127.0.0.1", port=free_port(), sender="s@example.com",
-                            starttls=False, timeout_s=2)  # fmt: skip
+    settings = SmtpSettings(
+        host="127.0.0.1", port=free_port(), sender="s@example.com", starttls=False, timeout_s=2
+    )
     with pytest.raises(Retryable):
         await Mailer(settings).send_document("a@example.com", "s", "t", PDF, "x.pdf")

@@ -41,17 +41,40 @@ def settings_for(redis_url: str) -> Settings:
 
 def order_event(number: int, tenant: str = "acme") -> OrderEvent:
     line = Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("50.00"))
-    order = Order(order_id=str(number), number=f"#{number}", currency="ILS", paid=True,
-                  payment=CARD, prices_include_tax=True, lines=(line,), total=Decimal("50.00"),
-                  customer=Customer(name="Dana Levi"),
-                  created_at=datetime(2026, 11, 1, tzinfo=UTC))  # fmt: skip
-    return OrderEvent(event_id=event_id(tenant, "shopify", str(number)), tenant=tenant,
-                      source="shopify", topic="orders/paid", kind=EventKind.ORDER_PAID,
-                      delivery_id=f"d-{number}", order_id=str(number), order=order)  # fmt: skip
+    order = Order(
+        order_id=str(number),
+        number=f"#{number}",
+        currency="ILS",
+        paid=True,
+        payment=CARD,
+        prices_include_tax=True,
+        lines=(line,),
+        total=Decimal("50.00"),
+        customer=Customer(name="Dana Levi"),
+        created_at=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    return OrderEvent(
+        event_id=event_id(tenant, "shopify", str(number)),
+        tenant=tenant,
+        source="shopify",
+        topic="orders/paid",
+        kind=EventKind.ORDER_PAID,
+        delivery_id=f"d-{number}",
+        order_id=str(number),
+        order=order,
+    )
 
 
-async def seed(ledger: Ledger, number: int, state: str = "failed", *, tenant: str = "acme",
-               error: str = "", at: float | None = None, failures: int = 0) -> str:  # fmt: skip
+async def seed(
+    ledger: Ledger,
+    number: int,
+    state: str = "failed",
+    *,
+    tenant: str = "acme",
+    error: str = "",
+    at: float | None = None,
+    failures: int = 0,
+) -> str:
     """Record an event the way the receiver does, then give it a state, error and time."""
     event = order_event(number, tenant)
     await ledger.record(event)
@@ -67,8 +90,9 @@ async def seed(ledger: Ledger, number: int, state: str = "failed", *, tenant: st
     return event.event_id
 
 
-async def step(ledger: Ledger, eid: str, order: str, name: str, *, error: str = "",
-               docnum: str = "") -> None:  # fmt: skip
+async def step(
+    ledger: Ledger, eid: str, order: str, name: str, *, error: str = "", docnum: str = ""
+) -> None:
     """One attempt at a step of an acme order: failed with `error`, or done as `docnum`."""
     key = job_key("acme", order, name)
     where: dict[str, Any] = {"tenant": "acme", "order_id": order, "step": name}
@@ -200,8 +224,9 @@ async def test_bulk_retry_of_2000_failed_events_is_fast_and_pipelined(
     found = await ops.find_events(ledger, states=["failed"], limit=ops.SCAN_MAX)
     ids = [event.event_id for event in found]
     progress: list[int] = []
-    count = await ops.retry(ledger, ids, enqueue=enqueue, who="ops", actor_name=ACTOR,
-                            on_progress=progress.append)  # fmt: skip
+    count = await ops.retry(
+        ledger, ids, enqueue=enqueue, who="ops", actor_name=ACTOR, on_progress=progress.append
+    )
     elapsed = time.monotonic() - started
     monkeypatch.undo()
     assert count == 2000 and progress == [1000, 2000]

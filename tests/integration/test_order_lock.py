@@ -21,10 +21,12 @@ async def slow_deps(redis_url: str, sandbox: RunningSandbox) -> AsyncIterator[jo
     base = settings_for(redis_url, sandbox)
     tenant = base.tenants["acme"]
     icount = tenant.icount.model_copy(update={"timeout_s": 10.0})  # type: ignore[union-attr]
-    settings = base.model_copy(update={
-        "queue": base.queue.model_copy(update={"order_lock_ttl_ms": 1000}),
-        "tenants": {"acme": tenant.model_copy(update={"icount": icount})},
-    })  # fmt: skip
+    settings = base.model_copy(
+        update={
+            "queue": base.queue.model_copy(update={"order_lock_ttl_ms": 1000}),
+            "tenants": {"acme": tenant.model_copy(update={"icount": icount})},
+        }
+    )
     resources = Resources(settings)
     yield await resources.open()
     await resources.close()

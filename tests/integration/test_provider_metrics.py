@@ -35,23 +35,28 @@ SECONDS = "invoicebridge_provider_request_duration_seconds"
 ERRORS = "invoicebridge_provider_errors_total"
 STEPS = "invoicebridge_steps_total"
 ORDER = Order(
-    order_id="1001", number="#1001", currency="ILS", prices_include_tax=True,
-    lines=(Line(description="Mug", quantity=Decimal(2), unit_price=Decimal("48.50"),
-                tax_rate=Decimal(18)),),
-    total=Decimal("97.00"), paid=True, payment=CARD,
+    order_id="1001",
+    number="#1001",
+    currency="ILS",
+    prices_include_tax=True,
+    lines=(
+        Line(
+            description="Mug",
+            quantity=Decimal(2),
+            unit_price=Decimal("48.50"),
+            tax_rate=Decimal(18),
+        ),
+    ),
+    total=Decimal("97.00"),
+    paid=True,
+    payment=CARD,
     customer=Customer(name="Dana Levi", email="d@example.com"),
     created_at=datetime(2024, 5, 1, tzinfo=UTC),
-)  # fmt: skip
+)
 
 
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 @pytest.fixture
@@ -79,8 +84,13 @@ async def test_icount_calls_are_timed_and_errors_counted_by_kind(
     """One sample per HTTP call under `doc/create`; a 503 counts Retryable, a lost answer
     OutcomeUnknown."""
     client = icount_client(http, icount)
-    body = build_document_request(ORDER, doctype="invrec", documents=DocumentSettings(),
-                                  sanity="ib-metrics-1", issue_date=date(2024, 5, 1))  # fmt: skip
+    body = build_document_request(
+        ORDER,
+        doctype="invrec",
+        documents=DocumentSettings(),
+        sanity="ib-metrics-1",
+        issue_date=date(2024, 5, 1),
+    )
     calls = sample(SECONDS + "_count", provider="icount", operation="doc/create")
     retryable = sample(ERRORS, provider="icount", kind="Retryable")
     unknown = sample(ERRORS, provider="icount", kind="OutcomeUnknown")
@@ -106,11 +116,11 @@ async def test_steps_are_counted_by_outcome(
     """The runner counts a step done, retrying (a 503) or failed (a cancel with no document)."""
     runner = StepRunner(ICountProvider(icount_client(http, icount)), "acme", DocumentSettings())
     issue = Step(name="invrec", action="issue", doctype="invrec", email=False)
-    cancel = Step(name="cancel", action="cancel", doctype="invrec", email=False,
-                  based_on="invrec")  # fmt: skip
+    cancel = Step(name="cancel", action="cancel", doctype="invrec", email=False, based_on="invrec")
     context = StepContext(tenant="acme", order=ORDER)
-    before = {o: sample(STEPS, provider="icount", action="issue", outcome=o)
-              for o in ("done", "retrying")}  # fmt: skip
+    before = {
+        o: sample(STEPS, provider="icount", action="issue", outcome=o) for o in ("done", "retrying")
+    }
     failed = sample(STEPS, provider="icount", action="cancel", outcome="failed")
 
     await fault(http, icount, 503)
@@ -131,9 +141,11 @@ async def test_idoklad_operations_carry_no_ids(http: aiohttp.ClientSession) -> N
     """The token call and `IssuedInvoices/{id}` are timed under id-free operations."""
     async with serve_idoklad() as sandbox:
         settings = IDokladSettings(
-            base_url=sandbox.api_url, token_url=sandbox.token_url,
-            client_id="demo-client", client_secret="sandbox-secret",
-        )  # fmt: skip
+            base_url=sandbox.api_url,
+            token_url=sandbox.token_url,
+            client_id="demo-client",
+            client_secret="sandbox-secret",
+        )
         client = IDokladClient(http, settings)
         token = sample(SECONDS + "_count", provider="idoklad", operation="POST connect/token")
         get = sample(SECONDS + "_count", provider="idoklad", operation="GET IssuedInvoices/{id}")
@@ -159,11 +171,17 @@ async def test_icash_login_and_list_are_timed(http: aiohttp.ClientSession) -> No
     """Each iCash method (the login too) is one operation."""
     async with serve_icash() as sandbox:
         settings = ICashSettings(
-            base_url=sandbox.api_url, api_key="sandbox-key",
-            secret_key="sandbox-secret", warehouse_id=1, user_id=1, **SANDBOX_ICASH,
-        )  # fmt: skip
-        before = {op: sample(SECONDS + "_count", provider="icash", operation=op)
-                  for op in ("login", "documents-list")}  # fmt: skip
+            base_url=sandbox.api_url,
+            api_key="sandbox-key",
+            secret_key="sandbox-secret",
+            warehouse_id=1,
+            user_id=1,
+            **SANDBOX_ICASH,
+        )
+        before = {
+            op: sample(SECONDS + "_count", provider="icash", operation=op)
+            for op in ("login", "documents-list")
+        }
         await ICashClient(http, settings).rows("documents-list", {})
     for operation, count in before.items():
         assert sample(SECONDS + "_count", provider="icash", operation=operation) == count + 1

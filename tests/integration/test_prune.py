@@ -84,9 +84,11 @@ async def test_the_cli_counts_asks_and_prunes(
     for n in range(3):
         await seed(ledger, n, "done", at=OLD)
     config = tmp_path / "config.toml"
-    config.write_text(f'[redis]\nurl = "{redis_url}"\n[tenants.acme]\nsource = "shopify"\n'
-                      'secret = "s"\nprovider = "icount"\n[tenants.acme.icount]\n'
-                      'api_token = "t"\n')  # fmt: skip
+    config.write_text(
+        f'[redis]\nurl = "{redis_url}"\n[tenants.acme]\nsource = "shopify"\n'
+        'secret = "s"\nprovider = "icount"\n[tenants.acme.icount]\n'
+        'api_token = "t"\n'
+    )
     dry = jobs(config, "prune", "--before", "30d", "--dry-run")
     assert dry.returncode == 0 and "would prune 3: 3 done" in dry.stdout
     unasked = jobs(config, "prune", "--before", "30d")  # not a terminal: no prompt, no prune

@@ -117,8 +117,9 @@ async def test_webhook_is_answered_only_once_a_replica_has_it(
 
 async def test_ledger_needs_the_replicas_it_asks_for(sentinel_set: LocalStack) -> None:
     settings = sentinel_settings(sentinel_set, replica_timeout_ms=100).redis
-    two, three = (Ledger.from_settings(settings.model_copy(update={"min_replicas": n}))
-                  for n in (2, 3))  # fmt: skip
+    two, three = (
+        Ledger.from_settings(settings.model_copy(update={"min_replicas": n})) for n in (2, 3)
+    )
     try:
         await two.redis.set("k", "v")
         assert await two.replicated()
@@ -135,20 +136,43 @@ def test_jobs_cli_finds_the_primary_through_the_sentinels(
     # tools that take a URL (loadgen --reconcile) are given the promoted primary's
     assert primary_url(sentinel_settings(sentinel_set).redis) == f"redis://127.0.0.1:{new}/0"
     with primary(sentinel_set) as client:
-        client.hset("ib:event:e1", mapping={"id": "e1", "tenant": "acme", "state": "failed",
-                                            "received_at": "1", "updated_at": "1"})  # fmt: skip
+        client.hset(
+            "ib:event:e1",
+            mapping={
+                "id": "e1",
+                "tenant": "acme",
+                "state": "failed",
+                "received_at": "1",
+                "updated_at": "1",
+            },
+        )
         client.zadd("ib:events", {"e1": 1})
         client.zadd("ib:state:failed", {"e1": 1})
     nodes = ", ".join(f'"127.0.0.1:{port}"' for port in sentinel_set.sentinel_ports)
     config = tmp_path / "cli.toml"
-    config.write_text(f'[redis]\nsentinels = [{nodes}]\nservice = "{SERVICE}"\n'
-                      '[tenants.acme]\nsource = "shopify"\nsecret = "s"\nprovider = "icount"\n'
-                      '[tenants.acme.icount]\napi_token = "t"\n')  # fmt: skip
+    config.write_text(
+        f'[redis]\nsentinels = [{nodes}]\nservice = "{SERVICE}"\n'
+        '[tenants.acme]\nsource = "shopify"\nsecret = "s"\nprovider = "icount"\n'
+        '[tenants.acme.icount]\napi_token = "t"\n'
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "invoicebridge.cli", "jobs", "list", "--config", str(config),
-         "--state", "failed", "--json"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "invoicebridge.cli",
+            "jobs",
+            "list",
+            "--config",
+            str(config),
+            "--state",
+            "failed",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert [event["event_id"] for event in json.loads(done.stdout)] == ["e1"]
 

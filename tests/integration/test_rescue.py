@@ -102,8 +102,9 @@ async def test_a_delayed_retry_counts_as_a_message(
     """A retry waiting out its backoff sits in the delay queue: that event is not lost."""
     first = orders[0]
     await lose_message(raw, first)
-    dramatiq.get_broker().enqueue(dramatiq.get_broker().get_actor(ACTOR).message(first),
-                                  delay=600_000)  # fmt: skip
+    dramatiq.get_broker().enqueue(
+        dramatiq.get_broker().get_actor(ACTOR).message(first), delay=600_000
+    )
     for event_id in orders:
         await age(raw, event_id, 120)
     assert await raw.hlen(f"{QUEUE_KEY}.DQ.msgs") == 1

@@ -41,26 +41,35 @@ def sign_stripe(body: bytes, secret: str, age_s: int) -> dict[str, str]:
 
 
 def sign_standard(body: bytes, secret: str, age_s: int) -> dict[str, str]:
-    return samples_standard.headers_for(body, secret, msg_id="msg_1",
-                                        timestamp=int(time.time()) - age_s)  # fmt: skip
+    return samples_standard.headers_for(
+        body, secret, msg_id="msg_1", timestamp=int(time.time()) - age_s
+    )
 
 
 Signer = Callable[[bytes, str, int], dict[str, str]]
 CASES: dict[str, tuple[Signer, Callable[[], dict[str, Any]], tuple[str, str]]] = {
     "shop": (sign_shopify, lambda: samples.shopify_order(31), (OLD, NEW)),
     "woo": (sign_woo, lambda: samples_woocommerce.woo_order(32), (OLD, NEW)),
-    "pay": (sign_stripe, lambda: samples_stripe.payment_intent_succeeded("pi_33", 5000),
-            (OLD, NEW)),
-    "any": (sign_standard, lambda: samples_standard.envelope(
-        "order.paid", samples_standard.order_data("34")), (WH_OLD, WH_NEW)),
-}  # fmt: skip
+    "pay": (
+        sign_stripe,
+        lambda: samples_stripe.payment_intent_succeeded("pi_33", 5000),
+        (OLD, NEW),
+    ),
+    "any": (
+        sign_standard,
+        lambda: samples_standard.envelope("order.paid", samples_standard.order_data("34")),
+        (WH_OLD, WH_NEW),
+    ),
+}
 
 
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[Client]:
     icount = {"cid": "c", "user": "u", "pass": "p", "base_url": "http://127.0.0.1:9"}
-    tenants = {tid: {"source": src, "secrets": list(CASES[tid][2]), "provider": "icount",
-                     "icount": icount} for tid, src in SOURCES.items()}  # fmt: skip
+    tenants = {
+        tid: {"source": src, "secrets": list(CASES[tid][2]), "provider": "icount", "icount": icount}
+        for tid, src in SOURCES.items()
+    }
     settings = Settings.model_validate({"redis": {"url": redis_url}, "tenants": tenants})
     async with TestClient(ReceiverTestServer(await build_receiver(settings))) as test_client:
         yield test_client
@@ -76,8 +85,9 @@ async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 async def post(client: Client, tenant: str, secret: str, age_s: int = 0) -> tuple[int, Any]:
     signer, payload, _ = CASES[tenant]
     body = json.dumps(payload()).encode()
-    response = await client.post(f"/webhooks/{SOURCES[tenant]}/{tenant}", data=body,
-                                 headers=signer(body, secret, age_s))  # fmt: skip
+    response = await client.post(
+        f"/webhooks/{SOURCES[tenant]}/{tenant}", data=body, headers=signer(body, secret, age_s)
+    )
     return response.status, await response.json()
 
 
@@ -124,6 +134,7 @@ async def test_woocommerce_ping_is_answered_200_and_kept_only_as_its_time(
     assert await raw.zcard("ib:events") == 0 and await raw.keys("ib:event:*") == []
     assert float(await raw.hget("ib:pings", "woo") or 0) > time.time() - 60
     assert await raw.hlen("invoicebridge:events.msgs") == 0
-    forged = await client.post("/webhooks/woocommerce/woo", data=body + b"&topic=order.created",
-                               headers=headers)  # fmt: skip
+    forged = await client.post(
+        "/webhooks/woocommerce/woo", data=body + b"&topic=order.created", headers=headers
+    )
     assert forged.status == 415

@@ -71,8 +71,12 @@ async def test_an_unreadable_stored_event_fails_once_with_the_field_not_the_valu
     assert found.event_id == event.event_id
     # a stale message, then an operator's retry: left alone, then failed the same way
     await jobs.process_event(deps, event.event_id)
-    assert await ops.retry(deps.ledger, [event.event_id], enqueue=no_send, who="oncall",
-                           actor_name=ACTOR) == 1  # fmt: skip
+    assert (
+        await ops.retry(
+            deps.ledger, [event.event_id], enqueue=no_send, who="oncall", actor_name=ACTOR
+        )
+        == 1
+    )
     await jobs.process_event(deps, event.event_id)
     fields = await deps.ledger.event(event.event_id)
     assert fields["state"] == "failed" and fields["last_error"] == error

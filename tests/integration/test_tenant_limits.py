@@ -60,7 +60,8 @@ async def test_slots_are_shared_and_a_dead_holders_slot_comes_back(
 async def one_at_a_time(redis_url: str, sandbox: RunningSandbox) -> AsyncIterator[jobs.Deps]:
     base = settings_for(redis_url, sandbox)
     tenant = base.tenants["acme"].model_copy(
-        update={"limits": LimitSettings(max_concurrent_events=1)})  # fmt: skip
+        update={"limits": LimitSettings(max_concurrent_events=1)}
+    )
     resources = Resources(base.model_copy(update={"tenants": {"acme": tenant}}))
     yield await resources.open()
     await resources.close()

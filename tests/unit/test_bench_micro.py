@@ -15,12 +15,18 @@ from benchmarks.profiling import Summary, step_shares, top_self
 FAKE_REPORT: dict[str, Any] = {
     "machine_info": {"cpu": {"brand_raw": "Test CPU 9000"}},
     "benchmarks": [
-        {"name": "test_verify[shopify]", "extra_info": {"label": "verify signature: shopify"},
-         "stats": {"median": 0.0000361, "rounds": 19_009}},
-        {"name": "test_parse[woocommerce]", "extra_info": {},
-         "stats": {"median": 0.000807, "rounds": 894}},
+        {
+            "name": "test_verify[shopify]",
+            "extra_info": {"label": "verify signature: shopify"},
+            "stats": {"median": 0.0000361, "rounds": 19_009},
+        },
+        {
+            "name": "test_parse[woocommerce]",
+            "extra_info": {},
+            "stats": {"median": 0.000807, "rounds": 894},
+        },
     ],
-}  # fmt: skip
+}
 
 
 def test_micro_table_has_a_row_per_benchmark_with_median_ops_rounds_and_before() -> None:
@@ -33,9 +39,13 @@ def test_micro_table_has_a_row_per_benchmark_with_median_ops_rounds_and_before()
 
 
 def test_runs_combine_into_median_of_medians_and_all_rounds() -> None:
-    slow = {**FAKE_REPORT, "benchmarks": [
-        {**b, "stats": {"median": b["stats"]["median"] * k, "rounds": 10}}
-        for b, k in zip(FAKE_REPORT["benchmarks"], (3, 1), strict=True)]}  # fmt: skip
+    slow = {
+        **FAKE_REPORT,
+        "benchmarks": [
+            {**b, "stats": {"median": b["stats"]["median"] * k, "rounds": 10}}
+            for b, k in zip(FAKE_REPORT["benchmarks"], (3, 1), strict=True)
+        ],
+    }
     combined = micro.combine([FAKE_REPORT, slow, FAKE_REPORT])
     assert micro.medians(combined) == micro.medians(FAKE_REPORT)
     assert [b["stats"]["rounds"] for b in combined["benchmarks"]] == [38_028, 1_798]
@@ -43,17 +53,25 @@ def test_runs_combine_into_median_of_medians_and_all_rounds() -> None:
 
 
 def test_medians_are_read_by_benchmark_name() -> None:
-    assert micro.medians(FAKE_REPORT) == {"test_verify[shopify]": 0.0000361,
-                                          "test_parse[woocommerce]": 0.000807}  # fmt: skip
+    assert micro.medians(FAKE_REPORT) == {
+        "test_verify[shopify]": 0.0000361,
+        "test_parse[woocommerce]": 0.000807,
+    }
 
 
 def test_profile_section_sets_before_beside_after_and_lists_the_changes() -> None:
-    before = Summary(2.0, top=[("epoll.poll (<built-in>:0)", 0.094)],
-                     steps={"log line (structlog)": 0.049},
-                     figures={"requests_per_s": 463.0})  # fmt: skip
-    after = Summary(2.0, top=[("socket.send (<built-in>:0)", 0.085)],
-                    steps={"log line (structlog)": 0.021},
-                    figures={"requests_per_s": 555.0, "ignored_figure": 1.0})  # fmt: skip
+    before = Summary(
+        2.0,
+        top=[("epoll.poll (<built-in>:0)", 0.094)],
+        steps={"log line (structlog)": 0.049},
+        figures={"requests_per_s": 463.0},
+    )
+    after = Summary(
+        2.0,
+        top=[("socket.send (<built-in>:0)", 0.085)],
+        steps={"log line (structlog)": 0.021},
+        figures={"requests_per_s": 555.0, "ignored_figure": 1.0},
+    )
     lines = micro.render_profile({"receiver": before}, {"receiver": after})
     assert "| requests/s (without the profiler) | 463 | 555 |" in lines
     assert "| log line (structlog) | 4.9 % | 2.1 % |" in lines
@@ -90,9 +108,10 @@ def test_steps_count_nested_calls_once_and_top_ranks_self_time() -> None:
     outer = _frame("dumps", "/w/idoklad/wire.py", 3.0, inner)
     parse = _frame("parse", "/w/handlers/sources/shopify.py", 4.0)
     root = _frame("run", "/w/bench.py", 10.0, outer, parse)
-    shares = step_shares(root, {"dumps": (("idoklad/wire.py", "dumps"),),
-                                "parse": (("sources/shopify.py", "parse"),)})  # fmt: skip
+    shares = step_shares(
+        root,
+        {"dumps": (("idoklad/wire.py", "dumps"),), "parse": (("sources/shopify.py", "parse"),)},
+    )
     assert shares == {"dumps": 0.3, "parse": 0.4}
     top = top_self(root, count=2)
-    assert top == [("parse (/w/handlers/sources/shopify.py:1)", 0.4),
-                   ("run (/w/bench.py:1)", 0.3)]  # fmt: skip
+    assert top == [("parse (/w/handlers/sources/shopify.py:1)", 0.4), ("run (/w/bench.py:1)", 0.3)]

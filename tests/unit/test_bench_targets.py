@@ -20,6 +20,10 @@ def test_lower_is_better_targets() -> None:
 
 def test_summary_is_a_markdown_table_with_every_target() -> None:
     lines = summary([Target("a", 1, 2, "x"), Target("b", 1, 0.5, "y", higher_is_better=False)])
-    assert lines[:4] == ["## Targets", "", "| target | goal | this run | verdict |",
-                         "|---|---:|---:|---|"]  # fmt: skip
+    assert lines[:4] == [
+        "## Targets",
+        "",
+        "| target | goal | this run | verdict |",
+        "|---|---:|---:|---|",
+    ]
     assert lines[4].startswith("| a |") and lines[5].startswith("| b |")

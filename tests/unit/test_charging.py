@@ -13,8 +13,13 @@ from worker.ledger.store import JobRecord
 
 def job(unknown_count: int, seconds_ago: float | None) -> JobRecord:
     since = None if seconds_ago is None else time.time() - seconds_ago
-    return JobRecord(key="acme:1:charge", state="retrying", attempts=unknown_count + 1,
-                     unknown_since=since, unknown_count=unknown_count)  # fmt: skip
+    return JobRecord(
+        key="acme:1:charge",
+        state="retrying",
+        attempts=unknown_count + 1,
+        unknown_since=since,
+        unknown_count=unknown_count,
+    )
 
 
 def test_a_first_attempt_or_a_clean_failure_may_charge() -> None:

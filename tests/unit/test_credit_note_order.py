@@ -16,15 +16,27 @@ REFUND = Refund(refund_id="r1", amount=Decimal("50.00"), currency="ILS")
 
 
 def order(*lines: Line) -> Order:
-    return Order(order_id="1", number="#1", currency="ILS", prices_include_tax=True,
-                 lines=lines, total=sum((line.unit_price for line in lines), Decimal(0)),
-                 paid=True, customer=Customer(name="Dana"),
-                 created_at=datetime(2026, 11, 1, tzinfo=UTC))  # fmt: skip
+    return Order(
+        order_id="1",
+        number="#1",
+        currency="ILS",
+        prices_include_tax=True,
+        lines=lines,
+        total=sum((line.unit_price for line in lines), Decimal(0)),
+        paid=True,
+        customer=Customer(name="Dana"),
+        created_at=datetime(2026, 11, 1, tzinfo=UTC),
+    )
 
 
 def line(rate: int | None, taxable: bool = True) -> Line:
-    return Line(description="Mug", quantity=Decimal(1), unit_price=Decimal(100),
-                tax_rate=None if rate is None else Decimal(rate), taxable=taxable)  # fmt: skip
+    return Line(
+        description="Mug",
+        quantity=Decimal(1),
+        unit_price=Decimal(100),
+        tax_rate=None if rate is None else Decimal(rate),
+        taxable=taxable,
+    )
 
 
 def test_a_refund_of_an_exempt_order_carries_no_vat() -> None:

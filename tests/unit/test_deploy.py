@@ -62,8 +62,9 @@ def ours() -> list[Obj]:
 
 def pod_template(workload: Obj) -> Obj:
     spec = workload["spec"]
-    template: Obj = spec["jobTemplate"]["spec"]["template"] if "jobTemplate" in spec else spec[
-        "template"]  # fmt: skip
+    template: Obj = (
+        spec["jobTemplate"]["spec"]["template"] if "jobTemplate" in spec else spec["template"]
+    )
     return template
 
 
@@ -82,8 +83,9 @@ def port_number(container: Obj, port: int | str) -> int:
 
 def selected(selector: dict[str, str]) -> list[Obj]:
     """The workloads whose pods carry every label of `selector`."""
-    return [w for w in workloads()
-            if selector.items() <= pod_template(w)["metadata"]["labels"].items()]  # fmt: skip
+    return [
+        w for w in workloads() if selector.items() <= pod_template(w)["metadata"]["labels"].items()
+    ]
 
 
 def config_toml() -> str:

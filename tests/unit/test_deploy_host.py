@@ -62,8 +62,12 @@ def environment(path: Path) -> dict[str, str]:
 
 def verify(*paths: Path) -> None:
     assert SYSTEMD_ANALYZE is not None
-    result = subprocess.run([SYSTEMD_ANALYZE, "verify", "--man=no", *map(str, paths)],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE, "verify", "--man=no", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 0 and not output, output  # warnings count too
 
@@ -130,8 +134,13 @@ def test_units_stop_gracefully_and_are_hardened(unit: str) -> None:
     assert service["Restart"] == "on-failure" and service["KillSignal"] == "SIGTERM"
     assert values(path, "EnvironmentFile")[0] == "/etc/invoicebridge/env"
     assert service["User"] not in {"root", "0"}
-    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
-                       "ProtectHome": "yes", "CapabilityBoundingSet": ""}.items():  # fmt: skip
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "PrivateTmp": "yes",
+        "ProtectHome": "yes",
+        "CapabilityBoundingSet": "",
+    }.items():
         assert service[key] == value, key
     assert "AF_NETLINK" not in service["RestrictAddressFamilies"]
     exec_start = service["ExecStart"]
@@ -176,8 +185,11 @@ def run_redis(args: list[str], port: int) -> Iterator[redis.Redis]:
     server = shutil.which("redis-server")
     if server is None:
         pytest.fail("redis-server is not installed (make install puts it there)")
-    proc = subprocess.Popen([server, *args, "--port", str(port), "--bind", "127.0.0.1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        [server, *args, "--port", str(port), "--bind", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     # no retries: redis-py's default backoff would wait seconds on the shutdown's closed socket
     client = redis.Redis(port=port, decode_responses=True, retry=Retry(NoBackoff(), 0))
     deadline = time.monotonic() + 10
@@ -247,8 +259,12 @@ def test_the_documented_rdb_restore_keeps_the_data(tmp_path: Path) -> None:
     for client in run_redis(live, port):
         client.hset("ib:event:evt_backup", mapping={"state": "done"})
         backup = tmp_path / "restore" / "dump.rdb"
-        subprocess.run([cli, "-p", str(port), "--rdb", str(backup)],
-                       check=True, capture_output=True, timeout=30)  # fmt: skip
+        subprocess.run(
+            [cli, "-p", str(port), "--rdb", str(backup)],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
     shutil.copy(backup, tmp_path / "naive" / "dump.rdb")
     for client in run_redis([conf, "--dir", str(tmp_path / "naive")], port):
         assert client.dbsize() == 0, "AOF on and no AOF directory: dump.rdb is ignored"

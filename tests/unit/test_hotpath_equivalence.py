@@ -19,8 +19,17 @@ from worker.domain.redaction import redact_text, scrub
 from worker.providers.idoklad.wire import PriceType, dumps, item_amounts
 
 _TEXT = st.text(alphabet=st.sampled_from("0123456789 -=_/.:abeBEARwhsc\u0663é\n"), max_size=60)
-_SECRETY = st.sampled_from(["4111 1111 1111 1111", "5500-0000-0000-0004", "Bearer ab.c",
-                            "bEaReR\tx", "whsec_QUJD", "TOKEN=abc&x=1", "sid=9"])  # fmt: skip
+_SECRETY = st.sampled_from(
+    [
+        "4111 1111 1111 1111",
+        "5500-0000-0000-0004",
+        "Bearer ab.c",
+        "bEaReR\tx",
+        "whsec_QUJD",
+        "TOKEN=abc&x=1",
+        "sid=9",
+    ]
+)
 
 
 @given(st.lists(st.one_of(_TEXT, _SECRETY), max_size=5).map(" ".join))
@@ -45,16 +54,21 @@ def _reference_dumps(value: Any) -> str:
 
 
 _SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.sampled_from(list(PriceType)),
-    st.decimals(allow_nan=False, allow_infinity=False, places=4), st.text(max_size=8),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.sampled_from(list(PriceType)),
+    st.decimals(allow_nan=False, allow_infinity=False, places=4),
+    st.text(max_size=8),
+)
 _CONTAINERS = (
     st.lists,
     lambda inner: st.tuples(inner, inner),
     lambda inner: st.dictionaries(st.one_of(st.text(max_size=4), st.integers()), inner),
 )
-_JSON = st.recursive(_SCALARS, lambda inner: st.one_of(*(make(inner) for make in _CONTAINERS)),
-                     max_leaves=20)  # fmt: skip
+_JSON = st.recursive(
+    _SCALARS, lambda inner: st.one_of(*(make(inner) for make in _CONTAINERS)), max_leaves=20
+)
 
 
 @given(_JSON)
@@ -97,8 +111,13 @@ def _copy_every_line(items: list[Line], fees: list[_Fee]) -> list[Line]:
 
 
 def _line(price: str, quantity: int = 1, discount: str = "0", tax: str = "0.00") -> Line:
-    return Line(description="Mug", quantity=Decimal(quantity), unit_price=Decimal(price),
-                discount=Decimal(discount), tax=Decimal(tax))  # fmt: skip
+    return Line(
+        description="Mug",
+        quantity=Decimal(quantity),
+        unit_price=Decimal(price),
+        discount=Decimal(discount),
+        tax=Decimal(tax),
+    )
 
 
 @pytest.mark.parametrize("fees", [[], [_Fee("-10.00", "-1.70")], [_Fee("-60.00", "0.00")]])

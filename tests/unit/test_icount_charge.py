@@ -54,12 +54,23 @@ def leaves(value: object) -> list[object]:
 
 def shop_order(total: str = "117.00") -> Order:
     return Order(
-        order_id="1001", number="#1001", currency="ILS", prices_include_tax=True,
-        lines=(Line(description="Mug", quantity=Decimal(1), unit_price=Decimal(total),
-                    tax_rate=Decimal(18)),),
-        total=Decimal(total), paid=False, customer=Customer(name="Dana Levi"),
+        order_id="1001",
+        number="#1001",
+        currency="ILS",
+        prices_include_tax=True,
+        lines=(
+            Line(
+                description="Mug",
+                quantity=Decimal(1),
+                unit_price=Decimal(total),
+                tax_rate=Decimal(18),
+            ),
+        ),
+        total=Decimal(total),
+        paid=False,
+        customer=Customer(name="Dana Levi"),
         created_at=datetime(2024, 5, 1, tzinfo=UTC),
-    )  # fmt: skip
+    )
 
 
 # --- requests ---------------------------------------------------------------------------
@@ -106,16 +117,27 @@ def test_impossible_installments_are_refused(changes: dict[str, Any], reason: st
 def test_no_float_and_no_card_data_in_any_built_body(count: int) -> None:
     """No float anywhere; the token only in cc_token_id; never a card number or CVV."""
     order = charge_order(num_of_payments=count)
-    charge = ChargeRef(confirmation_code="0123456", amount=Decimal("117.00"), currency="ILS",
-                       num_of_payments=count, card_type="VISA")  # fmt: skip
+    charge = ChargeRef(
+        confirmation_code="0123456",
+        amount=Decimal("117.00"),
+        currency="ILS",
+        num_of_payments=count,
+        card_type="VISA",
+    )
     bill = build_charge_request(order, TOKEN)
     bodies: list[dict[str, Any]] = [
         bill,
         build_search_request(REFERENCE),
         {"cc": charged_payment(charge, date(2024, 5, 1), "Dana Levi")},
-        build_document_request(shop_order(), doctype="invrec", documents=DocumentSettings(),
-                               sanity="ib-x", issue_date=date(2024, 5, 1), charge=charge),
-    ]  # fmt: skip
+        build_document_request(
+            shop_order(),
+            doctype="invrec",
+            documents=DocumentSettings(),
+            sanity="ib-x",
+            issue_date=date(2024, 5, 1),
+            charge=charge,
+        ),
+    ]
     for body in bodies:
         assert not any(isinstance(leaf, float) for leaf in leaves(body))
         text = json.dumps({k: v for k, v in body.items() if k != "cc_token_id"})
@@ -143,16 +165,31 @@ def test_split_installments_adds_up(amount: Decimal, count: int) -> None:
 
 def test_invrec_records_the_charge_in_its_cc_block() -> None:
     """An invrec for a charge copies its confirmation code, installments and card type."""
-    charge = ChargeRef(confirmation_code="7654321", amount=Decimal("117.00"), currency="ILS",
-                       num_of_payments=3, card_type="VISA")  # fmt: skip
+    charge = ChargeRef(
+        confirmation_code="7654321",
+        amount=Decimal("117.00"),
+        currency="ILS",
+        num_of_payments=3,
+        card_type="VISA",
+    )
     body = build_document_request(
-        shop_order(), doctype="invrec", documents=DocumentSettings(payment_method="cash"),
-        sanity="ib-x", issue_date=date(2024, 5, 1), charge=charge,
-    )  # fmt: skip
+        shop_order(),
+        doctype="invrec",
+        documents=DocumentSettings(payment_method="cash"),
+        sanity="ib-x",
+        issue_date=date(2024, 5, 1),
+        charge=charge,
+    )
     assert "cash" not in body
-    assert body["cc"] == {"sum": "117.00", "date": "2024-05-01", "num_of_payments": 3,
-                          "first_payment": "39.00", "confirmation_code": "7654321",
-                          "card_type": "VISA", "holder_name": "Dana Levi"}  # fmt: skip
+    assert body["cc"] == {
+        "sum": "117.00",
+        "date": "2024-05-01",
+        "num_of_payments": 3,
+        "first_payment": "39.00",
+        "confirmation_code": "7654321",
+        "card_type": "VISA",
+        "holder_name": "Dana Levi",
+    }
 
 
 def test_a_test_charge_says_so() -> None:
@@ -216,7 +253,11 @@ def test_parse_charge_shapes(answer: dict[str, Any]) -> None:
     """Top level or under `data`, strings or numbers, a type name or only its code."""
     ref = parse_charge(answer, charge_order())
     assert (ref.amount, ref.currency, ref.card_type, ref.transaction_id) == (
-        Decimal("117.00"), "ILS", "VISA", "900001")  # fmt: skip
+        Decimal("117.00"),
+        "ILS",
+        "VISA",
+        "900001",
+    )
     assert ref.confirmation_code.lstrip("0") == "123456"
     assert (ref.num_of_payments, ref.first_payment) == (1, None)
 
@@ -231,8 +272,14 @@ def test_parse_charge_installments_and_missing_code() -> None:
 
 
 def transaction(description: str, code: str = "7654321") -> dict[str, Any]:
-    return {"confirmation_code": code, "sum": "117.00", "currency_code": "ILS",
-            "payment_description": description, "num_of_payments": 1, "last4": "0000"}  # fmt: skip
+    return {
+        "confirmation_code": code,
+        "sum": "117.00",
+        "currency_code": "ILS",
+        "payment_description": description,
+        "num_of_payments": 1,
+        "last4": "0000",
+    }
 
 
 @pytest.mark.parametrize("key", ["transactions", "results", "data"])

@@ -30,9 +30,14 @@ def test_searches_ask_for_the_day_by_email_then_by_name() -> None:
     a customer without email is searched by name only."""
     hint = DocumentHint(date(2024, 5, 1), Customer(name="Dana Levi", email="dana@example.com"))
     by_email, by_name = build_doc_searches("invrec", hint)
-    assert by_email == {"doctype": "invrec", "start_date": "2024-05-01", "end_date": "2024-05-01",
-                        "detail_level": 1, "max_results": MAX_CANDIDATES,
-                        "email": "dana@example.com"}  # fmt: skip
+    assert by_email == {
+        "doctype": "invrec",
+        "start_date": "2024-05-01",
+        "end_date": "2024-05-01",
+        "detail_level": 1,
+        "max_results": MAX_CANDIDATES,
+        "email": "dana@example.com",
+    }
     assert by_name["client_name"] == "Dana Levi" and "email" not in by_name
     no_email = DocumentHint(date(2024, 5, 1), Customer(name="Dana Levi"))
     assert [set(s) - set(by_name) for s in build_doc_searches("refund", no_email)] == [set()]
@@ -105,7 +110,10 @@ def test_email_body_and_confirmation() -> None:
     """F-DOCX-8, F-DOCX-9: doctype, docnum (an integer where it is one), email_to; an answer
     confirms only when email_status names our address as sent, or has no email_status."""
     assert build_doc_email("invrec", "30001", "d@x.org") == {
-        "doctype": "invrec", "docnum": 30001, "email_to": "d@x.org"}  # fmt: skip
+        "doctype": "invrec",
+        "docnum": 30001,
+        "email_to": "d@x.org",
+    }
     sent = {"email_status": {"d@x.org": {"email": "D@X.org", "email_sent": True}}}
     assert email_confirmed(sent, "d@x.org")
     assert email_confirmed({"status": True}, "d@x.org")

@@ -104,8 +104,11 @@ def test_documented_fields(body: dict[str, Any], total: str, rule: vat_check.Rou
 
 def test_item_taxes_override_the_document_rate() -> None:
     """An item's `taxes` rates (summed) are its rate; other items take `vat_percent`."""
-    body = {"vat_percent": "17", "items": items((1, "unitprice_incvat", "118.00"), taxes={"3": 18})
-            + items((1, "unitprice_incvat", "117.00"))}  # fmt: skip
+    body = {
+        "vat_percent": "17",
+        "items": items((1, "unitprice_incvat", "118.00"), taxes={"3": 18})
+        + items((1, "unitprice_incvat", "117.00")),
+    }
     totals = document_totals(body, "ILS")
     assert dict(totals.vat_by_rate) == {D(18): D(18), D(17): D(17)}
     assert (totals.total, totals.vat_percent) == (D("235.00"), D(17))
@@ -114,8 +117,11 @@ def test_item_taxes_override_the_document_rate() -> None:
 @pytest.mark.parametrize("taxes", [{"3": 101}, {"vat": 18}, [18], {"3": "x"}, {"3": 60, "4": 60}])
 def test_malformed_taxes_are_refused(taxes: object) -> None:
     """`taxes` must map tax type ids to rates within 0–100: bad_taxes."""
-    body = {"doctype": "invoice", "client_name": "Dana",
-            "items": items((1, "unitprice_incvat", "1.00"), taxes=taxes)}  # fmt: skip
+    body = {
+        "doctype": "invoice",
+        "client_name": "Dana",
+        "items": items((1, "unitprice_incvat", "1.00"), taxes=taxes),
+    }
     with pytest.raises(Refusal) as caught:
         check_document(body)
     assert caught.value.reason == "bad_taxes"
@@ -133,21 +139,35 @@ def test_the_sandbox_rule_shares_no_code_with_the_builder() -> None:
 
 
 def order(lines: list[Line], *, inclusive: bool) -> Order:
-    return Order(order_id="1", number="#1", currency="ILS", prices_include_tax=inclusive,
-                 lines=tuple(lines), total=D(0), paid=True, customer=Customer(name="Dana"),
-                 created_at=datetime(2024, 5, 1, tzinfo=UTC))  # fmt: skip
+    return Order(
+        order_id="1",
+        number="#1",
+        currency="ILS",
+        prices_include_tax=inclusive,
+        lines=tuple(lines),
+        total=D(0),
+        paid=True,
+        customer=Customer(name="Dana"),
+        created_at=datetime(2024, 5, 1, tzinfo=UTC),
+    )
 
 
 def line(price: str, rate: int | None, **fields: Any) -> Line:
-    return Line.model_validate({"description": "x", "quantity": 1, "unit_price": price,
-                                "tax_rate": rate, **fields})  # fmt: skip
+    return Line.model_validate(
+        {"description": "x", "quantity": 1, "unit_price": price, "tax_rate": rate, **fields}
+    )
 
 
 def test_shop_vat_sums_line_taxes_and_derives_the_missing_ones() -> None:
     """Σ tax per rate; a taxable line without tax gets it derived half-up (added to a net,
     extracted from a gross); exempt and 0 % lines count nowhere."""
-    lines = [line("10.03", 17, tax=D("1.71")), line("10.03", 17), line("5.00", 18, taxable=False),
-             line("7.00", 0), line("100.00", None)]  # fmt: skip
+    lines = [
+        line("10.03", 17, tax=D("1.71")),
+        line("10.03", 17),
+        line("5.00", 18, taxable=False),
+        line("7.00", 0),
+        line("100.00", None),
+    ]
     assert shop_vat(order(lines, inclusive=False)) == {D(17): D("3.42"), D(18): D(18)}
     assert shop_vat(order(lines[1:2], inclusive=True)) == {D(17): D("1.46")}  # 10.03 × 17/117
 
@@ -161,7 +181,9 @@ def test_vat_differences_name_each_rate_with_both_amounts() -> None:
     assert difference == VatDifference(D(17), shop=D("5.13"), document=D("5.12"))
     assert difference.difference == D("-0.01")
     assert compare_vat({D(17): D(1)}, {D(18): D(1)}) == (
-        VatDifference(D(17), D(1), D(0)), VatDifference(D(18), D(0), D(1)))  # fmt: skip
+        VatDifference(D(17), D(1), D(0)),
+        VatDifference(D(18), D(0), D(1)),
+    )
 
 
 def test_predicted_vat_refuses_what_it_does_not_model() -> None:

@@ -23,14 +23,27 @@ TYPED = DocumentSettings(icount_tax_types={"17": 1, "18": 2})
 
 
 def order(lines: list[Line], total: str, *, inclusive: bool = True, currency: str = "ILS") -> Order:
-    return Order(order_id="1", number="#1", currency=currency, prices_include_tax=inclusive,
-                 lines=tuple(lines), total=D(total), paid=True, customer=Customer(name="Dana"),
-                 created_at=datetime(2024, 5, 1, tzinfo=UTC))  # fmt: skip
+    return Order(
+        order_id="1",
+        number="#1",
+        currency=currency,
+        prices_include_tax=inclusive,
+        lines=tuple(lines),
+        total=D(total),
+        paid=True,
+        customer=Customer(name="Dana"),
+        created_at=datetime(2024, 5, 1, tzinfo=UTC),
+    )
 
 
 def line(price: str, quantity: str = "1", rate: int | str | None = 18, **kwargs: Any) -> Line:
-    fields = {"description": "Mug", "quantity": D(quantity), "unit_price": D(price),
-              "tax_rate": rate, **kwargs}  # fmt: skip
+    fields = {
+        "description": "Mug",
+        "quantity": D(quantity),
+        "unit_price": D(price),
+        "tax_rate": rate,
+        **kwargs,
+    }
     return Line.model_validate(fields)
 
 
@@ -110,8 +123,11 @@ def test_a_fractional_quantity_is_one_item_with_the_quantity_in_words() -> None:
 
 def test_vat_exclusive_lines_go_out_at_the_shops_gross() -> None:
     """Net − discount + the shop's tax, as unitprice_incvat; vat_percent once."""
-    shop = order([line("10.03", rate=17, tax=D("1.71")), line("15.00", rate=17, discount=D(5))],
-                 "23.44", inclusive=False)  # fmt: skip
+    shop = order(
+        [line("10.03", rate=17, tax=D("1.71")), line("15.00", rate=17, discount=D(5))],
+        "23.44",
+        inclusive=False,
+    )
     built = items(shop)
     assert [(i["quantity"], i["unitprice_incvat"]) for i in built] == [(1, "11.74"), (1, "11.70")]
     assert built[1]["long_description"] == "discount 5.00"  # its tax, 1.70, derived: none given
@@ -120,24 +136,33 @@ def test_vat_exclusive_lines_go_out_at_the_shops_gross() -> None:
 
 def test_exempt_and_zero_rated_lines_are_tax_exempt_items_at_their_gross() -> None:
     """`taxable` false or a 0 % rate: `tax_exempt` with `unitprice`; one taxable rate."""
-    lines = [line("100.00", tax=D(18)), line("30.00", rate=0),
-             line("20.00", discount=D(5), taxable=False)]  # fmt: skip
+    lines = [
+        line("100.00", tax=D(18)),
+        line("30.00", rate=0),
+        line("20.00", discount=D(5), taxable=False),
+    ]
     shop = order(lines, "163.00", inclusive=False)
     built = money_fields(shop, DOCS)
     assert built["items"] == [
         {"description": "Mug", "quantity": 1, "unitprice_incvat": "118.00"},
         {"description": "Mug", "quantity": 1, "unitprice": "30.00", "tax_exempt": True},
-        {"description": "Mug", "quantity": 1, "unitprice": "15.00", "tax_exempt": True,
-         "long_description": "discount 5.00"},
-    ]  # fmt: skip
+        {
+            "description": "Mug",
+            "quantity": 1,
+            "unitprice": "15.00",
+            "tax_exempt": True,
+            "long_description": "discount 5.00",
+        },
+    ]
     assert built["vat_percent"] == "18"
 
 
 def test_no_roundup_no_document_discount_no_item_rate_and_no_negative_items() -> None:
     """The fields whose semantics are guesses are never sent."""
     shop = order([line("50.00", "2", 17, discount=D(10)), line("59.00")], "149.00")
-    body = build_document_request(shop, doctype="invoice", documents=TYPED, sanity="ib-1",
-                                  issue_date=date(2024, 5, 1))  # fmt: skip
+    body = build_document_request(
+        shop, doctype="invoice", documents=TYPED, sanity="ib-1", issue_date=date(2024, 5, 1)
+    )
     assert not {"roundup", "discount", "discount_incvat", "vat_percent"} & set(body)
     built: list[dict[str, Any]] = body["items"]  # type: ignore[assignment]
     assert all("vat_percent" not in item for item in built)
@@ -160,8 +185,12 @@ def test_the_shops_own_rounding_is_a_tax_exempt_rounding_item(total: str, roundi
     totals to the shop's total."""
     shop = order([line("100.00")], total)
     built = items(shop)
-    assert built[-1] == {"description": "Rounding", "quantity": 1, "unitprice": rounding,
-                         "tax_exempt": True}  # fmt: skip
+    assert built[-1] == {
+        "description": "Rounding",
+        "quantity": 1,
+        "unitprice": rounding,
+        "tax_exempt": True,
+    }
     body = {"items": built, "vat_percent": "18"}
     assert {document_totals(body, "ILS", rule).total for rule in RULES} == {D(total)}
 
@@ -184,8 +213,9 @@ def test_beyond_max_rounding_is_a_total_mismatch() -> None:
 def test_several_rates_go_as_item_taxes_by_tax_type() -> None:
     """Lines at 17 % and 18 %: each item `taxes` {type id: rate}; exempt lines stay exempt;
     no document vat_percent."""
-    shop = order([line("117.00", rate=17), line("59.00", "2"), line("5.00", taxable=False)],
-                 "240.00")  # fmt: skip
+    shop = order(
+        [line("117.00", rate=17), line("59.00", "2"), line("5.00", taxable=False)], "240.00"
+    )
     assert "vat_percent" not in money_fields(shop, TYPED)
     shown = [(i.get("taxes"), i.get("tax_exempt", False)) for i in items(shop, TYPED)]
     assert shown == [({"1": "17"}, False), ({"2": "18"}, False), (None, True)]
@@ -219,20 +249,39 @@ def test_mixed_rates_golden_case() -> None:
     gross, 0 % and exempt lines exempt, taxable lines under their tax type; every rule
     totals 168.00 and shows the shop's 15.30 + 2.70 of VAT."""
     lines = [
-        Line(description="Lamp", quantity=D(2), unit_price=D(50), discount=D(10),
-             tax=D("15.30"), tax_rate=D(17)),
+        Line(
+            description="Lamp",
+            quantity=D(2),
+            unit_price=D(50),
+            discount=D(10),
+            tax=D("15.30"),
+            tax_rate=D(17),
+        ),
         Line(description="Book", quantity=D(1), unit_price=D(30), tax_rate=D(0)),
         Line(description="Card", quantity=D(1), unit_price=D(20), discount=D(5), taxable=False),
         Line(description="Post", quantity=D(1), unit_price=D(15), tax=D("2.70"), tax_rate=D(18)),
-    ]  # fmt: skip
+    ]
     shop = order(lines, "168.00", inclusive=False)
     built = items(shop, TYPED)
-    shown = [(i["description"], i["quantity"], i.get("unitprice_incvat") or i["unitprice"],
-              i.get("taxes", "exempt")) for i in built]  # fmt: skip
-    assert shown == [("Lamp", 2, "52.65", {"1": "17"}), ("Book", 1, "30.00", "exempt"),
-                     ("Card", 1, "15.00", "exempt"), ("Post", 1, "17.70", {"2": "18"})]  # fmt: skip
+    shown = [
+        (
+            i["description"],
+            i["quantity"],
+            i.get("unitprice_incvat") or i["unitprice"],
+            i.get("taxes", "exempt"),
+        )
+        for i in built
+    ]
+    assert shown == [
+        ("Lamp", 2, "52.65", {"1": "17"}),
+        ("Book", 1, "30.00", "exempt"),
+        ("Card", 1, "15.00", "exempt"),
+        ("Post", 1, "17.70", {"2": "18"}),
+    ]
     body = {"items": built}
     for rule in RULES:
         totals = document_totals(body, "ILS", rule)
         assert (totals.total, dict(totals.vat_by_rate)) == (
-            D("168.00"), {D(17): D("15.30"), D(18): D("2.70")})  # fmt: skip
+            D("168.00"),
+            {D(17): D("15.30"), D(18): D("2.70")},
+        )

@@ -116,10 +116,15 @@ def specs(draw: st.DrawFn, currency: str, rates: tuple[Decimal, ...]) -> Spec:
     off = draw(st.one_of(st.just(0), st.integers(0, whole)))
     exempt = draw(st.sampled_from(("no", "no", "no", "untaxed", "zero")))
     rate = draw(st.sampled_from(rates))
-    fields = {"kind": kind, "description": f"{kind}", "quantity": quantity,
-              "unit_price": from_minor_units(units, currency),
-              "discount": from_minor_units(off, currency), "taxable": exempt != "untaxed",
-              "tax_rate": D(0) if exempt == "zero" else rate}  # fmt: skip
+    fields = {
+        "kind": kind,
+        "description": f"{kind}",
+        "quantity": quantity,
+        "unit_price": from_minor_units(units, currency),
+        "discount": from_minor_units(off, currency),
+        "taxable": exempt != "untaxed",
+        "tax_rate": D(0) if exempt == "zero" else rate,
+    }
     amount = from_minor_units(whole - off, currency)
     return Spec(fields, amount, None if exempt != "no" else rate)
 
@@ -129,8 +134,9 @@ def cases(draw: st.DrawFn, two_rates: bool) -> Case:
     currency, inclusive = draw(st.sampled_from(CURRENCIES)), draw(st.booleans())
     shop = ShopRule(draw(st.sampled_from(sandbox.RULES)), draw(st.sampled_from(sandbox.ROUNDINGS)))
     count = 2 if two_rates else 1
-    rates = tuple(draw(st.lists(st.sampled_from(RATES), min_size=count, max_size=count,
-                                unique=True)))  # fmt: skip
+    rates = tuple(
+        draw(st.lists(st.sampled_from(RATES), min_size=count, max_size=count, unique=True))
+    )
     lines = [draw(specs(currency, rates)) for _ in range(draw(st.integers(1, 50)))]
     taxes = line_taxes(lines, inclusive, currency, shop)
     pairs = list(zip(lines, taxes, strict=True))
@@ -139,9 +145,17 @@ def cases(draw: st.DrawFn, two_rates: bool) -> Case:
     for spec, tax in pairs:
         if spec.rate is not None:
             vat[spec.rate] = vat.get(spec.rate, D(0)) + tax
-    probe = Order(order_id="1", number="#1", currency=currency, prices_include_tax=inclusive,
-                  lines=tuple(built), total=D(0), paid=True, customer=Customer(name="Dana"),
-                  created_at=datetime(2024, 5, 1, tzinfo=UTC))  # fmt: skip
+    probe = Order(
+        order_id="1",
+        number="#1",
+        currency=currency,
+        prices_include_tax=inclusive,
+        lines=tuple(built),
+        total=D(0),
+        paid=True,
+        customer=Customer(name="Dana"),
+        created_at=datetime(2024, 5, 1, tzinfo=UTC),
+    )
     off = draw(st.sampled_from((0, 0, 0, *range(-BOUND_UNITS, BOUND_UNITS + 1))))
     total = probe.lines_total() + off * quantum(currency)
     assume(total >= 0)
@@ -189,8 +203,10 @@ def check(case: Case) -> None:
         totals = sandbox.document_totals(body, order.currency, rule, mode)
         assert totals.total == order.total, (rule, mode)
         assert predicted_vat(body, order.currency, rule, mode) == dict(totals.vat_by_rate)
-        expected = tuple(VatDifference(rate, case.vat.get(rate, D(0)), totals.vat_by_rate.get(
-            rate, D(0))) for rate in sorted(set(case.vat) | set(totals.vat_by_rate)))  # fmt: skip
+        expected = tuple(
+            VatDifference(rate, case.vat.get(rate, D(0)), totals.vat_by_rate.get(rate, D(0)))
+            for rate in sorted(set(case.vat) | set(totals.vat_by_rate))
+        )
         differing = tuple(difference for difference in expected if difference.difference)
         found = vat_differences(order, body, rule, mode, documents=documents(order))
         assert found == differing, (rule, mode)

@@ -102,17 +102,24 @@ def test_vat_inclusive_with_discount_and_shipping() -> None:
     )
     body = build(order)
     assert body["items"] == [
-        {"description": "T-shirt", "sku": "TS-1", "quantity": 2, "unitprice_incvat": "45.00",
-         "long_description": "discount 10.00"},
+        {
+            "description": "T-shirt",
+            "sku": "TS-1",
+            "quantity": 2,
+            "unitprice_incvat": "45.00",
+            "long_description": "discount 10.00",
+        },
         {"description": "Shipping", "quantity": 1, "unitprice_incvat": "20.00"},
-    ]  # fmt: skip
+    ]
     assert body["vat_percent"] == "18"
     assert not {"roundup", "discount", "discount_incvat"} & set(body)
     assert totals_under_every_rule(body, "ILS") == {Decimal("110.00")}
 
 
-@pytest.mark.parametrize(("rate", "count", "total", "gross"), [
-    (Decimal(17), 3, "35.22", "11.74"), (Decimal(18), 2, "23.68", "11.84")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("rate", "count", "total", "gross"),
+    [(Decimal(17), 3, "35.22", "11.74"), (Decimal(18), 2, "23.68", "11.84")],
+)
 def test_vat_exclusive_lines_go_out_at_the_shops_gross(
     rate: Decimal, count: int, total: str, gross: str
 ) -> None:

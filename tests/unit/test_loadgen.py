@@ -32,8 +32,12 @@ SECRETS = {
 
 
 def plan(**fields: Any) -> LoadPlan:
-    values: dict[str, Any] = {"url": "http://127.0.0.1:8080", "source": "shopify",
-                              "tenant": "acme", "secret": "s"} | fields  # fmt: skip
+    values: dict[str, Any] = {
+        "url": "http://127.0.0.1:8080",
+        "source": "shopify",
+        "tenant": "acme",
+        "secret": "s",
+    } | fields
     return LoadPlan(**values)
 
 
@@ -52,7 +56,7 @@ def test_loopback_targets_are_accepted(url: str) -> None:
     "url",
     ["http://10.0.0.1:8080", "http://example.com", "http://[::2]:80", "http://0.0.0.0:8080",
      "http://127.0.0.1.example.com", "ftp://127.0.0.1", "127.0.0.1:8080", "http://127.0.0.1:x"],
-)  # fmt: skip
+)  # fmt: skip  # a table of invalid (field, value) cases
 def test_anything_but_loopback_is_refused_naming_the_url(url: str) -> None:
     with pytest.raises(ValueError, match=r"^url: "):
         plan(url=url)
@@ -60,12 +64,30 @@ def test_anything_but_loopback_is_refused_naming_the_url(url: str) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("source", "paypal"), ("tenant", ""), ("tenant", "a/b"), ("secret", ""), ("count", 0),
-     ("count", 2.5), ("count", True), ("rate", 0), ("rate", -5.0), ("rate", float("nan")),
-     ("concurrency", 0), ("duplicates", -0.1), ("duplicates", 1.01), ("max_seconds", 0),
-     ("max_seconds", float("inf")), ("retries", 0), ("first_order", 0), ("lines", 0),
-     ("lines", 51), ("path", "webhooks/x"), ("path", "/x?y=1")],
-)  # fmt: skip
+    [
+        ("source", "paypal"),
+        ("tenant", ""),
+        ("tenant", "a/b"),
+        ("secret", ""),
+        ("count", 0),
+        ("count", 2.5),
+        ("count", True),
+        ("rate", 0),
+        ("rate", -5.0),
+        ("rate", float("nan")),
+        ("concurrency", 0),
+        ("duplicates", -0.1),
+        ("duplicates", 1.01),
+        ("max_seconds", 0),
+        ("max_seconds", float("inf")),
+        ("retries", 0),
+        ("first_order", 0),
+        ("lines", 0),
+        ("lines", 51),
+        ("path", "webhooks/x"),
+        ("path", "/x?y=1"),
+    ],
+)
 def test_every_field_is_validated_and_named(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=rf"^{field}: "):
         plan(**{field: value})
@@ -121,9 +143,17 @@ def test_backoff_doubles_from_a_fifth_of_a_second_and_obeys_retry_after() -> Non
 
 
 @pytest.mark.parametrize(
-    ("header", "seconds"), [("1", 1.0), (" 3 ", 3.0), ("0", 0.0), (None, None), ("soon", None),
-                            ("-1", None), ("inf", None)],
-)  # fmt: skip
+    ("header", "seconds"),
+    [
+        ("1", 1.0),
+        (" 3 ", 3.0),
+        ("0", 0.0),
+        (None, None),
+        ("soon", None),
+        ("-1", None),
+        ("inf", None),
+    ],
+)
 def test_retry_after_header(header: str | None, seconds: float | None) -> None:
     assert retry_after_seconds(header) == seconds
 
@@ -143,18 +173,35 @@ def test_percentile_interpolates_like_numpy() -> None:
 # --- the report ----------------------------------------------------------------------------
 
 
-def result(order_id: str, status: str = "200", *, duplicate: bool = False, latency: float = 0.01,
-           answer: str | None = "accepted", attempts: int = 1) -> DeliveryResult:  # fmt: skip
+def result(
+    order_id: str,
+    status: str = "200",
+    *,
+    duplicate: bool = False,
+    latency: float = 0.01,
+    answer: str | None = "accepted",
+    attempts: int = 1,
+) -> DeliveryResult:
     acked = status.startswith("2")
-    return DeliveryResult(order_id, duplicate, status, answer if acked else None, attempts,
-                          latency, latency / attempts if acked else None)  # fmt: skip
+    return DeliveryResult(
+        order_id,
+        duplicate,
+        status,
+        answer if acked else None,
+        attempts,
+        latency,
+        latency / attempts if acked else None,
+    )
 
 
 def test_report_counts_acknowledged_orders_statuses_and_latencies() -> None:
     expected = {str(n): Expected(f"evt_{n}", Decimal("10.00"), "ILS") for n in (1, 2, 3)}
-    results = [result("1", latency=0.010), result("1", duplicate=True, answer="duplicate",
-               latency=0.030), result("2", "503", attempts=8, latency=25.0),
-               result("3", "error:ClientConnectorError", attempts=8, latency=25.0)]  # fmt: skip
+    results = [
+        result("1", latency=0.010),
+        result("1", duplicate=True, answer="duplicate", latency=0.030),
+        result("2", "503", attempts=8, latency=25.0),
+        result("3", "error:ClientConnectorError", attempts=8, latency=25.0),
+    ]
     report = LoadReport(plan(count=3, secret="top-secret"), time.time(), 2.0, expected, results)
     assert report.acknowledged == {"1"}
     assert report.not_acknowledged == ["2", "3"]
@@ -187,8 +234,9 @@ def receive(source: str, delivery: Delivery, tenant: str = "acme") -> OrderEvent
 def test_every_source_builds_deliveries_the_receiver_accepts(source: str) -> None:
     """Signed as the receiver verifies; one paid order each; event key, event id, order id
     and total exactly as the receiver derives them."""
-    deliveries = build_deliveries(plan(source=source, secret=SECRETS[source], count=30,
-                                       first_order=4_000, lines=4))  # fmt: skip
+    deliveries = build_deliveries(
+        plan(source=source, secret=SECRETS[source], count=30, first_order=4_000, lines=4)
+    )
     assert [d.order_id for d in deliveries] == [str(n) for n in range(4_000, 4_030)]
     assert len({d.event_id for d in deliveries}) == 30
     for delivery in deliveries:

@@ -104,8 +104,20 @@ def test_an_unknown_tenant_in_the_config_is_bad_usage(
 def test_orders_nobody_acknowledged_exit_1_with_a_json_report(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    args = ["loadgen", "--url", "http://127.0.0.1:9", "--secret", "top-secret", "--source",
-            "shopify", "--count", "3", "--retries", "1", "--json"]  # fmt: skip
+    args = [
+        "loadgen",
+        "--url",
+        "http://127.0.0.1:9",
+        "--secret",
+        "top-secret",
+        "--source",
+        "shopify",
+        "--count",
+        "3",
+        "--retries",
+        "1",
+        "--json",
+    ]
     assert main(args) == 1
     out, _ = capsys.readouterr()
     report = json.loads(out)["report"]

@@ -68,10 +68,18 @@ def shop_lines(draw: st.DrawFn, currency: str, inclusive: bool) -> list[Line]:
         base = from_minor_units(units * quantity - off, currency)
         tax = shop_tax(base, rate, inclusive, currency) if taxable else D(0)
         shown = rate if taxable else draw(st.sampled_from((None, rate)))
-        lines.append(Line(kind=kind, description=f"{kind} {index}", quantity=D(quantity),
-                          unit_price=from_minor_units(units, currency),
-                          discount=from_minor_units(off, currency), tax=tax, tax_rate=shown,
-                          taxable=taxable))  # fmt: skip
+        lines.append(
+            Line(
+                kind=kind,
+                description=f"{kind} {index}",
+                quantity=D(quantity),
+                unit_price=from_minor_units(units, currency),
+                discount=from_minor_units(off, currency),
+                tax=tax,
+                tax_rate=shown,
+                taxable=taxable,
+            )
+        )
     return lines
 
 
@@ -108,13 +116,20 @@ def no_float(value: object) -> None:
 
 
 def request(order: Order, documents: DocumentSettings = DOCS) -> DocumentRequest:
-    return DocumentRequest(kind="invoice", order=order, reference="ib-prop", email=False,
-                           documents=documents, issue_date=DAY)  # fmt: skip
+    return DocumentRequest(
+        kind="invoice",
+        order=order,
+        reference="ib-prop",
+        email=False,
+        documents=documents,
+        issue_date=DAY,
+    )
 
 
 def icount_body(order: Order) -> dict[str, Any]:
-    return build_document_request(order, doctype="invoice", documents=DOCS, sanity="ib-7",
-                                  issue_date=DAY)  # fmt: skip
+    return build_document_request(
+        order, doctype="invoice", documents=DOCS, sanity="ib-7", issue_date=DAY
+    )
 
 
 def icount(order: Order, documents: DocumentSettings = DOCS) -> tuple[Decimal, Decimal]:

@@ -18,13 +18,18 @@ def order(
     *, paid: bool, cancelled: bool = False, email: str | None = "dana@example.com", updated: int = 0
 ) -> Order:
     return Order(
-        order_id="1001", number="#1001", currency="ILS", prices_include_tax=True,
+        order_id="1001",
+        number="#1001",
+        currency="ILS",
+        prices_include_tax=True,
         lines=(Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("50.00")),),
-        total=Decimal("50.00"), paid=paid, cancelled=cancelled,
+        total=Decimal("50.00"),
+        paid=paid,
+        cancelled=cancelled,
         customer=Customer(name="Dana", email=email),
         created_at=datetime(2026, 11, 1, tzinfo=UTC),
         updated_at=datetime(2026, 11, 1, 10, updated, tzinfo=UTC),
-    )  # fmt: skip
+    )
 
 
 def refund(rid: str, amount: str = "20.00") -> Refund:
@@ -35,21 +40,24 @@ def names(steps: list[Step]) -> list[str]:
     return [step.name for step in steps]
 
 
-@pytest.mark.parametrize(("paid", "cancelled", "known", "expected"), [
-    (True, False, {}, ["invrec"]),
-    (False, False, {}, ["invoice"]),
-    (True, False, {"invoice": "done"}, ["receipt"]),
-    (True, False, {"invrec": "done"}, []),
-    (False, False, {"invrec": "done"}, []),  # a stale unpaid snapshot never undoes a payment
-    (True, False, {"invoice": "done", "receipt": "done"}, []),
-    (True, False, {"invoice": "running"}, ["invoice", "receipt"]),
-    (True, False, {"invrec": "retrying"}, ["invrec"]),
-    (False, True, {}, []),  # cancelled before anything was issued: nothing to issue
-    (False, True, {"invoice": "done"}, ["cancel:invoice"]),
-    (False, True, {"invoice": "done", "cancel:invoice": "done"}, []),
-    (True, False, {"invrec": "resolved"}, []),  # issued by hand, resolved by an operator
-    (True, True, {"invrec": "done"}, []),  # a paid order's cancellation is a refund's business
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("paid", "cancelled", "known", "expected"),
+    [
+        (True, False, {}, ["invrec"]),
+        (False, False, {}, ["invoice"]),
+        (True, False, {"invoice": "done"}, ["receipt"]),
+        (True, False, {"invrec": "done"}, []),
+        (False, False, {"invrec": "done"}, []),  # a stale unpaid snapshot never undoes a payment
+        (True, False, {"invoice": "done", "receipt": "done"}, []),
+        (True, False, {"invoice": "running"}, ["invoice", "receipt"]),
+        (True, False, {"invrec": "retrying"}, ["invrec"]),
+        (False, True, {}, []),  # cancelled before anything was issued: nothing to issue
+        (False, True, {"invoice": "done"}, ["cancel:invoice"]),
+        (False, True, {"invoice": "done", "cancel:invoice": "done"}, []),
+        (True, False, {"invrec": "resolved"}, []),  # issued by hand, resolved by an operator
+        (True, True, {"invrec": "done"}, []),  # a paid order's cancellation is a refund's business
+    ],
+)
 def test_sale_documents(
     paid: bool, cancelled: bool, known: dict[str, str], expected: list[str]
 ) -> None:

@@ -133,7 +133,7 @@ def _cases() -> list[Case]:
              DETAILS),
         Case("shopify", "order_transactions_create_authorization.json",
              "order_transactions/create", None),
-    ]  # fmt: skip
+    ]  # fmt: skip  # a table of cases (Shopify corpus): one case per entry
     stripe = [
         Case("stripe", "payment_intent_succeeded_usd_cli.json", "payment_intent.succeeded",
              CAPTURED, usd, D("20.00")),
@@ -160,7 +160,7 @@ def _cases() -> list[Case]:
         Case("stripe", "invoice_paid_customer_address_null.json", "invoice.paid", CAPTURED, usd,
              D("20.00")),
         Case("stripe", "plan_created_fixtures3_event.json", "plan.created", None),
-    ]  # fmt: skip
+    ]  # fmt: skip  # a table of cases (Stripe corpus): one case per entry
     woocommerce = [
         Case("woocommerce", "order_created_727_wc3.json", "order.created", O_CREATED, usd,
              D("29.35"), D("1.35")),
@@ -177,7 +177,7 @@ def _cases() -> list[Case]:
         # paid by the gift card; iCount's sandbox refuses an invoice-receipt paid in part (a
         # guess, F-PAY-9): the step fails visibly, nothing is made
         Case("woocommerce", "order_deleted_727_trashed.json", "order.deleted", None),
-    ]  # fmt: skip
+    ]  # fmt: skip  # a table of cases (WooCommerce corpus): one case per entry
     standard = [
         Case("standard", "order_paid_jpy_built.json", "order.paid", O_PAID, jpy, D("6320"),
              D("575")),
@@ -186,7 +186,7 @@ def _cases() -> list[Case]:
         Case("standard", "spec_contact_created.json", "contact.created", None,
              invalid="type: not one of"),
         Case("standard", "library_test_payload.json", "", None, invalid="type: missing"),
-    ]  # fmt: skip
+    ]  # fmt: skip  # a table of cases (Standard corpus): one case per entry
     return shopify + stripe + woocommerce + standard
 
 
@@ -199,11 +199,13 @@ CASES = _cases()
 def headers_for(case: Case, body: bytes) -> dict[str, str]:
     secret, stamp = SECRETS[case.platform], int(NOW.timestamp())
     if case.platform == "shopify":
-        return samples.headers_for(body, topic=case.topic, secret=secret,
-                                   event_id=f"corpus-{case.name}", triggered_at=NOW)  # fmt: skip
+        return samples.headers_for(
+            body, topic=case.topic, secret=secret, event_id=f"corpus-{case.name}", triggered_at=NOW
+        )
     if case.platform == "woocommerce":
-        return samples_woocommerce.headers_for(body, topic=case.topic, secret=secret,
-                                               delivered_at=NOW)  # fmt: skip
+        return samples_woocommerce.headers_for(
+            body, topic=case.topic, secret=secret, delivered_at=NOW
+        )
     if case.platform == "stripe":
         return samples_stripe.headers_for(body, secret, timestamp=stamp)
     return samples_standard.headers_for(body, secret, msg_id=f"msg_{case.name}", timestamp=stamp)
@@ -232,9 +234,16 @@ def settings_for(order: Order) -> tuple[DocumentSettings, ICashSettings]:
     documents = base.model_copy(
         update={"icount_tax_types": {text: n for n, text in enumerate(texts, 1) if D(text)}}
     )
-    icash = ICashSettings(api_key="k", secret_key="s", warehouse_id=1, user_id=1,
-                          cash_register_id=1, store_id=1, currency=order.currency,
-                          sale_items={text: 100 + n for n, text in enumerate(texts)})  # fmt: skip
+    icash = ICashSettings(
+        api_key="k",
+        secret_key="s",
+        warehouse_id=1,
+        user_id=1,
+        cash_register_id=1,
+        store_id=1,
+        currency=order.currency,
+        sale_items={text: 100 + n for n, text in enumerate(texts)},
+    )
     return documents, icash
 
 
@@ -252,8 +261,9 @@ def icount_total(order: Order) -> Decimal:
             update={"payment_method": "cash", "payment_methods": methods}
         )
     doctype = documents.paid_doctype if order.paid else documents.unpaid_doctype
-    body = build_document_request(order, doctype=doctype, documents=documents, sanity="x",
-                                  issue_date=DAY, bank_account_id=1)  # fmt: skip
+    body = build_document_request(
+        order, doctype=doctype, documents=documents, sanity="x", issue_date=DAY, bank_account_id=1
+    )
     totals = {icount_check(body, rule, mode)[1].total for rule in RULES for mode in ROUNDINGS}
     assert len(totals) == 1, totals
     return totals.pop()
@@ -261,8 +271,14 @@ def icount_total(order: Order) -> Decimal:
 
 def idoklad_total(order: Order) -> Decimal:
     documents, _ = settings_for(order)
-    request = DocumentRequest(kind="invoice", order=order, reference="ib-corpus", email=False,
-                              documents=documents, issue_date=DAY)  # fmt: skip
+    request = DocumentRequest(
+        kind="invoice",
+        order=order,
+        reference="ib-corpus",
+        email=False,
+        documents=documents,
+        issue_date=DAY,
+    )
     body = build_invoice({}, request, purchaser_id=1, currency_id=1)
     check, _, items = idoklad_check(body, "IssuedInvoiceItems")
     check.done()

@@ -21,17 +21,26 @@ def test_a_url_client_times_out_instead_of_hanging() -> None:
 
 
 def test_a_sentinel_client_asks_the_sentinels_with_their_own_password() -> None:
-    settings = RedisSettings(sentinels=("s1:26379", "s2:26380"), service="ledger", db=3,
-                             password=SecretStr("data-pass"),
-                             sentinel_password=SecretStr("watch-pass"))  # fmt: skip
+    settings = RedisSettings(
+        sentinels=("s1:26379", "s2:26380"),
+        service="ledger",
+        db=3,
+        password=SecretStr("data-pass"),
+        sentinel_password=SecretStr("watch-pass"),
+    )
     for client in (async_client(settings), sync_client(settings)):
         pool: Any = client.connection_pool  # a SentinelConnectionPool, either kind
         assert pool.service_name == "ledger"
         assert pool.connection_kwargs["password"] == "data-pass"
         assert pool.connection_kwargs["db"] == 3
         sentinels = pool.sentinel_manager.sentinels
-        assert [(s.connection_pool.connection_kwargs["host"],
-                 s.connection_pool.connection_kwargs["port"]) for s in sentinels] == [
-            ("s1", 26379), ("s2", 26380)]  # fmt: skip
+        assert [
+            (
+                s.connection_pool.connection_kwargs["host"],
+                s.connection_pool.connection_kwargs["port"],
+            )
+            for s in sentinels
+        ] == [("s1", 26379), ("s2", 26380)]
         assert {s.connection_pool.connection_kwargs["password"] for s in sentinels} == {
-            "watch-pass"}  # fmt: skip
+            "watch-pass"
+        }

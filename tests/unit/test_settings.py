@@ -148,13 +148,17 @@ def test_admin_tokens_load_hidden_with_roles(tmp_path: Path, monkeypatch: pytest
     assert "an-operator-token-0123" not in repr(settings) + str(settings)
 
 
-@pytest.mark.parametrize(("change", "named"), [
-    (("a-viewer-token-of-length", "short"), r"admin\.tokens\.1.*at least 16"),
-    (('name = "auditor"', 'name = "oncall"'), r"admin: .*unique"),
-    (('role = "viewer"', 'role = "root"'), r"admin\.tokens\.1\.role"),
-])  # fmt: skip
-def test_bad_admin_tokens_name_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                       change: tuple[str, str], named: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (("a-viewer-token-of-length", "short"), r"admin\.tokens\.1.*at least 16"),
+        (('name = "auditor"', 'name = "oncall"'), r"admin: .*unique"),
+        (('role = "viewer"', 'role = "root"'), r"admin\.tokens\.1\.role"),
+    ],
+)
+def test_bad_admin_tokens_name_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: tuple[str, str], named: str
+) -> None:
     monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
     monkeypatch.setenv("IB_ONCALL_TOKEN", "an-operator-token-0123")
     (tmp_path / "pass").write_text("p")
@@ -201,13 +205,15 @@ def test_redis_through_sentinel_loads_with_its_passwords_hidden(
     monkeypatch.setenv("REDIS_PASSWORD", "r3dis-pass")
     (tmp_path / "pass").write_text("p")
     text = SENTINEL + GOOD.format(pass_file=tmp_path / "pass").replace(
-        '[redis]\nurl = "redis://127.0.0.1:6399/0"\n', "")  # fmt: skip
+        '[redis]\nurl = "redis://127.0.0.1:6399/0"\n', ""
+    )
     redis = load_settings(write(tmp_path, text)).redis
     assert redis.sentinels[2] == "sentinel-3.internal:26379" and redis.min_replicas == 1
     assert redis.password is not None and redis.password.get_secret_value() == "r3dis-pass"
     assert "pass" not in repr(redis).replace("password", "")
-    assert redis.where() == ("sentinel service 'ledger' via 10.0.0.1:26379, 10.0.0.2:26379, "
-                             "sentinel-3.internal:26379")  # fmt: skip
+    assert redis.where() == (
+        "sentinel service 'ledger' via 10.0.0.1:26379, 10.0.0.2:26379, sentinel-3.internal:26379"
+    )
 
 
 @pytest.mark.parametrize(
@@ -225,7 +231,8 @@ def test_bad_redis_tables_name_the_key(
     monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
     (tmp_path / "pass").write_text("p")
     text = GOOD.format(pass_file=tmp_path / "pass").replace(
-        'url = "redis://127.0.0.1:6399/0"\n', table)  # fmt: skip
+        'url = "redis://127.0.0.1:6399/0"\n', table
+    )
     with pytest.raises(SettingsError, match=message):
         load_settings(write(tmp_path, text))
 
@@ -243,24 +250,39 @@ RABBIT = (
     ("head", "refused", "fix"),
     [
         # a time limit that cuts every slow provider call off mid-flight
-        ("[queue]\ntime_limit_ms = 15000\n", r"time_limit_ms \(15000\) .* acme's .*20 s",
-         ('cid = "demo"', 'cid = "demo"\ntimeout_s = 10')),
+        (
+            "[queue]\ntime_limit_ms = 15000\n",
+            r"time_limit_ms \(15000\) .* acme's .*20 s",
+            ('cid = "demo"', 'cid = "demo"\ntimeout_s = 10'),
+        ),
         # a job RabbitMQ would take back and redeliver while it still runs
-        (RABBIT.replace("[rabbitmq]", "time_limit_ms = 120000\n[rabbitmq]"),
-         r"consumer_timeout_ms \(100000\)", ("time_limit_ms = 120000", "time_limit_ms = 60000")),
+        (
+            RABBIT.replace("[rabbitmq]", "time_limit_ms = 120000\n[rabbitmq]"),
+            r"consumer_timeout_ms \(100000\)",
+            ("time_limit_ms = 120000", "time_limit_ms = 60000"),
+        ),
         # a rescue sooner than an event's longest backoff and run: live events sent twice
-        ("[receiver]\nrescue_after_s = 300\n", r"rescue_after_s \(300\) .* \(420 s\)",
-         ("rescue_after_s = 300", "rescue_after_s = 421")),
+        (
+            "[receiver]\nrescue_after_s = 300\n",
+            r"rescue_after_s \(300\) .* \(420 s\)",
+            ("rescue_after_s = 300", "rescue_after_s = 421"),
+        ),
         ("[receiver]\nrescue_after_s = 300\n", r"rescue_after_s", ("= 300", "= 0")),  # off
         # a heartbeat timeout a live worker can miss: its running messages run twice
-        ("[queue]\nheartbeat_timeout_ms = 1500\n", r"heartbeat_timeout_ms \(1500\) must be",
-         ("= 1500", "= 3000")),
+        (
+            "[queue]\nheartbeat_timeout_ms = 1500\n",
+            r"heartbeat_timeout_ms \(1500\) must be",
+            ("= 1500", "= 3000"),
+        ),
     ],
-)  # fmt: skip
+)
 def test_combinations_that_run_work_twice_are_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, head: str, refused: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    head: str,
+    refused: str,
     fix: tuple[str, str],
-) -> None:  # fmt: skip
+) -> None:
     """Startup refuses them, naming the keys and figures; the fixed file loads."""
     monkeypatch.setenv("ACME_SHOPIFY_SECRET", "x")
     (tmp_path / "pass").write_text("p")

@@ -44,15 +44,19 @@ def b64_hmac(secret: str, content: bytes) -> str:
     return base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
 
 
-def headers(body: bytes, *, msg_id: str = MSG_ID, timestamp: int = TS,
-            signature: str | None = None) -> dict[str, str]:  # fmt: skip
+def headers(
+    body: bytes, *, msg_id: str = MSG_ID, timestamp: int = TS, signature: str | None = None
+) -> dict[str, str]:
     sig = signature or "v1," + b64_hmac(SECRET, f"{msg_id}.{timestamp}.".encode() + body)
     return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp), "webhook-signature": sig}
 
 
 def message(kind: str, **order: Any) -> bytes:
-    data = samples.refund_data("1001", "rf-1", "20.00") if kind == "refund.issued" else (
-        samples.order_data("1001", **order))  # fmt: skip
+    data = (
+        samples.refund_data("1001", "rf-1", "20.00")
+        if kind == "refund.issued"
+        else (samples.order_data("1001", **order))
+    )
     if kind == "payment.details":
         data = samples.payment_data("1001")
     return encode_body(samples.envelope(kind, data, timestamp=NOW))
@@ -61,10 +65,18 @@ def message(kind: str, **order: Any) -> bytes:
 def as_event(parsed: Parsed) -> OrderEvent:
     """What the receiver builds from a Parsed: must validate for every canonical type."""
     assert parsed.kind is not None and parsed.order_id is not None
-    return OrderEvent(event_id="e", tenant="t", source=standard.NAME, topic=parsed.topic,
-                      kind=parsed.kind, delivery_id=parsed.dedupe_key, order_id=parsed.order_id,
-                      order=parsed.order, refund=parsed.refund,
-                      payment=parsed.payment)  # fmt: skip
+    return OrderEvent(
+        event_id="e",
+        tenant="t",
+        source=standard.NAME,
+        topic=parsed.topic,
+        kind=parsed.kind,
+        delivery_id=parsed.dedupe_key,
+        order_id=parsed.order_id,
+        order=parsed.order,
+        refund=parsed.refund,
+        payment=parsed.payment,
+    )
 
 
 # --- signature ---------------------------------------------------------------------------
@@ -75,8 +87,11 @@ def test_published_test_vector() -> None:
     assert standard.sign(SPEC_BODY, SPEC_SECRET, SPEC_ID, SPEC_TS) == SPEC_SIGNATURE
     content = f"{SPEC_ID}.{SPEC_TS}.".encode() + SPEC_BODY
     assert "v1," + b64_hmac(SPEC_SECRET, content) == SPEC_SIGNATURE
-    sent = {"webhook-id": SPEC_ID, "webhook-timestamp": str(SPEC_TS),
-            "webhook-signature": SPEC_SIGNATURE}  # fmt: skip
+    sent = {
+        "webhook-id": SPEC_ID,
+        "webhook-timestamp": str(SPEC_TS),
+        "webhook-signature": SPEC_SIGNATURE,
+    }
     standard.verify(SPEC_BODY, sent, [SPEC_SECRET], datetime.fromtimestamp(SPEC_TS, UTC))
 
 
@@ -165,8 +180,10 @@ def test_no_configured_secret_fails_closed(secrets: list[str]) -> None:
 def test_missing_header_is_rejected(missing: str) -> None:
     """Each of the three headers is required (blank counts as missing)."""
     body = fixture("order_paid.json")
-    for sent in ({k: v for k, v in headers(body).items() if k != missing},
-                 headers(body) | {missing: "  "}):  # fmt: skip
+    for sent in (
+        {k: v for k, v in headers(body).items() if k != missing},
+        headers(body) | {missing: "  "},
+    ):
         with pytest.raises(InvalidSignature, match="missing"):
             standard.verify(body, sent, [SECRET], NOW)
 
@@ -184,8 +201,10 @@ def test_tampered_body_or_id_is_rejected() -> None:
     """The body and the message id are both signed; no detail echoes a signature."""
     body = fixture("order_paid.json")
     sent = headers(body)
-    for changed, sent_now in ((body.replace(b"149.00", b"148.00"), sent),
-                              (body, sent | {"webhook-id": "msg_other"})):  # fmt: skip
+    for changed, sent_now in (
+        (body.replace(b"149.00", b"148.00"), sent),
+        (body, sent | {"webhook-id": "msg_other"}),
+    ):
         with pytest.raises(InvalidSignature) as caught:
             standard.verify(changed, sent_now, [SECRET], NOW)
         assert sent["webhook-signature"][3:] not in caught.value.detail
@@ -285,18 +304,21 @@ def _broken(path: str, value: Any) -> bytes:
 
 @pytest.mark.parametrize(
     ("path", "value", "field"),
-    [("data.order.lines.0.unit_price", "12,50", "data.order.lines.0.unit_price"),
-     ("data.order.currency", "shekel", "data.order.currency"),
-     ("data.order.total", None, "data.order.total: missing"),
-     ("data.order.surprise", "x-secret-value", "data.order.surprise"),
-     ("data.order", None, "data.order: missing"),
-     ("timestamp", "2025-07-14T09:30:00", "timestamp"),
-     ("timestamp", "last tuesday", "timestamp"),
-     ("type", "order.shipped", "type: not one of"), ("type", None, "type: missing"),
-     ("type", ["order.paid"], "type: not one of"),
-     ("refund:data.refund.amount", "0", "data.refund.amount"),
-     ("refund:data.order_id", "", "data.order_id")],
-)  # fmt: skip
+    [
+        ("data.order.lines.0.unit_price", "12,50", "data.order.lines.0.unit_price"),
+        ("data.order.currency", "shekel", "data.order.currency"),
+        ("data.order.total", None, "data.order.total: missing"),
+        ("data.order.surprise", "x-secret-value", "data.order.surprise"),
+        ("data.order", None, "data.order: missing"),
+        ("timestamp", "2025-07-14T09:30:00", "timestamp"),
+        ("timestamp", "last tuesday", "timestamp"),
+        ("type", "order.shipped", "type: not one of"),
+        ("type", None, "type: missing"),
+        ("type", ["order.paid"], "type: not one of"),
+        ("refund:data.refund.amount", "0", "data.refund.amount"),
+        ("refund:data.order_id", "", "data.order_id"),
+    ],
+)
 def test_invalid_envelope_names_the_field_not_the_value(path: str, value: Any, field: str) -> None:
     """A bad field is a 422 whose detail names its path and never echoes the value."""
     body = _broken(path, value)
@@ -380,8 +402,12 @@ def test_sample_headers_verify(svix: bool) -> None:
 @pytest.mark.parametrize("included", [True, False])
 def test_sample_orders_add_up(included: bool) -> None:
     """order_data's total is its lines' gross, and total_tax the lines' VAT."""
-    data = samples.order_data("9", prices_include_tax=included, shipping="25.00",
-                              lines=[("A", "33.33", 3), ("B", "19.90", 1)])  # fmt: skip
+    data = samples.order_data(
+        "9",
+        prices_include_tax=included,
+        shipping="25.00",
+        lines=[("A", "33.33", 3), ("B", "19.90", 1)],
+    )
     parsed = standard.parse(encode_body(samples.envelope("order.created", data)), headers(b""))
     order = parsed.order
     assert order is not None and order.lines_total() == order.total

@@ -73,9 +73,17 @@ def encode(event: dict[str, Any]) -> bytes:
 def as_event(parsed: Parsed) -> OrderEvent:
     """What the receiver builds from a Parsed: must validate for every acted-on event."""
     assert parsed.kind is not None and parsed.order_id is not None
-    return OrderEvent(event_id="e", tenant="t", source=stripe.NAME, topic=parsed.topic,
-                      kind=parsed.kind, delivery_id=parsed.dedupe_key, order_id=parsed.order_id,
-                      order=parsed.order, refund=parsed.refund)  # fmt: skip
+    return OrderEvent(
+        event_id="e",
+        tenant="t",
+        source=stripe.NAME,
+        topic=parsed.topic,
+        kind=parsed.kind,
+        delivery_id=parsed.dedupe_key,
+        order_id=parsed.order_id,
+        order=parsed.order,
+        refund=parsed.refund,
+    )
 
 
 # --- signature ---------------------------------------------------------------------------
@@ -84,8 +92,9 @@ def as_event(parsed: Parsed) -> OrderEvent:
 def test_sign_matches_an_independent_hmac() -> None:
     """sign() is `t=<ts>,v1=<hex HMAC-SHA256(secret as-is, "<ts>.<body>")>`."""
     body = b'{"id": "evt_1", "object": "event"}'
-    expected = hmac.new(b"whsec_abc", b'1700000000.{"id": "evt_1", "object": "event"}',
-                        hashlib.sha256).hexdigest()  # fmt: skip
+    expected = hmac.new(
+        b"whsec_abc", b'1700000000.{"id": "evt_1", "object": "event"}', hashlib.sha256
+    ).hexdigest()
     assert stripe.sign(body, "whsec_abc", 1_700_000_000) == f"t=1700000000,v1={expected}"
     assert len(expected) == 64 and expected == expected.lower()
 
@@ -149,9 +158,19 @@ def test_wrong_secret_is_rejected() -> None:
 
 @pytest.mark.parametrize(
     "header",
-    ["", "   ", f"v1={'a' * 64}", f"t={TS}", f"t=,v1={'a' * 64}", f"t=soon,v1={'a' * 64}",
-     f"t=-{TS},v1={'a' * 64}", f"t={'9' * 40},v1={'a' * 64}", "garbage", f"t={TS},v1=שלום"],
-)  # fmt: skip
+    [
+        "",
+        "   ",
+        f"v1={'a' * 64}",
+        f"t={TS}",
+        f"t=,v1={'a' * 64}",
+        f"t=soon,v1={'a' * 64}",
+        f"t=-{TS},v1={'a' * 64}",
+        f"t={'9' * 40},v1={'a' * 64}",
+        "garbage",
+        f"t={TS},v1=שלום",
+    ],
+)
 def test_malformed_header_is_rejected(header: str) -> None:
     """Missing or non-numeric t, no v1, non-ASCII values: 401s, never a crash."""
     with pytest.raises(InvalidSignature):
@@ -177,8 +196,11 @@ def test_refusal_details_never_hold_secrets_or_digests() -> None:
     body = fixture("charge_succeeded.json")
     good = signed(body)["Stripe-Signature"]
     digest = good.split("v1=")[1]
-    cases = [(body + b" ", good, SECRET), (body, good, OLD_SECRET),
-             (body, signed(body, TS - 999)["Stripe-Signature"], SECRET)]  # fmt: skip
+    cases = [
+        (body + b" ", good, SECRET),
+        (body, good, OLD_SECRET),
+        (body, signed(body, TS - 999)["Stripe-Signature"], SECRET),
+    ]
     for sent, header, secret in cases:
         with pytest.raises(InvalidSignature) as caught:
             stripe.verify(sent, {"Stripe-Signature": header}, [secret], NOW)
@@ -234,17 +256,23 @@ def test_payment_intent_and_its_charge_land_on_one_order() -> None:
     assert from_intent.total == from_charge.total == Decimal("117.00")
     customer = from_charge.customer  # from billing_details
     assert (customer.name, customer.address, customer.postcode) == (
-        "Dana Levi", "Rothschild Blvd 22", "6688218")  # fmt: skip
+        "Dana Levi",
+        "Rothschild Blvd 22",
+        "6688218",
+    )
 
 
 def test_metadata_order_id_wins_everywhere() -> None:
     """metadata.order_id (copied from the PaymentIntent to its charge) beats every fallback."""
     meta = {"order_id": "1001", "order_number": "#1001"}
-    events = [samples.payment_intent_succeeded(PI, 500, metadata=meta),
-              samples.charge_succeeded(CH, PI, 500, metadata=meta),
-              samples.checkout_session_completed("cs_test_x", 500, client_reference_id="c-1",
-                                                 metadata=meta),
-              samples.invoice_paid("in_x", [("Plan", 500, 1)], metadata=meta)]  # fmt: skip
+    events = [
+        samples.payment_intent_succeeded(PI, 500, metadata=meta),
+        samples.charge_succeeded(CH, PI, 500, metadata=meta),
+        samples.checkout_session_completed(
+            "cs_test_x", 500, client_reference_id="c-1", metadata=meta
+        ),
+        samples.invoice_paid("in_x", [("Plan", 500, 1)], metadata=meta),
+    ]
     for event in events:
         order = order_of(parse(encode(event)))
         assert (order.order_id, order.number) == ("1001", "#1001")
@@ -340,8 +368,9 @@ def test_invoice_lines_that_do_not_add_up_become_one_line(change: dict[str, Any]
     lines = [("Team plan seat", 29700, 3), ("Priority support", 4900, 1)]
     if change.get("negative"):
         lines.append(("Unused time", -4900, 1))
-    event = samples.invoice_paid("in_z", lines, number="ACME-7",
-                                 amount_paid=change.get("amount_paid"))  # fmt: skip
+    event = samples.invoice_paid(
+        "in_z", lines, number="ACME-7", amount_paid=change.get("amount_paid")
+    )
     event["data"]["object"]["lines"]["has_more"] = change.get("lines_has_more", False)
     order = order_of(parse(encode(event)))
     (line,) = order.lines
@@ -401,15 +430,20 @@ def _set(event: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("path", "value", "field"),
-    [("object", "customer", "object"), ("id", "cus_123", "id"), ("created", "yesterday", "created"),
-     ("data.object.amount", "11700", "data.object.amount"),
-     ("data.object.amount", 117.5, "data.object.amount"),
-     ("data.object.amount", -5, "data.object.amount"),
-     ("data.object.amount_received", True, "data.object.amount_received"),
-     ("data.object.currency", "shekel", "data.object.currency"),
-     ("data.object.metadata", ["order_id"], "data.object.metadata"),
-     ("data.object.id", None, "data.object.id: missing"), ("data.object", None, "data.object")],
-)  # fmt: skip
+    [
+        ("object", "customer", "object"),
+        ("id", "cus_123", "id"),
+        ("created", "yesterday", "created"),
+        ("data.object.amount", "11700", "data.object.amount"),
+        ("data.object.amount", 117.5, "data.object.amount"),
+        ("data.object.amount", -5, "data.object.amount"),
+        ("data.object.amount_received", True, "data.object.amount_received"),
+        ("data.object.currency", "shekel", "data.object.currency"),
+        ("data.object.metadata", ["order_id"], "data.object.metadata"),
+        ("data.object.id", None, "data.object.id: missing"),
+        ("data.object", None, "data.object"),
+    ],
+)
 def test_ill_typed_field_is_named_not_echoed(path: str, value: Any, field: str) -> None:
     """A bad field is a 422 whose detail names its path and never the value."""
     event = _set(samples.payment_intent_succeeded(PI, 11700), path, value)
@@ -472,8 +506,17 @@ def test_sample_events_are_stable_and_shaped_like_stripes() -> None:
     """The same arguments give the same event id (a re-delivery); the envelope is complete."""
     event = samples.invoice_paid("in_1", [("Plan", 100, 1)])
     assert event == samples.invoice_paid("in_1", [("Plan", 100, 1)])
-    assert set(event) == {"id", "object", "api_version", "created", "data", "livemode",
-                          "pending_webhooks", "request", "type"}  # fmt: skip
+    assert set(event) == {
+        "id",
+        "object",
+        "api_version",
+        "created",
+        "data",
+        "livemode",
+        "pending_webhooks",
+        "request",
+        "type",
+    }
     assert event["api_version"] == "2025-06-30.basil" and event["livemode"] is False
     assert set(event["request"]) == {"id", "idempotency_key"}
     other = samples.invoice_paid("in_2", [("Plan", 100, 1)])

@@ -194,12 +194,23 @@ def test_an_orders_exchange_rate_goes_out_with_its_document() -> None:
     from worker.providers.icount.wire import build_document_request
     from worker.settings import DocumentSettings
 
-    order = Order(order_id="9", number="#9", currency="EUR", prices_include_tax=True,
-                  lines=(Line(description="x", quantity=Decimal(1), unit_price=Decimal(10)),),
-                  total=Decimal(10), paid=False, customer=Customer(name="A"),
-                  created_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
-    common = {"doctype": "invoice", "documents": DocumentSettings(), "sanity": "ib-x",
-              "issue_date": date(2026, 1, 1)}  # fmt: skip
+    order = Order(
+        order_id="9",
+        number="#9",
+        currency="EUR",
+        prices_include_tax=True,
+        lines=(Line(description="x", quantity=Decimal(1), unit_price=Decimal(10)),),
+        total=Decimal(10),
+        paid=False,
+        customer=Customer(name="A"),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    common = {
+        "doctype": "invoice",
+        "documents": DocumentSettings(),
+        "sanity": "ib-x",
+        "issue_date": date(2026, 1, 1),
+    }
     assert "rate" not in build_document_request(order, **common)  # type: ignore[arg-type]
     rated = order.model_copy(update={"exchange_rate": Decimal("3.9512")})
     assert build_document_request(rated, **common)["rate"] == "3.9512"  # type: ignore[arg-type]

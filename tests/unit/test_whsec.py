@@ -13,8 +13,17 @@ from worker.settings import SettingsError, load_settings
 
 KEY = bytes(range(1, 33))  #: 32 bytes: base64 ends in one "="
 PADDED = base64.b64encode(KEY).decode()
-BAD = ["whsec_", "whsec_a", "whsec_ab=", "whsec_abcd==", "whsec_ab-_cd", "whsec_ab cd",
-       "whsec_abc\n", "whsec_שלום", "whsec_===="]  # fmt: skip
+BAD = [
+    "whsec_",
+    "whsec_a",
+    "whsec_ab=",
+    "whsec_abcd==",
+    "whsec_ab-_cd",
+    "whsec_ab cd",
+    "whsec_abc\n",
+    "whsec_שלום",
+    "whsec_====",
+]
 
 TENANT = """
 [tenants.shop-a]

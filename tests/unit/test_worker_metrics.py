@@ -100,20 +100,32 @@ def test_exposition_server_port_taken_is_one_json_line(tmp_path: Path) -> None:
     """The forked exposition server logs like every process: a taken port is one JSON error
     line and exit status 1, not a bare traceback in the worker log."""
     config = tmp_path / "config.toml"
-    config.write_text('[redis]\nurl = "redis://127.0.0.1:1/0"\n[logging]\nlevel = "info"\n'
-                      "[tenants]\n")  # fmt: skip
+    config.write_text(
+        '[redis]\nurl = "redis://127.0.0.1:1/0"\n[logging]\nlevel = "info"\n[tenants]\n'
+    )
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        env = {**os.environ, "INVOICEBRIDGE_CONFIG": str(config), "dramatiq_prom_host": "127.0.0.1",
-               "dramatiq_prom_port": port, "dramatiq_prom_db": str(tmp_path / "prom")}  # fmt: skip
+        env = {
+            **os.environ,
+            "INVOICEBRIDGE_CONFIG": str(config),
+            "dramatiq_prom_host": "127.0.0.1",
+            "dramatiq_prom_port": port,
+            "dramatiq_prom_db": str(tmp_path / "prom"),
+        }
         probe = (
             "from worker.runtime.metrics_server import serve_worker_metrics as s; "
             "raise SystemExit(s())"
         )
-        result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
-                                text=True, timeout=30, check=False)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-c", probe],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert json.loads(line)["event"] == "worker_metrics_unavailable"
