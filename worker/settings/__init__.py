@@ -1,58 +1,6 @@
 """Settings: the TOML file's model and loading (`model`), a tenant's tables (`tenant`) and
-secret references (`secrets`). Import them from here: `from worker.settings import Settings`."""
+secret references (`secrets`). Import them from here: `from worker.settings import Settings`.
+What is exported is `model.__all__`: the one list of the package's public names."""
 
-from worker.settings.model import (
-    CONFIG_ENV,
-    MIN_HEARTBEAT_TIMEOUT_MS,
-    PREFETCH_ENV,
-    AdminSettings,
-    AdminToken,
-    AlertSettings,
-    DocumentSettings,
-    ICashSettings,
-    ICountSettings,
-    IDokladSettings,
-    LimitSettings,
-    LoggingSettings,
-    MetricsSettings,
-    QueueSettings,
-    RabbitMQSettings,
-    ReceiverSettings,
-    RedisSettings,
-    Secret,
-    Settings,
-    SettingsError,
-    SmtpSettings,
-    TenantSettings,
-    export_config_path,
-    load_settings,
-    resolve_secret,
-)
-
-__all__ = [
-    "CONFIG_ENV",
-    "MIN_HEARTBEAT_TIMEOUT_MS",
-    "PREFETCH_ENV",
-    "AdminSettings",
-    "AdminToken",
-    "AlertSettings",
-    "DocumentSettings",
-    "ICashSettings",
-    "ICountSettings",
-    "IDokladSettings",
-    "LimitSettings",
-    "LoggingSettings",
-    "MetricsSettings",
-    "QueueSettings",
-    "RabbitMQSettings",
-    "ReceiverSettings",
-    "RedisSettings",
-    "Secret",
-    "Settings",
-    "SettingsError",
-    "SmtpSettings",
-    "TenantSettings",
-    "export_config_path",
-    "load_settings",
-    "resolve_secret",
-]
+from worker.settings.model import *  # noqa: F403
+from worker.settings.model import __all__ as __all__

@@ -29,6 +29,9 @@ from worker.settings.tenant import (
 )
 
 __all__ = [
+    "CONFIG_ENV",
+    "MIN_HEARTBEAT_TIMEOUT_MS",
+    "PREFETCH_ENV",
     "AdminSettings",
     "AdminToken",
     "AlertSettings",
