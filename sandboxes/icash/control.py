@@ -17,11 +17,13 @@ from sandboxes.icash.documents import document_view
 from sandboxes.icash.models import Operation, fixed
 from sandboxes.icash.operations import operation_fields
 from sandboxes.icash.state import SandboxState
-from sandboxes.kit.control import add_shared_control_routes, control_body, problem
+from sandboxes.kit.control import ControlRoutes, add_shared_control_routes, control_body, problem
 from sandboxes.kit.faults import Faults
 
 STATE = web.AppKey("icash_sandbox_state", SandboxState)
 FAULTS = web.AppKey("icash_sandbox_faults", Faults)
+#: this sandbox's own `/_sandbox` endpoints (the kit adds the shared ones)
+ROUTES = ControlRoutes()
 
 
 def operation_view(state: SandboxState, op: Operation) -> dict[str, Any]:
@@ -57,20 +59,24 @@ def operation_view(state: SandboxState, op: Operation) -> dict[str, Any]:
     }
 
 
+@ROUTES.get("/_sandbox/documents")
 async def get_documents(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response([document_view(d) for d in state.visible_documents()])
 
 
+@ROUTES.get("/_sandbox/operations")
 async def get_operations(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response([operation_view(state, op) for op in state.operations])
 
 
+@ROUTES.get("/_sandbox/config")
 async def get_config(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE].switches.as_json())
 
 
+@ROUTES.post("/_sandbox/config")
 async def post_config(request: web.Request) -> web.Response:
     """Any of `{"vat_rule", "document_on_print", "document_delay_s", "reprint",
     "ignore_import_filters"}`; the others keep their values."""
@@ -82,14 +88,17 @@ async def post_config(request: web.Request) -> web.Response:
     return web.json_response(state.switches.as_json())
 
 
+@ROUTES.get("/_sandbox/emails")
 async def get_emails(request: web.Request) -> web.Response:
     return web.json_response([])  # iCash sends no email; the route keeps sandboxes alike
 
 
+@ROUTES.post("/_sandbox/expire-sessions")
 async def post_expire_sessions(request: web.Request) -> web.Response:
     return web.json_response({"expired": request.app[STATE].expire_sessions()})
 
 
+@ROUTES.get("/_sandbox/health")
 async def get_health(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response(
@@ -103,12 +112,4 @@ async def get_health(request: web.Request) -> web.Response:
 
 def add_control_routes(app: web.Application) -> None:
     """Register every `/_sandbox` endpoint on `app`."""
-    add_shared_control_routes(app, STATE, FAULTS)
-    router = app.router
-    router.add_get("/_sandbox/config", get_config)
-    router.add_post("/_sandbox/config", post_config)
-    router.add_get("/_sandbox/documents", get_documents)
-    router.add_get("/_sandbox/operations", get_operations)
-    router.add_get("/_sandbox/emails", get_emails)
-    router.add_post("/_sandbox/expire-sessions", post_expire_sessions)
-    router.add_get("/_sandbox/health", get_health)
+    add_shared_control_routes(app, STATE, FAULTS, ROUTES)

@@ -16,11 +16,13 @@ from sandboxes.icount.cards import card_of
 from sandboxes.icount.rounding import ROUNDINGS, RULES
 from sandboxes.icount.rules import Refusal
 from sandboxes.icount.state import Document, SandboxState
-from sandboxes.kit.control import add_shared_control_routes, control_body, problem
+from sandboxes.kit.control import ControlRoutes, add_shared_control_routes, control_body, problem
 from sandboxes.kit.faults import Faults
 
 STATE = web.AppKey("icount_sandbox_state", SandboxState)
 FAULTS = web.AppKey("icount_sandbox_faults", Faults)
+#: this sandbox's own `/_sandbox` endpoints (the kit adds the shared ones)
+ROUTES = ControlRoutes()
 #: the answers to a repeated sanity_string the sandbox can give; the first is its default
 DUPLICATE_MODES = ("reject", "return_existing")
 
@@ -38,11 +40,13 @@ CONFIG_CHOICES: dict[str, tuple[str | bool, ...]] = {
 }
 
 
+@ROUTES.get("/_sandbox/config")
 async def get_config(request: web.Request) -> web.Response:
     state = request.app[STATE]
     return web.json_response({key: getattr(state, key) for key in CONFIG_CHOICES})
 
 
+@ROUTES.post("/_sandbox/config")
 async def post_config(request: web.Request) -> web.Response:
     """Set any of `duplicate_mode`, `rounding_rule`, `rounding`; a 422 names a bad one."""
     body = await control_body(request)
@@ -61,14 +65,17 @@ def _view(request: web.Request, document: Document) -> dict[str, Any]:
     return {**document.to_json(), "doc_url": url}
 
 
+@ROUTES.get("/_sandbox/documents")
 async def get_documents(request: web.Request) -> web.Response:
     return web.json_response([_view(request, d) for d in request.app[STATE].documents])
 
 
+@ROUTES.get("/_sandbox/emails")
 async def get_emails(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE].emails)
 
 
+@ROUTES.post("/_sandbox/cards")
 async def post_cards(request: web.Request) -> web.Response:
     """Seed a stored card: `{"client_id", "card_number", "validity"?, "cid"?}` → its token id.
 
@@ -98,16 +105,19 @@ async def post_cards(request: web.Request) -> web.Response:
     )
 
 
+@ROUTES.get("/_sandbox/transactions")
 async def get_transactions(request: web.Request) -> web.Response:
     """Every card transaction (no card number, no token id)."""
     made = request.app[STATE].cards.transactions
     return web.json_response([{**t.to_json(), "cid": t.cid} for t in made])
 
 
+@ROUTES.post("/_sandbox/expire-sessions")
 async def post_expire_sessions(request: web.Request) -> web.Response:
     return web.json_response({"expired": request.app[STATE].expire_sessions()})
 
 
+@ROUTES.get("/_sandbox/health")
 async def get_health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "documents": len(request.app[STATE].documents)})
 
@@ -142,6 +152,7 @@ def render_document(view: dict[str, Any]) -> str:
     )
 
 
+@ROUTES.get("/_sandbox/docs/{doctype}/{docnum}")
 async def get_document_page(request: web.Request) -> web.Response:
     doctype, docnum = request.match_info["doctype"], request.match_info["docnum"]
     document = request.app[STATE].find(doctype, docnum, request.query.get("cid"))
@@ -152,14 +163,4 @@ async def get_document_page(request: web.Request) -> web.Response:
 
 def add_control_routes(app: web.Application) -> None:
     """Register every `/_sandbox` endpoint on `app`."""
-    add_shared_control_routes(app, STATE, FAULTS)
-    router = app.router
-    router.add_get("/_sandbox/config", get_config)
-    router.add_post("/_sandbox/config", post_config)
-    router.add_get("/_sandbox/documents", get_documents)
-    router.add_get("/_sandbox/emails", get_emails)
-    router.add_post("/_sandbox/cards", post_cards)
-    router.add_get("/_sandbox/transactions", get_transactions)
-    router.add_post("/_sandbox/expire-sessions", post_expire_sessions)
-    router.add_get("/_sandbox/health", get_health)
-    router.add_get("/_sandbox/docs/{doctype}/{docnum}", get_document_page)
+    add_shared_control_routes(app, STATE, FAULTS, ROUTES)

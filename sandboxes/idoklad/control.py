@@ -17,9 +17,11 @@ from typing import Any
 from aiohttp import web
 
 from sandboxes.idoklad.state import FAULTS, STATE
-from sandboxes.kit.control import add_shared_control_routes, control_body, problem
+from sandboxes.kit.control import ControlRoutes, add_shared_control_routes, control_body, problem
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+#: this sandbox's own `/_sandbox` endpoints (the kit adds the shared ones)
+ROUTES = ControlRoutes()
 
 
 def _text(value: object) -> str:
@@ -54,10 +56,12 @@ def _config(request: web.Request) -> dict[str, Any]:
     }
 
 
+@ROUTES.get("/_sandbox/config")
 async def get_config(request: web.Request) -> web.Response:
     return answer(_config(request))
 
 
+@ROUTES.post("/_sandbox/config")
 async def post_config(request: web.Request) -> web.Response:
     """`{"rate_limit_per_s": N | null, "order_number_filter": bool, "ignore_filters": bool}`,
     any of them."""
@@ -80,10 +84,12 @@ async def post_config(request: web.Request) -> web.Response:
     return answer(_config(request))
 
 
+@ROUTES.get("/_sandbox/documents")
 async def get_documents(request: web.Request) -> web.Response:
     return answer(request.app[STATE].documents())
 
 
+@ROUTES.get("/_sandbox/contacts")
 async def get_contacts(request: web.Request) -> web.Response:
     companies = request.app[STATE].companies.values()
     return answer(
@@ -91,26 +97,21 @@ async def get_contacts(request: web.Request) -> web.Response:
     )
 
 
+@ROUTES.get("/_sandbox/emails")
 async def get_emails(request: web.Request) -> web.Response:
     return answer(request.app[STATE].emails)
 
 
+@ROUTES.post("/_sandbox/expire-tokens")
 async def post_expire_tokens(request: web.Request) -> web.Response:
     return answer({"expired": request.app[STATE].expire_tokens()})
 
 
+@ROUTES.get("/_sandbox/health")
 async def get_health(request: web.Request) -> web.Response:
     return answer({"status": "ok", "documents": len(request.app[STATE].documents())})
 
 
 def add_control_routes(app: web.Application) -> None:
     """Register every `/_sandbox` endpoint on `app`."""
-    add_shared_control_routes(app, STATE, FAULTS, dumps=_dumps)
-    router = app.router
-    router.add_get("/_sandbox/config", get_config)
-    router.add_post("/_sandbox/config", post_config)
-    router.add_get("/_sandbox/documents", get_documents)
-    router.add_get("/_sandbox/contacts", get_contacts)
-    router.add_get("/_sandbox/emails", get_emails)
-    router.add_post("/_sandbox/expire-tokens", post_expire_tokens)
-    router.add_get("/_sandbox/health", get_health)
+    add_shared_control_routes(app, STATE, FAULTS, ROUTES, dumps=_dumps)

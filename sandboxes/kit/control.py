@@ -2,18 +2,42 @@
 
 Not part of any provider's API. Control bodies are JSON: one that is not JSON is a 400,
 one that parses but makes no sense a 422, each with a problem+json body. Each sandbox
-adds its own routes (config, documents, emails, sessions, health) next to these.
+adds its own routes (config, documents, emails, sessions, health) next to these, declared
+by decorating their handlers with a `ControlRoutes` table's `get` or `post`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from sandboxes.kit.faults import Faults
+
+_Handler = TypeVar("_Handler", bound=Callable[[web.Request], Awaitable[web.StreamResponse]])
+
+
+class ControlRoutes:
+    """A sandbox's own `/_sandbox` endpoints: `@routes.get(path)` or `@routes.post(path)` on
+    a handler declares it (the handler keeps its type); `add_shared_control_routes` adds them."""
+
+    def __init__(self) -> None:
+        self.table = web.RouteTableDef()
+
+    def get(self, path: str) -> Callable[[_Handler], _Handler]:
+        return self._route("GET", path)
+
+    def post(self, path: str) -> Callable[[_Handler], _Handler]:
+        return self._route("POST", path)
+
+    def _route(self, method: str, path: str) -> Callable[[_Handler], _Handler]:
+        def declare(handler: _Handler) -> _Handler:
+            self.table.route(method, path)(handler)
+            return handler
+
+        return declare
 
 
 def problem(status: int, detail: str) -> web.HTTPException:
@@ -38,12 +62,13 @@ def add_shared_control_routes(
     app: web.Application,
     state: web.AppKey[Any],
     faults: web.AppKey[Faults],
+    own: ControlRoutes,
     *,
     dumps: Callable[[object], str] = json.dumps,
 ) -> None:
     """The `/_sandbox` endpoints every sandbox has alike: the request log, reset, and the
-    fault plans (read, add, clear). `app[state]` has `request_counts`, `request_log` and
-    `reset()`; `dumps` writes the answers."""
+    fault plans (read, add, clear), then the sandbox's `own`. `app[state]` has
+    `request_counts`, `request_log` and `reset()`; `dumps` writes the answers."""
 
     def answer(data: object) -> web.Response:
         return web.json_response(data, dumps=dumps)
@@ -76,3 +101,4 @@ def add_shared_control_routes(
     app.router.add_get("/_sandbox/faults", get_faults)
     app.router.add_post("/_sandbox/faults", post_faults)
     app.router.add_delete("/_sandbox/faults", delete_faults)
+    app.router.add_routes(own.table)
