@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from worker.domain.money import exponent, from_minor_units, parse_amount, quantize
+from invoicebridge.samples.allocation import allocate
+from worker.domain.money import parse_amount, quantize
 
 _ZERO = Decimal(0)
 
@@ -54,31 +55,18 @@ def order_rows(
     if not lines or min(prices) < 0 or min(quantities) < 1:
         raise ValueError("an order needs lines with prices >= 0 and quantities >= 1")
     bases = [price * quantity for price, quantity in zip(prices, quantities, strict=True)]
-    shares = _allocate(quantize(parse_amount(discount or 0), currency), bases, currency)
+    shares = allocate(
+        quantize(parse_amount(discount or 0), currency),
+        bases,
+        currency,
+        out_of_range="a discount must be between zero and the lines' total",
+    )
     taxes = [
         vat(base - share, rate, taxes_included, currency)
         for base, share in zip(bases, shares, strict=True)
     ]
     titles = [title for title, _, _ in lines]
     return list(map(Row, titles, prices, quantities, shares, taxes))
-
-
-def _allocate(amount: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
-    """Split `amount` over `weights` pro rata in whole minor units, summing to it exactly.
-
-    Largest remainder method, ties to the earlier line; no share exceeds its weight.
-    """
-    scale = exponent(currency)
-    units = int(amount.scaleb(scale))
-    parts = [int(weight.scaleb(scale)) for weight in weights]
-    whole = sum(parts)
-    if not 0 <= units <= whole:
-        raise ValueError("a discount must be between zero and the lines' total")
-    shares = [units * part // whole if whole else 0 for part in parts]
-    by_remainder = sorted(range(len(parts)), key=lambda n: (-(units * parts[n] % (whole or 1)), n))
-    for n in by_remainder[: units - sum(shares)]:
-        shares[n] += 1
-    return [from_minor_units(share, currency) for share in shares]
 
 
 def vat(amount: Decimal, rate: Decimal, taxes_included: bool, currency: str) -> Decimal:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from worker.domain.money import exponent, from_minor_units, parse_amount, quantize
+from invoicebridge.samples.allocation import allocate
+from worker.domain.money import parse_amount, quantize
 
 #: Writes an amount as WooCommerce does (see `formatter`).
 MoneyFormat = Callable[[Decimal], str]
@@ -44,7 +45,12 @@ def order_rows(
         raise ValueError("an order needs lines with prices >= 0 and quantities >= 1")
     subtotals = [price * qty for price, qty in zip(prices, quantities, strict=True)]
     gross = sum(subtotals, Decimal(0))
-    shares = _allocate(_coupon_amount(coupon, gross, currency), subtotals, currency)
+    shares = allocate(
+        _coupon_amount(coupon, gross, currency),
+        subtotals,
+        currency,
+        out_of_range="a coupon must be between zero and the lines' subtotal",
+    )
     rows = []
     for (name, _, qty), subtotal, share in zip(lines, subtotals, shares, strict=True):
         total = subtotal - share
@@ -68,24 +74,6 @@ def _coupon_amount(coupon: str | None, gross: Decimal, currency: str) -> Decimal
     if coupon.endswith("%"):
         return quantize(gross * parse_amount(coupon.removesuffix("%")) / 100, currency)
     return quantize(parse_amount(coupon), currency)
-
-
-def _allocate(amount: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
-    """Split `amount` over `weights` pro rata in whole minor units, summing to it exactly.
-
-    Largest remainder method, ties to the earlier line; no share exceeds its weight.
-    """
-    scale = exponent(currency)
-    units = int(amount.scaleb(scale))
-    parts = [int(weight.scaleb(scale)) for weight in weights]
-    whole = sum(parts)
-    if not 0 <= units <= whole:
-        raise ValueError("a coupon must be between zero and the lines' subtotal")
-    shares = [units * part // whole if whole else 0 for part in parts]
-    by_remainder = sorted(range(len(parts)), key=lambda n: (-(units * parts[n] % (whole or 1)), n))
-    for n in by_remainder[: units - sum(shares)]:
-        shares[n] += 1
-    return [from_minor_units(share, currency) for share in shares]
 
 
 def order_totals(
