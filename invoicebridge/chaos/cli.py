@@ -94,24 +94,8 @@ def render(result: ChaosResult) -> Table:
 
 
 def _plan(args: argparse.Namespace) -> ChaosPlan:
-    return ChaosPlan(
-        events=args.events,
-        rate=args.rate,
-        duplicates=args.duplicates,
-        worker_groups=args.worker_groups,
-        worker_kills=args.worker_kills,
-        kill_every_s=args.kill_every,
-        redis_restarts=args.redis_restarts,
-        receiver_restarts=args.receiver_restarts,
-        faults=not args.no_faults,
-        rolling_restarts=args.rolling_restarts,
-        trickle_orders=args.trickle_orders,
-        trickle_rate=args.trickle_rate,
-        trickle_kills=args.trickle_kills,
-        seed=args.seed,
-        broker=args.broker,
-        redis_failovers=args.redis_failovers,
-    )
+    numbers = {field: getattr(args, _dest(flag)) for flag, (field, _) in _NUMBER_FLAGS.items()}
+    return ChaosPlan(**numbers, faults=not args.no_faults, seed=args.seed, broker=args.broker)
 
 
 def report_data(result: ChaosResult) -> dict[str, Any]:
@@ -201,65 +185,66 @@ def _what(plan: ChaosPlan) -> str:
     return f"{trickle} with {plan.trickle_kills} worker kills, then {load}"
 
 
+#: the plan's numbers as flags: flag → (its `ChaosPlan` field, help); each flag's default
+#: is the field's in a `ChaosPlan()` (the low-traffic counts: `TRICKLE_*`), of its type
+_LOAD_FLAGS: dict[str, tuple[str, str]] = {
+    "--events": ("events", "orders to post"),
+    "--rate": ("rate", "webhooks per second"),
+    "--duplicates": ("duplicates", "re-deliveries per order, 0 to 1"),
+    "--worker-groups": ("worker_groups", "`invoicebridge worker` processes"),
+    "--worker-kills": ("worker_kills", "worker processes SIGKILLed (and started again)"),
+    "--kill-every": ("kill_every_s", "seconds between kills"),
+    "--redis-restarts": ("redis_restarts", "Redis restarts (SIGTERM, then up again on its AOF)"),
+    "--redis-failovers": (
+        "redis_failovers",
+        "run Redis under Sentinel and SIGKILL its primary this many times "
+        "(with --redis-restarts 0)",
+    ),
+    "--receiver-restarts": ("receiver_restarts", "receivers SIGKILLed and started again"),
+    "--rolling-restarts": (
+        "rolling_restarts",
+        "graceful restarts of every process, one after another",
+    ),
+}
+#: the low-traffic phase's (it runs before the load; Redis broker only)
+_TRICKLE_FLAGS: dict[str, tuple[str, str]] = {
+    "--trickle-orders": (
+        "trickle_orders",
+        "orders of the low-traffic phase, before the load (0: no such phase)",
+    ),
+    "--trickle-rate": ("trickle_rate", "orders per second in the low-traffic phase"),
+    "--trickle-kills": (
+        "trickle_kills",
+        "worker groups SIGKILLed in the low-traffic phase while they run orders (0: no "
+        "such phase); every order they strand must have its document within the heartbeat "
+        "timeout + 15 s",
+    ),
+}
+_NUMBER_FLAGS = _LOAD_FLAGS | _TRICKLE_FLAGS
+_METAVARS = {"--kill-every": "S"}
+
+
+def _dest(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
+
+
+def _add_numbers(parser: argparse.ArgumentParser, flags: dict[str, tuple[str, str]]) -> None:
+    plan, on = ChaosPlan(), {"trickle_orders": TRICKLE_ORDERS, "trickle_kills": TRICKLE_KILLS}
+    for flag, (field, help_text) in flags.items():
+        default = on.get(field, getattr(plan, field))
+        parser.add_argument(
+            flag, type=type(default), default=default, metavar=_METAVARS.get(flag), help=help_text
+        )
+
+
 def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chaos = subparsers.add_parser(
         "chaos", help="the system under load, kills and faults", description=__doc__
     )
     defaults = ChaosPlan()
-    chaos.add_argument("--events", type=int, default=defaults.events, help="orders to post")
-    chaos.add_argument("--rate", type=float, default=defaults.rate, help="webhooks per second")
-    chaos.add_argument(
-        "--duplicates",
-        type=float,
-        default=defaults.duplicates,
-        help="re-deliveries per order, 0 to 1",
-    )
-    chaos.add_argument(
-        "--worker-groups",
-        type=int,
-        default=defaults.worker_groups,
-        help="`invoicebridge worker` processes",
-    )
-    chaos.add_argument(
-        "--worker-kills",
-        type=int,
-        default=defaults.worker_kills,
-        help="worker processes SIGKILLed (and started again)",
-    )
-    chaos.add_argument(
-        "--kill-every",
-        type=float,
-        default=defaults.kill_every_s,
-        metavar="S",
-        help="seconds between kills",
-    )
-    chaos.add_argument(
-        "--redis-restarts",
-        type=int,
-        default=defaults.redis_restarts,
-        help="Redis restarts (SIGTERM, then up again on its AOF)",
-    )
-    chaos.add_argument(
-        "--redis-failovers",
-        type=int,
-        default=defaults.redis_failovers,
-        help="run Redis under Sentinel and SIGKILL its primary this many times "
-        "(with --redis-restarts 0)",
-    )
-    chaos.add_argument(
-        "--receiver-restarts",
-        type=int,
-        default=defaults.receiver_restarts,
-        help="receivers SIGKILLed and started again",
-    )
-    chaos.add_argument(
-        "--rolling-restarts",
-        type=int,
-        default=defaults.rolling_restarts,
-        help="graceful restarts of every process, one after another",
-    )
+    _add_numbers(chaos, _LOAD_FLAGS)
     chaos.add_argument("--no-faults", action="store_true", help="no sandbox faults")
-    _add_trickle_arguments(chaos, defaults)
+    _add_numbers(chaos, _TRICKLE_FLAGS)
     chaos.add_argument(
         "--seed", type=int, default=defaults.seed, help="the monkey's and the faults' seed"
     )
@@ -277,27 +262,3 @@ def add_chaos_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     )
     chaos.add_argument("--keep-logs", action="store_true")
     chaos.set_defaults(func=_run)
-
-
-def _add_trickle_arguments(chaos: argparse.ArgumentParser, defaults: ChaosPlan) -> None:
-    """The low-traffic phase's flags (it runs before the load; Redis broker only)."""
-    chaos.add_argument(
-        "--trickle-orders",
-        type=int,
-        default=TRICKLE_ORDERS,
-        help="orders of the low-traffic phase, before the load (0: no such phase)",
-    )
-    chaos.add_argument(
-        "--trickle-rate",
-        type=float,
-        default=defaults.trickle_rate,
-        help="orders per second in the low-traffic phase",
-    )
-    chaos.add_argument(
-        "--trickle-kills",
-        type=int,
-        default=TRICKLE_KILLS,
-        help="worker groups SIGKILLed in the low-traffic phase while they run orders (0: no "
-        "such phase); every order they strand must have its document within the heartbeat "
-        "timeout + 15 s",
-    )
