@@ -73,8 +73,18 @@ _FILTERS = [
 ]
 
 
+_ACTING = "401 403 404 409"  #: what an operator's action on one event can answer
+_NOTED = _ACTING + " 400 422"  #: the same with a `NoteRequest` body
+
+
+def _action(
+    summary: str, ok: str, on: dict[str, Any], errors: str, body: str | None = None
+) -> dict[str, Any]:
+    """The `POST` of an operator's action on one event or tenant (`on`: its path parameter)."""
+    return {"post": _operation(summary, ok, errors=errors, body=body, params=[on])}
+
+
 def _paths() -> dict[str, Any]:
-    acting = "401 403 404 409"
     return {
         "/whoami": {"get": _operation("the token's name and role", "name and role")},
         "/overview": {
@@ -107,40 +117,25 @@ def _paths() -> dict[str, Any]:
                 params=[_EVENT_ID],
             )
         },
-        "/events/{event_id}/retry": {
-            "post": _operation(
-                "queue a failed, needs-attention or stuck event again",
-                "retried",
-                errors=acting,
-                params=[_EVENT_ID],
-            )
-        },
-        "/events/{event_id}/discard": {
-            "post": _operation(
-                "mark an unfinished event discarded (final)",
-                "done",
-                errors=acting + " 400 422",
-                body="NoteRequest",
-                params=[_EVENT_ID],
-            )
-        },
-        "/events/{event_id}/resolve": {
-            "post": _operation(
-                "mark an unfinished event resolved by hand (final)",
-                "done",
-                errors=acting + " 400 422",
-                body="NoteRequest",
-                params=[_EVENT_ID],
-            )
-        },
-        "/events/{event_id}/replay": {
-            "post": _operation(
-                "run a done event through the planner again (changes nothing that is done)",
-                "queued",
-                errors=acting,
-                params=[_EVENT_ID],
-            )
-        },
+        "/events/{event_id}/retry": _action(
+            "queue a failed, needs-attention or stuck event again", "retried", _EVENT_ID, _ACTING
+        ),
+        "/events/{event_id}/discard": _action(
+            "mark an unfinished event discarded (final)", "done", _EVENT_ID, _NOTED, "NoteRequest"
+        ),
+        "/events/{event_id}/resolve": _action(
+            "mark an unfinished event resolved by hand (final)",
+            "done",
+            _EVENT_ID,
+            _NOTED,
+            "NoteRequest",
+        ),
+        "/events/{event_id}/replay": _action(
+            "run a done event through the planner again (changes nothing that is done)",
+            "queued",
+            _EVENT_ID,
+            _ACTING,
+        ),
         "/retry": {
             "post": _operation(
                 "bulk retry: listed events, or every failed event matching the filters",
@@ -150,22 +145,15 @@ def _paths() -> dict[str, Any]:
             )
         },
         "/tenants": {"get": _operation("tenants, paused, counts, last ping", "tenants")},
-        "/tenants/{tenant}/pause": {
-            "post": _operation(
-                "hold back a tenant's events (still accepted and recorded)",
-                "paused",
-                errors="401 403 404",
-                params=[_TENANT],
-            )
-        },
-        "/tenants/{tenant}/resume": {
-            "post": _operation(
-                "let a paused tenant's events run",
-                "resumed",
-                errors="401 403 404",
-                params=[_TENANT],
-            )
-        },
+        "/tenants/{tenant}/pause": _action(
+            "hold back a tenant's events (still accepted and recorded)",
+            "paused",
+            _TENANT,
+            "401 403 404",
+        ),
+        "/tenants/{tenant}/resume": _action(
+            "let a paused tenant's events run", "resumed", _TENANT, "401 403 404"
+        ),
         "/actions": {
             "get": _operation(
                 "operator actions, newest first",
