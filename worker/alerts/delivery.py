@@ -137,23 +137,17 @@ class Deliverer:
         """Await one channel's send; log and count the outcome, never raise."""
         try:
             await send
-        except (DeliveryFailed, BridgeError) as exc:
+        except Exception as exc:
+            # ours say what failed; any other (a bad secret, a header the mail library
+            # refuses, a bug) is named by its type only
+            known = isinstance(exc, (DeliveryFailed, BridgeError))
             await self._count(tenant, channel, "failed")
             log.warning(
                 "alert_delivery_failed",
                 tenant=tenant,
                 channel=channel,
                 alert=payload["type"],
-                error=str(exc),
-            )
-        except Exception as exc:  # a bad secret, a header the mail library refuses, a bug
-            await self._count(tenant, channel, "failed")
-            log.warning(
-                "alert_delivery_failed",
-                tenant=tenant,
-                channel=channel,
-                alert=payload["type"],
-                error=type(exc).__name__,
+                error=str(exc) if known else type(exc).__name__,
             )
         else:
             await self._count(tenant, channel, "ok")

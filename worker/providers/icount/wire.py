@@ -28,6 +28,7 @@ from worker.providers.icount.totals import (
     is_truthy,
     money_fields,
 )
+from worker.providers.icount.wire_charge import pick
 from worker.providers.icount.wire_docs import docnum_value
 from worker.providers.icount.wire_payment import charged_payment, gift_card_note, payment_fields
 from worker.providers.retry_after import retry_after_ms
@@ -220,16 +221,6 @@ def decipher(
     _raise_refusal(status, data, secrets)
 
 
-def _pick(data: Mapping[str, Any], *keys: str) -> Any:
-    nested = data.get("data")
-    for source in (data, nested if isinstance(nested, Mapping) else {}):
-        for key in keys:
-            value = source.get(key)
-            if value not in (None, ""):
-                return value
-    return None
-
-
 def _optional_amount(value: Any) -> Decimal | None:
     try:
         return None if value is None else parse_amount(value)
@@ -259,17 +250,17 @@ def parse_document(data: Mapping[str, Any], *, emailed: bool, doctype: str = "")
         OutcomeUnknown: success without a document number; ask again with the same
             `sanity_string` to learn it.
     """
-    docnum = _pick(data, "docnum", "doc_number")
+    docnum = pick(data, "docnum", "doc_number")
     if docnum is None:
         raise OutcomeUnknown("iCount reported success without a document number")
     url, client_id, total = (
-        _pick(data, "doc_url", "pdf_link", "doclink"),
-        _pick(data, "client_id"),
-        _pick(data, "totalwithvat", "total"),
+        pick(data, "doc_url", "pdf_link", "doclink"),
+        pick(data, "client_id"),
+        pick(data, "totalwithvat", "total"),
     )
-    vat = _pick(data, "totalvat")
+    vat = pick(data, "totalvat")
     return DocumentRef(
-        doctype=str(_pick(data, "doctype") or doctype),
+        doctype=str(pick(data, "doctype") or doctype),
         docnum=str(docnum),
         doc_url=None if url is None else str(url),
         client_id=None if client_id is None else str(client_id),

@@ -149,7 +149,9 @@ def charge_error(reason: str) -> Permanent | Retryable:
 # --- answers ----------------------------------------------------------------------------
 
 
-def _pick(data: Mapping[str, Any], *keys: str) -> Any:
+def pick(data: Mapping[str, Any], *keys: str) -> Any:
+    """The first of `keys` with a value (not None, not "") in an iCount answer, or in its
+    `data` object; None if none has one."""
     nested = data.get("data")
     for source in (data, nested if isinstance(nested, Mapping) else {}):
         for key in keys:
@@ -165,7 +167,7 @@ def stored_token(data: Mapping[str, Any]) -> str:
     Raises:
         Permanent: the answer names no token (`no_stored_card`).
     """
-    token = _pick(data, "cc_token_id", "token_id")
+    token = pick(data, "cc_token_id", "token_id")
     if token is None or isinstance(token, bool | Mapping | list):
         raise Permanent("iCount has no stored card for the customer", reason="no_stored_card")
     return str(token)
@@ -186,25 +188,25 @@ def _count(value: Any, default: int) -> int:
 
 
 def _card_type(data: Mapping[str, Any]) -> str | None:
-    name = _pick(data, "cc_card_type", "card_type")
+    name = pick(data, "cc_card_type", "card_type")
     if isinstance(name, str) and _CARD_TYPE_NAME.fullmatch(name.strip()):
         return name.strip().upper()  # only a brand's letters are kept: never card digits
-    return CARD_TYPES.get(_count(_pick(data, "cc_type") or name, 0))
+    return CARD_TYPES.get(_count(pick(data, "cc_type") or name, 0))
 
 
 def _charge_ref(item: Mapping[str, Any], order: ChargeOrder | None) -> ChargeRef | None:
-    code = _pick(item, "confirmation_code")
+    code = pick(item, "confirmation_code")
     if code is None:
         return None
-    amount = _amount(_pick(item, "sum"), None if order is None else order.amount)
-    currency = _pick(item, "currency_code", "currency") or (order.currency if order else None)
+    amount = _amount(pick(item, "sum"), None if order is None else order.amount)
+    currency = pick(item, "currency_code", "currency") or (order.currency if order else None)
     if amount is None or not isinstance(currency, str):
         return None
-    count = _count(_pick(item, "num_of_payments"), order.num_of_payments if order else 1)
-    first = _amount(_pick(item, "first_payment"), None)
+    count = _count(pick(item, "num_of_payments"), order.num_of_payments if order else 1)
+    first = _amount(pick(item, "first_payment"), None)
     if first is None and order is not None and count > 1:
         first = first_payment(order.amount, count, order.currency, order.first_payment)
-    deal = _pick(item, "deal_id", "cc_deal_id", "transaction_id")
+    deal = pick(item, "deal_id", "cc_deal_id", "transaction_id")
     return ChargeRef(
         confirmation_code=str(code),
         amount=amount,
