@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from itertools import accumulate
 from typing import Any
 
@@ -148,6 +148,15 @@ def _may_hold_secret(text: str) -> bool:
 def redact_text(text: str) -> str:
     """Scrub card numbers (Luhn-valid digit runs), bearer tokens and secrets out of free text."""
     return scrub(text) if _may_hold_secret(text) else text
+
+
+def redact_secrets(text: str, secrets: Collection[str]) -> str:
+    """`redact_text` of `text` once each of the caller's own `secrets` (its API key, password
+    or token; empty ones skipped) is replaced by REDACTED: for a provider's error text."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return redact_text(text)
 
 
 def scrub(text: str) -> str:

@@ -34,3 +34,9 @@ def retry_after_ms(value: str | None, *, now: datetime | None = None) -> int | N
         when = when.replace(tzinfo=UTC)
     wait = when - (now or datetime.now(UTC))
     return max(0, int(wait.total_seconds() * 1000))
+
+
+def retry_after_or(value: str | None, default_ms: int) -> int:
+    """`retry_after_ms(value)`, or the provider's own `default_ms` when it has no wait."""
+    delay = retry_after_ms(value)
+    return default_ms if delay is None else delay

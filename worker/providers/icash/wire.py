@@ -24,9 +24,9 @@ from collections.abc import Collection, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NoReturn
 
-from worker.domain.redaction import redact_text
+from worker.domain.redaction import redact_secrets
 from worker.errors import Permanent, RateLimited, Retryable
-from worker.providers.retry_after import retry_after_ms
+from worker.providers.retry_after import retry_after_or
 
 # --- methods and fields (the one place that names them) ---------------------------------
 
@@ -145,18 +145,6 @@ def plain(value: Decimal, places: int, min_places: int = 0) -> str:
 # --- answers -------------------------------------------------------------------------------
 
 
-def _delay_ms(retry_after: str | None) -> int:
-    delay = retry_after_ms(retry_after)
-    return RATE_LIMIT_DELAY_MS if delay is None else delay
-
-
-def _scrub(text: str, secrets: Collection[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return redact_text(text)
-
-
 def reason_of(message: str) -> str:
     """A `Permanent.reason` from iCash's message: "Wrong value for X" → wrong_value_for_x."""
     return re.sub(r"[^a-z0-9]+", "_", message.lower()).strip("_")[:64] or "rejected"
@@ -170,7 +158,7 @@ def _raise_refusal(message: str, with_session: bool, secrets: Collection[str]) -
         raise NonceRejected("iCash refused the nonce as not greater than the last one")
     if _THROTTLE_TEXT in text:
         raise RateLimited("iCash asked us to slow down", delay_ms=RATE_LIMIT_DELAY_MS)
-    clean = _scrub(message or "no error_message", secrets)
+    clean = redact_secrets(message or "no error_message", secrets)
     raise Permanent(f"iCash refused the request: {clean}", reason=reason_of(clean))
 
 
@@ -196,7 +184,9 @@ def decipher(
         Permanent: any other `status: 0` (reason from the message), or another 4xx.
     """
     if status == 429:
-        raise RateLimited("iCash asked us to slow down", delay_ms=_delay_ms(retry_after))
+        raise RateLimited(
+            "iCash asked us to slow down", delay_ms=retry_after_or(retry_after, RATE_LIMIT_DELAY_MS)
+        )
     if status >= 500:
         raise Retryable(f"iCash answered HTTP {status}")
     try:

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from worker.domain.events import Customer, Order
 from worker.domain.money import parse_amount
-from worker.domain.redaction import redact_text
+from worker.domain.redaction import redact_secrets
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.providers.base import ChargeRef, DocumentRef
 from worker.providers.icount.totals import (
@@ -31,7 +31,7 @@ from worker.providers.icount.totals import (
 from worker.providers.icount.wire_charge import pick
 from worker.providers.icount.wire_docs import docnum_value
 from worker.providers.icount.wire_payment import charged_payment, gift_card_note, payment_fields
-from worker.providers.retry_after import retry_after_ms
+from worker.providers.retry_after import retry_after_or
 from worker.settings import DocumentSettings
 
 __all__ = [
@@ -157,24 +157,12 @@ def build_document_request(
 # --- responses ------------------------------------------------------------------------
 
 
-def _delay_ms(retry_after: str | None) -> int:
-    delay = retry_after_ms(retry_after)
-    return RATE_LIMIT_DELAY_MS if delay is None else delay
-
-
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
         data = json.loads(body)
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
-
-
-def _scrub(text: str, secrets: Collection[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return redact_text(text)
 
 
 def _raise_refusal(status: int, data: Mapping[str, Any], secrets: Collection[str]) -> NoReturn:
@@ -185,9 +173,9 @@ def _raise_refusal(status: int, data: Mapping[str, Any], secrets: Collection[str
         raise SessionExpired("iCount no longer accepts the session id")
     if _THROTTLE_TEXT in text or reason == "too_many_requests":
         raise RateLimited("iCount asked us to slow down", delay_ms=RATE_LIMIT_DELAY_MS)
-    message = _scrub(description or reason or "no error description", secrets)
+    message = redact_secrets(description or reason or "no error description", secrets)
     code = reason or (f"http_{status}" if status >= 400 else "rejected")
-    raise Permanent(f"iCount refused the request: {message}", reason=_scrub(code, secrets))
+    raise Permanent(f"iCount refused the request: {message}", reason=redact_secrets(code, secrets))
 
 
 def decipher(
@@ -208,7 +196,10 @@ def decipher(
         Permanent: `status: false` otherwise (with iCount's `reason`), or another 4xx.
     """
     if status == 429 or body.strip().lower().startswith(_THROTTLE_TEXT.encode()):
-        raise RateLimited("iCount asked us to slow down", delay_ms=_delay_ms(retry_after))
+        raise RateLimited(
+            "iCount asked us to slow down",
+            delay_ms=retry_after_or(retry_after, RATE_LIMIT_DELAY_MS),
+        )
     if status >= 500:
         raise Retryable(f"iCount answered HTTP {status}")
     data = _json_object(body)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from worker.domain.redaction import redact_text
+from worker.domain.redaction import redact_secrets
 from worker.errors import Permanent, RateLimited, Retryable
 from worker.providers.idoklad.codec import loads
-from worker.providers.retry_after import retry_after_ms
+from worker.providers.retry_after import retry_after_or
 
 #: wait after a 429 without a usable `Retry-After`, in ms (providers.md D.2.3 suggests 60 s)
 RATE_LIMIT_DELAY_MS = 60_000
@@ -37,20 +37,6 @@ class TokenRejected(Permanent):
 
 class MalformedAnswer(Retryable):
     """A 2xx answer that is not JSON; after a mutating call the client makes it OutcomeUnknown."""
-
-
-def _delay_ms(retry_after: str | None) -> int:
-    """The wait `Retry-After` asks for (seconds or an HTTP-date), in ms;
-    `RATE_LIMIT_DELAY_MS` when it is absent or unreadable."""
-    delay = retry_after_ms(retry_after)
-    return RATE_LIMIT_DELAY_MS if delay is None else delay
-
-
-def _scrub(text: str, secrets: Collection[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return redact_text(text)[:500]
 
 
 def _model_errors(body: bytes) -> str:
@@ -84,11 +70,14 @@ def decipher(
         except ValueError:
             raise MalformedAnswer(f"iDoklad answered HTTP {status} with a non-JSON body") from None
     if status == 429:
-        raise RateLimited("iDoklad's API limit was exceeded", delay_ms=_delay_ms(retry_after))
+        raise RateLimited(
+            "iDoklad's API limit was exceeded",
+            delay_ms=retry_after_or(retry_after, RATE_LIMIT_DELAY_MS),
+        )
     if status >= 500:
         raise Retryable(f"iDoklad answered HTTP {status}")
     if status == 400:
-        detail = _scrub(_model_errors(body), secrets)
+        detail = redact_secrets(_model_errors(body), secrets)[:500]
         raise Permanent(f"iDoklad refused the model: {detail}", reason="invalid_model")
     if status == 401:
         raise TokenRejected("iDoklad refused the access token (HTTP 401)")
@@ -114,7 +103,7 @@ def decipher_token(status: int, body: bytes, retry_after: str | None = None) -> 
             return token, expires
         raise Retryable("iDoklad's token answer has no access_token / expires_in")
     if status == 429:
-        delay_ms = _delay_ms(retry_after)
+        delay_ms = retry_after_or(retry_after, RATE_LIMIT_DELAY_MS)
         raise RateLimited("iDoklad's token endpoint is rate limited", delay_ms=delay_ms)
     if status in (400, 401):
         code = data.get("error") if isinstance(data, Mapping) else None
