@@ -23,6 +23,7 @@ from sandboxes.idoklad.models import (
 )
 from sandboxes.idoklad.state import Company, now_text
 from worker.providers.idoklad.wire import MATURITY_DAYS
+from worker.providers.pdf_file import pdf_file
 
 INVOICE_PREFIX, CREDIT_NOTE_PREFIX = "", "D"
 
@@ -225,18 +226,7 @@ def render_pdf(lines: list[str]) -> bytes:
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return pdf_file(objects)
 
 
 def document_pdf(title: str, document: Mapping[str, Any]) -> bytes:
