@@ -22,7 +22,7 @@ from decimal import Decimal
 from worker.domain.events import Order
 from worker.errors import NeedsAttention
 from worker.providers.icash import wire
-from worker.providers.icash.sale import pay_type
+from worker.providers.icash.sale import pay_type, prefix_summing_to
 from worker.settings import DocumentSettings, ICashSettings
 
 #: the `icash.pay_types` key of the part of an order gift cards paid
@@ -83,13 +83,9 @@ def payments_added(parts: Sequence[PaymentPart], paid: Decimal) -> int:
         NeedsAttention: no prefix of them makes it (`operation_paid_differs`): someone else
             paid on the operation, so it is not ours to finish.
     """
-    added = Decimal(0)
-    for count, part in enumerate(parts):
-        if added == paid:
-            return count
-        added += part.amount
-    if added == paid:
-        return len(parts)
+    count = prefix_summing_to([part.amount for part in parts], paid)
+    if count is not None:
+        return count
     raise NeedsAttention(
         f"an iCash operation of ours is paid {paid}, which none of its first payments "
         f"({', '.join(str(part.amount) for part in parts)}) add up to",

@@ -159,6 +159,17 @@ def _take_off(items: list[SaleItem], amount: Decimal) -> list[SaleItem]:
     return items
 
 
+def prefix_summing_to(amounts: Sequence[Decimal], total: Decimal) -> int | None:
+    """How many of `amounts`, from the first, add up to `total` (the fewest); None if no
+    prefix does. What an operation holds tells how many of ours were added before."""
+    added = Decimal(0)
+    for count, amount in enumerate(amounts):
+        if added == total:
+            return count
+        added += amount
+    return len(amounts) if added == total else None
+
+
 def items_added(items: Sequence[SaleItem], operation_price: Decimal) -> int:
     """How many of `items` an operation already holds, from its `OperationPrice`: items are
     added in order and each is above 0, so only one prefix can sum to it.
@@ -167,13 +178,9 @@ def items_added(items: Sequence[SaleItem], operation_price: Decimal) -> int:
         NeedsAttention: no prefix does (`operation_unexplained`): something else was added,
             so the operation is not ours to finish.
     """
-    added = Decimal(0)
-    for count, item in enumerate(items):
-        if added == operation_price:
-            return count
-        added += item.amount
-    if added == operation_price:
-        return len(items)
+    count = prefix_summing_to([item.amount for item in items], operation_price)
+    if count is not None:
+        return count
     raise NeedsAttention(
         f"an iCash operation of ours holds {operation_price}, which none of "
         "its first items add up to",
