@@ -243,10 +243,7 @@ def _listed(call: Call, document: Document) -> bool:
         high is not None and fields["DocumentDate"] > high
     ):
         return False
-    if call.switches.ignore_import_filters:
-        return True
-    source, ref = values["ImportSource"], values["ImportRefID"]
-    return source in (None, document.import_source) and ref in (None, document.import_ref)
+    return call.imported_as(document.import_source, document.import_ref)
 
 
 def documents_list(call: Call) -> dict[str, Any]:

@@ -321,10 +321,7 @@ def _listed(call: Call, op: Operation, row: dict[str, Any]) -> bool:
             high is not None and row[key][: len(high)] > high
         ):
             return False
-    if call.switches.ignore_import_filters:
-        return True
-    source, ref = values["ImportSource"], values["ImportRefID"]
-    return source in (None, op.import_source) and ref in (None, op.import_ref)
+    return call.imported_as(op.import_source, op.import_ref)
 
 
 def operations_list(call: Call) -> dict[str, Any]:

@@ -202,6 +202,14 @@ class Call:
     def switches(self) -> Switches:
         return self.state.switches
 
+    def imported_as(self, source: str, ref: str) -> bool:
+        """Whether what was imported as `source` and `ref` passes the call's `ImportSource`
+        and `ImportRefID` filters (anything does under `ignore_import_filters`)."""
+        if self.switches.ignore_import_filters:
+            return True
+        wanted_source, wanted_ref = self.values["ImportSource"], self.values["ImportRefID"]
+        return wanted_source in (None, source) and wanted_ref in (None, ref)
+
 
 Handler = Callable[[Call], Any]
 
