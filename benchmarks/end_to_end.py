@@ -55,15 +55,7 @@ def _measure(workdir: Path, processes: int) -> Run:
         stack.set_faults({"latency_ms": int(LATENCY_S * 1000)})
         ours = [*family(stack.procs["receiver"].pid), *family(stack.procs["workers"].pid)]
         cpu_before, started = cpu_seconds(ours), time.monotonic()
-        plan = LoadPlan(
-            url=stack.receiver_url,
-            source="shopify",
-            tenant=stack.tenant,
-            secret=stack.secret,
-            count=ORDERS,
-            concurrency=32,
-            max_seconds=300,
-        )
+        plan = LoadPlan(**stack.shopify_target(), count=ORDERS, concurrency=32, max_seconds=300)
         report = asyncio.run(run_load(plan))
         if len(report.acknowledged) != ORDERS:
             raise RuntimeError(f"only {len(report.acknowledged)} of {ORDERS} acknowledged")

@@ -24,10 +24,7 @@ def _load(
     stack: LocalStack, url: str, first: int, count: int, rate: float | None = None
 ) -> LoadReport:
     plan = LoadPlan(
-        url=url,
-        source="shopify",
-        tenant=stack.tenant,
-        secret=stack.secret,
+        **stack.shopify_target(url),
         count=count,
         rate=rate,
         concurrency=CONCURRENCY,

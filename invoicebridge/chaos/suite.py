@@ -291,10 +291,7 @@ def run_chaos(stack: ChaosStack, plan: ChaosPlan, *, console: Console | None = N
         for spec in fault_plans(plan.seed):
             stack.set_faults(spec)
     load_plan = LoadPlan(
-        url=stack.receiver_url,
-        source="shopify",
-        tenant=stack.tenant,
-        secret=stack.secret,
+        **stack.shopify_target(),
         count=plan.events,
         rate=plan.rate,
         duplicates=plan.duplicates,

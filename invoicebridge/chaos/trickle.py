@@ -269,10 +269,7 @@ def run_trickle(
     Every worker group of `stack` must have been started known (`start_known_workers`)."""
     bound_s = stack.options.heartbeat_timeout_ms / 1000 + MARGIN_S
     load_plan = LoadPlan(
-        url=stack.receiver_url,
-        source="shopify",
-        tenant=stack.tenant,
-        secret=stack.secret,
+        **stack.shopify_target(),
         count=plan.orders,
         rate=plan.rate,
         concurrency=4,

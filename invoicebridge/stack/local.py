@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import redis
 
@@ -60,6 +60,15 @@ class StackOptions:
     #: "single", or "sentinel": a primary, two replicas and three sentinels, the receiver
     #: answering only once a webhook's record is on a replica
     redis: str = "single"
+
+
+class ShopTarget(TypedDict):
+    """The `LoadPlan` fields that send Shopify orders to a stack's tenant."""
+
+    url: str
+    source: str
+    tenant: str
+    secret: str
 
 
 @dataclass
@@ -311,6 +320,12 @@ class LocalStack(StackDriving):
     def write_config(self) -> None:
         self.config.write_text(render_config(self))
 
+    def shopify_target(self, url: str | None = None) -> ShopTarget:
+        """Where a load of Shopify orders goes, `LoadPlan(**stack.shopify_target(), count=…)`:
+        this stack's receiver (or `url`), signed for its tenant."""
+        url = url or self.receiver_url
+        return ShopTarget(url=url, source="shopify", tenant=self.tenant, secret=self.secret)
+
     def tenants(self) -> dict[str, tuple[str, str]]:
         """Tenant id -> (source, provider): one shop per source, one per provider."""
         return stack_tenants(self.tenant)
@@ -325,4 +340,12 @@ def running_stack(workdir: Path, options: StackOptions | None = None) -> Iterato
         stack.down()
 
 
-__all__ = ["BUSY_STATES", "LocalStack", "StackOptions", "free_port", "http_json", "running_stack"]
+__all__ = [
+    "BUSY_STATES",
+    "LocalStack",
+    "ShopTarget",
+    "StackOptions",
+    "free_port",
+    "http_json",
+    "running_stack",
+]
