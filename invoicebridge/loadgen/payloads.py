@@ -80,6 +80,23 @@ class Delivery:
     currency: str
     signed_at: int = 0  #: unix seconds inside the signature; 0 when it carries no time
 
+    @classmethod
+    def of(
+        cls,
+        source: str,
+        tenant: str,
+        order_id: int,
+        key: str,
+        body: bytes,
+        headers: dict[str, str],
+        total: Decimal,
+        signed_at: int = 0,
+    ) -> Delivery:
+        """`tenant`'s order from `source`, signed: the ledger's event id is derived from the
+        dedupe `key` as the receiver derives it."""
+        event_id = ledger_event_id(tenant, source, key)
+        return cls(str(order_id), key, event_id, body, headers, total, CURRENCY, signed_at)
+
 
 def order_lines(order_id: int, count: int) -> list[Line]:
     """`count` lines rotating through the catalogue, quantities 1-3, deterministic per order."""
@@ -111,15 +128,8 @@ def shopify_delivery(order_id: int, lines: Sequence[Line], tenant: str, secret: 
     event = f"loadgen-{order_id}-paid"
     headers = samples.headers_for(body, topic=SHOPIFY_TOPIC, secret=secret, event_id=event)
     key = f"{samples.SHOP.lower()}:{SHOPIFY_TOPIC}:{event}"
-    return Delivery(
-        str(order_id),
-        key,
-        ledger_event_id(tenant, "shopify", key),
-        body,
-        headers,
-        Decimal(order["total_price"]),
-        CURRENCY,
-    )
+    total = Decimal(order["total_price"])
+    return Delivery.of("shopify", tenant, order_id, key, body, headers, total)
 
 
 def woocommerce_delivery(
@@ -141,15 +151,8 @@ def woocommerce_delivery(
     host = samples_woocommerce.SOURCE.split("://")[-1].rstrip("/").lower()
     key = f"{host}:{headers['X-WC-Webhook-ID']}:{WOO_TOPIC}:order/{order_id}:"
     key += order["date_modified_gmt"]
-    return Delivery(
-        str(order_id),
-        key,
-        ledger_event_id(tenant, "woocommerce", key),
-        body,
-        headers,
-        Decimal(order["total"]),
-        CURRENCY,
-    )
+    total = Decimal(order["total"])
+    return Delivery.of("woocommerce", tenant, order_id, key, body, headers, total)
 
 
 def stripe_delivery(order_id: int, lines: Sequence[Line], tenant: str, secret: str) -> Delivery:
@@ -169,16 +172,7 @@ def stripe_delivery(order_id: int, lines: Sequence[Line], tenant: str, secret: s
     body = samples_stripe.encode_body(event)
     now = int(time.time())
     headers = samples_stripe.headers_for(body, secret, timestamp=now)
-    return Delivery(
-        str(order_id),
-        event["id"],
-        ledger_event_id(tenant, "stripe", event["id"]),
-        body,
-        headers,
-        total,
-        CURRENCY,
-        now,
-    )
+    return Delivery.of("stripe", tenant, order_id, event["id"], body, headers, total, now)
 
 
 def standard_delivery(order_id: int, lines: Sequence[Line], tenant: str, secret: str) -> Delivery:
@@ -196,16 +190,8 @@ def standard_delivery(order_id: int, lines: Sequence[Line], tenant: str, secret:
     msg_id = f"msg_loadgen_{order_id}"
     now = int(time.time())
     headers = samples_standard.headers_for(body, secret, msg_id=msg_id, timestamp=now)
-    return Delivery(
-        str(order_id),
-        msg_id,
-        ledger_event_id(tenant, "standard", msg_id),
-        body,
-        headers,
-        Decimal(data["order"]["total"]),
-        CURRENCY,
-        now,
-    )
+    total = Decimal(data["order"]["total"])
+    return Delivery.of("standard", tenant, order_id, msg_id, body, headers, total, now)
 
 
 Builder = Callable[[int, Sequence[Line], str, str], Delivery]
