@@ -30,6 +30,7 @@ from worker.providers import http
 from worker.providers.icash import wire
 from worker.providers.icash.nonces import Nonces, ProcessNonces, key_id
 from worker.providers.pacer import pacer_for, pacing_key
+from worker.providers.session import SharedSession
 from worker.settings import ICashSettings
 
 #: sends of one call with fresh nonces while other processes' nonces overtake ours
@@ -61,17 +62,19 @@ class ICashClient:
         self._base_url = settings.base_url.rstrip("/")
         self._secret = settings.secret_key.get_secret_value()
         self._nonces = nonces or _PROCESS_NONCES
-        self._ses: str | None = None
-        self._login_lock = asyncio.Lock()
+        self._ses = SharedSession(self._open_session)
         self._send_lock = asyncio.Lock()
 
     async def login(self) -> None:
         """Open a session; later calls send its `session_id` as `ses`."""
+        await self._ses.open()
+
+    async def _open_session(self) -> str:
         data = _object(await self._send(wire.LOGIN, {}, None, False), wire.LOGIN)
         session_id = data.get("session_id")
         if not isinstance(session_id, str) or not session_id:
             raise Permanent("iCash login answered without a session_id", reason="no_session")
-        self._ses = session_id
+        return session_id
 
     async def call(
         self, method: str, fields: Mapping[str, object], *, mutating: bool = False
@@ -101,19 +104,12 @@ class ICashClient:
     async def _request(
         self, method: str, fields: Mapping[str, object], *, mutating: bool = False
     ) -> Any:
-        ses = await self._session_id(stale=None)
+        ses = await self._ses.current()
         try:
             return await self._send(method, fields, ses, mutating)
         except wire.SessionExpired:
-            ses = await self._session_id(stale=ses)
+            ses = await self._ses.current(stale=ses)
             return await self._send(method, fields, ses, mutating)
-
-    async def _session_id(self, *, stale: str | None) -> str:
-        async with self._login_lock:
-            if self._ses is None or self._ses == stale:
-                await self.login()
-            assert self._ses is not None
-            return self._ses
 
     async def _send(
         self, method: str, fields: Mapping[str, object], ses: str | None, mutating: bool

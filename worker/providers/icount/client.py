@@ -25,7 +25,6 @@ so neither a token nor card data from iCount's own text reaches an error.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Mapping
 from functools import partial
@@ -49,6 +48,7 @@ from worker.providers.icount.wire_docs import (
     search_rows,
 )
 from worker.providers.pacer import pacer_for, pacing_key
+from worker.providers.session import SharedSession
 from worker.settings import ICountSettings
 
 LOGIN = "auth/login"
@@ -89,8 +89,7 @@ class ICountClient:
         self.is_test = settings.is_test
         self._pacer = pacer_for(settings.base_url, pacing_key(tenant, _account(settings)))
         self._base_url = settings.base_url.rstrip("/")
-        self._sid: str | None = None
-        self._login_lock = asyncio.Lock()
+        self._sid = SharedSession(self._open_session)
         token, password = settings.api_token, settings.pass_
         self._token = token.get_secret_value() if token else None
         self._password = password.get_secret_value() if password else None
@@ -182,11 +181,14 @@ class ICountClient:
 
     async def login(self) -> None:
         """Open a session with cid/user/pass; later calls send its `sid`."""
+        await self._sid.open()
+
+    async def _open_session(self) -> str:
         data = await self._request(LOGIN, {})
         sid = data.get("sid")
         if not isinstance(sid, str) or not sid:
             raise Permanent("iCount auth/login answered without a sid", reason="no_sid")
-        self._sid = sid
+        return sid
 
     async def _request(self, method_path: str, payload: dict[str, Any]) -> dict[str, Any]:
         if method_path == LOGIN:
@@ -198,19 +200,12 @@ class ICountClient:
             return await self._post(
                 method_path, payload, {"Authorization": f"Bearer {self._token}"}
             )
-        sid = await self._session_id(stale=None)
+        sid = await self._sid.current()
         try:
             return await self._post(method_path, {**payload, "sid": sid}, {})
         except SessionExpired:
-            sid = await self._session_id(stale=sid)
+            sid = await self._sid.current(stale=sid)
             return await self._post(method_path, {**payload, "sid": sid}, {})
-
-    async def _session_id(self, *, stale: str | None) -> str:
-        async with self._login_lock:
-            if self._sid is None or self._sid == stale:
-                await self.login()
-            assert self._sid is not None
-            return self._sid
 
     async def _post(
         self, method_path: str, payload: dict[str, Any], headers: dict[str, str]
