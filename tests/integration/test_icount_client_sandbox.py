@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -306,20 +305,6 @@ async def test_session_login_is_lazy_and_reused(
     assert [entry["auth"] for entry in requests["log"]] == ["password", "sid", "sid"]
 
 
-async def test_expired_session_logs_in_again_once(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
-) -> None:
-    """After the sandbox forgets sessions, the client logs in again and the call succeeds."""
-    client = make_icount_client(http, sandbox.api_url, token=None)
-    await client.login()
-    async with http.post(f"{sandbox.url}/_sandbox/expire-sessions") as response:
-        assert (await response.json())["expired"] == 1
-    ref = await create(client, order_body())
-    assert ref.docnum == "30001"
-    counts = (await inspect(http, sandbox, "requests"))["counts"]
-    assert counts == {"auth/login": 2, "doc/create": 2}
-
-
 async def test_credentials_in_the_body_and_forms(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
@@ -367,19 +352,6 @@ async def test_request_log_never_holds_secrets(
 
 
 # --- faults -----------------------------------------------------------------------------
-
-
-async def test_503_is_retryable_with_no_document(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
-) -> None:
-    """An injected 503 is Retryable and creates nothing; the next call goes through."""
-    await script(http, sandbox, path="doc/create", plan=[503])
-    client = make_icount_client(http, sandbox.api_url)
-    with pytest.raises(Retryable) as caught:
-        await client.create_document(order_body())
-    assert not isinstance(caught.value, RateLimited)
-    assert await inspect(http, sandbox, "documents") == []
-    assert (await create(client, order_body())).docnum == "30001"
 
 
 @pytest.mark.parametrize("mode", DUPLICATE_MODES)
@@ -458,13 +430,3 @@ async def test_bad_fault_spec_is_422(http: aiohttp.ClientSession, sandbox: Runni
         f"{sandbox.url}/_sandbox/faults", json={"path": "x", "plan": ["boom"]}
     ) as r:
         assert r.status == 422
-
-
-async def test_connection_refused_is_retryable(http: aiohttp.ClientSession) -> None:
-    """Nothing listening: the call was never sent, so it is Retryable, not OutcomeUnknown."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = make_icount_client(http, f"http://127.0.0.1:{port}/api/v3.php")
-    with pytest.raises(Retryable):
-        await client.create_document(order_body())
