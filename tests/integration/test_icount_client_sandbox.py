@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -12,8 +12,9 @@ import pytest
 
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from sandboxes.icount.control import DUPLICATE_MODES
+from tests.orders import mugs_and_shipping, order_of
 from tests.payments import CARD
-from worker.domain.events import Customer, Line, Order
+from worker.domain.events import Customer
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.providers.base import DocumentRef
 from worker.providers.icount.client import ICountClient
@@ -49,28 +50,10 @@ def make_icount_client(
 def order_body(
     sanity: str = "ib-order-1001", doctype: str = "invrec", **docs: Any
 ) -> dict[str, Any]:
-    order = Order(
-        order_id="1001",
-        number="#1001",
-        currency="ILS",
-        prices_include_tax=True,
-        lines=(
-            Line(
-                description="Mug",
-                quantity=Decimal(2),
-                unit_price=Decimal("48.50"),
-                discount=Decimal(5),
-                tax_rate=Decimal(18),
-            ),
-            Line(
-                kind="shipping", description="Shipping", quantity=Decimal(1), unit_price=Decimal(25)
-            ),
-        ),
-        total=Decimal("117.00"),
-        paid=True,
+    order = order_of(
+        mugs_and_shipping(18),
         payment=CARD,
         customer=Customer(name="Dana Levi", email="dana@example.com"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
     )
     return build_document_request(
         order,

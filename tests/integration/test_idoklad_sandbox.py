@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from sandboxes.idoklad.app import RunningSandbox, serve_sandbox
+from tests.orders import mugs_and_shipping, order_of
 from worker.domain.events import Customer, Line, Order
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.providers.base import DocumentKind, DocumentRef, DocumentRequest
@@ -58,28 +59,13 @@ def make_provider(
 
 
 def make_order(total: str = "117.00", **changes: Any) -> Order:
-    lines = (
-        Line(
-            description="Mug",
-            quantity=Decimal(2),
-            unit_price=Decimal("48.50"),
-            discount=Decimal(5),
-            tax_rate=Decimal(21),
-        ),
-        Line(kind="shipping", description="Shipping", quantity=Decimal(1), unit_price=Decimal(25)),
-    )
-    fields: dict[str, Any] = {
-        "order_id": "1001",
-        "number": "#1001",
+    customer = Customer(name="Jana Nováková", email="jana@example.cz", country="CZ")
+    fields = {
         "currency": "CZK",
-        "prices_include_tax": True,
-        "lines": lines,
-        "total": Decimal(total),
-        "paid": True,
-        "customer": Customer(name="Jana Nováková", email="jana@example.cz", country="CZ"),
+        "customer": customer,
         "created_at": datetime(2026, 5, 1, tzinfo=UTC),
     }
-    return Order(**{**fields, **changes})
+    return order_of(mugs_and_shipping(21), total, **{**fields, **changes})
 
 
 def make_request(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +11,7 @@ import pydantic
 import pytest
 
 from sandboxes.icount.rounding import RULES, document_totals
+from tests.orders import order_of
 from worker.domain.events import Customer, Line, Order
 from worker.errors import NeedsAttention, TotalMismatch
 from worker.providers.icount.totals import arrange, money_fields
@@ -23,16 +24,14 @@ TYPED = DocumentSettings(icount_tax_types={"17": 1, "18": 2})
 
 
 def order(lines: list[Line], total: str, *, inclusive: bool = True, currency: str = "ILS") -> Order:
-    return Order(
+    return order_of(
+        lines,
+        total,
         order_id="1",
         number="#1",
         currency=currency,
         prices_include_tax=inclusive,
-        lines=tuple(lines),
-        total=D(total),
-        paid=True,
         customer=Customer(name="Dana"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
     )
 
 

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sandboxes.icount.rounding import ROUNDINGS, RULES, document_totals
+from tests.orders import order_of
 from tests.payments import CARD
 from worker.domain.events import Customer, Line, Order
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable, TotalMismatch
@@ -37,14 +38,12 @@ def make_order(
     currency: str = "ILS",
     email: str | None = "dana@example.com",
 ) -> Order:
-    return Order(
+    return order_of(
+        lines,
+        total,
         order_id="820982911946154508",
-        number="#1001",
         currency=currency,
         prices_include_tax=inclusive,
-        lines=tuple(lines),
-        total=Decimal(total),
-        paid=True,
         payment=CARD,
         customer=Customer(name="Dana Levi", email=email),
         created_at=datetime(2024, 5, 1, 9, 30, tzinfo=UTC),

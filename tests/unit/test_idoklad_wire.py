@@ -13,6 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from tests.orders import mugs_and_shipping, order_of
 from worker.domain.events import Customer, Line, Order
 from worker.domain.money import quantize
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable, TotalMismatch
@@ -54,31 +55,18 @@ REFERENCE = "ib-abcdefghijklmnopqrstuvwx"
 def make_order(
     lines: list[Line] | tuple[Line, ...], total: str | Decimal, *, inclusive: bool = True
 ) -> Order:
-    return Order(
-        order_id="1001",
-        number="#1001",
+    return order_of(
+        lines,
+        total,
         currency="CZK",
         prices_include_tax=inclusive,
-        lines=tuple(lines),
-        total=Decimal(total),
-        paid=True,
         customer=Customer(name="Jana Nováková", email="jana@example.cz"),
         created_at=datetime(2026, 5, 1, 9, 30, tzinfo=UTC),
     )
 
 
 def mug_order(**changes: Any) -> Order:
-    lines = [
-        Line(
-            description="Mug",
-            quantity=Decimal(2),
-            unit_price=Decimal("48.50"),
-            discount=Decimal(5),
-            tax_rate=Decimal(21),
-        ),
-        Line(kind="shipping", description="Shipping", quantity=Decimal(1), unit_price=Decimal(25)),
-    ]
-    return make_order(lines, "117.00", **changes)
+    return make_order(mugs_and_shipping(21), "117.00", **changes)
 
 
 def request_for(order: Order, kind: DocumentKind = "invoice") -> DocumentRequest:

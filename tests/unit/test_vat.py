@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.orders import order_of
 from tests.payments import CARD
 from worker.domain.events import Customer, Line, Order
 from worker.domain.vat import (
@@ -26,17 +27,15 @@ D = Decimal
 
 
 def order(lines: list[Line], total: str, *, inclusive: bool, currency: str = "ILS") -> Order:
-    return Order(
+    return order_of(
+        lines,
+        total,
         order_id="1",
         number="#1",
         currency=currency,
         prices_include_tax=inclusive,
-        lines=tuple(lines),
-        total=D(total),
-        paid=True,
         payment=CARD,
         customer=Customer(name="Dana"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
     )
 
 
@@ -188,7 +187,7 @@ def test_exchange_rate_is_read_when_present() -> None:
 
 def test_an_orders_exchange_rate_goes_out_with_its_document() -> None:
     """A rate on the order reaches iCount's `rate`; without one, the field is left out."""
-    from datetime import UTC, date, datetime
+    from datetime import date
 
     from worker.domain.events import Customer, Line, Order
     from worker.providers.icount.wire import build_document_request
