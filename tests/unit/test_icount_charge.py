@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.orders import mug, order_of
+from tests.orders import leaves, mug, order_of
 from worker.domain.events import Order
 from worker.errors import OutcomeUnknown, Permanent, Retryable
 from worker.providers.base import ChargeOrder, ChargeRef
@@ -43,14 +43,6 @@ def charge_order(**changes: Any) -> ChargeOrder:
         "customer_name": "Dana Levi",
     }
     return ChargeOrder(**(fields | changes))
-
-
-def leaves(value: object) -> list[object]:
-    if isinstance(value, dict):
-        return [leaf for item in value.values() for leaf in leaves(item)]
-    if isinstance(value, list):
-        return [leaf for item in value for leaf in leaves(item)]
-    return [value]
 
 
 def shop_order(total: str = "117.00") -> Order:

@@ -11,8 +11,8 @@ import pydantic
 import pytest
 
 from sandboxes.icount.rounding import RULES, document_totals
-from tests.orders import order_of
-from worker.domain.events import Customer, Line, Order
+from tests.orders import order_one
+from worker.domain.events import Line, Order
 from worker.errors import NeedsAttention, TotalMismatch
 from worker.providers.icount.totals import arrange, money_fields
 from worker.providers.icount.wire import build_document_request
@@ -24,15 +24,7 @@ TYPED = DocumentSettings(icount_tax_types={"17": 1, "18": 2})
 
 
 def order(lines: list[Line], total: str, *, inclusive: bool = True, currency: str = "ILS") -> Order:
-    return order_of(
-        lines,
-        total,
-        order_id="1",
-        number="#1",
-        currency=currency,
-        prices_include_tax=inclusive,
-        customer=Customer(name="Dana"),
-    )
+    return order_one(lines, total, inclusive=inclusive, currency=currency)
 
 
 def line(price: str, quantity: str = "1", rate: int | str | None = 18, **kwargs: Any) -> Line:

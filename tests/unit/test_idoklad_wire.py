@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tests.orders import mugs_and_shipping, order_of
+from tests.orders import leaves, mugs_and_shipping, order_of
 from worker.domain.events import Customer, Line, Order
 from worker.domain.money import quantize
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable, TotalMismatch
@@ -78,14 +78,6 @@ def request_for(order: Order, kind: DocumentKind = "invoice") -> DocumentRequest
         documents=DOCS,
         issue_date=date(2026, 5, 1),
     )
-
-
-def walk(value: object) -> list[object]:
-    if isinstance(value, dict):
-        return [item for v in value.values() for item in walk(v)]
-    if isinstance(value, list):
-        return [item for v in value for item in walk(v)]
-    return [value]
 
 
 # --- items and totals ---------------------------------------------------------------------
@@ -221,7 +213,7 @@ def test_document_total_always_equals_the_order_total(lines: list[Line], inclusi
     order = make_order(lines, total, inclusive=inclusive)
     items = build_items(order, DOCS)
     assert document_amounts(items, "CZK").total == quantize(total, "CZK")
-    assert not any(isinstance(value, float) for value in walk(items))
+    assert not any(isinstance(value, float) for value in leaves(items))
 
 
 # --- reference mapping --------------------------------------------------------------------
@@ -349,7 +341,7 @@ def test_dumps_writes_decimals_as_numbers_and_refuses_floats() -> None:
 def test_request_json_has_no_float_anywhere() -> None:
     """Walking the parsed invoice JSON finds Decimals and ints, never a float."""
     body = build_invoice({}, request_for(mug_order()), purchaser_id=5, currency_id=1)
-    values = walk(loads(dumps(body)))
+    values = leaves(loads(dumps(body)))
     assert not any(isinstance(value, float) for value in values)
     assert Decimal("48.50") in values
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.orders import order_of
+from tests.orders import order_one
 from tests.payments import CARD
 from worker.domain.events import Customer, Line, Order
 from worker.domain.vat import (
@@ -27,16 +27,7 @@ D = Decimal
 
 
 def order(lines: list[Line], total: str, *, inclusive: bool, currency: str = "ILS") -> Order:
-    return order_of(
-        lines,
-        total,
-        order_id="1",
-        number="#1",
-        currency=currency,
-        prices_include_tax=inclusive,
-        payment=CARD,
-        customer=Customer(name="Dana"),
-    )
+    return order_one(lines, total, inclusive=inclusive, currency=currency, payment=CARD)
 
 
 def line(price: str, rate: int | None = 17, **kwargs: object) -> Line:
@@ -189,7 +180,7 @@ def test_an_orders_exchange_rate_goes_out_with_its_document() -> None:
     """A rate on the order reaches iCount's `rate`; without one, the field is left out."""
     from datetime import date
 
-    from worker.domain.events import Customer, Line, Order
+    from worker.domain.events import Line, Order
     from worker.providers.icount.wire import build_document_request
     from worker.settings import DocumentSettings
 
