@@ -17,6 +17,7 @@ import aiohttp
 from invoicebridge.stack.config import SANDBOX_ICASH
 from tests.conftest import free_port
 from tests.smtp_server import Inbox, smtp_server
+from tests.tenants import icount_login
 from worker.jobs.mailer import Mailer
 from worker.jobs.runner import StepRunner
 from worker.providers.registry import build_provider
@@ -66,13 +67,7 @@ class Running:
 HARNESSES = [
     Harness(
         "icount",
-        lambda url: {
-            "base_url": f"{url}/api/v3.php",
-            "cid": "demo",
-            "user": "api",
-            "pass": "sandbox-pass",
-            "timeout_s": 0.5,
-        },
+        lambda url: icount_login(f"{url}/api/v3.php"),
         "doc/create",
         lambda doc: Decimal(doc["totalwithvat"]),
         lambda doc: doc["doctype"] == "refund",

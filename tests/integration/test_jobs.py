@@ -14,6 +14,7 @@ from handlers.deliveries import to_item
 from handlers.sources import shopify
 from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
+from tests.tenants import icount_login, worker_settings
 from worker.domain.events import OrderEvent
 from worker.jobs import process as jobs
 from worker.runtime.resources import Resources
@@ -21,27 +22,14 @@ from worker.settings import Settings
 
 
 def settings_for(redis_url: str, sandbox: RunningSandbox, **documents: Any) -> Settings:
-    return Settings.model_validate(
-        {
-            "redis": {"url": redis_url},
-            "queue": {"max_retries": 2, "order_lock_ttl_ms": 5000},
-            "tenants": {
-                "acme": {
-                    "source": "shopify",
-                    "secret": "s",
-                    "provider": "icount",
-                    "icount": {
-                        "base_url": sandbox.api_url,
-                        "cid": "demo",
-                        "user": "api",
-                        "pass": "sandbox-pass",
-                        "timeout_s": 0.5,
-                    },
-                    "documents": documents,
-                }
-            },
-        }
-    )
+    tenant = {
+        "source": "shopify",
+        "secret": "s",
+        "provider": "icount",
+        "icount": icount_login(sandbox.api_url),
+        "documents": documents,
+    }
+    return worker_settings(redis_url, {"acme": tenant})
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from sandboxes.icount.app import RunningSandbox
 from tests.alerting import alert_hook
 from tests.integration.test_jobs import sandbox_get
 from tests.receiver_server import ReceiverTestServer
+from tests.tenants import icount_login, worker_settings
 from worker.jobs import process as jobs
 from worker.ledger.store import EVENT
 from worker.ops import actions as ops
@@ -38,28 +39,18 @@ SHOPIFY_SECRET, WHSEC = "shpss_unreadable", samples_standard.new_secret()
 
 def settings_for(redis_url: str, sandbox: RunningSandbox, hook_url: str) -> Settings:
     """The iCount tenant `acme` (Shopify, alerts to `hook_url`) and a Standard one, `std`."""
-    icount = {
-        "base_url": sandbox.api_url,
-        "cid": "demo",
-        "user": "api",
-        "pass": "sandbox-pass",
-        "timeout_s": 0.5,
-    }
-    tenant = {"provider": "icount", "icount": icount}
-    return Settings.model_validate(
+    tenant = {"provider": "icount", "icount": icount_login(sandbox.api_url)}
+    return worker_settings(
+        redis_url,
         {
-            "redis": {"url": redis_url},
-            "queue": {"max_retries": 2, "order_lock_ttl_ms": 5000},
-            "tenants": {
-                "acme": {
-                    **tenant,
-                    "source": "shopify",
-                    "secret": SHOPIFY_SECRET,
-                    "alerts": {"webhook_url": hook_url},
-                },
-                "std": {**tenant, "source": "standard", "secret": WHSEC},
+            "acme": {
+                **tenant,
+                "source": "shopify",
+                "secret": SHOPIFY_SECRET,
+                "alerts": {"webhook_url": hook_url},
             },
-        }
+            "std": {**tenant, "source": "standard", "secret": WHSEC},
+        },
     )
 
 
