@@ -1,9 +1,13 @@
-"""Settings for tests whose tenants issue documents in the iCount sandbox."""
+"""Settings for tests whose tenants issue documents in the iCount sandbox, and the sandbox's
+fault plans."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+
+from sandboxes.icount.app import RunningSandbox
 from worker.settings import Settings
 
 
@@ -28,3 +32,12 @@ def worker_settings(redis_url: str, tenants: dict[str, Any]) -> Settings:
             "tenants": tenants,
         }
     )
+
+
+async def set_faults(sandbox: RunningSandbox, fault: dict[str, Any]) -> None:
+    """Add one fault plan to the iCount sandbox (`POST /_sandbox/faults`)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{sandbox.url}/_sandbox/faults", json=fault) as response,
+    ):
+        assert response.status == 200
