@@ -30,6 +30,17 @@ def assert_only_the_last_four(order: Order) -> None:
     assert_no_card_number(order)
 
 
+def card_fields(payment: Payment) -> tuple[str | None, ...]:
+    """Transaction id, kind, card brand, last four and payer."""
+    return (
+        payment.transaction_id,
+        payment.kind,
+        payment.card_brand,
+        payment.card_last4,
+        payment.payer_name,
+    )
+
+
 def stripe_order(event: dict[str, Any]) -> Order:
     body = encode(event)
     order = stripe.parse(body, {"Stripe-Signature": stripe.sign(body, SECRET, TS)}).order
@@ -65,13 +76,7 @@ def test_stripe_intent_with_latest_charge_expanded() -> None:
     event = samples_stripe.payment_intent_succeeded("pi_x1", 9000, expand_charge=True)
     payment = paid_with(stripe_order(event))
     charge = event["data"]["object"]["latest_charge"]["id"]
-    assert (
-        payment.transaction_id,
-        payment.kind,
-        payment.card_brand,
-        payment.card_last4,
-        payment.payer_name,
-    ) == (charge, "card", "Visa", "4242", "Dana Levi")
+    assert card_fields(payment) == (charge, "card", "Visa", "4242", "Dana Levi")
 
 
 def test_stripe_intent_of_an_old_api_version_lists_its_charges() -> None:
@@ -88,13 +93,13 @@ def test_stripe_intent_of_an_old_api_version_lists_its_charges() -> None:
 def test_stripe_charge_succeeded_fixture() -> None:
     """A Charge is its own transaction: id, Visa 4242, the billing name."""
     payment = paid_with(stripe_order(load("stripe", "charge_succeeded.json")))
-    assert (
-        payment.transaction_id,
-        payment.kind,
-        payment.card_brand,
-        payment.card_last4,
-        payment.payer_name,
-    ) == ("ch_3RkA1b2eZvKYlo2C1nWc8PqL", "card", "Visa", "4242", "Dana Levi")
+    assert card_fields(payment) == (
+        "ch_3RkA1b2eZvKYlo2C1nWc8PqL",
+        "card",
+        "Visa",
+        "4242",
+        "Dana Levi",
+    )
 
 
 def test_stripe_paypal_charge_names_the_payer() -> None:
