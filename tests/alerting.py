@@ -15,6 +15,7 @@ from aiohttp import web
 from handlers.deliveries import to_item
 from handlers.sources import shopify
 from invoicebridge.samples import shopify as samples
+from tests.tenants import icount_login, worker_settings
 from worker.domain.events import OrderEvent
 from worker.ledger.store import Ledger
 from worker.settings import Settings
@@ -71,13 +72,7 @@ def alert_settings(
         "source": "shopify",
         "secret": SHOP_SECRET,
         "provider": "icount",
-        "icount": {
-            "base_url": icount_url,
-            "cid": "demo",
-            "user": "api",
-            "pass": "sandbox-pass",
-            "timeout_s": 0.5,
-        },
+        "icount": icount_login(icount_url),
         "alerts": alerts,
     }
     if smtp_port is not None:
@@ -88,13 +83,7 @@ def alert_settings(
             "starttls": False,
             "timeout_s": 2,
         }
-    return Settings.model_validate(
-        {
-            "redis": {"url": redis_url},
-            "queue": {"max_retries": 2, "order_lock_ttl_ms": 5000},
-            "tenants": {"acme": tenant},
-        }
-    )
+    return worker_settings(redis_url, {"acme": tenant})
 
 
 async def record_order(ledger: Ledger, order_id: int, topic: str = "orders/create") -> OrderEvent:

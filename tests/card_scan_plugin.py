@@ -12,7 +12,7 @@ What is scanned, and when:
 - the ``*.log`` files of a `LocalStack`'s workdir when its `down()` returns (a clean chaos run
   deletes its logs afterwards), and every ``*.log`` under pytest's basetemp at session end.
 
-Not scanned: Redis servers a test starts by itself (tests/unit/test_deploy_host.py, which
+Not scanned: Redis servers a test starts by itself (tests/integration/test_deploy_host.py, which
 writes fixed values), output a test lets through uncaptured (``-s``), and what a fixture
 wider than a test writes to the session's Redis after that test's scan and before the next
 test's flush. A Redis that cannot be read is listed as not scanned, not as a finding.

@@ -19,6 +19,18 @@ SOURCES = ("shopify", "woocommerce", "stripe", "standard")
 RAW = "@raw:"
 HUGE_NUMBERS = ["1e999999999", "1" + "0" * 25, "1" + "0" * 22, "-1e400", "1e309", "9" * 400]
 SURROGATES = ["\ud800", "Dana \ud800 Levi", "\udfff", "mug \ud83d"]
+#: request bodies that are no JSON object: not JSON, empty, cut short, an array, a string,
+#: null, not UTF-8, nested too deep
+NOT_JSON_OBJECTS = [
+    b"not json",
+    b"",
+    b'{"id": 1',
+    b"[1, 2]",
+    b'"order"',
+    b"null",
+    b"\xff\xfe{}",
+    b"[" * 100_000 + b"]" * 100_000,
+]
 #: published test card numbers
 CARDS = [
     "4111111111111111",

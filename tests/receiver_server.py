@@ -1,6 +1,7 @@
 """The receiver served as production serves it (`handlers.transport.ReceiverRunner`), for
-tests: `ReceiverTestServer` is aiohttp's TestServer on that runner, `serving` an async
-context manager that serves an app on a real port of 127.0.0.1."""
+tests: `ReceiverTestServer` is aiohttp's TestServer on that runner, `receiver_client` a
+TestClient of the receiver built from settings, `serving` an async context manager that
+serves an app on a real port of 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 
 from handlers.transport import ReceiverRunner
+from invoicebridge.serve import build_receiver
+from worker.settings import Settings
+
+Client = TestClient[web.Request, web.Application]
 
 
 class ReceiverTestServer(TestServer):
@@ -20,6 +25,13 @@ class ReceiverTestServer(TestServer):
 
     async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
         return ReceiverRunner(self.app, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def receiver_client(settings: Settings) -> AsyncIterator[Client]:
+    """A test client of the receiver `settings` build, served by a `ReceiverTestServer`."""
+    async with TestClient(ReceiverTestServer(await build_receiver(settings))) as client:
+        yield client
 
 
 @contextlib.asynccontextmanager

@@ -17,6 +17,7 @@ import aiohttp
 from invoicebridge.stack.config import SANDBOX_ICASH
 from tests.conftest import free_port
 from tests.smtp_server import Inbox, smtp_server
+from tests.tenants import icount_login
 from worker.jobs.mailer import Mailer
 from worker.jobs.runner import StepRunner
 from worker.providers.registry import build_provider
@@ -30,6 +31,8 @@ class Harness:
     create_path: str  #: the fault-plan path of the create call
     total: Callable[[dict[str, Any]], Decimal]  #: a sandbox document's total
     is_credit: Callable[[dict[str, Any]], bool]
+    expire: str  #: the control call that ends every session (or token) the sandbox gave out
+    login_path: str  #: the request-log name of the call that opens one
     #: how the sample order is priced for this provider's country (currency, VAT rate)
     sample_currency: str = "ILS"
     sample_vat_rate: str = "0.18"
@@ -64,16 +67,12 @@ class Running:
 HARNESSES = [
     Harness(
         "icount",
-        lambda url: {
-            "base_url": f"{url}/api/v3.php",
-            "cid": "demo",
-            "user": "api",
-            "pass": "sandbox-pass",
-            "timeout_s": 0.5,
-        },
+        lambda url: icount_login(f"{url}/api/v3.php"),
         "doc/create",
         lambda doc: Decimal(doc["totalwithvat"]),
         lambda doc: doc["doctype"] == "refund",
+        "expire-sessions",
+        "auth/login",
     ),
     Harness(
         "idoklad",
@@ -87,6 +86,8 @@ HARNESSES = [
         "IssuedInvoices",
         lambda doc: Decimal(doc["total"]),
         lambda doc: doc["doctype"] == "CreditNote",
+        "expire-tokens",
+        "connect/token",
     ),
     Harness(
         "icash",
@@ -102,10 +103,35 @@ HARNESSES = [
         "print-operation",
         lambda doc: Decimal(doc["total"]),
         lambda doc: doc["doctype"] == "CREDIT",
+        "expire-sessions",
+        "login",
         "EUR",  # a Bulgarian shop: 20 %
         "0.20",
     ),
 ]
+
+
+def runner_at(
+    harness: Harness, url: str, session: aiohttp.ClientSession, smtp_port: int, **overrides: Any
+) -> StepRunner:
+    """A step runner over the real client, its provider's settings pointed at `url`."""
+    tenant = TenantSettings.model_validate(
+        {
+            "source": "shopify",
+            "secret": "s",
+            "provider": harness.name,
+            harness.name: {**harness.settings(url), **overrides},
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "sender": "shop@example.com",
+                "starttls": False,
+            },
+        }
+    )
+    assert tenant.smtp is not None
+    provider = build_provider(tenant, session, tenant_id="acme")
+    return StepRunner(provider, "acme", tenant.documents, Mailer(tenant.smtp))
 
 
 @asynccontextmanager
@@ -118,24 +144,8 @@ async def running(
     serve = sandbox.serve_sandbox(**(switches or {}))
     async with serve as box, aiohttp.ClientSession() as session:
         with smtp_server() as (smtp_port, inbox):
-            tenant = TenantSettings.model_validate(
-                {
-                    "source": "shopify",
-                    "secret": "s",
-                    "provider": harness.name,
-                    harness.name: {**harness.settings(box.url), **overrides},
-                    "smtp": {
-                        "host": "127.0.0.1",
-                        "port": smtp_port,
-                        "sender": "shop@example.com",
-                        "starttls": False,
-                    },
-                }
-            )
-            assert tenant.smtp is not None
-            provider = build_provider(tenant, session, tenant_id="acme")
-            runner = StepRunner(provider, "acme", tenant.documents, Mailer(tenant.smtp))
+            runner = runner_at(harness, box.url, session, smtp_port, **overrides)
             yield Running(harness, runner, box.url, inbox, session)
 
 
-__all__ = ["HARNESSES", "Harness", "Running", "free_port", "running"]
+__all__ = ["HARNESSES", "Harness", "Running", "free_port", "runner_at", "running"]

@@ -1,7 +1,8 @@
 """The provider contract: every provider (real client + its sandbox over HTTP) must pass it.
 
 Create, find by our reference, a repeated step, a credit note, email, and each fault
-kind: 5xx, the answer lost after the document was made (timeout, disconnect), 429.
+kind: 5xx, the answer lost after the document was made (timeout, disconnect), 429, nothing
+listening; and a session (or token) the service forgot.
 Steps run through the generic `StepRunner`, as the worker runs them.
 """
 
@@ -12,11 +13,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import aiohttp
 import pytest
 
 from handlers.sources import shopify
 from invoicebridge.samples import shopify as samples
-from tests.contract.harness import HARNESSES, Harness, Running, running
+from tests.contract.harness import HARNESSES, Harness, Running, free_port, runner_at, running
 from worker.domain.events import Order, Refund
 from worker.domain.idempotency import sanity_string
 from worker.errors import BridgeError, OutcomeUnknown, RateLimited, Retryable
@@ -37,16 +39,17 @@ async def box(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
         yield started
 
 
-def order(box: Running, order_id: int = 501) -> Order:
+def order(box: Running | Harness, order_id: int = 501) -> Order:
     """A paid card order that names its transaction id, as the worker hands it to a provider
     once the payment details are in (a Shopify order's own webhook has no id), priced as a
     shop in the provider's country would."""
+    harness = box if isinstance(box, Harness) else box.harness
     payload = samples.shopify_order(
         order_id,
         discount="7.00",
         customer_name="Dana Levi",
-        currency=box.harness.sample_currency,
-        vat_rate=box.harness.sample_vat_rate,
+        currency=harness.sample_currency,
+        vat_rate=harness.sample_vat_rate,
     )
     payload = samples.with_sale(payload)
     body = json.dumps(payload).encode()
@@ -139,11 +142,39 @@ async def test_the_customer_gets_exactly_one_email(box: Running) -> None:
 
 
 async def test_server_error_is_retryable_and_makes_nothing(box: Running) -> None:
-    """A 503 before any work: a retryable error and no document."""
+    """A 503 before any work: a retryable error (not a rate limit) and no document; the next
+    run goes through."""
     await box.control("POST", "faults", {"path": box.harness.create_path, "plan": [503]})
-    with pytest.raises(Retryable):
-        await box.runner.run(INVREC, context(order(box)))
+    the_order = order(box)
+    with pytest.raises(Retryable) as caught:
+        await box.runner.run(INVREC, context(the_order))
+    assert not isinstance(caught.value, RateLimited)
     assert await box.documents() == []
+    await box.runner.run(INVREC, context(the_order))
+    [doc] = await box.documents()
+    assert box.harness.total(doc) == the_order.total
+
+
+@pytest.mark.parametrize("harness", HARNESSES, ids=str)
+async def test_nothing_listening_is_retryable(harness: Harness) -> None:
+    """Connection refused: nothing was sent, so even a create is Retryable (not a rate limit),
+    not OutcomeUnknown."""
+    async with aiohttp.ClientSession() as session:
+        runner = runner_at(harness, f"http://127.0.0.1:{free_port()}", session, free_port())
+        with pytest.raises(Retryable) as caught:
+            await runner.run(INVREC, context(order(harness)))
+    assert not isinstance(caught.value, (RateLimited, OutcomeUnknown))
+
+
+async def test_an_expired_session_logs_in_again_once(box: Running) -> None:
+    """After the service forgets its sessions (iCount, iCash) or tokens (iDoklad), the
+    provider opens a new one, once, and the call goes through."""
+    await box.runner.run(INVREC, context(order(box)))
+    assert (await box.control("POST", box.harness.expire))["expired"] == 1
+    await box.runner.run(INVREC, context(order(box, 502)))
+    counts = (await box.control("GET", "requests"))["counts"]
+    assert counts[box.harness.login_path] == 2
+    assert len(await box.documents()) == 2
 
 
 @pytest.mark.parametrize("fault", ["timeout-after-commit", "disconnect-after-commit"])

@@ -8,26 +8,21 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
 import redis
 
 from invoicebridge.samples import standard as samples_standard
-from invoicebridge.stack.local import LocalStack, StackOptions, http_json, running_stack
+from invoicebridge.stack.local import LocalStack, http_json
+from tests.e2e.stacks import module_stack
 
 pytestmark = pytest.mark.e2e
 
 GOOD_CARD, DECLINED_CARD, CVV = "4580458045804580", "4580000000000002", "737"
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with running_stack(
-        tmp_path_factory.mktemp("charging"), StackOptions(workers=2, threads=4)
-    ) as local:
-        yield local
+stack = module_stack("charging")
 
 
 def store_card(stack: LocalStack, client_id: str, number: str) -> str:

@@ -15,18 +15,14 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from invoicebridge.samples import shopify as samples
-from invoicebridge.stack.local import LocalStack, StackOptions, running_stack
+from invoicebridge.stack.local import LocalStack
+from tests.e2e.stacks import module_stack
 from worker.domain.idempotency import sanity_string
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with running_stack(
-        tmp_path_factory.mktemp("stack"), StackOptions(workers=2, threads=4)
-    ) as local:
-        yield local
+stack = module_stack("stack")
 
 
 def documents_for(stack: LocalStack, order_id: int) -> list[dict]:

@@ -4,7 +4,6 @@ a WooCommerce refund, a Stripe event delivered twice at once."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,18 +14,14 @@ import pytest
 from invoicebridge.samples import shopify as samples
 from invoicebridge.samples import stripe as samples_stripe
 from invoicebridge.samples import woocommerce as samples_woocommerce
-from invoicebridge.stack.local import LocalStack, StackOptions, running_stack
+from invoicebridge.stack.local import LocalStack
+from tests.e2e.stacks import module_stack
 from worker.domain.idempotency import sanity_string
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with running_stack(
-        tmp_path_factory.mktemp("lifecycle"), StackOptions(workers=2, threads=4)
-    ) as local:
-        yield local
+stack = module_stack("lifecycle")
 
 
 def documents_of(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
@@ -19,7 +18,8 @@ from handlers.sources import get_source
 from invoicebridge.loadgen import LoadPlan, build_deliveries, reconcile, run_load, wait_quiet
 from invoicebridge.loadgen.payloads import Delivery
 from invoicebridge.loadgen.report import DeliveryResult, Expected
-from invoicebridge.stack.local import LocalStack, StackOptions, running_stack
+from invoicebridge.stack.local import LocalStack
+from tests.e2e.stacks import module_stack
 from worker.domain.events import OrderEvent
 from worker.domain.idempotency import event_id, sanity_string
 from worker.providers.icount.client import ICountClient
@@ -29,12 +29,7 @@ from worker.settings import DocumentSettings, load_settings
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with running_stack(
-        tmp_path_factory.mktemp("loadgen"), StackOptions(workers=2, threads=8)
-    ) as local:
-        yield local
+stack = module_stack("loadgen", threads=8)
 
 
 def loadgen(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:

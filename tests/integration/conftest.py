@@ -1,5 +1,6 @@
 """Integration fixtures: the iCount sandbox on port 0, served in the test's own event loop, an
-aiohttp client session, and a dramatiq broker on the test's Redis."""
+aiohttp client session, a dramatiq broker on the test's Redis, and a plain client of that
+Redis (`raw`, answers as str)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import dramatiq
 import pytest
+import redis.asyncio as aioredis
 
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from worker.runtime.actors import declare_actors
@@ -25,6 +27,13 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
 
 
 def _no_deps() -> object:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 import pytest
@@ -25,6 +26,18 @@ CARD = "4111 1111 1111 1111"
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client:
         yield client
+
+
+def failure_rate_alerts(url: str, *, min_events: int, cooldown_s: float) -> dict[str, Any]:
+    """Alerts on a failure rate of 50 % over 60 s only, no alert per failed event."""
+    return {
+        "webhook_url": url,
+        "on_failure": False,
+        "failure_rate": 0.5,
+        "min_events": min_events,
+        "window_s": 60,
+        "cooldown_s": cooldown_s,
+    }
 
 
 async def test_a_failed_event_alerts_once_signed_and_by_email(
@@ -91,14 +104,7 @@ async def test_failure_rate_alerts_once_per_cooldown(
     """Below min_events nothing; the crossing alerts once; within the cooldown nothing more;
     after it, the next finished event over the threshold alerts again."""
     async with alert_hook() as hook:
-        alerts = {
-            "webhook_url": hook.url,
-            "on_failure": False,
-            "failure_rate": 0.5,
-            "min_events": 4,
-            "window_s": 60,
-            "cooldown_s": 0.3,
-        }
+        alerts = failure_rate_alerts(hook.url, min_events=4, cooldown_s=0.3)
         alerter = Alerter(alert_settings(redis_url, alerts), ledger, session)
         for n in (1, 2, 3, 1):  # evt_f1 twice: one event counts once
             await alerter.event_failed("acme", f"evt_f{n}", "failed", "boom")
@@ -123,14 +129,7 @@ async def test_under_the_threshold_and_outside_the_window_nothing_is_sent(
     """2 of 5 failed is under 50%; events older than window_s no longer count."""
     now = [1_000_000.0]
     async with alert_hook() as hook:
-        alerts = {
-            "webhook_url": hook.url,
-            "on_failure": False,
-            "failure_rate": 0.5,
-            "min_events": 2,
-            "window_s": 60,
-            "cooldown_s": 0,
-        }
+        alerts = failure_rate_alerts(hook.url, min_events=2, cooldown_s=0)
         alerter = Alerter(alert_settings(redis_url, alerts), ledger, session, clock=lambda: now[0])
         for n in range(3):
             await alerter.event_done("acme", f"evt_d{n}")

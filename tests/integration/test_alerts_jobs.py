@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
-import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
@@ -17,6 +15,7 @@ from sandboxes.icount.app import RunningSandbox
 from tests.alerting import SECRET, Hook, alert_hook, alert_settings, record_order
 from tests.conftest import free_port
 from tests.smtp_server import smtp_server
+from tests.tenants import set_faults
 from worker.alerts.delivery import DELIVERIES
 from worker.jobs import process as jobs
 from worker.runtime.resources import Resources
@@ -26,14 +25,6 @@ from worker.runtime.resources import Resources
 async def hook() -> AsyncIterator[Hook]:
     async with alert_hook() as running:
         yield running
-
-
-async def set_faults(sandbox: RunningSandbox, fault: dict[str, Any]) -> None:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{sandbox.url}/_sandbox/faults", json=fault) as response,
-    ):
-        assert response.status == 200
 
 
 async def open_deps(

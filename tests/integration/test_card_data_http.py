@@ -13,21 +13,17 @@ from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from invoicebridge.samples import shopify as samples
 from invoicebridge.samples import standard as samples_standard
 from invoicebridge.samples import stripe as samples_stripe
 from invoicebridge.samples import woocommerce as samples_woocommerce
-from invoicebridge.serve import build_receiver
-from tests.receiver_server import ReceiverTestServer
+from tests.receiver_server import Client, receiver_client
 from tests.unit.test_card_text import card_runs
 from worker.domain.events import OrderEvent
 from worker.ledger.store import Ledger
 from worker.settings import Settings
 
-Client = TestClient[web.Request, web.Application]
 SECRET, WH_SECRET = "a-secret", samples_standard.new_secret()
 SOURCES = {"shop": "shopify", "woo": "woocommerce", "pay": "stripe", "any": "standard"}
 CARD, DASHED = "4111111111111111", "5500-0000-0000-0004"
@@ -102,15 +98,8 @@ async def client(redis_url: str) -> AsyncIterator[Client]:
         for tid, src in SOURCES.items()
     }
     settings = Settings.model_validate({"redis": {"url": redis_url}, "tenants": tenants})
-    async with TestClient(ReceiverTestServer(await build_receiver(settings))) as test_client:
+    async with receiver_client(settings) as test_client:
         yield test_client
-
-
-@pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 async def post(client: Client, tenant: str, payload: Payload | bytes) -> tuple[int, Any]:

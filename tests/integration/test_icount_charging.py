@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from sandboxes.icount.app import RunningSandbox
-from worker.domain.events import Customer, Line, Order
+from tests.orders import mug, order_of
 from worker.domain.idempotency import sanity_string
 from worker.errors import NeedsAttention, OutcomeUnknown, Permanent, Retryable
 from worker.providers.base import ChargeOrder, ChargeRef, DocumentRequest
@@ -85,24 +85,7 @@ async def api(
 
 
 def invrec_request(charge: ChargeRef) -> DocumentRequest:
-    order = Order(
-        order_id="1001",
-        number="#1001",
-        currency="ILS",
-        prices_include_tax=True,
-        lines=(
-            Line(
-                description="Mug",
-                quantity=Decimal(1),
-                unit_price=Decimal("117.00"),
-                tax_rate=Decimal(18),
-            ),
-        ),
-        total=Decimal("117.00"),
-        paid=False,
-        customer=Customer(name="Dana Levi"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
-    )
+    order = order_of([mug(1, "117.00", tax_rate=18)], paid=False)
     return DocumentRequest(
         kind="invrec",
         order=order,

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -13,8 +12,9 @@ import pytest
 
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from sandboxes.icount.control import DUPLICATE_MODES
+from tests.orders import mugs_and_shipping, order_of
 from tests.payments import CARD
-from worker.domain.events import Customer, Line, Order
+from worker.domain.events import Customer
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable
 from worker.providers.base import DocumentRef
 from worker.providers.icount.client import ICountClient
@@ -50,28 +50,10 @@ def make_icount_client(
 def order_body(
     sanity: str = "ib-order-1001", doctype: str = "invrec", **docs: Any
 ) -> dict[str, Any]:
-    order = Order(
-        order_id="1001",
-        number="#1001",
-        currency="ILS",
-        prices_include_tax=True,
-        lines=(
-            Line(
-                description="Mug",
-                quantity=Decimal(2),
-                unit_price=Decimal("48.50"),
-                discount=Decimal(5),
-                tax_rate=Decimal(18),
-            ),
-            Line(
-                kind="shipping", description="Shipping", quantity=Decimal(1), unit_price=Decimal(25)
-            ),
-        ),
-        total=Decimal("117.00"),
-        paid=True,
+    order = order_of(
+        mugs_and_shipping(18),
         payment=CARD,
         customer=Customer(name="Dana Levi", email="dana@example.com"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
     )
     return build_document_request(
         order,
@@ -306,20 +288,6 @@ async def test_session_login_is_lazy_and_reused(
     assert [entry["auth"] for entry in requests["log"]] == ["password", "sid", "sid"]
 
 
-async def test_expired_session_logs_in_again_once(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
-) -> None:
-    """After the sandbox forgets sessions, the client logs in again and the call succeeds."""
-    client = make_icount_client(http, sandbox.api_url, token=None)
-    await client.login()
-    async with http.post(f"{sandbox.url}/_sandbox/expire-sessions") as response:
-        assert (await response.json())["expired"] == 1
-    ref = await create(client, order_body())
-    assert ref.docnum == "30001"
-    counts = (await inspect(http, sandbox, "requests"))["counts"]
-    assert counts == {"auth/login": 2, "doc/create": 2}
-
-
 async def test_credentials_in_the_body_and_forms(
     http: aiohttp.ClientSession, sandbox: RunningSandbox
 ) -> None:
@@ -367,19 +335,6 @@ async def test_request_log_never_holds_secrets(
 
 
 # --- faults -----------------------------------------------------------------------------
-
-
-async def test_503_is_retryable_with_no_document(
-    http: aiohttp.ClientSession, sandbox: RunningSandbox
-) -> None:
-    """An injected 503 is Retryable and creates nothing; the next call goes through."""
-    await script(http, sandbox, path="doc/create", plan=[503])
-    client = make_icount_client(http, sandbox.api_url)
-    with pytest.raises(Retryable) as caught:
-        await client.create_document(order_body())
-    assert not isinstance(caught.value, RateLimited)
-    assert await inspect(http, sandbox, "documents") == []
-    assert (await create(client, order_body())).docnum == "30001"
 
 
 @pytest.mark.parametrize("mode", DUPLICATE_MODES)
@@ -458,13 +413,3 @@ async def test_bad_fault_spec_is_422(http: aiohttp.ClientSession, sandbox: Runni
         f"{sandbox.url}/_sandbox/faults", json={"path": "x", "plan": ["boom"]}
     ) as r:
         assert r.status == 422
-
-
-async def test_connection_refused_is_retryable(http: aiohttp.ClientSession) -> None:
-    """Nothing listening: the call was never sent, so it is Retryable, not OutcomeUnknown."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = make_icount_client(http, f"http://127.0.0.1:{port}/api/v3.php")
-    with pytest.raises(Retryable):
-        await client.create_document(order_body())

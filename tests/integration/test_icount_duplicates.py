@@ -18,6 +18,7 @@ from handlers.sources import shopify
 from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
 from sandboxes.icount.control import DUPLICATE_MODES
+from tests.tenants import icount_login, worker_settings
 from worker.domain.events import Order, OrderEvent
 from worker.domain.idempotency import sanity_string
 from worker.errors import Permanent, Retryable
@@ -31,7 +32,7 @@ from worker.providers.icount.client import ICountClient
 from worker.providers.icount.provider import ICountProvider
 from worker.providers.icount.wire_docs import MAX_CANDIDATES
 from worker.runtime.resources import Resources
-from worker.settings import DocumentSettings, ICountSettings, Settings
+from worker.settings import DocumentSettings, ICountSettings
 
 INVREC = Step("invrec", "issue", "invrec", email=True)
 EMAIL_AGAIN = Step("email:invrec", "email", "invrec", email=True, based_on="invrec")
@@ -39,22 +40,9 @@ EMAIL_AGAIN = Step("email:invrec", "email", "invrec", email=True, based_on="invr
 
 @pytest.fixture
 async def deps(redis_url: str, sandbox: RunningSandbox) -> AsyncIterator[jobs.Deps]:
-    icount = {
-        "base_url": sandbox.api_url,
-        "cid": "demo",
-        "user": "api",
-        "pass": "sandbox-pass",
-        "timeout_s": 0.5,
-    }
-    settings = Settings.model_validate(
-        {
-            "redis": {"url": redis_url},
-            "queue": {"max_retries": 2, "order_lock_ttl_ms": 5000},
-            "tenants": {
-                "acme": {"source": "shopify", "secret": "s", "provider": "icount", "icount": icount}
-            },
-        }
-    )
+    tenant = {"source": "shopify", "secret": "s", "provider": "icount"}
+    icount = icount_login(sandbox.api_url)
+    settings = worker_settings(redis_url, {"acme": {**tenant, "icount": icount}})
     resources = Resources(settings)
     yield await resources.open()
     await resources.close()

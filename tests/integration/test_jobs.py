@@ -14,6 +14,7 @@ from handlers.deliveries import to_item
 from handlers.sources import shopify
 from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
+from tests.tenants import icount_login, set_faults, worker_settings
 from worker.domain.events import OrderEvent
 from worker.jobs import process as jobs
 from worker.runtime.resources import Resources
@@ -21,27 +22,14 @@ from worker.settings import Settings
 
 
 def settings_for(redis_url: str, sandbox: RunningSandbox, **documents: Any) -> Settings:
-    return Settings.model_validate(
-        {
-            "redis": {"url": redis_url},
-            "queue": {"max_retries": 2, "order_lock_ttl_ms": 5000},
-            "tenants": {
-                "acme": {
-                    "source": "shopify",
-                    "secret": "s",
-                    "provider": "icount",
-                    "icount": {
-                        "base_url": sandbox.api_url,
-                        "cid": "demo",
-                        "user": "api",
-                        "pass": "sandbox-pass",
-                        "timeout_s": 0.5,
-                    },
-                    "documents": documents,
-                }
-            },
-        }
-    )
+    tenant = {
+        "source": "shopify",
+        "secret": "s",
+        "provider": "icount",
+        "icount": icount_login(sandbox.api_url),
+        "documents": documents,
+    }
+    return worker_settings(redis_url, {"acme": tenant})
 
 
 @pytest.fixture
@@ -77,14 +65,15 @@ async def sandbox_get(sandbox: RunningSandbox, what: str) -> Any:
         return await response.json()
 
 
-async def set_faults(sandbox: RunningSandbox, fault: dict[str, Any]) -> None:
-    import aiohttp
-
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{sandbox.url}/_sandbox/faults", json=fault) as response,
-    ):
-        assert response.status == 200
+async def assert_retried(deps: jobs.Deps, event: OrderEvent, job_key: str, error: str) -> None:
+    """Processing the event asks for a retry; the job and the event show `retrying`, the job
+    with `error` as its last error."""
+    with pytest.raises(jobs.RetryLater):
+        await jobs.process_event(deps, event.event_id)
+    job = await deps.ledger.job(job_key)
+    assert job is not None and job.state == "retrying"
+    assert error in (job.last_error or "")
+    assert (await deps.ledger.event(event.event_id))["state"] == "retrying"
 
 
 async def test_paid_order_becomes_one_emailed_invoice_receipt(
@@ -138,12 +127,7 @@ async def test_timeout_after_commit_is_retried_into_the_same_document(
     """iCount made the document but the answer was lost: the retry gets that document back."""
     await set_faults(sandbox, {"path": "doc/create", "plan": ["timeout-after-commit"], "hang_s": 2})
     event = await record(deps, samples.with_sale(samples.shopify_order(4)))
-    with pytest.raises(jobs.RetryLater):
-        await jobs.process_event(deps, event.event_id)
-    job = await deps.ledger.job("acme:4:invrec")
-    assert job is not None and job.state == "retrying"
-    assert "OutcomeUnknown" in (job.last_error or "")
-    assert (await deps.ledger.event(event.event_id))["state"] == "retrying"
+    await assert_retried(deps, event, "acme:4:invrec", "OutcomeUnknown")
     await jobs.process_event(deps, event.event_id)
     assert len(await sandbox_get(sandbox, "documents")) == 1
     assert len(await sandbox_get(sandbox, "emails")) == 1
@@ -209,12 +193,7 @@ async def test_an_unexpected_error_is_recorded_and_retried(deps: jobs.Deps) -> N
     """A bug in a step does not vanish: the job shows it and the event is retried."""
     deps.provider_for = lambda _tenant: ExplodingProvider()  # type: ignore[assignment,return-value]
     event = await record(deps, samples.with_sale(samples.shopify_order(8)))
-    with pytest.raises(jobs.RetryLater):
-        await jobs.process_event(deps, event.event_id)
-    job = await deps.ledger.job("acme:8:invrec")
-    assert job is not None and job.state == "retrying"
-    assert "unexpected KeyError" in (job.last_error or "")
-    assert (await deps.ledger.event(event.event_id))["state"] == "retrying"
+    await assert_retried(deps, event, "acme:8:invrec", "unexpected KeyError")
 
 
 async def test_a_paused_tenant_waits_and_a_resolved_event_is_left_alone(

@@ -13,7 +13,8 @@ import pytest
 from handlers.sources import shopify
 from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
-from tests.integration.test_jobs import sandbox_get, set_faults, settings_for
+from tests.integration.test_jobs import sandbox_get, settings_for
+from tests.tenants import set_faults
 from worker.domain.events import EventKind, Order, OrderEvent, Refund
 from worker.domain.idempotency import event_id as make_event_id
 from worker.jobs import process as jobs

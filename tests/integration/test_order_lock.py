@@ -10,7 +10,8 @@ import pytest
 
 from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
-from tests.integration.test_jobs import record, sandbox_get, set_faults, settings_for
+from tests.integration.test_jobs import record, sandbox_get, settings_for
+from tests.tenants import set_faults
 from worker.jobs import process as jobs
 from worker.runtime.resources import Resources
 

@@ -7,8 +7,7 @@ every assertion is on the change a call made, never on an absolute value.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import date
 
 import aiohttp
 import pytest
@@ -18,8 +17,9 @@ from invoicebridge.stack.config import SANDBOX_ICASH
 from sandboxes.icash.app import serve_sandbox as serve_icash
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from sandboxes.idoklad.app import serve_sandbox as serve_idoklad
+from tests.orders import mug, order_of
 from tests.payments import CARD
-from worker.domain.events import Customer, Line, Order
+from worker.domain.events import Customer
 from worker.errors import OutcomeUnknown, Permanent, Retryable
 from worker.jobs.planner import Step
 from worker.jobs.process import StepContext
@@ -34,24 +34,11 @@ from worker.settings import DocumentSettings, ICashSettings, ICountSettings, IDo
 SECONDS = "invoicebridge_provider_request_duration_seconds"
 ERRORS = "invoicebridge_provider_errors_total"
 STEPS = "invoicebridge_steps_total"
-ORDER = Order(
-    order_id="1001",
-    number="#1001",
-    currency="ILS",
-    prices_include_tax=True,
-    lines=(
-        Line(
-            description="Mug",
-            quantity=Decimal(2),
-            unit_price=Decimal("48.50"),
-            tax_rate=Decimal(18),
-        ),
-    ),
-    total=Decimal("97.00"),
-    paid=True,
+ORDER = order_of(
+    [mug(2, "48.50", tax_rate=18)],
+    "97.00",
     payment=CARD,
     customer=Customer(name="Dana Levi", email="d@example.com"),
-    created_at=datetime(2024, 5, 1, tzinfo=UTC),
 )
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from handlers.app import sweep_once
@@ -18,11 +17,10 @@ from handlers.sources import shopify
 from handlers.webhooks import DEPS
 from invoicebridge.samples import shopify as samples
 from invoicebridge.serve import build_receiver
-from tests.receiver_server import ReceiverTestServer
+from tests.receiver_server import Client, ReceiverTestServer, receiver_client
 from worker.domain.events import OrderEvent
 from worker.settings import Settings
 
-Client = TestClient[web.Request, web.Application]
 SECRET = "shpss_test_secret"
 URL = "/webhooks/shopify/acme"
 
@@ -52,16 +50,8 @@ def settings_for(redis_url: str, **tenant: Any) -> Settings:
 
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[Client]:
-    app = await build_receiver(settings_for(redis_url))
-    async with TestClient(ReceiverTestServer(app)) as test_client:
+    async with receiver_client(settings_for(redis_url)) as test_client:
         yield test_client
-
-
-@pytest.fixture
-async def raw_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 def signed(
@@ -92,7 +82,7 @@ async def event_count(raw: aioredis.Redis) -> int:
 
 
 async def test_signed_order_is_recorded_queued_and_acknowledged(
-    client: Client, raw_redis: aioredis.Redis
+    client: Client, raw: aioredis.Redis
 ) -> None:
     """A valid orders/create gets 200 only with the event in the ledger and one message queued."""
     body, headers = signed()
@@ -100,13 +90,13 @@ async def test_signed_order_is_recorded_queued_and_acknowledged(
     assert response.status == 200
     answer = await response.json()
     assert answer["status"] == "accepted"
-    event = await raw_redis.hgetall(f"ib:event:{answer['event_id']}")
+    event = await raw.hgetall(f"ib:event:{answer['event_id']}")
     assert event["state"] == "queued" and event["order_id"] == "1001"
-    assert await queued_messages(raw_redis) == 1
+    assert await queued_messages(raw) == 1
 
 
 async def test_five_concurrent_duplicates_record_and_queue_once(
-    client: Client, raw_redis: aioredis.Redis
+    client: Client, raw: aioredis.Redis
 ) -> None:
     """The same delivery posted 5 times at once: one event, one message, 5 deliveries counted."""
     body, headers = signed()
@@ -116,14 +106,14 @@ async def test_five_concurrent_duplicates_record_and_queue_once(
     assert [r.status for r in responses] == [200] * 5
     statuses = sorted([(await r.json())["status"] for r in responses])
     assert statuses == ["accepted"] + ["duplicate"] * 4
-    [event_id] = await event_ids(raw_redis)
-    assert await raw_redis.hget(f"ib:event:{event_id}", "deliveries") == "5"
-    assert await queued_messages(raw_redis) == 1
+    [event_id] = await event_ids(raw)
+    assert await raw.hget(f"ib:event:{event_id}", "deliveries") == "5"
+    assert await queued_messages(raw) == 1
 
 
 @pytest.mark.parametrize("body", [b"{not json", b'{"id": 1, "line_items": "x"}'])
 async def test_a_signed_body_the_parser_cannot_read_is_kept_not_queued(
-    client: Client, raw_redis: aioredis.Redis, body: bytes
+    client: Client, raw: aioredis.Redis, body: bytes
 ) -> None:
     """Not JSON, or not an order: signed, so kept `unreadable` (issue #18) and answered 200;
     nothing is queued, and a re-delivery is the same event."""
@@ -131,9 +121,9 @@ async def test_a_signed_body_the_parser_cannot_read_is_kept_not_queued(
     assert [a.status for a in answers] == [200, 200]
     first, again = [await a.json() for a in answers]
     assert first["status"] == "unreadable" and first["event_id"] == again["event_id"]
-    assert await raw_redis.hget(f"ib:event:{first['event_id']}", "state") == "unreadable"
-    assert await event_count(raw_redis) == 1
-    assert await queued_messages(raw_redis) == 0
+    assert await raw.hget(f"ib:event:{first['event_id']}", "state") == "unreadable"
+    assert await event_count(raw) == 1
+    assert await queued_messages(raw) == 0
 
 
 async def test_rotated_secret_is_accepted(client: Client) -> None:
@@ -154,7 +144,7 @@ async def test_rotated_secret_is_accepted(client: Client) -> None:
 )
 async def test_bad_input_gets_a_problem_and_changes_nothing(
     client: Client,
-    raw_redis: aioredis.Redis,
+    raw: aioredis.Redis,
     mutate: Any,
     status: int,
 ) -> None:
@@ -166,34 +156,32 @@ async def test_bad_input_gets_a_problem_and_changes_nothing(
     problem = await response.json()
     assert problem["status"] == status and problem["title"] and problem["detail"]
     assert SECRET not in json.dumps(problem)
-    assert await event_count(raw_redis) == 0
-    assert await queued_messages(raw_redis) == 0
+    assert await event_count(raw) == 0
+    assert await queued_messages(raw) == 0
 
 
 def samples_signed(body: bytes) -> tuple[bytes, dict[str, str]]:
     return body, samples.headers_for(body, topic="orders/create", secret=SECRET, event_id="e-1")
 
 
-async def test_unknown_tenant_or_source_is_404(client: Client, raw_redis: aioredis.Redis) -> None:
+async def test_unknown_tenant_or_source_is_404(client: Client, raw: aioredis.Redis) -> None:
     """A tenant or source that is not configured is a 404 problem and nothing is recorded."""
     body, headers = signed()
     for url in ("/webhooks/shopify/nobody", "/webhooks/woocommerce/acme"):
         response = await client.post(url, data=body, headers=headers)
         assert response.status == 404
         assert (await response.json())["title"] == "Unknown tenant"
-    assert await event_count(raw_redis) == 0
+    assert await event_count(raw) == 0
 
 
-async def test_other_topics_are_recorded_as_ignored(
-    client: Client, raw_redis: aioredis.Redis
-) -> None:
+async def test_other_topics_are_recorded_as_ignored(client: Client, raw: aioredis.Redis) -> None:
     """A verified topic we do not act on is answered 200, recorded as ignored, never queued."""
     body, headers = signed(topic="customers/update", payload={"id": 5, "email": "a@b.c"})
     response = await client.post(URL, data=body, headers=headers)
     assert (response.status, (await response.json())["status"]) == (200, "ignored")
-    [event_id] = await event_ids(raw_redis)
-    assert await raw_redis.hget(f"ib:event:{event_id}", "state") == "ignored"
-    assert await queued_messages(raw_redis) == 0
+    [event_id] = await event_ids(raw)
+    assert await raw.hget(f"ib:event:{event_id}", "state") == "ignored"
+    assert await queued_messages(raw) == 0
 
 
 async def record_without_queueing(
@@ -207,33 +195,33 @@ async def record_without_queueing(
 
 
 async def test_recorded_but_unqueued_events_are_queued_again(
-    client: Client, raw_redis: aioredis.Redis
+    client: Client, raw: aioredis.Redis
 ) -> None:
     """A receiver that died between record and enqueue: a re-delivery or the sweeper queues it."""
     deps = client.app[DEPS]
     body, headers = signed()
     item = await record_without_queueing(client, body, headers)
-    assert await queued_messages(raw_redis) == 0
+    assert await queued_messages(raw) == 0
     await asyncio.sleep(0.05)
     assert await sweep_once(deps) == 1
-    assert await raw_redis.hget(f"ib:event:{item.event_id}", "state") == "queued"
-    assert await queued_messages(raw_redis) == 1
+    assert await raw.hget(f"ib:event:{item.event_id}", "state") == "queued"
+    assert await queued_messages(raw) == 1
     assert await sweep_once(deps) == 0
 
 
 async def test_redelivery_queues_an_event_that_never_reached_the_queue(
-    client: Client, raw_redis: aioredis.Redis
+    client: Client, raw: aioredis.Redis
 ) -> None:
     """The shop's retry of an unqueued event queues it, and says so as accepted."""
     body, headers = signed()
     item = await record_without_queueing(client, body, headers)
     response = await client.post(URL, data=body, headers=headers)
     assert (await response.json())["status"] == "duplicate"  # within the first one's claim
-    assert await queued_messages(raw_redis) == 0
-    await raw_redis.delete(f"ib:enqueue-claim:{item.event_id}")  # the claim expires
+    assert await queued_messages(raw) == 0
+    await raw.delete(f"ib:enqueue-claim:{item.event_id}")  # the claim expires
     response = await client.post(URL, data=body, headers=headers)
     assert (await response.json())["status"] == "accepted"
-    assert await queued_messages(raw_redis) == 1
+    assert await queued_messages(raw) == 1
 
 
 async def test_health_and_readiness(client: Client) -> None:
@@ -246,8 +234,8 @@ async def test_health_and_readiness(client: Client) -> None:
 
 async def test_a_tenant_over_its_rate_limit_gets_429_with_retry_after(redis_url: str) -> None:
     """Past its burst a tenant is told to come back later; nothing of those is recorded."""
-    app = await build_receiver(settings_for(redis_url, rate_limit_per_s=0.5, rate_limit_burst=2))
-    async with TestClient(ReceiverTestServer(app)) as limited:
+    settings = settings_for(redis_url, rate_limit_per_s=0.5, rate_limit_burst=2)
+    async with receiver_client(settings) as limited:
         answers = []
         for order_id in range(4):
             body, headers = signed(order_id + 1)

@@ -49,13 +49,6 @@ async def age(raw: aioredis.Redis, event_id: str, seconds: float) -> None:
 
 
 @pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def orders(redis_url: str) -> AsyncIterator[list[str]]:
     """Four orders through the real receiver: each recorded, queued, with one message."""
     app = await build_receiver(settings_for(redis_url))

@@ -11,18 +11,14 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 
 from invoicebridge.samples import shopify as samples
 from invoicebridge.samples import standard as samples_standard
 from invoicebridge.samples import stripe as samples_stripe
 from invoicebridge.samples import woocommerce as samples_woocommerce
-from invoicebridge.serve import build_receiver
-from tests.receiver_server import ReceiverTestServer
+from tests.receiver_server import Client, receiver_client
 from worker.settings import Settings
 
-Client = TestClient[web.Request, web.Application]
 OLD, NEW = "old-secret", "new-secret"
 WH_OLD, WH_NEW = samples_standard.new_secret(), samples_standard.new_secret()
 SOURCES = {"shop": "shopify", "woo": "woocommerce", "pay": "stripe", "any": "standard"}
@@ -71,15 +67,8 @@ async def client(redis_url: str) -> AsyncIterator[Client]:
         for tid, src in SOURCES.items()
     }
     settings = Settings.model_validate({"redis": {"url": redis_url}, "tenants": tenants})
-    async with TestClient(ReceiverTestServer(await build_receiver(settings))) as test_client:
+    async with receiver_client(settings) as test_client:
         yield test_client
-
-
-@pytest.fixture
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 async def post(client: Client, tenant: str, secret: str, age_s: int = 0) -> tuple[int, Any]:

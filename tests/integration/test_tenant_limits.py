@@ -11,7 +11,8 @@ import redis.asyncio as aioredis
 
 from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
-from tests.integration.test_jobs import record, set_faults, settings_for
+from tests.integration.test_jobs import record, settings_for
+from tests.tenants import set_faults
 from worker.jobs import process as jobs
 from worker.jobs.limits import TenantLimits
 from worker.runtime.resources import Resources

@@ -23,6 +23,7 @@ from sandboxes.icount.app import RunningSandbox
 from tests.alerting import alert_hook
 from tests.integration.test_jobs import sandbox_get
 from tests.receiver_server import ReceiverTestServer
+from tests.tenants import icount_login, worker_settings
 from worker.jobs import process as jobs
 from worker.ledger.store import EVENT
 from worker.ops import actions as ops
@@ -38,28 +39,18 @@ SHOPIFY_SECRET, WHSEC = "shpss_unreadable", samples_standard.new_secret()
 
 def settings_for(redis_url: str, sandbox: RunningSandbox, hook_url: str) -> Settings:
     """The iCount tenant `acme` (Shopify, alerts to `hook_url`) and a Standard one, `std`."""
-    icount = {
-        "base_url": sandbox.api_url,
-        "cid": "demo",
-        "user": "api",
-        "pass": "sandbox-pass",
-        "timeout_s": 0.5,
-    }
-    tenant = {"provider": "icount", "icount": icount}
-    return Settings.model_validate(
+    tenant = {"provider": "icount", "icount": icount_login(sandbox.api_url)}
+    return worker_settings(
+        redis_url,
         {
-            "redis": {"url": redis_url},
-            "queue": {"max_retries": 2, "order_lock_ttl_ms": 5000},
-            "tenants": {
-                "acme": {
-                    **tenant,
-                    "source": "shopify",
-                    "secret": SHOPIFY_SECRET,
-                    "alerts": {"webhook_url": hook_url},
-                },
-                "std": {**tenant, "source": "standard", "secret": WHSEC},
+            "acme": {
+                **tenant,
+                "source": "shopify",
+                "secret": SHOPIFY_SECRET,
+                "alerts": {"webhook_url": hook_url},
             },
-        }
+            "std": {**tenant, "source": "standard", "secret": WHSEC},
+        },
     )
 
 
@@ -154,21 +145,17 @@ async def test_an_unreadable_signed_delivery_is_kept_alerted_and_replayed_to_don
 
 
 async def test_an_unsigned_unreadable_delivery_is_never_kept(
-    setup: tuple[TestClient[Any, Any], jobs.Deps, Any], redis_url: str
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any], raw: aioredis.Redis
 ) -> None:
     client, _, _ = setup
     body, headers = signed(future_order(3302), secret="not-the-tenants")
     answer = await client.post(URL, data=body, headers=headers)
     assert answer.status == 401
-    redis = aioredis.Redis.from_url(redis_url)
-    try:
-        assert [key async for key in redis.scan_iter(EVENT.format("*"))] == []
-    finally:
-        await redis.aclose()
+    assert [key async for key in raw.scan_iter(EVENT.format("*"))] == []
 
 
 async def test_a_standard_sender_still_gets_its_422(
-    setup: tuple[TestClient[Any, Any], jobs.Deps, Any], redis_url: str
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any], raw: aioredis.Redis
 ) -> None:
     """The Standard source's senders are the merchant's own systems: a schema violation is
     answered 422 naming the field, and nothing is kept (they fix it and send again)."""
@@ -180,11 +167,7 @@ async def test_a_standard_sender_still_gets_its_422(
     answer = await client.post("/webhooks/standard/std", data=body, headers=headers)
     assert answer.status == 422
     assert "total" in (await answer.json())["detail"]
-    redis = aioredis.Redis.from_url(redis_url)
-    try:
-        assert [key async for key in redis.scan_iter(EVENT.format("*"))] == []
-    finally:
-        await redis.aclose()
+    assert [key async for key in raw.scan_iter(EVENT.format("*"))] == []
 
 
 async def test_a_body_with_a_lone_surrogate_escape_is_kept_not_refused(

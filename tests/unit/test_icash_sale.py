@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invoicebridge.stack.config import SANDBOX_ICASH
+from tests.orders import mugs_and_shipping, order_of
 from tests.payments import BANK_TRANSFER, CARD, PAYPAL
 from worker.domain.events import Customer, Line, Order, Payment
 from worker.errors import DocumentNeedsAttention, NeedsAttention, Permanent, TotalMismatch
@@ -35,14 +36,11 @@ D = Decimal
 
 
 def make_order(lines: list[Line], total: str, *, inclusive: bool = True, **extra: Any) -> Order:
-    return Order(
-        order_id="1001",
-        number="#1001",
+    return order_of(
+        lines,
+        total,
         currency=extra.pop("currency", "EUR"),
         prices_include_tax=inclusive,
-        lines=tuple(lines),
-        total=D(total),
-        paid=True,
         customer=Customer(name="Dana Ivanova", **extra.pop("customer", {})),
         created_at=datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
         **extra,
@@ -51,25 +49,7 @@ def make_order(lines: list[Line], total: str, *, inclusive: bool = True, **extra
 
 def mug_order(total: str = "117.00") -> Order:
     """2 mugs at 48.50 with 5.00 off (20 %), and 25.00 shipping at 9 %: 117.00 gross."""
-    return make_order(
-        [
-            Line(
-                description="Mug",
-                quantity=D(2),
-                unit_price=D("48.50"),
-                discount=D(5),
-                tax_rate=D(20),
-            ),
-            Line(
-                kind="shipping",
-                description="Shipping",
-                quantity=D(1),
-                unit_price=D(25),
-                tax_rate=D(9),
-            ),
-        ],
-        total,
-    )
+    return make_order(list(mugs_and_shipping(20, 9)), total)
 
 
 def test_each_line_is_its_rates_catalogue_item_at_its_gross() -> None:

@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 
+from tests.orders import mug, order_of
 from tests.payments import CARD
-from worker.domain.events import Customer, Line, Order
+from worker.domain.events import Customer
 from worker.errors import NeedsAttention
 from worker.providers.base import DocumentRef
 from worker.providers.icount.vat_check import check_answer
 from worker.providers.icount.wire import parse_document
 from worker.settings import DocumentSettings
 
-ORDER = Order(
+ORDER = order_of(
+    [mug(1, "117.00", tax_rate=18, tax="17.85")],
     order_id="9",
     number="#9",
-    currency="ILS",
-    prices_include_tax=True,
-    paid=True,
     payment=CARD,
-    lines=(
-        Line(
-            description="Mug",
-            quantity=Decimal(1),
-            unit_price=Decimal("117.00"),
-            tax=Decimal("17.85"),
-            tax_rate=Decimal(18),
-        ),
-    ),
-    total=Decimal("117.00"),
     customer=Customer(name="Dana"),
     created_at=datetime(2026, 11, 1, tzinfo=UTC),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.domain.events import Customer, Line, Order
+from tests.orders import leaves, mug, order_of
+from worker.domain.events import Order
 from worker.errors import OutcomeUnknown, Permanent, Retryable
 from worker.providers.base import ChargeOrder, ChargeRef
 from worker.providers.icount.wire import build_document_request
@@ -44,33 +45,8 @@ def charge_order(**changes: Any) -> ChargeOrder:
     return ChargeOrder(**(fields | changes))
 
 
-def leaves(value: object) -> list[object]:
-    if isinstance(value, dict):
-        return [leaf for item in value.values() for leaf in leaves(item)]
-    if isinstance(value, list):
-        return [leaf for item in value for leaf in leaves(item)]
-    return [value]
-
-
 def shop_order(total: str = "117.00") -> Order:
-    return Order(
-        order_id="1001",
-        number="#1001",
-        currency="ILS",
-        prices_include_tax=True,
-        lines=(
-            Line(
-                description="Mug",
-                quantity=Decimal(1),
-                unit_price=Decimal(total),
-                tax_rate=Decimal(18),
-            ),
-        ),
-        total=Decimal(total),
-        paid=False,
-        customer=Customer(name="Dana Levi"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
-    )
+    return order_of([mug(1, total, tax_rate=18)], total, paid=False)
 
 
 # --- requests ---------------------------------------------------------------------------

@@ -4,7 +4,6 @@ worker's VAT check (`vat_check`) beside them: golden cases where the rules part 
 from __future__ import annotations
 
 import ast
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ import pytest
 
 from sandboxes.icount.rounding import ROUNDINGS, RULES, document_totals
 from sandboxes.icount.rules import Refusal, check_document
-from worker.domain.events import Customer, Line, Order
+from tests.orders import order_one
+from worker.domain.events import Line, Order
 from worker.providers.icount import vat_check
 from worker.providers.icount.vat_check import (
     VatDifference,
@@ -139,17 +139,7 @@ def test_the_sandbox_rule_shares_no_code_with_the_builder() -> None:
 
 
 def order(lines: list[Line], *, inclusive: bool) -> Order:
-    return Order(
-        order_id="1",
-        number="#1",
-        currency="ILS",
-        prices_include_tax=inclusive,
-        lines=tuple(lines),
-        total=D(0),
-        paid=True,
-        customer=Customer(name="Dana"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
-    )
+    return order_one(lines, inclusive=inclusive)
 
 
 def line(price: str, rate: int | None, **fields: Any) -> Line:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +11,8 @@ import pydantic
 import pytest
 
 from sandboxes.icount.rounding import RULES, document_totals
-from worker.domain.events import Customer, Line, Order
+from tests.orders import order_one
+from worker.domain.events import Line, Order
 from worker.errors import NeedsAttention, TotalMismatch
 from worker.providers.icount.totals import arrange, money_fields
 from worker.providers.icount.wire import build_document_request
@@ -23,17 +24,7 @@ TYPED = DocumentSettings(icount_tax_types={"17": 1, "18": 2})
 
 
 def order(lines: list[Line], total: str, *, inclusive: bool = True, currency: str = "ILS") -> Order:
-    return Order(
-        order_id="1",
-        number="#1",
-        currency=currency,
-        prices_include_tax=inclusive,
-        lines=tuple(lines),
-        total=D(total),
-        paid=True,
-        customer=Customer(name="Dana"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
-    )
+    return order_one(lines, total, inclusive=inclusive, currency=currency)
 
 
 def line(price: str, quantity: str = "1", rate: int | str | None = 18, **kwargs: Any) -> Line:

@@ -17,7 +17,6 @@ builder) under every rule × rounding:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
@@ -25,7 +24,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sandboxes.icount import rounding as sandbox
-from worker.domain.events import Customer, Line, Order
+from tests.orders import order_one
+from worker.domain.events import Line, Order
 from worker.domain.money import from_minor_units, quantum
 from worker.providers.icount import vat_check
 from worker.providers.icount.totals import ROUNDING_DESCRIPTION, money_fields
@@ -145,17 +145,7 @@ def cases(draw: st.DrawFn, two_rates: bool) -> Case:
     for spec, tax in pairs:
         if spec.rate is not None:
             vat[spec.rate] = vat.get(spec.rate, D(0)) + tax
-    probe = Order(
-        order_id="1",
-        number="#1",
-        currency=currency,
-        prices_include_tax=inclusive,
-        lines=tuple(built),
-        total=D(0),
-        paid=True,
-        customer=Customer(name="Dana"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
-    )
+    probe = order_one(built, inclusive=inclusive, currency=currency)
     off = draw(st.sampled_from((0, 0, 0, *range(-BOUND_UNITS, BOUND_UNITS + 1))))
     total = probe.lines_total() + off * quantum(currency)
     assume(total >= 0)

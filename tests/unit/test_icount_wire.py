@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sandboxes.icount.rounding import ROUNDINGS, RULES, document_totals
+from tests.orders import leaves, order_of
 from tests.payments import CARD
 from worker.domain.events import Customer, Line, Order
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable, TotalMismatch
@@ -37,14 +38,12 @@ def make_order(
     currency: str = "ILS",
     email: str | None = "dana@example.com",
 ) -> Order:
-    return Order(
+    return order_of(
+        lines,
+        total,
         order_id="820982911946154508",
-        number="#1001",
         currency=currency,
         prices_include_tax=inclusive,
-        lines=tuple(lines),
-        total=Decimal(total),
-        paid=True,
         payment=CARD,
         customer=Customer(name="Dana Levi", email=email),
         created_at=datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
@@ -56,14 +55,6 @@ def build(order: Order, doctype: str = "invrec", **docs: Any) -> dict[str, Any]:
     return build_document_request(
         order, doctype=doctype, documents=documents, sanity="ib-test", issue_date=DAY
     )
-
-
-def walk(value: object) -> list[object]:
-    if isinstance(value, dict):
-        return [leaf for item in value.values() for leaf in walk(item)]
-    if isinstance(value, list):
-        return [leaf for item in value for leaf in walk(item)]
-    return [value]
 
 
 # --- golden cases -----------------------------------------------------------------------
@@ -267,8 +258,8 @@ def test_no_float_anywhere_in_the_body() -> None:
         "5.90",
         inclusive=False,
     )
-    leaves = walk(build(order))
-    assert leaves and all(isinstance(leaf, str | int | bool) for leaf in leaves)
+    values = leaves(build(order))
+    assert values and all(isinstance(leaf, str | int | bool) for leaf in values)
     assert json.loads(json.dumps(build(order)), parse_float=lambda _: pytest.fail("float"))
 
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from tests.orders import leaves, mugs_and_shipping, order_of
 from worker.domain.events import Customer, Line, Order
 from worker.domain.money import quantize
 from worker.errors import OutcomeUnknown, Permanent, RateLimited, Retryable, TotalMismatch
@@ -54,31 +55,18 @@ REFERENCE = "ib-abcdefghijklmnopqrstuvwx"
 def make_order(
     lines: list[Line] | tuple[Line, ...], total: str | Decimal, *, inclusive: bool = True
 ) -> Order:
-    return Order(
-        order_id="1001",
-        number="#1001",
+    return order_of(
+        lines,
+        total,
         currency="CZK",
         prices_include_tax=inclusive,
-        lines=tuple(lines),
-        total=Decimal(total),
-        paid=True,
         customer=Customer(name="Jana Nováková", email="jana@example.cz"),
         created_at=datetime(2026, 5, 1, 9, 30, tzinfo=UTC),
     )
 
 
 def mug_order(**changes: Any) -> Order:
-    lines = [
-        Line(
-            description="Mug",
-            quantity=Decimal(2),
-            unit_price=Decimal("48.50"),
-            discount=Decimal(5),
-            tax_rate=Decimal(21),
-        ),
-        Line(kind="shipping", description="Shipping", quantity=Decimal(1), unit_price=Decimal(25)),
-    ]
-    return make_order(lines, "117.00", **changes)
+    return make_order(mugs_and_shipping(21), "117.00", **changes)
 
 
 def request_for(order: Order, kind: DocumentKind = "invoice") -> DocumentRequest:
@@ -90,14 +78,6 @@ def request_for(order: Order, kind: DocumentKind = "invoice") -> DocumentRequest
         documents=DOCS,
         issue_date=date(2026, 5, 1),
     )
-
-
-def walk(value: object) -> list[object]:
-    if isinstance(value, dict):
-        return [item for v in value.values() for item in walk(v)]
-    if isinstance(value, list):
-        return [item for v in value for item in walk(v)]
-    return [value]
 
 
 # --- items and totals ---------------------------------------------------------------------
@@ -233,7 +213,7 @@ def test_document_total_always_equals_the_order_total(lines: list[Line], inclusi
     order = make_order(lines, total, inclusive=inclusive)
     items = build_items(order, DOCS)
     assert document_amounts(items, "CZK").total == quantize(total, "CZK")
-    assert not any(isinstance(value, float) for value in walk(items))
+    assert not any(isinstance(value, float) for value in leaves(items))
 
 
 # --- reference mapping --------------------------------------------------------------------
@@ -361,7 +341,7 @@ def test_dumps_writes_decimals_as_numbers_and_refuses_floats() -> None:
 def test_request_json_has_no_float_anywhere() -> None:
     """Walking the parsed invoice JSON finds Decimals and ints, never a float."""
     body = build_invoice({}, request_for(mug_order()), purchaser_id=5, currency_id=1)
-    values = walk(loads(dumps(body)))
+    values = leaves(loads(dumps(body)))
     assert not any(isinstance(value, float) for value in values)
     assert Decimal("48.50") in values
 

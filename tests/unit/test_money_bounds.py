@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.orders import icash_account, order_one
 from worker.domain import money
 from worker.domain.events import Customer, Line, Order
 from worker.errors import Permanent
@@ -19,7 +20,7 @@ from worker.providers.base import DocumentRequest
 from worker.providers.icash.sale import sale_items
 from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.wire import build_invoice
-from worker.settings import DocumentSettings, ICashSettings
+from worker.settings import DocumentSettings
 
 D = Decimal
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -99,15 +100,7 @@ def test_quantities_beyond_bounds_are_refused(quantity: str) -> None:
 
 
 #: an iCash account with a catalogue item for every whole VAT rate
-ICASH = ICashSettings(
-    api_key="k",
-    secret_key="s",
-    warehouse_id=1,
-    user_id=1,
-    cash_register_id=1,
-    store_id=1,
-    sale_items={str(rate): 100 + rate for rate in range(101)},
-)
+ICASH = icash_account({str(rate): 100 + rate for rate in range(101)})
 
 
 def _request(order: Order) -> DocumentRequest:
@@ -138,17 +131,7 @@ def extreme_orders(draw: st.DrawFn) -> Order:
         rate = draw(st.sampled_from([None, D(0), D(17), D("100")]))
         lines.append(Line(description="x", quantity=quantity, unit_price=unit, tax_rate=rate))
     inclusive = draw(st.booleans())
-    draft = Order(
-        order_id="1",
-        number="1",
-        currency=currency,
-        prices_include_tax=inclusive,
-        lines=tuple(lines),
-        total=D(0),
-        paid=True,
-        customer=Customer(name="Dana"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
-    )
+    draft = order_one(lines, inclusive=inclusive, currency=currency, number="1")
     return draft.model_copy(update={"total": draft.lines_total()})
 
 
@@ -197,17 +180,7 @@ def bounded_amounts(draw: st.DrawFn, most: int, places: int) -> Decimal:
 
 
 def _order_of(line: Line, currency: str) -> Order:
-    return Order(
-        order_id="1",
-        number="1",
-        currency=currency,
-        prices_include_tax=False,
-        lines=(line,),
-        total=D(0),
-        paid=True,
-        customer=Customer(name="Dana"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
-    )
+    return order_one([line], inclusive=False, currency=currency, number="1")
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -22,6 +22,7 @@ from sandboxes.icount.rounding import ROUNDINGS, RULES
 from sandboxes.icount.rules import check_document as icount_check
 from sandboxes.idoklad.models import check_document as idoklad_check
 from sandboxes.idoklad.models import priced
+from tests.orders import icash_account
 from worker.domain.events import Line, Order
 from worker.domain.money import exponent, from_minor_units, quantum
 from worker.errors import NeedsAttention, Permanent, TotalMismatch
@@ -29,7 +30,7 @@ from worker.providers.base import DocumentRef, DocumentRequest
 from worker.providers.icash.sale import sale_items
 from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.wire import build_credit_note, build_invoice
-from worker.settings import DocumentSettings, ICashSettings
+from worker.settings import DocumentSettings
 
 from .test_vat import order as make_order
 
@@ -172,15 +173,7 @@ def idoklad(order: Order, documents: DocumentSettings = DOCS) -> tuple[Decimal, 
 
 
 #: an iCash account with a catalogue item for every rate the orders use
-ICASH = ICashSettings(
-    api_key="k",
-    secret_key="s",
-    warehouse_id=1,
-    user_id=1,
-    cash_register_id=1,
-    store_id=1,
-    sale_items={str(rate): 100 + index for index, rate in enumerate(RATES)},
-)
+ICASH = icash_account({str(rate): 100 + index for index, rate in enumerate(RATES)})
 
 
 def icash(order: Order, documents: DocumentSettings = DOCS) -> tuple[Decimal, Decimal]:

@@ -10,20 +10,16 @@ import pytest
 
 from handlers.sources import shopify
 from invoicebridge.samples import shopify as samples
+from tests.payments import CARD
 from worker.domain.events import Order, Payment
 from worker.errors import MissingTransactionId, Retryable, Waiting
 from worker.jobs.payment_details import awaited, merged, preferred
 from worker.ledger.store import JobRecord
 
 PAID_AT = datetime(2025, 3, 2, 8, 0, 4, tzinfo=UTC)
-DETAILS = Payment(
-    gateway="shopify_payments",
-    kind="card",
-    card_brand="Visa",
-    card_last4="4242",
-    transaction_id="53433",
-    payer_name="D. Levi",
-    paid_at=PAID_AT,
+#: the card payment (Visa 4242) as the details event reports it
+DETAILS = CARD.model_copy(
+    update={"transaction_id": "53433", "payer_name": "D. Levi", "paid_at": PAID_AT}
 )
 NO_ID = Payment(gateway="shopify_payments", kind="card")
 MISSING = MissingTransactionId("the cc payment block needs the gateway's transaction id")
@@ -86,15 +82,8 @@ def test_the_later_payment_wins_unless_it_lacks_the_id(
 def test_the_stored_details_fill_the_orders_gap() -> None:
     """The order keeps its gateway and kind; id, card, payer and time come from the details."""
     own = Payment(gateway="Shopify Payments", kind="card", card_brand="MC", payer_name="Dana")
-    assert merged(order(own), DETAILS).payment == Payment(
-        gateway="Shopify Payments",
-        kind="card",
-        card_brand="Visa",
-        card_last4="4242",
-        transaction_id="53433",
-        payer_name="D. Levi",
-        paid_at=PAID_AT,
-    )
+    expected = DETAILS.model_copy(update={"gateway": "Shopify Payments"})
+    assert merged(order(own), DETAILS).payment == expected
     assert merged(order(None), DETAILS).payment == DETAILS
     partial = Payment(transaction_id="77")
     assert merged(order(own), partial).payment == own.model_copy(update={"transaction_id": "77"})

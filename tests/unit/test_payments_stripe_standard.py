@@ -21,6 +21,26 @@ WHSEC = samples_standard.new_secret()
 TS = 1_752_480_300
 
 
+def assert_only_the_last_four(order: Order) -> None:
+    """The Visa test number sent as last four and transaction id: four digits, and masked."""
+    assert (paid_with(order).card_last4, paid_with(order).transaction_id) == (
+        "1111",
+        "[card …1111]",
+    )
+    assert_no_card_number(order)
+
+
+def card_fields(payment: Payment) -> tuple[str | None, ...]:
+    """Transaction id, kind, card brand, last four and payer."""
+    return (
+        payment.transaction_id,
+        payment.kind,
+        payment.card_brand,
+        payment.card_last4,
+        payment.payer_name,
+    )
+
+
 def stripe_order(event: dict[str, Any]) -> Order:
     body = encode(event)
     order = stripe.parse(body, {"Stripe-Signature": stripe.sign(body, SECRET, TS)}).order
@@ -56,13 +76,7 @@ def test_stripe_intent_with_latest_charge_expanded() -> None:
     event = samples_stripe.payment_intent_succeeded("pi_x1", 9000, expand_charge=True)
     payment = paid_with(stripe_order(event))
     charge = event["data"]["object"]["latest_charge"]["id"]
-    assert (
-        payment.transaction_id,
-        payment.kind,
-        payment.card_brand,
-        payment.card_last4,
-        payment.payer_name,
-    ) == (charge, "card", "Visa", "4242", "Dana Levi")
+    assert card_fields(payment) == (charge, "card", "Visa", "4242", "Dana Levi")
 
 
 def test_stripe_intent_of_an_old_api_version_lists_its_charges() -> None:
@@ -79,13 +93,13 @@ def test_stripe_intent_of_an_old_api_version_lists_its_charges() -> None:
 def test_stripe_charge_succeeded_fixture() -> None:
     """A Charge is its own transaction: id, Visa 4242, the billing name."""
     payment = paid_with(stripe_order(load("stripe", "charge_succeeded.json")))
-    assert (
-        payment.transaction_id,
-        payment.kind,
-        payment.card_brand,
-        payment.card_last4,
-        payment.payer_name,
-    ) == ("ch_3RkA1b2eZvKYlo2C1nWc8PqL", "card", "Visa", "4242", "Dana Levi")
+    assert card_fields(payment) == (
+        "ch_3RkA1b2eZvKYlo2C1nWc8PqL",
+        "card",
+        "Visa",
+        "4242",
+        "Dana Levi",
+    )
 
 
 def test_stripe_paypal_charge_names_the_payer() -> None:
@@ -151,11 +165,7 @@ def test_stripe_full_card_number_keeps_only_the_last_four() -> None:
     event["data"]["object"]["payment_method_details"]["card"]["last4"] = VISA
     event["data"]["object"]["id"] = VISA
     order = stripe_order(event)
-    assert (paid_with(order).card_last4, paid_with(order).transaction_id) == (
-        "1111",
-        "[card …1111]",
-    )
-    assert_no_card_number(order)
+    assert_only_the_last_four(order)
 
 
 @pytest.mark.parametrize(
@@ -217,11 +227,7 @@ def test_standard_card_number_keeps_only_the_last_four() -> None:
     data = samples_standard.order_data("46")["order"]
     data["payment"] |= {"card_last4": VISA, "transaction_id": VISA}
     order = standard_order(data)
-    assert (paid_with(order).card_last4, paid_with(order).transaction_id) == (
-        "1111",
-        "[card …1111]",
-    )
-    assert_no_card_number(order)
+    assert_only_the_last_four(order)
 
 
 @pytest.mark.parametrize(

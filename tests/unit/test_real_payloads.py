@@ -39,6 +39,7 @@ from sandboxes.icount.rules import Refusal as IcountRefusal
 from sandboxes.icount.rules import check_document as icount_check
 from sandboxes.idoklad.models import check_document as idoklad_check
 from sandboxes.idoklad.models import priced
+from tests.orders import icash_account
 from worker.domain import vat
 from worker.domain.events import EventKind, IgnoredDelivery, Order, OrderEvent
 from worker.errors import Permanent, TotalMismatch
@@ -234,16 +235,7 @@ def settings_for(order: Order) -> tuple[DocumentSettings, ICashSettings]:
     documents = base.model_copy(
         update={"icount_tax_types": {text: n for n, text in enumerate(texts, 1) if D(text)}}
     )
-    icash = ICashSettings(
-        api_key="k",
-        secret_key="s",
-        warehouse_id=1,
-        user_id=1,
-        cash_register_id=1,
-        store_id=1,
-        currency=order.currency,
-        sale_items={text: 100 + n for n, text in enumerate(texts)},
-    )
+    icash = icash_account({text: 100 + n for n, text in enumerate(texts)}, currency=order.currency)
     return documents, icash
 
 

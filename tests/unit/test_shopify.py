@@ -14,6 +14,7 @@ from multidict import CIMultiDict
 from handlers.errors import InvalidPayload, InvalidSignature, MalformedBody
 from handlers.sources import Parsed, shopify
 from invoicebridge.samples import shopify as samples
+from tests.hostile_inputs import NOT_JSON_OBJECTS, mutate
 from worker.domain.events import EventKind, Line, Order, Refund
 
 SECRET = "shpss_test_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -276,19 +277,7 @@ def test_fixture_lines_add_up_to_the_shop_total(name: str) -> None:
 # --- refusals ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"not json",
-        b"",
-        b'{"id": 1',
-        b"[1, 2]",
-        b'"order"',
-        b"null",
-        b"\xff\xfe{}",
-        b"[" * 100_000 + b"]" * 100_000,
-    ],
-)
+@pytest.mark.parametrize("body", NOT_JSON_OBJECTS)
 def test_body_that_is_not_a_json_object_is_malformed(body: bytes) -> None:
     """Not JSON, not UTF-8, too deep or not an object: 400, whatever the topic."""
     for topic in ("orders/create", "customers/create"):
@@ -315,14 +304,7 @@ def test_invalid_order_names_the_field_not_the_value(
     path: tuple[str | int, ...], value: Any, field: str
 ) -> None:
     """A bad field is a 422 whose detail names the path and never echoes the value."""
-    payload = minimal()
-    target: Any = payload
-    for key in path[:-1]:
-        target = target[key]
-    if value is None:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
+    payload = mutate(minimal(), path, value, delete=value is None)
     with pytest.raises(InvalidPayload) as caught:
         parse(encode(payload))
     assert caught.value.detail.startswith(field)

@@ -12,6 +12,7 @@ import pytest
 from handlers.errors import InvalidPayload
 from invoicebridge.samples import shopify as samples
 from invoicebridge.samples.shopify_refunds import shopify_refund
+from tests.parsed_events import event_of
 from tests.unit.test_shopify import (
     encode,
     fixture,
@@ -21,7 +22,7 @@ from tests.unit.test_shopify import (
     parse_order,
     parse_refund,
 )
-from worker.domain.events import EventKind, Line, OrderEvent
+from worker.domain.events import EventKind, Line
 
 # --- later events: updates, cancellations, refunds ----------------------------------------
 
@@ -123,17 +124,7 @@ def test_partial_refund_with_one_line_and_shipping() -> None:
 def test_parsed_refund_makes_a_valid_refund_event() -> None:
     """A refund.issued event needs no order snapshot, only the order id and the refund."""
     parsed = parse(fixture("refunds_create_partial.json"), "refunds/create")
-    assert parsed.kind is not None and parsed.order_id is not None
-    event = OrderEvent(
-        event_id="e",
-        tenant="acme",
-        source="shopify",
-        topic=parsed.topic,
-        kind=parsed.kind,
-        delivery_id=parsed.dedupe_key,
-        order_id=parsed.order_id,
-        refund=parsed.refund,
-    )
+    event = event_of(parsed, "shopify", "acme")
     assert event.refund == parsed.refund
 
 

@@ -18,6 +18,7 @@ from handlers.errors import InvalidPayload, InvalidSignature, MalformedBody
 from handlers.sources import Parsed, standard
 from invoicebridge.samples import standard as samples
 from invoicebridge.samples.shopify import encode_body
+from tests.parsed_events import event_of
 from worker.domain.events import EventKind, OrderEvent
 
 #: The published Standard Webhooks / Svix test vector.
@@ -63,20 +64,7 @@ def message(kind: str, **order: Any) -> bytes:
 
 
 def as_event(parsed: Parsed) -> OrderEvent:
-    """What the receiver builds from a Parsed: must validate for every canonical type."""
-    assert parsed.kind is not None and parsed.order_id is not None
-    return OrderEvent(
-        event_id="e",
-        tenant="t",
-        source=standard.NAME,
-        topic=parsed.topic,
-        kind=parsed.kind,
-        delivery_id=parsed.dedupe_key,
-        order_id=parsed.order_id,
-        order=parsed.order,
-        refund=parsed.refund,
-        payment=parsed.payment,
-    )
+    return event_of(parsed, standard.NAME)
 
 
 # --- signature ---------------------------------------------------------------------------

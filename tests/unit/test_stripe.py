@@ -18,6 +18,7 @@ from multidict import CIMultiDict
 from handlers.errors import InvalidPayload, InvalidSignature, MalformedBody
 from handlers.sources import Parsed, stripe
 from invoicebridge.samples import stripe as samples
+from tests.parsed_events import event_of
 from worker.domain.events import EventKind, Order, OrderEvent
 from worker.domain.money import exponent
 
@@ -71,19 +72,7 @@ def encode(event: dict[str, Any]) -> bytes:
 
 
 def as_event(parsed: Parsed) -> OrderEvent:
-    """What the receiver builds from a Parsed: must validate for every acted-on event."""
-    assert parsed.kind is not None and parsed.order_id is not None
-    return OrderEvent(
-        event_id="e",
-        tenant="t",
-        source=stripe.NAME,
-        topic=parsed.topic,
-        kind=parsed.kind,
-        delivery_id=parsed.dedupe_key,
-        order_id=parsed.order_id,
-        order=parsed.order,
-        refund=parsed.refund,
-    )
+    return event_of(parsed, stripe.NAME)
 
 
 # --- signature ---------------------------------------------------------------------------

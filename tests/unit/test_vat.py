@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.orders import order_one
 from tests.payments import CARD
 from worker.domain.events import Customer, Line, Order
 from worker.domain.vat import (
@@ -26,18 +27,7 @@ D = Decimal
 
 
 def order(lines: list[Line], total: str, *, inclusive: bool, currency: str = "ILS") -> Order:
-    return Order(
-        order_id="1",
-        number="#1",
-        currency=currency,
-        prices_include_tax=inclusive,
-        lines=tuple(lines),
-        total=D(total),
-        paid=True,
-        payment=CARD,
-        customer=Customer(name="Dana"),
-        created_at=datetime(2024, 5, 1, tzinfo=UTC),
-    )
+    return order_one(lines, total, inclusive=inclusive, currency=currency, payment=CARD)
 
 
 def line(price: str, rate: int | None = 17, **kwargs: object) -> Line:
@@ -188,9 +178,9 @@ def test_exchange_rate_is_read_when_present() -> None:
 
 def test_an_orders_exchange_rate_goes_out_with_its_document() -> None:
     """A rate on the order reaches iCount's `rate`; without one, the field is left out."""
-    from datetime import UTC, date, datetime
+    from datetime import date
 
-    from worker.domain.events import Customer, Line, Order
+    from worker.domain.events import Line, Order
     from worker.providers.icount.wire import build_document_request
     from worker.settings import DocumentSettings
 

@@ -1,0 +1,96 @@
+"""What tests build by hand around a provider: orders as a shop hands them over (order #1001
+of 1 May 2024 with its usual mugs and shipping, or the rule tests' order #1), an iCash
+account, and the leaves of a built body."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from worker.domain.events import Customer, Line, Order
+from worker.settings import ICashSettings
+
+MAY_1 = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def order_of(lines: Iterable[Line], total: str | Decimal = "117.00", /, **fields: Any) -> Order:
+    """A paid, VAT-inclusive ILS order #1001 of `lines` for `total`; `fields` replace any of
+    the defaults (order_id, number, currency, prices_include_tax, paid, customer, created_at)
+    or add the others (payment, ...)."""
+    defaults: dict[str, Any] = {
+        "order_id": "1001",
+        "number": "#1001",
+        "currency": "ILS",
+        "prices_include_tax": True,
+        "paid": True,
+        "customer": Customer(name="Dana Levi"),
+        "created_at": MAY_1,
+    }
+    return Order(**{**defaults, "lines": tuple(lines), "total": Decimal(total), **fields})
+
+
+def mug(
+    quantity: int = 2, unit_price: str = "48.50", *, tax_rate: int | None = None, **money: str | int
+) -> Line:
+    """`quantity` mugs at `unit_price` (`money`: discount, tax)."""
+    return Line(
+        description="Mug",
+        quantity=Decimal(quantity),
+        unit_price=Decimal(unit_price),
+        tax_rate=None if tax_rate is None else Decimal(tax_rate),
+        **{name: Decimal(value) for name, value in money.items()},
+    )
+
+
+def mugs_and_shipping(vat: int, shipping_vat: int | None = None) -> tuple[Line, Line]:
+    """2 mugs at 48.50 with 5.00 off (`vat` %), and 25.00 shipping: 117.00 gross."""
+    shipping = Line(
+        kind="shipping",
+        description="Shipping",
+        quantity=Decimal(1),
+        unit_price=Decimal(25),
+        tax_rate=None if shipping_vat is None else Decimal(shipping_vat),
+    )
+    return mug(2, "48.50", tax_rate=vat, discount=5), shipping
+
+
+def order_one(
+    lines: Iterable[Line],
+    total: str | Decimal = "0",
+    /,
+    *,
+    inclusive: bool = True,
+    currency: str = "ILS",
+    **fields: Any,
+) -> Order:
+    """Order #1 of Dana (no email), as the money rule and property tests build them."""
+    one: dict[str, Any] = {"order_id": "1", "number": "#1", "customer": Customer(name="Dana")}
+    return order_of(
+        lines, total, **{**one, "currency": currency, "prices_include_tax": inclusive, **fields}
+    )
+
+
+def icash_account(sale_items: dict[str, int], **fields: Any) -> ICashSettings:
+    """An iCash account (register 1, store 1) with `sale_items`, the catalogue item of each
+    VAT rate."""
+    return ICashSettings(
+        api_key="k",
+        secret_key="s",
+        warehouse_id=1,
+        user_id=1,
+        cash_register_id=1,
+        store_id=1,
+        sale_items=sale_items,
+        **fields,
+    )
+
+
+def leaves(value: object) -> list[object]:
+    """Every value at the bottom of a JSON body (dicts and lists opened), in order."""
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in leaves(item)]
+    return [value]
