@@ -77,7 +77,7 @@ bench: $(STAMP) redis-server
 # deploy/ without Docker or a cluster: manifest schemas, compose wiring, image lint, systemd, redis.conf
 deploy-check: $(STAMP) redis-server
 	$(BIN)/pytest -q tests/unit/test_deploy.py tests/unit/test_deploy_compose.py \
-	    tests/unit/test_deploy_image.py tests/unit/test_deploy_host.py
+	    tests/integration/test_deploy_image.py tests/integration/test_deploy_host.py
 
 test-fast: install
 	$(BIN)/pytest -m "not e2e"

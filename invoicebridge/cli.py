@@ -3,7 +3,7 @@
 # (The docstring is the top-level --help.) Lazy: a subcommand's module (check, jobs, loadgen,
 # chaos, the receiver, the demo) is imported only when that subcommand runs, so `serve` and
 # `worker` never load the chaos suite, the load generator, the local stack or the samples
-# (tests/unit/test_cli_imports.py).
+# (tests/integration/test_cli_imports.py).
 
 from __future__ import annotations
 
