@@ -21,6 +21,7 @@ from rich.console import Console
 
 from invoicebridge.chaos.suite import ChaosPlan, run_chaos
 from invoicebridge.cli import build_parser
+from invoicebridge.stack.local import ShopTarget
 from tests.e2e.test_jobs_cli import write_config
 from tests.integration.test_ops import queued, seed
 from worker.ledger.store import Ledger
@@ -162,6 +163,11 @@ class _NoProcesses:
     secret: str = "s"
     urls: dict[str, str] = field(default_factory=dict)
     procs: dict[str, object] = field(default_factory=dict)
+
+    def shopify_target(self, url: str | None = None) -> ShopTarget:
+        return ShopTarget(
+            url=url or self.receiver_url, source="shopify", tenant=self.tenant, secret=self.secret
+        )
 
 
 @pytest.mark.parametrize("terminal", [True, False])
