@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tests.orders import icash_account, order_one
+from tests.orders import document_request, icash_account, order_one
 from worker.domain import money
 from worker.domain.events import Customer, Line, Order
 from worker.errors import Permanent
@@ -104,14 +104,7 @@ ICASH = icash_account({str(rate): 100 + rate for rate in range(101)})
 
 
 def _request(order: Order) -> DocumentRequest:
-    return DocumentRequest(
-        kind="invoice",
-        order=order,
-        reference="ib-bounds",
-        email=False,
-        documents=DocumentSettings(),
-        issue_date=date(2024, 5, 1),
-    )
+    return document_request(order, "ib-bounds")
 
 
 @st.composite
