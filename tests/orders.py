@@ -12,6 +12,7 @@ from typing import Any
 from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
 from worker.domain.idempotency import event_id
 from worker.providers.base import DocumentRequest
+from worker.providers.icount.wire import build_document_request
 from worker.settings import DocumentSettings, ICashSettings
 
 MAY_1 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -71,6 +72,18 @@ def document_request(order: Order, reference: str, /, **fields: Any) -> Document
         "issue_date": date(2024, 5, 1),
     }
     return DocumentRequest(**{**defaults, "order": order, "reference": reference, **fields})
+
+
+def icount_body(order: Order, sanity: str = "ib-x", /, **fields: Any) -> dict[str, object]:
+    """iCount's `doc/create` body for an invrec of `order` with default document settings,
+    issued 1 May 2024; `fields` replace any of these (doctype, documents, issue_date) or add
+    the others (charge, ...)."""
+    defaults: dict[str, Any] = {
+        "doctype": "invrec",
+        "documents": DocumentSettings(),
+        "issue_date": date(2024, 5, 1),
+    }
+    return build_document_request(order, sanity=sanity, **{**defaults, **fields})
 
 
 def mug(
