@@ -14,14 +14,13 @@ import time
 import urllib.request
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from benchmarks.targets import Section, Target
 from invoicebridge.stack.local import LocalStack
-from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
-from worker.domain.idempotency import event_id
+from tests.orders import mug_paid_event
+from worker.domain.events import OrderEvent
 from worker.ledger.store import UNQUEUED, Ledger
 from worker.ops import actions as ops
 from worker.runtime.actors import ACTOR, declare_actors
@@ -30,28 +29,7 @@ from worker.settings import load_settings
 
 
 def _event(number: int) -> OrderEvent:
-    line = Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("50.00"))
-    order = Order(
-        order_id=str(number),
-        number=f"#{number}",
-        currency="ILS",
-        paid=True,
-        prices_include_tax=True,
-        lines=(line,),
-        total=Decimal("50.00"),
-        customer=Customer(name="Dana Levi"),
-        created_at=datetime.now(UTC),
-    )
-    return OrderEvent(
-        event_id=event_id("acme", "shopify", str(number)),
-        tenant="acme",
-        source="shopify",
-        topic="orders/paid",
-        kind=EventKind.ORDER_PAID,
-        delivery_id=f"bench-{number}",
-        order_id=str(number),
-        order=order,
-    )
+    return mug_paid_event(number, "acme", f"bench-{number}", created_at=datetime.now(UTC))
 
 
 async def _fail_all(ledger: Ledger, ids: list[str]) -> None:

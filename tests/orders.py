@@ -5,12 +5,15 @@ account, and the leaves of a built body."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from worker.domain.events import Customer, Line, Order
-from worker.settings import ICashSettings
+from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
+from worker.domain.idempotency import event_id
+from worker.providers.base import DocumentRequest
+from worker.providers.icount.wire import build_document_request
+from worker.settings import DocumentSettings, ICashSettings
 
 MAY_1 = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -29,6 +32,58 @@ def order_of(lines: Iterable[Line], total: str | Decimal = "117.00", /, **fields
         "created_at": MAY_1,
     }
     return Order(**{**defaults, "lines": tuple(lines), "total": Decimal(total), **fields})
+
+
+def mug_paid_event(number: int, tenant: str, delivery_id: str, /, **fields: Any) -> OrderEvent:
+    """Shopify's orders/paid for order `number` of `tenant`: one VAT-inclusive 50.00 ILS mug
+    for Dana Levi; `fields` go to the order (created_at, payment, ...)."""
+    line = Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("50.00"))
+    order = Order(
+        order_id=str(number),
+        number=f"#{number}",
+        currency="ILS",
+        paid=True,
+        prices_include_tax=True,
+        lines=(line,),
+        total=Decimal("50.00"),
+        customer=Customer(name="Dana Levi"),
+        **fields,
+    )
+    return OrderEvent(
+        event_id=event_id(tenant, "shopify", str(number)),
+        tenant=tenant,
+        source="shopify",
+        topic="orders/paid",
+        kind=EventKind.ORDER_PAID,
+        delivery_id=delivery_id,
+        order_id=str(number),
+        order=order,
+    )
+
+
+def document_request(order: Order, reference: str, /, **fields: Any) -> DocumentRequest:
+    """An invoice of `order` under `reference`, not emailed, default document settings, issued
+    1 May 2024; `fields` replace any of these (kind, email, documents, issue_date) or add the
+    others (charge, ...)."""
+    defaults: dict[str, Any] = {
+        "kind": "invoice",
+        "email": False,
+        "documents": DocumentSettings(),
+        "issue_date": date(2024, 5, 1),
+    }
+    return DocumentRequest(**{**defaults, "order": order, "reference": reference, **fields})
+
+
+def icount_body(order: Order, sanity: str = "ib-x", /, **fields: Any) -> dict[str, object]:
+    """iCount's `doc/create` body for an invrec of `order` with default document settings,
+    issued 1 May 2024; `fields` replace any of these (doctype, documents, issue_date) or add
+    the others (charge, ...)."""
+    defaults: dict[str, Any] = {
+        "doctype": "invrec",
+        "documents": DocumentSettings(),
+        "issue_date": date(2024, 5, 1),
+    }
+    return build_document_request(order, sanity=sanity, **{**defaults, **fields})
 
 
 def mug(

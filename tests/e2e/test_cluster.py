@@ -97,10 +97,7 @@ async def _load(stack: ClusterStack, on_a: int, on_b: int) -> tuple[LoadReport, 
     host b is bounded, since its requests hang once b is cut off."""
     plans = [
         LoadPlan(
-            url=f"http://127.0.0.1:{port}",
-            source="shopify",
-            tenant=stack.tenant,
-            secret=stack.secret,
+            **stack.shopify_target(f"http://127.0.0.1:{port}"),
             count=300,
             rate=75,
             duplicates=0.2,

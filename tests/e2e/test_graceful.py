@@ -32,10 +32,7 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
 
 def test_sigterm_to_the_receiver_mid_load_loses_nothing_it_answered(stack: LocalStack) -> None:
     plan = LoadPlan(
-        url=stack.receiver_url,
-        source="shopify",
-        tenant=stack.tenant,
-        secret=stack.secret,
+        **stack.shopify_target(),
         count=600,
         rate=200,
         retries=1,

@@ -106,10 +106,7 @@ async def issue_second_document(stack: LocalStack, delivery: Delivery) -> None:
 
 async def test_reconcile_catches_a_doubled_document_and_a_lost_order(stack: LocalStack) -> None:
     plan = LoadPlan(
-        url=stack.receiver_url,
-        source="shopify",
-        tenant=stack.tenant,
-        secret=stack.secret,
+        **stack.shopify_target(),
         count=5,
         first_order=800_000,
     )

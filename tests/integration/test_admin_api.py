@@ -13,9 +13,8 @@ from aiohttp.test_utils import TestClient
 
 from handlers.admin.api import admin_api
 from handlers.admin.backend import AdminBackend
-from invoicebridge.serve import build_receiver
 from tests.integration.test_ops import MESSAGES, seed, step
-from tests.receiver_server import ReceiverTestServer
+from tests.receiver_server import receiver_client
 from worker.ledger.store import Ledger
 from worker.settings import Settings
 
@@ -48,8 +47,7 @@ def settings_for(redis_url: str) -> Settings:
 
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[Client]:
-    app = await build_receiver(settings_for(redis_url))
-    async with TestClient(ReceiverTestServer(app)) as test_client:
+    async with receiver_client(settings_for(redis_url)) as test_client:
         yield test_client
 
 

@@ -12,14 +12,14 @@ import aiohttp
 import pytest
 
 from sandboxes.icount.app import RunningSandbox
-from tests.orders import mug, order_of
+from tests.orders import document_request, mug, order_of
 from worker.domain.idempotency import sanity_string
 from worker.errors import NeedsAttention, OutcomeUnknown, Permanent, Retryable
 from worker.providers.base import ChargeOrder, ChargeRef, DocumentRequest
 from worker.providers.icount.client import ICountClient
 from worker.providers.icount.provider import ICountProvider
 from worker.providers.icount.wire_charge import build_charge_request
-from worker.settings import DocumentSettings, ICountSettings
+from worker.settings import ICountSettings
 
 GOOD, DECLINED, EXPIRED, FLAKY = (
     "4580000000000000",
@@ -86,15 +86,7 @@ async def api(
 
 def invrec_request(charge: ChargeRef) -> DocumentRequest:
     order = order_of([mug(1, "117.00", tax_rate=18)], paid=False)
-    return DocumentRequest(
-        kind="invrec",
-        order=order,
-        reference="ib-invrec-1001",
-        email=False,
-        documents=DocumentSettings(),
-        issue_date=date(2024, 5, 1),
-        charge=charge,
-    )
+    return document_request(order, "ib-invrec-1001", kind="invrec", charge=charge)
 
 
 async def test_charge_then_invrec_records_the_confirmation_code(

@@ -14,9 +14,9 @@ import pytest
 from sandboxes.icount.app import RunningSandbox
 from sandboxes.icount.rules import Refusal
 from sandboxes.icount.schema import CARD_SECRETS, check_fields
-from tests.payments import BANK_TRANSFER, CARD, PAYPAL
+from tests.payments import BANK_TRANSFER, CARD, PAYPAL, card_charge
 from worker.domain.events import Customer, Line, Order, Payment
-from worker.providers.base import ChargeOrder, ChargeRef
+from worker.providers.base import ChargeOrder
 from worker.providers.icount.wire import build_document_request
 from worker.providers.icount.wire_charge import build_charge_request, build_search_request
 from worker.settings import DocumentSettings
@@ -64,13 +64,7 @@ def refusal(path: str, sent: dict[str, Any]) -> str:
 def test_every_body_the_worker_builds_is_as_documented() -> None:
     """F-DOC-*, F-PAY-*, F-CC-*: invoice, refund, each payment block, a recorded charge,
     a charge and a transaction search all pass the documented-fields check."""
-    charge = ChargeRef(
-        confirmation_code="77",
-        amount=Decimal("117.00"),
-        currency="ILS",
-        num_of_payments=3,
-        card_type="VISA",
-    )
+    charge = card_charge("77", num_of_payments=3)
     bodies = {
         "invoice": body("invoice"),
         "refund": body("refund", based_on=("invrec", "30001")),

@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, cast
 
 import dramatiq
@@ -15,9 +14,10 @@ import pytest
 import redis
 from redis.asyncio.connection import Connection
 
+from tests.orders import mug_paid_event
 from tests.payments import CARD
-from worker.domain.events import Customer, EventKind, Line, Order, OrderEvent
-from worker.domain.idempotency import event_id, job_key
+from worker.domain.events import OrderEvent
+from worker.domain.idempotency import job_key
 from worker.ledger.store import EVENT, EVENTS, STATE, UNQUEUED, Ledger
 from worker.ops import actions as ops
 from worker.providers.base import DocumentRef
@@ -40,29 +40,8 @@ def settings_for(redis_url: str) -> Settings:
 
 
 def order_event(number: int, tenant: str = "acme") -> OrderEvent:
-    line = Line(description="Mug", quantity=Decimal(1), unit_price=Decimal("50.00"))
-    order = Order(
-        order_id=str(number),
-        number=f"#{number}",
-        currency="ILS",
-        paid=True,
-        payment=CARD,
-        prices_include_tax=True,
-        lines=(line,),
-        total=Decimal("50.00"),
-        customer=Customer(name="Dana Levi"),
-        created_at=datetime(2026, 11, 1, tzinfo=UTC),
-    )
-    return OrderEvent(
-        event_id=event_id(tenant, "shopify", str(number)),
-        tenant=tenant,
-        source="shopify",
-        topic="orders/paid",
-        kind=EventKind.ORDER_PAID,
-        delivery_id=f"d-{number}",
-        order_id=str(number),
-        order=order,
-    )
+    created_at = datetime(2026, 11, 1, tzinfo=UTC)
+    return mug_paid_event(number, tenant, f"d-{number}", payment=CARD, created_at=created_at)
 
 
 async def seed(

@@ -7,7 +7,6 @@ every assertion is on the change a call made, never on an absolute value.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import date
 
 import aiohttp
 import pytest
@@ -17,7 +16,7 @@ from invoicebridge.stack.config import SANDBOX_ICASH
 from sandboxes.icash.app import serve_sandbox as serve_icash
 from sandboxes.icount.app import RunningSandbox, serve_sandbox
 from sandboxes.idoklad.app import serve_sandbox as serve_idoklad
-from tests.orders import mug, order_of
+from tests.orders import icount_body, mug, order_of
 from tests.payments import CARD
 from worker.domain.events import Customer
 from worker.errors import OutcomeUnknown, Permanent, Retryable
@@ -27,7 +26,6 @@ from worker.jobs.runner import StepRunner
 from worker.providers.icash.client import ICashClient
 from worker.providers.icount.client import ICountClient
 from worker.providers.icount.provider import ICountProvider
-from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.client import IDokladClient
 from worker.settings import DocumentSettings, ICashSettings, ICountSettings, IDokladSettings
 
@@ -71,13 +69,7 @@ async def test_icount_calls_are_timed_and_errors_counted_by_kind(
     """One sample per HTTP call under `doc/create`; a 503 counts Retryable, a lost answer
     OutcomeUnknown."""
     client = icount_client(http, icount)
-    body = build_document_request(
-        ORDER,
-        doctype="invrec",
-        documents=DocumentSettings(),
-        sanity="ib-metrics-1",
-        issue_date=date(2024, 5, 1),
-    )
+    body = icount_body(ORDER, "ib-metrics-1")
     calls = sample(SECONDS + "_count", provider="icount", operation="doc/create")
     retryable = sample(ERRORS, provider="icount", kind="Retryable")
     unknown = sample(ERRORS, provider="icount", kind="OutcomeUnknown")

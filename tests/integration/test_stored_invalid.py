@@ -11,16 +11,14 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from invoicebridge.samples import shopify as samples
-from invoicebridge.serve import build_receiver
 from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_admin_api import AS_VIEWER, Client, call
 from tests.integration.test_admin_api import settings_for as admin_settings
 from tests.integration.test_jobs import record, sandbox_get, settings_for
 from tests.integration.test_ops import seed
-from tests.receiver_server import ReceiverTestServer
+from tests.receiver_server import receiver_client
 from worker.jobs import process as jobs
 from worker.ledger.keys import REFUNDS, SNAPSHOT
 from worker.ledger.store import EVENT, Ledger
@@ -117,8 +115,7 @@ async def test_an_unreadable_snapshot_or_refund_fails_a_later_event_of_the_order
 
 @pytest.fixture
 async def client(redis_url: str) -> AsyncIterator[Client]:
-    app = await build_receiver(admin_settings(redis_url))
-    async with TestClient(ReceiverTestServer(app)) as test_client:
+    async with receiver_client(admin_settings(redis_url)) as test_client:
         yield test_client
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import unicodedata
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,11 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from tests.orders import icount_body
 from worker.domain.events import Customer, Line, Order, Refund
 from worker.domain.redaction import CARD_SEPARATORS, mask_card_numbers, redact_text
 from worker.domain.text import NOTE_MAX, clean_identifier, clean_text
-from worker.providers.icount.wire import build_document_request
-from worker.settings import DocumentSettings
 
 PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 VISA = "4111111111111111"
@@ -271,13 +270,7 @@ def test_an_icount_request_carries_no_card_number() -> None:
     the buyer's name and address holds none of them, only their masks."""
     buyer = {"name": f"Dana {VISA}", "address": "Street 1, 5500 0000 0000 0004", "email": "d@x.io"}
     order = _order(order_id="1001", customer=buyer)
-    body = build_document_request(
-        order,
-        doctype="invrec",
-        documents=DocumentSettings(),
-        sanity="ib-x",
-        issue_date=date(2024, 5, 1),
-    )
+    body = icount_body(order)
     sent = json.dumps(body, default=str, ensure_ascii=False)
     assert card_runs(sent) == []
     assert body["client_name"] == "Dana [card …1111]"

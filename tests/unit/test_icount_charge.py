@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.orders import leaves, mug, order_of
+from tests.orders import icount_body, leaves, mug, order_of
+from tests.payments import card_charge
 from worker.domain.events import Order
 from worker.errors import OutcomeUnknown, Permanent, Retryable
-from worker.providers.base import ChargeOrder, ChargeRef
-from worker.providers.icount.wire import build_document_request
+from worker.providers.base import ChargeOrder
 from worker.providers.icount.wire_charge import (
     build_charge_request,
     build_search_request,
@@ -93,26 +93,13 @@ def test_impossible_installments_are_refused(changes: dict[str, Any], reason: st
 def test_no_float_and_no_card_data_in_any_built_body(count: int) -> None:
     """No float anywhere; the token only in cc_token_id; never a card number or CVV."""
     order = charge_order(num_of_payments=count)
-    charge = ChargeRef(
-        confirmation_code="0123456",
-        amount=Decimal("117.00"),
-        currency="ILS",
-        num_of_payments=count,
-        card_type="VISA",
-    )
+    charge = card_charge("0123456", num_of_payments=count)
     bill = build_charge_request(order, TOKEN)
     bodies: list[dict[str, Any]] = [
         bill,
         build_search_request(REFERENCE),
         {"cc": charged_payment(charge, date(2024, 5, 1), "Dana Levi")},
-        build_document_request(
-            shop_order(),
-            doctype="invrec",
-            documents=DocumentSettings(),
-            sanity="ib-x",
-            issue_date=date(2024, 5, 1),
-            charge=charge,
-        ),
+        icount_body(shop_order(), charge=charge),
     ]
     for body in bodies:
         assert not any(isinstance(leaf, float) for leaf in leaves(body))
@@ -141,20 +128,9 @@ def test_split_installments_adds_up(amount: Decimal, count: int) -> None:
 
 def test_invrec_records_the_charge_in_its_cc_block() -> None:
     """An invrec for a charge copies its confirmation code, installments and card type."""
-    charge = ChargeRef(
-        confirmation_code="7654321",
-        amount=Decimal("117.00"),
-        currency="ILS",
-        num_of_payments=3,
-        card_type="VISA",
-    )
-    body = build_document_request(
-        shop_order(),
-        doctype="invrec",
-        documents=DocumentSettings(payment_method="cash"),
-        sanity="ib-x",
-        issue_date=date(2024, 5, 1),
-        charge=charge,
+    charge = card_charge("7654321", num_of_payments=3)
+    body = icount_body(
+        shop_order(), documents=DocumentSettings(payment_method="cash"), charge=charge
     )
     assert "cash" not in body
     assert body["cc"] == {

@@ -4,7 +4,7 @@ overflow or lose its place for any order within those bounds."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Context, Decimal, DefaultContext, Inexact, localcontext
 
 import pytest
@@ -12,13 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tests.orders import icash_account, order_one
+from tests.orders import document_request, icash_account, icount_body, order_one
 from worker.domain import money
 from worker.domain.events import Customer, Line, Order
 from worker.errors import Permanent
 from worker.providers.base import DocumentRequest
 from worker.providers.icash.sale import sale_items
-from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.wire import build_invoice
 from worker.settings import DocumentSettings
 
@@ -104,14 +103,7 @@ ICASH = icash_account({str(rate): 100 + rate for rate in range(101)})
 
 
 def _request(order: Order) -> DocumentRequest:
-    return DocumentRequest(
-        kind="invoice",
-        order=order,
-        reference="ib-bounds",
-        email=False,
-        documents=DocumentSettings(),
-        issue_date=date(2024, 5, 1),
-    )
+    return document_request(order, "ib-bounds")
 
 
 @st.composite
@@ -143,13 +135,7 @@ def test_no_document_mapping_overflows_within_the_bounds(order: Order) -> None:
     if any, is a `Permanent` (a total mismatch, an amount iCash cannot hold)."""
     Order.model_validate(order.model_dump())  # the order is within the bounds
     builders = [
-        lambda: build_document_request(
-            order,
-            doctype="invoice",
-            documents=DocumentSettings(),
-            sanity="ib-x",
-            issue_date=date(2024, 5, 1),
-        ),
+        lambda: icount_body(order, doctype="invoice"),
         lambda: build_invoice({}, _request(order), purchaser_id=1, currency_id=1),
         lambda: sale_items(
             order, DocumentSettings(), ICASH.model_copy(update={"currency": order.currency})

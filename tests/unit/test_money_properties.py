@@ -22,7 +22,7 @@ from sandboxes.icount.rounding import ROUNDINGS, RULES
 from sandboxes.icount.rules import check_document as icount_check
 from sandboxes.idoklad.models import check_document as idoklad_check
 from sandboxes.idoklad.models import priced
-from tests.orders import icash_account
+from tests.orders import document_request, icash_account
 from worker.domain.events import Line, Order
 from worker.domain.money import exponent, from_minor_units, quantum
 from worker.errors import NeedsAttention, Permanent, TotalMismatch
@@ -117,14 +117,7 @@ def no_float(value: object) -> None:
 
 
 def request(order: Order, documents: DocumentSettings = DOCS) -> DocumentRequest:
-    return DocumentRequest(
-        kind="invoice",
-        order=order,
-        reference="ib-prop",
-        email=False,
-        documents=documents,
-        issue_date=DAY,
-    )
+    return document_request(order, "ib-prop", documents=documents, issue_date=DAY)
 
 
 def icount_body(order: Order) -> dict[str, Any]:

@@ -39,11 +39,10 @@ from sandboxes.icount.rules import Refusal as IcountRefusal
 from sandboxes.icount.rules import check_document as icount_check
 from sandboxes.idoklad.models import check_document as idoklad_check
 from sandboxes.idoklad.models import priced
-from tests.orders import icash_account
+from tests.orders import document_request, icash_account
 from worker.domain import vat
 from worker.domain.events import EventKind, IgnoredDelivery, Order, OrderEvent
 from worker.errors import Permanent, TotalMismatch
-from worker.providers.base import DocumentRequest
 from worker.providers.icash.sale import sale_items
 from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.wire import build_invoice
@@ -263,14 +262,7 @@ def icount_total(order: Order) -> Decimal:
 
 def idoklad_total(order: Order) -> Decimal:
     documents, _ = settings_for(order)
-    request = DocumentRequest(
-        kind="invoice",
-        order=order,
-        reference="ib-corpus",
-        email=False,
-        documents=documents,
-        issue_date=DAY,
-    )
+    request = document_request(order, "ib-corpus", documents=documents, issue_date=DAY)
     body = build_invoice({}, request, purchaser_id=1, currency_id=1)
     check, _, items = idoklad_check(body, "IssuedInvoiceItems")
     check.done()

@@ -14,6 +14,7 @@ from handlers.errors import InvalidPayload
 from handlers.sources import shopify
 from invoicebridge.samples import shopify as samples
 from invoicebridge.samples.shopify_refunds import cancelled, shopify_refund, updated
+from tests.sample_lines import PRICES, draw_lines
 from tests.unit.test_shopify import (
     NOW,
     SECRET,
@@ -25,7 +26,6 @@ from tests.unit.test_shopify import (
     parse_refund,
 )
 from worker.domain.events import EventKind
-from worker.domain.money import quantize
 
 # --- samples -----------------------------------------------------------------------------
 
@@ -93,23 +93,18 @@ def test_sample_rejects_a_discount_above_the_lines() -> None:
         samples.shopify_order(1, lines=[("A", "5.00", 1)], discount="5.01")
 
 
-_PRICES = st.decimals(min_value=0, max_value=2500, places=2).map(str)
-
-
 @st.composite
 def sample_orders(draw: st.DrawFn) -> dict[str, Any]:
     """Inputs to samples.shopify_order across currencies, rates, discounts and shipping."""
-    currency = draw(st.sampled_from(["ILS", "USD", "EUR", "JPY", "KWD"]))
-    titles = st.sampled_from(["Mug", "ספל", "Crème brûlée set", "Board", "T-shirt - M"])
-    lines = draw(st.lists(st.tuples(titles, _PRICES, st.integers(1, 12)), min_size=1, max_size=5))
-    gross = sum(quantize(Decimal(price), currency) * qty for _, price, qty in lines)
+    titles = ["Mug", "ספל", "Crème brûlée set", "Board", "T-shirt - M"]
+    currency, lines, gross = draw_lines(draw, titles)
     discount = draw(st.none() | st.decimals(min_value=0, max_value=gross, places=2).map(str))
     return {
         "order_id": draw(st.integers(1, 2**53)),
         "lines": lines,
         "discount": discount,
         "currency": currency,
-        "shipping": draw(st.none() | _PRICES),
+        "shipping": draw(st.none() | PRICES),
         "taxes_included": draw(st.booleans()),
         "vat_rate": draw(st.sampled_from(["0", "0.17", "0.18", "0.075", "0.0875", "0.25"])),
         "financial_status": draw(st.sampled_from(["paid", "pending", "refunded"])),

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from handlers.errors import InvalidPayload
 from handlers.sources import woocommerce
 from invoicebridge.samples import woocommerce as samples
+from tests.sample_lines import PRICES, draw_lines
 from tests.unit.test_woocommerce import NOW, SECRET, encode, headers, parse, parse_order
 from worker.domain.money import quantize
 
@@ -98,16 +99,11 @@ def test_sample_paid_date_and_refunds_follow_status() -> None:
     assert [(r["id"], r["total"]) for r in refunded["refunds"]] == [(8, "-5.50"), (3, "-10.00")]
 
 
-_PRICES = st.decimals(min_value=0, max_value=2500, places=2).map(str)
-
-
 @st.composite
 def sample_orders(draw: st.DrawFn) -> dict[str, Any]:
     """Inputs to samples.woo_order across currencies, rates, coupons, shipping and statuses."""
-    currency = draw(st.sampled_from(["ILS", "USD", "EUR", "JPY", "KWD"]))
-    names = st.sampled_from(["Mug", "ספל", "Crème brûlée set", "Board &amp; knife", "T-shirt"])
-    lines = draw(st.lists(st.tuples(names, _PRICES, st.integers(1, 12)), min_size=1, max_size=5))
-    gross = sum(quantize(Decimal(price), currency) * qty for _, price, qty in lines)
+    names = ["Mug", "ספל", "Crème brûlée set", "Board &amp; knife", "T-shirt"]
+    currency, lines, gross = draw_lines(draw, names)
     coupon = draw(
         st.none()
         | st.decimals(min_value=0, max_value=gross, places=2).map(str)
@@ -118,7 +114,7 @@ def sample_orders(draw: st.DrawFn) -> dict[str, Any]:
         "lines": lines,
         "coupon": coupon,
         "currency": currency,
-        "shipping": draw(st.none() | _PRICES),
+        "shipping": draw(st.none() | PRICES),
         "tax_rate": draw(st.sampled_from(["0", "17", "18", "7.5", "8.875", "25"])),
         "status": draw(st.sampled_from(["processing", "completed", "pending", "on-hold"])),
     }
