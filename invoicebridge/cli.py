@@ -181,25 +181,26 @@ def _log_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _logged_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, what: str, about: str
+) -> argparse.ArgumentParser:
+    """A long-running subcommand (`serve`, `worker`): its parser, with the logging options."""
+    parser = sub.add_parser(name, help=what, description=about)
+    _log_options(parser)
+    return parser
+
+
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    serve = sub.add_parser(
-        "serve",
-        help="run the webhook receiver",
-        description="Run the webhook receiver (and admin API, dashboard, metrics) in this process.",
-    )
-    _log_options(serve)
+    about = "Run the webhook receiver (and admin API, dashboard, metrics) in this process."
+    serve = _logged_command(sub, "serve", "run the webhook receiver", about)
     env_option(serve, "--host", default="127.0.0.1", help="the address to listen on")
     env_option(serve, "--port", default=8080, convert=port, help="the port to listen on")
     serve.set_defaults(func=_serve)
 
 
 def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    worker = sub.add_parser(
-        "worker",
-        help="run queue workers",
-        description="Run dramatiq worker processes that turn queued events into documents.",
-    )
-    _log_options(worker)
+    about = "Run dramatiq worker processes that turn queued events into documents."
+    worker = _logged_command(sub, "worker", "run queue workers", about)
     env_option(worker, "--processes", default=2, convert=positive_int, help="worker processes")
     env_option(
         worker, "--threads", default=8, convert=positive_int, help="threads in each worker process"
