@@ -64,8 +64,8 @@ async def _answer_ping(deps: ReceiverDeps, tenant_id: str) -> web.Response:
     return web.json_response({"status": "ping"})
 
 
-async def _parsed_or_kept(
-    deps: ReceiverDeps, source: Source, body: bytes, request: web.Request, tenant_id: str
+def _parsed_or_kept(
+    source: Source, body: bytes, request: web.Request, tenant_id: str
 ) -> OrderEvent | IgnoredDelivery | UnreadableDelivery:
     """The verified delivery as its event; one our parser cannot read is kept `unreadable`
     and answered 2xx (a platform stops re-sending after a few refusals). The Standard
@@ -117,7 +117,7 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     if parsed is None:
         _check_content_type(request)
         source.verify(body, request.headers, tenant.secrets, deps.clock())
-        item = await _parsed_or_kept(deps, source, body, request, tenant_id)
+        item = _parsed_or_kept(source, body, request, tenant_id)
     else:
         item = to_item(parsed, tenant_id, source_name)
     structlog.contextvars.bind_contextvars(event_id=item.event_id, tenant=tenant_id)

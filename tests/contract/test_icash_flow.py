@@ -334,3 +334,17 @@ async def test_a_business_customer_is_one_contragent_on_the_document() -> None:
         assert [d["contragent"] for d in documents] == ["Acme OOD", "Acme OOD", ""]
         requests = await box.control("GET", "requests")
         assert requests["counts"]["add-contragent"] == 1
+
+
+async def test_a_fresh_sale_lists_its_operations_and_documents_once() -> None:
+    """The runner looks the document up before creating it; creating takes what that
+    look-up found instead of listing the operations again: one `operations-list`, one
+    `documents-list` and one `get-document` for a new sale."""
+    async with icash() as box:
+        await box.runner.run(INVREC, context(order(box)))
+        counts = (await box.control("GET", "requests"))["counts"]
+        assert (counts["operations-list"], counts["documents-list"], counts["get-document"]) == (
+            1,
+            1,
+            1,
+        )

@@ -53,6 +53,8 @@ MAX_SCAN = 5_000
 #: the country of a business customer whose address names none
 DEFAULT_COUNTRY = "BG"
 _Row = dict[str, Any]
+#: `create_document` found nothing `find_document` had just looked up for it
+_UNSEEN: Any = object()
 
 
 def _number(value: object) -> Decimal:
@@ -89,6 +91,10 @@ class ICashProvider:
         self.client = client
         self.documents = documents
         self.icash = icash
+        #: what `find_document` found of (kind, reference) when it answered None: the runner
+        #: calls `create_document` next (the order's lock keeps one step of an order at a
+        #: time), which takes it instead of listing the operations again
+        self._looked_up: dict[tuple[str, str], _Row | None] = {}
 
     # --- customers --------------------------------------------------------------------------
 
@@ -129,6 +135,7 @@ class ICashProvider:
         checked against the order the hint carries, as a document just made would be."""
         operation = await self._operation(kind, reference)
         if operation is None or operation["OperationStatus"] == wire.TEMP:
+            self._looked_up[(kind, reference)] = operation  # the runner creates next
             return None
         return await self._document(
             kind, int(operation["OperationID"]), hint.order if hint else None
@@ -145,7 +152,9 @@ class ICashProvider:
         items = sale.sale_items(order, self.documents, self.icash)
         price = sum((item.amount for item in items), Decimal(0))
         payments = payment.payments(order, price, self.documents, self.icash)
-        operation = await self._operation(kind, request.reference)
+        operation = self._looked_up.pop((kind, request.reference), _UNSEEN)
+        if operation is _UNSEEN:  # not just looked up by `find_document`
+            operation = await self._operation(kind, request.reference)
         if operation is None:
             operation = await self._open(request)
         operation_id = int(operation["OperationID"])
@@ -154,7 +163,7 @@ class ICashProvider:
             await self._fill(operation, items, payments)
             await self._print(operation_id, payments[-1].pay_type)
             printed_now = True
-        ref = await self._document(kind, operation_id, order)
+        ref = await self._document(kind, operation_id, order, items)
         if ref is None:
             raise self._no_document(operation, printed_now)
         return ref
@@ -301,10 +310,15 @@ class ICashProvider:
                 raise  # refused, and not because it was already printed
 
     async def _document(
-        self, kind: DocumentKind, operation_id: int, order: Order | None
+        self,
+        kind: DocumentKind,
+        operation_id: int,
+        order: Order | None,
+        items: list[sale.SaleItem] | None = None,
     ) -> DocumentRef | None:
         """The document made from the operation, read with `get-document` and checked
-        against `order` (when known); None while iCash shows none."""
+        against `order` (when known; `items` are its sale items, when already made); None
+        while iCash shows none."""
         query = {
             "DocumentOperationID": operation_id,
             "DocumentType": "INVOICE",
@@ -321,7 +335,8 @@ class ICashProvider:
         document = await self.client.record(wire.GET_DOCUMENT, {"DocumentID": row["DocumentID"]})
         if order is None:
             return sale.document_ref(document)
-        items = sale.sale_items(order, self.documents, self.icash)
+        if items is None:
+            items = sale.sale_items(order, self.documents, self.icash)
         return sale.check_document(order, self.documents, document, items)
 
     def _no_document(self, operation: _Row, printed_now: bool) -> Exception:
