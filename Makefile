@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed-stamp
 LOCK  := requirements.lock
 PYTHON ?= python3
 
-.PHONY: install redis-server chromium rabbitmq-server demo test test-fast test-latest bench chaos \
+.PHONY: install redis-server chromium rabbitmq-server wrk demo test test-fast test-latest bench chaos \
 	lint mypy format clean deploy-check lock
 
-install: $(STAMP) redis-server chromium rabbitmq-server
+install: $(STAMP) redis-server chromium rabbitmq-server wrk
 
 # The environment is the lock and nothing else: a new venv, pip and setuptools from the build
 # lock, then every package of requirements.lock with --require-hashes --no-deps (no resolving,
@@ -37,9 +37,10 @@ lock: $(STAMP)
 	$(UV_COMPILE) deploy/build-requirements.in -c $(LOCK) -o deploy/build-requirements.lock
 
 # Debian packages the project runs on: redis-server (ledger + queue), chromium (the
-# dashboard's browser tests) and rabbitmq-server (the queue on RabbitMQ, tested end to end).
+# dashboard's browser tests), rabbitmq-server (the queue on RabbitMQ, tested end to end) and
+# wrk (the load generator `make bench` drives the receiver with; its driver is tested).
 # Found on PATH, else installed with apt-get when we are root.
-redis-server chromium rabbitmq-server:
+redis-server chromium rabbitmq-server wrk:
 	@if command -v $@ >/dev/null 2>&1 || [ -x /usr/sbin/$@ ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing $@ with apt-get"; \
@@ -71,7 +72,7 @@ chaos: $(STAMP) redis-server
 	$(BIN)/invoicebridge chaos --events 5000 --worker-kills 20
 
 # speed figures, side by side in one run, written to BENCHMARKS.md
-bench: $(STAMP) redis-server
+bench: $(STAMP) redis-server wrk
 	$(BIN)/python -m benchmarks
 
 # deploy/ without Docker or a cluster: manifest schemas, compose wiring, image lint, systemd, redis.conf
@@ -85,7 +86,7 @@ test-fast: install
 # Drift ahead of time: the newest versions pyproject.toml allows, in a venv of their own, then
 # lint, mypy and the tests (less the ones that hold the venv to the lock). Not part of `test`.
 LATEST := .venv-latest
-test-latest: redis-server chromium rabbitmq-server
+test-latest: redis-server chromium rabbitmq-server wrk
 	rm -rf $(LATEST)
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install --quiet --upgrade pip setuptools
