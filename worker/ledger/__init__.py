@@ -1,5 +1,5 @@
-"""The Redis ledger: every event's state and every job step's record (`store`, `jobs`), and
-every Redis key name and script of the project (`keys`).
+"""The Redis ledger: every event's state and every job step's record (`store`, `jobs`),
+every Redis key name of the project (`keys`) and the ledger's Lua scripts (`scripts`).
 
 `Ledger` and its records are exported here, loaded on first use, so importing
 `worker.ledger.keys` (a list of names) does not import the ledger itself.

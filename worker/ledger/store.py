@@ -35,21 +35,23 @@ from worker.ledger.keys import (
     EVENT,
     EVENTS,
     JOB,
-    MARK_QUEUED_LUA,
     ORDER,
     PAUSED,
     PAYMENT,
     PINGS,
-    RECORD_LUA,
     REFUNDS,
     REPLICA_PROBE,
-    RESTATE_LUA,
     SNAPSHOT,
-    START_JOB_LUA,
     STATE,
     STATS,
     UNQUEUED,
     WEBHOOK_RATE,
+)
+from worker.ledger.scripts import (
+    MARK_QUEUED_LUA,
+    RECORD_LUA,
+    RESTATE_LUA,
+    START_JOB_LUA,
     WORK_ITEM_LUA,
 )
 from worker.redis_clients import async_client, close_async

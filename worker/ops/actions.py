@@ -22,9 +22,9 @@ from worker.ledger.keys import (
     JOB,
     ORDER,
     PAUSED,
-    SET_STATE_LUA,
     UNQUEUED,
 )
+from worker.ledger.scripts import SET_STATE_LUA
 from worker.ledger.store import Ledger
 from worker.ops.find import (
     ACTIONS_CAP,
