@@ -24,8 +24,8 @@ from worker.ledger.keys import (
     PAUSED,
     UNQUEUED,
 )
+from worker.ledger.ledger import Ledger
 from worker.ledger.scripts import SET_STATE_LUA
-from worker.ledger.store import Ledger
 from worker.ops.find import (
     ACTIONS_CAP,
     CHUNK,
