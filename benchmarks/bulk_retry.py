@@ -21,7 +21,8 @@ from benchmarks.targets import Section, Target
 from invoicebridge.stack.local import LocalStack
 from tests.orders import mug_paid_event
 from worker.domain.events import OrderEvent
-from worker.ledger.store import UNQUEUED, Ledger
+from worker.ledger.keys import UNQUEUED
+from worker.ledger.ledger import Ledger
 from worker.ops import actions as ops
 from worker.runtime.actors import ACTOR, declare_actors
 from worker.runtime.broker import bulk_enqueue, setup_broker

@@ -14,7 +14,8 @@ from typing import Any, Literal
 from handlers.admin.backend import EventQuery
 from handlers.errors import Conflict, NotFound
 from invoicebridge.replay import replay_event
-from worker.ledger.store import Ledger, StoredInvalid
+from worker.ledger.ledger import Ledger
+from worker.ledger.records import StoredInvalid
 from worker.ops import actions as ops
 from worker.ops.overview import (
     QueueDepth,

@@ -29,7 +29,7 @@ from rich.text import Text
 from invoicebridge.progress import progress_bar
 from invoicebridge.replay import replay_event
 from worker.domain.moments import parse_moment
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.ops import actions as ops
 from worker.ops import prune
 from worker.redis_clients import async_client, close_async

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from handlers.deliveries import reparse
 from handlers.errors import InboundError
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.ops import actions as ops
 
 

@@ -18,7 +18,7 @@ from handlers.deps import ReceiverDeps, Rescue, TenantAuth
 from handlers.transport import ReceiverRunner
 from invoicebridge.admin_backend import LedgerAdmin
 from worker.alerts.alerter import Alerter
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.ops.overview import QueueNames, depth_reader
 from worker.runtime.actors import ACTOR, QUEUE, declare_actors
 from worker.runtime.broker import SENDER_PREFIX, async_sender, bulk_enqueue, setup_broker

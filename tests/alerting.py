@@ -17,7 +17,7 @@ from handlers.sources import shopify
 from invoicebridge.samples import shopify as samples
 from tests.tenants import icount_login, worker_settings
 from worker.domain.events import OrderEvent
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.settings import Settings
 
 #: a Standard Webhooks signing secret: `whsec_` + base64 of the key

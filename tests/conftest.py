@@ -23,7 +23,7 @@ import redis
 from invoicebridge.stack.driving import free_port as free_port
 from tests.card_scan_plugin import NAME as CARD_SCAN
 from tests.card_scan_plugin import CardScan, card_scan
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 
 #: the limit pyproject.toml sets for every test, and the most any unmarked test may ask for
 PLAIN_LIMIT_S = 120.0

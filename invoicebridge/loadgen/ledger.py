@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from worker.domain.states import BUSY_STATES
 from worker.ledger.keys import EVENT
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 
 __all__ = ["BUSY_STATES", "ledger_states", "wait_quiet"]
 

@@ -24,7 +24,7 @@ from worker.domain.idempotency import sanity_string
 from worker.errors import BridgeError, OutcomeUnknown, RateLimited, Retryable
 from worker.jobs.planner import Step
 from worker.jobs.process import StepContext
-from worker.ledger.store import JobRecord
+from worker.ledger.records import JobRecord
 from worker.providers.base import DocumentHint, DocumentRef
 
 INVREC = Step("invrec", "issue", "invrec", email=True)

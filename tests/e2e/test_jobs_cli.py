@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.integration.test_ops import queued, seed, step
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.ops import actions as ops
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ from handlers.admin.api import admin_api
 from handlers.admin.backend import AdminBackend
 from tests.integration.test_ops import MESSAGES, seed, step
 from tests.receiver_server import receiver_client
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.settings import Settings
 
 Client = TestClient[web.Request, web.Application]

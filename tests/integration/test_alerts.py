@@ -16,7 +16,7 @@ from handlers.sources import standard
 from tests.alerting import SECRET, alert_hook, alert_settings, record_order
 from tests.smtp_server import smtp_server
 from worker.alerts.alerter import COOLDOWN, OUTCOMES, Alerter
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 
 #: Luhn-valid: must never leave in an alert
 CARD = "4111 1111 1111 1111"

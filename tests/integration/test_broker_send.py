@@ -7,7 +7,7 @@ import json
 
 import dramatiq
 
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.ops.overview import QueueNames, queue_depth
 from worker.runtime.actors import ACTOR, QUEUE
 from worker.runtime.broker import SENDER_PREFIX, async_sender

@@ -21,7 +21,7 @@ from invoicebridge.samples import woocommerce as samples_woocommerce
 from tests.receiver_server import Client, receiver_client
 from tests.unit.test_card_text import card_runs
 from worker.domain.events import OrderEvent
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.settings import Settings
 
 SECRET, WH_SECRET = "a-secret", samples_standard.new_secret()

@@ -16,7 +16,7 @@ from tests.smtp_server import Inbox
 from worker.errors import Retryable
 from worker.jobs.email_once import EmailRecovery, email_guard
 from worker.jobs.mailer import Mailer
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.settings import SmtpSettings
 
 KEY = "acme:1001:email:invrec"

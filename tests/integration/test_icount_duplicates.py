@@ -26,7 +26,7 @@ from worker.jobs import process as jobs
 from worker.jobs.planner import Step
 from worker.jobs.process import StepContext
 from worker.jobs.runner import StepRunner
-from worker.ledger.store import JobRecord
+from worker.ledger.records import JobRecord
 from worker.providers.base import DocumentHint, DocumentKind, DocumentRef, DocumentRequest
 from worker.providers.icount.client import ICountClient
 from worker.providers.icount.provider import ICountProvider

@@ -156,12 +156,15 @@ def test_no_sandbox_code_under_worker() -> None:
 
 def test_the_ledger_exports_its_api_and_its_keys_load_alone() -> None:
     """`from worker.ledger import Ledger` works, and importing the key names
-    (`worker.ledger.keys`, as the iCash provider does) does not load the ledger itself."""
+    (`worker.ledger.keys`, as the iCash provider does) does not load the ledger itself.
+    `Ledger` is one class in one module: no base class holds part of it."""
     probe = (
         "import sys, worker.ledger.keys\n"
-        "assert 'worker.ledger.store' not in sys.modules, 'keys loaded the store'\n"
-        "from worker.ledger import JobRecord, Ledger\n"
-        "assert Ledger.__module__ == 'worker.ledger.store'\n"
-        "assert JobRecord.__module__ == 'worker.ledger.jobs'\n"
+        "assert 'worker.ledger.ledger' not in sys.modules, 'keys loaded the ledger'\n"
+        "from worker.ledger import JobRecord, Ledger, StoredInvalid\n"
+        "assert Ledger.__module__ == 'worker.ledger.ledger'\n"
+        "assert Ledger.__mro__ == (Ledger, object), Ledger.__mro__\n"
+        "assert JobRecord.__module__ == 'worker.ledger.records'\n"
+        "assert StoredInvalid.__module__ == 'worker.ledger.records'\n"
     )
     subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)

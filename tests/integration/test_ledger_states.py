@@ -6,7 +6,7 @@ import time
 from collections import Counter
 
 from tests.integration.test_ops import order_event
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.ops import actions as ops
 
 

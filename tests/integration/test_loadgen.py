@@ -29,7 +29,7 @@ from tests.integration.test_receiver import SECRET, settings_for
 from tests.receiver_server import ReceiverTestServer
 from worker.domain.events import OrderEvent
 from worker.domain.idempotency import sanity_string
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.providers.icount.client import ICountClient
 from worker.providers.icount.wire import build_document_request
 from worker.settings import DocumentSettings, ICountSettings

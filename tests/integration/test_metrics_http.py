@@ -20,7 +20,7 @@ from invoicebridge.serve import build_receiver
 from tests.conftest import free_port
 from tests.receiver_server import ReceiverTestServer
 from worker.domain.states import EVENT_STATES
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.settings import Settings
 
 Client = TestClient[web.Request, web.Application]

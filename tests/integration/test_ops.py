@@ -18,7 +18,8 @@ from tests.orders import mug_paid_event
 from tests.payments import CARD
 from worker.domain.events import OrderEvent
 from worker.domain.idempotency import job_key
-from worker.ledger.store import EVENT, EVENTS, STATE, UNQUEUED, Ledger
+from worker.ledger.keys import EVENT, EVENTS, STATE, UNQUEUED
+from worker.ledger.ledger import Ledger
 from worker.ops import actions as ops
 from worker.providers.base import DocumentRef
 from worker.runtime.actors import ACTOR

@@ -24,7 +24,7 @@ from invoicebridge.cli import build_parser
 from invoicebridge.stack.local import ShopTarget
 from tests.e2e.test_jobs_cli import write_config
 from tests.integration.test_ops import queued, seed
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 
 BAR = "━"
 OLD = time.time() - 100 * 86_400

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_ops import seed, step
-from worker.ledger.keys import JOB, ORDER
-from worker.ledger.store import EVENT, EVENTS, Ledger
+from worker.ledger.keys import EVENT, EVENTS, JOB, ORDER
+from worker.ledger.ledger import Ledger
 from worker.ops import prune
 from worker.ops.actions import ACTIONS, ALL_ACTIONS
 

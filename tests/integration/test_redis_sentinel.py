@@ -24,7 +24,7 @@ from invoicebridge.stack.local import LocalStack, StackOptions
 from invoicebridge.stack.sentinel import SERVICE
 from tests.integration.test_receiver import URL, settings_for, signed
 from tests.receiver_server import ReceiverTestServer
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.redis_clients import primary_url
 from worker.settings import RedisSettings, Settings
 

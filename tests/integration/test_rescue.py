@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from invoicebridge.serve import build_receiver
 from tests.integration.test_receiver import URL, settings_for, signed
 from tests.receiver_server import ReceiverTestServer
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.ops.overview import QueueNames
 from worker.runtime import rescue
 from worker.runtime.actors import ACTOR, QUEUE

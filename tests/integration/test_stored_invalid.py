@@ -20,8 +20,8 @@ from tests.integration.test_jobs import record, sandbox_get, settings_for
 from tests.integration.test_ops import seed
 from tests.receiver_server import receiver_client
 from worker.jobs import process as jobs
-from worker.ledger.keys import REFUNDS, SNAPSHOT
-from worker.ledger.store import EVENT, Ledger
+from worker.ledger.keys import EVENT, REFUNDS, SNAPSHOT
+from worker.ledger.ledger import Ledger
 from worker.ops import actions as ops
 from worker.runtime.actors import ACTOR
 from worker.runtime.resources import Resources

@@ -25,7 +25,7 @@ from tests.integration.test_jobs import sandbox_get
 from tests.receiver_server import ReceiverTestServer
 from tests.tenants import icount_login, worker_settings
 from worker.jobs import process as jobs
-from worker.ledger.store import EVENT
+from worker.ledger.keys import EVENT
 from worker.ops import actions as ops
 from worker.runtime.resources import Resources
 from worker.settings import Settings

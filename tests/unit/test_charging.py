@@ -8,7 +8,7 @@ import pytest
 
 from worker.errors import NeedsAttention, Waiting
 from worker.jobs.charging import _check_unknown
-from worker.ledger.store import JobRecord
+from worker.ledger.records import JobRecord
 
 
 def job(unknown_count: int, seconds_ago: float | None) -> JobRecord:

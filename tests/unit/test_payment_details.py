@@ -14,7 +14,7 @@ from tests.payments import CARD
 from worker.domain.events import Order, Payment
 from worker.errors import MissingTransactionId, Retryable, Waiting
 from worker.jobs.payment_details import awaited, merged, preferred
-from worker.ledger.store import JobRecord
+from worker.ledger.records import JobRecord
 
 PAID_AT = datetime(2025, 3, 2, 8, 0, 4, tzinfo=UTC)
 #: the card payment (Visa 4242) as the details event reports it

@@ -27,8 +27,8 @@ import structlog
 from worker.alerts.delivery import Deliverer
 from worker.domain.redaction import redact_text
 from worker.jobs.mailer import Mailer
-from worker.ledger.keys import ALERT_COOLDOWN, ALERT_OUTCOMES, ALERT_SENT
-from worker.ledger.store import EVENT, Ledger
+from worker.ledger.keys import ALERT_COOLDOWN, ALERT_OUTCOMES, ALERT_SENT, EVENT
+from worker.ledger.ledger import Ledger
 from worker.settings import AlertSettings, Settings
 
 log = structlog.get_logger("worker.alerts")

@@ -19,7 +19,7 @@ from worker.domain.events import Order
 from worker.domain.idempotency import sanity_string
 from worker.errors import NeedsAttention, Permanent, Waiting
 from worker.jobs.process import StepContext
-from worker.ledger.store import JobRecord
+from worker.ledger.records import JobRecord
 from worker.providers.base import ChargeOrder, ChargeRef, ChargingProvider, DocumentRef, Provider
 from worker.settings import DocumentSettings
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from worker.ledger.keys import GCRA_LUA, LIMIT_RATE, LIMIT_SLOTS
+from worker.ledger.keys import LIMIT_RATE, LIMIT_SLOTS
+from worker.ledger.scripts import GCRA_LUA
 from worker.settings import LimitSettings
 
 RATE = LIMIT_RATE  #: named in worker.ledger.keys

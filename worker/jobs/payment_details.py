@@ -22,8 +22,8 @@ import time
 
 from worker.domain.events import Order, Payment
 from worker.errors import BridgeError, MissingTransactionId, Waiting
-from worker.ledger.jobs import JobRecord
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
+from worker.ledger.records import JobRecord
 
 #: the webhook subscription that brings the transaction id, by source
 DETAILS_TOPICS = {

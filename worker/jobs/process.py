@@ -21,6 +21,7 @@ from redis.exceptions import LockError
 from worker.alerts.alerter import Alerter
 from worker.domain.events import EventKind, Order, OrderEvent, Refund
 from worker.domain.idempotency import job_key
+from worker.domain.states import EventState
 from worker.errors import (
     BridgeError,
     DocumentNeedsAttention,
@@ -36,7 +37,8 @@ from worker.jobs.order_lock import Renew, renew_until
 from worker.jobs.payment_details import awaited, keep, merged
 from worker.jobs.planner import Step, newest, plan
 from worker.jobs.refunds import added
-from worker.ledger.store import EventState, JobFailure, JobRecord, Ledger, OrderState, StoredInvalid
+from worker.ledger.ledger import Ledger
+from worker.ledger.records import JobFailure, JobRecord, OrderState, StoredInvalid
 from worker.providers.base import DocumentRef
 from worker.settings import Settings
 

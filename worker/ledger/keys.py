@@ -1,10 +1,8 @@
-"""The ledger's Redis keys and the Lua scripts that change an event's state, in one place.
+"""Every Redis key name of the project, in one place; the ledger's Lua scripts that use them
+are in `worker.ledger.scripts`.
 
-Every change of an event's state goes through `SET_STATE_LUA`, so that the per-state index
-(`STATE`) and the hourly tallies (`STATS`) never drift from the events themselves: counts by
-state are a ZCARD, "every failed event" a range read, never a scan of the whole ledger.
-The scripts name the index keys they touch from the state itself, so the ledger needs a
-standalone Redis (or one hash slot), as Dramatiq's Redis broker does.
+This module imports nothing, so anything may import a key name (iCash's shared nonce does)
+without loading the ledger.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ ICASH_NONCE = "ib:icash:nonce:{}"
 WEBHOOK_RATE = "ib:limit:webhooks:{}"
 #: a counter the receiver bumps before Redis WAIT, so the wait covers every earlier write
 REPLICA_PROBE = "ib:replica-probe"
-#: per tenant: the theoretical arrival time of its next event (ms), `worker.jobs.process.limits`
+#: per tenant: the theoretical arrival time of its next event (ms), `worker.jobs.limits`
 LIMIT_RATE = "ib:limit:rate:{}"
 LIMIT_SLOTS = "ib:limit:slots:{}"  #: per tenant: zset of lease token -> expires at (ms)
 #: list per event of JSON {action, who, at, note, event_id}, oldest first (operator actions)
@@ -52,127 +50,3 @@ ALERT_DELIVERIES = "ib:alerts:deliveries:{}"
 STATS_KEEP_S = 8 * 86_400  #: hourly tallies older than this expire (they are not the ledger)
 #: states the hourly tallies count (what the dashboard charts)
 TALLIED = ("received", "done", "failed", "needs_attention", "retrying")
-
-#: local function set_state(event key, event id, new state, now): moves the event between the
-#: per-state indexes, stamps it, and counts the arrival in the hour's tally
-SET_STATE_LUA = f"""
-local function set_state(ekey, id, new, now)
-  local old = redis.call('HGET', ekey, 'state')
-  local at = redis.call('HGET', ekey, 'received_at') or now
-  if old then redis.call('ZREM', '{STATE.format("")}' .. old, id) end
-  redis.call('HSET', ekey, 'state', new, 'updated_at', now)
-  redis.call('ZADD', '{STATE.format("")}' .. new, at, id)
-  if old ~= new and string.find(',{",".join(TALLIED)},', ',' .. new .. ',', 1, true) then
-    local hour = '{STATS.format("")}' .. math.floor(tonumber(now) / 3600)
-    redis.call('HINCRBY', hour, new, 1)
-    redis.call('EXPIRE', hour, {STATS_KEEP_S})
-  end
-end
-"""
-
-#: local function take(key, interval ms, tolerance ms): the generic cell rate algorithm; the
-#: key holds the theoretical arrival time of the next request. Time is Redis's own clock, so
-#: the hosts that share a limit need not agree on theirs. Returns the ms to wait, or 0 when
-#: the request may go now (and is counted).
-GCRA_LUA = """
-local function take(key, interval, tolerance)
-  local clock = redis.call('TIME')
-  local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-  local tat = tonumber(redis.call('GET', key) or now)
-  if tat < now then tat = now end
-  if now < tat - tolerance then return math.ceil(tat - tolerance - now) end
-  local next_tat = tat + interval
-  redis.call('SET', key, tostring(next_tat), 'PX', math.ceil(next_tat - now + tolerance) + 1)
-  return 0
-end
-"""
-
-# KEYS: event, events, unqueued, claim, the tenant's webhook rate. ARGV: event id, now, state,
-# claim ms, rate interval ms (0: no limit), rate tolerance ms, then the event's field/value
-# pairs. The tenant's webhook rate is checked first, so a delivery over it records nothing
-# and answers 'wait:<ms>'.
-# A delivery that finds its event recorded but not queued may queue it only if it wins
-# the enqueue claim (KEYS[4]): concurrent duplicates then leave it to the first delivery,
-# while a retry after a receiver crash (claim expired) queues it again.
-RECORD_LUA = (
-    SET_STATE_LUA
-    + GCRA_LUA
-    + """
-if tonumber(ARGV[5]) > 0 then
-  local wait = take(KEYS[5], tonumber(ARGV[5]), tonumber(ARGV[6]))
-  if wait > 0 then return 'wait:' .. wait end
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
-  local state = redis.call('HGET', KEYS[1], 'state')
-  if state == 'received' and not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4]) then
-    return 'claimed'
-  end
-  return state
-end
-redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
-redis.call('HSET', KEYS[1], 'deliveries', 1)
-set_state(KEYS[1], ARGV[1], ARGV[3], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-if ARGV[3] == 'received' then redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) end
-return false
-"""
-)
-
-MARK_QUEUED_LUA = (
-    SET_STATE_LUA
-    + """
-if redis.call('HGET', KEYS[1], 'state') == 'received' then
-  set_state(KEYS[1], ARGV[1], 'queued', ARGV[2])
-  redis.call('HSET', KEYS[1], 'queued_at', ARGV[2])
-end
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-"""
-)
-
-# KEYS: event. ARGV: event id, new state, now, then field/value pairs to set with it
-RESTATE_LUA = (
-    SET_STATE_LUA
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-set_state(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return 1
-"""
-)
-
-# KEYS: job, jobs zset, order hash. ARGV: key, event id, tenant, order id, step, now.
-# Count an attempt and mark the step running, unless it is done; a step found still running
-# was cut off mid-call (its worker died), so that attempt's outcome is counted unknown.
-# Returns the job's fields (HGETALL), as they now stand.
-START_JOB_LUA = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'done' then
-  if state == 'running' then
-    redis.call('HSETNX', KEYS[1], 'unknown_since', ARGV[6])
-    redis.call('HINCRBY', KEYS[1], 'unknown_count', 1)
-  end
-  redis.call('HSET', KEYS[1], 'key', ARGV[1], 'event_id', ARGV[2], 'tenant', ARGV[3],
-             'order_id', ARGV[4], 'step', ARGV[5], 'state', 'running',
-             'started_at', ARGV[6], 'updated_at', ARGV[6])
-  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('HSETNX', KEYS[1], 'first_started_at', ARGV[6])
-  redis.call('ZADD', KEYS[2], 'NX', ARGV[6], ARGV[1])
-  redis.call('HSET', KEYS[3], ARGV[5], 'running')
-end
-return redis.call('HGETALL', KEYS[1])
-"""
-
-# KEYS: event, paused set. ARGV: now. Returns {payload, state, paused 0|1}: what a worker
-# needs to start. Stamps `seen_at`: a message for the event is alive (worker/runtime/rescue.py).
-WORK_ITEM_LUA = """
-local fields = redis.call('HMGET', KEYS[1], 'payload', 'state', 'tenant')
-local paused = 0
-if fields[3] then
-  paused = redis.call('SISMEMBER', KEYS[2], fields[3])
-  redis.call('HSET', KEYS[1], 'seen_at', ARGV[1])
-end
-return {fields[1], fields[2], paused}
-"""

@@ -22,10 +22,10 @@ from worker.ledger.keys import (
     JOB,
     ORDER,
     PAUSED,
-    SET_STATE_LUA,
     UNQUEUED,
 )
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
+from worker.ledger.scripts import SET_STATE_LUA
 from worker.ops.find import (
     ACTIONS_CAP,
     CHUNK,

@@ -19,7 +19,7 @@ from worker.ledger.keys import (
     PAUSED,
     STATE,
 )
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 
 ACTIONS_CAP = 10_000  #: entries kept in ALL_ACTIONS
 CHUNK = 1_000  #: events per pipelined batch

@@ -19,7 +19,7 @@ import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from worker.ledger.keys import EVENT, PAUSED, STATE
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.ops.actions import ALL_ACTIONS, SCAN_MAX
 from worker.runtime.broker import workers_among
 

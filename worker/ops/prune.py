@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from worker.ledger.keys import EVENT, EVENTS, STATE
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.ops.actions import ACTIONS, ACTIONS_CAP, ALL_ACTIONS, action_entry
 
 #: the states an event may be pruned in: nothing more will happen to it

@@ -28,7 +28,7 @@ def declare_actors(
             raise dramatiq.Retry(str(exc), delay=exc.delay_ms) from None
 
     def retry_when(retries: int, exc: BaseException) -> bool:
-        # Our own retries are counted in the ledger (jobs.py); this bound only stops
+        # Our own retries are counted in the ledger (`Ledger.count_failure`); this bound only stops
         # an unexpected exception from looping forever.
         return isinstance(exc, dramatiq.Retry) or retries < settings.queue.max_retries
 

@@ -28,7 +28,7 @@ from typing import cast
 import structlog
 
 from worker.ledger.keys import EVENT, STATE
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.ops.actions import ACTIONS, ACTIONS_CAP, ALL_ACTIONS, EnqueueMany, action_entry
 from worker.ops.overview import QueueNames
 

@@ -11,7 +11,7 @@ from worker.jobs.limits import TenantLimits
 from worker.jobs.mailer import Mailer
 from worker.jobs.process import Deps, DocumentProvider
 from worker.jobs.runner import StepRunner
-from worker.ledger.store import Ledger
+from worker.ledger.ledger import Ledger
 from worker.providers.registry import build_provider
 from worker.settings import Settings
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, cast
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel, ValidationError
+from redis.asyncio.lock import Lock
 
 from worker.domain.events import (
     IgnoredDelivery,
@@ -28,106 +27,56 @@ from worker.domain.events import (
 from worker.domain.rates import OverRate, WebhookRate
 from worker.domain.redaction import redact_text
 from worker.domain.states import EVENT_STATES, EventState
-from worker.errors import Permanent
-from worker.ledger.jobs import JobFailure, JobLedger, JobRecord
 from worker.ledger.keys import (
+    ATTEMPTS,
     CLAIM,
     EVENT,
     EVENTS,
     JOB,
-    MARK_QUEUED_LUA,
+    JOBS,
+    LOCK,
     ORDER,
     PAUSED,
     PAYMENT,
     PINGS,
-    RECORD_LUA,
     REFUNDS,
     REPLICA_PROBE,
-    RESTATE_LUA,
     SNAPSHOT,
-    START_JOB_LUA,
     STATE,
     STATS,
     UNQUEUED,
     WEBHOOK_RATE,
+)
+from worker.ledger.records import (
+    JobFailure,
+    JobRecord,
+    OrderState,
+    RecordOutcome,
+    StoredInvalid,
+    WorkItem,
+    _now,
+    _read,
+    _remember,
+    job_record,
+)
+from worker.ledger.scripts import (
+    MARK_QUEUED_LUA,
+    RECORD_LUA,
+    RESTATE_LUA,
+    START_JOB_LUA,
     WORK_ITEM_LUA,
 )
+from worker.providers.base import DocumentRef
 from worker.redis_clients import async_client, close_async
 from worker.settings import RedisSettings
 
-__all__ = [
-    "EVENT",
-    "EVENTS",
-    "JOB",
-    "ORDER",
-    "STATE",
-    "UNQUEUED",
-    "EventState",
-    "JobFailure",
-    "JobLedger",
-    "JobRecord",
-    "Ledger",
-    "StoredInvalid",
-]
+__all__ = ["Ledger"]
 
 #: how long the delivery that recorded an event has to queue it before another may
 ENQUEUE_CLAIM_MS = 10_000
 
-RecordOutcome = Literal["new", "duplicate", "unqueued"]
-Stored = TypeVar("Stored", bound=BaseModel)
 
-
-def _now() -> str:
-    return f"{time.time():.6f}"
-
-
-class StoredInvalid(Permanent):
-    """A record in the ledger that this version's models refuse: written before they were
-    tightened (an amount now out of bounds, a currency not in ISO 4217). Retrying cannot
-    make it readable, so the job fails with `stored_<what>_invalid`. The message names the
-    first failing field (`field`) and never its value."""
-
-    def __init__(self, what: str, of: str, error: ValidationError) -> None:
-        first = error.errors(include_url=False, include_input=False, include_context=False)[0]
-        self.field = ".".join(map(str, first["loc"])) or "(the whole record)"
-        super().__init__(
-            f"the stored {what}{of} is not readable by this version: {self.field}: {first['msg']}",
-            reason=f"stored_{what}_invalid",
-        )
-
-
-def _read(model: type[Stored], raw: str | bytes, what: str, of: str = "") -> Stored:
-    """A stored record read back; StoredInvalid if it no longer validates (not chained to
-    pydantic's error, which carries the value)."""
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        raise StoredInvalid(what, of, exc) from None
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """An event as a worker finds it: its payload, its state, whether its tenant is paused."""
-
-    event: OrderEvent | None
-    state: str | None
-    paused: bool
-    #: the payload is there but this version refuses it (`event` is then None)
-    unreadable: StoredInvalid | None = None
-
-
-@dataclass(frozen=True)
-class OrderState:
-    """All the ledger knows of an order: newest snapshot, refunds seen, steps started, and
-    how it was paid when an event told that apart from the order (`payment`)."""
-
-    snapshot: Order | None
-    refunds: dict[str, Refund]
-    steps: dict[str, JobRecord]
-    payment: Payment | None = None
-
-
-class Ledger(JobLedger):
+class Ledger:
     """Async access to the ledger; one instance per process and event loop."""
 
     def __init__(
@@ -378,3 +327,141 @@ class Ledger(JobLedger):
         """Keep how the order was paid, replacing what was kept (the caller, holding the
         order's lock, decides which wins: `payment_details.preferred`)."""
         await self.redis.set(PAYMENT.format(tenant, order_id), payment.model_dump_json())
+
+    # -- jobs -----------------------------------------------------------------------
+
+    def order_lock(self, tenant: str, order_id: str, ttl_s: float) -> Lock:
+        """A lock that lets one worker at a time act on an order; it expires if its holder dies."""
+        return self.redis.lock(LOCK.format(tenant, order_id), timeout=ttl_s, blocking=False)
+
+    async def order_steps(self, tenant: str, order_id: str) -> dict[str, JobRecord]:
+        """Every step ever started for an order, by step name."""
+        steps = cast(list[str], await self.redis.hkeys(ORDER.format(tenant, order_id)))
+        return await self.jobs_of(tenant, order_id, steps)
+
+    async def jobs_of(
+        self, tenant: str, order_id: str, steps: Sequence[str]
+    ) -> dict[str, JobRecord]:
+        """The records of these steps of an order (those that exist), in one round trip."""
+        keys = [f"{tenant}:{order_id}:{step}" for step in steps]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(JOB.format(key))
+            rows = cast(list[dict[str, str]], await pipe.execute())
+        return {
+            step: job_record(key, raw)
+            for step, key, raw in zip(steps, keys, rows, strict=True)
+            if raw
+        }
+
+    async def job(self, key: str) -> JobRecord | None:
+        raw = cast(dict[str, str], await self.redis.hgetall(JOB.format(key)))
+        return job_record(key, raw) if raw else None
+
+    async def start_job(
+        self, key: str, *, event_id: str, tenant: str, order_id: str, step: str
+    ) -> JobRecord:
+        """Count an attempt at a step and mark it running; a done step is returned untouched.
+
+        A step found still `running` was cut off mid-call (its worker died): its outcome
+        is unknown, and is counted as such. One script, one round trip."""
+        keys = [JOB.format(key), JOBS, ORDER.format(tenant, order_id)]
+        flat = await self._start_job(
+            keys=keys, args=[key, event_id, tenant, order_id, step, _now()]
+        )
+        return job_record(key, dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    async def finish_job(
+        self,
+        key: str,
+        *,
+        tenant: str,
+        order_id: str,
+        step: str,
+        document: DocumentRef,
+    ) -> None:
+        """Record a step's outcome: it is done and will never run again."""
+        now = _now()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                JOB.format(key),
+                mapping={
+                    "state": "done",
+                    "doctype": document.doctype,
+                    "docnum": document.docnum,
+                    "doc_id": document.doc_id or "",
+                    "doc_url": document.doc_url or "",
+                    "card_type": document.card_type or "",
+                    "emailed": "1" if document.emailed else "0",
+                    "finished_at": now,
+                    "updated_at": now,
+                },
+            )
+            pipe.hdel(JOB.format(key), "last_error", "email_intent_at")  # settled: done
+            pipe.hset(ORDER.format(tenant, order_id), step, "done")
+            _remember(pipe, key, now, "done", document=f"{document.doctype} {document.docnum}")
+            await pipe.execute()
+
+    async def begin_email(self, key: str) -> bool:
+        """Record that this attempt is about to hand the step's email to SMTP; whether an
+        earlier attempt had begun to and its outcome was never settled
+        (worker/jobs/email_once.py)."""
+        now = _now()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(JOB.format(key), "email_intent_at")
+            pipe.hset(JOB.format(key), "email_intent_at", now)
+            earlier, _ = await pipe.execute()
+        return earlier is not None
+
+    async def settle_email(self, key: str) -> None:
+        """The step's SMTP send definitely did not happen: no intent is left open."""
+        await self.redis.hdel(JOB.format(key), "email_intent_at")
+
+    async def note_job(self, key: str, state: str, **details: object) -> None:
+        """Add an entry to the step's history (what the event's detail shows)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            _remember(pipe, key, _now(), state, **details)
+            await pipe.execute()
+
+    async def fail_job(
+        self,
+        key: str,
+        *,
+        tenant: str,
+        order_id: str,
+        step: str,
+        state: JobFailure,
+        error: str,
+        unknown: bool = False,
+        document: DocumentRef | None = None,
+    ) -> None:
+        """Record a failed attempt: `retrying` (runs again), `failed` or `needs_attention`
+        (an operator must act). `unknown`: the provider may have acted (answer lost).
+        `document`: the provider made this one, though the step did not end well."""
+        now, error = _now(), redact_text(error)[:2000]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if unknown:
+                pipe.hsetnx(JOB.format(key), "unknown_since", now)
+                pipe.hincrby(JOB.format(key), "unknown_count", 1)
+            pipe.hset(
+                JOB.format(key),
+                mapping={"state": state, "last_error": error, "updated_at": now},
+            )
+            if document is not None:
+                pipe.hset(
+                    JOB.format(key),
+                    mapping={
+                        "doctype": document.doctype,
+                        "docnum": document.docnum,
+                        "doc_id": document.doc_id or "",
+                        "doc_url": document.doc_url or "",
+                    },
+                )
+            pipe.hset(ORDER.format(tenant, order_id), step, state)
+            _remember(pipe, key, now, state, error=error, unknown=unknown)
+            await pipe.execute()
+
+    async def attempts(self, key: str) -> list[dict[str, Any]]:
+        """The outcomes of the step's last attempts, oldest first."""
+        raw = cast(list[str], await self.redis.lrange(ATTEMPTS.format(key), 0, -1))
+        return [json.loads(entry) for entry in raw]
