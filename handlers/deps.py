@@ -53,6 +53,12 @@ class EventStore(Protocol):
 
 
 Enqueue = Callable[[str], Awaitable[None]]
+#: (delivery, the tenant's rate) -> recorded, and its event queued and marked so, in one round
+#: trip (`worker.runtime.broker.record_and_queue`); raises `OverRate` as `record` does
+RecordAndQueue = Callable[
+    [OrderEvent | IgnoredDelivery | UnreadableDelivery, WebhookRate | None],
+    Awaitable[Literal["new", "duplicate", "unqueued"]],
+]
 #: how many ledger events are in each state (for /metrics); the ledger's `count_by_state`
 StateCounts = Callable[[], Awaitable[Mapping[str, int]]]
 #: one round of sending again the events whose queue message was lost; how many it sent
@@ -70,6 +76,9 @@ class ReceiverDeps:
     tenants: Mapping[str, TenantAuth]
     store: EventStore
     enqueue: Enqueue
+    #: on the Redis broker: record and queue at once (None: `store.record`, `enqueue`, then
+    #: `store.mark_queued`, three round trips, as on RabbitMQ with its publisher confirms)
+    record_and_queue: RecordAndQueue | None = None
     max_body_bytes: int = 1_048_576
     #: a request's head (request line, headers) must arrive within this of its first byte
     header_timeout_s: float = 10.0

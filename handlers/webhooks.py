@@ -24,7 +24,7 @@ from handlers.sources import Source, get_source
 from handlers.sources.standard import NAME as STANDARD
 from handlers.transport import read_body
 from worker.domain.events import IgnoredDelivery, OrderEvent, UnreadableDelivery
-from worker.domain.rates import OverRate
+from worker.domain.rates import OverRate, WebhookRate
 
 DEPS = web.AppKey("deps", ReceiverDeps)
 log = structlog.get_logger("handlers.webhooks")
@@ -106,6 +106,23 @@ def _in_background(work: Awaitable[None]) -> None:
     task.add_done_callback(_BACKGROUND.discard)
 
 
+async def _record_and_queue(
+    deps: ReceiverDeps,
+    item: OrderEvent | IgnoredDelivery | UnreadableDelivery,
+    rate: WebhookRate | None,
+) -> str:
+    """Record the delivery once; queue an event to act on that is new, or recorded but never
+    queued (a receiver died in between), and mark it queued. One round trip where the broker
+    allows it."""
+    if deps.record_and_queue is not None:
+        return await deps.record_and_queue(item, rate)
+    outcome = await deps.store.record(item, rate)
+    if isinstance(item, OrderEvent) and outcome in ("new", "unqueued"):
+        await deps.enqueue(item.event_id)
+        await deps.store.mark_queued(item.event_id)
+    return outcome
+
+
 async def receive_webhook(request: web.Request) -> web.StreamResponse:
     deps = request.app[DEPS]
     source_name, tenant_id = request.match_info["source"], request.match_info["tenant"]
@@ -124,10 +141,7 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     if isinstance(item, OrderEvent):
         structlog.contextvars.bind_contextvars(order_id=item.order_id)
     try:
-        outcome = await deps.store.record(item, tenant.rate)
-        if isinstance(item, OrderEvent) and outcome in ("new", "unqueued"):
-            await deps.enqueue(item.event_id)
-            await deps.store.mark_queued(item.event_id)
+        outcome = await _record_and_queue(deps, item, tenant.rate)
         replicated = await deps.store.replicated()
     except OverRate as exc:  # counted across every receiver; nothing was recorded
         detail = f"tenant {tenant_id!r} is over its rate limit"

@@ -21,7 +21,13 @@ from worker.alerts.alerter import Alerter
 from worker.ledger.ledger import Ledger
 from worker.ops.overview import QueueNames, depth_reader
 from worker.runtime.actors import ACTOR, QUEUE, declare_actors
-from worker.runtime.broker import SENDER_PREFIX, async_sender, bulk_enqueue, setup_broker
+from worker.runtime.broker import (
+    SENDER_PREFIX,
+    async_sender,
+    bulk_enqueue,
+    record_and_queue,
+    setup_broker,
+)
 from worker.runtime.maintenance import maintenance_for
 from worker.runtime.rescue import Rescuer
 from worker.settings import Settings
@@ -112,13 +118,15 @@ async def build_receiver(settings: Settings) -> web.Application:
         context = contextvars.copy_context()  # as asyncio.to_thread: log lines keep the event
         await asyncio.get_running_loop().run_in_executor(senders, context.run, actor.send, event_id)
 
-    # on Redis the message goes out from the event loop, on the ledger's client; RabbitMQ's
-    # blocking client keeps the thread pool
+    # on Redis the message goes out from the event loop, on the ledger's client (a webhook's
+    # within the ledger's own script: `record_and_queue`); RabbitMQ's blocking client keeps
+    # the thread pool
     enqueue = async_sender(broker, ACTOR, ledger.redis) or enqueue_in_thread
     deps = ReceiverDeps(
         tenants=tenants_of(settings),
         store=ledger,
         enqueue=enqueue,
+        record_and_queue=record_and_queue(broker, ACTOR, ledger),
         max_body_bytes=settings.receiver.max_body_bytes,
         header_timeout_s=settings.receiver.header_timeout_s,
         body_timeout_s=settings.receiver.body_timeout_s,

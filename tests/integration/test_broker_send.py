@@ -1,16 +1,23 @@
-"""The receiver's event-loop send writes what dramatiq's own `RedisBroker.enqueue` writes, and
-dramatiq's consumer takes it, against a real Redis."""
+"""The receiver's event-loop send, and its record-and-queue script, write what dramatiq's own
+`RedisBroker.enqueue` writes, and dramatiq's consumer takes it, against a real Redis."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from typing import Any
 
 import dramatiq
+import pytest
 
+from tests.orders import mug_paid_event
+from worker.domain.events import IgnoredDelivery, OrderEvent
+from worker.domain.rates import OverRate, WebhookRate
+from worker.ledger.keys import UNQUEUED
 from worker.ledger.ledger import Ledger
 from worker.ops.overview import QueueNames, queue_depth
 from worker.runtime.actors import ACTOR, QUEUE
-from worker.runtime.broker import SENDER_PREFIX, async_sender
+from worker.runtime.broker import SENDER_PREFIX, async_sender, record_and_queue
 
 QUEUE_KEY = f"invoicebridge:{QUEUE}"
 #: what differs between two messages by design
@@ -57,3 +64,112 @@ async def test_the_receivers_sends_are_not_counted_as_workers(
     next(consumer)  # a worker's fetch: its own heartbeat
     assert (await queue_depth(ledger, names))["workers"] == 1
     consumer.close()
+
+
+def _paid(number: int) -> OrderEvent:
+    return mug_paid_event(
+        number, "acme", f"d-{number}", created_at=datetime(2026, 12, 1, tzinfo=UTC)
+    )
+
+
+def _count_commands(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the commands the ledger's client sends from now on."""
+    sent: list[str] = []
+    execute = ledger.redis.execute_command
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return await execute(*args, **options)
+
+    monkeypatch.setattr(ledger.redis, "execute_command", counted)
+    return sent
+
+
+async def _queued_messages(ledger: Ledger) -> list[dict[str, object]]:
+    bodies = (await ledger.redis.hgetall(f"{QUEUE_KEY}.msgs")).values()
+    return [json.loads(body) for body in bodies]
+
+
+async def test_record_and_queue_is_one_round_trip_and_writes_dramatiqs_message(
+    broker: dramatiq.Broker, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new event is recorded, queued with exactly what `RedisBroker.enqueue` writes, and
+    marked queued, by one command; dramatiq's consumer takes the message."""
+    record = record_and_queue(broker, ACTOR, ledger)
+    assert record is not None
+    event = _paid(1)
+    await record(event, None)  # the composed script is loaded by the first call
+    sent = _count_commands(ledger, monkeypatch)
+    second = _paid(2)
+    assert await record(second, None) == "new"
+    assert sent == ["EVALSHA"]  # one command: record, queue, mark queued
+    monkeypatch.undo()
+    broker.enqueue(broker.get_actor(ACTOR).message("evt_from_a_thread"))
+    stored = {str(m["args"][0]): m for m in await _queued_messages(ledger)}  # type: ignore[index]
+    ours, theirs = stored[second.event_id], stored["evt_from_a_thread"]
+    assert {k: v for k, v in ours.items() if k not in OWN} == {
+        k: v for k, v in theirs.items() if k not in OWN
+    }
+    assert set(ours["options"]) == {"redis_message_id"}  # type: ignore[call-overload]
+    assert (await ledger.event(second.event_id))["state"] == "queued"
+    assert await ledger.redis.zscore(UNQUEUED, second.event_id) is None
+    consumer = broker.consume(QUEUE, prefetch=3, timeout=100)
+    taken = sorted(
+        str(message.args[0]) for message in (next(consumer) for _ in range(3)) if message
+    )
+    assert taken == sorted([event.event_id, second.event_id, "evt_from_a_thread"])
+    consumer.close()
+
+
+async def test_a_duplicate_is_not_queued_again(broker: dramatiq.Broker, ledger: Ledger) -> None:
+    record = record_and_queue(broker, ACTOR, ledger)
+    assert record is not None
+    event = _paid(3)
+    assert await record(event, None) == "new"
+    assert await record(event, None) == "duplicate"
+    assert len(await _queued_messages(ledger)) == 1
+    assert (await ledger.event(event.event_id))["deliveries"] == "2"
+
+
+async def test_an_event_recorded_but_never_queued_is_queued_by_its_next_delivery(
+    broker: dramatiq.Broker, ledger: Ledger
+) -> None:
+    """A receiver died between recording and queuing: while its claim holds, another delivery
+    leaves the event alone; once the claim expired, the next delivery queues it."""
+    record = record_and_queue(broker, ACTOR, ledger)
+    assert record is not None
+    event = _paid(4)
+    assert await ledger.record(event) == "new"  # recorded alone: the receiver died here
+    assert await record(event, None) == "duplicate"  # the first delivery's claim still holds
+    assert await _queued_messages(ledger) == []
+    await ledger.redis.delete(f"ib:enqueue-claim:{event.event_id}")  # the claim expired
+    assert await record(event, None) == "unqueued"
+    assert [m["args"] for m in await _queued_messages(ledger)] == [[event.event_id]]
+    assert (await ledger.event(event.event_id))["state"] == "queued"
+    assert await ledger.redis.zscore(UNQUEUED, event.event_id) is None
+
+
+async def test_over_its_rate_a_delivery_records_and_queues_nothing(
+    broker: dramatiq.Broker, ledger: Ledger
+) -> None:
+    record = record_and_queue(broker, ACTOR, ledger)
+    assert record is not None
+    rate = WebhookRate(per_s=1, burst=1)
+    assert await record(_paid(5), rate) == "new"
+    late = _paid(6)
+    with pytest.raises(OverRate):
+        await record(late, rate)
+    assert await ledger.event(late.event_id) == {}
+    assert len(await _queued_messages(ledger)) == 1
+
+
+async def test_an_ignored_delivery_is_recorded_and_never_queued(
+    broker: dramatiq.Broker, ledger: Ledger
+) -> None:
+    record = record_and_queue(broker, ACTOR, ledger)
+    assert record is not None
+    fields = {"tenant": "acme", "source": "shopify", "topic": "carts/update"}
+    ignored = IgnoredDelivery(event_id="evt_ignored", delivery_id="d-7", **fields)
+    assert await record(ignored, None) == "new"
+    assert (await ledger.event("evt_ignored"))["state"] == "ignored"
+    assert await _queued_messages(ledger) == []

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
+from redis.commands.core import AsyncScript
 
 from worker.domain.events import (
     IgnoredDelivery,
@@ -51,13 +52,15 @@ from worker.ledger.records import (
     JobFailure,
     JobRecord,
     OrderState,
+    QueueHandoff,
     RecordOutcome,
     StoredInvalid,
     WorkItem,
-    _now,
-    _read,
-    _remember,
+    event_fields,
     job_record,
+    now_text,
+    read_stored,
+    remember_attempt,
 )
 from worker.ledger.scripts import (
     MARK_QUEUED_LUA,
@@ -65,6 +68,7 @@ from worker.ledger.scripts import (
     RESTATE_LUA,
     START_JOB_LUA,
     WORK_ITEM_LUA,
+    record_and_queue_lua,
 )
 from worker.providers.base import DocumentRef
 from worker.redis_clients import async_client, close_async
@@ -85,6 +89,8 @@ class Ledger:
         self.redis = client
         self.min_replicas, self.replica_timeout_ms = min_replicas, replica_timeout_ms
         self._record = client.register_script(RECORD_LUA)
+        #: RECORD_LUA around each queue script it was handed (one: the broker's)
+        self._record_and_queue: dict[str, AsyncScript] = {}
         self._mark_queued = client.register_script(MARK_QUEUED_LUA)
         self._restate = client.register_script(RESTATE_LUA)
         self._start_job = client.register_script(START_JOB_LUA)
@@ -114,7 +120,7 @@ class Ledger:
 
     async def note_ping(self, tenant: str) -> None:
         """Note the tenant's set-up ping (WooCommerce): one field per tenant, not an event."""
-        await self.redis.hset(PINGS, tenant, _now())
+        await self.redis.hset(PINGS, tenant, now_text())
 
     async def last_pings(self) -> dict[str, float]:
         """When each tenant's platform last sent a set-up ping (unix s)."""
@@ -127,45 +133,21 @@ class Ledger:
         self,
         item: OrderEvent | IgnoredDelivery | UnreadableDelivery,
         rate: WebhookRate | None = None,
+        handoff: QueueHandoff | None = None,
     ) -> RecordOutcome:
         """Record an inbound event once. Returns "new", "duplicate", or "unqueued" for a
         duplicate whose first delivery was recorded but never handed to the queue.
+
+        With a `handoff` (an event to act on, on the Redis broker), the same script queues a
+        new event, or an unqueued one whose claim this delivery won, and marks it queued: one
+        round trip, and "new" or "unqueued" then mean it is in the queue now.
 
         Raises:
             OverRate: the tenant is over its webhook `rate` (counted across every receiver);
                 nothing was recorded.
         """
-        now = _now()
-        fields: dict[str, str] = {
-            "id": item.event_id,
-            "tenant": item.tenant,
-            "source": item.source,
-            "topic": item.topic,
-            "delivery_id": item.delivery_id,
-            "received_at": now,
-            "updated_at": now,
-            "failures": "0",
-        }
-        if isinstance(item, OrderEvent):
-            state = "received"
-            # without payments the payload is as before payments existed (neither the event's
-            # nor the order's is written), so workers of the previous release still read it
-            # during a rolling upgrade; one with a payment waits for upgraded workers
-            unset: dict[str, Any] = {"payment": True} if item.payment is None else {}
-            if item.order is not None and item.order.payment is None:
-                unset["order"] = {"payment"}
-            fields |= {
-                "kind": item.kind.value,
-                "order_id": item.order_id,
-                "order_number": item.order.number if item.order else "",
-                "payload": item.model_dump_json(exclude=unset or None),
-            }
-        elif isinstance(item, UnreadableDelivery):
-            state = "unreadable"
-            raw = {"body": item.body, "headers": item.headers}
-            fields |= {"last_error": item.reason, "raw": json.dumps(raw)}  # ASCII: storable
-        else:
-            state = "ignored"
+        now = now_text()
+        state, fields = event_fields(item, now)
         flat = [part for pair in fields.items() for part in pair]
         keys = [
             EVENT.format(item.event_id),
@@ -175,7 +157,7 @@ class Ledger:
             WEBHOOK_RATE.format(item.tenant),
         ]
         interval, tolerance = rate.gcra() if rate else (0.0, 0.0)
-        args: list[str | int | float] = [
+        args: list[str | int | float | bytes] = [
             item.event_id,
             now,
             state,
@@ -184,7 +166,16 @@ class Ledger:
             tolerance,
             *flat,
         ]
-        previous = await self._record(keys=keys, args=args)
+        if handoff is not None and state == "received":
+            script = self._record_and_queue.get(handoff.script)
+            if script is None:  # the first of this queue's: RECORD_LUA around its script
+                script = self.redis.register_script(record_and_queue_lua(handoff.script))
+                self._record_and_queue[handoff.script] = script
+            counts = [len(handoff.keys), len(handoff.args)]
+            args = [*counts, *handoff.args, *args]
+            previous = await script(keys=keys + handoff.keys, args=args)
+        else:
+            previous = await self._record(keys=keys, args=args)
         if previous is None:
             return "new"
         if previous.startswith("wait:"):
@@ -193,7 +184,9 @@ class Ledger:
 
     async def mark_queued(self, event_id: str) -> None:
         """Note that the event is in the queue (unless a worker already moved it on)."""
-        await self._mark_queued(keys=[EVENT.format(event_id), UNQUEUED], args=[event_id, _now()])
+        await self._mark_queued(
+            keys=[EVENT.format(event_id), UNQUEUED], args=[event_id, now_text()]
+        )
 
     async def replicated(self) -> bool:
         """Whether everything written to the primary so far is on `min_replicas` replicas,
@@ -219,9 +212,9 @@ class Ledger:
     async def work_item(self, event_id: str) -> WorkItem:
         """What a worker needs before it starts on an event, in one round trip."""
         keys = [EVENT.format(event_id), PAUSED]
-        payload, state, paused = await self._work_item(keys=keys, args=[_now()])
+        payload, state, paused = await self._work_item(keys=keys, args=[now_text()])
         try:
-            event = None if payload is None else _read(OrderEvent, payload, "event")
+            event = None if payload is None else read_stored(OrderEvent, payload, "event")
         except StoredInvalid as exc:
             return WorkItem(None, state, bool(paused), unreadable=exc)
         return WorkItem(event, state, bool(paused))
@@ -233,7 +226,7 @@ class Ledger:
             StoredInvalid: the stored payload no longer validates (`stored_event_invalid`).
         """
         payload = await self.redis.hget(EVENT.format(event_id), "payload")
-        return None if payload is None else _read(OrderEvent, payload, "event")
+        return None if payload is None else read_stored(OrderEvent, payload, "event")
 
     async def event(self, event_id: str) -> dict[str, str]:
         """The event's ledger fields (empty if unknown), payload included."""
@@ -244,7 +237,9 @@ class Ledger:
     ) -> None:
         """Move a recorded event to `state` (and its per-state index with it)."""
         fields = [] if error is None else ["last_error", redact_text(error)[:2000]]
-        await self._restate(keys=[EVENT.format(event_id)], args=[event_id, state, _now(), *fields])
+        await self._restate(
+            keys=[EVENT.format(event_id)], args=[event_id, state, now_text(), *fields]
+        )
 
     async def count_failure(self, event_id: str) -> int:
         """Add one to the event's count of retryable failures and return it."""
@@ -294,10 +289,12 @@ class Ledger:
             raw, refunds, steps, paid = await pipe.execute()
         of = f" of order {order_id}"
         return OrderState(
-            snapshot=None if raw is None else _read(Order, raw, "snapshot", of),
-            refunds={rid: _read(Refund, v, "refund", f" {rid}{of}") for rid, v in refunds.items()},
+            snapshot=None if raw is None else read_stored(Order, raw, "snapshot", of),
+            refunds={
+                rid: read_stored(Refund, v, "refund", f" {rid}{of}") for rid, v in refunds.items()
+            },
             steps=await self.jobs_of(tenant, order_id, steps) if steps else {},
-            payment=None if paid is None else _read(Payment, paid, "payment", of),
+            payment=None if paid is None else read_stored(Payment, paid, "payment", of),
         )
 
     async def save_order(
@@ -321,7 +318,9 @@ class Ledger:
             StoredInvalid: it no longer validates (`stored_payment_invalid`).
         """
         raw = await self.redis.get(PAYMENT.format(tenant, order_id))
-        return None if raw is None else _read(Payment, raw, "payment", f" of order {order_id}")
+        return (
+            None if raw is None else read_stored(Payment, raw, "payment", f" of order {order_id}")
+        )
 
     async def save_payment(self, tenant: str, order_id: str, payment: Payment) -> None:
         """Keep how the order was paid, replacing what was kept (the caller, holding the
@@ -367,7 +366,7 @@ class Ledger:
         is unknown, and is counted as such. One script, one round trip."""
         keys = [JOB.format(key), JOBS, ORDER.format(tenant, order_id)]
         flat = await self._start_job(
-            keys=keys, args=[key, event_id, tenant, order_id, step, _now()]
+            keys=keys, args=[key, event_id, tenant, order_id, step, now_text()]
         )
         return job_record(key, dict(zip(flat[::2], flat[1::2], strict=True)))
 
@@ -381,7 +380,7 @@ class Ledger:
         document: DocumentRef,
     ) -> None:
         """Record a step's outcome: it is done and will never run again."""
-        now = _now()
+        now = now_text()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 JOB.format(key),
@@ -399,14 +398,16 @@ class Ledger:
             )
             pipe.hdel(JOB.format(key), "last_error", "email_intent_at")  # settled: done
             pipe.hset(ORDER.format(tenant, order_id), step, "done")
-            _remember(pipe, key, now, "done", document=f"{document.doctype} {document.docnum}")
+            remember_attempt(
+                pipe, key, now, "done", document=f"{document.doctype} {document.docnum}"
+            )
             await pipe.execute()
 
     async def begin_email(self, key: str) -> bool:
         """Record that this attempt is about to hand the step's email to SMTP; whether an
         earlier attempt had begun to and its outcome was never settled
         (worker/jobs/email_once.py)."""
-        now = _now()
+        now = now_text()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hget(JOB.format(key), "email_intent_at")
             pipe.hset(JOB.format(key), "email_intent_at", now)
@@ -420,7 +421,7 @@ class Ledger:
     async def note_job(self, key: str, state: str, **details: object) -> None:
         """Add an entry to the step's history (what the event's detail shows)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            _remember(pipe, key, _now(), state, **details)
+            remember_attempt(pipe, key, now_text(), state, **details)
             await pipe.execute()
 
     async def fail_job(
@@ -438,7 +439,7 @@ class Ledger:
         """Record a failed attempt: `retrying` (runs again), `failed` or `needs_attention`
         (an operator must act). `unknown`: the provider may have acted (answer lost).
         `document`: the provider made this one, though the step did not end well."""
-        now, error = _now(), redact_text(error)[:2000]
+        now, error = now_text(), redact_text(error)[:2000]
         async with self.redis.pipeline(transaction=True) as pipe:
             if unknown:
                 pipe.hsetnx(JOB.format(key), "unknown_since", now)
@@ -458,7 +459,7 @@ class Ledger:
                     },
                 )
             pipe.hset(ORDER.format(tenant, order_id), step, state)
-            _remember(pipe, key, now, state, error=error, unknown=unknown)
+            remember_attempt(pipe, key, now, state, error=error, unknown=unknown)
             await pipe.execute()
 
     async def attempts(self, key: str) -> list[dict[str, Any]]:

@@ -14,7 +14,14 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from worker.domain.events import Order, OrderEvent, Payment, Refund
+from worker.domain.events import (
+    IgnoredDelivery,
+    Order,
+    OrderEvent,
+    Payment,
+    Refund,
+    UnreadableDelivery,
+)
 from worker.errors import Permanent
 from worker.ledger.keys import ATTEMPTS
 from worker.providers.base import DocumentRef
@@ -23,10 +30,12 @@ JobFailure = Literal["failed", "retrying", "needs_attention"]
 HISTORY_KEEP = 50  #: attempts remembered per step
 
 RecordOutcome = Literal["new", "duplicate", "unqueued"]
+#: what a delivery is recorded as: an event to act on, or kept aside
+RecordedState = Literal["received", "unreadable", "ignored"]
 Stored = TypeVar("Stored", bound=BaseModel)
 
 
-def _now() -> str:
+def now_text() -> str:
     return f"{time.time():.6f}"
 
 
@@ -63,7 +72,7 @@ class JobRecord:
         )
 
 
-def _remember(pipe: Any, key: str, now: str, state: str, **details: object) -> None:
+def remember_attempt(pipe: Any, key: str, now: str, state: str, **details: object) -> None:
     """Queue, on `pipe`, one attempt's outcome onto the step's capped history."""
     entry = json.dumps({"at": float(now), "state": state} | details)
     pipe.rpush(ATTEMPTS.format(key), entry)
@@ -104,7 +113,7 @@ class StoredInvalid(Permanent):
         )
 
 
-def _read(model: type[Stored], raw: str | bytes, what: str, of: str = "") -> Stored:
+def read_stored(model: type[Stored], raw: str | bytes, what: str, of: str = "") -> Stored:
     """A stored record read back; StoredInvalid if it no longer validates (not chained to
     pydantic's error, which carries the value)."""
     try:
@@ -133,3 +142,47 @@ class OrderState:
     refunds: dict[str, Refund]
     steps: dict[str, JobRecord]
     payment: Payment | None = None
+
+
+@dataclass(frozen=True)
+class QueueHandoff:
+    """A queue's own Lua and what to run it with, to run in the ledger's script once an event
+    is recorded (`Ledger.record`): on the Redis broker, Dramatiq's dispatch script with the
+    keys and arguments `RedisBroker.enqueue` gives it (`worker.runtime.broker`)."""
+
+    script: str
+    keys: list[str]
+    args: list[str | int | bytes]
+
+
+def event_fields(
+    item: OrderEvent | IgnoredDelivery | UnreadableDelivery, now: str
+) -> tuple[RecordedState, dict[str, str]]:
+    """The state a delivery is recorded in, and the event hash's fields."""
+    fields: dict[str, str] = {
+        "id": item.event_id,
+        "tenant": item.tenant,
+        "source": item.source,
+        "topic": item.topic,
+        "delivery_id": item.delivery_id,
+        "received_at": now,
+        "updated_at": now,
+        "failures": "0",
+    }
+    if isinstance(item, UnreadableDelivery):
+        raw = {"body": item.body, "headers": item.headers}
+        return "unreadable", fields | {"last_error": item.reason, "raw": json.dumps(raw)}
+    if not isinstance(item, OrderEvent):
+        return "ignored", fields
+    # without payments the payload is as before payments existed (neither the event's nor
+    # the order's is written), so workers of the previous release still read it during a
+    # rolling upgrade; one with a payment waits for upgraded workers
+    unset: dict[str, Any] = {"payment": True} if item.payment is None else {}
+    if item.order is not None and item.order.payment is None:
+        unset["order"] = {"payment"}
+    return "received", fields | {
+        "kind": item.kind.value,
+        "order_id": item.order_id,
+        "order_number": item.order.number if item.order else "",
+        "payload": item.model_dump_json(exclude=unset or None),
+    }

@@ -46,50 +46,82 @@ local function take(key, interval, tolerance)
 end
 """
 
-# KEYS: event, events, unqueued, claim, the tenant's webhook rate. ARGV: event id, now, state,
-# claim ms, rate interval ms (0: no limit), rate tolerance ms, then the event's field/value
-# pairs. The tenant's webhook rate is checked first, so a delivery over it records nothing
-# and answers 'wait:<ms>'.
+# local function record(KEYS, ARGV). KEYS: event, events, unqueued, claim, the tenant's
+# webhook rate. ARGV: event id, now, state, claim ms, rate interval ms (0: no limit), rate
+# tolerance ms, then the event's field/value pairs. The tenant's webhook rate is checked
+# first, so a delivery over it records nothing and answers 'wait:<ms>'. Returns false for a
+# new event, else the state it was found in.
 # A delivery that finds its event recorded but not queued may queue it only if it wins
-# the enqueue claim (KEYS[4]): concurrent duplicates then leave it to the first delivery,
-# while a retry after a receiver crash (claim expired) queues it again.
-RECORD_LUA = (
-    SET_STATE_LUA
-    + GCRA_LUA
-    + """
-if tonumber(ARGV[5]) > 0 then
-  local wait = take(KEYS[5], tonumber(ARGV[5]), tonumber(ARGV[6]))
-  if wait > 0 then return 'wait:' .. wait end
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
-  local state = redis.call('HGET', KEYS[1], 'state')
-  if state == 'received' and not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4]) then
-    return 'claimed'
+# the enqueue claim (KEYS[4]): concurrent duplicates then leave it to the first delivery
+# ('claimed'), while a retry after a receiver crash (claim expired) queues it again.
+_RECORD_FUNCTION = """
+local function record(KEYS, ARGV)
+  if tonumber(ARGV[5]) > 0 then
+    local wait = take(KEYS[5], tonumber(ARGV[5]), tonumber(ARGV[6]))
+    if wait > 0 then return 'wait:' .. wait end
   end
-  return state
+  if redis.call('EXISTS', KEYS[1]) == 1 then
+    redis.call('HINCRBY', KEYS[1], 'deliveries', 1)
+    local state = redis.call('HGET', KEYS[1], 'state')
+    if state == 'received' and not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4]) then
+      return 'claimed'
+    end
+    return state
+  end
+  redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
+  redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+  redis.call('HSET', KEYS[1], 'deliveries', 1)
+  set_state(KEYS[1], ARGV[1], ARGV[3], ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+  if ARGV[3] == 'received' then redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) end
+  return false
 end
-redis.call('SET', KEYS[4], '1', 'PX', ARGV[4])
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
-redis.call('HSET', KEYS[1], 'deliveries', 1)
-set_state(KEYS[1], ARGV[1], ARGV[3], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-if ARGV[3] == 'received' then redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1]) end
-return false
 """
-)
+RECORD_LUA = SET_STATE_LUA + GCRA_LUA + _RECORD_FUNCTION + "return record(KEYS, ARGV)\n"
 
+# local function mark_queued(event key, unqueued zset, event id, now)
+_MARK_QUEUED_FUNCTION = """
+local function mark_queued(ekey, unqueued, id, now)
+  if redis.call('HGET', ekey, 'state') == 'received' then
+    set_state(ekey, id, 'queued', now)
+    redis.call('HSET', ekey, 'queued_at', now)
+  end
+  redis.call('ZREM', unqueued, id)
+  return 1
+end
+"""
+# KEYS: event, unqueued. ARGV: event id, now
 MARK_QUEUED_LUA = (
     SET_STATE_LUA
-    + """
-if redis.call('HGET', KEYS[1], 'state') == 'received' then
-  set_state(KEYS[1], ARGV[1], 'queued', ARGV[2])
-  redis.call('HSET', KEYS[1], 'queued_at', ARGV[2])
-end
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-"""
+    + _MARK_QUEUED_FUNCTION
+    + "return mark_queued(KEYS[1], KEYS[2], ARGV[1], ARGV[2])\n"
 )
+
+#: what runs `record`, then the queue's own script for a new event (or one found recorded and
+#: never queued, whose claim this delivery won), then `mark_queued`: one round trip.
+#: KEYS: record's five, then the queue script's. ARGV: how many keys and arguments are the
+#: queue script's, its arguments, then record's.
+_RECORD_AND_QUEUE_MAIN = """
+local queue_keys, queue_args = tonumber(ARGV[1]), tonumber(ARGV[2])
+local own_args = {unpack(ARGV, 3 + queue_args)}
+local found = record({unpack(KEYS, 1, 5)}, own_args)
+if found == false or found == 'received' then
+  queue({unpack(KEYS, 6, 5 + queue_keys)}, {unpack(ARGV, 3, 2 + queue_args)})
+  mark_queued(KEYS[1], KEYS[3], own_args[1], own_args[2])
+end
+return found
+"""
+
+
+def record_and_queue_lua(queue_lua: str) -> str:
+    """`RECORD_LUA` and `MARK_QUEUED_LUA` around a queue's own Lua (on the Redis broker,
+    Dramatiq's dispatch script, unchanged): that script's text becomes the body of a local
+    function `queue(KEYS, ARGV)`, so it writes exactly what it writes when the broker runs it,
+    inside the ledger's transaction."""
+    queue = f"local function queue(KEYS, ARGV)\n{queue_lua}\nend\n"
+    parts = (SET_STATE_LUA, GCRA_LUA, _RECORD_FUNCTION, _MARK_QUEUED_FUNCTION, queue)
+    return "".join(parts) + _RECORD_AND_QUEUE_MAIN
+
 
 # KEYS: event. ARGV: event id, new state, now, then field/value pairs to set with it
 RESTATE_LUA = (

@@ -14,6 +14,10 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.middleware import AsyncIO
 
+from worker.domain.events import IgnoredDelivery, OrderEvent, UnreadableDelivery
+from worker.domain.rates import WebhookRate
+from worker.ledger.ledger import Ledger
+from worker.ledger.records import QueueHandoff, RecordOutcome
 from worker.redis_clients import sync_client
 from worker.settings import Settings
 
@@ -51,44 +55,95 @@ def workers_among(heartbeats: Iterable[Any]) -> int:
     return sum(1 for member in heartbeats if not str(member).startswith(SENDER_PREFIX))
 
 
+class _Dispatch:
+    """What `RedisBroker.enqueue` does for one actor's message, from the event loop: a fresh
+    Redis message id, the enqueue middleware hooks, and the arguments of Dramatiq's own
+    dispatch script (the broker's namespace, id and timeouts)."""
+
+    def __init__(self, broker: RedisBroker, actor_name: str) -> None:
+        self.broker, self.actor = broker, broker.get_actor(actor_name)
+        source = broker.scripts["dispatch"].script  # dramatiq's .lua file, as redis-py keeps it
+        self.script = source.decode() if isinstance(source, bytes) else str(source)
+        self.keys = [broker.namespace]
+        # as RedisBroker._dispatch: command, now, queue, sender id, heartbeat timeout, dead
+        # message ttl, maintenance (never from here: the workers do it), unpack size, then
+        # args. The script records a heartbeat for the sender id; ours says it is no worker.
+        sender = SENDER_PREFIX + broker.broker_id
+        self._fixed = (sender, broker.heartbeat_timeout, broker.dead_message_ttl, 0)
+        self._unpack: list[int] = []  # dramatiq asks Redis once, on first use
+
+    async def message(self, event_id: str) -> tuple[dramatiq.Message[Any], list[str | int | bytes]]:
+        """The event's message (its before-enqueue hooks run) and the script's arguments."""
+        if not self._unpack:  # Redis may be down at start-up: asked for on the first send
+            self._unpack.append(await asyncio.to_thread(self.broker._max_unpack_size))
+        message = self.actor.message(event_id)
+        self.broker.emit_before("enqueue", message, None)
+        message = message.copy(options={"redis_message_id": str(uuid4())})
+        args: list[str | int | bytes] = [
+            "enqueue",
+            current_millis(),
+            message.queue_name,
+            *self._fixed,
+            self._unpack[0],
+            message.options["redis_message_id"],
+            message.encode(),
+        ]
+        return message, args
+
+    def sent(self, message: dramatiq.Message[Any]) -> None:
+        self.broker.emit_after("enqueue", message, None)
+
+
 def async_sender(
     broker: dramatiq.Broker, actor_name: str, client: aioredis.Redis
 ) -> SendOne | None:
     """On the Redis broker, send an actor's messages from the event loop itself: what
-    `RedisBroker.enqueue` does (a fresh Redis message id, the enqueue middleware hooks,
-    dramatiq's own dispatch script with the broker's namespace, id and timeouts), on an
-    asyncio client instead of a blocking one in a thread. None on any other broker."""
+    `RedisBroker.enqueue` does, on an asyncio client instead of a blocking one in a thread.
+    None on any other broker."""
     if not isinstance(broker, RedisBroker):
         return None
-    actor = broker.get_actor(actor_name)
-    script = client.register_script(broker.scripts["dispatch"].script)
-    keys = [broker.namespace]
-    # as RedisBroker._dispatch: command, now, queue, sender id, heartbeat timeout, dead
-    # message ttl, maintenance (never from here: the workers do it), unpack size, then args.
-    # The script records a heartbeat for the sender id; ours says it is not a worker.
-    sender = SENDER_PREFIX + broker.broker_id
-    fixed = (sender, broker.heartbeat_timeout, broker.dead_message_ttl, 0)
-    unpack: list[int] = []  # dramatiq asks Redis once, on first use (Redis may be down now)
+    dispatch = _Dispatch(broker, actor_name)
+    script = client.register_script(dispatch.script)
 
     async def send(event_id: str) -> None:
-        if not unpack:
-            unpack.append(await asyncio.to_thread(broker._max_unpack_size))
-        message = actor.message(event_id)
-        broker.emit_before("enqueue", message, None)
-        message = message.copy(options={"redis_message_id": str(uuid4())})
-        args = [
-            "enqueue",
-            current_millis(),
-            message.queue_name,
-            *fixed,
-            unpack[0],
-            message.options["redis_message_id"],
-            message.encode(),
-        ]
-        await script(keys=keys, args=args)
-        broker.emit_after("enqueue", message, None)
+        message, args = await dispatch.message(event_id)
+        await script(keys=dispatch.keys, args=args)
+        dispatch.sent(message)
 
     return send
+
+
+#: (delivery, the tenant's rate) -> recorded (and queued when it is an event to act on)
+RecordAndQueue = Callable[
+    [OrderEvent | IgnoredDelivery | UnreadableDelivery, WebhookRate | None],
+    Awaitable[RecordOutcome],
+]
+
+
+def record_and_queue(
+    broker: dramatiq.Broker, actor_name: str, ledger: Ledger
+) -> RecordAndQueue | None:
+    """On the Redis broker, record a delivery and queue its event in one round trip: the
+    ledger's script runs Dramatiq's own dispatch script, with what `RedisBroker.enqueue`
+    gives it, once the event is recorded (`Ledger.record`'s handoff). None on any other
+    broker (RabbitMQ: record, publish with confirms, mark queued)."""
+    if not isinstance(broker, RedisBroker):
+        return None
+    dispatch = _Dispatch(broker, actor_name)
+
+    async def record(
+        item: OrderEvent | IgnoredDelivery | UnreadableDelivery, rate: WebhookRate | None
+    ) -> RecordOutcome:
+        if not isinstance(item, OrderEvent):
+            return await ledger.record(item, rate)
+        message, args = await dispatch.message(item.event_id)
+        handoff = QueueHandoff(dispatch.script, dispatch.keys, args)
+        outcome = await ledger.record(item, rate, handoff)
+        if outcome != "duplicate":
+            dispatch.sent(message)
+        return outcome
+
+    return record
 
 
 #: (actor name, event ids) -> every message sent; see `worker.ops.actions.EnqueueMany`
