@@ -19,17 +19,17 @@ WHY = """## Where the time goes
 
 The profiles (py-spy on the live processes, pyinstrument in `benchmarks/profiles/`) agree:
 
-- **The receiver** spends its CPU on three Redis scripts per webhook (record the event,
-  hand it to Dramatiq, mark it queued), on aiohttp, and on JSON parsing and pydantic
-  validation of the order, HMAC and the log line. Dramatiq's own `Actor.send` is a blocking
-  redis-py call; it used to run on a thread pool and took about half the receiver's CPU
-  (thread hand-off, GIL contention). On the Redis broker the receiver now runs Dramatiq's
-  dispatch script itself, on the ledger's asyncio client (`worker.runtime.broker.async_sender`,
-  which writes exactly what `RedisBroker.enqueue` writes; a test holds it to that): about
-  1.6 times the webhooks per second, 0.75 ms of CPU per webhook instead of 1.2 ms, in runs
-  side by side. A bare aiohttp handler does none of this, so the ratio measures the cost of
-  three durable Redis writes per webhook in CPython. Receivers scale out behind a load
-  balancer (they share nothing but Redis).
+- **The receiver** is measured with wrk (an external load generator in C: the Python one this
+  replaced capped the bare server at about 7,600/s and so flattered the ratio). Since this
+  round it writes each webhook with one Redis command: the ledger's record script runs
+  Dramatiq's own dispatch script (its text unchanged) and marks the event queued, where it
+  took three (record, dispatch, mark queued): about 1.3 times the webhooks per second and
+  0.80 ms of CPU per webhook instead of 0.98 ms, in runs side by side. What remains is, by the
+  py-spy profile, about 40 % parsing and validating the whole order (JSON with exact
+  decimals, pydantic), 15 % the record-and-queue call, and aiohttp, HMAC and the log line.
+  Parsing on the hot path is the next step (DESIGN.md: "only as far as ids and dedupe need;
+  fully in the worker"): the receiver would keep the verified body and leave the order to the
+  worker. Receivers scale out behind a load balancer (they share nothing but Redis).
 - **The workers** spend most of theirs in Redis round trips (an order is about ten: pick up
   the event, lock, state changes, order state, start and finish the step, unlock) and in
   Dramatiq's own per-message work (fetch, thread hand-off to the asyncio loop, ack). This

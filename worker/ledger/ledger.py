@@ -16,6 +16,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
 from redis.commands.core import AsyncScript
+from redis.typing import EncodableT, FieldT
 
 from worker.domain.events import (
     IgnoredDelivery,
@@ -56,6 +57,7 @@ from worker.ledger.records import (
     RecordOutcome,
     StoredInvalid,
     WorkItem,
+    document_fields,
     event_fields,
     job_record,
     now_text,
@@ -382,20 +384,12 @@ class Ledger:
         """Record a step's outcome: it is done and will never run again."""
         now = now_text()
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                JOB.format(key),
-                mapping={
-                    "state": "done",
-                    "doctype": document.doctype,
-                    "docnum": document.docnum,
-                    "doc_id": document.doc_id or "",
-                    "doc_url": document.doc_url or "",
-                    "card_type": document.card_type or "",
-                    "emailed": "1" if document.emailed else "0",
-                    "finished_at": now,
-                    "updated_at": now,
-                },
-            )
+            done: dict[FieldT, EncodableT] = {
+                "state": "done",
+                "finished_at": now,
+                "updated_at": now,
+            }
+            pipe.hset(JOB.format(key), mapping=done | document_fields(document, settled=True))
             pipe.hdel(JOB.format(key), "last_error", "email_intent_at")  # settled: done
             pipe.hset(ORDER.format(tenant, order_id), step, "done")
             remember_attempt(
@@ -449,15 +443,7 @@ class Ledger:
                 mapping={"state": state, "last_error": error, "updated_at": now},
             )
             if document is not None:
-                pipe.hset(
-                    JOB.format(key),
-                    mapping={
-                        "doctype": document.doctype,
-                        "docnum": document.docnum,
-                        "doc_id": document.doc_id or "",
-                        "doc_url": document.doc_url or "",
-                    },
-                )
+                pipe.hset(JOB.format(key), mapping=document_fields(document, settled=False))
             pipe.hset(ORDER.format(tenant, order_id), step, state)
             remember_attempt(pipe, key, now, state, error=error, unknown=unknown)
             await pipe.execute()

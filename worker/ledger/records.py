@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from redis.typing import EncodableT, FieldT
 
 from worker.domain.events import (
     IgnoredDelivery,
@@ -70,6 +71,23 @@ class JobRecord:
             emailed=self.emailed,
             card_type=self.card_type or None,
         )
+
+
+def document_fields(document: DocumentRef, *, settled: bool) -> dict[FieldT, EncodableT]:
+    """A step's document as the job hash keeps it; `settled` (the step is done) adds how it
+    ended: its card type and whether it was emailed."""
+    fields: dict[FieldT, EncodableT] = {
+        "doctype": document.doctype,
+        "docnum": document.docnum,
+        "doc_id": document.doc_id or "",
+        "doc_url": document.doc_url or "",
+    }
+    if settled:
+        fields |= {
+            "card_type": document.card_type or "",
+            "emailed": "1" if document.emailed else "0",
+        }
+    return fields
 
 
 def remember_attempt(pipe: Any, key: str, now: str, state: str, **details: object) -> None:
