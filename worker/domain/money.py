@@ -144,6 +144,8 @@ def bounded(
     assert isinstance(exp, int)  # finite
     if exp > 0:  # "1E+3": written out, at most 16 digits after the check above
         return amount.quantize(Decimal(1))
+    if -exp <= places:  # the common case ("50.00"): within the places as written
+        return amount
     significant = "".join(map(str, digits)).rstrip("0")  # "" for a zero
     zeros = len(digits) - len(significant) if significant else -exp
     if -exp - min(zeros, -exp) > places:
