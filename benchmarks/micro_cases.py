@@ -72,7 +72,7 @@ def shop_lines(count: int = LINES) -> list[tuple[str, str, int]]:
 
 def _shopify(order_id: int, lines: int) -> Delivery:
     payload = samples.shopify_order(order_id, lines=shop_lines(lines), discount="30.00")
-    body = samples.encode_body(payload)
+    body = samples.encode_body(samples.with_sale(payload))  # its card sale, as apps relay it
     headers = samples.headers_for(
         body,
         topic="orders/paid",
@@ -193,7 +193,7 @@ def idoklad_body(request: DocumentRequest) -> dict[str, object]:
     return build_invoice(IDOKLAD_TEMPLATE, request, purchaser_id=1, currency_id=2)
 
 
-#: the iCash sandbox's account, with an item for the samples' 18 % too
+#: the iCash sandbox's account, selling in the samples' ILS, with an item for their 18 % too
 ICASH = ICashSettings.model_validate(
     {
         "api_key": "k",
@@ -201,6 +201,7 @@ ICASH = ICashSettings.model_validate(
         "warehouse_id": 1,
         "user_id": 1,
         **SANDBOX_ICASH,
+        "currency": "ILS",
         "sale_items": {"18": 101, "20": 101, "0": 103},
     }
 )

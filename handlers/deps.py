@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 from handlers.admin.auth import AdminIdentity
 from handlers.admin.backend import AdminBackend
-from worker.domain.events import IgnoredDelivery, OrderEvent, UnreadableDelivery
+from worker.domain.events import Delivery
 from worker.domain.rates import WebhookRate
 
 
@@ -30,7 +30,7 @@ class TenantAuth:
 class EventStore(Protocol):
     async def record(
         self,
-        item: OrderEvent | IgnoredDelivery | UnreadableDelivery,
+        item: Delivery,
         rate: WebhookRate | None = None,
     ) -> Literal["new", "duplicate", "unqueued"]:
         """Record once; raise `OverRate` (recording nothing) when the tenant is over `rate`."""
@@ -56,7 +56,7 @@ Enqueue = Callable[[str], Awaitable[None]]
 #: (delivery, the tenant's rate) -> recorded, and its event queued and marked so, in one round
 #: trip (`worker.runtime.broker.record_and_queue`); raises `OverRate` as `record` does
 RecordAndQueue = Callable[
-    [OrderEvent | IgnoredDelivery | UnreadableDelivery, WebhookRate | None],
+    [Delivery, WebhookRate | None],
     Awaitable[Literal["new", "duplicate", "unqueued"]],
 ]
 #: how many ledger events are in each state (for /metrics); the ledger's `count_by_state`

@@ -23,7 +23,7 @@ from handlers.problems import problem_response
 from handlers.sources import Source, get_source
 from handlers.sources.standard import NAME as STANDARD
 from handlers.transport import read_body
-from worker.domain.events import IgnoredDelivery, OrderEvent, UnreadableDelivery
+from worker.domain.events import Delivery, IgnoredDelivery, OrderEvent, UnreadableDelivery
 from worker.domain.rates import OverRate, WebhookRate
 
 DEPS = web.AppKey("deps", ReceiverDeps)
@@ -64,9 +64,7 @@ async def _answer_ping(deps: ReceiverDeps, tenant_id: str) -> web.Response:
     return web.json_response({"status": "ping"})
 
 
-def _parsed_or_kept(
-    source: Source, body: bytes, request: web.Request, tenant_id: str
-) -> OrderEvent | IgnoredDelivery | UnreadableDelivery:
+def _parsed_or_kept(source: Source, body: bytes, request: web.Request, tenant_id: str) -> Delivery:
     """The verified delivery as its event; one our parser cannot read is kept `unreadable`
     and answered 2xx (a platform stops re-sending after a few refusals). The Standard
     source keeps its 422: its senders are the merchant's own systems, which can fix and
@@ -86,7 +84,7 @@ def _parsed_or_kept(
     return kept
 
 
-def _status(item: OrderEvent | IgnoredDelivery | UnreadableDelivery, outcome: str) -> str:
+def _status(item: Delivery, outcome: str) -> str:
     if isinstance(item, IgnoredDelivery):
         return "ignored"
     if isinstance(item, UnreadableDelivery):
@@ -108,7 +106,7 @@ def _in_background(work: Awaitable[None]) -> None:
 
 async def _record_and_queue(
     deps: ReceiverDeps,
-    item: OrderEvent | IgnoredDelivery | UnreadableDelivery,
+    item: Delivery,
     rate: WebhookRate | None,
 ) -> str:
     """Record the delivery once; queue an event to act on that is new, or recorded but never

@@ -335,3 +335,8 @@ class UnreadableDelivery(_Frozen):
     reason: str = Field(max_length=2000)  #: why the parser refused it, never a value of it
     body: str  #: the body as text, redacted (`worker.domain.redaction.redact`)
     headers: dict[str, str] = Field(default_factory=dict)  #: what the parser reads of them
+
+
+#: what a verified delivery is recorded as: an event to act on, a delivery of a topic we do
+#: not act on, or one our parser could not read
+Delivery = OrderEvent | IgnoredDelivery | UnreadableDelivery

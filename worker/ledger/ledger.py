@@ -18,14 +18,7 @@ from redis.asyncio.lock import Lock
 from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, FieldT
 
-from worker.domain.events import (
-    IgnoredDelivery,
-    Order,
-    OrderEvent,
-    Payment,
-    Refund,
-    UnreadableDelivery,
-)
+from worker.domain.events import Delivery, Order, OrderEvent, Payment, Refund
 from worker.domain.rates import OverRate, WebhookRate
 from worker.domain.redaction import redact_text
 from worker.domain.states import EVENT_STATES, EventState
@@ -133,7 +126,7 @@ class Ledger:
 
     async def record(
         self,
-        item: OrderEvent | IgnoredDelivery | UnreadableDelivery,
+        item: Delivery,
         rate: WebhookRate | None = None,
         handoff: QueueHandoff | None = None,
     ) -> RecordOutcome:

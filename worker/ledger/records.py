@@ -15,14 +15,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 from redis.typing import EncodableT, FieldT
 
-from worker.domain.events import (
-    IgnoredDelivery,
-    Order,
-    OrderEvent,
-    Payment,
-    Refund,
-    UnreadableDelivery,
-)
+from worker.domain.events import Delivery, Order, OrderEvent, Payment, Refund, UnreadableDelivery
 from worker.errors import Permanent
 from worker.ledger.keys import ATTEMPTS
 from worker.providers.base import DocumentRef
@@ -173,9 +166,7 @@ class QueueHandoff:
     args: list[str | int | bytes]
 
 
-def event_fields(
-    item: OrderEvent | IgnoredDelivery | UnreadableDelivery, now: str
-) -> tuple[RecordedState, dict[str, str]]:
+def event_fields(item: Delivery, now: str) -> tuple[RecordedState, dict[str, str]]:
     """The state a delivery is recorded in, and the event hash's fields."""
     fields: dict[str, str] = {
         "id": item.event_id,

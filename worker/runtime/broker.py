@@ -14,7 +14,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.middleware import AsyncIO
 
-from worker.domain.events import IgnoredDelivery, OrderEvent, UnreadableDelivery
+from worker.domain.events import Delivery, OrderEvent
 from worker.domain.rates import WebhookRate
 from worker.ledger.ledger import Ledger
 from worker.ledger.records import QueueHandoff, RecordOutcome
@@ -115,7 +115,7 @@ def async_sender(
 
 #: (delivery, the tenant's rate) -> recorded (and queued when it is an event to act on)
 RecordAndQueue = Callable[
-    [OrderEvent | IgnoredDelivery | UnreadableDelivery, WebhookRate | None],
+    [Delivery, WebhookRate | None],
     Awaitable[RecordOutcome],
 ]
 
@@ -131,9 +131,7 @@ def record_and_queue(
         return None
     dispatch = _Dispatch(broker, actor_name)
 
-    async def record(
-        item: OrderEvent | IgnoredDelivery | UnreadableDelivery, rate: WebhookRate | None
-    ) -> RecordOutcome:
+    async def record(item: Delivery, rate: WebhookRate | None) -> RecordOutcome:
         if not isinstance(item, OrderEvent):
             return await ledger.record(item, rate)
         message, args = await dispatch.message(item.event_id)
