@@ -54,13 +54,21 @@ CHANGES = (
     "events fills with its own sends; same context copy, so log lines keep the event. On "
     "the Redis broker it no longer uses threads at all: it runs dramatiq's dispatch script "
     "on its asyncio client (`worker.runtime.broker.async_sender`); the pool is RabbitMQ's.",
+    "A webhook is recorded, queued and marked queued by one Redis command: the ledger's "
+    "record script runs dramatiq's dispatch script as a local function "
+    "(`worker.runtime.broker.record_and_queue`), where the receiver made three calls.",
+    "`money.bounded` returns an amount that has no more places than allowed as written at "
+    "once, without spelling its digits out (every amount of every parse).",
 )
 LEFT_ALONE = (
-    "What still dominates the receiver is the redis-py client (packing commands, a task and "
-    "a timer per command for its socket timeout; RESP parsing is now hiredis's, in C) for "
-    "`Ledger.record`, the send and `Ledger.mark_queued`, and aiohttp itself. Parsing "
-    "is JSON decoding and pydantic validation, both in C; the Python left around them is "
-    "small."
+    "What still dominates the receiver is parsing the order: JSON with exact decimals, then "
+    "pydantic's validation of the platform's fields and of the canonical order, whose Python "
+    "validators (amount bounds, text cleaning, card-number masking) run once per field. "
+    "Keeping the raw body and parsing in the worker instead was measured on the same body: "
+    "the JSON still has to be read to mask card numbers and secret-named keys (Shopify's "
+    "order `token`) before it may be stored, so the receiver would save about a third of the "
+    "parse (221 against 329 µs) while each order is parsed again in the worker; it was not "
+    "kept. Then the redis-py client for the one command, and aiohttp itself."
 )
 
 
