@@ -9,6 +9,7 @@ from typing import Any
 
 import dramatiq
 import pytest
+from redis.asyncio.connection import Connection
 
 from tests.orders import mug_paid_event
 from worker.domain.events import IgnoredDelivery, OrderEvent
@@ -72,16 +73,16 @@ def _paid(number: int) -> OrderEvent:
     )
 
 
-def _count_commands(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the commands the ledger's client sends from now on."""
-    sent: list[str] = []
-    execute = ledger.redis.execute_command
+def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """What each write to a Redis socket sends from now on (one write: one round trip)."""
+    sent: list[bytes] = []
+    send = Connection.send_packed_command
 
-    async def counted(*args: Any, **options: Any) -> Any:
-        sent.append(str(args[0]))
-        return await execute(*args, **options)
+    async def counted(self: Connection, command: Any, check_health: bool = True) -> None:
+        sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
+        await send(self, command, check_health)
 
-    monkeypatch.setattr(ledger.redis, "execute_command", counted)
+    monkeypatch.setattr(Connection, "send_packed_command", counted)
     return sent
 
 
@@ -99,10 +100,10 @@ async def test_record_and_queue_is_one_round_trip_and_writes_dramatiqs_message(
     assert record is not None
     event = _paid(1)
     await record(event, None)  # the composed script is loaded by the first call
-    sent = _count_commands(ledger, monkeypatch)
+    sent = _count_writes(monkeypatch)
     second = _paid(2)
     assert await record(second, None) == "new"
-    assert sent == ["EVALSHA"]  # one command: record, queue, mark queued
+    assert len(sent) == 1 and sent[0].count(b"EVALSHA") == 1  # record, queue, mark queued
     monkeypatch.undo()
     broker.enqueue(broker.get_actor(ACTOR).message("evt_from_a_thread"))
     stored = {str(m["args"][0]): m for m in await _queued_messages(ledger)}  # type: ignore[index]

@@ -22,6 +22,7 @@ from worker.domain.events import Delivery, Order, OrderEvent, Payment, Refund
 from worker.domain.rates import OverRate, WebhookRate
 from worker.domain.redaction import redact_text
 from worker.domain.states import EVENT_STATES, EventState
+from worker.ledger.batch import ScriptBatch
 from worker.ledger.keys import (
     ATTEMPTS,
     CLAIM,
@@ -84,6 +85,7 @@ class Ledger:
         self.redis = client
         self.min_replicas, self.replica_timeout_ms = min_replicas, replica_timeout_ms
         self._record = client.register_script(RECORD_LUA)
+        self._batch = ScriptBatch(client)  #: the deliveries of one loop turn, recorded together
         #: RECORD_LUA around each queue script it was handed (one: the broker's)
         self._record_and_queue: dict[str, AsyncScript] = {}
         self._mark_queued = client.register_script(MARK_QUEUED_LUA)
@@ -168,9 +170,10 @@ class Ledger:
                 self._record_and_queue[handoff.script] = script
             counts = [len(handoff.keys), len(handoff.args)]
             args = [*counts, *handoff.args, *args]
-            previous = await script(keys=keys + handoff.keys, args=args)
+            keys = keys + handoff.keys
         else:
-            previous = await self._record(keys=keys, args=args)
+            script = self._record
+        previous = await self._batch.run(script, keys, args)
         if previous is None:
             return "new"
         if previous.startswith("wait:"):
