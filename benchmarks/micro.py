@@ -57,6 +57,8 @@ CHANGES = (
     "A webhook is recorded, queued and marked queued by one Redis command: the ledger's "
     "record script runs dramatiq's dispatch script as a local function "
     "(`worker.runtime.broker.record_and_queue`), where the receiver made three calls.",
+    "The record scripts of the requests that arrive on one turn of the event loop go to "
+    "Redis as one pipeline (group commit, `worker.ledger.batch.ScriptBatch`).",
     "`money.bounded` returns an amount that has no more places than allowed as written at "
     "once, without spelling its digits out (every amount of every parse).",
 )

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 import dramatiq
 import pytest
-from redis.asyncio.connection import Connection
 
 from tests.orders import mug_paid_event
+from tests.redis_writes import count_writes
 from worker.domain.events import IgnoredDelivery, OrderEvent
 from worker.domain.rates import OverRate, WebhookRate
 from worker.ledger.keys import UNQUEUED
@@ -73,19 +72,6 @@ def _paid(number: int) -> OrderEvent:
     )
 
 
-def _count_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """What each write to a Redis socket sends from now on (one write: one round trip)."""
-    sent: list[bytes] = []
-    send = Connection.send_packed_command
-
-    async def counted(self: Connection, command: Any, check_health: bool = True) -> None:
-        sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
-        await send(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counted)
-    return sent
-
-
 async def _queued_messages(ledger: Ledger) -> list[dict[str, object]]:
     bodies = (await ledger.redis.hgetall(f"{QUEUE_KEY}.msgs")).values()
     return [json.loads(body) for body in bodies]
@@ -100,7 +86,7 @@ async def test_record_and_queue_is_one_round_trip_and_writes_dramatiqs_message(
     assert record is not None
     event = _paid(1)
     await record(event, None)  # the composed script is loaded by the first call
-    sent = _count_writes(monkeypatch)
+    sent = count_writes(monkeypatch)
     second = _paid(2)
     assert await record(second, None) == "new"
     assert len(sent) == 1 and sent[0].count(b"EVALSHA") == 1  # record, queue, mark queued

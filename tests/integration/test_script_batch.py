@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from invoicebridge.stack.driving import free_port
+from tests.redis_writes import count_writes
 from worker.ledger.batch import ScriptBatch
 
 #: adds ARGV[1] to the counter KEYS[1] and answers the new value; refuses "bad"
@@ -33,24 +32,12 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await found.aclose()
 
 
-def _writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    sent: list[bytes] = []
-    send = Connection.send_packed_command
-
-    async def counted(self: Connection, command: Any, check_health: bool = True) -> None:
-        sent.append(b"".join(command) if isinstance(command, list) else bytes(command))
-        await send(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counted)
-    return sent
-
-
 async def test_calls_of_one_turn_share_one_write(
     client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     batch, script = ScriptBatch(client), client.register_script(_INCR)
     await batch.run(script, ["warm"], [1])  # loads the script
-    sent = _writes(monkeypatch)
+    sent = count_writes(monkeypatch)
     answers = await asyncio.gather(*(batch.run(script, [f"n{i % 3}"], [i]) for i in range(30)))
     assert len(sent) == 1 and sent[0].count(b"EVALSHA") == 30
     expected, totals = [], {0: 0, 1: 0, 2: 0}
