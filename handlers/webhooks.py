@@ -104,11 +104,7 @@ def _in_background(work: Awaitable[None]) -> None:
     task.add_done_callback(_BACKGROUND.discard)
 
 
-async def _record_and_queue(
-    deps: ReceiverDeps,
-    item: Delivery,
-    rate: WebhookRate | None,
-) -> str:
+async def _record_and_queue(deps: ReceiverDeps, item: Delivery, rate: WebhookRate | None) -> str:
     """Record the delivery once; queue an event to act on that is new, or recorded but never
     queued (a receiver died in between), and mark it queued. One round trip where the broker
     allows it."""

@@ -114,10 +114,7 @@ def async_sender(
 
 
 #: (delivery, the tenant's rate) -> recorded (and queued when it is an event to act on)
-RecordAndQueue = Callable[
-    [Delivery, WebhookRate | None],
-    Awaitable[RecordOutcome],
-]
+RecordAndQueue = Callable[[Delivery, WebhookRate | None], Awaitable[RecordOutcome]]
 
 
 def record_and_queue(
