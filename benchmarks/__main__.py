@@ -40,14 +40,14 @@ The profiles (py-spy on the live processes, pyinstrument in `benchmarks/profiles
   while it holds the GIL, each counted by the innermost library it is in) puts about 35 % in
   the redis-py client, 25 % in asyncio and thread hand-offs (Dramatiq runs each message on a
   thread that waits for the asyncio loop), 21 % in our code, 9 % in aiohttp's client (the
-  iCount call), 6 % in pydantic (reading the stored event back) and 4 % in Dramatiq. An order
-  is eleven round trips (Redis MONITOR on one order): pick up the event, lock, mark it
-  running, read the order's state, keep its snapshot, keep its payment, start the step,
-  finish it, mark the event done, unlock, and Dramatiq's ack; fetches come in batches. An
-  earlier round removed six (one script to start a step, one to pick up an event, the order's
-  reads in one pipeline) and added the hiredis parser. Folding the remaining writes together
-  would save about 80 µs each; the hand-offs would need batching across orders, which
-  Dramatiq's one-message actors do not offer.
+  iCount call), 6 % in pydantic (reading the stored event back) and 4 % in Dramatiq. An
+  order is ten round trips (Redis MONITOR on one order): pick up the event, lock, mark it
+  running, read the order's state, keep its snapshot and payment (one transaction since this
+  round, two before), start the step, finish it, mark the event done, unlock, and Dramatiq's
+  ack; fetches come in batches. An earlier round removed six (one script to start a step,
+  one to pick up an event, the order's reads in one pipeline) and added the hiredis parser.
+  Folding the remaining writes together would save about 80 µs each; the hand-offs would
+  need batching across orders, which Dramatiq's one-message actors do not offer.
 - **On this machine** the load generator, Redis and the sandbox share the same two cores
   with the processes measured, so every rate here is a lower bound, and the end-to-end
   runs are CPU-bound long before the 50 ms latency bound.

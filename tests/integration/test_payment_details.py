@@ -15,6 +15,7 @@ import pytest
 from invoicebridge.samples import shopify as samples
 from sandboxes.icount.app import RunningSandbox
 from tests.integration.test_jobs import record, sandbox_get, settings_for
+from tests.redis_writes import count_writes
 from worker.domain.events import EventKind
 from worker.jobs import process as jobs
 from worker.ledger.keys import JOB
@@ -114,6 +115,21 @@ async def test_an_order_that_names_its_transaction_fills_a_later_orders_gap(
     assert stored is not None and stored.transaction_id == samples.SAMPLE_AUTHORIZATION
     [cc] = await cc_blocks(sandbox)
     assert cc["confirmation_code"] == samples.SAMPLE_AUTHORIZATION
+
+
+async def test_the_snapshot_and_the_payment_are_kept_in_one_write(
+    open_deps: OpenDeps, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new order that names its transaction: its snapshot and its payment go to Redis in
+    one transaction, one round trip."""
+    deps = await open_deps(30.0)
+    relayed = await record(deps, samples.with_sale(samples.shopify_order(44)), topic="orders/paid")
+    sent = count_writes(monkeypatch)
+    await jobs.process_event(deps, relayed.event_id)
+    saves = [write for write in sent if b"\r\nSET\r\n" in write and b"ib:payment:acme:44" in write]
+    assert len(saves) == 1 and b"ib:snapshot:acme:44" in saves[0] and b"EXEC" in saves[0]
+    stored = await deps.ledger.payment("acme", "44")
+    assert stored is not None and stored.transaction_id == samples.SAMPLE_AUTHORIZATION
 
 
 async def test_without_details_the_job_stops_for_a_person_after_the_wait(

@@ -34,7 +34,7 @@ from worker.errors import (
 from worker.jobs.email_once import EmailGuard, email_guard
 from worker.jobs.limits import TenantLimits
 from worker.jobs.order_lock import Renew, renew_until
-from worker.jobs.payment_details import awaited, keep, merged
+from worker.jobs.payment_details import awaited, keep, merged, preferred
 from worker.jobs.planner import Step, newest, plan
 from worker.jobs.refunds import added
 from worker.ledger.ledger import Ledger
@@ -246,19 +246,21 @@ async def _settle_as(
 
 async def _current_order(deps: Deps, event: OrderEvent) -> tuple[Order, OrderState]:
     """The newest snapshot of the event's order and all the ledger knows of it; what is new
-    (a newer snapshot, refunds not seen before) is saved for later events."""
+    (a newer snapshot, refunds not seen before, a payment that wins over the kept one) is
+    saved for later events, in one round trip."""
     ledger, tenant, order_id = deps.ledger, event.tenant, event.order_id
     known = await ledger.order_state(tenant, order_id)
     order = newest(known.snapshot, event.order)
     seen = [*([event.refund] if event.refund else []), *(order.refunds if order else ())]
     fresh = added(seen, known.refunds)
+    own = event.order.payment if event.order is not None else None
+    # a payment that names its transaction may fill a gap of another event's order
+    kept = preferred(known.payment, own) if own is not None and own.transaction_id else None
+    snapshot = order if order is not known.snapshot else None
     # The refund is kept even when its order is not known yet: the order's own event will
     # issue the credit note when it comes.
-    await ledger.save_order(tenant, order_id, order if order is not known.snapshot else None, fresh)
-    own = event.order.payment if event.order is not None else None
-    payment = known.payment
-    if own is not None and own.transaction_id:  # may fill a gap of another event's order
-        payment = await keep(ledger, tenant, order_id, known.payment, own)
+    await ledger.save_order(tenant, order_id, snapshot, fresh, kept)
+    payment = kept or known.payment
     if order is None:
         # A refund (Stripe, Shopify refunds/create) before any event that showed the order.
         raise Retryable("the order of this refund has not been seen yet")

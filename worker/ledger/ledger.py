@@ -296,10 +296,16 @@ class Ledger:
         )
 
     async def save_order(
-        self, tenant: str, order_id: str, snapshot: Order | None, refunds: Sequence[Refund]
+        self,
+        tenant: str,
+        order_id: str,
+        snapshot: Order | None,
+        refunds: Sequence[Refund],
+        payment: Payment | None = None,
     ) -> None:
-        """Keep a newer snapshot (None: unchanged) and refunds not seen before, together."""
-        if snapshot is None and not refunds:
+        """Keep a newer snapshot (None: unchanged), refunds not seen before and how the order
+        was paid (None: unchanged; see `save_payment`), together: one round trip."""
+        if snapshot is None and not refunds and payment is None:
             return
         async with self.redis.pipeline(transaction=True) as pipe:
             if snapshot is not None:
@@ -307,6 +313,8 @@ class Ledger:
             if refunds:
                 mapping = {refund.refund_id: refund.model_dump_json() for refund in refunds}
                 pipe.hset(REFUNDS.format(tenant, order_id), mapping=cast(Any, mapping))
+            if payment is not None:
+                pipe.set(PAYMENT.format(tenant, order_id), payment.model_dump_json())
             await pipe.execute()
 
     async def payment(self, tenant: str, order_id: str) -> Payment | None:
