@@ -121,7 +121,7 @@ def mask_card_numbers(text: str) -> str:
     `CARD_SEPARATORS` between them, that no other digit touches. Idempotent, and the
     result never holds such a run and is never longer than `text`.
     """
-    if _PAN_DIGITS.search(text.translate(_DROP_SEPARATORS)) is None:
+    if _PAN_DIGITS.search(text) is None:
         return text  # fewer than 13 digits in a row, separators aside: nothing to mask
     return _PAN.sub(_mask_run, text)
 
@@ -132,17 +132,17 @@ def holds_card_number(text: str) -> bool:
     return mask_card_numbers(text) != text
 
 
-#: what every pattern above needs somewhere in the text: 13 digits once the separators
-#: are gone (a PAN), or "bearer", "whsec_" or "=" (the rest); case-insensitive over-approximations
-_PAN_DIGITS = re.compile(r"\d{13}")
+#: what every pattern above needs somewhere in the text: 13 digits with nothing but
+#: separators between them (a PAN), or "bearer", "whsec_" or "=" (the rest);
+#: case-insensitive over-approximations. One regex, no copy of the text without separators.
+_PAN_DIGITS = re.compile(rf"\d(?:[{re.escape(CARD_SEPARATORS)}]*\d){{12}}")
 _OTHER_MARKS = re.compile(r"(?i)bearer|whsec_|=")
 
 
 def _may_hold_secret(text: str) -> bool:
     """False when no pattern can match, so `redact_text` returns the text as is: the four
     substitutions cost 2-4 µs a string, and every log line scrubs each of its values."""
-    digits = _PAN_DIGITS.search(text.translate(_DROP_SEPARATORS))
-    return digits is not None or _OTHER_MARKS.search(text) is not None
+    return _PAN_DIGITS.search(text) is not None or _OTHER_MARKS.search(text) is not None
 
 
 def redact_text(text: str) -> str:
@@ -175,11 +175,29 @@ def _redact_item(key: str, item: Any) -> Any:
     return redact(item)
 
 
+def _nothing_to_redact(mapping: Mapping[Any, Any]) -> bool:
+    """True when `redact` would return `mapping` as it is: no key names a secret, every value
+    is a string or a plain scalar, and no string can hold what `redact_text` scrubs. The
+    strings are checked together, joined by a line break, which no pattern spans (a log
+    line's ten values: one check of 2 µs instead of ten)."""
+    texts: list[str] = []
+    for key, item in mapping.items():
+        if str(key).lower() in SECRET_KEYS:
+            return False
+        if isinstance(item, str):
+            texts.append(item)
+        elif item is not None and not isinstance(item, int | float):
+            return False  # a nested value: the full walk
+    return not _may_hold_secret("\n".join(texts))
+
+
 def redact(value: Any) -> Any:
     """Return a copy of `value` with secret keys blanked and every string scrubbed."""
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, Mapping):
+        if _nothing_to_redact(value):
+            return dict(value)
         return {key: _redact_item(str(key).lower(), item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
