@@ -9,7 +9,9 @@ refused with a problem naming it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from handlers.errors import InboundError, InvalidPayload, MalformedHeader, MalformedQuery
 
@@ -36,18 +38,25 @@ def header(
         `invalid` (MalformedHeader, 400, unless the caller names a 401 for a credential):
             the value found holds bytes that are not UTF-8; the detail names the header.
     """
-    wanted = [name.lower() for name in names]
-    found: dict[str, str] = {}
-    for key, value in headers.items():
-        lowered = key.lower()
-        if lowered in wanted and lowered not in found and value.strip():
-            found[lowered] = value.strip()
-    for name, lowered in zip(names, wanted, strict=True):
-        if lowered in found:
-            if not is_text(found[lowered]):
+    for name in names:
+        value = _first_filled(headers, name)
+        if value is not None:
+            if not is_text(value):
                 raise invalid(f"the {name} header is not UTF-8 text")
-            return found[lowered]
+            return value
     return None
+
+
+def _first_filled(headers: Mapping[str, str], name: str) -> str | None:
+    """The first non-blank value of header `name` (any casing), stripped. A request's
+    headers (a case-insensitive multidict) are looked up directly; any other mapping is
+    walked."""
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        values: Iterable[str] = headers.getall(name, ())
+    else:
+        lowered = name.lower()
+        values = (value for key, value in headers.items() if key.lower() == lowered)
+    return next((value.strip() for value in values if value.strip()), None)
 
 
 def query_text(query: Mapping[str, str], name: str) -> str | None:

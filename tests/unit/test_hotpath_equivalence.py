@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from handlers.errors import MalformedHeader
+from handlers.inbound import header
 from handlers.sources import woocommerce
 from worker.domain.events import Line
 from worker.domain.money import parse_amount, quantum
@@ -154,3 +157,25 @@ def test_money_shortcuts_keep_values_and_exponents() -> None:
     assert parse_amount(amount) is amount and str(parse_amount("12.500")) == "12.500"
     with pytest.raises(ValueError, match="not an amount"):
         parse_amount(Decimal("NaN"))
+
+
+_HEADER_NAMES = st.sampled_from(["X-Topic", "x-topic", "X-TOPIC", "Topic", "x-event-id", "Other"])
+_HEADER_VALUES = st.sampled_from(["", "  ", "orders/paid", " e1 ", "\udcff", "b"])
+
+
+@given(
+    st.dictionaries(_HEADER_NAMES, _HEADER_VALUES, max_size=6),
+    st.lists(st.sampled_from(["X-Topic", "Topic", "X-Event-Id"]), min_size=1, max_size=3),
+)
+def test_a_requests_headers_are_read_as_any_mapping_is(
+    pairs: dict[str, str], names: list[str]
+) -> None:
+    """aiohttp's case-insensitive multidict is looked up directly; a plain mapping (a kept
+    delivery's headers) is walked. Both give the same value, or the same refusal."""
+    outcomes = []
+    for headers in (pairs, CIMultiDictProxy(CIMultiDict(pairs))):
+        try:
+            outcomes.append(header(headers, *names))
+        except MalformedHeader as exc:
+            outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
