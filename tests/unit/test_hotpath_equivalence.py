@@ -17,7 +17,7 @@ from handlers.errors import MalformedHeader
 from handlers.inbound import header
 from handlers.sources import woocommerce
 from worker.domain.events import Line
-from worker.domain.money import parse_amount, quantum
+from worker.domain.money import bounded, parse_amount, quantum, read_amount
 from worker.domain.redaction import _redact_item, redact, redact_text, scrub
 from worker.providers.idoklad.wire import PriceType, dumps, item_amounts
 
@@ -179,3 +179,24 @@ def test_a_requests_headers_are_read_as_any_mapping_is(
         except MalformedHeader as exc:
             outcomes.append(str(exc))
     assert outcomes[0] == outcomes[1]
+
+
+_AMOUNT_TEXT = st.one_of(
+    st.from_regex(r"-?[0-9]{1,17}(\.[0-9]{0,14})?", fullmatch=True),
+    st.text(alphabet=st.sampled_from("0123456789.-+eE _\u0663"), max_size=20),
+)
+
+
+@given(_AMOUNT_TEXT)
+def test_a_plain_amount_is_read_as_parse_and_bound_read_it(text: str) -> None:
+    """`read_amount` takes an amount written with few enough digits as it is; the reference is
+    `parse_amount` then `bounded`, the same value (exponent included) or the same refusal."""
+    try:
+        expected: Decimal | str = bounded(parse_amount(text))
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        found: Decimal | str = read_amount(text)
+    except ValueError as exc:
+        found = str(exc)
+    assert str(found) == str(expected)

@@ -153,8 +153,17 @@ def bounded(
     return amount.quantize(Decimal(1).scaleb(-places)) if -exp > places else amount
 
 
+#: an amount as the platforms write it ("59.90"): so few digits that it is within
+#: `MAX_AMOUNT` and `MAX_PLACES` as written, so `read_amount` takes it as it is
+_PLAIN_AMOUNT = re.compile(
+    rf"-?[0-9]{{1,{len(str(MAX_MINOR_UNITS)) - 1}}}(?:\.[0-9]{{1,{MAX_PLACES}}})?"
+)
+
+
 def read_amount(value: object) -> Decimal:
     """A received amount: `parse_amount`, then `bounded` (at most `MAX_AMOUNT`, `MAX_PLACES`)."""
+    if type(value) is str and _PLAIN_AMOUNT.fullmatch(value):
+        return Decimal(value)  # what the two give for it, without their checks
     return bounded(parse_amount(value))
 
 

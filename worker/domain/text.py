@@ -193,6 +193,8 @@ def clean_text(text: str, limit: int, *, multiline: bool = False) -> str:
 
 def clean_identifier(text: str) -> str:
     """An identifier as the models keep it: steps 1, 2 and 5 of the module docstring."""
+    if text.isascii() and text.isprintable():  # `_plain`'s common case, without the call
+        return text.strip()
     return _plain(text, multiline=False).strip()
 
 
