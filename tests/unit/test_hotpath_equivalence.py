@@ -12,12 +12,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
+from pydantic import ValidationError
 
 from handlers.errors import MalformedHeader
 from handlers.inbound import header
 from handlers.sources import woocommerce
+from worker.domain.amount_bounds import WIDE_CONTEXT, refuse_large
 from worker.domain.events import Line
-from worker.domain.money import bounded, parse_amount, quantum, read_amount
+from worker.domain.money import (
+    MAX_MINOR_UNITS,
+    bounded,
+    exponent,
+    parse_amount,
+    quantum,
+    read_amount,
+)
 from worker.domain.redaction import _redact_item, redact, redact_text, scrub
 from worker.providers.idoklad.wire import PriceType, dumps, item_amounts
 
@@ -200,3 +209,19 @@ def test_a_plain_amount_is_read_as_parse_and_bound_read_it(text: str) -> None:
     except ValueError as exc:
         found = str(exc)
     assert str(found) == str(expected)
+
+
+@given(
+    st.decimals(min_value=-(10**16), max_value=10**16, places=3, allow_nan=False),
+    st.sampled_from(["ILS", "JPY", "BHD", "EUR", "CLF"]),
+)
+def test_the_amount_bound_is_the_smallest_units_bound(amount: Decimal, currency: str) -> None:
+    """`refuse_large` compares each amount with the bound in the currency's whole units; the
+    reference scales each amount to smallest units, exactly."""
+    over = abs(WIDE_CONTEXT.scaleb(amount, exponent(currency))) > MAX_MINOR_UNITS
+    try:
+        refuse_large(currency, [(("total",), amount)])
+    except ValidationError:
+        assert over
+    else:
+        assert not over

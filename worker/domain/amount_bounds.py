@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from worker.domain.money import MAX_MINOR_UNITS, minor_units
+from worker.domain.money import MAX_MINOR_UNITS, exponent
 
 if TYPE_CHECKING:
     from worker.domain.events import Line
@@ -53,6 +53,8 @@ def refuse_large(currency: str, amounts: list[Located], lines: tuple[Line, ...] 
     The amounts are already within `money.MAX_AMOUNT` (and a price × quantity within
     10^21), so the scaling is exact and cannot overflow."""
     limit = f"{MAX_MINOR_UNITS:.0e}".replace("e+", "e")
+    # the bound in the currency's whole units, exactly: one comparison per amount
+    largest = Decimal(MAX_MINOR_UNITS).scaleb(-exponent(currency)) if amounts else Decimal(0)
     errors = [
         InitErrorDetails(
             type=PydanticCustomError(
@@ -65,7 +67,7 @@ def refuse_large(currency: str, amounts: list[Located], lines: tuple[Line, ...] 
             input=str(amount),
         )
         for loc, amount in amounts
-        if abs(minor_units(amount, currency)) > MAX_MINOR_UNITS
+        if abs(amount) > largest
     ]
     errors += [
         InitErrorDetails(
