@@ -3,6 +3,8 @@ compared with the straightforward code it replaced."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Mapping
 from decimal import Decimal
@@ -19,6 +21,7 @@ from handlers.inbound import header
 from handlers.sources import woocommerce
 from worker.domain.amount_bounds import WIDE_CONTEXT, refuse_large
 from worker.domain.events import Line
+from worker.domain.idempotency import _digest
 from worker.domain.money import (
     MAX_MINOR_UNITS,
     bounded,
@@ -225,3 +228,15 @@ def test_the_amount_bound_is_the_smallest_units_bound(amount: Decimal, currency:
         assert over
     else:
         assert not over
+
+
+_ID_PART = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+@given(st.lists(_ID_PART, min_size=1, max_size=4), st.integers(1, 52))
+def test_ids_are_the_base32_of_the_whole_digest(parts: list[str], length: int) -> None:
+    """`_digest` encodes only the blocks its characters come from; the reference encodes the
+    whole SHA-256 digest (ids already in a ledger must not change)."""
+    raw = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    whole = base64.b32encode(raw).decode().rstrip("=").lower()[:length]
+    assert _digest(*parts, length=length) == whole

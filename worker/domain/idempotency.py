@@ -11,7 +11,10 @@ SANITY_STRING_MAX = 30
 
 def _digest(*parts: str, length: int) -> str:
     raw = hashlib.sha256("\x1f".join(parts).encode()).digest()
-    return base64.b32encode(raw).decode().rstrip("=").lower()[:length]
+    # base32 turns each 5 bytes into 8 characters on its own: only the blocks the first
+    # `length` characters come from are encoded (the stdlib's encoder is a Python loop)
+    blocks = raw[: 5 * -(-length // 8)]
+    return base64.b32encode(blocks).decode().rstrip("=").lower()[:length]
 
 
 def event_id(tenant: str, source: str, dedupe_key: str) -> str:
