@@ -230,7 +230,7 @@ def test_the_amount_bound_is_the_smallest_units_bound(amount: Decimal, currency:
         assert not over
 
 
-_ID_PART = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+_ID_PART = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
 
 
 @given(st.lists(_ID_PART, min_size=1, max_size=4), st.integers(1, 52))
