@@ -60,7 +60,15 @@ CHANGES = (
     "The record scripts of the requests that arrive on one turn of the event loop go to "
     "Redis as one pipeline (group commit, `worker.ledger.batch.ScriptBatch`).",
     "`money.bounded` returns an amount that has no more places than allowed as written at "
-    "once, without spelling its digits out (every amount of every parse).",
+    "once, without spelling its digits out, and `read_amount` takes an amount written with "
+    "few enough digits (\"59.90\") as it is (every amount of every parse).",
+    "A log line's values are checked for secrets once, joined, instead of one by one "
+    "(`redact`: 19 -> 10 µs), and the card-number shortcut is one regex rather than a copy "
+    "of the text without separators.",
+    "A request's headers are looked up in aiohttp's case-insensitive multidict instead of "
+    "walked and lower-cased for every lookup (about 6 -> 1.2 µs each).",
+    "`refuse_large` compares each amount with the bound in whole units of its currency; an "
+    "event id encodes only the base32 blocks it uses.",
 )
 LEFT_ALONE = (
     "What still dominates the receiver is parsing the order: JSON with exact decimals, then "
