@@ -61,7 +61,7 @@ CHANGES = (
     "Redis as one pipeline (group commit, `worker.ledger.batch.ScriptBatch`).",
     "`money.bounded` returns an amount that has no more places than allowed as written at "
     "once, without spelling its digits out, and `read_amount` takes an amount written with "
-    "few enough digits (\"59.90\") as it is (every amount of every parse).",
+    'few enough digits ("59.90") as it is (every amount of every parse).',
     "A log line's values are checked for secrets once, joined, instead of one by one "
     "(`redact`: 19 -> 10 µs), and the card-number shortcut is one regex rather than a copy "
     "of the text without separators.",
