@@ -4,6 +4,7 @@ frames in, markdown out (the benchmarks themselves run in `make bench`, not here
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,8 @@ def test_profile_section_sets_before_beside_after_and_lists_the_changes() -> Non
     assert "| log line (structlog) | 4.9 % | 2.1 % |" in lines
     assert "| 1 | `epoll.poll (<built-in>:0) 9.4 %` | `socket.send (<built-in>:0) 8.5 %` |" in lines
     assert not any("ignored_figure" in line for line in lines)
-    assert sum(line.startswith(f"{n}. ") for line in lines for n in range(1, 10)) == len(
-        micro.CHANGES
-    )
+    numbered = [line for line in lines if re.match(r"\d+\. ", line)]
+    assert len(numbered) == len(micro.CHANGES)
 
 
 def test_profile_without_a_before_leaves_that_column_empty() -> None:
