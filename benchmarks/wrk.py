@@ -15,9 +15,10 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from string import Template
 
-#: the wrk script: $-placeholders are filled by `_script`; Lua's own `%` stays as it is
-_LUA = """
+#: the wrk script: its $-placeholders are filled by `_script` (Lua's own `%` stays as it is)
+_LUA = Template("""
 local body_file = io.open("$body", "rb")
 wrk.method = "POST"
 wrk.body = body_file:read("*a")
@@ -49,7 +50,7 @@ done = function(summary, latency, requests)
     summary.requests, summary.duration, status, failed,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
-"""
+""")
 
 
 @dataclass(frozen=True)
@@ -90,16 +91,14 @@ def _script(
         for name, value in headers.items()
         if name.lower() != id_header.lower()
     ]
-    text = _LUA
-    for name, value in {
-        "$body": _lua_string(str(body_path)),
-        "$headers": "\n".join(lines),
-        "$pause_ms": f"{pause_ms:.3f}",
-        "$id_header": _lua_string(id_header),
-        "$id_prefix": _lua_string(id_prefix),
-        "$path": _lua_string(path),
-    }.items():
-        text = text.replace(name, value)
+    text = _LUA.substitute(
+        body=_lua_string(str(body_path)),
+        headers="\n".join(lines),
+        pause_ms=f"{pause_ms:.3f}",
+        id_header=_lua_string(id_header),
+        id_prefix=_lua_string(id_prefix),
+        path=_lua_string(path),
+    )
     script = workdir / f"{id_prefix}run.lua"
     script.write_text(text)
     return script

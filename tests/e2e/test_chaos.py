@@ -13,6 +13,7 @@ import pytest
 
 from invoicebridge.chaos.cli import report_data, summary_rows
 from invoicebridge.chaos.suite import ChaosPlan, ChaosResult, fault_plans, run_chaos, start_stack
+from tests.chaos_plans import calm_plan
 
 pytestmark = pytest.mark.e2e
 
@@ -123,15 +124,11 @@ def test_small_chaos_run_through_a_redis_fail_over(tmp_path: Path) -> None:
 def test_a_rolling_restart_of_every_process_under_load(tmp_path: Path) -> None:
     """An upgrade: the receiver and then each worker process restarted gracefully, one at a
     time, while orders keep coming; nothing lost, nothing doubled."""
-    plan = ChaosPlan(
+    plan = calm_plan(
         events=400,
         rate=80,
         worker_groups=2,
-        worker_kills=0,
-        redis_restarts=0,
-        receiver_restarts=0,
         rolling_restarts=1,
-        faults=False,
         drain_timeout_s=120,
     )
     result = chaos(tmp_path, plan)
@@ -146,14 +143,10 @@ def test_orders_stranded_at_low_traffic_have_documents_within_the_bound(tmp_path
     """Orders trickle in at 2/s, each slow at iCount; twice a worker group is SIGKILLed while
     it runs some. With dramatiq's maintenance dice and the order lock's TTL at the
     settings' defaults, every order a kill stranded is done within heartbeat timeout + 15 s."""
-    plan = ChaosPlan(
+    plan = calm_plan(
         events=40,
         rate=40,
         worker_groups=2,
-        worker_kills=0,
-        redis_restarts=0,
-        receiver_restarts=0,
-        faults=False,
         drain_timeout_s=60,
         trickle_orders=12,
         trickle_rate=2,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -106,6 +107,22 @@ async def test_record_and_queue_is_one_round_trip_and_writes_dramatiqs_message(
     )
     assert taken == sorted([event.event_id, second.event_id, "evt_from_a_thread"])
     consumer.close()
+
+
+async def test_concurrent_deliveries_are_recorded_and_queued_in_one_write(
+    broker: dramatiq.Broker, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger's records go through its group commit: five deliveries that arrive together
+    share one pipeline, each recorded and queued."""
+    record = record_and_queue(broker, ACTOR, ledger)
+    assert record is not None
+    await record(_paid(9), None)  # loads the script
+    sent = count_writes(monkeypatch)
+    outcomes = await asyncio.gather(*(record(_paid(n), None) for n in range(10, 15)))
+    assert outcomes == ["new"] * 5
+    assert len(sent) == 1 and sent[0].count(b"EVALSHA") == 5
+    monkeypatch.undo()
+    assert len(await _queued_messages(ledger)) == 6
 
 
 async def test_a_duplicate_is_not_queued_again(broker: dramatiq.Broker, ledger: Ledger) -> None:

@@ -19,9 +19,10 @@ from typing import Any, cast
 import pytest
 from rich.console import Console
 
-from invoicebridge.chaos.suite import ChaosPlan, run_chaos
+from invoicebridge.chaos.suite import run_chaos
 from invoicebridge.cli import build_parser
 from invoicebridge.stack.local import ShopTarget
+from tests.chaos_plans import calm_plan
 from tests.e2e.test_jobs_cli import write_config
 from tests.integration.test_ops import queued, seed
 from worker.ledger.ledger import Ledger
@@ -177,14 +178,10 @@ def test_chaos_shows_webhooks_sent_and_events_settled(
     """Three orders sent, then the ledger's two events settled (a short drain, about 2 s)."""
     seed_ledger(redis_url, ["done", "done"])
     stack = _NoProcesses(http_url, redis_url, urls={"icount": http_url})
-    plan = ChaosPlan(
+    plan = calm_plan(
         events=3,
         rate=1_000,
         worker_groups=1,
-        worker_kills=0,
-        redis_restarts=0,
-        receiver_restarts=0,
-        faults=False,
         drain_timeout_s=30,
     )
 

@@ -18,6 +18,7 @@ from handlers.webhooks import DEPS
 from invoicebridge.samples import shopify as samples
 from invoicebridge.serve import build_receiver
 from tests.receiver_server import Client, ReceiverTestServer, receiver_client
+from tests.redis_writes import count_writes
 from worker.domain.events import OrderEvent
 from worker.settings import Settings
 
@@ -93,6 +94,22 @@ async def test_signed_order_is_recorded_queued_and_acknowledged(
     event = await raw.hgetall(f"ib:event:{answer['event_id']}")
     assert event["state"] == "queued" and event["order_id"] == "1001"
     assert await queued_messages(raw) == 1
+
+
+async def test_the_receiver_records_and_queues_a_webhook_in_one_write(
+    client: Client, raw: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`invoicebridge serve`'s receiver records, queues and marks a new event queued with one
+    command: the one write that names the event is a single EVALSHA."""
+    warm_body, warm_headers = signed(order_id=1100)
+    assert (await client.post(URL, data=warm_body, headers=warm_headers)).status == 200
+    sent = count_writes(monkeypatch)
+    body, headers = signed(order_id=1101)
+    answer = await (await client.post(URL, data=body, headers=headers)).json()
+    naming = [write for write in sent if answer["event_id"].encode() in write]
+    assert len(naming) == 1 and naming[0].count(b"EVALSHA") == 1
+    assert (await raw.hgetall(f"ib:event:{answer['event_id']}"))["state"] == "queued"
+    assert await queued_messages(raw) == 2
 
 
 async def test_five_concurrent_duplicates_record_and_queue_once(

@@ -86,8 +86,6 @@ class Ledger:
         self.min_replicas, self.replica_timeout_ms = min_replicas, replica_timeout_ms
         self._record = client.register_script(RECORD_LUA)
         self._batch = ScriptBatch(client)  #: the deliveries of one loop turn, recorded together
-        #: RECORD_LUA around each queue script it was handed (one: the broker's)
-        self._record_and_queue: dict[str, AsyncScript] = {}
         self._mark_queued = client.register_script(MARK_QUEUED_LUA)
         self._restate = client.register_script(RESTATE_LUA)
         self._start_job = client.register_script(START_JOB_LUA)
@@ -126,6 +124,11 @@ class Ledger:
 
     # -- events ---------------------------------------------------------------------
 
+    def queue_script(self, queue_lua: str) -> AsyncScript:
+        """`RECORD_LUA` around a queue's own Lua (`record_and_queue_lua`), for the handoffs
+        of `record`: registered once, when the receiver is built."""
+        return self.redis.register_script(record_and_queue_lua(queue_lua))
+
     async def record(
         self,
         item: Delivery,
@@ -163,16 +166,11 @@ class Ledger:
             tolerance,
             *flat,
         ]
+        script = self._record
         if handoff is not None and state == "received":
-            script = self._record_and_queue.get(handoff.script)
-            if script is None:  # the first of this queue's: RECORD_LUA around its script
-                script = self.redis.register_script(record_and_queue_lua(handoff.script))
-                self._record_and_queue[handoff.script] = script
-            counts = [len(handoff.keys), len(handoff.args)]
-            args = [*counts, *handoff.args, *args]
+            script = handoff.script
+            args = [len(handoff.keys), len(handoff.args), *handoff.args, *args]
             keys = keys + handoff.keys
-        else:
-            script = self._record
         previous = await self._batch.run(script, keys, args)
         if previous is None:
             return "new"

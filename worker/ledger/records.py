@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, FieldT
 
 from worker.domain.events import Delivery, Order, OrderEvent, Payment, Refund, UnreadableDelivery
@@ -157,11 +158,12 @@ class OrderState:
 
 @dataclass(frozen=True)
 class QueueHandoff:
-    """A queue's own Lua and what to run it with, to run in the ledger's script once an event
-    is recorded (`Ledger.record`): on the Redis broker, Dramatiq's dispatch script with the
-    keys and arguments `RedisBroker.enqueue` gives it (`worker.runtime.broker`)."""
+    """What a queue's own Lua runs with in the ledger's script once an event is recorded
+    (`Ledger.record`): `script` is `Ledger.queue_script` of it. On the Redis broker,
+    Dramatiq's dispatch script with the keys and arguments `RedisBroker.enqueue` gives it
+    (`worker.runtime.broker`)."""
 
-    script: str
+    script: AsyncScript
     keys: list[str]
     args: list[str | int | bytes]
 

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 import aiohttp
 
 from worker.errors import OutcomeUnknown, Retryable
 from worker.metrics import observe_call
-from worker.providers.retry_after import retry_after_ms
 
 #: share of the total timeout allowed for the TCP connect (see the module docstring)
 CONNECT_SHARE = 0.5
@@ -41,13 +39,8 @@ class Answer:
 
     status: int
     body: bytes
-    #: the raw `Retry-After` header, if any (`delay_ms` reads it)
+    #: the raw `Retry-After` header, if any (each wire reads it with `retry_after`)
     retry_after: str | None = None
-    content_type: str = ""
-
-    def delay_ms(self, *, now: datetime | None = None) -> int | None:
-        """The wait `Retry-After` asks for, in ms (`retry_after.retry_after_ms`)."""
-        return retry_after_ms(self.retry_after, now=now)
 
 
 @dataclass(frozen=True)
@@ -109,7 +102,6 @@ async def exchange(
                 status=response.status,
                 body=body,
                 retry_after=response.headers.get("Retry-After"),
-                content_type=response.headers.get("Content-Type", ""),
             )
     except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
         raise Retryable(f"{what}: cannot connect ({type(exc).__name__})") from exc

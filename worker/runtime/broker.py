@@ -70,12 +70,13 @@ class _Dispatch:
         # args. The script records a heartbeat for the sender id; ours says it is no worker.
         sender = SENDER_PREFIX + broker.broker_id
         self._fixed = (sender, broker.heartbeat_timeout, broker.dead_message_ttl, 0)
-        self._unpack: list[int] = []  # dramatiq asks Redis once, on first use
+        self._unpack: int | None = None  # dramatiq asks Redis once, on first use
 
     async def message(self, event_id: str) -> tuple[dramatiq.Message[Any], list[str | int | bytes]]:
         """The event's message (its before-enqueue hooks run) and the script's arguments."""
-        if not self._unpack:  # Redis may be down at start-up: asked for on the first send
-            self._unpack.append(await asyncio.to_thread(self.broker._max_unpack_size))
+        if self._unpack is None:  # Redis may be down at start-up: asked for on the first send
+            self._unpack = int(await asyncio.to_thread(self.broker._max_unpack_size))
+        unpack = self._unpack
         message = self.actor.message(event_id)
         self.broker.emit_before("enqueue", message, None)
         message = message.copy(options={"redis_message_id": str(uuid4())})
@@ -84,7 +85,7 @@ class _Dispatch:
             current_millis(),
             message.queue_name,
             *self._fixed,
-            self._unpack[0],
+            unpack,
             message.options["redis_message_id"],
             message.encode(),
         ]
@@ -127,12 +128,13 @@ def record_and_queue(
     if not isinstance(broker, RedisBroker):
         return None
     dispatch = _Dispatch(broker, actor_name)
+    script = ledger.queue_script(dispatch.script)
 
     async def record(item: Delivery, rate: WebhookRate | None) -> RecordOutcome:
-        if not isinstance(item, OrderEvent):
+        if not isinstance(item, OrderEvent):  # nothing to queue: no message is made
             return await ledger.record(item, rate)
         message, args = await dispatch.message(item.event_id)
-        handoff = QueueHandoff(dispatch.script, dispatch.keys, args)
+        handoff = QueueHandoff(script, dispatch.keys, args)
         outcome = await ledger.record(item, rate, handoff)
         if outcome != "duplicate":
             dispatch.sent(message)
