@@ -12,18 +12,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from handlers.errors import InvalidPayload
-from handlers.sources import Parsed, get_source
+from handlers.kept_body import kept_text, kept_value
+from handlers.sources import Identity, Parsed, get_source
 from handlers.sources.jsonbody import invalid
-from worker.domain.events import IgnoredDelivery, OrderEvent, UnreadableDelivery
+from worker.domain.events import (
+    IgnoredDelivery,
+    OrderEvent,
+    ReceivedDelivery,
+    UnreadableDelivery,
+)
 from worker.domain.idempotency import event_id as make_event_id
-from worker.domain.redaction import REDACTED, SECRET_KEYS, redact, redact_text
+from worker.domain.redaction import redact_text
 from worker.domain.text import clean_identifier
 
 #: header name prefixes the parsers read (topic, event and delivery ids, timestamps)
@@ -33,10 +38,37 @@ DROPPED_HEADERS = ("signature", "hmac")
 _HEADER_MAX = 500
 #: kept headers a re-delivery changes (an attempt's time, its count): not part of the key
 _VOLATILE = frozenset({"webhook-timestamp", "x-shopify-triggered-at", "x-wc-webhook-delivery-id"})
-#: keys whose all-digit string values are identifiers, kept unmasked
-_ID_KEY = re.compile(r"(^|_)(id|ids|reference|ref)$")
 #: where a delivery names its topic, in order: Shopify, WooCommerce, else the body's `type`
 _TOPIC_HEADERS = ("x-shopify-topic", "x-wc-webhook-topic")
+
+
+def received(
+    found: Identity, body: bytes, headers: Mapping[str, str], tenant_id: str, source_name: str
+) -> ReceivedDelivery | IgnoredDelivery:
+    """The delivery to record before it is read in full (DESIGN, step 5): as it came, its
+    body masked (`kept_body`) and the headers the parser reads, under the event id its
+    parsed event will have; an `IgnoredDelivery` for a topic we do not act on.
+
+    Raises:
+        InvalidPayload: an id breaks a rule of the models (the detail names it, never its
+            value).
+    """
+    dedupe_key = clean_identifier(found.dedupe_key)
+    common = {
+        "event_id": make_event_id(tenant_id, source_name, dedupe_key),
+        "tenant": tenant_id,
+        "source": source_name,
+        "topic": found.topic,
+        "delivery_id": dedupe_key,
+    }
+    try:
+        if not found.acted_on:
+            return IgnoredDelivery.model_validate(common | {"occurred_at": found.occurred_at})
+        text = kept_text(body.decode("utf-8"), found.document)  # UTF-8: the source read it
+        kept = {"body": text, "headers": kept_headers(headers)}
+        return ReceivedDelivery.model_validate(common | kept)
+    except ValidationError as exc:
+        raise InvalidPayload(f"not a valid delivery: {invalid(exc).detail}") from None
 
 
 def to_item(parsed: Parsed, tenant_id: str, source_name: str) -> OrderEvent | IgnoredDelivery:
@@ -94,27 +126,16 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
-def _kept(value: Any, key: str = "") -> Any:
-    """`value` as kept: `redact`'s masking, except that an identifier (digits alone under a
-    key naming an id or reference: `client_reference_id`, `order_id`) stays as it is, so
-    that a replay puts the event on the order it was for. A card number has no such key."""
-    if isinstance(value, dict):
-        return {k: _kept(item, str(k).lower()) for k, item in value.items()}
-    if isinstance(value, list):
-        return [_kept(item, key) for item in value]
-    if isinstance(value, str) and _ID_KEY.search(key) and value.isascii() and value.isdigit():
-        return value if key not in SECRET_KEYS else REDACTED
-    return redact({key: value})[key] if key else redact(value)
-
-
 def _body_text(body: bytes) -> tuple[str, Any]:
-    """The body as text to keep, and its JSON value (None when it is not JSON). The text is
-    ASCII: a lone surrogate escape in the body stays an escape, which Redis can store."""
+    """The body as text to keep (`kept_body`), and its JSON value (None when it is not JSON)."""
     try:
         value = json.loads(body)
     except (ValueError, RecursionError):
         return redact_text(body.decode("utf-8", "replace")), None
-    return json.dumps(_kept(value)), value
+    try:
+        return kept_text(body.decode("utf-8"), value), value
+    except UnicodeDecodeError:  # JSON in UTF-16 or UTF-32: written again, as ASCII
+        return json.dumps(kept_value(value)), value
 
 
 def unreadable(

@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from handlers.deliveries import to_item, unreadable
+from handlers.deliveries import received, to_item, unreadable
 from handlers.deps import ReceiverDeps, TenantAuth
 from handlers.errors import (
     BodyTooLarge,
@@ -23,7 +23,13 @@ from handlers.problems import problem_response
 from handlers.sources import Source, get_source
 from handlers.sources.standard import NAME as STANDARD
 from handlers.transport import read_body
-from worker.domain.events import Delivery, IgnoredDelivery, OrderEvent, UnreadableDelivery
+from worker.domain.events import (
+    QUEUED,
+    Delivery,
+    IgnoredDelivery,
+    OrderEvent,
+    UnreadableDelivery,
+)
 from worker.domain.rates import OverRate, WebhookRate
 
 DEPS = web.AppKey("deps", ReceiverDeps)
@@ -64,14 +70,19 @@ async def _answer_ping(deps: ReceiverDeps, tenant_id: str) -> web.Response:
     return web.json_response({"status": "ping"})
 
 
-def _parsed_or_kept(source: Source, body: bytes, request: web.Request, tenant_id: str) -> Delivery:
-    """The verified delivery as its event; one our parser cannot read is kept `unreadable`
-    and answered 2xx (a platform stops re-sending after a few refusals). The Standard
-    source keeps its 422: its senders are the merchant's own systems, which can fix and
-    send again, and the problem names the field."""
-    name = source.NAME
+def _read_or_kept(source: Source, body: bytes, request: web.Request, tenant_id: str) -> Delivery:
+    """The verified delivery as recorded: read only as far as its ids (the worker reads the
+    rest, DESIGN step 5), or, from a source that is read in full on arrival, as its event.
+    One our parser cannot read is kept `unreadable` and answered 2xx (a platform stops
+    re-sending after a few refusals). The Standard source keeps its 422: its senders are
+    the merchant's own systems, which can fix and send again, and the problem names the
+    field."""
+    name, headers = source.NAME, request.headers
     try:
-        return to_item(source.parse(body, request.headers), tenant_id, name)
+        found = source.identify(body, headers)
+        if found is not None:
+            return received(found, body, headers, tenant_id, name)
+        return to_item(source.parse(body, headers), tenant_id, name)
     except InboundError as exc:  # not a valid delivery of this source: a header or the body
         if name == STANDARD:
             raise
@@ -111,7 +122,7 @@ async def _record_and_queue(deps: ReceiverDeps, item: Delivery, rate: WebhookRat
     if deps.record_and_queue is not None:
         return await deps.record_and_queue(item, rate)
     outcome = await deps.store.record(item, rate)
-    if isinstance(item, OrderEvent) and outcome in ("new", "unqueued"):
+    if isinstance(item, QUEUED) and outcome in ("new", "unqueued"):
         await deps.enqueue(item.event_id)
         await deps.store.mark_queued(item.event_id)
     return outcome
@@ -128,7 +139,7 @@ async def receive_webhook(request: web.Request) -> web.StreamResponse:
     if parsed is None:
         _check_content_type(request)
         source.verify(body, request.headers, tenant.secrets, deps.clock())
-        item = _parsed_or_kept(source, body, request, tenant_id)
+        item = _read_or_kept(source, body, request, tenant_id)
     else:
         item = to_item(parsed, tenant_id, source_name)
     structlog.contextvars.bind_contextvars(event_id=item.event_id, tenant=tenant_id)

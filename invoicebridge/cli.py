@@ -117,7 +117,7 @@ def _run_dramatiq(args: argparse.Namespace) -> int:
     import dramatiq.cli
 
     argv = [
-        "worker.runtime.entry",
+        "invoicebridge.worker_entry",
         "--processes",
         str(args.processes),
         "--threads",

@@ -1,11 +1,14 @@
 """Webhook sources: one module each, pure functions over raw bytes and headers.
 
 A source module exposes `NAME`, `verify(body, headers, secrets, now)`,
-`parse(body, headers) -> Parsed` and `detect_ping(body, headers)`. `verify`
-runs on the raw bytes before any parsing and raises `InvalidSignature`;
-`parse` raises `MalformedBody` (not JSON) or `InvalidPayload` (JSON that is
-not a valid order). `detect_ping` recognises an unsigned set-up ping, which is
-answered 200 without verification and never recorded as an event (WooCommerce only).
+`identify(body, headers) -> Identity | None`, `parse(body, headers) -> Parsed` and
+`detect_ping(body, headers)`. `verify` runs on the raw bytes before any parsing and
+raises `InvalidSignature`; `identify` reads only what the receiver records a delivery
+by (DESIGN, step 5: the worker parses the rest), or None for a source whose deliveries
+are parsed in full on arrival; it and `parse` raise `MalformedBody` (not JSON) or
+`InvalidPayload` (JSON that is not a valid order, a header missing). `detect_ping`
+recognises an unsigned set-up ping, which is answered 200 without verification and never
+recorded as an event (WooCommerce only).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 from worker.domain.events import EventKind, Order, Payment, Refund
 
@@ -39,12 +42,26 @@ class Parsed:
     ping: bool = False  #: a set-up ping (WooCommerce): answered 200, never recorded or queued
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What the receiver reads of a delivery before it records it: the ids it is deduplicated
+    by, whether it is of a topic we act on, and the body as read (for its masking)."""
+
+    dedupe_key: str  #: as `Parsed.dedupe_key`
+    topic: str
+    acted_on: bool  #: False: a topic recorded as ignored, never queued
+    document: dict[str, Any]  #: the body, read (`jsonbody.load_object`)
+    occurred_at: datetime | None = None
+
+
 class Source(Protocol):
     NAME: str
 
     def verify(
         self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: datetime
     ) -> None: ...
+
+    def identify(self, body: bytes, headers: Mapping[str, str]) -> Identity | None: ...
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Parsed: ...
 

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from handlers.errors import InboundError, InvalidPayload, InvalidSignature, MalformedHeader
-from handlers.sources import Parsed
+from handlers.sources import Identity, Parsed
 from handlers.sources.jsonbody import header, invalid, load_object, validate
 from handlers.sources.payments import build_payment, gateway_kind
 from handlers.sources.shopify_lines import absorb_discount, item_line, refund_lines, shipping_line
@@ -128,6 +128,20 @@ def _triggered_at(headers: Mapping[str, str]) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def identify(body: bytes, headers: Mapping[str, str]) -> Identity:
+    """The delivery's ids, all from its headers, and whether its topic is one we act on.
+
+    Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload` (a header is
+    missing)."""
+    document = load_object(body)
+    topic = _header(headers, "Topic")
+    if topic is None:
+        raise InvalidPayload("missing X-Shopify-Topic header")
+    acted_on = topic in _ORDER_KINDS or topic in (_REFUND_TOPIC, _TRANSACTION_TOPIC)
+    dedupe_key, occurred_at = _dedupe_key(headers, topic), _triggered_at(headers)
+    return Identity(dedupe_key, topic, acted_on, document, occurred_at)
+
+
 def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     """Read one delivery: an order topic becomes an `Order`, `refunds/create` a `Refund`,
     `order_transactions/create` a `Payment`.
@@ -135,11 +149,9 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload` (a header is
     missing, or the body is invalid: the detail names the field path, never its value).
     """
-    document = load_object(body)
-    topic = _header(headers, "Topic")
-    if topic is None:
-        raise InvalidPayload("missing X-Shopify-Topic header")
-    dedupe_key, occurred_at = _dedupe_key(headers, topic), _triggered_at(headers)
+    found = identify(body, headers)
+    document, topic, dedupe_key = found.document, found.topic, found.dedupe_key
+    occurred_at = found.occurred_at
     if topic == _REFUND_TOPIC:
         return _refund_delivery(validate(ShopifyRefund, document), dedupe_key, topic, occurred_at)
     if topic == _TRANSACTION_TOPIC:

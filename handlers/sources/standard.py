@@ -44,7 +44,7 @@ from pydantic import (
 )
 
 from handlers.errors import InboundError, InvalidPayload, InvalidSignature, MalformedHeader
-from handlers.sources import Parsed
+from handlers.sources import Identity, Parsed
 from handlers.sources.jsonbody import header, invalid, load_object
 from handlers.sources.signing import TOLERANCE_S as TOLERANCE_S
 from handlers.sources.signing import check_signed
@@ -207,6 +207,12 @@ _MESSAGES: dict[str, type[Message]] = {
 def envelope_schema() -> dict[str, Any]:
     """The envelope's JSON Schema (draft 2020-12), as committed in docs/."""
     return Envelope.model_json_schema()
+
+
+def identify(body: bytes, headers: Mapping[str, str]) -> Identity | None:
+    """None: a Standard delivery is parsed in full on arrival, since a schema violation is
+    answered 422 to its sender (the merchant's own system, which can fix and send again)."""
+    return None
 
 
 def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:

@@ -38,7 +38,7 @@ from functools import partial
 from pydantic import ValidationError
 
 from handlers.errors import InvalidPayload, InvalidSignature
-from handlers.sources import Parsed
+from handlers.sources import Identity, Parsed
 from handlers.sources.jsonbody import header, invalid, load_object, validate
 from handlers.sources.signing import TOLERANCE_S as TOLERANCE_S
 from handlers.sources.signing import check_signed
@@ -98,6 +98,16 @@ def _split_header(header: str) -> tuple[str, list[str]]:
     if not candidates:
         raise InvalidSignature("Stripe-Signature has no v1 signature")
     return timestamp, candidates
+
+
+def identify(body: bytes, headers: Mapping[str, str]) -> Identity:
+    """The event's id and type, and whether the type is one we act on (the module
+    docstring). Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload` (not a
+    Stripe event)."""
+    document = load_object(body)
+    event = validate(Event, document, "")
+    acted_on = event.type == "charge.refunded" or event.type in _CAPTURES
+    return Identity(event.id, event.type, acted_on, document, event.created)
 
 
 def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:

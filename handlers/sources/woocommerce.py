@@ -36,7 +36,7 @@ from urllib.parse import parse_qs
 from pydantic import ValidationError
 
 from handlers.errors import InboundError, InvalidPayload, InvalidSignature, MalformedHeader
-from handlers.sources import Parsed
+from handlers.sources import Identity, Parsed
 from handlers.sources.jsonbody import header, invalid, load_object
 from handlers.sources.payments import build_payment, gateway_kind
 from handlers.sources.woocommerce_wire import Fee, Item, WooOrder, line_rate
@@ -115,19 +115,30 @@ def _dedupe_key(body: bytes, doc: dict[str, Any], headers: Mapping[str, str], to
     return f"{host}:{webhook_id}:{topic}:{resource}/{doc.get('id', '')}:{version}"
 
 
-def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
-    """Read one delivery. Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload`
-    (a header is missing or the order is invalid; the detail names the path, never the value)."""
+def identify(body: bytes, headers: Mapping[str, str]) -> Identity:
+    """The delivery's ids (`_dedupe_key`) and whether it is an order topic we act on: not an
+    order trashed, whose body is only its id. Raises `MalformedBody` (not a UTF-8 JSON
+    object) or `InvalidPayload` (a header is missing)."""
     document = load_object(body)
     topic = (_header(headers, "Topic") or "").lower()
     if not topic:
         raise InvalidPayload("missing X-WC-Webhook-Topic header")
     key = _dedupe_key(body, document, headers, topic)
     resource, _, event = topic.partition(".")
-    if resource != "order" or event not in ("created", "updated", "restored", "deleted"):
-        return Parsed(key, topic, None)
-    if event == "deleted" and "line_items" not in document:  # trashed: only {"id": N}
-        return Parsed(key, topic, None, order_id=str(document.get("id", "")) or None)
+    acted_on = resource == "order" and event in ("created", "updated", "restored", "deleted")
+    trashed = event == "deleted" and "line_items" not in document  # only {"id": N}
+    return Identity(key, topic, acted_on and not trashed, document)
+
+
+def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
+    """Read one delivery. Raises `MalformedBody` (not a UTF-8 JSON object) or `InvalidPayload`
+    (a header is missing or the order is invalid; the detail names the path, never the value)."""
+    found = identify(body, headers)
+    document, topic, key = found.document, found.topic, found.dedupe_key
+    if not found.acted_on:  # an order trashed says its id
+        order_id = str(document.get("id", "")) or None if topic == "order.deleted" else None
+        return Parsed(key, topic, None, order_id=order_id)
+    event = topic.partition(".")[2]
     wire, order = _order(document, deleted=event == "deleted")
     kind, refund = _kind(event, wire, order)
     return Parsed(key, topic, kind, order, order.updated_at, order.order_id, refund)

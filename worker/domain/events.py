@@ -337,6 +337,24 @@ class UnreadableDelivery(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict)  #: what the parser reads of them
 
 
-#: what a verified delivery is recorded as: an event to act on, a delivery of a topic we do
-#: not act on, or one our parser could not read
-Delivery = OrderEvent | IgnoredDelivery | UnreadableDelivery
+class ReceivedDelivery(_Frozen):
+    """A verified delivery of a topic we act on, recorded and queued as it came (its body
+    masked, `handlers.kept_body`) before it is read in full: the receiver reads only the ids
+    it dedupes by, and the worker that takes it reads the rest (DESIGN, step 5). Read, it
+    becomes an `OrderEvent` under the same id, or an ignored or unreadable delivery."""
+
+    event_id: Key
+    tenant: Key
+    source: Key
+    topic: Key
+    delivery_id: DeliveryId
+    occurred_at: datetime | None = None
+    body: str  #: the body as text, masked
+    headers: dict[str, str] = Field(default_factory=dict)  #: what the parser reads of them
+
+
+#: what a verified delivery is recorded as: an event to act on (read, or to be read by the
+#: worker), a delivery of a topic we do not act on, or one our parser could not read
+Delivery = OrderEvent | ReceivedDelivery | IgnoredDelivery | UnreadableDelivery
+#: the deliveries a worker is queued for
+QUEUED = (OrderEvent, ReceivedDelivery)

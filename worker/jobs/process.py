@@ -21,7 +21,7 @@ from redis.exceptions import LockError
 from worker.alerts.alerter import Alerter
 from worker.domain.events import EventKind, Order, OrderEvent, Refund
 from worker.domain.idempotency import job_key
-from worker.domain.states import EventState
+from worker.domain.states import BUSY_STATES, EventState
 from worker.errors import (
     BridgeError,
     DocumentNeedsAttention,
@@ -36,6 +36,7 @@ from worker.jobs.limits import TenantLimits
 from worker.jobs.order_lock import Renew, renew_until
 from worker.jobs.payment_details import awaited, keep, merged, preferred
 from worker.jobs.planner import Step, newest, plan
+from worker.jobs.reading import NotReadable, ReadDelivery, read_received
 from worker.jobs.refunds import added
 from worker.ledger.ledger import Ledger
 from worker.ledger.records import JobFailure, JobRecord, OrderState, StoredInvalid
@@ -92,6 +93,8 @@ class Deps:
     alerter: Alerter | None = None
     #: per-tenant limits across hosts; None: none enforced (tests that build Deps by hand)
     limits: TenantLimits | None = None
+    #: the receiver's parsers, for deliveries recorded as they came; None: none read
+    read: ReadDelivery | None = None
 
 
 def backoff_ms(failures: int, settings: Settings) -> int:
@@ -108,6 +111,10 @@ async def process_event(deps: Deps, event_id: str) -> None:
     if item.unreadable is not None:
         await _unreadable(deps, event_id, state, item.unreadable)
         return
+    if item.received is not None:
+        event = await _read(deps, item.received, state)
+        if event is None:
+            return
     if event is None:
         log.warning("event_missing", event_id=event_id)
         return
@@ -136,6 +143,21 @@ async def process_event(deps: Deps, event_id: str) -> None:
         await _locked(deps, event, keep_slot)
     finally:
         await deps.limits.release(event.tenant, admission)
+
+
+async def _read(deps: Deps, fields: dict[str, str], state: str | None) -> OrderEvent | None:
+    """The event a delivery recorded as it came reads as (`worker.jobs.reading`); None when
+    it asks nothing of us, or cannot be read (then kept `unreadable`, and alerted)."""
+    if state not in BUSY_STATES:  # `unreadable` already, or settled by an operator
+        log.info("event_already_settled", event_id=fields["id"], state=state)
+        return None
+    try:
+        return await read_received(deps.ledger, deps.read, fields)
+    except NotReadable as exc:
+        if deps.alerter is not None:
+            tenant, event_id = fields["tenant"], fields["id"]
+            await deps.alerter.event_failed(tenant, event_id, "unreadable", exc.reason)
+        return None
 
 
 async def _unreadable(deps: Deps, event_id: str, state: str | None, exc: StoredInvalid) -> None:

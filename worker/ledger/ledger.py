@@ -55,6 +55,7 @@ from worker.ledger.records import (
     event_fields,
     job_record,
     now_text,
+    read_fields,
     read_stored,
     remember_attempt,
 )
@@ -208,12 +209,28 @@ class Ledger:
     async def work_item(self, event_id: str) -> WorkItem:
         """What a worker needs before it starts on an event, in one round trip."""
         keys = [EVENT.format(event_id), PAUSED]
-        payload, state, paused = await self._work_item(keys=keys, args=[now_text()])
+        payload, state, paused, tenant, raw = await self._work_item(keys=keys, args=[now_text()])
+        if payload is None and raw and raw[0] is not None:
+            names = ("raw", "source", "delivery_id")
+            received = {"id": event_id, "tenant": tenant} | dict(zip(names, raw, strict=True))
+            return WorkItem(None, state, bool(paused), received=received)
         try:
             event = None if payload is None else read_stored(OrderEvent, payload, "event")
         except StoredInvalid as exc:
             return WorkItem(None, state, bool(paused), unreadable=exc)
         return WorkItem(event, state, bool(paused))
+
+    async def read_as(self, event_id: str, item: OrderEvent | None) -> None:
+        """Put what a delivery recorded as it came reads as in its place: the event's kind,
+        order and payload (`item`), or, with None, the `ignored` state; its raw body goes."""
+        key = EVENT.format(event_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if item is None:
+                await self._restate(keys=[key], args=[event_id, "ignored", now_text()], client=pipe)
+            else:
+                pipe.hset(key, items=[part for pair in read_fields(item).items() for part in pair])
+            pipe.hdel(key, "raw")
+            await pipe.execute()
 
     async def load_event(self, event_id: str) -> OrderEvent | None:
         """The event's canonical payload (None if it has none).

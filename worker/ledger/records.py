@@ -16,7 +16,15 @@ from pydantic import BaseModel, ValidationError
 from redis.commands.core import AsyncScript
 from redis.typing import EncodableT, FieldT
 
-from worker.domain.events import Delivery, Order, OrderEvent, Payment, Refund, UnreadableDelivery
+from worker.domain.events import (
+    Delivery,
+    Order,
+    OrderEvent,
+    Payment,
+    ReceivedDelivery,
+    Refund,
+    UnreadableDelivery,
+)
 from worker.errors import Permanent
 from worker.ledger.keys import ATTEMPTS
 from worker.providers.base import DocumentRef
@@ -143,6 +151,9 @@ class WorkItem:
     paused: bool
     #: the payload is there but this version refuses it (`event` is then None)
     unreadable: StoredInvalid | None = None
+    #: a delivery recorded as it came, still to be read (`event` is then None): the event's
+    #: id, tenant, source and raw fields, as `handlers.deliveries.reparse` reads them
+    received: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -180,18 +191,25 @@ def event_fields(item: Delivery, now: str) -> tuple[RecordedState, dict[str, str
         "updated_at": now,
         "failures": "0",
     }
-    if isinstance(item, UnreadableDelivery):
-        raw = {"body": item.body, "headers": item.headers}
-        return "unreadable", fields | {"last_error": item.reason, "raw": json.dumps(raw)}
+    if isinstance(item, UnreadableDelivery | ReceivedDelivery):
+        raw = {"raw": json.dumps({"body": item.body, "headers": item.headers})}
+        if isinstance(item, ReceivedDelivery):
+            return "received", fields | raw  # read by the worker that takes it
+        return "unreadable", fields | raw | {"last_error": item.reason}
     if not isinstance(item, OrderEvent):
         return "ignored", fields
+    return "received", fields | read_fields(item)
+
+
+def read_fields(item: OrderEvent) -> dict[str, str]:
+    """The event hash's fields of what an event reads as: its kind, order and payload."""
     # without payments the payload is as before payments existed (neither the event's nor
     # the order's is written), so workers of the previous release still read it during a
     # rolling upgrade; one with a payment waits for upgraded workers
     unset: dict[str, Any] = {"payment": True} if item.payment is None else {}
     if item.order is not None and item.order.payment is None:
         unset["order"] = {"payment"}
-    return "received", fields | {
+    return {
         "kind": item.kind.value,
         "order_id": item.order_id,
         "order_number": item.order.number if item.order else "",

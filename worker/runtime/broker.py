@@ -14,7 +14,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from dramatiq.middleware import AsyncIO
 
-from worker.domain.events import Delivery, OrderEvent
+from worker.domain.events import QUEUED, Delivery
 from worker.domain.rates import WebhookRate
 from worker.ledger.ledger import Ledger
 from worker.ledger.records import QueueHandoff, RecordOutcome
@@ -131,7 +131,7 @@ def record_and_queue(
     script = ledger.queue_script(dispatch.script)
 
     async def record(item: Delivery, rate: WebhookRate | None) -> RecordOutcome:
-        if not isinstance(item, OrderEvent):  # nothing to queue: no message is made
+        if not isinstance(item, QUEUED):  # nothing to queue: no message is made
             return await ledger.record(item, rate)
         message, args = await dispatch.message(item.event_id)
         handoff = QueueHandoff(script, dispatch.keys, args)

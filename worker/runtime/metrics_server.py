@@ -1,11 +1,11 @@
 """dramatiq's Prometheus middleware, whose exposition server logs JSON like every process.
 
 dramatiq's CLI forks the middleware's exposition server as a process of its own that
-never imports `worker.runtime.entry`, so without this it would have no logging set up: its
+never imports `invoicebridge.worker_entry`, so without this it would have no logging set up: its
 lines would reach the worker log as plain text, and a port already taken as a bare
 traceback. The server itself is dramatiq's, reached through the public `forks`.
 
-Import this only in worker processes (`worker.runtime.entry`): importing dramatiq's module
+Import this only in worker processes (`invoicebridge.worker_entry`): importing dramatiq's module
 reads `dramatiq_prom_*` from the environment, which `invoicebridge worker` sets.
 """
 

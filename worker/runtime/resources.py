@@ -10,6 +10,7 @@ from worker.alerts.alerter import Alerter
 from worker.jobs.limits import TenantLimits
 from worker.jobs.mailer import Mailer
 from worker.jobs.process import Deps, DocumentProvider
+from worker.jobs.reading import ReadDelivery
 from worker.jobs.runner import StepRunner
 from worker.ledger.ledger import Ledger
 from worker.providers.registry import build_provider
@@ -19,8 +20,9 @@ from worker.settings import Settings
 class Resources:
     """Opens and closes what jobs need; one per worker process (or per test)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, read: ReadDelivery | None = None) -> None:
         self.settings = settings
+        self.read = read  #: the receiver's parsers, handed over by the composition root
         self._session: aiohttp.ClientSession | None = None
         self._deps: Deps | None = None
         self._providers: dict[str, DocumentProvider] = {}
@@ -38,6 +40,7 @@ class Resources:
             provider_for=self._provider,
             alerter=alerter,
             limits=limits,
+            read=self.read,
         )
         return self._deps
 

@@ -1,7 +1,9 @@
-"""The module dramatiq's worker processes import: settings, logging, broker, actors.
+"""The module dramatiq's worker processes import: settings, logging, broker, actors, and
+the receiver's parsers for the deliveries recorded as they came (`invoicebridge.reading`).
 
 Started by `invoicebridge worker`, which names the configuration file through
-`INVOICEBRIDGE_CONFIG` before dramatiq forks its processes.
+`INVOICEBRIDGE_CONFIG` before dramatiq forks its processes. It is the composition root's,
+not the worker's: the worker never imports `handlers`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 
 import dramatiq.worker
 
+from invoicebridge.reading import read_delivery
 from worker.logs import configure_from_env
 from worker.runtime.actors import QUEUE, declare_actors
 from worker.runtime.broker import setup_broker
@@ -23,7 +26,7 @@ dramatiq.worker.QUEUE_PREFETCH = int(os.environ.get(PREFETCH_ENV) or 0)
 settings = load_settings()
 configure_from_env(settings.logging.level, settings.logging.format)
 broker = setup_broker(settings)
-resources = Resources(settings)
+resources = Resources(settings, read=read_delivery)
 broker.add_middleware(ResourcesMiddleware(resources))
 maintenance = maintenance_for(broker, [QUEUE])
 if maintenance is not None:  # the Redis broker: dead workers' messages back on a clock

@@ -1,0 +1,288 @@
+"""A verified delivery's body as the ledger keeps it: as it came, with every card number and
+every secret-named value masked (DESIGN: no card data at rest).
+
+`kept_value` is the rule, over a parsed JSON value:
+- a value under a key that names a secret (`SECRET_KEYS`, any case) is REDACTED, whatever
+  it holds;
+- an identifier stays as it is: under a key naming an id or reference (`order_id`,
+  `client_reference_id`, `line_item_ids`), digits alone, text or a whole number, or a
+  GraphQL global id (``gid://shopify/Order/820982911946154508``); and any text under
+  `IDENTIFIER_KEYS`. A replay then puts the event on the order it was for;
+- other text is scrubbed (`redact_text`): card numbers to their last four, bearer tokens,
+  webhook secrets, `token=` pairs; a whole number that is a card number becomes its mask;
+- keys are scrubbed as text.
+
+`kept_text` applies the rule to a body already read. Most bodies need a change or two
+(Shopify's order `token`), so it makes them on the text itself, which keeps every other
+character as it came (numbers exactly as written): one pass over the parsed value gathers
+its texts, keys and long whole numbers; the texts are searched together, at C speed, for
+what a card number needs (`_card_hint`) and for the marks of the other secrets; only a text
+found there is judged by `kept_value`. A body the text edits cannot serve (a secret holding
+an object, a secret or a card number spelt with escapes, a key or a whole number to mask)
+is written again from `kept_value`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from bisect import bisect_right
+from itertools import accumulate
+from typing import Any
+
+from worker.domain.redaction import (
+    IDENTIFIER_KEYS,
+    REDACTED,
+    SECRET_KEYS,
+    mask_card_numbers,
+    redact_text,
+)
+
+#: keys whose identifiers are kept unmasked
+ID_KEY = re.compile(r"(^|_)(id|ids|reference|ref)$")
+#: an identifier's text: digits alone, or a GraphQL global id
+_ID_TEXT = re.compile(r"\d+|gid://[A-Za-z0-9_-]+/[A-Za-z0-9_]+/\d+", re.ASCII)
+#: whole numbers this long or longer may be card numbers (13 digits and more)
+_LONG = 10**12
+#: the lower-cased marks `redact_text`'s patterns besides card numbers need
+_SECRET_MARKS = ("bearer", "whsec_", "pass=", "password=", "sid=", "cvv=", "token=")
+
+
+def _table() -> bytes:
+    """UTF-8 bytes to what `_card_hint` searches: a digit becomes "0"; a card-number separator
+    is dropped, and so is a UTF-8 continuation byte; a line break stays; anything else is
+    "x". A lead byte that starts some decimal digit (`\\d`) is "0", one that starts some
+    separator (no lead byte starts both) is dropped: over-approximations, as the hint must
+    be (`tests/unit/test_kept_body.py` derives both sets from the Unicode tables)."""
+    table = bytearray(b"x" * 256)
+    table[ord("0") : ord("9") + 1] = b"0" * 10
+    table[ord("\n")] = ord("\n")
+    for lead in _DIGIT_LEADS:
+        table[lead] = ord("0")
+    return bytes(table)
+
+
+_DIGIT_LEADS = b"\xd9\xdb\xdf\xe0\xe1\xea\xef\xf0"
+_DROPPED = bytes(range(0x80, 0xC0)) + b"\xc2\xe2 -"
+_TABLE = _table()
+_THIRTEEN = b"0" * 13
+_SPACE = " \t\r\n"
+_SCALAR_END = re.compile(r"[,}\]\s]")
+_MASKED_SECRET = json.dumps(REDACTED)
+
+
+def _identifier(key: str, value: str | int) -> bool:
+    if isinstance(value, int):
+        return ID_KEY.search(key) is not None
+    if key in IDENTIFIER_KEYS:
+        return True
+    return ID_KEY.search(key) is not None and _ID_TEXT.fullmatch(value) is not None
+
+
+def kept_value(value: Any, key: str = "") -> Any:
+    """`value` (parsed JSON, under `key`, lower-cased) as the module docstring's rule keeps it."""
+    if key in SECRET_KEYS:
+        return REDACTED
+    if isinstance(value, dict):
+        return {redact_text(str(k)): kept_value(item, str(k).lower()) for k, item in value.items()}
+    if isinstance(value, list):
+        return [kept_value(item, key) for item in value]
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        if _identifier(key, value):
+            return value
+        if isinstance(value, str):
+            return redact_text(value)
+        masked = mask_card_numbers(str(value))
+        return value if masked == str(value) else masked
+    return value  # a float, a bool, null
+
+
+def kept_text(text: str, document: Any) -> str:
+    """`text`, the JSON text of `document`, as kept: edited in place where it can be, else
+    written again; either way it reads as `kept_value(document)`."""
+    edited = _edited(text, _Gathered(document))
+    if edited is not None:
+        return edited
+    return json.dumps(kept_value(json.loads(text)))  # floats, not Decimals: json writes those
+
+
+class _Gathered:
+    """One pass over a parsed body: its texts with their keys, its keys, its long whole
+    numbers with theirs. A list's items count under the list's key, as in `kept_value`."""
+
+    def __init__(self, document: Any) -> None:
+        self.texts: list[str] = []
+        self.text_keys: list[str] = []
+        self.names: list[str] = []
+        self.numbers: list[tuple[str, int]] = []
+        self._gather(document)
+
+    def _gather(self, document: Any) -> None:
+        texts, text_keys, names, numbers = self.texts, self.text_keys, self.names, self.numbers
+        stack: list[tuple[Any, str]] = [([document], "")]  # the whole, as a list's one item
+        while stack:
+            node, key = stack.pop()
+            items: Any = node.items() if type(node) is dict else ((key, item) for item in node)
+            if type(node) is dict:
+                names += node
+            for name, value in items:
+                kind = type(value)
+                if kind is str:
+                    texts.append(value)
+                    text_keys.append(name)
+                elif kind is dict or kind is list:
+                    stack.append((value, name))
+                elif kind is int and not -_LONG < value < _LONG:
+                    numbers.append((name, value))
+
+
+def _card_lines(joined: str) -> set[int]:
+    """The indexes of the lines of `joined` that may hold a card number: a superset of those
+    where `CARD_HINT` (13 digits, separators aside) matches, found on its UTF-8 bytes."""
+    marks = joined.encode("utf-8", "surrogatepass").translate(_TABLE, _DROPPED)
+    lines, at = set(), marks.find(_THIRTEEN)
+    while at >= 0:
+        lines.add(marks.count(b"\n", 0, at))
+        line_end = marks.find(b"\n", at)
+        at = -1 if line_end < 0 else marks.find(_THIRTEEN, line_end)
+    return lines
+
+
+def _mark_lines(joined: str) -> set[int]:
+    """The indexes of the lines of `joined` where a mark of `_SECRET_MARKS` stands."""
+    low, lines = joined.lower(), set()
+    for mark in _SECRET_MARKS:
+        at = low.find(mark)
+        while at >= 0:
+            lines.add(low.count("\n", 0, at))
+            at = low.find(mark, at + 1)
+    return lines
+
+
+def _edited(text: str, found: _Gathered) -> str | None:
+    """`kept_value`'s changes made on `text`, or None when it must be written again."""
+    secrets = _secret_names("\n".join(found.names))
+    if secrets is None:
+        return None  # a key to mask
+    for key, number in found.numbers:
+        if kept_value(number, key.lower()) != number:
+            return None  # a whole number to mask: written again, as text
+    edits = _secret_edits(text, secrets)
+    joined = "\n".join(found.texts)
+    for index in _text_indexes(found.texts, joined, _card_lines(joined) | _mark_lines(joined)):
+        if edits is None:
+            return None
+        key, value = found.text_keys[index].lower(), found.texts[index]
+        if key not in SECRET_KEYS and kept_value(value, key) != value:
+            edits = _text_edits(text, value, found, edits)
+    return None if edits is None else _apply(text, edits)
+
+
+@functools.lru_cache(maxsize=256)
+def _secret_names(names: str) -> tuple[tuple[str, int], ...] | None:
+    """Of a body's keys (one a line): each that names a secret, lower-cased, and how often it
+    stands; None when a key holds what `redact_text` masks. A platform sends the same keys
+    again and again, so the answers are kept (a bounded number: keys are the sender's)."""
+    if (_card_lines(names) or _mark_lines(names)) and redact_text(names) != names:
+        return None
+    lowered = names.lower().split("\n")
+    return tuple(sorted((name, lowered.count(name)) for name in SECRET_KEYS.intersection(lowered)))
+
+
+def _text_indexes(texts: list[str], joined: str, lines: set[int]) -> list[int]:
+    """The indexes of the texts that `lines` of `joined` (the texts, one a line) fall in;
+    a text may hold line breaks of its own."""
+    if joined.count("\n") == len(texts) - 1:
+        return sorted(lines)
+    firsts = list(accumulate((text.count("\n") + 1 for text in texts), initial=0))
+    return sorted({bisect_right(firsts, line) - 1 for line in lines})
+
+
+def _secret_edits(
+    text: str, secrets: tuple[tuple[str, int], ...]
+) -> list[tuple[int, int, str]] | None:
+    """REDACTED for the value of each member whose key names a secret, found as the key is
+    spelt lower-cased; None when one is spelt otherwise (capitals, escapes) or holds an
+    object or a list."""
+    edits: list[tuple[int, int, str]] = []
+    for secret, count in secrets:
+        spelt, found = f'"{secret}"', 0
+        at = text.find(spelt)
+        while at >= 0:
+            start = _value_start(text, at + len(spelt))
+            if start is not None and _key_position(text, at):
+                if text[start] in "[{":
+                    return None
+                edits.append((start, _value_end(text, start), _MASKED_SECRET))
+                found += 1
+            at = text.find(spelt, at + 1)
+        if found != count:
+            return None
+    return edits
+
+
+def _text_edits(
+    text: str, value: str, found: _Gathered, edits: list[tuple[int, int, str]]
+) -> list[tuple[int, int, str]] | None:
+    """`edits` and every place where `value` stands as a whole JSON string, to its kept text;
+    None unless each is found as written and all of them are kept alike (an identifier and
+    a note may hold the same digits)."""
+    keys = {key.lower() for key, text_value in zip(found.text_keys, found.texts, strict=True)
+            if text_value == value}  # fmt: skip  # one set comprehension
+    kept = {kept_value(value, key) for key in keys}
+    if len(kept) != 1:
+        return None
+    replacement = json.dumps(kept.pop(), ensure_ascii=False)
+    for spelt in (json.dumps(value, ensure_ascii=False), json.dumps(value)):
+        places = [match.start() for match in re.finditer(re.escape(spelt), text)]
+        if len(places) == found.texts.count(value):
+            return edits + [(at, at + len(spelt), replacement) for at in places]
+    return None
+
+
+def _key_position(text: str, at: int) -> bool:
+    """Whether the `"` at `at` opens a key: only "{" or "," stand before a key, white space
+    aside (in a valid JSON text, a string's closing quote never does)."""
+    while at > 0 and text[at - 1] in _SPACE:
+        at -= 1
+    return at > 0 and text[at - 1] in "{,"
+
+
+def _value_start(text: str, after_key: int) -> int | None:
+    """Where a member's value starts, given where its key's closing quote ends; None when no
+    colon follows (the text was no key)."""
+    at = _skip_space(text, after_key)
+    return _skip_space(text, at + 1) if at < len(text) and text[at] == ":" else None
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] in _SPACE:
+        at += 1
+    return at
+
+
+def _value_end(text: str, start: int) -> int:
+    """Where the scalar (a string, number, true, false, null) starting at `start` ends."""
+    if text[start] != '"':
+        found = _SCALAR_END.search(text, start)
+        return len(text) if found is None else found.start()
+    at = start
+    while True:
+        at = text.index('"', at + 1)
+        slashes = 0
+        while text[at - 1 - slashes] == "\\":
+            slashes += 1
+        if slashes % 2 == 0:
+            return at + 1
+
+
+def _apply(text: str, edits: list[tuple[int, int, str]]) -> str | None:
+    """`text` with `edits` made; None when two of them overlap."""
+    pieces, kept = [], 0
+    for start, end, replacement in sorted(edits):
+        if start < kept:
+            return None
+        pieces += [text[kept:start], replacement]
+        kept = end
+    return "".join(pieces) + text[kept:]

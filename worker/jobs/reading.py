@@ -1,0 +1,60 @@
+"""Reading a delivery the receiver recorded as it came (DESIGN, step 5): the receiver reads
+only the ids it deduplicates by, and the worker that takes the event reads the rest, with
+the receiver's own parsers. `worker` never imports `handlers`, so the composition root hands
+them over (`invoicebridge.worker_entry`) as a `ReadDelivery`.
+
+Read, the delivery takes its own place in the ledger: an event to act on gets its kind,
+order and payload; a delivery of nothing to act on (a Shopify refund that moved no money)
+becomes `ignored`; one the parser cannot read becomes `unreadable`, kept raw for a replay,
+and alerted, as the receiver does with those it cannot read on arrival.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import structlog
+
+from worker.domain.events import IgnoredDelivery, OrderEvent
+from worker.ledger.ledger import Ledger
+
+log = structlog.get_logger("worker.jobs")
+
+
+class NotReadable(Exception):
+    """The parser cannot read the delivery; `reason` says why, never a value of it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+#: a received delivery's ledger fields (id, tenant, source, raw) -> what it reads as;
+#: raises NotReadable
+ReadDelivery = Callable[[Mapping[str, str]], OrderEvent | IgnoredDelivery]
+
+
+async def read_received(
+    ledger: Ledger, read: ReadDelivery | None, fields: Mapping[str, str]
+) -> OrderEvent | None:
+    """The event a received delivery reads as, now in its place in the ledger; None when
+    there is nothing to act on (it was moved to `ignored` or `unreadable`).
+
+    Raises:
+        NotReadable: it cannot be read (the event is then `unreadable`, its raw body kept).
+    """
+    event_id = fields["id"]
+    if read is None:  # a worker built without the parsers (tests of other parts)
+        raise NotReadable("this worker has no parser for received deliveries")
+    try:
+        item = read(fields)
+    except NotReadable as exc:
+        log.warning("webhook_unreadable", event_id=event_id, reason=exc.reason)
+        await ledger.set_event_state(event_id, "unreadable", error=exc.reason)
+        raise
+    if isinstance(item, IgnoredDelivery):
+        log.info("webhook_ignored", event_id=event_id, topic=item.topic)
+        await ledger.read_as(event_id, None)
+        return None
+    await ledger.read_as(event_id, item)
+    return item
