@@ -166,15 +166,18 @@ def unreadable(
 
 
 def reparse(event: Mapping[str, str]) -> OrderEvent | IgnoredDelivery:
-    """Read a kept unreadable delivery (its ledger fields) with the current parsers; the
-    result keeps the unreadable event's id, so the ledger has one event for it.
+    """Read a delivery kept as it came, received or unreadable (its ledger fields), with the
+    current parsers; the result keeps the event's id, so the ledger has one event for it.
 
     Raises:
         InvalidPayload, MalformedBody: the parser still cannot read it (the reason says why).
         ValueError: the event is not a kept delivery, or names a source there is none of.
     """
     source = get_source(event.get("source", ""))
-    raw = json.loads(event.get("raw") or "null")
+    if "body" in event:  # received: body and headers as fields of their own
+        raw = {"body": event["body"], "headers": json.loads(event.get("headers") or "{}")}
+    else:  # unreadable: both in one
+        raw = json.loads(event.get("raw") or "null")
     if source is None or not isinstance(raw, dict):
         raise ValueError(f"event {event.get('id')} holds no delivery to read")
     headers = {str(k): str(v) for k, v in (raw.get("headers") or {}).items()}

@@ -2,8 +2,8 @@
 every secret-named value masked (DESIGN: no card data at rest).
 
 `kept_value` is the rule, over a parsed JSON value:
-- a value under a key that names a secret (`SECRET_KEYS`, any case) is REDACTED, whatever
-  it holds;
+- a value under a key that names a secret (`SECRETS`, any case) is REDACTED, whatever it
+  holds;
 - an identifier stays as it is: under a key naming an id or reference (`order_id`,
   `client_reference_id`, `line_item_ids`), digits alone, text or a whole number, or a
   GraphQL global id (``gid://shopify/Order/820982911946154508``); and any text under
@@ -39,6 +39,11 @@ from worker.domain.redaction import (
     redact_text,
 )
 
+#: the keys named secrets in a body: `SECRET_KEYS` but "authorization", which in a platform's
+#: body is a payment's authorization code from its gateway, a reference the Shopify parser
+#: reads as the transaction's id (shopify_wire), no credential; its text is scrubbed like any
+#: other. The Authorization header is never kept (`deliveries.kept_headers`).
+SECRETS = SECRET_KEYS - {"authorization"}
 #: keys whose identifiers are kept unmasked
 ID_KEY = re.compile(r"(^|_)(id|ids|reference|ref)$")
 #: an identifier's text: digits alone, or a GraphQL global id
@@ -82,7 +87,7 @@ def _identifier(key: str, value: str | int) -> bool:
 
 def kept_value(value: Any, key: str = "") -> Any:
     """`value` (parsed JSON, under `key`, lower-cased) as the module docstring's rule keeps it."""
-    if key in SECRET_KEYS:
+    if key in SECRETS:
         return REDACTED
     if isinstance(value, dict):
         return {redact_text(str(k)): kept_value(item, str(k).lower()) for k, item in value.items()}
@@ -152,7 +157,7 @@ def _card_lines(joined: str) -> set[int]:
 def _mark_lines(joined: str) -> set[int]:
     """The indexes of the lines of `joined` where a mark of `_SECRET_MARKS` stands."""
     low, lines = joined.lower(), set()
-    for mark in _SECRET_MARKS:
+    for mark in _SECRET_MARKS if "=" in low else _SECRET_MARKS[:2]:  # the rest end with "="
         at = low.find(mark)
         while at >= 0:
             lines.add(low.count("\n", 0, at))
@@ -174,7 +179,7 @@ def _edited(text: str, found: _Gathered) -> str | None:
         if edits is None:
             return None
         key, value = found.text_keys[index].lower(), found.texts[index]
-        if key not in SECRET_KEYS and kept_value(value, key) != value:
+        if key not in SECRETS and kept_value(value, key) != value:
             edits = _text_edits(text, value, found, edits)
     return None if edits is None else _apply(text, edits)
 
@@ -187,7 +192,7 @@ def _secret_names(names: str) -> tuple[tuple[str, int], ...] | None:
     if (_card_lines(names) or _mark_lines(names)) and redact_text(names) != names:
         return None
     lowered = names.lower().split("\n")
-    return tuple(sorted((name, lowered.count(name)) for name in SECRET_KEYS.intersection(lowered)))
+    return tuple(sorted((name, lowered.count(name)) for name in SECRETS.intersection(lowered)))
 
 
 def _text_indexes(texts: list[str], joined: str, lines: set[int]) -> list[int]:
@@ -216,6 +221,8 @@ def _secret_edits(
                     return None
                 edits.append((start, _value_end(text, start), _MASKED_SECRET))
                 found += 1
+                if found == count:
+                    break  # every one the body holds: no need to read the rest
             at = text.find(spelt, at + 1)
         if found != count:
             return None

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 from invoicebridge.reading import read_delivery
 from worker.domain.events import OrderEvent
-from worker.jobs.reading import read_received
+from worker.jobs.reading import NotReadable, read_received
 from worker.ledger.ledger import Ledger
 
 
 async def read_now(redis_url: str, event_id: str) -> OrderEvent | None:
-    """The event `event_id` reads as, now in the ledger (None: it asks nothing of us)."""
+    """The event `event_id` reads as, now in the ledger (None: it asks nothing of us, or it
+    cannot be read and is kept `unreadable`)."""
     ledger = Ledger.from_url(redis_url)
     try:
         item = await ledger.work_item(event_id)
         if item.received is None:
             return item.event
-        return await read_received(ledger, read_delivery, item.received)
+        try:
+            return await read_received(ledger, read_delivery, item.received)
+        except NotReadable:
+            return None
     finally:
         await ledger.close()

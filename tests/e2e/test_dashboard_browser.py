@@ -136,12 +136,14 @@ def test_a_viewer_sees_everything_and_can_press_nothing(stack: LocalStack, page:
 def test_an_unreadable_delivery_shows_and_replay_says_why_it_still_is(
     stack: LocalStack, page: Page
 ) -> None:
-    """A signed order in a shape this version cannot read: counted as unreadable on the
-    overview, listed, and its Replay answers that today's parser still cannot read it."""
+    """A signed order in a shape this version cannot read: taken (200), read by a worker and
+    kept unreadable; counted on the overview, listed, and its Replay answers that today's
+    parser still cannot read it."""
     order = samples.with_sale(samples.shopify_order(5190))
     order["total_price"] = {"amount": order["total_price"]}
     status, answer = stack.post_order(order, topic="orders/paid")
-    assert (status, answer["status"]) == (200, "unreadable")
+    assert (status, answer["status"]) == (200, "accepted")
+    wait_for(lambda: stack.ledger_states().get("unreadable") == 1)
     sign_in(page, stack, stack.admin_token)
     expect(page.get_by_test_id("count-unreadable")).to_contain_text("1")
     page.locator('nav a[data-view="events"]').click()

@@ -17,6 +17,7 @@ from handlers.sources import shopify
 from handlers.webhooks import DEPS
 from invoicebridge.samples import shopify as samples
 from invoicebridge.serve import build_receiver
+from tests.received import read_now
 from tests.receiver_server import Client, ReceiverTestServer, receiver_client
 from tests.redis_writes import count_writes
 from worker.domain.events import OrderEvent
@@ -83,17 +84,26 @@ async def event_count(raw: aioredis.Redis) -> int:
 
 
 async def test_signed_order_is_recorded_queued_and_acknowledged(
-    client: Client, raw: aioredis.Redis
+    client: Client, raw: aioredis.Redis, redis_url: str
 ) -> None:
-    """A valid orders/create gets 200 only with the event in the ledger and one message queued."""
+    """A valid orders/create gets 200 only with the event in the ledger and one message queued:
+    recorded as it came (DESIGN step 5), its body and the headers its parser reads; the
+    worker's first step reads it into the order event."""
     body, headers = signed()
     response = await client.post(URL, data=body, headers=headers)
     assert response.status == 200
     answer = await response.json()
     assert answer["status"] == "accepted"
     event = await raw.hgetall(f"ib:event:{answer['event_id']}")
-    assert event["state"] == "queued" and event["order_id"] == "1001"
+    assert event["state"] == "queued" and "order_id" not in event
+    assert json.loads(event["body"])["id"] == 1001
+    assert json.loads(event["headers"])["x-shopify-topic"] == "orders/create"
     assert await queued_messages(raw) == 1
+    read = await read_now(redis_url, answer["event_id"])
+    assert read is not None and read.order_id == "1001"
+    event = await raw.hgetall(f"ib:event:{answer['event_id']}")
+    assert event["order_id"] == "1001" and "body" not in event and "headers" not in event
+    assert OrderEvent.model_validate_json(event["payload"]) == read
 
 
 async def test_the_receiver_records_and_queues_a_webhook_in_one_write(
@@ -128,12 +138,12 @@ async def test_five_concurrent_duplicates_record_and_queue_once(
     assert await queued_messages(raw) == 1
 
 
-@pytest.mark.parametrize("body", [b"{not json", b'{"id": 1, "line_items": "x"}'])
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]"])
 async def test_a_signed_body_the_parser_cannot_read_is_kept_not_queued(
     client: Client, raw: aioredis.Redis, body: bytes
 ) -> None:
-    """Not JSON, or not an order: signed, so kept `unreadable` (issue #18) and answered 200;
-    nothing is queued, and a re-delivery is the same event."""
+    """Not JSON, or not a JSON object: signed, so kept `unreadable` (issue #18) and answered
+    200; nothing is queued, and a re-delivery is the same event."""
     answers = [await client.post(URL, data=b, headers=h) for b, h in [samples_signed(body)] * 2]
     assert [a.status for a in answers] == [200, 200]
     first, again = [await a.json() for a in answers]
@@ -141,6 +151,23 @@ async def test_a_signed_body_the_parser_cannot_read_is_kept_not_queued(
     assert await raw.hget(f"ib:event:{first['event_id']}", "state") == "unreadable"
     assert await event_count(raw) == 1
     assert await queued_messages(raw) == 0
+
+
+async def test_a_signed_object_that_is_no_order_is_queued_and_read_unreadable(
+    client: Client, raw: aioredis.Redis, redis_url: str
+) -> None:
+    """JSON the receiver records by its headers but the parser refuses in full: answered 200
+    and queued (the receiver reads no further), then kept `unreadable` by the worker's read,
+    the reason naming the field; a re-delivery is a duplicate of that one event."""
+    body, headers = samples_signed(b'{"id": 1, "line_items": "x"}')
+    answers = [await client.post(URL, data=body, headers=headers) for _ in range(2)]
+    first, again = [await answer.json() for answer in answers]
+    assert (first["status"], again["status"]) == ("accepted", "duplicate")
+    assert first["event_id"] == again["event_id"] and await queued_messages(raw) == 1
+    assert await read_now(redis_url, first["event_id"]) is None
+    event = await raw.hgetall(f"ib:event:{first['event_id']}")
+    assert event["state"] == "unreadable" and "total_price: missing" in event["last_error"]
+    assert json.loads(event["body"]) == {"id": 1, "line_items": "x"}  # kept for a replay
 
 
 async def test_rotated_secret_is_accepted(client: Client) -> None:

@@ -1,7 +1,8 @@
-"""A signed delivery is never lost to our own parser (issue #18): the real receiver keeps
-one it cannot read as `unreadable` (answered 2xx, alerted, listed), and a replay reads it
-once the parser knows its shape; an unsigned one is never kept. Real Redis, the iCount
-sandbox, the receiver app as production builds it, the worker's job run in-process."""
+"""A signed delivery is never lost to our own parser (issue #18): the real receiver records
+it as it came and answers 2xx; the worker that reads it keeps one the parser cannot read as
+`unreadable` (alerted, listed, its body masked), and a replay reads it once the parser knows
+its shape; an unsigned one is never kept. Real Redis, the iCount sandbox, the receiver app
+as production builds it, the worker's job run in-process with the receiver's parsers."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from handlers.sources import shopify
+from invoicebridge.reading import read_delivery
 from invoicebridge.replay import replay_event
 from invoicebridge.samples import shopify as samples
 from invoicebridge.samples import standard as samples_standard
@@ -75,7 +77,7 @@ async def setup(
     async with alert_hook() as hook:
         settings = settings_for(redis_url, sandbox, hook.url)
         app = await build_receiver(settings)
-        resources = Resources(settings)
+        resources = Resources(settings, read=read_delivery)
         deps = await resources.open()
         async with TestClient(ReceiverTestServer(app)) as client:
             yield client, deps, hook
@@ -108,19 +110,22 @@ async def test_an_unreadable_signed_delivery_is_kept_alerted_and_replayed_to_don
     body, headers = signed(order)
     answers = [await client.post(URL, data=body, headers=headers) for _ in range(2)]
     assert [a.status for a in answers] == [200, 200]
-    first = await answers[0].json()
-    assert first["status"] == "unreadable"
+    first, again = [await answer.json() for answer in answers]
+    assert (first["status"], again["status"]) == ("accepted", "duplicate")
     event_id = first["event_id"]
-    assert (await answers[1].json())["event_id"] == event_id  # a re-delivery: one event
+    assert again["event_id"] == event_id  # a re-delivery: one event
 
+    await jobs.process_event(deps, event_id)  # the worker reads it
     fields = await deps.ledger.event(event_id)
     assert fields["state"] == "unreadable" and fields["topic"] == "orders/paid"
     total = order["total_price"]["amount"]
     assert "total_price" in fields["last_error"] and total not in fields["last_error"]
-    raw = json.loads(fields["raw"])
-    assert raw["headers"]["x-shopify-topic"] == "orders/paid"
-    assert not any("hmac" in name for name in raw["headers"])
-    assert CARD not in fields["raw"] and "1111" in fields["raw"]  # masked, last four kept
+    headers = json.loads(fields["headers"])
+    assert headers["x-shopify-topic"] == "orders/paid"
+    assert not any("hmac" in name for name in headers)
+    assert CARD not in fields["body"] and "1111" in fields["body"]  # masked, last four kept
+    await jobs.process_event(deps, event_id)  # a message again: it stays as it is
+    assert (await deps.ledger.event(event_id))["state"] == "unreadable"
     [listed] = await ops.find_events(deps.ledger, states=["unreadable"])
     assert listed.event_id == event_id
     for _ in range(50):  # the alert goes out after the answer
@@ -174,13 +179,16 @@ async def test_a_body_with_a_lone_surrogate_escape_is_kept_not_refused(
     setup: tuple[TestClient[Any, Any], jobs.Deps, Any],
 ) -> None:
     """JSON may carry `\\ud800`, which Redis cannot store as text: the kept body keeps it as
-    an escape, and the delivery is answered 2xx like any other unreadable one."""
+    an escape, and the delivery is answered 2xx and then kept like any other unreadable
+    one."""
     client, deps, _ = setup
     order = future_order(3303)
     order["note"] = "\ud800"
     body = json.dumps(order).encode()  # ASCII: the escape travels as the six characters
     headers = samples.headers_for(body, topic="orders/paid", secret=SHOPIFY_SECRET, event_id="e3")
     answer = await client.post(URL, data=body, headers=headers)
-    assert answer.status == 200 and (await answer.json())["status"] == "unreadable"
-    fields = await deps.ledger.event((await answer.json())["event_id"])
-    assert fields["state"] == "unreadable" and "\\\\ud800" in fields["raw"]
+    assert answer.status == 200 and (await answer.json())["status"] == "accepted"
+    event_id = (await answer.json())["event_id"]
+    await jobs.process_event(deps, event_id)
+    fields = await deps.ledger.event(event_id)
+    assert fields["state"] == "unreadable" and "\\ud800" in fields["body"]

@@ -211,7 +211,7 @@ class Ledger:
         keys = [EVENT.format(event_id), PAUSED]
         payload, state, paused, tenant, raw = await self._work_item(keys=keys, args=[now_text()])
         if payload is None and raw and raw[0] is not None:
-            names = ("raw", "source", "delivery_id")
+            names = ("body", "headers", "source", "delivery_id")
             received = {"id": event_id, "tenant": tenant} | dict(zip(names, raw, strict=True))
             return WorkItem(None, state, bool(paused), received=received)
         try:
@@ -222,14 +222,14 @@ class Ledger:
 
     async def read_as(self, event_id: str, item: OrderEvent | None) -> None:
         """Put what a delivery recorded as it came reads as in its place: the event's kind,
-        order and payload (`item`), or, with None, the `ignored` state; its raw body goes."""
+        order and payload (`item`), or, with None, the `ignored` state; its body goes."""
         key = EVENT.format(event_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             if item is None:
                 await self._restate(keys=[key], args=[event_id, "ignored", now_text()], client=pipe)
             else:
                 pipe.hset(key, items=[part for pair in read_fields(item).items() for part in pair])
-            pipe.hdel(key, "raw")
+            pipe.hdel(key, "body", "headers")
             await pipe.execute()
 
     async def load_event(self, event_id: str) -> OrderEvent | None:

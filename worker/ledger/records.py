@@ -152,7 +152,8 @@ class WorkItem:
     #: the payload is there but this version refuses it (`event` is then None)
     unreadable: StoredInvalid | None = None
     #: a delivery recorded as it came, still to be read (`event` is then None): the event's
-    #: id, tenant, source and raw fields, as `handlers.deliveries.reparse` reads them
+    #: id, tenant, source, delivery id, body and headers, as `handlers.deliveries.reparse`
+    #: reads them
     received: dict[str, str] | None = None
 
 
@@ -191,11 +192,11 @@ def event_fields(item: Delivery, now: str) -> tuple[RecordedState, dict[str, str
         "updated_at": now,
         "failures": "0",
     }
-    if isinstance(item, UnreadableDelivery | ReceivedDelivery):
-        raw = {"raw": json.dumps({"body": item.body, "headers": item.headers})}
-        if isinstance(item, ReceivedDelivery):
-            return "received", fields | raw  # read by the worker that takes it
-        return "unreadable", fields | raw | {"last_error": item.reason}
+    if isinstance(item, ReceivedDelivery):  # read by the worker that takes it
+        return "received", fields | {"body": item.body, "headers": json.dumps(item.headers)}
+    if isinstance(item, UnreadableDelivery):
+        raw = json.dumps({"body": item.body, "headers": item.headers})
+        return "unreadable", fields | {"last_error": item.reason, "raw": raw}
     if not isinstance(item, OrderEvent):
         return "ignored", fields
     return "received", fields | read_fields(item)

@@ -157,8 +157,9 @@ return redis.call('HGETALL', KEYS[1])
 """
 
 # KEYS: event, paused set. ARGV: now. Returns {payload, state, paused 0|1, tenant, raw}: what
-# a worker needs to start; raw is {raw, source, delivery_id} for a delivery recorded as it came (no
-# payload). Stamps `seen_at`: a message for the event is alive (worker/runtime/rescue.py).
+# a worker needs to start; raw is {body, headers, source, delivery_id} for a delivery recorded
+# as it came (no payload). Stamps `seen_at`: a message for the event is alive
+# (worker/runtime/rescue.py).
 WORK_ITEM_LUA = """
 local fields = redis.call('HMGET', KEYS[1], 'payload', 'state', 'tenant')
 local paused = 0
@@ -166,7 +167,9 @@ local raw = false
 if fields[3] then
   paused = redis.call('SISMEMBER', KEYS[2], fields[3])
   redis.call('HSET', KEYS[1], 'seen_at', ARGV[1])
-  if not fields[1] then raw = redis.call('HMGET', KEYS[1], 'raw', 'source', 'delivery_id') end
+  if not fields[1] then
+    raw = redis.call('HMGET', KEYS[1], 'body', 'headers', 'source', 'delivery_id')
+  end
 end
 return {fields[1], fields[2], paused, fields[3], raw}
 """
