@@ -1,0 +1,99 @@
+"""A platform's delivery is recorded as it came and read by the worker that takes it (DESIGN
+step 5): the real receiver app and Redis, the iCount sandbox, the worker's job in-process
+with the receiver's parsers (`invoicebridge.reading`), as `invoicebridge worker` has them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from invoicebridge.reading import read_delivery
+from invoicebridge.samples import shopify as samples
+from invoicebridge.serve import build_receiver
+from sandboxes.icount.app import RunningSandbox
+from tests.alerting import alert_hook
+from tests.integration.test_jobs import sandbox_get
+from tests.integration.test_unreadable import SHOPIFY_SECRET, URL, settings_for
+from tests.receiver_server import ReceiverTestServer
+from tests.redis_writes import count_writes
+from worker.domain.events import OrderEvent
+from worker.jobs import process as jobs
+from worker.runtime.resources import Resources
+
+REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "shopify"
+
+
+@pytest.fixture
+async def setup(
+    redis_url: str, sandbox: RunningSandbox
+) -> AsyncIterator[tuple[TestClient[Any, Any], jobs.Deps]]:
+    async with alert_hook() as hook:
+        settings = settings_for(redis_url, sandbox, hook.url)
+        app = await build_receiver(settings)
+        resources = Resources(settings, read=read_delivery)
+        deps = await resources.open()
+        async with TestClient(ReceiverTestServer(app)) as client:
+            yield client, deps
+        await resources.close()
+
+
+async def post(client: TestClient[Any, Any], body: bytes, topic: str, event_id: str) -> str:
+    headers = samples.headers_for(body, topic=topic, secret=SHOPIFY_SECRET, event_id=event_id)
+    answer = await client.post(URL, data=body, headers=headers)
+    assert answer.status == 200
+    found = await answer.json()
+    assert found["status"] == "accepted"
+    return str(found["event_id"])
+
+
+async def test_a_paid_order_is_read_by_the_worker_and_invoiced_once(
+    setup: tuple[TestClient[Any, Any], jobs.Deps], sandbox: RunningSandbox
+) -> None:
+    client, deps = setup
+    body = samples.encode_body(samples.with_sale(samples.shopify_order(4401)))
+    event_id = await post(client, body, "orders/paid", "read-1")
+    fields = await deps.ledger.event(event_id)
+    assert fields["state"] == "queued" and "payload" not in fields and "order_id" not in fields
+
+    await jobs.process_event(deps, event_id)
+    fields = await deps.ledger.event(event_id)
+    assert (fields["state"], fields["kind"], fields["order_id"]) == ("done", "order.paid", "4401")
+    assert "body" not in fields and "headers" not in fields  # read: the order event stands
+    await jobs.process_event(deps, event_id)  # its message again: nothing more is made
+    [document] = await sandbox_get(sandbox, "documents")
+    assert document["doctype"] == "invrec"
+
+
+async def test_reading_it_costs_the_worker_one_write(
+    setup: tuple[TestClient[Any, Any], jobs.Deps], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What it reads as replaces the body in one transaction."""
+    client, deps = setup
+    body = samples.encode_body(samples.with_sale(samples.shopify_order(4402)))
+    event_id = await post(client, body, "orders/paid", "read-2")
+    item = await deps.ledger.work_item(event_id)
+    assert item.received is not None
+    event = read_delivery(item.received)
+    assert isinstance(event, OrderEvent)
+    sent = count_writes(monkeypatch)
+    await deps.ledger.read_as(event_id, event)
+    assert len(sent) == 1 and b"MULTI" in sent[0] and b"HDEL" in sent[0]
+
+
+async def test_a_topic_we_act_on_may_read_as_nothing_to_do(
+    setup: tuple[TestClient[Any, Any], jobs.Deps],
+) -> None:
+    """An `order_transactions/create` that only authorised a payment: the receiver queues
+    its topic, the worker's read finds nothing to act on and moves it to `ignored`."""
+    client, deps = setup
+    body = (REAL / "order_transactions_create_authorization.json").read_bytes()
+    event_id = await post(client, body, "order_transactions/create", "read-3")
+    await jobs.process_event(deps, event_id)
+    fields = await deps.ledger.event(event_id)
+    assert fields["state"] == "ignored" and "body" not in fields
+    assert json.loads(fields.get("payload", "null")) is None
