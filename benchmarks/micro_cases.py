@@ -15,14 +15,16 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from handlers.deliveries import to_item
+from handlers.deliveries import received, to_item
 from handlers.sources import Parsed, Source, get_source
+from invoicebridge.reading import read_delivery
 from invoicebridge.samples import shopify as samples
 from invoicebridge.samples import standard as samples_standard
 from invoicebridge.samples import stripe as samples_stripe
 from invoicebridge.samples import woocommerce as samples_woocommerce
 from invoicebridge.stack.config import SANDBOX_ICASH
 from worker.domain.events import OrderEvent
+from worker.ledger.records import event_fields
 from worker.providers.base import DocumentRequest
 from worker.providers.icash.sale import sale_items
 from worker.providers.icash.wire import form_fields
@@ -125,9 +127,27 @@ def delivery(source: str, order_id: int = 6_300_000_001, lines: int = LINES) -> 
 
 
 def receive(item: Delivery, now: datetime = NOW) -> OrderEvent:
-    """What the receiver does before it touches Redis: verify, parse, the canonical event."""
+    """Verify, then parse in full into the canonical event: what the receiver did before it
+    recorded deliveries as they came, and still does for the Standard source."""
     item.module.verify(item.body, item.headers, item.secrets, now)
     return parse(item)
+
+
+def record(item: Delivery, now: datetime = NOW) -> dict[str, str]:
+    """What the receiver does now before it touches Redis (DESIGN step 5): verify, read the
+    ids, mask the body, and the event hash's fields of the delivery as it came."""
+    item.module.verify(item.body, item.headers, item.secrets, now)
+    found = item.module.identify(item.body, item.headers)
+    assert found is not None
+    kept = received(found, item.body, item.headers, TENANT, item.source)
+    return event_fields(kept, "0")[1]
+
+
+def read(fields: dict[str, str]) -> OrderEvent:
+    """What the worker does first with a delivery recorded as it came: read it in full."""
+    event = read_delivery({"id": fields["id"], "tenant": TENANT} | fields)
+    assert isinstance(event, OrderEvent), event
+    return event
 
 
 def parse(item: Delivery) -> OrderEvent:

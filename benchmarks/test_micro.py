@@ -58,10 +58,20 @@ def test_parse(
 def test_receive_pure_path(
     benchmark: BenchmarkFixture, deliveries: dict[str, cases.Delivery]
 ) -> None:
-    """Everything the receiver does to a delivery but Redis: verify, parse, the ledger JSON."""
+    """Everything the receiver does to a delivery but Redis: verify, read the ids, mask the
+    body, the ledger's fields (before: verify, parse in full, the event's JSON)."""
     item = deliveries["shopify"]
-    _label(benchmark, "receiver pure path: shopify verify + parse + model_dump_json")
-    benchmark(lambda: cases.receive(item).model_dump_json())
+    _label(benchmark, "receiver pure path: shopify verify + ids + masked body + ledger fields")
+    benchmark(cases.record, item)
+
+
+@pytest.mark.benchmark(group="parse")
+def test_worker_read(benchmark: BenchmarkFixture, deliveries: dict[str, cases.Delivery]) -> None:
+    """The worker's first step on that delivery: read it in full from the ledger's fields."""
+    fields = cases.record(deliveries["shopify"])
+    _label(benchmark, "worker read: shopify ledger fields → OrderEvent")
+    event = benchmark(cases.read, fields)
+    assert event.order is not None and len(event.order.lines) >= cases.LINES
 
 
 _BODIES = {"iCount": "doc/create", "iDoklad": "IssuedInvoices", "iCash": "document-create"}

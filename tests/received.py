@@ -19,8 +19,11 @@ async def read_now(redis_url: str, event_id: str) -> OrderEvent | None:
         if item.received is None:
             return item.event
         try:
-            return await read_received(ledger, read_delivery, item.received)
+            event = await read_received(ledger, read_delivery, item.received)
         except NotReadable:
             return None
+        if event is not None:
+            await ledger.read_as(event_id, event)  # as a paused tenant's worker keeps it
+        return event
     finally:
         await ledger.close()

@@ -23,6 +23,7 @@ from tests.receiver_server import ReceiverTestServer
 from tests.redis_writes import count_writes
 from worker.domain.events import OrderEvent
 from worker.jobs import process as jobs
+from worker.ops.actions import pause
 from worker.runtime.resources import Resources
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "shopify"
@@ -69,10 +70,10 @@ async def test_a_paid_order_is_read_by_the_worker_and_invoiced_once(
     assert document["doctype"] == "invrec"
 
 
-async def test_reading_it_costs_the_worker_one_write(
+async def test_reading_it_costs_the_worker_no_round_trip_of_its_own(
     setup: tuple[TestClient[Any, Any], jobs.Deps], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What it reads as replaces the body in one transaction."""
+    """What it reads as replaces the body in the transaction that marks the event running."""
     client, deps = setup
     body = samples.encode_body(samples.with_sale(samples.shopify_order(4402)))
     event_id = await post(client, body, "orders/paid", "read-2")
@@ -81,8 +82,25 @@ async def test_reading_it_costs_the_worker_one_write(
     event = read_delivery(item.received)
     assert isinstance(event, OrderEvent)
     sent = count_writes(monkeypatch)
-    await deps.ledger.read_as(event_id, event)
+    await deps.ledger.start_event(event_id, event)
     assert len(sent) == 1 and b"MULTI" in sent[0] and b"HDEL" in sent[0]
+    fields = await deps.ledger.event(event_id)
+    assert (fields["state"], fields["order_id"]) == ("running", "4402") and "body" not in fields
+
+
+async def test_a_paused_tenants_delivery_is_read_once_and_waits(
+    setup: tuple[TestClient[Any, Any], jobs.Deps],
+) -> None:
+    """While its tenant is paused, an event waits without a retry spent; read before it
+    waits, so each look again does not parse it again."""
+    client, deps = setup
+    body = samples.encode_body(samples.with_sale(samples.shopify_order(4404)))
+    event_id = await post(client, body, "orders/paid", "read-4")
+    await pause(deps.ledger, "acme", "oncall")
+    with pytest.raises(jobs.RetryLater):
+        await jobs.process_event(deps, event_id)
+    fields = await deps.ledger.event(event_id)
+    assert (fields["state"], fields["order_id"]) == ("queued", "4404") and "body" not in fields
 
 
 async def test_a_topic_we_act_on_may_read_as_nothing_to_do(

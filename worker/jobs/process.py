@@ -106,30 +106,13 @@ def backoff_ms(failures: int, settings: Settings) -> int:
 
 async def process_event(deps: Deps, event_id: str) -> None:
     """Bring one event to `done`, `failed`, or raise `RetryLater`."""
-    item = await deps.ledger.work_item(event_id)
-    event, state, paused = item.event, item.state, item.paused
-    if item.unreadable is not None:
-        await _unreadable(deps, event_id, state, item.unreadable)
+    found = await _event_to_run(deps, event_id)
+    if found is None:
         return
-    if item.received is not None:
-        event = await _read(deps, item.received, state)
-        if event is None:
-            return
-    if event is None:
-        log.warning("event_missing", event_id=event_id)
-        return
-    structlog.contextvars.bind_contextvars(
-        event_id=event_id, tenant=event.tenant, order_id=event.order_id
-    )
-    if state in SETTLED:
-        log.info("event_already_settled", state=state)
-        return
-    if paused:
-        # recorded and queued as usual; it waits, without spending a retry
-        raise RetryLater("tenant paused", delay_ms=PAUSED_RECHECK_MS)
+    event, fresh = found
     tenant = deps.settings.tenants.get(event.tenant)
     if deps.limits is None or tenant is None:
-        await _locked(deps, event)
+        await _locked(deps, event, fresh=fresh)
         return
     admission = await deps.limits.admit(event.tenant, tenant.limits)
     if not admission.admitted:  # over the tenant's share: later, no retry spent
@@ -140,9 +123,43 @@ async def process_event(deps: Deps, event_id: str) -> None:
         await limits.renew(event.tenant, admission)
 
     try:
-        await _locked(deps, event, keep_slot)
+        await _locked(deps, event, keep_slot, fresh)
     finally:
         await deps.limits.release(event.tenant, admission)
+
+
+async def _event_to_run(deps: Deps, event_id: str) -> tuple[OrderEvent, bool] | None:
+    """The event to run, and whether it was read from its delivery just now (kept with its
+    next write); None when there is nothing to run (settled, missing, unreadable).
+
+    Raises:
+        RetryLater: its tenant is paused.
+    """
+    item = await deps.ledger.work_item(event_id)
+    event, state = item.event, item.state
+    if item.unreadable is not None:
+        await _unreadable(deps, event_id, state, item.unreadable)
+        return None
+    if item.received is not None:
+        event = await _read(deps, item.received, state)
+        if event is None:
+            return None
+    if event is None:
+        log.warning("event_missing", event_id=event_id)
+        return None
+    structlog.contextvars.bind_contextvars(
+        event_id=event_id, tenant=event.tenant, order_id=event.order_id
+    )
+    if state in SETTLED:
+        log.info("event_already_settled", state=state)
+        return None
+    fresh = item.received is not None
+    if item.paused:
+        # recorded and queued as usual; it waits, without spending a retry (read once)
+        if fresh:
+            await deps.ledger.read_as(event_id, event)
+        raise RetryLater("tenant paused", delay_ms=PAUSED_RECHECK_MS)
+    return event, fresh
 
 
 async def _read(deps: Deps, fields: dict[str, str], state: str | None) -> OrderEvent | None:
@@ -181,9 +198,12 @@ async def _unreadable(deps: Deps, event_id: str, state: str | None, exc: StoredI
     )
 
 
-async def _locked(deps: Deps, event: OrderEvent, also_renew: Renew | None = None) -> None:
+async def _locked(
+    deps: Deps, event: OrderEvent, also_renew: Renew | None = None, fresh: bool = False
+) -> None:
     """Run the event holding its order's lock (renewed while it runs, with `also_renew`: the
-    tenant's concurrency slot, so both end together if the worker dies)."""
+    tenant's concurrency slot, so both end together if the worker dies); `fresh`: it was
+    read from the delivery just now, and is kept with its `running` state."""
     ttl_s = deps.settings.queue.lock_ttl_ms / 1000
     lock = deps.ledger.order_lock(event.tenant, event.order_id, ttl_s)
     if not await lock.acquire():
@@ -191,7 +211,7 @@ async def _locked(deps: Deps, event: OrderEvent, also_renew: Renew | None = None
     done = asyncio.Event()
     keeper = asyncio.create_task(renew_until(lock, ttl_s, done, also_renew))
     try:
-        await _run_event(deps, event)
+        await _run_event(deps, event, fresh)
     finally:
         # stopped by its flag, not cancelled: on Python 3.11, asyncio.wait_for (which redis-py
         # wraps every command in) can swallow a cancel that lands as a command completes, and
@@ -204,9 +224,9 @@ async def _locked(deps: Deps, event: OrderEvent, also_renew: Renew | None = None
             log.warning("order_lock_expired_while_held", ttl_s=ttl_s)
 
 
-async def _run_event(deps: Deps, event: OrderEvent) -> None:
+async def _run_event(deps: Deps, event: OrderEvent, fresh: bool = False) -> None:
     ledger = deps.ledger
-    await ledger.set_event_state(event.event_id, "running")
+    await ledger.start_event(event.event_id, event if fresh else None)
     try:
         await _run_steps(deps, event)
     except Permanent as exc:

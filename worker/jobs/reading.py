@@ -4,9 +4,11 @@ the receiver's own parsers. `worker` never imports `handlers`, so the compositio
 them over (`invoicebridge.worker_entry`) as a `ReadDelivery`.
 
 Read, the delivery takes its own place in the ledger: an event to act on gets its kind,
-order and payload; a delivery of nothing to act on (a Shopify refund that moved no money)
-becomes `ignored`; one the parser cannot read becomes `unreadable`, kept raw for a replay,
-and alerted, as the receiver does with those it cannot read on arrival.
+order and payload, written with the event's `running` state (one round trip for both), or
+before it waits if its tenant is paused; a delivery of nothing to act on (a Shopify refund
+that moved no money) becomes `ignored`; one the parser cannot read becomes `unreadable`,
+kept raw for a replay, and alerted, as the receiver does with those it cannot read on
+arrival.
 """
 
 from __future__ import annotations
@@ -37,11 +39,12 @@ ReadDelivery = Callable[[Mapping[str, str]], OrderEvent | IgnoredDelivery]
 async def read_received(
     ledger: Ledger, read: ReadDelivery | None, fields: Mapping[str, str]
 ) -> OrderEvent | None:
-    """The event a received delivery reads as, now in its place in the ledger; None when
-    there is nothing to act on (it was moved to `ignored` or `unreadable`).
+    """The event a received delivery reads as, which its caller puts in its place with its
+    next write (`Ledger.start_event`, or `Ledger.read_as`); None when there is nothing to act
+    on (it was moved to `ignored`).
 
     Raises:
-        NotReadable: it cannot be read (the event is then `unreadable`, its raw body kept).
+        NotReadable: it cannot be read (the event is then `unreadable`, its body kept).
     """
     event_id = fields["id"]
     if read is None:  # a worker built without the parsers (tests of other parts)
@@ -56,5 +59,4 @@ async def read_received(
         log.info("webhook_ignored", event_id=event_id, topic=item.topic)
         await ledger.read_as(event_id, None)
         return None
-    await ledger.read_as(event_id, item)
     return item

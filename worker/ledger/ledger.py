@@ -223,12 +223,30 @@ class Ledger:
     async def read_as(self, event_id: str, item: OrderEvent | None) -> None:
         """Put what a delivery recorded as it came reads as in its place: the event's kind,
         order and payload (`item`), or, with None, the `ignored` state; its body goes."""
+        state: EventState | None = "ignored" if item is None else None
+        await self._read_in(event_id, item, state)
+
+    async def start_event(self, event_id: str, read: OrderEvent | None = None) -> None:
+        """Mark the event `running`; with `read`, what the delivery recorded as it came reads
+        as takes its place in the same transaction (`read_as`): no round trip of its own."""
+        if read is None:
+            await self.set_event_state(event_id, "running")
+        else:
+            await self._read_in(event_id, read, "running")
+
+    async def _read_in(
+        self, event_id: str, item: OrderEvent | None, state: EventState | None
+    ) -> None:
         key = EVENT.format(event_id)
+        fields = (
+            [] if item is None else [part for pair in read_fields(item).items() for part in pair]
+        )
         async with self.redis.pipeline(transaction=True) as pipe:
-            if item is None:
-                await self._restate(keys=[key], args=[event_id, "ignored", now_text()], client=pipe)
+            if state is None:
+                pipe.hset(key, items=fields)
             else:
-                pipe.hset(key, items=[part for pair in read_fields(item).items() for part in pair])
+                args = [event_id, state, now_text(), *fields]
+                await self._restate(keys=[key], args=args, client=pipe)
             pipe.hdel(key, "body", "headers")
             await pipe.execute()
 
