@@ -61,6 +61,7 @@ from worker.ledger.records import (
 )
 from worker.ledger.scripts import (
     MARK_QUEUED_LUA,
+    READ_IN_LUA,
     RECORD_LUA,
     RESTATE_LUA,
     START_JOB_LUA,
@@ -89,6 +90,7 @@ class Ledger:
         self._batch = ScriptBatch(client)  #: the deliveries of one loop turn, recorded together
         self._mark_queued = client.register_script(MARK_QUEUED_LUA)
         self._restate = client.register_script(RESTATE_LUA)
+        self._read_in_script = client.register_script(READ_IN_LUA)
         self._start_job = client.register_script(START_JOB_LUA)
         self._work_item = client.register_script(WORK_ITEM_LUA)
 
@@ -237,18 +239,11 @@ class Ledger:
     async def _read_in(
         self, event_id: str, item: OrderEvent | None, state: EventState | None
     ) -> None:
-        key = EVENT.format(event_id)
         fields = (
             [] if item is None else [part for pair in read_fields(item).items() for part in pair]
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if state is None:
-                pipe.hset(key, items=fields)
-            else:
-                args = [event_id, state, now_text(), *fields]
-                await self._restate(keys=[key], args=args, client=pipe)
-            pipe.hdel(key, "body", "headers")
-            await pipe.execute()
+        args = [event_id, state or "", now_text(), *fields]
+        await self._read_in_script(keys=[EVENT.format(event_id)], args=args)
 
     async def load_event(self, event_id: str) -> OrderEvent | None:
         """The event's canonical payload (None if it has none).

@@ -134,6 +134,20 @@ return 1
 """
 )
 
+# KEYS: event. ARGV: event id, new state ('' keeps it), now, then field/value pairs to set.
+# What a delivery recorded as it came reads as takes its place: its fields set (and its state
+# moved), its body and headers dropped, in one step.
+READ_IN_LUA = (
+    SET_STATE_LUA
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] ~= '' then set_state(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HDEL', KEYS[1], 'body', 'headers')
+return 1
+"""
+)
+
 # KEYS: job, jobs zset, order hash. ARGV: key, event id, tenant, order id, step, now.
 # Count an attempt and mark the step running, unless it is done; a step found still running
 # was cut off mid-call (its worker died), so that attempt's outcome is counted unknown.
