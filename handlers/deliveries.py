@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -28,7 +29,7 @@ from worker.domain.events import (
     UnreadableDelivery,
 )
 from worker.domain.idempotency import event_id as make_event_id
-from worker.domain.redaction import redact_text
+from worker.domain.redaction import redact, redact_text
 from worker.domain.text import clean_identifier
 
 #: header name prefixes the parsers read (topic, event and delivery ids, timestamps)
@@ -36,6 +37,7 @@ KEPT_HEADERS = ("x-shopify-", "x-wc-", "webhook-")
 #: ... of which these are never kept: they prove the sender, and are checked already
 DROPPED_HEADERS = ("signature", "hmac")
 _HEADER_MAX = 500
+_DROPPED = re.compile("|".join(DROPPED_HEADERS))
 #: kept headers a re-delivery changes (an attempt's time, its count): not part of the key
 _VOLATILE = frozenset({"webhook-timestamp", "x-shopify-triggered-at", "x-wc-webhook-delivery-id"})
 #: where a delivery names its topic, in order: Shopify, WooCommerce, else the body's `type`
@@ -117,13 +119,14 @@ def _text(value: str) -> str:
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The headers a parser reads, lower-cased, values redacted; never a signature."""
+    """The headers a parser reads, lower-cased, values redacted (checked all at once, as a
+    log line's are); never a signature."""
     kept: dict[str, str] = {}
     for name, value in headers.items():
         lower = name.lower()
-        if lower.startswith(KEPT_HEADERS) and not any(d in lower for d in DROPPED_HEADERS):
-            kept[lower] = redact_text(_text(value))
-    return kept
+        if lower.startswith(KEPT_HEADERS) and _DROPPED.search(lower) is None:
+            kept[lower] = value[:_HEADER_MAX] if value.isascii() else _text(value)
+    return cast(dict[str, str], redact(kept))
 
 
 def _body_text(body: bytes) -> tuple[str, Any]:

@@ -28,7 +28,7 @@ import functools
 import json
 import re
 from bisect import bisect_right
-from itertools import accumulate
+from itertools import accumulate, repeat
 from typing import Any
 
 from worker.domain.redaction import (
@@ -124,20 +124,24 @@ class _Gathered:
         self._gather(document)
 
     def _gather(self, document: Any) -> None:
-        texts, text_keys, names, numbers = self.texts, self.text_keys, self.names, self.numbers
+        texts, text_keys, numbers = self.texts, self.text_keys, self.numbers
+        add_text, add_key, add_names = texts.append, text_keys.append, self.names.extend
         stack: list[tuple[Any, str]] = [([document], "")]  # the whole, as a list's one item
-        while stack:
-            node, key = stack.pop()
-            items: Any = node.items() if type(node) is dict else ((key, item) for item in node)
+        push, pop = stack.append, stack.pop
+        while stack:  # this runs for every value: names bound once, no call per value
+            node, key = pop()
             if type(node) is dict:
-                names += node
+                add_names(node)
+                items: Any = node.items()
+            else:
+                items = zip(repeat(key), node)
             for name, value in items:
                 kind = type(value)
                 if kind is str:
-                    texts.append(value)
-                    text_keys.append(name)
+                    add_text(value)
+                    add_key(name)
                 elif kind is dict or kind is list:
-                    stack.append((value, name))
+                    push((value, name))
                 elif kind is int and not -_LONG < value < _LONG:
                     numbers.append((name, value))
 
