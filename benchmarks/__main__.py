@@ -20,32 +20,36 @@ WHY = """## Where the time goes
 The profiles (py-spy on the live processes, pyinstrument in `benchmarks/profiles/`) agree:
 
 - **The receiver** is measured with wrk (an external load generator in C: the Python one this
-  replaced capped the bare server at about 7,600/s and so flattered the ratio). Since this
-  round it writes each webhook with one Redis command: the ledger's record script runs
-  Dramatiq's own dispatch script (its text unchanged) and marks the event queued, where it
-  took three (record, dispatch, mark queued): about 1.3 times the webhooks per second and
-  0.80 ms of CPU per webhook instead of 0.98 ms, in runs side by side. The requests that
-  arrive on one turn of the event loop then share one pipeline (group commit,
-  `worker/ledger/batch.py`): another 1.16 times, 0.69 ms per webhook; smaller cuts (the log
-  line's redaction, header lookups, amounts, ids) about 3 % more. What remains is, by the
-  py-spy profile, under half parsing and validating the whole order (JSON with exact
-  decimals, 10 %; pydantic and the canonical order's validators), 8 % the Redis call, and
-  aiohttp, HMAC and the log line. A faster JSON decoder (msgspec, with a Decimal hook) was
-  measured at 26 against 52 µs for this body, about 4 % of the receiver's CPU; not added.
-  Leaving the parse to the worker was measured and not kept: the body must still be read as
-  JSON to mask card numbers and secret-named keys before it is stored, which saves only
-  about a third of the parse here while every order is then parsed again in a worker (the
-  micro section below has the figures). Receivers scale out behind a load balancer (they
-  share nothing but Redis).
+  replaced capped the bare server at about 7,600/s and so flattered the ratio). It writes each
+  webhook with one Redis command: the ledger's record script runs Dramatiq's own dispatch
+  script (its text unchanged) and marks the event queued, and the requests that arrive on one
+  turn of the event loop share one pipeline (group commit, `worker/ledger/batch.py`). Since
+  this round it no longer parses a platform's delivery in full (DESIGN step 5): it reads the
+  ids it dedupes by (Shopify's are all in the headers), masks the body on its text
+  (`handlers/kept_body.py`) and records it as it came; the worker reads it with the same
+  parsers, and keeps what it reads with the event's `running` state, so the worker pays no
+  round trip for it. Side by side with the code before this round, in runs on this machine:
+  about 1.25 times the webhooks per second and 0.55 ms of CPU per webhook instead of 0.69.
+  What remains is, by the py-spy profile, a sixth reading the JSON (it must be read: a body
+  is stored only once its card numbers and secret-named values are masked, and Stripe and
+  WooCommerce keep their ids in it), a sixth masking it (one pass over the parsed value
+  gathers its texts and keys; the edits are few), a tenth the Redis call, and the rest
+  aiohttp with our five middlewares, HMAC and the log line. Masking with byte searches on
+  the raw body instead was measured and not kept: every search of a 7 kB body costs 3-15 µs
+  on this CPU, and the secret names alone need one each. A faster JSON decoder (msgspec,
+  with a Decimal hook) was measured at 26 against 52 µs for this body; not added. Receivers
+  scale out behind a load balancer (they share nothing but Redis).
 - **The workers**: py-spy on a worker process (1 × 24 threads, 50 ms iCount, samples taken
   while it holds the GIL, each counted by the innermost library it is in) puts about 35 % in
   the redis-py client, 25 % in asyncio and thread hand-offs (Dramatiq runs each message on a
   thread that waits for the asyncio loop), 21 % in our code, 9 % in aiohttp's client (the
-  iCount call), 6 % in pydantic (reading the stored event back) and 4 % in Dramatiq. An
-  order is ten round trips (Redis MONITOR on one order): pick up the event, lock, mark it
-  running, read the order's state, keep its snapshot and payment (one transaction since this
-  round, two before), start the step, finish it, mark the event done, unlock, and Dramatiq's
-  ack; fetches come in batches. An earlier round removed six (one script to start a step,
+  iCount call), 6 % in pydantic (reading the stored event back) and 4 % in Dramatiq; since
+  this round a worker also reads each platform delivery in full (the parse the receiver no
+  longer does), so CPU per order moved from the receiver to the workers. An order is ten
+  round trips (Redis MONITOR on one order): pick up the event, lock, mark it running (with
+  what the delivery reads as), read the order's state, keep its snapshot and payment (one
+  transaction), start the step, finish it, mark the event done, unlock, and Dramatiq's ack;
+  fetches come in batches. An earlier round removed six (one script to start a step,
   one to pick up an event, the order's reads in one pipeline) and added the hiredis parser.
   Folding the remaining writes together would save about 80 µs each; the hand-offs would
   need batching across orders, which Dramatiq's one-message actors do not offer.
