@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,30 @@ async def test_a_topic_we_act_on_may_read_as_nothing_to_do(
     fields = await deps.ledger.event(event_id)
     assert fields["state"] == "ignored" and "body" not in fields
     assert json.loads(fields.get("payload", "null")) is None
+
+
+async def test_a_delivery_moved_on_meanwhile_is_not_read_over(
+    setup: tuple[TestClient[Any, Any], jobs.Deps],
+) -> None:
+    """An operator discarded it while it waited (or a worker with another release's parser
+    read it first): a late read moves nothing and keeps nothing of its own."""
+    client, deps = setup
+    body = samples.encode_body(samples.with_sale(samples.shopify_order(4405)))
+    event_id = await post(client, body, "orders/paid", "read-5")
+    await deps.ledger.set_event_state(event_id, "discarded")
+    await deps.ledger.keep_unreadable(event_id, "a parser error")
+    await deps.ledger.read_as(event_id, None)
+    fields = await deps.ledger.event(event_id)
+    assert fields["state"] == "discarded" and "last_error" not in fields and "body" in fields
+
+
+async def test_a_worker_without_parsers_leaves_it_for_one_that_has_them(
+    setup: tuple[TestClient[Any, Any], jobs.Deps],
+) -> None:
+    client, deps = setup
+    body = samples.encode_body(samples.with_sale(samples.shopify_order(4406)))
+    event_id = await post(client, body, "orders/paid", "read-6")
+    with pytest.raises(jobs.RetryLater, match="no parser"):
+        await jobs.process_event(replace(deps, read=None), event_id)
+    fields = await deps.ledger.event(event_id)
+    assert fields["state"] == "queued" and "body" in fields

@@ -133,7 +133,8 @@ async def _event_to_run(deps: Deps, event_id: str) -> tuple[OrderEvent, bool] | 
     next write); None when there is nothing to run (settled, missing, unreadable).
 
     Raises:
-        RetryLater: its tenant is paused.
+        RetryLater: its tenant is paused, or it is still to be read and this worker has no
+            parsers.
     """
     item = await deps.ledger.work_item(event_id)
     event, state = item.event, item.state
@@ -168,6 +169,9 @@ async def _read(deps: Deps, fields: dict[str, str], state: str | None) -> OrderE
     if state not in BUSY_STATES:  # `unreadable` already, or settled by an operator
         log.info("event_already_settled", event_id=fields["id"], state=state)
         return None
+    if deps.read is None:  # a worker started without the parsers: another may have them
+        log.error("worker_cannot_read", event_id=fields["id"])
+        raise RetryLater("no parser for received deliveries", delay_ms=PAUSED_RECHECK_MS)
     try:
         return await read_received(deps.ledger, deps.read, fields)
     except NotReadable as exc:

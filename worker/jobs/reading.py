@@ -31,13 +31,13 @@ class NotReadable(Exception):
         self.reason = reason
 
 
-#: a received delivery's ledger fields (id, tenant, source, raw) -> what it reads as;
-#: raises NotReadable
+#: a received delivery's ledger fields (id, tenant, source, delivery_id, body, headers) ->
+#: what it reads as; raises NotReadable
 ReadDelivery = Callable[[Mapping[str, str]], OrderEvent | IgnoredDelivery]
 
 
 async def read_received(
-    ledger: Ledger, read: ReadDelivery | None, fields: Mapping[str, str]
+    ledger: Ledger, read: ReadDelivery, fields: Mapping[str, str]
 ) -> OrderEvent | None:
     """The event a received delivery reads as, which its caller puts in its place with its
     next write (`Ledger.start_event`, or `Ledger.read_as`); None when there is nothing to act
@@ -47,13 +47,11 @@ async def read_received(
         NotReadable: it cannot be read (the event is then `unreadable`, its body kept).
     """
     event_id = fields["id"]
-    if read is None:  # a worker built without the parsers (tests of other parts)
-        raise NotReadable("this worker has no parser for received deliveries")
     try:
         item = read(fields)
     except NotReadable as exc:
         log.warning("webhook_unreadable", event_id=event_id, reason=exc.reason)
-        await ledger.set_event_state(event_id, "unreadable", error=exc.reason)
+        await ledger.keep_unreadable(event_id, exc.reason)
         raise
     if isinstance(item, IgnoredDelivery):
         log.info("webhook_ignored", event_id=event_id, topic=item.topic)

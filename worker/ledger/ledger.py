@@ -224,26 +224,38 @@ class Ledger:
 
     async def read_as(self, event_id: str, item: OrderEvent | None) -> None:
         """Put what a delivery recorded as it came reads as in its place: the event's kind,
-        order and payload (`item`), or, with None, the `ignored` state; its body goes."""
+        order and payload (`item`), or, with None, the `ignored` state; its body goes. Only
+        while it is unread and has work ahead of it (`READ_IN_LUA`)."""
         state: EventState | None = "ignored" if item is None else None
         await self._read_in(event_id, item, state)
 
+    async def keep_unreadable(self, event_id: str, reason: str) -> None:
+        """A delivery recorded as it came that the parser cannot read: `unreadable`, its body
+        and headers kept for a replay, the reason its last error (same guard as `read_as`)."""
+        await self._read_in(
+            event_id, None, "unreadable", ["last_error", redact_text(reason)[:2000]]
+        )
+
     async def start_event(self, event_id: str, read: OrderEvent | None = None) -> None:
         """Mark the event `running`; with `read`, what the delivery recorded as it came reads
-        as takes its place in the same transaction (`read_as`): no round trip of its own."""
-        if read is None:
+        as takes its place in the same step (`read_as`): no round trip of its own."""
+        if read is None or not await self._read_in(event_id, read, "running"):
             await self.set_event_state(event_id, "running")
-        else:
-            await self._read_in(event_id, read, "running")
 
     async def _read_in(
-        self, event_id: str, item: OrderEvent | None, state: EventState | None
-    ) -> None:
-        fields = (
-            [] if item is None else [part for pair in read_fields(item).items() for part in pair]
-        )
-        args = [event_id, state or "", now_text(), *fields]
-        await self._read_in_script(keys=[EVENT.format(event_id)], args=args)
+        self,
+        event_id: str,
+        item: OrderEvent | None,
+        state: EventState | None,
+        fields: list[str] | None = None,
+    ) -> bool:
+        """`READ_IN_LUA`: whether the delivery was still unread (and moved on now)."""
+        pairs = fields or []
+        if item is not None:
+            pairs = [part for pair in read_fields(item).items() for part in pair]
+        drop = "0" if state == "unreadable" else "1"
+        args = [event_id, state or "", now_text(), drop, *pairs]
+        return bool(await self._read_in_script(keys=[EVENT.format(event_id)], args=args))
 
     async def load_event(self, event_id: str) -> OrderEvent | None:
         """The event's canonical payload (None if it has none).

@@ -10,6 +10,7 @@ come from `worker.ledger.keys`.
 
 from __future__ import annotations
 
+from worker.domain.states import BUSY_STATES
 from worker.ledger.keys import STATE, STATS, STATS_KEEP_S, TALLIED
 
 #: local function set_state(event key, event id, new state, now): moves the event between the
@@ -134,16 +135,22 @@ return 1
 """
 )
 
-# KEYS: event. ARGV: event id, new state ('' keeps it), now, then field/value pairs to set.
-# What a delivery recorded as it came reads as takes its place: its fields set (and its state
-# moved), its body and headers dropped, in one step.
+# KEYS: event. ARGV: event id, new state ('' keeps it), now, '1' to drop the body ('0' keeps
+# it), then field/value pairs to set. What a delivery recorded as it came reads as takes its
+# place, in one step: its fields set, its state moved, its body and headers dropped (kept when
+# it is unreadable). Only while it is still unread and has work ahead of it (a worker reading
+# it with another release's parser, an operator's discard, may have moved it on): 0 otherwise.
 READ_IN_LUA = (
     SET_STATE_LUA
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+    + f"""
+if redis.call('HEXISTS', KEYS[1], 'body') == 0 then return 0 end
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state or not string.find(',{",".join(BUSY_STATES)},', ',' .. state .. ',', 1, true) then
+  return 0
+end
 if ARGV[2] ~= '' then set_state(KEYS[1], ARGV[1], ARGV[2], ARGV[3]) end
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('HDEL', KEYS[1], 'body', 'headers')
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[4] == '1' then redis.call('HDEL', KEYS[1], 'body', 'headers') end
 return 1
 """
 )
