@@ -137,8 +137,12 @@ def _body_text(body: bytes) -> tuple[str, Any]:
         return redact_text(body.decode("utf-8", "replace")), None
     try:
         return kept_text(body.decode("utf-8"), value), value
-    except UnicodeDecodeError:  # JSON in UTF-16 or UTF-32: written again, as ASCII
+    except (ValueError, RecursionError):  # UTF-16 or 32, a BOM: written again from `value`
+        pass
+    try:
         return json.dumps(kept_value(value)), value
+    except RecursionError:  # nested deeper than the rule can walk: nothing of it is kept
+        return "", value
 
 
 def unreadable(

@@ -3,23 +3,27 @@ every secret-named value masked (DESIGN: no card data at rest).
 
 `kept_value` is the rule, over a parsed JSON value:
 - a value under a key that names a secret (`SECRETS`, any case) is REDACTED, whatever it
-  holds;
+  holds; so is an `authorization` that does not read as a gateway's authorization code;
 - an identifier stays as it is: under a key naming an id or reference (`order_id`,
-  `client_reference_id`, `line_item_ids`), digits alone, text or a whole number, or a
-  GraphQL global id (``gid://shopify/Order/820982911946154508``); and any text under
-  `IDENTIFIER_KEYS`. A replay then puts the event on the order it was for;
+  `client_reference_id`, `line_item_ids`), a whole number, digits alone as text, or a
+  GraphQL global id (``gid://shopify/Order/820982911946154508``). A replay then puts the
+  event on the order it was for;
 - other text is scrubbed (`redact_text`): card numbers to their last four, bearer tokens,
-  webhook secrets, `token=` pairs; a whole number that is a card number becomes its mask;
+  webhook secrets, `token=` pairs; a number (whole or not) that holds a card number becomes
+  its mask, as text;
 - keys are scrubbed as text.
 
 `kept_text` applies the rule to a body already read. Most bodies need a change or two
 (Shopify's order `token`), so it makes them on the text itself, which keeps every other
 character as it came (numbers exactly as written): one pass over the parsed value gathers
-its texts, keys and long whole numbers; the texts are searched together, at C speed, for
-what a card number needs (`_card_hint`) and for the marks of the other secrets; only a text
-found there is judged by `kept_value`. A body the text edits cannot serve (a secret holding
-an object, a secret or a card number spelt with escapes, a key or a whole number to mask)
-is written again from `kept_value`.
+its texts, keys and long numbers; the texts are searched together, at C speed, for what a
+card number needs (`_card_lines`) and for the marks of the other secrets; only a text found
+there is judged by the rule, and each one that changes is found in the text where a string
+starts. A body the text edits cannot serve is written again from `kept_value`: one that
+spells a key twice (its parse kept one), a secret holding an object or a list, a secret or
+a card number spelt with escapes or in a key, a number to mask, a letter that folds to an
+ASCII one, a backslash where a text must be found, or more texts to mask than editing pays
+for (`_MAX_EDITED`).
 """
 
 from __future__ import annotations
@@ -28,11 +32,11 @@ import functools
 import json
 import re
 from bisect import bisect_right
+from decimal import Decimal
 from itertools import accumulate, repeat
 from typing import Any
 
 from worker.domain.redaction import (
-    IDENTIFIER_KEYS,
     REDACTED,
     SECRET_KEYS,
     mask_card_numbers,
@@ -41,25 +45,34 @@ from worker.domain.redaction import (
 
 #: the keys named secrets in a body: `SECRET_KEYS` but "authorization", which in a platform's
 #: body is a payment's authorization code from its gateway, a reference the Shopify parser
-#: reads as the transaction's id (shopify_wire), no credential; its text is scrubbed like any
-#: other. The Authorization header is never kept (`deliveries.kept_headers`).
+#: reads as the transaction's id (shopify_wire): kept while it reads as one (`_AUTH_CODE`),
+#: REDACTED otherwise ("Basic dXNlcjpwYXNz", a long token). The Authorization header is never
+#: kept (`deliveries.kept_headers`).
 SECRETS = SECRET_KEYS - {"authorization"}
+_AUTH_CODE = re.compile(r"[A-Za-z0-9._:/-]{1,64}", re.ASCII)
 #: keys whose identifiers are kept unmasked
 ID_KEY = re.compile(r"(^|_)(id|ids|reference|ref)$")
 #: an identifier's text: digits alone, or a GraphQL global id
 _ID_TEXT = re.compile(r"\d+|gid://[A-Za-z0-9_-]+/[A-Za-z0-9_]+/\d+", re.ASCII)
-#: whole numbers this long or longer may be card numbers (13 digits and more)
+#: numbers this long or longer may be card numbers (13 digits and more)
 _LONG = 10**12
 #: the lower-cased marks `redact_text`'s patterns besides card numbers need
 _SECRET_MARKS = ("bearer", "whsec_", "pass=", "password=", "sid=", "cvv=", "token=")
+#: the letters other than ASCII ones that those patterns, case-insensitive, match to one
+#: (İ, ı, ſ, the Kelvin sign): a text holding one is judged by the rule itself
+_FOLDING = "\u0130\u0131\u017f\u212a"
+#: past this many texts to mask, writing the body again costs less than editing it
+_MAX_EDITED = 16
+#: key lists longer than this are not kept in `_secret_names`' cache
+_CACHED_NAMES_MAX = 65_536
 
 
 def _table() -> bytes:
-    """UTF-8 bytes to what `_card_hint` searches: a digit becomes "0"; a card-number separator
-    is dropped, and so is a UTF-8 continuation byte; a line break stays; anything else is
-    "x". A lead byte that starts some decimal digit (`\\d`) is "0", one that starts some
-    separator (no lead byte starts both) is dropped: over-approximations, as the hint must
-    be (`tests/unit/test_kept_body.py` derives both sets from the Unicode tables)."""
+    """UTF-8 bytes to what `_card_lines` searches: a digit becomes "0"; a card-number
+    separator is dropped, and so is a UTF-8 continuation byte; a line break stays; anything
+    else is "x". A lead byte that starts some decimal digit (`\\d`) is "0", one that starts
+    some separator (no lead byte starts both) is dropped: over-approximations, as the search
+    must be (`tests/unit/test_kept_body.py` derives both sets from the Unicode tables)."""
     table = bytearray(b"x" * 256)
     table[ord("0") : ord("9") + 1] = b"0" * 10
     table[ord("\n")] = ord("\n")
@@ -75,14 +88,15 @@ _THIRTEEN = b"0" * 13
 _SPACE = " \t\r\n"
 _SCALAR_END = re.compile(r"[,}\]\s]")
 _MASKED_SECRET = json.dumps(REDACTED)
+_NUMBERS = (int, float, Decimal)
+#: a key's closing quote (not escaped) and its colon
+_KEY_END = re.compile(r'(?<!\\)(?:\\\\)*":')
 
 
 def _identifier(key: str, value: str | int) -> bool:
-    if isinstance(value, int):
-        return ID_KEY.search(key) is not None
-    if key in IDENTIFIER_KEYS:
-        return True
-    return ID_KEY.search(key) is not None and _ID_TEXT.fullmatch(value) is not None
+    if ID_KEY.search(key) is None:
+        return False
+    return isinstance(value, int) or _ID_TEXT.fullmatch(value) is not None
 
 
 def kept_value(value: Any, key: str = "") -> Any:
@@ -93,34 +107,41 @@ def kept_value(value: Any, key: str = "") -> Any:
         return {redact_text(str(k)): kept_value(item, str(k).lower()) for k, item in value.items()}
     if isinstance(value, list):
         return [kept_value(item, key) for item in value]
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        if _identifier(key, value):
-            return value
-        if isinstance(value, str):
-            return redact_text(value)
-        masked = mask_card_numbers(str(value))
-        return value if masked == str(value) else masked
-    return value  # a float, a bool, null
+    if isinstance(value, bool) or value is None:
+        return value
+    if key == "authorization" and not (isinstance(value, str) and _AUTH_CODE.fullmatch(value)):
+        return REDACTED
+    if isinstance(value, str):
+        return value if _identifier(key, value) else redact_text(value)
+    if isinstance(value, int) and _identifier(key, value):
+        return value
+    if -_LONG < value < _LONG:
+        return value  # fewer than 13 digits before the point: no card number
+    masked = mask_card_numbers(str(value))  # a whole number, or one with a fraction
+    return value if masked == str(value) else masked
 
 
 def kept_text(text: str, document: Any) -> str:
     """`text`, the JSON text of `document`, as kept: edited in place where it can be, else
     written again; either way it reads as `kept_value(document)`."""
-    edited = _edited(text, _Gathered(document))
+    try:
+        edited = _edited(text, _Gathered(document))
+    except (ValueError, IndexError):  # not the text of `document`: the rule decides
+        edited = None
     if edited is not None:
         return edited
     return json.dumps(kept_value(json.loads(text)))  # floats, not Decimals: json writes those
 
 
 class _Gathered:
-    """One pass over a parsed body: its texts with their keys, its keys, its long whole
-    numbers with theirs. A list's items count under the list's key, as in `kept_value`."""
+    """One pass over a parsed body: its texts with their keys, its keys, its long numbers
+    with theirs. A list's items count under the list's key, as in `kept_value`."""
 
     def __init__(self, document: Any) -> None:
         self.texts: list[str] = []
         self.text_keys: list[str] = []
         self.names: list[str] = []
-        self.numbers: list[tuple[str, int]] = []
+        self.numbers: list[tuple[str, int | float | Decimal]] = []
         self._gather(document)
 
     def _gather(self, document: Any) -> None:
@@ -142,7 +163,7 @@ class _Gathered:
                     add_key(name)
                 elif kind is dict or kind is list:
                     push((value, name))
-                elif kind is int and not -_LONG < value < _LONG:
+                elif kind in _NUMBERS and not -_LONG < value < _LONG:
                     numbers.append((name, value))
 
 
@@ -171,32 +192,59 @@ def _mark_lines(joined: str) -> set[int]:
 
 def _edited(text: str, found: _Gathered) -> str | None:
     """`kept_value`'s changes made on `text`, or None when it must be written again."""
-    secrets = _secret_names("\n".join(found.names))
+    names, joined = "\n".join(found.names), "\n".join(found.texts)
+    if _key_count(text) != len(found.names) or any(c in names or c in joined for c in _FOLDING):
+        return None  # a key stands twice (the parse kept one), or a letter that folds
+    if len(names) > _CACHED_NAMES_MAX:
+        secrets = _secret_names.__wrapped__(names)
+    else:
+        secrets = _secret_names(names)
     if secrets is None:
         return None  # a key to mask
     for key, number in found.numbers:
-        if kept_value(number, key.lower()) != number:
-            return None  # a whole number to mask: written again, as text
+        read = number if isinstance(number, int) else float(number)  # as the full read has it
+        if kept_value(read, key.lower()) != read:
+            return None  # a number to mask: written again, as text
+    suspects = _card_lines(joined) | _mark_lines(joined)
+    indexes = _text_indexes(found.texts, joined, suspects)
+    if any(name == "authorization" for name, _ in secrets):
+        indexes += [i for i, key in enumerate(found.text_keys) if key.lower() == "authorization"]
+    changed = {  # a secret's member is among the secret edits
+        found.texts[i]
+        for i in indexes
+        if (key := found.text_keys[i].lower()) not in SECRETS
+        and kept_value(found.texts[i], key) != found.texts[i]
+    }
     edits = _secret_edits(text, secrets)
-    joined = "\n".join(found.texts)
-    for index in _text_indexes(found.texts, joined, _card_lines(joined) | _mark_lines(joined)):
-        if edits is None:
+    if edits is None or len(changed) > _MAX_EDITED:
+        return None
+    for value in changed:
+        more = _text_edits(text, value, found)
+        if more is None:
             return None
-        key, value = found.text_keys[index].lower(), found.texts[index]
-        if key not in SECRETS and kept_value(value, key) != value:
-            edits = _text_edits(text, value, found, edits)
-    return None if edits is None else _apply(text, edits)
+        edits += more
+    return _apply(text, edits)
+
+
+def _key_count(text: str) -> int:
+    """How many keys `text` spells: each ends in a quote and a colon, written without white
+    space between them by every platform's encoder (one that writes some gets the full read)."""
+    if "\\" not in text:
+        return text.count('":')
+    return len(_KEY_END.findall(text))
 
 
 @functools.lru_cache(maxsize=256)
 def _secret_names(names: str) -> tuple[tuple[str, int], ...] | None:
-    """Of a body's keys (one a line): each that names a secret, lower-cased, and how often it
-    stands; None when a key holds what `redact_text` masks. A platform sends the same keys
-    again and again, so the answers are kept (a bounded number: keys are the sender's)."""
+    """Of a body's keys (one a line): each that names a secret (or "authorization"),
+    lower-cased, and how often it stands; None when a key holds what `redact_text` masks. A
+    platform sends the same keys again and again, so the answers are kept (a bounded number
+    of key lists, each of bounded length: keys are the sender's)."""
     if (_card_lines(names) or _mark_lines(names)) and redact_text(names) != names:
         return None
     lowered = names.lower().split("\n")
-    return tuple(sorted((name, lowered.count(name)) for name in SECRETS.intersection(lowered)))
+    present = (SECRETS | {"authorization"}).intersection(lowered)
+    return tuple(sorted((name, lowered.count(name)) for name in present))
 
 
 def _text_indexes(texts: list[str], joined: str, lines: set[int]) -> list[int]:
@@ -216,6 +264,8 @@ def _secret_edits(
     object or a list."""
     edits: list[tuple[int, int, str]] = []
     for secret, count in secrets:
+        if secret not in SECRETS:
+            continue  # "authorization": judged by its value, as a text
         spelt, found = f'"{secret}"', 0
         at = text.find(spelt)
         while at >= 0:
@@ -225,30 +275,31 @@ def _secret_edits(
                     return None
                 edits.append((start, _value_end(text, start), _MASKED_SECRET))
                 found += 1
-                if found == count:
-                    break  # every one the body holds: no need to read the rest
             at = text.find(spelt, at + 1)
         if found != count:
             return None
     return edits
 
 
-def _text_edits(
-    text: str, value: str, found: _Gathered, edits: list[tuple[int, int, str]]
-) -> list[tuple[int, int, str]] | None:
-    """`edits` and every place where `value` stands as a whole JSON string, to its kept text;
-    None unless each is found as written and all of them are kept alike (an identifier and
-    a note may hold the same digits)."""
+def _text_edits(text: str, value: str, found: _Gathered) -> list[tuple[int, int, str]] | None:
+    """Every place where `value` stands as a whole JSON string, to its kept text; None unless
+    each is found as written, where a string starts, and all are kept alike (an identifier
+    and a note may hold the same digits). Where a string starts is told by counting quotes,
+    so a text with a backslash anywhere is written again instead."""
+    if "\\" in text:
+        return None
     keys = {key.lower() for key, text_value in zip(found.text_keys, found.texts, strict=True)
             if text_value == value}  # fmt: skip  # one set comprehension
     kept = {kept_value(value, key) for key in keys}
     if len(kept) != 1:
         return None
-    replacement = json.dumps(kept.pop(), ensure_ascii=False)
+    replacement = json.dumps(kept.pop())  # ASCII: no lone surrogate goes in raw
     for spelt in (json.dumps(value, ensure_ascii=False), json.dumps(value)):
         places = [match.start() for match in re.finditer(re.escape(spelt), text)]
         if len(places) == found.texts.count(value):
-            return edits + [(at, at + len(spelt), replacement) for at in places]
+            if any(text.count('"', 0, at) % 2 for at in places):
+                return None  # a look-alike: a closing quote, not a string's start
+            return [(at, at + len(spelt), replacement) for at in places]
     return None
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from handlers.deliveries import unreadable
 
 CARD = "4111111111111111"  #: Luhn-valid
@@ -68,3 +70,20 @@ def test_one_body_under_two_topics_is_two_events_and_a_redelivery_one() -> None:
         "r",
     )
     assert again.event_id == paid["event_id"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'\xef\xbb\xbf{"token": {"a": 1}, "note": "4111111111111111"}',  # a UTF-8 BOM
+        '{"note": "4111111111111111", "token": "t"}'.encode("utf-16"),
+        '{"note": "4111111111111111"}'.encode("utf-16-le"),  # decodes as UTF-8 too
+        b'{"token": {}, "x": ' + b'{"a": ' * 700 + b"1" + b"}" * 700 + b"}",
+    ],
+    ids=["bom", "utf-16", "utf-16-le", "deep"],
+)
+def test_any_json_is_kept_masked_never_a_crash(body: bytes) -> None:
+    """JSON in another encoding, or nested deeper than the rule walks: kept, masked (or not
+    kept at all), never an exception (it would be a 5xx)."""
+    text = str(keep(body)["body"])
+    assert CARD not in text and '"t"' not in text
