@@ -207,8 +207,8 @@ def _edited(text: str, found: _Gathered) -> str | None:
             return None  # a number to mask: written again, as text
     suspects = _card_lines(joined) | _mark_lines(joined)
     indexes = _text_indexes(found.texts, joined, suspects)
-    if any(name == "authorization" for name, _ in secrets):
-        indexes += [i for i, key in enumerate(found.text_keys) if key.lower() == "authorization"]
+    if any(name == "authorization" for name, _ in secrets):  # spelt so (`_secret_names`)
+        indexes += _places(found.text_keys, "authorization")
     changed = {  # a secret's member is among the secret edits
         found.texts[i]
         for i in indexes
@@ -242,9 +242,24 @@ def _secret_names(names: str) -> tuple[tuple[str, int], ...] | None:
     of key lists, each of bounded length: keys are the sender's)."""
     if (_card_lines(names) or _mark_lines(names)) and redact_text(names) != names:
         return None
+    spelt = names.split("\n")
     lowered = names.lower().split("\n")
     present = (SECRETS | {"authorization"}).intersection(lowered)
+    if lowered.count("authorization") != spelt.count("authorization"):
+        return None  # spelt with capitals: its texts are found by their keys as spelt
     return tuple(sorted((name, lowered.count(name)) for name in present))
+
+
+def _places(items: list[str], item: str) -> list[int]:
+    """Where `item` stands in `items` (list.index: no Python step per item)."""
+    places: list[int] = []
+    at = -1
+    while True:
+        try:
+            at = items.index(item, at + 1)
+        except ValueError:
+            return places
+        places.append(at)
 
 
 def _text_indexes(texts: list[str], joined: str, lines: set[int]) -> list[int]:
