@@ -55,14 +55,7 @@ def received(
         InvalidPayload: an id breaks a rule of the models (the detail names it, never its
             value).
     """
-    dedupe_key = clean_identifier(found.dedupe_key)
-    common = {
-        "event_id": make_event_id(tenant_id, source_name, dedupe_key),
-        "tenant": tenant_id,
-        "source": source_name,
-        "topic": found.topic,
-        "delivery_id": dedupe_key,
-    }
+    common = _envelope(found.dedupe_key, found.topic, tenant_id, source_name)
     try:
         if not found.acted_on:
             return IgnoredDelivery.model_validate(common | {"occurred_at": found.occurred_at})
@@ -73,26 +66,30 @@ def received(
         raise InvalidPayload(f"not a valid delivery: {invalid(exc).detail}") from None
 
 
+def _envelope(dedupe_key: str, topic: str, tenant_id: str, source_name: str) -> dict[str, Any]:
+    """The fields every recorded delivery has. The dedupe key is cleaned as the models clean
+    `delivery_id` (a lone surrogate cannot even be hashed), so the event id derives from the
+    delivery id that is stored."""
+    key = clean_identifier(dedupe_key)
+    return {
+        "event_id": make_event_id(tenant_id, source_name, key),
+        "tenant": tenant_id,
+        "source": source_name,
+        "topic": topic,
+        "delivery_id": key,
+    }
+
+
 def to_item(parsed: Parsed, tenant_id: str, source_name: str) -> OrderEvent | IgnoredDelivery:
     """The event to record: an `OrderEvent`, or an `IgnoredDelivery` for a topic we do not
     act on.
-
-    The dedupe key is cleaned as the models clean `delivery_id` (a lone surrogate cannot
-    even be hashed), so the event id derives from the delivery id that is stored.
 
     Raises:
         InvalidPayload: the event breaks a rule of the canonical models; the detail names
             the field's path and never echoes its value.
     """
-    dedupe_key = clean_identifier(parsed.dedupe_key)
-    common = {
-        "event_id": make_event_id(tenant_id, source_name, dedupe_key),
-        "tenant": tenant_id,
-        "source": source_name,
-        "topic": parsed.topic,
-        "delivery_id": dedupe_key,
-        "occurred_at": parsed.occurred_at,
-    }
+    common = _envelope(parsed.dedupe_key, parsed.topic, tenant_id, source_name)
+    common["occurred_at"] = parsed.occurred_at
     order_id = parsed.order_id or (parsed.order.order_id if parsed.order else None)
     try:
         if parsed.kind is None or order_id is None:

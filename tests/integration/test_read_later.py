@@ -5,7 +5,6 @@ with the receiver's parsers (`invoicebridge.reading`), as `invoicebridge worker`
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,34 +14,17 @@ from aiohttp.test_utils import TestClient
 
 from invoicebridge.reading import read_delivery
 from invoicebridge.samples import shopify as samples
-from invoicebridge.serve import build_receiver
 from sandboxes.icount.app import RunningSandbox
-from tests.alerting import alert_hook
 from tests.integration.test_jobs import sandbox_get
-from tests.integration.test_unreadable import SHOPIFY_SECRET, URL, settings_for
-from tests.receiver_server import ReceiverTestServer
+from tests.integration.test_unreadable import SHOPIFY_SECRET, URL
+from tests.integration.test_unreadable import setup as setup  # the same receiver and worker
 from tests.redis_writes import count_writes
 from worker.domain.events import OrderEvent
 from worker.jobs import process as jobs
 from worker.ledger.scripts import READ_IN_LUA
 from worker.ops.actions import pause
-from worker.runtime.resources import Resources
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "shopify"
-
-
-@pytest.fixture
-async def setup(
-    redis_url: str, sandbox: RunningSandbox
-) -> AsyncIterator[tuple[TestClient[Any, Any], jobs.Deps]]:
-    async with alert_hook() as hook:
-        settings = settings_for(redis_url, sandbox, hook.url)
-        app = await build_receiver(settings)
-        resources = Resources(settings, read=read_delivery)
-        deps = await resources.open()
-        async with TestClient(ReceiverTestServer(app)) as client:
-            yield client, deps
-        await resources.close()
 
 
 async def post(client: TestClient[Any, Any], body: bytes, topic: str, event_id: str) -> str:
@@ -55,9 +37,9 @@ async def post(client: TestClient[Any, Any], body: bytes, topic: str, event_id: 
 
 
 async def test_a_paid_order_is_read_by_the_worker_and_invoiced_once(
-    setup: tuple[TestClient[Any, Any], jobs.Deps], sandbox: RunningSandbox
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any], sandbox: RunningSandbox
 ) -> None:
-    client, deps = setup
+    client, deps, _ = setup
     body = samples.encode_body(samples.with_sale(samples.shopify_order(4401)))
     event_id = await post(client, body, "orders/paid", "read-1")
     fields = await deps.ledger.event(event_id)
@@ -73,10 +55,10 @@ async def test_a_paid_order_is_read_by_the_worker_and_invoiced_once(
 
 
 async def test_reading_it_costs_the_worker_no_round_trip_of_its_own(
-    setup: tuple[TestClient[Any, Any], jobs.Deps], monkeypatch: pytest.MonkeyPatch
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What it reads as replaces the body in the transaction that marks the event running."""
-    client, deps = setup
+    client, deps, _ = setup
     body = samples.encode_body(samples.with_sale(samples.shopify_order(4402)))
     event_id = await post(client, body, "orders/paid", "read-2")
     item = await deps.ledger.work_item(event_id)
@@ -92,11 +74,11 @@ async def test_reading_it_costs_the_worker_no_round_trip_of_its_own(
 
 
 async def test_a_paused_tenants_delivery_is_read_once_and_waits(
-    setup: tuple[TestClient[Any, Any], jobs.Deps],
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any],
 ) -> None:
     """While its tenant is paused, an event waits without a retry spent; read before it
     waits, so each look again does not parse it again."""
-    client, deps = setup
+    client, deps, _ = setup
     body = samples.encode_body(samples.with_sale(samples.shopify_order(4404)))
     event_id = await post(client, body, "orders/paid", "read-4")
     await pause(deps.ledger, "acme", "oncall")
@@ -107,11 +89,11 @@ async def test_a_paused_tenants_delivery_is_read_once_and_waits(
 
 
 async def test_a_topic_we_act_on_may_read_as_nothing_to_do(
-    setup: tuple[TestClient[Any, Any], jobs.Deps],
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any],
 ) -> None:
     """An `order_transactions/create` that only authorised a payment: the receiver queues
     its topic, the worker's read finds nothing to act on and moves it to `ignored`."""
-    client, deps = setup
+    client, deps, _ = setup
     body = (REAL / "order_transactions_create_authorization.json").read_bytes()
     event_id = await post(client, body, "order_transactions/create", "read-3")
     await jobs.process_event(deps, event_id)
@@ -121,11 +103,11 @@ async def test_a_topic_we_act_on_may_read_as_nothing_to_do(
 
 
 async def test_a_delivery_moved_on_meanwhile_is_not_read_over(
-    setup: tuple[TestClient[Any, Any], jobs.Deps],
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any],
 ) -> None:
     """An operator discarded it while it waited (or a worker with another release's parser
     read it first): a late read moves nothing and keeps nothing of its own."""
-    client, deps = setup
+    client, deps, _ = setup
     body = samples.encode_body(samples.with_sale(samples.shopify_order(4405)))
     event_id = await post(client, body, "orders/paid", "read-5")
     await deps.ledger.set_event_state(event_id, "discarded")
@@ -136,9 +118,9 @@ async def test_a_delivery_moved_on_meanwhile_is_not_read_over(
 
 
 async def test_a_worker_without_parsers_leaves_it_for_one_that_has_them(
-    setup: tuple[TestClient[Any, Any], jobs.Deps],
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any],
 ) -> None:
-    client, deps = setup
+    client, deps, _ = setup
     body = samples.encode_body(samples.with_sale(samples.shopify_order(4406)))
     event_id = await post(client, body, "orders/paid", "read-6")
     with pytest.raises(jobs.RetryLater, match="no parser"):

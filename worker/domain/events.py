@@ -322,35 +322,32 @@ class IgnoredDelivery(_Frozen):
     occurred_at: datetime | None = None
 
 
-class UnreadableDelivery(_Frozen):
-    """A delivery whose signature verified but whose body our parser could not read: a
-    business fact kept as it came (card-number-like digits masked), so that a replay with
-    a parser that knows its shape makes the event it should have been."""
+class _AsItCame(_Frozen):
+    """A verified delivery kept as it came: its ids, its body (card-number-like digits and
+    secret-named values masked, `handlers.kept_body`) and the headers its parser reads."""
 
     event_id: Key
     tenant: Key
     source: Key
     topic: Key
     delivery_id: DeliveryId
-    reason: str = Field(max_length=2000)  #: why the parser refused it, never a value of it
-    body: str  #: the body as text, redacted (`worker.domain.redaction.redact`)
-    headers: dict[str, str] = Field(default_factory=dict)  #: what the parser reads of them
-
-
-class ReceivedDelivery(_Frozen):
-    """A verified delivery of a topic we act on, recorded and queued as it came (its body
-    masked, `handlers.kept_body`) before it is read in full: the receiver reads only the ids
-    it dedupes by, and the worker that takes it reads the rest (DESIGN, step 5). Read, it
-    becomes an `OrderEvent` under the same id, or an ignored or unreadable delivery."""
-
-    event_id: Key
-    tenant: Key
-    source: Key
-    topic: Key
-    delivery_id: DeliveryId
-    occurred_at: datetime | None = None
     body: str  #: the body as text, masked
     headers: dict[str, str] = Field(default_factory=dict)  #: what the parser reads of them
+
+
+class UnreadableDelivery(_AsItCame):
+    """A delivery whose signature verified but whose body our parser could not read: a
+    business fact kept as it came, so that a replay with a parser that knows its shape makes
+    the event it should have been."""
+
+    reason: str = Field(max_length=2000)  #: why the parser refused it, never a value of it
+
+
+class ReceivedDelivery(_AsItCame):
+    """A verified delivery of a topic we act on, recorded and queued as it came before it
+    is read in full: the receiver reads only the ids it dedupes by, and the worker that
+    takes it reads the rest (DESIGN, step 5). Read, it becomes an `OrderEvent` under the
+    same id, or an ignored or unreadable delivery."""
 
 
 #: what a verified delivery is recorded as: an event to act on (read, or to be read by the
