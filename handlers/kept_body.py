@@ -61,8 +61,9 @@ _SECRET_MARKS = ("bearer", "whsec_", "pass=", "password=", "sid=", "cvv=", "toke
 #: the letters other than ASCII ones that those patterns, case-insensitive, match to one
 #: (İ, ı, ſ, the Kelvin sign): a text holding one is judged by the rule itself
 _FOLDING = "\u0130\u0131\u017f\u212a"
-#: past this many texts to mask, writing the body again costs less than editing it
+#: past this many texts to mask, or to judge, writing the body again costs less
 _MAX_EDITED = 16
+_MAX_SUSPECTS = 256
 #: key lists longer than this are not kept in `_secret_names`' cache
 _CACHED_NAMES_MAX = 65_536
 
@@ -89,6 +90,8 @@ _SPACE = " \t\r\n"
 _SCALAR_END = re.compile(r"[,}\]\s]")
 _MASKED_SECRET = json.dumps(REDACTED)
 _NUMBERS = (int, float, Decimal)
+#: a key written with white space before its colon (no platform's encoder does)
+_SPACED_KEY = re.compile(r'"[ \t\r\n]+:')
 #: a key's closing quote (not escaped) and its colon
 _KEY_END = re.compile(r'(?<!\\)(?:\\\\)*":')
 
@@ -126,7 +129,7 @@ def kept_text(text: str, document: Any) -> str:
     written again; either way it reads as `kept_value(document)`."""
     try:
         edited = _edited(text, _Gathered(document))
-    except (ValueError, IndexError):  # not the text of `document`: the rule decides
+    except (ValueError, IndexError, ArithmeticError):  # NaN, or not `document`'s text
         edited = None
     if edited is not None:
         return edited
@@ -171,9 +174,12 @@ def _card_lines(joined: str) -> set[int]:
     """The indexes of the lines of `joined` that may hold a card number: a superset of those
     where `CARD_HINT` (13 digits, separators aside) matches, found on its UTF-8 bytes."""
     marks = joined.encode("utf-8", "surrogatepass").translate(_TABLE, _DROPPED)
-    lines, at = set(), marks.find(_THIRTEEN)
-    while at >= 0:
-        lines.add(marks.count(b"\n", 0, at))
+    lines: set[int] = set()
+    line, counted, at = 0, 0, marks.find(_THIRTEEN)
+    while at >= 0 and len(lines) <= _MAX_SUSPECTS:  # line breaks counted once: linear
+        line += marks.count(b"\n", counted, at)
+        lines.add(line)
+        counted = at
         line_end = marks.find(b"\n", at)
         at = -1 if line_end < 0 else marks.find(_THIRTEEN, line_end)
     return lines
@@ -181,42 +187,25 @@ def _card_lines(joined: str) -> set[int]:
 
 def _mark_lines(joined: str) -> set[int]:
     """The indexes of the lines of `joined` where a mark of `_SECRET_MARKS` stands."""
-    low, lines = joined.lower(), set()
+    low, lines = joined.lower(), set[int]()
     for mark in _SECRET_MARKS if "=" in low else _SECRET_MARKS[:2]:  # the rest end with "="
-        at = low.find(mark)
-        while at >= 0:
-            lines.add(low.count("\n", 0, at))
-            at = low.find(mark, at + 1)
+        line, counted, at = 0, 0, low.find(mark)
+        while at >= 0 and len(lines) <= _MAX_SUSPECTS:  # line breaks counted once: linear
+            line += low.count("\n", counted, at)
+            lines.add(line)
+            counted = at
+            line_end = low.find("\n", at)  # one mark is enough for its line
+            at = -1 if line_end < 0 else low.find(mark, line_end)
     return lines
 
 
 def _edited(text: str, found: _Gathered) -> str | None:
     """`kept_value`'s changes made on `text`, or None when it must be written again."""
     names, joined = "\n".join(found.names), "\n".join(found.texts)
-    if _key_count(text) != len(found.names) or any(c in names or c in joined for c in _FOLDING):
-        return None  # a key stands twice (the parse kept one), or a letter that folds
-    if len(names) > _CACHED_NAMES_MAX:
-        secrets = _secret_names.__wrapped__(names)
-    else:
-        secrets = _secret_names(names)
-    if secrets is None:
-        return None  # a key to mask
-    for key, number in found.numbers:
-        read = number if isinstance(number, int) else float(number)  # as the full read has it
-        if kept_value(read, key.lower()) != read:
-            return None  # a number to mask: written again, as text
-    suspects = _card_lines(joined) | _mark_lines(joined)
-    indexes = _text_indexes(found.texts, joined, suspects)
-    if any(name == "authorization" for name, _ in secrets):  # spelt so (`_secret_names`)
-        indexes += _places(found.text_keys, "authorization")
-    changed = {  # a secret's member is among the secret edits
-        found.texts[i]
-        for i in indexes
-        if (key := found.text_keys[i].lower()) not in SECRETS
-        and kept_value(found.texts[i], key) != found.texts[i]
-    }
-    edits = _secret_edits(text, secrets)
-    if edits is None or len(changed) > _MAX_EDITED:
+    secrets = _plain(text, found, names, joined)
+    changed = None if secrets is None else _changed_texts(found, joined, secrets)
+    edits = None if secrets is None else _secret_edits(text, secrets)
+    if changed is None or edits is None or len(changed) > _MAX_EDITED:
         return None
     for value in changed:
         more = _text_edits(text, value, found)
@@ -226,9 +215,48 @@ def _edited(text: str, found: _Gathered) -> str | None:
     return _apply(text, edits)
 
 
+def _plain(
+    text: str, found: _Gathered, names: str, joined: str
+) -> tuple[tuple[str, int], ...] | None:
+    """The secret names of a body whose keys and numbers the edits can serve (its keys as
+    `_secret_names` says); None when it must be written again."""
+    if _SPACED_KEY.search(text) or _key_count(text) != len(found.names):
+        return None  # a key stands twice (the parse kept one), or is not counted so
+    if any(c in names or c in joined for c in _FOLDING):
+        return None  # a letter that folds to an ASCII one
+    cached = len(names) <= _CACHED_NAMES_MAX
+    secrets = _secret_names(names) if cached else _secret_names.__wrapped__(names)
+    if secrets is None:
+        return None  # a key to mask
+    for key, number in found.numbers:
+        read = number if isinstance(number, int) else float(number)  # as the full read has it
+        if kept_value(read, key.lower()) != read:
+            return None  # a number to mask: written again, as text
+    return secrets
+
+
+def _changed_texts(
+    found: _Gathered, joined: str, secrets: tuple[tuple[str, int], ...]
+) -> set[str] | None:
+    """The texts the rule changes, each once; None when there are too many to judge."""
+    suspects = _card_lines(joined) | _mark_lines(joined)
+    if len(suspects) > _MAX_SUSPECTS:
+        return None  # judging each costs more than writing the body again
+    indexes = _text_indexes(found.texts, joined, suspects)
+    if any(name == "authorization" for name, _ in secrets):  # spelt so (`_secret_names`)
+        indexes += _places(found.text_keys, "authorization")
+    return {  # a secret's member is among the secret edits
+        found.texts[i]
+        for i in indexes
+        if (key := found.text_keys[i].lower()) not in SECRETS
+        and kept_value(found.texts[i], key) != found.texts[i]
+    }
+
+
 def _key_count(text: str) -> int:
     """How many keys `text` spells: each ends in a quote and a colon, written without white
-    space between them by every platform's encoder (one that writes some gets the full read)."""
+    space between them by every platform's encoder (`_SPACED_KEY` sends the others to the
+    full read)."""
     if "\\" not in text:
         return text.count('":')
     return len(_KEY_END.findall(text))
@@ -248,6 +276,16 @@ def _secret_names(names: str) -> tuple[tuple[str, int], ...] | None:
     if lowered.count("authorization") != spelt.count("authorization"):
         return None  # spelt with capitals: its texts are found by their keys as spelt
     return tuple(sorted((name, lowered.count(name)) for name in present))
+
+
+def _found_at(text: str, part: str) -> list[int]:
+    """Where `part` starts in `text`, each place once (str.find: no pattern to compile)."""
+    places: list[int] = []
+    at = text.find(part)
+    while at >= 0:
+        places.append(at)
+        at = text.find(part, at + len(part))
+    return places
 
 
 def _places(items: list[str], item: str) -> list[int]:
@@ -279,8 +317,6 @@ def _secret_edits(
     object or a list."""
     edits: list[tuple[int, int, str]] = []
     for secret, count in secrets:
-        if secret not in SECRETS:
-            continue  # "authorization": judged by its value, as a text
         spelt, found = f'"{secret}"', 0
         at = text.find(spelt)
         while at >= 0:
@@ -288,8 +324,9 @@ def _secret_edits(
             if start is not None and _key_position(text, at):
                 if text[start] in "[{":
                     return None
-                edits.append((start, _value_end(text, start), _MASKED_SECRET))
-                found += 1
+                if secret in SECRETS or text[start] in "-0123456789":  # an authorization's
+                    edits.append((start, _value_end(text, start), _MASKED_SECRET))  # number
+                found += 1  # (its text is judged as a text; null, true, false stay)
             at = text.find(spelt, at + 1)
         if found != count:
             return None
@@ -310,10 +347,13 @@ def _text_edits(text: str, value: str, found: _Gathered) -> list[tuple[int, int,
         return None
     replacement = json.dumps(kept.pop())  # ASCII: no lone surrogate goes in raw
     for spelt in (json.dumps(value, ensure_ascii=False), json.dumps(value)):
-        places = [match.start() for match in re.finditer(re.escape(spelt), text)]
+        places = _found_at(text, spelt)
         if len(places) == found.texts.count(value):
-            if any(text.count('"', 0, at) % 2 for at in places):
-                return None  # a look-alike: a closing quote, not a string's start
+            quotes, counted = 0, 0
+            for at in places:  # each must open a string: an even count of quotes before it
+                quotes, counted = quotes + text.count('"', counted, at), at
+                if quotes % 2:
+                    return None  # a look-alike: a closing quote, not a string's start
             return [(at, at + len(spelt), replacement) for at in places]
     return None
 
