@@ -172,7 +172,8 @@ class _Gathered:
 
 def _card_lines(joined: str) -> set[int]:
     """The indexes of the lines of `joined` that may hold a card number: a superset of those
-    where `CARD_HINT` (13 digits, separators aside) matches, found on its UTF-8 bytes."""
+    where `redaction.mask_card_numbers` looks (13 digits, separators aside), found on its
+    UTF-8 bytes."""
     marks = joined.encode("utf-8", "surrogatepass").translate(_TABLE, _DROPPED)
     lines: set[int] = set()
     line, counted, at = 0, 0, marks.find(_THIRTEEN)

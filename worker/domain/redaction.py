@@ -121,20 +121,9 @@ def mask_card_numbers(text: str) -> str:
     `CARD_SEPARATORS` between them, that no other digit touches. Idempotent, and the
     result never holds such a run and is never longer than `text`.
     """
-    if CARD_HINT.search(text) is None:
+    if _PAN_DIGITS.search(text) is None:
         return text  # fewer than 13 digits in a row, separators aside: nothing to mask
     return _PAN.sub(_mask_run, text)
-
-
-def card_number_edits(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
-    """What `mask_card_numbers` changes in ``text[start:end]`` (a span no digit or separator
-    crosses): each changed run as (start, end, masked run), left to right."""
-    edits = []
-    for match in _PAN.finditer(text, start, end):
-        masked = _mask_run(match)
-        if masked != match.group():
-            edits.append((match.start(), match.end(), masked))
-    return edits
 
 
 def holds_card_number(text: str) -> bool:
@@ -146,17 +135,14 @@ def holds_card_number(text: str) -> bool:
 #: what every pattern above needs somewhere in the text: 13 digits with nothing but
 #: separators between them (a PAN), or "bearer", "whsec_" or "=" (the rest);
 #: case-insensitive over-approximations. One regex, no copy of the text without separators.
-CARD_HINT = re.compile(rf"\d(?:[{re.escape(CARD_SEPARATORS)}]*\d){{12}}")
+_PAN_DIGITS = re.compile(rf"\d(?:[{re.escape(CARD_SEPARATORS)}]*\d){{12}}")
 _OTHER_MARKS = re.compile(r"(?i)bearer|whsec_|=")
-#: what `_PATTERNS` need of a text, more narrowly: no word boundary, no space after "bearer",
-#: so that a JSON text's escapes (``\n``, ``\t``) cannot hide a match its decoded strings hold
-SECRET_TEXT_HINT = re.compile(r"(?i)bearer|whsec_|(?:pass|password|sid|cvv|token)=")
 
 
 def _may_hold_secret(text: str) -> bool:
     """False when no pattern can match, so `redact_text` returns the text as is: the four
     substitutions cost 2-4 µs a string, and every log line scrubs each of its values."""
-    return CARD_HINT.search(text) is not None or _OTHER_MARKS.search(text) is not None
+    return _PAN_DIGITS.search(text) is not None or _OTHER_MARKS.search(text) is not None
 
 
 def redact_text(text: str) -> str:
