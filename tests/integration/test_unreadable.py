@@ -142,6 +142,7 @@ async def test_an_unreadable_signed_delivery_is_kept_alerted_and_replayed_to_don
     monkeypatch.setattr(shopify, "parse", newer_parser(shopify.parse))
     state = await replay_event(deps.ledger, event_id, enqueue=no_send, who="oncall", actor_name="x")
     assert state == "queued"
+    assert not {"body", "headers", "raw"} & set(await deps.ledger.event(event_id))  # read now
     await jobs.process_event(deps, event_id)
     fields = await deps.ledger.event(event_id)
     assert fields["state"] == "done" and fields["order_id"] == "3301"

@@ -245,6 +245,9 @@ async def reread(
     to = "queued" if isinstance(item, OrderEvent) else "ignored"
     move = _Move("replay", ("unreadable",), to, who, queue=to == "queued", fields=fields)
     await _one(ledger, item.event_id, move)
+    # what it reads as stands now: the delivery as it came goes (a crash before this line
+    # leaves it beside the event, shown and pruned with it, never read again)
+    await ledger.redis.hdel(EVENT.format(item.event_id), "raw", "body", "headers")
     if to == "queued":
         await _send(ledger, [item.event_id], enqueue, actor_name)
     return to
