@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from handlers.errors import InvalidPayload
+from handlers.errors import InboundError, InvalidPayload
 from handlers.kept_body import kept_text, kept_value
 from handlers.sources import Identity, Parsed, get_source
 from handlers.sources.jsonbody import invalid
@@ -112,6 +112,8 @@ def to_item(parsed: Parsed, tenant_id: str, source_name: str) -> OrderEvent | Ig
 def _text(value: str) -> str:
     """A header value as text: bytes that are not UTF-8 (aiohttp keeps them as surrogates)
     become U+FFFD."""
+    if value.isascii():
+        return value[:_HEADER_MAX]
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")[:_HEADER_MAX]
 
 
@@ -122,8 +124,16 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     for name, value in headers.items():
         lower = name.lower()
         if lower.startswith(KEPT_HEADERS) and _DROPPED.search(lower) is None:
-            kept[lower] = value[:_HEADER_MAX] if value.isascii() else _text(value)
+            kept[lower] = _text(value)
     return cast(dict[str, str], redact(kept))
+
+
+def refusal(exc: Exception) -> str:
+    """Why a parser refused a signed delivery, as its kept reason: an `InboundError`'s
+    title and detail (a field's path, never its value), or the type of a parser bug."""
+    if isinstance(exc, InboundError):
+        return f"{exc.title}: {exc.detail}"
+    return f"parser error ({type(exc).__name__})"
 
 
 def _body_text(body: bytes) -> tuple[str, Any]:
@@ -133,11 +143,10 @@ def _body_text(body: bytes) -> tuple[str, Any]:
     except (ValueError, RecursionError):
         return redact_text(body.decode("utf-8", "replace")), None
     try:
-        return kept_text(body.decode("utf-8"), value), value
-    except (ValueError, RecursionError):  # UTF-16 or 32, a BOM: written again from `value`
-        pass
-    try:
-        return json.dumps(kept_value(value)), value
+        try:
+            return kept_text(body.decode("utf-8"), value), value
+        except ValueError:  # UTF-16 or 32, a BOM: written again from `value`
+            return json.dumps(kept_value(value)), value
     except RecursionError:  # nested deeper than the rule can walk: nothing of it is kept
         return "", value
 
@@ -178,13 +187,16 @@ def reparse(event: Mapping[str, str]) -> OrderEvent | IgnoredDelivery:
         ValueError: the event is not a kept delivery, or names a source there is none of.
     """
     source = get_source(event.get("source", ""))
+    update = {"event_id": event["id"]}
     if "body" in event:  # received: body and headers as fields of their own
         raw = {"body": event["body"], "headers": json.loads(event.get("headers") or "{}")}
-    else:  # unreadable: both in one
+        # the id it was recorded by: a digest of the masked body (WooCommerce) would differ
+        update["delivery_id"] = event.get("delivery_id") or ""
+    else:  # unreadable on arrival: both in one, under an id made of its bytes
         raw = json.loads(event.get("raw") or "null")
     if source is None or not isinstance(raw, dict):
         raise ValueError(f"event {event.get('id')} holds no delivery to read")
     headers = {str(k): str(v) for k, v in (raw.get("headers") or {}).items()}
     parsed = source.parse(str(raw.get("body", "")).encode(), headers)
     item = to_item(parsed, event["tenant"], source.NAME)
-    return item.model_copy(update={"event_id": event["id"]})
+    return item.model_copy(update={key: value for key, value in update.items() if value})

@@ -34,7 +34,7 @@ import re
 from bisect import bisect_right
 from decimal import Decimal
 from itertools import accumulate, repeat
-from typing import Any
+from typing import Any, AnyStr
 
 from worker.domain.redaction import (
     REDACTED,
@@ -176,13 +176,7 @@ def _card_lines(joined: str) -> set[int]:
     UTF-8 bytes."""
     marks = joined.encode("utf-8", "surrogatepass").translate(_TABLE, _DROPPED)
     lines: set[int] = set()
-    line, counted, at = 0, 0, marks.find(_THIRTEEN)
-    while at >= 0 and len(lines) <= _MAX_SUSPECTS:  # line breaks counted once: linear
-        line += marks.count(b"\n", counted, at)
-        lines.add(line)
-        counted = at
-        line_end = marks.find(b"\n", at)
-        at = -1 if line_end < 0 else marks.find(_THIRTEEN, line_end)
+    _add_lines(marks, _THIRTEEN, b"\n", lines)
     return lines
 
 
@@ -190,23 +184,33 @@ def _mark_lines(joined: str) -> set[int]:
     """The indexes of the lines of `joined` where a mark of `_SECRET_MARKS` stands."""
     low, lines = joined.lower(), set[int]()
     for mark in _SECRET_MARKS if "=" in low else _SECRET_MARKS[:2]:  # the rest end with "="
-        line, counted, at = 0, 0, low.find(mark)
-        while at >= 0 and len(lines) <= _MAX_SUSPECTS:  # line breaks counted once: linear
-            line += low.count("\n", counted, at)
-            lines.add(line)
-            counted = at
-            line_end = low.find("\n", at)  # one mark is enough for its line
-            at = -1 if line_end < 0 else low.find(mark, line_end)
+        _add_lines(low, mark, "\n", lines)
     return lines
+
+
+def _add_lines(text: AnyStr, part: AnyStr, newline: AnyStr, lines: set[int]) -> None:
+    """Add to `lines` the index of each line of `text` where `part` stands: one place is
+    enough for its line, and line breaks are counted once (linear, however many places)."""
+    line, counted, at = 0, 0, text.find(part)
+    while at >= 0 and len(lines) <= _MAX_SUSPECTS:
+        line += text.count(newline, counted, at)
+        lines.add(line)
+        counted = at
+        line_end = text.find(newline, at)
+        at = -1 if line_end < 0 else text.find(part, line_end)
 
 
 def _edited(text: str, found: _Gathered) -> str | None:
     """`kept_value`'s changes made on `text`, or None when it must be written again."""
     names, joined = "\n".join(found.names), "\n".join(found.texts)
     secrets = _plain(text, found, names, joined)
-    changed = None if secrets is None else _changed_texts(found, joined, secrets)
-    edits = None if secrets is None else _secret_edits(text, secrets)
-    if changed is None or edits is None or len(changed) > _MAX_EDITED:
+    if secrets is None:
+        return None
+    changed = _changed_texts(found, joined, secrets)
+    if changed is None or len(changed) > _MAX_EDITED or (changed and "\\" in text):
+        return None  # too many to edit, or texts to find where a backslash hides quotes
+    edits = _secret_edits(text, secrets)
+    if edits is None:
         return None
     for value in changed:
         more = _text_edits(text, value, found)
@@ -269,11 +273,11 @@ def _secret_names(names: str) -> tuple[tuple[str, int], ...] | None:
     lower-cased, and how often it stands; None when a key holds what `redact_text` masks. A
     platform sends the same keys again and again, so the answers are kept (a bounded number
     of key lists, each of bounded length: keys are the sender's)."""
-    if (_card_lines(names) or _mark_lines(names)) and redact_text(names) != names:
+    if redact_text(names) != names:
         return None
     spelt = names.split("\n")
     lowered = names.lower().split("\n")
-    present = (SECRETS | {"authorization"}).intersection(lowered)
+    present = SECRET_KEYS.intersection(lowered)  # the secrets and authorization
     if lowered.count("authorization") != spelt.count("authorization"):
         return None  # spelt with capitals: its texts are found by their keys as spelt
     return tuple(sorted((name, lowered.count(name)) for name in present))
@@ -337,10 +341,8 @@ def _secret_edits(
 def _text_edits(text: str, value: str, found: _Gathered) -> list[tuple[int, int, str]] | None:
     """Every place where `value` stands as a whole JSON string, to its kept text; None unless
     each is found as written, where a string starts, and all are kept alike (an identifier
-    and a note may hold the same digits). Where a string starts is told by counting quotes,
-    so a text with a backslash anywhere is written again instead."""
-    if "\\" in text:
-        return None
+    and a note may hold the same digits). Where a string starts is told by counting quotes
+    (`_edited` sends a text with a backslash to the full read)."""
     keys = {key.lower() for key, text_value in zip(found.text_keys, found.texts, strict=True)
             if text_value == value}  # fmt: skip  # one set comprehension
     kept = {kept_value(value, key) for key in keys}

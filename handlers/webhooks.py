@@ -9,7 +9,7 @@ import structlog
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from handlers.deliveries import received, to_item, unreadable
+from handlers.deliveries import received, refusal, to_item, unreadable
 from handlers.deps import ReceiverDeps, TenantAuth
 from handlers.errors import (
     BodyTooLarge,
@@ -86,10 +86,10 @@ def _read_or_kept(source: Source, body: bytes, request: web.Request, tenant_id: 
     except InboundError as exc:  # not a valid delivery of this source: a header or the body
         if name == STANDARD:
             raise
-        reason = f"{exc.title}: {exc.detail}"
+        reason = refusal(exc)
     except Exception as exc:  # a parser bug must not cost a signed delivery either
         log.exception("parser_error", source=name)
-        reason = f"parser error ({type(exc).__name__})"
+        reason = refusal(exc)
     kept = unreadable(body, request.headers, tenant_id, name, reason)
     log.warning("webhook_unreadable", source=name, topic=kept.topic, reason=kept.reason)
     return kept

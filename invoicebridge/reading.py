@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from handlers.deliveries import reparse
+from handlers.deliveries import refusal, reparse
 from handlers.errors import InboundError
 from worker.domain.events import IgnoredDelivery, OrderEvent
 from worker.jobs.reading import NotReadable
@@ -24,11 +24,9 @@ def read_delivery(fields: Mapping[str, str]) -> OrderEvent | IgnoredDelivery:
             or fails: a parser bug must not cost a signed delivery either.
     """
     try:
-        item = reparse(fields)
+        return reparse(fields)
     except InboundError as exc:
-        raise NotReadable(f"{exc.title}: {exc.detail}") from None
+        raise NotReadable(refusal(exc)) from None
     except Exception as exc:
         log.exception("parser_error", source=fields.get("source"))
-        raise NotReadable(f"parser error ({type(exc).__name__})") from None
-    # the id it was recorded by: read from the masked body, a digest of it would differ
-    return item.model_copy(update={"delivery_id": fields.get("delivery_id") or item.delivery_id})
+        raise NotReadable(refusal(exc)) from None

@@ -61,6 +61,10 @@ _CAPTURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+#: the event types we act on: a refund, and the captures
+_ACTED_ON = frozenset({"charge.refunded", *_CAPTURES})
+
+
 def sign(body: bytes, secret: str, timestamp: int) -> str:
     """The `Stripe-Signature` value Stripe sends: `t=<ts>,v1=<hex HMAC-SHA256 of "t.body">`."""
     return f"t={timestamp},v1={_digest(body, secret, str(timestamp))}"
@@ -106,8 +110,7 @@ def identify(body: bytes, headers: Mapping[str, str]) -> Identity:
     Stripe event)."""
     document = load_object(body)
     event = validate(Event, document, "")
-    acted_on = event.type == "charge.refunded" or event.type in _CAPTURES
-    return Identity(event.id, event.type, acted_on, document, event.created)
+    return Identity(event.id, event.type, event.type in _ACTED_ON, document, event.created)
 
 
 def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
@@ -120,7 +123,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Parsed:
     if not isinstance(event.data.get("object"), dict):
         raise InvalidPayload("data.object: missing, or not an object")
     base = Parsed(dedupe_key=event.id, topic=event.type, kind=None, occurred_at=event.created)
-    if event.type != "charge.refunded" and event.type not in _CAPTURES:
+    if event.type not in _ACTED_ON:
         return base
     payment = validate(Payment, event.data["object"], "data.object")
     if event.type == "charge.refunded":

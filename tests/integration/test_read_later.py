@@ -36,12 +36,26 @@ async def post(client: TestClient[Any, Any], body: bytes, topic: str, event_id: 
     return str(found["event_id"])
 
 
+async def post_paid(client: TestClient[Any, Any], number: int) -> str:
+    """A Shopify `orders/paid` of order `number`, paid by card; its event id."""
+    body = samples.encode_body(samples.with_sale(samples.shopify_order(number)))
+    return await post(client, body, "orders/paid", f"read-{number}")
+
+
+async def read_of(deps: jobs.Deps, event_id: str) -> OrderEvent:
+    """What the delivery recorded as `event_id` reads as (the ledger left as it is)."""
+    item = await deps.ledger.work_item(event_id)
+    assert item.received is not None
+    event = read_delivery(item.received)
+    assert isinstance(event, OrderEvent)
+    return event
+
+
 async def test_a_paid_order_is_read_by_the_worker_and_invoiced_once(
     setup: tuple[TestClient[Any, Any], jobs.Deps, Any], sandbox: RunningSandbox
 ) -> None:
     client, deps, _ = setup
-    body = samples.encode_body(samples.with_sale(samples.shopify_order(4401)))
-    event_id = await post(client, body, "orders/paid", "read-1")
+    event_id = await post_paid(client, 4401)
     fields = await deps.ledger.event(event_id)
     assert fields["state"] == "queued" and "payload" not in fields and "order_id" not in fields
 
@@ -59,18 +73,34 @@ async def test_reading_it_costs_the_worker_no_round_trip_of_its_own(
 ) -> None:
     """What it reads as replaces the body in the transaction that marks the event running."""
     client, deps, _ = setup
-    body = samples.encode_body(samples.with_sale(samples.shopify_order(4402)))
-    event_id = await post(client, body, "orders/paid", "read-2")
-    item = await deps.ledger.work_item(event_id)
-    assert item.received is not None
-    event = read_delivery(item.received)
-    assert isinstance(event, OrderEvent)
+    event_id = await post_paid(client, 4402)
+    event = await read_of(deps, event_id)
     await deps.ledger.redis.script_load(READ_IN_LUA)  # as after a server's first event
     sent = count_writes(monkeypatch)
     await deps.ledger.start_event(event_id, event)
-    assert len(sent) == 1 and sent[0].startswith(b"*") and b"EVALSHA" in sent[0]
+    assert len(sent) == 1 and b"EVALSHA" in sent[0]
     fields = await deps.ledger.event(event_id)
     assert (fields["state"], fields["order_id"]) == ("running", "4402") and "body" not in fields
+
+
+async def test_a_job_on_a_delivery_as_it_came_writes_as_often_as_one_read_before(
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole job, counted: reading the delivery adds no Redis write to it."""
+    client, deps, _ = setup
+    ids = []
+    for number in (4407, 4408, 4409):
+        ids.append(await post_paid(client, number))
+    warm, as_it_came, read_before = ids
+    await jobs.process_event(deps, warm)  # every script loaded
+    await deps.ledger.read_as(read_before, await read_of(deps, read_before))
+    counts = []
+    for event_id in (as_it_came, read_before):
+        sent = count_writes(monkeypatch)
+        await jobs.process_event(deps, event_id)
+        counts.append(len(sent))
+        monkeypatch.undo()
+    assert counts[0] == counts[1]
 
 
 async def test_a_paused_tenants_delivery_is_read_once_and_waits(
@@ -79,13 +109,32 @@ async def test_a_paused_tenants_delivery_is_read_once_and_waits(
     """While its tenant is paused, an event waits without a retry spent; read before it
     waits, so each look again does not parse it again."""
     client, deps, _ = setup
-    body = samples.encode_body(samples.with_sale(samples.shopify_order(4404)))
-    event_id = await post(client, body, "orders/paid", "read-4")
+    event_id = await post_paid(client, 4404)
     await pause(deps.ledger, "acme", "oncall")
     with pytest.raises(jobs.RetryLater):
         await jobs.process_event(deps, event_id)
     fields = await deps.ledger.event(event_id)
     assert (fields["state"], fields["order_id"]) == ("queued", "4404") and "body" not in fields
+    # the next look needs no parser: what it reads as is in the ledger
+    with pytest.raises(jobs.RetryLater, match="tenant paused"):
+        await jobs.process_event(replace(deps, read=None), event_id)
+
+
+async def test_an_order_busy_keeps_what_its_delivery_reads_as(
+    setup: tuple[TestClient[Any, Any], jobs.Deps, Any],
+) -> None:
+    """Another delivery of the order holds its lock: the event waits, read once."""
+    client, deps, _ = setup
+    event_id = await post_paid(client, 4410)
+    held = deps.ledger.order_lock("acme", "4410", 30)
+    assert await held.acquire()
+    try:
+        with pytest.raises(jobs.RetryLater, match="order busy"):
+            await jobs.process_event(deps, event_id)
+    finally:
+        await held.release()
+    fields = await deps.ledger.event(event_id)
+    assert (fields["state"], fields["order_id"]) == ("queued", "4410") and "body" not in fields
 
 
 async def test_a_topic_we_act_on_may_read_as_nothing_to_do(
@@ -108,11 +157,12 @@ async def test_a_delivery_moved_on_meanwhile_is_not_read_over(
     """An operator discarded it while it waited (or a worker with another release's parser
     read it first): a late read moves nothing and keeps nothing of its own."""
     client, deps, _ = setup
-    body = samples.encode_body(samples.with_sale(samples.shopify_order(4405)))
-    event_id = await post(client, body, "orders/paid", "read-5")
+    event_id = await post_paid(client, 4405)
+    event = await read_of(deps, event_id)
     await deps.ledger.set_event_state(event_id, "discarded")
     await deps.ledger.keep_unreadable(event_id, "a parser error")
     await deps.ledger.read_as(event_id, None)
+    assert not await deps.ledger.start_event(event_id, event)  # nor run, by a worker late
     fields = await deps.ledger.event(event_id)
     assert fields["state"] == "discarded" and "last_error" not in fields and "body" in fields
 
@@ -121,8 +171,7 @@ async def test_a_worker_without_parsers_leaves_it_for_one_that_has_them(
     setup: tuple[TestClient[Any, Any], jobs.Deps, Any],
 ) -> None:
     client, deps, _ = setup
-    body = samples.encode_body(samples.with_sale(samples.shopify_order(4406)))
-    event_id = await post(client, body, "orders/paid", "read-6")
+    event_id = await post_paid(client, 4406)
     with pytest.raises(jobs.RetryLater, match="no parser"):
         await jobs.process_event(replace(deps, read=None), event_id)
     fields = await deps.ledger.event(event_id)

@@ -128,7 +128,7 @@ async def test_an_unreadable_signed_delivery_is_kept_alerted_and_replayed_to_don
     assert (await deps.ledger.event(event_id))["state"] == "unreadable"
     [listed] = await ops.find_events(deps.ledger, states=["unreadable"])
     assert listed.event_id == event_id
-    for _ in range(50):  # the alert goes out after the answer
+    for _ in range(50):  # the worker that read it sent the alert
         if hook.payloads():
             break
         await asyncio.sleep(0.05)

@@ -109,7 +109,20 @@ async def process_event(deps: Deps, event_id: str) -> None:
     found = await _event_to_run(deps, event_id)
     if found is None:
         return
-    event, fresh = found
+    event, fresh, paused = found
+    try:
+        await _admitted(deps, event, fresh, paused)
+    except RetryLater:  # paused, over its share, its order busy: it waits, read once
+        if fresh:
+            await deps.ledger.read_as(event_id, event)
+        raise
+
+
+async def _admitted(deps: Deps, event: OrderEvent, fresh: bool, paused: bool) -> None:
+    """Run the event within its tenant's limits (paused: later; over its share: later)."""
+    if paused:
+        # recorded and queued as usual; it waits, without spending a retry
+        raise RetryLater("tenant paused", delay_ms=PAUSED_RECHECK_MS)
     tenant = deps.settings.tenants.get(event.tenant)
     if deps.limits is None or tenant is None:
         await _locked(deps, event, fresh=fresh)
@@ -128,13 +141,13 @@ async def process_event(deps: Deps, event_id: str) -> None:
         await deps.limits.release(event.tenant, admission)
 
 
-async def _event_to_run(deps: Deps, event_id: str) -> tuple[OrderEvent, bool] | None:
-    """The event to run, and whether it was read from its delivery just now (kept with its
-    next write); None when there is nothing to run (settled, missing, unreadable).
+async def _event_to_run(deps: Deps, event_id: str) -> tuple[OrderEvent, bool, bool] | None:
+    """The event to run, whether it was read from its delivery just now (kept with its next
+    write), and whether its tenant is paused; None when there is nothing to run (settled,
+    missing, unreadable).
 
     Raises:
-        RetryLater: its tenant is paused, or it is still to be read and this worker has no
-            parsers.
+        RetryLater: it is still to be read and this worker has no parsers.
     """
     item = await deps.ledger.work_item(event_id)
     event, state = item.event, item.state
@@ -154,13 +167,7 @@ async def _event_to_run(deps: Deps, event_id: str) -> tuple[OrderEvent, bool] | 
     if state in SETTLED:
         log.info("event_already_settled", state=state)
         return None
-    fresh = item.received is not None
-    if item.paused:
-        # recorded and queued as usual; it waits, without spending a retry (read once)
-        if fresh:
-            await deps.ledger.read_as(event_id, event)
-        raise RetryLater("tenant paused", delay_ms=PAUSED_RECHECK_MS)
-    return event, fresh
+    return event, item.received is not None, item.paused
 
 
 async def _read(deps: Deps, fields: dict[str, str], state: str | None) -> OrderEvent | None:
@@ -230,7 +237,9 @@ async def _locked(
 
 async def _run_event(deps: Deps, event: OrderEvent, fresh: bool = False) -> None:
     ledger = deps.ledger
-    await ledger.start_event(event.event_id, event if fresh else None)
+    if not await ledger.start_event(event.event_id, event if fresh else None):
+        log.info("event_moved_on")  # read meanwhile by another worker, or settled by hand
+        return
     try:
         await _run_steps(deps, event)
     except Permanent as exc:

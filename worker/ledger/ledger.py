@@ -74,6 +74,11 @@ from worker.settings import RedisSettings
 
 __all__ = ["Ledger"]
 
+
+def _flat(fields: dict[str, str]) -> list[str]:
+    return [part for pair in fields.items() for part in pair]
+
+
 #: how long the delivery that recorded an event has to queue it before another may
 ENQUEUE_CLAIM_MS = 10_000
 
@@ -151,7 +156,7 @@ class Ledger:
         """
         now = now_text()
         state, fields = event_fields(item, now)
-        flat = [part for pair in fields.items() for part in pair]
+        flat = _flat(fields)
         keys = [
             EVENT.format(item.event_id),
             EVENTS,
@@ -226,33 +231,27 @@ class Ledger:
         """Put what a delivery recorded as it came reads as in its place: the event's kind,
         order and payload (`item`), or, with None, the `ignored` state; its body goes. Only
         while it is unread and has work ahead of it (`READ_IN_LUA`)."""
-        state: EventState | None = "ignored" if item is None else None
-        await self._read_in(event_id, item, state)
+        if item is None:
+            await self._read_in(event_id, "ignored", [])
+        else:
+            await self._read_in(event_id, None, _flat(read_fields(item)))
 
     async def keep_unreadable(self, event_id: str, reason: str) -> None:
         """A delivery recorded as it came that the parser cannot read: `unreadable`, its body
         and headers kept for a replay, the reason its last error (same guard as `read_as`)."""
-        await self._read_in(
-            event_id, None, "unreadable", ["last_error", redact_text(reason)[:2000]]
-        )
+        await self._read_in(event_id, "unreadable", ["last_error", redact_text(reason)[:2000]])
 
-    async def start_event(self, event_id: str, read: OrderEvent | None = None) -> None:
+    async def start_event(self, event_id: str, read: OrderEvent | None = None) -> bool:
         """Mark the event `running`; with `read`, what the delivery recorded as it came reads
-        as takes its place in the same step (`read_as`): no round trip of its own."""
-        if read is None or not await self._read_in(event_id, read, "running"):
+        as takes its place in the same step (`read_as`): no round trip of its own. False
+        when that delivery was moved on meanwhile (read by another worker, discarded)."""
+        if read is None:
             await self.set_event_state(event_id, "running")
+            return True
+        return await self._read_in(event_id, "running", _flat(read_fields(read)))
 
-    async def _read_in(
-        self,
-        event_id: str,
-        item: OrderEvent | None,
-        state: EventState | None,
-        fields: list[str] | None = None,
-    ) -> bool:
+    async def _read_in(self, event_id: str, state: EventState | None, pairs: list[str]) -> bool:
         """`READ_IN_LUA`: whether the delivery was still unread (and moved on now)."""
-        pairs = fields or []
-        if item is not None:
-            pairs = [part for pair in read_fields(item).items() for part in pair]
         drop = "0" if state == "unreadable" else "1"
         args = [event_id, state or "", now_text(), drop, *pairs]
         return bool(await self._read_in_script(keys=[EVENT.format(event_id)], args=args))

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from worker.domain.events import IgnoredDelivery, OrderEvent
 from worker.domain.states import EVENT_STATES
@@ -25,6 +26,7 @@ from worker.ledger.keys import (
     UNQUEUED,
 )
 from worker.ledger.ledger import Ledger
+from worker.ledger.records import read_fields
 from worker.ledger.scripts import SET_STATE_LUA
 from worker.ops.find import (
     ACTIONS_CAP,
@@ -230,18 +232,8 @@ async def reread(
     delivery we do not act on is `ignored`. Returns the new state.
     Raises UnknownEvent or NotAllowed, and changes nothing, when it cannot."""
     fields: tuple[str, ...] = ("topic", item.topic, "last_error", "")
-    if isinstance(item, OrderEvent):
-        number = item.order.number if item.order else ""
-        fields += (
-            "kind",
-            item.kind.value,
-            "order_id",
-            item.order_id,
-            "order_number",
-            number,
-            "payload",
-            item.model_dump_json(),
-        )
+    if isinstance(item, OrderEvent):  # as the record of an event read on arrival has them
+        fields += tuple(chain.from_iterable(read_fields(item).items()))
     to = "queued" if isinstance(item, OrderEvent) else "ignored"
     move = _Move("replay", ("unreadable",), to, who, queue=to == "queued", fields=fields)
     await _one(ledger, item.event_id, move)
