@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
+import msgspec
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from handlers.errors import InvalidPayload, MalformedBody
@@ -25,20 +26,36 @@ def _number(text: str) -> Decimal:
     return number if number.adjusted() <= _MAX_ADJUSTED else Decimal("Infinity").copy_sign(number)
 
 
+#: msgspec's JSON reader, numbers as `_number` reads them: what it reads, it reads as `json`
+#: does (tests/unit/test_jsonbody.py holds the two equal), at about twice the speed
+_FAST = msgspec.json.Decoder(float_hook=_number)
+
+
 def load_object(body: bytes) -> dict[str, Any]:
     """The body as a JSON object; every non-integer number is read as a Decimal, never a float
     (beyond 10^100 as infinite, which no model takes).
 
     Raises `MalformedBody` when it is not UTF-8 JSON or not an object."""
     try:
-        document = json.loads(body.decode("utf-8"), parse_float=_number, parse_constant=Decimal)
+        document = _FAST.decode(body)
+    except (msgspec.DecodeError, RecursionError):  # NaN, a lone surrogate's escape, or invalid:
+        document = load_slowly(body)  # json reads the first two, and says where the last fails
+    if not isinstance(document, dict):
+        raise MalformedBody("body is not a JSON object")
+    return document
+
+
+def load_slowly(body: bytes) -> Any:
+    """`body` read by the standard library's `json`, numbers as `load_object` reads them: the
+    reference `_FAST` is held to, and what reads what it refuses.
+
+    Raises `MalformedBody` when it is not UTF-8 JSON."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_float=_number, parse_constant=Decimal)
     except json.JSONDecodeError as exc:
         raise MalformedBody(f"body is not JSON ({exc.msg} at {exc.lineno}:{exc.colno})") from None
     except (ValueError, RecursionError):  # not UTF-8, a too long integer, nesting too deep
         raise MalformedBody("body is not UTF-8 JSON") from None
-    if not isinstance(document, dict):
-        raise MalformedBody("body is not a JSON object")
-    return document
 
 
 def read_amount(value: object) -> Decimal:

@@ -77,16 +77,22 @@ class _Dispatch:
         if self._unpack is None:  # Redis may be down at start-up: asked for on the first send
             self._unpack = int(await asyncio.to_thread(self.broker._max_unpack_size))
         unpack = self._unpack
-        message = self.actor.message(event_id)
+        redis_id = str(uuid4())
+        message: dramatiq.Message[Any] = dramatiq.Message(  # as `actor.message`, with its Redis id
+            queue_name=self.actor.queue_name,
+            actor_name=self.actor.actor_name,
+            args=(event_id,),
+            kwargs={},
+            options={"redis_message_id": redis_id},
+        )
         self.broker.emit_before("enqueue", message, None)
-        message = message.copy(options={"redis_message_id": str(uuid4())})
         args: list[str | int | bytes] = [
             "enqueue",
             current_millis(),
             message.queue_name,
             *self._fixed,
             unpack,
-            message.options["redis_message_id"],
+            redis_id,
             message.encode(),
         ]
         return message, args
