@@ -225,7 +225,7 @@ def _plain(
 ) -> tuple[tuple[str, int], ...] | None:
     """The secret names of a body whose keys and numbers the edits can serve (its keys as
     `_secret_names` says); None when it must be written again."""
-    if _SPACED_KEY.search(text) or _key_count(text) != len(found.names):
+    if not _keys_kept(text, found, names, joined):
         return None  # a key stands twice (the parse kept one), or is not counted so
     if any(c in names or c in joined for c in _FOLDING):
         return None  # a letter that folds to an ASCII one
@@ -258,13 +258,16 @@ def _changed_texts(
     }
 
 
-def _key_count(text: str) -> int:
-    """How many keys `text` spells: each ends in a quote and a colon, written without white
-    space between them by every platform's encoder (`_SPACED_KEY` sends the others to the
-    full read)."""
+def _keys_kept(text: str, found: _Gathered, names: str, joined: str) -> bool:
+    """Whether every key `text` spells is one its parse kept (a key spelt twice keeps one).
+    With no escapes, each string stands in `text` as it was read, so the colons outside them
+    are the keys', one each: a key the parse dropped shows as colons the parse does not have.
+    With escapes, the keys are counted where they end in a quote and a colon, written without
+    white space between them by every platform's encoder (`_SPACED_KEY` sends the others to
+    the full read)."""
     if "\\" not in text:
-        return text.count('":')
-    return len(_KEY_END.findall(text))
+        return text.count(":") == len(found.names) + names.count(":") + joined.count(":")
+    return _SPACED_KEY.search(text) is None and len(_KEY_END.findall(text)) == len(found.names)
 
 
 @functools.lru_cache(maxsize=256)

@@ -193,6 +193,10 @@ def test_the_lead_bytes_of_digits_and_separators_are_the_unicode_tables() -> Non
         '{"note" :"4111111111111111","note":"ok"}',  # the dropped twin holds the card
         '{"a" :{"cvv" :"b","token" :"b"},"a":1}',
         '{"authorization": 12345, "id": {"authorization": 0}}',
+        # keys are told by their colons: colons in keys and texts, and a twin that has some
+        '{"a:b": "4111111111111111", "a:b": "x:y", "t": "10:00"}',
+        '{"note" : "x:4111111111111111", "note": "a:b:c"}',
+        '{"note" :"4111111111111111","note":"\\u003a"}',  # an escaped colon: counted otherwise
     ],
 )
 def test_what_a_reviewer_tried_is_masked(text: str) -> None:
