@@ -143,10 +143,13 @@ def _body_text(body: bytes) -> tuple[str, Any]:
     except (ValueError, RecursionError):
         return redact_text(body.decode("utf-8", "replace")), None
     try:
-        try:
-            return kept_text(body.decode("utf-8"), value), value
-        except ValueError:  # UTF-16 or 32, a BOM: written again from `value`
+        text = body.decode("utf-8") if json.detect_encoding(body) == "utf-8" else None
+    except ValueError:  # a surrogate written in UTF-8, which json reads
+        text = None
+    try:
+        if text is None:  # UTF-16 or 32, a BOM: `value` was not read from the UTF-8 text
             return json.dumps(kept_value(value)), value
+        return kept_text(text, value), value
     except RecursionError:  # nested deeper than the rule can walk: nothing of it is kept
         return "", value
 

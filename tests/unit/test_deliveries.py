@@ -79,8 +79,14 @@ def test_one_body_under_two_topics_is_two_events_and_a_redelivery_one() -> None:
         '{"note": "4111111111111111", "token": "t"}'.encode("utf-16"),
         '{"note": "4111111111111111"}'.encode("utf-16-le"),  # decodes as UTF-8 too
         b'{"token": {}, "x": ' + b'{"a": ' * 700 + b"1" + b"}" * 700 + b"}",
+        # letters whose UTF-16 code units, read as UTF-8, are the card's digits: the text json
+        # read is not the UTF-8 one, so it is written again from what json read
+        json.dumps(
+            {"note": "".join(chr(ord(CARD[i]) | ord(CARD[i + 1]) << 8) for i in range(0, 16, 2))},
+            ensure_ascii=False,
+        ).encode("utf-16-le"),
     ],
-    ids=["bom", "utf-16", "utf-16-le", "deep"],
+    ids=["bom", "utf-16", "utf-16-le", "deep", "utf-16-le-digits"],
 )
 def test_any_json_is_kept_masked_never_a_crash(body: bytes) -> None:
     """JSON in another encoding, or nested deeper than the rule walks: kept, masked (or not

@@ -83,10 +83,16 @@ def test_a_damaged_body_is_refused_or_read_as_json_reads_it(noise: bytes, at: in
         b'{"a":\x0c1}',
         b"[1, 2]",
         b"",
+        b'{"a": 1e1000000000000000000, "b": 1e-99999999999999999999}',  # past Decimal's range
     ],
 )
 def test_the_cases_msgspec_and_json_part_on(body: bytes) -> None:
     _same(body)
+
+
+def test_an_exponent_past_decimals_range_is_refused_by_name() -> None:
+    with pytest.raises(MalformedBody, match="exponent is out of range"):
+        load_object(b'{"total": 1e1000000000000000000}')
 
 
 def test_a_platform_order_reads_the_same_and_its_amounts_stay_exact() -> None:
