@@ -74,11 +74,15 @@ CHANGES = (
     "the JSON it read, the texts searched together at C speed, edits only where a secret or "
     "a card number stands) and records it; the worker reads it with the same parsers "
     "(receiver pure path, worker read).",
+    "JSON bodies are read with msgspec, numbers by the same Decimal rule (46 -> 21 µs for "
+    "the bench body, 467 -> 226 µs for 50 lines); json reads only what msgspec refuses (NaN, "
+    "a lone surrogate's escape) and says where invalid JSON fails. A body with no escapes has "
+    "its keys told by counting colons instead of a regex search (`kept_text` 115 -> 93 µs).",
 )
 LEFT_ALONE = (
     "What still dominates the receiver is aiohttp itself with our five middlewares, then "
-    "reading the body as JSON (exact decimals) and masking it: the one pass over the parsed "
-    "value that gathers its texts and keys is about as costly as the JSON decoding. Masking "
+    "masking the body: the one pass over the parsed value that gathers its texts and keys "
+    "now costs twice the JSON decoding. Masking "
     "with byte searches on the raw body instead was measured and not kept: on this CPU every "
     "search of a 7 kB body costs 3-15 µs, and the secret names alone need one each. Then "
     "the redis-py client for the one command, and the log line."
