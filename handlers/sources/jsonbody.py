@@ -56,7 +56,7 @@ def load_object(body: bytes) -> dict[str, Any]:
 
 def load_slowly(body: bytes) -> Any:
     """`body` read by the standard library's `json`, numbers as `load_object` reads them: the
-    reference `_FAST` is held to, and what reads what it refuses.
+    reference `_FAST` is held to, and the reader of what `_FAST` refuses.
 
     Raises `MalformedBody` when it is not UTF-8 JSON."""
     try:

@@ -77,13 +77,12 @@ class _Dispatch:
         if self._unpack is None:  # Redis may be down at start-up: asked for on the first send
             self._unpack = int(await asyncio.to_thread(self.broker._max_unpack_size))
         unpack = self._unpack
-        redis_id = str(uuid4())
         message: dramatiq.Message[Any] = dramatiq.Message(  # as `actor.message`, with its Redis id
             queue_name=self.actor.queue_name,
             actor_name=self.actor.actor_name,
             args=(event_id,),
             kwargs={},
-            options={"redis_message_id": redis_id},
+            options={"redis_message_id": str(uuid4())},
         )
         self.broker.emit_before("enqueue", message, None)
         args: list[str | int | bytes] = [
@@ -92,7 +91,7 @@ class _Dispatch:
             message.queue_name,
             *self._fixed,
             unpack,
-            redis_id,
+            message.options["redis_message_id"],  # read after the hooks, as dramatiq reads it
             message.encode(),
         ]
         return message, args
