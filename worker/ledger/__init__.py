@@ -1,7 +1,6 @@
-"""The Redis ledger: one `Ledger` class (`ledger`, built on the job records of `jobs`) keeps
-every event's state and every job step's record, handing back the plain records of
-`records`; every Redis key name of the project is in `keys` and the ledger's Lua scripts
-are in `scripts`.
+"""The Redis ledger: one `Ledger` class (`ledger`) keeps every event's state and every job
+step's record, handing back the plain records of `records`; every Redis key name of the
+project is in `keys` and the ledger's Lua scripts are in `scripts`.
 
 `Ledger` and its records are exported here, loaded on first use, so importing
 `worker.ledger.keys` (a list of names) does not import the ledger itself.
