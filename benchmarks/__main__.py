@@ -40,10 +40,11 @@ The profiles (py-spy on the live processes, pyinstrument in `benchmarks/profiles
   message and the ledger's fields, then redis-py packing the pipeline: its per-argument
   encoding alone is about 30 µs for the record script's 48 arguments, against 5 µs for
   hiredis itself), 7 % the log line, and the rest aiohttp with our five middlewares, HMAC,
-  reading the body and answering. A ceiling, measured once in a throwaway copy: with the
-  JSON read and the masking taken out altogether (which the no-card-data rule forbids), this
-  receiver did 2,490 webhooks/s at 353 µs of CPU each, so one CPython process on aiohttp and
-  redis-py does not reach 3,000/s on this machine whatever the parse costs. Masking with
+  reading the body and answering. A ceiling, measured in a throwaway copy: with the JSON
+  read and the masking taken out altogether (which the no-card-data rule forbids), this
+  receiver did 2,536-2,882 webhooks/s at 0.32-0.36 ms of CPU each (three rounds alternating
+  with the real code's 1,840-1,867/s), so one CPython process on aiohttp and redis-py does
+  not reach 3,000/s on this machine whatever the parse costs. Masking with
   byte searches on the raw body instead was measured and not kept: every search of a 7 kB
   body costs 3-15 µs on this CPU, and the secret names alone need one each. Receivers scale
   out behind a load balancer (they share nothing but Redis).
