@@ -145,7 +145,7 @@ def record(item: Delivery, now: datetime = NOW) -> dict[str, str]:
 
 def read(fields: dict[str, str]) -> OrderEvent:
     """What the worker does first with a delivery recorded as it came: read it in full."""
-    event = read_delivery({"id": fields["id"], "tenant": TENANT} | fields)
+    event = read_delivery(fields)
     assert isinstance(event, OrderEvent), event
     return event
 

@@ -17,7 +17,6 @@ are named by issue #18's item numbers (`KNOWN_BUGS`).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from tests.orders import document_request, icash_account
 from worker.domain import vat
 from worker.domain.events import EventKind, IgnoredDelivery, Order, OrderEvent
 from worker.errors import Permanent, TotalMismatch
+from worker.ledger.records import event_fields
 from worker.providers.icash.sale import sale_items
 from worker.providers.icount.wire import build_document_request
 from worker.providers.idoklad.wire import build_invoice
@@ -357,14 +357,7 @@ def test_recorded_as_it_came_it_reads_as_the_whole_parse_on_arrival(case: Case) 
     if isinstance(item, IgnoredDelivery):  # a topic we never act on: both say so
         assert item == whole
         return
-    fields = {
-        "id": item.event_id,
-        "tenant": TENANT,
-        "source": case.platform,
-        "delivery_id": item.delivery_id,
-        "body": item.body,
-        "headers": json.dumps(item.headers),
-    }
+    _, fields = event_fields(item, "now")  # as the ledger records it
     assert read_delivery(fields) == whole
 
 

@@ -53,6 +53,7 @@ from worker.ledger.records import (
     WorkItem,
     document_fields,
     event_fields,
+    flat_fields,
     job_record,
     now_text,
     read_fields,
@@ -73,10 +74,6 @@ from worker.redis_clients import async_client, close_async
 from worker.settings import RedisSettings
 
 __all__ = ["Ledger"]
-
-
-def _flat(fields: dict[str, str]) -> list[str]:
-    return [part for pair in fields.items() for part in pair]
 
 
 #: how long the delivery that recorded an event has to queue it before another may
@@ -156,7 +153,7 @@ class Ledger:
         """
         now = now_text()
         state, fields = event_fields(item, now)
-        flat = _flat(fields)
+        flat = flat_fields(fields)
         keys = [
             EVENT.format(item.event_id),
             EVENTS,
@@ -234,7 +231,7 @@ class Ledger:
         if item is None:
             await self._read_in(event_id, "ignored", [])
         else:
-            await self._read_in(event_id, None, _flat(read_fields(item)))
+            await self._read_in(event_id, None, flat_fields(read_fields(item)))
 
     async def keep_unreadable(self, event_id: str, reason: str) -> None:
         """A delivery recorded as it came that the parser cannot read: `unreadable`, its body
@@ -248,7 +245,7 @@ class Ledger:
         if read is None:
             await self.set_event_state(event_id, "running")
             return True
-        return await self._read_in(event_id, "running", _flat(read_fields(read)))
+        return await self._read_in(event_id, "running", flat_fields(read_fields(read)))
 
     async def _read_in(self, event_id: str, state: EventState | None, pairs: list[str]) -> bool:
         """`READ_IN_LUA`: whether the delivery was still unread (and moved on now)."""

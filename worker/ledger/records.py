@@ -202,6 +202,11 @@ def event_fields(item: Delivery, now: str) -> tuple[RecordedState, dict[str, str
     return "received", fields | read_fields(item)
 
 
+def flat_fields(fields: dict[str, str]) -> list[str]:
+    """A hash's fields as HSET (and the ledger's scripts) take them: field, value, ..."""
+    return [part for pair in fields.items() for part in pair]
+
+
 def read_fields(item: OrderEvent) -> dict[str, str]:
     """The event hash's fields of what an event reads as: its kind, order and payload."""
     # without payments the payload is as before payments existed (neither the event's nor

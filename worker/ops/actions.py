@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from itertools import chain
 
 from worker.domain.events import IgnoredDelivery, OrderEvent
 from worker.domain.states import EVENT_STATES
@@ -26,7 +25,7 @@ from worker.ledger.keys import (
     UNQUEUED,
 )
 from worker.ledger.ledger import Ledger
-from worker.ledger.records import read_fields
+from worker.ledger.records import flat_fields, read_fields
 from worker.ledger.scripts import SET_STATE_LUA
 from worker.ops.find import (
     ACTIONS_CAP,
@@ -233,7 +232,7 @@ async def reread(
     Raises UnknownEvent or NotAllowed, and changes nothing, when it cannot."""
     fields: tuple[str, ...] = ("topic", item.topic, "last_error", "")
     if isinstance(item, OrderEvent):  # as the record of an event read on arrival has them
-        fields += tuple(chain.from_iterable(read_fields(item).items()))
+        fields += tuple(flat_fields(read_fields(item)))
     to = "queued" if isinstance(item, OrderEvent) else "ignored"
     move = _Move("replay", ("unreadable",), to, who, queue=to == "queued", fields=fields)
     await _one(ledger, item.event_id, move)
